@@ -1,0 +1,127 @@
+"""chainrule: a PyTorch-shaped deep-learning framework written from scratch on NumPy.
+
+Replace ``import torch`` with ``import chainrule as torch`` in a script that uses the covered
+subset and it runs. Subpackages (``nn``, ``optim``, ``utils``, ...) are imported on first use
+so ``import chainrule`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+from chainrule import backend
+from chainrule.autograd.engine import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.backend import default_dtype as get_default_dtype
+from chainrule.backend import set_default_dtype
+from chainrule.random import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
+from chainrule.tensor import (
+    FUNCTIONS as _FUNCTIONS,
+)
+from chainrule.tensor import (
+    Tensor,
+    _method_function,
+    arange,
+    as_tensor,
+    bernoulli,
+    cat,
+    concat,
+    concatenate,
+    device,
+    einsum,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    logspace,
+    multinomial,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    stack,
+    tensor,
+    tensordot,
+    where,
+    zeros,
+    zeros_like,
+)
+from chainrule.types import MinMax
+
+float16 = half = backend.float16
+float32 = float = backend.float32
+float64 = double = backend.float64
+int8 = backend.int8
+uint8 = backend.uint8
+int16 = short = backend.int16
+int32 = int = backend.int32
+int64 = long = backend.int64
+bool = backend.bool_  # noqa: A001 - PyTorch's name
+dtype = type(backend.float32)
+
+for _name in _FUNCTIONS:
+    if _name not in globals():
+        globals()[_name] = _method_function(_name)
+del _name
+
+from chainrule import autograd  # noqa: E402
+
+_LAZY = {
+    "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
+    "distributed", "cuda", "backends", "analysis", "serialization", "cli", "linalg",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        mod = importlib.import_module(f"chainrule.{name}")
+        globals()[name] = mod
+        return mod
+    if name in ("save", "load"):
+        mod = importlib.import_module("chainrule.serialization")
+        return getattr(mod, name)
+    if name == "summary":
+        return importlib.import_module("chainrule.nn.summary").summary
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+
+def is_tensor(obj: Any) -> Any:
+    """True if ``obj`` is a chainrule Tensor."""
+    return isinstance(obj, Tensor)
+
+
+def numel(x: Tensor) -> Any:
+    return x.numel()
+
+
+def set_num_threads(n: Any) -> None:
+    """Limit BLAS threads (threadpoolctl); chainrule's own code is single-threaded."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+
+
+def get_num_threads() -> Any:
+    from threadpoolctl import threadpool_info
+
+    info = [d["num_threads"] for d in threadpool_info() if d.get("user_api") == "blas"]
+    return info[0] if info else 1

@@ -1,0 +1,448 @@
+"""Elementwise primitives: arithmetic, transcendental functions, activations' building blocks.
+
+Each class holds the forward (on arrays) and the backward (on Tensors, so it is itself
+differentiable). Broadcasting is undone by the engine, so a backward may return a gradient of
+the broadcast shape. ``x, y`` are the inputs and ``g`` the upstream gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.engine import Function
+from chainrule.backend import default_dtype, float64, xp
+
+
+def _fix_dtype(out: Any, x: Any, y: Any) -> Any:
+    """Undo NumPy's promotion of integer (or mixed int/float32) results to float64.
+
+    PyTorch gives the default float dtype when no operand is float64 (``int_tensor / 2``,
+    ``int_tensor * 0.5``, ``int64 + float32``); NumPy gives float64.
+    """
+    if (
+        out.dtype is float64
+        and getattr(x, "dtype", None) is not float64
+        and getattr(y, "dtype", None) is not float64
+    ):
+        return out.astype(default_dtype())
+    return out
+
+
+def _mask(cond: Any, like: Any) -> Any:
+    """A boolean array turned into a 0/1 array of ``like``'s dtype (a constant for the graph)."""
+    return cond.astype(like.dtype)
+
+
+class Add(Function):
+    """out = x + y;  dx = g, dy = g."""
+
+    saves = ()
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return _fix_dtype(x + y, x, y)
+
+    def backward(self, g: Any) -> tuple:
+        return g, g
+
+
+class Sub(Function):
+    """out = x - y;  dx = g, dy = -g."""
+
+    saves = ()
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return _fix_dtype(x - y, x, y)
+
+    def backward(self, g: Any) -> tuple:
+        return g, (-g if self.needs[1] else None)
+
+
+class Mul(Function):
+    """out = x * y;  dx = g y, dy = g x."""
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return _fix_dtype(x * y, x, y)
+
+    def backward(self, g: Any) -> tuple:
+        x, y = self.inputs
+        return (g * y if self.needs[0] else None), (g * x if self.needs[1] else None)
+
+
+class Div(Function):
+    """out = x / y;  dx = g / y, dy = -g x / y²."""
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return _fix_dtype(x / y, x, y)
+
+    def backward(self, g: Any) -> tuple:
+        x, y = self.inputs
+        gx = g / y if self.needs[0] else None
+        gy = -(g * x) / (y * y) if self.needs[1] else None
+        return gx, gy
+
+
+class Neg(Function):
+    """out = -x;  dx = -g."""
+
+    saves = ()
+
+    def forward(self, x: Any) -> Any:
+        return -x
+
+    def backward(self, g: Any) -> tuple:
+        return (-g,)
+
+
+class PowScalar(Function):
+    """out = x ** p for a constant p;  dx = g p x^(p-1)."""
+
+    saves = (0,)
+
+    def forward(self, x: Any, p: float) -> Any:
+        out = x**p
+        if out.dtype != x.dtype and x.dtype.kind == "f":
+            out = out.astype(x.dtype)
+        return _fix_dtype(out, x, None)
+
+    def backward(self, g: Any) -> tuple:
+        x, p = self.inputs
+        if p == 0:
+            return g * 0.0, None
+        if p == 1:
+            return g, None
+        if p == 2:
+            return g * (x * 2.0), None
+        return g * (x ** (p - 1) * p), None
+
+
+class Pow(Function):
+    """out = x ** y;  dx = g y x^(y-1), dy = g out log x (0 where x = 0 and y >= 0)."""
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return _fix_dtype(xp.power(x, y), x, y)
+
+    def backward(self, g: Any) -> tuple:
+        x, y = self.inputs
+        gx = g * y * x ** (y - 1) if self.needs[0] else None
+        gy = None
+        if self.needs[1]:
+            xd = x.data if hasattr(x, "data") else xp.asarray(x)
+            yd = y.data if hasattr(y, "data") else xp.asarray(y)
+            zero = (xd == 0) & (yd >= 0)
+            safe_x = x if not zero.any() else x + _mask(zero, g.data)  # log(1) = 0 there
+            gy = g * (x**y) * safe_x.log()
+        return gx, gy
+
+
+class RPowScalar(Function):
+    """out = c ** y for a constant c > 0;  dy = g out log c."""
+
+    saves = ()
+    save_out = True
+
+    def forward(self, c: float, y: Any) -> Any:
+        return _fix_dtype(xp.power(c, y), None, y)
+
+    def backward(self, g: Any) -> tuple:
+        c = self.inputs[0]
+        return None, g * self.output() * float(xp.log(c))
+
+
+class Exp(Function):
+    """out = eˣ;  dx = g out."""
+
+    saves = ()
+    save_out = True
+
+    def forward(self, x: Any) -> Any:
+        return xp.exp(x)
+
+    def backward(self, g: Any) -> tuple:
+        return (g * self.output(),)
+
+
+class Log(Function):
+    """out = ln x;  dx = g / x."""
+
+    saves = (0,)
+
+    def forward(self, x: Any) -> Any:
+        return xp.log(x)
+
+    def backward(self, g: Any) -> tuple:
+        return (g / self.inputs[0],)
+
+
+class Log1p(Function):
+    """out = ln(1 + x);  dx = g / (1 + x)."""
+
+    saves = (0,)
+
+    def forward(self, x: Any) -> Any:
+        return xp.log1p(x)
+
+    def backward(self, g: Any) -> tuple:
+        return (g / (self.inputs[0] + 1.0),)
+
+
+class Expm1(Function):
+    """out = eˣ - 1;  dx = g (out + 1)."""
+
+    saves = ()
+    save_out = True
+
+    def forward(self, x: Any) -> Any:
+        return xp.expm1(x)
+
+    def backward(self, g: Any) -> tuple:
+        return (g * (self.output() + 1.0),)
+
+
+class Sqrt(Function):
+    """out = √x;  dx = g / (2 out)."""
+
+    saves = ()
+    save_out = True
+
+    def forward(self, x: Any) -> Any:
+        return xp.sqrt(x)
+
+    def backward(self, g: Any) -> tuple:
+        return (g / (self.output() * 2.0),)
+
+
+class Rsqrt(Function):
+    """out = 1/√x;  dx = -g out³ / 2."""
+
+    saves = ()
+    save_out = True
+
+    def forward(self, x: Any) -> Any:
+        return 1.0 / xp.sqrt(x)
+
+    def backward(self, g: Any) -> tuple:
+        out = self.output()
+        return (g * (out * out * out) * -0.5,)
+
+
+class Reciprocal(Function):
+    """out = 1/x;  dx = -g out²."""
+
+    saves = ()
+    save_out = True
+
+    def forward(self, x: Any) -> Any:
+        return _fix_dtype(1.0 / x, x, None)
+
+    def backward(self, g: Any) -> tuple:
+        out = self.output()
+        return (-(g * (out * out)),)
+
+
+class Abs(Function):
+    """out = |x|;  dx = g sign(x) (0 at x = 0, as PyTorch)."""
+
+    saves = (0,)
+
+    def forward(self, x: Any) -> Any:
+        return xp.abs(x)
+
+    def backward(self, g: Any) -> tuple:
+        return (g * xp.sign(self.inputs[0].data),)
+
+
+class Sin(Function):
+    """out = sin x;  dx = g cos x."""
+
+    saves = (0,)
+
+    def forward(self, x: Any) -> Any:
+        return xp.sin(x)
+
+    def backward(self, g: Any) -> tuple:
+        return (g * self.inputs[0].cos(),)
+
+
+class Cos(Function):
+    """out = cos x;  dx = -g sin x."""
+
+    saves = (0,)
+
+    def forward(self, x: Any) -> Any:
+        return xp.cos(x)
+
+    def backward(self, g: Any) -> tuple:
+        return (-(g * self.inputs[0].sin()),)
+
+
+class Tanh(Function):
+    """out = tanh x;  dx = g (1 - out²)."""
+
+    saves = ()
+    save_out = True
+
+    def forward(self, x: Any) -> Any:
+        return xp.tanh(x)
+
+    def backward(self, g: Any) -> tuple:
+        out = self.output()
+        return (g * (1.0 - out * out),)
+
+
+def stable_sigmoid(x: Any) -> Any:
+    """σ(x) = 1/(1+e⁻ˣ) without overflow and with full relative precision for x ≪ 0."""
+    e = xp.exp(-xp.abs(x))
+    d = 1.0 + e
+    return xp.where(x >= 0, 1.0 / d, e / d).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Function):
+    """out = σ(x) = 1/(1+e⁻ˣ);  dx = g out (1 - out)."""
+
+    saves = ()
+    save_out = True
+
+    def forward(self, x: Any) -> Any:
+        return stable_sigmoid(x)
+
+    def backward(self, g: Any) -> tuple:
+        out = self.output()
+        return (g * (out * (1.0 - out)),)
+
+
+class Relu(Function):
+    """out = max(x, 0);  dx = g [x > 0] (the derivative at 0 is taken as 0, as in PyTorch)."""
+
+    saves = ()
+    save_out = True
+
+    def forward(self, x: Any) -> Any:
+        # x * (x > 0) is several times faster than np.maximum(x, 0) (DESIGN.md §5)
+        return x * (x > 0)
+
+    def backward(self, g: Any) -> tuple:
+        return (g * (self.output().data > 0),)
+
+
+class Clamp(Function):
+    """out = min(max(x, lo), hi);  dx = g [lo <= x <= hi]."""
+
+    saves = (0,)
+
+    def forward(self, x: Any, lo: Any = None, hi: Any = None) -> Any:
+        self.lo, self.hi = lo, hi
+        lo_d = getattr(lo, "data", lo)
+        hi_d = getattr(hi, "data", hi)
+        out = xp.clip(x, lo_d, hi_d)
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, g: Any) -> tuple:
+        x = self.inputs[0].data
+        keep = xp.ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            keep &= x >= getattr(self.lo, "data", self.lo)
+        if self.hi is not None:
+            keep &= x <= getattr(self.hi, "data", self.hi)
+        return (g * _mask(keep, g.data),)
+
+
+class ZeroGrad(Function):
+    """Piecewise-constant functions (floor, ceil, round, sign): out = f(x), dx = 0."""
+
+    saves = ()
+
+    def forward(self, x: Any, fn: str = "floor", decimals: int = 0) -> Any:
+        if fn == "round":
+            return xp.round(x, decimals)
+        return getattr(xp, fn)(x)
+
+    def backward(self, g: Any) -> tuple:
+        return (g * 0.0,)
+
+
+class Maximum(Function):
+    """out = max(x, y);  the gradient goes to the larger input, split evenly at ties."""
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return _fix_dtype(xp.maximum(x, y), x, y)
+
+    def backward(self, g: Any) -> tuple:
+        return _minmax_backward(self, g, greater=True)
+
+
+class Minimum(Function):
+    """out = min(x, y);  the gradient goes to the smaller input, split evenly at ties."""
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return _fix_dtype(xp.minimum(x, y), x, y)
+
+    def backward(self, g: Any) -> tuple:
+        return _minmax_backward(self, g, greater=False)
+
+
+def _minmax_backward(fn: Function, g: Any, greater: bool) -> tuple:
+    x, y = fn.inputs
+    xd = getattr(x, "data", x)
+    yd = getattr(y, "data", y)
+    win = (xd > yd) if greater else (xd < yd)
+    tie = xd == yd
+    wx = _mask(win, g.data) + 0.5 * _mask(tie, g.data)
+    gx = g * wx if fn.needs[0] else None
+    gy = g * (1.0 - wx) if fn.needs[1] else None
+    return gx, gy
+
+
+class Where(Function):
+    """out = cond ? x : y;  dx = g [cond], dy = g [¬cond]."""
+
+    saves = ()
+
+    def forward(self, cond: Any, x: Any, y: Any) -> Any:
+        out = xp.where(cond, x, y)
+        return _fix_dtype(out, x, y)
+
+    def backward(self, g: Any) -> tuple:
+        cond = self.inputs[0]
+        c = getattr(cond, "data", cond)
+        m = _mask(xp.asarray(c), g.data)
+        gx = g * m if self.needs[1] else None
+        gy = g * (1.0 - m) if self.needs[2] else None
+        return None, gx, gy
+
+
+class Remainder(Function):
+    """out = x mod y (sign of y, Python's rule);  dx = g, dy = -g floor(x / y)."""
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return _fix_dtype(xp.remainder(x, y), x, y)
+
+    def backward(self, g: Any) -> tuple:
+        x, y = self.inputs
+        xd, yd = getattr(x, "data", x), getattr(y, "data", y)
+        gy = -(g * xp.floor_divide(xd, yd)) if self.needs[1] else None
+        return (g if self.needs[0] else None), gy
+
+
+class Cast(Function):
+    """out = x converted to another floating dtype;  dx = g converted back."""
+
+    saves = ()
+
+    def forward(self, x: Any, dtype: Any = None) -> Any:
+        self.src = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g: Any) -> tuple:
+        return (g.to(self.src),)
+
+
+class Clone(Function):
+    """out = a copy of x;  dx = g."""
+
+    saves = ()
+
+    def forward(self, x: Any) -> Any:
+        return x.copy()
+
+    def backward(self, g: Any) -> tuple:
+        return (g,)

@@ -1,0 +1,218 @@
+"""Indexing primitives: getitem (basic, advanced, boolean), its adjoint, setitem, gather, scatter.
+
+Basic indexing (ints, slices, None, Ellipsis) returns a view; advanced indexing (integer
+arrays, boolean masks) copies. The gradient of an advanced index accumulates repeated indices
+(``np.add.at``), exactly as PyTorch's ``index_put_(accumulate=True)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.engine import Function
+from chainrule.backend import xp
+
+
+def is_basic(key: Any) -> bool:
+    """True when ``key`` uses only ints, slices, None and Ellipsis (a view, no repeats)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    for k in key:
+        if k is None or k is Ellipsis or isinstance(k, (slice, int)) and not isinstance(k, bool):
+            continue
+        return False
+    return True
+
+
+def check_bounds(shape: tuple[int, ...], key: Any) -> None:
+    """Raise IndexError naming the index, the dimension and its size (as PyTorch does)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    dim = 0
+    n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
+    for k in key:
+        if k is Ellipsis:
+            dim += len(shape) - n_real
+            continue
+        if k is None:
+            continue
+        if dim >= len(shape):
+            raise IndexError(
+                f"too many indices for tensor of dimension {len(shape)} (shape {tuple(shape)})"
+            )
+        size = shape[dim]
+        if isinstance(k, int) and not isinstance(k, bool):
+            if not -size <= k < size:
+                raise IndexError(
+                    f"index {k} is out of bounds for dimension {dim} with size {size}"
+                )
+        elif isinstance(k, xp.ndarray) and k.dtype.kind in "iu" and k.size:
+            lo, hi = int(k.min()), int(k.max())
+            if lo < -size or hi >= size:
+                bad = hi if hi >= size else lo
+                raise IndexError(
+                    f"index {bad} is out of bounds for dimension {dim} with size {size}"
+                )
+        elif isinstance(k, xp.ndarray) and k.dtype == bool:
+            if k.shape != tuple(shape[dim : dim + k.ndim]):
+                raise IndexError(
+                    f"The shape of the mask {tuple(k.shape)} at index {dim} does not match the "
+                    f"shape of the indexed tensor {tuple(shape)}"
+                )
+            dim += k.ndim
+            continue
+        dim += 1
+
+
+class GetItem(Function):
+    """out = x[key];  dx = zeros with g added at the indexed positions (repeats accumulate)."""
+
+    saves = ()
+
+    def forward(self, x: Any, key: Any = None) -> Any:
+        self.key = key
+        try:
+            return x[key]
+        except IndexError:
+            check_bounds(x.shape, key)
+            raise
+
+    def backward(self, g: Any) -> tuple:
+        return (IndexAdd.apply_to(g, self.inputs[0].shape, self.key),)
+
+
+class IndexAdd(Function):
+    """out = zeros(shape) with g added at ``key`` (the adjoint of getitem);  dg = dout[key]."""
+
+    saves = ()
+
+    def forward(self, g: Any, shape: tuple[int, ...] = (), key: Any = None) -> Any:
+        self.key = key
+        out = xp.zeros(shape, dtype=g.dtype)
+        if is_basic(key):
+            out[key] = g
+        else:
+            xp.add.at(out, key, g)
+        return out
+
+    def backward(self, gg: Any) -> tuple:
+        return (gg[self.key],)
+
+    @staticmethod
+    def apply_to(g: Any, shape: tuple[int, ...], key: Any) -> Any:
+        from chainrule.tensor import apply
+
+        return apply(IndexAdd, g, shape=shape, key=key)
+
+
+class SetItem(Function):
+    """out = x with out[key] = v (out of place);  dx = g with zeros at key, dv = g[key]."""
+
+    saves = ()
+
+    def forward(self, x: Any, v: Any, key: Any = None) -> Any:
+        self.key = key
+        out = x.copy()
+        out[key] = v
+        return out
+
+    def backward(self, g: Any) -> tuple:
+        gx = None
+        if self.needs[0]:
+            keep = xp.ones(g.shape, dtype=g.data.dtype)
+            keep[self.key] = 0
+            gx = g * keep
+        gv = g[self.key] if self.needs[1] else None
+        return gx, gv
+
+
+def _along(index: Any, dim: int) -> tuple:
+    """Full index tuple addressing ``index`` along ``dim`` and the identity elsewhere."""
+    grids = xp.ogrid[tuple(slice(0, s) for s in index.shape)]
+    grids = list(grids) if isinstance(grids, (list, tuple)) else [grids]
+    grids[dim] = index
+    return tuple(grids)
+
+
+class Gather(Function):
+    """out[i][j] = x[index[i][j]][j] (dim = 0 shown);  dx = scatter_add of g at index."""
+
+    saves = ()
+
+    def forward(self, x: Any, dim: int = 0, index: Any = None) -> Any:
+        self.dim = dim % x.ndim
+        self.index = index
+        if index.ndim != x.ndim:
+            raise RuntimeError(
+                f"gather: index {tuple(index.shape)} and input {tuple(x.shape)} must have the "
+                "same number of dimensions"
+            )
+        n = x.shape[self.dim]
+        if index.size and (index.min() < -n or index.max() >= n):
+            raise IndexError(
+                f"gather: index {int(index.max() if index.max() >= n else index.min())} is out "
+                f"of bounds for dimension {self.dim} with size {n}"
+            )
+        return xp.take_along_axis(x, index, axis=self.dim)
+
+    def backward(self, g: Any) -> tuple:
+        from chainrule.tensor import zeros_like_array
+
+        base = zeros_like_array(self.inputs[0].data, g.data.dtype)
+        return (base.scatter_add(self.dim, self.index, g),)
+
+
+class ScatterAdd(Function):
+    """out = x with src added at ``index`` along dim;  dx = g, dsrc = gather(g, dim, index)."""
+
+    saves = ()
+
+    def forward(self, x: Any, src: Any, dim: int = 0, index: Any = None) -> Any:
+        self.dim = dim % x.ndim
+        self.index = index
+        out = x.copy()
+        src = xp.broadcast_to(src, index.shape) if xp.ndim(src) == 0 else src
+        sl = tuple(slice(0, s) for s in index.shape)
+        xp.add.at(out, _along(index, self.dim), src[sl])
+        return out
+
+    def backward(self, g: Any) -> tuple:
+        gsrc = g.gather(self.dim, self.index) if self.needs[1] else None
+        return (g if self.needs[0] else None), gsrc
+
+
+class Scatter(Function):
+    """out = x with out[index] = src along dim;  dx = g zeroed at index, dsrc = gather(g)."""
+
+    saves = ()
+
+    def forward(self, x: Any, src: Any, dim: int = 0, index: Any = None) -> Any:
+        self.dim = dim % x.ndim
+        self.index = index
+        out = x.copy()
+        if xp.ndim(src) == 0:
+            src = xp.full(index.shape, src, dtype=x.dtype)
+        sl = tuple(slice(0, s) for s in index.shape)
+        out[_along(index, self.dim)] = src[sl]
+        return out
+
+    def backward(self, g: Any) -> tuple:
+        gx = None
+        if self.needs[0]:
+            keep = xp.ones(g.shape, dtype=g.data.dtype)
+            keep[_along(self.index, self.dim)] = 0
+            gx = g * keep
+        gsrc = None
+        if self.needs[1]:
+            gsrc = g.gather(self.dim, self.index)
+            src = self.inputs[1]
+            if tuple(src.shape) != tuple(self.index.shape):
+                gsrc = gsrc.pad(_pad_to(self.index.shape, src.shape))
+        return gx, gsrc
+
+
+def _pad_to(small: tuple[int, ...], big: tuple[int, ...]) -> tuple[int, ...]:
+    out: list[int] = []
+    for s, b in zip(reversed(small), reversed(big)):
+        out += [0, b - s]
+    return tuple(out)

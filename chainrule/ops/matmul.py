@@ -1,0 +1,154 @@
+"""Matrix products: matmul (1-D, 2-D, batched with broadcasting), the fused linear map, einsum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.engine import Function
+from chainrule.backend import xp
+
+
+def _shape_error(x: Any, y: Any) -> RuntimeError:
+    kx = x.shape[-1] if x.ndim else None
+    ky = y.shape[-2] if y.ndim >= 2 else (y.shape[0] if y.ndim == 1 else None)
+    return RuntimeError(
+        f"matmul: {tuple(x.shape)} @ {tuple(y.shape)}: inner dims {kx} != {ky}"
+    )
+
+
+class MatMul(Function):
+    """out = x @ y;  dx = g @ yᵀ, dy = xᵀ @ g (batch dims summed back by the engine)."""
+
+    def forward(self, x: Any, y: Any) -> Any:
+        if x.ndim == 0 or y.ndim == 0:
+            raise RuntimeError(
+                f"matmul: both arguments need at least 1 dimension, got {tuple(x.shape)} and "
+                f"{tuple(y.shape)}"
+            )
+        if x.dtype != y.dtype:
+            raise RuntimeError(
+                f"matmul: expected both operands to have the same dtype, got {x.dtype} and "
+                f"{y.dtype}"
+            )
+        try:
+            return xp.matmul(x, y)
+        except ValueError:
+            raise _shape_error(x, y) from None
+
+    def backward(self, g: Any) -> tuple:
+        x, y = self.inputs
+        nx, ny = x.ndim, y.ndim
+        gx = gy = None
+        if nx == 1 and ny == 1:
+            gx = g * y if self.needs[0] else None
+            gy = g * x if self.needs[1] else None
+        elif nx == 1:
+            if self.needs[0]:
+                gx = (g.unsqueeze(-2) @ y.mT).squeeze(-2)
+            if self.needs[1]:
+                gy = x.unsqueeze(-1) @ g.unsqueeze(-2)
+        elif ny == 1:
+            if self.needs[0]:
+                gx = g.unsqueeze(-1) @ y.unsqueeze(-2)
+            if self.needs[1]:
+                gy = (x.mT @ g.unsqueeze(-1)).squeeze(-1)
+        else:
+            if self.needs[0]:
+                gx = g @ y.mT
+            if self.needs[1]:
+                gy = x.mT @ g
+        return gx, gy
+
+
+class Linear(Function):
+    """out = x Wᵀ + b (one GEMM, bias added in place);
+    dx = g W, dW = gᵀ x (batch dims folded into one GEMM), db = Σ g.
+
+    # NOTE: fused for speed (one node and no broadcast temporary instead of matmul + add).
+    """
+
+    saves = (0, 1)
+
+    def forward(self, x: Any, w: Any, b: Any = None) -> Any:
+        if x.shape[-1] != w.shape[1]:
+            raise RuntimeError(
+                f"linear: input {tuple(x.shape)} @ weight.T {tuple(w.shape[::-1])}: inner dims "
+                f"{x.shape[-1]} != {w.shape[1]} (in_features={w.shape[1]}, "
+                f"out_features={w.shape[0]})"
+            )
+        out = xp.matmul(x, w.T)
+        if b is not None:
+            out += b
+        return out
+
+    def backward(self, g: Any) -> tuple:
+        x, w = self.inputs[0], self.inputs[1]
+        gx = g @ w if self.needs[0] else None
+        gw = gb = None
+        if self.needs[1]:
+            g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+            x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+            gw = g2.mT @ x2
+        if len(self.needs) > 2 and self.needs[2]:
+            gb = g.sum(tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+        return gx, gw, gb
+
+
+def _einsum_parse(eq: str, n: int) -> tuple[list[str], str]:
+    eq = eq.replace(" ", "")
+    if "." in eq:
+        raise ValueError(f"einsum: ellipsis is not supported (equation {eq!r})")
+    lhs, _, rhs = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != n:
+        raise ValueError(f"einsum: equation {eq!r} names {len(ins)} operands, got {n}")
+    if "->" not in eq:
+        letters = "".join(ins)
+        rhs = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    return ins, rhs
+
+
+class Einsum(Function):
+    """out = einsum(eq, *xs);  dx_k = einsum over g and the other operands, to x_k's indices.
+
+    Subscripts summed only inside x_k (absent elsewhere) are restored by broadcasting; a
+    subscript repeated inside one operand (a diagonal) is not supported.
+    """
+
+    saves = ()
+
+    def forward(self, *xs: Any, equation: str = "") -> Any:
+        self.ins, self.out_sub = _einsum_parse(equation, len(xs))
+        for sub, x in zip(self.ins, xs):
+            if len(set(sub)) != len(sub):
+                raise ValueError(f"einsum: repeated subscript in {sub!r} is not supported")
+            if len(sub) != x.ndim:
+                raise ValueError(
+                    f"einsum: operand with subscripts {sub!r} has shape {tuple(x.shape)}"
+                )
+        return xp.asarray(xp.einsum(f"{','.join(self.ins)}->{self.out_sub}", *xs))
+
+    def backward(self, g: Any) -> tuple:
+        from chainrule.tensor import einsum
+
+        xs = self.inputs
+        grads = []
+        for k, need in enumerate(self.needs):
+            if not need:
+                grads.append(None)
+                continue
+            others = [xs[j] for j in range(len(xs)) if j != k]
+            subs = [self.ins[j] for j in range(len(xs)) if j != k]
+            avail = set(self.out_sub).union(*map(set, subs)) if subs else set(self.out_sub)
+            target = self.ins[k]
+            kept = "".join(c for c in target if c in avail)
+            gk = einsum(f"{','.join([self.out_sub, *subs])}->{kept}", g, *others)
+            if kept != target:  # letters only in x_k: broadcast back over them
+                shape = xs[k].shape
+                view = tuple(shape[i] if c in avail else 1 for i, c in enumerate(target))
+                order = [c for c in target if c in avail]
+                perm = [order.index(c) for c in kept]
+                gk = gk.permute(*perm) if perm != list(range(len(perm))) else gk
+                gk = gk.reshape(view).expand(shape)
+            grads.append(gk)
+        return tuple(grads)

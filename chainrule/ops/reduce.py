@@ -1,0 +1,186 @@
+"""Reductions and scans: sum, mean, prod, cumsum, sum_to, and the fused log-softmax.
+
+``dim`` is ``None`` (all dimensions), an int or a tuple of ints; ``keepdim`` keeps reduced
+dimensions with size 1. Max/min, var, std, logsumexp and norm are composites (see
+``chainrule/tensor.py``) built from these and the indexing primitives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.engine import Function
+from chainrule.backend import xp
+
+
+def normalize_dims(dim: Any, ndim: int) -> tuple[int, ...]:
+    """Turn ``dim`` (None, int or sequence, negatives allowed) into sorted positive axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, int):
+        dim = (dim,)
+    out = []
+    for d in dim:
+        d = int(d)
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(
+                f"Dimension out of range (expected to be in range of [{-max(ndim, 1)}, "
+                f"{max(ndim, 1) - 1}], but got {d})"
+            )
+        out.append(d % ndim if ndim else 0)
+    return tuple(sorted(set(out)))
+
+
+def kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape with reduced axes set to 1 (what ``keepdim=True`` gives)."""
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+class Sum(Function):
+    """out = Σ_dim x;  dx = g broadcast back over the reduced dimensions."""
+
+    saves = ()
+
+    def forward(self, x: Any, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
+        self.axes = normalize_dims(dim, x.ndim) if x.ndim else ()
+        self.keepdim = keepdim
+        out = xp.sum(x, axis=self.axes, keepdims=keepdim, dtype=dtype)
+        if dtype is None and x.dtype.kind == "b":
+            out = out.astype(xp.int64)
+        return xp.asarray(out)
+
+    def backward(self, g: Any) -> tuple:
+        shape = self.inputs[0].shape
+        if not self.keepdim and self.axes:
+            g = g.reshape(kept_shape(shape, self.axes))
+        return (g.expand(shape),)
+
+
+class Mean(Function):
+    """out = (1/n) Σ_dim x;  dx = g/n broadcast back (n = number of reduced elements)."""
+
+    saves = ()
+
+    def forward(self, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+        self.axes = normalize_dims(dim, x.ndim) if x.ndim else ()
+        self.keepdim = keepdim
+        n = 1
+        for a in self.axes:
+            n *= x.shape[a]
+        self.n = n
+        return xp.asarray(xp.mean(x, axis=self.axes, keepdims=keepdim))
+
+    def backward(self, g: Any) -> tuple:
+        shape = self.inputs[0].shape
+        if not self.keepdim and self.axes:
+            g = g.reshape(kept_shape(shape, self.axes))
+        return ((g / float(self.n)).expand(shape),)
+
+
+class SumTo(Function):
+    """out = x summed down to ``shape`` (inverse of broadcasting);  dx = g broadcast to x."""
+
+    saves = ()
+
+    def forward(self, x: Any, shape: tuple[int, ...] = ()) -> Any:
+        return sum_to_array(x, shape)
+
+    def backward(self, g: Any) -> tuple:
+        return (g.expand(self.inputs[0].shape),)
+
+
+def sum_to_array(x: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``x`` over the leading and size-1 broadcast dimensions so it has ``shape``."""
+    if x.shape == tuple(shape):
+        return x
+    lead = x.ndim - len(shape)
+    if lead < 0:
+        raise ValueError(f"cannot sum shape {x.shape} to {tuple(shape)}")
+    axes = list(range(lead))
+    for i, s in enumerate(shape):
+        if s == 1 and x.shape[lead + i] != 1:
+            axes.append(lead + i)
+        elif s != x.shape[lead + i] and x.shape[lead + i] != 1:
+            raise ValueError(f"cannot sum shape {x.shape} to {tuple(shape)}")
+    out = xp.sum(x, axis=tuple(axes), keepdims=True) if axes else x
+    out = out.reshape(shape)
+    if out.shape != tuple(shape):  # a size-1 input broadcast up; only expand can undo that
+        raise ValueError(f"cannot sum shape {x.shape} to {tuple(shape)}")
+    return out
+
+
+class Prod(Function):
+    """out = Π_dim x;  dx_i = g Π_{j≠i} x_j (exact with zeros: products of the others)."""
+
+    saves = (0,)
+    save_out = True
+
+    def forward(self, x: Any, dim: int | None = None, keepdim: bool = False) -> Any:
+        self.dim = dim
+        self.keepdim = keepdim
+        return xp.asarray(xp.prod(x, axis=dim, keepdims=keepdim))
+
+    def backward(self, g: Any) -> tuple:
+        x = self.inputs[0]
+        out = self.output()
+        if self.dim is None:
+            gk, o = g, out
+        else:
+            d = self.dim % x.ndim
+            gk = g if self.keepdim else g.unsqueeze(d)
+            o = out if self.keepdim else out.unsqueeze(d)
+        if not xp.any(x.data == 0):  # differentiable form: out / x
+            return (gk * (o / x),)
+        if self.dim is None:
+            others = _prod_of_others(x.data.reshape(-1), 0).reshape(x.shape)
+        else:
+            others = _prod_of_others(x.data, self.dim % x.ndim)
+        return (gk * others,)
+
+
+def _prod_of_others(a: Any, axis: int) -> Any:
+    """Π_{j≠i} a_j along ``axis`` via exclusive cumulative products (no division)."""
+    a = xp.moveaxis(a, axis, -1)
+    ones = xp.ones(a.shape[:-1] + (1,), dtype=a.dtype)
+    left = xp.concatenate([ones, xp.cumprod(a[..., :-1], axis=-1)], axis=-1)
+    right = xp.flip(xp.cumprod(xp.flip(a[..., 1:], -1), axis=-1), -1)
+    right = xp.concatenate([right, ones], axis=-1)
+    return xp.moveaxis(left * right, -1, axis)
+
+
+class Cumsum(Function):
+    """out_i = Σ_{j<=i} x_j along dim;  dx = reversed cumsum of g."""
+
+    saves = ()
+
+    def forward(self, x: Any, dim: int = 0) -> Any:
+        self.dim = dim
+        out = xp.cumsum(x, axis=dim)
+        return out.astype(xp.int64) if x.dtype.kind == "b" else out
+
+    def backward(self, g: Any) -> tuple:
+        return (g.flip(self.dim).cumsum(self.dim).flip(self.dim),)
+
+
+class LogSoftmax(Function):
+    """out = x - logΣexp(x) along dim (stable: the max is subtracted first);
+    dx = g - softmax(x) Σ g.
+
+    # NOTE: a fused primitive for stability at large logits and speed (DESIGN.md §3).
+    """
+
+    saves = ()
+    save_out = True
+
+    def forward(self, x: Any, dim: int = -1) -> Any:
+        self.dim = dim
+        m = x.max(axis=dim, keepdims=True)
+        m[~xp.isfinite(m)] = 0
+        z = x - m
+        lse = xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
+        z -= lse
+        return z
+
+    def backward(self, g: Any) -> tuple:
+        sm = self.output().exp()
+        return (g - sm * g.sum(self.dim, keepdim=True),)

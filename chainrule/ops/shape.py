@@ -1,0 +1,188 @@
+"""Shape and movement primitives: reshape, permute, expand, repeat, cat, flip, pad, tril/triu.
+
+Reshape, permute and expand return views of the input array (no copy) whenever NumPy can.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.engine import Function
+from chainrule.backend import xp
+
+
+class Reshape(Function):
+    """out = x viewed with a new shape;  dx = g reshaped back."""
+
+    saves = ()
+
+    def forward(self, x: Any, shape: tuple[int, ...] = ()) -> Any:
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise RuntimeError(
+                f"shape '{list(shape)}' is invalid for input of size {x.size} "
+                f"(input shape {tuple(x.shape)})"
+            ) from None
+
+    def backward(self, g: Any) -> tuple:
+        return (g.reshape(self.inputs[0].shape),)
+
+
+class Permute(Function):
+    """out = x with axes permuted;  dx = g permuted by the inverse permutation."""
+
+    saves = ()
+
+    def forward(self, x: Any, dims: tuple[int, ...] = ()) -> Any:
+        if len(dims) != x.ndim:
+            raise RuntimeError(
+                f"permute: number of dims don't match: input has {x.ndim} dims "
+                f"(shape {tuple(x.shape)}), got {len(dims)} ({tuple(dims)})"
+            )
+        self.dims = dims
+        return x.transpose(dims)
+
+    def backward(self, g: Any) -> tuple:
+        inv = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inv[d % len(self.dims)] = i
+        return (g.permute(*inv),)
+
+
+class Expand(Function):
+    """out = x broadcast to ``shape`` (a read-only view);  dx = g summed back to x's shape."""
+
+    saves = ()
+
+    def forward(self, x: Any, shape: tuple[int, ...] = ()) -> Any:
+        try:
+            return xp.broadcast_to(x, shape)
+        except ValueError:
+            raise RuntimeError(
+                f"The expanded size of the tensor {tuple(shape)} must match the existing size "
+                f"{tuple(x.shape)} at non-singleton dimensions"
+            ) from None
+
+    def backward(self, g: Any) -> tuple:
+        return (g.sum_to(self.inputs[0].shape),)
+
+
+class Repeat(Function):
+    """out = x tiled ``reps`` times along each dim;  dx = g summed over the copies."""
+
+    saves = ()
+
+    def forward(self, x: Any, reps: tuple[int, ...] = ()) -> Any:
+        if len(reps) < x.ndim:
+            raise RuntimeError(
+                f"Number of dimensions of repeat dims ({len(reps)}) can not be smaller than "
+                f"number of dimensions of tensor ({x.ndim})"
+            )
+        self.reps = reps
+        return xp.tile(x, reps)
+
+    def backward(self, g: Any) -> tuple:
+        x_shape = self.inputs[0].shape
+        full = (1,) * (len(self.reps) - len(x_shape)) + tuple(x_shape)
+        split = []
+        for r, s in zip(self.reps, full):
+            split += [r, s]
+        g = g.reshape(tuple(split)).sum(tuple(range(0, 2 * len(full), 2)))
+        return (g.reshape(x_shape),)
+
+
+class Cat(Function):
+    """out = concatenation along dim;  dx_k = the slice of g that came from x_k."""
+
+    saves = ()
+
+    def forward(self, *xs: Any, dim: int = 0) -> Any:
+        ref = xs[0]
+        d = dim % ref.ndim if ref.ndim else 0
+        for k, x in enumerate(xs):
+            if x.ndim != ref.ndim or any(
+                a != b for i, (a, b) in enumerate(zip(x.shape, ref.shape)) if i != d
+            ):
+                raise RuntimeError(
+                    f"cat: sizes of tensors must match except in dimension {d}: tensor 0 has "
+                    f"shape {tuple(ref.shape)}, tensor {k} has shape {tuple(x.shape)}"
+                )
+        self.dim = d
+        self.sizes = [x.shape[d] for x in xs]
+        return xp.concatenate(xs, axis=d)
+
+    def backward(self, g: Any) -> tuple:
+        out, start = [], 0
+        idx: list[Any] = [slice(None)] * g.ndim
+        for size, need in zip(self.sizes, self.needs):
+            if need:
+                idx[self.dim] = slice(start, start + size)
+                out.append(g[tuple(idx)])
+            else:
+                out.append(None)
+            start += size
+        return tuple(out)
+
+
+class Flip(Function):
+    """out = x reversed along ``dims``;  dx = g reversed along the same dims."""
+
+    saves = ()
+
+    def forward(self, x: Any, dims: tuple[int, ...] = ()) -> Any:
+        self.dims = dims
+        return xp.flip(x, dims)
+
+    def backward(self, g: Any) -> tuple:
+        return (g.flip(self.dims),)
+
+
+class Pad(Function):
+    """Constant padding, PyTorch's ``pad`` order (last dim first: (left, right, top, bottom...));
+    dx = the interior slice of g (negative pads crop)."""
+
+    saves = ()
+
+    def forward(self, x: Any, pad: tuple[int, ...] = (), value: float = 0.0) -> Any:
+        if len(pad) % 2 or len(pad) // 2 > x.ndim:
+            raise RuntimeError(
+                f"pad: padding length {len(pad)} must be even and at most 2*ndim "
+                f"(input shape {tuple(x.shape)})"
+            )
+        widths = [(0, 0)] * x.ndim
+        for i in range(len(pad) // 2):
+            widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+        self.widths = widths
+        crop = tuple(
+            slice(max(-lo, 0), x.shape[i] - max(-hi, 0)) for i, (lo, hi) in enumerate(widths)
+        )
+        x = x[crop]
+        pos = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+        return xp.pad(x, pos, mode="constant", constant_values=value)
+
+    def backward(self, g: Any) -> tuple:
+        idx = tuple(
+            slice(max(lo, 0), g.shape[i] - max(hi, 0)) for i, (lo, hi) in enumerate(self.widths)
+        )
+        gx = g[idx]
+        neg = tuple((max(-lo, 0), max(-hi, 0)) for lo, hi in self.widths)
+        if any(a or b for a, b in neg):
+            flat = []
+            for lo, hi in reversed(neg):
+                flat += [lo, hi]
+            gx = gx.pad(tuple(flat))
+        return (gx,)
+
+
+class Tri(Function):
+    """out = lower (tril) or upper (triu) triangle of the last two dims;  dx = same of g."""
+
+    saves = ()
+
+    def forward(self, x: Any, k: int = 0, upper: bool = False) -> Any:
+        self.k, self.upper = k, upper
+        return xp.triu(x, k) if upper else xp.tril(x, k)
+
+    def backward(self, g: Any) -> tuple:
+        return (g.triu(self.k) if self.upper else g.tril(self.k),)

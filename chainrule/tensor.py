@@ -1,0 +1,1757 @@
+"""The Tensor: an array (``.data``), its gradient (``.grad``) and the node that made it.
+
+Operators and methods call the primitives of ``chainrule.ops`` through :func:`apply`, which runs
+the forward on arrays and, when recording, links the result into the graph. Everything that is
+not a primitive (``mean`` over dims, ``var``, ``softmax``...) is written here as a composite of
+primitives, so its gradient comes from theirs.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import random as _random
+from chainrule.autograd.engine import Function, _GradMode, attach, run_backward
+from chainrule.backend import (
+    asarray,
+    bool_,
+    default_dtype,
+    float32,
+    float64,
+    int32,
+    int64,
+    is_floating,
+    to_dtype,
+    xp,
+)
+from chainrule.ops import elementwise as E
+from chainrule.ops import index as I
+from chainrule.ops import matmul as M
+from chainrule.ops import reduce as R
+from chainrule.ops import shape as S
+
+_new = object.__new__
+
+
+class device:
+    """A device name. Only ``"cpu"`` exists for now, so scripts calling ``.to(device)`` run."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        name = str(type)
+        if ":" in name:
+            name, idx = name.split(":", 1)
+            index = int(idx)
+        if name != "cpu":
+            raise RuntimeError(
+                f"device {type!r} is not available: chainrule runs on 'cpu' only "
+                "(chainrule.cuda.is_available() is False)"
+            )
+        self.type = name
+        self.index = index
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and other.type == self.type
+
+    def __hash__(self) -> int:
+        return hash(self.type)
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}')"
+
+    def __str__(self) -> str:
+        return self.type
+
+
+_CPU = device("cpu")
+
+
+def _wrap(data: Any, requires_grad: bool = False, grad_fn: Function | None = None) -> Tensor:
+    """Make a Tensor around an array without copying or checking (internal fast path)."""
+    t = _new(Tensor)
+    t.data = data
+    t.grad = None
+    t.grad_fn = grad_fn
+    t.requires_grad = requires_grad
+    t._version = 0
+    t._base = None
+    t._hooks = None
+    return t
+
+
+def apply(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
+    """Run primitive ``cls`` on ``args`` (Tensors or constants) and record it if needed."""
+    fn = _new(cls)
+    arrays = []
+    rg = False
+    for a in args:
+        if isinstance(a, Tensor):
+            arrays.append(a.data)
+            if a.requires_grad:
+                rg = True
+        else:
+            arrays.append(a)
+    out = fn.forward(*arrays, **kw)
+    if rg and _GradMode.enabled:
+        attach(fn, args, tuple([isinstance(a, Tensor) and a.requires_grad for a in args]))
+        t = _wrap(out, True, fn)
+        if fn.save_out:
+            fn.out_ref = weakref.ref(t)
+            fn.out_version = 0
+        return t
+    return _wrap(out)
+
+
+def _const(o: Any) -> Any:
+    """An operand of a Tensor operator: Tensors and Python numbers pass, NumPy scalars become
+    Python numbers (so they do not promote float32 to float64), sequences become arrays."""
+    if isinstance(o, (Tensor, int, float)):
+        return o
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o
+    if isinstance(o, (list, tuple)):
+        return asarray(o)
+    raise TypeError(f"unsupported operand type for a Tensor operation: {type(o).__name__}")
+
+
+def _data(o: Any) -> Any:
+    return o.data if isinstance(o, Tensor) else o
+
+
+def _size_args(size: tuple) -> tuple[int, ...]:
+    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` as PyTorch does."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _key(key: Any) -> Any:
+    """An index key with Tensors replaced by arrays (and lists of ints by int arrays)."""
+    if isinstance(key, tuple):
+        return tuple(_key1(k) for k in key)
+    return _key1(key)
+
+
+def _key1(k: Any) -> Any:
+    if isinstance(k, Tensor):
+        return k.data
+    if isinstance(k, list):
+        return np.asarray(k)
+    return k
+
+
+class Tensor:
+    """A multi-dimensional array that can record the operations applied to it.
+
+    Example::
+
+        x = chainrule.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = (x * x).sum()
+        y.backward()
+        x.grad                      # tensor([2., 4., 6.])
+    """
+
+    __slots__ = ("data", "grad", "grad_fn", "requires_grad", "_version", "_base", "_hooks",
+                 "__weakref__")
+    __array_ufunc__ = None  # make ndarray ⊕ Tensor defer to Tensor's reflected operators
+    __hash__ = object.__hash__
+
+    def __init__(self, data: Any = (), dtype: Any = None, requires_grad: bool = False) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        arr = asarray(data, dtype if dtype is not None else None)
+        if dtype is None and arr.dtype.kind in "iub" and not isinstance(data, np.ndarray):
+            arr = arr.astype(default_dtype())  # torch.Tensor(list) is a float tensor
+        self.data = arr
+        self.grad = None
+        self.grad_fn = None
+        self.requires_grad = False
+        self._version = 0
+        self._base = None
+        self._hooks = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---- attributes ------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    def size(self, dim: int | None = None) -> Any:
+        """The shape (a tuple), or the size of one dimension."""
+        if dim is None:
+            return self.data.shape
+        return self.data.shape[dim]
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def ndimension(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def nelement(self) -> int:
+        return int(self.data.size)
+
+    def element_size(self) -> int:
+        return int(self.data.itemsize)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> device:
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*range(self.ndim - 1, -1, -1))
+
+    @property
+    def mT(self) -> Tensor:
+        if self.ndim < 2:
+            raise RuntimeError(f"mT: tensor of shape {self.shape} has fewer than 2 dimensions")
+        return self.transpose(-2, -1)
+
+    @property
+    def H(self) -> Tensor:
+        return self.T
+
+    def is_floating_point(self) -> bool:
+        return is_floating(self.data.dtype)
+
+    def is_contiguous(self) -> bool:
+        return bool(self.data.flags.c_contiguous)
+
+    def contiguous(self) -> Tensor:
+        return self if self.data.flags.c_contiguous else self.clone()
+
+    def stride(self, dim: int | None = None) -> Any:
+        st = tuple(s // self.data.itemsize for s in self.data.strides)
+        return st if dim is None else st[dim]
+
+    def _current_version(self) -> int:
+        base = self._base
+        return base._version if base is not None else self._version
+
+    def _bump_version(self) -> None:
+        base = self._base if self._base is not None else self
+        base._version += 1
+
+    def data_ptr(self) -> int:
+        return int(self.data.__array_interface__["data"][0])
+
+    # ---- conversion ------------------------------------------------------------------------
+    def numpy(self, force: bool = False) -> np.ndarray:
+        """The underlying array (shared memory, as in PyTorch)."""
+        if self.requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead."
+            )
+        return self.data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def item(self) -> Any:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self.data.size} elements cannot be converted to Scalar "
+                f"(shape {self.shape})"
+            )
+        return self.data.reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
+        dtype = kwargs.get("dtype")
+        copy = kwargs.get("copy", False)
+        for a in list(args) + [kwargs.get("device")]:
+            if a is None:
+                continue
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, (str, device)):
+                device(a)  # validates: only cpu
+            else:
+                dtype = a
+        if dtype is None:
+            return self.clone() if copy else self
+        dtype = to_dtype(dtype)
+        if dtype == self.data.dtype:
+            return self.clone() if copy else self
+        if self.requires_grad and is_floating(dtype) and _GradMode.enabled:
+            return apply(E.Cast, self, dtype=dtype)
+        return _wrap(self.data.astype(dtype))
+
+    def type(self, dtype: Any = None) -> Any:
+        if dtype is None:
+            return f"chainrule.{self.dtype}"
+        return self.to(dtype)
+
+    def float(self) -> Tensor:
+        return self.to(float32)
+
+    def double(self) -> Tensor:
+        return self.to(float64)
+
+    def long(self) -> Tensor:
+        return self.to(int64)
+
+    def int(self) -> Tensor:
+        return self.to(int32)
+
+    def bool(self) -> Tensor:
+        return self.to(bool_)
+
+    def half(self) -> Tensor:
+        return self.to(np.float16)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Tensor:
+        raise RuntimeError("CUDA is not available: chainrule runs on 'cpu' only")
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(self.data.shape[0]):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is ambiguous "
+                f"(shape {self.shape})"
+            )
+        return bool(self.data.reshape(()))
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be converted to an index, got {self.dtype}")
+        return int(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(
+            self.data, precision=4, separator=", ", prefix="tensor(", threshold=1000,
+            suppress_small=False,
+        )
+        extras = []
+        if self.data.dtype not in (float32, int64, bool_) or self.data.size == 0:
+            extras.append(f"dtype=chainrule.{self.data.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        tail = "".join(", " + e for e in extras)
+        return f"tensor({body}{tail})"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if self.data.ndim == 0:
+            return format(self.data.item(), spec)
+        return repr(self)
+
+    # ---- autograd --------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place (only floating-point tensors can require grad)."""
+        if requires_grad and not is_floating(self.data.dtype):
+            raise RuntimeError(
+                f"only Tensors of floating point dtype can require gradients, got {self.dtype}"
+            )
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use "
+                "a computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach()."
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self) -> Tensor:
+        """The same data (shared memory, shared version counter) cut from the graph."""
+        t = _wrap(self.data)
+        t._base = self._base if self._base is not None else self
+        return t
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def clone(self) -> Tensor:
+        return apply(E.Clone, self)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on a non-leaf tensor after backward."""
+        if self.grad_fn is None:
+            return
+        self.grad_fn.retained = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        fn = self.grad_fn
+        return fn is not None and fn.retained is not None and fn.retained() is self
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Any:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
+        replaces the gradient. Returns a handle with ``remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            if self.grad_fn.hooks is None:
+                self.grad_fn.hooks = []
+            hooks = self.grad_fn.hooks
+        else:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def backward(
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Sequence[Tensor] | Tensor | None = None,
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into each leaf's ``.grad``.
+
+        ``gradient`` is required unless self is a scalar (it is the vector in the
+        vector-Jacobian product). ``create_graph=True`` records the backward pass itself so the
+        gradients can be differentiated again.
+        """
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs (this tensor has "
+                    f"shape {self.shape}); pass gradient= to backward()"
+                )
+            g = _wrap(np.ones(self.data.shape, dtype=self.data.dtype))
+        else:
+            g = gradient if isinstance(gradient, Tensor) else tensor(gradient, dtype=self.dtype)
+            if g.shape != self.shape:
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output has a shape of {g.shape} and output has a "
+                    f"shape of {self.shape}"
+                )
+        if retain_graph is None:
+            retain_graph = create_graph
+        if isinstance(inputs, Tensor):
+            inputs = [inputs]
+        run_backward([self], [g], retain_graph, create_graph, inputs=inputs)
+
+    # ---- in-place machinery ----------------------------------------------------------------
+    def _inplace(self, cls: type[Function], *args: Any, **kw: Any) -> Tensor:
+        """Apply ``cls`` to (self, *args) and make self hold the result.
+
+        Without recording, the array is overwritten in place. While recording, a leaf that
+        requires grad is refused, and otherwise the op is recorded on a snapshot of self and
+        self is rebound to the result; ops that saved self see its version change and refuse
+        to run backward (PyTorch's rule).
+        """
+        needs_graph = _GradMode.enabled and (
+            self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
+        )
+        if not needs_graph:
+            out = _new(cls).forward(self.data, *[_data(a) for a in args], **kw)
+            self._write(out)
+            return self
+        if self.grad_fn is None and self.requires_grad:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation "
+                f"({cls.__name__.lower()}_ on a tensor of shape {self.shape})."
+            )
+        old = _wrap(self.data, self.requires_grad, self.grad_fn)
+        res = apply(cls, old, *args, **kw)
+        self.data = res.data
+        self.grad_fn = res.grad_fn
+        self.requires_grad = True
+        self._bump_version()
+        fn = res.grad_fn
+        if fn.save_out:
+            fn.out_ref = weakref.ref(self)
+            fn.out_version = self._current_version()
+        return self
+
+    def _write(self, out: Any) -> None:
+        """Overwrite the array's contents (true in-place, views see it) and bump the version."""
+        if not self.data.flags.writeable:
+            raise RuntimeError(
+                f"in-place operation on a read-only tensor of shape {self.shape} (an expand()ed "
+                "view); clone() it first"
+            )
+        if out is not self.data:
+            if out.shape != self.data.shape:
+                raise RuntimeError(
+                    f"output with shape {self.shape} doesn't match the broadcast shape "
+                    f"{tuple(out.shape)}"
+                )
+            if not np.can_cast(out.dtype, self.data.dtype, "same_kind"):
+                raise RuntimeError(
+                    f"result type {out.dtype} can't be cast to the desired output type "
+                    f"{self.data.dtype}"
+                )
+            np.copyto(self.data, out, casting="same_kind")
+        self._bump_version()
+
+    # ---- operators -------------------------------------------------------------------------
+    def __add__(self, o: Any) -> Tensor:
+        return apply(E.Add, self, _const(o))
+
+    def __radd__(self, o: Any) -> Tensor:
+        return apply(E.Add, _const(o), self)
+
+    def __sub__(self, o: Any) -> Tensor:
+        return apply(E.Sub, self, _const(o))
+
+    def __rsub__(self, o: Any) -> Tensor:
+        return apply(E.Sub, _const(o), self)
+
+    def __mul__(self, o: Any) -> Tensor:
+        return apply(E.Mul, self, _const(o))
+
+    def __rmul__(self, o: Any) -> Tensor:
+        return apply(E.Mul, _const(o), self)
+
+    def __truediv__(self, o: Any) -> Tensor:
+        return apply(E.Div, self, _const(o))
+
+    def __rtruediv__(self, o: Any) -> Tensor:
+        return apply(E.Div, _const(o), self)
+
+    def __floordiv__(self, o: Any) -> Tensor:
+        return _wrap(E._fix_dtype(np.floor_divide(self.data, _data(_const(o))), self.data, None))
+
+    def __rfloordiv__(self, o: Any) -> Tensor:
+        return _wrap(np.floor_divide(_data(_const(o)), self.data))
+
+    def __mod__(self, o: Any) -> Tensor:
+        return apply(E.Remainder, self, _const(o))
+
+    def __rmod__(self, o: Any) -> Tensor:
+        return apply(E.Remainder, _const(o), self)
+
+    def __pow__(self, o: Any) -> Tensor:
+        o = _const(o)
+        if isinstance(o, (int, float)):
+            return apply(E.PowScalar, self, o)
+        return apply(E.Pow, self, o)
+
+    def __rpow__(self, o: Any) -> Tensor:
+        o = _const(o)
+        if isinstance(o, (int, float)) and o > 0:
+            return apply(E.RPowScalar, o, self)
+        return apply(E.Pow, o, self)
+
+    def __matmul__(self, o: Any) -> Tensor:
+        return apply(M.MatMul, self, _const(o))
+
+    def __rmatmul__(self, o: Any) -> Tensor:
+        return apply(M.MatMul, _const(o), self)
+
+    def __neg__(self) -> Tensor:
+        return apply(E.Neg, self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return self.abs()
+
+    def __invert__(self) -> Tensor:
+        if self.data.dtype.kind not in "biu":
+            raise TypeError(f"~ is only defined for bool and integer tensors, got {self.dtype}")
+        return _wrap(~self.data)
+
+    def __and__(self, o: Any) -> Tensor:
+        return _wrap(self.data & _data(_const(o)))
+
+    __rand__ = __and__
+
+    def __or__(self, o: Any) -> Tensor:
+        return _wrap(self.data | _data(_const(o)))
+
+    __ror__ = __or__
+
+    def __xor__(self, o: Any) -> Tensor:
+        return _wrap(self.data ^ _data(_const(o)))
+
+    __rxor__ = __xor__
+
+    def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return _wrap(np.asarray(self.data == _data(_const(o))))
+
+    def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return _wrap(np.asarray(self.data != _data(_const(o))))
+
+    def __lt__(self, o: Any) -> Tensor:
+        return _wrap(np.asarray(self.data < _data(_const(o))))
+
+    def __le__(self, o: Any) -> Tensor:
+        return _wrap(np.asarray(self.data <= _data(_const(o))))
+
+    def __gt__(self, o: Any) -> Tensor:
+        return _wrap(np.asarray(self.data > _data(_const(o))))
+
+    def __ge__(self, o: Any) -> Tensor:
+        return _wrap(np.asarray(self.data >= _data(_const(o))))
+
+    eq = __eq__
+    ne = __ne__
+    lt = __lt__
+    le = __le__
+    gt = __gt__
+    ge = __ge__
+
+    def equal(self, o: Tensor) -> bool:
+        return bool(self.shape == o.shape and np.array_equal(self.data, o.data))
+
+    def allclose(self, o: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+        return bool(np.allclose(self.data, _data(o), rtol=rtol, atol=atol))
+
+    def isclose(self, o: Any, rtol: float = 1e-5, atol: float = 1e-8) -> Tensor:
+        return _wrap(np.isclose(self.data, _data(o), rtol=rtol, atol=atol))
+
+    def logical_not(self) -> Tensor:
+        return _wrap(np.logical_not(self.data))
+
+    def logical_and(self, o: Any) -> Tensor:
+        return _wrap(np.logical_and(self.data, _data(o)))
+
+    def logical_or(self, o: Any) -> Tensor:
+        return _wrap(np.logical_or(self.data, _data(o)))
+
+    # in-place arithmetic
+    def __iadd__(self, o: Any) -> Tensor:
+        return self._inplace(E.Add, _const(o))
+
+    def __isub__(self, o: Any) -> Tensor:
+        return self._inplace(E.Sub, _const(o))
+
+    def __imul__(self, o: Any) -> Tensor:
+        return self._inplace(E.Mul, _const(o))
+
+    def __itruediv__(self, o: Any) -> Tensor:
+        return self._inplace(E.Div, _const(o))
+
+    def __ipow__(self, o: Any) -> Tensor:
+        return self._inplace(E.PowScalar, _const(o))
+
+    def add(self, o: Any, alpha: float = 1) -> Tensor:
+        return self + (o * alpha if alpha != 1 else o)
+
+    def sub(self, o: Any, alpha: float = 1) -> Tensor:
+        return self - (o * alpha if alpha != 1 else o)
+
+    def mul(self, o: Any) -> Tensor:
+        return self * o
+
+    def div(self, o: Any, rounding_mode: str | None = None) -> Tensor:
+        if rounding_mode is None:
+            return self / o
+        q = (self / o).data
+        q = np.floor(q) if rounding_mode == "floor" else np.trunc(q)
+        return _wrap(q.astype(np.result_type(self.data, _data(o))) if q.dtype.kind == "f" else q)
+
+    def true_divide(self, o: Any) -> Tensor:
+        return self / o
+
+    def pow(self, o: Any) -> Tensor:
+        return self**o
+
+    def remainder(self, o: Any) -> Tensor:
+        return self % o
+
+    def fmod(self, o: Any) -> Tensor:
+        return _wrap(np.fmod(self.data, _data(o)))
+
+    def matmul(self, o: Any) -> Tensor:
+        return self @ o
+
+    def mm(self, o: Any) -> Tensor:
+        if self.ndim != 2 or _data(o).ndim != 2:
+            raise RuntimeError(f"mm: expected 2-D tensors, got {self.shape} and {o.shape}")
+        return self @ o
+
+    def bmm(self, o: Any) -> Tensor:
+        if self.ndim != 3 or _data(o).ndim != 3:
+            raise RuntimeError(f"bmm: expected 3-D tensors, got {self.shape} and {o.shape}")
+        return self @ o
+
+    def mv(self, o: Any) -> Tensor:
+        return self @ o
+
+    def dot(self, o: Any) -> Tensor:
+        if self.ndim != 1 or _data(o).ndim != 1:
+            raise RuntimeError(f"dot: expected 1-D tensors, got {self.shape} and {o.shape}")
+        return self @ o
+
+    def outer(self, o: Tensor) -> Tensor:
+        return self.unsqueeze(-1) * o.unsqueeze(0)
+
+    def neg(self) -> Tensor:
+        return -self
+
+    def add_(self, o: Any, alpha: float = 1) -> Tensor:
+        return self._inplace(E.Add, _const(o) if alpha == 1 else _const(o) * alpha)
+
+    def sub_(self, o: Any, alpha: float = 1) -> Tensor:
+        return self._inplace(E.Sub, _const(o) if alpha == 1 else _const(o) * alpha)
+
+    def mul_(self, o: Any) -> Tensor:
+        return self._inplace(E.Mul, _const(o))
+
+    def div_(self, o: Any) -> Tensor:
+        return self._inplace(E.Div, _const(o))
+
+    def pow_(self, o: Any) -> Tensor:
+        return self._inplace(E.PowScalar, _const(o))
+
+    def neg_(self) -> Tensor:
+        return self._inplace(E.Neg)
+
+    def exp_(self) -> Tensor:
+        return self._inplace(E.Exp)
+
+    def sqrt_(self) -> Tensor:
+        return self._inplace(E.Sqrt)
+
+    def abs_(self) -> Tensor:
+        return self._inplace(E.Abs)
+
+    def relu_(self) -> Tensor:
+        return self._inplace(E.Relu)
+
+    def sigmoid_(self) -> Tensor:
+        return self._inplace(E.Sigmoid)
+
+    def tanh_(self) -> Tensor:
+        return self._inplace(E.Tanh)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        return self._inplace(E.Clamp, lo=min, hi=max)
+
+    clip_ = clamp_
+
+    def addcmul_(self, t1: Any, t2: Any, value: float = 1) -> Tensor:
+        return self.add_(_const(t1) * _const(t2) * value)
+
+    def addcdiv_(self, t1: Any, t2: Any, value: float = 1) -> Tensor:
+        return self.add_(_const(t1) / _const(t2) * value)
+
+    def lerp_(self, end: Any, weight: float) -> Tensor:
+        return self.add_((_const(end) - self.detach()) * weight)
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    def fill_(self, value: Any) -> Tensor:
+        if _GradMode.enabled and self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation "
+                f"(fill_ on a tensor of shape {self.shape})."
+            )
+        if not self.data.flags.writeable:
+            self._write(self.data)  # raises the read-only error
+        self.data[...] = _data(value)
+        self._bump_version()
+        return self
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast) into self's array in place."""
+        s = _data(src)
+        if _GradMode.enabled and isinstance(src, Tensor) and src.requires_grad:
+            out = self._inplace(E.Where, np.zeros((), dtype=bool), src)
+            out.data = np.ascontiguousarray(np.broadcast_to(out.data, self.shape))
+            return out
+        if _GradMode.enabled and self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation "
+                f"(copy_ on a tensor of shape {self.shape})."
+            )
+        np.copyto(self.data, np.broadcast_to(np.asarray(s), self.shape), casting="unsafe")
+        self._bump_version()
+        return self
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        m = _data(mask)
+        if _GradMode.enabled and (self.requires_grad or getattr(value, "requires_grad", False)):
+            res = self.masked_fill(mask, value)
+            return self._rebind(res)
+        self.data[np.broadcast_to(m, self.shape)] = _data(value)
+        self._bump_version()
+        return self
+
+    def _rebind(self, res: Tensor) -> Tensor:
+        if self.grad_fn is None and self.requires_grad:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+            )
+        self.data, self.grad_fn, self.requires_grad = res.data, res.grad_fn, res.requires_grad
+        self._bump_version()
+        return self
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+        return self._fill_random(_random.rng(generator).uniform(a, b, self.shape))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+        return self._fill_random(_random.rng(generator).normal(mean, std, self.shape))
+
+    def bernoulli_(self, p: float = 0.5, generator: Any = None) -> Tensor:
+        return self._fill_random(_random.rng(generator).random(self.shape) < p)
+
+    def random_(self, low: int = 0, high: int | None = None, generator: Any = None) -> Tensor:
+        if high is None:
+            low, high = 0, low if low else 2**31
+        return self._fill_random(_random.rng(generator).integers(low, high, self.shape))
+
+    def exponential_(self, lambd: float = 1.0, generator: Any = None) -> Tensor:
+        return self._fill_random(_random.rng(generator).exponential(1.0 / lambd, self.shape))
+
+    def _fill_random(self, values: Any) -> Tensor:
+        with _NoGradGuard():
+            return self.copy_(values)
+
+    # ---- elementwise -----------------------------------------------------------------------
+    def exp(self) -> Tensor:
+        return apply(E.Exp, self)
+
+    def log(self) -> Tensor:
+        return apply(E.Log, self)
+
+    def log2(self) -> Tensor:
+        return apply(E.Log, self) / float(np.log(2.0))
+
+    def log10(self) -> Tensor:
+        return apply(E.Log, self) / float(np.log(10.0))
+
+    def log1p(self) -> Tensor:
+        return apply(E.Log1p, self)
+
+    def expm1(self) -> Tensor:
+        return apply(E.Expm1, self)
+
+    def sqrt(self) -> Tensor:
+        return apply(E.Sqrt, self)
+
+    def rsqrt(self) -> Tensor:
+        return apply(E.Rsqrt, self)
+
+    def square(self) -> Tensor:
+        return apply(E.PowScalar, self, 2)
+
+    def abs(self) -> Tensor:
+        return apply(E.Abs, self)
+
+    absolute = abs
+
+    def sign(self) -> Tensor:
+        return apply(E.ZeroGrad, self, fn="sign")
+
+    sgn = sign
+
+    def sin(self) -> Tensor:
+        return apply(E.Sin, self)
+
+    def cos(self) -> Tensor:
+        return apply(E.Cos, self)
+
+    def tan(self) -> Tensor:
+        return self.sin() / self.cos()
+
+    def tanh(self) -> Tensor:
+        return apply(E.Tanh, self)
+
+    def sigmoid(self) -> Tensor:
+        return apply(E.Sigmoid, self)
+
+    def relu(self) -> Tensor:
+        return apply(E.Relu, self)
+
+    def softmax(self, dim: int = -1) -> Tensor:
+        return apply(R.LogSoftmax, self, dim=dim).exp()
+
+    def log_softmax(self, dim: int = -1) -> Tensor:
+        return apply(R.LogSoftmax, self, dim=dim)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        if min is None and max is None:
+            raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+        return apply(E.Clamp, self, lo=min, hi=max)
+
+    clip = clamp
+
+    def clamp_min(self, min: Any) -> Tensor:
+        return self.clamp(min=min)
+
+    def clamp_max(self, max: Any) -> Tensor:
+        return self.clamp(max=max)
+
+    def maximum(self, o: Any) -> Tensor:
+        return apply(E.Maximum, self, _const(o))
+
+    def minimum(self, o: Any) -> Tensor:
+        return apply(E.Minimum, self, _const(o))
+
+    def reciprocal(self) -> Tensor:
+        return apply(E.Reciprocal, self)
+
+    def floor(self) -> Tensor:
+        return apply(E.ZeroGrad, self, fn="floor")
+
+    def ceil(self) -> Tensor:
+        return apply(E.ZeroGrad, self, fn="ceil")
+
+    def round(self, decimals: int = 0) -> Tensor:
+        return apply(E.ZeroGrad, self, fn="round", decimals=decimals)
+
+    def trunc(self) -> Tensor:
+        return apply(E.ZeroGrad, self, fn="trunc")
+
+    def frac(self) -> Tensor:
+        return self - self.trunc()
+
+    def isnan(self) -> Tensor:
+        return _wrap(np.isnan(self.data))
+
+    def isinf(self) -> Tensor:
+        return _wrap(np.isinf(self.data))
+
+    def isfinite(self) -> Tensor:
+        return _wrap(np.isfinite(self.data))
+
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None,
+                   neginf: float | None = None) -> Tensor:
+        return _wrap(np.nan_to_num(self.data, nan=nan, posinf=posinf, neginf=neginf))
+
+    def where(self, cond: Any, other: Any) -> Tensor:
+        return where(cond, self, other)
+
+    def lerp(self, end: Any, weight: Any) -> Tensor:
+        return self + (end - self) * weight
+
+    # ---- reductions ------------------------------------------------------------------------
+    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        if dtype is not None:
+            return self.to(dtype).sum(dim, keepdim)
+        return apply(R.Sum, self, dim=dim, keepdim=keepdim)
+
+    def nansum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return where(self.isnan(), 0.0, self).sum(dim, keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        if not is_floating(self.data.dtype) and dtype is None:
+            raise RuntimeError(
+                f"mean(): could not infer output dtype. Input dtype must be either a floating "
+                f"point or complex dtype. Got: {self.dtype}"
+            )
+        x = self if dtype is None else self.to(dtype)
+        return apply(R.Mean, x, dim=dim, keepdim=keepdim)
+
+    def sum_to(self, shape: Sequence[int]) -> Tensor:
+        """Sum over broadcast dimensions so the result has ``shape`` (adjoint of expand)."""
+        shape = tuple(shape)
+        if self.data.shape == shape:
+            return self
+        return apply(R.SumTo, self, shape=shape)
+
+    sum_to_size = sum_to
+
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
+            correction: float | None = None) -> Tensor:
+        """Σ (x - mean)² / (N - correction); ``unbiased=True`` means correction 1 (default)."""
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
+        n = 1
+        for a in axes:
+            n *= self.shape[a]
+        mu = self.mean(axes, keepdim=True)
+        d = self - mu
+        return (d * d).sum(axes, keepdim=keepdim) / float(max(n - correction, 0))
+
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
+            correction: float | None = None) -> Tensor:
+        return self.var(dim, unbiased, keepdim, correction).sqrt()
+
+    def var_mean(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
+                 correction: float | None = None) -> tuple[Tensor, Tensor]:
+        return self.var(dim, unbiased, keepdim, correction), self.mean(dim, keepdim)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return apply(R.Prod, self, dim=dim, keepdim=keepdim)
+
+    def cumsum(self, dim: int) -> Tensor:
+        return apply(R.Cumsum, self, dim=dim)
+
+    def cumprod(self, dim: int) -> Tensor:
+        # exp(cumsum(log|x|)) with signs would fail at zeros; a product of slices is exact.
+        n = self.shape[dim]
+        parts = [self.narrow(dim, 0, 1)]
+        for i in range(1, n):
+            parts.append(parts[-1] * self.narrow(dim, i, 1))
+        return cat(parts, dim)
+
+    def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """log Σ exp(x), computed as m + log Σ exp(x - m) with m the (constant) maximum."""
+        axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
+        m = np.max(self.data, axis=axes, keepdims=True) if self.data.size else self.data
+        m = np.where(np.isfinite(m), m, 0)
+        out = (self - m).exp().sum(axes, keepdim=True).log() + m
+        return out if keepdim else out.squeeze(axes) if axes else out
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return self._extreme(dim, keepdim, np.max)
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return self._extreme(dim, keepdim, np.min)
+
+    def _extreme(self, dim: Any, keepdim: bool, fn: Callable) -> Tensor:
+        """Max/min over dims; the gradient is shared evenly between tied maxima (PyTorch)."""
+        if self.data.size == 0:
+            raise RuntimeError(f"max(): Expected reduction dim to be specified for input.numel() "
+                               f"== 0 (shape {self.shape})")
+        axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
+        m = fn(self.data, axis=axes, keepdims=True)
+        if not (self.requires_grad and _GradMode.enabled):
+            return _wrap(m if keepdim else np.squeeze(m, axis=axes))
+        hit = (self.data == m).astype(self.data.dtype)
+        w = hit / hit.sum(axis=axes, keepdims=True)
+        return (self * w).sum(axes if axes else None, keepdim=keepdim)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """Without ``dim``: the maximum. With ``dim`` (int): ``(values, indices)``. With a
+        tensor: the elementwise maximum."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        if dim is None:
+            return self.amax()
+        return self._extreme_dim(int(dim), keepdim, np.argmax)
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        if dim is None:
+            return self.amin()
+        return self._extreme_dim(int(dim), keepdim, np.argmin)
+
+    def _extreme_dim(self, dim: int, keepdim: bool, argfn: Callable) -> Any:
+        from chainrule.types import MinMax
+
+        if self.ndim == 0:
+            return MinMax(self, _wrap(np.zeros((), dtype=np.int64)))
+        d = dim % self.ndim
+        idx = np.expand_dims(argfn(self.data, axis=d), d)
+        values = apply(I.Gather, self, dim=d, index=idx)
+        if not keepdim:
+            values = values.squeeze(d)
+            idx = np.squeeze(idx, d)
+        return MinMax(values, _wrap(idx.astype(np.int64)))
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        if dim is None:
+            return _wrap(np.asarray(np.argmax(self.data), dtype=np.int64))
+        return _wrap(np.argmax(self.data, axis=dim, keepdims=keepdim).astype(np.int64))
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        if dim is None:
+            return _wrap(np.asarray(np.argmin(self.data), dtype=np.int64))
+        return _wrap(np.argmin(self.data, axis=dim, keepdims=keepdim).astype(np.int64))
+
+    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
+        idx = np.argsort(-self.data if descending else self.data, axis=dim, kind="stable")
+        return _wrap(idx.astype(np.int64))
+
+    def sort(self, dim: int = -1, descending: bool = False) -> Any:
+        from chainrule.types import MinMax
+
+        idx = self.argsort(dim, descending).data
+        return MinMax(apply(I.Gather, self, dim=dim % max(self.ndim, 1), index=idx), _wrap(idx))
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        from chainrule.types import MinMax
+
+        idx = self.argsort(dim, descending=largest).data
+        idx = np.take(idx, np.arange(k), axis=dim)
+        return MinMax(apply(I.Gather, self, dim=dim % max(self.ndim, 1), index=idx), _wrap(idx))
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Vector p-norm (p = 2 / 'fro' by default, 1, inf, or any p > 0) over ``dim``."""
+        if p in ("fro", 2, 2.0):
+            return (self * self).sum(dim, keepdim).sqrt()
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        if p in (float("inf"), "inf"):
+            return self.abs().amax(dim, keepdim)
+        if p in (float("-inf"), "-inf"):
+            return self.abs().amin(dim, keepdim)
+        if p == 0:
+            return (self != 0).to(self.dtype).sum(dim, keepdim)
+        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _wrap(np.asarray(np.all(self.data, axis=dim, keepdims=keepdim)))
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _wrap(np.asarray(np.any(self.data, axis=dim, keepdims=keepdim)))
+
+    def count_nonzero(self, dim: Any = None) -> Tensor:
+        return _wrap(np.asarray(np.count_nonzero(self.data, axis=dim), dtype=np.int64))
+
+    def nonzero(self, as_tuple: bool = False) -> Any:
+        nz = np.nonzero(self.data)
+        if as_tuple:
+            return tuple(_wrap(a.astype(np.int64)) for a in nz)
+        return _wrap(np.stack(nz, axis=1).astype(np.int64))
+
+    def unique(self, sorted: bool = True, return_counts: bool = False) -> Any:
+        u = np.unique(self.data, return_counts=return_counts)
+        if return_counts:
+            return _wrap(u[0]), _wrap(u[1].astype(np.int64))
+        return _wrap(u)
+
+    def bincount(self, minlength: int = 0) -> Tensor:
+        return _wrap(np.bincount(self.data, minlength=minlength).astype(np.int64))
+
+    # ---- shape -----------------------------------------------------------------------------
+    def _view_of(self, out: Tensor) -> Tensor:
+        """Mark ``out`` as sharing self's storage when NumPy made a view (shared versions)."""
+        if out.data.base is not None and np.shares_memory(out.data, self.data):
+            out._base = self._base if self._base is not None else self
+        return out
+
+    def reshape(self, *shape: Any) -> Tensor:
+        shape = _size_args(shape)
+        if shape == self.data.shape:
+            return self
+        return self._view_of(apply(S.Reshape, self, shape=shape))
+
+    def view(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
+            return self.to(shape[0])  # view(dtype)
+        shape = _size_args(shape)
+        if not self.data.flags.c_contiguous and self.data.size > 1:
+            try:
+                np.reshape(self.data, shape, copy=False)
+            except (ValueError, TypeError):
+                raise RuntimeError(
+                    f"view size is not compatible with input tensor's size and stride (shape "
+                    f"{self.shape}); use .reshape(...) instead."
+                ) from None
+        return self.reshape(shape)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.view(other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.ndim == 0:
+            return self.reshape(1)
+        s = start_dim % self.ndim
+        e = end_dim % self.ndim
+        if s > e:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        shape = self.shape[:s] + (int(np.prod(self.shape[s : e + 1])),) + self.shape[e + 1 :]
+        return self.reshape(shape)
+
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+        d = dim % self.ndim
+        sizes = list(sizes)
+        if -1 in sizes:
+            known = int(np.prod([s for s in sizes if s != -1]))
+            sizes[sizes.index(-1)] = self.shape[d] // known
+        if int(np.prod(sizes)) != self.shape[d]:
+            raise RuntimeError(
+                f"unflatten: sizes {tuple(sizes)} don't multiply up to the size of dim {d} "
+                f"({self.shape[d]}) in input shape {self.shape}"
+            )
+        return self.reshape(self.shape[:d] + tuple(sizes) + self.shape[d + 1 :])
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        if dim is None:
+            shape = tuple(s for s in self.shape if s != 1)
+        else:
+            dims = R.normalize_dims(dim, self.ndim) if self.ndim else ()
+            shape = tuple(s for i, s in enumerate(self.shape) if not (i in dims and s == 1))
+        return self.reshape(shape)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        n = self.ndim + 1
+        if not -n <= dim < n:
+            raise IndexError(
+                f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got "
+                f"{dim})"
+            )
+        d = dim % n
+        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+    def permute(self, *dims: Any) -> Tensor:
+        dims = _size_args(dims)
+        n = self.ndim
+        dims = tuple(d % n if n else d for d in dims)
+        if dims == tuple(range(n)):
+            return self
+        return self._view_of(apply(S.Permute, self, dims=dims))
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        n = self.ndim
+        if n < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+            return self
+        perm = list(range(n))
+        d0, d1 = dim0 % n, dim1 % n
+        perm[d0], perm[d1] = perm[d1], perm[d0]
+        return self.permute(*perm)
+
+    swapaxes = transpose
+    swapdims = transpose
+
+    def t(self) -> Tensor:
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                               f"{self.ndim}D")
+        return self.T
+
+    def movedim(self, source: int, destination: int) -> Tensor:
+        perm = list(range(self.ndim))
+        s = perm.pop(source % self.ndim)
+        perm.insert(destination % self.ndim, s)
+        return self.permute(*perm)
+
+    moveaxis = movedim
+
+    def expand(self, *shape: Any) -> Tensor:
+        shape = _size_args(shape)
+        lead = len(shape) - self.ndim
+        shape = tuple(
+            self.shape[i - lead] if s == -1 else s for i, s in enumerate(shape)
+        )
+        if shape == self.data.shape:
+            return self
+        return self._view_of(apply(S.Expand, self, shape=shape))
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        return self.expand(tuple(shape))
+
+    def repeat(self, *reps: Any) -> Tensor:
+        return apply(S.Repeat, self, reps=_size_args(reps))
+
+    def repeat_interleave(self, repeats: int, dim: int | None = None) -> Tensor:
+        if dim is None:
+            return self.reshape(-1).repeat_interleave(repeats, 0)
+        idx = np.repeat(np.arange(self.shape[dim]), repeats)
+        return self.index_select(dim, idx)
+
+    def tile(self, *reps: Any) -> Tensor:
+        reps = _size_args(reps)
+        reps = (1,) * (self.ndim - len(reps)) + reps
+        return self.repeat(*reps)
+
+    def flip(self, *dims: Any) -> Tensor:
+        dims = _size_args(dims)
+        return apply(S.Flip, self, dims=dims)
+
+    def fliplr(self) -> Tensor:
+        return self.flip(1)
+
+    def flipud(self) -> Tensor:
+        return self.flip(0)
+
+    def roll(self, shifts: int, dim: int) -> Tensor:
+        n = self.shape[dim]
+        s = shifts % n
+        if s == 0:
+            return self
+        return cat([self.narrow(dim, n - s, s), self.narrow(dim, 0, n - s)], dim)
+
+    def pad(self, pad: Sequence[int], value: float = 0.0) -> Tensor:
+        return apply(S.Pad, self, pad=tuple(int(p) for p in pad), value=value)
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        d = dim % self.ndim
+        if start < 0:
+            start += self.shape[d]
+        if start < 0 or start + length > self.shape[d]:
+            raise IndexError(
+                f"narrow: start ({start}) + length ({length}) exceeds dimension size "
+                f"({self.shape[d]}) of dim {d}"
+            )
+        key = (slice(None),) * d + (slice(start, start + length),)
+        return self[key]
+
+    def select(self, dim: int, index: int) -> Tensor:
+        d = dim % self.ndim
+        return self[(slice(None),) * d + (index,)]
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        return tuple(self.select(dim, i) for i in range(self.shape[dim]))
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        n = self.shape[dim]
+        if isinstance(split_size, int):
+            sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else [])
+        else:
+            sizes = list(split_size)
+            if sum(sizes) != n:
+                raise RuntimeError(
+                    f"split_with_sizes expects split_sizes to sum exactly to {n} (input shape "
+                    f"{self.shape}, dim {dim}), but got split_sizes={sizes}"
+                )
+        out, start = [], 0
+        for s in sizes:
+            out.append(self.narrow(dim, start, s))
+            start += s
+        return tuple(out)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        n = self.shape[dim]
+        size = -(-n // chunks)
+        return self.split(size, dim)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return apply(S.Tri, self, k=diagonal, upper=False)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return apply(S.Tri, self, k=diagonal, upper=True)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        n = min(self.shape[dim1], self.shape[dim2])
+        i = np.arange(n)
+        if offset >= 0:
+            r, c = i[: max(0, min(n, self.shape[dim2] - offset))], None
+            c = r + offset
+        else:
+            c = i[: max(0, min(n, self.shape[dim1] + offset))]
+            r = c - offset
+        x = self.movedim(dim1, -1).movedim(dim2 if dim2 > dim1 else dim2 + 1, -1) \
+            if (dim1, dim2) != (self.ndim - 2, self.ndim - 1) else self
+        return x[..., r, c]
+
+    def trace(self) -> Tensor:
+        return self.diagonal().sum()
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        m = _data(mask)
+        if m.dtype != bool:
+            raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype "
+                               f"{m.dtype}")
+        v = value if isinstance(value, Tensor) else float(value) if is_floating(self.dtype) \
+            else value
+        return where(mask, v, self)
+
+    def masked_select(self, mask: Any) -> Tensor:
+        m = np.broadcast_to(_data(mask), self.shape)
+        return self[m]
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return apply(I.Gather, self, dim=dim, index=_data(index))
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        return apply(I.ScatterAdd, self, _const(src), dim=dim, index=_data(index))
+
+    def scatter(self, dim: int, index: Any, src: Any = None, value: Any = None) -> Tensor:
+        if src is None:
+            src = value
+        return apply(I.Scatter, self, _const(src), dim=dim, index=_data(index))
+
+    def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
+        return self._inplace(I.ScatterAdd, _const(src), dim=dim, index=_data(index))
+
+    def scatter_(self, dim: int, index: Any, src: Any = None, value: Any = None) -> Tensor:
+        return self._inplace(I.Scatter, _const(src if src is not None else value), dim=dim,
+                             index=_data(index))
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        idx = np.asarray(_data(index))
+        if idx.ndim != 1:
+            raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
+                             f"{idx.shape}")
+        d = dim % self.ndim
+        return self[(slice(None),) * d + (idx,)]
+
+    def take(self, index: Any) -> Tensor:
+        return self.reshape(-1)[_data(index)]
+
+    def __getitem__(self, key: Any) -> Tensor:
+        key = _key(key)
+        out = apply(I.GetItem, self, key=key)
+        if I.is_basic(key):
+            out._base = self._base if self._base is not None else self
+        return out
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        key = _key(key)
+        if _GradMode.enabled and (
+            self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
+        ):
+            if self.requires_grad and self.grad_fn is None:
+                raise RuntimeError(
+                    "a leaf Variable that requires grad is being used in an in-place operation "
+                    f"(setitem on a tensor of shape {self.shape})."
+                )
+            old = _wrap(self.data, self.requires_grad, self.grad_fn)
+            res = apply(I.SetItem, old, _const(value), key=key)
+            self.data, self.grad_fn, self.requires_grad = res.data, res.grad_fn, True
+            self._bump_version()
+            return
+        if not self.data.flags.writeable:
+            self._write(self.data)
+        try:
+            self.data[key] = _data(value)
+        except IndexError:
+            I.check_bounds(self.shape, key)
+            raise
+        self._bump_version()
+
+    # ---- products --------------------------------------------------------------------------
+    def __rshift__(self, o: Any) -> Tensor:
+        return _wrap(self.data >> _data(o))
+
+    def __lshift__(self, o: Any) -> Tensor:
+        return _wrap(self.data << _data(o))
+
+
+class _NoGradGuard:
+    def __enter__(self) -> None:
+        self.prev = _GradMode.enabled
+        _GradMode.enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self.prev
+
+
+class _HookHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self.hooks, self.hook = hooks, hook
+
+    def remove(self) -> None:
+        if self.hook in self.hooks:
+            self.hooks.remove(self.hook)
+
+
+# ---- functions -----------------------------------------------------------------------------
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Make a tensor from Python data or an array (copying it), with PyTorch's dtype rules.
+
+    Example::
+
+        chainrule.tensor([[1, 2], [3, 4]])                  # int64
+        chainrule.tensor([0.5, 1.5], requires_grad=True)    # float32
+    """
+    if device is not None:
+        _check_device(device)
+    if isinstance(data, Tensor):
+        arr = data.data.astype(to_dtype(dtype)) if dtype is not None else data.data.copy()
+    elif isinstance(data, (list, tuple)) and data and isinstance(data[0], Tensor):
+        arr = np.stack([d.data for d in data])
+        arr = arr.astype(to_dtype(dtype)) if dtype is not None else arr
+    else:
+        arr = asarray(data, dtype)
+        if isinstance(data, np.ndarray) and arr is data:
+            arr = arr.copy()
+    t = _wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """Like ``tensor`` but shares memory with a NumPy array (or returns a Tensor as is)."""
+    if isinstance(data, Tensor):
+        return data if dtype is None else data.to(dtype)
+    return _wrap(asarray(data, dtype))
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``a`` (its dtype kept)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
+    return _wrap(a)
+
+
+def _check_device(d: Any) -> None:
+    device(d)
+
+
+def _filled(fill: Callable[[tuple[int, ...], np.dtype], np.ndarray], size: tuple,
+            dtype: Any, requires_grad: bool, device: Any) -> Tensor:
+    if device is not None:
+        _check_device(device)
+    shape = _size_args(size)
+    t = _wrap(fill(shape, to_dtype(dtype)))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(lambda s, d: np.zeros(s, d), size, dtype, requires_grad, device)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(lambda s, d: np.ones(s, d), size, dtype, requires_grad, device)
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(lambda s, d: np.empty(s, d), size, dtype, requires_grad, device)
+
+
+def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    if dtype is None:
+        dtype = (bool_ if isinstance(fill_value, bool) else
+                 int64 if isinstance(fill_value, int) else default_dtype())
+    size = (size,) if isinstance(size, int) else tuple(size)
+    return _filled(lambda s, d: np.full(s, fill_value, d), size, dtype, requires_grad, device)
+
+
+def _like(x: Tensor, dtype: Any) -> np.dtype:
+    return to_dtype(dtype) if dtype is not None else x.dtype
+
+
+def zeros_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+    return zeros(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+
+
+def zeros_like_array(a: np.ndarray, dtype: Any = None) -> Tensor:
+    return _wrap(np.zeros(a.shape, dtype=dtype or a.dtype))
+
+
+def ones_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+    return ones(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+
+
+def empty_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+    return empty(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+
+
+def full_like(x: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False,
+              **_: Any) -> Tensor:
+    return full(x.shape, fill_value, dtype=_like(x, dtype), requires_grad=requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 unless a float is given."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = int64 if is_int else default_dtype()
+    return _filled(lambda s, d: np.arange(start, end, step).astype(d), (), dtype,
+                   requires_grad, device)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    return _filled(lambda s, d: np.linspace(start, end, steps).astype(d), (), dtype,
+                   requires_grad, device)
+
+
+def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None) -> Tensor:
+    return _filled(lambda s, d: np.logspace(start, end, steps, base=base).astype(d), (), dtype,
+                   False, None)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    return _filled(lambda s, d: np.eye(n, m, dtype=d), (), dtype, requires_grad, device)
+
+
+def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples on [0, 1)."""
+    r = _random.rng(generator)
+    return _filled(lambda s, d: r.random(s).astype(d), size, dtype, requires_grad, device)
+
+
+def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples."""
+    r = _random.rng(generator)
+    return _filled(lambda s, d: r.standard_normal(s).astype(d), size, dtype, requires_grad, device)
+
+
+def randint(low: int, high: int | None = None, size: Any = None, generator: Any = None,
+            dtype: Any = None, device: Any = None) -> Tensor:
+    """Integers uniform on [low, high)."""
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    size = (size,) if isinstance(size, int) else tuple(size)
+    r = _random.rng(generator)
+    return _filled(lambda s, d: r.integers(low, high, s).astype(d), size,
+                   dtype if dtype is not None else int64, False, device)
+
+
+def randperm(n: int, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
+    return _wrap(_random.rng(generator).permutation(n).astype(to_dtype(dtype or int64)))
+
+
+def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, generator: Any = None,
+           dtype: Any = None) -> Tensor:
+    """Normal samples with the given mean and std (scalars with ``size``, or tensors)."""
+    m, s = _data(mean), _data(std)
+    if size is None:
+        size = np.broadcast_shapes(np.shape(m), np.shape(s))
+    size = (size,) if isinstance(size, int) else tuple(size)
+    out = _random.rng(generator).normal(m, s, size)
+    d = to_dtype(dtype) if dtype is not None else (
+        m.dtype if isinstance(m, np.ndarray) else default_dtype())
+    return _wrap(out.astype(d))
+
+
+def rand_like(x: Tensor, generator: Any = None, dtype: Any = None) -> Tensor:
+    return rand(x.shape, generator=generator, dtype=_like(x, dtype))
+
+
+def randn_like(x: Tensor, generator: Any = None, dtype: Any = None) -> Tensor:
+    return randn(x.shape, generator=generator, dtype=_like(x, dtype))
+
+
+def randint_like(x: Tensor, low: int, high: int | None = None, generator: Any = None) -> Tensor:
+    return randint(low, high, x.shape, generator=generator, dtype=x.dtype)
+
+
+def bernoulli(p: Any, generator: Any = None) -> Tensor:
+    pd = _data(p)
+    return _wrap((_random.rng(generator).random(np.shape(pd)) < pd).astype(
+        pd.dtype if isinstance(pd, np.ndarray) else default_dtype()))
+
+
+def multinomial(probs: Any, num_samples: int, replacement: bool = False,
+                generator: Any = None) -> Tensor:
+    p = np.asarray(_data(probs), dtype=np.float64)
+    r = _random.rng(generator)
+    rows = p.reshape(-1, p.shape[-1])
+    out = np.stack([
+        r.choice(rows.shape[1], size=num_samples, replace=replacement, p=row / row.sum())
+        for row in rows
+    ])
+    return _wrap(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate along an existing dimension."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    return apply(S.Cat, *tensors, dim=dim)
+
+
+concat = cat
+concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Stack along a new dimension."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shape = tensors[0].shape
+    for k, t in enumerate(tensors):
+        if t.shape != shape:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {shape} at entry 0 and "
+                f"{t.shape} at entry {k}"
+            )
+    return cat([t.unsqueeze(dim) for t in tensors], dim)
+
+
+def where(cond: Any, x: Any = None, y: Any = None) -> Any:
+    """``cond ? x : y`` elementwise (with gradients to x and y); ``where(cond)`` = nonzero."""
+    if x is None and y is None:
+        return _wrap(_data(cond)).nonzero(as_tuple=True)
+    c = _data(cond)
+    if isinstance(c, np.ndarray) and c.dtype != bool:
+        c = c.astype(bool)
+    return apply(E.Where, c, _const(x), _const(y))
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)`` (no ellipsis, no diagonals)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    return apply(M.Einsum, *operands, equation=equation)
+
+
+def tensordot(a: Tensor, b: Tensor, dims: int = 2) -> Tensor:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    na, nb = a.ndim, b.ndim
+    sa = letters[:na]
+    sb = sa[na - dims :] + letters[na : na + nb - dims]
+    return einsum(f"{sa},{sb}->{sa[: na - dims]}{sb[dims:]}", a, b)
+
+
+def _method_function(name: str) -> Callable:
+    def fn(input: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return getattr(input, name)(*args, **kwargs)
+
+    fn.__name__ = name
+    fn.__doc__ = getattr(Tensor, name).__doc__
+    return fn
+
+
+FUNCTIONS = (
+    "exp log log2 log10 log1p expm1 sqrt rsqrt square abs sign sin cos tan tanh sigmoid relu "
+    "clamp clip maximum minimum reciprocal floor ceil round trunc frac isnan isinf isfinite "
+    "nan_to_num sum nansum mean var std var_mean prod cumsum cumprod logsumexp amax amin max min "
+    "argmax argmin argsort sort topk norm all any count_nonzero nonzero unique bincount reshape "
+    "flatten unflatten squeeze unsqueeze permute transpose t movedim swapaxes expand_as repeat_interleave "
+    "tile flip fliplr flipud roll narrow select unbind split chunk tril triu diagonal trace "
+    "masked_fill masked_select gather scatter scatter_add index_select take matmul mm bmm mv dot "
+    "outer add sub mul div true_divide pow remainder fmod neg softmax log_softmax allclose isclose "
+    "equal logical_not logical_and logical_or lerp eq ne lt le gt ge numel clone detach "
+    "sum_to"
+).split()
