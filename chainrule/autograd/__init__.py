@@ -24,9 +24,9 @@ def _as_list(x: Any) -> list:
 
 
 def _default_grads(outputs: list, grad_outputs: Any) -> list:
-    from chainrule.tensor import Tensor, _wrap, tensor
-
     import numpy as np
+
+    from chainrule.tensor import Tensor, _wrap, tensor
 
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)

@@ -298,6 +298,7 @@ def run_backward(
     captured: list[Tensor | None] = [None] * (len(inputs) if inputs is not None else 0)
 
     order, deps = _toposort(roots)
+    alive: dict[int, Tensor] = {}
     prev_mode = _GradMode.enabled
     _GradMode.enabled = create_graph
     try:
@@ -337,6 +338,10 @@ def run_backward(
                     cid = id(child)
                     prev = node_grads.get(cid)
                     node_grads[cid] = gi if prev is None else prev + gi
+                    # keep the child's output alive until the child has run (ops that saved
+                    # their output hold it only weakly)
+                    alive[cid] = t
+            alive.pop(id(fn), None)
             if not retain_graph:
                 fn.inputs = None
     finally:

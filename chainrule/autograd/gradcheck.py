@@ -53,7 +53,7 @@ def analytical_jacobian(func: Callable, inputs: tuple, create: bool = False) -> 
     wrt = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
     sizes = [o.numel() for o in outs]
     rows: list[list[np.ndarray]] = [[] for _ in wrt]
-    for k, o in enumerate(outs):
+    for k in range(len(outs)):
         for i in range(sizes[k]):
             gos = []
             for kk, oo in enumerate(outs):

@@ -1,0 +1,1 @@
+"""Implementation modules of ``chainrule.nn.functional``, one per family."""
