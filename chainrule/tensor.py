@@ -1756,4 +1756,19 @@ def _method_function(name: str) -> Callable:
     return fn
 
 
-FUNCTIONS = ["exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "square", "abs", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "clamp", "clip", "maximum", "minimum", "reciprocal", "floor", "ceil", "round", "trunc", "frac", "isnan", "isinf", "isfinite", "nan_to_num", "sum", "nansum", "mean", "var", "std", "var_mean", "prod", "cumsum", "cumprod", "logsumexp", "amax", "amin", "max", "min", "argmax", "argmin", "argsort", "sort", "topk", "norm", "all", "any", "count_nonzero", "nonzero", "unique", "bincount", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "transpose", "t", "movedim", "swapaxes", "expand_as", "repeat_interleave", "tile", "flip", "fliplr", "flipud", "roll", "narrow", "select", "unbind", "split", "chunk", "tril", "triu", "diagonal", "trace", "masked_fill", "masked_select", "gather", "scatter", "scatter_add", "index_select", "take", "matmul", "mm", "bmm", "mv", "dot", "outer", "add", "sub", "mul", "div", "true_divide", "pow", "remainder", "fmod", "neg", "softmax", "log_softmax", "allclose", "isclose", "equal", "logical_not", "logical_and", "logical_or", "lerp", "eq", "ne", "lt", "le", "gt", "ge", "numel", "clone", "detach", "sum_to"]
+FUNCTIONS = [
+    "exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "square", "abs", "sign",
+    "sin", "cos", "tan", "tanh", "sigmoid", "relu", "clamp", "clip", "maximum", "minimum",
+    "reciprocal", "floor", "ceil", "round", "trunc", "frac", "isnan", "isinf", "isfinite",
+    "nan_to_num", "sum", "nansum", "mean", "var", "std", "var_mean", "prod", "cumsum", "cumprod",
+    "logsumexp", "amax", "amin", "max", "min", "argmax", "argmin", "argsort", "sort", "topk",
+    "norm", "all", "any", "count_nonzero", "nonzero", "unique", "bincount", "reshape", "flatten",
+    "unflatten", "squeeze", "unsqueeze", "permute", "transpose", "t", "movedim", "swapaxes",
+    "expand_as", "repeat_interleave", "tile", "flip", "fliplr", "flipud", "roll", "narrow",
+    "select", "unbind", "split", "chunk", "tril", "triu", "diagonal", "trace", "masked_fill",
+    "masked_select", "gather", "scatter", "scatter_add", "index_select", "take", "matmul", "mm",
+    "bmm", "mv", "dot", "outer", "add", "sub", "mul", "div", "true_divide", "pow", "remainder",
+    "fmod", "neg", "softmax", "log_softmax", "allclose", "isclose", "equal", "logical_not",
+    "logical_and", "logical_or", "lerp", "eq", "ne", "lt", "le", "gt", "ge", "numel", "clone",
+    "detach", "sum_to",
+]
