@@ -87,6 +87,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     default_generator.set_state(state)
 
 
-def rng(generator: Generator | None) -> np.random.Generator:
-    """The NumPy generator behind ``generator`` (or the default one)."""
+def rng(generator: Generator | np.random.Generator | None) -> np.random.Generator:
+    """The NumPy generator behind ``generator`` (or the default one); a NumPy generator passes."""
+    if isinstance(generator, np.random.Generator):
+        return generator
     return (generator or default_generator).rng

@@ -99,7 +99,10 @@ def apply(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
                 rg = True
         else:
             arrays.append(a)
-    out = fn.forward(*arrays, **kw)
+    try:
+        out = fn.forward(*arrays, **kw)
+    except ValueError as e:  # NumPy's broadcasting/shape errors, told with the op's name
+        raise _forward_error(cls, arrays, e) from None
     if rg and _GradMode.enabled:
         attach(fn, args, tuple([isinstance(a, Tensor) and a.requires_grad for a in args]))
         t = _wrap(out, True, fn)
@@ -110,13 +113,24 @@ def apply(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
     return _wrap(out)
 
 
+def _forward_error(cls: type[Function], arrays: list, err: Exception) -> RuntimeError:
+    """A RuntimeError naming the op and its operands' shapes and dtypes."""
+    ops = ", ".join(
+        f"{tuple(a.shape)} {a.dtype}" if isinstance(a, np.ndarray) else repr(a) for a in arrays
+    )
+    return RuntimeError(f"{cls.__name__.lower()}: {err} (operands: {ops})")
+
+
 def _const(o: Any) -> Any:
     """An operand of a Tensor operator: Tensors and Python numbers pass, NumPy scalars become
     Python numbers (so they do not promote float32 to float64), sequences become arrays."""
+    t = type(o)
+    if t is float or t is int or t is Tensor:
+        return o
+    if isinstance(o, np.generic):  # before float: np.float64 subclasses float
+        return o.item()
     if isinstance(o, (Tensor, int, float)):
         return o
-    if isinstance(o, np.generic):
-        return o.item()
     if isinstance(o, np.ndarray):
         return o
     if isinstance(o, (list, tuple)):
@@ -162,7 +176,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "grad_fn", "requires_grad", "_version", "_base", "_hooks",
-                 "__weakref__")
+                 "_views", "__weakref__")
     __array_ufunc__ = None  # make ndarray ⊕ Tensor defer to Tensor's reflected operators
     __hash__ = object.__hash__
 
@@ -502,9 +516,10 @@ class Tensor:
         """Apply ``cls`` to (self, *args) and make self hold the result.
 
         Without recording, the array is overwritten in place. While recording, a leaf that
-        requires grad is refused, and otherwise the op is recorded on a snapshot of self and
-        self is rebound to the result; ops that saved self see its version change and refuse
-        to run backward (PyTorch's rule).
+        requires grad (or a view of one) is refused; otherwise the op is recorded on a
+        snapshot of self (a copy when the op reads its input in backward) and the result is
+        written into self's storage (see ``_commit``). Ops that saved self see its version
+        change and refuse to run backward (PyTorch's rule).
         """
         needs_graph = _GradMode.enabled and (
             self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
@@ -513,21 +528,51 @@ class Tensor:
             out = _new(cls).forward(self.data, *[_data(a) for a in args], **kw)
             self._write(out)
             return self
-        if self.grad_fn is None and self.requires_grad:
+        self._check_inplace(cls.__name__.lower() + "_")
+        return self._commit(apply(cls, self._snapshot(0 in cls.saves), *args, **kw))
+
+    def _check_inplace(self, what: str) -> None:
+        """Refuse a recorded in-place op on a leaf that requires grad or on a view of one."""
+        if self.requires_grad and self.grad_fn is None:
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation "
-                f"({cls.__name__.lower()}_ on a tensor of shape {self.shape})."
+                f"({what} on a tensor of shape {self.shape})."
             )
-        old = _wrap(self.data, self.requires_grad, self.grad_fn)
-        res = apply(cls, old, *args, **kw)
-        self.data = res.data
-        self.grad_fn = res.grad_fn
-        self.requires_grad = True
-        self._bump_version()
+        base = self._base
+        if base is not None and base.requires_grad and base.grad_fn is None:
+            raise RuntimeError(
+                "a view of a leaf Variable that requires grad is being used in an in-place "
+                f"operation ({what} on a view of shape {self.shape} of a leaf of shape "
+                f"{base.shape})."
+            )
+
+    def _snapshot(self, copy: bool) -> Tensor:
+        """Self's current value and creator as a separate tensor, the input of a recorded
+        in-place op (copied when that op reads it in backward, since self is overwritten)."""
+        return _wrap(self.data.copy() if copy else self.data, self.requires_grad, self.grad_fn)
+
+    def _commit(self, res: Tensor) -> Tensor:
+        """Finish a recorded in-place op whose out-of-place result is ``res``.
+
+        The values are written into self's storage (views and the base see them), self's
+        creator becomes ``res``'s, an op that saved its output gets self's storage (so later
+        in-place changes are detected), and, when self is a view, the base's creator is
+        rewired through the write; other live views of the storage are re-derived from it.
+        """
+        prev = self.grad_fn
+        if prev is not None and prev.save_out and prev.inputs is not None:
+            _mark_overwritten(prev, self.data)
+        self._write(res.data)
         fn = res.grad_fn
-        if fn.save_out:
-            fn.out_ref = weakref.ref(self)
-            fn.out_version = self._current_version()
+        self.grad_fn = fn
+        self.requires_grad = True
+        root = self._base if self._base is not None else self
+        if fn is not None and fn.save_out:
+            fn.out_ref = _SavedOutput(self.data, root, fn, root._version)
+            fn.out_version = root._version
+        if self._base is not None:
+            _write_back(root, self, res)
+        _refresh_views(root, self)
         return self
 
     def _write(self, out: Any) -> None:
@@ -803,11 +848,11 @@ class Tensor:
         return self.fill_(0)
 
     def fill_(self, value: Any) -> Tensor:
-        if _GradMode.enabled and self.requires_grad and self.grad_fn is None:
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place operation "
-                f"(fill_ on a tensor of shape {self.shape})."
-            )
+        if _GradMode.enabled and (self.requires_grad or getattr(value, "requires_grad", False)):
+            self._check_inplace("fill_")
+            # recorded as where(False, self, value): the old values get a zero gradient
+            res = where(np.zeros((), dtype=bool), self._snapshot(False), _const(value))
+            return self._commit(res)
         if not self.data.flags.writeable:
             self._write(self.data)  # raises the read-only error
         self.data[...] = _data(value)
@@ -815,17 +860,18 @@ class Tensor:
         return self
 
     def copy_(self, src: Any) -> Tensor:
-        """Copy ``src`` (broadcast) into self's array in place."""
+        """Copy ``src`` (broadcast, cast to self's dtype) into self's array in place."""
+        if _GradMode.enabled and (self.requires_grad or getattr(src, "requires_grad", False)):
+            self._check_inplace("copy_")
+            res = apply(E.Clone, src) if isinstance(src, Tensor) else _wrap(np.array(src))
+            if res.dtype != self.dtype:
+                res = res.to(self.dtype)
+            if res.shape != self.shape:
+                res = res.expand(self.shape)
+            return self._commit(res)
         s = _data(src)
-        if _GradMode.enabled and isinstance(src, Tensor) and src.requires_grad:
-            out = self._inplace(E.Where, np.zeros((), dtype=bool), src)
-            out.data = np.ascontiguousarray(np.broadcast_to(out.data, self.shape))
-            return out
-        if _GradMode.enabled and self.requires_grad and self.grad_fn is None:
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place operation "
-                f"(copy_ on a tensor of shape {self.shape})."
-            )
+        if not self.data.flags.writeable:
+            self._write(self.data)  # raises the read-only error
         np.copyto(self.data, np.broadcast_to(np.asarray(s), self.shape), casting="unsafe")
         self._bump_version()
         return self
@@ -833,18 +879,11 @@ class Tensor:
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         m = _data(mask)
         if _GradMode.enabled and (self.requires_grad or getattr(value, "requires_grad", False)):
-            res = self.masked_fill(mask, value)
-            return self._rebind(res)
+            self._check_inplace("masked_fill_")
+            return self._commit(self._snapshot(False).masked_fill(mask, value))
+        if not self.data.flags.writeable:
+            self._write(self.data)  # raises the read-only error
         self.data[np.broadcast_to(m, self.shape)] = _data(value)
-        self._bump_version()
-        return self
-
-    def _rebind(self, res: Tensor) -> Tensor:
-        if self.grad_fn is None and self.requires_grad:
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place operation."
-            )
-        self.data, self.grad_fn, self.requires_grad = res.data, res.grad_fn, res.requires_grad
         self._bump_version()
         return self
 
@@ -1135,7 +1174,7 @@ class Tensor:
     def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
         """Vector p-norm (p = 2 / 'fro' by default, 1, inf, or any p > 0) over ``dim``."""
         if p in ("fro", 2, 2.0):
-            return (self * self).sum(dim, keepdim).sqrt()
+            return apply(R.Norm, self, dim=dim, keepdim=keepdim)
         if p == 1:
             return self.abs().sum(dim, keepdim)
         if p in (float("inf"), "inf"):
@@ -1173,8 +1212,10 @@ class Tensor:
     # ---- shape -----------------------------------------------------------------------------
     def _view_of(self, out: Tensor) -> Tensor:
         """Mark ``out`` as sharing self's storage when NumPy made a view (shared versions)."""
-        if out.data.base is not None and np.shares_memory(out.data, self.data):
-            out._base = self._base if self._base is not None else self
+        if out.data.base is not None and np.may_share_memory(out.data, self.data):
+            out._base = root = self._base if self._base is not None else self
+            if out.grad_fn is not None:
+                _register_view(root, out)
         return out
 
     def reshape(self, *shape: Any) -> Tensor:
@@ -1437,7 +1478,9 @@ class Tensor:
         key = _key(key)
         out = apply(I.GetItem, self, key=key)
         if I.is_basic(key):
-            out._base = self._base if self._base is not None else self
+            out._base = root = self._base if self._base is not None else self
+            if out.grad_fn is not None:
+                _register_view(root, out)
         return out
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -1445,15 +1488,8 @@ class Tensor:
         if _GradMode.enabled and (
             self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
         ):
-            if self.requires_grad and self.grad_fn is None:
-                raise RuntimeError(
-                    "a leaf Variable that requires grad is being used in an in-place operation "
-                    f"(setitem on a tensor of shape {self.shape})."
-                )
-            old = _wrap(self.data, self.requires_grad, self.grad_fn)
-            res = apply(I.SetItem, old, _const(value), key=key)
-            self.data, self.grad_fn, self.requires_grad = res.data, res.grad_fn, True
-            self._bump_version()
+            self._check_inplace("setitem")
+            self._commit(apply(I.SetItem, self._snapshot(False), _const(value), key=key))
             return
         if not self.data.flags.writeable:
             self._write(self.data)
@@ -1470,6 +1506,117 @@ class Tensor:
 
     def __lshift__(self, o: Any) -> Tensor:
         return _wrap(self.data << _data(o))
+
+
+class _SavedOutput:
+    """The output a recorded in-place op saved for its backward: the storage it wrote into,
+    handed back as a tensor created by that op, versioned by the storage's owner.
+
+    The op and the owner are held weakly (no reference cycle through the graph). ``stale`` is
+    set when a later recorded in-place op overwrites the storage, so the check fails even if
+    the owner is gone by then.
+    """
+
+    __slots__ = ("data", "root", "fn", "version", "stale")
+
+    def __init__(self, data: Any, root: Tensor | None, fn: Function, version: int) -> None:
+        self.data = data
+        self.root = weakref.ref(root) if root is not None else None
+        self.fn = weakref.ref(fn)
+        self.version = version
+        self.stale = False
+
+    def __call__(self) -> Tensor:
+        t = _wrap(self.data, True, self.fn())
+        root = self.root() if self.root is not None else None
+        if self.stale:
+            t._version = self.version + 1
+        elif root is not None:
+            t._base = root
+        else:
+            t._version = self.version
+        return t
+
+
+def _mark_overwritten(fn: Function, data: Any) -> None:
+    """``fn`` saved its output and a recorded in-place op is about to overwrite it: make its
+    backward fail the version check (even once the output tensor itself is gone)."""
+    ref = fn.out_ref
+    if isinstance(ref, _SavedOutput):
+        ref.stale = True
+    else:
+        saved = _SavedOutput(data, None, fn, fn.out_version)
+        saved.stale = True
+        fn.out_ref = saved
+
+
+def _register_view(root: Tensor, view: Tensor) -> None:
+    """Remember a recorded view of ``root``'s storage, to re-derive it after an in-place
+    change of that storage (PyTorch regenerates a view's creator the same way)."""
+    try:
+        views = root._views
+    except AttributeError:
+        views = root._views = []
+    if len(views) > 64:  # drop views that died
+        views[:] = [v for v in views if v() is not None]
+    views.append(weakref.ref(view))
+
+
+def _flat_index(view: np.ndarray, root: np.ndarray) -> np.ndarray | None:
+    """For each element of ``view`` (an array sharing ``root``'s memory) its index in
+    ``root.reshape(-1)``; None when ``view`` lies outside ``root``."""
+    def offsets(a: np.ndarray) -> np.ndarray:
+        off = np.zeros(a.shape, dtype=np.int64)
+        for k, (n, st) in enumerate(zip(a.shape, a.strides)):
+            off += (np.arange(n, dtype=np.int64) * st).reshape((n,) + (1,) * (a.ndim - k - 1))
+        return off
+
+    start = view.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    voff = offsets(view) + start
+    if root.flags.c_contiguous:
+        if voff.size and (voff.min() < 0 or voff.max() >= root.nbytes):
+            return None
+        return voff // root.itemsize
+    roff = offsets(root).reshape(-1)
+    order = np.argsort(roff, kind="stable")
+    pos = np.searchsorted(roff[order], voff)
+    pos = np.minimum(pos, roff.size - 1)
+    if not np.array_equal(roff[order][pos], voff):
+        return None
+    return order[pos]
+
+
+def _write_back(root: Tensor, view: Tensor, res: Tensor) -> None:
+    """After a recorded in-place op on ``view``, make ``root``'s creator
+    "root with the view's elements replaced by ``res``" (PyTorch's CopySlices)."""
+    idx = _flat_index(view.data, root.data)
+    if idx is None:
+        return
+    flat = _wrap(root.data, root.requires_grad, root.grad_fn).reshape(-1)
+    new = apply(I.SetItem, flat, res.reshape(-1), key=idx.reshape(-1))
+    new = new.reshape(root.shape)
+    root.grad_fn = new.grad_fn
+    root.requires_grad = True
+
+
+def _refresh_views(root: Tensor, skip: Tensor) -> None:
+    """Re-derive the creator of every live recorded view of ``root`` (but ``skip``) from
+    root's current creator, after an in-place change of their shared storage."""
+    views = getattr(root, "_views", None)
+    if not views or root.grad_fn is None:
+        return
+    src = None
+    for ref in views:
+        v = ref()
+        if v is None or v is skip or v is root:
+            continue
+        idx = _flat_index(v.data, root.data)
+        if idx is None:
+            continue
+        if src is None:
+            src = _wrap(root.data, True, root.grad_fn).reshape(-1)
+        v.grad_fn = apply(I.GetItem, src, key=idx).grad_fn
+        v.requires_grad = True
 
 
 class _NoGradGuard:

@@ -132,9 +132,16 @@ class Function:
     that reads its own output calls ``self.save_output()`` in ``forward``.
     """
 
-    __slots__ = ("inputs", "needs", "next", "versions", "out_ref", "out_version", "hooks",
-                 "retained", "stack", "__dict__", "__weakref__")
+    __slots__ = ("inputs", "needs", "next", "versions", "out_ref", "__dict__", "__weakref__")
+    # rarely set per node, so class-level defaults spare every op three stores
+    hooks: list | None = None
+    retained: Any = None
+    stack: Any = None
+    out_version = 0
     saves: tuple[int, ...] = (0, 1)
+    # input i in ``save_when`` is read in backward only if input save_when[i] needs a gradient
+    # (x in x * y serves only dy): its in-place changes matter only then (as in PyTorch)
+    save_when: dict[int, int] | None = None
     save_out = False
 
     def forward(self, *args: Any) -> Any:  # pragma: no cover - abstract
@@ -199,7 +206,7 @@ def _check_versions(fn: Function) -> None:
     """Raise if a tensor saved for ``fn``'s backward was modified in place since."""
     for i, v in zip(fn.saves, fn.versions):
         t = fn.inputs[i] if i < len(fn.inputs) else None
-        if t is None or not hasattr(t, "_version"):
+        if v is None or t is None or not hasattr(t, "_version"):
             continue
         if t._current_version() != v:
             raise RuntimeError(
@@ -217,35 +224,64 @@ def _check_versions(fn: Function) -> None:
             )
 
 
-def _toposort(roots: Sequence[Function]) -> tuple[list[Function], dict[int, int]]:
-    """Nodes reachable from ``roots`` in reverse topological order, and consumer counts."""
-    from chainrule.tensor import Tensor
+_Tensor: Any = None  # chainrule.tensor.Tensor, bound on first use (import cycle)
 
+
+def _tensor_class() -> Any:
+    global _Tensor
+    if _Tensor is None:
+        from chainrule.tensor import Tensor
+
+        _Tensor = Tensor
+    return _Tensor
+
+
+def _freed_error(fn: Function) -> RuntimeError:
+    return RuntimeError(
+        f"Trying to backward through the graph a second time (through {fn.name()}), or to "
+        "directly access saved tensors after they have already been freed. Specify "
+        "retain_graph=True if you need to backward a second time."
+    )
+
+
+def _dependencies(roots: Sequence[Function], Tensor: Any) -> dict[int, int]:
+    """For every node reachable from ``roots``: how many edges of the graph point to it."""
     deps: dict[int, int] = {}
-    order: list[Function] = []
-    seen: set[int] = set()
-    stack: list[tuple[Function, bool]] = [(r, False) for r in roots]
+    seen = {id(r) for r in roots}
+    stack = list({id(r): r for r in roots}.values())
     while stack:
-        fn, done = stack.pop()
-        if done:
-            order.append(fn)
-            continue
-        if id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        stack.append((fn, True))
+        fn = stack.pop()
         if fn.inputs is None:
-            raise RuntimeError(
-                f"Trying to backward through the graph a second time (through {fn.name()}), or "
-                "to directly access saved tensors after they have already been freed. Specify "
-                "retain_graph=True if you need to backward a second time."
-            )
+            raise _freed_error(fn)
         for child in fn.next:
-            if child is not None and not isinstance(child, Tensor):
-                deps[id(child)] = deps.get(id(child), 0) + 1
-                if id(child) not in seen:
-                    stack.append((child, False))
-    order.reverse()
+            if child is None or isinstance(child, Tensor):
+                continue
+            cid = id(child)
+            deps[cid] = deps.get(cid, 0) + 1
+            if cid not in seen:
+                seen.add(cid)
+                stack.append(child)
+    return deps
+
+
+def _toposort(roots: Sequence[Function]) -> tuple[list[Function], dict[int, int]]:
+    """Nodes reachable from ``roots`` in an order where each node comes before the nodes it
+    depends on (the order backward runs them), and the consumer counts."""
+    Tensor = _tensor_class()
+    deps = _dependencies(roots, Tensor)
+    left = dict(deps)
+    ready = [r for r in {id(r): r for r in roots}.values() if id(r) not in left]
+    order = []
+    while ready:
+        fn = ready.pop()
+        order.append(fn)
+        for child in fn.next:
+            if child is None or isinstance(child, Tensor):
+                continue
+            cid = id(child)
+            left[cid] -= 1
+            if not left[cid]:
+                ready.append(child)
     return order, deps
 
 
@@ -263,12 +299,13 @@ def run_backward(
     With ``accumulate=True`` (``Tensor.backward``) gradients of leaves are added to ``.grad``
     (restricted to ``inputs`` when given). With ``accumulate=False`` (``autograd.grad``) the
     gradients with respect to ``inputs`` are returned instead and nothing is accumulated.
-    """
-    from chainrule.tensor import Tensor
 
-    node_grads: dict[int, Tensor] = {}
+    Nodes run in dependency order (Kahn's algorithm): a node runs once every consumer of its
+    output has handed it a gradient, so each node runs once with the sum of its gradients.
+    """
+    Tensor = _tensor_class()
+    grads: dict[int, Tensor] = {}  # pending gradient per node or leaf (by id)
     claimed = {id(g.data) for g in grad_tensors}  # arrays a leaf must not adopt as its own
-    leaf_grads: dict[int, Tensor] = {}
     leaves: dict[int, Tensor] = {}
     roots: list[Function] = []
     for t, g in zip(tensors, grad_tensors):
@@ -276,13 +313,13 @@ def run_backward(
             raise RuntimeError(
                 "element 0 of tensors does not require grad and does not have a grad_fn"
             )
+        key = id(t) if t.grad_fn is None else id(t.grad_fn)
+        prev = grads.get(key)
+        grads[key] = g if prev is None else prev + g
         if t.grad_fn is None:  # backward on a leaf itself
-            leaf_grads[id(t)] = g if id(t) not in leaf_grads else leaf_grads[id(t)] + g
-            leaves[id(t)] = t
-            continue
-        fid = id(t.grad_fn)
-        node_grads[fid] = g if fid not in node_grads else node_grads[fid] + g
-        roots.append(t.grad_fn)
+            leaves[key] = t
+        else:
+            roots.append(t.grad_fn)
 
     wanted_nodes: dict[int, int] = {}
     wanted_leaves: dict[int, int] = {}
@@ -297,58 +334,79 @@ def run_backward(
                 wanted_leaves[id(t)] = k
     captured: list[Tensor | None] = [None] * (len(inputs) if inputs is not None else 0)
 
-    order, deps = _toposort(roots)
+    left = _dependencies(roots, Tensor)
+    ready = [r for r in {id(r): r for r in roots}.values() if id(r) not in left]
     alive: dict[int, Tensor] = {}
+    anomaly = _GradMode.anomaly
     prev_mode = _GradMode.enabled
     _GradMode.enabled = create_graph
     try:
-        for fn in order:
-            g = node_grads.pop(id(fn), None)
-            if g is None:
-                continue
-            if fn.hooks:
-                for hook in fn.hooks:
-                    new = hook(g)
-                    if new is not None:
-                        g = new
-            if fn.retained is not None:
-                owner = fn.retained()
-                if owner is not None:
-                    owner.grad = g if create_graph else g.detach()
-                    claimed.add(id(g.data))
-            if id(fn) in wanted_nodes:
-                captured[wanted_nodes[id(fn)]] = g
-            if fn.saves or fn.save_out:
-                _check_versions(fn)
-            grads = _unpack_grad(fn, fn.backward(g))
-            if _GradMode.anomaly:
-                _check_anomaly(fn, grads)
-            for t, gi, child in zip(fn.inputs, grads, fn.next):
-                if child is None or gi is None:
-                    continue
-                td = t.data
-                if gi.data.shape != td.shape or gi.data.dtype != td.dtype:
-                    gi = _fit_shape(fn, t, gi)
-                if type(child) is Tensor or isinstance(child, Tensor):
-                    tid = id(child)
-                    prev = leaf_grads.get(tid)
-                    leaf_grads[tid] = gi if prev is None else prev + gi
-                    leaves[tid] = child
-                else:
+        while ready:
+            fn = ready.pop()
+            fid = id(fn)
+            g = grads.pop(fid, None)
+            nxt = fn.next
+            if g is not None:
+                if fn.hooks:
+                    for hook in fn.hooks:
+                        new = hook(g)
+                        if new is not None:
+                            g = new
+                if fn.retained is not None:
+                    owner = fn.retained()
+                    if owner is not None:
+                        owner.grad = g if create_graph else g.detach()
+                        claimed.add(id(g.data))
+                if wanted_nodes and fid in wanted_nodes:
+                    captured[wanted_nodes[fid]] = g
+                if fn.saves or fn.save_out:
+                    _check_versions(fn)
+                out = fn.backward(g)
+                if type(out) is not tuple:
+                    out = (out,)
+                ins = fn.inputs
+                if len(out) != len(ins):
+                    raise RuntimeError(
+                        f"{fn.name()} returned {len(out)} gradients for {len(ins)} inputs"
+                    )
+                if anomaly:
+                    _check_anomaly(fn, out)
+                for t, gi, child in zip(ins, out, nxt):
+                    if child is None or gi is None:
+                        continue
+                    td, gd = t.data, gi.data
+                    if gd.shape != td.shape or gd.dtype != td.dtype:
+                        gi = _fit_shape(fn, t, gi)
                     cid = id(child)
-                    prev = node_grads.get(cid)
-                    node_grads[cid] = gi if prev is None else prev + gi
-                    # keep the child's output alive until the child has run (ops that saved
-                    # their output hold it only weakly)
-                    alive[cid] = t
-            alive.pop(id(fn), None)
-            if not retain_graph:
-                fn.inputs = None
+                    prev = grads.get(cid)
+                    if prev is None:
+                        grads[cid] = gi
+                    elif create_graph:
+                        grads[cid] = prev + gi
+                    else:
+                        grads[cid] = _detached(prev.data + gi.data)
+                    if isinstance(child, Tensor):
+                        leaves[cid] = child
+                    elif child.save_out:
+                        # ops that saved their output hold it weakly: keep it alive until
+                        # the op has run
+                        alive[cid] = t
+                alive.pop(fid, None)
+                if not retain_graph:
+                    fn.inputs = None
+            for child in nxt:
+                if child is None or isinstance(child, Tensor):
+                    continue
+                cid = id(child)
+                n = left[cid] - 1
+                left[cid] = n
+                if not n:
+                    ready.append(child)
     finally:
         _GradMode.enabled = prev_mode
 
-    for tid, g in leaf_grads.items():
-        leaf = leaves[tid]
+    for tid, leaf in leaves.items():
+        g = grads[tid]
         if leaf._hooks:
             for hook in leaf._hooks:
                 new = hook(g)
@@ -360,6 +418,12 @@ def run_backward(
             _accumulate_leaf(leaf, g, create_graph, claimed)
 
     if accumulate:
+        if inputs is not None:  # non-leaf tensors named in inputs= get their .grad too
+            for t in inputs:
+                if t.grad_fn is not None and id(t.grad_fn) in wanted_nodes:
+                    g = captured[wanted_nodes[id(t.grad_fn)]]
+                    if g is not None:
+                        _accumulate_leaf(t, g, create_graph, claimed)
         return None
     for k, c in enumerate(captured):
         if c is None and not allow_unused:
@@ -393,9 +457,15 @@ def _accumulate_leaf(leaf: Tensor, g: Tensor, create_graph: bool, claimed: set[i
 
 
 def _detached(arr: Any) -> Tensor:
-    from chainrule.tensor import _wrap
-
-    return _wrap(arr)
+    t = _tensor_class().__new__(_Tensor)
+    t.data = arr
+    t.grad = None
+    t.grad_fn = None
+    t.requires_grad = False
+    t._version = 0
+    t._base = None
+    t._hooks = None
+    return t
 
 
 def _fit_shape(fn: Function, t: Tensor, g: Tensor) -> Tensor:
@@ -404,7 +474,7 @@ def _fit_shape(fn: Function, t: Tensor, g: Tensor) -> Tensor:
         g = g.to(t.data.dtype)
     try:
         return g.sum_to(t.shape)
-    except ValueError:
+    except (ValueError, RuntimeError):
         raise RuntimeError(
             f"{fn.name()} returned a gradient of shape {tuple(g.shape)} for an input of shape "
             f"{tuple(t.shape)}"
@@ -436,8 +506,11 @@ def attach(fn: Function, inputs: tuple, needs: tuple) -> None:
     fn.hooks = None
     fn.retained = None
     if fn.saves:
+        when = fn.save_when
         fn.versions = tuple(
-            inputs[i]._current_version() if i < len(inputs) and hasattr(inputs[i], "_version")
+            None if when is not None and i in when and not needs[when[i]]
+            else inputs[i]._current_version()
+            if i < len(inputs) and hasattr(inputs[i], "_version")
             else 0
             for i in fn.saves
         )

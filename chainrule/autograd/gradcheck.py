@@ -16,12 +16,11 @@ def _inputs(inputs: Any) -> tuple:
 
 def numerical_jacobian(func: Callable, inputs: tuple, eps: float) -> list[np.ndarray]:
     """d vec(func) / d vec(x) for each input that requires grad, by central differences."""
-    from chainrule.autograd.engine import no_grad
     from chainrule.tensor import Tensor
 
     def flat_out() -> np.ndarray:
-        with no_grad():
-            out = func(*inputs)
+        # recording stays on: ``func`` may differentiate internally (gradgradcheck)
+        out = func(*inputs)
         outs = (out,) if isinstance(out, Tensor) else tuple(out)
         return np.concatenate([o.data.reshape(-1).astype(np.float64) for o in outs])
 

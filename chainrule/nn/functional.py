@@ -11,3 +11,4 @@ from chainrule.nn._functional.linear import *  # noqa: F403
 from chainrule.nn._functional.loss import *  # noqa: F403
 from chainrule.nn._functional.normalization import *  # noqa: F403
 from chainrule.nn._functional.pooling import *  # noqa: F403
+from chainrule.nn._functional.recurrent import *  # noqa: F403

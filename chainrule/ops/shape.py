@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.engine import Function
-from chainrule.backend import xp
+from chainrule.backend import default_dtype, float64, xp
 
 
 class Reshape(Function):
@@ -110,7 +110,10 @@ class Cat(Function):
                 )
         self.dim = d
         self.sizes = [x.shape[d] for x in xs]
-        return xp.concatenate(xs, axis=d)
+        out = xp.concatenate(xs, axis=d)
+        if out.dtype == float64 and all(x.dtype != float64 for x in xs):
+            out = out.astype(default_dtype())  # int64 with float32 is float32 (PyTorch)
+        return out
 
     def backward(self, g: Any) -> tuple:
         out, start = [], 0

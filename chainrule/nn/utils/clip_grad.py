@@ -1,0 +1,101 @@
+"""Gradient clipping: by total norm (``clip_grad_norm_``) and by value (``clip_grad_value_``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from chainrule.backend import xp
+from chainrule.nn.utils._common import as_list
+from chainrule.tensor import Tensor, _wrap
+
+__all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grads_with_norm_",
+           "get_total_norm"]
+
+
+def _norm(a: xp.ndarray, p: float) -> float:
+    if p == math.inf:
+        return float(xp.max(xp.abs(a))) if a.size else 0.0
+    if p == 2:
+        return float(xp.linalg.norm(a.reshape(-1)))  # BLAS nrm2: no squared temporary
+    return float(xp.sum(xp.abs(a) ** p) ** (1.0 / p))
+
+
+def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0,
+                   error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
+    """‖(‖t₁‖_p, ‖t₂‖_p, ...)‖_p: the p-norm of all the tensors viewed as one vector."""
+    ts = [t for t in as_list(tensors) if t is not None]
+    p = float(norm_type)
+    if not ts:
+        return _wrap(xp.zeros((), dtype=xp.float32))
+    norms = [_norm(t.data, p) for t in ts]
+    if p == math.inf:
+        total = max(norms)
+    else:
+        total = float(sum(n**p for n in norms) ** (1.0 / p))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"The total norm of order {p} for gradients from `parameters` is non-finite, so it "
+            "cannot be clipped. To disable this error and scale the gradients by the non-finite "
+            "norm anyway, set `error_if_nonfinite=False`"
+        )
+    return _wrap(xp.asarray(total, dtype=ts[0].data.dtype))
+
+
+def _scale_in_place(p: Tensor, coef: float) -> None:
+    g = p.grad
+    if g.requires_grad or not g.data.flags.writeable:
+        p.grad = _wrap(g.data * coef)
+    else:
+        g.data *= coef
+
+
+def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
+                          total_norm: Tensor | float, foreach: bool | None = None) -> None:
+    """Scale every gradient by min(1, max_norm / (total_norm + 1e-6)), in place."""
+    coef = float(max_norm) / (float(total_norm) + 1e-6)
+    if coef >= 1.0:
+        return
+    for p in as_list(parameters):
+        if p.grad is not None:
+            _scale_in_place(p, coef)
+
+
+def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
+                    norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach: bool | None = None) -> Tensor:
+    """Rescale the gradients so their total ``norm_type``-norm is at most ``max_norm``:
+    g ← g · min(1, max_norm / (‖g‖ + 1e-6)), in place. Returns the total norm before clipping.
+
+    Example::
+
+        loss.backward()
+        total = nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+        opt.step()
+    """
+    params = [p for p in as_list(parameters) if p.grad is not None]
+    total = get_total_norm([p.grad for p in params], norm_type, error_if_nonfinite)
+    if params:
+        clip_grads_with_norm_(params, max_norm, total)
+    return total
+
+
+def clip_grad_norm(parameters: Tensor | Iterable[Tensor], max_norm: float,
+                   norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                   foreach: bool | None = None) -> Tensor:
+    """Deprecated alias of :func:`clip_grad_norm_` (kept for PyTorch scripts)."""
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+
+
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
+                     foreach: bool | None = None) -> None:
+    """Clamp every gradient entry to [-clip_value, clip_value], in place."""
+    c = float(clip_value)
+    for p in as_list(parameters):
+        g = p.grad
+        if g is None:
+            continue
+        if g.requires_grad or not g.data.flags.writeable:
+            p.grad = _wrap(xp.clip(g.data, -c, c))
+        else:
+            xp.clip(g.data, -c, c, out=g.data)

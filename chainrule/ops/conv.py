@@ -1,0 +1,359 @@
+"""Convolution primitives for any number of spatial dimensions (1-D, 2-D, 3-D).
+
+Three primitives close under differentiation, so gradients of every order exist (Hessians of
+CNN losses, double backward):
+
+* :class:`Conv`: y = W ⋆ x (+ b);  dx = ConvTranspose(g, W), dW = ConvWeightGrad(x, g)
+* :class:`ConvTranspose`: x = Wᵀ ⋆ y (the adjoint);  dy = Conv(ḡ, W), dW = ConvWeightGrad(ḡ, y)
+* :class:`ConvWeightGrad`: dW = ∂⟨W ⋆ x, g⟩/∂W;  dx = ConvTranspose(g, ḡ), dg = Conv(x, ḡ)
+
+Forward is im2col + one GEMM: the padded input is viewed through ``as_strided`` as
+``(C, *kernel, N, *out)`` (no copy) and reshaped once into the column matrix
+``(C·prod(kernel), N·prod(out))`` (one copy, with long contiguous runs along the output's last
+axis), then ``W₂ @ cols`` is a single BLAS call (groups: one batched call over the groups).
+The adjoint is one GEMM ``W₂ᵀ @ G`` followed by col2im, a scatter-add written as one vectorised
+add per kernel offset (``prod(kernel)`` iterations, never a loop over batch or positions).
+
+Channel-first column layout ("CKNO") was measured against NHWC-style ``(N·out, kernel·C)``
+columns on this machine (2 vCPU, OpenBLAS): the GEMMs cost the same, im2col is as fast, and
+col2im is 2x faster, because every add runs along contiguous output rows.
+
+``padding`` is given per spatial dimension as ``(low, high)`` pairs so that ``padding="same"``
+with even kernels (asymmetric, as in PyTorch) needs no special case.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from chainrule.autograd.engine import Function
+from chainrule.backend import xp
+
+Pads = tuple[tuple[int, int], ...]
+
+
+def out_size(size: int, k: int, stride: int, lo: int, hi: int, dilation: int) -> int:
+    """Output length of a convolution: ⌊(size + lo + hi − dilation·(k−1) − 1) / stride⌋ + 1."""
+    return (size + lo + hi - dilation * (k - 1) - 1) // stride + 1
+
+
+def pad_input(x: Any, pads: Pads, value: float = 0.0) -> Any:
+    """``x`` (N, C, *S) with ``pads`` added around each spatial dim (x itself when none)."""
+    if not any(lo or hi for lo, hi in pads):
+        return x
+    shape = x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
+    out = xp.full(shape, value, dtype=x.dtype) if value else xp.zeros(shape, dtype=x.dtype)
+    out[interior(pads, x.shape[2:])] = x
+    return out
+
+
+def interior(pads: Pads, sizes: tuple[int, ...]) -> tuple[slice, ...]:
+    """Index of the unpadded region inside a padded (N, C, *S) array."""
+    return (slice(None), slice(None)) + tuple(
+        slice(lo, lo + s) for (lo, _), s in zip(pads, sizes)
+    )
+
+
+def windows(xpad: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
+            dilation: tuple[int, ...], osize: tuple[int, ...]) -> Any:
+    """A read-only ``(C, *kernel, N, *out)`` view of the padded input ``(N, C, *S)``: entry
+    ``[c, *k, n, *o]`` is ``xpad[n, c, *(o·stride + k·dilation)]``."""
+    st = xpad.strides
+    n, c = xpad.shape[:2]
+    shape = (c, *ksize, n, *osize)
+    strides = (st[1], *(s * d for s, d in zip(st[2:], dilation)), st[0],
+               *(s * t for s, t in zip(st[2:], stride)))
+    return xp.lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
+
+
+def im2col(xpad: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
+           dilation: tuple[int, ...], osize: tuple[int, ...]) -> Any:
+    """The column matrix ``(C·prod(kernel), N·prod(out))`` of the padded input (one copy)."""
+    v = windows(xpad, ksize, stride, dilation, osize)
+    rows = v.shape[0] * _prod(ksize)
+    return v.reshape(rows, -1)
+
+
+def col2im(cols: Any, shape: tuple[int, ...], ksize: tuple[int, ...], stride: tuple[int, ...],
+           dilation: tuple[int, ...], osize: tuple[int, ...]) -> Any:
+    """The adjoint of :func:`im2col`: scatter-add the columns into a zero array of the padded
+    input's ``shape`` (N, C, *S), one vectorised add per kernel offset."""
+    n, c = shape[:2]
+    out = xp.zeros(shape, dtype=cols.dtype)
+    dst = out.swapaxes(0, 1)  # (C, N, *S) view: the adds run along the last axis
+    src = cols.reshape((c, *ksize, n, *osize))
+    for offs in itertools.product(*(range(k) for k in ksize)):
+        sl = tuple(
+            slice(o * d, o * d + t * (m - 1) + 1, t)
+            for o, d, t, m in zip(offs, dilation, stride, osize)
+        )
+        view = dst[(slice(None), slice(None)) + sl]
+        view += src[(slice(None),) + offs]
+    return out
+
+
+def _prod(t: tuple[int, ...]) -> int:
+    p = 1
+    for v in t:
+        p *= v
+    return p
+
+
+def _channels_first(a: Any) -> Any:
+    """(N, C, *S) -> (C, N·prod(S)) (a copy unless N == 1)."""
+    return xp.ascontiguousarray(a.swapaxes(0, 1)).reshape(a.shape[1], -1)
+
+
+def _gemm(a: Any, b: Any, groups: int, ta: bool = False, tb: bool = False) -> Any:
+    """Grouped ``op(a) @ op(b)``: ``a`` is (G·M, K) (or (G·K, M) with ``ta``), ``b`` is
+    (G·K, P) (or (G·P, K) with ``tb``); one BLAS call, batched over the groups."""
+    if groups == 1:
+        return (a.T if ta else a) @ (b.T if tb else b)
+    a3 = a.reshape(groups, -1, a.shape[1])
+    b3 = b.reshape(groups, -1, b.shape[1])
+    if ta:
+        a3 = a3.transpose(0, 2, 1)
+    if tb:
+        b3 = b3.transpose(0, 2, 1)
+    out = xp.matmul(a3, b3)
+    return out.reshape(-1, out.shape[2])
+
+
+def _to_nc(flat: Any, n: int, osize: tuple[int, ...], bias: Any = None) -> Any:
+    """(C, N·prod(out)) GEMM result -> contiguous (N, C, *out), adding ``bias`` on the way."""
+    c = flat.shape[0]
+    src = flat.reshape((c, n, *osize)).swapaxes(0, 1)
+    if bias is None:
+        return xp.ascontiguousarray(src)
+    out = xp.empty(src.shape, dtype=src.dtype)
+    xp.add(src, bias.reshape((1, c) + (1,) * len(osize)), out=out)
+    return out
+
+
+def _crop(a: Any, pads: Pads, sizes: tuple[int, ...]) -> Any:
+    if not any(lo or hi for lo, hi in pads):
+        return a
+    return a[interior(pads, sizes)]
+
+
+def _check(x: Any, w: Any, groups: int) -> None:
+    if x.ndim != w.ndim:
+        raise RuntimeError(
+            f"conv: expected a {w.ndim}-D input (batched) for a {w.ndim}-D weight of size "
+            f"{list(w.shape)}, but got input of size {list(x.shape)}"
+        )
+    if x.shape[1] != w.shape[1] * groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {list(w.shape)}, expected input"
+            f"{list(x.shape)} to have {w.shape[1] * groups} channels, but got {x.shape[1]} "
+            "channels instead"
+        )
+    if w.shape[0] % groups:
+        raise RuntimeError(
+            f"conv: out_channels ({w.shape[0]}) must be divisible by groups ({groups})"
+        )
+    if x.dtype != w.dtype:
+        raise RuntimeError(
+            f"conv: input type ({x.dtype}) and weight type ({w.dtype}) should be the same"
+        )
+
+
+class Conv(Function):
+    """y[n, o] = b[o] + Σ_{c, k} W[o, c, k] · x_pad[n, g(o)·C_g + c, out·stride + k·dilation]
+    (cross-correlation, PyTorch's convolution);
+    dx = ConvTranspose(g, W), dW = ConvWeightGrad(x, g), db = Σ_{n, out} g.
+    """
+
+    saves = (0, 1)
+
+    def forward(self, x: Any, w: Any, b: Any = None, stride: tuple[int, ...] = (1,),
+                pads: Pads = ((0, 0),), dilation: tuple[int, ...] = (1,),
+                groups: int = 1) -> Any:
+        _check(x, w, groups)
+        ksize = w.shape[2:]
+        osize = tuple(
+            out_size(s, k, t, lo, hi, d)
+            for s, k, t, (lo, hi), d in zip(x.shape[2:], ksize, stride, pads, dilation)
+        )
+        if any(o <= 0 for o in osize):
+            raise RuntimeError(
+                f"conv: calculated output size {osize} is too small for input of size "
+                f"{list(x.shape)} (padded by {pads}) with kernel {tuple(ksize)} and dilation "
+                f"{tuple(dilation)}"
+            )
+        self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
+        cols = im2col(pad_input(x, pads), ksize, stride, dilation, osize)
+        # kept for the weight gradient (recomputing im2col costs as much as the GEMM's copy)
+        self.cols = cols
+        out = _gemm(w.reshape(w.shape[0], -1), cols, groups)
+        return _to_nc(out, x.shape[0], osize, b)
+
+    def backward(self, g: Any) -> tuple:
+        from chainrule.tensor import apply
+
+        x, w = self.inputs[0], self.inputs[1]
+        cols, self.cols = self.cols, None  # free it; a second backward recomputes
+        g2 = _channels_first(g.data)
+        kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
+        gx = gw = gb = None
+        if self.needs[0]:
+            gx = apply(ConvTranspose, g, w, size=tuple(x.shape[2:]), g2=g2, **kw)
+        if self.needs[1]:
+            gw = apply(ConvWeightGrad, x, g, ksize=tuple(w.shape[2:]), cols=cols, g2=g2, **kw)
+        if len(self.needs) > 2 and self.needs[2]:
+            gb = g.sum((0, *range(2, g.ndim)))
+        return (gx, gw, gb)[: len(self.inputs)]
+
+
+class ConvTranspose(Function):
+    """x = Wᵀ ⋆ y: the adjoint of :class:`Conv` in its input (transposed convolution), into an
+    output of spatial ``size``;
+    x[n, c, out·stride + k·dilation − pad] += Σ_o W[o, c, k] y[n, o, out] (+ b[c]);
+    dy = Conv(g, W), dW = ConvWeightGrad(g, y), db = Σ g.
+    """
+
+    saves = (0, 1)
+
+    def forward(self, y: Any, w: Any, b: Any = None, size: tuple[int, ...] = (),
+                stride: tuple[int, ...] = (1,), pads: Pads = ((0, 0),),
+                dilation: tuple[int, ...] = (1,), groups: int = 1, g2: Any = None) -> Any:
+        if y.ndim != w.ndim or y.shape[1] != w.shape[0]:
+            raise RuntimeError(
+                f"conv_transpose: weight of size {list(w.shape)} expects an input with "
+                f"{w.shape[0]} channels and {w.ndim} dims, but got input of size {list(y.shape)}"
+            )
+        self.size = size
+        self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
+        ksize = w.shape[2:]
+        n, osize = y.shape[0], y.shape[2:]
+        if g2 is None:
+            g2 = _channels_first(y)
+        cols = _gemm(w.reshape(w.shape[0], -1), g2, groups, ta=True)
+        padded = (n, w.shape[1] * groups) + tuple(
+            s + lo + hi for s, (lo, hi) in zip(size, pads)
+        )
+        out = _crop(col2im(cols, padded, ksize, stride, dilation, osize), pads, size)
+        if b is not None:
+            out = out + b.reshape((1, -1) + (1,) * len(size))
+        return out
+
+    def backward(self, g: Any) -> tuple:
+        from chainrule.tensor import apply
+
+        y, w = self.inputs[0], self.inputs[1]
+        kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
+        gy = gw = gb = None
+        if self.needs[0]:
+            gy = apply(Conv, g, w, **kw)
+            gy = _fit(gy, y.shape)
+        if self.needs[1]:
+            gw = apply(ConvWeightGrad, g, y, ksize=tuple(w.shape[2:]), **kw)
+        if len(self.needs) > 2 and self.needs[2]:
+            gb = g.sum((0, *range(2, g.ndim)))
+        return (gy, gw, gb)[: len(self.inputs)]
+
+
+class ConvWeightGrad(Function):
+    """dW[o, c, k] = Σ_{n, out} g[n, o, out] · x_pad[n, c, out·stride + k·dilation] (the weight
+    gradient of :class:`Conv`, bilinear in x and g);
+    d/dx = ConvTranspose(g, ḡ), d/dg = Conv(x, ḡ) for the upstream ḡ (shaped like W).
+    """
+
+    saves = (0, 1)
+
+    def forward(self, x: Any, g: Any, ksize: tuple[int, ...] = (),
+                stride: tuple[int, ...] = (1,), pads: Pads = ((0, 0),),
+                dilation: tuple[int, ...] = (1,), groups: int = 1, cols: Any = None,
+                g2: Any = None) -> Any:
+        self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
+        osize = g.shape[2:]
+        if cols is None:
+            cols = im2col(pad_input(x, pads), ksize, stride, dilation, osize)
+        if g2 is None:
+            g2 = _channels_first(g)
+        gw = _gemm(g2, cols, groups, tb=True)
+        return gw.reshape((g.shape[1], x.shape[1] // groups, *ksize))
+
+    def backward(self, gg: Any) -> tuple:
+        from chainrule.tensor import apply
+
+        x, g = self.inputs[0], self.inputs[1]
+        kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
+        gx = gg_out = None
+        if self.needs[0]:
+            gx = apply(ConvTranspose, g, gg, size=tuple(x.shape[2:]), **kw)
+        if self.needs[1]:
+            gg_out = _fit(apply(Conv, x, gg, **kw), g.shape)
+        return gx, gg_out
+
+
+def _fit(t: Any, shape: tuple[int, ...]) -> Any:
+    """Crop a conv result to ``shape`` (a transposed conv with output_padding ≥ stride yields
+    more positions than the forward had; the extra ones received no gradient)."""
+    if tuple(t.shape) == tuple(shape):
+        return t
+    return t[tuple(slice(0, s) for s in shape)]
+
+
+class Unfold(Function):
+    """Sliding local blocks: out[n, (c, k), l] = x_pad[n, c, pos(l)·stride + k·dilation]
+    (PyTorch's ``unfold``);  dx = Fold(g)."""
+
+    saves = ()
+
+    def forward(self, x: Any, ksize: tuple[int, ...] = (), stride: tuple[int, ...] = (1,),
+                pads: Pads = ((0, 0),), dilation: tuple[int, ...] = (1,)) -> Any:
+        self.ksize, self.stride, self.pads, self.dilation = ksize, stride, pads, dilation
+        osize = tuple(
+            out_size(s, k, t, lo, hi, d)
+            for s, k, t, (lo, hi), d in zip(x.shape[2:], ksize, stride, pads, dilation)
+        )
+        if any(o <= 0 for o in osize):
+            raise RuntimeError(
+                f"unfold: input of size {list(x.shape)} is too small for kernel {ksize} with "
+                f"padding {pads} and dilation {dilation}"
+            )
+        self.osize = osize
+        cols = im2col(pad_input(x, pads), ksize, stride, dilation, osize)
+        n = x.shape[0]
+        return xp.ascontiguousarray(cols.reshape(cols.shape[0], n, -1).swapaxes(0, 1))
+
+    def backward(self, g: Any) -> tuple:
+        from chainrule.tensor import apply
+
+        x = self.inputs[0]
+        return (apply(Fold, g, size=tuple(x.shape[2:]), ksize=self.ksize, stride=self.stride,
+                      pads=self.pads, dilation=self.dilation),)
+
+
+class Fold(Function):
+    """Sum sliding local blocks back into an array (PyTorch's ``fold``, adjoint of ``unfold``):
+    out[n, c, pos(l)·stride + k·dilation − pad] += x[n, (c, k), l];  dx = Unfold(g)."""
+
+    saves = ()
+
+    def forward(self, x: Any, size: tuple[int, ...] = (), ksize: tuple[int, ...] = (),
+                stride: tuple[int, ...] = (1,), pads: Pads = ((0, 0),),
+                dilation: tuple[int, ...] = (1,)) -> Any:
+        self.ksize, self.stride, self.pads, self.dilation = ksize, stride, pads, dilation
+        osize = tuple(
+            out_size(s, k, t, lo, hi, d)
+            for s, k, t, (lo, hi), d in zip(size, ksize, stride, pads, dilation)
+        )
+        kprod = _prod(ksize)
+        if x.shape[1] % kprod or x.shape[2] != _prod(osize):
+            raise RuntimeError(
+                f"fold: expected input of size (N, C·{kprod}, {_prod(osize)}) for output_size "
+                f"{size}, kernel {ksize}, got {list(x.shape)}"
+            )
+        n, c = x.shape[0], x.shape[1] // kprod
+        cols = x.swapaxes(0, 1).reshape(x.shape[1], -1)
+        padded = (n, c) + tuple(s + lo + hi for s, (lo, hi) in zip(size, pads))
+        return _crop(col2im(cols, padded, ksize, stride, dilation, osize), pads, size)
+
+    def backward(self, g: Any) -> tuple:
+        from chainrule.tensor import apply
+
+        return (apply(Unfold, g, ksize=self.ksize, stride=self.stride, pads=self.pads,
+                      dilation=self.dilation),)

@@ -1,0 +1,275 @@
+"""Pooling primitives for any number of spatial dimensions.
+
+Every pooling window is visited through strided views of the padded input, one view per
+kernel offset (``prod(kernel)`` vectorised steps, never a loop over batch or positions):
+
+* max pooling keeps a running maximum and the offset that produced it, then turns offsets into
+  PyTorch's flat indices (into the unpadded spatial plane of each (n, c)). The values are then a
+  gather at those indices (:class:`PoolGather`), whose adjoint is a scatter (:class:`PoolScatter`)
+  and vice versa, so max pooling has gradients of every order;
+* average pooling is linear: :class:`AvgPool` and its adjoint :class:`AvgPoolAdjoint` are each
+  other's backward.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from chainrule.autograd.engine import Function
+from chainrule.backend import xp
+from chainrule.ops.conv import Pads, interior, pad_input
+
+
+def pool_out_size(size: int, k: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
+    """PyTorch's pooling output length: ⌊ or ⌈(size + 2·pad − dilation·(k−1) − 1)/stride⌉ + 1,
+    where with ``ceil`` the last window must start inside the input or the left padding."""
+    span = size + 2 * pad - dilation * (k - 1) - 1
+    if span < 0:
+        return 0
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if ceil and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _pads_for(sizes: tuple[int, ...], ksize: tuple[int, ...], stride: tuple[int, ...],
+              padding: tuple[int, ...], dilation: tuple[int, ...],
+              osize: tuple[int, ...]) -> Pads:
+    """(low, high) padding so every window fits (ceil_mode windows may overhang the right)."""
+    return tuple(
+        (p, max(p, (o - 1) * t + d * (k - 1) + 1 - s - p))
+        for s, k, t, p, d, o in zip(sizes, ksize, stride, padding, dilation, osize)
+    )
+
+
+def _offset_views(a: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
+                  dilation: tuple[int, ...], osize: tuple[int, ...]) -> Any:
+    """Yield ``(offset, view)``: the (N, C, *out) strided view of window element ``offset``."""
+    for offs in itertools.product(*(range(k) for k in ksize)):
+        sl = tuple(
+            slice(o * d, o * d + t * (m - 1) + 1, t)
+            for o, d, t, m in zip(offs, dilation, stride, osize)
+        )
+        yield offs, a[(slice(None), slice(None)) + sl]
+
+
+def max_pool_indices(x: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
+                     padding: tuple[int, ...], dilation: tuple[int, ...],
+                     osize: tuple[int, ...]) -> tuple[Any, Any]:
+    """Max-pool values and PyTorch's int64 indices (flat in each (n, c) unpadded plane).
+
+    The index is the first maximum in row-major window order, and a NaN wins, exactly as
+    PyTorch's CPU kernel (strict ``>`` scan). Without NaNs this is computed branch-free:
+    ``best = max_k v_k``, then ``arg`` counts the offsets scanned before the first ``v_k == best``
+    (masked writes with random masks cost ~10x more in NumPy). Non-overlapping tilings are
+    first de-interleaved into contiguous (K, N, C, *out) planes: strided element-wise ops with
+    a step of 2 elements are ~10x slower than contiguous ones.
+    """
+    sizes = x.shape[2:]
+    views = _tiles(x, ksize, stride, padding, dilation, osize)
+    if views is None:
+        pads = _pads_for(sizes, ksize, stride, padding, dilation, osize)
+        lowest = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+        xpad = pad_input(x, pads, lowest)
+        views = [v for _, v in _offset_views(xpad, ksize, stride, dilation, osize)]
+    if x.dtype.kind == "f" and bool(xp.isnan(x).any()):
+        best, arg = _scan_with_nan(views)
+    else:
+        best = views[0].copy()
+        for v in views[1:]:
+            xp.maximum(best, v, out=best)
+        arg = xp.zeros(best.shape, dtype=xp.uint8 if len(views) < 256 else xp.int64)
+        found = views[0] == best
+        for k in range(1, len(views)):
+            arg += ~found
+            if k + 1 < len(views):
+                found |= views[k] == best
+    return best, _flat_index(arg, sizes, ksize, stride, padding, dilation, osize)
+
+
+def _tiles(x: Any, ksize: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
+           dilation: tuple[int, ...], osize: tuple[int, ...]) -> list | None:
+    """For windows that tile the input (kernel == stride, no padding or dilation): the K
+    window offsets as contiguous (N, C, *out) planes, from one de-interleaving copy."""
+    nd = len(ksize)
+    if any(k != s for k, s in zip(ksize, stride)) or any(padding) or any(d != 1 for d in
+                                                                           dilation):
+        return None
+    if any(o * k > s for o, k, s in zip(osize, ksize, x.shape[2:])):
+        return None  # ceil_mode overhang
+    crop = x[(slice(None), slice(None)) + tuple(slice(0, o * k) for o, k in zip(osize, ksize))]
+    split = crop.reshape(x.shape[:2] + tuple(v for o, k in zip(osize, ksize) for v in (o, k)))
+    perm = tuple(3 + 2 * i for i in range(nd)) + (0, 1) + tuple(2 + 2 * i for i in range(nd))
+    planes = xp.ascontiguousarray(split.transpose(perm))
+    return list(planes.reshape((-1,) + x.shape[:2] + tuple(osize)))
+
+
+def _scan_with_nan(views: list) -> tuple[Any, Any]:
+    """The exact strict-``>`` scan where a NaN wins (rare path: inputs containing NaN)."""
+    best = views[0].copy()
+    arg = xp.zeros(best.shape, dtype=xp.int64)
+    better = xp.empty(best.shape, dtype=bool)
+    for k, v in enumerate(views[1:], start=1):
+        xp.greater(v, best, out=better)
+        better |= xp.isnan(v)
+        xp.copyto(best, v, where=better)
+        xp.copyto(arg, k, where=better)
+    return best, arg
+
+
+def _flat_index(arg: Any, sizes: tuple[int, ...], ksize: tuple[int, ...],
+                stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...],
+                osize: tuple[int, ...]) -> Any:
+    """Kernel-offset ids -> flat indices into the unpadded plane: Σ_dim pos_dim · plane_stride
+    with pos = out·stride − pad + offset·dilation."""
+    nd = len(sizes)
+    plane = [1] * nd
+    for i in range(nd - 2, -1, -1):
+        plane[i] = plane[i + 1] * sizes[i + 1]
+    base = xp.zeros(osize, dtype=xp.int64)
+    offset = xp.zeros(ksize, dtype=xp.int64)
+    for i in range(nd):
+        shp = [1] * nd
+        shp[i] = -1
+        base = base + ((xp.arange(osize[i]) * stride[i] - padding[i]) * plane[i]).reshape(shp)
+        offset = offset + (xp.arange(ksize[i]) * dilation[i] * plane[i]).reshape(shp)
+    return xp.take(offset.reshape(-1), arg) + base
+
+
+def windows_overlap(ksize: tuple[int, ...], stride: tuple[int, ...],
+                    dilation: tuple[int, ...]) -> bool:
+    """True when two windows can share an element (then scattered gradients must add up)."""
+    return any(t < d * (k - 1) + 1 for k, t, d in zip(ksize, stride, dilation))
+
+
+def _global(index: Any, plane: int) -> Any:
+    """Flat indices into the whole (N, C, plane) array: index + (n·C + c)·plane."""
+    n, c = index.shape[:2]
+    rows = (xp.arange(n * c, dtype=xp.int64) * plane).reshape((n, c) + (1,) * (index.ndim - 2))
+    return (index + rows).reshape(-1)
+
+
+class PoolGather(Function):
+    """out[n, c, j] = x[n, c, index[n, c, j]] over the flattened spatial plane (max pooling's
+    values);  dx = PoolScatter(g, index)."""
+
+    saves = ()
+
+    def forward(self, x: Any, index: Any = None, unique: bool = False,
+                values: Any = None) -> Any:
+        self.index, self.unique = index, unique
+        if values is not None:
+            return values
+        plane = x[0, 0].size if x.ndim > 2 else 1
+        return x.reshape(-1)[_global(index, plane)].reshape(index.shape)
+
+    def backward(self, g: Any) -> tuple:
+        from chainrule.tensor import apply
+
+        return (apply(PoolScatter, g, index=self.index, shape=tuple(self.inputs[0].shape),
+                      unique=self.unique),)
+
+
+class PoolScatter(Function):
+    """out = zeros(shape) with out[n, c, index[n, c, j]] += g[n, c, j] (adjoint of
+    :class:`PoolGather`);  dg = PoolGather(ḡ, index)."""
+
+    saves = ()
+
+    def forward(self, g: Any, index: Any = None, shape: tuple[int, ...] = (),
+                unique: bool = False) -> Any:
+        self.index, self.unique = index, unique
+        size = 1
+        for s in shape:
+            size *= s
+        flat = _global(index, size // (shape[0] * shape[1]))
+        if unique:  # windows never share an element: a plain fancy assignment is exact
+            out = xp.zeros(size, dtype=g.dtype)
+            out[flat] = g.reshape(-1)
+        else:
+            out = xp.bincount(flat, weights=g.reshape(-1), minlength=size).astype(g.dtype)
+        return out.reshape(shape)
+
+    def backward(self, gg: Any) -> tuple:
+        from chainrule.tensor import apply
+
+        return (apply(PoolGather, gg, index=self.index, unique=self.unique),)
+
+
+def avg_divisor(sizes: tuple[int, ...], ksize: tuple[int, ...], stride: tuple[int, ...],
+                padding: tuple[int, ...], osize: tuple[int, ...], count_include_pad: bool,
+                divisor_override: int | None, dtype: Any) -> Any:
+    """Per-window divisor, PyTorch's rule: the window clipped to input + padding (include_pad)
+    or to the input only; a box, so the product of per-dimension lengths."""
+    if divisor_override:
+        return xp.asarray(1.0 / divisor_override, dtype=dtype)
+    inv = xp.ones(osize, dtype=xp.float64)
+    nd = len(sizes)
+    for i in range(nd):
+        start = xp.arange(osize[i]) * stride[i] - padding[i]
+        end = xp.minimum(start + ksize[i], sizes[i] + padding[i])
+        if not count_include_pad:
+            start, end = xp.maximum(start, 0), xp.minimum(end, sizes[i])
+        shp = [1] * nd
+        shp[i] = -1
+        inv = inv / (end - start).reshape(shp)
+    return inv.astype(dtype)
+
+
+class AvgPool(Function):
+    """out[n, c, j] = inv_div[j] · Σ_{k ∈ window(j)} x_pad[n, c, k] (zero padding);
+    dx = AvgPoolAdjoint(g)."""
+
+    saves = ()
+
+    def forward(self, x: Any, ksize: tuple[int, ...] = (), stride: tuple[int, ...] = (),
+                padding: tuple[int, ...] = (), osize: tuple[int, ...] = (),
+                inv_div: Any = None) -> Any:
+        self.ksize, self.stride, self.padding, self.osize = ksize, stride, padding, osize
+        self.inv_div = inv_div
+        ones = (1,) * len(ksize)
+        pads = _pads_for(x.shape[2:], ksize, stride, padding, ones, osize)
+        xpad = pad_input(x, pads)
+        views = _offset_views(xpad, ksize, stride, ones, osize)
+        _, first = next(views)
+        out = first.copy()
+        for _, v in views:
+            out += v
+        out *= inv_div
+        return out
+
+    def backward(self, g: Any) -> tuple:
+        from chainrule.tensor import apply
+
+        return (apply(AvgPoolAdjoint, g, size=tuple(self.inputs[0].shape[2:]),
+                      ksize=self.ksize, stride=self.stride, padding=self.padding,
+                      inv_div=self.inv_div),)
+
+
+class AvgPoolAdjoint(Function):
+    """dx_pad[n, c, k] = Σ_{j : k ∈ window(j)} inv_div[j] · g[n, c, j], cropped to the input
+    (the transpose of :class:`AvgPool`);  dg = AvgPool(ḡ)."""
+
+    saves = ()
+
+    def forward(self, g: Any, size: tuple[int, ...] = (), ksize: tuple[int, ...] = (),
+                stride: tuple[int, ...] = (), padding: tuple[int, ...] = (),
+                inv_div: Any = None) -> Any:
+        self.ksize, self.stride, self.padding, self.inv_div = ksize, stride, padding, inv_div
+        osize = g.shape[2:]
+        self.osize = osize
+        ones = (1,) * len(ksize)
+        pads = _pads_for(size, ksize, stride, padding, ones, osize)
+        shape = g.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(size, pads))
+        out = xp.zeros(shape, dtype=g.dtype)
+        gs = g * inv_div
+        for _, v in _offset_views(out, ksize, stride, ones, osize):
+            v += gs
+        return out[interior(pads, size)]
+
+    def backward(self, gg: Any) -> tuple:
+        from chainrule.tensor import apply
+
+        return (apply(AvgPool, gg, ksize=self.ksize, stride=self.stride, padding=self.padding,
+                      osize=self.osize, inv_div=self.inv_div),)

@@ -1,0 +1,71 @@
+"""Adadelta (Zeiler 2012): unit-consistent steps from running averages of g² and Δθ²."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.backend import xp
+from chainrule.optim.optimizer import Optimizer, check_impl_flags, check_lr, check_nonneg, to_scalar
+
+__all__ = ["Adadelta"]
+
+
+class Adadelta(Optimizer):
+    r"""Adadelta, equal to ``torch.optim.Adadelta``.
+
+    With ρ = ``rho``, γ = ``lr``, λ = ``weight_decay``::
+
+        g_t ← g_t + λ θ_{t-1}                 (if λ ≠ 0)
+        v_t = ρ v_{t-1} + (1 − ρ) g_t²
+        Δ_t = √(u_{t-1} + ε) / √(v_t + ε) · g_t
+        u_t = ρ u_{t-1} + (1 − ρ) Δ_t²
+        θ_t = θ_{t-1} − γ Δ_t
+
+    Example::
+
+        opt = Adadelta(model.parameters(), lr=1.0, rho=0.9)
+    """
+
+    def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0, foreach: bool | None = None, *,
+                 capturable: bool = False, maximize: bool = False,
+                 differentiable: bool = False) -> None:
+        check_lr(lr)
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"Invalid rho value: {rho}")
+        check_nonneg("epsilon", eps)
+        check_nonneg("weight_decay", weight_decay)
+        check_impl_flags(foreach, None, differentiable)
+        defaults = dict(lr=to_scalar(lr), rho=rho, eps=eps, weight_decay=weight_decay,
+                        maximize=maximize, capturable=capturable, foreach=foreach,
+                        differentiable=differentiable)
+        super().__init__(params, defaults)
+
+    def init_state(self, p: Any, group: dict[str, Any]) -> dict[str, Any]:
+        """step = 0, v = 0, u = 0."""
+        return {"step": 0.0, "square_avg": xp.zeros_like(p), "acc_delta": xp.zeros_like(p)}
+
+    def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """One Adadelta step in place (equations in the class docstring)."""
+        state["step"] += 1
+        rho, eps = group["rho"], group["eps"]
+        g = self.decayed(p, g, group["weight_decay"])
+        v, u = state["square_avg"], state["acc_delta"]
+        t = self.scratch(p, 0)
+        xp.multiply(g, g, out=t)
+        t *= 1 - rho
+        v *= rho
+        v += t
+        d = self.scratch(p, 2)
+        xp.add(u, eps, out=d)
+        xp.sqrt(d, out=d)
+        xp.add(v, eps, out=t)
+        xp.sqrt(t, out=t)
+        d /= t
+        d *= g
+        xp.multiply(d, d, out=t)
+        t *= 1 - rho
+        u *= rho
+        u += t
+        d *= -group["lr"]
+        p += d

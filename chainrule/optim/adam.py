@@ -1,0 +1,144 @@
+"""Adam (Kingma & Ba 2015) with AMSGrad, coupled or decoupled weight decay, and AdamW."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from chainrule.backend import xp
+from chainrule.optim.optimizer import (
+    Optimizer,
+    check_betas,
+    check_impl_flags,
+    check_lr,
+    check_nonneg,
+    to_scalar,
+)
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    r"""Adam, equal to ``torch.optim.Adam`` (and to ``AdamW`` with decoupled decay).
+
+    With g_t the gradient (negated if ``maximize``), γ = ``lr``, λ = ``weight_decay``::
+
+        θ_{t-1} ← θ_{t-1}(1 − γλ)            if decoupled_weight_decay (AdamW)
+        g_t ← g_t + λ θ_{t-1}                otherwise, if λ ≠ 0 (coupled L2)
+        m_t = β₁ m_{t-1} + (1 − β₁) g_t
+        v_t = β₂ v_{t-1} + (1 − β₂) g_t²
+        v̂_t = max(v̂_{t-1}, v_t)              if amsgrad, else v̂_t = v_t
+        θ_t = θ_{t-1} − γ (m_t / (1 − β₁ᵗ)) / (√(v̂_t / (1 − β₂ᵗ)) + ε)
+
+    ``bias_correction=False`` drops both (1 − βᵗ) factors (the variant studied in the lab: the
+    first steps are then shrunk towards zero by m₀ = v₀ = 0).
+
+    ``l1 > 0`` adds a proximal L1 step in Adam's own diagonal metric (as in ProxGen, Yun et al.
+    2021): θ_t ← sign(θ_t) max(|θ_t| − γ·l1 / (√(v̂_t/(1 − β₂ᵗ)) + ε), 0), which sets to exactly
+    zero the coordinates whose gradient stays below l1 in magnitude.
+
+    Example::
+
+        opt = Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), amsgrad=True)
+        opt.zero_grad(); loss.backward(); opt.step()
+    """
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 decoupled_weight_decay: bool = False, bias_correction: bool = True,
+                 l1: float = 0) -> None:
+        check_lr(lr)
+        check_nonneg("epsilon", eps)
+        check_betas(betas)
+        check_nonneg("weight_decay", weight_decay)
+        check_nonneg("l1", l1)
+        check_impl_flags(foreach, fused, differentiable)
+        betas = tuple(to_scalar(b) for b in betas)
+        defaults = dict(lr=to_scalar(lr), betas=betas, eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize, foreach=foreach,
+                        capturable=capturable, differentiable=differentiable, fused=fused,
+                        decoupled_weight_decay=decoupled_weight_decay,
+                        bias_correction=bias_correction, l1=l1)
+        super().__init__(params, defaults)
+
+    def init_state(self, p: Any, group: dict[str, Any]) -> dict[str, Any]:
+        """step = 0, m = v = 0 (and v̂ = 0 with amsgrad)."""
+        state = {"step": 0.0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = xp.zeros_like(p)
+        return state
+
+    def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """One Adam step in place (equations in the class docstring)."""
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        wd = group["weight_decay"]
+        state["step"] = step = state["step"] + 1
+        if wd != 0 and group["decoupled_weight_decay"]:
+            p *= 1 - lr * wd
+        elif wd != 0:
+            g = self.decayed(p, g, wd)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        t = self.scratch(p, 0)
+        # m ← m + (1 − β₁)(g − m)
+        xp.subtract(g, m, out=t)
+        t *= 1 - beta1
+        m += t
+        # v ← β₂ v + (1 − β₂) g²
+        xp.multiply(g, g, out=t)
+        t *= 1 - beta2
+        v *= beta2
+        v += t
+        if group["amsgrad"]:
+            vmax = state["max_exp_avg_sq"]
+            xp.maximum(vmax, v, out=vmax)
+            v = vmax
+        if group.get("bias_correction", True):
+            bc1 = 1 - beta1**step
+            bc2_sqrt = math.sqrt(1 - beta2**step)
+        else:
+            bc1 = bc2_sqrt = 1.0
+        # θ ← θ − (γ√bc2/bc1) m / (√v + ε√bc2): the bias corrections folded into two scalars
+        xp.sqrt(v, out=t)
+        t += eps * bc2_sqrt
+        l1 = group.get("l1", 0)
+        if l1:
+            threshold = self.scratch(p, 2)
+            xp.divide(lr * l1 * bc2_sqrt, t, out=threshold)
+        xp.divide(m, t, out=t)
+        t *= -lr * bc2_sqrt / bc1
+        p += t
+        if l1:
+            self.prox_l1_(p, threshold)
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter 2019), equal to
+    ``torch.optim.AdamW``::
+
+        θ_{t-1} ← θ_{t-1} (1 − γλ)           (decay applied to θ, not added to the gradient)
+        ... then the Adam update of the class :class:`Adam`.
+
+    Unlike coupled L2, the decay is not rescaled by the adaptive denominator √v̂, so every
+    weight shrinks by the same factor per step.
+
+    Example::
+
+        opt = AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    """
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 bias_correction: bool = True, l1: float = 0) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True, bias_correction=bias_correction, l1=l1)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True

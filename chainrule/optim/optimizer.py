@@ -1,0 +1,451 @@
+"""The optimizer base class: PyTorch's outer API over a two-method subclass contract.
+
+A subclass defines
+
+* ``init_state(p, group) -> dict``: the per-parameter state (moment buffers, step counter),
+  created the first time the parameter has a gradient;
+* ``update(p, g, state, group) -> None``: one update of the parameter array ``p`` (an ndarray,
+  written in place) from its gradient array ``g`` (already negated when ``maximize`` is set),
+  with the update equations in its docstring.
+
+Everything else (param groups with per-group options, ``add_param_group``, ``state`` keyed by
+parameter, ``step(closure)``, ``zero_grad``, ``state_dict``/``load_state_dict`` with PyTorch's
+layout, step hooks, the proximal L1 and max-norm post-step options) lives here.
+
+Updates run on the arrays under the parameters, never recording a graph, and write the
+parameter in place (``out=``), so that no large temporaries are allocated per step (DESIGN.md §5:
+page faults on fresh temporaries cost more than the arithmetic).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable
+from itertools import chain
+from typing import Any
+
+from chainrule.autograd.engine import enable_grad
+from chainrule.backend import xp
+from chainrule.tensor import Tensor, _wrap
+
+__all__ = ["Optimizer", "required"]
+
+
+class _Required:
+    """Marker for a hyperparameter without a default (``SGD``'s lr in old PyTorch)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+class _HookHandle:
+    """Returned by ``register_step_*_hook``; ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict) -> None:
+        self.hooks = hooks
+        self.id = _HookHandle._next_id
+        _HookHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+
+def to_scalar(value: Any) -> float:
+    """A hyperparameter given as a Python number or a one-element Tensor, as a float."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        return float(value.item())
+    return value
+
+
+class Optimizer:
+    """Base class of all optimizers (PyTorch's ``torch.optim.Optimizer`` API).
+
+    Args:
+        params: an iterable of Tensors, of ``(name, Tensor)`` pairs, or of dicts (parameter
+            groups: ``{"params": [...], "lr": ...}``) whose options override ``defaults``.
+        defaults: the default value of each hyperparameter.
+
+    Every group may also carry the chainrule option ``max_norm`` that any optimizer honours
+    after its update: each slice along dim 0 of every parameter with ``ndim >= 2`` (each unit's
+    incoming weight vector of a ``Linear``/conv weight) is rescaled to norm <= c (Srivastava
+    et al. 2014). SGD, Adam and AdamW also take ``l1`` (proximal soft-thresholding after the
+    step, see :meth:`prox_l1_`).
+
+    Example::
+
+        opt = chainrule.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        for x, y in loader:
+            opt.zero_grad()
+            loss_fn(model(x), y).backward()
+            opt.step()
+    """
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self.state: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        self._step_pre_hooks: OrderedDict[int, Callable] = OrderedDict()
+        self._step_post_hooks: OrderedDict[int, Callable] = OrderedDict()
+        self._scratch: dict[Any, Any] = {}
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got {_typename(params)}"
+            )
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(dict(group))
+
+    # ---- the subclass contract --------------------------------------------------------------
+    def init_state(self, p: Any, group: dict[str, Any]) -> dict[str, Any]:
+        """The state of parameter array ``p`` before its first update (default: none)."""
+        return {}
+
+    def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """Update parameter array ``p`` in place from gradient array ``g``."""
+        raise NotImplementedError(f"{type(self).__name__} must define update()")
+
+    # ---- groups -----------------------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own options (the rest from ``defaults``).
+
+        Example::
+
+            opt.add_param_group({"params": new_layer.parameters(), "lr": 1e-3})
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the "
+                "ordering of tensors in sets will change between runs. Please use a list instead."
+            )
+        else:
+            params = list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        tensors = [p[1] if isinstance(p, tuple) else p for p in params]
+        param_group["params"] = tensors
+        if names:
+            if len(names) != len(tensors):
+                raise ValueError("all optimizer params should be with/without names. Some param "
+                                 "names are missing")
+            param_group["param_names"] = names
+        for p in tensors:
+            if not isinstance(p, Tensor):
+                raise TypeError(
+                    "optimizer can only optimize Tensors, but one of the params is "
+                    f"{_typename(p)}"
+                )
+            if not (p.is_leaf or p.retains_grad):
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError("parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            param_group.setdefault(name, default)
+        if len(tensors) != len({id(p) for p in tensors}):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; "
+                          "in future, this will cause an error", stacklevel=3)
+        seen: set[int] = set()
+        for group in self.param_groups:
+            seen.update(id(p) for p in group["params"])
+            if ("param_names" in param_group) != ("param_names" in group):
+                which = "with names" if "param_names" in param_group else "without names"
+                raise ValueError("all optimizer param groups should be with/without names. "
+                                 f"cannot add param group {which} to the optimizer")
+        if any(id(p) in seen for p in tensors):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(param_group)
+
+    # ---- stepping ---------------------------------------------------------------------------
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss.
+
+        ``closure`` (optional) re-evaluates the model and returns the loss; it runs with
+        gradient recording enabled, before the update.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        self._run_hooks(self._step_pre_hooks)
+        for group in self.param_groups:
+            self._step_group(group)
+        self._run_hooks(self._step_post_hooks)
+        return loss
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        maximize = group.get("maximize", False)
+        max_norm = group.get("max_norm")
+        states = self.state
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            g = grad.data
+            if maximize:
+                g = xp.negative(g)
+            state = states.get(p)
+            if state is None:
+                state = self.init_state(p.data, group)
+            self.update(p.data, g, state, group)
+            if state:
+                states[p] = state
+            if max_norm is not None and p.data.ndim >= 2:
+                renorm_(p.data, max_norm)
+            p._version += 1  # an in-place change: graphs that saved p must notice
+
+    def _run_hooks(self, hooks: OrderedDict) -> None:
+        for hook in list(hooks.values()):
+            hook(self, (), {})
+
+    def register_step_pre_hook(self, hook: Callable) -> _HookHandle:
+        """Call ``hook(optimizer, args, kwargs)`` before each ``step``; returns a handle."""
+        handle = _HookHandle(self._step_pre_hooks)
+        self._step_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_step_post_hook(self, hook: Callable) -> _HookHandle:
+        """Call ``hook(optimizer, args, kwargs)`` after each ``step``; returns a handle.
+
+        Example (a max-norm constraint on chosen weights, with any optimizer)::
+
+            opt.register_step_post_hook(lambda o, a, k: renorm_(w.data, 3.0))
+        """
+        handle = _HookHandle(self._step_post_hooks)
+        self._step_post_hooks[handle.id] = hook
+        return handle
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients: to ``None`` (default) or to zeros in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    if p.grad.grad_fn is not None or not p.grad.data.flags.writeable:
+                        p.grad = _wrap(p.grad.data.copy())
+                    p.grad.requires_grad = False
+                    p.grad.data.fill(0)
+
+    # ---- helpers for subclasses ---------------------------------------------------------------
+    def scratch(self, p: Any, slot: int = 0) -> Any:
+        """A reusable temporary shaped like array ``p`` (one per slot and dtype), so updates do
+        not allocate (and page-fault) fresh arrays every step."""
+        key = (slot, p.dtype)
+        buf = self._scratch.get(key)
+        if buf is None or buf.size < p.size:
+            buf = xp.empty(p.size, dtype=p.dtype)
+            self._scratch[key] = buf
+        return buf[: p.size].reshape(p.shape)
+
+    def decayed(self, p: Any, g: Any, weight_decay: float) -> Any:
+        """``g + weight_decay * p`` (coupled L2) in a scratch array; ``g`` itself if no decay."""
+        if weight_decay == 0:
+            return g
+        out = self.scratch(p, 1)
+        xp.multiply(p, weight_decay, out=out)
+        out += g
+        return out
+
+    def prox_l1_(self, p: Any, threshold: Any) -> None:
+        """Soft-threshold ``p`` in place: p ← sign(p)·max(|p| − τ, 0).
+
+        This is the proximal operator of ``τ·‖p‖₁`` (τ a scalar, or an array for a diagonal
+        metric); entries with ``|p| <= τ`` become exactly zero, where a subgradient penalty only
+        makes them oscillate around zero.
+        """
+        t = self.scratch(p, 0)
+        xp.abs(p, out=t)
+        t -= threshold
+        xp.maximum(t, 0, out=t)
+        xp.copysign(t, p, out=p)
+
+    # ---- state dict -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer state with PyTorch's layout.
+
+        ``{"state": {i: {...}}, "param_groups": [{..., "params": [i, ...]}]}`` where ``i``
+        numbers the parameters across groups in order. Array buffers appear as Tensors that
+        share memory with the live state (as in PyTorch, copy them to snapshot).
+        """
+        mapping: dict[int, int] = {}
+        start = 0
+        groups = []
+        for group in self.param_groups:
+            for k, p in enumerate(group["params"]):
+                mapping.setdefault(id(p), start + k)
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [mapping[id(p)] for p in group["params"]]
+            start += len(group["params"])
+            groups.append(packed)
+        state = {
+            (mapping[id(k)] if isinstance(k, Tensor) else k): _pack(v)
+            for k, v in self.state.items()
+        }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a ``state_dict()``; training then resumes on exactly the same trajectory.
+
+        Buffers are deep-copied and cast to their parameter's dtype; group options are taken
+        from the saved groups.
+        """
+        groups = self.param_groups
+        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        if len(groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        for g, s in zip(groups, saved_groups):
+            if len(g["params"]) != len(s["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't "
+                                 "match the size of optimizer's group")
+        id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
+                          chain.from_iterable(g["params"] for g in groups)))
+        state: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
+        for k, v in state_dict["state"].items():
+            if k in id_map:
+                p = id_map[k]
+                state[p] = {name: _unpack(val, p, name) for name, val in v.items()}
+            else:
+                state[k] = copy.deepcopy(v)
+        new_groups = []
+        for g, s in zip(groups, saved_groups):
+            s["params"] = g["params"]
+            if "param_names" in g and "param_names" not in s:
+                s["param_names"] = g["param_names"]
+            new_groups.append(s)
+        self.state = state
+        self.param_groups = new_groups
+
+    # ---- misc -------------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        return {"defaults": self.defaults, "state": self.state,
+                "param_groups": self.param_groups}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._step_pre_hooks = OrderedDict()
+        self._step_post_hooks = OrderedDict()
+        self._scratch = {}
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(group):
+                if key != "params":
+                    lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def renorm_(w: Any, max_norm: float, dim: int = 0) -> Any:
+    """Rescale each slice of ``w`` along ``dim`` to Euclidean norm <= ``max_norm``, in place.
+
+    For a ``Linear`` weight ``(out_features, in_features)`` and ``dim=0`` each row (a unit's
+    incoming weights) is constrained: w_i ← w_i · min(1, c / ‖w_i‖).
+    """
+    moved = xp.moveaxis(w, dim, 0)
+    flat = moved.reshape(moved.shape[0], -1)
+    norms = xp.sqrt(xp.einsum("ij,ij->i", flat, flat))
+    over = norms > max_norm
+    if over.any():
+        scale = xp.ones_like(norms)
+        scale[over] = max_norm / (norms[over] + 1e-7)
+        moved *= scale.reshape((-1,) + (1,) * (moved.ndim - 1))
+    return w
+
+
+def _pack(value: Any) -> Any:
+    """A state value for ``state_dict``: arrays become Tensors sharing memory."""
+    if isinstance(value, xp.ndarray):
+        return _wrap(value)
+    if isinstance(value, dict):
+        return {k: _pack(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_pack(v) for v in value]
+    return value
+
+
+def _unpack(value: Any, p: Tensor, key: Any = None) -> Any:
+    """A state value from ``load_state_dict``: a private copy, floating arrays cast to ``p``'s
+    dtype (the step counter and other scalars stay Python numbers)."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if isinstance(value, xp.ndarray):
+        if value.ndim == 0 and key in ("step", "mu_product"):
+            return float(value)
+        if value.dtype.kind == "f" and value.dtype != p.data.dtype:
+            return value.astype(p.data.dtype)
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _unpack(v, p, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unpack(v, p) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return value
+    return copy.deepcopy(value)
+
+
+def _typename(obj: Any) -> str:
+    if isinstance(obj, Tensor):
+        return f"chainrule.Tensor (shape {tuple(obj.shape)}, dtype {obj.dtype})"
+    return type(obj).__name__
+
+
+def check_lr(lr: Any) -> None:
+    """Validate a learning rate with PyTorch's message."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not to_scalar(lr) >= 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def check_nonneg(name: str, value: float) -> None:
+    """``Invalid <name> value: v`` for a negative value (PyTorch's wording)."""
+    if not value >= 0.0:
+        raise ValueError(f"Invalid {name} value: {value}")
+
+
+def check_betas(betas: Iterable[float]) -> None:
+    """``Invalid beta parameter at index i: b`` unless 0 <= b < 1."""
+    for i, b in enumerate(betas):
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {b}")
+
+
+def check_impl_flags(foreach: Any, fused: Any, differentiable: bool) -> None:
+    """PyTorch's implementation switches: accepted, checked for contradictions.
+
+    chainrule always runs one in-place NumPy update per parameter, which on CPU is faster than
+    PyTorch's default path; ``foreach`` and ``fused`` therefore select nothing different.
+    A differentiable step (a graph through the update, for meta-learning) is not available:
+    updates write the arrays in place outside the graph.
+    """
+    if fused:
+        if differentiable:
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if differentiable:
+        raise ValueError("differentiable=True is not supported: chainrule optimizers update the "
+                         "parameter arrays in place, outside the autograd graph")

@@ -1,0 +1,365 @@
+"""``chainrule.save`` / ``chainrule.load``: state dicts as safetensors plus JSON, never pickle.
+
+File format (one ``.safetensors`` file, whatever its name):
+
+* every Tensor / NumPy array of the object is a safetensors tensor (C-contiguous,
+  little-endian). In a flat state dict the tensor names are the state-dict keys, so the file
+  loads in PyTorch with ``safetensors.torch.load_file`` and ``model.load_state_dict``; nested
+  objects (optimizer state) name tensors by their dotted path (``state.0.exp_avg``);
+* the non-tensor structure (dicts with their key types, lists, tuples, Python numbers, strings,
+  None) is JSON stored in the safetensors header metadata under the key ``"chainrule"``, with a
+  format version and the SHA-256 of the tensor data (names, dtypes, shapes and bytes, in name
+  order), so a corrupted file is detected on load. The metadata lives inside the file (no
+  sidecar) so a checkpoint is always one file, replaced in one atomic step.
+
+A safetensors file written by another tool (no ``"chainrule"`` metadata) loads as an ordered
+dict of name -> Tensor.
+
+Writes are atomic: the bytes go to a temporary file in the same directory, which is flushed,
+fsync'ed and then ``os.replace``'d over the target; a crash at any point leaves the previous
+file intact. Reading a truncated or corrupted file raises :class:`CheckpointError` naming the
+file and the problem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import struct
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from chainrule.tensor import Tensor, _wrap
+
+__all__ = [
+    "CheckpointError",
+    "save",
+    "load",
+    "atomic_write",
+    "write_json",
+    "read_json",
+    "sha256_bytes",
+    "sha256_file",
+    "verify_sha256",
+    "FORMAT_VERSION",
+]
+
+FORMAT_VERSION = 1
+META_KEY = "chainrule"
+_HINT = "the file is truncated or corrupted; load the previous checkpoint"
+
+PathLike = str | os.PathLike
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file cannot be read: truncated, corrupted, or not a chainrule file."""
+
+    def __init__(self, path: Any, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+# ---- hashing -------------------------------------------------------------------------------
+def sha256_bytes(data: bytes | bytearray | memoryview) -> str:
+    """Hex SHA-256 of a bytes-like object."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (constant memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk_size):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_sha256(path: PathLike, expected: str) -> None:
+    """Raise :class:`CheckpointError` unless ``path``'s SHA-256 is ``expected``."""
+    got = sha256_file(path)
+    if got.lower() != expected.lower():
+        raise CheckpointError(path, f"SHA-256 mismatch: expected {expected}, got {got}; {_HINT}")
+
+
+# ---- atomic writes -------------------------------------------------------------------------
+def _write_all(f: IO[bytes], data: bytes) -> None:
+    """Write ``data`` to the open temporary file (a separate function so tests can crash it)."""
+    f.write(data)
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot fsync a directory; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same dir, fsync, ``os.replace``.
+
+    Readers see either the old file or the complete new one, never a partial write.
+    """
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
+                               suffix=".tmp")
+    try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)
+        with os.fdopen(fd, "wb") as f:
+            _write_all(f, data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+
+
+def write_json(path: PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    atomic_write(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
+
+
+def read_json(path: PathLike) -> Any:
+    """Read a JSON file; a truncated or invalid one raises :class:`CheckpointError`."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(path, f"invalid JSON ({e}); {_HINT}") from e
+
+
+# ---- encoding the structure ----------------------------------------------------------------
+class _Encoder:
+    """Turn a nested object into (JSON tree, {name: array}) with path-derived tensor names."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def name_for(self, path: list[str]) -> str:
+        base = ".".join(path) if path else "tensor"
+        name, k = base, 1
+        while name in self.arrays:
+            name, k = f"{base}#{k}", k + 1
+        return name
+
+    def add(self, arr: np.ndarray, path: list[str], where: str) -> str:
+        if arr.dtype.kind in "OUSV":
+            raise TypeError(f"chainrule.save: {where} is an array of dtype {arr.dtype}, "
+                            "which cannot be stored as a tensor")
+        if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+            arr = arr.copy(order="C")
+        if arr.dtype.byteorder == ">":
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        name = self.name_for(path)
+        self.arrays[name] = arr
+        return name
+
+    def encode(self, obj: Any, path: list[str], where: str) -> Any:
+        if isinstance(obj, Tensor):
+            node: dict[str, Any] = {"T": self.add(obj.data, path, where)}
+            if obj.requires_grad:
+                node["rg"] = True
+            return node
+        if isinstance(obj, np.ndarray):
+            return {"A": self.add(obj, path, where)}
+        if obj is None or isinstance(obj, (bool, int, str)):
+            return obj
+        if isinstance(obj, float):
+            return obj if math.isfinite(obj) else {"F": repr(obj)}
+        if isinstance(obj, complex):
+            return {"C": [self.encode(obj.real, path, where), self.encode(obj.imag, path, where)]}
+        if isinstance(obj, np.generic):
+            return {"S": obj.dtype.str, "v": self.encode(obj.item(), path, where)}
+        if isinstance(obj, np.dtype):
+            return {"dtype": obj.str}
+        if isinstance(obj, dict):
+            items = [[self.encode(k, path, f"{where} key"),
+                      self.encode(v, path + [str(k)], f"{where}[{k!r}]")] for k, v in obj.items()]
+            node = {"D": items}
+            if isinstance(obj, OrderedDict):
+                node["O"] = True
+            return node
+        if isinstance(obj, list):
+            return {"L": [self.encode(v, path + [str(i)], f"{where}[{i}]")
+                          for i, v in enumerate(obj)]}
+        if isinstance(obj, tuple):
+            return {"U": [self.encode(v, path + [str(i)], f"{where}[{i}]")
+                          for i, v in enumerate(obj)]}
+        raise TypeError(
+            f"chainrule.save: {where} is a {type(obj).__name__}; only tensors, arrays, numbers, "
+            "strings, None and dicts/lists/tuples of them can be saved (chainrule never pickles)"
+        )
+
+
+def _decode(node: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if isinstance(node, list):
+        raise CheckpointError(path, "malformed structure metadata (bare list)")
+    if "T" in node:
+        t = _wrap(_array(arrays, node["T"], path))
+        if node.get("rg"):
+            t.requires_grad_(True)
+        return t
+    if "A" in node:
+        return _array(arrays, node["A"], path)
+    if "F" in node:
+        return float(node["F"])
+    if "C" in node:
+        re_, im = (_decode(v, arrays, path) for v in node["C"])
+        return complex(re_, im)
+    if "S" in node:
+        return np.dtype(node["S"]).type(_decode(node["v"], arrays, path))
+    if "dtype" in node:
+        return np.dtype(node["dtype"])
+    if "D" in node:
+        pairs = [(_key(_decode(k, arrays, path)), _decode(v, arrays, path))
+                 for k, v in node["D"]]
+        return OrderedDict(pairs) if node.get("O") else dict(pairs)
+    if "L" in node:
+        return [_decode(v, arrays, path) for v in node["L"]]
+    if "U" in node:
+        return tuple(_decode(v, arrays, path) for v in node["U"])
+    raise CheckpointError(path, f"malformed structure metadata (unknown node {sorted(node)})")
+
+
+def _key(k: Any) -> Any:
+    return tuple(k) if isinstance(k, list) else k
+
+
+def _array(arrays: dict[str, np.ndarray], name: str, path: str) -> np.ndarray:
+    try:
+        return arrays[name]
+    except KeyError:
+        raise CheckpointError(path, f"tensor {name!r} named in the metadata is missing; "
+                              f"{_HINT}") from None
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of all tensors, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = arrays[name]
+        a = a if a.flags.c_contiguous else a.copy(order="C")
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.reshape(-1).view(np.uint8))
+    return h.hexdigest()
+
+
+# ---- save / load ---------------------------------------------------------------------------
+def _serialize(obj: Any, metadata: dict[str, str] | None) -> bytes:
+    from safetensors.numpy import save as st_save
+
+    enc = _Encoder()
+    tree = enc.encode(obj, [], "object")
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+    if META_KEY in meta:
+        raise ValueError(f"metadata key {META_KEY!r} is reserved")
+    meta[META_KEY] = json.dumps({"format": "chainrule", "version": FORMAT_VERSION,
+                                 "tree": tree, "sha256": _digest(enc.arrays)},
+                                separators=(",", ":"), allow_nan=False)
+    try:
+        return st_save(enc.arrays, metadata=meta)
+    except Exception as e:
+        raise TypeError(f"chainrule.save: safetensors cannot store these tensors: {e}") from e
+
+
+def save(obj: Any, f: PathLike | IO[bytes], pickle_module: Any = None,
+         pickle_protocol: int | None = None, _use_new_zipfile_serialization: bool = True,
+         *, metadata: dict[str, str] | None = None) -> None:
+    """Save a tensor, a state dict or a nested dict/list of tensors and Python scalars.
+
+    ``f`` is a path (written atomically) or a binary file object. ``metadata`` adds string
+    entries to the safetensors header. The pickle arguments are accepted for PyTorch
+    compatibility and ignored: nothing is ever pickled.
+
+    Example::
+
+        chainrule.save(model.state_dict(), "model.safetensors")
+        model.load_state_dict(chainrule.load("model.safetensors"))
+    """
+    data = _serialize(obj, metadata)
+    if hasattr(f, "write"):
+        f.write(data)  # type: ignore[union-attr]
+        return
+    atomic_write(f, data)  # type: ignore[arg-type]
+
+
+def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    from safetensors.numpy import load as st_load
+
+    if len(data) < 8:
+        raise CheckpointError(path, f"only {len(data)} bytes, too short for a safetensors "
+                              f"header; {_HINT}")
+    (n,) = struct.unpack("<Q", data[:8])
+    if 8 + n > len(data):
+        raise CheckpointError(path, f"header claims {n} bytes but the file has {len(data)}; "
+                              f"{_HINT}")
+    try:
+        arrays = st_load(bytes(data))
+        header = json.loads(data[8: 8 + n])
+    except Exception as e:  # SafetensorError, JSON or UTF-8 errors
+        raise CheckpointError(path, f"not a readable safetensors file ({e}); {_HINT}") from e
+    meta = header.get("__metadata__") or {}
+    return arrays, meta
+
+
+def load(f: PathLike | IO[bytes], map_location: Any = None, pickle_module: Any = None, *,
+         weights_only: bool | None = None, mmap: bool | None = None, **kwargs: Any) -> Any:
+    """Load what :func:`save` wrote (or any safetensors file, as a dict of Tensors).
+
+    ``map_location`` may name the CPU (the only device); ``weights_only`` is accepted for
+    PyTorch compatibility (loading never runs code, so it is always "weights only").
+
+    Example::
+
+        state = chainrule.load("model.safetensors")
+    """
+    if isinstance(map_location, str) or map_location.__class__.__name__ == "device":
+        from chainrule.tensor import device
+
+        device(map_location)  # raises for a device chainrule does not have
+    if hasattr(f, "read"):
+        path = getattr(f, "name", "<file object>")
+        data = f.read()  # type: ignore[union-attr]
+    else:
+        path = os.fspath(f)  # type: ignore[arg-type]
+        data = Path(path).read_bytes()
+    arrays, meta = _parse(data, str(path))
+    if META_KEY not in meta:
+        return OrderedDict((k, _wrap(v)) for k, v in arrays.items())
+    try:
+        info = json.loads(meta[META_KEY])
+    except json.JSONDecodeError as e:
+        raise CheckpointError(path, f"invalid chainrule metadata ({e}); {_HINT}") from e
+    if not isinstance(info, dict) or info.get("format") != "chainrule":
+        raise CheckpointError(path, "metadata is not chainrule's format")
+    if int(info.get("version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(path, f"written by a newer chainrule (format version "
+                              f"{info['version']} > {FORMAT_VERSION}); upgrade chainrule")
+    expected = info.get("sha256")
+    if expected is not None:
+        got = _digest(arrays)
+        if got != expected:
+            raise CheckpointError(path, f"tensor data SHA-256 mismatch (expected {expected}, "
+                                  f"got {got}); {_HINT}")
+    return _decode(info["tree"], arrays, str(path))

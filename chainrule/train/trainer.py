@@ -1,0 +1,333 @@
+"""The Trainer: a training loop with callbacks, metrics, progress, checkpoints and exact resume.
+
+Example::
+
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), 1e-3),
+                      metrics=["accuracy"], callbacks=[EarlyStopping(patience=3)])
+    history = trainer.fit(train_loader, val_loader, epochs=10)
+    history["val_accuracy"]          # one value per epoch
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.engine import no_grad
+from chainrule.tensor import Tensor, cat
+from chainrule.train.callbacks import Callback, LRScheduler
+from chainrule.train.metrics import Metric, resolve
+
+
+class History:
+    """Per-epoch logs: ``history["val_loss"]`` is the list of that value over epochs."""
+
+    def __init__(self, epochs: list[dict[str, float]] | None = None) -> None:
+        self.epochs: list[dict[str, float]] = list(epochs or [])
+
+    def append(self, logs: dict[str, float]) -> None:
+        self.epochs.append(dict(logs))
+
+    def __getitem__(self, key: str) -> list[float]:
+        if not any(key in e for e in self.epochs):
+            raise KeyError(f"no metric {key!r} in the history (has {self.keys()})")
+        return [e.get(key, math.nan) for e in self.epochs]
+
+    def keys(self) -> list[str]:
+        out: list[str] = []
+        for e in self.epochs:
+            out += [k for k in e if k not in out]
+        return out
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def __contains__(self, key: str) -> bool:
+        return any(key in e for e in self.epochs)
+
+    def best(self, monitor: str = "val_loss", mode: str = "min") -> tuple[int, float]:
+        """(epoch index, value) of the best epoch for ``monitor``."""
+        vals = np.asarray(self[monitor], dtype=np.float64)
+        i = int(np.nanargmin(vals) if mode == "min" else np.nanargmax(vals))
+        return i, float(vals[i])
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} epochs, keys={self.keys()})"
+
+
+def _split_batch(batch: Any) -> tuple[Any, Any]:
+    """(inputs, target) from a loader's batch: a pair, or a longer tuple (target last)."""
+    if isinstance(batch, (tuple, list)):
+        if len(batch) == 2:
+            return batch[0], batch[1]
+        if len(batch) > 2:
+            return tuple(batch[:-1]), batch[-1]
+    if isinstance(batch, dict) and "target" in batch:
+        inputs = {k: v for k, v in batch.items() if k != "target"}
+        return inputs, batch["target"]
+    raise TypeError(
+        f"cannot split a batch of type {type(batch).__name__} into (inputs, target): "
+        "yield (x, y) pairs from the loader"
+    )
+
+
+def _call(model: Any, inputs: Any) -> Any:
+    if isinstance(inputs, tuple):
+        return model(*inputs)
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    return model(inputs)
+
+
+def _batch_size(target: Any) -> int:
+    shape = getattr(target, "shape", None)
+    return int(shape[0]) if shape else 1
+
+
+class Trainer:
+    """Train ``model`` with ``loss`` and ``optimizer``; see the module docstring.
+
+    ``scheduler`` is stepped per epoch (``scheduler_interval="epoch"``) or per batch
+    (``"step"``); a ``ReduceLROnPlateau`` gets the epoch's ``val_loss``. ``metrics`` are names
+    ('accuracy', 'mse', 'mae', 'top5') or Metric objects, computed on train and val data.
+    ``run_dir`` (optional) is where checkpoints and reports go.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        loss: Any,
+        optimizer: Any,
+        scheduler: Any = None,
+        callbacks: Sequence[Callback] = (),
+        metrics: Sequence[Any] = (),
+        scheduler_interval: str = "epoch",
+        run_dir: str | None = None,
+        quiet: bool = False,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.loss_fn = loss
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.callbacks: list[Callback] = list(callbacks)
+        if scheduler is not None:
+            self.callbacks.insert(0, LRScheduler(scheduler, scheduler_interval))
+        self.metrics: list[Metric] = [resolve(m) for m in metrics]
+        self.run_dir = run_dir
+        self.quiet = quiet
+        self.config = dict(config or {})
+        self.history = History()
+        self.epoch = 0
+        self.global_step = 0
+        self.stop_training = False
+        self.skip_step = False
+        self.last_loss = math.nan
+        self.wall_time = 0.0
+        self.train_loader: Any = None
+        self._epoch_loss_sum = 0.0
+        self._epoch_loss_count = 0
+        self._progress: Any = None
+
+    # ---- one step ---------------------------------------------------------------------------
+    def train_step(self, batch: Any) -> tuple[float, Any, Any]:
+        """Forward, loss, backward, callbacks, optimizer step; returns (loss, output, target)."""
+        inputs, target = _split_batch(batch)
+        self.optimizer.zero_grad()
+        output = _call(self.model, inputs)
+        loss = self.loss_fn(output, target)
+        loss.backward()
+        self.last_loss = float(loss.item())
+        self.skip_step = False
+        for cb in self.callbacks:
+            cb.on_after_backward(self)
+        if not self.skip_step:
+            self.optimizer.step()
+        return self.last_loss, output, target
+
+    # ---- loops ------------------------------------------------------------------------------
+    def fit(self, train_loader: Iterable, val_loader: Iterable | None = None, epochs: int = 1,
+            resume: str | None = None) -> History:
+        """Train for ``epochs`` epochs (in total, counting those before a resume)."""
+        from chainrule.train.progress import Progress
+
+        self.train_loader = train_loader
+        if resume is not None:
+            self.load_checkpoint(resume)
+        self.stop_training = False
+        start = time.perf_counter()
+        self._progress = Progress(quiet=self.quiet)
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        try:
+            while self.epoch < epochs and not self.stop_training:
+                logs = self._run_epoch(train_loader, val_loader, epochs)
+                self.history.append(logs)
+                done = self.epoch
+                self.epoch += 1  # a checkpoint written by a callback below resumes after it
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, done, logs)
+                self._progress.epoch_end(done, epochs, logs)
+        finally:
+            self.wall_time += time.perf_counter() - start
+            self._progress.close()
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        if not self.quiet:
+            self._progress.summary(self)
+        return self.history
+
+    def _run_epoch(self, loader: Iterable, val_loader: Iterable | None, epochs: int) -> dict:
+        resumed_mid_epoch = self._epoch_loss_count > 0
+        if not resumed_mid_epoch:
+            self._epoch_loss_sum, self._epoch_loss_count = 0.0, 0
+            for m in self.metrics:
+                m.reset()
+            for cb in self.callbacks:
+                cb.on_epoch_begin(self, self.epoch)
+        self.model.train()
+        total = len(loader) if hasattr(loader, "__len__") else None
+        bar = self._progress.epoch_bar(self.epoch, epochs, total)
+        t0 = time.perf_counter()
+        for batch in loader:
+            for cb in self.callbacks:
+                cb.on_batch_begin(self, self.global_step)
+            loss, output, target = self.train_step(batch)
+            n = _batch_size(target)
+            self._epoch_loss_sum += loss * n
+            self._epoch_loss_count += n
+            if self.metrics:
+                with no_grad():
+                    for m in self.metrics:
+                        m.update(output.detach(), target)
+            self.global_step += 1
+            logs = {"loss": loss, "lr": self.current_lr()}
+            for cb in self.callbacks:
+                cb.on_batch_end(self, self.global_step, logs)
+            bar.advance(logs, time.perf_counter() - t0)
+            if self.stop_training:
+                break
+        bar.close()
+        logs = {"loss": self._epoch_loss_sum / max(self._epoch_loss_count, 1)}
+        for m in self.metrics:
+            logs[m.name] = m.compute()
+        if val_loader is not None:
+            for k, v in self.evaluate(val_loader).items():
+                logs[f"val_{k}"] = v
+        logs["lr"] = self.current_lr()
+        self._epoch_loss_sum, self._epoch_loss_count = 0.0, 0
+        return logs
+
+    def evaluate(self, loader: Iterable) -> dict[str, float]:
+        """Mean loss and metrics over ``loader`` in eval mode without recording a graph."""
+        was_training = getattr(self.model, "training", True)
+        self.model.eval()
+        metrics = [type(m)() if _default_constructible(m) else m for m in self.metrics]
+        for m in metrics:
+            m.reset()
+        total, count = 0.0, 0
+        with no_grad():
+            for batch in loader:
+                inputs, target = _split_batch(batch)
+                output = _call(self.model, inputs)
+                n = _batch_size(target)
+                total += float(self.loss_fn(output, target).item()) * n
+                count += n
+                for m in metrics:
+                    m.update(output, target)
+        self.model.train(was_training)
+        out = {"loss": total / max(count, 1)}
+        for m in metrics:
+            out[m.name] = m.compute()
+        return out
+
+    def predict(self, loader: Iterable) -> Tensor:
+        """The model's outputs over ``loader`` (inputs only or (inputs, target) batches)."""
+        was_training = getattr(self.model, "training", True)
+        self.model.eval()
+        outs = []
+        with no_grad():
+            for batch in loader:
+                inputs = batch
+                if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+                    inputs, _ = _split_batch(batch)
+                outs.append(_call(self.model, inputs))
+        self.model.train(was_training)
+        return cat(outs, 0)
+
+    def current_lr(self) -> float:
+        groups = getattr(self.optimizer, "param_groups", None)
+        return float(groups[0]["lr"]) if groups else math.nan
+
+    def num_parameters(self) -> tuple[int, int]:
+        """(trainable, total) parameter counts."""
+        ps = list(self.model.parameters())
+        return sum(p.numel() for p in ps if p.requires_grad), sum(p.numel() for p in ps)
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything besides model and optimizer tensors that an exact resume needs."""
+        from chainrule.train.checkpoint import generator_states
+
+        loader_state = None
+        if self.train_loader is not None and hasattr(self.train_loader, "state_dict"):
+            loader_state = self.train_loader.state_dict()
+        return {
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "epoch_loss": [self._epoch_loss_sum, self._epoch_loss_count],
+            "metrics": [_metric_state(m) for m in self.metrics],
+            "history": self.history.epochs,
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "loader": loader_state,
+            "generators": generator_states(self.model),
+            "config": self.config,
+            "wall_time": self.wall_time,
+        }
+
+    def save_checkpoint(self, path: str) -> str:
+        """Write ``model.safetensors``, ``optimizer.safetensors`` and ``trainer_state.json``
+        into directory ``path`` atomically (see ``chainrule.train.checkpoint``)."""
+        from chainrule.train.checkpoint import save_checkpoint
+
+        return save_checkpoint(path, self.model, self.optimizer, self.state())
+
+    def load_checkpoint(self, path: str) -> None:
+        """Restore model, optimizer, loader position, generators, callbacks and counters."""
+        from chainrule.train.checkpoint import load_checkpoint, set_generator_states
+
+        state = load_checkpoint(path, self.model, self.optimizer)
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self._epoch_loss_sum, self._epoch_loss_count = state["epoch_loss"]
+        for m, s in zip(self.metrics, state.get("metrics", [])):
+            _set_metric_state(m, s)
+        self.history = History(state.get("history", []))
+        for cb, s in zip(self.callbacks, state.get("callbacks", [])):
+            cb.load_state_dict(s)
+        if state.get("loader") is not None and hasattr(self.train_loader, "load_state_dict"):
+            self.train_loader.load_state_dict(state["loader"])
+        set_generator_states(self.model, state.get("generators", {}))
+        self.wall_time = float(state.get("wall_time", 0.0))
+
+
+def _default_constructible(m: Metric) -> bool:
+    try:
+        type(m)()
+    except TypeError:
+        return False
+    return True
+
+
+def _metric_state(m: Metric) -> dict[str, Any]:
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in vars(m).items()}
+
+
+def _set_metric_state(m: Metric, state: dict[str, Any]) -> None:
+    for k, v in state.items():
+        cur = getattr(m, k, None)
+        setattr(m, k, np.asarray(v, dtype=cur.dtype) if isinstance(cur, np.ndarray) else v)

@@ -1,0 +1,155 @@
+"""Pooling and upsampling against torch (float64, random upstream gradients): max pooling with
+indices / ceil_mode / dilation / padding, average pooling with count_include_pad and
+divisor_override, adaptive pooling, nearest interpolation; ties and NaNs as torch; double
+backward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from nn_twin import as_cr, as_torch, close, rng  # noqa: E402
+
+import chainrule as cr  # noqa: E402
+import chainrule.nn as nn  # noqa: E402
+import chainrule.nn.functional as F  # noqa: E402
+from chainrule.autograd.gradcheck import gradgradcheck  # noqa: E402
+
+
+def twin(mine, theirs, x, seed=1):
+    """Outputs (and returned indices) equal, then input gradients for a random cotangent."""
+    xc, xt = as_cr(x, True), as_torch(x, True)
+    yc, yt = mine(xc), theirs(xt)
+    if isinstance(yt, tuple):
+        np.testing.assert_array_equal(yc[1].data, yt[1].numpy())
+        assert yc[1].dtype == np.int64
+        yc, yt = yc[0], yt[0]
+    close(yc, yt, what="output")
+    g = rng(seed).standard_normal(tuple(yt.shape))
+    yc.backward(cr.tensor(g))
+    yt.backward(as_torch(g))
+    close(xc.grad, xt.grad, what="input grad")
+
+
+MAX2D = [
+    dict(kernel_size=2),
+    dict(kernel_size=3, stride=1),
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=(2, 3), stride=(2, 1), padding=(1, 1)),
+    dict(kernel_size=3, stride=2, dilation=2),
+    dict(kernel_size=2, stride=2, ceil_mode=True),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=3, stride=3, dilation=(1, 2), padding=1, ceil_mode=True),
+]
+
+
+@pytest.mark.parametrize("kw", MAX2D, ids=[str(i) for i in range(len(MAX2D))])
+def test_maxpool2d_equals_torch(kw):
+    twin(nn.MaxPool2d(return_indices=True, **kw), torch.nn.MaxPool2d(return_indices=True, **kw),
+         rng(2).standard_normal((2, 3, 7, 9)))
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=2, dilation=3, ceil_mode=True, stride=2)])
+def test_maxpool1d_equals_torch(kw):
+    twin(nn.MaxPool1d(return_indices=True, **kw), torch.nn.MaxPool1d(return_indices=True, **kw),
+         rng(3).standard_normal((2, 3, 11)))
+
+
+def test_maxpool_ties_and_nan_like_torch():
+    x = np.zeros((1, 2, 4, 4))                  # all ties: the first element of each window
+    x[0, 1, 1, 2] = np.nan                      # a NaN wins its window
+    x[0, 1, 2, 2] = x[0, 1, 3, 3] = np.nan      # two NaNs in one window
+    for kw in (dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1)):
+        yc, ic = F.max_pool2d(as_cr(x), return_indices=True, **kw)
+        yt, it = torch.nn.functional.max_pool2d(as_torch(x), return_indices=True, **kw)
+        np.testing.assert_array_equal(ic.data, it.numpy())
+        np.testing.assert_array_equal(np.isnan(yc.data), np.isnan(yt.numpy()))
+
+
+def test_maxpool3d_and_unbatched():
+    twin(nn.MaxPool3d(2, return_indices=True), torch.nn.MaxPool3d(2, return_indices=True),
+         rng(4).standard_normal((1, 2, 4, 5, 4)))
+    twin(nn.MaxPool2d(2), torch.nn.MaxPool2d(2), rng(5).standard_normal((3, 6, 6)))
+
+
+AVG2D = [
+    dict(kernel_size=2),
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+    dict(kernel_size=(2, 4), stride=(1, 3), padding=(1, 2), ceil_mode=True),
+    dict(kernel_size=3, stride=2, divisor_override=4),
+]
+
+
+@pytest.mark.parametrize("kw", AVG2D, ids=[str(i) for i in range(len(AVG2D))])
+def test_avgpool2d_equals_torch(kw):
+    twin(nn.AvgPool2d(**kw), torch.nn.AvgPool2d(**kw), rng(6).standard_normal((2, 3, 7, 8)))
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=3), dict(kernel_size=4, stride=3, padding=2,
+                                                          ceil_mode=True,
+                                                          count_include_pad=False)])
+def test_avgpool1d_equals_torch(kw):
+    twin(nn.AvgPool1d(**kw), torch.nn.AvgPool1d(**kw), rng(7).standard_normal((2, 3, 13)))
+
+
+@pytest.mark.parametrize("size", [1, (3, 5), (4, None), (7, 8), (2, 3)])
+def test_adaptive_pool2d_equals_torch(size):
+    x = rng(8).standard_normal((2, 3, 7, 8))
+    twin(nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), x)
+    twin(nn.AdaptiveMaxPool2d(size, return_indices=True),
+         torch.nn.AdaptiveMaxPool2d(size, return_indices=True), x)
+
+
+def test_adaptive_pool1d_equals_torch():
+    x = rng(9).standard_normal((2, 3, 10))
+    for o in (1, 3, 4, 7):
+        twin(nn.AdaptiveAvgPool1d(o), torch.nn.AdaptiveAvgPool1d(o), x)
+        twin(nn.AdaptiveMaxPool1d(o, return_indices=True),
+             torch.nn.AdaptiveMaxPool1d(o, return_indices=True), x)
+
+
+@pytest.mark.parametrize("kw", [dict(scale_factor=2), dict(scale_factor=(2, 3)),
+                                dict(size=(7, 3)), dict(scale_factor=1.7), dict(size=(9, 13)),
+                                dict(size=(9, 13), mode="nearest-exact"),
+                                dict(scale_factor=0.5)])
+def test_upsample_nearest_equals_torch(kw):
+    twin(nn.Upsample(**kw), torch.nn.Upsample(**kw), rng(10).standard_normal((2, 3, 4, 6)))
+
+
+def test_interpolate_1d_and_repr():
+    twin(lambda x: F.interpolate(x, size=11), lambda x: torch.nn.functional.interpolate(x, 11),
+         rng(11).standard_normal((2, 3, 5)))
+    assert repr(nn.Upsample(scale_factor=2)) == repr(torch.nn.Upsample(scale_factor=2))
+    assert repr(nn.MaxPool2d(2)) == repr(torch.nn.MaxPool2d(2))
+    assert repr(nn.AvgPool2d(3, 2, 1)) == repr(torch.nn.AvgPool2d(3, 2, 1))
+    assert repr(nn.AvgPool1d(3)) == repr(torch.nn.AvgPool1d(3))
+    assert repr(nn.AdaptiveAvgPool2d((1, 1))) == repr(torch.nn.AdaptiveAvgPool2d((1, 1)))
+    with pytest.raises(ValueError, match="bilinear"):
+        F.interpolate(cr.randn(1, 1, 2, 2), scale_factor=2, mode="bilinear")
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: F.max_pool2d(x, 2),
+    lambda x: F.max_pool2d(x, 3, stride=1, padding=1),       # overlapping windows
+    lambda x: F.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True),
+    lambda x: F.adaptive_max_pool2d(x, (2, 3)),
+    lambda x: F.adaptive_avg_pool2d(x, (2, 3)),
+])
+def test_pool_gradgradcheck(fn):
+    x = as_cr(rng(12).standard_normal((1, 2, 4, 5)), True)
+    assert gradgradcheck(lambda x: fn(x) ** 2, (x,))
+
+
+def test_pool_errors():
+    with pytest.raises(ValueError, match="pad should be at most half"):
+        F.max_pool2d(cr.randn(1, 1, 6, 6), 2, padding=2)
+    with pytest.raises(RuntimeError, match="expected 3-D .* or 4-D"):
+        F.max_pool2d(cr.randn(6, 6), 2)
+    with pytest.raises(RuntimeError, match="too small"):
+        F.avg_pool2d(cr.randn(1, 1, 2, 2), 3)
