@@ -59,40 +59,47 @@ def fmt_time(s: float) -> str:
     return f"{s / 1e-9:.0f} ns"
 
 
-def calibrate(fn: Callable[[], Any], target_s: float = 0.05) -> int:
+def calibrate(fn: Callable[[], Any], target_s: float = 0.05,
+              timer: Callable[[], float] = time.perf_counter) -> int:
     """How many calls of ``fn`` take about ``target_s`` seconds (at least 1)."""
     fn()
     n = 1
     while True:
-        t0 = time.perf_counter()
+        t0 = timer()
         for _ in range(n):
             fn()
-        dt = time.perf_counter() - t0
+        dt = timer() - t0
         if dt >= target_s / 4 or n >= 1 << 20:
             return max(1, int(n * target_s / max(dt, 1e-9)))
         n *= 4
 
 
-def time_calls(fn: Callable[[], Any], number: int) -> float:
+def time_calls(fn: Callable[[], Any], number: int,
+               timer: Callable[[], float] = time.perf_counter) -> float:
     """Seconds per call of ``fn`` over ``number`` back-to-back calls."""
-    t0 = time.perf_counter()
+    t0 = timer()
     for _ in range(number):
         fn()
-    return (time.perf_counter() - t0) / number
+    return (timer() - t0) / number
 
 
 def compare(name: str, a: Callable[[], Any], b: Callable[[], Any], repeats: int = 7,
-            target_s: float = 0.05, warmup: int = 3) -> Comparison:
-    """Time ``a`` and ``b`` alternately (A B A B ...) after a warm-up; medians of ``repeats``."""
+            target_s: float = 0.05, warmup: int = 3,
+            timer: Callable[[], float] = time.perf_counter) -> Comparison:
+    """Time ``a`` and ``b`` alternately (A B A B ...) after a warm-up; medians of ``repeats``.
+
+    ``timer=time.process_time`` counts CPU time of this process (all its threads) instead of
+    wall time: steadier when other jobs share the machine, but blind to idle waits.
+    """
     for _ in range(warmup):
         a()
         b()
-    na, nb = calibrate(a, target_s), calibrate(b, target_s)
+    na, nb = calibrate(a, target_s, timer), calibrate(b, target_s, timer)
     sa: list[float] = []
     sb: list[float] = []
     for _ in range(repeats):
-        sa.append(time_calls(a, na))
-        sb.append(time_calls(b, nb))
+        sa.append(time_calls(a, na, timer))
+        sb.append(time_calls(b, nb, timer))
     return Comparison(name, Timing(sa), Timing(sb))
 
 

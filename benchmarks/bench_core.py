@@ -13,6 +13,7 @@ tiny graph <= 0.3x, MLP <= 1.0x (ratios chainrule / torch).
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -72,7 +73,8 @@ def _mlp_params(rng: np.random.Generator) -> list[np.ndarray]:
     return out
 
 
-def run(repeats: int = 7, target_s: float = 0.05) -> list[Comparison]:
+def run(repeats: int = 7, target_s: float = 0.05,
+        timer: Callable[[], float] = time.perf_counter) -> list[Comparison]:
     """All comparisons; prints each line as it is measured."""
     import torch
 
@@ -86,7 +88,7 @@ def run(repeats: int = 7, target_s: float = 0.05) -> list[Comparison]:
     tx = torch.tensor(xa, requires_grad=True)
     ty = torch.tensor(ya, requires_grad=True)
     c = compare("tiny graph (10 ops, n=10)", tiny_graph(chainrule, cx, cy),
-                tiny_graph(torch, tx, ty), repeats, target_s)
+                tiny_graph(torch, tx, ty), repeats, target_s, timer=timer)
     print(c.line(), flush=True)
     results.append(c)
 
@@ -100,7 +102,7 @@ def run(repeats: int = 7, target_s: float = 0.05) -> list[Comparison]:
             f"MLP 784-512-256-10 b={batch}",
             mlp(chainrule, cp, chainrule.tensor(xb), chainrule.tensor(yb)),
             mlp(torch, tp, torch.tensor(xb), torch.tensor(yb)),
-            repeats, target_s,
+            repeats, target_s, timer=timer,
         )
         print(c.line(), flush=True)
         results.append(c)
@@ -116,14 +118,18 @@ def main(argv: list[str] | None = None) -> None:
                     help="BLAS threads for both libraries (default: NumPy's current count)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--target-s", type=float, default=0.05, help="seconds per timed repeat")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time CPU seconds of this process (steadier on a shared machine)")
     args = ap.parse_args(argv)
+    timer = time.process_time if args.cpu_time else time.perf_counter
     threads = args.threads or chainrule.get_num_threads()
     torch.set_num_threads(threads)
     with threadpool_limits(threads, user_api="blas"):
         print(header())
         print(f"threads: chainrule BLAS {chainrule.get_num_threads()}, torch "
-              f"{torch.get_num_threads()}; float32; ratio = chainrule / torch")
-        results = run(args.repeats, args.target_s)
+              f"{torch.get_num_threads()}; float32; {'CPU' if args.cpu_time else 'wall'} time; "
+              "ratio = chainrule / torch")
+        results = run(args.repeats, args.target_s, timer)
     print("targets:", ", ".join(
         f"{c.name}: {c.ratio:.2f}x (<= {TARGETS[c.name]}x "
         f"{'ok' if c.ratio <= TARGETS[c.name] else 'MISSED'})" for c in results))

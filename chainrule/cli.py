@@ -37,6 +37,7 @@ class TrainConfig:
     runs_dir: str = "runs"
     quiet: bool = False
     resume: str = ""
+    distributed: bool = False  # data-parallel over MPI ranks (auto under mpirun)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad key and value."""
@@ -164,21 +165,33 @@ def run_train(cfg: TrainConfig) -> dict[str, Any]:
     """Train as configured; returns final metrics and the run directory."""
     import chainrule
     from chainrule import nn
+    from chainrule.distributed.integration import cli_context
     from chainrule.train import EarlyStopping, JSONLLogger, ModelCheckpoint, Trainer
     from chainrule.train.report import new_run_dir, write_json, write_run_report
     from chainrule.utils.data import DataLoader
 
+    dist = cli_context(cfg.distributed)  # chainrule.distributed: None in one process
+    main_rank = dist is None or dist.is_main
+    cfg.quiet = cfg.quiet or not main_rank
     chainrule.manual_seed(cfg.seed)
     train_ds, test_ds, n_classes = _data(cfg)
     input_shape = tuple(train_ds.tensors[0].shape[1:])
     model = _model(cfg, input_shape, n_classes)
+    if dist is not None:
+        model = dist.wrap_model(model)
     opt = _optimizer(cfg, model.parameters())
     sched = _scheduler(cfg, opt)
-    run_dir = (os.path.dirname(os.path.dirname(os.path.abspath(cfg.resume)))
-               if cfg.resume else new_run_dir(cfg.runs_dir, cfg.name or f"{cfg.model}-{cfg.data}"))
-    write_json(os.path.join(run_dir, "config.json"), dataclasses.asdict(cfg))
+    run_dir = (os.path.dirname(os.path.dirname(os.path.abspath(cfg.resume))) if cfg.resume
+               else new_run_dir(cfg.runs_dir, cfg.name or f"{cfg.model}-{cfg.data}")
+               if main_rank else "")
+    if dist is not None:  # rank 0 made the run directory; the others use it
+        run_dir = dist.comm.broadcast_object(run_dir)
+    if main_rank:
+        write_json(os.path.join(run_dir, "config.json"), dataclasses.asdict(cfg))
     g = chainrule.Generator().manual_seed(cfg.seed)
-    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, generator=g)
+    train_loader = (DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, generator=g)
+                    if dist is None else DataLoader(train_ds, batch_size=cfg.batch_size,
+                                                    sampler=dist.sampler(train_ds, cfg.seed)))
     test_loader = DataLoader(test_ds, batch_size=1000)
     callbacks: list[Any] = [
         JSONLLogger(os.path.join(run_dir, "metrics.jsonl")),
@@ -193,7 +206,7 @@ def run_train(cfg: TrainConfig) -> dict[str, Any]:
     history = trainer.fit(train_loader, test_loader, epochs=cfg.epochs,
                           resume=cfg.resume or None)
     report = write_run_report(run_dir, trainer, title=f"chainrule train: {cfg.model} on "
-                                                      f"{cfg.data}")
+                                                      f"{cfg.data}") if main_rank else None
     final = history.epochs[-1] if len(history) else {}
     if not cfg.quiet:
         print(f"test accuracy {final.get('val_accuracy', float('nan')):.4f}; report: {report}")
@@ -203,7 +216,7 @@ def run_train(cfg: TrainConfig) -> dict[str, Any]:
 def _cmd_train(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("model", "data", "epochs", "batch_size", "lr",
                                                "optimizer", "seed", "name", "resume",
-                                               "max_train", "runs_dir")}
+                                               "max_train", "runs_dir", "distributed")}
     if args.quiet:
         overrides["quiet"] = True
     cfg = load_config(args.config, overrides)
@@ -269,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--runs-dir", dest="runs_dir")
     t.add_argument("--resume", help="a checkpoint directory (runs/.../checkpoints/last)")
     t.add_argument("--quiet", action="store_true")
+    t.add_argument("--distributed", action="store_true", default=None,
+                   help="data-parallel over MPI ranks (automatic under mpirun; --batch-size is "
+                        "per rank): mpirun -np N python -m mpi4py -m chainrule train ...")
     t.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("summary", help="print a layer table of a zoo model")

@@ -8,6 +8,7 @@ primitives, so its gradient comes from theirs.
 
 from __future__ import annotations
 
+import traceback
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import random as _random
-from chainrule.autograd.engine import Function, _GradMode, attach, run_backward
+from chainrule.autograd.engine import Function, _GradMode, run_backward
 from chainrule.backend import (
     asarray,
     bool_,
@@ -88,7 +89,13 @@ def _wrap(data: Any, requires_grad: bool = False, grad_fn: Function | None = Non
 
 
 def apply(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
-    """Run primitive ``cls`` on ``args`` (Tensors or constants) and record it if needed."""
+    """Run primitive ``cls`` on ``args`` (Tensors or constants) and record it if needed.
+
+    Recording stores on the node its inputs, which of them need a gradient, the edges to their
+    creators (taken now, so a later in-place change of an input does not reroute this node) and
+    the versions of the inputs its backward reads. This is the hot path of every op: keep it
+    free of extra calls.
+    """
     fn = _new(cls)
     arrays = []
     rg = False
@@ -103,14 +110,128 @@ def apply(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
         out = fn.forward(*arrays, **kw)
     except ValueError as e:  # NumPy's broadcasting/shape errors, told with the op's name
         raise _forward_error(cls, arrays, e) from None
+    t = _new(Tensor)
+    t.data = out
+    t.grad = None
+    t._version = 0
+    t._base = None
+    t._hooks = None
     if rg and _GradMode.enabled:
-        attach(fn, args, tuple([isinstance(a, Tensor) and a.requires_grad for a in args]))
-        t = _wrap(out, True, fn)
+        needs = []
+        edges = []
+        for a in args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                needs.append(True)
+                edges.append(a if a.grad_fn is None else a.grad_fn)
+            else:
+                needs.append(False)
+                edges.append(None)
+        fn.inputs = args
+        fn.needs = needs
+        fn.next = edges
+        if fn.saves:
+            fn.versions = _saved_versions(fn, args, needs)
+        if _GradMode.anomaly:
+            fn.stack = traceback.extract_stack()[:-1]
+        t.grad_fn = fn
+        t.requires_grad = True
         if fn.save_out:
             fn.out_ref = weakref.ref(t)
-            fn.out_version = 0
-        return t
-    return _wrap(out)
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+def _unary(cls: type[Function], x: Tensor) -> Tensor:
+    """``apply`` specialised to one Tensor input and no options (the unary math methods)."""
+    fn = _new(cls)
+    t = _new(Tensor)
+    t.data = fn.forward(x.data)
+    t.grad = None
+    t._version = 0
+    t._base = None
+    t._hooks = None
+    if x.requires_grad and _GradMode.enabled:
+        fn.inputs = (x,)
+        fn.needs = (True,)
+        fn.next = (x.grad_fn or x,)
+        if fn.saves:
+            b = x._base
+            fn.versions = ((x if b is None else b)._version,)
+        if _GradMode.anomaly:
+            fn.stack = traceback.extract_stack()[:-1]
+        t.grad_fn = fn
+        t.requires_grad = True
+        if fn.save_out:
+            fn.out_ref = weakref.ref(t)
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+_SCALARS = frozenset((float, int, bool))
+
+
+def _binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
+    """``apply`` specialised to (Tensor, operand) (the arithmetic operators): the hottest path
+    of the library, so it is written out flat."""
+    if y.__class__ in _SCALARS:
+        yt = False
+        yd = y
+    elif isinstance(y, Tensor):
+        yt = True
+        yd = y.data
+    else:
+        y = yd = _const(y)
+        yt = isinstance(y, Tensor)
+        if yt:
+            yd = y.data
+    fn = _new(cls)
+    try:
+        out = fn.forward(x.data, yd)
+    except ValueError as e:  # NumPy's broadcasting errors, told with the op's name
+        raise _forward_error(cls, [x.data, yd], e) from None
+    t = _new(Tensor)
+    t.data = out
+    t.grad = None
+    t._version = 0
+    t._base = None
+    t._hooks = None
+    xr = x.requires_grad
+    yr = yt and y.requires_grad
+    if (xr or yr) and _GradMode.enabled:
+        fn.inputs = (x, y)
+        fn.needs = (xr, yr)
+        fn.next = ((x.grad_fn or x) if xr else None, (y.grad_fn or y) if yr else None)
+        if fn.saves:
+            fn.versions = _saved_versions(fn, (x, y), (xr, yr))
+        if _GradMode.anomaly:
+            fn.stack = traceback.extract_stack()[:-1]
+        t.grad_fn = fn
+        t.requires_grad = True
+        if fn.save_out:
+            fn.out_ref = weakref.ref(t)
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+def _saved_versions(fn: Function, args: tuple, needs: list) -> list:
+    """The version of each input listed in ``fn.saves`` (None where nothing is to check)."""
+    when = fn.save_when
+    n = len(args)
+    out = []
+    for i in fn.saves:
+        a = args[i] if i < n else None
+        if not isinstance(a, Tensor) or (when is not None and i in when and not needs[when[i]]):
+            out.append(None)
+        else:
+            b = a._base
+            out.append((a if b is None else b)._version)
+    return out
 
 
 def _forward_error(cls: type[Function], arrays: list, err: Exception) -> RuntimeError:
@@ -144,9 +265,13 @@ def _data(o: Any) -> Any:
 
 def _size_args(size: tuple) -> tuple[int, ...]:
     """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` as PyTorch does."""
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
-    return tuple(int(s) for s in size)
+    if len(size) == 1:
+        s0 = size[0]
+        if type(s0) is tuple and all(type(s) is int for s in s0):
+            return s0  # the common case (a shape), as is
+        if isinstance(s0, (tuple, list)):
+            size = tuple(s0)
+    return tuple([int(s) for s in size])
 
 
 def _key(key: Any) -> Any:
@@ -449,13 +574,14 @@ class Tensor:
         return self
 
     def clone(self) -> Tensor:
-        return apply(E.Clone, self)
+        return _unary(E.Clone, self)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on a non-leaf tensor after backward."""
         if self.grad_fn is None:
             return
         self.grad_fn.retained = weakref.ref(self)
+        self.grad_fn.extras = True
 
     @property
     def retains_grad(self) -> bool:
@@ -470,6 +596,7 @@ class Tensor:
         if self.grad_fn is not None:
             if self.grad_fn.hooks is None:
                 self.grad_fn.hooks = []
+                self.grad_fn.extras = True
             hooks = self.grad_fn.hooks
         else:
             if self._hooks is None:
@@ -497,7 +624,7 @@ class Tensor:
                     f"grad can be implicitly created only for scalar outputs (this tensor has "
                     f"shape {self.shape}); pass gradient= to backward()"
                 )
-            g = _wrap(np.ones(self.data.shape, dtype=self.data.dtype))
+            g = _wrap(_one(self.data))
         else:
             g = gradient if isinstance(gradient, Tensor) else tensor(gradient, dtype=self.dtype)
             if g.shape != self.shape:
@@ -598,25 +725,25 @@ class Tensor:
 
     # ---- operators -------------------------------------------------------------------------
     def __add__(self, o: Any) -> Tensor:
-        return apply(E.Add, self, _const(o))
+        return _binary(E.Add, self, o)
 
     def __radd__(self, o: Any) -> Tensor:
         return apply(E.Add, _const(o), self)
 
     def __sub__(self, o: Any) -> Tensor:
-        return apply(E.Sub, self, _const(o))
+        return _binary(E.Sub, self, o)
 
     def __rsub__(self, o: Any) -> Tensor:
         return apply(E.Sub, _const(o), self)
 
     def __mul__(self, o: Any) -> Tensor:
-        return apply(E.Mul, self, _const(o))
+        return _binary(E.Mul, self, o)
 
     def __rmul__(self, o: Any) -> Tensor:
         return apply(E.Mul, _const(o), self)
 
     def __truediv__(self, o: Any) -> Tensor:
-        return apply(E.Div, self, _const(o))
+        return _binary(E.Div, self, o)
 
     def __rtruediv__(self, o: Any) -> Tensor:
         return apply(E.Div, _const(o), self)
@@ -628,7 +755,7 @@ class Tensor:
         return _wrap(np.floor_divide(_data(_const(o)), self.data))
 
     def __mod__(self, o: Any) -> Tensor:
-        return apply(E.Remainder, self, _const(o))
+        return _binary(E.Remainder, self, o)
 
     def __rmod__(self, o: Any) -> Tensor:
         return apply(E.Remainder, _const(o), self)
@@ -652,7 +779,7 @@ class Tensor:
         return apply(M.MatMul, _const(o), self)
 
     def __neg__(self) -> Tensor:
-        return apply(E.Neg, self)
+        return _unary(E.Neg, self)
 
     def __pos__(self) -> Tensor:
         return self
@@ -910,10 +1037,10 @@ class Tensor:
 
     # ---- elementwise -----------------------------------------------------------------------
     def exp(self) -> Tensor:
-        return apply(E.Exp, self)
+        return _unary(E.Exp, self)
 
     def log(self) -> Tensor:
-        return apply(E.Log, self)
+        return _unary(E.Log, self)
 
     def log2(self) -> Tensor:
         return apply(E.Log, self) / float(np.log(2.0))
@@ -922,22 +1049,22 @@ class Tensor:
         return apply(E.Log, self) / float(np.log(10.0))
 
     def log1p(self) -> Tensor:
-        return apply(E.Log1p, self)
+        return _unary(E.Log1p, self)
 
     def expm1(self) -> Tensor:
-        return apply(E.Expm1, self)
+        return _unary(E.Expm1, self)
 
     def sqrt(self) -> Tensor:
-        return apply(E.Sqrt, self)
+        return _unary(E.Sqrt, self)
 
     def rsqrt(self) -> Tensor:
-        return apply(E.Rsqrt, self)
+        return _unary(E.Rsqrt, self)
 
     def square(self) -> Tensor:
         return apply(E.PowScalar, self, 2)
 
     def abs(self) -> Tensor:
-        return apply(E.Abs, self)
+        return _unary(E.Abs, self)
 
     absolute = abs
 
@@ -947,22 +1074,22 @@ class Tensor:
     sgn = sign
 
     def sin(self) -> Tensor:
-        return apply(E.Sin, self)
+        return _unary(E.Sin, self)
 
     def cos(self) -> Tensor:
-        return apply(E.Cos, self)
+        return _unary(E.Cos, self)
 
     def tan(self) -> Tensor:
         return self.sin() / self.cos()
 
     def tanh(self) -> Tensor:
-        return apply(E.Tanh, self)
+        return _unary(E.Tanh, self)
 
     def sigmoid(self) -> Tensor:
-        return apply(E.Sigmoid, self)
+        return _unary(E.Sigmoid, self)
 
     def relu(self) -> Tensor:
-        return apply(E.Relu, self)
+        return _unary(E.Relu, self)
 
     def softmax(self, dim: int = -1) -> Tensor:
         return apply(R.LogSoftmax, self, dim=dim).exp()
@@ -984,13 +1111,13 @@ class Tensor:
         return self.clamp(max=max)
 
     def maximum(self, o: Any) -> Tensor:
-        return apply(E.Maximum, self, _const(o))
+        return _binary(E.Maximum, self, o)
 
     def minimum(self, o: Any) -> Tensor:
-        return apply(E.Minimum, self, _const(o))
+        return _binary(E.Minimum, self, o)
 
     def reciprocal(self) -> Tensor:
-        return apply(E.Reciprocal, self)
+        return _unary(E.Reciprocal, self)
 
     def floor(self) -> Tensor:
         return apply(E.ZeroGrad, self, fn="floor")
@@ -1212,7 +1339,9 @@ class Tensor:
     # ---- shape -----------------------------------------------------------------------------
     def _view_of(self, out: Tensor) -> Tensor:
         """Mark ``out`` as sharing self's storage when NumPy made a view (shared versions)."""
-        if out.data.base is not None and np.may_share_memory(out.data, self.data):
+        od, sd = out.data, self.data
+        b = od.base
+        if b is not None and (b is sd or b is sd.base or np.may_share_memory(od, sd)):
             out._base = root = self._base if self._base is not None else self
             if out.grad_fn is not None:
                 _register_view(root, out)
@@ -1321,12 +1450,11 @@ class Tensor:
 
     def expand(self, *shape: Any) -> Tensor:
         shape = _size_args(shape)
-        lead = len(shape) - self.ndim
-        shape = tuple(
-            self.shape[i - lead] if s == -1 else s for i, s in enumerate(shape)
-        )
         if shape == self.data.shape:
             return self
+        if -1 in shape:
+            lead = len(shape) - self.ndim
+            shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
         return self._view_of(apply(S.Expand, self, shape=shape))
 
     def expand_as(self, other: Tensor) -> Tensor:
@@ -1617,6 +1745,21 @@ def _refresh_views(root: Tensor, skip: Tensor) -> None:
             src = _wrap(root.data, True, root.grad_fn).reshape(-1)
         v.grad_fn = apply(I.GetItem, src, key=idx).grad_fn
         v.requires_grad = True
+
+
+_ONES: dict[Any, np.ndarray] = {}
+
+
+def _one(like: np.ndarray) -> np.ndarray:
+    """A read-only array of ones shaped like the scalar ``like`` (the implicit gradient of
+    ``backward()``), cached per shape and dtype: it is made once, not at every step."""
+    key = (like.shape, like.dtype)
+    one = _ONES.get(key)
+    if one is None:
+        one = np.ones(like.shape, dtype=like.dtype)
+        one.flags.writeable = False
+        _ONES[key] = one
+    return one
 
 
 class _NoGradGuard:

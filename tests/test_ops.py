@@ -90,6 +90,24 @@ def test_backward_matches_torch(spec: OpSpec) -> None:
                                    err_msg=f"{spec.name}: gradient of input {k}")
 
 
+@pytest.mark.parametrize("spec", GRAD_OPS, ids=repr)
+def test_create_graph_gradient_equals_plain_gradient(spec: OpSpec) -> None:
+    """The differentiable backward (create_graph=True, Tensor ops) and the plain one (arrays,
+    ``fast_backward`` where an op has it) give the same gradient."""
+    arrays = make_inputs(spec)
+    cx, outs = _run(spec, chainrule, arrays)
+    fl = _float_outputs(outs)
+    vs = [chainrule.tensor(v) for v in _cotangents(spec, fl)]
+    plain = chainrule.autograd.grad(fl, cx, vs, retain_graph=True, allow_unused=True)
+    graph = chainrule.autograd.grad(fl, cx, vs, create_graph=True, allow_unused=True)
+    for k, (p, g) in enumerate(zip(plain, graph)):
+        assert (p is None) == (g is None), f"{spec.name}: input {k}"
+        if p is not None:
+            assert p.dtype == g.dtype and p.shape == g.shape
+            np.testing.assert_allclose(p.numpy(), g.detach().numpy(), rtol=1e-13, atol=1e-13,
+                                       err_msg=f"{spec.name}: input {k}")
+
+
 @pytest.mark.parametrize("spec", [s for s in GRAD_OPS if s.fd], ids=repr)
 def test_gradcheck_finite_differences(spec: OpSpec) -> None:
     arrays = make_inputs(spec)

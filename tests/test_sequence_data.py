@@ -18,7 +18,8 @@ def test_memory_task_shapes_labels_and_reproducibility() -> None:
     X2, y2 = memory_task(90, seq_len=12, num_symbols=3, noise=0.05, seed=4)
     np.testing.assert_array_equal(X, X2)
     np.testing.assert_array_equal(y, y2)
-    X3, _ = memory_task(90, seq_len=12, num_symbols=3, noise=0.05, seed=cr.Generator().manual_seed(5))
+    X3, _ = memory_task(90, seq_len=12, num_symbols=3, noise=0.05,
+                        seed=cr.Generator().manual_seed(5))
     assert not np.array_equal(X, X3)
     Xt, yt = memory_task(90, seq_len=12, num_symbols=3, noise=0.05, seed=4, batch_first=False)
     np.testing.assert_array_equal(Xt, X.transpose(1, 0, 2))

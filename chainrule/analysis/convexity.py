@@ -162,6 +162,30 @@ def _clusters(points: list[np.ndarray], tol: float) -> int:
     return len(reps)
 
 
+def _minimize_function(f: Callable[[Tensor], Tensor], region: Any, rng: np.random.Generator,
+                       max_iter: int, gtol: float) -> tuple[np.ndarray, float]:
+    flat = _Flat(f, _wrap(_sampler(region, rng)()))
+    x, fx, _, _ = bfgs_minimize(flat.value_and_grad, flat.x, max_iter=max_iter, gtol=gtol)
+    return x, fx
+
+
+def _minimize_model(builder: Callable[..., Any], generator: Any, max_iter: int, gtol: float
+                    ) -> tuple[np.ndarray, float]:
+    params, loss_fn = builder(generator)
+    params = list(params)
+    opt = InnerBFGS(params, max_iter=max_iter, tolerance_grad=gtol)
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    x = np.concatenate([p.data.reshape(-1) for p in params]).astype(np.float64)
+    return x, float(loss_fn().data)
+
+
 def multistart(f_or_model_builder: Callable[..., Any], n_starts: int = 8, region: Any = None,
                generator: Any = None, max_iter: int = 500, gtol: float = 1e-8,
                point_tol: float = 1e-4) -> MultistartReport:
@@ -176,25 +200,9 @@ def multistart(f_or_model_builder: Callable[..., Any], n_starts: int = 8, region
     losses, points = [], []
     for _ in range(n_starts):
         if region is not None:
-            rng = _rng(rng_gen)
-            x0 = _sampler(region, rng)()
-            flat = _Flat(f_or_model_builder, _wrap(x0.copy()))
-            x, fx, _, _ = bfgs_minimize(flat.value_and_grad, flat.x, max_iter=max_iter,
-                                        gtol=gtol)
+            x, fx = _minimize_function(f_or_model_builder, region, _rng(rng_gen), max_iter, gtol)
         else:
-            params, loss_fn = f_or_model_builder(rng_gen)
-            params = list(params)
-            opt = InnerBFGS(params, max_iter=max_iter, tolerance_grad=gtol)
-
-            def closure() -> Tensor:
-                opt.zero_grad()
-                loss = loss_fn()
-                loss.backward()
-                return loss
-
-            opt.step(closure)
-            fx = float(loss_fn().data)
-            x = np.concatenate([p.data.reshape(-1) for p in params]).astype(np.float64)
+            x, fx = _minimize_model(f_or_model_builder, rng_gen, max_iter, gtol)
         losses.append(float(fx))
         points.append(np.asarray(x, dtype=np.float64))
     L = np.asarray(losses)

@@ -136,8 +136,12 @@ class Function:
     # rarely set per node, so class-level defaults spare every op three stores
     hooks: list | None = None
     retained: Any = None
+    extras = False  # set when hooks or retain_grad are attached (one test in the engine loop)
     stack: Any = None
     out_version = 0
+    # optional array twin of ``backward`` (arrays in, arrays out), used when no graph of the
+    # backward pass is needed: it skips the Tensor layer on the hot ops (a speed NOTE)
+    fast_backward: Any = None
     saves: tuple[int, ...] = (0, 1)
     # input i in ``save_when`` is read in backward only if input save_when[i] needs a gradient
     # (x in x * y serves only dy): its in-place changes matter only then (as in PyTorch)
@@ -204,11 +208,13 @@ def _unpack_grad(fn: Function, grads: Any) -> tuple:
 
 def _check_versions(fn: Function) -> None:
     """Raise if a tensor saved for ``fn``'s backward was modified in place since."""
-    for i, v in zip(fn.saves, fn.versions):
-        t = fn.inputs[i] if i < len(fn.inputs) else None
-        if v is None or t is None or not hasattr(t, "_version"):
+    ins = fn.inputs
+    for i, v in zip(fn.saves, fn.versions if fn.saves else ()):
+        if v is None:
             continue
-        if t._current_version() != v:
+        t = ins[i]
+        b = t._base
+        if (t if b is None else b)._version != v:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: input {i} of {fn.name()} (shape {tuple(t.shape)}) is at "
@@ -247,8 +253,8 @@ def _freed_error(fn: Function) -> RuntimeError:
 def _dependencies(roots: Sequence[Function], Tensor: Any) -> dict[int, int]:
     """For every node reachable from ``roots``: how many edges of the graph point to it."""
     deps: dict[int, int] = {}
-    seen = {id(r) for r in roots}
     stack = list({id(r): r for r in roots}.values())
+    seen = {id(r) for r in stack}  # a root reached from another root is expanded only once
     while stack:
         fn = stack.pop()
         if fn.inputs is None:
@@ -302,9 +308,12 @@ def run_backward(
 
     Nodes run in dependency order (Kahn's algorithm): a node runs once every consumer of its
     output has handed it a gradient, so each node runs once with the sum of its gradients.
+    Without ``create_graph`` the gradients travel as arrays and ops that define
+    ``fast_backward`` (the array twin of ``backward``) skip the Tensor layer entirely.
     """
     Tensor = _tensor_class()
-    grads: dict[int, Tensor] = {}  # pending gradient per node or leaf (by id)
+    arrays = not create_graph
+    grads: dict[int, Any] = {}  # pending gradient per node or leaf (by id)
     claimed = {id(g.data) for g in grad_tensors}  # arrays a leaf must not adopt as its own
     leaves: dict[int, Tensor] = {}
     roots: list[Function] = []
@@ -313,6 +322,8 @@ def run_backward(
             raise RuntimeError(
                 "element 0 of tensors does not require grad and does not have a grad_fn"
             )
+        if arrays:
+            g = g.data
         key = id(t) if t.grad_fn is None else id(t.grad_fn)
         prev = grads.get(key)
         grads[key] = g if prev is None else prev + g
@@ -332,7 +343,7 @@ def run_backward(
                     raise RuntimeError(f"One of the differentiated Tensors (input {k}) does not "
                                        "require grad")
                 wanted_leaves[id(t)] = k
-    captured: list[Tensor | None] = [None] * (len(inputs) if inputs is not None else 0)
+    captured: list[Any] = [None] * (len(inputs) if inputs is not None else 0)
 
     left = _dependencies(roots, Tensor)
     ready = [r for r in {id(r): r for r in roots}.values() if id(r) not in left]
@@ -345,68 +356,82 @@ def run_backward(
             fn = ready.pop()
             fid = id(fn)
             g = grads.pop(fid, None)
-            nxt = fn.next
-            if g is not None:
-                if fn.hooks:
-                    for hook in fn.hooks:
-                        new = hook(g)
-                        if new is not None:
-                            g = new
-                if fn.retained is not None:
-                    owner = fn.retained()
-                    if owner is not None:
-                        owner.grad = g if create_graph else g.detach()
-                        claimed.add(id(g.data))
-                if wanted_nodes and fid in wanted_nodes:
-                    captured[wanted_nodes[fid]] = g
-                if fn.saves or fn.save_out:
-                    _check_versions(fn)
+            if g is None:  # nothing flows through this node: only release its inputs
+                for child in fn.next:
+                    if child is not None and not isinstance(child, Tensor):
+                        cid = id(child)
+                        n = left[cid] - 1
+                        left[cid] = n
+                        if not n:
+                            ready.append(child)
+                continue
+            if fn.extras or (wanted_nodes and fid in wanted_nodes):
+                g = _node_extras(fn, g, arrays, captured, wanted_nodes, claimed)
+            ins = fn.inputs
+            if fn.saves:  # the version rule, inlined: this loop is the engine's hot path
+                for i, v in zip(fn.saves, fn.versions):
+                    if v is not None:
+                        t = ins[i]
+                        b = t._base
+                        if (t if b is None else b)._version != v:
+                            _check_versions(fn)  # raises with the message
+            if fn.save_out:
+                _check_versions(fn)
+            fast = fn.fast_backward
+            if not arrays:
                 out = fn.backward(g)
-                if type(out) is not tuple:
-                    out = (out,)
-                ins = fn.inputs
-                if len(out) != len(ins):
-                    raise RuntimeError(
-                        f"{fn.name()} returned {len(out)} gradients for {len(ins)} inputs"
-                    )
-                if anomaly:
-                    _check_anomaly(fn, out)
-                for t, gi, child in zip(ins, out, nxt):
-                    if child is None or gi is None:
-                        continue
-                    td, gd = t.data, gi.data
-                    if gd.shape != td.shape or gd.dtype != td.dtype:
+            elif fast is not None:
+                out = fast(g)
+            else:
+                out = fn.backward(_detached(g))
+                out = tuple([None if o is None else o.data for o in out]) if type(
+                    out) is tuple else (out.data,)
+            if type(out) is not tuple:
+                out = (out,)
+            if len(out) != len(ins):
+                raise RuntimeError(
+                    f"{fn.name()} returned {len(out)} gradients for {len(ins)} inputs"
+                )
+            if anomaly:
+                _check_anomaly(fn, out)
+            for t, gi, child in zip(ins, out, fn.next):
+                if child is None:
+                    continue
+                cid = id(child)
+                leaf = isinstance(child, Tensor)
+                if gi is not None:
+                    td = t.data
+                    if arrays:
+                        # (dtype identity: builtin dtypes are singletons; a miss only costs a
+                        # no-op cast in _fit_array)
+                        if gi.shape != td.shape or gi.dtype is not td.dtype:
+                            gi = _fit_array(fn, t, gi)
+                    elif gi.data.shape != td.shape or gi.data.dtype is not td.dtype:
                         gi = _fit_shape(fn, t, gi)
-                    cid = id(child)
                     prev = grads.get(cid)
-                    if prev is None:
-                        grads[cid] = gi
-                    elif create_graph:
-                        grads[cid] = prev + gi
-                    else:
-                        grads[cid] = _detached(prev.data + gi.data)
-                    if isinstance(child, Tensor):
+                    grads[cid] = gi if prev is None else prev + gi
+                    if leaf:
                         leaves[cid] = child
                     elif child.save_out:
                         # ops that saved their output hold it weakly: keep it alive until
                         # the op has run
                         alive[cid] = t
+                if not leaf:
+                    n = left[cid] - 1
+                    left[cid] = n
+                    if not n:
+                        ready.append(child)
+            if alive:
                 alive.pop(fid, None)
-                if not retain_graph:
-                    fn.inputs = None
-            for child in nxt:
-                if child is None or isinstance(child, Tensor):
-                    continue
-                cid = id(child)
-                n = left[cid] - 1
-                left[cid] = n
-                if not n:
-                    ready.append(child)
+            if not retain_graph:
+                fn.inputs = None
     finally:
         _GradMode.enabled = prev_mode
 
     for tid, leaf in leaves.items():
         g = grads[tid]
+        if arrays:
+            g = _detached(g)
         if leaf._hooks:
             for hook in leaf._hooks:
                 new = hook(g)
@@ -424,6 +449,8 @@ def run_backward(
                     g = captured[wanted_nodes[id(t.grad_fn)]]
                     if g is not None:
                         _accumulate_leaf(t, g, create_graph, claimed)
+        if _post_backward_callbacks:  # queued by hooks during this pass (DDP's gradient sync)
+            _run_post_backward_callbacks()
         return None
     for k, c in enumerate(captured):
         if c is None and not allow_unused:
@@ -432,6 +459,62 @@ def run_backward(
                 "the graph. Set allow_unused=True if this is the desired behavior."
             )
     return captured
+
+
+def _node_extras(fn: Function, g: Any, arrays: bool, captured: list, wanted: dict,
+                 claimed: set) -> Any:
+    """Tensor hooks on a non-leaf (may replace g), retain_grad, and capture for
+    ``autograd.grad``; the gradient is a Tensor there even in an array pass."""
+    t = _detached(g) if arrays else g
+    if fn.hooks:
+        for hook in fn.hooks:
+            new = hook(t)
+            if new is not None:
+                t = new
+    if fn.retained is not None:
+        owner = fn.retained()
+        if owner is not None:
+            owner.grad = t if not arrays else _detached(t.data)
+            claimed.add(id(t.data))
+    if id(fn) in wanted:
+        captured[wanted[id(fn)]] = t
+    return t.data if arrays else t
+
+
+def _fit_array(fn: Function, t: Tensor, g: Any) -> Any:
+    """Sum a broadcast gradient array back to its input's shape (and dtype), or raise."""
+    from chainrule.ops.reduce import sum_to_array
+
+    if g.dtype != t.data.dtype:
+        g = g.astype(t.data.dtype)
+    try:
+        return sum_to_array(g, t.data.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"{fn.name()} returned a gradient of shape {tuple(g.shape)} for an input of shape "
+            f"{tuple(t.shape)}"
+        ) from None
+
+
+_post_backward_callbacks: list[Callable[[], None]] = []
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback()`` once the current backward pass has accumulated every ``.grad``
+    (PyTorch's ``Variable._execution_engine.queue_callback``).
+
+    Typically called from a tensor hook; ``chainrule.distributed`` uses it to all-reduce the
+    gradients after ``loss.backward()``. A pass that accumulates nothing (``autograd.grad``)
+    leaves its callbacks queued for the next accumulating pass.
+    """
+    _post_backward_callbacks.append(callback)
+
+
+def _run_post_backward_callbacks() -> None:
+    callbacks = list(_post_backward_callbacks)
+    _post_backward_callbacks.clear()  # a callback that runs backward queues for that pass
+    for cb in callbacks:
+        cb()
 
 
 def _accumulate_leaf(leaf: Tensor, g: Tensor, create_graph: bool, claimed: set[int]) -> None:
@@ -446,7 +529,7 @@ def _accumulate_leaf(leaf: Tensor, g: Tensor, create_graph: bool, claimed: set[i
         return
     arr = g.data
     if leaf.grad is None:
-        if id(arr) in claimed or arr.base is not None or not arr.flags.writeable:
+        if arr.base is not None or id(arr) in claimed or not arr.flags.writeable:
             arr = arr.copy()
         claimed.add(id(arr))
         leaf.grad = _detached(arr)
@@ -487,7 +570,8 @@ def _check_anomaly(fn: Function, grads: tuple) -> None:
     for k, gi in enumerate(grads):
         if gi is None:
             continue
-        if not xp.all(xp.isfinite(gi.data)):
+        if not xp.all(xp.isfinite(getattr(gi, "data", gi) if not isinstance(gi, xp.ndarray)
+                                  else gi)):
             where = "".join(traceback.format_list(fn.stack)) if fn.stack else "(unknown)\n"
             raise RuntimeError(
                 f"Function '{fn.name()}' returned nan or inf values in its {k}th output "
@@ -496,30 +580,17 @@ def _check_anomaly(fn: Function, grads: tuple) -> None:
 
 
 def attach(fn: Function, inputs: tuple, needs: tuple) -> None:
-    """Record ``inputs`` on ``fn``: the edges to their nodes (taken now, so a later in-place
-    change of an input does not reroute this node), and their versions (called by ``apply``)."""
+    """Record ``inputs`` on ``fn`` as ``apply`` does (for code that builds nodes by hand)."""
+    from chainrule.tensor import _saved_versions
+
     fn.inputs = inputs
-    fn.needs = needs
-    fn.next = tuple(
+    fn.needs = list(needs)
+    fn.next = [
         (a.grad_fn if a.grad_fn is not None else a) if n else None for a, n in zip(inputs, needs)
-    )
-    fn.hooks = None
-    fn.retained = None
-    if fn.saves:
-        when = fn.save_when
-        fn.versions = tuple(
-            None if when is not None and i in when and not needs[when[i]]
-            else inputs[i]._current_version()
-            if i < len(inputs) and hasattr(inputs[i], "_version")
-            else 0
-            for i in fn.saves
-        )
-    else:
-        fn.versions = ()
+    ]
+    fn.versions = _saved_versions(fn, inputs, fn.needs) if fn.saves else []
     if _GradMode.anomaly:
         fn.stack = traceback.extract_stack()[:-3]
-    else:
-        fn.stack = None
 
 
 def iter_tensors(seq: Iterable[Any]) -> list[Any]:

@@ -90,7 +90,8 @@ class Problem:
     ``f(*xs)`` returns a scalar tensor; ``eq`` and ``ineq`` are functions (or lists of functions)
     of the same tensors returning tensors of any shape (flattened and concatenated), or numbers.
     ``bounds = (lb, ub)`` with numbers, arrays or ``None`` (a list of pairs' parts per tensor
-    when ``x0`` is a list of tensors). Everything is evaluated in float64.
+    when ``x0`` is a list of tensors). Everything is evaluated in float64, so tensors captured
+    by the functions (data, matrices) should be float64 too (chainrule does not promote dtypes).
 
     Lagrangian (the package's convention): L(x, λ, μ) = f(x) + λᵀh(x) + μᵀg(x), μ >= 0, where g
     includes the bounds as ``lb - x <= 0`` and ``x - ub <= 0`` after the user's rows.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import Function
 from chainrule.backend import default_dtype, float64, xp
 
@@ -36,6 +37,13 @@ def _float(out: Any, x: Any) -> Any:
     return out
 
 
+def _arr(v: Any) -> Any:
+    """The array of an op input: a Tensor's ``.data``; constants as they are (NumPy arrays and
+    scalars have a ``data`` attribute too, a buffer, hence the class test). Only called from
+    the engine's backward pass, by which time it has bound the Tensor class."""
+    return v.data if isinstance(v, _engine._Tensor) else v
+
+
 def _mask(cond: Any, like: Any) -> Any:
     """A boolean array turned into a 0/1 array of ``like``'s dtype (a constant for the graph)."""
     return cond.astype(like.dtype)
@@ -52,6 +60,9 @@ class Add(Function):
     def backward(self, g: Any) -> tuple:
         return g, g
 
+    def fast_backward(self, g: Any) -> tuple:
+        return g, g
+
 
 class Sub(Function):
     """out = x - y;  dx = g, dy = -g."""
@@ -62,6 +73,9 @@ class Sub(Function):
         return _fix_dtype(x - y, x, y)
 
     def backward(self, g: Any) -> tuple:
+        return g, (-g if self.needs[1] else None)
+
+    def fast_backward(self, g: Any) -> tuple:
         return g, (-g if self.needs[1] else None)
 
 
@@ -76,6 +90,10 @@ class Mul(Function):
     def backward(self, g: Any) -> tuple:
         x, y = self.inputs
         return (g * y if self.needs[0] else None), (g * x if self.needs[1] else None)
+
+    def fast_backward(self, g: Any) -> tuple:
+        x, y = self.inputs
+        return (g * _arr(y) if self.needs[0] else None), (g * _arr(x) if self.needs[1] else None)
 
 
 class Div(Function):
@@ -92,6 +110,12 @@ class Div(Function):
         gy = -(g * x) / (y * y) if self.needs[1] else None
         return gx, gy
 
+    def fast_backward(self, g: Any) -> tuple:
+        x, y = _arr(self.inputs[0]), _arr(self.inputs[1])
+        gx = g / y if self.needs[0] else None
+        gy = -(g * x) / (y * y) if self.needs[1] else None
+        return gx, gy
+
 
 class Neg(Function):
     """out = -x;  dx = -g."""
@@ -102,6 +126,9 @@ class Neg(Function):
         return -x
 
     def backward(self, g: Any) -> tuple:
+        return (-g,)
+
+    def fast_backward(self, g: Any) -> tuple:
         return (-g,)
 
 
@@ -118,6 +145,17 @@ class PowScalar(Function):
 
     def backward(self, g: Any) -> tuple:
         x, p = self.inputs
+        if p == 0:
+            return g * 0.0, None
+        if p == 1:
+            return g, None
+        if p == 2:
+            return g * (x * 2.0), None
+        return g * (x ** (p - 1) * p), None
+
+    def fast_backward(self, g: Any) -> tuple:
+        x, p = self.inputs
+        x = x.data
         if p == 0:
             return g * 0.0, None
         if p == 1:
@@ -172,6 +210,9 @@ class Exp(Function):
     def backward(self, g: Any) -> tuple:
         return (g * self.output(),)
 
+    def fast_backward(self, g: Any) -> tuple:
+        return (g * self.output().data,)
+
 
 class Log(Function):
     """out = ln x;  dx = g / x."""
@@ -184,6 +225,9 @@ class Log(Function):
     def backward(self, g: Any) -> tuple:
         return (g / self.inputs[0],)
 
+    def fast_backward(self, g: Any) -> tuple:
+        return (g / self.inputs[0].data,)
+
 
 class Log1p(Function):
     """out = ln(1 + x);  dx = g / (1 + x)."""
@@ -195,6 +239,9 @@ class Log1p(Function):
 
     def backward(self, g: Any) -> tuple:
         return (g / (self.inputs[0] + 1.0),)
+
+    def fast_backward(self, g: Any) -> tuple:
+        return (g / (self.inputs[0].data + 1.0),)
 
 
 class Expm1(Function):
@@ -222,6 +269,9 @@ class Sqrt(Function):
     def backward(self, g: Any) -> tuple:
         return (g / (self.output() * 2.0),)
 
+    def fast_backward(self, g: Any) -> tuple:
+        return (g / (self.output().data * 2.0),)
+
 
 class Rsqrt(Function):
     """out = 1/√x;  dx = -g out³ / 2."""
@@ -234,6 +284,10 @@ class Rsqrt(Function):
 
     def backward(self, g: Any) -> tuple:
         out = self.output()
+        return (g * (out * out * out) * -0.5,)
+
+    def fast_backward(self, g: Any) -> tuple:
+        out = self.output().data
         return (g * (out * out * out) * -0.5,)
 
 
@@ -250,6 +304,10 @@ class Reciprocal(Function):
         out = self.output()
         return (-(g * (out * out)),)
 
+    def fast_backward(self, g: Any) -> tuple:
+        out = self.output().data
+        return (-(g * (out * out)),)
+
 
 class Abs(Function):
     """out = |x|;  dx = g sign(x) (0 at x = 0, as PyTorch)."""
@@ -260,6 +318,9 @@ class Abs(Function):
         return xp.abs(x)
 
     def backward(self, g: Any) -> tuple:
+        return (g * xp.sign(self.inputs[0].data),)
+
+    def fast_backward(self, g: Any) -> tuple:
         return (g * xp.sign(self.inputs[0].data),)
 
 
@@ -300,6 +361,10 @@ class Tanh(Function):
         out = self.output()
         return (g * (1.0 - out * out),)
 
+    def fast_backward(self, g: Any) -> tuple:
+        out = self.output().data
+        return (g * (1.0 - out * out),)
+
 
 _expit: Any = None
 
@@ -329,6 +394,10 @@ class Sigmoid(Function):
         out = self.output()
         return (g * (out * (1.0 - out)),)
 
+    def fast_backward(self, g: Any) -> tuple:
+        out = self.output().data
+        return (g * (out * (1.0 - out)),)
+
 
 class Relu(Function):
     """out = max(x, 0);  dx = g [x > 0] (the derivative at 0 is taken as 0, as in PyTorch)."""
@@ -341,6 +410,9 @@ class Relu(Function):
         return x * (x > 0)
 
     def backward(self, g: Any) -> tuple:
+        return (g * (self.output().data > 0),)
+
+    def fast_backward(self, g: Any) -> tuple:
         return (g * (self.output().data > 0),)
 
 
@@ -429,6 +501,12 @@ class Where(Function):
         gy = g * (1.0 - m) if self.needs[2] else None
         return None, gx, gy
 
+    def fast_backward(self, g: Any) -> tuple:
+        m = _mask(xp.asarray(_arr(self.inputs[0])), g)
+        gx = g * m if self.needs[1] else None
+        gy = g * (1.0 - m) if self.needs[2] else None
+        return None, gx, gy
+
 
 class Remainder(Function):
     """out = x mod y (sign of y, Python's rule);  dx = g, dy = -g floor(x / y)."""
@@ -455,6 +533,9 @@ class Cast(Function):
     def backward(self, g: Any) -> tuple:
         return (g.to(self.src),)
 
+    def fast_backward(self, g: Any) -> tuple:
+        return (g.astype(self.src),)
+
 
 class Clone(Function):
     """out = a copy of x;  dx = g."""
@@ -465,4 +546,8 @@ class Clone(Function):
         return x.copy()
 
     def backward(self, g: Any) -> tuple:
+        return (g,)
+
+
+    def fast_backward(self, g: Any) -> tuple:
         return (g,)

@@ -80,6 +80,19 @@ class GetItem(Function):
     def backward(self, g: Any) -> tuple:
         return (IndexAdd.apply_to(g, self.inputs[0].shape, self.key),)
 
+    def fast_backward(self, g: Any) -> tuple:
+        return (_index_add(g, self.inputs[0].data.shape, self.key),)
+
+
+def _index_add(g: Any, shape: tuple[int, ...], key: Any) -> Any:
+    """zeros(shape) with g added at ``key`` (repeated indices accumulate)."""
+    out = xp.zeros(shape, dtype=g.dtype)
+    if is_basic(key):
+        out[key] = g
+    else:
+        xp.add.at(out, key, g)
+    return out
+
 
 class IndexAdd(Function):
     """out = zeros(shape) with g added at ``key`` (the adjoint of getitem);  dg = dout[key]."""
@@ -88,12 +101,7 @@ class IndexAdd(Function):
 
     def forward(self, g: Any, shape: tuple[int, ...] = (), key: Any = None) -> Any:
         self.key = key
-        out = xp.zeros(shape, dtype=g.dtype)
-        if is_basic(key):
-            out[key] = g
-        else:
-            xp.add.at(out, key, g)
-        return out
+        return _index_add(g, shape, key)
 
     def backward(self, gg: Any) -> tuple:
         return (gg[self.key],)
@@ -160,6 +168,11 @@ class Gather(Function):
 
         base = zeros_like_array(self.inputs[0].data, g.data.dtype)
         return (base.scatter_add(self.dim, self.index, g),)
+
+    def fast_backward(self, g: Any) -> tuple:
+        out = xp.zeros(self.inputs[0].data.shape, dtype=g.dtype)
+        xp.add.at(out, _along(self.index, self.dim), g)
+        return (out,)
 
 
 class ScatterAdd(Function):

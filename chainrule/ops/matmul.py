@@ -61,6 +61,30 @@ class MatMul(Function):
                 gy = x.mT @ g
         return gx, gy
 
+    def fast_backward(self, g: Any) -> tuple:
+        x, y = self.inputs[0].data, self.inputs[1].data
+        nx, ny = x.ndim, y.ndim
+        gx = gy = None
+        if nx == 1 and ny == 1:
+            gx = g * y if self.needs[0] else None
+            gy = g * x if self.needs[1] else None
+        elif nx == 1:
+            if self.needs[0]:
+                gx = xp.matmul(g[..., None, :], y.swapaxes(-1, -2))[..., 0, :]
+            if self.needs[1]:
+                gy = xp.matmul(x[:, None], g[..., None, :])
+        elif ny == 1:
+            if self.needs[0]:
+                gx = xp.matmul(g[..., :, None], y[None, :])
+            if self.needs[1]:
+                gy = xp.matmul(x.swapaxes(-1, -2), g[..., :, None])[..., 0]
+        else:
+            if self.needs[0]:
+                gx = xp.matmul(g, y.swapaxes(-1, -2))
+            if self.needs[1]:
+                gy = xp.matmul(x.swapaxes(-1, -2), g)
+        return gx, gy
+
 
 class Linear(Function):
     """out = x Wᵀ + b (one GEMM, bias added in place);
@@ -94,6 +118,18 @@ class Linear(Function):
             gw = g2.mT @ x2
         if len(self.needs) > 2 and self.needs[2]:
             gb = g.sum(tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+        return gx, gw, gb
+
+    def fast_backward(self, g: Any) -> tuple:
+        x, w = self.inputs[0].data, self.inputs[1].data
+        gx = xp.matmul(g, w) if self.needs[0] else None
+        gw = gb = None
+        if self.needs[1]:
+            g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+            x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+            gw = xp.matmul(g2.T, x2)
+        if len(self.needs) > 2 and self.needs[2]:
+            gb = g.sum(axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
         return gx, gw, gb
 
 

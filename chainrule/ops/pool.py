@@ -18,7 +18,7 @@ from typing import Any
 
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
-from chainrule.ops.conv import Pads, interior, pad_input
+from chainrule.ops.conv import Pads, interior, pad_input, parallel
 
 
 def pool_out_size(size: int, k: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
@@ -67,25 +67,47 @@ def max_pool_indices(x: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
     a step of 2 elements are ~10x slower than contiguous ones.
     """
     sizes = x.shape[2:]
-    views = _tiles(x, ksize, stride, padding, dilation, osize)
-    if views is None:
-        pads = _pads_for(sizes, ksize, stride, padding, dilation, osize)
-        lowest = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-        xpad = pad_input(x, pads, lowest)
-        views = [v for _, v in _offset_views(xpad, ksize, stride, dilation, osize)]
-    if x.dtype.kind == "f" and bool(xp.isnan(x).any()):
-        best, arg = _scan_with_nan(views)
-    else:
-        best = views[0].copy()
-        for v in views[1:]:
-            xp.maximum(best, v, out=best)
-        arg = xp.zeros(best.shape, dtype=xp.uint8 if len(views) < 256 else xp.int64)
-        found = views[0] == best
+    has_nan = x.dtype.kind == "f" and bool(xp.isnan(x).any())
+    n = x.shape[0]
+    best = xp.empty((n, x.shape[1], *osize), dtype=x.dtype)
+    arg = xp.empty(best.shape, dtype=xp.uint8 if _prod(ksize) < 256 else xp.int64)
+
+    def run(lo: int, hi: int) -> None:  # examples [lo, hi), independent per thread
+        xs = x[lo:hi]
+        views = _tiles(xs, ksize, stride, padding, dilation, osize)
+        if views is None:
+            pads = _pads_for(sizes, ksize, stride, padding, dilation, osize)
+            lowest = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+            xpad = pad_input(xs, pads, lowest)
+            views = [v for _, v in _offset_views(xpad, ksize, stride, dilation, osize)]
+        if has_nan:
+            b, a = _scan_with_nan(views)
+            best[lo:hi], arg[lo:hi] = b, a
+            return
+        b = best[lo:hi]
+        if len(views) > 1:
+            xp.maximum(views[0], views[1], out=b)
+        else:
+            xp.copyto(b, views[0])
+        for v in views[2:]:
+            xp.maximum(b, v, out=b)
+        a = arg[lo:hi]
+        a[...] = 0
+        found = views[0] == b
         for k in range(1, len(views)):
-            arg += ~found
+            a += ~found
             if k + 1 < len(views):
-                found |= views[k] == best
+                found |= views[k] == b
+
+    parallel(run, n, x.size)
     return best, _flat_index(arg, sizes, ksize, stride, padding, dilation, osize)
+
+
+def _prod(t: tuple[int, ...]) -> int:
+    p = 1
+    for v in t:
+        p *= v
+    return p
 
 
 def _tiles(x: Any, ksize: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
@@ -186,7 +208,13 @@ class PoolScatter(Function):
         flat = _global(index, size // (shape[0] * shape[1]))
         if unique:  # windows never share an element: a plain fancy assignment is exact
             out = xp.zeros(size, dtype=g.dtype)
-            out[flat] = g.reshape(-1)
+            src = g.reshape(-1)
+
+            def run(lo: int, hi: int) -> None:  # disjoint targets: chunks of examples
+                m = flat.size // shape[0]
+                out[flat[lo * m:hi * m]] = src[lo * m:hi * m]
+
+            parallel(run, shape[0], size)
         else:
             out = xp.bincount(flat, weights=g.reshape(-1), minlength=size).astype(g.dtype)
         return out.reshape(shape)

@@ -8,13 +8,17 @@
 
 Layout and tricks (all internal; inputs and outputs use PyTorch's layout):
 
-* buffers are time-major ``(T, D, B, ...)`` in *processing* order: slot ``s`` of the reverse
-  direction holds time ``T-1-s``; a slot is one contiguous ``(D, B, G)`` block, so the step's
-  recurrent product of both directions is one batched GEMM written in place;
-* gates are reordered so the sigmoid gates come first (LSTM: i, f, o | g), and
-  σ(a) = ½ + ½ tanh(a/2) with the ½ folded into the recurrent weights and the input
-  projection: one ``tanh`` call per step covers every gate (NumPy's ``tanh`` is vectorised,
-  its ``exp``-based sigmoid is ~10x slower);
+* buffers are time-major ``(T, D, ...)`` in *processing* order (slot ``s`` of the reverse
+  direction holds time ``T-1-s``) and gate-major inside a step: the gates of a step are
+  ``(D, K, B, H)`` (K gates), so every gate is a contiguous block (strided gate slices of a
+  ``(B, K·H)`` row cost about twice as much per call), the states stay ``(D, B, H)`` (no
+  transposes anywhere), and the recurrent product of all gates and both directions is one
+  batched matmul h (B, H) @ W_k (H, H) per gate, in place;
+* σ(a) = ½ + ½ tanh(a/2) with the ½ folded into the σ gates of the recurrent weights and of
+  the input projection: one ``tanh`` call per step covers every gate (NumPy's ``tanh`` is
+  vectorised; an ``exp``-based sigmoid is ~10x slower);
+* the backward first computes, for all steps at once, the factors that turn the state
+  gradients into gate gradients; the loop then does ~8 NumPy calls and one matmul per step;
 * variable lengths use a mask m_t: the state is frozen where m_t = 0
   (h_t = m h̃_t + (1-m) h_{t-1}), so the forward direction ends at each sequence's true last
   step and the reverse direction starts at each sequence's true end; outputs past a length are 0.
@@ -42,27 +46,13 @@ def gate_count(mode: str) -> int:
     return {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}[mode]
 
 
-def _layout(mode: str, H: int) -> tuple[list[tuple[slice, slice]], bool, int]:
-    """Internal gate order (sigmoid gates first) as (internal slice, PyTorch slice) blocks,
-    whether it is PyTorch's order, and how many leading internal rows are sigmoid gates."""
+def _sigmoid_gates(mode: str) -> list[slice]:
+    """Gate indices (PyTorch's order) that go through a sigmoid."""
     if mode == "LSTM":
-        order, nsig = (0, 1, 3, 2), 3 * H  # i f o g
-    elif mode == "GRU":
-        order, nsig = (0, 1, 2), 2 * H  # r z n
-    else:
-        order, nsig = (0,), 0
-    blocks = [(slice(k * H, (k + 1) * H), slice(j * H, (j + 1) * H)) for k, j in enumerate(order)]
-    return blocks, list(order) == sorted(order), nsig
-
-
-def _permute_last(dst: Any, src: Any, blocks: list, to_internal: bool) -> None:
-    """Copy ``src`` into ``dst`` reordering gate blocks of the last axis (block copies: a fancy
-    index on the last axis is ~10x slower)."""
-    for internal, torch_ in blocks:
-        if to_internal:
-            dst[..., internal] = src[..., torch_]
-        else:
-            dst[..., torch_] = src[..., internal]
+        return [slice(0, 2), slice(3, 4)]  # i, f | o  (g is tanh)
+    if mode == "GRU":
+        return [slice(0, 2)]  # r, z  (n is tanh)
+    return []
 
 
 def step_masks(lengths: Any, T: int, D: int) -> tuple[Any, Any]:
@@ -143,6 +133,11 @@ class FlatPart(Function):
     def backward(self, g: Any) -> tuple:
         return (IndexAdd.apply_to(g.reshape(-1), self.inputs[0].shape, self.key),)
 
+    def fast_backward(self, g: Any) -> tuple:
+        out = xp.zeros(self.inputs[0].shape, dtype=g.dtype)
+        out[self.key] = g.reshape(-1)
+        return (out,)
+
 
 class RecurrentScan(Function):
     """One recurrent layer (1 or 2 directions) over a whole sequence, packed into one array.
@@ -174,33 +169,36 @@ class RecurrentScan(Function):
         self.saves = tuple(range(3, 3 + len(params)))  # in-place changes to weights are caught
         xt = xproj.transpose(1, 0, 2) if batch_first else xproj
         T, B = xt.shape[0], xt.shape[1]
-        G, H = ws[0].shape
-        masks = step_masks(lengths, T, D) if lengths is not None else None
-        run = _lstm_forward if mode == "LSTM" else _gru_forward if mode == "GRU" else _rnn_forward
-        c = _Scan(mode, xt, h0, c0, ws, bs, masks)
-        run(c)
+        H = ws[0].shape[1]
+        c = _Scan(mode, xt, h0, c0, ws, bs, lengths)
+        _FORWARD[mode](c)
         self.c = c
-        n_out = T * B * D * H
-        flat = xp.empty(n_out + D * B * H * (2 if mode == "LSTM" else 1), dtype=xproj.dtype)
+        n_out, n_h = T * B * D * H, D * B * H
+        flat = xp.empty(n_out + n_h * (2 if mode == "LSTM" else 1), dtype=xproj.dtype)
         out = flat[:n_out].reshape((B, T, D * H) if batch_first else (T, B, D * H))
         _write_output(c, out.transpose(1, 0, 2) if batch_first else out)
-        flat[n_out:n_out + D * B * H] = c.hs[T].reshape(-1)
+        flat[n_out:n_out + n_h] = c.hs[T].reshape(-1)
         if mode == "LSTM":
-            flat[n_out + D * B * H:] = c.cs[T].reshape(-1)
+            flat[n_out + n_h:] = c.cs[T].reshape(-1)
         return flat
 
     def backward(self, g: Any) -> tuple:
         if _GradMode.enabled:  # create_graph: a differentiable backward (see module docstring)
             return recompute_vjp(self, self.reference, g)
+        from chainrule.tensor import _wrap
+
+        return tuple(None if a is None else _wrap(a) for a in self.fast_backward(g.data))
+
+    def fast_backward(self, gd: Any) -> tuple:
+        """BPTT on arrays (the engine calls it when no graph of the backward is recorded)."""
         c = self.c
         T, D, B, H = c.T, c.D, c.B, c.H
-        gd = g.data
-        n_out = T * B * D * H
+        n_out, n_h = T * B * D * H, D * B * H
         gout = gd[:n_out].reshape((B, T, D * H) if self.batch_first else (T, B, D * H))
         if self.batch_first:
             gout = gout.transpose(1, 0, 2)
-        dh = gd[n_out:n_out + D * B * H].reshape(D, B, H).copy()
-        dc = gd[n_out + D * B * H:].reshape(D, B, H).copy() if self.mode == "LSTM" else None
+        dh = gd[n_out:n_out + n_h].reshape(D, B, H).copy()
+        dc = gd[n_out + n_h:].reshape(D, B, H).copy() if self.mode == "LSTM" else None
         gy = _arrange_output_grad(c, gout)
         if self.mode == "LSTM":
             dpre, dhh = _lstm_backward(c, gy, dh, dc)
@@ -211,125 +209,123 @@ class RecurrentScan(Function):
         return self._collect(c, dpre, dhh, dh, dc)
 
     def _collect(self, c: _Scan, dpre: Any, dhh: Any, dh: Any, dc: Any) -> tuple:
-        from chainrule.tensor import _wrap
-
         needs = self.needs
-        D = c.D
+        T, D, B, K, H = c.T, c.D, c.B, c.K, c.H
         out: list[Any] = [None] * len(needs)
         if needs[0]:
             x = self.inputs[0].data
             dx = xp.empty(x.shape, dtype=x.dtype)
-            _write_input_grad(c, dpre, dx.transpose(1, 0, 2) if self.batch_first else dx)
-            out[0] = _wrap(dx)
+            dx_tm = dx.transpose(1, 0, 2) if self.batch_first else dx
+            for d in range(D):
+                src = dpre[:, d] if d == 0 else dpre[::-1, d]  # (T, K, B, H)
+                dst = dx_tm[:, :, d * K * H:(d + 1) * K * H].reshape(T, B, K, H)
+                dst[...] = src.transpose(0, 2, 1, 3)
+            out[0] = dx
         if needs[1]:
-            out[1] = _wrap(dh)
+            out[1] = dh
         if needs[2] and dc is not None:
-            out[2] = _wrap(dc)
+            out[2] = dc
         has_bias = len(needs) > 3 + D
         for d in range(D):
             if needs[3 + d]:
-                a2 = dhh[:, d].reshape(c.T * c.B, c.G)
-                h2 = c.hs[:c.T, d].reshape(c.T * c.B, c.H)
-                out[3 + d] = _wrap(_unpermute(c, a2.T @ h2))
+                # dW_k = Σ_t da_kᵀ h_{t-1}: one matmul over (T·B) for all gates
+                a2 = dhh[:, d].transpose(1, 0, 2, 3).reshape(K, T * B, H)
+                h2 = c.hs[:T, d].reshape(T * B, H)
+                out[3 + d] = xp.matmul(a2.transpose(0, 2, 1), h2).reshape(K * H, H)
             if has_bias and needs[3 + D + d]:
-                out[3 + D + d] = _wrap(_unpermute(c, dhh[:, d].sum((0, 1))))
+                out[3 + D + d] = dhh[:, d].sum((0, 2)).reshape(K * H)
         return tuple(out)
 
 
 class _Scan:
-    """Buffers of one fused scan: arranged inputs, weights in internal order, saved states."""
+    """Buffers of one fused scan: states ``(D, B, H)``, gates ``(D, K, B, H)`` per step (each
+    gate a contiguous block), weights per gate ``(D, K, H, H)``."""
 
     def __init__(self, mode: str, xt: Any, h0: Any, c0: Any, ws: tuple, bs: tuple,
-                 masks: tuple | None) -> None:
+                 lengths: Any) -> None:
         T, B = xt.shape[0], xt.shape[1]
         D = len(ws)
         G, H = ws[0].shape
+        K = G // H
         dt = xt.dtype
-        self.mode, self.T, self.B, self.D, self.G, self.H, self.dtype = mode, T, B, D, G, H, dt
-        self.blocks, self.ident, nsig = _layout(mode, H)
-        self.nsig = nsig
-        half = dt.type(0.5)
-        self.x = xp.empty((T, D, B, G), dtype=dt)  # arranged input projections (+ folded b_hh)
-        self.wt = xp.empty((D, H, G), dtype=dt)  # recurrent weights, transposed, ½ on σ rows
-        self.w = xp.empty((D, G, H), dtype=dt)  # recurrent weights in internal order (backward)
-        self.bh = xp.zeros((D, 1, G), dtype=dt) if mode == "GRU" else None
+        self.mode, self.T, self.B, self.D, self.K, self.H, self.dtype = mode, T, B, D, K, H, dt
+        self.sig = _sigmoid_gates(mode)
+        scale = xp.ones((K, 1, 1), dtype=dt)  # ½ on σ gates: σ(a) = ½ + ½ tanh(a/2)
+        for sl in self.sig:
+            scale[sl] = 0.5
+        self.wb = xp.stack([w.reshape(K, H, H) for w in ws])  # W_k (out, in), backward
+        self.w = self.wb.transpose(0, 1, 3, 2) * scale  # W_kᵀ (in, out), ½ on σ gates
+        self.x = xp.empty((T, D, K, B, H), dtype=dt)  # projections (+ folded b_hh), scaled
+        self.bh = xp.zeros((D, K, 1, H), dtype=dt) if mode == "GRU" else None
         for d in range(D):
             src = xt[:, :, d * G:(d + 1) * G]
-            if d == 1:
-                src = src[::-1]
-            _permute_last(self.w[d].T, ws[d].T, self.blocks, True)
-            self.wt[d] = self.w[d].T
+            src = (src if d == 0 else src[::-1]).reshape(T, B, K, H).transpose(0, 2, 1, 3)
             xd = self.x[:, d]
-            _permute_last(xd, src, self.blocks, True)
             b = bs[d]
-            if b is not None:
-                if not self.ident:
-                    b = b.copy()
-                    _permute_last(b, bs[d], self.blocks, True)
-                if mode == "GRU":
-                    self.bh[d, 0] = b
-                else:
-                    xd += b
-            if nsig:
-                self.wt[d][:, :nsig] *= half
-                xd[..., :nsig] *= half
-                if self.bh is not None:
-                    self.bh[d, 0, :nsig] *= half
+            if b is not None and mode == "GRU":
+                xp.multiply(b.reshape(K, 1, H), scale, out=self.bh[d])
+                b = None
+            if b is None:
+                xp.multiply(src, scale, out=xd)
+            else:
+                xp.add(src, b.reshape(K, 1, H), out=xd)
+                xd *= scale
         self.hs = xp.empty((T + 1, D, B, H), dtype=dt)  # states h_0 .. h_T (processing order)
         self.hs[0] = 0 if h0 is None else h0
         self.cs = None
         if mode == "LSTM":
             self.cs = xp.empty((T + 1, D, B, H), dtype=dt)
             self.cs[0] = 0 if c0 is None else c0
-        self.act = xp.empty((T, D, B, G), dtype=dt)  # gate activations per step
+        self.act = xp.empty((T, D, K, B, H), dtype=dt)  # gate activations per step
         self.valid = self.keep = self.drop = None
-        if masks is not None:
-            self.valid, self.keep = masks
+        if lengths is not None:
+            self.valid, self.keep = step_masks(lengths, T, D)  # keep: (T, D, B, 1)
             self.drop = ~self.keep
 
 
 def _lstm_forward(c: _Scan) -> None:
-    H, half = c.H, c.dtype.type(0.5)
-    c.tc = xp.empty((c.T, c.D, c.B, H), dtype=c.dtype)  # tanh(c_t) before masking
-    tmp = xp.empty((c.D, c.B, H), dtype=c.dtype)
+    half = c.dtype.type(0.5)
+    c.tc = xp.empty((c.T, c.D, c.B, c.H), dtype=c.dtype)  # tanh(c_t) before masking
+    tmp = xp.empty((c.D, c.B, c.H), dtype=c.dtype)
     for s in range(c.T):
-        a = c.act[s]
-        xp.matmul(c.hs[s], c.wt, out=a)
+        a = c.act[s]  # gates i, f, g, o
+        xp.matmul(c.hs[s][:, None], c.w, out=a)
         a += c.x[s]
         xp.tanh(a, out=a)
-        sg = a[..., :3 * H]
-        sg *= half
-        sg += half
+        for sl in c.sig:
+            sg = a[:, sl]
+            sg *= half
+            sg += half
         cn, hn, tc = c.cs[s + 1], c.hs[s + 1], c.tc[s]
-        xp.multiply(a[..., H:2 * H], c.cs[s], out=cn)
-        xp.multiply(a[..., :H], a[..., 3 * H:], out=tmp)
+        xp.multiply(a[:, 1], c.cs[s], out=cn)
+        xp.multiply(a[:, 0], a[:, 2], out=tmp)
         cn += tmp
         xp.tanh(cn, out=tc)
-        xp.multiply(a[..., 2 * H:3 * H], tc, out=hn)
+        xp.multiply(a[:, 3], tc, out=hn)
         if c.drop is not None:
             xp.copyto(cn, c.cs[s], where=c.drop[s])
             xp.copyto(hn, c.hs[s], where=c.drop[s])
 
 
 def _gru_forward(c: _Scan) -> None:
-    H, half = c.H, c.dtype.type(0.5)
-    c.hh = xp.empty((c.T, c.D, c.B, c.G), dtype=c.dtype)  # h W_hhᵀ + b_hh (½ on r, z rows)
+    half = c.dtype.type(0.5)
+    c.hh = xp.empty_like(c.act)  # W_hh h + b_hh per gate (½ on r, z)
     for s in range(c.T):
         hh, a, x = c.hh[s], c.act[s], c.x[s]
-        xp.matmul(c.hs[s], c.wt, out=hh)
+        xp.matmul(c.hs[s][:, None], c.w, out=hh)
         hh += c.bh
-        rz = a[..., :2 * H]
-        xp.add(x[..., :2 * H], hh[..., :2 * H], out=rz)
+        rz = a[:, :2]
+        xp.add(x[:, :2], hh[:, :2], out=rz)
         xp.tanh(rz, out=rz)
         rz *= half
         rz += half
-        n = a[..., 2 * H:]
-        xp.multiply(a[..., :H], hh[..., 2 * H:], out=n)
-        n += x[..., 2 * H:]
+        n = a[:, 2]
+        xp.multiply(a[:, 0], hh[:, 2], out=n)
+        n += x[:, 2]
         xp.tanh(n, out=n)
         hn = c.hs[s + 1]
         xp.subtract(c.hs[s], n, out=hn)
-        hn *= a[..., H:2 * H]
+        hn *= a[:, 1]
         hn += n
         if c.drop is not None:
             xp.copyto(hn, c.hs[s], where=c.drop[s])
@@ -337,18 +333,22 @@ def _gru_forward(c: _Scan) -> None:
 
 def _rnn_forward(c: _Scan) -> None:
     relu = c.mode == "RNN_RELU"
-    zero = xp.zeros((c.D, c.B, c.G), dtype=c.dtype)
+    zero = xp.zeros((c.D, 1, c.B, c.H), dtype=c.dtype)
     for s in range(c.T):
         a = c.act[s]
-        xp.matmul(c.hs[s], c.wt, out=a)
+        xp.matmul(c.hs[s][:, None], c.w, out=a)
         a += c.x[s]
         if relu:
             xp.maximum(a, zero, out=a)  # a preallocated zero array is ~4x faster than 0
         else:
             xp.tanh(a, out=a)
-        c.hs[s + 1] = a
+        c.hs[s + 1] = a[:, 0]
         if c.drop is not None:
             xp.copyto(c.hs[s + 1], c.hs[s], where=c.drop[s])
+
+
+_FORWARD = {"LSTM": _lstm_forward, "GRU": _gru_forward, "RNN_TANH": _rnn_forward,
+            "RNN_RELU": _rnn_forward}
 
 
 def _write_output(c: _Scan, out_tm: Any) -> None:
@@ -365,6 +365,8 @@ def _write_output(c: _Scan, out_tm: Any) -> None:
 
 def _arrange_output_grad(c: _Scan, gout_tm: Any) -> Any:
     """Output gradients in processing order ``(T, D, B, H)`` (zero past each length)."""
+    if c.D == 1 and c.valid is None:
+        return gout_tm[:, None]
     gy = xp.empty((c.T, c.D, c.B, c.H), dtype=c.dtype)
     H = c.H
     for d in range(c.D):
@@ -380,120 +382,113 @@ def _arrange_output_grad(c: _Scan, gout_tm: Any) -> Any:
     return gy
 
 
-def _write_input_grad(c: _Scan, dpre: Any, dx_tm: Any) -> None:
-    """Gradient of the input projection in PyTorch's gate order and time order."""
-    G = c.G
-    for d in range(c.D):
-        src = dpre[:, d] if d == 0 else dpre[::-1, d]
-        _permute_last(dx_tm[:, :, d * G:(d + 1) * G], src, c.blocks, False)
-
-
-def _unpermute(c: _Scan, a: Any) -> Any:
-    """Rows (axis 0) from internal gate order back to PyTorch's."""
-    if c.ident:
-        return a
-    out = xp.empty_like(a)
-    _permute_last(out.T, a.T, c.blocks, False)
-    return out
-
-
-def _split_pass(c: _Scan, s: int, dh: Any, dc: Any) -> tuple[Any, Any]:
-    """At a masked step the state gradient passes through unchanged: split it off."""
-    if c.drop is None:
-        return None, None
-    drop, keep = c.drop[s], c.keep[s]
-    ph = dh * drop
-    dh *= keep
-    pc = None
-    if dc is not None:
-        pc = dc * drop
-        dc *= keep
-    return ph, pc
+# The backward kernels first compute, for all steps at once, the factors that turn the state
+# gradients (dh_t, dc_t) into pre-activation gradients; the loop over steps then only does the
+# recursion (a handful of NumPy calls and one matmul per step). Where a step is masked the
+# factors are 0 and the state gradient passes through unchanged.
+def _mask_factors(c: _Scan, *ks: Any) -> None:
+    for k in ks:
+        k *= c.keep if k.ndim == 4 else c.keep[:, :, None]
 
 
 def _lstm_backward(c: _Scan, gy: Any, dh: Any, dc: Any) -> tuple[Any, Any]:
-    H, one = c.H, c.dtype.type(1)
-    da_all = xp.empty((c.T, c.D, c.B, c.G), dtype=c.dtype)
-    t1 = xp.empty((c.D, c.B, H), dtype=c.dtype)
-    t3 = xp.empty((c.D, c.B, 3 * H), dtype=c.dtype)
-    for s in range(c.T - 1, -1, -1):
+    T, D, B, H, one = c.T, c.D, c.B, c.H, c.dtype.type(1)
+    a = c.act
+    i, f, g, o, tc = a[:, :, 0], a[:, :, 1], a[:, :, 2], a[:, :, 3], c.tc
+    k = xp.empty_like(a)  # (da_i, da_f, da_g) = dc (k_i, k_f, k_g);  da_o = dh k_o
+    for sl in c.sig:
+        xp.multiply(a[:, :, sl], a[:, :, sl], out=k[:, :, sl])
+        xp.subtract(a[:, :, sl], k[:, :, sl], out=k[:, :, sl])  # σ' = σ - σ²
+    k[:, :, 0] *= g
+    k[:, :, 1] *= c.cs[:T]
+    k[:, :, 3] *= tc
+    kg = k[:, :, 2]
+    xp.multiply(g, g, out=kg)
+    xp.subtract(one, kg, out=kg)
+    kg *= i
+    kc = xp.multiply(tc, tc)
+    xp.subtract(one, kc, out=kc)
+    kc *= o  # dc_t += dh_t o (1 - tanh² c_t)
+    fc = f.copy()  # dc_{t-1} = dc_t f (1 where masked)
+    if c.keep is not None:
+        _mask_factors(c, k, kc)
+        xp.copyto(fc, one, where=c.drop)
+    da_all = xp.empty_like(a)
+    t1 = xp.empty((D, B, H), dtype=c.dtype)
+    t4 = xp.empty((D, 4, B, H), dtype=c.dtype)
+    for s in range(T - 1, -1, -1):
         dh += gy[s]
-        ph, pc = _split_pass(c, s, dh, dc)
-        a, tc, da = c.act[s], c.tc[s], da_all[s]
-        i, f, o, g = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
-        xp.multiply(dh, tc, out=da[..., 2 * H:3 * H])  # do
-        xp.multiply(tc, tc, out=t1)
-        xp.subtract(one, t1, out=t1)
-        t1 *= o
-        t1 *= dh
-        dc += t1  # dc_t += dh o (1 - tanh² c_t)
-        xp.multiply(dc, g, out=da[..., :H])  # di
-        xp.multiply(dc, c.cs[s], out=da[..., H:2 * H])  # df
-        xp.multiply(dc, i, out=da[..., 3 * H:])  # dg
-        dc *= f  # dc_{t-1}
-        sg = a[..., :3 * H]
-        xp.multiply(sg, sg, out=t3)
-        xp.subtract(sg, t3, out=t3)  # σ' = σ - σ²
-        da[..., :3 * H] *= t3
-        xp.multiply(g, g, out=t1)
-        xp.subtract(one, t1, out=t1)
-        da[..., 3 * H:] *= t1
-        xp.matmul(da, c.w, out=dh)
-        if ph is not None:
-            dh += ph
-            dc += pc
+        xp.multiply(dh, kc[s], out=t1)
+        dc += t1
+        da, ks = da_all[s], k[s]
+        xp.multiply(dc[:, None], ks[:, :3], out=da[:, :3])
+        xp.multiply(dh, ks[:, 3], out=da[:, 3])
+        dc *= fc[s]
+        if c.drop is not None:
+            xp.multiply(dh, c.drop[s], out=t1)
+        xp.matmul(da, c.wb, out=t4)
+        t4.sum(1, out=dh)  # dh_{t-1} = Σ_k da_k W_k
+        if c.drop is not None:
+            dh += t1
     return da_all, da_all
 
 
 def _gru_backward(c: _Scan, gy: Any, dh: Any) -> tuple[Any, Any]:
-    H, one = c.H, c.dtype.type(1)
-    da_all = xp.empty((c.T, c.D, c.B, c.G), dtype=c.dtype)  # d(x_r, x_z, x_n)
-    dhh_all = xp.empty((c.T, c.D, c.B, c.G), dtype=c.dtype)  # d(hh_r, hh_z, hh_n)
-    t1 = xp.empty((c.D, c.B, H), dtype=c.dtype)
-    t2 = xp.empty((c.D, c.B, 2 * H), dtype=c.dtype)
-    tw = xp.empty((c.D, c.B, H), dtype=c.dtype)
-    for s in range(c.T - 1, -1, -1):
+    T, D, B, H, one = c.T, c.D, c.B, c.H, c.dtype.type(1)
+    a = c.act
+    r, z, n, hhn = a[:, :, 0], a[:, :, 1], a[:, :, 2], c.hh[:, :, 2]
+    ks = xp.multiply(a[:, :, :2], a[:, :, :2])
+    xp.subtract(a[:, :, :2], ks, out=ks)  # σ' of r, z
+    kr = ks[:, :, 0]
+    kr *= hhn  # dr = d(x_n) hh_n
+    kz = ks[:, :, 1]
+    kz *= c.hs[:T] - n  # dz = dh (h_{t-1} - n)
+    kn = xp.multiply(n, n)
+    xp.subtract(one, kn, out=kn)
+    kn *= one - z  # d(x_n) = dh (1 - z)(1 - n²)
+    zc = z.copy()  # dh_{t-1} = dh z + Σ_k dhh_k W_k (1 where masked)
+    if c.keep is not None:
+        _mask_factors(c, kz, kn)
+        xp.copyto(zc, one, where=c.drop)
+    da_all = xp.empty_like(a)  # d(x_r, x_z, x_n)
+    dhh_all = xp.empty_like(a)  # d(hh_r, hh_z, hh_n)
+    tw = xp.empty((D, B, H), dtype=c.dtype)
+    t3 = xp.empty((D, 3, B, H), dtype=c.dtype)
+    for s in range(T - 1, -1, -1):
         dh += gy[s]
-        ph, _ = _split_pass(c, s, dh, None)
-        a, da, dhh = c.act[s], da_all[s], dhh_all[s]
-        r, z, n = a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
-        dar, daz, dan = da[..., :H], da[..., H:2 * H], da[..., 2 * H:]
-        xp.subtract(c.hs[s], n, out=daz)
-        daz *= dh  # dz = dh (h_{t-1} - n)
-        xp.subtract(one, z, out=t1)
-        t1 *= dh  # dn = dh (1 - z)
-        xp.multiply(n, n, out=tw)
-        xp.subtract(one, tw, out=tw)
-        xp.multiply(t1, tw, out=dan)  # d(x_n) = dn (1 - n²)
-        xp.multiply(dan, c.hh[s][..., 2 * H:], out=dar)  # dr = d(x_n) hh_n
-        rz = a[..., :2 * H]
-        xp.multiply(rz, rz, out=t2)
-        xp.subtract(rz, t2, out=t2)
-        da[..., :2 * H] *= t2
-        dhh[..., :2 * H] = da[..., :2 * H]
-        xp.multiply(dan, r, out=dhh[..., 2 * H:])  # d(hh_n) = d(x_n) r
-        dh *= z
-        xp.matmul(dhh, c.w, out=tw)
+        da, dhh = da_all[s], dhh_all[s]
+        dan = da[:, 2]
+        xp.multiply(dh, kn[s], out=dan)
+        xp.multiply(dan, kr[s], out=dhh[:, 0])
+        xp.multiply(dh, kz[s], out=dhh[:, 1])
+        xp.multiply(dan, r[s], out=dhh[:, 2])
+        dh *= zc[s]
+        xp.matmul(dhh, c.wb, out=t3)
+        t3.sum(1, out=tw)
         dh += tw
-        if ph is not None:
-            dh += ph
+    da_all[:, :, :2] = dhh_all[:, :, :2]
     return da_all, dhh_all
 
 
 def _rnn_backward(c: _Scan, gy: Any, dh: Any) -> tuple[Any, Any]:
     one = c.dtype.type(1)
-    da_all = xp.empty((c.T, c.D, c.B, c.G), dtype=c.dtype)
+    a = c.act
+    if c.mode == "RNN_RELU":
+        k = (a > 0).astype(c.dtype)
+    else:
+        k = xp.multiply(a, a)
+        xp.subtract(one, k, out=k)
+    if c.keep is not None:
+        _mask_factors(c, k)
+    da_all = xp.empty_like(a)
+    t1 = xp.empty((c.D, c.B, c.H), dtype=c.dtype)
     for s in range(c.T - 1, -1, -1):
         dh += gy[s]
-        ph, _ = _split_pass(c, s, dh, None)
-        a, da = c.act[s], da_all[s]
-        if c.mode == "RNN_RELU":
-            xp.multiply(dh, a > 0, out=da)
-        else:
-            xp.multiply(a, a, out=da)
-            xp.subtract(one, da, out=da)
-            da *= dh
-        xp.matmul(da, c.w, out=dh)
-        if ph is not None:
-            dh += ph
+        da = da_all[s]
+        xp.multiply(dh[:, None], k[s], out=da)
+        if c.drop is not None:
+            xp.multiply(dh, c.drop[s], out=t1)
+        xp.matmul(da, c.wb, out=dh[:, None])
+        if c.drop is not None:
+            dh += t1
     return da_all, da_all

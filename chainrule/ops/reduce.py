@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.engine import Function
-from chainrule.backend import xp
+from chainrule.backend import broadcast_to, xp
 
 
 def normalize_dims(dim: Any, ndim: int) -> tuple[int, ...]:
     """Turn ``dim`` (None, int or sequence, negatives allowed) into sorted positive axes."""
     if dim is None:
         return tuple(range(ndim))
+    if type(dim) is int and -ndim <= dim < ndim:  # the common case, fast
+        return (dim % ndim,)
     if isinstance(dim, int):
         dim = (dim,)
     out = []
@@ -42,18 +44,25 @@ class Sum(Function):
     saves = ()
 
     def forward(self, x: Any, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
-        self.axes = normalize_dims(dim, x.ndim) if x.ndim else ()
+        axes = None if dim is None else normalize_dims(dim, x.ndim) if x.ndim else ()
+        self.axes = axes
         self.keepdim = keepdim
-        out = xp.sum(x, axis=self.axes, keepdims=keepdim, dtype=dtype)
+        out = x.sum(axis=axes, keepdims=keepdim, dtype=dtype)
         if dtype is None and x.dtype.kind == "b":
             out = out.astype(xp.int64)
-        return xp.asarray(out)
+        return out if type(out) is xp.ndarray else xp.asarray(out)
 
     def backward(self, g: Any) -> tuple:
         shape = self.inputs[0].shape
-        if not self.keepdim and self.axes:
+        if self.axes and not self.keepdim:  # (a full reduction's 0-d g broadcasts as it is)
             g = g.reshape(kept_shape(shape, self.axes))
         return (g.expand(shape),)
+
+    def fast_backward(self, g: Any) -> tuple:
+        shape = self.inputs[0].data.shape
+        if self.axes and not self.keepdim:
+            g = g.reshape(kept_shape(shape, self.axes))
+        return (broadcast_to(g, shape),)
 
 
 class Mean(Function):
@@ -62,19 +71,30 @@ class Mean(Function):
     saves = ()
 
     def forward(self, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
-        self.axes = normalize_dims(dim, x.ndim) if x.ndim else ()
+        axes = None if dim is None else normalize_dims(dim, x.ndim) if x.ndim else ()
+        self.axes = axes
         self.keepdim = keepdim
-        n = 1
-        for a in self.axes:
-            n *= x.shape[a]
+        if axes is None:
+            n = x.size
+        else:
+            n = 1
+            for a in axes:
+                n *= x.shape[a]
         self.n = n
-        return xp.asarray(xp.mean(x, axis=self.axes, keepdims=keepdim))
+        out = x.sum(axis=axes, keepdims=keepdim) / n if n else x.mean(axis=axes, keepdims=keepdim)
+        return out if type(out) is xp.ndarray else xp.asarray(out)
 
     def backward(self, g: Any) -> tuple:
         shape = self.inputs[0].shape
-        if not self.keepdim and self.axes:
+        if self.axes and not self.keepdim:
             g = g.reshape(kept_shape(shape, self.axes))
-        return ((g / float(self.n)).expand(shape),)
+        return ((g * (1.0 / self.n)).expand(shape),)
+
+    def fast_backward(self, g: Any) -> tuple:
+        shape = self.inputs[0].data.shape
+        if self.axes and not self.keepdim:
+            g = g.reshape(kept_shape(shape, self.axes))
+        return (broadcast_to(g * (1.0 / self.n), shape),)
 
 
 class SumTo(Function):
@@ -87,6 +107,9 @@ class SumTo(Function):
 
     def backward(self, g: Any) -> tuple:
         return (g.expand(self.inputs[0].shape),)
+
+    def fast_backward(self, g: Any) -> tuple:
+        return (broadcast_to(g, self.inputs[0].data.shape),)
 
 
 def sum_to_array(x: Any, shape: tuple[int, ...]) -> Any:
@@ -210,3 +233,7 @@ class LogSoftmax(Function):
     def backward(self, g: Any) -> tuple:
         sm = self.output().exp()
         return (g - sm * g.sum(self.dim, keepdim=True),)
+
+    def fast_backward(self, g: Any) -> tuple:
+        sm = xp.exp(self.output().data)
+        return (g - sm * g.sum(axis=self.dim, keepdims=True),)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.engine import Function
-from chainrule.backend import default_dtype, float64, xp
+from chainrule.backend import broadcast_to, default_dtype, float64, xp
 
 
 class Reshape(Function):
@@ -27,6 +27,9 @@ class Reshape(Function):
 
     def backward(self, g: Any) -> tuple:
         return (g.reshape(self.inputs[0].shape),)
+
+    def fast_backward(self, g: Any) -> tuple:
+        return (g.reshape(self.inputs[0].data.shape),)
 
 
 class Permute(Function):
@@ -49,6 +52,9 @@ class Permute(Function):
             inv[d % len(self.dims)] = i
         return (g.permute(*inv),)
 
+    def fast_backward(self, g: Any) -> tuple:
+        return (g.transpose(tuple(xp.argsort(self.dims))),)
+
 
 class Expand(Function):
     """out = x broadcast to ``shape`` (a read-only view);  dx = g summed back to x's shape."""
@@ -57,7 +63,7 @@ class Expand(Function):
 
     def forward(self, x: Any, shape: tuple[int, ...] = ()) -> Any:
         try:
-            return xp.broadcast_to(x, shape)
+            return broadcast_to(x, shape)
         except ValueError:
             raise RuntimeError(
                 f"The expanded size of the tensor {tuple(shape)} must match the existing size "
@@ -66,6 +72,11 @@ class Expand(Function):
 
     def backward(self, g: Any) -> tuple:
         return (g.sum_to(self.inputs[0].shape),)
+
+    def fast_backward(self, g: Any) -> tuple:
+        from chainrule.ops.reduce import sum_to_array
+
+        return (sum_to_array(g, self.inputs[0].data.shape),)
 
 
 class Repeat(Function):

@@ -14,14 +14,14 @@ from chainrule.optim.adamax import Adamax
 from chainrule.optim.lbfgs import LBFGS
 from chainrule.optim.nadam import NAdam
 from chainrule.optim.newton import Newton
-from chainrule.optim.optimizer import Optimizer, renorm_
+from chainrule.optim.optimizer import Optimizer
 from chainrule.optim.radam import RAdam
 from chainrule.optim.rmsprop import RMSprop
 from chainrule.optim.sgd import SGD
 
 __all__ = [
     "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adadelta", "Adamax", "NAdam", "RAdam",
-    "LBFGS", "Newton", "Optimizer", "lr_scheduler", "schedules", "lr_finder", "renorm_",
+    "LBFGS", "Newton", "Optimizer", "lr_scheduler", "schedules", "lr_finder",
 ]
 
 

@@ -183,13 +183,13 @@ class LBFGS(Optimizer):
         for p in self._params:
             n = p.data.size
             p.data += t * d[offset: offset + n].reshape(p.data.shape)
-            p._version += 1
+            p._bump_version()
             offset += n
 
     def _set(self, values: list[Any]) -> None:
         for p, v in zip(self._params, values):
             xp.copyto(p.data, v)
-            p._version += 1
+            p._bump_version()
 
     def _evaluate(self, closure: Callable[[], Any]) -> float:
         with enable_grad():

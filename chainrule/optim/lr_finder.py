@@ -8,7 +8,7 @@ The model and the optimizer are restored afterwards, so the test leaves no trace
 Example::
 
     result = lr_finder.find_lr(model, opt, loss_fn, loader, start_lr=1e-6, end_lr=1.0)
-    result.suggestion                 # lr at the steepest drop of the smoothed loss
+    result.suggestion                 # an lr well inside the falling part of the loss curve
     result.plot().figure.savefig("lr_range.png")
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 from chainrule.backend import xp
 from chainrule.optim.optimizer import Optimizer
 
-__all__ = ["LRFinderResult", "range_test", "find_lr"]
+__all__ = ["LRFinderResult", "range_test", "find_lr", "valley", "steepest"]
 
 
 @dataclass
@@ -33,7 +33,7 @@ class LRFinderResult:
     lrs: list[float]
     losses: list[float]  # smoothed (bias-corrected exponential moving average)
     raw_losses: list[float] = field(default_factory=list)
-    suggestion: float = math.nan  # lr where the smoothed loss falls fastest in log(lr)
+    suggestion: float = math.nan  # see ``valley`` / ``steepest``
     lr_at_min_loss: float = math.nan  # lr of the lowest smoothed loss
     diverged: bool = False
 
@@ -57,8 +57,8 @@ class LRFinderResult:
         return ax
 
 
-def _suggest(lrs: list[float], losses: list[float]) -> float:
-    """The lr at the most negative slope d loss / d log(lr) (ignoring the ends)."""
+def steepest(lrs: list[float], losses: list[float]) -> float:
+    """The lr at the most negative slope d loss / d log(lr), ignoring the first and last 10%."""
     if len(losses) < 3:
         return lrs[int(xp.argmin(losses))] if losses else math.nan
     skip = max(1, len(losses) // 10)
@@ -70,16 +70,45 @@ def _suggest(lrs: list[float], losses: list[float]) -> float:
     return float(lr[int(xp.argmin(slope))])
 
 
+def valley(lrs: list[float], losses: list[float]) -> float:
+    """An lr two thirds of the way along the longest decreasing run of the loss curve.
+
+    The run is the longest subsequence of steps along which the smoothed loss keeps falling
+    (O(n²) dynamic programming); unlike the single steepest point it is not fooled by a noisy
+    drop among the first, tiny learning rates (fastai's "valley" idea).
+    """
+    n = len(losses)
+    if n == 0:
+        return math.nan
+    length = [1] * n
+    for i in range(n):
+        for j in range(i):
+            if losses[i] < losses[j] and length[j] + 1 > length[i]:
+                length[i] = length[j] + 1
+    end = int(xp.argmax(length))
+    start = end
+    # walk back to the first step of that run
+    need = length[end] - 1
+    for j in range(end - 1, -1, -1):
+        if need and length[j] == need and losses[j] > losses[start]:
+            start, need = j, need - 1
+    return float(lrs[start + (2 * (end - start)) // 3])
+
+
 def range_test(optimizer: Optimizer, step_fn: Callable[[], Any], start_lr: float = 1e-7,
-               end_lr: float = 10.0, num_iter: int = 100, smooth: float = 0.98,
-               diverge_threshold: float = 5.0, model: Any = None) -> LRFinderResult:
+               end_lr: float = 10.0, num_iter: int = 100, smooth: float = 0.9,
+               diverge_threshold: float = 5.0, model: Any = None,
+               suggest: str = "valley") -> LRFinderResult:
     """Run the range test with ``step_fn`` doing one training step and returning its loss.
 
     At step i every group's lr is start_lr·(end_lr/start_lr)^(i/(num_iter−1)). The smoothed
     loss is s_i = (β a_{i−1} + (1 − β) loss_i)/(1 − β^{i+1}); the test stops early once s_i
     exceeds ``diverge_threshold`` × the best so far (or is not finite). The parameters, the
     optimizer state (and the model's buffers when ``model`` is given) are restored at the end.
+    ``suggest`` picks the suggestion rule: ``"valley"`` (:func:`valley`) or ``"steepest"``.
     """
+    if suggest not in ("valley", "steepest"):
+        raise ValueError(f"range_test: suggest must be 'valley' or 'steepest', got {suggest!r}")
     if not 0 < start_lr < end_lr:
         raise ValueError(f"range_test: need 0 < start_lr < end_lr, got {start_lr}, {end_lr}")
     if num_iter < 2:
@@ -118,7 +147,9 @@ def range_test(optimizer: Optimizer, step_fn: Callable[[], Any], start_lr: float
         ok_lrs, ok_losses = ok_lrs[:-1], ok_losses[:-1]
     at_min = ok_lrs[int(xp.argmin(ok_losses))] if ok_losses else math.nan
     return LRFinderResult(lrs=lrs, losses=losses, raw_losses=raw,
-                          suggestion=_suggest(ok_lrs, ok_losses), lr_at_min_loss=at_min,
+                          suggestion=(valley if suggest == "valley" else steepest)(ok_lrs,
+                                                                                   ok_losses),
+                          lr_at_min_loss=at_min,
                           diverged=diverged)
 
 
@@ -128,7 +159,7 @@ def _restore(params: list, saved_params: list, saved_grads: list, optimizer: Opt
 
     for p, data, grad in zip(params, saved_params, saved_grads):
         xp.copyto(p.data, data)
-        p._version += 1
+        p._bump_version()
         p.grad = None if grad is None else _wrap(grad)
     optimizer.load_state_dict(saved_opt)
     if model is not None and saved_model is not None:
@@ -138,8 +169,8 @@ def _restore(params: list, saved_params: list, saved_grads: list, optimizer: Opt
 
 def find_lr(model: Any, optimizer: Optimizer, loss_fn: Callable[[Any, Any], Any],
             data: Iterable[tuple[Any, Any]], start_lr: float = 1e-7, end_lr: float = 10.0,
-            num_iter: int = 100, smooth: float = 0.98,
-            diverge_threshold: float = 5.0) -> LRFinderResult:
+            num_iter: int = 100, smooth: float = 0.9, diverge_threshold: float = 5.0,
+            suggest: str = "valley") -> LRFinderResult:
     """Range test of ``model`` trained by ``optimizer`` on batches ``(input, target)`` of
     ``data`` (cycled if shorter than ``num_iter``) with ``loss_fn(output, target)``."""
     batches = iter(data)
@@ -161,4 +192,4 @@ def find_lr(model: Any, optimizer: Optimizer, loss_fn: Callable[[Any, Any], Any]
         return float(loss)
 
     return range_test(optimizer, step, start_lr, end_lr, num_iter, smooth, diverge_threshold,
-                      model=model)
+                      model=model, suggest=suggest)

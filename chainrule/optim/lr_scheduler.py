@@ -277,6 +277,11 @@ class MultiStepLR(_Chainable):
     def _factor(self, t: int) -> float:
         return S.multistep_decay(t, 1.0, self.milestones.elements(), self.gamma)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        # milestones that went through JSON come back with string keys
+        self.milestones = Counter({int(k): int(v) for k, v in self.milestones.items()})
+
 
 class ConstantLR(_Chainable):
     """lr · factor until ``total_iters`` steps, then lr (:func:`schedules.constant`).

@@ -37,11 +37,12 @@ class Newton(Optimizer):
         θ ← θ + t d,  t = lr, or with ``line_search_fn="backtracking"`` the first
                       t ∈ {lr, lr·ρ, lr·ρ², ...} with f(θ + t d) <= f(θ) + c₁ t gᵀd (Armijo).
 
-    When d is not a descent direction (gᵀd >= 0) or the system is singular, λ is raised
-    (λ ← max(10λ, 1e-8·(1 + max|diag H|))) and the solve repeated, up to 20 times.
+    When d is not a descent direction (gᵀd >= 0) or the system is singular, λ is raised for
+    that iteration (λ ← max(10λ, 1e-8·(1 + max|diag H|))) and the solve repeated, up to 20
+    times (then d = −g).
     With ``adaptive_damping=True`` λ also follows Levenberg–Marquardt's trust rule after each
-    accepted step: the ratio ρ of actual to predicted decrease halves λ when ρ > 0.75 and
-    quadruples it when ρ < 0.25.
+    step: the ratio ρ of actual to predicted decrease halves λ when ρ > 0.75 and quadruples it
+    when ρ < 0.25; a step that increased f is undone.
 
     Plain Newton (λ = 0, ``saddle_free=False``) is attracted to any stationary point, saddles
     included; saddle-free Newton flips the negative-curvature directions into descent ones.
@@ -92,13 +93,16 @@ class Newton(Optimizer):
     def _loss_and_grad(self, closure: Callable[[], Any]) -> tuple[Tensor, Tensor]:
         """The loss and the flat gradient, the latter still attached to a graph."""
         params = self._params
+        before = [id(p.grad) for p in params]
         with enable_grad():
             loss = closure()
             if not isinstance(loss, Tensor):
                 raise TypeError(f"Newton: the closure must return the loss Tensor, got "
                                 f"{type(loss).__name__}")
-            if all(p.grad is not None and p.grad.requires_grad for p in params):
-                grads = [p.grad for p in params]  # from backward(create_graph=True)
+            fresh = all(p.grad is not None and p.grad.requires_grad and id(p.grad) != b
+                        for p, b in zip(params, before))
+            if fresh:
+                grads = [p.grad for p in params]  # the closure ran backward(create_graph=True)
             else:
                 try:
                     grads = autograd_grad(loss, params, create_graph=True, allow_unused=True)
@@ -165,11 +169,11 @@ class Newton(Optimizer):
             if float(lam.min()) <= 0:
                 return None
             return -(vecs @ ((vecs.T @ g) / lam))
+        from scipy.linalg import cho_factor, cho_solve
+
         a = hess + damping * xp.eye(n, dtype=hess.dtype) if damping else hess
         try:
-            c = xp.linalg.cholesky(a)
-            y = _solve_triangular(c, -g, lower=True)
-            return _solve_triangular(c.T, y, lower=False)
+            return cho_solve(cho_factor(a), -g)
         except xp.linalg.LinAlgError:
             pass  # indefinite (a saddle): plain Newton still steps to the stationary point
         try:
@@ -193,7 +197,7 @@ class Newton(Optimizer):
             loss_t, flat = self._loss_and_grad(closure)
             state["func_evals"] += 1
             if orig_loss is None:
-                orig_loss = loss_t
+                orig_loss = loss_t.detach()
             f = float(loss_t)
             g = flat.data.copy()
             state["grad_norm"] = float(xp.linalg.norm(g))
@@ -206,12 +210,18 @@ class Newton(Optimizer):
                 return self._hvp(flat, v)
 
             d, damping = self._direction(g, hess, hvp, state["damping"], group)
-            del flat, loss_t  # free the double-backward graph before re-evaluating
+            # H d for the predicted decrease, while the graph still matches the parameters
+            hd = (hess @ d if hess is not None else hvp(d)) if group["adaptive_damping"] else None
+            del flat, loss_t, hvp  # free the double-backward graph before re-evaluating
+            x0 = [p.data.copy() for p in self._params] if hd is not None else None
             t, f_new = self._line_search(closure, f, g, d, group, state)
-            if group["adaptive_damping"]:
-                hd = hess @ d if hess is not None else hvp(d)
+            if hd is None:
+                damping = state["damping"]  # a raise for this iteration only
+            else:
                 predicted = -(t * float(g @ d) + 0.5 * t * t * float(d @ hd))
                 ratio = (f - f_new) / predicted if predicted > 0 else 0.0
+                if not f_new <= f:  # Levenberg–Marquardt: reject a step that went uphill
+                    self._set(x0)
                 if ratio > 0.75:
                     damping /= 2
                 elif ratio < 0.25:
@@ -250,19 +260,13 @@ class Newton(Optimizer):
         for p in self._params:
             n = p.data.size
             p.data += t * d[offset: offset + n].reshape(p.data.shape)
-            p._version += 1
+            p._bump_version()
             offset += n
 
     def _set(self, values: list[Any]) -> None:
         for p, v in zip(self._params, values):
             xp.copyto(p.data, v)
-            p._version += 1
-
-
-def _solve_triangular(a: Any, b: Any, lower: bool) -> Any:
-    from scipy.linalg import solve_triangular
-
-    return solve_triangular(a, b, lower=lower)
+            p._bump_version()
 
 
 def _conjugate_gradient(hvp: Callable[[Any], Any], g: Any, damping: float, max_iter: int,

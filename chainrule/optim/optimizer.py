@@ -209,8 +209,8 @@ class Optimizer:
             if state:
                 states[p] = state
             if max_norm is not None and p.data.ndim >= 2:
-                renorm_(p.data, max_norm)
-            p._version += 1  # an in-place change: graphs that saved p must notice
+                _max_norm(p, max_norm)
+            p._bump_version()  # an in-place change: graphs that saved p must notice
 
     def _run_hooks(self, hooks: OrderedDict) -> None:
         for hook in list(hooks.values()):
@@ -227,7 +227,7 @@ class Optimizer:
 
         Example (a max-norm constraint on chosen weights, with any optimizer)::
 
-            opt.register_step_post_hook(lambda o, a, k: renorm_(w.data, 3.0))
+            opt.register_step_post_hook(lambda o, a, k: nn.utils.max_norm_([w], 3.0))
         """
         handle = _HookHandle(self._step_post_hooks)
         self._step_post_hooks[handle.id] = hook
@@ -322,6 +322,8 @@ class Optimizer:
                           chain.from_iterable(g["params"] for g in groups)))
         state: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
         for k, v in state_dict["state"].items():
+            if isinstance(k, str) and k.isdigit():  # keys that went through JSON
+                k = int(k)
             if k in id_map:
                 p = id_map[k]
                 state[p] = {name: _unpack(val, p, name) for name, val in v.items()}
@@ -358,21 +360,11 @@ class Optimizer:
         return "\n".join(lines)
 
 
-def renorm_(w: Any, max_norm: float, dim: int = 0) -> Any:
-    """Rescale each slice of ``w`` along ``dim`` to Euclidean norm <= ``max_norm``, in place.
+def _max_norm(p: Tensor, max_norm: float) -> None:
+    """The ``max_norm`` group option: ``nn.utils.max_norm_`` on one weight (rows of dim 0)."""
+    from chainrule.nn.utils import max_norm_
 
-    For a ``Linear`` weight ``(out_features, in_features)`` and ``dim=0`` each row (a unit's
-    incoming weights) is constrained: w_i ← w_i · min(1, c / ‖w_i‖).
-    """
-    moved = xp.moveaxis(w, dim, 0)
-    flat = moved.reshape(moved.shape[0], -1)
-    norms = xp.sqrt(xp.einsum("ij,ij->i", flat, flat))
-    over = norms > max_norm
-    if over.any():
-        scale = xp.ones_like(norms)
-        scale[over] = max_norm / (norms[over] + 1e-7)
-        moved *= scale.reshape((-1,) + (1,) * (moved.ndim - 1))
-    return w
+    max_norm_(p, max_norm)
 
 
 def _pack(value: Any) -> Any:
@@ -388,11 +380,14 @@ def _pack(value: Any) -> Any:
 
 def _unpack(value: Any, p: Tensor, key: Any = None) -> Any:
     """A state value from ``load_state_dict``: a private copy, floating arrays cast to ``p``'s
-    dtype (the step counter and other scalars stay Python numbers)."""
+    dtype (the step counter and other scalars stay Python numbers). Foreign tensors with a
+    ``numpy()`` method (a PyTorch state dict) are read through it."""
     if isinstance(value, Tensor):
         value = value.data
+    elif hasattr(value, "detach") and hasattr(value, "numpy"):
+        value = xp.asarray(value.detach().numpy())
     if isinstance(value, xp.ndarray):
-        if value.ndim == 0 and key in ("step", "mu_product"):
+        if value.ndim == 0 and key in ("step", "mu_product", "H_diag", "t"):
             return float(value)
         if value.dtype.kind == "f" and value.dtype != p.data.dtype:
             return value.astype(p.data.dtype)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import no_grad
+from chainrule.distributed.integration import distributed_context, set_sampler_epoch
 from chainrule.tensor import Tensor, cat
 from chainrule.train.callbacks import Callback, LRScheduler
 from chainrule.train.metrics import Metric, resolve
@@ -132,6 +133,12 @@ class Trainer:
         self._epoch_loss_sum = 0.0
         self._epoch_loss_count = 0
         self._progress: Any = None
+        # chainrule.distributed: under DistributedDataParallel only rank 0 prints and writes
+        # files, and epoch losses and metrics are summed over the ranks (None: one process)
+        self.dist = distributed_context(model)
+        if self.dist is not None:
+            self.quiet = self.quiet or not self.dist.is_main
+            self.callbacks = self.dist.wrap_callbacks(self.callbacks)
 
     # ---- one step ---------------------------------------------------------------------------
     def train_step(self, batch: Any) -> tuple[float, Any, Any]:
@@ -190,6 +197,7 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_epoch_begin(self, self.epoch)
         self.model.train()
+        set_sampler_epoch(loader, self.epoch)  # a DistributedSampler's shard of this epoch
         total = len(loader) if hasattr(loader, "__len__") else None
         bar = self._progress.epoch_bar(self.epoch, epochs, total)
         t0 = time.perf_counter()
@@ -212,6 +220,9 @@ class Trainer:
             if self.stop_training:
                 break
         bar.close()
+        if self.dist is not None:  # chainrule.distributed: sums over all ranks' data
+            self._epoch_loss_sum, self._epoch_loss_count = self.dist.reduce_sums(
+                self._epoch_loss_sum, self._epoch_loss_count, self.metrics)
         logs = {"loss": self._epoch_loss_sum / max(self._epoch_loss_count, 1)}
         for m in self.metrics:
             logs[m.name] = m.compute()
@@ -240,6 +251,8 @@ class Trainer:
                 for m in metrics:
                     m.update(output, target)
         self.model.train(was_training)
+        if self.dist is not None:  # chainrule.distributed: sums over all ranks' data
+            total, count = self.dist.reduce_sums(total, count, metrics)
         out = {"loss": total / max(count, 1)}
         for m in metrics:
             out[m.name] = m.compute()
@@ -294,6 +307,8 @@ class Trainer:
         into directory ``path`` atomically (see ``chainrule.train.checkpoint``)."""
         from chainrule.train.checkpoint import save_checkpoint
 
+        if self.dist is not None and not self.dist.is_main:  # chainrule.distributed: rank 0
+            return path
         return save_checkpoint(path, self.model, self.optimizer, self.state())
 
     def load_checkpoint(self, path: str) -> None:

@@ -148,7 +148,9 @@ def test_hardtanh_and_prelu_errors():
 
 
 def test_erf_primitive_gradcheck():
+    from chainrule.nn._functional.activation import erf
+
     x = cr.tensor(rng().standard_normal(5), requires_grad=True)
-    close(F.erf(x), torch.erf(torch.tensor(x.data)))
-    assert cr.autograd.gradcheck(F.erf, (x,))
+    close(erf(x), torch.erf(torch.tensor(x.data)))
+    assert cr.autograd.gradcheck(erf, (x,))
     assert cr.autograd.gradgradcheck(F.logsigmoid, (x,))

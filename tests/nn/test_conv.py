@@ -17,6 +17,7 @@ import chainrule.nn.functional as F  # noqa: E402
 from chainrule.autograd.gradcheck import gradcheck, gradgradcheck  # noqa: E402
 
 TF = torch.nn.functional
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same.:UserWarning")
 
 # (in, out, kernel, stride, padding, dilation, groups, bias, input HxW)
 GRID = [

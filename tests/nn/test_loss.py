@@ -237,3 +237,27 @@ def test_pick_class_equals_gather_and_is_twice_differentiable():
     assert cr.autograd.gradgradcheck(
         lambda a: F.cross_entropy(a, labels, label_smoothing=0.1), (xx,)
     )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_fused_nll_equals_composite(reduction):
+    from chainrule.nn._functional.loss import _nll
+
+    logp = np.log(_softmax(R.standard_normal((4, C, 3)), 1))
+    t = _labels((4, 3), ignore=True)
+    w = cr.tensor(W)
+    fused_x, comp_x = as_cr(logp, True), as_cr(logp, True)
+    fused = _nll(fused_x, t, w, -100, 1, reduction, 0.7)[0]
+    valid = t != -100
+    safe = np.where(valid, t, 0).astype(np.intp)
+    w_t = W[safe] * valid
+    terms = -(apply(PickClass, comp_x, dim=1, index=safe) * w_t) * 0.7
+    comp = {"none": terms, "sum": terms.sum(), "mean": terms.sum() / float(w_t.sum())}[reduction]
+    close(fused, comp)
+    g = cr.tensor(rng(8).standard_normal(comp.shape))
+    fused.backward(g)
+    comp.backward(g)
+    close(fused_x.grad, comp_x.grad)
+    assert cr.autograd.gradgradcheck(
+        lambda a: _nll(a, t, w, -100, 1, reduction)[0] * 1.0, (as_cr(logp, True),)
+    )

@@ -410,3 +410,18 @@ def test_deepcopy_is_independent_and_keeps_sharing(pair):
 def test_repr_matches_torch(pair):
     mine, theirs = pair
     assert repr(mine) == repr(theirs)
+
+
+def test_global_full_backward_hook():
+    from chainrule.nn.modules import module as module_mod
+
+    seen = []
+    h = module_mod.register_module_full_backward_hook(
+        lambda m, gi, go: seen.append(type(m).__name__)
+    )
+    try:
+        net = nn.Sequential(nn.Linear(2, 3), nn.Tanh())
+        net(cr.randn(4, 2, requires_grad=True)).sum().backward()
+    finally:
+        h.remove()
+    assert sorted(seen) == ["Linear", "Sequential", "Tanh"] and seen[0] in ("Tanh", "Sequential")

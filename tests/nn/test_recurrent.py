@@ -115,8 +115,11 @@ def test_packed_sequence_input(kind: str) -> None:
     np.testing.assert_allclose(cp.data.data, tp.data.detach().numpy())
     np.testing.assert_array_equal(cp.batch_sizes.data, tp.batch_sizes.numpy())
     np.testing.assert_array_equal(cp.sorted_indices.data, tp.sorted_indices.numpy())
-    to, ts = tm(tp)
-    co, cs = cm(cp)
+    hs = [rng.standard_normal((2, B, H)) for _ in range(2 if kind == "LSTM" else 1)]
+    thx = tuple(torch.tensor(h) for h in hs) if kind == "LSTM" else torch.tensor(hs[0])
+    chx = tuple(cr.tensor(h) for h in hs) if kind == "LSTM" else cr.tensor(hs[0])
+    to, ts = tm(tp, thx)  # hx in the original batch order, as in PyTorch
+    co, cs = cm(cp, chx)
     assert isinstance(co, U.PackedSequence)
     np.testing.assert_array_equal(co.batch_sizes.data, to.batch_sizes.numpy())
     np.testing.assert_allclose(co.data.data, to.data.detach().numpy(), atol=1e-12)
@@ -288,6 +291,24 @@ def test_state_dict_keys_shapes_and_init() -> None:
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_bias_false_matches_torch(kind: str) -> None:
     _check_against_torch(kind, True, 2, False, [5, 3, 2], True, bias=False)
+
+
+def test_float32_matches_torch() -> None:
+    rng = np.random.default_rng(11)
+    tm = torch.nn.LSTM(I, 16, num_layers=2, bidirectional=True)
+    cm = nn.LSTM(I, 16, num_layers=2, bidirectional=True)
+    cm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    tx, cx = torch.tensor(x, requires_grad=True), cr.tensor(x, requires_grad=True)
+    to, _ = tm(tx)
+    co, _ = cm(cx)
+    assert co.dtype == cr.float32
+    np.testing.assert_allclose(co.data, to.detach().numpy(), rtol=1e-4, atol=1e-6)
+    g = rng.standard_normal(tuple(to.shape)).astype(np.float32)
+    to.backward(torch.tensor(g))
+    co.backward(cr.tensor(g))
+    np.testing.assert_allclose(cx.grad.data, tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    assert cm.weight_hh_l1_reverse.grad.dtype == cr.float32
 
 
 def test_float32_default_and_no_grad_path() -> None:

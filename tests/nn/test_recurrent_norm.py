@@ -97,7 +97,7 @@ def test_matches_step_by_step_reference(kind: str, norm: str) -> None:
         cy, chn = m(cx, ch, lengths=lengths)
         outs = [(cy, ty), (chn[0], thn)]
     gs = [rng.standard_normal(tuple(t.shape)) for _, t in outs]
-    for (c, t), g in zip(outs, gs):
+    for c, t in outs:
         np.testing.assert_allclose(c.data, t.detach().numpy(), rtol=1e-9, atol=1e-12)
     torch.autograd.backward([t for _, t in outs], [torch.tensor(g) for g in gs])
     cr.autograd.backward([c for c, _ in outs], [cr.tensor(g) for g in gs])

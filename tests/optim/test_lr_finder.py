@@ -73,3 +73,14 @@ def test_find_lr_with_a_model_and_batches():
     assert len(opt.state) == 0  # Adam had not stepped before the test: no state after it
     ax = res.plot()
     assert ax.get_xscale() == "log"
+
+
+def test_valley_ignores_an_early_noisy_drop():
+    """A big noisy dip among the tiny lrs fools 'steepest' but not 'valley'."""
+    lrs = list(np.logspace(-6, 0, 61))
+    losses = [2.0 + (0.8 if i == 8 else 0.0) for i in range(20)]  # flat, one noisy spike
+    losses += [2.0 - 1.9 * (i / 30) for i in range(1, 31)]  # the useful descent
+    losses += [0.1 * 3**i for i in range(1, 12)]  # divergence
+    assert lr_finder.steepest(lrs, losses) == lrs[9]
+    v = lr_finder.valley(lrs, losses)
+    assert lrs[20] < v < lrs[50]

@@ -209,3 +209,28 @@ def test_validation_messages():
         for _ in range(4):
             opt.step()
             s.step()
+
+
+def test_state_dicts_survive_json():
+    """Checkpoints store scheduler and optimizer state as JSON (string keys, lists)."""
+    import json
+
+    opt, sched = make(chainrule, "sgd", "MultiStepLR")
+    ref, _ = sequence(opt, sched)
+    opt1, sched1 = make(chainrule, "sgd", "MultiStepLR")
+    for group in opt1.param_groups:
+        for p in group["params"]:
+            p.grad = chainrule.ones_like(p)  # so that SGD keeps momentum buffers
+    sequence(opt1, sched1, 0, 30)
+    s_state = json.loads(json.dumps(sched1.state_dict()))
+    o_state = opt1.state_dict()
+    o_state = {"state": {str(k): {n: v.data.copy() for n, v in st.items()}
+                         for k, st in o_state["state"].items()},
+               "param_groups": json.loads(json.dumps(o_state["param_groups"]))}
+    opt2, sched2 = make(chainrule, "sgd", "MultiStepLR")
+    opt2.load_state_dict(o_state)
+    sched2.load_state_dict(s_state)
+    assert len(opt2.state) == 2
+    assert opt2.param_groups[0]["initial_lr"] == 0.1
+    rest, _ = sequence(opt2, sched2, 30, STEPS)
+    np.testing.assert_allclose(rest, ref[30:], rtol=1e-13)

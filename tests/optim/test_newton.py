@@ -138,17 +138,24 @@ def test_saddle_free_newton_escapes_the_saddle(kw):
     assert np.all(ys[1:] > ys[:-1])  # |y| grows every step
 
 
-def test_rosenbrock_with_damping_and_line_search():
-    """Non-convex: plain Newton from (−1.2, 1) with backtracking, and adaptive LM damping."""
-    for kw in (dict(), dict(damping=1.0, adaptive_damping=True)):
-        p = param([-1.2, 1.0])
-        opt = optim.Newton([p], max_iter=60, **kw)
+@pytest.mark.parametrize("kw", [
+    dict(), dict(damping=1.0, adaptive_damping=True),
+    dict(line_search_fn=None, damping=1.0, adaptive_damping=True),
+    dict(mode="cg"), dict(mode="cg", damping=1.0, adaptive_damping=True),
+    dict(saddle_free=True), dict(mode="cg", saddle_free=True, cg_max_iter=2),
+], ids=["backtracking", "adaptive-LM", "LM-no-line-search", "cg", "cg-adaptive-LM",
+        "saddle-free", "lanczos"])
+def test_rosenbrock_non_convex(kw):
+    """Every variant reaches the minimum of the Rosenbrock valley from (−1.2, 1)."""
+    p = param([-1.2, 1.0])
+    opt = optim.Newton([p], max_iter=100, **kw)
 
-        def closure(p=p):
-            return 100 * (p[1] - p[0] ** 2) ** 2 + (1 - p[0]) ** 2
+    def closure():
+        return 100 * (p[1] - p[0] ** 2) ** 2 + (1 - p[0]) ** 2
 
-        opt.step(closure)
-        np.testing.assert_allclose(p.data, [1.0, 1.0], atol=1e-8)
+    opt.step(closure)
+    np.testing.assert_allclose(p.data, [1.0, 1.0], atol=1e-8)
+    assert opt.state[p]["n_iter"] < 100
 
 
 def test_large_damping_gives_a_gradient_step():

@@ -338,3 +338,21 @@ def test_repr_lists_group_options():
     text = repr(optim.SGD(cr_params(a), lr=0.1, momentum=0.9))
     assert text.startswith("SGD (\nParameter Group 0\n")
     assert "    momentum: 0.9" in text and "    lr: 0.1" in text
+
+
+@pytest.mark.parametrize("name,kwargs", [("Adam", dict(lr=0.01, amsgrad=True)),
+                                         ("NAdam", dict(lr=0.01)),
+                                         ("SGD", dict(lr=0.1, momentum=0.9))])
+def test_load_a_torch_state_dict(name, kwargs):
+    """torch's state_dict (tensors, tensor steps) loads into the chainrule twin, which then
+    continues on torch's trajectory."""
+    a = make_problem(3)
+    tps = th_params(a)
+    t_opt = getattr(torch.optim, name)(tps, **kwargs)
+    train(torch, t_opt, tps, a, steps=5)
+    cps = [Parameter(chainrule.tensor(p.detach().numpy().copy())) for p in tps]
+    c_opt = getattr(optim, name)(cps, **kwargs)
+    c_opt.load_state_dict(t_opt.state_dict())
+    train(torch, t_opt, tps, a, steps=10)
+    train(chainrule, c_opt, cps, a, steps=10)
+    assert_params_close(cps, tps)

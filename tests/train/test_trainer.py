@@ -302,3 +302,34 @@ def test_model_checkpoint_and_run_report(tmp_path) -> None:
     for name in ("loss.png", "accuracy.png", "lr.png"):
         with open(os.path.join(run_dir, name), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def _read_events(path: str) -> list:
+    """Parse a TFRecord event file with tensorboardX's own protobuf definitions."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    events = []
+    with open(path, "rb") as f:
+        while header := f.read(12):
+            (length,) = struct.unpack("<Q", header[:8])
+            data = f.read(length)
+            f.read(4)
+            ev = event_pb2.Event()
+            ev.ParseFromString(data)
+            events.append(ev)
+    return events
+
+
+def test_tensorboard_event_files_are_readable(tmp_path) -> None:
+    pytest.importorskip("tensorboardX")
+    from chainrule.train import TensorBoard
+
+    model, opt = make()
+    trainer = Trainer(model, nn.CrossEntropyLoss(), opt, metrics=["accuracy"],
+                      callbacks=[TensorBoard(tmp_path / "tb")], quiet=True)
+    trainer.fit(DataLoader(blobs(), batch_size=60), epochs=2)
+    (name,) = [f for f in os.listdir(tmp_path / "tb") if "tfevents" in f]
+    tags = {v.tag for ev in _read_events(str(tmp_path / "tb" / name)) for v in ev.summary.value}
+    assert {"batch/loss", "epoch/loss", "epoch/accuracy", "epoch/lr"} <= tags

@@ -26,7 +26,7 @@ __all__ = [
     "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "gelu",
     "silu", "mish", "softplus", "softsign", "hardtanh", "hardtanh_", "hardsigmoid", "hardswish",
     "threshold", "threshold_", "prelu", "sigmoid", "tanh", "logsigmoid", "softmax", "softmin",
-    "log_softmax", "glu", "tanhshrink", "erf",
+    "log_softmax", "glu", "tanhshrink",
 ]
 
 

@@ -10,7 +10,7 @@ from chainrule.ops import matmul as M
 from chainrule.ops.index import IndexAdd
 from chainrule.tensor import Tensor, _wrap, apply
 
-__all__ = ["linear", "bilinear", "embedding", "one_hot", "identity"]
+__all__ = ["linear", "bilinear", "embedding", "one_hot"]
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -44,11 +44,6 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     if bias is not None:
         y = y + bias
     return y.reshape(lead + (out_f,))
-
-
-def identity(input: Tensor) -> Tensor:
-    """y = x."""
-    return input
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

@@ -221,6 +221,8 @@ def _check_index_target(input: Tensor, t: Any, cdim: int, ignore_index: int,
             f"{name}: expected a target of shape {tuple(expected)} for an input of shape "
             f"{tuple(input.shape)} (class dim {cdim}), got target shape {tuple(t.shape)}"
         )
+    if t.size == 0 or (t.min() >= 0 and t.max() < n_classes):
+        return
     bad = ((t < 0) | (t >= n_classes)) & (t != ignore_index)
     if bad.any():
         value = int(t[bad].reshape(-1)[0])
@@ -235,23 +237,55 @@ def _weight_view(weight: Tensor, ndim: int, cdim: int) -> Tensor:
     return weight.reshape((-1,) + (1,) * (ndim - cdim - 1))
 
 
-def _nll_core(logp: Tensor, t: Any, weight: Tensor | None, ignore_index: int, cdim: int
-              ) -> tuple[Tensor, Any, Any]:
-    """Per-position -w_{y} log p_{y}, the per-position weights w_{y} (0 where ignored) and the
-    validity mask."""
+class NLL(Function):
+    """out = Σ_n c_n x[n, t_n] (or the per-position terms c_n x[n, t_n] with ``reduce=False``),
+    with c_n = -w_{t_n} / Σ w for 'mean' and -w_{t_n} otherwise (0 where ignored);
+    dx = (g c) placed at the picked entries (:class:`PlaceClass`).
+
+    # NOTE: fused for speed: one node instead of pick, weight, negate, sum and divide (five
+    # forward and seven backward nodes); tested equal to that composite.
+    """
+
+    saves = ()
+
+    def forward(self, x: Any, dim: int = 1, index: Any = None, coef: Any = None,
+                reduce: bool = True) -> Any:
+        self.dim, self.index, self.coef, self.reduce = dim, index, coef, reduce
+        picked = xp.take_along_axis(x, xp.expand_dims(index, dim), axis=dim).squeeze(dim)
+        terms = picked * coef
+        return xp.asarray(terms.sum(), dtype=x.dtype) if reduce else terms
+
+    def backward(self, g: Tensor) -> tuple:
+        return (apply(PlaceClass, g * self.coef, dim=self.dim, index=self.index,
+                      n=self.inputs[0].shape[self.dim]),)
+
+
+def _nll(logp: Tensor, t: Any, weight: Tensor | None, ignore_index: int, cdim: int,
+         reduction: str, scale: float = 1.0) -> tuple[Tensor, Any, Any]:
+    """``scale`` × the NLL term reduced by ``reduction``; also the per-position weights w_{y}
+    (0 where ignored) and the validity mask."""
     valid = t != ignore_index
-    safe = xp.where(valid, t, 0).astype(xp.intp)
-    picked = apply(PickClass, logp, dim=cdim, index=safe)
+    safe = (xp.where(valid, t, 0) if not valid.all() else t).astype(xp.intp, copy=False)
     if weight is None:
         w_t = valid.astype(logp.dtype)
     else:
-        w_t = weight.data[safe] * valid
-    return -(picked * w_t), w_t, valid
+        w_t = (weight.data[safe] * valid).astype(logp.dtype, copy=False)
+    coef = w_t * -scale
+    if reduction == "mean":
+        denom = float(w_t.sum())
+        # every target ignored: 0/0, a nan loss as in PyTorch
+        coef = coef * (1.0 / denom) if denom else xp.full_like(coef, xp.nan)
+    out = apply(NLL, logp, dim=cdim, index=safe, coef=coef.astype(logp.dtype, copy=False),
+                reduce=reduction != "none")
+    return out, w_t, valid
 
 
 def _divide(total: Tensor, denom: Any) -> Tensor:
+    d = float(denom)
+    if d != 0.0:
+        return total / d
     with xp.errstate(invalid="ignore", divide="ignore"):  # all ignored: nan, as PyTorch
-        return total / float(denom)
+        return total / d
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -268,12 +302,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     t = target.data if isinstance(target, Tensor) else xp.asarray(target)
     _check_index_target(input, t, cdim, ignore_index, "nll_loss")
     _check_class_weight(weight, input.shape[cdim], "nll_loss")
-    loss, w_t, _ = _nll_core(input, t, weight, ignore_index, cdim)
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    return _divide(loss.sum(), w_t.sum())
+    return _nll(input, t, weight, ignore_index, cdim, reduction)[0]
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -304,17 +333,17 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         return _ce_probs(logp, _as_tensor(target, input), weight, reduction, label_smoothing,
                          cdim)
     _check_index_target(input, t, cdim, ignore_index, "cross_entropy")
-    loss, w_t, valid = _nll_core(logp, t, weight, ignore_index, cdim)
-    if label_smoothing > 0:
-        lp = logp if weight is None else logp * _weight_view(weight, input.ndim, cdim)
-        smooth = -(lp.sum(cdim) * valid.astype(logp.dtype))
-        eps = label_smoothing
-        loss = loss * (1.0 - eps) + smooth * (eps / n_classes)
-    if reduction == "none":
+    eps = label_smoothing
+    loss, w_t, valid = _nll(logp, t, weight, ignore_index, cdim, reduction, 1.0 - eps)
+    if eps == 0:
         return loss
+    lp = logp if weight is None else logp * _weight_view(weight, input.ndim, cdim)
+    smooth = -(lp.sum(cdim) * valid.astype(logp.dtype))
     if reduction == "sum":
-        return loss.sum()
-    return _divide(loss.sum(), w_t.sum())
+        smooth = smooth.sum()
+    elif reduction == "mean":
+        smooth = _divide(smooth.sum(), w_t.sum())
+    return loss + smooth * (eps / n_classes)
 
 
 def _ce_probs(logp: Tensor, q: Tensor, weight: Tensor | None, reduction: str, eps: float,

@@ -32,14 +32,24 @@ def _join(*parts: str) -> str:
 
 
 class Sigmoid(Module):
-    """σ(x) = 1 / (1 + e⁻ˣ)."""
+    """σ(x) = 1 / (1 + e⁻ˣ).
+
+    Example::
+
+        nn.Sigmoid()(chainrule.zeros(2))          # tensor([0.5, 0.5])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return input.sigmoid()
 
 
 class Tanh(Module):
-    """tanh x."""
+    """tanh x.
+
+    Example::
+
+        nn.Tanh()(chainrule.zeros(2))             # tensor([0., 0.])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return input.tanh()
@@ -65,7 +75,12 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """x if x > 0 else negative_slope · x (derivative at 0: negative_slope)."""
+    """x if x > 0 else negative_slope · x (derivative at 0: negative_slope).
+
+    Example::
+
+        nn.LeakyReLU(0.1)(chainrule.tensor([-1.0, 2.0]))   # tensor([-0.1, 2.])
+    """
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
@@ -80,7 +95,12 @@ class LeakyReLU(Module):
 
 
 class ELU(Module):
-    """x if x > 0 else alpha (eˣ - 1)  (Clevert et al. 2015)."""
+    """x if x > 0 else alpha (eˣ - 1)  (Clevert et al. 2015).
+
+    Example::
+
+        nn.ELU()(chainrule.tensor([-1.0, 2.0]))          # tensor([-0.6321, 2.])
+    """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
@@ -95,14 +115,24 @@ class ELU(Module):
 
 
 class CELU(ELU):
-    """max(0, x) + min(0, alpha (e^(x/alpha) - 1))."""
+    """max(0, x) + min(0, alpha (e^(x/alpha) - 1)).
+
+    Example::
+
+        nn.CELU(alpha=2.0)(chainrule.tensor([-1.0, 2.0]))
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.celu(input, self.alpha, self.inplace)
 
 
 class SELU(Module):
-    """scale · elu(x, alpha) with alpha ≈ 1.6733, scale ≈ 1.0507 (self-normalising nets)."""
+    """scale · elu(x, alpha) with alpha ≈ 1.6733, scale ≈ 1.0507 (self-normalising nets).
+
+    Example::
+
+        nn.SELU()(chainrule.randn(4))
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -116,7 +146,12 @@ class SELU(Module):
 
 
 class GELU(Module):
-    """x Φ(x) (exact, with erf) or its tanh approximation (``approximate='tanh'``)."""
+    """x Φ(x) (exact, with erf) or its tanh approximation (``approximate='tanh'``).
+
+    Example::
+
+        nn.GELU(approximate='tanh')(chainrule.randn(4))
+    """
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
@@ -134,7 +169,12 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    """x σ(x) (swish)."""
+    """x σ(x) (swish).
+
+    Example::
+
+        nn.SiLU()(chainrule.randn(4))
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -148,14 +188,24 @@ class SiLU(Module):
 
 
 class Mish(SiLU):
-    """x tanh(softplus(x))."""
+    """x tanh(softplus(x)).
+
+    Example::
+
+        nn.Mish()(chainrule.randn(4))
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.mish(input, self.inplace)
 
 
 class Hardsigmoid(SiLU):
-    """relu6(x + 3) / 6."""
+    """relu6(x + 3) / 6.
+
+    Example::
+
+        nn.Hardsigmoid()(chainrule.tensor([-4.0, 0.0, 4.0]))   # tensor([0., 0.5, 1.])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.hardsigmoid(input, self.inplace)
@@ -165,14 +215,24 @@ class Hardsigmoid(SiLU):
 
 
 class Hardswish(Hardsigmoid):
-    """x relu6(x + 3) / 6."""
+    """x relu6(x + 3) / 6.
+
+    Example::
+
+        nn.Hardswish()(chainrule.tensor([-4.0, 0.0, 4.0]))    # tensor([0., 0., 4.])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.hardswish(input, self.inplace)
 
 
 class Softplus(Module):
-    """(1/beta) log(1 + e^(beta x)), reverting to x where beta x > threshold."""
+    """(1/beta) log(1 + e^(beta x)), reverting to x where beta x > threshold.
+
+    Example::
+
+        nn.Softplus(beta=2.0)(chainrule.randn(4))
+    """
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
@@ -187,14 +247,24 @@ class Softplus(Module):
 
 
 class Softsign(Module):
-    """x / (1 + |x|)."""
+    """x / (1 + |x|).
+
+    Example::
+
+        nn.Softsign()(chainrule.tensor([1.0]))                 # tensor([0.5])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.softsign(input)
 
 
 class Hardtanh(Module):
-    """clip(x, min_val, max_val); zero gradient at and beyond the bounds."""
+    """clip(x, min_val, max_val); zero gradient at and beyond the bounds.
+
+    Example::
+
+        nn.Hardtanh(-2.0, 2.0)(chainrule.tensor([-3.0, 1.0]))    # tensor([-2., 1.])
+    """
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
                  min_value: float | None = None, max_value: float | None = None) -> None:
@@ -217,7 +287,12 @@ class Hardtanh(Module):
 
 
 class ReLU6(Hardtanh):
-    """min(max(x, 0), 6)."""
+    """min(max(x, 0), 6).
+
+    Example::
+
+        nn.ReLU6()(chainrule.tensor([-1.0, 7.0]))               # tensor([0., 6.])
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__(0.0, 6.0, inplace)
@@ -227,7 +302,12 @@ class ReLU6(Hardtanh):
 
 
 class Threshold(Module):
-    """x if x > threshold else value."""
+    """x if x > threshold else value.
+
+    Example::
+
+        nn.Threshold(0.5, -1.0)(chainrule.tensor([0.2, 0.8]))   # tensor([-1., 0.8])
+    """
 
     def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
         super().__init__()
@@ -271,14 +351,24 @@ class PReLU(Module):
 
 
 class LogSigmoid(Module):
-    """log σ(x), stable for large |x|."""
+    """log σ(x), stable for large |x|.
+
+    Example::
+
+        nn.LogSigmoid()(chainrule.tensor([-100.0]))          # tensor([-100.])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.logsigmoid(input)
 
 
 class Tanhshrink(Module):
-    """x - tanh x."""
+    """x - tanh x.
+
+    Example::
+
+        nn.Tanhshrink()(chainrule.randn(4))
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.tanhshrink(input)
@@ -294,28 +384,48 @@ class _SoftmaxBase(Module):
 
 
 class Softmax(_SoftmaxBase):
-    """eˣ / Σ eˣ along ``dim`` (rows sum to 1)."""
+    """eˣ / Σ eˣ along ``dim`` (rows sum to 1).
+
+    Example::
+
+        nn.Softmax(dim=1)(chainrule.randn(2, 3)).sum(1)      # tensor([1., 1.])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.softmax(input, self.dim)
 
 
 class Softmin(_SoftmaxBase):
-    """softmax(-x) along ``dim``."""
+    """softmax(-x) along ``dim``.
+
+    Example::
+
+        nn.Softmin(dim=1)(chainrule.randn(2, 3))
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.softmin(input, self.dim)
 
 
 class LogSoftmax(_SoftmaxBase):
-    """x - log Σ eˣ along ``dim`` (numerically stable at large logits)."""
+    """x - log Σ eˣ along ``dim`` (numerically stable at large logits).
+
+    Example::
+
+        nn.LogSoftmax(dim=1)(chainrule.randn(2, 3))
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.log_softmax(input, self.dim)
 
 
 class GLU(Module):
-    """a σ(b) where (a, b) are the halves of the input along ``dim``."""
+    """a σ(b) where (a, b) are the halves of the input along ``dim``.
+
+    Example::
+
+        nn.GLU()(chainrule.randn(4, 6)).shape                 # (4, 3)
+    """
 
     def __init__(self, dim: int = -1) -> None:
         super().__init__()

@@ -168,6 +168,7 @@ class ModuleList(Module):
     Example::
 
         layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+        x = chainrule.randn(2, 4)
         for layer in layers:
             x = layer(x)
     """
@@ -268,6 +269,7 @@ class ModuleDict(Module):
     Example::
 
         heads = nn.ModuleDict({"cls": nn.Linear(8, 10), "box": nn.Linear(8, 4)})
+        feat = chainrule.randn(2, 8)
         out = {k: head(feat) for k, head in heads.items()}
     """
 

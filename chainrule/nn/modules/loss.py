@@ -37,21 +37,36 @@ class _WeightedLoss(_Loss):
 
 
 class MSELoss(_Loss):
-    """Mean squared error: l = (x - y)²."""
+    """Mean squared error: l = (x - y)².
+
+    Example::
+
+        nn.MSELoss()(chainrule.tensor([1.0, 2.0]), chainrule.tensor([1.0, 4.0]))  # 2.
+    """
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
-    """Mean absolute error: l = |x - y|."""
+    """Mean absolute error: l = |x - y|.
+
+    Example::
+
+        nn.L1Loss()(chainrule.tensor([1.0, 2.0]), chainrule.tensor([1.0, 4.0]))   # 1.
+    """
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class HuberLoss(_Loss):
-    """l = ½ d² if |d| < delta else delta (|d| - ½ delta)."""
+    """l = ½ d² if |d| < delta else delta (|d| - ½ delta).
+
+    Example::
+
+        nn.HuberLoss(delta=0.5)(chainrule.randn(8), chainrule.randn(8))
+    """
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction=reduction)
@@ -62,7 +77,12 @@ class HuberLoss(_Loss):
 
 
 class SmoothL1Loss(_Loss):
-    """l = ½ d² / beta if |d| < beta else |d| - ½ beta (Huber divided by beta)."""
+    """l = ½ d² / beta if |d| < beta else |d| - ½ beta (Huber divided by beta).
+
+    Example::
+
+        nn.SmoothL1Loss(beta=0.5)(chainrule.randn(8), chainrule.randn(8))
+    """
 
     def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean", beta: float = 1.0) -> None:
@@ -74,7 +94,12 @@ class SmoothL1Loss(_Loss):
 
 
 class NLLLoss(_WeightedLoss):
-    """l_n = -w_{y_n} x[n, y_n] on log-probabilities (pair it with ``LogSoftmax``)."""
+    """l_n = -w_{y_n} x[n, y_n] on log-probabilities (pair it with ``LogSoftmax``).
+
+    Example::
+
+        nn.NLLLoss()(chainrule.randn(4, 3).log_softmax(1), chainrule.tensor([0, 2, 1, 0]))
+    """
 
     def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
                  ignore_index: int = -100, reduce: bool | None = None,
@@ -89,7 +114,13 @@ class NLLLoss(_WeightedLoss):
 
 class CrossEntropyLoss(_WeightedLoss):
     """log_softmax + NLL on logits, for class indices or class probabilities, with class
-    ``weight``, ``ignore_index`` and ``label_smoothing`` (see ``F.cross_entropy``)."""
+    ``weight``, ``ignore_index`` and ``label_smoothing`` (see ``F.cross_entropy``).
+
+    Example::
+
+        nn.CrossEntropyLoss(label_smoothing=0.1)(chainrule.randn(4, 3),
+                                          chainrule.tensor([0, 2, 1, 0]))
+    """
 
     def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
                  ignore_index: int = -100, reduce: bool | None = None,
@@ -105,7 +136,12 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 class BCELoss(_WeightedLoss):
-    """l = -w [y log x + (1 - y) log(1 - x)] on probabilities x."""
+    """l = -w [y log x + (1 - y) log(1 - x)] on probabilities x.
+
+    Example::
+
+        nn.BCELoss()(chainrule.rand(4), chainrule.tensor([0.0, 1.0, 1.0, 0.0]))
+    """
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy(input, target, weight=self.weight,
@@ -113,7 +149,13 @@ class BCELoss(_WeightedLoss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Sigmoid + BCE in one stable expression, with ``pos_weight`` for the positive term."""
+    """Sigmoid + BCE in one stable expression, with ``pos_weight`` for the positive term.
+
+    Example::
+
+        nn.BCEWithLogitsLoss(pos_weight=chainrule.tensor([3.0]))(
+            chainrule.randn(4, 1), chainrule.ones(4, 1))
+    """
 
     def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
                  reduce: bool | None = None, reduction: str = "mean",
@@ -129,7 +171,12 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class MultiMarginLoss(_WeightedLoss):
-    """The multi-class SVM hinge loss Σ_{i≠y} max(0, margin - x_y + x_i)^p / C."""
+    """The multi-class SVM hinge loss Σ_{i≠y} max(0, margin - x_y + x_i)^p / C.
+
+    Example::
+
+        nn.MultiMarginLoss()(chainrule.randn(4, 3), chainrule.tensor([0, 2, 1, 0]))
+    """
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
                  size_average: bool | None = None, reduce: bool | None = None,
@@ -151,7 +198,13 @@ class MultiMarginLoss(_WeightedLoss):
 
 
 class KLDivLoss(_Loss):
-    """KL divergence on log-probabilities; use ``reduction='batchmean'`` for the true KL."""
+    """KL divergence on log-probabilities; use ``reduction='batchmean'`` for the true KL.
+
+    Example::
+
+        nn.KLDivLoss(reduction='batchmean')(chainrule.randn(2, 3).log_softmax(1),
+                                          chainrule.full((2, 3), 1 / 3))
+    """
 
     def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean", log_target: bool = False) -> None:
@@ -163,7 +216,13 @@ class KLDivLoss(_Loss):
 
 
 class CosineEmbeddingLoss(_Loss):
-    """1 - cos(x₁, x₂) for similar pairs (y = 1), max(0, cos - margin) for dissimilar."""
+    """1 - cos(x₁, x₂) for similar pairs (y = 1), max(0, cos - margin) for dissimilar.
+
+    Example::
+
+        nn.CosineEmbeddingLoss()(chainrule.randn(4, 5), chainrule.randn(4, 5),
+                                  chainrule.tensor([1.0, -1.0, 1.0, -1.0]))
+    """
 
     def __init__(self, margin: float = 0.0, size_average: bool | None = None,
                  reduce: bool | None = None, reduction: str = "mean") -> None:
@@ -176,7 +235,13 @@ class CosineEmbeddingLoss(_Loss):
 
 
 class MarginRankingLoss(_Loss):
-    """max(0, -y (x₁ - x₂) + margin)."""
+    """max(0, -y (x₁ - x₂) + margin).
+
+    Example::
+
+        nn.MarginRankingLoss(0.1)(chainrule.randn(4), chainrule.randn(4),
+                                  chainrule.tensor([1.0, -1.0, 1.0, 1.0]))
+    """
 
     def __init__(self, margin: float = 0.0, size_average: bool | None = None,
                  reduce: bool | None = None, reduction: str = "mean") -> None:
@@ -189,7 +254,12 @@ class MarginRankingLoss(_Loss):
 
 
 class SoftMarginLoss(_Loss):
-    """log(1 + e^(-y x)) (two-class logistic loss)."""
+    """log(1 + e^(-y x)) (two-class logistic loss).
+
+    Example::
+
+        nn.SoftMarginLoss()(chainrule.randn(4), chainrule.tensor([1.0, -1.0, 1.0, 1.0]))
+    """
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.soft_margin_loss(input, target, reduction=self.reduction)

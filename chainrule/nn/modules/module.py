@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import no_grad
-from chainrule.backend import is_floating, to_dtype
+from chainrule.backend import is_floating, to_dtype, xp
 from chainrule.nn.parameter import Buffer, Parameter
 from chainrule.tensor import Tensor, _wrap
 
@@ -80,9 +80,9 @@ def _as_array(src: Any, key: str) -> np.ndarray:
     if isinstance(src, Tensor):
         return src.data
     if hasattr(src, "detach") and hasattr(src, "numpy"):  # a torch tensor, possibly with grad
-        return np.asarray(src.detach().cpu().numpy())
+        return xp.asarray(src.detach().cpu().numpy())
     try:
-        return np.asarray(src)
+        return xp.asarray(src)
     except (TypeError, ValueError):
         raise TypeError(
             f'While copying the parameter named "{key}", expected a Tensor or array from the '
@@ -521,7 +521,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad.requires_grad or not p.grad.data.flags.writeable:
-                p.grad = _wrap(np.zeros_like(p.grad.data))
+                p.grad = _wrap(xp.zeros_like(p.grad.data))
             else:
                 p.grad.data[...] = 0
 
@@ -701,7 +701,7 @@ class Module:
                 if assign:
                     target.data = arr
                 else:
-                    np.copyto(target.data, arr, casting="unsafe")
+                    xp.copyto(target.data, arr, casting="unsafe")
                 target._bump_version()
         if self._has_extra_state():
             key = prefix + _EXTRA_STATE_KEY

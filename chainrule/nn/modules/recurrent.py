@@ -545,8 +545,8 @@ class LSTM(RNNBase):
 
 class GRU(RNNBase):
     """Gated recurrent unit, PyTorch's gate order (r, z, n):
-    r, z = σ(x W_{ir,iz}ᵀ + b_i + h W_{hr,hz}ᵀ + b_h);  n = tanh(x W_inᵀ + b_in + r (h W_hnᵀ + b_hn));
-    h_t = (1 - z) n + z h_{t-1}.
+    r, z = σ(x W_{ir,iz}ᵀ + b_i + h W_{hr,hz}ᵀ + b_h);
+    n = tanh(x W_inᵀ + b_in + r (h W_hnᵀ + b_hn));  h_t = (1 - z) n + z h_{t-1}.
 
     Example::
 

@@ -1,6 +1,7 @@
 """``chainrule.nn.utils``: gradient clipping, parameter/vector conversion, explicit penalties and
 the max-norm constraint."""
 
+from chainrule.nn.utils import rnn
 from chainrule.nn.utils.clip_grad import (
     clip_grad_norm,
     clip_grad_norm_,
@@ -10,7 +11,6 @@ from chainrule.nn.utils.clip_grad import (
 )
 from chainrule.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
 from chainrule.nn.utils.penalty import elastic_net_penalty, l1_penalty, l2_penalty, max_norm_
-from chainrule.nn.utils import rnn
 
 __all__ = [
     "clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grads_with_norm_",

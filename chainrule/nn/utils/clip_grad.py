@@ -69,9 +69,9 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
 
     Example::
 
-        loss.backward()
-        total = nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
-        opt.step()
+        model = nn.Linear(4, 2)
+        model(chainrule.randn(8, 4)).pow(2).sum().backward()
+        total = nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)   # before clipping
     """
     params = [p for p in as_list(parameters) if p.grad is not None]
     total = get_total_norm([p.grad for p in params], norm_type, error_if_nonfinite)

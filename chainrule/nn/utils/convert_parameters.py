@@ -16,7 +16,9 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
 
     Example::
 
-        theta = nn.utils.parameters_to_vector(model.parameters())   # shape (n_params,)
+        model = nn.Linear(4, 2)
+        theta = nn.utils.parameters_to_vector(model.parameters())   # shape (10,)
+        nn.utils.vector_to_parameters(theta * 0.5, model.parameters())
     """
     params = as_list(parameters)
     if not params:

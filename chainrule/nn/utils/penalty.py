@@ -34,6 +34,8 @@ def l1_penalty(parameters: Tensor | Iterable[Tensor], weight: float = 1.0) -> Te
 
     Example::
 
+        model = nn.Linear(4, 3)
+        x, y = chainrule.randn(8, 4), chainrule.tensor([0, 1, 2, 0, 1, 2, 0, 1])
         loss = F.cross_entropy(model(x), y) + nn.utils.l1_penalty(model.parameters(), 1e-4)
     """
     total = _total(parameters, lambda p: p.abs().sum())
@@ -66,7 +68,8 @@ def max_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type:
 
     Example::
 
-        opt.step()
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        # ... after each optimizer.step():
         nn.utils.max_norm_([m.weight for m in model.modules() if isinstance(m, nn.Linear)], 3.0)
     """
     rescaled = 0

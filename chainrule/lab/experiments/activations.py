@@ -1,0 +1,547 @@
+"""Activation functions: saturation and vanishing gradients (A1), initialisation (A2), dead
+ReLUs and the cost of an activation (A3).
+
+Every network here is a plain MLP whose forward pass is written out layer by layer so that the
+pre-activations z_l keep their gradients δ_l = ∂L/∂z_l (``retain_grad``): the per-layer
+statistics (saturation, variance of activations and of back-propagated gradients, single-sign
+rows of ∂L/∂W = δ xᵀ) are read from one probe batch without touching the training loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule import diagnostics as D
+from chainrule import nn, optim
+from chainrule.lab import common
+from chainrule.lab.experiment import Context, Experiment, Result, register
+from chainrule.lab.verdict import below, combine, compare, fmt, mean_std, table_row
+
+__all__ = ["A1Saturation", "A2Initialisation", "A3DeadReLU"]
+
+_ACTS: dict[str, Callable[[Any], Any]] = {
+    "sigmoid": lambda z: z.sigmoid(),
+    "tanh": lambda z: z.tanh(),
+    "relu": lambda z: z.relu(),
+    "leaky_relu": lambda z: nn.functional.leaky_relu(z, 0.01),
+}
+
+
+class MLP(nn.Module):
+    """Linear layers with one activation between them; ``record`` keeps z_l, h_l per layer."""
+
+    def __init__(self, sizes: list[int], act: str) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.act = act
+
+    def forward(self, x: Any) -> Any:
+        return self.record(x)[0]
+
+    def record(self, x: Any, retain: bool = False) -> tuple[Any, list[Any], list[Any]]:
+        """(output, pre-activations z_1..z_H, activations h_0 = x, h_1..h_H)."""
+        f = _ACTS[self.act]
+        zs, hs = [], [x]
+        h = x
+        for layer in self.layers[:-1]:
+            z = layer(h)
+            if retain:
+                z.retain_grad()
+            h = f(z)
+            zs.append(z)
+            hs.append(h)
+        return self.layers[-1](h), zs, hs
+
+    def weights(self) -> list[Any]:
+        return [layer.weight for layer in self.layers]
+
+
+def init_mlp(model: MLP, scheme: str, bias: float = 0.0) -> MLP:
+    """Initialise in place: 'standard' W ~ U[±1/√fan_in] (Glorot & Bengio's "standard"),
+    'xavier' W ~ U[±√6/√(fan_in + fan_out)], 'he' W ~ N(0, 2/fan_in); biases = ``bias``
+    (hidden layers; the output layer's bias is 0)."""
+    for i, layer in enumerate(model.layers):
+        fan_out, fan_in = layer.weight.shape
+        if scheme == "standard":
+            a = 1.0 / math.sqrt(fan_in)
+            nn.init.uniform_(layer.weight, -a, a)
+        elif scheme == "xavier":
+            nn.init.xavier_uniform_(layer.weight)
+        elif scheme == "he":
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+        else:
+            raise ValueError(f"init_mlp: unknown scheme {scheme!r}")
+        last = i == len(model.layers) - 1
+        nn.init.constant_(layer.bias, 0.0 if last else bias)
+    return model
+
+
+def data(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """mnist5k (digits in the unit suite's tiny runs, to stay within their time budget)."""
+    return common.dataset("digits" if ctx.tiny else "mnist5k")
+
+
+def probe(model: MLP, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """One forward/backward pass on a probe batch (no update): per-layer z, h, δ, ∂L/∂W."""
+    for p in model.parameters():
+        p.grad = None
+    out, zs, hs = model.record(cr.from_numpy(x), retain=True)
+    nn.functional.cross_entropy(out, cr.from_numpy(y)).backward()
+    rec = {
+        "z": [z.data for z in zs],
+        "h": [h.data for h in hs],
+        "delta": [z.grad.data for z in zs],
+        "gw": [w.grad.data.copy() for w in model.weights()],
+    }
+    for p in model.parameters():
+        p.grad = None
+    return rec
+
+
+def _norm(a: np.ndarray) -> float:
+    return float(np.sqrt(np.sum(np.square(a, dtype=np.float64))))
+
+
+def _save_grid(path: str, panels: list[tuple[str, dict[str, Any], str, bool]], x: Any = None,
+               xlabel: str = "step") -> str:
+    """Several small line plots side by side: (title, {name: values}, ylabel, logy)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), dpi=100)
+    axes = np.atleast_1d(axes)
+    for ax, (title, series, ylabel, logy) in zip(axes, panels):
+        for name, ys in series.items():
+            arr = np.asarray(ys, dtype=np.float64)
+            xs = np.asarray(x if x is not None else np.arange(arr.shape[-1]))
+            if arr.ndim == 2:
+                ax.plot(xs, arr.mean(0), label=name, marker=".")
+                ax.fill_between(xs, arr.min(0), arr.max(0), alpha=0.2)
+            else:
+                ax.plot(xs, arr, label=name, marker=".")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.9, wspace=0.3)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+@register
+class A1Saturation(Experiment):
+    id = "A1"
+    title = "Sigmoid saturates, its gradients vanish, its output is not zero-centred"
+    claim = ("Sigmoid (logistic): output in (0, 1); very flat near 0 and 1, so the gradient can "
+             "be ~0 and vanishes easily; output centred at 0.5, not 0; costly to compute.")
+    expected = ("sigmoid: top layer saturates early, grad norms shrink toward the input, "
+                "slower/worse at equal budget; ~100 % single-sign rows after sigmoid vs ~0 "
+                "after tanh")
+    source = "Glorot & Bengio 2010"
+    arms = ("sigmoid", "tanh", "relu")
+    metrics = ("saturation % per layer", "‖∂L/∂W₁‖/‖∂L/∂W_L‖", "test error",
+               "single-sign fraction of ∂L/∂W rows")
+
+    depth = 5
+
+    def run(self, ctx: Context) -> Result:
+        x, y, xt, yt = data(ctx)
+        width = 32 if ctx.tiny else 100
+        steps = ctx.budget(full=3000, quick=500, tiny=20)
+        every = max(1, steps // 10)
+        lr, batch = 0.5, 32
+        sizes = [x.shape[1]] + [width] * self.depth + [10]
+        px, py = x[:256], y[:256]
+        keys = ("sat", "sat_first", "means", "top_mean", "first_mean", "ratio", "sign", "err",
+                "loss", "norms", "sat_layers")
+        res: dict[str, dict[str, list]] = {a: {k: [] for k in keys} for a in self.arms}
+        for seed in ctx.seeds:
+            for arm in self.arms:
+                common.seeded(seed)
+                model = init_mlp(MLP(sizes, arm), "standard")
+                opt = optim.SGD(model.parameters(), lr=lr)
+                sat, ratios, signs, norms, means = [], [], [], [], []
+
+                def measure(step: int, model: MLP = model, sat: list = sat, ratios: list = ratios,
+                            signs: list = signs, norms: list = norms, means: list = means,
+                            arm: str = arm) -> None:
+                    rec = probe(model, px, py)
+                    means.append([float(h.mean()) for h in rec["h"][1:]])
+                    if arm in ("sigmoid", "tanh"):
+                        sat.append([D.saturation_fraction(h, arm, threshold=0.9)
+                                    for h in rec["h"][1:]])
+                    gn = [_norm(g) for g in rec["gw"]]
+                    norms.append(gn)
+                    ratios.append(gn[0] / gn[-2])
+                    # rows of ∂L/∂W_l = δ_l h_{l-1}ᵀ for the layers fed by an activation
+                    signs.append(np.mean([D.single_sign_fraction(rec["h"][k], rec["delta"][k])
+                                          for k in range(1, self.depth)]))
+
+                measure(0)
+                losses = common.train(model, opt, x, y, steps, batch, seed, every=every,
+                                      on_eval=measure)
+                r = res[arm]
+                mu = np.asarray(means)
+                r["means"].append(mu)
+                k = int(np.argmin(mu[:, -1]))  # when the top layer is closest to 0
+                r["top_mean"].append(float(mu[k, -1]))
+                r["first_mean"].append(float(mu[k, 0]))
+                if sat:
+                    s = np.asarray(sat)
+                    r["sat_layers"].append(s)
+                    r["sat"].append(float(s[:, -1].max()))
+                    r["sat_first"].append(float(s[:, 0].max()))
+                r["ratio"].append(float(np.exp(np.mean(np.log(ratios)))))
+                r["sign"].append(float(np.mean(signs)))
+                r["err"].append(1.0 - common.accuracy(model, xt, yt))
+                r["loss"].append(common.smooth(losses, max(1, steps // 30)))
+                r["norms"].append(np.asarray(norms))
+        return self._report(ctx, res, steps, every, lr, batch, sizes)
+
+    def _report(self, ctx: Context, res: dict, steps: int, every: int, lr: float, batch: int,
+                sizes: list[int]) -> Result:
+        sg, th, rl = res["sigmoid"], res["tanh"], res["relu"]
+        # Glorot & Bengio: the TOP sigmoid layer is driven to its lower asymptote early while the
+        # layers below stay near 0.5 (tanh instead saturates from the first layer up)
+        # (measured by the mean activation, Glorot & Bengio's figure 2, and the share of units
+        # with σ < 0.05 or σ > 0.95, where σ' is under a fifth of its maximum)
+        v_sat, n_sat = compare(sg["top_mean"], sg["first_mean"], "less", min_effect=0.2)
+        log_ratio = {a: list(np.log10(res[a]["ratio"])) for a in self.arms}
+        v_grad, n_grad = compare(log_ratio["sigmoid"], log_ratio["tanh"], "less", min_effect=0.3)
+        v_sign, n_sign = compare(sg["sign"], th["sign"], "greater", min_effect=0.3)
+        v_err, n_err = compare(sg["err"], rl["err"], "greater", min_effect=0.01)
+        verdict = combine([v_sat, v_grad, v_sign, v_err])
+        table = [table_row(a, top_layer_mean_min=res[a]["top_mean"],
+                           first_layer_mean_then=res[a]["first_mean"],
+                           first_layer_saturation_peak=res[a]["sat_first"] or "n/a",
+                           top_layer_saturation_peak=res[a]["sat"] or "n/a",
+                           grad_ratio_first_over_last=res[a]["ratio"],
+                           single_sign_rows=res[a]["sign"], test_error=res[a]["err"])
+                 for a in self.arms]
+        checkpoints = np.arange(0, steps + 1, every)[: len(sg["norms"][0])]
+        plots = [
+            _save_grid(ctx.path("a1_saturation.png"), [
+                ("sigmoid: mean activation per layer",
+                 {f"layer {k + 1}": np.asarray(sg["means"])[:, :, k] for k in range(self.depth)},
+                 "mean σ(z)", False)] + [
+                (f"{arm}: saturated share per layer",
+                 {f"layer {k + 1}": np.asarray(res[arm]["sat_layers"])[:, :, k]
+                  for k in range(self.depth)}, "share with |u| > 0.9", False)
+                for arm in ("sigmoid", "tanh")], x=checkpoints),
+            _save_grid(ctx.path("a1_gradients.png"), [
+                ("‖∂L/∂W_l‖ at init", {a: np.asarray(res[a]["norms"])[:, 0, :]
+                                       for a in self.arms}, "Frobenius norm", True),
+                ("‖∂L/∂W_l‖ at the end", {a: np.asarray(res[a]["norms"])[:, -1, :]
+                                          for a in self.arms}, "Frobenius norm", True),
+            ], x=np.arange(1, len(sizes)), xlabel="layer (1 = input side)"),
+            common.plot(ctx.path("a1_loss.png"), {a: np.asarray(res[a]["loss"])
+                                                  for a in self.arms},
+                        "training loss (smoothed)", "step", "cross-entropy"),
+        ]
+        summary = (f"sigmoid top-layer mean activation falls to {fmt(sg['top_mean'])} (first layer "
+                   f"{fmt(sg['first_mean'])}), saturated share top {fmt(sg['sat'])} vs first "
+                   f"{fmt(sg['sat_first'])} (tanh {fmt(th['sat'])} / {fmt(th['sat_first'])}); "
+                   f"‖g₁‖/‖g_L‖ sigmoid {fmt(sg['ratio'])}, tanh {fmt(th['ratio'])}, relu "
+                   f"{fmt(rl['ratio'])}; single-sign rows sigmoid {fmt(sg['sign'])} vs tanh "
+                   f"{fmt(th['sign'])}; test error sigmoid {fmt(sg['err'])}, tanh "
+                   f"{fmt(th['err'])}, relu {fmt(rl['err'])}")
+        numbers = {
+            "sigmoid_top_mean_min": mean_std(sg["top_mean"]),
+            "sigmoid_first_mean_then": mean_std(sg["first_mean"]),
+            "top_saturation_peak": {a: mean_std(res[a]["sat"]) for a in ("sigmoid", "tanh")},
+            "first_saturation_peak": {a: mean_std(res[a]["sat_first"])
+                                      for a in ("sigmoid", "tanh")},
+            "grad_ratio_first_over_last": {a: mean_std(res[a]["ratio"]) for a in self.arms},
+            "single_sign_fraction": {a: mean_std(res[a]["sign"]) for a in self.arms},
+            "test_error": {a: mean_std(res[a]["err"]) for a in self.arms},
+            "verdicts": {"saturation": (v_sat, n_sat), "vanishing": (v_grad, n_grad),
+                         "single_sign": (v_sign, n_sign), "error": (v_err, n_err)},
+        }
+        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                           budget={"steps": steps, "batch": batch, "lr": lr, "optimizer": "SGD",
+                                   "sizes": sizes, "init": "U[±1/√fan_in], bias 0"})
+
+
+# ---------------------------------------------------------------------------------------------
+def _spread(v: list[float]) -> float:
+    """max/min of per-layer variances (1 = every layer alike)."""
+    a = np.asarray(v, dtype=np.float64)
+    return float(a.max() / max(a.min(), 1e-300))
+
+
+@register
+class A2Initialisation(Experiment):
+    id = "A2"
+    title = "Tanh gradients vanish too; initialisation decides (standard vs Xavier)"
+    claim = "Tanh (hyperbolic tangent): output in (−1, 1); its gradient also vanishes."
+    expected = ("Xavier keeps per-layer activation and gradient variance about equal; standard "
+                "init does not")
+    source = "Glorot & Bengio 2010"
+    arms = ("standard U[±1/√n]", "xavier U[±√6/√(n_in+n_out)]")
+    metrics = ("max/min over layers of Var(h_l)", "max/min over layers of Var(∂L/∂z_l)",
+               "test error")
+
+    depth = 5
+
+    def run(self, ctx: Context) -> Result:
+        x, y, xt, yt = data(ctx)
+        width = 32 if ctx.tiny else 100
+        steps = ctx.budget(full=2000, quick=300, tiny=10)
+        lr, batch = 0.1, 32
+        sizes = [x.shape[1]] + [width] * self.depth + [10]
+        px, py = x[:500], y[:500]
+        schemes = ("standard", "xavier")
+        out = {s: {"act0": [], "grad0": [], "act1": [], "grad1": [], "err": [], "wgrad0": [],
+                   "var_h": [], "var_d": []} for s in schemes}
+        for seed in ctx.seeds:
+            for scheme in schemes:
+                common.seeded(seed)
+                model = init_mlp(MLP(sizes, "tanh"), scheme)
+                rec = probe(model, px, py)
+                var_h = [float(h.var()) for h in rec["h"][1:]]
+                var_d = [float(d.var()) for d in rec["delta"]]
+                r = out[scheme]
+                r["var_h"].append(var_h)
+                r["var_d"].append(var_d)
+                r["act0"].append(_spread(var_h))
+                r["grad0"].append(_spread(var_d))
+                r["wgrad0"].append(_spread([float(g.var()) for g in rec["gw"][: self.depth]]))
+                opt = optim.SGD(model.parameters(), lr=lr)
+                common.train(model, opt, x, y, steps, batch, seed)
+                rec = probe(model, px, py)
+                r["act1"].append(_spread([float(h.var()) for h in rec["h"][1:]]))
+                r["grad1"].append(_spread([float(d.var()) for d in rec["delta"]]))
+                r["err"].append(1.0 - common.accuracy(model, xt, yt))
+        st, xv = out["standard"], out["xavier"]
+        la = {s: list(np.log10(out[s]["act0"])) for s in schemes}
+        lg = {s: list(np.log10(out[s]["grad0"])) for s in schemes}
+        v_act, n_act = compare(la["xavier"], la["standard"], "less", min_effect=0.1)
+        v_grad, n_grad = compare(lg["xavier"], lg["standard"], "less", min_effect=0.1)
+        verdict = combine([v_act, v_grad])
+        table = [table_row(s, act_var_ratio_init=out[s]["act0"],
+                           grad_var_ratio_init=out[s]["grad0"],
+                           weight_grad_var_ratio_init=out[s]["wgrad0"],
+                           act_var_ratio_trained=out[s]["act1"],
+                           grad_var_ratio_trained=out[s]["grad1"], test_error=out[s]["err"])
+                 for s in schemes]
+        layers = np.arange(1, self.depth + 1)
+        plots = [_save_grid(ctx.path("a2_variances.png"), [
+            ("Var(h_l) at init", {s: np.asarray(out[s]["var_h"]) for s in schemes},
+             "variance", True),
+            ("Var(∂L/∂z_l) at init", {s: np.asarray(out[s]["var_d"]) for s in schemes},
+             "variance", True),
+        ], x=layers, xlabel="hidden layer (1 = input side)")]
+        summary = (f"max/min of per-layer Var(h) at init: standard {fmt(st['act0'])} vs xavier "
+                   f"{fmt(xv['act0'])}; of Var(∂L/∂z): standard {fmt(st['grad0'])} vs xavier "
+                   f"{fmt(xv['grad0'])}; test error after {steps} steps standard "
+                   f"{fmt(st['err'])}, xavier {fmt(xv['err'])}")
+        numbers = {
+            "act_var_ratio_init": {s: mean_std(out[s]["act0"]) for s in schemes},
+            "grad_var_ratio_init": {s: mean_std(out[s]["grad0"]) for s in schemes},
+            "weight_grad_var_ratio_init": {s: mean_std(out[s]["wgrad0"]) for s in schemes},
+            "act_var_ratio_trained": {s: mean_std(out[s]["act1"]) for s in schemes},
+            "grad_var_ratio_trained": {s: mean_std(out[s]["grad1"]) for s in schemes},
+            "test_error": {s: mean_std(out[s]["err"]) for s in schemes},
+            "verdicts": {"activations": (v_act, n_act), "gradients": (v_grad, n_grad)},
+        }
+        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                           budget={"steps": steps, "batch": batch, "lr": lr, "optimizer": "SGD",
+                                   "sizes": sizes, "probe": len(py)})
+
+
+# ---------------------------------------------------------------------------------------------
+def _inactive(model: MLP, x: np.ndarray) -> np.ndarray:
+    """Per hidden unit (all layers concatenated): True when z ≤ 0 on every probe example.
+
+    For ReLU that is a dead unit (zero output and zero gradient on all of them)."""
+    with cr.no_grad():
+        _, zs, _ = model.record(cr.from_numpy(x))
+    return np.concatenate([(z.data <= 0).all(axis=0) for z in zs])
+
+
+def _revived(history: list[np.ndarray]) -> tuple[float, int]:
+    """Share of the units ever inactive at a checkpoint that are active at a later one."""
+    h = np.asarray(history)  # checkpoints × units
+    ever, revived = np.zeros(h.shape[1], bool), np.zeros(h.shape[1], bool)
+    for row in h:
+        revived |= ever & ~row
+        ever |= row
+    n = int(ever.sum())
+    return (float(revived.sum() / n) if n else 0.0), n
+
+
+def _ns_per_element(fn: Callable[[Any], Any], n: int, backward: bool, reps: int) -> float:
+    """Best-of-``reps`` time of ``fn`` (and its backward) on ``n`` float32 elements."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(n).astype(np.float32)
+    g = cr.from_numpy(np.ones(n, np.float32))
+    best = math.inf
+    for _ in range(reps):
+        t = cr.from_numpy(a.copy()).requires_grad_(backward)
+        start = time.perf_counter()
+        out = fn(t)
+        if backward:
+            out.backward(g)
+        best = min(best, time.perf_counter() - start)
+    return best / n * 1e9
+
+
+@register
+class A3DeadReLU(Experiment):
+    id = "A3"
+    title = "ReLU: cheap, no saturation for x > 0, dead for x < 0; LeakyReLU fixes it"
+    claim = ("ReLU (rectified linear unit): a simple threshold, so cheap; does not saturate, so "
+             "no vanishing gradient; not zero-centred; no gradient at 0 (use the left or right "
+             "derivative); x < 0 is the inactive state. LeakyReLU: corrects ReLU's negative "
+             "part.")
+    expected = ("dead units appear and never recover with ReLU, none with LeakyReLU; ReLU grads "
+                "don't decay geometrically")
+    source = "Nair & Hinton 2010; Maas et al. 2013"
+    arms = ("bias −3: relu vs leaky_relu (Adam)", "SGD lr: relu 0.05 vs relu 0.7 vs leaky 0.7",
+            "depth 10: relu + He vs sigmoid + standard", "relu vs sigmoid ns/element")
+    metrics = ("dead (inactive on every probe example) %", "revived share",
+               "‖∂L/∂W₁‖/‖∂L/∂W₁₀‖", "ns/element")
+
+    def run(self, ctx: Context) -> Result:
+        x, y, xt, yt = data(ctx)
+        width = 32 if ctx.tiny else 100
+        steps = ctx.budget(full=2000, quick=300, tiny=10)
+        every = max(1, steps // 10)
+        px = x  # dead = inactive on EVERY training example: then its gradient is exactly zero
+        sizes = [x.shape[1], width, width, 10]
+        # (name, activation, hidden bias, optimizer, lr): one factor differs from its partner
+        settings = [("bias-3 relu", "relu", -3.0, "adam", 0.01),
+                    ("bias-3 leaky", "leaky_relu", -3.0, "adam", 0.01),
+                    ("lr0.05 relu", "relu", 0.0, "sgd", 0.05),
+                    ("lr0.7 relu", "relu", 0.0, "sgd", 0.7),
+                    ("lr0.7 leaky", "leaky_relu", 0.0, "sgd", 0.7)]
+        dead = {s[0]: {"final": [], "peak": [], "revived": [], "revived_l1": [], "curve": [],
+                          "err": []}
+                for s in settings}
+        for seed in ctx.seeds:
+            for name, act, bias, opt_name, lr in settings:
+                common.seeded(seed)
+                model = init_mlp(MLP(sizes, act), "standard", bias=bias)
+                opt = (optim.Adam(model.parameters(), lr=lr) if opt_name == "adam"
+                       else optim.SGD(model.parameters(), lr=lr))
+                hist = [_inactive(model, px)]
+                common.train(model, opt, x, y, steps, 32, seed, every=every,
+                             on_eval=lambda s, m=model, h=hist: h.append(_inactive(m, px)))
+                frac = [float(h.mean()) for h in hist]
+                d = dead[name]
+                d["curve"].append(frac)
+                d["final"].append(frac[-1])
+                d["peak"].append(max(frac))
+                d["revived"].append(_revived(hist)[0])
+                d["revived_l1"].append(_revived([h[:width] for h in hist])[0])
+                d["err"].append(1.0 - common.accuracy(model, xt, yt))
+        depth = self._depth_ratios(ctx, x, y, width)
+        timing = self._timing(ctx)
+        return self._report(ctx, dead, depth, timing, steps, every, sizes)
+
+    def _depth_ratios(self, ctx: Context, x: np.ndarray, y: np.ndarray,
+                      width: int) -> dict[str, Any]:
+        """‖∂L/∂W_l‖ per layer at init of a 10-hidden-layer net (no training)."""
+        sizes = [x.shape[1]] + [width] * 10 + [10]
+        out: dict[str, Any] = {"relu+he": {"ratio": [], "norms": []},
+                               "sigmoid+standard": {"ratio": [], "norms": []}}
+        for seed in ctx.seeds:
+            for key, act, scheme in (("relu+he", "relu", "he"),
+                                     ("sigmoid+standard", "sigmoid", "standard")):
+                common.seeded(seed)
+                model = init_mlp(MLP(sizes, act), scheme)
+                gn = [_norm(g) for g in probe(model, x[:256], y[:256])["gw"][:10]]
+                out[key]["norms"].append(gn)
+                out[key]["ratio"].append(gn[0] / gn[-1])
+        return out
+
+    def _timing(self, ctx: Context) -> dict[str, Any]:
+        n = 100_000 if ctx.tiny else 1_000_000
+        reps = 3 if ctx.tiny else 10
+        fns = {"relu": lambda t: t.relu(), "sigmoid": lambda t: t.sigmoid()}
+        res: dict[str, Any] = {name: {"fwd": [], "fwd_bwd": []} for name in fns}
+        for _ in ctx.seeds:  # independent repetitions, alternating the two activations
+            for name, fn in fns.items():
+                res[name]["fwd"].append(_ns_per_element(fn, n, False, reps))
+                res[name]["fwd_bwd"].append(_ns_per_element(fn, n, True, reps))
+        res["elements"] = n
+        return res
+
+    def _report(self, ctx: Context, dead: dict, depth: dict, timing: dict, steps: int,
+                every: int, sizes: list[int]) -> Result:
+        b_relu, b_leaky = dead["bias-3 relu"], dead["bias-3 leaky"]
+        l_small, l_big, l_leaky = dead["lr0.05 relu"], dead["lr0.7 relu"], dead["lr0.7 leaky"]
+        v_dead, n_dead = compare(b_relu["final"], b_leaky["final"], "greater", min_effect=0.1)
+        v_rev, n_rev = compare(b_leaky["revived"], b_relu["revived"], "greater", min_effect=0.1)
+        v_lr, n_lr = compare(l_big["final"], l_small["final"], "greater", min_effect=0.02)
+        # a dead first-layer unit sees fixed inputs, so nothing can revive it; a deeper one can
+        # come back when the layer below changes (reported, not part of the verdict)
+        v_never, n_never = below(b_relu["revived_l1"] + l_big["revived_l1"], 0.05)
+        lr_relu = list(np.log10(depth["relu+he"]["ratio"]))
+        lr_sig = list(np.log10(depth["sigmoid+standard"]["ratio"]))
+        v_depth, n_depth = compare(lr_relu, lr_sig, "greater", min_effect=1.0)
+        v_cost, n_cost = compare(timing["relu"]["fwd"], timing["sigmoid"]["fwd"], "less")
+        verdict = combine([v_dead, v_rev, v_lr, v_never, v_depth, v_cost])
+        table = [table_row(name, dead_final=d["final"], dead_peak=d["peak"],
+                           revived_share=d["revived"], revived_share_layer1=d["revived_l1"],
+                           test_error=d["err"])
+                 for name, d in dead.items()]
+        table += [table_row(f"depth 10 {k}", grad_ratio_first_over_last=v["ratio"])
+                  for k, v in depth.items()]
+        table += [table_row(f"{k} timing", ns_per_element_fwd=timing[k]["fwd"],
+                            ns_per_element_fwd_bwd=timing[k]["fwd_bwd"])
+                  for k in ("relu", "sigmoid")]
+        checkpoints = np.arange(0, steps + 1, every)[: len(b_relu["curve"][0])]
+        plots = [
+            _save_grid(ctx.path("a3_dead_units.png"), [
+                ("bias −3 (Adam lr 0.01)", {"relu": b_relu["curve"],
+                                            "leaky_relu": b_leaky["curve"]},
+                 "share of units inactive on all probes", False),
+                ("SGD, large lr", {"relu lr 0.05": l_small["curve"], "relu lr 0.7": l_big["curve"],
+                                   "leaky lr 0.7": l_leaky["curve"]},
+                 "share of units inactive on all probes", False),
+            ], x=checkpoints),
+            _save_grid(ctx.path("a3_depth_timing.png"), [
+                ("‖∂L/∂W_l‖ at init, 10 hidden layers",
+                 {k: np.asarray(v["norms"]) for k, v in depth.items()}, "Frobenius norm", True),
+            ], x=np.arange(1, 11), xlabel="hidden layer (1 = input side)"),
+        ]
+        summary = (f"bias −3: relu dead {fmt(b_relu['final'])} (revived "
+                   f"{fmt(b_relu['revived'])}) vs leaky inactive {fmt(b_leaky['final'])} "
+                   f"(revived {fmt(b_leaky['revived'])}); SGD relu dead lr 0.7 "
+                   f"{fmt(l_big['final'])} vs lr 0.05 {fmt(l_small['final'])}, layer-1 revived "
+                   f"{fmt(l_big['revived_l1'])} (all layers {fmt(l_big['revived'])}); depth 10 "
+                   f"‖g₁‖/‖g₁₀‖ relu+He {fmt(depth['relu+he']['ratio'])} vs sigmoid "
+                   f"{fmt(depth['sigmoid+standard']['ratio'])}; ns/element relu "
+                   f"{fmt(timing['relu']['fwd'])} vs sigmoid {fmt(timing['sigmoid']['fwd'])}")
+        numbers = {
+            "dead_final": {k: mean_std(d["final"]) for k, d in dead.items()},
+            "revived_share": {k: mean_std(d["revived"]) for k, d in dead.items()},
+            "revived_share_layer1": {k: mean_std(d["revived_l1"]) for k, d in dead.items()},
+            "test_error": {k: mean_std(d["err"]) for k, d in dead.items()},
+            "depth10_grad_ratio": {k: mean_std(v["ratio"]) for k, v in depth.items()},
+            "ns_per_element_fwd": {k: mean_std(timing[k]["fwd"]) for k in ("relu", "sigmoid")},
+            "ns_per_element_fwd_bwd": {k: mean_std(timing[k]["fwd_bwd"])
+                                       for k in ("relu", "sigmoid")},
+            "verdicts": {"dead_vs_leaky": (v_dead, n_dead), "leaky_recovers": (v_rev, n_rev),
+                         "large_lr_kills": (v_lr, n_lr), "relu_never_recovers": (v_never, n_never),
+                         "depth_no_geometric_decay": (v_depth, n_depth),
+                         "relu_cheaper": (v_cost, n_cost)},
+        }
+        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                           budget={"steps": steps, "batch": 32, "sizes": sizes,
+                                   "probe": "all training examples",
+                                   "timing_elements": timing["elements"]})

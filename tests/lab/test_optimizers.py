@@ -1,0 +1,56 @@
+"""Tiny end-to-end runs of the optimizer experiments (E1, E2, E5, E7)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from chainrule.lab.experiment import ERROR, VERDICTS, Context, Result, registry
+
+IDS = ("E1", "E2", "E5", "E7")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, Result]:
+    out = {}
+    for exp_id in IDS:
+        ctx = Context(quick=True, tiny=True, seeds=(0, 1, 2),
+                      out_dir=str(tmp_path_factory.mktemp(exp_id)), log=lambda s: None)
+        out[exp_id] = registry()[exp_id]().run(ctx)
+    return out
+
+
+@pytest.mark.parametrize("exp_id", IDS)
+def test_tiny_run_gives_a_valid_result(results, exp_id):
+    res = results[exp_id]
+    assert isinstance(res, Result) and res.id == exp_id
+    assert res.verdict in VERDICTS and res.verdict != ERROR, res.summary
+    assert res.summary and res.numbers and res.table
+    assert res.claim and res.expected and res.source
+    assert res.seeds == [0, 1, 2]
+    assert res.plots
+    for path in res.plots:
+        assert os.path.isfile(path)
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    res.to_json()  # serialisable
+
+
+def test_e1_adagrad_state_is_the_sum_of_squared_gradients(results):
+    assert results["E1"].numbers["adagrad_state_vs_sum_rel_error"] < 1e-5
+
+
+def test_e2_newton_solves_the_quadratic_in_one_step(results):
+    assert results["E2"].numbers["newton_one_step_relative_error"] < 1e-8
+
+
+def test_e5_newton_needs_far_fewer_iterations(results):
+    n = results["E5"].numbers
+    assert n["newton_iterations"][0] * 20 < n["gd_iterations"][0]
+
+
+def test_e7_no_direction_beats_the_negative_gradient(results):
+    for key, value in results["E7"].numbers.items():
+        if key != "verdicts":
+            assert value["max_violation"] <= 1e-12
