@@ -1100,6 +1100,14 @@ class Tensor:
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         if min is None and max is None:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            # tensor bounds get gradients too: x where lo <= x (<= hi), the bound elsewhere
+            out = self
+            if min is not None:
+                out = where(out < min, min, out)
+            if max is not None:
+                out = where(out > max, max, out)
+            return out
         return apply(E.Clamp, self, lo=min, hi=max)
 
     clip = clamp

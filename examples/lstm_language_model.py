@@ -113,14 +113,14 @@ def main() -> None:
     model = CharLSTM(args.vocab, args.embed, args.hidden, args.layers,
                      parse_dropout(args.dropout))
     opt = optim.Adam(model.parameters(), lr=args.lr)
-    print(f"{'epoch':>5} {'train ppl':>10} {'val ppl':>10} {'floor':>8} {'val gap':>9} "
+    print(f"{'epoch':>5} {'train ppl':>10} {'val ppl':>10} {'floor':>8} {'gap nats':>9} "
           f"{'time':>7}")
     for epoch in range(1, args.epochs + 1):
         t0 = time.perf_counter()
         tr = run_epoch(model, train, args.vocab, opt)
         va = run_epoch(model, val, args.vocab, None)
         print(f"{epoch:>5} {math.exp(tr):>10.3f} {math.exp(va):>10.3f} {math.exp(floor):>8.3f} "
-              f"{va - floor:>+8.4f}n {time.perf_counter() - t0:>6.2f}s")
+              f"{va - floor:>+9.4f} {time.perf_counter() - t0:>6.2f}s")
     print(f"final validation perplexity {math.exp(va):.3f} vs the floor {math.exp(floor):.3f} "
           f"({100 * (math.exp(va) / math.exp(floor) - 1):.1f}% above)")
 

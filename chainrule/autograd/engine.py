@@ -332,17 +332,17 @@ def run_backward(
         else:
             roots.append(t.grad_fn)
 
-    wanted_nodes: dict[int, int] = {}
-    wanted_leaves: dict[int, int] = {}
+    wanted_nodes: dict[int, list[int]] = {}  # node or leaf id -> positions in ``inputs``
+    wanted_leaves: dict[int, list[int]] = {}
     if inputs is not None:
         for k, t in enumerate(inputs):
             if t.grad_fn is not None:
-                wanted_nodes[id(t.grad_fn)] = k
+                wanted_nodes.setdefault(id(t.grad_fn), []).append(k)
             else:
                 if not t.requires_grad:
                     raise RuntimeError(f"One of the differentiated Tensors (input {k}) does not "
                                        "require grad")
-                wanted_leaves[id(t)] = k
+                wanted_leaves.setdefault(id(t), []).append(k)
     captured: list[Any] = [None] * (len(inputs) if inputs is not None else 0)
 
     left = _dependencies(roots, Tensor)
@@ -437,8 +437,8 @@ def run_backward(
                 new = hook(g)
                 if new is not None:
                     g = new
-        if tid in wanted_leaves:
-            captured[wanted_leaves[tid]] = g
+        for k in wanted_leaves.get(tid, ()):
+            captured[k] = g
         if accumulate and (inputs is None or tid in wanted_leaves):
             _accumulate_leaf(leaf, g, create_graph, claimed)
 
@@ -446,7 +446,7 @@ def run_backward(
         if inputs is not None:  # non-leaf tensors named in inputs= get their .grad too
             for t in inputs:
                 if t.grad_fn is not None and id(t.grad_fn) in wanted_nodes:
-                    g = captured[wanted_nodes[id(t.grad_fn)]]
+                    g = captured[wanted_nodes[id(t.grad_fn)][0]]
                     if g is not None:
                         _accumulate_leaf(t, g, create_graph, claimed)
         if _post_backward_callbacks:  # queued by hooks during this pass (DDP's gradient sync)
@@ -476,8 +476,8 @@ def _node_extras(fn: Function, g: Any, arrays: bool, captured: list, wanted: dic
         if owner is not None:
             owner.grad = t if not arrays else _detached(t.data)
             claimed.add(id(t.data))
-    if id(fn) in wanted:
-        captured[wanted[id(fn)]] = t
+    for k in wanted.get(id(fn), ()):
+        captured[k] = t
     return t.data if arrays else t
 
 

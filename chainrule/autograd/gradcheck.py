@@ -25,20 +25,20 @@ def numerical_jacobian(func: Callable, inputs: tuple, eps: float) -> list[np.nda
         return np.concatenate([o.data.reshape(-1).astype(np.float64) for o in outs])
 
     jacs = []
+    n_out = flat_out().size
     for x in inputs:
         if not (isinstance(x, Tensor) and x.requires_grad):
             continue
-        flat = x.data.reshape(-1)
         cols = []
-        for i in range(flat.size):
-            orig = flat[i]
-            flat[i] = orig + eps
+        for idx in np.ndindex(x.data.shape):  # (a reshape of a strided array would copy)
+            orig = x.data[idx]
+            x.data[idx] = orig + eps
             plus = flat_out()
-            flat[i] = orig - eps
+            x.data[idx] = orig - eps
             minus = flat_out()
-            flat[i] = orig
+            x.data[idx] = orig
             cols.append((plus - minus) / (2 * eps))
-        jacs.append(np.stack(cols, axis=1) if cols else np.zeros((0, 0)))
+        jacs.append(np.stack(cols, axis=1) if cols else np.zeros((n_out, 0)))
     return jacs
 
 
@@ -69,7 +69,7 @@ def analytical_jacobian(func: Callable, inputs: tuple, create: bool = False) -> 
             for j, (x, g) in enumerate(zip(wrt, gs)):
                 rows[j].append(np.zeros(x.numel()) if g is None else
                                g.data.reshape(-1).astype(np.float64))
-    return [np.stack(r, axis=0) if r else np.zeros((0, 0)) for r in rows]
+    return [np.stack(r, axis=0) if r else np.zeros((0, x.numel())) for r, x in zip(rows, wrt)]
 
 
 def gradcheck(func: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5,

@@ -73,20 +73,20 @@ class _Bucket:
                 self.presence[k] = 1
 
     def unpack(self, scale: float, as_view: bool) -> None:
-        """Scale the reduced sum into a mean and hand it back to the parameters' ``.grad``."""
-        body = self.flat[: self.numel]
-        np.multiply(body, scale, out=body)
+        """Hand the reduced sum back to the parameters' ``.grad`` as a mean (scaled on the way
+        out: one pass over the data)."""
         for k, (p, view) in enumerate(zip(self.params, self.views)):
             if self.presence[k] == 0:  # no rank produced a gradient: leave it None
                 continue
             g = p.grad
             if as_view:
+                np.multiply(view, scale, out=view)
                 if g is None or g.data is not view:
                     p.grad = _wrap(view)
             elif g is not None and not g.requires_grad and g.data.flags.writeable:
-                np.copyto(g.data, view)
+                np.multiply(view, scale, out=g.data)
             else:
-                p.grad = _wrap(view.copy())
+                p.grad = _wrap(view * scale)
 
 
 def _buckets(params: list[Any], cap_bytes: float) -> list[_Bucket]:

@@ -72,8 +72,11 @@ class RankZeroOnly:
         self.active = active
 
     def __getattr__(self, name: str) -> Any:
-        target = getattr(self.__dict__["callback"], name)
-        if name.startswith("on_") and callable(target) and not self.__dict__["active"]:
+        d = self.__dict__
+        if "callback" not in d:  # being copied or unpickled: not set up yet
+            raise AttributeError(name)
+        target = getattr(d["callback"], name)
+        if name.startswith("on_") and callable(target) and not d["active"]:
             return _ignore
         return target
 

@@ -48,3 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"report: {out_dir}/report.html")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

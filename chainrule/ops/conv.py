@@ -8,15 +8,19 @@ CNN losses, double backward):
 * :class:`ConvWeightGrad`: dW = ∂⟨W ⋆ x, g⟩/∂W;  dx = ConvTranspose(g, ḡ), dg = Conv(x, ḡ)
 
 Forward is im2col + one GEMM: the padded input is viewed through ``as_strided`` as
-``(C, *kernel, N, *out)`` (no copy) and reshaped once into the column matrix
-``(C·prod(kernel), N·prod(out))`` (one copy, with long contiguous runs along the output's last
-axis), then ``W₂ @ cols`` is a single BLAS call (groups: one batched call over the groups).
-The adjoint is one GEMM ``W₂ᵀ @ G`` followed by col2im, a scatter-add written as one vectorised
-add per kernel offset (``prod(kernel)`` iterations, never a loop over batch or positions).
+``(C, *kernel, N, *out)`` (no copy) and copied once into the column matrix
+``(C·prod(kernel), N·P)``, then ``W₂ @ cols`` is a single BLAS call (groups: one batched call
+over the groups). The adjoint is one GEMM ``W₂ᵀ @ G`` followed by col2im, a scatter-add written
+as one vectorised add per kernel offset (``prod(kernel)`` iterations, never a loop over batch
+or positions). Stride-1 convolutions use the "wide" column layout of :class:`Columns`.
 
-Channel-first column layout ("CKNO") was measured against NHWC-style ``(N·out, kernel·C)``
-columns on this machine (2 vCPU, OpenBLAS): the GEMMs cost the same, im2col is as fast, and
-col2im is 2x faster, because every add runs along contiguous output rows.
+Layouts measured for the MNIST CNN's Conv2d(32, 64, 3) at batch 64 (1 thread, CPU ms, 2 vCPU
+Zen 3, OpenBLAS): the three GEMMs cost 18-21 each in every layout tried (channel-first
+``W @ cols``, NHWC-style ``cols @ Wᵀ``, batched per example); im2col costs 4.5 channel-first
+and 6 from NHWC; col2im costs 13 channel-first, 24 NHWC (its adds run along 32-channel rows)
+and 9.6 with wide columns. Masked writes, NHWC and batched GEMMs were rejected; the forward's
+columns are reused by the weight gradient. Most of the remaining non-GEMM time is memory
+traffic, so the copies and adds are split over the BLAS threads (:func:`parallel`).
 
 ``padding`` is given per spatial dimension as ``(low, high)`` pairs so that ``padding="same"``
 with even kernels (asymmetric, as in PyTorch) needs no special case.
@@ -39,6 +43,8 @@ Pads = tuple[tuple[int, int], ...]
 # re-running im2col, ~5 % of a small CNN's step); larger ones are rebuilt in backward, so deep
 # or wide models do not hold one im2col copy of every activation.
 KEEP_COLS_BYTES = 64 << 20
+# Use the wide column layout (see :class:`Columns`) for stride-1 convolutions.
+WIDE_COLUMNS = True
 
 
 # ---- threads for the memory-bound loops ---------------------------------------------------
@@ -198,7 +204,7 @@ class Columns:
                  wide: bool = True) -> None:
         self.n, self.c, self.sizes, self.ksize = n, c, tuple(sizes), tuple(ksize)
         self.stride, self.dilation, self.osize = tuple(stride), tuple(dilation), tuple(osize)
-        self.wide = wide and len(ksize) > 1 and all(t == 1 for t in stride)
+        self.wide = wide and WIDE_COLUMNS and len(ksize) > 1 and all(t == 1 for t in stride)
         self.plane = _plane_strides(self.sizes)
         if self.wide:
             self.p = sum((o - 1) * s for o, s in zip(osize, self.plane)) + 1

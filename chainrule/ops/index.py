@@ -161,6 +161,9 @@ class Gather(Function):
                 f"gather: index {int(index.max() if index.max() >= n else index.min())} is out "
                 f"of bounds for dimension {self.dim} with size {n}"
             )
+        if index.shape != x.shape:  # an index smaller than x in the other dims reads a corner
+            x = x[tuple(slice(0, s) if d != self.dim else slice(None)
+                        for d, s in enumerate(index.shape))]
         return xp.take_along_axis(x, index, axis=self.dim)
 
     def backward(self, g: Any) -> tuple:

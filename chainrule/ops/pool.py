@@ -3,10 +3,10 @@
 Every pooling window is visited through strided views of the padded input, one view per
 kernel offset (``prod(kernel)`` vectorised steps, never a loop over batch or positions):
 
-* max pooling keeps a running maximum and the offset that produced it, then turns offsets into
-  PyTorch's flat indices (into the unpadded spatial plane of each (n, c)). The values are then a
-  gather at those indices (:class:`PoolGather`), whose adjoint is a scatter (:class:`PoolScatter`)
-  and vice versa, so max pooling has gradients of every order;
+* max pooling takes the maximum over the offsets, finds the first offset attaining it, and
+  turns offsets into PyTorch's flat indices (into the unpadded spatial plane of each (n, c)).
+  The values are a gather at those indices (:class:`PoolGather`), whose adjoint is a scatter
+  (:class:`PoolScatter`) and vice versa, so max pooling has gradients of every order;
 * average pooling is linear: :class:`AvgPool` and its adjoint :class:`AvgPoolAdjoint` are each
   other's backward.
 """
@@ -183,7 +183,7 @@ class PoolGather(Function):
         self.index, self.unique = index, unique
         if values is not None:
             return values
-        plane = x[0, 0].size if x.ndim > 2 else 1
+        plane = _prod(x.shape[2:])
         return x.reshape(-1)[_global(index, plane)].reshape(index.shape)
 
     def backward(self, g: Any) -> tuple:

@@ -46,13 +46,11 @@ def gate_count(mode: str) -> int:
     return {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}[mode]
 
 
-def _sigmoid_gates(mode: str) -> list[slice]:
-    """Gate indices (PyTorch's order) that go through a sigmoid."""
-    if mode == "LSTM":
-        return [slice(0, 2), slice(3, 4)]  # i, f | o  (g is tanh)
-    if mode == "GRU":
-        return [slice(0, 2)]  # r, z  (n is tanh)
-    return []
+def _gate_order(mode: str) -> tuple[int, ...]:
+    """Internal gate order as indices of PyTorch's gates. LSTM: o, i, f, g, so the σ gates
+    (o, i, f) are one block in the forward and the gates whose gradient is dc times a factor
+    (i, f, g) are one block in the backward. GRU (r, z, n) and RNN keep PyTorch's order."""
+    return {"LSTM": (3, 0, 1, 2), "GRU": (0, 1, 2)}.get(mode, (0,))
 
 
 def step_masks(lengths: Any, T: int, D: int) -> tuple[Any, Any]:
@@ -163,6 +161,8 @@ class RecurrentScan(Function):
     def forward(self, xproj: Any, h0: Any, c0: Any, *params: Any, mode: str = "LSTM",
                 num_directions: int = 1, batch_first: bool = False, lengths: Any = None,
                 reference: Callable[..., Any] | None = None) -> Any:
+        if mode not in MODES:
+            raise ValueError(f"RecurrentScan: unknown mode {mode!r} (one of {MODES})")
         D = num_directions
         ws, bs = params[:D], params[D:] if len(params) > D else (None,) * D
         self.mode, self.batch_first, self.reference = mode, batch_first, reference
@@ -217,9 +217,10 @@ class RecurrentScan(Function):
             dx = xp.empty(x.shape, dtype=x.dtype)
             dx_tm = dx.transpose(1, 0, 2) if self.batch_first else dx
             for d in range(D):
-                src = dpre[:, d] if d == 0 else dpre[::-1, d]  # (T, K, B, H)
+                src = dpre[d] if d == 0 else dpre[d, :, ::-1]  # (K, T, B, H)
                 dst = dx_tm[:, :, d * K * H:(d + 1) * K * H].reshape(T, B, K, H)
-                dst[...] = src.transpose(0, 2, 1, 3)
+                for k, j in enumerate(c.order):
+                    dst[:, :, j] = src[k]
             out[0] = dx
         if needs[1]:
             out[1] = dh
@@ -229,12 +230,19 @@ class RecurrentScan(Function):
         for d in range(D):
             if needs[3 + d]:
                 # dW_k = Σ_t da_kᵀ h_{t-1}: one matmul over (T·B) for all gates
-                a2 = dhh[:, d].transpose(1, 0, 2, 3).reshape(K, T * B, H)
+                a2 = dhh[d].reshape(K, T * B, H)
                 h2 = c.hs[:T, d].reshape(T * B, H)
-                out[3 + d] = xp.matmul(a2.transpose(0, 2, 1), h2).reshape(K * H, H)
+                out[3 + d] = _to_torch_order(c, xp.matmul(a2.transpose(0, 2, 1), h2))
             if has_bias and needs[3 + D + d]:
-                out[3 + D + d] = dhh[:, d].sum((0, 2)).reshape(K * H)
+                out[3 + D + d] = _to_torch_order(c, dhh[d].sum((1, 2)))
         return tuple(out)
+
+
+def _to_torch_order(c: _Scan, a: Any) -> Any:
+    """Per-gate blocks ``(K, ...)`` in internal order to PyTorch's rows ``(K·H, ...)``."""
+    out = xp.empty_like(a)
+    out[list(c.order)] = a
+    return out.reshape((c.K * c.H,) + a.shape[2:])
 
 
 class _Scan:
@@ -249,27 +257,28 @@ class _Scan:
         K = G // H
         dt = xt.dtype
         self.mode, self.T, self.B, self.D, self.K, self.H, self.dtype = mode, T, B, D, K, H, dt
-        self.sig = _sigmoid_gates(mode)
+        self.order = order = _gate_order(mode)
+        nsig = {"LSTM": 3, "GRU": 2}.get(mode, 0)  # leading σ gates in internal order
+        self.nsig = nsig
         scale = xp.ones((K, 1, 1), dtype=dt)  # ½ on σ gates: σ(a) = ½ + ½ tanh(a/2)
-        for sl in self.sig:
-            scale[sl] = 0.5
-        self.wb = xp.stack([w.reshape(K, H, H) for w in ws])  # W_k (out, in), backward
+        scale[:nsig] = 0.5
+        self.wb = xp.stack([w.reshape(K, H, H)[list(order)] for w in ws])  # W_k (out, in)
         self.w = self.wb.transpose(0, 1, 3, 2) * scale  # W_kᵀ (in, out), ½ on σ gates
         self.x = xp.empty((T, D, K, B, H), dtype=dt)  # projections (+ folded b_hh), scaled
         self.bh = xp.zeros((D, K, 1, H), dtype=dt) if mode == "GRU" else None
         for d in range(D):
             src = xt[:, :, d * G:(d + 1) * G]
-            src = (src if d == 0 else src[::-1]).reshape(T, B, K, H).transpose(0, 2, 1, 3)
+            src = (src if d == 0 else src[::-1]).reshape(T, B, K, H)
+            b = None if bs[d] is None else bs[d].reshape(K, H)
             xd = self.x[:, d]
-            b = bs[d]
+            for k, j in enumerate(order):  # one chunked copy per gate, reordered on the way
+                if b is None or mode == "GRU":
+                    xp.multiply(src[:, :, j], scale[k], out=xd[:, k])
+                else:
+                    xp.add(src[:, :, j], b[j], out=xd[:, k])
+                    xd[:, k] *= scale[k]
             if b is not None and mode == "GRU":
-                xp.multiply(b.reshape(K, 1, H), scale, out=self.bh[d])
-                b = None
-            if b is None:
-                xp.multiply(src, scale, out=xd)
-            else:
-                xp.add(src, b.reshape(K, 1, H), out=xd)
-                xd *= scale
+                xp.multiply(b[:, None, :], scale, out=self.bh[d])
         self.hs = xp.empty((T + 1, D, B, H), dtype=dt)  # states h_0 .. h_T (processing order)
         self.hs[0] = 0 if h0 is None else h0
         self.cs = None
@@ -288,20 +297,19 @@ def _lstm_forward(c: _Scan) -> None:
     c.tc = xp.empty((c.T, c.D, c.B, c.H), dtype=c.dtype)  # tanh(c_t) before masking
     tmp = xp.empty((c.D, c.B, c.H), dtype=c.dtype)
     for s in range(c.T):
-        a = c.act[s]  # gates i, f, g, o
+        a = c.act[s]  # gates o, i, f, g
         xp.matmul(c.hs[s][:, None], c.w, out=a)
         a += c.x[s]
         xp.tanh(a, out=a)
-        for sl in c.sig:
-            sg = a[:, sl]
-            sg *= half
-            sg += half
+        sg = a[:, :3]
+        sg *= half
+        sg += half
         cn, hn, tc = c.cs[s + 1], c.hs[s + 1], c.tc[s]
-        xp.multiply(a[:, 1], c.cs[s], out=cn)
-        xp.multiply(a[:, 0], a[:, 2], out=tmp)
+        xp.multiply(a[:, 2], c.cs[s], out=cn)
+        xp.multiply(a[:, 1], a[:, 3], out=tmp)
         cn += tmp
         xp.tanh(cn, out=tc)
-        xp.multiply(a[:, 3], tc, out=hn)
+        xp.multiply(a[:, 0], tc, out=hn)
         if c.drop is not None:
             xp.copyto(cn, c.cs[s], where=c.drop[s])
             xp.copyto(hn, c.hs[s], where=c.drop[s])
@@ -391,43 +399,50 @@ def _mask_factors(c: _Scan, *ks: Any) -> None:
         k *= c.keep if k.ndim == 4 else c.keep[:, :, None]
 
 
+def _sum_gates(t: Any, out: Any) -> None:
+    """out = Σ_k t[:, k] (a chain of adds: ~2x faster than a reduction over the gate axis)."""
+    xp.add(t[:, 0], t[:, 1], out=out)
+    for k in range(2, t.shape[1]):
+        out += t[:, k]
+
+
 def _lstm_backward(c: _Scan, gy: Any, dh: Any, dc: Any) -> tuple[Any, Any]:
     T, D, B, H, one = c.T, c.D, c.B, c.H, c.dtype.type(1)
     a = c.act
-    i, f, g, o, tc = a[:, :, 0], a[:, :, 1], a[:, :, 2], a[:, :, 3], c.tc
-    k = xp.empty_like(a)  # (da_i, da_f, da_g) = dc (k_i, k_f, k_g);  da_o = dh k_o
-    for sl in c.sig:
-        xp.multiply(a[:, :, sl], a[:, :, sl], out=k[:, :, sl])
-        xp.subtract(a[:, :, sl], k[:, :, sl], out=k[:, :, sl])  # σ' = σ - σ²
-    k[:, :, 0] *= g
-    k[:, :, 1] *= c.cs[:T]
-    k[:, :, 3] *= tc
-    kg = k[:, :, 2]
+    o, i, f, g, tc = a[:, :, 0], a[:, :, 1], a[:, :, 2], a[:, :, 3], c.tc
+    k = xp.empty_like(a)  # da_o = dh k_o;  (da_i, da_f, da_g) = dc (k_i, k_f, k_g)
+    xp.multiply(a[:, :, :3], a[:, :, :3], out=k[:, :, :3])
+    xp.subtract(a[:, :, :3], k[:, :, :3], out=k[:, :, :3])  # σ' = σ - σ² for o, i, f
+    k[:, :, 0] *= tc
+    k[:, :, 1] *= g
+    k[:, :, 2] *= c.cs[:T]
+    kg = k[:, :, 3]
     xp.multiply(g, g, out=kg)
     xp.subtract(one, kg, out=kg)
     kg *= i
     kc = xp.multiply(tc, tc)
     xp.subtract(one, kc, out=kc)
     kc *= o  # dc_t += dh_t o (1 - tanh² c_t)
-    fc = f.copy()  # dc_{t-1} = dc_t f (1 where masked)
+    fc = f  # dc_{t-1} = dc_t f (1 where masked)
     if c.keep is not None:
         _mask_factors(c, k, kc)
+        fc = f.copy()
         xp.copyto(fc, one, where=c.drop)
-    da_all = xp.empty_like(a)
+    da_all = xp.empty((D, 4, T, B, H), dtype=c.dtype)  # per gate (T·B, H) blocks for dW
     t1 = xp.empty((D, B, H), dtype=c.dtype)
     t4 = xp.empty((D, 4, B, H), dtype=c.dtype)
     for s in range(T - 1, -1, -1):
         dh += gy[s]
         xp.multiply(dh, kc[s], out=t1)
         dc += t1
-        da, ks = da_all[s], k[s]
-        xp.multiply(dc[:, None], ks[:, :3], out=da[:, :3])
-        xp.multiply(dh, ks[:, 3], out=da[:, 3])
+        da, ks = da_all[:, :, s], k[s]
+        xp.multiply(dh, ks[:, 0], out=da[:, 0])
+        xp.multiply(dc[:, None], ks[:, 1:], out=da[:, 1:])
         dc *= fc[s]
         if c.drop is not None:
             xp.multiply(dh, c.drop[s], out=t1)
         xp.matmul(da, c.wb, out=t4)
-        t4.sum(1, out=dh)  # dh_{t-1} = Σ_k da_k W_k
+        _sum_gates(t4, dh)  # dh_{t-1} = Σ_k da_k W_k
         if c.drop is not None:
             dh += t1
     return da_all, da_all
@@ -446,17 +461,18 @@ def _gru_backward(c: _Scan, gy: Any, dh: Any) -> tuple[Any, Any]:
     kn = xp.multiply(n, n)
     xp.subtract(one, kn, out=kn)
     kn *= one - z  # d(x_n) = dh (1 - z)(1 - n²)
-    zc = z.copy()  # dh_{t-1} = dh z + Σ_k dhh_k W_k (1 where masked)
+    zc = z  # dh_{t-1} = dh z + Σ_k dhh_k W_k (1 where masked)
     if c.keep is not None:
         _mask_factors(c, kz, kn)
+        zc = z.copy()
         xp.copyto(zc, one, where=c.drop)
-    da_all = xp.empty_like(a)  # d(x_r, x_z, x_n)
-    dhh_all = xp.empty_like(a)  # d(hh_r, hh_z, hh_n)
+    da_all = xp.empty((D, 3, T, B, H), dtype=c.dtype)  # d(x_r, x_z, x_n)
+    dhh_all = xp.empty((D, 3, T, B, H), dtype=c.dtype)  # d(hh_r, hh_z, hh_n)
     tw = xp.empty((D, B, H), dtype=c.dtype)
     t3 = xp.empty((D, 3, B, H), dtype=c.dtype)
     for s in range(T - 1, -1, -1):
         dh += gy[s]
-        da, dhh = da_all[s], dhh_all[s]
+        da, dhh = da_all[:, :, s], dhh_all[:, :, s]
         dan = da[:, 2]
         xp.multiply(dh, kn[s], out=dan)
         xp.multiply(dan, kr[s], out=dhh[:, 0])
@@ -464,9 +480,9 @@ def _gru_backward(c: _Scan, gy: Any, dh: Any) -> tuple[Any, Any]:
         xp.multiply(dan, r[s], out=dhh[:, 2])
         dh *= zc[s]
         xp.matmul(dhh, c.wb, out=t3)
-        t3.sum(1, out=tw)
+        _sum_gates(t3, tw)
         dh += tw
-    da_all[:, :, :2] = dhh_all[:, :, :2]
+    da_all[:, :2] = dhh_all[:, :2]
     return da_all, dhh_all
 
 
@@ -480,11 +496,11 @@ def _rnn_backward(c: _Scan, gy: Any, dh: Any) -> tuple[Any, Any]:
         xp.subtract(one, k, out=k)
     if c.keep is not None:
         _mask_factors(c, k)
-    da_all = xp.empty_like(a)
+    da_all = xp.empty((c.D, 1, c.T, c.B, c.H), dtype=c.dtype)
     t1 = xp.empty((c.D, c.B, c.H), dtype=c.dtype)
     for s in range(c.T - 1, -1, -1):
         dh += gy[s]
-        da = da_all[s]
+        da = da_all[:, :, s]
         xp.multiply(dh[:, None], k[s], out=da)
         if c.drop is not None:
             xp.multiply(dh, c.drop[s], out=t1)

@@ -224,3 +224,14 @@ def test_errors_name_the_problem():
         nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(RuntimeError, match="4-D"):
         conv(cr.randn(3, 5))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threaded_memory_loops_equal_torch(threads):
+    """Shapes large enough for im2col/col2im/layout copies to be split over threads."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(threads, user_api="blas"):
+        for kw in (dict(padding=1), dict(stride=2)):
+            check_twin(nn.Conv2d(16, 8, 3, **kw), torch.nn.Conv2d(16, 8, 3, **kw),
+                       [rng(15).standard_normal((8, 16, 24, 24))])

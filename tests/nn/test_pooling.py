@@ -153,3 +153,14 @@ def test_pool_errors():
         F.max_pool2d(cr.randn(6, 6), 2)
     with pytest.raises(RuntimeError, match="too small"):
         F.avg_pool2d(cr.randn(1, 1, 2, 2), 3)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threaded_pooling_equals_torch(threads):
+    """Inputs large enough for max pooling and its scatter to be split over threads."""
+    from threadpoolctl import threadpool_limits
+
+    x = rng(13).standard_normal((16, 16, 32, 32))
+    with threadpool_limits(threads, user_api="blas"):
+        twin(nn.MaxPool2d(2, return_indices=True), torch.nn.MaxPool2d(2, return_indices=True), x)
+        twin(nn.MaxPool2d(3, 2, 1), torch.nn.MaxPool2d(3, 2, 1), x)

@@ -134,7 +134,14 @@ def _init_uniform(shape: tuple[int, ...], bound: float, dtype: Any) -> Parameter
 
 
 class RNNBase(Module):
-    """Shared machinery of RNN, LSTM and GRU (see those classes)."""
+    """Shared machinery of RNN, LSTM and GRU (see those classes); ``mode`` is one of "LSTM",
+    "GRU", "RNN_TANH", "RNN_RELU".
+
+    Example::
+
+        m = nn.RNNBase("GRU", 4, 8, num_layers=2)
+        out, h_n = m(chainrule.randn(5, 3, 4))
+    """
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: Any = 0.0,
@@ -497,9 +504,11 @@ _ARGS_DOC = """
     Args: input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0
     (float or RNNDropout spec), bidirectional=False; keyword-only: layer_norm (LayerNorm on the
     input and recurrent pre-activations, and the LSTM cell, Ba et al. 2016), batch_norm
-    (recurrent BatchNorm, Cooijmans et al. 2016: per-step statistics over the valid entries,
-    ``bn_max_steps`` rows of running statistics; at evaluation a step past the longest sequence
-    seen in training reuses the statistics of that last step), generator (dropout masks),
+    (recurrent BatchNorm, Cooijmans et al. 2016: statistics per time position t over the valid
+    entries only, so padding never changes them, for both directions; ``bn_max_steps`` rows of
+    running statistics, steps past that sharing the last row; at evaluation a step past the
+    longest sequence seen in training reuses the statistics of that last step), generator
+    (dropout masks),
     dtype. Parameters: weight_ih_l{k}[_reverse] (G·H, in), weight_hh_l{k} (G·H, H), bias_ih_l{k},
     bias_hh_l{k}, all U(-1/√H, 1/√H), as in PyTorch.
 """
@@ -599,7 +608,13 @@ for _cls in (RNN, LSTM, GRU):
 # ---- cells -----------------------------------------------------------------------------------
 class RNNCellBase(Module):
     """Shared parameters of the cells: weight_ih (G·H, in), weight_hh (G·H, H), bias_ih, bias_hh,
-    all U(-1/√H, 1/√H)."""
+    all U(-1/√H, 1/√H), with G = ``num_chunks`` gates.
+
+    Example::
+
+        base = nn.RNNCellBase(4, 8, bias=True, num_chunks=3)    # GRUCell's parameters
+        base.weight_ih.shape                                     # (24, 4)
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int,
                  device: Any = None, dtype: Any = None) -> None:
