@@ -10,19 +10,22 @@ The two libraries run alternately (``benchmarks._timing.compare``), medians of t
 Targets (chainrule / torch): LSTM <= 1.5x, small GRU <= 1.0x (per-op overhead dominates there,
 which the fused scan removes).
 
-Run: ``python -m benchmarks.bench_rnn [--threads N] [--repeats R]``.
+Run: ``python -m benchmarks.bench_rnn [--threads N] [--repeats R] [--cpu]``. ``--cpu`` times
+CPU seconds of the process (at one thread) instead of wall time: on a machine shared with
+other jobs it gives stable ratios where wall time does not.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 import chainrule
-from benchmarks._timing import compare, header
+from benchmarks._timing import Comparison, Timing, compare, header
 
 TARGETS = {"LSTM 32->128, T=40, B=64": 1.5, "MNIST-1D biGRU h=6, T=40, B=100": 1.0}
 
@@ -65,13 +68,31 @@ def gru_step(lib: Any, seed: int = 0) -> Callable[[], None]:
     return step
 
 
-def run(repeats: int = 7) -> list:
+def cpu_compare(name: str, a: Callable[[], None], b: Callable[[], None],
+                repeats: int = 7, calls: int = 5) -> Comparison:
+    """Like ``compare`` (alternating, medians) but in CPU seconds of this process."""
+    for _ in range(3):
+        a()
+        b()
+    sa: list[float] = []
+    sb: list[float] = []
+    for _ in range(repeats):
+        for fn, out in ((a, sa), (b, sb)):
+            t0 = time.process_time()
+            for _ in range(calls):
+                fn()
+            out.append((time.process_time() - t0) / calls)
+    return Comparison(name, Timing(sa), Timing(sb))
+
+
+def run(repeats: int = 7, cpu: bool = False) -> list:
     import torch
 
     results = []
     for name, make in (("LSTM 32->128, T=40, B=64", lstm_step),
                        ("MNIST-1D biGRU h=6, T=40, B=100", gru_step)):
-        results.append(compare(name, make(chainrule), make(torch), repeats=repeats))
+        timer = cpu_compare if cpu else compare
+        results.append(timer(name, make(chainrule), make(torch), repeats=repeats))
     return results
 
 
@@ -79,17 +100,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="RNN forward+backward: chainrule vs torch")
     ap.add_argument("--threads", type=int, default=None, help="BLAS and torch threads")
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--cpu", action="store_true", help="CPU time at 1 thread (shared machines)")
     args = ap.parse_args()
     import torch
 
     limiter = None
+    if args.cpu:
+        args.threads = 1
     if args.threads:
         from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(args.threads)
         limiter = threadpool_limits(args.threads)
     print(header())
-    for c in run(args.repeats):
+    print("timing: " + ("CPU seconds of the process" if args.cpu else "wall clock") +
+          f", medians of {args.repeats} alternating repeats")
+    for c in run(args.repeats, args.cpu):
         target = TARGETS[c.name]
         verdict = "ok" if c.ratio <= target else "ABOVE TARGET"
         print(f"{c.line()}  target <= {target:.1f}x  {verdict}")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import random as _random
-from chainrule.autograd.engine import Function, _GradMode, run_backward
+from chainrule.autograd.engine import SAVE_CROSS, Function, _GradMode, run_backward
 from chainrule.backend import (
     asarray,
     bool_,
@@ -205,7 +205,15 @@ def _binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
         fn.inputs = (x, y)
         fn.needs = (xr, yr)
         fn.next = ((x.grad_fn or x) if xr else None, (y.grad_fn or y) if yr else None)
-        if fn.saves:
+        if fn.save_when is SAVE_CROSS:  # x * y: each input serves the other's gradient
+            b = x._base
+            vx = (x if b is None else b)._version if yr else None
+            vy = None
+            if xr and yt:
+                b = y._base
+                vy = (y if b is None else b)._version
+            fn.versions = (vx, vy)
+        elif fn.saves:
             fn.versions = _saved_versions(fn, (x, y), (xr, yr))
         if _GradMode.anomaly:
             fn.stack = traceback.extract_stack()[:-1]
@@ -1689,11 +1697,14 @@ def _mark_overwritten(fn: Function, data: Any) -> None:
 def _register_view(root: Tensor, view: Tensor) -> None:
     """Remember a recorded view of ``root``'s storage, to re-derive it after an in-place
     change of that storage (PyTorch regenerates a view's creator the same way)."""
+    if root.grad_fn is None:  # a leaf: in-place ops on it or its views are refused anyway
+        return
     try:
         views = root._views
     except AttributeError:
         views = root._views = []
-    if len(views) > 64:  # drop views that died
+    n = len(views)
+    if n >= 64 and not n & (n - 1):  # drop dead views at powers of two: amortised O(1)
         views[:] = [v for v in views if v() is not None]
     views.append(weakref.ref(view))
 

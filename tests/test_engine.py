@@ -717,3 +717,13 @@ def test_gradcheck_handles_strided_inputs() -> None:
     x = chainrule.tensor(A, requires_grad=True).detach().t().requires_grad_()
     assert not x.is_contiguous()
     assert chainrule.autograd.gradcheck(lambda t: (t.exp() * t[0]).sum(1), (x,))
+
+
+def test_returned_gradients_are_writable() -> None:
+    x = chainrule.tensor(A, requires_grad=True)
+    (g,) = chainrule.autograd.grad(x.sum(), x)
+    g.mul_(2.0)  # a broadcast view inside the engine must not leak out read-only
+    np.testing.assert_array_equal(g.numpy(), np.full(A.shape, 2.0))
+    x.sum().backward()
+    x.grad.add_(1.0)
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(A.shape, 2.0))

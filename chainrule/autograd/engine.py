@@ -13,6 +13,11 @@ The engine (not the op) is responsible for:
 * accumulating gradients of tensors used more than once, in topological order;
 * checking every gradient's shape, and the version counters of saved tensors (in-place rule);
 * freeing the graph after use unless ``retain_graph`` is set.
+
+Speed (DESIGN.md §5): without ``create_graph`` no graph of the backward pass is needed, so the
+gradients travel as bare arrays and an op may provide ``fast_backward`` (the same formulas on
+arrays) to skip the Tensor layer; ops without it are called through ``backward`` on wrapped
+arrays. The registry tests check that both paths agree for every op.
 """
 
 from __future__ import annotations
@@ -122,14 +127,21 @@ class enable_grad(_ModeContext):
     mode = True
 
 
+# ``save_when`` of two-input ops whose inputs each serve only the other's gradient (x * y,
+# x @ y): shared so that ``apply`` can recognise it by identity
+SAVE_CROSS: dict[int, int] = {0: 1, 1: 0}
+
+
 class Function:
     """A differentiable primitive: a forward on arrays and a backward on Tensors.
 
     Subclasses implement ``forward(*arrays) -> array`` and ``backward(g) -> tuple`` (one entry
     per input, ``None`` where an input needs no gradient). ``self.inputs`` holds the inputs (Tensors
     or Python constants) and ``self.needs`` tells which inputs need a gradient. Inputs the backward
-    reads must be listed in ``saves`` (indices) so in-place changes to them are detected; an op
-    that reads its own output calls ``self.save_output()`` in ``forward``.
+    reads must be listed in ``saves`` (indices) so in-place changes to them are detected
+    (``save_when`` narrows that to when another input needs a gradient); an op that reads its
+    own output sets ``save_out = True`` and calls ``self.output()`` in backward. A hot op may add
+    ``fast_backward(g) -> tuple`` on arrays, used when no graph of the gradient is recorded.
     """
 
     __slots__ = ("inputs", "needs", "next", "versions", "out_ref", "__dict__", "__weakref__")
@@ -430,17 +442,21 @@ def run_backward(
 
     for tid, leaf in leaves.items():
         g = grads[tid]
-        if arrays:
-            g = _detached(g)
-        if leaf._hooks:
-            for hook in leaf._hooks:
-                new = hook(g)
-                if new is not None:
-                    g = new
-        for k in wanted_leaves.get(tid, ()):
-            captured[k] = g
+        if leaf._hooks or tid in wanted_leaves:
+            t = _detached(g) if arrays else g
+            if leaf._hooks:
+                for hook in leaf._hooks:
+                    new = hook(t)
+                    if new is not None:
+                        t = new
+            for k in wanted_leaves.get(tid, ()):
+                captured[k] = t
+            g = t.data if arrays else t
         if accumulate and (inputs is None or tid in wanted_leaves):
-            _accumulate_leaf(leaf, g, create_graph, claimed)
+            if arrays:
+                _accumulate_array(leaf, g, claimed)
+            else:
+                _accumulate_leaf(leaf, g, create_graph, claimed)
 
     if accumulate:
         if inputs is not None:  # non-leaf tensors named in inputs= get their .grad too
@@ -453,11 +469,14 @@ def run_backward(
             _run_post_backward_callbacks()
         return None
     for k, c in enumerate(captured):
-        if c is None and not allow_unused:
-            raise RuntimeError(
-                f"One of the differentiated Tensors (input {k}) appears to not have been used in "
-                "the graph. Set allow_unused=True if this is the desired behavior."
-            )
+        if c is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"One of the differentiated Tensors (input {k}) appears to not have been used "
+                    "in the graph. Set allow_unused=True if this is the desired behavior."
+                )
+        elif arrays and not c.data.flags.writeable:  # a broadcast view: hand back an array
+            captured[k] = _detached(c.data.copy())  # the caller may modify in place
     return captured
 
 
@@ -527,7 +546,11 @@ def _accumulate_leaf(leaf: Tensor, g: Tensor, create_graph: bool, claimed: set[i
     if create_graph:
         leaf.grad = g if leaf.grad is None else leaf.grad + g
         return
-    arr = g.data
+    _accumulate_array(leaf, g.data, claimed)
+
+
+def _accumulate_array(leaf: Tensor, arr: Any, claimed: set[int]) -> None:
+    """``_accumulate_leaf`` for a gradient array (the pass without create_graph)."""
     if leaf.grad is None:
         if arr.base is not None or id(arr) in claimed or not arr.flags.writeable:
             arr = arr.copy()

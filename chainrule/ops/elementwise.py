@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd import engine as _engine
-from chainrule.autograd.engine import Function
+from chainrule.autograd.engine import SAVE_CROSS, Function
 from chainrule.backend import default_dtype, float64, xp
 
 
@@ -82,7 +82,7 @@ class Sub(Function):
 class Mul(Function):
     """out = x * y;  dx = g y, dy = g x."""
 
-    save_when = {0: 1, 1: 0}
+    save_when = SAVE_CROSS
 
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(x * y, x, y)

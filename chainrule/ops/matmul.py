@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.autograd.engine import Function
+from chainrule.autograd.engine import SAVE_CROSS, Function
 from chainrule.backend import xp
 
 
@@ -19,7 +19,7 @@ def _shape_error(x: Any, y: Any) -> RuntimeError:
 class MatMul(Function):
     """out = x @ y;  dx = g @ yᵀ, dy = xᵀ @ g (batch dims summed back by the engine)."""
 
-    save_when = {0: 1, 1: 0}
+    save_when = SAVE_CROSS
 
     def forward(self, x: Any, y: Any) -> Any:
         if x.ndim == 0 or y.ndim == 0:
@@ -94,7 +94,7 @@ class Linear(Function):
     """
 
     saves = (0, 1)
-    save_when = {0: 1, 1: 0}
+    save_when = SAVE_CROSS
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         if x.shape[-1] != w.shape[1]:

@@ -237,6 +237,10 @@ class RNNBase(Module):
         for name in self._flat_weights_names:
             p = self._parameters[name]
             p.data[...] = r.uniform(-bound, bound, p.shape)
+        for name, p in self._parameters.items():
+            if name.startswith(("ln_", "bn_")):
+                gain = 1.0 if name.startswith("ln_") else 0.1
+                p.data[...] = gain if "_weight_" in name else 0.0
 
     def flatten_parameters(self) -> None:
         """PyTorch compacts weights for cuDNN here; on the CPU there is nothing to do."""
