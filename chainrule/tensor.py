@@ -664,7 +664,7 @@ class Tensor:
             self._write(out)
             return self
         self._check_inplace(cls.__name__.lower() + "_")
-        return self._commit(apply(cls, self._snapshot(0 in cls.saves), *args, **kw))
+        return self._commit(apply(cls, self._snapshot(_reads_self(cls, args)), *args, **kw))
 
     def _check_inplace(self, what: str) -> None:
         """Refuse a recorded in-place op on a leaf that requires grad or on a view of one."""
@@ -1633,7 +1633,10 @@ class Tensor:
             self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
         ):
             self._check_inplace("setitem")
-            self._commit(apply(I.SetItem, self._snapshot(False), _const(value), key=key))
+            if not self.data.flags.writeable:
+                self._write(self.data)  # raises the read-only error
+            self._commit(apply(I.SetItem, self._snapshot(False), _const(value), key=key,
+                               inplace=True))
             return
         if not self.data.flags.writeable:
             self._write(self.data)
@@ -1694,6 +1697,18 @@ def _mark_overwritten(fn: Function, data: Any) -> None:
         fn.out_ref = saved
 
 
+def _reads_self(cls: type[Function], args: tuple) -> bool:
+    """Whether the backward of ``cls`` applied in place to (self, *args) reads self's old
+    value (then the snapshot must be a copy, since self is overwritten)."""
+    if 0 not in cls.saves:
+        return False
+    when = cls.save_when
+    if when is not None and 0 in when:
+        other = args[when[0] - 1] if 0 < when[0] <= len(args) else None
+        return isinstance(other, Tensor) and other.requires_grad
+    return True
+
+
 def _register_view(root: Tensor, view: Tensor) -> None:
     """Remember a recorded view of ``root``'s storage, to re-derive it after an in-place
     change of that storage (PyTorch regenerates a view's creator the same way)."""
@@ -1740,7 +1755,8 @@ def _write_back(root: Tensor, view: Tensor, res: Tensor) -> None:
     if idx is None:
         return
     flat = _wrap(root.data, root.requires_grad, root.grad_fn).reshape(-1)
-    new = apply(I.SetItem, flat, res.reshape(-1), key=idx.reshape(-1))
+    # the storage already holds the new values: only the node is wanted (in place: no copy)
+    new = apply(I.SetItem, flat, res.reshape(-1), key=idx.reshape(-1), inplace=True)
     new = new.reshape(root.shape)
     root.grad_fn = new.grad_fn
     root.requires_grad = True

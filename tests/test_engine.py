@@ -727,3 +727,16 @@ def test_returned_gradients_are_writable() -> None:
     x.sum().backward()
     x.grad.add_(1.0)
     np.testing.assert_array_equal(x.grad.numpy(), np.full(A.shape, 2.0))
+
+
+def test_fill_buffer_in_a_loop_matches_torch() -> None:
+    def f(L: Any, x: Any) -> None:
+        buf = L.zeros(3, 4, dtype=L.float64)
+        h = x[0]
+        for t in range(3):
+            h = (h * x[t] + buf[t - 1]).tanh()  # reads the rows written so far
+            buf[t] = h
+        buf[1:] *= 2.0
+        (buf * cot(L, buf.shape)).sum().backward()
+
+    both(f, A)

@@ -396,10 +396,11 @@ def run_backward(
                 out = fast(g)
             else:
                 out = fn.backward(_detached(g))
-                out = tuple([None if o is None else o.data for o in out]) if type(
-                    out) is tuple else (out.data,)
+                if type(out) is not tuple:
+                    out = tuple(out) if isinstance(out, list) else (out,)
+                out = tuple([o.data if isinstance(o, Tensor) else o for o in out])
             if type(out) is not tuple:
-                out = (out,)
+                out = tuple(out) if isinstance(out, list) else (out,)
             if len(out) != len(ins):
                 raise RuntimeError(
                     f"{fn.name()} returned {len(out)} gradients for {len(ins)} inputs"

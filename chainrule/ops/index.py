@@ -114,15 +114,27 @@ class IndexAdd(Function):
 
 
 class SetItem(Function):
-    """out = x with out[key] = v (out of place);  dx = g with zeros at key, dv = g[key]."""
+    """out = x with out[key] = v;  dx = g with zeros at key, dv = g[key].
+
+    Out of place, or with ``inplace=True`` written into x itself (``Tensor.__setitem__``: the
+    backward never reads x, so a loop filling a buffer slice by slice costs O(slice) a step).
+    """
 
     saves = ()
 
-    def forward(self, x: Any, v: Any, key: Any = None) -> Any:
+    def forward(self, x: Any, v: Any, key: Any = None, inplace: bool = False) -> Any:
         self.key = key
-        out = x.copy()
+        out = x if inplace else x.copy()
         out[key] = v
         return out
+
+    def fast_backward(self, g: Any) -> tuple:
+        gx = None
+        if self.needs[0]:
+            gx = g.copy()
+            gx[self.key] = 0
+        gv = g[self.key] if self.needs[1] else None
+        return gx, gv
 
     def backward(self, g: Any) -> tuple:
         gx = None
