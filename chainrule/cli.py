@@ -313,7 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``chainrule`` command."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    passthrough = {"lab": _cmd_lab, "bench": _cmd_bench}
+    if argv and argv[0] in passthrough:
+        # their own parsers read the rest: argparse's REMAINDER rejects leading options
+        # ("chainrule lab --quick" failed with "unrecognized arguments")
+        args = argparse.Namespace(command=argv[0], rest=argv[1:], func=passthrough[argv[0]])
+    else:
+        args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (ValueError, KeyError) as e:

@@ -740,3 +740,28 @@ def test_fill_buffer_in_a_loop_matches_torch() -> None:
         (buf * cot(L, buf.shape)).sum().backward()
 
     both(f, A)
+
+
+def test_graph_is_freed_by_reference_counting() -> None:
+    """No reference cycles: intermediates die as soon as nothing refers to them (gc off)."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        x = chainrule.tensor(A, requires_grad=True)
+        y = x.exp()
+        refs = [weakref.ref(y), weakref.ref(y.grad_fn)]
+        z = (y * 2.0).sigmoid().sum()
+        refs.append(weakref.ref(z.grad_fn))
+        del y
+        z.backward()  # frees the saved tensors
+        assert refs[0]() is None, "backward kept a saved intermediate alive"
+        del z
+        assert all(r() is None for r in refs), "the graph outlived its output"
+        (g,) = chainrule.autograd.grad((x * x).sum(), x, create_graph=True)
+        node = weakref.ref(g.grad_fn)
+        del g
+        assert node() is None, "a create_graph gradient's graph outlived it"
+    finally:
+        gc.enable()

@@ -31,8 +31,15 @@ from chainrule.autograd.engine import Function, _GradMode
 from chainrule.backend import xp
 from chainrule.datasets.sequence import MarkovChainText, memory_task
 from chainrule.lab import common
-from chainrule.lab.experiment import HOLDS, INCONCLUSIVE, REFUTED, Context, Experiment, Result
-from chainrule.lab.experiment import register
+from chainrule.lab.experiment import (
+    HOLDS,
+    INCONCLUSIVE,
+    REFUTED,
+    Context,
+    Experiment,
+    Result,
+    register,
+)
 from chainrule.lab.verdict import below, combine, compare, fmt, mean_std
 from chainrule.ops.recurrent import recompute_vjp
 from chainrule.tensor import Tensor, _wrap, apply, stack
@@ -74,7 +81,7 @@ def lm_config(ctx: Context) -> LMConfig:
     if ctx.tiny:
         return LMConfig(hidden=16, length=12, n_train=16, n_val=16, batch=8, steps=4, every=2)
     if ctx.quick:
-        return LMConfig()
+        return LMConfig(hidden=32, length=24, n_val=96, steps=100)
     return LMConfig(hidden=64, n_train=128, n_val=256, steps=400, every=10)
 
 
@@ -212,3 +219,647 @@ def train_lm(cfg: LMConfig, dropout: dict[str, float], seed: int,
         out["best_val_mc"] = mc_loss(model, val, cfg.order, mc_samples, seed + 77)
     _LM_CACHE[key] = out
     return out
+
+
+# ---- the LSTM recurrence with dropout on the cell state or the candidate (C6) ----------------
+class MaskedLSTMScan(Function):
+    """The LSTM recurrence over a whole sequence with dropout masks on c_t or g_t.
+
+    Inputs: ``xproj`` (T, B, 4H) = x_t W_ihᵀ + b_ih (time-major), ``w_hh`` (4H, H), ``b_hh``
+    (4H,); constant masks ``cmask`` / ``gmask`` (T, B, H) arrays (entries 0 or 1/(1−p)) or None.
+    Per step, gate order i, f, g, o as in PyTorch:
+    a = x_t + h_{t-1} W_hhᵀ + b_hh;  i, f, o = σ(a_i), σ(a_f), σ(a_o);  g = tanh(a_g);
+    c_t = m^c_t ⊙ (f ⊙ c_{t-1} + i ⊙ (m^g_t ⊙ g));  h_t = o ⊙ tanh(c_t);  h_0 = c_0 = 0.
+    Output: h_1..h_T (T, B, H).
+
+    # NOTE: fused for speed, as ``ops.recurrent.RecurrentScan``: the composite costs ~15
+    # recorded ops per step forward and ~30 backward, which at hidden 32 are the whole run
+    # time. The state is kept transposed, (H, B), so that one GEMM W_hh h_{t-1}ᵀ gives the
+    # gates gate-major (4H, B) and every gate is a contiguous block; σ(a) = ½ + ½ tanh(a/2)
+    # lets one tanh call cover all four gates. Backward is NumPy BPTT; under ``create_graph``
+    # it is the vector-Jacobian product of the composite ``reference`` (differentiable).
+    """
+
+    saves = (1, 2)
+
+    def forward(self, xproj: Any, w_hh: Any, b_hh: Any, cmask: Any = None, gmask: Any = None,
+                reference: Callable[..., Any] | None = None) -> Any:
+        T, B, G = xproj.shape
+        H = G // 4
+        dt = xproj.dtype
+        self.reference = reference
+        # ½ on the σ gates, 1 on g: tanh(pre ⊙ a), then ½ + ½ tanh on the σ gates
+        pre = xp.full((G, 1), 0.5, dtype=dt)
+        pre[2 * H:3 * H] = 1.0
+        shift = xp.full((G, 1), 0.5, dtype=dt)
+        shift[2 * H:3 * H] = 0.0
+        w_pre = w_hh * pre
+        xb = (xproj + b_hh).transpose(0, 2, 1) * pre                 # (T, 4H, B)
+        self.cmask = None if cmask is None else cmask.transpose(0, 2, 1)
+        self.gmask = None if gmask is None else gmask.transpose(0, 2, 1)
+        cm, gm = self.cmask, self.gmask
+        hs = xp.zeros((T + 1, H, B), dtype=dt)
+        cs = xp.zeros((T + 1, H, B), dtype=dt)
+        acts = xp.empty((T, G, B), dtype=dt)
+        tcs = xp.empty((T, H, B), dtype=dt)
+        gms = xp.empty((T, H, B), dtype=dt) if gm is not None else None
+        tmp = xp.empty((H, B), dtype=dt)
+        for t in range(T):
+            a = acts[t]
+            xp.matmul(w_pre, hs[t], out=a)
+            a += xb[t]
+            xp.tanh(a, out=a)
+            a *= pre
+            a += shift
+            i, f, g, o = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+            if gms is not None:
+                g = xp.multiply(g, gm[t], out=gms[t])
+            c = cs[t + 1]
+            xp.multiply(f, cs[t], out=c)
+            c += xp.multiply(i, g, out=tmp)
+            if cm is not None:
+                c *= cm[t]
+            xp.tanh(c, out=tcs[t])
+            xp.multiply(o, tcs[t], out=hs[t + 1])
+        self.hs, self.cs, self.acts, self.tcs, self.gms = hs, cs, acts, tcs, gms
+        return hs[1:].transpose(0, 2, 1).copy()
+
+    def backward(self, g: Any) -> tuple:
+        if _GradMode.enabled:  # create_graph: differentiate the composite instead
+            return recompute_vjp(self, self.reference, g)
+        return tuple(None if a is None else _wrap(a) for a in self.fast_backward(g.data))
+
+    def fast_backward(self, gy: Any) -> tuple:
+        """BPTT on arrays (see the class docstring for the recurrence)."""
+        hs, cs, acts, tcs, gms = self.hs, self.cs, self.acts, self.tcs, self.gms
+        cm, gm = self.cmask, self.gmask
+        w_t = self.inputs[1].data.T
+        T, G, B = acts.shape
+        H = G // 4
+        dt = acts.dtype
+        gy = gy.transpose(0, 2, 1)
+        # every step's local derivatives at once: σ' = σ(1 − σ), tanh' = 1 − g², and
+        # ∂h_t/∂c_t = o (1 − tanh² c_t)
+        deriv = acts * (1.0 - acts)
+        deriv[:, 2 * H:3 * H] = 1.0 - acts[:, 2 * H:3 * H] ** 2
+        dh_dc = acts[:, 3 * H:] * (1.0 - tcs * tcs)
+        da_all = xp.empty_like(acts)
+        dh = xp.zeros((H, B), dtype=dt)
+        dc = xp.zeros((H, B), dtype=dt)
+        tmp = xp.empty((H, B), dtype=dt)
+        for t in range(T - 1, -1, -1):
+            a = acts[t]
+            da = da_all[t]
+            dh += gy[t]
+            xp.multiply(dh, tcs[t], out=da[3 * H:])                  # ∂/∂o
+            dc += xp.multiply(dh, dh_dc[t], out=tmp)                 # ∂/∂c_t
+            if cm is not None:
+                dc *= cm[t]                                          # ∂/∂(f c + i g)
+            g = a[2 * H:3 * H] if gms is None else gms[t]
+            xp.multiply(dc, g, out=da[:H])                           # ∂/∂i
+            xp.multiply(dc, cs[t], out=da[H:2 * H])                  # ∂/∂f
+            xp.multiply(dc, a[:H], out=da[2 * H:3 * H])              # ∂/∂(m g)
+            if gm is not None:
+                da[2 * H:3 * H] *= gm[t]
+            dc *= a[H:2 * H]                                         # ∂/∂c_{t-1}
+            da *= deriv[t]                                           # ∂/∂a
+            xp.matmul(w_t, da, out=dh)                               # ∂/∂h_{t-1}
+        needs = self.needs
+        dx = da_all.transpose(0, 2, 1) if needs[0] else None
+        dw = None
+        if needs[1]:  # dW = Σ_t da_t h_{t-1}ᵀ: one GEMM over (T·B)
+            dw = xp.matmul(da_all.transpose(1, 0, 2).reshape(G, T * B),
+                           hs[:T].transpose(0, 2, 1).reshape(T * B, H))
+        db = da_all.sum((0, 2)) if needs[2] else None
+        return (dx, dw, db)
+
+
+def masked_lstm_scan_composite(xproj: Tensor, w_hh: Tensor, b_hh: Tensor, cmask: Any = None,
+                               gmask: Any = None) -> Tensor:
+    """The recurrence of :class:`MaskedLSTMScan` as per-step Tensor operations (the small
+    custom cell loop; differentiable to any order)."""
+    T, B, G = xproj.shape
+    H = G // 4
+    h = _wrap(xp.zeros((B, H), dtype=xproj.dtype))
+    c = h
+    ys = []
+    for t in range(T):
+        a = xproj[t] + nn.functional.linear(h, w_hh, b_hh)
+        i, f = a[:, :H].sigmoid(), a[:, H:2 * H].sigmoid()
+        g, o = a[:, 2 * H:3 * H].tanh(), a[:, 3 * H:].sigmoid()
+        if gmask is not None:
+            g = g * gmask[t]
+        c = f * c + i * g
+        if cmask is not None:
+            c = c * cmask[t]
+        h = o * c.tanh()
+        ys.append(h)
+    return stack(ys, 0)
+
+
+def masked_lstm_scan(xproj: Tensor, w_hh: Tensor, b_hh: Tensor, cmask: Any = None,
+                     gmask: Any = None, fused: bool = True) -> Tensor:
+    """h_1..h_T of the LSTM recurrence with optional masks on c_t and g_t (see
+    :class:`MaskedLSTMScan`); ``fused=False`` runs the composite loop."""
+    if not fused:
+        return masked_lstm_scan_composite(xproj, w_hh, b_hh, cmask, gmask)
+
+    def reference(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+        return masked_lstm_scan_composite(x, w, b, cmask, gmask)
+
+    return apply(MaskedLSTMScan, xproj, w_hh, b_hh, cmask=cmask, gmask=gmask,
+                 reference=reference)
+
+
+PLACEMENTS = ("none", "c per step", "c per sequence", "g per step")
+
+
+class MemoryLSTM(nn.Module):
+    """An ``nn.LSTMCell`` run over the sequence with dropout at one of four places, and a
+    linear read-out of the last hidden state (the memory task's classifier).
+
+    ``placement``: "none"; "c per step" (a fresh mask on the cell state at every step: the
+    naive placement that erases the memory); "c per sequence" (one mask on c_t for the whole
+    sequence, Moon et al. 2015); "g per step" (a fresh mask on the candidate g_t, Semeniuta et
+    al. 2016). Masks are inverted dropout (0 or 1/(1−p)) and only act in training mode.
+
+    Example::
+
+        net = MemoryLSTM(5, 16, 4, "g per step", p=0.25)
+        logits = net(chainrule.randn(8, 20, 5))          # (8, 4)
+    """
+
+    def __init__(self, input_size: int, hidden: int, classes: int, placement: str = "none",
+                 p: float = 0.25, fused: bool = True, generator: Any = None) -> None:
+        super().__init__()
+        if placement not in PLACEMENTS:
+            raise ValueError(f"MemoryLSTM: unknown placement {placement!r}; one of {PLACEMENTS}")
+        self.cell = nn.LSTMCell(input_size, hidden)
+        self.head = nn.Linear(hidden, classes)
+        self.placement, self.p, self.fused, self.generator = placement, p, fused, generator
+
+    def _masks(self, T: int, B: int, dtype: Any) -> tuple[Any, Any]:
+        if not self.training or self.placement == "none" or self.p == 0.0:
+            return None, None
+        from chainrule import random as _random
+
+        rng = _random.rng(self.generator)
+        H = self.cell.hidden_size
+        keep = 1.0 / (1.0 - self.p)
+        if self.placement == "c per sequence":
+            m = ((rng.random((1, B, H)) >= self.p) * keep).astype(dtype)
+            return np.broadcast_to(m, (T, B, H)), None
+        m = ((rng.random((T, B, H)) >= self.p) * keep).astype(dtype)
+        return (m, None) if self.placement == "c per step" else (None, m)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, T, _ = x.shape
+        xt = x.transpose(0, 1)
+        xproj = nn.functional.linear(xt.reshape(T * B, -1), self.cell.weight_ih,
+                                     self.cell.bias_ih).reshape(T, B, -1)
+        cmask, gmask = self._masks(T, B, xproj.dtype)
+        hs = masked_lstm_scan(xproj, self.cell.weight_hh, self.cell.bias_hh, cmask, gmask,
+                              self.fused)
+        return self.head(hs[T - 1])
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryConfig:
+    """Memory-task sizes and budget (C6)."""
+
+    lengths: tuple[int, ...] = (5, 10, 20)
+    symbols: int = 4
+    noise: float = 0.1
+    hidden: int = 32
+    p: float = 0.5
+    n_train: int = 1024
+    n_test: int = 512
+    batch: int = 64
+    steps: int = 150
+    lr: float = 1e-2
+
+
+def memory_config(ctx: Context) -> MemoryConfig:
+    if ctx.tiny:
+        return MemoryConfig(lengths=(3, 6), hidden=8, n_train=64, n_test=64, batch=16, steps=3)
+    if ctx.quick:
+        return MemoryConfig()
+    return MemoryConfig(lengths=(5, 10, 20, 50, 100), steps=400)
+
+
+def memory_data(cfg: MemoryConfig, T: int, seed: int) -> tuple[np.ndarray, ...]:
+    """``memory_task`` train and test sets with a start-marker channel (1 at t = 0): the write
+    is then easy to learn and the task measures what C6 is about, keeping it for T steps."""
+    out = []
+    for n, s in ((cfg.n_train, seed), (cfg.n_test, 50_000 + seed)):
+        X, y = memory_task(n, seq_len=T, num_symbols=cfg.symbols, noise=cfg.noise, seed=s)
+        marker = np.zeros(X.shape[:2] + (1,), dtype=np.float32)
+        marker[:, 0] = 1.0
+        out += [np.concatenate([X, marker], -1), y]
+    return tuple(out)
+
+
+def chrono_init_(cell: nn.LSTMCell, t_max: int, rng: np.random.Generator) -> None:
+    """Chrono initialisation (Tallec & Ollivier 2018): b_f = log U(1, t_max − 1), b_i = −b_f,
+    other biases 0, so forget gates start with memory time scales up to t_max."""
+    H = cell.hidden_size
+    bf = np.log(rng.uniform(1.0, max(t_max - 1, 2), H))
+    b = np.zeros(4 * H)
+    b[:H], b[H:2 * H] = -bf, bf
+    cell.bias_ih.data[...] = b
+    cell.bias_hh.data[...] = 0.0
+
+
+def train_memory(cfg: MemoryConfig, placement: str, T: int, seed: int) -> dict[str, Any]:
+    """Train one arm at one length for one seed; test accuracy (eval mode) at the end."""
+    x, y, xt, yt = memory_data(cfg, T, seed)
+    common.seeded(seed)
+    net = MemoryLSTM(cfg.symbols + 1, cfg.hidden, cfg.symbols, placement, cfg.p)
+    chrono_init_(net.cell, T, np.random.default_rng(seed))
+    opt = optim.Adam(net.parameters(), lr=cfg.lr)
+    losses = common.train(net, opt, x, y, cfg.steps, cfg.batch, seed,
+                          after_backward=lambda _: nn.utils.clip_grad_norm_(
+                              net.parameters(), 5.0))
+    return {"acc": common.accuracy(net, xt, yt), "train_acc": common.accuracy(net, x, y),
+            "loss": losses}
+
+
+# ---- shared reporting pieces -----------------------------------------------------------------
+_RNN_CLAIM = ("Dropout's problem on RNNs: several papers try dropout on different connections "
+              "of the RNN.")
+
+
+def _single_thread() -> Any:
+    """BLAS limited to one thread while an experiment runs.
+
+    # NOTE: measured: these GEMMs are tiny ((B·T) × 4H with H ≤ 64), and with two OpenBLAS
+    # threads on a busy 2-core machine an LM step took 130 ms instead of 22 ms.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _ppl(nats: Any) -> Any:
+    return np.exp(np.asarray(nats, dtype=np.float64))
+
+
+def _ppl_fmt(nats: list[float]) -> str:
+    return fmt(list(_ppl(nats)), 4)
+
+
+def _lm_arms(ctx: Context, cfg: LMConfig, arms: dict[str, tuple[dict[str, float], bool]],
+             mc_samples: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """Train every arm for every seed: {arm: [per-seed result]}."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, (spec, hidden_only) in arms.items():
+        ctx.log(f"  {name} ...")
+        out[name] = [train_lm(cfg, spec, s, hidden_only, mc_samples if spec else 0)
+                     for s in ctx.seeds]
+    return out
+
+
+def _collect(runs: dict[str, list[dict[str, Any]]], key: str) -> dict[str, list[float]]:
+    return {a: [r[key] for r in rs] for a, rs in runs.items()}
+
+
+def _lm_table(runs: dict[str, list[dict[str, Any]]], extra: Callable | None = None) -> list:
+    rows = []
+    for arm, rs in runs.items():
+        row: dict[str, Any] = {
+            "arm": arm,
+            "best val ppl": _ppl_fmt([r["best_val"] for r in rs]),
+            "best at step": fmt([r["best_step"] for r in rs], 3),
+            "final val ppl": _ppl_fmt([r["final_val"] for r in rs]),
+            "final train ppl": _ppl_fmt([r["final_train"] for r in rs]),
+            "gap (nats)": fmt([r["final_val"] - r["final_train"] for r in rs], 3),
+            "ms/step": fmt([1000 * r["sec_per_step"] for r in rs], 3),
+        }
+        if extra is not None:
+            row.update(extra(arm, rs))
+        rows.append(row)
+    return rows
+
+
+def _lm_plot(path: str, runs: dict[str, list[dict[str, Any]]], floor: float,
+             title: str) -> str:
+    """Train (left) and validation (right) perplexity vs step, mean and min–max over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
+    for ax, key, name in ((axes[0], "train", "train"), (axes[1], "val", "validation")):
+        for arm, rs in runs.items():
+            xs = rs[0]["steps"]
+            ys = _ppl([r[key] for r in rs])
+            ax.plot(xs, ys.mean(0), label=arm)
+            ax.fill_between(xs, ys.min(0), ys.max(0), alpha=0.2)
+        ax.axhline(math.exp(floor), color="k", ls="--", lw=1, label="floor exp(H)")
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"{name} perplexity")
+        ax.set_title(f"{title}: {name}", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _lm_budget(cfg: LMConfig, rate: float) -> dict[str, Any]:
+    return {"steps": cfg.steps, "eval_every": cfg.every, "batch": cfg.batch,
+            "hidden": cfg.hidden, "layers": 2, "train_sequences": cfg.n_train,
+            "val_sequences": cfg.n_val, "tokens_per_sequence": cfg.length + 1,
+            "source": f"Markov order {cfg.order}, vocab {cfg.vocab}, Dirichlet "
+                      f"{cfg.concentration}", "dropout_rate": rate,
+            "optimizer": f"Adam lr {cfg.lr}, clip {cfg.clip}"}
+
+
+# ---- C4 ----------------------------------------------------------------------------------------
+@register
+class C4NonRecurrentDropout(Experiment):
+    id = "C4"
+    title = "RNN dropout on the non-recurrent connections (Zaremba et al.)"
+    claim = ("Mainly against overfitting; like a regularization penalty, it randomly drops "
+             "neurons. " + _RNN_CLAIM)
+    expected = ("none overfits (val perplexity turns up); non-recurrent dropout lowers the best "
+                "val perplexity")
+    source = "Zaremba, Sutskever & Vinyals 2014 (PTB 114.5 → 82.7)"
+    arms = ("none", "between layers only (PyTorch's dropout=p)",
+            "non-recurrent: input + between + output (Zaremba)")
+    metrics = ("train / val perplexity vs step", "best val perplexity", "turn-up after the best")
+
+    rate = 0.3
+
+    def run(self, ctx: Context) -> Result:
+        cfg = lm_config(ctx)
+        arms = {"none": ({}, False),
+                "between layers": ({"between_layers": self.rate}, False),
+                "non-recurrent (Zaremba)": ({"nonrecurrent": self.rate}, False)}
+        with _single_thread():
+            runs = _lm_arms(ctx, cfg, arms)
+        best, final = _collect(runs, "best_val"), _collect(runs, "final_val")
+        zar = "non-recurrent (Zaremba)"
+        v_up, n_up = compare(final["none"], best["none"], "greater", min_effect=0.05)
+        v_best, n_best = compare(best[zar], best["none"], "less", min_effect=0.01)
+        v_betw, n_betw = compare(best["between layers"], best["none"], "less", min_effect=0.01)
+        verdict = combine([v_up, v_best])
+        floor = runs["none"][0]["floor"]
+        m = {a: mean_std(_ppl(v))[0] for a, v in best.items()}
+        end_none = mean_std(_ppl(final["none"]))[0]
+        summary = (f"none: best val ppl {m['none']:.2f}, then {end_none:.2f}"
+                   f" at step {cfg.steps} (turn-up {v_up}); non-recurrent dropout p={self.rate}: "
+                   f"best {m[zar]:.2f} ({v_best}); between layers only: {m['between layers']:.2f}"
+                   f"; floor exp(H) = {math.exp(floor):.2f}")
+        numbers = {"best_val_ppl": {a: list(_ppl(v)) for a, v in best.items()},
+                   "final_val_ppl": {a: list(_ppl(v)) for a, v in final.items()},
+                   "floor_ppl": math.exp(floor), "turn_up_none": n_up,
+                   "nonrecurrent_vs_none": n_best, "between_vs_none": n_betw,
+                   "between_verdict": v_betw}
+        plot = _lm_plot(ctx.path("c4_perplexity.png"), runs, floor, "C4")
+        return self.result(ctx, verdict, summary, numbers=numbers, table=_lm_table(runs),
+                           plots=[plot], budget=_lm_budget(cfg, self.rate))
+
+
+# ---- C5 ----------------------------------------------------------------------------------------
+@register
+class C5VariationalDropout(Experiment):
+    id = "C5"
+    title = "Variational vs naive RNN dropout, MC dropout at test (Gal & Ghahramani)"
+    claim = _RNN_CLAIM
+    expected = "variational ≤ naive in val perplexity, with less overfitting"
+    source = "Gal & Ghahramani 2016"
+    arms = ("none", "naive: fresh mask per step on inputs/outputs (Zaremba)",
+            "variational: one mask per sequence on inputs, outputs and h_{t-1}")
+    metrics = ("best val perplexity (standard and MC-dropout evaluation)",
+               "generalisation gap: val − train cross-entropy at the end")
+
+    rate = 0.3
+
+    def run(self, ctx: Context) -> Result:
+        cfg = lm_config(ctx)
+        mc = 4 if ctx.tiny else 10
+        arms = {"none": ({}, False),
+                "naive": ({"nonrecurrent": self.rate}, False),
+                "variational": ({"variational": self.rate}, False)}
+        with _single_thread():
+            runs = _lm_arms(ctx, cfg, arms, mc_samples=mc)
+        best = _collect(runs, "best_val")
+        gap = {a: [r["final_val"] - r["final_train"] for r in rs] for a, rs in runs.items()}
+        v_best, n_best = compare(best["variational"], best["naive"], "less", min_effect=0.01)
+        v_gap, n_gap = compare(gap["variational"], gap["naive"], "less", min_effect=0.02)
+        verdict = combine([v_best, v_gap])
+        mc_std = {a: [r["best_val_std"] for r in runs[a]] for a in ("naive", "variational")}
+        mc_val = {a: [r["best_val_mc"] for r in runs[a]] for a in ("naive", "variational")}
+        floor = runs["none"][0]["floor"]
+        m = {a: mean_std(_ppl(v))[0] for a, v in best.items()}
+        summary = (f"best val ppl: variational {m['variational']:.2f} vs naive {m['naive']:.2f} "
+                   f"({v_best}), none {m['none']:.2f}; val−train gap (nats): variational "
+                   f"{mean_std(gap['variational'])[0]:.2f} vs naive "
+                   f"{mean_std(gap['naive'])[0]:.2f} ({v_gap}); MC dropout ({mc} masks) on "
+                   f"variational: {mean_std(_ppl(mc_val['variational']))[0]:.2f} vs standard "
+                   f"{mean_std(_ppl(mc_std['variational']))[0]:.2f}; floor "
+                   f"{math.exp(floor):.2f}")
+
+        def mc_cols(arm: str, rs: list) -> dict[str, str]:
+            if arm == "none":
+                return {"MC val ppl (best ckpt)": "—"}
+            return {"MC val ppl (best ckpt)": _ppl_fmt([r["best_val_mc"] for r in rs])}
+
+        numbers = {"best_val_ppl": {a: list(_ppl(v)) for a, v in best.items()},
+                   "gap_nats": gap, "variational_vs_naive": n_best, "gap_vs_naive": n_gap,
+                   "mc_val_ppl": {a: list(_ppl(v)) for a, v in mc_val.items()},
+                   "standard_val_ppl_best_ckpt": {a: list(_ppl(v)) for a, v in mc_std.items()},
+                   "mc_samples": mc, "floor_ppl": math.exp(floor)}
+        plot = _lm_plot(ctx.path("c5_perplexity.png"), runs, floor, "C5")
+        budget = _lm_budget(cfg, self.rate) | {"mc_samples": mc}
+        return self.result(ctx, verdict, summary, numbers=numbers,
+                           table=_lm_table(runs, mc_cols), plots=[plot], budget=budget)
+
+
+# ---- C6 ----------------------------------------------------------------------------------------
+def equivalent(a: list[float], b: list[float], tol: float,
+               k: float = 2.0) -> tuple[str, dict[str, float]]:
+    """Verdict for "A ≈ B within ``tol``": holds if |mean A − mean B| + k·s ≤ tol, refuted if
+    |mean A − mean B| − k·s > tol (s: standard error of the difference), else inconclusive."""
+    a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    d = float(abs(a_arr.mean() - b_arr.mean()))
+    var = sum(x.var(ddof=1) / x.size for x in (a_arr, b_arr) if x.size > 1)
+    se = float(np.sqrt(var))
+    if d + k * se <= tol:
+        verdict = HOLDS
+    elif d - k * se > tol:
+        verdict = REFUTED
+    else:
+        verdict = INCONCLUSIVE
+    return verdict, {"abs_diff": d, "stderr": se, "tol": tol}
+
+
+@register
+class C6MemoryLoss(Experiment):
+    id = "C6"
+    title = "Dropout without memory loss: c_t per step vs per sequence vs g_t (Semeniuta et al.)"
+    claim = _RNN_CLAIM
+    expected = ("per-step dropout on c_t decays to chance as T grows; dropout on g_t ≈ none")
+    source = "Semeniuta, Severyn & Barth 2016; Moon et al. 2015 (per-sequence mask on c_t)"
+    arms = PLACEMENTS
+    metrics = ("test accuracy on the memory task vs sequence length T",)
+
+    def run(self, ctx: Context) -> Result:
+        cfg = memory_config(ctx)
+        acc: dict[str, dict[int, list[float]]] = {pl: {T: [] for T in cfg.lengths}
+                                                   for pl in PLACEMENTS}
+        with _single_thread():
+            for T in cfg.lengths:
+                ctx.log(f"  T = {T} ...")
+                for pl in PLACEMENTS:
+                    for seed in ctx.seeds:
+                        acc[pl][T].append(train_memory(cfg, pl, T, seed)["acc"])
+        chance = 1.0 / cfg.symbols
+        t_min, t_max = cfg.lengths[0], cfg.lengths[-1]
+        step = acc["c per step"]
+        v_learn, n_learn = compare(acc["none"][t_max], [chance + 0.2], "greater")
+        v_chance, n_chance = below(step[t_max], chance + 0.1)
+        v_decay, n_decay = compare(step[t_min], step[t_max], "greater", min_effect=0.1)
+        equiv = {T: equivalent(acc["g per step"][T], acc["none"][T], tol=0.05)
+                 for T in cfg.lengths}
+        verdict = combine([v_chance, v_decay] + [v for v, _ in equiv.values()])
+        if verdict == HOLDS and v_learn != HOLDS:  # no memory learned at all: nothing shown
+            verdict = INCONCLUSIVE
+        mean = {pl: [mean_std(acc[pl][T])[0] for T in cfg.lengths] for pl in PLACEMENTS}
+
+        def row(pl: str) -> str:
+            return "/".join(f"{m:.2f}" for m in mean[pl])
+
+        summary = (f"accuracy at T = {'/'.join(map(str, cfg.lengths))} (chance {chance:.2f}, "
+                   f"p = {cfg.p}): none {row('none')}; c per step {row('c per step')} "
+                   f"(chance at T={t_max}: {v_chance}); c per sequence {row('c per sequence')}; "
+                   f"g per step {row('g per step')} (≈ none: "
+                   f"{combine(v for v, _ in equiv.values())})")
+        table = [{"arm": pl, **{f"T={T}": fmt(acc[pl][T], 3) for T in cfg.lengths}}
+                 for pl in PLACEMENTS]
+        numbers = {"accuracy": {pl: {str(T): v for T, v in d.items()} for pl, d in acc.items()},
+                   "chance": chance, "none_learns_longest": n_learn,
+                   "c_step_near_chance_at_longest": n_chance, "c_step_decay": n_decay,
+                   "g_vs_none": {str(T): n for T, (_, n) in equiv.items()}}
+        plot = self._plot(ctx.path("c6_memory.png"), cfg, acc, chance)
+        budget = {"lengths": list(cfg.lengths), "steps": cfg.steps, "batch": cfg.batch,
+                  "hidden": cfg.hidden, "dropout_rate": cfg.p, "symbols": cfg.symbols,
+                  "train": cfg.n_train, "test": cfg.n_test, "optimizer": f"Adam lr {cfg.lr}",
+                  "init": "PyTorch default + chrono forget/input biases",
+                  "input": "memory_task + start-marker channel"}
+        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=[plot],
+                           budget=budget,
+                           note="The c_t placements are not in nn.LSTM: they run in this "
+                                "module's own LSTM recurrence (MaskedLSTMScan) with an "
+                                "nn.LSTMCell's parameters.")
+
+    @staticmethod
+    def _plot(path: str, cfg: MemoryConfig, acc: dict, chance: float) -> str:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
+        xs = list(cfg.lengths)
+        for pl in PLACEMENTS:
+            ys = np.asarray([acc[pl][T] for T in xs], dtype=np.float64)  # lengths × seeds
+            ax.plot(xs, ys.mean(1), marker="o", label=pl)
+            ax.fill_between(xs, ys.min(1), ys.max(1), alpha=0.2)
+        ax.axhline(chance, color="k", ls="--", lw=1, label="chance")
+        ax.set_xscale("log")
+        ax.set_xlabel("sequence length T")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"C6: memory task, dropout p = {cfg.p}", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+
+# ---- C7 ----------------------------------------------------------------------------------------
+def graph_ops(t: Tensor) -> set[str]:
+    """Names of the primitives in the graph that produced ``t``."""
+    names: set[str] = set()
+    seen: set[int] = set()
+    stack = [t.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or isinstance(node, Tensor) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        names.add(type(node).__name__)
+        stack.extend(node.next)
+    return names
+
+
+def uses_fused_cell(dropout: dict[str, float], hidden_only: bool = False) -> bool:
+    """Whether an LSTM with this dropout runs, in training, through the unchanged fused cell
+    (``ops.recurrent.RecurrentScan``) rather than a per-step composite."""
+    cls = HiddenOnlyVariationalLSTM if hidden_only else nn.LSTM
+    lstm = cls(4, 4, num_layers=2, dropout=dict(dropout), generator=cr.Generator())
+    lstm.train()
+    out, _ = lstm(cr.randn(3, 2, 4, generator=cr.Generator().manual_seed(0)))
+    return "RecurrentScan" in graph_ops(out)
+
+
+@register
+class C7WeightDrop(Experiment):
+    id = "C7"
+    title = "Weight drop: DropConnect on W_hh, one mask per pass (Merity et al.)"
+    claim = _RNN_CLAIM
+    expected = "weight drop lowers val perplexity without changing the cell"
+    source = "Merity, Keskar & Socher 2017 (AWD-LSTM)"
+    arms = ("none", "weight drop on W_hh (one mask per forward pass)",
+            "variational dropout on h_{t-1} only (one mask per sequence)")
+    metrics = ("best val perplexity", "whether training runs the unchanged fused cell",
+               "seconds per step")
+
+    rate = 0.5
+
+    def run(self, ctx: Context) -> Result:
+        cfg = lm_config(ctx)
+        arms = {"none": ({}, False),
+                "weight drop": ({"weight_drop": self.rate}, False),
+                "variational h": ({"variational": self.rate}, True)}
+        with _single_thread():
+            runs = _lm_arms(ctx, cfg, arms)
+        fused = {a: uses_fused_cell(spec, ho) for a, (spec, ho) in arms.items()}
+        best = _collect(runs, "best_val")
+        v_best, n_best = compare(best["weight drop"], best["none"], "less", min_effect=0.01)
+        v_cell = HOLDS if fused["weight drop"] else REFUTED
+        verdict = combine([v_best, v_cell])
+        v_vh, n_vh = compare(best["weight drop"], best["variational h"], "less",
+                             min_effect=0.01)
+        sps = {a: mean_std(1000 * np.asarray([r["sec_per_step"] for r in rs]))[0]
+               for a, rs in runs.items()}
+        m = {a: mean_std(_ppl(v))[0] for a, v in best.items()}
+        floor = runs["none"][0]["floor"]
+        summary = (f"best val ppl: weight drop p={self.rate} {m['weight drop']:.2f} vs none "
+                   f"{m['none']:.2f} ({v_best}); variational h {m['variational h']:.2f}; "
+                   f"weight drop trains through the fused cell: {fused['weight drop']} "
+                   f"({sps['weight drop']:.0f} ms/step vs none {sps['none']:.0f}, variational h "
+                   f"{sps['variational h']:.0f}); floor {math.exp(floor):.2f}")
+
+        def cell_col(arm: str, rs: list) -> dict[str, str]:
+            return {"cell in training": "fused RecurrentScan" if fused[arm]
+                    else "per-step composite"}
+
+        numbers = {"best_val_ppl": {a: list(_ppl(v)) for a, v in best.items()},
+                   "weight_drop_vs_none": n_best, "weight_drop_vs_variational_h": n_vh,
+                   "weight_drop_vs_variational_h_verdict": v_vh, "fused_cell": fused,
+                   "ms_per_step": sps, "floor_ppl": math.exp(floor)}
+        plot = _lm_plot(ctx.path("c7_perplexity.png"), runs, floor, "C7")
+        return self.result(ctx, verdict, summary, numbers=numbers,
+                           table=_lm_table(runs, cell_col), plots=[plot],
+                           budget=_lm_budget(cfg, self.rate),
+                           note="'variational h' masks only h_{t-1} (HiddenOnlyVariationalLSTM:"
+                                " nn.LSTM with the input/output part of its variational "
+                                "placement switched off), so it differs from weight drop in "
+                                "one factor.")
