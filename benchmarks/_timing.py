@@ -1,25 +1,36 @@
-"""Shared timing helpers for the benchmarks: A/B alternation, medians, spreads, ratios.
+"""Shared timing helpers for the benchmarks: A/B alternation, medians, spreads, ratios, threads
+and the environment.
 
 Timing two implementations one after the other is biased by drift (CPU frequency, other
 processes on a shared machine); alternating A B A B after a warm-up and reporting medians
-makes the ratio robust. Use :func:`compare` for a pair and :func:`header` for the environment.
+makes the ratio robust. Every repeat is measured both in wall seconds and in CPU seconds of
+this process (all its threads): CPU time is steadier when other jobs share the machine but
+blind to idle waits, and at several threads it also counts the thread pools' spinning. Use
+:func:`compare` for a pair, :func:`threads` to pin both libraries to the same thread count,
+and :func:`header` / :func:`environment` for the environment.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
+
+# the layer sizes of the MLP every benchmark uses (784-512-256-10)
+MLP_SIZES = (784, 512, 256, 10)
 
 
 @dataclass
 class Timing:
-    """Per-call seconds of one implementation over several repeats."""
+    """Per-call seconds of one implementation over several repeats (wall and CPU)."""
 
     samples: list[float]
+    cpu_samples: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -30,10 +41,20 @@ class Timing:
         """Relative spread: (max - min) / median of the repeats."""
         return (max(self.samples) - min(self.samples)) / self.median
 
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_samples) if self.cpu_samples else float("nan")
+
+    @property
+    def cpu_spread(self) -> float:
+        s = self.cpu_samples
+        return (max(s) - min(s)) / self.cpu_median if s and self.cpu_median else float("nan")
+
 
 @dataclass
 class Comparison:
-    """Two timings measured alternately; ``ratio`` is a / b (chainrule / torch)."""
+    """Two timings measured alternately; ``ratio`` is a / b (chainrule / torch) in wall time,
+    ``cpu_ratio`` the same in CPU time."""
 
     name: str
     a: Timing
@@ -43,11 +64,22 @@ class Comparison:
     def ratio(self) -> float:
         return self.a.median / self.b.median
 
-    def line(self, a_label: str = "chainrule", b_label: str = "torch") -> str:
+    @property
+    def cpu_ratio(self) -> float:
+        return self.a.cpu_median / self.b.cpu_median
+
+    def line(self, a_label: str = "chainrule", b_label: str = "torch", cpu: bool = False) -> str:
+        """One printable line; ``cpu=True`` shows the CPU-time medians and ratio."""
+        if cpu:
+            ma, sa, mb, sb, r = (self.a.cpu_median, self.a.cpu_spread, self.b.cpu_median,
+                                 self.b.cpu_spread, self.cpu_ratio)
+        else:
+            ma, sa, mb, sb, r = (self.a.median, self.a.spread, self.b.median, self.b.spread,
+                                 self.ratio)
         return (
-            f"{self.name:<34} {a_label} {fmt_time(self.a.median):>9} "
-            f"(±{self.a.spread * 50:4.1f}%)  {b_label} {fmt_time(self.b.median):>9} "
-            f"(±{self.b.spread * 50:4.1f}%)  ratio {self.ratio:5.2f}x"
+            f"{self.name:<34} {a_label} {fmt_time(ma):>9} (±{sa * 50:4.1f}%)  {b_label} "
+            f"{fmt_time(mb):>9} (±{sb * 50:4.1f}%)  ratio {r:5.2f}x"
+            + (" (CPU time)" if cpu else "")
         )
 
 
@@ -59,70 +91,121 @@ def fmt_time(s: float) -> str:
     return f"{s / 1e-9:.0f} ns"
 
 
-def calibrate(fn: Callable[[], Any], target_s: float = 0.05,
-              timer: Callable[[], float] = time.perf_counter) -> int:
-    """How many calls of ``fn`` take about ``target_s`` seconds (at least 1)."""
+def calibrate(fn: Callable[[], Any], target_s: float = 0.05) -> int:
+    """How many calls of ``fn`` take about ``target_s`` wall seconds (at least 1)."""
     fn()
     n = 1
     while True:
-        t0 = timer()
+        t0 = time.perf_counter()
         for _ in range(n):
             fn()
-        dt = timer() - t0
+        dt = time.perf_counter() - t0
         if dt >= target_s / 4 or n >= 1 << 20:
             return max(1, int(n * target_s / max(dt, 1e-9)))
         n *= 4
 
 
-def time_calls(fn: Callable[[], Any], number: int,
-               timer: Callable[[], float] = time.perf_counter) -> float:
-    """Seconds per call of ``fn`` over ``number`` back-to-back calls."""
-    t0 = timer()
+def time_calls(fn: Callable[[], Any], number: int) -> tuple[float, float]:
+    """(wall, CPU) seconds per call of ``fn`` over ``number`` back-to-back calls."""
+    c0, t0 = time.process_time(), time.perf_counter()
     for _ in range(number):
         fn()
-    return (timer() - t0) / number
+    return (time.perf_counter() - t0) / number, (time.process_time() - c0) / number
 
 
 def compare(name: str, a: Callable[[], Any], b: Callable[[], Any], repeats: int = 7,
-            target_s: float = 0.05, warmup: int = 3,
-            timer: Callable[[], float] = time.perf_counter) -> Comparison:
-    """Time ``a`` and ``b`` alternately (A B A B ...) after a warm-up; medians of ``repeats``.
-
-    ``timer=time.process_time`` counts CPU time of this process (all its threads) instead of
-    wall time: steadier when other jobs share the machine, but blind to idle waits.
-    """
+            target_s: float = 0.05, warmup: int = 3) -> Comparison:
+    """Time ``a`` and ``b`` alternately (A B A B ...) after a warm-up; both wall and CPU
+    seconds are recorded for every repeat, medians of ``repeats``."""
     for _ in range(warmup):
         a()
         b()
-    na, nb = calibrate(a, target_s, timer), calibrate(b, target_s, timer)
-    sa: list[float] = []
-    sb: list[float] = []
+    na, nb = calibrate(a, target_s), calibrate(b, target_s)
+    ta, tb = Timing([], []), Timing([], [])
     for _ in range(repeats):
-        sa.append(time_calls(a, na, timer))
-        sb.append(time_calls(b, nb, timer))
-    return Comparison(name, Timing(sa), Timing(sb))
+        for fn, n, t in ((a, na, ta), (b, nb, tb)):
+            wall, cpu = time_calls(fn, n)
+            t.samples.append(wall)
+            t.cpu_samples.append(cpu)
+    return Comparison(name, ta, tb)
 
 
-def header() -> str:
-    """Python, NumPy, torch versions and the BLAS libraries with their thread counts."""
-    import numpy as np
+def cores() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
-    lines = [f"python {platform.python_version()}  numpy {np.__version__}"]
+
+@contextlib.contextmanager
+def threads(n: int | None) -> Iterator[int]:
+    """Run both libraries with ``n`` threads (default: all cores): ``torch.set_num_threads``
+    and threadpoolctl limits on every thread pool (NumPy's BLAS, torch's OpenMP/MKL)."""
+    from threadpoolctl import threadpool_limits
+
+    n = n or cores()
     try:
         import torch
 
-        lines[0] += f"  torch {torch.__version__} (threads {torch.get_num_threads()})"
+        prev = torch.get_num_threads()
+        torch.set_num_threads(n)
     except ImportError:  # pragma: no cover - torch is a test extra
-        lines[0] += "  torch not installed"
+        torch = None
+    try:
+        with threadpool_limits(n):
+            yield n
+    finally:
+        if torch is not None:
+            torch.set_num_threads(prev)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict[str, Any]:
+    """Versions, CPU, and the thread pools (threadpoolctl) with their current thread counts."""
+    import numpy as np
+
+    env: dict[str, Any] = {
+        "python": platform.python_version(), "numpy": np.__version__, "cpu": cpu_model(),
+        "cores": cores(), "platform": platform.platform(),
+    }
+    try:
+        import torch
+
+        env["torch"] = torch.__version__
+        env["torch_threads"] = torch.get_num_threads()
+    except ImportError:  # pragma: no cover - torch is a test extra
+        env["torch"] = None
     try:
         from threadpoolctl import threadpool_info
 
-        for d in threadpool_info():
-            if d.get("user_api") == "blas":
-                lines.append(
-                    f"BLAS {d.get('internal_api')} {d.get('version')} "
-                    f"threads={d.get('num_threads')} ({d.get('filepath', '').split('/')[-1]})"
-                )
+        env["threadpools"] = [
+            {k: d.get(k) for k in ("user_api", "internal_api", "version", "num_threads")}
+            | {"library": os.path.basename(d.get("filepath", ""))}
+            for d in threadpool_info()
+        ]
     except ImportError:  # pragma: no cover
-        lines.append("threadpoolctl not installed")
+        env["threadpools"] = []
+    return env
+
+
+def header(env: dict[str, Any] | None = None) -> str:
+    """The environment as printable lines: CPU, versions, BLAS libraries and their threads."""
+    env = env or environment()
+    lines = [f"CPU {env['cpu']} ({env['cores']} cores available)",
+             f"python {env['python']}  numpy {env['numpy']}  torch {env.get('torch')} "
+             f"(threads {env.get('torch_threads')})"]
+    for d in env.get("threadpools", []):
+        lines.append(f"{d['user_api']:<7} {d['internal_api']} {d['version']} "
+                     f"threads={d['num_threads']} ({d['library']})")
     return "\n".join(lines)

@@ -13,14 +13,13 @@ tiny graph <= 0.3x, MLP <= 1.0x (ratios chainrule / torch).
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 import chainrule
-from benchmarks._timing import Comparison, compare, header
+from benchmarks._timing import MLP_SIZES, Comparison, compare, header, threads
 
 TARGETS = {"tiny graph (10 ops, n=10)": 0.3, "MLP 784-512-256-10 b=32": 1.0,
            "MLP 784-512-256-10 b=256": 1.0}
@@ -47,6 +46,13 @@ def tiny_graph(lib: Any, x: Any, y: Any) -> Callable[[], None]:
     return step
 
 
+def tiny_inputs(lib: Any, dtype: Any = np.float32, seed: int = 0) -> tuple[Any, Any]:
+    """The two 10-element leaves of :func:`tiny_graph`, in (0.5, 1.5) (``lib`` tensors)."""
+    rng = np.random.default_rng(seed)
+    return tuple(lib.tensor(rng.uniform(0.5, 1.5, 10).astype(dtype), requires_grad=True)
+                 for _ in range(2))
+
+
 def mlp(lib: Any, params: list, x: Any, target: Any) -> Callable[[], None]:
     """A 784-512-256-10 MLP forward (matmul + add + relu, log_softmax NLL) and backward."""
     w1, b1, w2, b2, w3, b3 = params
@@ -65,31 +71,22 @@ def mlp(lib: Any, params: list, x: Any, target: Any) -> Callable[[], None]:
 
 
 def _mlp_params(rng: np.random.Generator) -> list[np.ndarray]:
-    sizes = [784, 512, 256, 10]
     out = []
-    for i, o in zip(sizes[:-1], sizes[1:]):
+    for i, o in zip(MLP_SIZES[:-1], MLP_SIZES[1:]):
         out.append((rng.standard_normal((i, o)) / np.sqrt(i)).astype(np.float32))
         out.append(np.zeros(o, np.float32))
     return out
 
 
-def run(repeats: int = 7, target_s: float = 0.05,
-        timer: Callable[[], float] = time.perf_counter) -> list[Comparison]:
+def run(repeats: int = 7, target_s: float = 0.05, cpu: bool = False) -> list[Comparison]:
     """All comparisons; prints each line as it is measured."""
     import torch
 
     rng = np.random.default_rng(0)
     results = []
-
-    xa = rng.uniform(0.5, 1.5, 10).astype(np.float32)
-    ya = rng.uniform(0.5, 1.5, 10).astype(np.float32)
-    cx = chainrule.tensor(xa, requires_grad=True)
-    cy = chainrule.tensor(ya, requires_grad=True)
-    tx = torch.tensor(xa, requires_grad=True)
-    ty = torch.tensor(ya, requires_grad=True)
-    c = compare("tiny graph (10 ops, n=10)", tiny_graph(chainrule, cx, cy),
-                tiny_graph(torch, tx, ty), repeats, target_s, timer=timer)
-    print(c.line(), flush=True)
+    c = compare("tiny graph (10 ops, n=10)", tiny_graph(chainrule, *tiny_inputs(chainrule)),
+                tiny_graph(torch, *tiny_inputs(torch)), repeats, target_s)
+    print(c.line(cpu=cpu), flush=True)
     results.append(c)
 
     params = _mlp_params(rng)
@@ -102,37 +99,31 @@ def run(repeats: int = 7, target_s: float = 0.05,
             f"MLP 784-512-256-10 b={batch}",
             mlp(chainrule, cp, chainrule.tensor(xb), chainrule.tensor(yb)),
             mlp(torch, tp, torch.tensor(xb), torch.tensor(yb)),
-            repeats, target_s, timer=timer,
+            repeats, target_s,
         )
-        print(c.line(), flush=True)
+        print(c.line(cpu=cpu), flush=True)
         results.append(c)
     return results
 
 
 def main(argv: list[str] | None = None) -> None:
-    import torch
-    from threadpoolctl import threadpool_limits
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None,
-                    help="BLAS threads for both libraries (default: NumPy's current count)")
+                    help="threads for both libraries (default: all cores)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--target-s", type=float, default=0.05, help="seconds per timed repeat")
     ap.add_argument("--cpu-time", action="store_true",
-                    help="time CPU seconds of this process (steadier on a shared machine)")
+                    help="report CPU seconds of this process (steadier on a shared machine)")
     args = ap.parse_args(argv)
-    timer = time.process_time if args.cpu_time else time.perf_counter
-    threads = args.threads or chainrule.get_num_threads()
-    torch.set_num_threads(threads)
-    with threadpool_limits(threads, user_api="blas"):
+    with threads(args.threads) as n:
         print(header())
-        print(f"threads: chainrule BLAS {chainrule.get_num_threads()}, torch "
-              f"{torch.get_num_threads()}; float32; {'CPU' if args.cpu_time else 'wall'} time; "
-              "ratio = chainrule / torch")
-        results = run(args.repeats, args.target_s, timer)
+        print(f"threads: {n} for both; float32; {'CPU' if args.cpu_time else 'wall'} time; "
+              "ratio = chainrule / torch (the whole suite: python -m benchmarks)")
+        results = run(args.repeats, args.target_s, args.cpu_time)
+    ratios = {c.name: c.cpu_ratio if args.cpu_time else c.ratio for c in results}
     print("targets:", ", ".join(
-        f"{c.name}: {c.ratio:.2f}x (<= {TARGETS[c.name]}x "
-        f"{'ok' if c.ratio <= TARGETS[c.name] else 'MISSED'})" for c in results))
+        f"{k}: {r:.2f}x (<= {TARGETS[k]}x {'ok' if r <= TARGETS[k] else 'MISSED'})"
+        for k, r in ratios.items()))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,19 +31,18 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks._timing import cores
+
 RESULT = "BENCH_RESULT "
 
 
 # ---- inside one MPI job ---------------------------------------------------------------------
 def _models() -> dict[str, tuple[Any, tuple[int, ...], int]]:
     """name -> (builder, input shape of one example, global batch)."""
+    from benchmarks.bench_nn import mlp
     from chainrule import nn, zoo
 
-    def mlp() -> Any:
-        return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
-                             nn.Linear(256, 10))
-
-    return {"MLP 784-512-256-10": (mlp, (784,), 256),
+    return {"MLP 784-512-256-10": (lambda: mlp(nn), (784,), 256),
             "MNIST-1D CNN": (zoo.MNIST1DCNN, (1, 40), 128)}
 
 
@@ -107,16 +105,12 @@ def _run(np_: int, threads: int, steps: int, repeats: int, weak: bool) -> dict[s
                 "MKL_NUM_THREADS": str(threads)})
     args = [sys.executable, "-m", "mpi4py", "-m", "benchmarks.bench_distributed", "--worker",
             "--steps", str(steps), "--repeats", str(repeats)] + (["--weak"] if weak else [])
-    cmd = ["timeout", "900"] + mpiexec_command(np_, args, oversubscribe=np_ > _cores())
+    cmd = ["timeout", "900"] + mpiexec_command(np_, args, oversubscribe=np_ > cores())
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     for line in res.stdout.splitlines():
         if line.startswith(RESULT):
             return json.loads(line[len(RESULT):])
     raise RuntimeError(f"np={np_} failed (exit {res.returncode}):\n{res.stdout}\n{res.stderr}")
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def _ms(samples: list[float]) -> str:
@@ -160,15 +154,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     from benchmarks._timing import header
 
-    cores = _cores()
+    n_cores = cores()
     print(header())
-    print(f"{cores} cores available; every rank uses 1 BLAS thread unless noted")
+    print(f"{n_cores} cores available; every rank uses 1 BLAS thread unless noted")
     for weak in ([False, True] if args.weak else [False]):
         runs = []
         for np_ in [int(v) for v in args.nps.split(",")]:
-            label = f"np={np_}" + (" OVERSUBSCRIBED" if np_ > cores else "")
+            label = f"np={np_}" + (" OVERSUBSCRIBED" if np_ > n_cores else "")
             runs.append((label, _run(np_, 1, args.steps, args.repeats, weak)))
-            if np_ == 1 and cores >= 2 and not weak:
+            if np_ == 1 and n_cores >= 2 and not weak:
                 runs.append(("np=1 x 2 threads", _run(1, 2, args.steps, args.repeats, weak)))
         report(runs, weak)
 

@@ -25,15 +25,18 @@ from typing import Any
 import numpy as np
 
 import chainrule
-from benchmarks._timing import Comparison, compare, header
+from benchmarks._timing import MLP_SIZES, Comparison, compare, header, threads
 
 TARGETS = {"MLP 784-512-256-10 b=32": 1.0, "MLP 784-512-256-10 b=256": 1.0,
            "MNIST CNN b=64": 1.3}
 
 
 def mlp(nn: Any) -> Any:
-    return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
-                         nn.Linear(256, 10))
+    """The 784-512-256-10 MLP (Linear/ReLU) in ``nn`` (``torch.nn`` or ``chainrule.nn``)."""
+    layers: list[Any] = []
+    for i, o in zip(MLP_SIZES[:-1], MLP_SIZES[1:]):
+        layers += [nn.Linear(i, o), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
 
 
 def mnist_cnn(nn: Any) -> Any:
@@ -44,24 +47,35 @@ def mnist_cnn(nn: Any) -> Any:
     )
 
 
+def copy_weights(dst: Any, src: Any) -> Any:
+    """Load torch module ``src``'s state_dict into chainrule module ``dst``; returns ``dst``."""
+    dst.load_state_dict({k: v.detach().numpy().copy() for k, v in src.state_dict().items()})
+    return dst
+
+
 def twins(build: Callable[[Any], Any]) -> tuple[Any, Any]:
     """The model in torch and in chainrule, with torch's weights copied into chainrule."""
     import torch
 
     torch.manual_seed(0)
     tm = build(torch.nn)
-    cm = build(chainrule.nn)
-    cm.load_state_dict({k: v.detach().numpy().copy() for k, v in tm.state_dict().items()})
-    return cm, tm
+    return copy_weights(build(chainrule.nn), tm), tm
 
 
-def train_step(lib: Any, model: Any, x: Any, y: Any, loss: str) -> Callable[[], None]:
-    """zero_grad, forward, loss, backward (the optimizer step is excluded)."""
+def train_step(lib: Any, model: Any, x: Any, y: Any, loss: str,
+               optimizer: Any = None) -> Callable[[], None]:
+    """zero_grad, forward, loss, backward, and ``optimizer.step()`` when one is given."""
     fn = getattr(lib.nn.functional, loss)
 
-    def step() -> None:
-        model.zero_grad()
-        fn(model(x), y).backward()
+    if optimizer is None:
+        def step() -> None:
+            model.zero_grad()
+            fn(model(x), y).backward()
+    else:
+        def step() -> None:
+            optimizer.zero_grad()
+            fn(model(x), y).backward()
+            optimizer.step()
 
     return step
 
@@ -154,23 +168,17 @@ def _timed(fn: Callable, key: tuple[str, str], spent: dict) -> Callable:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import torch
-    from threadpoolctl import threadpool_limits
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None,
-                    help="BLAS threads for both libraries (default: NumPy's current count)")
+                    help="threads for both libraries (default: all cores)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--target-s", type=float, default=0.2, help="seconds per timed repeat")
     ap.add_argument("--profile", action="store_true", help="per-primitive CNN profile")
     args = ap.parse_args(argv)
-    threads = args.threads or chainrule.get_num_threads()
-    torch.set_num_threads(threads)
-    with threadpool_limits(threads, user_api="blas"):
+    with threads(args.threads) as n:
         print(header())
-        print(f"threads: chainrule BLAS {chainrule.get_num_threads()}, torch "
-              f"{torch.get_num_threads()}; float32; train step = forward + loss + backward; "
-              "ratio = chainrule / torch")
+        print(f"threads: {n} for both; float32; train step = forward + loss + backward; "
+              "ratio = chainrule / torch (the whole suite: python -m benchmarks)")
         results = run(args.repeats, args.target_s)
         if args.profile:
             profile_cnn()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 import chainrule
-from benchmarks._timing import Comparison, compare, header
+from benchmarks._timing import MLP_SIZES, Comparison, compare, header, threads
 from chainrule import optim
 
 TARGET_ADAM = 0.8
@@ -29,9 +29,8 @@ IMPLS = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
 
 def _mlp_shapes() -> list[tuple[int, ...]]:
-    sizes = [784, 512, 256, 10]
     out: list[tuple[int, ...]] = []
-    for i, o in zip(sizes[:-1], sizes[1:]):
+    for i, o in zip(MLP_SIZES[:-1], MLP_SIZES[1:]):
         out += [(i, o), (o,)]
     return out
 
@@ -84,21 +83,16 @@ def run(repeats: int = 7, target_s: float = 0.05) -> list[Comparison]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import torch
-    from threadpoolctl import threadpool_limits
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None,
-                    help="threads for both libraries (default: NumPy's BLAS count)")
+                    help="threads for both libraries (default: all cores)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--target-s", type=float, default=0.05, help="seconds per timed repeat")
     args = ap.parse_args(argv)
-    threads = args.threads or chainrule.get_num_threads()
-    torch.set_num_threads(threads)
-    with threadpool_limits(threads, user_api="blas"):
+    with threads(args.threads) as n:
         print(header())
-        print(f"threads: torch {torch.get_num_threads()} (chainrule's elementwise updates are "
-              "single-threaded NumPy); float32; ratio = chainrule / torch")
+        print(f"threads: torch {n} (chainrule's elementwise updates are single-threaded "
+              "NumPy); float32; ratio = chainrule / torch")
         results = run(args.repeats, args.target_s)
     adam = [c for c in results if c.name.startswith("Adam") and c.name.endswith("default")]
     print("target Adam <= 0.8x torch default:", ", ".join(

@@ -18,109 +18,112 @@ other jobs it gives stable ratios where wall time does not.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 import chainrule
-from benchmarks._timing import Comparison, Timing, compare, header
+from benchmarks._timing import Comparison, compare, header, threads
+from benchmarks.bench_nn import copy_weights
 
 TARGETS = {"LSTM 32->128, T=40, B=64": 1.5, "MNIST-1D biGRU h=6, T=40, B=100": 1.0}
 
 
-def lstm_step(lib: Any, seed: int = 0) -> Callable[[], None]:
-    """Forward + backward of an LSTM(32, 128) on (40, 64, 32) with a fixed random cotangent."""
+def _optimizer(lib: Any, params: list, optimizer: str | None) -> Any:
+    """``lib.optim.<optimizer>(params, lr=1e-3)``, or None."""
+    return getattr(lib.optim, optimizer)(params, lr=1e-3) if optimizer else None
+
+
+def lstm_step(lib: Any, seed: int = 0, optimizer: str | None = None,
+              like: Any = None) -> Callable[[], None]:
+    """Forward + backward of an LSTM(32, 128) on (40, 64, 32) with a fixed random cotangent,
+    and ``lib.optim.<optimizer>`` step when named. ``like``: a torch model to copy weights from
+    (the step's ``model`` attribute holds this one)."""
     rng = np.random.default_rng(seed)
     lib.manual_seed(seed)
     model = lib.nn.LSTM(32, 128)
+    if like is not None:
+        copy_weights(model, like)
+    params = list(model.parameters())
+    opt = _optimizer(lib, params, optimizer)
     x = lib.tensor(rng.standard_normal((40, 64, 32)).astype(np.float32), requires_grad=True)
     g = lib.tensor(rng.standard_normal((40, 64, 128)).astype(np.float32))
 
     def step() -> None:
         x.grad = None
-        for p in model.parameters():
+        for p in params:
             p.grad = None
         out, _ = model(x)
         out.backward(g)
+        if opt is not None:
+            opt.step()
 
+    step.model = model  # type: ignore[attr-defined]
     return step
 
 
-def gru_step(lib: Any, seed: int = 0) -> Callable[[], None]:
-    """Forward + backward of the MNIST-1D classifier: biGRU(1, 6) -> flatten -> Linear(480, 10)."""
+def gru_step(lib: Any, seed: int = 0, optimizer: str | None = None,
+             like: Any = None) -> Callable[[], None]:
+    """Forward + backward of the MNIST-1D classifier: biGRU(1, 6) -> flatten -> Linear(480, 10)
+    -> cross-entropy, and a ``lib.optim.<optimizer>`` step when named. ``like``: a torch model
+    (``step.model`` of the torch twin) to copy weights from."""
     rng = np.random.default_rng(seed)
     lib.manual_seed(seed)
-    gru = lib.nn.GRU(1, 6, bidirectional=True, batch_first=True)
-    head = lib.nn.Linear(480, 10)
-    params = list(gru.parameters()) + list(head.parameters())
+    model = lib.nn.ModuleDict({"gru": lib.nn.GRU(1, 6, bidirectional=True, batch_first=True),
+                               "head": lib.nn.Linear(480, 10)})
+    if like is not None:
+        copy_weights(model, like)
+    gru, head = model["gru"], model["head"]
+    params = list(model.parameters())
+    opt = _optimizer(lib, params, optimizer)
     x = lib.tensor(rng.standard_normal((100, 40, 1)).astype(np.float32))
     y = lib.tensor(rng.integers(0, 10, 100))
+    cross_entropy = lib.nn.functional.cross_entropy
 
     def step() -> None:
         for p in params:
             p.grad = None
         out, _ = gru(x)
-        loss = lib.nn.functional.cross_entropy(head(out.reshape(100, -1)), y)
-        loss.backward()
+        cross_entropy(head(out.reshape(100, -1)), y).backward()
+        if opt is not None:
+            opt.step()
 
+    step.model = model  # type: ignore[attr-defined]
     return step
 
 
-def cpu_compare(name: str, a: Callable[[], None], b: Callable[[], None],
-                repeats: int = 7, calls: int = 5) -> Comparison:
-    """Like ``compare`` (alternating, medians) but in CPU seconds of this process."""
-    for _ in range(3):
-        a()
-        b()
-    sa: list[float] = []
-    sb: list[float] = []
-    for _ in range(repeats):
-        for fn, out in ((a, sa), (b, sb)):
-            t0 = time.process_time()
-            for _ in range(calls):
-                fn()
-            out.append((time.process_time() - t0) / calls)
-    return Comparison(name, Timing(sa), Timing(sb))
-
-
-def run(repeats: int = 7, cpu: bool = False) -> list:
+def run(repeats: int = 7, cpu: bool = False) -> list[Comparison]:
     import torch
 
     results = []
     for name, make in (("LSTM 32->128, T=40, B=64", lstm_step),
                        ("MNIST-1D biGRU h=6, T=40, B=100", gru_step)):
-        timer = cpu_compare if cpu else compare
-        results.append(timer(name, make(chainrule), make(torch), repeats=repeats))
+        theirs = make(torch)
+        c = compare(name, make(chainrule, like=theirs.model), theirs, repeats=repeats,
+                    target_s=0.1)
+        print(c.line(cpu=cpu), flush=True)
+        results.append(c)
     return results
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="RNN forward+backward: chainrule vs torch")
-    ap.add_argument("--threads", type=int, default=None, help="BLAS and torch threads")
+    ap.add_argument("--threads", type=int, default=None, help="threads for both libraries")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--cpu", action="store_true", help="CPU time at 1 thread (shared machines)")
-    args = ap.parse_args()
-    import torch
-
-    limiter = None
+    args = ap.parse_args(argv)
     if args.cpu:
         args.threads = 1
-    if args.threads:
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(args.threads)
-        limiter = threadpool_limits(args.threads)
-    print(header())
-    print("timing: " + ("CPU seconds of the process" if args.cpu else "wall clock") +
-          f", medians of {args.repeats} alternating repeats")
-    for c in run(args.repeats, args.cpu):
-        target = TARGETS[c.name]
-        verdict = "ok" if c.ratio <= target else "ABOVE TARGET"
-        print(f"{c.line()}  target <= {target:.1f}x  {verdict}")
-    if limiter is not None:
-        limiter.unregister()
+    with threads(args.threads):
+        print(header())
+        print("timing: " + ("CPU seconds of the process" if args.cpu else "wall clock") +
+              f", medians of {args.repeats} alternating repeats")
+        for c in run(args.repeats, args.cpu):
+            target = TARGETS[c.name]
+            r = c.cpu_ratio if args.cpu else c.ratio
+            print(f"{c.name}: {r:.2f}x  target <= {target:.1f}x  "
+                  f"{'ok' if r <= target else 'ABOVE TARGET'}")
 
 
 if __name__ == "__main__":

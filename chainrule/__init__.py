@@ -87,7 +87,7 @@ from chainrule import autograd  # noqa: E402
 
 _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
-    "distributed", "cuda", "backends", "analysis", "serialization", "cli", "linalg",
+    "distributed", "cuda", "analysis", "serialization", "cli", "zoo",
 }
 
 

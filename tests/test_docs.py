@@ -133,3 +133,18 @@ def test_relative_links_resolve(page):
     targets = re.findall(r"\]\(([\w./-]+?)(?:#[^)]*)?\)", text)
     broken = [t for t in targets if not (DOCS / t).exists()]
     assert not broken, f"{page}: broken links {broken}"
+
+
+def test_quick_start_commands(capsys):
+    """The shell commands of the quick start (docs/index.md) exist and parse."""
+    from chainrule.cli import build_parser, main
+
+    assert main(["lab", "--list"]) == 0
+    assert re.search(r"^A1 ", capsys.readouterr().out, flags=re.M)
+    parser = build_parser()
+    for argv in (["train"], ["train", "--model", "mlp", "--epochs", "3", "--lr", "0.01"],
+                 ["train", "--resume", "runs/x/checkpoints/last"], ["summary", "cnn"]):
+        assert parser.parse_args(argv).command == argv[0]
+    text = (DOCS / "index.md").read_text(encoding="utf-8")
+    for command in ("chainrule lab --quick", "chainrule lab --list", "chainrule train"):
+        assert command in text

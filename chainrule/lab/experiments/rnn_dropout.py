@@ -79,7 +79,7 @@ class LMConfig:
 def lm_config(ctx: Context) -> LMConfig:
     """The LM budget by run level (tiny: a few steps on a few sequences)."""
     if ctx.tiny:
-        return LMConfig(hidden=16, length=12, n_train=16, n_val=16, batch=8, steps=4, every=2)
+        return LMConfig(hidden=16, length=12, n_train=16, n_val=8, batch=8, steps=3, every=3)
     if ctx.quick:
         return LMConfig(hidden=32, length=24, n_val=96, steps=100)
     return LMConfig(hidden=64, n_train=128, n_val=256, steps=400, every=10)
@@ -435,7 +435,7 @@ class MemoryConfig:
     n_train: int = 1024
     n_test: int = 512
     batch: int = 64
-    steps: int = 150
+    steps: int = 120
     lr: float = 1e-2
 
 
@@ -548,6 +548,7 @@ def _lm_plot(path: str, runs: dict[str, list[dict[str, Any]]], floor: float,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
     for ax, key, name in ((axes[0], "train", "train"), (axes[1], "val", "validation")):
@@ -558,6 +559,8 @@ def _lm_plot(path: str, runs: dict[str, list[dict[str, Any]]], floor: float,
             ax.fill_between(xs, ys.min(0), ys.max(0), alpha=0.2)
         ax.axhline(math.exp(floor), color="k", ls="--", lw=1, label="floor exp(H)")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(ScalarFormatter())
         ax.set_xlabel("step")
         ax.set_ylabel(f"{name} perplexity")
         ax.set_title(f"{title}: {name}", fontsize=10)
@@ -755,7 +758,11 @@ class C6MemoryLoss(Experiment):
                            budget=budget,
                            note="The c_t placements are not in nn.LSTM: they run in this "
                                 "module's own LSTM recurrence (MaskedLSTMScan) with an "
-                                "nn.LSTMCell's parameters.")
+                                "nn.LSTMCell's parameters. 'c per sequence' re-applies the "
+                                "inverted-dropout scale 1/(1-p) to the kept units at every "
+                                "step, so in training their cell state is scaled by "
+                                "(1-p)^-t and at test it is not: a train/test mismatch that "
+                                "grows with T.")
 
     @staticmethod
     def _plot(path: str, cfg: MemoryConfig, acc: dict, chance: float) -> str:
@@ -772,6 +779,8 @@ class C6MemoryLoss(Experiment):
             ax.fill_between(xs, ys.min(1), ys.max(1), alpha=0.2)
         ax.axhline(chance, color="k", ls="--", lw=1, label="chance")
         ax.set_xscale("log")
+        ax.set_xticks(xs, [str(T) for T in xs])
+        ax.minorticks_off()
         ax.set_xlabel("sequence length T")
         ax.set_ylabel("test accuracy")
         ax.set_title(f"C6: memory task, dropout p = {cfg.p}", fontsize=10)

@@ -1,0 +1,458 @@
+"""Lab family B: skip connections, the loss landscape and curvature.
+
+* B1: plain vs residual stacks of equal width at depth 2/8/16/32 on MNIST-1D (He et al. 2016):
+  does the plain net's *training* loss get worse with depth (an optimisation problem), and does
+  the skip connection reduce overfitting, as the note says, or not?
+* B2: 2-D filter-normalised slices of the loss around the trained weights of a deep plain and a
+  deep residual net (Li et al. 2018): a near-convex basin vs a chaotic surface.
+* B3: the Hessian's top eigenvalue and trace for plain/residual, BN/none, depth 2/16 (Yao et
+  al. 2020, PyHessian).
+
+Plain and residual nets are built from the same blocks and differ only by the identity path
+(y = relu(F(x) + x) vs y = relu(F(x))): same parameters, same names, the same initial weights
+for a seed, the same data order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule import nn, optim
+from chainrule.diagnostics import curvature, landscape
+from chainrule.lab import common
+from chainrule.lab.experiment import Context, Experiment, Result, register
+from chainrule.lab.verdict import combine, compare, fmt, mean_std
+
+__all__ = ["SkipBlock", "GlobalAvgPool1d", "make_net", "nonconvex_fraction", "SkipDepth",
+           "SkipLandscape", "SkipCurvature"]
+
+_WIDTH = 32     # hidden units (FC) / channels (conv): per-op overhead, not width, sets the cost
+_BATCH = 100
+_SGD_LR = 0.1   # He et al.'s optimiser: SGD, momentum 0.9, lr 0.1 (with BN)
+
+
+class SkipBlock(nn.Module):
+    """Two layers with BN: F(x) = bn₂(W₂ relu(bn₁(W₁ x))); y = relu(F(x) + x) with the skip
+    (He et al. 2016's basic block), y = relu(F(x)) without it.
+
+    Example::
+
+        blk = SkipBlock(16, residual=True)
+        y = blk(chainrule.randn(4, 16))
+    """
+
+    def __init__(self, width: int, residual: bool, bn: bool = True, conv: bool = False) -> None:
+        super().__init__()
+        norm = nn.BatchNorm1d if bn else (lambda n: nn.Identity())
+        if conv:
+            self.layer1: nn.Module = nn.Conv1d(width, width, 3, padding=1, bias=not bn)
+            self.layer2: nn.Module = nn.Conv1d(width, width, 3, padding=1, bias=not bn)
+        else:
+            self.layer1 = nn.Linear(width, width)
+            self.layer2 = nn.Linear(width, width)
+        self.norm1 = norm(width)
+        self.norm2 = norm(width)
+        self.act = nn.ReLU()
+        self.residual = residual
+
+    def forward(self, x: cr.Tensor) -> cr.Tensor:
+        h = self.norm2(self.layer2(self.act(self.norm1(self.layer1(x)))))
+        return self.act(h + x if self.residual else h)
+
+
+class GlobalAvgPool1d(nn.Module):
+    """(N, C, L) -> (N, C): the mean over positions.
+
+    Example::
+
+        y = GlobalAvgPool1d()(chainrule.randn(2, 8, 40))   # (2, 8)
+    """
+
+    def forward(self, x: cr.Tensor) -> cr.Tensor:
+        return x.mean(-1)
+
+
+def make_net(depth: int, residual: bool, width: int = _WIDTH, bn: bool = True,
+             conv: bool = False) -> nn.Sequential:
+    """A depth-``depth`` net for MNIST-1D: a stem layer, (depth − 2)/2 blocks, a linear head.
+
+    FC: Linear(40→w); conv: Conv1d(1→w, k3) on (N, 1, 40) with global average pooling before
+    the head. ``residual`` only adds the identity path in each block.
+    """
+    if depth < 2 or depth % 2:
+        raise ValueError(f"make_net: depth must be an even number >= 2, got {depth}")
+    norm = nn.BatchNorm1d(width) if bn else nn.Identity()
+    if conv:
+        stem: list[nn.Module] = [nn.Conv1d(1, width, 3, padding=1, bias=not bn), norm, nn.ReLU()]
+    else:
+        stem = [nn.Linear(40, width), norm, nn.ReLU()]
+    blocks = [SkipBlock(width, residual, bn, conv) for _ in range((depth - 2) // 2)]
+    head: list[nn.Module] = ([GlobalAvgPool1d()] if conv else []) + [nn.Linear(width, 10)]
+    return nn.Sequential(*stem, *blocks, *head)
+
+
+def _data(ctx: Context, conv: bool = False) -> tuple[np.ndarray, ...]:
+    """MNIST-1D (a subset in tiny mode); (N, 1, 40) for the conv nets."""
+    x, y, xt, yt = common.dataset("m1d")
+    if ctx.tiny:
+        x, y, xt, yt = x[:400], y[:400], xt[:200], yt[:200]
+    if conv:
+        x, xt = x[:, None, :], xt[:, None, :]
+    return x, y, xt, yt
+
+
+# Trained B1 nets, reused by B2 when both run in one process (same budget and seed).
+_TRAINED: dict[tuple, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def _train_sgd(ctx: Context, depth: int, residual: bool, seed: int, steps: int,
+               conv: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+    """Train one B1 net (SGD + momentum, BN); returns it and its metrics (cached)."""
+    if depth == 2:
+        residual = False  # no blocks: plain and residual are the same net
+    key = (ctx.tiny, depth, residual, seed, steps, conv)
+    common.seeded(seed)
+    model = make_net(depth, residual, conv=conv)
+    if key in _TRAINED:
+        state, metrics = _TRAINED[key]
+        model.load_state_dict(state)
+        return model, metrics
+    x, y, xt, yt = _data(ctx, conv)
+    opt = optim.SGD(model.parameters(), lr=_SGD_LR, momentum=0.9)
+    curve = common.train(model, opt, x, y, steps, _BATCH, seed)
+    metrics = {"train_loss": common.mean_loss(model, x, y),
+               "test_loss": common.mean_loss(model, xt, yt),
+               "train_acc": common.accuracy(model, x, y),
+               "test_acc": common.accuracy(model, xt, yt), "curve": curve}
+    _TRAINED[key] = ({k: v.data.copy() for k, v in model.state_dict().items()}, metrics)
+    return model, metrics
+
+
+def _depths(ctx: Context) -> tuple[int, ...]:
+    return (2, 4, 6) if ctx.tiny else (2, 8, 16, 32)
+
+
+def _sweep(ctx: Context, steps: int, conv: bool) -> dict[str, dict[int, dict[str, list]]]:
+    """metrics[arm][depth][name] = per-seed values (arm: plain / residual)."""
+    out: dict[str, dict[int, dict[str, list]]] = {"plain": {}, "residual": {}}
+    for depth in _depths(ctx):
+        for arm in ("plain", "residual"):
+            vals: dict[str, list] = {}
+            for seed in ctx.seeds:
+                _, m = _train_sgd(ctx, depth, arm == "residual", seed, steps, conv)
+                for k, v in m.items():
+                    vals.setdefault(k, []).append(v)
+            out[arm][depth] = vals
+        ctx.log(f"  B1 {'conv' if conv else 'fc'} depth {depth}: train loss plain "
+                f"{fmt(out['plain'][depth]['train_loss'])}, residual "
+                f"{fmt(out['residual'][depth]['train_loss'])}")
+    return out
+
+
+@register
+class SkipDepth(Experiment):
+    id = "B1"
+    title = "Skip connections let deep nets stack: optimisation, not overfitting"
+    claim = ("Skip connection: mainly so that deep networks can be stacked sensibly, and to "
+             "prevent overfitting.")
+    expected = ("plain: training loss worsens with depth beyond ~10–20 layers (degradation, not "
+                "overfitting); residual: flat or better")
+    source = "He et al. 2016, Deep residual learning (plain-56 worse than plain-20 in train/test)"
+    arms = ("plain", "residual")
+    metrics = ("train loss vs depth", "test accuracy vs depth", "train–test gap")
+
+    def run(self, ctx: Context) -> Result:
+        steps = ctx.budget(full=250, quick=100, tiny=2)
+        depths = _depths(ctx)
+        ref, deep = depths[1], depths[-1]
+        kinds = [("fc", False)] + ([] if ctx.quick or ctx.tiny else [("conv", True)])
+        conv_steps = ctx.budget(full=80, quick=0, tiny=0)
+        table, parts, numbers, plots, gaps = [], [], {}, [], {}
+        loss_series: dict[str, Any] = {}
+        acc_series: dict[str, Any] = {}
+        curves: dict[str, Any] = {}
+        for kind, conv in kinds:
+            res = _sweep(ctx, conv_steps if conv else steps, conv)
+            for arm in ("plain", "residual"):
+                name = f"{arm} {kind}"
+                loss_series[name] = np.array([res[arm][d]["train_loss"] for d in depths]).T
+                acc_series[name] = np.array([res[arm][d]["test_acc"] for d in depths]).T
+                curves[name] = [common.smooth(c, 10) for c in res[arm][deep]["curve"]]
+                for d in depths:
+                    r = res[arm][d]
+                    gap = np.subtract(r["test_loss"], r["train_loss"])
+                    table.append({"arm": f"{arm} {kind}", "depth": d,
+                                  "train loss": fmt(r["train_loss"]),
+                                  "test loss": fmt(r["test_loss"]),
+                                  "train acc": fmt(r["train_acc"]),
+                                  "test acc": fmt(r["test_acc"]),
+                                  "test−train loss": fmt(gap)})
+                gaps[name] = np.subtract(res[arm][deep]["test_loss"],
+                                         res[arm][deep]["train_loss"])
+                numbers[f"{kind}_{arm}_train_loss"] = {
+                    d: mean_std(res[arm][d]["train_loss"])[0] for d in depths}
+                numbers[f"{kind}_{arm}_test_acc"] = {
+                    d: mean_std(res[arm][d]["test_acc"])[0] for d in depths}
+            plain, resid = res["plain"], res["residual"]
+            v_deg, n_deg = compare(plain[deep]["train_loss"], plain[ref]["train_loss"],
+                                   "greater", min_effect=0.02)
+            v_res, n_res = compare(plain[deep]["train_loss"], resid[deep]["train_loss"],
+                                   "greater", min_effect=0.02)
+            parts += [v_deg, v_res]
+            numbers[f"{kind}_degradation"] = {"verdict": v_deg, **n_deg}
+            numbers[f"{kind}_residual_beats_plain"] = {"verdict": v_res, **n_res}
+        verdict = combine(parts)
+        v_over, n_over = compare(gaps["plain fc"], gaps["residual fc"], "greater",
+                                 min_effect=0.02)
+        numbers["overfitting_claim"] = {"verdict": v_over, **n_over,
+                                        "gap_plain": mean_std(gaps["plain fc"])[0],
+                                        "gap_residual": mean_std(gaps["residual fc"])[0]}
+        plots.append(common.plot(ctx.path("train_loss_vs_depth.png"), loss_series,
+                                 "B1: training loss after equal budgets (MNIST-1D)", "depth",
+                                 "train loss (eval mode, full train set)", x=list(depths)))
+        plots.append(common.plot(ctx.path("test_acc_vs_depth.png"), acc_series,
+                                 "B1: test accuracy", "depth", "test accuracy",
+                                 x=list(depths)))
+        plots.append(common.plot(ctx.path("curves_deepest.png"), _ragged(curves),
+                                 f"B1: training loss, depth {deep}", "step",
+                                 "mini-batch loss (smoothed)", logy=True))
+        pl, rl = numbers["fc_plain_train_loss"], numbers["fc_residual_train_loss"]
+        overfit_text = {"holds": "supported", "refuted": "refuted (residual's gap is larger)",
+                        "inconclusive": "not supported"}.get(v_over, v_over)
+        summary = (f"plain train loss depth {ref}→{deep}: {pl[ref]:.3f}→{pl[deep]:.3f}, "
+                   f"residual {rl[ref]:.3f}→{rl[deep]:.3f} (degradation: {parts[0]}); "
+                   f"test−train loss gap at depth {deep}: plain {fmt(gaps['plain fc'])}, "
+                   f"residual {fmt(gaps['residual fc'])}; skips help optimisation: {parts[1]}; "
+                   f"the note's 'prevents overfitting': {overfit_text}")
+        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                           budget={"steps": steps, "conv_steps": conv_steps, "batch": _BATCH,
+                                   "optimizer": f"SGD lr {_SGD_LR} momentum 0.9",
+                                   "width": _WIDTH, "depths": list(depths)})
+
+
+def _ragged(curves: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-seed curves cut to a common length (a seeds × steps array per series)."""
+    out = {}
+    for k, cs in curves.items():
+        n = min(len(c) for c in cs)
+        out[k] = np.array([c[:n] for c in cs])
+    return out
+
+
+def nonconvex_fraction(z: np.ndarray, rel_tol: float = 1e-3) -> float:
+    """Fraction of interior grid points where the 2-D slice is locally non-convex: the
+    finite-difference Hessian [[f_αα, f_αβ], [f_αβ, f_ββ]] has λ_min < −rel_tol·|λ_max| (Li et
+    al. 2018 map |λ_min/λ_max| of the full Hessian; this is its 2-D-slice analogue)."""
+    z = np.asarray(z, dtype=np.float64)
+    c = z[1:-1, 1:-1]
+    faa = z[1:-1, 2:] - 2 * c + z[1:-1, :-2]
+    fbb = z[2:, 1:-1] - 2 * c + z[:-2, 1:-1]
+    fab = (z[2:, 2:] - z[2:, :-2] - z[:-2, 2:] + z[:-2, :-2]) / 4
+    half_tr = (faa + fbb) / 2
+    disc = np.sqrt(((faa - fbb) / 2) ** 2 + fab ** 2)
+    lmin, lmax = half_tr - disc, half_tr + disc
+    return float(np.mean(lmin < -rel_tol * np.abs(lmax)))
+
+
+@register
+class SkipLandscape(Experiment):
+    id = "B2"
+    title = "Loss landscape: deep plain vs deep residual (filter-normalised 2-D slices)"
+    claim = ("Gradient descent: the optimum found is not guaranteed to be global. Skip "
+             "connection: mainly so that deep networks can be stacked sensibly.")
+    expected = "residual: smooth near-convex basin; deep plain: chaotic"
+    source = "Li et al. 2018, Visualizing the loss landscape of neural nets"
+    arms = ("plain", "residual")
+    metrics = ("non-convex fraction of the slice", "local minima on the grid",
+               "edge/centre loss ratio")
+
+    def run(self, ctx: Context) -> Result:
+        steps = ctx.budget(full=250, quick=100, tiny=2)  # B1's budget: its nets are reused
+        deep = _depths(ctx)[-1]
+        grid = ctx.budget(full=21, quick=11, tiny=5)
+        n_eval = ctx.budget(full=1000, quick=500, tiny=100)
+        x, y, _, _ = _data(ctx)
+        xs, ys = common.as_tensor(x[:n_eval]), common.as_tensor(y[:n_eval])
+        stats: dict[str, dict[str, list]] = {"plain": {}, "residual": {}}
+        plots: list[str] = []
+        for arm in ("plain", "residual"):
+            for seed in ctx.seeds:
+                model, _ = _train_sgd(ctx, deep, arm == "residual", seed, steps)
+                sl = landscape.landscape_2d(model, nn.functional.cross_entropy, xs, ys,
+                                            generator=seed + 1000, span=1.0, steps=grid)
+                z = sl.losses
+                centre = float(z[grid // 2, grid // 2])
+                edge = np.concatenate([z[0], z[-1], z[1:-1, 0], z[1:-1, -1]])
+                s = stats[arm]
+                s.setdefault("nonconvex", []).append(nonconvex_fraction(z))
+                s.setdefault("minima", []).append(landscape.grid_local_minima(z))
+                s.setdefault("edge_ratio", []).append(float(np.median(edge)) / centre)
+                s.setdefault("centre", []).append(centre)
+                if seed == ctx.seeds[0]:
+                    plots.append(landscape.plot_slice_2d(
+                        sl, ctx.path(f"landscape_{arm}.png"),
+                        title=f"B2: {arm}-{deep}, seed {seed} (log levels)"))
+            ctx.log(f"  B2 {arm}-{deep}: non-convex {fmt(stats[arm]['nonconvex'])}, minima "
+                    f"{fmt(stats[arm]['minima'])}")
+        p, r = stats["plain"], stats["residual"]
+        verdict, num = compare(p["nonconvex"], r["nonconvex"], "greater", min_effect=0.05)
+        plots.append(common.plot(ctx.path("nonconvex_fraction.png"),
+                                 {f"plain-{deep}": p["nonconvex"],
+                                  f"residual-{deep}": r["nonconvex"]},
+                                 "B2: share of the slice that is locally non-convex", "",
+                                 "fraction of grid points", kind="bar"))
+        table = [{"arm": f"{arm}-{deep}", "non-convex fraction": fmt(s["nonconvex"]),
+                  "local minima on grid": fmt(s["minima"]),
+                  "median edge / centre loss": fmt(s["edge_ratio"]),
+                  "centre loss": fmt(s["centre"])} for arm, s in stats.items()]
+        numbers = {"nonconvex": {a: mean_std(s["nonconvex"])[0] for a, s in stats.items()},
+                   "local_minima": {a: mean_std(s["minima"])[0] for a, s in stats.items()},
+                   "edge_ratio": {a: mean_std(s["edge_ratio"])[0] for a, s in stats.items()},
+                   "compare": num}
+        summary = (f"depth {deep}: non-convex share of the {grid}×{grid} slice plain "
+                   f"{fmt(p['nonconvex'])} vs residual {fmt(r['nonconvex'])}; grid minima "
+                   f"{fmt(p['minima'])} vs {fmt(r['minima'])}; edge/centre loss "
+                   f"{fmt(p['edge_ratio'])} vs {fmt(r['edge_ratio'])}")
+        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                           budget={"steps": steps, "grid": grid, "span": 1.0,
+                                   "loss examples": n_eval, "depth": deep})
+
+
+def _train_adam(ctx: Context, depth: int, residual: bool, bn: bool, seed: int,
+                steps: int) -> tuple[nn.Module, float]:
+    """B3's nets: Adam (lr 3e-3), so that the un-normalised plain net trains at all."""
+    x, y, _, _ = _data(ctx)
+    common.seeded(seed)
+    model = make_net(depth, residual and depth > 2, bn=bn)
+    opt = optim.Adam(model.parameters(), lr=3e-3)
+    common.train(model, opt, x, y, steps, _BATCH, seed)
+    return model, common.mean_loss(model, x, y)
+
+
+@register
+class SkipCurvature(Experiment):
+    id = "B3"
+    title = "Hessian top eigenvalue and trace: plain vs residual, BN vs none, depth 2 vs 16"
+    claim = ("Newton's method: solve from the Taylor expansion [the second-order one: the "
+             "Hessian]. Skip connection: mainly so that deep networks can be stacked sensibly.")
+    expected = "removing skips raises λ_max and tr(H) in deep nets; BN smooths only deeper nets"
+    source = "Yao et al. 2020, PyHessian: neural networks through the lens of the Hessian"
+    arms = ("depth 2 ± BN", "depth 16 plain/residual ± BN")
+    metrics = ("λ_max (Lanczos)", "tr(H) (Hutchinson)")
+
+    def run(self, ctx: Context) -> Result:
+        steps = ctx.budget(full=300, quick=100, tiny=3)
+        shallow, deep = (2, 4) if ctx.tiny else (2, 16)
+        n_h = ctx.budget(full=512, quick=256, tiny=64)
+        m = ctx.budget(full=30, quick=20, tiny=5)
+        probes = ctx.budget(full=40, quick=16, tiny=3)
+        x, y, _, _ = _data(ctx)
+        xs, ys = common.as_tensor(x[:n_h]), common.as_tensor(y[:n_h])
+        configs = [(shallow, False, True), (shallow, False, False), (deep, False, True),
+                   (deep, True, True), (deep, False, False), (deep, True, False)]
+        res: dict[str, dict[str, list]] = {}
+        densities: dict[str, Any] = {}
+        for depth, residual, bn in configs:
+            name = f"{'residual' if residual else 'plain'}-{depth} {'BN' if bn else 'no BN'}"
+            r = res.setdefault(name, {"lam": [], "trace": [], "loss": []})
+            for seed in ctx.seeds:
+                model, loss = _train_adam(ctx, depth, residual, bn, seed, steps)
+                op = curvature.HessianOperator.from_model(model, nn.functional.cross_entropy,
+                                                          xs, ys)
+                r["lam"].append(float(curvature.top_eigenvalues(op, 1, m=m,
+                                                                generator=seed)[0]))
+                r["trace"].append(curvature.hutchinson_trace(op, probes, generator=seed).trace)
+                r["loss"].append(loss)
+                if seed == ctx.seeds[0] and depth == deep and bn:
+                    densities[name] = curvature.spectral_density(op, m=m, generator=seed)
+            ctx.log(f"  B3 {name}: λ_max {fmt(r['lam'])}, tr {fmt(r['trace'])}")
+        # The verdict is Yao et al.'s comparison (skips removed from a BN net); the same
+        # comparison without BN and the BN effect are reported beside it.
+        parts, numbers = [], {}
+        for norm in ("BN", "no BN"):
+            plain, resid = res[f"plain-{deep} {norm}"], res[f"residual-{deep} {norm}"]
+            for metric in ("lam", "trace"):
+                v, num = compare(plain[metric], resid[metric], "greater")
+                if norm == "BN":
+                    parts.append(v)
+                numbers[f"plain_vs_residual_{metric}_{norm.replace(' ', '_')}"] = {
+                    "verdict": v, **num}
+        verdict = combine(parts)
+
+        def lam(name: str) -> float:
+            return mean_std(res[name]["lam"])[0]
+
+        bn_ratio = {d: lam(f"plain-{d} no BN") / lam(f"plain-{d} BN") for d in (shallow, deep)}
+        numbers["lambda_max"] = {k: mean_std(v["lam"])[0] for k, v in res.items()}
+        numbers["trace"] = {k: mean_std(v["trace"])[0] for k, v in res.items()}
+        numbers["lambda_ratio_noBN_over_BN"] = bn_ratio
+        table = [{"arm": k, "λ_max": fmt(v["lam"]), "tr(H)": fmt(v["trace"]),
+                  "train loss": fmt(v["loss"])} for k, v in res.items()]
+        plots = [_bars(ctx.path("lambda_max.png"), res, "lam", "B3: top Hessian eigenvalue"),
+                 _bars(ctx.path("trace.png"), res, "trace", "B3: Hessian trace (Hutchinson)"),
+                 _densities(ctx.path("spectral_density.png"), densities)]
+        p_bn, r_bn = res[f"plain-{deep} BN"], res[f"residual-{deep} BN"]
+        p_no, r_no = res[f"plain-{deep} no BN"], res[f"residual-{deep} no BN"]
+        nb = numbers
+        summary = (f"BN nets, depth {deep}, plain vs residual: λ_max {fmt(p_bn['lam'])} vs "
+                   f"{fmt(r_bn['lam'])}, tr(H) {fmt(p_bn['trace'])} vs {fmt(r_bn['trace'])}; "
+                   f"without BN: λ_max {fmt(p_no['lam'])} vs {fmt(r_no['lam'])} "
+                   f"({nb['plain_vs_residual_lam_no_BN']['verdict']}), train loss "
+                   f"{fmt(p_no['loss'])} vs {fmt(r_no['loss'])}; λ_max(no BN)/λ_max(BN), plain: "
+                   f"depth {shallow} {bn_ratio[shallow]:.2g}, depth {deep} {bn_ratio[deep]:.2g}")
+        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                           budget={"steps": steps, "optimizer": "Adam lr 3e-3",
+                                   "hessian examples": n_h, "lanczos steps": m,
+                                   "hutchinson probes": probes})
+
+
+def _bars(path: str, res: dict[str, dict[str, list]], key: str, title: str) -> str:
+    """One bar per configuration (mean, min–max whiskers), log scale."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=100)
+    names = list(res)
+    vals = [np.asarray(res[n][key], dtype=np.float64) for n in names]
+    means = np.array([v.mean() for v in vals])
+    lo = means - np.array([v.min() for v in vals])
+    hi = np.array([v.max() for v in vals]) - means
+    ax.bar(range(len(names)), means, yerr=[lo, hi], capsize=3,
+           color=["tab:red" if n.startswith("plain") else "tab:blue" for n in names])
+    ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
+    if np.all(means > 0):
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _densities(path: str, densities: dict[str, Any]) -> str:
+    """SLQ spectral densities (one seed) on a log density axis."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
+    for name, d in densities.items():
+        ax.plot(d.grid, np.maximum(d.density, 1e-8), label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("eigenvalue")
+    ax.set_ylabel("density (SLQ)")
+    ax.set_title("B3: Hessian spectral density, deep nets with BN")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -1,0 +1,168 @@
+"""The RNN-dropout experiments (C4–C7): tiny end-to-end runs, and the masked LSTM recurrence
+that C6 uses held to its composite, to nn.LSTM and to itself at second order."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.lab.experiment import (
+    ERROR,
+    HOLDS,
+    INCONCLUSIVE,
+    REFUTED,
+    VERDICTS,
+    Context,
+    Result,
+    registry,
+)
+from chainrule.lab.experiments.rnn_dropout import (
+    LMConfig,
+    MarkovLM,
+    MemoryLSTM,
+    _eval_loss,
+    equivalent,
+    masked_lstm_scan,
+    mc_loss,
+    uses_fused_cell,
+)
+
+IDS = ("C4", "C5", "C6", "C7")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, Result]:
+    out = {}
+    for exp_id in IDS:
+        ctx = Context(quick=True, tiny=True, seeds=(0, 1, 2),
+                      out_dir=str(tmp_path_factory.mktemp(exp_id)), log=lambda s: None)
+        out[exp_id] = registry()[exp_id]().run(ctx)
+    return out
+
+
+@pytest.mark.parametrize("exp_id", IDS)
+def test_tiny_run_gives_a_valid_result(results, exp_id):
+    res = results[exp_id]
+    assert isinstance(res, Result) and res.id == exp_id
+    assert res.verdict in VERDICTS and res.verdict != ERROR, res.summary
+    assert res.summary and res.numbers and res.table
+    assert res.claim and res.expected and res.source
+    assert res.seeds == [0, 1, 2]
+    assert res.plots
+    for path in res.plots:
+        assert os.path.isfile(path)
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    res.to_json()
+
+
+def test_lm_numbers_are_perplexities_above_the_floor(results):
+    for exp_id in ("C4", "C5", "C7"):
+        nums = results[exp_id].numbers
+        for arm, ppls in nums["best_val_ppl"].items():
+            assert len(ppls) == 3, arm
+            assert all(nums["floor_ppl"] < p < 12 * 1.5 for p in ppls), (exp_id, arm, ppls)
+
+
+def test_c6_accuracies_in_unit_interval(results):
+    acc = results["C6"].numbers["accuracy"]
+    assert set(acc) == {"none", "c per step", "c per sequence", "g per step"}
+    for per_t in acc.values():
+        for vals in per_t.values():
+            assert len(vals) == 3 and all(0.0 <= v <= 1.0 for v in vals)
+
+
+def test_c7_weight_drop_keeps_the_fused_cell(results):
+    fused = results["C7"].numbers["fused_cell"]
+    assert fused == {"none": True, "weight drop": True, "variational h": False}
+
+
+# ---- the masked LSTM recurrence ---------------------------------------------------------------
+def _case(rng, cm, gm, T=5, B=3, H=4):
+    x = rng.standard_normal((T, B, 4 * H))
+    w = rng.standard_normal((4 * H, H)) * 0.5
+    b = rng.standard_normal(4 * H)
+    cmask = (rng.random((T, B, H)) > 0.3) / 0.7 if cm else None
+    gmask = (rng.random((T, B, H)) > 0.3) / 0.7 if gm else None
+    return x, w, b, cmask, gmask
+
+
+@pytest.mark.parametrize("cm,gm", [(False, False), (True, False), (False, True), (True, True)])
+def test_fused_scan_matches_composite(cm, gm):
+    rng = np.random.default_rng(1)
+    x, w, b, cmask, gmask = _case(rng, cm, gm)
+    gy = rng.standard_normal((5, 3, 4))
+    res = []
+    for fused in (True, False):
+        xt, wt, bt = (cr.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = masked_lstm_scan(xt, wt, bt, cmask, gmask, fused)
+        y.backward(cr.tensor(gy))
+        res.append((y.data, xt.grad.data, wt.grad.data, bt.grad.data))
+    for a, c in zip(*res):
+        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_scan_second_order_matches_composite():
+    rng = np.random.default_rng(2)
+    x, w, b, cmask, gmask = _case(rng, True, True)
+    gy = cr.tensor(rng.standard_normal((5, 3, 4)))
+    res = []
+    for fused in (True, False):
+        xt, wt, bt = (cr.tensor(a, requires_grad=True) for a in (x, w, b))
+        (gw,) = cr.autograd.grad((masked_lstm_scan(xt, wt, bt, cmask, gmask, fused) * gy).sum(),
+                                 [wt], create_graph=True)
+        (gw * gw).sum().backward()
+        res.append((xt.grad.data, wt.grad.data))
+    for a, c in zip(*res):
+        np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-11)
+
+
+def test_unmasked_scan_is_nn_lstm():
+    cr.manual_seed(0)
+    lstm = nn.LSTM(3, 4, dtype="float64")
+    x = cr.randn(6, 2, 3, dtype="float64")
+    ref, _ = lstm(x)
+    xproj = nn.functional.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0)
+    out = masked_lstm_scan(xproj, lstm.weight_hh_l0, lstm.bias_hh_l0)
+    np.testing.assert_allclose(out.data, ref.data, rtol=1e-10, atol=1e-12)
+
+
+def test_memory_lstm_masks():
+    net = MemoryLSTM(3, 5, 2, "c per sequence", p=0.5, generator=cr.Generator().manual_seed(0))
+    cmask, gmask = net._masks(4, 6, np.float32)
+    assert gmask is None and cmask.shape == (4, 6, 5)
+    assert (cmask == cmask[:1]).all()  # one mask for the whole sequence
+    assert set(np.unique(cmask)) <= {0.0, 2.0}
+    net.placement = "g per step"
+    cmask, gmask = net._masks(4, 6, np.float32)
+    assert cmask is None and not (gmask == gmask[:1]).all()
+    net.eval()
+    assert net._masks(4, 6, np.float32) == (None, None)
+    with pytest.raises(ValueError, match="placement"):
+        MemoryLSTM(3, 5, 2, "h per step")
+
+
+def test_uses_fused_cell():
+    assert uses_fused_cell({"weight_drop": 0.5})
+    assert uses_fused_cell({"nonrecurrent": 0.5})
+    assert not uses_fused_cell({"variational": 0.5}, hidden_only=True)
+
+
+def test_mc_loss_without_dropout_is_the_plain_loss():
+    cfg = LMConfig(vocab=6, hidden=8, length=8)
+    tokens = cfg.source().sample_batch(4, 9, seed=0)
+    cr.manual_seed(0)
+    lm = MarkovLM(6, 8)
+    assert mc_loss(lm, tokens, 2, 3, seed=0) == pytest.approx(_eval_loss(lm, tokens, 2),
+                                                              rel=1e-5)
+    assert lm.training  # restored
+
+
+def test_equivalent_verdicts():
+    assert equivalent([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], 0.05)[0] == HOLDS
+    assert equivalent([1.0, 1.0, 1.0], [0.5, 0.5, 0.5], 0.05)[0] == REFUTED
+    assert equivalent([1.0, 0.75, 1.0], [1.0, 1.0, 1.0], 0.05)[0] == INCONCLUSIVE
