@@ -138,25 +138,28 @@ def cores() -> int:
 
 
 @contextlib.contextmanager
-def threads(n: int | None) -> Iterator[int]:
-    """Run both libraries with ``n`` threads (default: all cores): ``torch.set_num_threads``
-    and threadpoolctl limits on every thread pool (NumPy's BLAS, torch's OpenMP/MKL)."""
+def threads(n: int | None, torch: bool = True) -> Iterator[int]:
+    """Run both libraries with ``n`` threads (default: all cores): threadpoolctl limits on every
+    thread pool (NumPy's BLAS, torch's OpenMP/MKL) and, unless ``torch=False`` (a process that
+    must not import it), ``torch.set_num_threads``."""
     from threadpoolctl import threadpool_limits
 
     n = n or cores()
-    try:
-        import torch
+    mod = None
+    if torch:
+        try:
+            import torch as mod
 
-        prev = torch.get_num_threads()
-        torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover - torch is a test extra
-        torch = None
+            prev = mod.get_num_threads()
+            mod.set_num_threads(n)
+        except ImportError:  # pragma: no cover - torch is a test extra
+            mod = None
     try:
         with threadpool_limits(n):
             yield n
     finally:
-        if torch is not None:
-            torch.set_num_threads(prev)
+        if mod is not None:
+            mod.set_num_threads(prev)
 
 
 def cpu_model() -> str:

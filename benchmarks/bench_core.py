@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-import chainrule
 from benchmarks._timing import MLP_SIZES, Comparison, compare, header, threads
 
 TARGETS = {"tiny graph (10 ops, n=10)": 0.3, "MLP 784-512-256-10 b=32": 1.0,
@@ -81,6 +80,8 @@ def _mlp_params(rng: np.random.Generator) -> list[np.ndarray]:
 def run(repeats: int = 7, target_s: float = 0.05, cpu: bool = False) -> list[Comparison]:
     """All comparisons; prints each line as it is measured."""
     import torch
+
+    import chainrule
 
     rng = np.random.default_rng(0)
     results = []

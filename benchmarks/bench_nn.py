@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-import chainrule
 from benchmarks._timing import MLP_SIZES, Comparison, compare, header, threads
 
 TARGETS = {"MLP 784-512-256-10 b=32": 1.0, "MLP 784-512-256-10 b=256": 1.0,
@@ -57,6 +56,8 @@ def twins(build: Callable[[Any], Any]) -> tuple[Any, Any]:
     """The model in torch and in chainrule, with torch's weights copied into chainrule."""
     import torch
 
+    import chainrule
+
     torch.manual_seed(0)
     tm = build(torch.nn)
     return copy_weights(build(chainrule.nn), tm), tm
@@ -83,6 +84,8 @@ def train_step(lib: Any, model: Any, x: Any, y: Any, loss: str,
 def run(repeats: int = 7, target_s: float = 0.2) -> list[Comparison]:
     """All comparisons; prints each line as it is measured."""
     import torch
+
+    import chainrule
 
     rng = np.random.default_rng(0)
     results = []
@@ -123,6 +126,8 @@ def _functions() -> Iterator[type]:
 def profile_cnn(steps: int = 12) -> None:
     """Median seconds per step spent in each primitive's forward and backward (a backward
     includes the forwards of the primitives it applies, e.g. Conv.backward ⊃ ConvTranspose)."""
+    import chainrule
+
     cm, _ = twins(mnist_cnn)
     rng = np.random.default_rng(0)
     x = chainrule.tensor(rng.standard_normal((64, 1, 28, 28)).astype(np.float32))

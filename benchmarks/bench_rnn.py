@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-import chainrule
 from benchmarks._timing import Comparison, compare, header, threads
 from benchmarks.bench_nn import copy_weights
 
@@ -95,6 +94,8 @@ def gru_step(lib: Any, seed: int = 0, optimizer: str | None = None,
 
 def run(repeats: int = 7, cpu: bool = False) -> list[Comparison]:
     import torch
+
+    import chainrule
 
     results = []
     for name, make in (("LSTM 32->128, T=40, B=64", lstm_step),

@@ -166,3 +166,23 @@ def test_equivalent_verdicts():
     assert equivalent([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], 0.05)[0] == HOLDS
     assert equivalent([1.0, 1.0, 1.0], [0.5, 0.5, 0.5], 0.05)[0] == REFUTED
     assert equivalent([1.0, 0.75, 1.0], [1.0, 1.0, 1.0], 0.05)[0] == INCONCLUSIVE
+
+
+def test_hidden_only_variational_leaves_inputs_and_outputs_alone():
+    # at t = 0 the hidden state is zero, so a mask on h_{t-1} changes nothing there: the first
+    # output equals the plain LSTM's unless inputs or outputs were masked
+    from chainrule.lab.experiments.rnn_dropout import HiddenOnlyVariationalLSTM
+
+    cr.manual_seed(0)
+    hidden_only = HiddenOnlyVariationalLSTM(3, 5, dropout={"variational": 0.5},
+                                            generator=cr.Generator().manual_seed(1))
+    cr.manual_seed(0)
+    full = nn.LSTM(3, 5, dropout={"variational": 0.5}, generator=cr.Generator().manual_seed(1))
+    x = cr.randn(4, 6, 3)
+    with cr.no_grad():
+        plain = full.eval()(x)[0].data
+        masked_io = full.train()(x)[0].data
+        ours = hidden_only.train()(x)[0].data
+    np.testing.assert_allclose(ours[0], plain[0], rtol=1e-6)
+    assert not np.allclose(masked_io[0], plain[0])
+    assert not np.allclose(ours[1:], plain[1:])  # the hidden mask does act from t = 1

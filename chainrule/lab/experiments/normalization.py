@@ -1,0 +1,603 @@
+"""Lab family D: batch and layer normalisation.
+
+* D1: BN before the sigmoid in a 3×100 MLP (Ioffe & Szegedy 2015's MNIST experiment): accuracy
+  vs steps, the 15/50/85th percentiles of a unit's input over training, lr ×1/×5/×30. This
+  fills the note's empty "why DNNs need BN" and "BN's advantages".
+* D2: BN keeps statistics for test time: eval outputs independent of the batch companions,
+  running vs full-data statistics; a BN-GRU with per-step statistics vs an LN-GRU trained on
+  lengths ≤ 20 and tested at 40; what padding does to the batch standard deviation.
+* D3: MLP with no norm / BN / LN at batch 128 and batch 4 (Ba et al. 2016), and LN's
+  invariances.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule import nn, optim
+from chainrule.lab import common
+from chainrule.lab.experiment import (
+    HOLDS,
+    INCONCLUSIVE,
+    REFUTED,
+    Context,
+    Experiment,
+    Result,
+    register,
+)
+from chainrule.lab.verdict import below, combine, compare, fmt, mean_std
+
+__all__ = ["approx", "sigmoid_mlp", "norm_mlp", "SequenceClassifier", "BatchNormSigmoid",
+           "BatchNormForTest", "BatchVsLayerNorm"]
+
+
+def approx(a: Any, b: Any, tol: float, k: float = 2.0) -> tuple[str, dict[str, float]]:
+    """Verdict for "A ≈ B within ``tol``" over seeds: with d the difference of means and s its
+    standard error, |d| + k·s ≤ tol → holds; |d| − k·s > tol → refuted; else inconclusive."""
+    a_arr = np.asarray(a, dtype=np.float64)
+    b_arr = np.asarray(b, dtype=np.float64)
+    d = float(a_arr.mean() - b_arr.mean())
+    var = sum(v.var(ddof=1) / v.size for v in (a_arr, b_arr) if v.size > 1)
+    se = float(np.sqrt(var))
+    if abs(d) + k * se <= tol:
+        verdict = HOLDS
+    elif abs(d) - k * se > tol:
+        verdict = REFUTED
+    else:
+        verdict = INCONCLUSIVE
+    return verdict, {"diff": d, "stderr": se, "tolerance": tol}
+
+
+def _mnist(ctx: Context) -> tuple[np.ndarray, ...]:
+    x, y, xt, yt = common.dataset("mnist5k")
+    if ctx.tiny:
+        return x[:300], y[:300], xt[:200], yt[:200]
+    return x, y, xt, yt
+
+
+# ---- D1 ---------------------------------------------------------------------------------------
+def sigmoid_mlp(n_in: int, bn: bool, width: int = 100, depth: int = 3) -> nn.Sequential:
+    """``depth`` × [Linear → (BatchNorm1d) → Sigmoid] → Linear(width, 10): BN *before* the
+    nonlinearity, as Ioffe & Szegedy place it."""
+    layers: list[nn.Module] = []
+    d = n_in
+    for _ in range(depth):
+        layers += [nn.Linear(d, width)] + ([nn.BatchNorm1d(width)] if bn else []) + [nn.Sigmoid()]
+        d = width
+    return nn.Sequential(*layers, nn.Linear(width, 10))
+
+
+def _sigmoid_inputs(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
+    """The inputs (pre-activations, after BN if any) of the last hidden layer's sigmoids, in
+    eval mode: (N, width)."""
+    last = max(i for i, m in enumerate(model) if isinstance(m, nn.Sigmoid))
+    was = model.training
+    model.eval()
+    with cr.no_grad():
+        h = common.as_tensor(x)
+        for m in list(model)[:last]:
+            h = m(h)
+    model.train(was)
+    return h.data.astype(np.float64)
+
+
+_D1_LR = 0.5          # base SGD lr; the arms use ×1, ×5, ×30
+_D1_MULTS = (1, 5, 30)
+
+
+@register
+class BatchNormSigmoid(Experiment):
+    id = "D1"
+    title = "BN before the sigmoid: faster, stable unit inputs, larger learning rates"
+    claim = ("Batch normalization. Principle: standardize each batch during training; put a BN "
+             "layer after each hidden layer. Why DNN training needs it: [empty]. Advantages: "
+             "[empty]. (Difficulties of deep learning: each layer's input distribution keeps "
+             "changing.)")
+    expected = ("BN: higher accuracy sooner, stable 15/50/85th percentiles of a unit's input, "
+                "tolerates a larger learning rate")
+    source = "Ioffe & Szegedy 2015, Batch normalization (MNIST 3×100 sigmoid MLP, batch 60)"
+    arms = ("none", "BN before the sigmoid") + tuple(f"lr ×{m}" for m in _D1_MULTS)
+    metrics = ("test accuracy vs steps", "drift of unit-input percentiles", "accuracy at lr ×30")
+
+    def run(self, ctx: Context) -> Result:
+        steps = ctx.budget(full=3000, quick=500, tiny=3)
+        every = max(1, steps // 10)
+        x, y, xt, yt = _mnist(ctx)
+        probe = xt[:500]
+        acc: dict[tuple[str, int], list[list[float]]] = {}
+        pct: dict[tuple[str, int], list[np.ndarray]] = {}
+        for mult in _D1_MULTS:
+            for arm in ("none", "BN"):
+                for seed in ctx.seeds:
+                    common.seeded(seed)
+                    model = sigmoid_mlp(x.shape[1], arm == "BN")
+                    opt = optim.SGD(model.parameters(), lr=_D1_LR * mult)
+                    curve: list[float] = []
+                    track: list[np.ndarray] = [
+                        np.percentile(_sigmoid_inputs(model, probe), [15, 50, 85], axis=0)]
+
+                    def on_eval(step: int, model: nn.Module = model, curve: list = curve,
+                                track: list = track) -> None:
+                        curve.append(common.accuracy(model, xt, yt))
+                        track.append(np.percentile(_sigmoid_inputs(model, probe), [15, 50, 85],
+                                                   axis=0))
+
+                    common.train(model, opt, x, y, steps, 60, seed, every=every,
+                                 on_eval=on_eval)
+                    acc.setdefault((arm, mult), []).append(curve)
+                    pct.setdefault((arm, mult), []).append(np.stack(track))  # (T, 3, units)
+            ctx.log(f"  D1 lr ×{mult}: final acc none {fmt([c[-1] for c in acc['none', mult]])}"
+                    f", BN {fmt([c[-1] for c in acc['BN', mult]])}")
+
+        def final(arm: str, mult: int) -> list[float]:
+            return [c[-1] for c in acc[arm, mult]]
+
+        def first(arm: str) -> list[float]:
+            return [c[0] for c in acc[arm, 1]]
+
+        def drift(arm: str) -> list[float]:
+            """Per seed: range over training of each unit's median input, over the unit's mean
+            15–85 % spread; averaged over units (0 = a distribution that never moves)."""
+            out = []
+            for t in pct[arm, 1]:
+                med_range = t[:, 1].max(0) - t[:, 1].min(0)
+                spread = (t[:, 2] - t[:, 0]).mean(0)
+                out.append(float(np.mean(med_range / np.maximum(spread, 1e-12))))
+            return out
+
+        v_soon, n_soon = compare(first("BN"), first("none"), "greater", min_effect=0.02)
+        v_drift, n_drift = compare(drift("none"), drift("BN"), "greater", min_effect=0.05)
+        top = _D1_MULTS[-1]
+        v_lr, n_lr = compare(final("BN", top), final("none", top), "greater", min_effect=0.02)
+        verdict = combine([v_soon, v_drift, v_lr])
+        stable = {arm: _max_stable([mean_std(final(arm, m))[0] for m in _D1_MULTS])
+                  for arm in ("none", "BN")}
+        table = []
+        for mult in _D1_MULTS:
+            for arm in ("none", "BN"):
+                table.append({"arm": f"{arm}, lr {_D1_LR * mult:g} (×{mult})",
+                              f"acc @ step {every}": fmt([c[0] for c in acc[arm, mult]]),
+                              f"acc @ step {steps}": fmt(final(arm, mult))})
+        numbers = {
+            "acc_first_eval": {a: mean_std(first(a))[0] for a in ("none", "BN")},
+            "final_acc": {f"{a} x{m}": mean_std(final(a, m))[0] for a in ("none", "BN")
+                          for m in _D1_MULTS},
+            "percentile_drift": {a: mean_std(drift(a))[0] for a in ("none", "BN")},
+            "max_stable_lr_multiplier": stable,
+            "sooner": {"verdict": v_soon, **n_soon}, "stable": {"verdict": v_drift, **n_drift},
+            "large_lr": {"verdict": v_lr, **n_lr},
+        }
+        xs = [every * (i + 1) for i in range(len(acc["none", 1][0]))]
+        plots = [
+            common.plot(ctx.path("accuracy.png"),
+                        {f"{a} ×{m}": acc[a, m] for a in ("none", "BN") for m in _D1_MULTS},
+                        "D1: test accuracy, 3×100 sigmoid MLP (mnist5k)", "step",
+                        "test accuracy", x=xs),
+            _percentile_plot(ctx.path("unit_input_percentiles.png"), pct, every),
+        ]
+        summary = (f"lr ×1: acc at step {every} BN {fmt(first('BN'))} vs none "
+                   f"{fmt(first('none'))}; unit-input median drift (÷ 15–85 spread) none "
+                   f"{fmt(drift('none'))} vs BN {fmt(drift('BN'))}; at lr ×{top} final acc BN "
+                   f"{fmt(final('BN', top))} vs none {fmt(final('none', top))}; largest "
+                   f"multiplier within 5 points of the best: none ×{stable['none']}, BN "
+                   f"×{stable['BN']}")
+        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                           budget={"steps": steps, "batch": 60, "optimizer": "SGD",
+                                   "base lr": _D1_LR, "multipliers": list(_D1_MULTS)})
+
+
+def _max_stable(finals: list[float], band: float = 0.05) -> int:
+    """The largest lr multiplier whose final accuracy is within ``band`` of the arm's best."""
+    best = max(finals)
+    ok = [m for m, f in zip(_D1_MULTS, finals) if f >= best - band]
+    return max(ok)
+
+
+def _percentile_plot(path: str, pct: dict, every: int) -> str:
+    """15/50/85th percentiles of unit 0's input over training (first seed, lr ×1), per arm."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100, sharey=False)
+    for ax, arm in zip(axes, ("none", "BN")):
+        t = pct[arm, 1][0]  # (T, 3, units)
+        xs = np.arange(t.shape[0]) * every
+        for q, name in enumerate(("15 %", "50 %", "85 %")):
+            ax.plot(xs, t[:, q, 0], label=name)
+        ax.set_title(f"{arm}: input of a last-layer sigmoid")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ---- D2 ---------------------------------------------------------------------------------------
+class SequenceClassifier(nn.Module):
+    """A GRU with LayerNorm or recurrent BatchNorm (per-step statistics) and a linear read-out
+    of the hidden state at each sequence's last step.
+
+    Example::
+
+        net = SequenceClassifier("layer_norm", 2, 16, 4)
+        logits = net(chainrule.randn(3, 7, 2), lengths=[7, 5, 2])
+    """
+
+    def __init__(self, norm: str, n_in: int, hidden: int, n_classes: int) -> None:
+        super().__init__()
+        if norm not in ("layer_norm", "batch_norm"):
+            raise ValueError(f"SequenceClassifier: norm must be 'layer_norm' or 'batch_norm', "
+                             f"got {norm!r}")
+        self.rnn = nn.GRU(n_in, hidden, batch_first=True, **{norm: True})
+        self.out = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: cr.Tensor, lengths: Any = None) -> cr.Tensor:
+        _, h = self.rnn(x, lengths=lengths)
+        return self.out(h[0])
+
+
+def _sequences(n: int, lo: int, hi: int, rng: np.random.Generator,
+               pad_to: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Noisy-direction task: class c ∈ 0..3 has mean direction v_c (4 unit vectors in 2-D);
+    x_t = 0.5·v_c + N(0, I), lengths uniform in [lo, hi], zero padding after each length.
+    Longer sequences carry more evidence, so a length-robust model does *better* at 40."""
+    c = rng.integers(0, 4, n)
+    ang = np.pi / 2 * c
+    v = np.stack([np.cos(ang), np.sin(ang)], 1)
+    t_max = pad_to or hi
+    lens = rng.integers(lo, hi + 1, n)
+    x = 0.5 * v[:, None, :] + rng.standard_normal((n, t_max, 2))
+    x *= np.arange(t_max)[None, :, None] < lens[:, None, None]
+    return x.astype(np.float32), c.astype(np.int64), lens.astype(np.int64)
+
+
+def _train_sequences(model: nn.Module, x: np.ndarray, y: np.ndarray, lens: np.ndarray,
+                     steps: int, seed: int) -> None:
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for idx in common.batches(len(y), 50, steps, seed):
+        opt.zero_grad()
+        out = model(common.as_tensor(x[idx]), lengths=lens[idx])
+        nn.functional.cross_entropy(out, common.as_tensor(y[idx])).backward()
+        opt.step()
+
+
+def _seq_accuracy(model: nn.Module, data: tuple[np.ndarray, ...]) -> float:
+    x, y, lens = data
+    model.eval()
+    with cr.no_grad():
+        out = model(common.as_tensor(x), lengths=lens)
+    return float((out.data.argmax(-1) == y).mean())
+
+
+def _bn_layer_inputs(model: nn.Module, x: np.ndarray) -> list[np.ndarray]:
+    """The input of every BatchNorm1d on ``x`` (eval mode, forward hooks)."""
+    seen: list[np.ndarray] = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: seen.append(
+        inp[0].data.astype(np.float64))) for m in model.modules()
+        if isinstance(m, nn.BatchNorm1d)]
+    was = model.training
+    model.eval()
+    with cr.no_grad():
+        model(common.as_tensor(x))
+    model.train(was)
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+def _companion_diffs(model: nn.Module, x: np.ndarray, rng: np.random.Generator,
+                     training: bool) -> float:
+    """max |f(x_i in batch A) − f(x_i in batch B)| (eval: also x_i alone) over 20 examples."""
+    state = {k: v.data.copy() for k, v in model.state_dict().items()}
+    model.train(training)
+    worst = 0.0
+    with cr.no_grad():
+        for i in range(20):
+            a = np.concatenate([x[i:i + 1], x[rng.choice(len(x), 49)]])
+            b = np.concatenate([x[i:i + 1], x[rng.choice(len(x), 49)]])
+            outs = [model(common.as_tensor(a)).data[0], model(common.as_tensor(b)).data[0]]
+            if not training:
+                outs.append(model(common.as_tensor(x[i:i + 1])).data[0])
+            worst = max(worst, float(np.max(np.abs(np.stack(outs) - outs[0]))))
+    model.load_state_dict(state)  # training-mode passes moved the running statistics
+    model.eval()
+    return worst
+
+
+def _padding_sigma_error(rng: np.random.Generator) -> float:
+    """Relative error of the batch σ when zero padding is counted: BatchNorm1d on a padded
+    (N, C, L) batch with and without ``lengths=`` (momentum 1: running_var = batch var)."""
+    x, _, lens = _sequences(64, 5, 20, rng)
+    xt = common.as_tensor(np.ascontiguousarray(x.transpose(0, 2, 1)))  # (N, C=2, L)
+    sig = []
+    for use_lengths in (True, False):
+        bn = nn.BatchNorm1d(2, momentum=1.0)
+        bn(xt, lengths=lens if use_lengths else None)
+        sig.append(np.sqrt(bn.running_var.data.astype(np.float64)))
+    return float(np.mean(np.abs(sig[1] - sig[0]) / sig[0]))
+
+
+@register
+class BatchNormForTest(Experiment):
+    id = "D2"
+    title = "BN keeps statistics for test; variable-length RNNs: BN-GRU vs LN-GRU"
+    claim = ("Batch normalization: during training keep each batch's mean and variance, and use "
+             "them at test time. Disadvantages: in an RNN the sequences in one batch can have "
+             "different lengths; the fix is LN, or padding the data (but then the computed "
+             "standard deviation is poor).")
+    expected = ("eval output independent of the batch (exact to 1e-6); running ≈ full-data "
+                "statistics; LN-RNN holds at unseen lengths, BN-RNN degrades; padding biases σ")
+    source = ("Ioffe & Szegedy 2015; Ba et al. 2016 (layer norm); Cooijmans et al. 2016 "
+              "(recurrent BN)")
+    arms = ("eval vs train mode", "running vs full-data statistics", "BN-GRU", "LN-GRU")
+    metrics = ("max output difference", "accuracy difference", "accuracy at length 40",
+               "σ error from padding")
+
+    def run(self, ctx: Context) -> Result:
+        x, y, xt, yt = _mnist(ctx)
+        steps = ctx.budget(full=600, quick=200, tiny=3)
+        eval_diff, train_diff, acc_run, acc_full, stat_err = [], [], [], [], []
+        for seed in ctx.seeds:
+            common.seeded(seed)
+            model = sigmoid_mlp(x.shape[1], bn=True)
+            common.train(model, optim.SGD(model.parameters(), lr=_D1_LR), x, y, steps, 60, seed)
+            model.double()
+            xd = x.astype(np.float64)
+            rng = np.random.default_rng(seed)
+            eval_diff.append(_companion_diffs(model, xd, rng, training=False))
+            train_diff.append(_companion_diffs(model, xd, rng, training=True))
+            a_run, a_full, err = _running_vs_full(model, xd, xt.astype(np.float64), yt)
+            acc_run.append(a_run)
+            acc_full.append(a_full)
+            stat_err.append(err)
+        v_eval, n_eval = below(eval_diff, 1e-6)
+        v_stats, n_stats = approx(acc_run, acc_full, 0.01)
+        rnn = self._rnn(ctx)
+        v_rnn, n_rnn = compare(rnn["batch_norm"]["drop"], rnn["layer_norm"]["drop"], "greater",
+                               min_effect=0.02)
+        pad_err = [_padding_sigma_error(np.random.default_rng(s)) for s in ctx.seeds]
+        v_pad, n_pad = compare(pad_err, [0.05], "greater")
+        verdict = combine([v_eval, v_stats, v_rnn, v_pad])
+        table = [
+            {"arm": "eval mode: x alone / in two batches", "max |Δ output|": fmt(eval_diff)},
+            {"arm": "train mode: x in two batches", "max |Δ output|": fmt(train_diff)},
+            {"arm": "test acc, running statistics", "value": fmt(acc_run)},
+            {"arm": "test acc, full-data statistics", "value": fmt(acc_full)},
+            {"arm": "running vs full-data mean (÷ σ)", "value": fmt(stat_err)},
+            {"arm": "σ error when padding is counted", "value": fmt(pad_err)},
+        ]
+        for norm, r in rnn.items():
+            name = "BN-GRU (per-step stats)" if norm == "batch_norm" else "LN-GRU"
+            table.append({"arm": name, "acc, lengths 5–20": fmt(r["in"]),
+                          "acc, length 40": fmt(r["40"]),
+                          "acc, padded 5–40": fmt(r["mixed"])})
+        numbers = {
+            "eval_max_diff": mean_std(eval_diff)[0], "train_mode_max_diff": mean_std(train_diff)[0],
+            "acc_running": mean_std(acc_run)[0], "acc_full_data": mean_std(acc_full)[0],
+            "running_vs_full_mean_error": mean_std(stat_err)[0],
+            "padding_sigma_error": mean_std(pad_err)[0],
+            "rnn": {n: {k: mean_std(v)[0] for k, v in r.items()} for n, r in rnn.items()},
+            "verdicts": {"eval_independent": v_eval, "running_vs_full": v_stats,
+                         "rnn_lengths": v_rnn, "padding": v_pad},
+            "details": {"eval": n_eval, "stats": n_stats, "rnn": n_rnn, "padding": n_pad},
+        }
+        plots = [self._rnn_plot(ctx.path("rnn_lengths.png"), rnn),
+                 common.plot(ctx.path("batch_dependence.png"),
+                             {"eval mode": np.maximum(eval_diff, 1e-18),
+                              "train mode": np.maximum(train_diff, 1e-18)},
+                             "D2: max |Δ output| when the batch companions change", "",
+                             "max abs difference", logy=True, kind="bar")]
+        bn_r, ln_r = rnn["batch_norm"], rnn["layer_norm"]
+        summary = (f"eval output vs companions max |Δ| {fmt(eval_diff)} (train mode "
+                   f"{fmt(train_diff)}); test acc running {fmt(acc_run)} vs full-data stats "
+                   f"{fmt(acc_full)}; GRU acc len ≤20 → 40: BN {fmt(bn_r['in'])} → "
+                   f"{fmt(bn_r['40'])}, LN {fmt(ln_r['in'])} → {fmt(ln_r['40'])}; padding "
+                   f"biases σ by {fmt(pad_err)}")
+        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                           budget={"mlp steps": steps, "rnn": self._rnn_budget(ctx)})
+
+    @staticmethod
+    def _rnn_budget(ctx: Context) -> dict[str, int]:
+        return {"steps": ctx.budget(full=400, quick=150, tiny=2),
+                "hidden": ctx.budget(full=32, quick=16, tiny=8),
+                "train sequences": ctx.budget(full=4000, quick=2000, tiny=100)}
+
+    def _rnn(self, ctx: Context) -> dict[str, dict[str, list[float]]]:
+        b = self._rnn_budget(ctx)
+        rng = np.random.default_rng(1234)
+        x, y, lens = _sequences(b["train sequences"], 5, 20, rng)
+        n_test = ctx.budget(full=1000, quick=500, tiny=50)
+        tests = {"in": _sequences(n_test, 5, 20, rng), "40": _sequences(n_test, 40, 40, rng),
+                 "mixed": _sequences(n_test, 5, 40, rng)}
+        out: dict[str, dict[str, list[float]]] = {}
+        for norm in ("layer_norm", "batch_norm"):
+            r = out.setdefault(norm, {"in": [], "40": [], "mixed": [], "drop": []})
+            for seed in ctx.seeds:
+                common.seeded(seed)
+                model = SequenceClassifier(norm, 2, b["hidden"], 4)
+                _train_sequences(model, x, y, lens, b["steps"], seed)
+                for k, data in tests.items():
+                    r[k].append(_seq_accuracy(model, data))
+                r["drop"].append(r["in"][-1] - r["40"][-1])
+            ctx.log(f"  D2 {norm}: acc ≤20 {fmt(r['in'])}, 40 {fmt(r['40'])}")
+        return out
+
+    @staticmethod
+    def _rnn_plot(path: str, rnn: dict[str, dict[str, list[float]]]) -> str:
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+        keys = [("in", "lengths 5–20\n(trained)"), ("mixed", "padded 5–40"), ("40", "length 40")]
+        width = 0.38
+        for j, (norm, label) in enumerate((("batch_norm", "BN-GRU"), ("layer_norm", "LN-GRU"))):
+            means = [np.mean(rnn[norm][k]) for k, _ in keys]
+            errs = [np.std(rnn[norm][k]) for k, _ in keys]
+            ax.bar(np.arange(3) + (j - 0.5) * width, means, width, yerr=errs, label=label,
+                   capsize=3)
+        ax.set_xticks(range(3), [lab for _, lab in keys])
+        ax.set_ylabel("test accuracy")
+        ax.set_title("D2: sequence length generalisation")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+
+def _running_vs_full(model: nn.Module, x: np.ndarray, xt: np.ndarray,
+                     yt: np.ndarray) -> tuple[float, float, float]:
+    """Test accuracy with the running statistics, then with statistics of the whole training
+    set (Ioffe & Szegedy's inference step, computed layer by layer), and the mean gap between
+    running and full-data means in units of σ."""
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+    saved = [(m.running_mean.data.copy(), m.running_var.data.copy()) for m in bns]
+    acc_run = common.accuracy(model, xt, yt)
+    errs = []
+    for k, m in enumerate(bns):  # layer by layer: later inputs depend on earlier statistics
+        inp = _bn_layer_inputs(model, x)[k]
+        mu, var = inp.mean(0), inp.var(0, ddof=1)
+        errs.append(float(np.mean(np.abs(saved[k][0] - mu) / np.sqrt(var + 1e-12))))
+        m.running_mean.data[...] = mu
+        m.running_var.data[...] = var
+    acc_full = common.accuracy(model, xt, yt)
+    for m, (rm, rv) in zip(bns, saved):
+        m.running_mean.data[...] = rm
+        m.running_var.data[...] = rv
+    return acc_run, acc_full, float(np.mean(errs))
+
+
+# ---- D3 ---------------------------------------------------------------------------------------
+def norm_mlp(n_in: int, norm: str, width: int = 100) -> nn.Sequential:
+    """2 × [Linear → norm → ReLU] → Linear(width, 10), norm ∈ {none, BN, LN}."""
+    def make(w: int) -> list[nn.Module]:
+        return {"none": [], "BN": [nn.BatchNorm1d(w)], "LN": [nn.LayerNorm(w)]}[norm]
+
+    return nn.Sequential(nn.Linear(n_in, width), *make(width), nn.ReLU(),
+                         nn.Linear(width, width), *make(width), nn.ReLU(),
+                         nn.Linear(width, 10))
+
+
+def _invariances(seed: int) -> dict[str, dict[str, float]]:
+    """max |Δ output| of LayerNorm and (training-mode) BatchNorm1d under Ba et al.'s Table 1
+    transformations of their input h = W x (float64, ε ≈ 0 so that only the maths shows)."""
+    rng = np.random.default_rng(seed)
+    h = rng.standard_normal((32, 100)) * 2 + 1
+    per_example = rng.uniform(0.5, 3, (32, 1))
+    per_feature = rng.uniform(0.5, 3, (1, 100))
+    transforms = {
+        "weight matrix re-scaling (h → a·h)": lambda v: 2.5 * v,
+        "weight matrix re-centering (h → h + b·1ᵀ per example)":
+            lambda v: v + rng.standard_normal((32, 1)),
+        "weight vector re-scaling (h_j → a_j·h_j)": lambda v: v * per_feature,
+        "single example re-scaling (h_n → a_n·h_n)": lambda v: v * per_example,
+    }
+    ln = nn.LayerNorm(100, eps=1e-12).double()
+    bn = nn.BatchNorm1d(100, eps=1e-12).double()
+    out: dict[str, dict[str, float]] = {}
+    with cr.no_grad():
+        for name, f in transforms.items():
+            diffs = {}
+            for label, layer in (("LN", ln), ("BN", bn)):
+                a = layer(common.as_tensor(h)).data
+                b = layer(common.as_tensor(f(h))).data
+                diffs[label] = float(np.max(np.abs(a - b)))
+            out[name] = diffs
+    return out
+
+
+# Ba et al. 2016, Table 1: which normalisation is invariant under which transformation
+_EXPECTED_INVARIANT = {
+    "weight matrix re-scaling (h → a·h)": {"LN": True, "BN": True},
+    "weight matrix re-centering (h → h + b·1ᵀ per example)": {"LN": True, "BN": False},
+    "weight vector re-scaling (h_j → a_j·h_j)": {"LN": False, "BN": True},
+    "single example re-scaling (h_n → a_n·h_n)": {"LN": True, "BN": False},
+}
+
+
+@register
+class BatchVsLayerNorm(Experiment):
+    id = "D3"
+    title = "LN vs BN at batch 128 and batch 4; LN's invariances"
+    claim = ("Layer normalization: normalizes over each hidden layer's dimension; depends only "
+             "on the number of hidden units, not on the number of samples (the batch). It also "
+             "learns an inverse transform's parameters, so that no information is lost.")
+    expected = "batch 128: BN ≈ LN; batch 4: BN worse, LN unchanged"
+    source = "Ba, Kiros & Hinton 2016, Layer normalization"
+    arms = ("none", "BN", "LN")
+    metrics = ("test error vs steps at batch 128 and 4", "invariance max |Δ|")
+
+    def run(self, ctx: Context) -> Result:
+        steps = ctx.budget(full=1500, quick=400, tiny=3)
+        every = max(1, steps // 8)
+        x, y, xt, yt = _mnist(ctx)
+        err: dict[tuple[str, int], list[list[float]]] = {}
+        for bs in (128, 4):
+            for norm in ("none", "BN", "LN"):
+                for seed in ctx.seeds:
+                    common.seeded(seed)
+                    model = norm_mlp(x.shape[1], norm)
+                    curve: list[float] = []
+                    common.train(model, optim.Adam(model.parameters(), lr=1e-3), x, y, steps,
+                                 bs, seed, every=every,
+                                 on_eval=lambda s, m=model, c=curve: c.append(
+                                     1 - common.accuracy(m, xt, yt)))
+                    err.setdefault((norm, bs), []).append(curve)
+            ctx.log(f"  D3 batch {bs}: test error " + ", ".join(
+                f"{n} {fmt([c[-1] for c in err[n, bs]])}" for n in ("none", "BN", "LN")))
+
+        def final(norm: str, bs: int) -> list[float]:
+            return [c[-1] for c in err[norm, bs]]
+
+        v_128, n_128 = approx(final("BN", 128), final("LN", 128), 0.015)
+        v_4, n_4 = compare(final("BN", 4), final("LN", 4), "greater", min_effect=0.005)
+        bn_pen = np.subtract(final("BN", 4), final("BN", 128))
+        ln_pen = np.subtract(final("LN", 4), final("LN", 128))
+        v_pen, n_pen = compare(bn_pen, ln_pen, "greater", min_effect=0.005)
+        inv = [_invariances(s) for s in ctx.seeds]
+        inv_ok = all((d[label] < 1e-8) == want
+                     for run in inv for name, d in run.items()
+                     for label, want in _EXPECTED_INVARIANT[name].items())
+        v_inv = HOLDS if inv_ok else REFUTED
+        verdict = combine([v_128, v_4, v_pen, v_inv])
+        table = [{"arm": f"{n}, batch {bs}", "test error": fmt(final(n, bs))}
+                 for bs in (128, 4) for n in ("none", "BN", "LN")]
+        for name in _EXPECTED_INVARIANT:
+            table.append({"arm": f"invariance: {name}",
+                          "LN max |Δ|": f"{max(r[name]['LN'] for r in inv):.2g}",
+                          "BN max |Δ| (train mode)": f"{max(r[name]['BN'] for r in inv):.2g}"})
+        numbers = {
+            "test_error": {f"{n} b{bs}": mean_std(final(n, bs))[0] for bs in (128, 4)
+                           for n in ("none", "BN", "LN")},
+            "bn_penalty_small_batch": mean_std(bn_pen)[0],
+            "ln_penalty_small_batch": mean_std(ln_pen)[0],
+            "invariances_match_ba_et_al": inv_ok,
+            "verdicts": {"b128_equal": v_128, "b4_bn_worse": v_4, "bn_penalty": v_pen,
+                         "invariances": v_inv},
+            "details": {"b128": n_128, "b4": n_4, "penalty": n_pen},
+        }
+        xs = [every * (i + 1) for i in range(len(err["none", 128][0]))]
+        plots = [common.plot(ctx.path(f"test_error_b{bs}.png"),
+                             {n: err[n, bs] for n in ("none", "BN", "LN")},
+                             f"D3: test error, batch {bs} (mnist5k MLP)", "step", "test error",
+                             x=xs) for bs in (128, 4)]
+        summary = (f"test error batch 128: BN {fmt(final('BN', 128))}, LN "
+                   f"{fmt(final('LN', 128))}; batch 4: BN {fmt(final('BN', 4))}, LN "
+                   f"{fmt(final('LN', 4))} (none {fmt(final('none', 4))}); going 128→4 costs "
+                   f"BN {fmt(bn_pen)} vs LN {fmt(ln_pen)}; Ba et al.'s invariance table "
+                   f"{'reproduced' if inv_ok else 'NOT reproduced'}")
+        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                           budget={"steps": steps, "optimizer": "Adam lr 1e-3",
+                                   "batch sizes": [128, 4]})
