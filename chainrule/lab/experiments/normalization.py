@@ -143,6 +143,7 @@ class BatchNormSigmoid(Experiment):
             15–85 % spread; averaged over units (0 = a distribution that never moves)."""
             out = []
             for t in pct[arm, 1]:
+                t = t[1:]  # from the first evaluation: at step 0 BN's running stats are unset
                 med_range = t[:, 1].max(0) - t[:, 1].min(0)
                 spread = (t[:, 2] - t[:, 0]).mean(0)
                 out.append(float(np.mean(med_range / np.maximum(spread, 1e-12))))
@@ -403,9 +404,11 @@ class BatchNormForTest(Experiment):
         bn_r, ln_r = rnn["batch_norm"], rnn["layer_norm"]
         summary = (f"eval output vs companions max |Δ| {fmt(eval_diff)} (train mode "
                    f"{fmt(train_diff)}); test acc running {fmt(acc_run)} vs full-data stats "
-                   f"{fmt(acc_full)}; GRU acc len ≤20 → 40: BN {fmt(bn_r['in'])} → "
-                   f"{fmt(bn_r['40'])}, LN {fmt(ln_r['in'])} → {fmt(ln_r['40'])}; padding "
-                   f"biases σ by {fmt(pad_err)}")
+                   f"{fmt(acc_full)}; GRU acc len ≤20 → 40 (longer = more evidence): BN "
+                   f"{fmt(bn_r['in'])} → {fmt(bn_r['40'])}, LN {fmt(ln_r['in'])} → "
+                   f"{fmt(ln_r['40'])}, gain BN {-np.mean(bn_r['drop']):+.3f} vs LN "
+                   f"{-np.mean(ln_r['drop']):+.3f}; counting the padding biases σ by "
+                   f"{fmt(pad_err)}")
         return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
                            budget={"mlp steps": steps, "rnn": self._rnn_budget(ctx)})
 

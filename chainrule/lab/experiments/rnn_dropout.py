@@ -454,6 +454,13 @@ class MemoryConfig:
     batch: int = 64
     steps: int = 120
     lr: float = 1e-2
+    # more steps for the longest sequences (same for every arm at a given T): learning to keep
+    # one symbol for 100 steps takes longer than for 20
+    long_steps: tuple[tuple[int, int], ...] = ()
+
+    def steps_for(self, T: int) -> int:
+        """The step budget at length T."""
+        return dict(self.long_steps).get(T, self.steps)
 
 
 def memory_config(ctx: Context) -> MemoryConfig:
@@ -461,7 +468,8 @@ def memory_config(ctx: Context) -> MemoryConfig:
         return MemoryConfig(lengths=(3, 6), hidden=8, n_train=64, n_test=64, batch=16, steps=3)
     if ctx.quick:
         return MemoryConfig()
-    return MemoryConfig(lengths=(5, 10, 20, 50, 100), steps=400)
+    return MemoryConfig(lengths=(5, 10, 20, 50, 100), steps=200,
+                        long_steps=((50, 350), (100, 600)))
 
 
 def memory_data(cfg: MemoryConfig, T: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -494,7 +502,7 @@ def train_memory(cfg: MemoryConfig, placement: str, T: int, seed: int) -> dict[s
     net = MemoryLSTM(cfg.symbols + 1, cfg.hidden, cfg.symbols, placement, cfg.p)
     chrono_init_(net.cell, T, np.random.default_rng(seed))
     opt = optim.Adam(net.parameters(), lr=cfg.lr)
-    losses = common.train(net, opt, x, y, cfg.steps, cfg.batch, seed,
+    losses = common.train(net, opt, x, y, cfg.steps_for(T), cfg.batch, seed,
                           after_backward=lambda _: nn.utils.clip_grad_norm_(
                               net.parameters(), 5.0))
     return {"acc": common.accuracy(net, xt, yt), "train_acc": common.accuracy(net, x, y),
@@ -766,7 +774,8 @@ class C6MemoryLoss(Experiment):
                    "c_step_near_chance_at_longest": n_chance, "c_step_decay": n_decay,
                    "g_vs_none": {str(T): n for T, (_, n) in equiv.items()}}
         plot = self._plot(ctx.path("c6_memory.png"), cfg, acc, chance)
-        budget = {"lengths": list(cfg.lengths), "steps": cfg.steps, "batch": cfg.batch,
+        budget = {"lengths": list(cfg.lengths),
+                  "steps": [cfg.steps_for(T) for T in cfg.lengths], "batch": cfg.batch,
                   "hidden": cfg.hidden, "dropout_rate": cfg.p, "symbols": cfg.symbols,
                   "train": cfg.n_train, "test": cfg.n_test, "optimizer": f"Adam lr {cfg.lr}",
                   "init": "PyTorch default + chrono forget/input biases",

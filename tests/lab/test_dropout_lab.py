@@ -1,0 +1,97 @@
+"""Tiny end-to-end runs of the dropout experiments (C1-C3) and their helpers."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.lab import common
+from chainrule.lab.experiment import ERROR, VERDICTS, Context, Result, registry
+from chainrule.lab.experiments.dropout import (
+    _inverted_dropout_demo,
+    dropconnect_mlp,
+    dropout_mlp,
+    mc_predict,
+    neighbour_correlation,
+    small_cnn,
+)
+
+IDS = ("C1", "C2", "C3")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, Result]:
+    out = {}
+    for exp_id in IDS:
+        ctx = Context(quick=True, tiny=True, seeds=(0, 1, 2),
+                      out_dir=str(tmp_path_factory.mktemp(exp_id)), log=lambda s: None)
+        out[exp_id] = registry()[exp_id]().run(ctx)
+    return out
+
+
+@pytest.mark.parametrize("exp_id", IDS)
+def test_tiny_run_gives_a_valid_result(results, exp_id):
+    res = results[exp_id]
+    assert isinstance(res, Result) and res.id == exp_id
+    assert res.verdict in VERDICTS and res.verdict != ERROR, res.summary
+    assert res.summary and res.numbers and res.table
+    assert res.claim and res.expected and res.source
+    assert res.seeds == [0, 1, 2]
+    assert res.plots
+    for path in res.plots:
+        assert os.path.isfile(path)
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    res.to_json()
+
+
+def test_inverted_dropout_scaling():
+    demo = _inverted_dropout_demo(0)
+    assert demo["kept value"] == pytest.approx(2.0)
+    assert demo["mean (E[y] = 1)"] == pytest.approx(1.0, abs=0.02)
+    assert demo["eval max |y − x|"] == 0.0
+
+
+@pytest.mark.parametrize("make", [
+    lambda arm, seed: dropout_mlp(12, 8, arm != "none", seed),
+    lambda arm, seed: dropconnect_mlp(12, 8, arm, 0.5, seed),
+    lambda arm, seed: small_cnn("none" if arm == "none" else "channel", 0.3, (2, 4), seed, 6),
+])
+def test_arms_share_initial_weights(make):
+    """Dropout layers draw from their own generators, so adding them leaves the init alone."""
+    common.seeded(5)
+    a = [p.data.copy() for p in make("none", 5).parameters()]
+    common.seeded(5)
+    b = [p.data.copy() for p in make("dropout", 5).parameters()]
+    assert len(a) == len(b)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_mc_predict_is_a_probability_average():
+    common.seeded(0)
+    net = dropout_mlp(12, 8, True, 0)
+    x = np.random.default_rng(0).standard_normal((7, 12)).astype(np.float32)
+    p = mc_predict(net, x, 5)
+    assert p.shape == (7, 10)
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-5)
+    assert net.training  # mode restored
+
+
+def test_neighbour_correlation_of_smooth_and_noisy_maps():
+    rng = np.random.default_rng(0)
+    smooth = np.cumsum(rng.standard_normal((4, 3, 5, 40)), axis=-1)
+    noise = rng.standard_normal((4, 3, 5, 40))
+    assert neighbour_correlation(smooth) > 0.8
+    assert abs(neighbour_correlation(noise)) < 0.1
+
+
+def test_dropconnect_arm_rejects_unknown():
+    with pytest.raises(ValueError, match="arm"):
+        dropconnect_mlp(4, 4, "zoneout")
+    assert isinstance(dropconnect_mlp(4, 4, "dropconnect")[2], nn.DropConnect)
+    cr.manual_seed(0)

@@ -1,0 +1,92 @@
+"""Tiny end-to-end runs of the normalisation experiments (D1-D3) and their helpers."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.lab.experiment import (
+    ERROR,
+    HOLDS,
+    INCONCLUSIVE,
+    REFUTED,
+    VERDICTS,
+    Context,
+    Result,
+    registry,
+)
+from chainrule.lab.experiments.normalization import (
+    SequenceClassifier,
+    _invariances,
+    approx,
+    sigmoid_mlp,
+)
+
+IDS = ("D1", "D2", "D3")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, Result]:
+    out = {}
+    for exp_id in IDS:
+        ctx = Context(quick=True, tiny=True, seeds=(0, 1, 2),
+                      out_dir=str(tmp_path_factory.mktemp(exp_id)), log=lambda s: None)
+        out[exp_id] = registry()[exp_id]().run(ctx)
+    return out
+
+
+@pytest.mark.parametrize("exp_id", IDS)
+def test_tiny_run_gives_a_valid_result(results, exp_id):
+    res = results[exp_id]
+    assert isinstance(res, Result) and res.id == exp_id
+    assert res.verdict in VERDICTS and res.verdict != ERROR, res.summary
+    assert res.summary and res.numbers and res.table
+    assert res.claim and res.expected and res.source
+    assert res.seeds == [0, 1, 2]
+    assert res.plots
+    for path in res.plots:
+        assert os.path.isfile(path)
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    res.to_json()
+
+
+def test_d2_eval_output_ignores_batch_companions(results):
+    num = results["D2"].numbers
+    assert num["eval_max_diff"] < 1e-6 < num["train_mode_max_diff"]
+    assert num["verdicts"]["eval_independent"] == HOLDS
+    assert num["padding_sigma_error"] > 0.05
+
+
+def test_d3_invariance_table_matches_ba_et_al():
+    inv = _invariances(0)
+    assert inv["single example re-scaling (h_n → a_n·h_n)"]["LN"] < 1e-9
+    assert inv["single example re-scaling (h_n → a_n·h_n)"]["BN"] > 1e-3
+    assert inv["weight vector re-scaling (h_j → a_j·h_j)"]["BN"] < 1e-9
+    assert inv["weight vector re-scaling (h_j → a_j·h_j)"]["LN"] > 1e-3
+
+
+def test_approx_verdicts():
+    assert approx([0.10, 0.11, 0.10], [0.105, 0.10, 0.11], 0.02)[0] == HOLDS
+    assert approx([0.30, 0.31, 0.30], [0.10, 0.11, 0.10], 0.02)[0] == REFUTED
+    assert approx([0.10, 0.20, 0.15], [0.12, 0.13, 0.14], 0.02)[0] == INCONCLUSIVE
+
+
+def test_bn_sits_before_the_sigmoid():
+    net = sigmoid_mlp(5, bn=True)
+    kinds = [type(m).__name__ for m in net][:3]
+    assert kinds == ["Linear", "BatchNorm1d", "Sigmoid"]
+
+
+def test_sequence_classifier_reads_each_sequence_end():
+    net = SequenceClassifier("batch_norm", 2, 4, 3)
+    net.eval()
+    x = cr.randn(2, 6, 2)
+    full = net(x, lengths=[6, 3]).data
+    short = net(x[1:2, :3], lengths=[3]).data
+    np.testing.assert_allclose(full[1], short[0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="norm"):
+        SequenceClassifier("group_norm", 2, 4, 3)

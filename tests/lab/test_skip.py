@@ -1,0 +1,75 @@
+"""Tiny end-to-end runs of the skip-connection experiments (B1-B3) and their helpers."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.lab import common
+from chainrule.lab.experiment import ERROR, VERDICTS, Context, Result, registry
+from chainrule.lab.experiments.skip import make_net, nonconvex_fraction
+
+IDS = ("B1", "B2", "B3")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, Result]:
+    out = {}
+    for exp_id in IDS:
+        ctx = Context(quick=True, tiny=True, seeds=(0, 1, 2),
+                      out_dir=str(tmp_path_factory.mktemp(exp_id)), log=lambda s: None)
+        out[exp_id] = registry()[exp_id]().run(ctx)
+    return out
+
+
+@pytest.mark.parametrize("exp_id", IDS)
+def test_tiny_run_gives_a_valid_result(results, exp_id):
+    res = results[exp_id]
+    assert isinstance(res, Result) and res.id == exp_id
+    assert res.verdict in VERDICTS and res.verdict != ERROR, res.summary
+    assert res.summary and res.numbers and res.table
+    assert res.claim and res.expected and res.source
+    assert res.seeds == [0, 1, 2]
+    assert res.plots
+    for path in res.plots:
+        assert os.path.isfile(path)
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    res.to_json()
+
+
+def test_b1_reports_both_train_and_test(results):
+    row = results["B1"].table[0]
+    assert {"training loss (train mode)", "test loss", "test acc", "test−train loss"} <= set(row)
+    assert results["B1"].numbers["overfitting_claim"]["verdict"] in VERDICTS
+
+
+def test_plain_and_residual_share_parameters_and_init():
+    common.seeded(3)
+    plain = make_net(8, residual=False)
+    common.seeded(3)
+    resid = make_net(8, residual=True)
+    sp, sr = plain.state_dict(), resid.state_dict()
+    assert list(sp) == list(sr)
+    for k in sp:
+        np.testing.assert_array_equal(sp[k].data, sr[k].data)
+    x = cr.randn(5, 40)
+    assert not np.allclose(plain(x).data, resid(x).data)  # the skip is the only difference
+
+
+def test_conv_net_shapes():
+    net = make_net(4, residual=True, width=4, conv=True)
+    assert tuple(net(cr.randn(3, 1, 40)).shape) == (3, 10)
+    with pytest.raises(ValueError, match="even"):
+        make_net(5, residual=True)
+
+
+def test_nonconvex_fraction_on_known_surfaces():
+    a = np.linspace(-1, 1, 9)
+    aa, bb = np.meshgrid(a, a)
+    assert nonconvex_fraction(aa ** 2 + 3 * bb ** 2) == 0.0      # convex bowl
+    assert nonconvex_fraction(aa ** 2 - bb ** 2) == 1.0          # saddle everywhere
+    assert nonconvex_fraction(np.cos(6 * aa) + np.cos(6 * bb)) > 0.3  # egg crate
