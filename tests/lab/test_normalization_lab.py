@@ -73,6 +73,10 @@ def test_approx_verdicts():
     assert approx([0.10, 0.11, 0.10], [0.105, 0.10, 0.11], 0.02)[0] == HOLDS
     assert approx([0.30, 0.31, 0.30], [0.10, 0.11, 0.10], 0.02)[0] == REFUTED
     assert approx([0.10, 0.20, 0.15], [0.12, 0.13, 0.14], 0.02)[0] == INCONCLUSIVE
+    # paired by seed: a shared seed-to-seed swing cancels in the differences
+    assert approx([0.10, 0.20, 0.15], [0.101, 0.199, 0.152], 0.01, paired=True)[0] == HOLDS
+    with pytest.raises(ValueError, match="paired"):
+        approx([0.1, 0.2], [0.1], 0.01, paired=True)
 
 
 def test_bn_sits_before_the_sigmoid():

@@ -34,13 +34,24 @@ __all__ = ["approx", "sigmoid_mlp", "norm_mlp", "SequenceClassifier", "BatchNorm
            "BatchNormForTest", "BatchVsLayerNorm"]
 
 
-def approx(a: Any, b: Any, tol: float, k: float = 2.0) -> tuple[str, dict[str, float]]:
+def approx(a: Any, b: Any, tol: float, k: float = 2.0,
+           paired: bool = False) -> tuple[str, dict[str, float]]:
     """Verdict for "A ≈ B within ``tol``" over seeds: with d the difference of means and s its
-    standard error, |d| + k·s ≤ tol → holds; |d| − k·s > tol → refuted; else inconclusive."""
+    standard error, |d| + k·s ≤ tol → holds; |d| − k·s > tol → refuted; else inconclusive.
+
+    ``paired``: a[i] and b[i] share seed i (same initial weights and data order, or the same
+    trained net evaluated two ways), so s comes from the per-seed differences."""
     a_arr = np.asarray(a, dtype=np.float64)
     b_arr = np.asarray(b, dtype=np.float64)
     d = float(a_arr.mean() - b_arr.mean())
-    var = sum(v.var(ddof=1) / v.size for v in (a_arr, b_arr) if v.size > 1)
+    if paired:
+        if a_arr.shape != b_arr.shape:
+            raise ValueError(f"approx: paired values need equal shapes, got {a_arr.shape} and "
+                             f"{b_arr.shape}")
+        diff = a_arr - b_arr
+        var = diff.var(ddof=1) / diff.size if diff.size > 1 else 0.0
+    else:
+        var = sum(v.var(ddof=1) / v.size for v in (a_arr, b_arr) if v.size > 1)
     se = float(np.sqrt(var))
     if abs(d) + k * se <= tol:
         verdict = HOLDS
@@ -365,7 +376,7 @@ class BatchNormForTest(Experiment):
             acc_full.append(a_full)
             stat_err.append(err)
         v_eval, n_eval = below(eval_diff, 1e-6)
-        v_stats, n_stats = approx(acc_run, acc_full, 0.01)
+        v_stats, n_stats = approx(acc_run, acc_full, 0.01, paired=True)
         rnn = self._rnn(ctx)
         v_rnn, n_rnn = compare(rnn["batch_norm"]["drop"], rnn["layer_norm"]["drop"], "greater",
                                min_effect=0.02)
@@ -564,7 +575,7 @@ class BatchVsLayerNorm(Experiment):
         def final(norm: str, bs: int) -> list[float]:
             return [c[-1] for c in err[norm, bs]]
 
-        v_128, n_128 = approx(final("BN", 128), final("LN", 128), 0.015)
+        v_128, n_128 = approx(final("BN", 128), final("LN", 128), 0.015, paired=True)
         v_4, n_4 = compare(final("BN", 4), final("LN", 4), "greater", min_effect=0.005)
         bn_pen = np.subtract(final("BN", 4), final("BN", 128))
         ln_pen = np.subtract(final("LN", 4), final("LN", 128))
