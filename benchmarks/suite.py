@@ -226,17 +226,24 @@ _IMPORT = ("import time; c = time.process_time(); t = time.perf_counter(); impor
            "print(time.perf_counter() - t, time.process_time() - c)")
 
 
-def import_times(repeats: int, n_threads: int) -> dict[str, dict[str, float]]:
+def import_times(repeats: int, n_threads: int) -> dict[str, dict[str, Any]]:
     """Median wall and CPU seconds of ``import chainrule`` / ``import torch``, each in a fresh
-    interpreter, alternating chainrule, torch, chainrule, ... (after one warm-up each, which
-    fills the OS file cache)."""
+    interpreter, alternating chainrule, torch, chainrule, ... after one warm-up each.
+
+    Both import from cached bytecode, as a user's interpreter does: the warm-up writes it
+    (under a cache folder in the temp directory, ``PYTHONPYCACHEPREFIX``, so the source tree
+    stays clean, even where ``PYTHONDONTWRITEBYTECODE`` is set)."""
+    import tempfile
+
     env = _child_env(n_threads)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "chainrule-bench-pycache")
     got: dict[str, dict[str, list[float]]] = {m: {"wall": [], "cpu": []}
                                              for m in ("chainrule", "torch")}
     for k in range(repeats + 1):
         for m in got:
             out = subprocess.run([sys.executable, "-c", _IMPORT.format(m=m)], env=env,
-                                 capture_output=True, text=True, check=True, timeout=120)
+                                 capture_output=True, text=True, check=True, timeout=300)
             wall, cpu = map(float, out.stdout.split())
             if k:
                 got[m]["wall"].append(wall)
@@ -287,17 +294,22 @@ def _mib(kib: Any) -> str:
     return f"{kib / 1024:7.0f} MiB" if isinstance(kib, (int, float)) and kib > 0 else "      n/a"
 
 
+def _cell(t: Any, timer: str) -> str:
+    if timer == "cpu":
+        return f"{fmt_time(t.cpu_median)} ±{t.cpu_spread * 50:3.0f}%"
+    return f"{fmt_time(t.median)} ±{t.spread * 50:3.0f}%"
+
+
 def table(rows: list[Row], imports: dict[str, Any] | None, timer: str) -> str:
     """The results as a text table (medians, spreads as ± half the range, ratios, verdicts)."""
-    head = (f"{'workload':<36} {'target':>9} {'chainrule':>18} {'torch':>18} {'wall':>6} "
-            f"{'CPU':>6}  {'verdict':<7} {'peak RSS cr':>11} {'torch':>9}")
+    head = (f"{'workload':<36} {'target':>9} {'chainrule ' + timer:>18} {'torch ' + timer:>18} "
+            f"{'wall':>6} {'CPU':>6}  {'verdict':<7} {'peak RSS cr':>11} {'torch':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
         c, w = r.comparison, r.work
         assert c is not None
         target = f">= {w.target:.0%}" if w.kind == "gemm" else f"<= {w.target:.2f}x"
-        a = f"{fmt_time(c.a.median)} ±{c.a.spread * 50:3.0f}%"
-        b = f"{fmt_time(c.b.median)} ±{c.b.spread * 50:3.0f}%"
+        a, b = _cell(c.a, timer), _cell(c.b, timer)
         mem = r.memory or {}
         lines.append(
             f"{w.name:<36} {target:>9} {a:>18} {b:>18} {c.ratio:5.2f}x {c.cpu_ratio:5.2f}x  "
@@ -315,8 +327,8 @@ def table(rows: list[Row], imports: dict[str, Any] | None, timer: str) -> str:
             f"{cr['wall']:>16.3f} s {tt['wall']:>16.3f} s {ratio:5.2f}x "
             f"{cr['cpu'] / tt['cpu']:5.2f}x  {'met' if met else 'MISSED':<7}"
         )
-    lines.append(f"ratios are chainrule / torch (wall and CPU time); verdicts use {timer} time; "
-                 "± is half the range of the repeats")
+    lines.append(f"medians per step in {timer} time (± half the range of the repeats); ratios "
+                 f"chainrule / torch in wall and in CPU time; verdicts on {timer} time")
     return "\n".join(lines)
 
 

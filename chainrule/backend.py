@@ -101,6 +101,93 @@ def broadcast_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+_AXPY: dict[Any, Any] | None = None
+_blas_main: Any = None  # threadpoolctl controller of NumPy's BLAS (False: none found)
+_blas_others: list[Any] = []  # controllers of the BLAS that axpy uses (SciPy's)
+_blas_others_threads = 0
+
+
+def blas_threads() -> int:
+    """NumPy's BLAS thread count, as set by ``set_num_threads`` / threadpoolctl (1 when it
+    cannot be read): the budget of chainrule's own multi-threaded loops."""
+    global _blas_main
+    if _blas_main is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            libs = ThreadpoolController().select(user_api="blas").lib_controllers
+            mine = [c for c in libs if "numpy" in c.filepath] or libs
+            _blas_main = mine[0] if mine else False
+        except ImportError:  # pragma: no cover - threadpoolctl is a core dependency
+            _blas_main = False
+    return max(1, int(_blas_main.get_num_threads())) if _blas_main else 1
+
+
+def _load_axpy() -> dict[Any, Any]:
+    """SciPy's BLAS axpy per dtype (imported on first use), and a controller of that BLAS so
+    its threads follow NumPy's (a library loaded after ``threadpool_limits`` misses them)."""
+    global _blas_others
+    try:
+        from scipy.linalg.blas import daxpy, saxpy
+    except ImportError:  # pragma: no cover - SciPy is a core dependency
+        return {}
+    blas_threads()
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        main = getattr(_blas_main, "filepath", None)
+        _blas_others = [c for c in ThreadpoolController().select(user_api="blas").lib_controllers
+                        if c.filepath != main]
+    except ImportError:  # pragma: no cover
+        _blas_others = []
+    return {np.dtype(np.float32): saxpy, np.dtype(np.float64): daxpy}
+
+
+def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
+    """y ← a·x + y in place: one pass of BLAS ``saxpy``/``daxpy`` where both arrays are
+    C-contiguous with the same float dtype, else NumPy (two passes, a temporary).
+
+    # NOTE: a speed primitive of the optimizers: NumPy has no fused multiply-add, and an
+    # update is a few such passes over every parameter (memory-bound); one BLAS call halves
+    # their traffic (535k float32: 63 µs instead of 115 µs on one Zen 3 core).
+    """
+    global _AXPY, _blas_others_threads
+    if _AXPY is None:
+        _AXPY = _load_axpy()
+    fn = _AXPY.get(y.dtype)
+    if (fn is not None and y.size and x.dtype is y.dtype and x.shape == y.shape
+            and x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
+        if y.size >= 1 << 15 and _blas_others:  # large enough for BLAS to use threads
+            n = blas_threads()
+            if n != _blas_others_threads:
+                for c in _blas_others:
+                    c.set_num_threads(n)
+                _blas_others_threads = n
+        fn(x.reshape(-1), y.reshape(-1), a=a)
+        return
+    y += a * x
+
+
+_ZEROS: dict[Any, np.ndarray] = {}
+
+
+def zeros_view(like: np.ndarray) -> np.ndarray:
+    """A read-only array of zeros with ``like``'s shape and dtype, a view of one cached buffer.
+
+    A binary ufunc runs its fast SIMD loop only when both operands are arrays:
+    ``np.maximum(x, zeros)`` is 1.5-2x faster than ``np.maximum(x, 0)`` (DESIGN.md §5). The
+    buffer grows to the largest request and stays allocated (one per dtype).
+    """
+    n = like.size
+    dt = like.dtype
+    buf = _ZEROS.get(dt)
+    if buf is None or buf.size < n:
+        buf = np.zeros(n, dtype=dt)
+        buf.flags.writeable = False
+        _ZEROS[dt] = buf
+    return buf[:n].reshape(like.shape)
+
+
 def blas_info() -> list[dict[str, Any]]:
     """BLAS libraries and their thread counts (via threadpoolctl), for benchmark headers."""
     from threadpoolctl import threadpool_info

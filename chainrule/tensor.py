@@ -17,7 +17,7 @@ import numpy as np
 
 from chainrule import random as _random
 from chainrule.autograd import engine as _engine
-from chainrule.autograd.engine import SAVE_CROSS, Function, _GradMode, run_backward
+from chainrule.autograd.engine import SAVE_CROSS, Function, _GradMode, next_seq, run_backward
 from chainrule.backend import (
     asarray,
     bool_,
@@ -130,6 +130,7 @@ def apply(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
         fn.inputs = args
         fn.needs = needs
         fn.next = edges
+        fn.seq = next_seq()
         if fn.saves:
             fn.versions = _saved_versions(fn, args, needs)
         if _GradMode.anomaly:
@@ -157,6 +158,7 @@ def _unary(cls: type[Function], x: Tensor) -> Tensor:
         fn.inputs = (x,)
         fn.needs = (True,)
         fn.next = (x.grad_fn or x,)
+        fn.seq = next_seq()
         if fn.saves:
             b = x._base
             fn.versions = ((x if b is None else b)._version,)
@@ -206,6 +208,7 @@ def _binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
         fn.inputs = (x, y)
         fn.needs = (xr, yr)
         fn.next = ((x.grad_fn or x) if xr else None, (y.grad_fn or y) if yr else None)
+        fn.seq = next_seq()
         if fn.save_when is SAVE_CROSS:  # x * y: each input serves the other's gradient
             b = x._base
             vx = (x if b is None else b)._version if yr else None

@@ -110,6 +110,8 @@ MASK_ROW = np.array([True, False, True])
 COND = _r.random((3, 4)) > 0.4
 COND_B = _r.random((4,)) > 0.5
 ROWS = np.array([0, 1, 2, 1])
+CE_T = np.array([1, 3, 0])  # class targets of a (3, 4) input
+CE_T3 = _r.integers(0, 3, (2, 4))  # class targets along dim 1 of a (2, 3, 4) input
 COLS = np.array([3, 0, 1, 3])
 
 S = (3, 4)  # the default shape
@@ -176,6 +178,13 @@ OPS: list[OpSpec] = [
     op("log_softmax", lambda L, x: x.log_softmax(-1), S, gradgrad=True),
     op("log_softmax_dim1", lambda L, x: L.log_softmax(x, 1), S3, gradgrad=True),
     op("lerp", lambda L, x, y: L.lerp(x, y, 0.3), S, S),
+    # the fused log-softmax + NLL primitive (CrossEntropy)
+    op("cross_entropy", lambda L, x: L.nn.functional.cross_entropy(x, L.tensor(CE_T)), S,
+       gradgrad=True),
+    op("cross_entropy_none", lambda L, x: L.nn.functional.cross_entropy(
+        x, L.tensor(CE_T), reduction="none"), S, gradgrad=True),
+    op("cross_entropy_3d_sum", lambda L, x: L.nn.functional.cross_entropy(
+        x, L.tensor(CE_T3), reduction="sum"), S3),
     # elementwise, binary (with broadcasting and Python scalars)
     op("add", lambda L, x, y: x + y, S, S, gradgrad=True),
     op("add_bcast", lambda L, x, y: x + y, (2, 1, 4), (3, 1), gradgrad=True),

@@ -22,8 +22,10 @@ arrays. The registry tests check that both paths agree for every op.
 
 from __future__ import annotations
 
+import itertools
 import traceback
 from collections.abc import Callable, Iterable, Sequence
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -127,6 +129,9 @@ class enable_grad(_ModeContext):
     mode = True
 
 
+# numbers recorded nodes in creation order (``Function.seq``)
+next_seq = itertools.count(1).__next__
+
 # ``save_when`` of two-input ops whose inputs each serve only the other's gradient (x * y,
 # x @ y): shared so that ``apply`` can recognise it by identity
 SAVE_CROSS: dict[int, int] = {0: 1, 1: 0}
@@ -142,9 +147,12 @@ class Function:
     (``save_when`` narrows that to when another input needs a gradient); an op that reads its
     own output sets ``save_out = True`` and calls ``self.output()`` in backward. A hot op may add
     ``fast_backward(g) -> tuple`` on arrays, used when no graph of the gradient is recorded.
+    Recording numbers each node (``seq``, increasing): a node's inputs were made before it, so
+    running pending nodes from the highest number down is a topological order.
     """
 
-    __slots__ = ("inputs", "needs", "next", "versions", "out_ref", "__dict__", "__weakref__")
+    __slots__ = ("inputs", "needs", "next", "versions", "out_ref", "seq", "__dict__",
+                 "__weakref__")
     # rarely set per node, so class-level defaults spare every op three stores
     hooks: list | None = None
     retained: Any = None
@@ -325,6 +333,11 @@ def run_backward(
     """
     Tensor = _tensor_class()
     arrays = not create_graph
+    if (arrays and inputs is None and accumulate and len(tensors) == 1
+            and tensors[0].grad_fn is not None and not _GradMode.anomaly):
+        # the common call, loss.backward(): its lean twin of the loop below
+        _backward_arrays(tensors[0].grad_fn, grad_tensors[0].data, retain_graph)
+        return None
     grads: dict[int, Any] = {}  # pending gradient per node or leaf (by id)
     claimed = {id(g.data) for g in grad_tensors}  # arrays a leaf must not adopt as its own
     leaves: dict[int, Tensor] = {}
@@ -481,6 +494,103 @@ def run_backward(
     return captured
 
 
+def _backward_arrays(root: Function, g0: Any, retain_graph: bool) -> None:
+    """``run_backward`` for one root, gradients as arrays, accumulated into the leaves (no
+    ``inputs``, no ``create_graph``, no anomaly mode): the engine's hot path.
+
+    Instead of counting every node's consumers first (a pass over the whole graph), pending
+    nodes wait in a heap keyed by creation number: a node's consumers were all created after
+    it, so when it has the highest number among the pending ones every gradient it will get
+    has arrived. Only nodes that receive a gradient are visited.
+    """
+    Tensor = _Tensor
+    claimed = {id(g0)}
+    grads: dict[Any, Any] = {root: g0}  # pending gradient per node
+    leaf_grads: dict[int, Any] = {}
+    leaves: dict[int, Any] = {}
+    alive: dict[Any, Any] = {}
+    heap = [(-root.seq, root)]
+    prev_mode = _GradMode.enabled
+    _GradMode.enabled = False
+    try:
+        while heap:
+            fn = heappop(heap)[1]
+            g = grads.pop(fn)
+            ins = fn.inputs
+            if ins is None:
+                raise _freed_error(fn)
+            if fn.extras:
+                g = _node_extras(fn, g, True, [], {}, claimed)
+            if fn.saves:  # the version rule, inlined
+                for i, v in zip(fn.saves, fn.versions):
+                    if v is not None:
+                        t = ins[i]
+                        b = t._base
+                        if (t if b is None else b)._version != v:
+                            _check_versions(fn)  # raises with the message
+            if fn.save_out:
+                o = fn.out_ref()
+                if o is not None:
+                    b = o._base
+                    if (o if b is None else b)._version != fn.out_version:
+                        _check_versions(fn)
+            fast = fn.fast_backward
+            if fast is not None:
+                out = fast(g)
+            else:
+                out = fn.backward(_detached(g))
+                if type(out) is not tuple:
+                    out = tuple(out) if isinstance(out, list) else (out,)
+                out = tuple([o.data if isinstance(o, Tensor) else o for o in out])
+            if type(out) is not tuple:
+                out = tuple(out) if isinstance(out, list) else (out,)
+            if len(out) != len(ins):
+                raise RuntimeError(
+                    f"{fn.name()} returned {len(out)} gradients for {len(ins)} inputs"
+                )
+            for t, gi, child in zip(ins, out, fn.next):
+                if child is None or gi is None:
+                    continue
+                td = t.data
+                if gi.shape != td.shape or gi.dtype is not td.dtype:
+                    gi = _fit_array(fn, t, gi)
+                if isinstance(child, Tensor):
+                    cid = id(child)
+                    prev = leaf_grads.get(cid)
+                    if prev is None:
+                        leaf_grads[cid] = gi
+                        leaves[cid] = child
+                    else:
+                        leaf_grads[cid] = prev + gi
+                    continue
+                prev = grads.get(child)
+                if prev is None:
+                    grads[child] = gi
+                    heappush(heap, (-child.seq, child))
+                    if child.save_out:  # it holds its output weakly: keep it alive
+                        alive[child] = t
+                else:
+                    grads[child] = prev + gi
+            if alive:
+                alive.pop(fn, None)
+            if not retain_graph:
+                fn.inputs = None
+    finally:
+        _GradMode.enabled = prev_mode
+    for tid, leaf in leaves.items():
+        g = leaf_grads[tid]
+        if leaf._hooks:
+            t = _detached(g)
+            for hook in leaf._hooks:
+                new = hook(t)
+                if new is not None:
+                    t = new
+            g = t.data
+        _accumulate_array(leaf, g, claimed)
+    if _post_backward_callbacks:  # queued by hooks during this pass (DDP's gradient sync)
+        _run_post_backward_callbacks()
+
+
 def _node_extras(fn: Function, g: Any, arrays: bool, captured: list, wanted: dict,
                  claimed: set) -> Any:
     """Tensor hooks on a non-leaf (may replace g), retain_grad, and capture for
@@ -609,6 +719,7 @@ def attach(fn: Function, inputs: tuple, needs: tuple) -> None:
 
     fn.inputs = inputs
     fn.needs = list(needs)
+    fn.seq = next_seq()
     fn.next = [
         (a.grad_fn if a.grad_fn is not None else a) if n else None for a, n in zip(inputs, needs)
     ]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule import _jit
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import SAVE_CROSS, Function
-from chainrule.backend import default_dtype, float64, xp
+from chainrule.backend import default_dtype, float64, xp, zeros_view
 
 
 def _fix_dtype(out: Any, x: Any, y: Any) -> Any:
@@ -406,14 +407,34 @@ class Relu(Function):
     save_out = True
 
     def forward(self, x: Any) -> Any:
-        # x * (x > 0) is several times faster than np.maximum(x, 0) (DESIGN.md §5)
-        return x * (x > 0)
+        # maximum against an array of zeros is the fastest form (x * (x > 0) takes 1.5-2x
+        # longer, np.maximum(x, 0) more; DESIGN.md §5), and gives 0, not nan, at -inf
+        return xp.maximum(x, zeros_view(x))
 
     def backward(self, g: Any) -> tuple:
         return (g * (self.output().data > 0),)
 
     def fast_backward(self, g: Any) -> tuple:
-        return (g * (self.output().data > 0),)
+        out = self.output().data
+        k = _relu_backward.get() if out.size >= _JIT_MIN else None
+        arrays = _jit.flat(g, out) if k else None
+        if arrays is None:
+            return (g * (out > 0),)
+        dx = xp.empty(out.shape, dtype=out.dtype)
+        _jit.run(k, (*arrays, dx.reshape(-1)))
+        return (dx,)
+
+
+# compiled loops pay off above this many elements (below, NumPy's call overhead is as small)
+_JIT_MIN = 1 << 14
+
+
+@_jit.kernel
+def _relu_backward(g: Any, out: Any, dx: Any) -> None:  # pragma: no cover - compiled
+    """dx = g [out > 0]: one pass instead of a mask and a product (the product as NumPy's,
+    so a non-finite g times 0 stays nan)."""
+    for i in range(g.size):
+        dx[i] = g[i] * (out[i] > 0)
 
 
 class Clamp(Function):

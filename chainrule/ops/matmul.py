@@ -86,6 +86,24 @@ class MatMul(Function):
         return gx, gy
 
 
+# NOTE (speed): at small batch, OpenBLAS runs x·Wᵀ (the weight as a transposed right operand)
+# up to 1.7x slower than (W·xᵀ)ᵀ for weights of 64k+ entries (784x512 at batch 32: 520 vs
+# 300 µs on one Zen 3 core); from batch ~256 on the direct form is as fast or faster. The
+# bias add (or a copy) writes the transposed product into a C-ordered result.
+_SMALL_BATCH = 128
+_LARGE_WEIGHT = 1 << 16
+
+
+def _linear_small_batch(x: Any, w: Any, b: Any) -> Any:
+    prod = xp.matmul(w, x.T).T
+    out = xp.empty(prod.shape, dtype=prod.dtype)
+    if b is None:
+        xp.copyto(out, prod)
+    else:
+        xp.add(prod, b, out=out)
+    return out
+
+
 class Linear(Function):
     """out = x Wᵀ + b (one GEMM, bias added in place);
     dx = g W, dW = gᵀ x (batch dims folded into one GEMM), db = Σ g.
@@ -103,6 +121,8 @@ class Linear(Function):
                 f"{x.shape[-1]} != {w.shape[1]} (in_features={w.shape[1]}, "
                 f"out_features={w.shape[0]})"
             )
+        if x.ndim == 2 and x.shape[0] <= _SMALL_BATCH and w.size >= _LARGE_WEIGHT:
+            return _linear_small_batch(x, w, b)
         out = xp.matmul(x, w.T)
         if b is not None:
             out += b

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from chainrule import _jit
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
 from chainrule.ops.conv import Pads, interior, pad_input, parallel
@@ -67,10 +68,16 @@ def max_pool_indices(x: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
     a step of 2 elements are ~10x slower than contiguous ones.
     """
     sizes = x.shape[2:]
-    has_nan = x.dtype.kind == "f" and bool(xp.isnan(x).any())
     n = x.shape[0]
+    if (tuple(ksize) == (2, 2) and tuple(stride) == (2, 2) and not any(padding)
+            and tuple(dilation) == (1, 1) and x.ndim == 4 and x.size >= 1 << 14
+            and x.dtype.kind == "f" and all(2 * o <= s for o, s in zip(osize, sizes))):
+        k = _max_pool_2x2.get()
+        if k is not None:
+            return _max_pool_2x2_run(k, xp.ascontiguousarray(x), osize)
     best = xp.empty((n, x.shape[1], *osize), dtype=x.dtype)
     arg = xp.empty(best.shape, dtype=xp.uint8 if _prod(ksize) < 256 else xp.int64)
+    has_nan = False
 
     def run(lo: int, hi: int) -> None:  # examples [lo, hi), independent per thread
         xs = x[lo:hi]
@@ -100,7 +107,54 @@ def max_pool_indices(x: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
                 found |= views[k] == b
 
     parallel(run, n, x.size)
+    if x.dtype.kind == "f" and xp.isnan(best).any():
+        # a NaN in a window propagates to its maximum: only then rerun with the exact scan
+        # (checking the pooled values costs 1/prod(kernel) of checking the input)
+        has_nan = True
+        parallel(run, n, x.size)
     return best, _flat_index(arg, sizes, ksize, stride, padding, dilation, osize)
+
+
+@_jit.kernel
+def _max_pool_2x2(x: Any, best: Any, idx: Any, lo: int, hi: int, H: int, W: int, OH: int,
+                  OW: int) -> None:  # pragma: no cover - compiled
+    """2x2 max pooling, stride 2, of planes [lo, hi): the first maximum in row-major window
+    order, a NaN winning (PyTorch's strict ``>`` scan), as branch-free selects."""
+    for nc in range(lo, hi):
+        xb = nc * H * W
+        ob = nc * OH * OW
+        for oy in range(OH):
+            r0 = xb + 2 * oy * W
+            r1 = r0 + W
+            o = ob + oy * OW
+            i0 = 2 * oy * W
+            for ox in range(OW):
+                a = x[r0 + 2 * ox]
+                b = x[r0 + 2 * ox + 1]
+                c = x[r1 + 2 * ox]
+                d = x[r1 + 2 * ox + 1]
+                m = a
+                j = 0
+                t = (b > m) | (b != b)
+                m = b if t else m
+                j = 1 if t else j
+                t = (c > m) | (c != c)
+                m = c if t else m
+                j = W if t else j
+                t = (d > m) | (d != d)
+                m = d if t else m
+                j = W + 1 if t else j
+                best[o + ox] = m
+                idx[o + ox] = i0 + 2 * ox + j
+
+
+def _max_pool_2x2_run(k: Any, x: Any, osize: tuple[int, ...]) -> tuple[Any, Any]:
+    n, c, h, w = x.shape
+    best = xp.empty((n, c, *osize), dtype=x.dtype)
+    idx = xp.empty(best.shape, dtype=xp.int64)
+    xf, bf, jf = x.reshape(-1), best.reshape(-1), idx.reshape(-1)
+    parallel(lambda lo, hi: k(xf, bf, jf, lo * c, hi * c, h, w, *osize), n, x.size)
+    return best, idx
 
 
 def _prod(t: tuple[int, ...]) -> int:
@@ -209,6 +263,11 @@ class PoolScatter(Function):
         if unique:  # windows never share an element: a plain fancy assignment is exact
             out = xp.zeros(size, dtype=g.dtype)
             src = g.reshape(-1)
+            k = _scatter.get() if size >= 1 << 14 else None
+            if k is not None and src.flags.c_contiguous:
+                m = flat.size // shape[0]
+                parallel(lambda lo, hi: k(src, flat, out, lo * m, hi * m), shape[0], size)
+                return out.reshape(shape)
 
             def run(lo: int, hi: int) -> None:  # disjoint targets: chunks of examples
                 m = flat.size // shape[0]
@@ -223,6 +282,14 @@ class PoolScatter(Function):
         from chainrule.tensor import apply
 
         return (apply(PoolGather, gg, index=self.index, unique=self.unique),)
+
+
+@_jit.kernel
+def _scatter(src: Any, index: Any, out: Any, lo: int, hi: int) -> None:  # pragma: no cover
+    """out[index[j]] = src[j] for j in [lo, hi) (distinct targets): one compiled loop instead
+    of NumPy's fancy assignment."""
+    for j in range(lo, hi):
+        out[index[j]] = src[j]
 
 
 def avg_divisor(sizes: tuple[int, ...], ksize: tuple[int, ...], stride: tuple[int, ...],

@@ -4,10 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.backend import xp
+import numpy as np
+
+from chainrule import _jit
+from chainrule.backend import axpy, xp
 from chainrule.optim.optimizer import Optimizer, check_impl_flags, check_lr, check_nonneg, to_scalar
 
 __all__ = ["Adadelta"]
+
+
+@_jit.kernel
+def _adadelta_kernel(p: Any, g: Any, v: Any, u: Any, rho: Any, c: Any, eps: Any, wd: Any,
+                     lr: Any) -> None:  # pragma: no cover - compiled
+    """One pass of Adadelta over flat arrays (the NumPy path of ``Adadelta.update``):
+    g ← g + wd θ; v ← ρ v + c g²; Δ = √((u + ε)/(v + ε)) g; u ← ρ u + c Δ²; θ ← θ − γ Δ
+    (c = 1 − ρ)."""
+    for i in range(p.size):
+        gi = g[i]
+        if wd != 0:
+            gi += wd * p[i]
+        vi = rho * v[i] + c * gi * gi
+        d = np.sqrt((u[i] + eps) / (vi + eps)) * gi
+        v[i] = vi
+        u[i] = rho * u[i] + c * d * d
+        p[i] -= lr * d
 
 
 class Adadelta(Optimizer):
@@ -49,23 +69,27 @@ class Adadelta(Optimizer):
         """One Adadelta step in place (equations in the class docstring)."""
         state["step"] += 1
         rho, eps = group["rho"], group["eps"]
+        k = _adadelta_kernel.get()
+        arrays = _jit.flat(p, g, state["square_avg"], state["acc_delta"]) if k else None
+        if arrays is not None:
+            f = p.dtype.type
+            _jit.run(k, arrays, f(rho), f(1 - rho), f(eps), f(group["weight_decay"]),
+                     f(group["lr"]))
+            return
         g = self.decayed(p, g, group["weight_decay"])
         v, u = state["square_avg"], state["acc_delta"]
         t = self.scratch(p, 0)
-        xp.multiply(g, g, out=t)
-        t *= 1 - rho
         v *= rho
-        v += t
+        xp.multiply(g, g, out=t)
+        axpy(1 - rho, t, v)
+        # Δ = √((u + ε) / (v + ε)) g: one square root instead of two
         d = self.scratch(p, 2)
         xp.add(u, eps, out=d)
-        xp.sqrt(d, out=d)
         xp.add(v, eps, out=t)
-        xp.sqrt(t, out=t)
         d /= t
+        xp.sqrt(d, out=d)
         d *= g
-        xp.multiply(d, d, out=t)
-        t *= 1 - rho
         u *= rho
-        u += t
-        d *= -group["lr"]
-        p += d
+        xp.multiply(d, d, out=t)
+        axpy(1 - rho, t, u)
+        axpy(-group["lr"], d, p)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from chainrule.backend import xp
+import numpy as np
+
+from chainrule import _jit
+from chainrule.backend import axpy, xp
 from chainrule.optim.optimizer import (
     Optimizer,
     check_betas,
@@ -16,6 +19,24 @@ from chainrule.optim.optimizer import (
 )
 
 __all__ = ["Adam", "AdamW"]
+
+
+@_jit.kernel
+def _adam_kernel(p: Any, g: Any, m: Any, v: Any, c1: Any, b2: Any, c2: Any, wd: Any,
+                 decay: Any, eps: Any, step: Any) -> None:  # pragma: no cover - compiled
+    """One pass of Adam over flat arrays (the NumPy path of ``Adam.update`` in one loop):
+    θ ← θ·decay; g ← g + wd θ; m ← m + c1 (g − m); v ← b2 v + c2 g²;
+    θ ← θ − step · m / (√v + eps)."""
+    for i in range(p.size):
+        pi = p[i] * decay
+        gi = g[i]
+        if wd != 0:
+            gi += wd * pi
+        mi = m[i] + c1 * (gi - m[i])
+        vi = b2 * v[i] + c2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] = pi - step * mi / (np.sqrt(vi) + eps)
 
 
 class Adam(Optimizer):
@@ -75,6 +96,9 @@ class Adam(Optimizer):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         wd = group["weight_decay"]
         state["step"] = step = state["step"] + 1
+        if not group["amsgrad"] and not group.get("l1", 0) and self._fused(p, g, state, group,
+                                                                            step):
+            return
         if wd != 0 and group["decoupled_weight_decay"]:
             p *= 1 - lr * wd
         elif wd != 0:
@@ -83,13 +107,11 @@ class Adam(Optimizer):
         t = self.scratch(p, 0)
         # m ← m + (1 − β₁)(g − m)
         xp.subtract(g, m, out=t)
-        t *= 1 - beta1
-        m += t
+        axpy(1 - beta1, t, m)
         # v ← β₂ v + (1 − β₂) g²
-        xp.multiply(g, g, out=t)
-        t *= 1 - beta2
         v *= beta2
-        v += t
+        xp.multiply(g, g, out=t)
+        axpy(1 - beta2, t, v)
         if group["amsgrad"]:
             vmax = state["max_exp_avg_sq"]
             xp.maximum(vmax, v, out=vmax)
@@ -107,10 +129,30 @@ class Adam(Optimizer):
             threshold = self.scratch(p, 2)
             xp.divide(lr * l1 * bc2_sqrt, t, out=threshold)
         xp.divide(m, t, out=t)
-        t *= -lr * bc2_sqrt / bc1
-        p += t
+        axpy(-lr * bc2_sqrt / bc1, t, p)
         if l1:
             self.prox_l1_(p, threshold)
+
+
+    @staticmethod
+    def _fused(p: Any, g: Any, state: dict[str, Any], group: dict[str, Any],
+               step: float) -> bool:
+        """The update as one compiled pass (:mod:`chainrule._jit`); False when unavailable."""
+        k = _adam_kernel.get()
+        arrays = _jit.flat(p, g, state["exp_avg"], state["exp_avg_sq"]) if k else None
+        if arrays is None:
+            return False
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        wd = group["weight_decay"]
+        decoupled = group["decoupled_weight_decay"]
+        if group.get("bias_correction", True):
+            bc1, bc2_sqrt = 1 - beta1**step, math.sqrt(1 - beta2**step)
+        else:
+            bc1 = bc2_sqrt = 1.0
+        f = p.dtype.type
+        _jit.run(k, arrays, f(1 - beta1), f(beta2), f(1 - beta2), f(0 if decoupled else wd),
+                 f(1 - lr * wd if decoupled else 1), f(eps * bc2_sqrt), f(lr * bc2_sqrt / bc1))
+        return True
 
 
 class AdamW(Adam):

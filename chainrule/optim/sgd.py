@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.backend import xp
+from chainrule import _jit
+from chainrule.backend import axpy
 from chainrule.optim.optimizer import (
     Optimizer,
     check_impl_flags,
@@ -14,6 +15,23 @@ from chainrule.optim.optimizer import (
 )
 
 __all__ = ["SGD"]
+
+
+@_jit.kernel
+def _sgd_kernel(p: Any, g: Any, buf: Any, wd: Any, momentum: Any, damp: Any, lr: Any,
+                nesterov: bool) -> None:  # pragma: no cover - compiled
+    """One pass of momentum SGD over flat arrays (the NumPy path of ``SGD.update``):
+    g ← g + wd θ; b ← μ b + (1 − τ) g; θ ← θ − γ (g + μ b if nesterov else b)."""
+    for i in range(p.size):
+        gi = g[i]
+        if wd != 0:
+            gi += wd * p[i]
+        b = momentum * buf[i] + damp * gi
+        buf[i] = b
+        if nesterov:
+            p[i] -= lr * (gi + momentum * b)
+        else:
+            p[i] -= lr * b
 
 
 class SGD(Optimizer):
@@ -64,6 +82,8 @@ class SGD(Optimizer):
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """θ ← θ − γ·(momentum-filtered, decayed gradient); see the class docstring."""
         lr, momentum = group["lr"], group["momentum"]
+        if momentum != 0 and not group.get("l1", 0) and self._fused(p, g, state, group):
+            return
         g = self.decayed(p, g, group["weight_decay"])
         if momentum != 0:
             buf = state.get("momentum_buffer")
@@ -71,24 +91,29 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = g.copy()
             else:
                 buf *= momentum
-                damp = 1 - group["dampening"]
-                if damp == 1:
-                    buf += g
-                else:
-                    t = self.scratch(p, 0)
-                    xp.multiply(g, damp, out=t)
-                    buf += t
-            if group["nesterov"]:
-                t = self.scratch(p, 0)
-                xp.multiply(buf, momentum, out=t)
-                t += g
-                g = t
+                axpy(1 - group["dampening"], g, buf)
+            if group["nesterov"]:  # θ ← θ − γ (g + μ b): two in-place passes, no temporary
+                axpy(-lr, g, p)
+                axpy(-lr * momentum, buf, p)
             else:
-                g = buf
-        t = self.scratch(p, 0)
-        xp.multiply(g, -lr, out=t)
-        p += t
+                axpy(-lr, buf, p)
+        else:
+            axpy(-lr, g, p)
         l1 = group.get("l1", 0)
         if l1:
             scale = (1 - group["dampening"]) / (1 - momentum) if momentum else 1.0
             self.prox_l1_(p, lr * l1 * scale)
+
+    @staticmethod
+    def _fused(p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> bool:
+        """The momentum update as one compiled pass (:mod:`chainrule._jit`), from the second
+        step on; False when unavailable."""
+        buf = state.get("momentum_buffer")
+        k = _sgd_kernel.get() if buf is not None else None
+        arrays = _jit.flat(p, g, buf) if k else None
+        if arrays is None:
+            return False
+        f = p.dtype.type
+        _jit.run(k, arrays, f(group["weight_decay"]), f(group["momentum"]),
+                 f(1 - group["dampening"]), f(group["lr"]), bool(group["nesterov"]))
+        return True

@@ -235,3 +235,47 @@ def test_threaded_memory_loops_equal_torch(threads):
         for kw in (dict(padding=1), dict(stride=2)):
             check_twin(nn.Conv2d(16, 8, 3, **kw), torch.nn.Conv2d(16, 8, 3, **kw),
                        [rng(15).standard_normal((8, 16, 24, 24))])
+
+
+@pytest.mark.parametrize("geom", [
+    # (N, C, sizes, kernel, dilation): 2-D and 3-D wide layouts, a batch the blocks don't divide
+    (7, 3, (9, 8), (3, 3), (1, 1)),
+    (5, 2, (8, 9), (2, 3), (2, 1)),
+    (3, 2, (5, 6, 5), (2, 2, 3), (1, 1, 1)),
+])
+def test_blocked_gemm_col2im_equals_col2im(geom, monkeypatch):
+    """The input gradient computed a few samples at a time equals col2im of the whole GEMM
+    (blocks forced small so several, including a partial last one, are taken)."""
+    from chainrule.ops import conv as C
+
+    n, c, sizes, k, dil = geom
+    osize = tuple(s - d * (kk - 1) for s, kk, d in zip(sizes, k, dil))
+    lay = C.Columns(n, c, sizes, k, (1,) * len(k), dil, osize)
+    assert lay.wide
+    r = rng(21)
+    w2 = r.standard_normal((4, c * int(np.prod(k))))
+    g2 = r.standard_normal((4, n * lay.p))
+    monkeypatch.setattr(C, "_BLOCK_BYTES", w2.shape[1] * lay.p * 8 * 2)  # two samples a block
+    np.testing.assert_allclose(lay.gemm_col2im(w2, g2), lay.col2im(w2.T @ g2), rtol=1e-12,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("geom", [
+    (7, 3, (9, 8), (3, 3), (1, 1)),
+    (3, 2, (5, 6, 5), (2, 2, 3), (1, 1, 1)),
+])
+def test_blocked_gemm_output_equals_output(geom, bias, monkeypatch):
+    """The forward computed a few samples at a time equals the whole GEMM laid out at once."""
+    from chainrule.ops import conv as C
+
+    n, c, sizes, k, dil = geom
+    osize = tuple(s - d * (kk - 1) for s, kk, d in zip(sizes, k, dil))
+    lay = C.Columns(n, c, sizes, k, (1,) * len(k), dil, osize)
+    r = rng(22)
+    w2 = r.standard_normal((4, c * int(np.prod(k))))
+    cols = r.standard_normal((w2.shape[1], n * lay.p))
+    b = r.standard_normal(4) if bias else None
+    monkeypatch.setattr(C, "_OUT_BLOCK_BYTES", 4 * lay.p * 8 * 2)  # two samples a block
+    np.testing.assert_allclose(lay.gemm_output(w2, cols, b), lay.output(w2 @ cols, b),
+                               rtol=1e-12, atol=1e-12)

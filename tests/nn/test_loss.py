@@ -261,3 +261,28 @@ def test_fused_nll_equals_composite(reduction):
     assert cr.autograd.gradgradcheck(
         lambda a: _nll(a, t, w, -100, 1, reduction)[0] * 1.0, (as_cr(logp, True),)
     )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(4, C), (4, C, 3)])
+def test_fused_cross_entropy_equals_log_softmax_then_nll(reduction, shape):
+    """The fused CrossEntropy node equals the composite NLL(LogSoftmax(x)): value, gradient by
+    the array path and by the differentiable path, and it is twice differentiable."""
+    x = R.standard_normal(shape)
+    t = _labels((shape[0],) + shape[2:], ignore=True)
+    w = cr.tensor(W)
+    fused_x, comp_x = as_cr(x, True), as_cr(x, True)
+    fused = F.cross_entropy(fused_x, cr.tensor(t), weight=w, reduction=reduction)
+    assert type(fused.grad_fn).__name__ == "CrossEntropy"
+    comp = F.nll_loss(F.log_softmax(comp_x, 1), cr.tensor(t), weight=w, reduction=reduction)
+    close(fused, comp)
+    g = cr.tensor(rng(9).standard_normal(comp.shape))
+    (plain,) = cr.autograd.grad(fused, [fused_x], g, retain_graph=True)
+    (graph,) = cr.autograd.grad(fused, [fused_x], g, create_graph=True)
+    (ref,) = cr.autograd.grad(comp, [comp_x], g)
+    close(plain, ref)
+    close(graph, ref)
+    assert cr.autograd.gradgradcheck(
+        lambda a: F.cross_entropy(a, cr.tensor(t), weight=w, reduction=reduction) * 1.0,
+        (as_cr(x, True),),
+    )

@@ -260,10 +260,72 @@ class NLL(Function):
                       n=self.inputs[0].shape[self.dim]),)
 
 
+class CrossEntropy(Function):
+    """out = Σ_n c_n logp[n, t_n] with logp = log_softmax(x) along ``dim`` (or the per-position
+    terms with ``reduce=False``), c_n as in :class:`NLL`;
+    dx = (g c) placed at the picked entries − softmax(x) (g c) (broadcast along ``dim``).
+
+    # NOTE: fused for speed: NLL ∘ LogSoftmax in one node, whose array backward is one pass
+    # over softmax(x) (kept from the forward); tested equal to that composite.
+    """
+
+    saves = (0,)  # the differentiable backward recomputes softmax from x
+
+    def forward(self, x: Any, dim: int = 1, index: Any = None, coef: Any = None,
+                reduce: bool = True) -> Any:
+        self.dim, self.index, self.coef, self.reduce = dim, index, coef, reduce
+        m = x.max(axis=dim, keepdims=True)
+        if not xp.isfinite(m).all():
+            m[~xp.isfinite(m)] = 0
+        z = x - m
+        e = xp.exp(z)
+        s = e.sum(axis=dim, keepdims=True)
+        e /= s
+        self.sm = e  # softmax(x), for the array backward
+        xp.log(s, out=s)
+        if x.ndim == 2 and dim == 1:
+            picked = z[xp.arange(x.shape[0]), index] - s[:, 0]
+        else:
+            idx = xp.expand_dims(index, dim)
+            picked = (xp.take_along_axis(z, idx, axis=dim)
+                      - xp.take_along_axis(s, xp.zeros_like(idx), axis=dim)).squeeze(dim)
+        terms = picked * coef
+        return xp.asarray(terms.sum(), dtype=x.dtype) if reduce else terms
+
+    def backward(self, g: Tensor) -> tuple:
+        from chainrule.ops.reduce import LogSoftmax
+
+        x = self.inputs[0]
+        gc = g * self.coef
+        placed = apply(PlaceClass, gc, dim=self.dim, index=self.index, n=x.shape[self.dim])
+        return (placed - apply(LogSoftmax, x, dim=self.dim).exp() * gc.unsqueeze(self.dim),)
+
+    def fast_backward(self, g: Any) -> tuple:
+        gc = g * self.coef
+        dx = self.sm * xp.expand_dims(-gc, self.dim)
+        if dx.ndim == 2 and self.dim == 1:
+            dx[xp.arange(dx.shape[0]), self.index] += gc
+        else:
+            idx = xp.expand_dims(self.index, self.dim)
+            xp.put_along_axis(dx, idx, xp.take_along_axis(dx, idx, axis=self.dim)
+                              + xp.expand_dims(gc, self.dim), axis=self.dim)
+        return (dx,)
+
+
 def _nll(logp: Tensor, t: Any, weight: Tensor | None, ignore_index: int, cdim: int,
-         reduction: str, scale: float = 1.0) -> tuple[Tensor, Any, Any]:
+         reduction: str, scale: float = 1.0, op: type[Function] = NLL
+         ) -> tuple[Tensor, Any, Any]:
     """``scale`` × the NLL term reduced by ``reduction``; also the per-position weights w_{y}
-    (0 where ignored) and the validity mask."""
+    (0 where ignored) and the validity mask. ``op=CrossEntropy`` takes logits for ``logp``
+    (the log-softmax fused in)."""
+    if weight is None and scale == 1.0 and reduction != "none" and t.size and (
+            t.min() >= 0 and t.max() < logp.shape[cdim] and not 0 <= ignore_index < logp.shape[
+                cdim]):  # the common case, no target ignored: a constant coefficient
+        n = t.size if reduction == "mean" else 1
+        coef = xp.full(t.shape, -1.0 / n, dtype=logp.dtype)
+        out = apply(op, logp, dim=cdim, index=t.astype(xp.intp, copy=False), coef=coef,
+                    reduce=True)
+        return out, None, None
     valid = t != ignore_index
     safe = (xp.where(valid, t, 0) if not valid.all() else t).astype(xp.intp, copy=False)
     if weight is None:
@@ -275,7 +337,7 @@ def _nll(logp: Tensor, t: Any, weight: Tensor | None, ignore_index: int, cdim: i
         denom = float(w_t.sum())
         # every target ignored: 0/0, a nan loss as in PyTorch
         coef = coef * (1.0 / denom) if denom else xp.full_like(coef, xp.nan)
-    out = apply(NLL, logp, dim=cdim, index=safe, coef=coef.astype(logp.dtype, copy=False),
+    out = apply(op, logp, dim=cdim, index=safe, coef=coef.astype(logp.dtype, copy=False),
                 reduce=reduction != "none")
     return out, w_t, valid
 
@@ -325,6 +387,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     n_classes = input.shape[cdim]
     _check_class_weight(weight, n_classes, "cross_entropy")
     t = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    if label_smoothing == 0 and t.dtype.kind != "f":  # the common case: one fused node
+        _check_index_target(input, t, cdim, ignore_index, "cross_entropy")
+        return _nll(input, t, weight, ignore_index, cdim, reduction, op=CrossEntropy)[0]
     logp = log_softmax(input, cdim)
     if t.dtype.kind == "f" and tuple(t.shape) == tuple(input.shape):
         if ignore_index >= 0:
