@@ -30,8 +30,8 @@ from chainrule.datasets.files import (
     write_idx,
 )
 from chainrule.datasets.mnist1d import MNIST1D, load_mnist1d, mnist1d_arrays
-from chainrule.datasets.synthetic import circles, moons, sine_regression, spirals, xor
 from chainrule.datasets.sequence import MarkovChainText, memory_task
+from chainrule.datasets.synthetic import circles, moons, sine_regression, spirals, xor
 from chainrule.datasets.tabular import (
     TabularData,
     load_breast_cancer,
