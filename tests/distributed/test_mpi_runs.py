@@ -199,10 +199,23 @@ time.sleep(60)
 @pytest.mark.parametrize("runner", [["-m", "mpi4py", "-c"], ["-c"]],
                          ids=["python-m-mpi4py", "excepthook"])
 def test_raising_rank_aborts_all_within_seconds(tmp_path, runner):
-    res, seconds = launch([*runner, RAISE], tmp_path, limit=40)
-    assert res.returncode not in (0, 124), res.stdout + res.stderr
-    assert seconds < 20, f"took {seconds:.1f} s"
-    assert "boom from rank 1" in res.stderr
+    assert_aborts_with(lambda: launch([*runner, RAISE], tmp_path, limit=40),
+                       ["boom from rank 1"])
+
+
+def assert_aborts_with(run, messages: list[str], attempts: int = 3) -> None:
+    """Every launch must end non-zero within seconds; the failing rank's message must reach
+    us in at least one of ``attempts`` launches. (MPI launchers forward a rank's last output
+    asynchronously and the abort can cut it off now and then on a loaded machine.)"""
+    outputs = []
+    for _ in range(attempts):
+        res, seconds = run()
+        assert res.returncode not in (0, 124), res.stdout + res.stderr
+        assert seconds < 20, f"took {seconds:.1f} s"
+        outputs.append(res.stdout + res.stderr)
+        if all(m in outputs[-1] for m in messages):
+            return
+    raise AssertionError(f"none of {attempts} launches printed {messages}:\n" + outputs[-1])
 
 
 MISMATCH = """
@@ -217,13 +230,11 @@ time.sleep(60)
 
 
 def test_collective_mismatch_times_out_with_clear_message(tmp_path):
-    res, seconds = launch(["-m", "mpi4py", "-c", MISMATCH], tmp_path, limit=40,
-                          env={"CHAINRULE_DIST_TIMEOUT": "1.5"})
-    assert res.returncode not in (0, 124), res.stdout + res.stderr
-    assert seconds < 20, f"took {seconds:.1f} s"
-    assert "CollectiveTimeoutError" in res.stderr
-    assert "allreduce_(op='sum') of 3 x float64 on rank 0 of 2 did not complete within 1.5 s" \
-        in res.stderr
+    assert_aborts_with(
+        lambda: launch(["-m", "mpi4py", "-c", MISMATCH], tmp_path, limit=40,
+                       env={"CHAINRULE_DIST_TIMEOUT": "1.5"}),
+        ["CollectiveTimeoutError",
+         "allreduce_(op='sum') of 3 x float64 on rank 0 of 2 did not complete within 1.5 s"])
 
 
 # ---- the command line ------------------------------------------------------------------------

@@ -125,3 +125,14 @@ def test_one_hot_equals_torch():
         F.one_hot(cr.tensor([-1]), 3)
     with pytest.raises(RuntimeError, match="integer"):
         F.one_hot(cr.tensor([1.0]), 3)
+
+
+@pytest.mark.parametrize("batch", [1, 32, 128, 129])
+@pytest.mark.parametrize("bias", [True, False])
+def test_large_weight_small_batch_forms_equal_torch(batch, bias):
+    """Weights of 64k+ entries: batches up to 128 take the (W xᵀ)ᵀ form of the GEMM, larger ones
+    x Wᵀ; both equal torch, and the result is C-contiguous either way."""
+    check_twin(nn.Linear(300, 256, bias=bias), torch.nn.Linear(300, 256, bias=bias),
+               [rng(3).standard_normal((batch, 300))])
+    out = nn.Linear(300, 256, bias=bias)(cr.randn(batch, 300))
+    assert out.is_contiguous() and out.dtype == cr.float32
