@@ -24,7 +24,7 @@ def leaves(lib: Any, *arrays: np.ndarray) -> list[Any]:
     return [lib.tensor(a.copy(), requires_grad=True) for a in arrays]
 
 
-def both(fn: Callable[..., Any], *arrays: np.ndarray) -> None:
+def check_both(fn: Callable[..., Any], *arrays: np.ndarray) -> None:
     """Run ``fn(lib, *leaves)`` (which calls backward) with chainrule and torch; compare every
     leaf's .grad."""
     cx, tx = leaves(chainrule, *arrays), leaves(torch, *arrays)
@@ -51,11 +51,11 @@ def test_reused_node_accumulates() -> None:
         z = y * y + y.exp() - y.sum(0, keepdim=True)
         z.backward(cot(L, z.shape))
 
-    both(f, A, B)
+    check_both(f, A, B)
 
 
 def test_leaf_used_twice_in_one_op() -> None:
-    both(lambda L, x: (x * x + x / x).sum().backward(), A)
+    check_both(lambda L, x: (x * x + x / x).sum().backward(), A)
 
 
 def test_diamond_graph() -> None:
@@ -65,7 +65,7 @@ def test_diamond_graph() -> None:
         d = (b * c).tanh() + a
         (d * cot(L, d.shape)).sum().backward()
 
-    both(f, A)
+    check_both(f, A)
 
 
 def test_grads_accumulate_over_backward_calls() -> None:
@@ -73,7 +73,7 @@ def test_grads_accumulate_over_backward_calls() -> None:
         (x @ w).sum().backward()
         ((x @ w) ** 2).sum().backward()
 
-    both(f, A, B)
+    check_both(f, A, B)
 
 
 def test_deep_chain_no_recursion_limit() -> None:
@@ -90,11 +90,11 @@ def test_multiple_outputs_backward_together() -> None:
         a, b = x.exp(), x.sin()
         L.autograd.backward([a.sum(), b], [None, cot(L, b.shape)])
 
-    both(f, A)
+    check_both(f, A)
 
 
 def test_backward_on_a_leaf() -> None:
-    both(lambda L, x: x.backward(cot(L, x.shape)), A)
+    check_both(lambda L, x: x.backward(cot(L, x.shape)), A)
 
 
 # ---- retain_graph --------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def test_retain_graph_allows_second_backward() -> None:
         y.backward(retain_graph=True)
         y.backward()
 
-    both(f, A)
+    check_both(f, A)
 
 
 # ---- grad modes ----------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def test_leaf_hook_sees_and_replaces_grad() -> None:
         x.register_hook(hook)
         (x.sin() * x).sum().backward()
 
-    both(f, A)
+    check_both(f, A)
     np.testing.assert_allclose(seen["chainrule"], seen["torch"], rtol=1e-12)
 
 
@@ -221,7 +221,7 @@ def test_nonleaf_hook_replacement_flows_upstream_and_remove() -> None:
         h2.remove()
         (y * y).sum().backward()
 
-    both(f, A)
+    check_both(f, A)
 
 
 def test_hook_returning_none_keeps_grad() -> None:
@@ -232,7 +232,7 @@ def test_hook_returning_none_keeps_grad() -> None:
         y.register_hook(lambda g: calls.append(L.__name__))
         y.sum().backward()
 
-    both(f, A)
+    check_both(f, A)
     assert calls == ["chainrule", "torch"]
 
 
@@ -342,7 +342,7 @@ def test_inplace_on_unsaved_nonleaf_matches_torch() -> None:
         z.copy_(x.sin() * w)
         (y * z * cot(L, y.shape)).sum().backward()
 
-    both(f, A, B)
+    check_both(f, A, B)
 
 
 def test_inplace_after_inplace_that_saved_output_raises_like_torch() -> None:
@@ -364,7 +364,7 @@ def test_setitem_on_nonleaf_matches_torch() -> None:
         y[L.tensor([2, 2])] += 1.0
         (y * cot(L, y.shape)).sum().backward()
 
-    both(f, A, B)
+    check_both(f, A, B)
 
 
 def test_inplace_on_view_of_nonleaf_matches_torch() -> None:
@@ -376,7 +376,7 @@ def test_inplace_on_view_of_nonleaf_matches_torch() -> None:
         y[:, 2:].exp_()
         (y * cot(L, y.shape)).sum().backward()
 
-    both(f, A)
+    check_both(f, A)
 
 
 def test_view_of_nonleaf_after_base_modified_matches_torch() -> None:
@@ -389,7 +389,7 @@ def test_view_of_nonleaf_after_base_modified_matches_torch() -> None:
         (v * cot(L, v.shape) + before).sum().backward(retain_graph=True)
         (r * r).sum().backward()
 
-    both(f, A)
+    check_both(f, A)
 
 
 def test_inplace_on_view_of_leaf_raises() -> None:
@@ -405,7 +405,7 @@ def test_inplace_into_buffer_with_grad_source_matches_torch() -> None:
         buf[0].copy_(x[0].exp())
         (buf * cot(L, buf.shape)).sum().backward()
 
-    both(f, A)
+    check_both(f, A)
 
 
 def test_inplace_values_visible_through_views() -> None:
@@ -473,7 +473,7 @@ def test_gradient_penalty_backward_matches_torch() -> None:
         loss = (gx * gx).sum() + out
         loss.backward()
 
-    both(f, A, B)
+    check_both(f, A, B)
 
 
 def test_grad_wrt_nonleaf() -> None:
@@ -491,12 +491,12 @@ def test_backward_inputs_restricts_accumulation() -> None:
     def f(L: Any, x: Any, w: Any) -> None:
         (x @ w).sum().backward(inputs=[w])
 
-    both(f, A, B)
+    check_both(f, A, B)
 
     def g(L: Any, x: Any, w: Any) -> None:
         (x @ w).sum().backward(inputs=x)
 
-    both(g, A, B)
+    check_both(g, A, B)
 
 
 @pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph")
@@ -507,7 +507,7 @@ def test_backward_create_graph_grad_is_differentiable() -> None:
         x.grad = None
         (g * g).sum().backward()
 
-    both(f, B)
+    check_both(f, B)
 
 
 def test_grad_outputs_and_shape_mismatch() -> None:
@@ -660,7 +660,7 @@ def test_subgradients_at_ties_and_kinks_match_torch(name: str, fn: Any, values: 
         out = fn(L, x)
         (out * cot(L, tuple(out.shape))).sum().backward()
 
-    both(f, np.array(values))
+    check_both(f, np.array(values))
 
 
 def test_cat_and_stack_promote_like_torch() -> None:
@@ -680,7 +680,7 @@ def test_index_forms_match_torch() -> None:
             out = x[key(L)]
             (out * cot(L, tuple(out.shape))).sum().backward()
 
-        both(f, a)
+        check_both(f, a)
 
 
 def test_backward_inputs_nonleaf_gets_grad() -> None:
@@ -700,7 +700,7 @@ def test_roots_that_depend_on_each_other() -> None:
         z = (y * y).sum(0)
         L.autograd.backward([y, z], [cot(L, y.shape), cot(L, z.shape, seed=2)])
 
-    both(f, A)
+    check_both(f, A)
 
 
 def test_grad_with_repeated_inputs_and_outputs() -> None:
@@ -739,7 +739,7 @@ def test_fill_buffer_in_a_loop_matches_torch() -> None:
         buf[1:] *= 2.0
         (buf * cot(L, buf.shape)).sum().backward()
 
-    both(f, A)
+    check_both(f, A)
 
 
 def test_graph_is_freed_by_reference_counting() -> None:

@@ -22,7 +22,7 @@ def _grads(fn: Any, x: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return out.data.copy(), t.grad.data.copy()
 
 
-def _both(fn: Any, x: np.ndarray, g: np.ndarray) -> None:
+def check_both(fn: Any, x: np.ndarray, g: np.ndarray) -> None:
     fast = _grads(fn, x, g)
     with _jit.disabled():
         ref = _grads(fn, x, g)
@@ -39,7 +39,7 @@ def test_relu_backward_kernel_equals_numpy(dtype: Any) -> None:
     x[0, 0, 0, :3] = [0.0, -0.0, np.nan]
     g = r.standard_normal(x.shape).astype(dtype)
     g[0, 0, 1, :2] = [np.inf, np.nan]
-    _both(F.relu, x, g)
+    check_both(F.relu, x, g)
 
 
 def test_max_pool_backward_kernel_equals_numpy() -> None:
@@ -47,7 +47,7 @@ def test_max_pool_backward_kernel_equals_numpy() -> None:
     x = r.standard_normal((4, 8, 32, 32))
     x[0, 0, :2, :2] = 1.0  # ties: the first maximum wins
     g = r.standard_normal((4, 8, 16, 16))
-    _both(lambda t: F.max_pool2d(t, 2), x, g)
+    check_both(lambda t: F.max_pool2d(t, 2), x, g)
 
 
 def test_max_pool_with_nan_takes_the_exact_scan() -> None:

@@ -288,11 +288,11 @@ def _pair(*shapes: tuple[int, ...], seed: int = 0) -> tuple[list, list]:
     return [chainrule.tensor(a) for a in arrays], [torch.tensor(a) for a in arrays]
 
 
-def _close(c: Any, t: Any) -> None:
+def check_close(c: Any, t: Any) -> None:
     if isinstance(t, (tuple, list)):
         assert len(c) == len(t)
         for ci, ti in zip(c, t):
-            _close(ci, ti)
+            check_close(ci, ti)
         return
     np.testing.assert_allclose(_np(c), t.detach().numpy(), rtol=1e-10, atol=1e-12)
 
@@ -302,7 +302,7 @@ def test_functional_vjp() -> None:
     v = np.random.default_rng(1).standard_normal(3)
     c = AF.vjp(_f_vec, (cx, cy), chainrule.tensor(v))
     t = torch.autograd.functional.vjp(_f_vec, (tx, ty), torch.tensor(v))
-    _close(c, t)
+    check_close(c, t)
 
 
 def test_functional_jvp() -> None:
@@ -311,36 +311,36 @@ def test_functional_jvp() -> None:
     v = (r.standard_normal(3), r.standard_normal(3))
     c = AF.jvp(_f_vec, (cx, cy), tuple(chainrule.tensor(a) for a in v))
     t = torch.autograd.functional.jvp(_f_vec, (tx, ty), tuple(torch.tensor(a) for a in v))
-    _close(c, t)
+    check_close(c, t)
 
 
 def test_functional_jacobian() -> None:
     (cx, cy), (tx, ty) = _pair((3,), (3,))
-    _close(AF.jacobian(_f_vec, (cx, cy)), torch.autograd.functional.jacobian(_f_vec, (tx, ty)))
-    _close(AF.jacobian(lambda x: x.exp() * 2, cx),
+    check_close(AF.jacobian(_f_vec, (cx, cy)), torch.autograd.functional.jacobian(_f_vec, (tx, ty)))
+    check_close(AF.jacobian(lambda x: x.exp() * 2, cx),
            torch.autograd.functional.jacobian(lambda x: x.exp() * 2, tx))
 
 
 def test_functional_hessian_and_hvp() -> None:
     (cx, cy), (tx, ty) = _pair((2, 3), (3,))
-    _close(AF.hessian(_f_scalar, (cx, cy)), torch.autograd.functional.hessian(_f_scalar,
+    check_close(AF.hessian(_f_scalar, (cx, cy)), torch.autograd.functional.hessian(_f_scalar,
                                                                               (tx, ty)))
     v = np.random.default_rng(4).standard_normal((2, 3)), np.ones(3)
     c = AF.hvp(_f_scalar, (cx, cy), tuple(chainrule.tensor(a) for a in v))
     t = torch.autograd.functional.hvp(_f_scalar, (tx, ty), tuple(torch.tensor(a) for a in v))
-    _close(c, t)
+    check_close(c, t)
     single = AF.hessian(lambda x: (x.exp() * x).sum(), cy)
-    _close(single, torch.autograd.functional.hessian(lambda x: (x.exp() * x).sum(), ty))
+    check_close(single, torch.autograd.functional.hessian(lambda x: (x.exp() * x).sum(), ty))
 
 
 def test_functional_hessian_of_mlp_loss() -> None:
     (c1, c2), (t1, t2) = _pair((3, 4), (4, 2), seed=5)
-    _close(AF.hessian(_mlp_loss, (c1, c2)), torch.autograd.functional.hessian(_mlp_loss,
+    check_close(AF.hessian(_mlp_loss, (c1, c2)), torch.autograd.functional.hessian(_mlp_loss,
                                                                               (t1, t2)))
     v = tuple(np.random.default_rng(6).standard_normal(s) for s in ((3, 4), (4, 2)))
     c = AF.hvp(_mlp_loss, (c1, c2), tuple(chainrule.tensor(a) for a in v))
     t = torch.autograd.functional.hvp(_mlp_loss, (t1, t2), tuple(torch.tensor(a) for a in v))
-    _close(c, t)
+    check_close(c, t)
 
 
 def test_functional_create_graph_is_differentiable() -> None:

@@ -41,7 +41,7 @@ class DistributedSampler(Sampler):
         for epoch in range(3):
             sampler.set_epoch(epoch)
             for x, y in loader:
-                ...
+                train_step(x, y)
     """
 
     def __init__(self, dataset: Sized, num_replicas: int | None = None, rank: int | None = None,

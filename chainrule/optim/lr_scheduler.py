@@ -94,7 +94,7 @@ class LRScheduler:
 
     def get_lr(self) -> list[float]:
         """The lr of each group after the current step (the chainable rule)."""
-        raise NotImplementedError(f"{type(self).__name__} must define get_lr()")
+        raise NotImplementedError(f"{type(self).__name__} must define get_lr() (abstract)")
 
     def get_last_lr(self) -> list[float]:
         """The lr of each group set by the last ``step()``."""
@@ -157,7 +157,7 @@ class _Chainable(LRScheduler):
     """
 
     def _factor(self, t: int) -> float:
-        raise NotImplementedError(f"{type(self).__name__} must define _factor()")
+        raise NotImplementedError(f"{type(self).__name__} must define _factor() (abstract)")
 
     def get_lr(self) -> list[float]:
         t = self.last_epoch

@@ -117,7 +117,7 @@ class Optimizer:
 
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """Update parameter array ``p`` in place from gradient array ``g``."""
-        raise NotImplementedError(f"{type(self).__name__} must define update()")
+        raise NotImplementedError(f"{type(self).__name__} must define update() (abstract)")
 
     # ---- groups -----------------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:

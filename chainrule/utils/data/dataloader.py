@@ -156,7 +156,7 @@ class DataLoader:
         ds = TensorDataset(chainrule.randn(100, 3), chainrule.randint(0, 2, (100,)))
         g = chainrule.Generator().manual_seed(0)
         for x, y in DataLoader(ds, batch_size=32, shuffle=True, generator=g):
-            ...
+            train_step(x, y)
     """
 
     def __init__(
