@@ -56,7 +56,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, Path,
     return arrays, facts, out, res.stdout
 
 
-def close(a: np.ndarray, b: np.ndarray) -> None:
+def assert_close(a: np.ndarray, b: np.ndarray) -> None:
     np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
@@ -66,7 +66,7 @@ def test_allreduce_ops_broadcast_allgather(results):
     x = [np.arange(4.0) * (r + 1) - r for r in range(NP)]
     for op, fn in (("sum", np.sum), ("mean", np.mean), ("max", np.max), ("min", np.min)):
         for r in range(NP):
-            close(a[f"coll_{op}"][r], fn(x, axis=0))
+            assert_close(a[f"coll_{op}"][r], fn(x, axis=0))
     assert (a["coll_tensor"] == 3.0).all()
     assert (a["coll_bcast"] == 11.0).all()            # rank 1's values, non-contiguous array
     assert a["coll_allgather"].tolist() == [[[0, 0], [1, 2]]] * NP
@@ -91,8 +91,8 @@ def test_split_batch_step_equals_full_batch_step(results):
     a, facts, _, _ = results
     assert facts["one_step_buckets"] > 1  # several buckets: one all-reduce each
     for r in range(NP):
-        close(a["one_step_grad"][r], a["ref_one_step_grad"])
-        close(a["one_step_params"][r], a["ref_one_step_params"])
+        assert_close(a["one_step_grad"][r], a["ref_one_step_grad"])
+        assert_close(a["one_step_params"][r], a["ref_one_step_params"])
     assert a["one_step_unused_none"].all()  # a parameter no rank used keeps grad None
 
 
@@ -101,14 +101,14 @@ def test_ranks_identical_after_n_steps(results):
     p = a["n_steps_params"]
     for r in range(1, NP):
         np.testing.assert_array_equal(p[r], p[0])
-    close(p[0], a["ref_n_steps_params"])
+    assert_close(p[0], a["ref_n_steps_params"])
 
 
 def test_no_sync_accumulates_then_averages(results):
     a, _, _, _ = results
     assert not np.allclose(a["no_sync_local"][0], a["no_sync_local"][1])  # local under no_sync
     for r in range(NP):
-        close(a["no_sync_grad"][r], a["ref_no_sync_grad"])
+        assert_close(a["no_sync_grad"][r], a["ref_no_sync_grad"])
 
 
 # ---- SyncBatchNorm ---------------------------------------------------------------------------
@@ -116,22 +116,22 @@ def test_no_sync_accumulates_then_averages(results):
 def test_sync_batchnorm_equals_batchnorm_on_full_batch(results, case):
     a, _, _, _ = results
     for step in range(2):
-        close(np.concatenate(a[f"{case}_y{step}"]), a[f"ref_{case}_y{step}"])
-        close(np.concatenate(a[f"{case}_xgrad{step}"]), a[f"ref_{case}_xgrad{step}"])
-    close(a[f"{case}_wgrad"].sum(0), a[f"ref_{case}_wgrad"])
-    close(a[f"{case}_bgrad"].sum(0), a[f"ref_{case}_bgrad"])
+        assert_close(np.concatenate(a[f"{case}_y{step}"]), a[f"ref_{case}_y{step}"])
+        assert_close(np.concatenate(a[f"{case}_xgrad{step}"]), a[f"ref_{case}_xgrad{step}"])
+    assert_close(a[f"{case}_wgrad"].sum(0), a[f"ref_{case}_wgrad"])
+    assert_close(a[f"{case}_bgrad"].sum(0), a[f"ref_{case}_bgrad"])
     for r in range(NP):
-        close(a[f"{case}_rm"][r], a[f"ref_{case}_rm"])
-        close(a[f"{case}_rv"][r], a[f"ref_{case}_rv"])
-    close(np.concatenate(a[f"{case}_eval"]), a[f"ref_{case}_eval"])
+        assert_close(a[f"{case}_rm"][r], a[f"ref_{case}_rm"])
+        assert_close(a[f"{case}_rv"][r], a[f"ref_{case}_rv"])
+    assert_close(np.concatenate(a[f"{case}_eval"]), a[f"ref_{case}_eval"])
 
 
 def test_ddp_with_sync_bn_equals_single_process(results):
     a, facts, _, _ = results
     assert "SyncBatchNorm" in facts["sync_bn_types"]
     for r in range(NP):
-        close(a["ddp_bn_params"][r], a["ref_ddp_bn_params"])
-        close(a["ddp_bn_buffers"][r], a["ref_ddp_bn_buffers"])
+        assert_close(a["ddp_bn_params"][r], a["ref_ddp_bn_params"])
+        assert_close(a["ddp_bn_buffers"][r], a["ref_ddp_bn_buffers"])
 
 
 # ---- DistributedSampler ---------------------------------------------------------------------
@@ -170,7 +170,7 @@ def test_trainer_resume_with_same_ranks_is_exact(results):
     a, facts, _, _ = results
     # the resumed 3rd epoch continues the 2-epoch run exactly as the uninterrupted reference
     for r in range(NP):
-        close(a["trainer_params"][r], a["ref_trainer_params"])
+        assert_close(a["trainer_params"][r], a["ref_trainer_params"])
         assert facts[f"trainer_history3_rank{r}"][:2] == facts[f"trainer_history2_rank{r}"]
 
 

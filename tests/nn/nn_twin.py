@@ -27,7 +27,7 @@ def as_cr(a: np.ndarray, grad: bool = False) -> cr.Tensor:
     return t.requires_grad_(grad) if grad and t.is_floating_point() else t
 
 
-def close(a: Any, b: Any, rtol: float = RTOL, atol: float = ATOL, what: str = "") -> None:
+def assert_close(a: Any, b: Any, rtol: float = RTOL, atol: float = ATOL, what: str = "") -> None:
     a = a.detach().numpy() if hasattr(a, "detach") and not isinstance(a, cr.Tensor) else a
     b = b.detach().numpy() if hasattr(b, "detach") and not isinstance(b, cr.Tensor) else b
     a = a.data if isinstance(a, cr.Tensor) else np.asarray(a)
@@ -50,7 +50,7 @@ def check_twin(mine: Any, theirs: Any, inputs: list[np.ndarray], seed: int = 1,
     xs_c = [as_cr(a, True) for a in inputs]
     xs_t = [as_torch(a, True) for a in inputs]
     out_c, out_t = mine(*xs_c), theirs(*xs_t)
-    close(out_c, out_t, rtol, atol, "output")
+    assert_close(out_c, out_t, rtol, atol, "output")
     g = rng(seed).standard_normal(out_t.shape)
     out_c.backward(cr.tensor(g))
     out_t.backward(as_torch(g))
@@ -61,7 +61,7 @@ def check_twin(mine: Any, theirs: Any, inputs: list[np.ndarray], seed: int = 1,
         if pt.grad is None:
             assert pc.grad is None or not np.any(pc.grad.data), n
             continue
-        close(pc.grad, pt.grad, rtol, atol, f"grad of {n}")
+        assert_close(pc.grad, pt.grad, rtol, atol, f"grad of {n}")
     for k, (xc, xt) in enumerate(zip(xs_c, xs_t)):
         if xt.requires_grad:
-            close(xc.grad, xt.grad, rtol, atol, f"grad of input {k}")
+            assert_close(xc.grad, xt.grad, rtol, atol, f"grad of input {k}")

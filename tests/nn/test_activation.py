@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 tF = torch.nn.functional
 
-from nn_twin import as_cr, as_torch, check_twin, close, rng  # noqa: E402
+from nn_twin import as_cr, as_torch, assert_close, check_twin, rng  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -47,12 +47,12 @@ def test_functional_equals_torch(name, kw):
     xc, xt = as_cr(x, True), as_torch(x, True)
     out_c = getattr(F, name)(xc, **kw)
     out_t = getattr(tF, name)(xt, **kw)
-    close(out_c, out_t, what=f"{name} value")
+    assert_close(out_c, out_t, what=f"{name} value")
     g = rng(1).standard_normal(out_t.shape)
     out_c.backward(cr.tensor(g))
     out_t.backward(as_torch(g))
     rtol = 1e-6 if name in LOOSE else 1e-9
-    close(xc.grad, xt.grad, rtol=rtol, what=f"{name} gradient")
+    assert_close(xc.grad, xt.grad, rtol=rtol, what=f"{name} gradient")
 
 
 MODULES = [
@@ -79,19 +79,19 @@ def test_module_equals_torch(name, kw):
 def test_relu_gradient_at_zero_is_zero():
     x = cr.tensor([-1.0, 0.0, 2.0], requires_grad=True)
     F.relu(x).sum().backward()
-    close(x.grad, [0.0, 0.0, 1.0])
+    assert_close(x.grad, [0.0, 0.0, 1.0])
 
 
 def test_stable_at_large_inputs():
     x = cr.tensor([[1000.0, 0.0, -1000.0]], dtype=cr.float64, requires_grad=True)
     sm, lsm = F.softmax(x, 1), F.log_softmax(x, 1)
-    close(sm, [[1.0, 0.0, 0.0]])
-    close(lsm, [[0.0, -1000.0, -2000.0]])
+    assert_close(sm, [[1.0, 0.0, 0.0]])
+    assert_close(lsm, [[0.0, -1000.0, -2000.0]])
     lsm.sum().backward()
     assert np.all(np.isfinite(x.grad.data))
     y = cr.tensor([-800.0, 800.0], dtype=cr.float64, requires_grad=True)
-    close(F.logsigmoid(y), [-800.0, 0.0])
-    close(F.softplus(y), [0.0, 800.0])
+    assert_close(F.logsigmoid(y), [-800.0, 0.0])
+    assert_close(F.softplus(y), [0.0, 800.0])
     F.elu(y).sum().backward()
     assert np.all(np.isfinite(y.grad.data))
     assert np.all(np.isfinite(F.gelu(y).data)) and np.all(np.isfinite(F.mish(y).data))
@@ -101,7 +101,7 @@ def test_softmax_implicit_dim_warns_like_torch():
     x = rng().standard_normal((2, 3))
     with pytest.warns(UserWarning, match="Implicit dimension"):
         out = nn.Softmax()(cr.tensor(x))
-    close(out, torch.softmax(torch.tensor(x), 1))
+    assert_close(out, torch.softmax(torch.tensor(x), 1))
 
 
 def test_inplace_without_graph_writes_the_array():
@@ -110,10 +110,10 @@ def test_inplace_without_graph_writes_the_array():
     view = x[1:]
     y = F.relu(x, inplace=True)
     assert y is x
-    close(x, [0.0, 2.0, 0.0])
-    close(view, [2.0, 0.0])
+    assert_close(x, [0.0, 2.0, 0.0])
+    assert_close(view, [2.0, 0.0])
     nn.LeakyReLU(0.5, inplace=True)(x)  # no effect on non-negatives
-    close(x, [0.0, 2.0, 0.0])
+    assert_close(x, [0.0, 2.0, 0.0])
 
 
 def test_inplace_with_graph_matches_torch():
@@ -151,6 +151,6 @@ def test_erf_primitive_gradcheck():
     from chainrule.nn._functional.activation import erf
 
     x = cr.tensor(rng().standard_normal(5), requires_grad=True)
-    close(erf(x), torch.erf(torch.tensor(x.data)))
+    assert_close(erf(x), torch.erf(torch.tensor(x.data)))
     assert cr.autograd.gradcheck(erf, (x,))
     assert cr.autograd.gradgradcheck(F.logsigmoid, (x,))

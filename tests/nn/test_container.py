@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nn_twin import check_twin, close, rng  # noqa: E402
+from nn_twin import assert_close, check_twin, rng  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -163,4 +163,4 @@ def test_nested_containers_state_dict_round_trip():
     a, b = make(nn), make(torch.nn)
     assert keys(a) == keys(b) == ["0.x.weight", "0.x.bias", "1.0.weight", "1.0.bias"]
     a.load_state_dict(b.state_dict())
-    close(a[1][0].weight, b[1][0].weight.detach().numpy().astype(np.float32))
+    assert_close(a[1][0].weight, b[1][0].weight.detach().numpy().astype(np.float32))

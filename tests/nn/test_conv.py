@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nn_twin import as_cr, as_torch, check_twin, close, rng  # noqa: E402
+from nn_twin import as_cr, as_torch, assert_close, check_twin, rng  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -112,7 +112,7 @@ def test_conv_transpose_output_size():
     out_c = mine(as_cr(x), output_size=(8, 8))
     out_t = theirs(as_torch(x), output_size=(8, 8))
     assert out_c.shape == (1, 2, 8, 8)
-    close(out_c, out_t)
+    assert_close(out_c, out_t)
     with pytest.raises(ValueError, match="valid sizes"):
         mine(as_cr(x), output_size=(10, 10))
 
@@ -134,11 +134,11 @@ def test_unfold_fold_equal_torch():
     ]:
         xc, xt = as_cr(a, True), as_torch(a, True)
         yc, yt = fn_c(xc, **args), fn_t(xt, **args)
-        close(yc, yt, what=fn_c.__name__)
+        assert_close(yc, yt, what=fn_c.__name__)
         gout = rng(11).standard_normal(tuple(yt.shape))
         yc.backward(cr.tensor(gout))
         yt.backward(as_torch(gout))
-        close(xc.grad, xt.grad, what=fn_c.__name__ + " grad")
+        assert_close(xc.grad, xt.grad, what=fn_c.__name__ + " grad")
     m = nn.Unfold(2)
     assert m(cr.randn(1, 2, 3, 3)).shape == (1, 8, 4)
 
@@ -173,8 +173,8 @@ def test_conv_double_backward_equals_torch():
         gw, = lib.autograd.grad(loss, [w], create_graph=True)
         (gw * wrap(va)).sum().backward()
         res.append((w.grad, x.grad))
-    close(res[0][0], res[1][0], what="H v (weight)")
-    close(res[0][1], res[1][1], what="d(gᵀv)/dx")
+    assert_close(res[0][0], res[1][0], what="H v (weight)")
+    assert_close(res[0][1], res[1][1], what="d(gᵀv)/dx")
 
 
 def test_default_init_matches_torch_distribution():

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nn_twin import as_cr, close, rng  # noqa: E402
+from nn_twin import as_cr, assert_close, rng  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -67,8 +67,8 @@ def test_dropout_gradient_is_the_mask():
     mask = (y.data != 0) / 0.7
     g = rng(1).standard_normal(y.shape)
     y.backward(cr.tensor(g))
-    close(y.data, x.data * mask)
-    close(x.grad, g * mask)
+    assert_close(y.data, x.data * mask)
+    assert_close(x.grad, g * mask)
 
 
 @pytest.mark.parametrize("cls,shape", [("Dropout1d", (40, 30, 7)), ("Dropout2d", (40, 30, 3, 4)),
@@ -124,10 +124,10 @@ def test_dropconnect_drops_weights_not_activations():
     assert np.count_nonzero(y.data) == y.data.size         # no activation is zeroed
     g = rng(4).standard_normal(y.shape)
     y.backward(cr.tensor(g))
-    close(lin.weight.grad, (g.T @ x.data) * np.round(mask) * 2)   # dropped weights: no grad
+    assert_close(lin.weight.grad, (g.T @ x.data) * np.round(mask) * 2)   # dropped weights: no grad
     assert list(dc.state_dict()) == ["module.weight", "module.bias"]
     dc.eval()
-    close(dc(x).data, lin(x).data)                          # mean inference: the mean weights
+    assert_close(dc(x).data, lin(x).data)  # mean inference: the mean weights
 
 
 def test_dropconnect_per_example_and_conv():

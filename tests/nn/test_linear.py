@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nn_twin import as_cr, as_torch, check_twin, close, rng  # noqa: E402
+from nn_twin import as_cr, as_torch, assert_close, check_twin, rng  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -39,7 +39,7 @@ def test_functional_linear_and_double_backward():
     w = rng(1).standard_normal((2, 4))
     b = rng(2).standard_normal(2)
     xc, wc, bc = as_cr(x, True), as_cr(w, True), as_cr(b, True)
-    close(F.linear(xc, wc, bc), torch.nn.functional.linear(as_torch(x), as_torch(w),
+    assert_close(F.linear(xc, wc, bc), torch.nn.functional.linear(as_torch(x), as_torch(w),
                                                              as_torch(b)))
     assert cr.autograd.gradcheck(lambda a, c: F.linear(a, c, bc), (xc, wc))
 
@@ -61,12 +61,12 @@ def _embedding_twin(idx, **kw):
     mine.double()
     mine.load_state_dict(theirs.state_dict())
     out_c, out_t = mine(cr.tensor(idx)), theirs(torch.tensor(idx))
-    close(out_c, out_t)
+    assert_close(out_c, out_t)
     g = rng(3).standard_normal(out_t.shape)
     out_c.backward(cr.tensor(g))
     out_t.backward(as_torch(g))
-    close(mine.weight.grad, theirs.weight.grad, what="weight grad")
-    close(mine.weight, theirs.weight, what="weight after forward")
+    assert_close(mine.weight.grad, theirs.weight.grad, what="weight grad")
+    assert_close(mine.weight, theirs.weight, what="weight after forward")
     return mine, theirs
 
 
@@ -95,7 +95,7 @@ def test_embedding_padding_row_init_zero_and_from_pretrained():
     frozen = nn.Embedding.from_pretrained(table)
     assert not frozen.weight.requires_grad and frozen.weight.data is table.data
     free = nn.Embedding.from_pretrained(table, freeze=False, padding_idx=1)
-    close(free(cr.tensor([1, 3])), table.data[[1, 3]])
+    assert_close(free(cr.tensor([1, 3])), table.data[[1, 3]])
     assert free.weight.requires_grad
     with pytest.raises(ValueError):
         nn.Embedding.from_pretrained(cr.ones(3))
@@ -116,7 +116,7 @@ def test_embedding_double_backward_through_lookup():
 
 def test_one_hot_equals_torch():
     idx = np.array([[0, 3], [2, 1]])
-    close(F.one_hot(cr.tensor(idx)), torch.nn.functional.one_hot(torch.tensor(idx)))
+    assert_close(F.one_hot(cr.tensor(idx)), torch.nn.functional.one_hot(torch.tensor(idx)))
     out = F.one_hot(cr.tensor(idx), 6)
     assert out.shape == (2, 2, 6) and out.dtype == np.int64
     with pytest.raises(RuntimeError, match="num_classes"):

@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nn_twin import as_cr, as_torch, close, rng  # noqa: E402
+from nn_twin import as_cr, as_torch, assert_close, rng  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -81,12 +81,12 @@ def test_forward_and_gradients_equal_torch(pair):
     mine.load_state_dict(theirs.state_dict())
     x = rng().standard_normal((6, 4))
     out_c, out_t = mine(as_cr(x)), theirs(as_torch(x))
-    close(out_c, out_t)
+    assert_close(out_c, out_t)
     g = rng(1).standard_normal((6, 2))
     out_c.backward(cr.tensor(g))
     out_t.backward(as_torch(g))
     for (n, pc), (_, pt) in zip(mine.named_parameters(), theirs.named_parameters()):
-        close(pc.grad, pt.grad, what=n)
+        assert_close(pc.grad, pt.grad, what=n)
 
 
 def test_load_state_dict_strict_errors_name_keys_and_shapes(pair):
@@ -115,7 +115,7 @@ def test_load_state_dict_copies_in_place_and_casts(pair):
     w = mine.first.fc.weight
     mine.load_state_dict(theirs.state_dict())
     assert mine.first.fc.weight is w and w.dtype == np.float32
-    close(w.data, theirs.first.fc.weight.detach().numpy().astype(np.float32))
+    assert_close(w.data, theirs.first.fc.weight.detach().numpy().astype(np.float32))
     sd = mine.state_dict()
     sd["first.fc.weight"] = cr.zeros(3, 4, dtype=cr.float64)
     mine.load_state_dict(sd, assign=True)
@@ -236,11 +236,11 @@ def test_forward_hooks_modify_args_and_output():
     h2 = m.register_forward_hook(lambda mod, args, out: calls.append("post") or out + 1.0)
     m.register_forward_hook(lambda mod, args, out: calls.append("first"), prepend=True)
     y = m(cr.ones(1, 3))
-    close(y, m.bias.data[None] + 1.0)
+    assert_close(y, m.bias.data[None] + 1.0)
     assert calls == ["first", "post"]
     h1.remove()
     h2.remove()
-    close(m(cr.ones(1, 3)), cr.ones(1, 3) @ m.weight.T + m.bias)
+    assert_close(m(cr.ones(1, 3)), cr.ones(1, 3) @ m.weight.T + m.bias)
 
     seen = {}
 
@@ -254,7 +254,7 @@ def test_forward_hooks_modify_args_and_output():
     s = Scaled()
     s.register_forward_pre_hook(pre_kw, with_kwargs=True)
     s.register_forward_hook(lambda mod, a, kw, out: seen.update(kw), with_kwargs=True)
-    close(s(cr.ones(2)), 2 * np.ones(2))
+    assert_close(s(cr.ones(2)), 2 * np.ones(2))
     assert seen == {"scale": 2.0}
 
 
@@ -305,10 +305,10 @@ def test_full_backward_hook_arguments_equal_torch():
     rc = _hook_records(nn, mine, xc, cr.tensor(g), replace=3.0)
     rt = _hook_records(torch.nn, theirs, xt, as_torch(g), replace=3.0)
     assert len(rc) == len(rt) == 1
-    close(rc[0][0][0], rt[0][0][0], what="grad_input")
-    close(rc[0][1][0], rt[0][1][0], what="grad_output")
-    close(xc.grad, xt.grad, what="replaced input grad")
-    close(mine.weight.grad, theirs.weight.grad, what="weight grad untouched by the hook")
+    assert_close(rc[0][0][0], rt[0][0][0], what="grad_input")
+    assert_close(rc[0][1][0], rt[0][1][0], what="grad_output")
+    assert_close(xc.grad, xt.grad, what="replaced input grad")
+    assert_close(mine.weight.grad, theirs.weight.grad, what="weight grad untouched by the hook")
 
 
 def test_backward_pre_hook_replaces_grad_output_and_multi_input():
@@ -325,10 +325,10 @@ def test_backward_pre_hook_replaces_grad_output_and_multi_input():
     m(a, 5.0, b).sum().backward()
     (gi, go), = seen
     assert len(gi) == 3 and gi[1] is None
-    close(go[0], 2 * np.ones(2))
-    close(a.grad, 2 * 5.0 * b.data)
-    close(b.grad, 2 * 5.0 * a.data)
-    close(gi[0], a.grad)
+    assert_close(go[0], 2 * np.ones(2))
+    assert_close(a.grad, 2 * 5.0 * b.data)
+    assert_close(b.grad, 2 * 5.0 * a.data)
+    assert_close(gi[0], a.grad)
 
 
 def test_backward_hook_without_input_grads_and_removal():
@@ -365,8 +365,8 @@ def test_backward_hook_create_graph_second_order():
     (gx,) = cr.autograd.grad(m(x).sum(), x, create_graph=True)
     (ggx,) = cr.autograd.grad(gx.sum(), x)
     t = np.tanh(x.data)
-    close(gx, 1 - t**2)
-    close(ggx, -2 * t * (1 - t**2))
+    assert_close(gx, 1 - t**2)
+    assert_close(ggx, -2 * t * (1 - t**2))
 
 
 def test_apply_to_zero_grad_requires_grad(pair):
@@ -404,7 +404,7 @@ def test_deepcopy_is_independent_and_keeps_sharing(pair):
     twin.heads[0].weight.data[...] = 0
     assert np.any(mine.heads[0].weight.data != 0)
     x = cr.randn(2, 4)
-    close(copy.deepcopy(mine)(x), mine(x))
+    assert_close(copy.deepcopy(mine)(x), mine(x))
 
 
 def test_repr_matches_torch(pair):

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nn_twin import as_cr, as_torch, check_twin, close, rng  # noqa: E402
+from nn_twin import as_cr, as_torch, assert_close, check_twin, rng  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -30,7 +30,7 @@ def _perturb_affine(mine, theirs, seed=0):
     mine.load_state_dict(theirs.state_dict())
 
 
-def run_steps(mine, theirs, shapes, train=True, **fwd):
+def check_steps(mine, theirs, shapes, train=True, **fwd):
     """Several forward/backward steps in one mode; outputs, all gradients and every buffer
     (running stats, num_batches_tracked) must agree after each step."""
     mine.train(train)
@@ -39,17 +39,17 @@ def run_steps(mine, theirs, shapes, train=True, **fwd):
         x = rng(10 + step).standard_normal(shape) * 3 + 1.5
         xc, xt = as_cr(x, True), as_torch(x, True)
         yc, yt = mine(xc, **fwd), theirs(xt)
-        close(yc, yt, what=f"output step {step}")
+        assert_close(yc, yt, what=f"output step {step}")
         g = rng(20 + step).standard_normal(tuple(yt.shape))
         mine.zero_grad()
         theirs.zero_grad()
         yc.backward(cr.tensor(g))
         yt.backward(as_torch(g))
-        close(xc.grad, xt.grad, what=f"input grad step {step}")
+        assert_close(xc.grad, xt.grad, what=f"input grad step {step}")
         for (n, pc), (_, pt) in zip(mine.named_parameters(), theirs.named_parameters()):
-            close(pc.grad, pt.grad, what=f"grad of {n} step {step}")
+            assert_close(pc.grad, pt.grad, what=f"grad of {n} step {step}")
         for (n, bc), (_, bt) in zip(mine.named_buffers(), theirs.named_buffers()):
-            close(bc, bt, what=f"buffer {n} step {step}")
+            assert_close(bc, bt, what=f"buffer {n} step {step}")
 
 
 @pytest.mark.parametrize("momentum", [0.1, 0.3, None])
@@ -62,8 +62,8 @@ def test_batchnorm_train_then_eval_equals_torch(cls, shapes, momentum):
     mine = getattr(nn, cls)(4, momentum=momentum).double()
     theirs = getattr(torch.nn, cls)(4, momentum=momentum).double()
     _perturb_affine(mine, theirs)
-    run_steps(mine, theirs, shapes, train=True)
-    run_steps(mine, theirs, shapes[:1], train=False)
+    check_steps(mine, theirs, shapes, train=True)
+    check_steps(mine, theirs, shapes[:1], train=False)
 
 
 @pytest.mark.parametrize("kw", [dict(affine=False), dict(track_running_stats=False),
@@ -71,8 +71,8 @@ def test_batchnorm_train_then_eval_equals_torch(cls, shapes, momentum):
 def test_batchnorm_options_equal_torch(kw):
     mine, theirs = nn.BatchNorm2d(3, **kw).double(), torch.nn.BatchNorm2d(3, **kw).double()
     assert list(mine.state_dict()) == list(theirs.state_dict())
-    run_steps(mine, theirs, [(4, 3, 2, 3), (3, 3, 3, 3)], train=True)
-    run_steps(mine, theirs, [(2, 3, 2, 2)], train=False)
+    check_steps(mine, theirs, [(4, 3, 2, 3), (3, 3, 3, 3)], train=True)
+    check_steps(mine, theirs, [(2, 3, 2, 2)], train=False)
 
 
 def test_batchnorm_state_dict_and_repr():
@@ -106,21 +106,21 @@ def test_masked_batchnorm_equals_batchnorm_on_real_elements_only():
     g = rng(2).standard_normal(x.shape)
     gr = np.concatenate([g[n, :, :L] for n, L in enumerate(lengths)], axis=1).T.copy()
     for n, L in enumerate(lengths):
-        close(ym.data[n, :, :L], yr.data[sum(lengths[:n]):sum(lengths[:n]) + L].T)
+        assert_close(ym.data[n, :, :L], yr.data[sum(lengths[:n]):sum(lengths[:n]) + L].T)
         g[n, :, L:] = 0                                # a masked loss ignores the padding
     (yr * cr.tensor(gr)).sum().backward()
     (ym * cr.tensor(g)).sum().backward()
     for n, L in enumerate(lengths):
-        close(xm.grad.data[n, :, :L], xr.grad.data[sum(lengths[:n]):sum(lengths[:n]) + L].T)
-    close(masked.weight.grad, ref.weight.grad)
-    close(masked.bias.grad, ref.bias.grad)
-    close(masked.running_mean, ref.running_mean)
-    close(masked.running_var, ref.running_var)
+        assert_close(xm.grad.data[n, :, :L], xr.grad.data[sum(lengths[:n]):sum(lengths[:n]) + L].T)
+    assert_close(masked.weight.grad, ref.weight.grad)
+    assert_close(masked.bias.grad, ref.bias.grad)
+    assert_close(masked.running_mean, ref.running_mean)
+    assert_close(masked.running_var, ref.running_var)
     # the same through an explicit boolean mask
     again = nn.BatchNorm1d(4).double()
     mask = np.arange(5)[None, :] < np.array(lengths)[:, None]
     again(as_cr(x_pad), mask=cr.tensor(mask))
-    close(again.running_var, ref.running_var)
+    assert_close(again.running_var, ref.running_var)
 
 
 def test_batchnorm_warns_once_on_single_value_per_channel():
@@ -157,10 +157,10 @@ def test_layernorm_invariances():
     x = rng(4).standard_normal((5, 8))
     y = ln(as_cr(x)).data
     scale = rng(5).uniform(0.5, 10, (5, 1))
-    close(ln(as_cr(x * scale + 3.0)).data, y, rtol=1e-7, atol=1e-7)   # per-example affine
-    close(ln(as_cr(x[[3, 1]])).data, y[[3, 1]])                         # batch composition
-    close(y.mean(1), np.zeros(5), atol=1e-12)
-    close(y.var(1), np.full(5, 1.0), rtol=1e-4)
+    assert_close(ln(as_cr(x * scale + 3.0)).data, y, rtol=1e-7, atol=1e-7)   # per-example affine
+    assert_close(ln(as_cr(x[[3, 1]])).data, y[[3, 1]])                         # batch composition
+    assert_close(y.mean(1), np.zeros(5), atol=1e-12)
+    assert_close(y.var(1), np.full(5, 1.0), rtol=1e-4)
 
 
 @pytest.mark.parametrize("shape,ns,eps", [((4, 6), 6, None), ((2, 3, 4), (3, 4), 1e-3)])
@@ -188,8 +188,8 @@ def test_instancenorm_equals_torch(cls, shapes, kw):
     assert list(mine.state_dict()) == list(theirs.state_dict())
     if kw.get("affine"):
         _perturb_affine(mine, theirs)
-    run_steps(mine, theirs, shapes, train=True)
-    run_steps(mine, theirs, shapes[:1], train=False)
+    check_steps(mine, theirs, shapes, train=True)
+    check_steps(mine, theirs, shapes[:1], train=False)
 
 
 def test_instancenorm_unbatched():

@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nn_twin import as_cr, as_torch, close, rng  # noqa: E402
+from nn_twin import as_cr, as_torch, assert_close, rng  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -18,7 +18,7 @@ import chainrule.nn.functional as F  # noqa: E402
 from chainrule.autograd.gradcheck import gradgradcheck  # noqa: E402
 
 
-def twin(mine, theirs, x, seed=1):
+def check_vs(mine, theirs, x, seed=1):
     """Outputs (and returned indices) equal, then input gradients for a random cotangent."""
     xc, xt = as_cr(x, True), as_torch(x, True)
     yc, yt = mine(xc), theirs(xt)
@@ -26,11 +26,11 @@ def twin(mine, theirs, x, seed=1):
         np.testing.assert_array_equal(yc[1].data, yt[1].numpy())
         assert yc[1].dtype == np.int64
         yc, yt = yc[0], yt[0]
-    close(yc, yt, what="output")
+    assert_close(yc, yt, what="output")
     g = rng(seed).standard_normal(tuple(yt.shape))
     yc.backward(cr.tensor(g))
     yt.backward(as_torch(g))
-    close(xc.grad, xt.grad, what="input grad")
+    assert_close(xc.grad, xt.grad, what="input grad")
 
 
 MAX2D = [
@@ -47,14 +47,14 @@ MAX2D = [
 
 @pytest.mark.parametrize("kw", MAX2D, ids=[str(i) for i in range(len(MAX2D))])
 def test_maxpool2d_equals_torch(kw):
-    twin(nn.MaxPool2d(return_indices=True, **kw), torch.nn.MaxPool2d(return_indices=True, **kw),
+    check_vs(nn.MaxPool2d(return_indices=True, **kw), torch.nn.MaxPool2d(return_indices=True, **kw),
          rng(2).standard_normal((2, 3, 7, 9)))
 
 
 @pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
                                 dict(kernel_size=2, dilation=3, ceil_mode=True, stride=2)])
 def test_maxpool1d_equals_torch(kw):
-    twin(nn.MaxPool1d(return_indices=True, **kw), torch.nn.MaxPool1d(return_indices=True, **kw),
+    check_vs(nn.MaxPool1d(return_indices=True, **kw), torch.nn.MaxPool1d(return_indices=True, **kw),
          rng(3).standard_normal((2, 3, 11)))
 
 
@@ -70,9 +70,9 @@ def test_maxpool_ties_and_nan_like_torch():
 
 
 def test_maxpool3d_and_unbatched():
-    twin(nn.MaxPool3d(2, return_indices=True), torch.nn.MaxPool3d(2, return_indices=True),
+    check_vs(nn.MaxPool3d(2, return_indices=True), torch.nn.MaxPool3d(2, return_indices=True),
          rng(4).standard_normal((1, 2, 4, 5, 4)))
-    twin(nn.MaxPool2d(2), torch.nn.MaxPool2d(2), rng(5).standard_normal((3, 6, 6)))
+    check_vs(nn.MaxPool2d(2), torch.nn.MaxPool2d(2), rng(5).standard_normal((3, 6, 6)))
 
 
 AVG2D = [
@@ -88,29 +88,29 @@ AVG2D = [
 
 @pytest.mark.parametrize("kw", AVG2D, ids=[str(i) for i in range(len(AVG2D))])
 def test_avgpool2d_equals_torch(kw):
-    twin(nn.AvgPool2d(**kw), torch.nn.AvgPool2d(**kw), rng(6).standard_normal((2, 3, 7, 8)))
+    check_vs(nn.AvgPool2d(**kw), torch.nn.AvgPool2d(**kw), rng(6).standard_normal((2, 3, 7, 8)))
 
 
 @pytest.mark.parametrize("kw", [dict(kernel_size=3), dict(kernel_size=4, stride=3, padding=2,
                                                           ceil_mode=True,
                                                           count_include_pad=False)])
 def test_avgpool1d_equals_torch(kw):
-    twin(nn.AvgPool1d(**kw), torch.nn.AvgPool1d(**kw), rng(7).standard_normal((2, 3, 13)))
+    check_vs(nn.AvgPool1d(**kw), torch.nn.AvgPool1d(**kw), rng(7).standard_normal((2, 3, 13)))
 
 
 @pytest.mark.parametrize("size", [1, (3, 5), (4, None), (7, 8), (2, 3)])
 def test_adaptive_pool2d_equals_torch(size):
     x = rng(8).standard_normal((2, 3, 7, 8))
-    twin(nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), x)
-    twin(nn.AdaptiveMaxPool2d(size, return_indices=True),
+    check_vs(nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), x)
+    check_vs(nn.AdaptiveMaxPool2d(size, return_indices=True),
          torch.nn.AdaptiveMaxPool2d(size, return_indices=True), x)
 
 
 def test_adaptive_pool1d_equals_torch():
     x = rng(9).standard_normal((2, 3, 10))
     for o in (1, 3, 4, 7):
-        twin(nn.AdaptiveAvgPool1d(o), torch.nn.AdaptiveAvgPool1d(o), x)
-        twin(nn.AdaptiveMaxPool1d(o, return_indices=True),
+        check_vs(nn.AdaptiveAvgPool1d(o), torch.nn.AdaptiveAvgPool1d(o), x)
+        check_vs(nn.AdaptiveMaxPool1d(o, return_indices=True),
              torch.nn.AdaptiveMaxPool1d(o, return_indices=True), x)
 
 
@@ -119,11 +119,11 @@ def test_adaptive_pool1d_equals_torch():
                                 dict(size=(9, 13), mode="nearest-exact"),
                                 dict(scale_factor=0.5)])
 def test_upsample_nearest_equals_torch(kw):
-    twin(nn.Upsample(**kw), torch.nn.Upsample(**kw), rng(10).standard_normal((2, 3, 4, 6)))
+    check_vs(nn.Upsample(**kw), torch.nn.Upsample(**kw), rng(10).standard_normal((2, 3, 4, 6)))
 
 
 def test_interpolate_1d_and_repr():
-    twin(lambda x: F.interpolate(x, size=11), lambda x: torch.nn.functional.interpolate(x, 11),
+    check_vs(lambda x: F.interpolate(x, size=11), lambda x: torch.nn.functional.interpolate(x, 11),
          rng(11).standard_normal((2, 3, 5)))
     assert repr(nn.Upsample(scale_factor=2)) == repr(torch.nn.Upsample(scale_factor=2))
     assert repr(nn.MaxPool2d(2)) == repr(torch.nn.MaxPool2d(2))
@@ -162,5 +162,6 @@ def test_threaded_pooling_equals_torch(threads):
 
     x = rng(13).standard_normal((16, 16, 32, 32))
     with threadpool_limits(threads, user_api="blas"):
-        twin(nn.MaxPool2d(2, return_indices=True), torch.nn.MaxPool2d(2, return_indices=True), x)
-        twin(nn.MaxPool2d(3, 2, 1), torch.nn.MaxPool2d(3, 2, 1), x)
+        check_vs(nn.MaxPool2d(2, return_indices=True),
+                 torch.nn.MaxPool2d(2, return_indices=True), x)
+        check_vs(nn.MaxPool2d(3, 2, 1), torch.nn.MaxPool2d(3, 2, 1), x)

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nn_twin import as_cr, check_twin, close, rng  # noqa: E402
+from nn_twin import as_cr, assert_close, check_twin, rng  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -41,13 +41,13 @@ def test_residual_is_x_plus_block_with_gradients():
     res = nn.Residual(block).double()
     x = as_cr(rng(0).standard_normal((4, 6)), True)
     y = res(x)
-    close(y, x.data + block(x).data)
+    assert_close(y, x.data + block(x).data)
     g = rng(1).standard_normal((4, 6))
     y.backward(cr.tensor(g))
     gx_block = x.grad.data - g                       # ∂y/∂x = I + ∂block/∂x
     x2 = as_cr(x.data, True)
     block(x2).backward(cr.tensor(g))
-    close(gx_block, x2.grad)
+    assert_close(gx_block, x2.grad)
 
 
 def test_residual_projection_and_shape_error():
@@ -64,7 +64,7 @@ def test_residual_mlp_block():
     blk = nn.ResidualMLPBlock(8, hidden=16, activation=nn.GELU).double()
     x = as_cr(rng(2).standard_normal((5, 8)), True)
     ln, l1, act, l2 = blk.block
-    close(blk(x), x.data + l2(act(l1(ln(x)))).data)
+    assert_close(blk(x), x.data + l2(act(l1(ln(x)))).data)
     assert isinstance(ln, nn.LayerNorm) and l1.out_features == 16
     assert isinstance(nn.ResidualMLPBlock(8, norm=None).block[0], nn.Identity)
 
@@ -81,9 +81,9 @@ def test_basic_block_equals_torch(inplanes, planes, stride):
     check_twin(mine, theirs, [rng(3).standard_normal((2, inplanes, 6, 6))], rtol=1e-8,
                atol=1e-10)
     for (n, bc), (_, bt) in zip(mine.named_buffers(), theirs.named_buffers()):
-        close(bc, bt, what=n)                         # running stats after a training step
+        assert_close(bc, bt, what=n)                         # running stats after a training step
     mine.eval()
     theirs.eval()
     x = rng(4).standard_normal((1, inplanes, 5, 5))
-    close(mine(as_cr(x)), theirs(torch.tensor(x)), rtol=1e-8, atol=1e-10)
+    assert_close(mine(as_cr(x)), theirs(torch.tensor(x)), rtol=1e-8, atol=1e-10)
     assert np.all(mine(as_cr(x)).data >= 0)

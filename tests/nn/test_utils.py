@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nn_twin import close, rng  # noqa: E402
+from nn_twin import assert_close, rng  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -38,9 +38,9 @@ def test_clip_grad_norm_equals_torch(norm_type, max_norm):
     mine, theirs = _params_with_grads()
     tc = utils.clip_grad_norm_(mine, max_norm, norm_type)
     tt = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type)
-    close(tc, tt)
+    assert_close(tc, tt)
     for pc, pt in zip(mine, theirs):
-        close(pc.grad, pt.grad)
+        assert_close(pc.grad, pt.grad)
 
 
 def test_clip_grad_norm_nonfinite_and_edge_cases():
@@ -62,21 +62,21 @@ def test_clip_grad_value_equals_torch():
     utils.clip_grad_value_(mine, 1.5)
     torch.nn.utils.clip_grad_value_(theirs, 1.5)
     for pc, pt in zip(mine, theirs):
-        close(pc.grad, pt.grad)
+        assert_close(pc.grad, pt.grad)
 
 
 def test_parameters_to_vector_and_back_equal_torch():
     mine, theirs = _params_with_grads()
     vc = utils.parameters_to_vector(mine)
     vt = torch.nn.utils.parameters_to_vector(theirs)
-    close(vc, vt)
+    assert_close(vc, vt)
     (vc * vc).sum().backward()  # the vector is part of the graph
-    close(mine[0].grad, 2 * mine[0].data + rng(10).standard_normal(SHAPES[0]))
+    assert_close(mine[0].grad, 2 * mine[0].data + rng(10).standard_normal(SHAPES[0]))
     new = rng(7).standard_normal(vt.shape[0])
     utils.vector_to_parameters(cr.tensor(new), mine)
     torch.nn.utils.vector_to_parameters(torch.tensor(new), theirs)
     for pc, pt in zip(mine, theirs):
-        close(pc, pt)
+        assert_close(pc, pt)
     with pytest.raises(TypeError):
         utils.vector_to_parameters(new, mine)
     with pytest.raises(RuntimeError, match="elements"):
@@ -110,7 +110,7 @@ def test_l2_penalty_gradient_equals_coupled_weight_decay():
     before = [p.detach().clone() for p in theirs.parameters()]
     opt.step()
     for pc, pt, p0 in zip(mine.parameters(), theirs.parameters(), before):
-        close(pc.grad, (p0 - pt.detach()) / 0.1)  # the step used grad + λθ
+        assert_close(pc.grad, (p0 - pt.detach()) / 0.1)  # the step used grad + λθ
 
 
 def test_max_norm_constraint():
@@ -120,7 +120,7 @@ def test_max_norm_constraint():
     n = utils.max_norm_([w], 2.0)
     norms = np.linalg.norm(w.data, axis=1)
     assert n == 5 and np.all(norms <= 2.0 + 1e-6)
-    close(w.data[0], small)
+    assert_close(w.data[0], small)
     np.testing.assert_allclose(norms[1:], 2.0, rtol=1e-6)
     conv_w = cr.tensor(rng(1).standard_normal((4, 3, 3, 3)) * 5)
     utils.max_norm_(conv_w, 1.0)
@@ -131,4 +131,4 @@ def test_max_norm_constraint():
     ref = torch.renorm(torch.tensor(rng(3).standard_normal((5, 4))), 2, 0, 1.0)
     mine = cr.tensor(rng(3).standard_normal((5, 4)))
     utils.max_norm_(mine, 1.0)
-    close(mine, ref, rtol=1e-6)
+    assert_close(mine, ref, rtol=1e-6)
