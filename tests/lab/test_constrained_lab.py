@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from lab_checks import assert_valid_result, run_tiny
 
-from chainrule.lab.experiment import ERROR, VERDICTS, Context, Result, registry
+from chainrule.lab.experiment import Result
 
 IDS = ("E6",)
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> dict[str, Result]:
-    out = {}
-    for exp_id in IDS:
-        ctx = Context(quick=True, tiny=True, seeds=(0, 1, 2),
-                      out_dir=str(tmp_path_factory.mktemp(exp_id)), log=lambda s: None)
-        out[exp_id] = registry()[exp_id]().run(ctx)
-    return out
+    return run_tiny(IDS, tmp_path_factory)
 
 
 @pytest.mark.parametrize("exp_id", IDS)
 def test_tiny_run_gives_a_valid_result(results, exp_id):
-    res = results[exp_id]
-    assert isinstance(res, Result) and res.id == exp_id
-    assert res.verdict in VERDICTS and res.verdict != ERROR, res.summary
-    assert res.summary and res.numbers and res.table
-    assert res.claim and res.expected and res.source
-    assert res.seeds == [0, 1, 2]
-    assert res.plots
-    for path in res.plots:
-        assert os.path.isfile(path)
-        with open(path, "rb") as f:
-            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    res.to_json()  # serialisable
+    assert_valid_result(results[exp_id], exp_id)
 
 
 def test_e6_kkt_residuals_and_gaps_vanish(results):

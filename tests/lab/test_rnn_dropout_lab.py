@@ -3,22 +3,17 @@ that C6 uses held to its composite, to nn.LSTM and to itself at second order."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+from lab_checks import assert_valid_result, run_tiny
 
 import chainrule as cr
 from chainrule import nn
 from chainrule.lab.experiment import (
-    ERROR,
     HOLDS,
     INCONCLUSIVE,
     REFUTED,
-    VERDICTS,
-    Context,
     Result,
-    registry,
 )
 from chainrule.lab.experiments.rnn_dropout import (
     LMConfig,
@@ -36,28 +31,12 @@ IDS = ("C4", "C5", "C6", "C7")
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> dict[str, Result]:
-    out = {}
-    for exp_id in IDS:
-        ctx = Context(quick=True, tiny=True, seeds=(0, 1, 2),
-                      out_dir=str(tmp_path_factory.mktemp(exp_id)), log=lambda s: None)
-        out[exp_id] = registry()[exp_id]().run(ctx)
-    return out
+    return run_tiny(IDS, tmp_path_factory)
 
 
 @pytest.mark.parametrize("exp_id", IDS)
 def test_tiny_run_gives_a_valid_result(results, exp_id):
-    res = results[exp_id]
-    assert isinstance(res, Result) and res.id == exp_id
-    assert res.verdict in VERDICTS and res.verdict != ERROR, res.summary
-    assert res.summary and res.numbers and res.table
-    assert res.claim and res.expected and res.source
-    assert res.seeds == [0, 1, 2]
-    assert res.plots
-    for path in res.plots:
-        assert os.path.isfile(path)
-        with open(path, "rb") as f:
-            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    res.to_json()
+    assert_valid_result(results[exp_id], exp_id)
 
 
 def test_lm_numbers_are_perplexities_above_the_floor(results):
