@@ -105,9 +105,10 @@ class Adam(Optimizer):
             g = self.decayed(p, g, wd)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         t = self.scratch(p, 0)
-        # m ← m + (1 − β₁)(g − m)
-        xp.subtract(g, m, out=t)
-        axpy(1 - beta1, t, m)
+        # m ← β₁ m + (1 − β₁) g (two passes without a temporary; torch's lerp form, m + (1 − β₁)
+        # (g − m), needs a third and differs only in rounding)
+        m *= beta1
+        axpy(1 - beta1, g, m)
         # v ← β₂ v + (1 − β₂) g²
         v *= beta2
         xp.multiply(g, g, out=t)
