@@ -8,19 +8,23 @@ CNN losses, double backward):
 * :class:`ConvWeightGrad`: dW = ∂⟨W ⋆ x, g⟩/∂W;  dx = ConvTranspose(g, ḡ), dg = Conv(x, ḡ)
 
 Forward is im2col + one GEMM: the padded input is viewed through ``as_strided`` as
-``(C, *kernel, N, *out)`` (no copy) and copied once into the column matrix
-``(C·prod(kernel), N·P)``, then ``W₂ @ cols`` is a single BLAS call (groups: one batched call
-over the groups). The adjoint is one GEMM ``W₂ᵀ @ G`` followed by col2im, a scatter-add written
-as one vectorised add per kernel offset (``prod(kernel)`` iterations, never a loop over batch
-or positions). Stride-1 convolutions use the "wide" column layout of :class:`Columns`.
+``(N, C, *kernel, *out)`` (no copy) and copied once into per-sample column matrices
+``(N, C·prod(kernel), P)`` (:func:`sample_cols`), then ``W₂ @ cols`` is one batched BLAS call
+whose result already is the (N, C', *out) output; a bias rides in the GEMM as a row of ones.
+The weight gradient reuses those columns (Σ_n cols[n] @ g[n]ᵀ, whose ones row gives db). The
+adjoint (input gradient) is one GEMM ``W₂ᵀ @ G`` followed by col2im, a scatter-add written as
+one vectorised add per kernel offset (``prod(kernel)`` iterations, never a loop over batch or
+positions); for stride 1 in the flat layout of :meth:`Columns.flat_gemm_col2im`, where each
+offset's add is one contiguous run. Thin outputs (under ``SAMPLE_MIN_P`` positions a sample)
+use the channel-first layouts of :class:`Columns` (one GEMM over the whole batch).
 
 Layouts measured for the MNIST CNN's Conv2d(32, 64, 3) at batch 64 (1 thread, CPU ms, 2 vCPU
-Zen 3, OpenBLAS): the three GEMMs cost 18-21 each in every layout tried (channel-first
-``W @ cols``, NHWC-style ``cols @ Wᵀ``, batched per example); im2col costs 4.5 channel-first
-and 6 from NHWC; col2im costs 13 channel-first, 24 NHWC (its adds run along 32-channel rows)
-and 9.6 with wide columns. Masked writes, NHWC and batched GEMMs were rejected; the forward's
-columns are reused by the weight gradient. Most of the remaining non-GEMM time is memory
-traffic, so the copies and adds are split over the BLAS threads (:func:`parallel`).
+Zen 3, OpenBLAS; the three GEMMs alone 17-21 each, M = 64 rows run at ~2/3 of OpenBLAS's
+peak): forward (im2col, GEMM, layout) 29-32 channel-first with the copy to (N, C', *out),
+22-25 per sample; input gradient 24-27 with wide columns (its 2-D strided adds cost ~0.2 µs a
+row), 21-24 flat; weight gradient 19-21 in either. NHWC columns and masked writes were
+rejected. Most of the remaining non-GEMM time is memory traffic, so the copies and adds are
+split over the BLAS threads (:func:`parallel`).
 
 ``padding`` is given per spatial dimension as ``(low, high)`` pairs so that ``padding="same"``
 with even kernels (asymmetric, as in PyTorch) needs no special case.
@@ -36,6 +40,7 @@ from typing import Any
 
 from chainrule.autograd.engine import Function
 from chainrule.backend import blas_threads, xp
+from chainrule.ops.reduce import Sum
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -45,6 +50,13 @@ Pads = tuple[tuple[int, int], ...]
 KEEP_COLS_BYTES = 64 << 20
 # Use the wide column layout (see :class:`Columns`) for stride-1 convolutions.
 WIDE_COLUMNS = True
+# Use the per-sample column layout (see :func:`sample_cols`) for the forward and the weight
+# gradient when every sample has at least this many output positions (below it the per-sample
+# GEMMs are too thin and one channel-first GEMM over the whole batch is faster).
+SAMPLE_COLUMNS = True
+SAMPLE_MIN_P = 100
+# Compute stride-1 input gradients in the flat layout (see :meth:`Columns.flat_gemm_col2im`).
+FLAT_COL2IM = True
 
 
 # ---- threads for the memory-bound loops ---------------------------------------------------
@@ -326,6 +338,141 @@ class Columns:
             parallel(run, c, blk.size)
         return out
 
+    def flat_gemm_col2im(self, w: Any, y: Any) -> Any:
+        """``col2im(W₂ᵀ @ y)`` (the input gradient of a stride-1 convolution, one group) in the
+        flat layout: a few samples at a time, column q = n·plane + Σ o_d·S_d of a block (S: the
+        padded plane's strides) holds output position o of its sample n, the other columns are
+        zero. Every kernel offset is then one constant shift of a whole block, channels and
+        samples included, so each offset's scatter-add is a single contiguous add.
+
+        # NOTE (speed): NumPy adds over 2-D strided views cost ~0.2 µs per row; the wide
+        # layout's adds run over channels x samples rows of ~600 elements and took 6-7 ms of
+        # the MNIST CNN's conv2 input gradient, the flat adds take ~1.5 ms, for ~9 % more GEMM
+        # columns (plane instead of wide P).
+        """
+        n, c, co = self.n, self.c, w.shape[0]
+        plane = _prod(self.sizes)
+        kk = _prod(self.ksize)
+        it = y.dtype.itemsize
+        dt = xp.result_type(w, y)
+        # y -> (C', N·plane), zeros outside the output positions
+        g2 = xp.zeros((co, n * plane), dtype=y.dtype)
+        view = xp.lib.stride_tricks.as_strided(
+            g2, (co, n, *self.osize), (n * plane * it, plane * it, *(s * it for s in self.plane)))
+        copy_split(view, y.swapaxes(0, 1))
+        # rows of the product in (kernel offset, channel) order: one offset is a (C, block) slab
+        wk = xp.ascontiguousarray(w.reshape(co, c, kk).swapaxes(1, 2)).reshape(co, kk * c)
+        nb = max(1, min(n, _BLOCK_BYTES // max(1, kk * c * plane * dt.itemsize)))
+        out = xp.empty((n, c, *self.sizes), dtype=dt)
+        buf = xp.empty(kk * c * nb * plane, dtype=dt)
+        acc = xp.empty(c * nb * plane, dtype=dt)
+        offsets = self._offsets()
+        for n0 in range(0, n, nb):
+            n1 = min(n, n0 + nb)
+            m = c * (n1 - n0) * plane  # one slab: channels x samples of the block
+            blk = buf[: kk * m].reshape(kk * c, -1)
+            xp.matmul(wk.T, g2[:, n0 * plane:n1 * plane], out=blk)
+            src = buf[: kk * m].reshape(kk, m)
+            a = acc[:m]
+            a[...] = 0
+
+            def run(lo: int, hi: int, src: Any = src, a: Any = a, step: int = m // c) -> None:
+                # channels [lo, hi): a shift past a channel's end only moves zero columns, so
+                # each thread's adds stay inside its own channels
+                lo, hi = lo * step, hi * step
+                for k, off in enumerate(offsets):
+                    if off < hi - lo:
+                        a[lo + off:hi] += src[k, lo:hi - off]
+
+            parallel(run, c, kk * m)
+            copy_split(out[n0:n1].reshape(n1 - n0, c, plane),
+                       a.reshape(c, n1 - n0, plane).swapaxes(0, 1))
+        return out
+
+
+def use_sample_layout(osize: tuple[int, ...]) -> bool:
+    """True when the per-sample layout serves a convolution with output positions ``osize``."""
+    return SAMPLE_COLUMNS and _prod(osize) >= SAMPLE_MIN_P
+
+
+def sample_cols(xpad: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
+                dilation: tuple[int, ...], osize: tuple[int, ...], ones: bool = False) -> Any:
+    """Per-sample column matrices ``(N, C·prod(kernel), prod(out))`` of the padded input
+    ``(N, C, *S)``: entry ``[n, (c, k), o]`` is ``xpad[n, c, *(o·stride + k·dilation)]`` (one
+    copy of strided windows); with ``ones`` a last row of ones follows (the bias's column).
+
+    With the batch outermost, ``W₂ @ cols[n]`` is already sample n's (C', *out) output, so the
+    forward needs no layout copy (MNIST CNN conv2, one Zen 3 core: im2col + GEMM + bias 22-25
+    instead of 29-32 ms for the channel-first layout with its copy to (N, C', *out)).
+    """
+    st = xpad.strides
+    n, c = xpad.shape[:2]
+    rows, p = c * _prod(ksize), _prod(osize)
+    shape = (n, c, *ksize, *osize)
+    strides = (st[0], st[1], *(s * d for s, d in zip(st[2:], dilation)),
+               *(s * t for s, t in zip(st[2:], stride)))
+    v = xp.lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
+    if not ones:
+        out = xp.empty(shape, dtype=xpad.dtype)
+        copy_split(out, v)
+        return out.reshape(n, rows, p)
+    out = xp.empty((n, rows + 1, p), dtype=xpad.dtype)
+    copy_split(out[:, :rows].reshape(shape), v)
+    out[:, rows] = 1
+    return out
+
+
+def sample_forward(w: Any, cols: Any, b: Any, groups: int, osize: tuple[int, ...]) -> Any:
+    """y[n] = W₂ @ cols[n] (+ b) for per-sample columns: one batched GEMM (over samples and
+    groups) whose result is the (N, C', *out) output itself. Columns with a row of ones (see
+    :func:`sample_cols`) take the bias into the GEMM as a last column of W₂ (a separate
+    broadcast add over the output costs ~0.3 ns per element, ~3 % of the GEMM)."""
+    n, p, co = cols.shape[0], cols.shape[2], w.shape[0]
+    if groups == 1 and cols.shape[1] > w[0].size:  # the ones row: [W₂ | b] @ [cols; 1]
+        wb = xp.empty((co, cols.shape[1]), dtype=w.dtype)
+        wb[:, :-1] = w.reshape(co, -1)
+        wb[:, -1] = b
+        return xp.matmul(wb, cols).reshape(n, co, *osize)
+    if groups == 1:
+        y = xp.matmul(w.reshape(co, -1), cols)
+    else:
+        y = xp.matmul(w.reshape(groups, co // groups, -1), cols.reshape(n, groups, -1, p))
+    y = y.reshape(n, co, p)
+    if b is not None:
+        y += b.reshape(co, 1)
+    return y.reshape(n, co, *osize)
+
+
+def sample_weight_grad(cols: Any, g: Any, groups: int) -> Any:
+    """dW₂ = Σ_n g[n] @ cols[n]ᵀ for per-sample columns, as (C', C/groups·prod(kernel)).
+
+    Computed transposed, Σ_n cols[n] @ g[n]ᵀ (OpenBLAS runs that orientation ~10 % faster
+    here), a block of samples per batched GEMM so the per-sample products held at once stay
+    within ``_WG_BLOCK_BYTES``; the sum over samples is one reduction per block.
+    """
+    n, p = cols.shape[0], cols.shape[2]
+    co = g.shape[1]
+    c3 = cols.reshape(n, groups, -1, p)
+    g3 = g.reshape(n, groups, co // groups, p).swapaxes(-1, -2)
+    kg = c3.shape[2]
+    dt = xp.result_type(cols, g)
+    per = groups * kg * (co // groups) * dt.itemsize
+    nb = max(1, min(n, _WG_BLOCK_BYTES // max(1, per)))
+    acc = None
+    buf = xp.empty((nb, groups, kg, co // groups), dtype=dt)
+    for n0 in range(0, n, nb):
+        n1 = min(n, n0 + nb)
+        part = buf[: n1 - n0]
+        xp.matmul(c3[n0:n1], g3[n0:n1], out=part)
+        if acc is None:
+            acc = part.sum(0)
+        else:
+            acc += part.sum(0)
+    return xp.ascontiguousarray(acc.swapaxes(-1, -2)).reshape(co, -1)
+
+
+# the per-sample products held at once by :func:`sample_weight_grad`
+_WG_BLOCK_BYTES = 8 << 20
 
 # the size of one block of columns in :meth:`Columns.gemm_col2im`, and of one block of the
 # forward's product in :meth:`Columns.gemm_output` (best near L2's size there: the GEMM
@@ -412,9 +559,15 @@ class Conv(Function):
         self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
         lay = Columns(x.shape[0], x.shape[1], _padded(x.shape[2:], pads), ksize, stride,
                       dilation, osize)
+        self.lay = lay
+        self.sample = use_sample_layout(osize)
+        if self.sample:
+            cols = sample_cols(pad_input(x, pads), ksize, stride, dilation, osize,
+                               ones=b is not None and groups == 1)
+            self.cols = cols if cols.nbytes <= KEEP_COLS_BYTES else None
+            return sample_forward(w, cols, b, groups, osize)
         cols = lay.cols(pad_input(x, pads))
         self.cols = cols if cols.nbytes <= KEEP_COLS_BYTES else None
-        self.lay = lay
         w2 = w.reshape(w.shape[0], -1)
         if groups == 1 and lay.wide:
             return lay.gemm_output(w2, cols, b)
@@ -425,16 +578,33 @@ class Conv(Function):
 
         x, w = self.inputs[0], self.inputs[1]
         cols, self.cols = self.cols, None  # free it (None: ConvWeightGrad rebuilds it)
-        g2 = self.lay.grad_cols(g.data)
         kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
-        gx = gw = gb = None
+        gx = gw = gb = g2 = None
         if self.needs[0]:
+            if not self.sample:  # channel-first, shared with dW's GEMM
+                g2 = self.lay.grad_cols(g.data)
             gx = apply(ConvTranspose, g, w, size=tuple(x.shape[2:]), g2=g2, **kw)
+        bias: dict[str, Any] = {}  # the weight gradient's GEMM may give db on the way
         if self.needs[1]:
-            gw = apply(ConvWeightGrad, x, g, ksize=tuple(w.shape[2:]), cols=cols, g2=g2, **kw)
+            gw = apply(ConvWeightGrad, x, g, ksize=tuple(w.shape[2:]), cols=cols, g2=g2,
+                       bias_out=bias, sample=self.sample, **kw)
         if len(self.needs) > 2 and self.needs[2]:
-            gb = g.sum((0, *range(2, g.ndim)))
+            gb = apply(BiasGrad, g, dim=(0, *range(2, g.ndim)), value=bias.get("db"))
         return (gx, gw, gb)[: len(self.inputs)]
+
+
+class BiasGrad(Sum):
+    """db = Σ_{n, out} g (a :class:`Sum` over all dims but the channels, with Sum's backward),
+    taking the value when the weight gradient's GEMM already computed it: Conv's per-sample
+    columns end with a row of ones when there is a bias, so dW's GEMM yields db as one more
+    column (saves a reduction over g, ~3 % of a small CNN's backward)."""
+
+    def forward(self, x: Any, dim: Any = None, keepdim: bool = False, dtype: Any = None,
+                value: Any = None) -> Any:
+        if value is None:
+            return super().forward(x, dim, keepdim, dtype)
+        self.axes, self.keepdim = tuple(dim), keepdim
+        return value
 
 
 class ConvTranspose(Function):
@@ -458,6 +628,11 @@ class ConvTranspose(Function):
         self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
         lay = Columns(y.shape[0], w.shape[1] * groups, _padded(size, pads), w.shape[2:], stride,
                       dilation, y.shape[2:])
+        if g2 is None and groups == 1 and FLAT_COL2IM and all(t == 1 for t in stride):
+            out = _crop(lay.flat_gemm_col2im(w, y), pads, size)
+            if b is not None:
+                out = out + b.reshape((1, -1) + (1,) * len(size))
+            return out
         if g2 is None:
             g2 = lay.grad_cols(y)
         w2 = w.reshape(w.shape[0], -1)
@@ -496,10 +671,25 @@ class ConvWeightGrad(Function):
     def forward(self, x: Any, g: Any, ksize: tuple[int, ...] = (),
                 stride: tuple[int, ...] = (1,), pads: Pads = ((0, 0),),
                 dilation: tuple[int, ...] = (1,), groups: int = 1, cols: Any = None,
-                g2: Any = None) -> Any:
+                g2: Any = None, bias_out: dict[str, Any] | None = None,
+                sample: bool | None = None) -> Any:
         self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
+        osize = tuple(g.shape[2:])
+        if sample is None:  # (given by Conv: the layout of its ``cols``)
+            sample = use_sample_layout(osize)
+        if sample:
+            if cols is None:
+                cols = sample_cols(pad_input(x, pads), ksize, stride, dilation, osize)
+            rows = x.shape[1] * _prod(ksize)
+            if cols.shape[1] > rows and bias_out is not None:  # Conv's columns + a ones row
+                gwb = sample_weight_grad(cols, g, groups)
+                bias_out["db"] = gwb[:, rows].copy()
+                gw = xp.ascontiguousarray(gwb[:, :rows])
+            else:
+                gw = sample_weight_grad(cols[:, :rows], g, groups)
+            return gw.reshape((g.shape[1], x.shape[1] // groups, *ksize))
         lay = Columns(x.shape[0], x.shape[1], _padded(x.shape[2:], pads), ksize, stride,
-                      dilation, g.shape[2:])
+                      dilation, osize)
         if cols is None:
             cols = lay.cols(pad_input(x, pads))
         if g2 is None:

