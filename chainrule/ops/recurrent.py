@@ -10,10 +10,12 @@ Layout and tricks (all internal; inputs and outputs use PyTorch's layout):
 
 * buffers are time-major ``(T, D, ...)`` in *processing* order (slot ``s`` of the reverse
   direction holds time ``T-1-s``) and gate-major inside a step: the gates of a step are
-  ``(D, K, B, H)`` (K gates), so every gate is a contiguous block (strided gate slices of a
-  ``(B, K·H)`` row cost about twice as much per call), the states stay ``(D, B, H)`` (no
+  ``(D, K, B, H)`` (K gates), so every gate is a contiguous block (NumPy 2.4 runs a ufunc on
+  strided gate slices of ``(B, K·H)`` rows 2-6x slower per element, worst with two strided
+  operands: measured 1.3 against 0.2 ns per float32), the states stay ``(D, B, H)`` (no
   transposes anywhere), and the recurrent product of all gates and both directions is one
-  batched matmul h (B, H) @ W_k (H, H) per gate, in place;
+  batched matmul h (B, H) @ W_k (H, H) per gate, in place (as fast as one h @ W_hhᵀ GEMM; the
+  backward pays three adds per step to sum the gates);
 * σ(a) = ½ + ½ tanh(a/2) with the ½ folded into the σ gates of the recurrent weights and of
   the input projection: one ``tanh`` call per step covers every gate (NumPy's ``tanh`` is
   vectorised; an ``exp``-based sigmoid is ~10x slower);
@@ -22,6 +24,16 @@ Layout and tricks (all internal; inputs and outputs use PyTorch's layout):
 * variable lengths use a mask m_t: the state is frozen where m_t = 0
   (h_t = m h̃_t + (1-m) h_{t-1}), so the forward direction ends at each sequence's true last
   step and the reverse direction starts at each sequence's true end; outputs past a length are 0.
+
+The LSTM with compiled kernels (:mod:`chainrule._jit`, the ``fast`` extra) keeps PyTorch's
+layout instead: the gates of a step are one ``(D, B, 4H)`` row block in PyTorch's order
+i, f, g, o, so the recurrent product is one GEMM h W'ᵀ (H, 4H) forward and one GEMM
+da (B, 4H) @ W_hh (4H, H) backward (the sum over gates inside BLAS), the input projections are
+read in place, the gradient of the projections is the buffer BPTT writes (no reordering), and
+dW_hh is one GEMM over (T·B). The element-wise work of a step is a few compiled passes that
+read gates as strided row slices at no extra cost (NumPy pays several times over for strided
+operands, hence the gate-major layout above); NumPy keeps the GEMMs and the vectorised
+``tanh``, and BPTT is one kernel and one GEMM per step with no precomputed factors.
 
 The backward is NumPy BPTT when no graph is recorded. Under ``create_graph=True`` it is the
 vector-Jacobian product of the composite (Tensor-op) recurrence that the caller passes as
@@ -34,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chainrule import _jit
 from chainrule.autograd.engine import Function, _GradMode, run_backward
 from chainrule.backend import xp
 from chainrule.ops.index import IndexAdd
@@ -171,7 +184,7 @@ class RecurrentScan(Function):
         T, B = xt.shape[0], xt.shape[1]
         H = ws[0].shape[1]
         c = _Scan(mode, xt, h0, c0, ws, bs, lengths)
-        _FORWARD[mode](c)
+        _forward(c)
         self.c = c
         n_out, n_h = T * B * D * H, D * B * H
         flat = xp.empty(n_out + n_h * (2 if mode == "LSTM" else 1), dtype=xproj.dtype)
@@ -200,6 +213,8 @@ class RecurrentScan(Function):
         dh = gd[n_out:n_out + n_h].reshape(D, B, H).copy()
         dc = gd[n_out + n_h:].reshape(D, B, H).copy() if self.mode == "LSTM" else None
         gy = _arrange_output_grad(c, gout)
+        if c.rows:
+            return self._collect_rows(c, _lstm_backward_rows(c, gy, dh, dc), dh, dc)
         if self.mode == "LSTM":
             dpre, dhh = _lstm_backward(c, gy, dh, dc)
         elif self.mode == "GRU":
@@ -207,6 +222,35 @@ class RecurrentScan(Function):
         else:
             dpre, dhh = _rnn_backward(c, gy, dh)
         return self._collect(c, dpre, dhh, dh, dc)
+
+    def _collect_rows(self, c: _Scan, da: Any, dh: Any, dc: Any) -> tuple:
+        """Gradients from da ``(T, D, B, 4H)`` (processing order, PyTorch's gate order)."""
+        needs = self.needs
+        T, D, B, H = c.T, c.D, c.B, c.H
+        G = 4 * H
+        out: list[Any] = [None] * len(needs)
+        if needs[0]:
+            if D == 1 and not self.batch_first:
+                out[0] = da[:, 0]  # already the gradient of xproj
+            else:
+                x = self.inputs[0].data
+                dx = xp.empty(x.shape, dtype=x.dtype)
+                dx_tm = dx.transpose(1, 0, 2) if self.batch_first else dx
+                for d in range(D):
+                    xp.copyto(dx_tm[:, :, d * G:(d + 1) * G], da[:, d] if d == 0 else da[::-1, d])
+                out[0] = dx
+        if needs[1]:
+            out[1] = dh
+        if needs[2]:
+            out[2] = dc
+        has_bias = len(needs) > 3 + D
+        for d in range(D):
+            a2 = da[:, d].reshape(T * B, G)
+            if needs[3 + d]:  # dW_hh = Σ_t da_tᵀ h_{t-1}: one GEMM over (T·B)
+                out[3 + d] = xp.matmul(a2.T, c.hs[:T, d].reshape(T * B, H))
+            if has_bias and needs[3 + D + d]:  # db_hh = Σ_t da_t (a GEMV beats a reduction)
+                out[3 + D + d] = xp.matmul(xp.ones(T * B, dtype=c.dtype), a2)
+        return tuple(out)
 
     def _collect(self, c: _Scan, dpre: Any, dhh: Any, dh: Any, dc: Any) -> tuple:
         needs = self.needs
@@ -246,8 +290,9 @@ def _to_torch_order(c: _Scan, a: Any) -> Any:
 
 
 class _Scan:
-    """Buffers of one fused scan: states ``(D, B, H)``, gates ``(D, K, B, H)`` per step (each
-    gate a contiguous block), weights per gate ``(D, K, H, H)``."""
+    """Buffers of one fused scan: states ``(D, B, H)`` per step; gates ``(D, K, B, H)`` per
+    step (each gate a contiguous block) with weights per gate ``(D, K, H, H)``, or for the
+    compiled LSTM (``rows``) ``(D, B, 4H)`` rows with W_hh whole (see the module docstring)."""
 
     def __init__(self, mode: str, xt: Any, h0: Any, c0: Any, ws: tuple, bs: tuple,
                  lengths: Any) -> None:
@@ -257,41 +302,90 @@ class _Scan:
         K = G // H
         dt = xt.dtype
         self.mode, self.T, self.B, self.D, self.K, self.H, self.dtype = mode, T, B, D, K, H, dt
-        self.order = order = _gate_order(mode)
-        nsig = {"LSTM": 3, "GRU": 2}.get(mode, 0)  # leading σ gates in internal order
-        self.nsig = nsig
-        scale = xp.ones((K, 1, 1), dtype=dt)  # ½ on σ gates: σ(a) = ½ + ½ tanh(a/2)
-        scale[:nsig] = 0.5
-        self.wb = xp.stack([w.reshape(K, H, H)[list(order)] for w in ws])  # W_k (out, in)
-        # W_kᵀ (in, out), ½ on σ gates; contiguous: OpenBLAS runs h W_kᵀ at batch 64 ~25 %
-        # slower from the transposed view (as in Linear's small-batch NOTE)
-        self.w = xp.ascontiguousarray(self.wb.transpose(0, 1, 3, 2) * scale)
-        self.x = xp.empty((T, D, K, B, H), dtype=dt)  # projections (+ folded b_hh), scaled
-        self.bh = xp.zeros((D, K, 1, H), dtype=dt) if mode == "GRU" else None
-        for d in range(D):
-            src = xt[:, :, d * G:(d + 1) * G]
-            src = (src if d == 0 else src[::-1]).reshape(T, B, K, H)
-            b = None if bs[d] is None else bs[d].reshape(K, H)
-            xd = self.x[:, d]
-            for k, j in enumerate(order):  # one chunked copy per gate, reordered on the way
-                if b is None or mode == "GRU":
-                    xp.multiply(src[:, :, j], scale[k], out=xd[:, k])
-                else:
-                    xp.add(src[:, :, j], b[j], out=xd[:, k])
-                    xd[:, k] *= scale[k]
-            if b is not None and mode == "GRU":
-                xp.multiply(b[:, None, :], scale, out=self.bh[d])
+        self.order = _gate_order(mode)
+        self.rows = mode == "LSTM" and dt in (xp.float32, xp.float64) and _jit.available()
+        if self.rows:
+            self._init_rows(xt, ws, bs)
+        else:
+            self._init_blocks(xt, ws, bs)
         self.hs = xp.empty((T + 1, D, B, H), dtype=dt)  # states h_0 .. h_T (processing order)
         self.hs[0] = 0 if h0 is None else h0
         self.cs = None
         if mode == "LSTM":
             self.cs = xp.empty((T + 1, D, B, H), dtype=dt)
             self.cs[0] = 0 if c0 is None else c0
-        self.act = xp.empty((T, D, K, B, H), dtype=dt)  # gate activations per step
-        self.valid = self.keep = self.drop = None
+        self.valid = self.keep = self.drop = self.all = None
         if lengths is not None:
             self.valid, self.keep = step_masks(lengths, T, D)  # keep: (T, D, B, 1)
             self.drop = ~self.keep
+        elif self.rows:
+            self.all = xp.ones((D, B, 1), dtype=bool)
+
+    def keep_at(self, s: int) -> Any:
+        """Which rows of processing step s are within their sequence, ``(D, B, 1)`` (kernels)."""
+        return self.all if self.keep is None else self.keep[s]
+
+    def _init_rows(self, xt: Any, ws: tuple, bs: tuple) -> None:
+        T, B, D, H, dt = self.T, self.B, self.D, self.H, self.dtype
+        G = 4 * H
+        self.sv = xp.full(G, 0.5, dtype=dt)  # ½ on σ gates i, f, o: σ(a) = ½ + ½ tanh(a/2)
+        self.sv[2 * H:3 * H] = 1
+        # W'ᵀ (H, 4H) = (½ on σ rows of W_hh)ᵀ, contiguous: OpenBLAS runs h W'ᵀ at batch 64
+        # ~25 % slower from the transposed view (as in Linear's small-batch NOTE)
+        self.w = xp.empty((D, H, G), dtype=dt)
+        for d in range(D):
+            xp.multiply(ws[d].T, self.sv, out=self.w[d])
+        self.whh = ws[0][None] if D == 1 else xp.stack(ws)  # W_hh (4H, H) for BPTT
+        self.bx = xp.zeros((D, G), dtype=dt) if bs[0] is None else xp.stack(bs)  # b_hh
+        if D == 1 and xt.flags.c_contiguous:
+            self.xs = xt[:, None]  # the projections, read in place
+        else:  # processing order, one contiguous block per step
+            self.xs = xp.empty((T, D, B, G), dtype=dt)
+            for d in range(D):
+                src = xt[:, :, d * G:(d + 1) * G]
+                xp.copyto(self.xs[:, d], src if d == 0 else src[::-1])
+        self.act = xp.empty((T, D, B, G), dtype=dt)  # gates per step: σ(i, f), tanh g, σ(o)
+
+    def _init_blocks(self, xt: Any, ws: tuple, bs: tuple) -> None:
+        T, B, D, K, H, dt, mode = self.T, self.B, self.D, self.K, self.H, self.dtype, self.mode
+        G, order = K * H, list(self.order)
+        nsig = {"LSTM": 3, "GRU": 2}.get(mode, 0)  # leading σ gates in internal order
+        scale = xp.ones((K, 1, 1), dtype=dt)  # ½ on σ gates: σ(a) = ½ + ½ tanh(a/2)
+        scale[:nsig] = 0.5
+        self.wb = xp.stack([w.reshape(K, H, H)[order] for w in ws])  # W_k (out, in)
+        # W_kᵀ (in, out), ½ on σ gates; contiguous (see _init_rows)
+        self.w = xp.ascontiguousarray(self.wb.transpose(0, 1, 3, 2) * scale)
+        # projections gate-major, scaled, with b_hh folded in (GRU: kept apart, as r scales
+        # hh_n): copies (fast for strided operands) to reorder, then two contiguous passes
+        self.x = x = xp.empty((T, D, K, B, H), dtype=dt)
+        for d in range(D):
+            src = xt[:, :, d * G:(d + 1) * G]
+            src = (src if d == 0 else src[::-1]).reshape(T, B, K, H).transpose(0, 2, 1, 3)
+            k = 0
+            for lo, hi in _runs(order):  # consecutive gates in one copy
+                xp.copyto(x[:, d, k:k + hi - lo], src[:, lo:hi])
+                k += hi - lo
+        self.bh = xp.zeros((D, K, 1, H), dtype=dt) if mode == "GRU" else None
+        if bs[0] is not None:
+            b = xp.stack([bd.reshape(K, 1, H)[order] for bd in bs])  # (D, K, 1, H)
+            if mode == "GRU":
+                self.bh = b * scale
+            else:
+                x += b
+        if nsig:
+            x[:, :, :nsig] *= dt.type(0.5)
+        self.act = xp.empty((T, D, K, B, H), dtype=dt)  # gate activations per step
+
+
+def _runs(order: list[int]) -> list[tuple[int, int]]:
+    """``order`` as runs of consecutive indices ``[lo, hi)``: (3, 0, 1, 2) -> (3, 4), (0, 3)."""
+    runs: list[tuple[int, int]] = []
+    for j in order:
+        if runs and runs[-1][1] == j:
+            runs[-1] = (runs[-1][0], j + 1)
+        else:
+            runs.append((j, j + 1))
+    return runs
 
 
 def _lstm_forward(c: _Scan) -> None:
@@ -315,6 +409,22 @@ def _lstm_forward(c: _Scan) -> None:
         if c.drop is not None:
             xp.copyto(cn, c.cs[s], where=c.drop[s])
             xp.copyto(hn, c.hs[s], where=c.drop[s])
+
+
+def _lstm_forward_rows(c: _Scan) -> None:
+    """The LSTM forward on ``(D, B, 4H)`` rows: per step one GEMM, three compiled passes and
+    two vectorised ``tanh`` calls."""
+    half = c.dtype.type(0.5)
+    pre, cell, hidden = _lstm_preact.get(), _lstm_cell.get(), _lstm_hidden.get()
+    c.tc = xp.empty((c.T, c.D, c.B, c.H), dtype=c.dtype)  # tanh(c_t)
+    for s in range(c.T):
+        a, keep = c.act[s], c.keep_at(s)
+        xp.matmul(c.hs[s], c.w, out=a)
+        pre(a, c.xs[s], c.bx, c.sv)
+        xp.tanh(a, out=a)
+        cell(a, c.cs[s], c.cs[s + 1], keep, half)
+        xp.tanh(c.cs[s + 1], out=c.tc[s])
+        hidden(a, c.tc[s], c.hs[s], c.hs[s + 1], keep)
 
 
 def _gru_forward(c: _Scan) -> None:
@@ -355,6 +465,13 @@ def _rnn_forward(c: _Scan) -> None:
         c.hs[s + 1] = a[:, 0]
         if c.drop is not None:
             xp.copyto(c.hs[s + 1], c.hs[s], where=c.drop[s])
+
+
+def _forward(c: _Scan) -> None:
+    if c.rows:
+        _lstm_forward_rows(c)
+    else:
+        _FORWARD[c.mode](c)
 
 
 _FORWARD = {"LSTM": _lstm_forward, "GRU": _gru_forward, "RNN_TANH": _rnn_forward,
@@ -450,6 +567,24 @@ def _lstm_backward(c: _Scan, gy: Any, dh: Any, dc: Any) -> tuple[Any, Any]:
     return da_all, da_all
 
 
+def _lstm_backward_rows(c: _Scan, gy: Any, dh: Any, dc: Any) -> Any:
+    """BPTT on ``(D, B, 4H)`` rows: per step one compiled pass for the gate gradients and one
+    GEMM dh_{t-1} = da W_hh. Returns da ``(T, D, B, 4H)`` in PyTorch's gate order. ``dh``
+    carries the part of the state gradient that does not pass through W_hh (at first the
+    gradient of h_n, then what passes frozen steps); it ends as the gradient of h_0."""
+    one = c.dtype.type(1)
+    bptt = _lstm_bptt.get()
+    if not gy.flags.c_contiguous:  # batch_first: one copy instead of strided reads per step
+        gy = xp.ascontiguousarray(gy)
+    da = xp.empty((c.T, c.D, c.B, 4 * c.H), dtype=c.dtype)
+    rec = xp.zeros((c.D, c.B, c.H), dtype=c.dtype)  # da_{t+1} W_hh
+    for s in range(c.T - 1, -1, -1):
+        bptt(c.act[s], c.tc[s], c.cs[s], gy[s], rec, dh, dc, da[s], c.keep_at(s), one)
+        xp.matmul(da[s], c.whh, out=rec)
+    dh += rec
+    return da
+
+
 def _gru_backward(c: _Scan, gy: Any, dh: Any) -> tuple[Any, Any]:
     T, D, B, H, one = c.T, c.D, c.B, c.H, c.dtype.type(1)
     a = c.act
@@ -510,3 +645,91 @@ def _rnn_backward(c: _Scan, gy: Any, dh: Any) -> tuple[Any, Any]:
         if c.drop is not None:
             dh += t1
     return da_all, da_all
+
+
+# ---- compiled kernels of the LSTM on rows (chainrule._jit) -----------------------------------
+# Arithmetic stays in the arrays' dtype (constants come in as arguments of that dtype) and each
+# formula follows the NumPy path's order of operations. Gates in a row: i, f, g, o.
+@_jit.kernel
+def _lstm_preact(a: Any, x: Any, b: Any, sv: Any) -> None:  # pragma: no cover - compiled
+    """a ← a + (x + b_hh) · s: the scaled pre-activations (a holds h W'ᵀ; s is ½ on σ gates)."""
+    D, B, G = a.shape
+    for d in range(D):
+        for r in range(B):
+            for n in range(G):
+                a[d, r, n] = a[d, r, n] + (x[d, r, n] + b[d, n]) * sv[n]
+
+
+@_jit.kernel
+def _lstm_cell(a: Any, cp: Any, cn: Any, keep: Any, half: Any) -> None:  # pragma: no cover
+    """On tanh of the scaled gates: σ = ½ + ½ tanh(a/2) for i, f, o (in place) and
+    c_t = f c_{t-1} + i g, or c_{t-1} in a step past the sequence's length."""
+    D, B, G = a.shape
+    H = G // 4
+    for d in range(D):
+        for r in range(B):
+            # one view per gate: stores at several offsets of one row do not vectorise
+            ai, af, ag, ao = a[d, r, :H], a[d, r, H:2 * H], a[d, r, 2 * H:3 * H], a[d, r, 3 * H:]
+            for j in range(H):
+                ai[j] = ai[j] * half + half
+                af[j] = af[j] * half + half
+                ao[j] = ao[j] * half + half
+            if keep[d, r, 0]:
+                for j in range(H):
+                    cn[d, r, j] = af[j] * cp[d, r, j] + ai[j] * ag[j]
+            else:
+                for j in range(H):
+                    cn[d, r, j] = cp[d, r, j]
+
+
+@_jit.kernel
+def _lstm_hidden(a: Any, tc: Any, hp: Any, hn: Any, keep: Any) -> None:  # pragma: no cover
+    """h_t = o tanh(c_t), or h_{t-1} in a step past the sequence's length."""
+    D, B, G = a.shape
+    H = G // 4
+    for d in range(D):
+        for r in range(B):
+            if keep[d, r, 0]:
+                for j in range(H):
+                    hn[d, r, j] = a[d, r, 3 * H + j] * tc[d, r, j]
+            else:
+                for j in range(H):
+                    hn[d, r, j] = hp[d, r, j]
+
+
+@_jit.kernel
+def _lstm_bptt(a: Any, tc: Any, cp: Any, gy: Any, rec: Any, dhp: Any, dc: Any, da: Any,
+               keep: Any, one: Any) -> None:  # pragma: no cover - compiled
+    """One BPTT step: dh_t = (rec + dhp) + gy (rec = da_{t+1} W_hh);
+    dc_t += dh_t (1 - tanh² c_t) o;  da_o = dh_t σ'(o) tanh c_t;
+    (da_i, da_f, da_g) = dc_t (σ'(i) g, σ'(f) c_{t-1}, (1 - g²) i);  dc_{t-1} = dc_t f, with
+    σ' = σ - σ². A step past the sequence's length has da = 0 and passes dc on, and dh in dhp."""
+    D, B, G = a.shape
+    H = G // 4
+    zero = one - one
+    for d in range(D):
+        for r in range(B):
+            di, df = da[d, r, :H], da[d, r, H:2 * H]  # one view per gate (see _lstm_cell)
+            dg, do = da[d, r, 2 * H:3 * H], da[d, r, 3 * H:]
+            if keep[d, r, 0]:
+                for j in range(H):
+                    dh = (rec[d, r, j] + dhp[d, r, j]) + gy[d, r, j]
+                    i = a[d, r, j]
+                    f = a[d, r, H + j]
+                    g = a[d, r, 2 * H + j]
+                    o = a[d, r, 3 * H + j]
+                    t = tc[d, r, j]
+                    dcv = dc[d, r, j] + dh * ((one - t * t) * o)
+                    di[j] = dcv * ((i - i * i) * g)
+                    df[j] = dcv * ((f - f * f) * cp[d, r, j])
+                    dg[j] = dcv * ((one - g * g) * i)
+                    do[j] = dh * ((o - o * o) * t)
+                    dc[d, r, j] = dcv * f
+                    dhp[d, r, j] = zero
+            else:
+                for j in range(H):
+                    dhp[d, r, j] = (rec[d, r, j] + dhp[d, r, j]) + gy[d, r, j]
+                    di[j] = zero
+                    df[j] = zero
+                    dg[j] = zero
+                    do[j] = zero

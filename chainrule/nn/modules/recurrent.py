@@ -379,7 +379,14 @@ class RNNBase(Module):
                     for s in self._suffixes()]
             b_hh = [self._parameters.get(f"bias_hh_l{layer}{s}") for s in self._suffixes()]
             if fused:
-                xproj = _project(inp, _cat0(w_ih), _cat0(b_ih) if self.bias else None)
+                # b_ih joins b_hh in the scan (LSTM, RNN): a 4H-vector add instead of a bias
+                # pass over the (T·B, 4H) projections and its reduction in the backward. The
+                # GRU keeps them apart: r scales the recurrent part of the candidate only.
+                merge = self.bias and self.mode != "GRU"
+                xproj = _project(inp, _cat0(w_ih),
+                                 _cat0(b_ih) if self.bias and not merge else None)
+                if merge:
+                    b_hh = [bi + bh for bi, bh in zip(b_ih, b_hh)]
                 inp, hn, cn = R.fused_scan(self.mode, xproj, h0_l, c0_l, w_hh, b_hh,
                                            self.batch_first, lens)
             else:
