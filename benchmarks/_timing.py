@@ -199,7 +199,20 @@ def environment() -> dict[str, Any]:
         ]
     except ImportError:  # pragma: no cover
         env["threadpools"] = []
+    env["compiled_kernels"] = _compiled_kernels()
     return env
+
+
+def _compiled_kernels() -> str | None:
+    """The Numba version when chainrule's compiled kernels are on (the ``fast`` extra), else
+    None: ratios differ between the two (the NumPy paths are what a plain install runs)."""
+    from chainrule import _jit
+
+    if not _jit.available():
+        return None
+    import numba
+
+    return str(numba.__version__)
 
 
 def header(env: dict[str, Any] | None = None) -> str:
@@ -208,6 +221,10 @@ def header(env: dict[str, Any] | None = None) -> str:
     lines = [f"CPU {env['cpu']} ({env['cores']} cores available)",
              f"python {env['python']}  numpy {env['numpy']}  torch {env.get('torch')} "
              f"(threads {env.get('torch_threads')})"]
+    kernels = env.get("compiled_kernels")
+    lines.append(f"chainrule compiled kernels: numba {kernels} (the 'fast' extra)" if kernels
+                 else "chainrule compiled kernels: off (NumPy paths; install the 'fast' extra "
+                      "for Numba kernels)")
     for d in env.get("threadpools", []):
         lines.append(f"{d['user_api']:<7} {d['internal_api']} {d['version']} "
                      f"threads={d['num_threads']} ({d['library']})")
