@@ -14,7 +14,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from chainrule.backend import xp
 from chainrule.random import rng as _rng
@@ -94,6 +93,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
                   b: float = 2.0, generator: Any = None) -> Tensor:
     """Fill with N(mean, std²) truncated to [a, b] (absolute bounds), by inverse-CDF sampling:
     x = mean + std Φ⁻¹(u), u ~ U(Φ((a-mean)/std), Φ((b-mean)/std))."""
+    from scipy.special import ndtr, ndtri  # on first use: ``import chainrule.nn`` stays fast
     lo, hi = ndtr((a - mean) / std), ndtr((b - mean) / std)
     u = _rng(generator).uniform(lo, hi, tensor.shape)
     return _write(tensor, np.clip(mean + std * ndtri(u), a, b))

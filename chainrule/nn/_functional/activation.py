@@ -14,8 +14,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from scipy.special import erf as _erf
-
 from chainrule.autograd.engine import Function, _GradMode, no_grad
 from chainrule.backend import xp
 from chainrule.ops import elementwise as E
@@ -39,7 +37,11 @@ class Erf(Function):
     saves = (0,)
 
     def forward(self, x: Any) -> Any:
-        return _erf(x).astype(x.dtype, copy=False)
+        # SciPy is imported on first use: importing scipy.special costs ~0.25 s, which
+        # ``import chainrule.nn`` should not pay
+        from scipy.special import erf
+
+        return erf(x).astype(x.dtype, copy=False)
 
     def backward(self, g: Tensor) -> tuple:
         x = self.inputs[0]
