@@ -4,3 +4,17 @@ from chainrule.nn import functional, init, utils
 from chainrule.nn.modules import *  # noqa: F403
 from chainrule.nn.modules import Module, RemovableHandle
 from chainrule.nn.parameter import Buffer, Parameter
+
+
+def __getattr__(name: str) -> object:
+    """PyTorch's names whose classes live in :mod:`chainrule.distributed` (imported on first
+    use: that package imports ``chainrule.nn``): ``nn.SyncBatchNorm`` and ``nn.parallel``."""
+    if name == "SyncBatchNorm":
+        from chainrule.distributed.sync_batchnorm import SyncBatchNorm
+
+        return SyncBatchNorm
+    if name == "parallel":
+        import importlib
+
+        return importlib.import_module("chainrule.nn.parallel")
+    raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")
