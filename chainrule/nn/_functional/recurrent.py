@@ -231,6 +231,12 @@ def fused_scan(mode: str, xproj: Tensor, h0: Tensor | None, c0: Tensor | None,
     flat = apply(RecurrentScan, xproj, h0, c0, *params, mode=mode, num_directions=D,
                  batch_first=batch_first, lengths=lengths,
                  reference=_scan_reference(mode, D, batch_first, lengths))
+    return scan_parts(flat, mode, T, B, D, H, batch_first)
+
+
+def scan_parts(flat: Tensor, mode: str, T: int, B: int, D: int, H: int,
+               batch_first: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``(output, h_n, c_n)`` read from the flat result of :class:`RecurrentScan` (views)."""
     n = T * B * D * H
     out = apply(FlatPart, flat, start=0, shape=(B, T, D * H) if batch_first else (T, B, D * H))
     hn = apply(FlatPart, flat, start=n, shape=(D, B, H))

@@ -20,7 +20,7 @@ from chainrule.nn.modules.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.utils.rnn import PackedSequence, pack_with, pad_packed_sequence
 from chainrule.ops.matmul import Linear
-from chainrule.ops.recurrent import gate_count, step_masks
+from chainrule.ops.recurrent import RecurrentScan, gate_count, step_masks, uses_rows
 from chainrule.tensor import Tensor, _wrap, apply, cat, stack
 
 __all__ = [
@@ -378,10 +378,16 @@ class RNNBase(Module):
             w_hh = [self._weight_drop(self._parameters[f"weight_hh_l{layer}{s}"], rng)
                     for s in self._suffixes()]
             b_hh = [self._parameters.get(f"bias_hh_l{layer}{s}") for s in self._suffixes()]
-            if fused:
-                # b_ih joins b_hh in the scan (LSTM, RNN): a 4H-vector add instead of a bias
-                # pass over the (T·B, 4H) projections and its reduction in the backward. The
-                # GRU keeps them apart: r scales the recurrent part of the candidate only.
+            if fused and not uses_rows(self.mode, x.dtype):
+                # NumPy gate blocks: the projection runs inside the scan, written gate-major
+                # with the biases folded in (ops.recurrent._Scan._project)
+                inp, hn, cn = _projected_scan(self.mode, inp, h0_l, c0_l, w_ih, w_hh, b_ih,
+                                              b_hh, self.batch_first, lens)
+            elif fused:
+                # compiled LSTM kernels on PyTorch's rows, which read the projections in place:
+                # b_ih joins b_hh in the scan (LSTM, RNN), a 4H-vector add instead of a bias
+                # pass over the (T·B, 4H) projections and its reduction in the backward (the
+                # GRU would keep them apart: r scales the recurrent part of the candidate only)
                 merge = self.bias and self.mode != "GRU"
                 xproj = _project(inp, _cat0(w_ih),
                                  _cat0(b_ih) if self.bias and not merge else None)
@@ -508,6 +514,37 @@ def _project(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
     lead = x.shape[:-1]
     y = apply(Linear, x.reshape(-1, x.shape[-1]), w, b)
     return y.reshape(lead + (w.shape[0],))
+
+
+def _projected_scan(mode: str, x: Tensor, h0: Any, c0: Any, w_ih: list, w_hh: list, b_ih: list,
+                    b_hh: list, batch_first: bool, lengths: Any) -> tuple[Tensor, Tensor, Any]:
+    """A whole layer through the fused primitive with the input projection inside
+    (``RecurrentScan(project=True)``): ``(output, h_n, c_n)``."""
+    D = len(w_ih)
+    H = w_hh[0].shape[1]
+    B, T = (x.shape[0], x.shape[1]) if batch_first else (x.shape[1], x.shape[0])
+    params = list(w_ih) + list(w_hh)
+    if b_ih[0] is not None:
+        params += list(b_ih) + list(b_hh)
+    flat = apply(RecurrentScan, x, h0, c0, *params, mode=mode, num_directions=D,
+                 batch_first=batch_first, lengths=lengths, project=True,
+                 reference=_projected_reference(mode, D, batch_first, lengths))
+    return R.scan_parts(flat, mode, T, B, D, H, batch_first)
+
+
+def _projected_reference(mode: str, D: int, batch_first: bool, lengths: Any) -> Any:
+    """The composite that ``RecurrentScan(project=True)`` differentiates under
+    ``create_graph``: the projection x W_ihᵀ + b_ih, then the scan's own reference."""
+    scan = R._scan_reference(mode, D, batch_first, lengths)
+
+    def reference(x: Tensor, h0: Any, c0: Any, *params: Tensor) -> Tensor:
+        w_ih, rest = list(params[:D]), list(params[D:])
+        b_ih = rest[D:2 * D] if len(rest) > D else None
+        xproj = _project(x, _cat0(w_ih), _cat0(b_ih) if b_ih else None)
+        return scan(xproj, h0, c0, *rest[:D], *rest[2 * D:])
+
+    return reference
+
 
 _NAMES = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN", "RNN_RELU": "RNN"}
 
