@@ -122,12 +122,40 @@ def compare(name: str, a: Callable[[], Any], b: Callable[[], Any], repeats: int 
         b()
     na, nb = calibrate(a, target_s), calibrate(b, target_s)
     ta, tb = Timing([], []), Timing([], [])
+    settle = SETTLE_S if pool_threads() > 1 else 0.0
     for _ in range(repeats):
         for fn, n, t in ((a, na, ta), (b, nb, tb)):
+            if settle:
+                time.sleep(settle)
             wall, cpu = time_calls(fn, n)
             t.samples.append(wall)
             t.cpu_samples.append(cpu)
     return Comparison(name, ta, tb)
+
+
+# Idle worker threads busy-wait before they sleep: OpenBLAS's for up to 2^28 cycles (~0.1 s),
+# OpenMP's (torch) for its spin count. Timed right after the other library ran, a multi-
+# threaded step would share its cores with those spinning threads (measured: the MNIST CNN at
+# 2 threads took 60 or 85 ms depending on which library ran before it), so each timed block
+# starts after a pause longer than any spin.
+SETTLE_S = 0.25
+
+
+def pool_threads() -> int:
+    """The largest thread count of this process's thread pools (BLAS, OpenMP, torch)."""
+    import sys
+
+    n = 1
+    try:
+        from threadpoolctl import threadpool_info
+
+        n = max([n] + [int(d.get("num_threads") or 1) for d in threadpool_info()])
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        n = max(n, torch.get_num_threads())
+    return n
 
 
 def cores() -> int:

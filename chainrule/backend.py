@@ -104,7 +104,6 @@ def broadcast_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 _AXPY: dict[Any, Any] | None = None
 _blas_main: Any = None  # threadpoolctl controller of NumPy's BLAS (False: none found)
 _blas_others: list[Any] = []  # controllers of the BLAS that axpy uses (SciPy's)
-_blas_others_threads = 0
 
 
 def blas_threads() -> int:
@@ -124,8 +123,8 @@ def blas_threads() -> int:
 
 
 def _load_axpy() -> dict[Any, Any]:
-    """SciPy's BLAS axpy per dtype (imported on first use), and a controller of that BLAS so
-    its threads follow NumPy's (a library loaded after ``threadpool_limits`` misses them)."""
+    """SciPy's BLAS axpy per dtype (imported on first use), with that BLAS set to one thread
+    when it is not NumPy's (see :func:`axpy`)."""
     global _blas_others
     try:
         from scipy.linalg.blas import daxpy, saxpy
@@ -140,6 +139,8 @@ def _load_axpy() -> dict[Any, Any]:
                         if c.filepath != main]
     except ImportError:  # pragma: no cover
         _blas_others = []
+    for c in _blas_others:
+        c.set_num_threads(1)
     return {np.dtype(np.float32): saxpy, np.dtype(np.float64): daxpy}
 
 
@@ -150,19 +151,20 @@ def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
     # NOTE: a speed primitive of the optimizers: NumPy has no fused multiply-add, and an
     # update is a few such passes over every parameter (memory-bound); one BLAS call halves
     # their traffic (535k float32: 63 µs instead of 115 µs on one Zen 3 core).
+    # The BLAS is SciPy's, a second OpenBLAS beside NumPy's. Run threaded, its idle workers
+    # busy-wait (~0.1 s) and take the cores from NumPy's next GEMMs: an MLP step at 2 threads
+    # went from 6 to 40 ms. So SciPy's BLAS is set to one thread when axpy is first used
+    # (a process-wide setting: SciPy's own linear algebra runs single-threaded afterwards;
+    # ``threadpoolctl`` changes it back). One thread streams an axpy at memory speed; splitting
+    # it over chainrule's pool measured slower, its threads competing with NumPy's spinning
+    # BLAS workers.
     """
-    global _AXPY, _blas_others_threads
+    global _AXPY
     if _AXPY is None:
         _AXPY = _load_axpy()
     fn = _AXPY.get(y.dtype)
     if (fn is not None and y.size and x.dtype is y.dtype and x.shape == y.shape
             and x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
-        if y.size >= 1 << 15 and _blas_others:  # large enough for BLAS to use threads
-            n = blas_threads()
-            if n != _blas_others_threads:
-                for c in _blas_others:
-                    c.set_num_threads(n)
-                _blas_others_threads = n
         fn(x.reshape(-1), y.reshape(-1), a=a)
         return
     y += a * x
