@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", nargs="?", choices=["mnist1d"],
                    help="'mnist1d': the MNIST-1D benchmark table instead of the claims")
     p.add_argument("--quick", action="store_true",
-                   help="smaller budgets: the whole lab in about 10 minutes on 2 cores")
+                   help="smaller budgets: the whole lab in 3-4 minutes on 2 cores")
     p.add_argument("--only", nargs="+", metavar="ID", help="run only these experiments")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (>= 3 for verdicts)")
