@@ -121,10 +121,10 @@ def _numpy_update(p: Any, g: Any, v: Any, u: Any, group: dict[str, Any], t: Any,
     """The update of the class docstring on arrays (one block of a parameter), with
     temporaries ``t``, ``w``, ``d`` shaped like them.
 
-    # NOTE (speed): NumPy passes, not BLAS axpy: SciPy's BLAS is a second OpenBLAS whose
-    # worker threads spin after each multi-threaded call and starved the next GEMMs of a
-    # 2-thread MNIST CNN step (112-178 instead of ~90 ms); the blocks are in cache, so the
-    # extra pass of ``c·t`` then ``v += t`` costs little.
+    # NOTE (speed): NumPy passes, not ``backend.axpy``: the blocks are in cache, so the extra
+    # pass of ``c·t`` then ``v += t`` costs little, and NumPy calls run in parallel on
+    # chainrule's pool, whereas axpy's BLAS (SciPy's) is kept to one thread (its spinning
+    # workers starved the next GEMMs: a 2-thread MNIST CNN step took 112-178 ms, not ~60).
     """
     rho, eps, wd = group["rho"], group["eps"], group["weight_decay"]
     if wd != 0:
