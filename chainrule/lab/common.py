@@ -153,14 +153,54 @@ def smooth(values: list[float], window: int = 20) -> np.ndarray:
     return np.convolve(v, kernel, mode="valid")
 
 
-def plot(path: str, series: dict[str, Any], title: str, xlabel: str, ylabel: str,
-         logy: bool = False, x: Any = None, kind: str = "line") -> str:
-    """One figure with named series (each a list, or a list of per-seed lists for a band)."""
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the file-only Agg backend (imported on first use: plotting is
+    the only thing in the lab that needs matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def panels(path: str, panels: list[tuple], ncols: int | None = None) -> str:
+    """Line plots side by side, saved to ``path``; each panel is
+    ``(title, {name: (x, y[, style])}, xlabel, ylabel, logy)`` where y is one curve or
+    seeds × points (drawn as the mean with a min–max band)."""
+    plt = pyplot()
+    ncols = ncols or len(panels)
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.5 * nrows), dpi=100)
+    axes = np.atleast_1d(axes).reshape(-1)
+    for ax, (title, series, xlabel, ylabel, logy) in zip(axes, panels):
+        for name, spec in series.items():
+            xs, arr = spec[0], np.asarray(spec[1], dtype=np.float64)
+            style = spec[2] if len(spec) > 2 else "-"
+            if arr.ndim == 2:
+                ax.plot(xs, arr.mean(0), style, label=name)
+                ax.fill_between(xs, arr.min(0), arr.max(0), alpha=0.2)
+            else:
+                ax.plot(xs, arr, style, label=name)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes[len(panels):]:
+        ax.axis("off")
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.92, wspace=0.3, hspace=0.45)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot(path: str, series: dict[str, Any], title: str, xlabel: str, ylabel: str,
+         logy: bool = False, x: Any = None, kind: str = "line") -> str:
+    """One figure with named series (each a list, or a list of per-seed lists for a band)."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
     for name, ys in series.items():
         arr = np.asarray(ys, dtype=np.float64)

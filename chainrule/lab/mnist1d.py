@@ -215,11 +215,7 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 def _plot(path: str, ds: str, by_model: dict[str, Any]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4), dpi=100)
     for i, (name, c) in enumerate(by_model.items()):
         xs = c["curves"]["steps"]

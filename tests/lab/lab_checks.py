@@ -34,3 +34,20 @@ def assert_valid_result(res: Result, exp_id: str) -> None:
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     res.to_json()  # serialisable
+
+
+def tiny_suite(ids: Sequence[str]) -> tuple[Any, Any]:
+    """The module-scoped ``results`` fixture of a lab test file (one tiny run of each of
+    ``ids``) and its test that every result is valid; a test file assigns both at module
+    level: ``results, test_tiny_run_gives_a_valid_result = tiny_suite(IDS)``."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def results(tmp_path_factory: Any) -> dict[str, Result]:
+        return run_tiny(ids, tmp_path_factory)
+
+    @pytest.mark.parametrize("exp_id", ids)
+    def test_tiny_run_gives_a_valid_result(results: dict[str, Result], exp_id: str) -> None:
+        assert_valid_result(results[exp_id], exp_id)
+
+    return results, test_tiny_run_gives_a_valid_result

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from lab_checks import assert_valid_result, run_tiny
-
-from chainrule.lab.experiment import Result
+from lab_checks import tiny_suite
 
 IDS = ("E6",)
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory) -> dict[str, Result]:
-    return run_tiny(IDS, tmp_path_factory)
-
-
-@pytest.mark.parametrize("exp_id", IDS)
-def test_tiny_run_gives_a_valid_result(results, exp_id):
-    assert_valid_result(results[exp_id], exp_id)
+results, test_tiny_run_gives_a_valid_result = tiny_suite(IDS)
 
 
 def test_e6_kkt_residuals_and_gaps_vanish(results):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lab_checks import assert_valid_result, run_tiny
+from lab_checks import tiny_suite
 
 import chainrule as cr
 from chainrule import nn
 from chainrule.lab import common
-from chainrule.lab.experiment import Result
 from chainrule.lab.experiments.dropout import (
     _inverted_dropout_demo,
     dropconnect_mlp,
@@ -22,14 +21,7 @@ from chainrule.lab.experiments.dropout import (
 IDS = ("C1", "C2", "C3")
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory) -> dict[str, Result]:
-    return run_tiny(IDS, tmp_path_factory)
-
-
-@pytest.mark.parametrize("exp_id", IDS)
-def test_tiny_run_gives_a_valid_result(results, exp_id):
-    assert_valid_result(results[exp_id], exp_id)
+results, test_tiny_run_gives_a_valid_result = tiny_suite(IDS)
 
 
 def test_inverted_dropout_scaling():

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lab_checks import assert_valid_result, run_tiny
+from lab_checks import tiny_suite
 
 import chainrule as cr
 from chainrule.lab.experiment import (
     HOLDS,
     INCONCLUSIVE,
     REFUTED,
-    Result,
 )
 from chainrule.lab.experiments.normalization import (
     SequenceClassifier,
@@ -23,14 +22,7 @@ from chainrule.lab.experiments.normalization import (
 IDS = ("D1", "D2", "D3")
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory) -> dict[str, Result]:
-    return run_tiny(IDS, tmp_path_factory)
-
-
-@pytest.mark.parametrize("exp_id", IDS)
-def test_tiny_run_gives_a_valid_result(results, exp_id):
-    assert_valid_result(results[exp_id], exp_id)
+results, test_tiny_run_gives_a_valid_result = tiny_suite(IDS)
 
 
 def test_d2_eval_output_ignores_batch_companions(results):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lab_checks import assert_valid_result, run_tiny
+from lab_checks import tiny_suite
 
 import chainrule as cr
 from chainrule import nn
@@ -13,7 +13,6 @@ from chainrule.lab.experiment import (
     HOLDS,
     INCONCLUSIVE,
     REFUTED,
-    Result,
 )
 from chainrule.lab.experiments.rnn_dropout import (
     LMConfig,
@@ -29,14 +28,7 @@ from chainrule.lab.experiments.rnn_dropout import (
 IDS = ("C4", "C5", "C6", "C7")
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory) -> dict[str, Result]:
-    return run_tiny(IDS, tmp_path_factory)
-
-
-@pytest.mark.parametrize("exp_id", IDS)
-def test_tiny_run_gives_a_valid_result(results, exp_id):
-    assert_valid_result(results[exp_id], exp_id)
+results, test_tiny_run_gives_a_valid_result = tiny_suite(IDS)
 
 
 def test_lm_numbers_are_perplexities_above_the_floor(results):

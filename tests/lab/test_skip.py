@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lab_checks import assert_valid_result, run_tiny
+from lab_checks import tiny_suite
 
 import chainrule as cr
 from chainrule.lab import common
-from chainrule.lab.experiment import VERDICTS, Result
+from chainrule.lab.experiment import VERDICTS
 from chainrule.lab.experiments.skip import make_net, nonconvex_fraction
 
 IDS = ("B1", "B2", "B3")
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory) -> dict[str, Result]:
-    return run_tiny(IDS, tmp_path_factory)
-
-
-@pytest.mark.parametrize("exp_id", IDS)
-def test_tiny_run_gives_a_valid_result(results, exp_id):
-    assert_valid_result(results[exp_id], exp_id)
+results, test_tiny_run_gives_a_valid_result = tiny_suite(IDS)
 
 
 def test_b1_reports_both_train_and_test(results):

@@ -110,34 +110,14 @@ def _norm(a: np.ndarray) -> float:
 
 def _save_grid(path: str, panels: list[tuple[str, dict[str, Any], str, bool]], x: Any = None,
                xlabel: str = "step") -> str:
-    """Several small line plots side by side: (title, {name: values}, ylabel, logy)."""
-    import matplotlib
+    """Several small line plots side by side: (title, {name: values}, ylabel, logy), all on
+    the x values ``x`` (default 0, 1, ...); drawn by :func:`common.panels`."""
+    def with_x(series: dict[str, Any]) -> dict[str, Any]:
+        return {name: (np.asarray(x if x is not None else np.arange(np.shape(ys)[-1])), ys, ".-")
+                for name, ys in series.items()}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), dpi=100)
-    axes = np.atleast_1d(axes)
-    for ax, (title, series, ylabel, logy) in zip(axes, panels):
-        for name, ys in series.items():
-            arr = np.asarray(ys, dtype=np.float64)
-            xs = np.asarray(x if x is not None else np.arange(arr.shape[-1]))
-            if arr.ndim == 2:
-                ax.plot(xs, arr.mean(0), label=name, marker=".")
-                ax.fill_between(xs, arr.min(0), arr.max(0), alpha=0.2)
-            else:
-                ax.plot(xs, arr, label=name, marker=".")
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        if logy:
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.9, wspace=0.3)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return common.panels(path, [(title, with_x(series), xlabel, ylabel, logy)
+                                for title, series, ylabel, logy in panels])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import constrained as C
+from chainrule.lab import common
 from chainrule.lab.experiment import Context, Experiment, Result, register
 from chainrule.lab.verdict import below, combine, fmt, mean_std, table_row
 
@@ -179,11 +180,7 @@ class E6LagrangeKKT(Experiment):
 
     @staticmethod
     def _plot(ctx: Context, res: dict, svm: dict) -> str:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = common.pyplot()
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.9), dpi=100)
         width = 0.27
         idx = np.arange(len(PROBLEMS))

@@ -265,11 +265,7 @@ class E3Saddles(Experiment):
                                    "index_tol": self.index_tol})
 
     def _plot(self, ctx: Context, toy: dict, crit: dict) -> str:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = common.pyplot()
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), dpi=100)
         for ax, (fname, f) in zip(axes[:2], (("5x²−y²", lambda a, b: 5 * a**2 - b**2),
                                              ("x³−3xy²", lambda a, b: a**3 - 3 * a * b**2))):
@@ -393,11 +389,7 @@ class E4Convexity(Experiment):
                            min_hessian_eigenvalue=out[a]["min_eig"],
                            convex_by_sampling=str(out[a]["convex"]))
                  for a in ("logistic", "mlp")]
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = common.pyplot()
         fig, ax = plt.subplots(figsize=(6.5, 3.8), dpi=100)
         for i, arm in enumerate(("logistic", "mlp")):
             for j, losses in enumerate(out[arm]["losses"]):

@@ -61,36 +61,6 @@ class M1dMLP(nn.Module):
         return self.l3(h)
 
 
-def _two_panels(path: str, left: tuple, right: tuple) -> str:
-    """Two plots side by side: each (title, {name: (x, y[, style])}, xlabel, ylabel, logy)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), dpi=100)
-    for ax, (title, series, xlabel, ylabel, logy) in zip(axes, (left, right)):
-        for name, spec in series.items():
-            xs, ys = spec[0], np.asarray(spec[1], dtype=np.float64)
-            style = spec[2] if len(spec) > 2 else "-"
-            if ys.ndim == 2:
-                ax.plot(xs, ys.mean(0), style, label=name)
-                ax.fill_between(xs, ys.min(0), ys.max(0), alpha=0.2)
-            else:
-                ax.plot(xs, ys, style, label=name)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        if logy:
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9, wspace=0.28)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
 @register
 class F1Fitting(Experiment):
     id = "F1"
@@ -201,14 +171,14 @@ class F1Fitting(Experiment):
         acc_series = {f"{a} {split}": (steps_axis, nets[a][f"curve_{split}"])
                       for a in ("logistic", "mlp") for split in ("train", "test")}
         plots = [
-            _two_panels(ctx.path("f1_polynomials.png"),
-                        ("fits (first seed)", fit_series, "x", "t", False),
-                        ("error vs degree", err_series, "degree M", "E_RMS", True)),
-            _two_panels(ctx.path("f1_m1d.png"),
-                        ("MNIST-1D accuracy", acc_series, "step", "accuracy", False),
-                        ("generalisation gap", {a: (steps_axis, np.subtract(
-                            nets[a]["curve_train"], nets[a]["curve_test"]))
-                            for a in ("logistic", "mlp")}, "step", "train − test acc", False)),
+            common.panels(ctx.path("f1_polynomials.png"), [
+                ("fits (first seed)", fit_series, "x", "t", False),
+                ("error vs degree", err_series, "degree M", "E_RMS", True)]),
+            common.panels(ctx.path("f1_m1d.png"), [
+                ("MNIST-1D accuracy", acc_series, "step", "accuracy", False),
+                ("generalisation gap", {a: (steps_axis, np.subtract(
+                    nets[a]["curve_train"], nets[a]["curve_test"]))
+                    for a in ("logistic", "mlp")}, "step", "train − test acc", False)]),
         ]
         summary = (f"degree 9: train RMS {fmt(d9['train'])} (degree 3 {fmt(d3['train'])}), test "
                    f"RMS {fmt(d9['test'])} vs degree 3 {fmt(d3['test'])}, ridge "
@@ -368,11 +338,7 @@ class F2Regularisation(Experiment):
                                    "ridge_gd_steps": ridge["steps"][0]})
 
     def _plot(self, path: str, sp: dict, arms: tuple[str, ...]) -> str:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = common.pyplot()
         fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), dpi=100)
         bins = np.linspace(-0.3, 0.3, 121)
         for a in arms:

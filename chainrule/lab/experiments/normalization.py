@@ -210,7 +210,7 @@ def _max_stable(finals: list[float], band: float = 0.05) -> int:
 
 def _percentile_plot(path: str, pct: dict, every: int) -> str:
     """15/50/85th percentiles of unit 0's input over training (first seed, lr ×1), per arm."""
-    plt = _pyplot()
+    plt = common.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100, sharey=False)
     for ax, arm in zip(axes, ("none", "BN")):
         t = pct[arm, 1][0]  # (T, 3, units)
@@ -226,14 +226,6 @@ def _percentile_plot(path: str, pct: dict, every: int) -> str:
     plt.close(fig)
     return path
 
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # ---- D2 ---------------------------------------------------------------------------------------
@@ -451,7 +443,7 @@ class BatchNormForTest(Experiment):
 
     @staticmethod
     def _rnn_plot(path: str, rnn: dict[str, dict[str, list[float]]]) -> str:
-        plt = _pyplot()
+        plt = common.pyplot()
         fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
         keys = [("in", "lengths 5–20\n(trained)"), ("mixed", "padded 5–40"), ("40", "length 40")]
         width = 0.38

@@ -24,41 +24,6 @@ __all__ = ["E1AdaptiveOptimizers", "E2GradientDescentNearMinima", "E5Newton",
            "E7SteepestDescent"]
 
 
-def _panels(path: str, panels: list[tuple], ncols: int | None = None) -> str:
-    """Line plots side by side; each panel (title, {name: (x, y)}, xlabel, ylabel, logy)
-    where y is one curve or seeds × points (mean with a min–max band)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ncols = ncols or len(panels)
-    nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.5 * nrows), dpi=100)
-    axes = np.atleast_1d(axes).reshape(-1)
-    for ax, (title, series, xlabel, ylabel, logy) in zip(axes, panels):
-        for name, (xs, ys) in series.items():
-            arr = np.asarray(ys, dtype=np.float64)
-            if arr.ndim == 2:
-                ax.plot(xs, arr.mean(0), label=name)
-                ax.fill_between(xs, arr.min(0), arr.max(0), alpha=0.2)
-            else:
-                ax.plot(xs, arr, label=name)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        if logy:
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    for ax in axes[len(panels):]:
-        ax.axis("off")
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.92, wspace=0.3, hspace=0.45)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
 # ---------------------------------------------------------------------------------------------
 _GRID: dict[str, tuple[float, ...]] = {
     "sgd": (0.1, 0.3, 1.0),
@@ -276,7 +241,7 @@ class E1AdaptiveOptimizers(Experiment):
         sx = np.arange(len(sparse["sgd"]["curves"][0])) * (sparse["steps"] / max(
             1, len(sparse["sgd"]["curves"][0])))
         eff_x = np.arange(1, len(logi["adagrad"]["eff_step"][0]) + 1)
-        plots = [_panels(ctx.path("e1_optimizers.png"), [
+        plots = [common.panels(ctx.path("e1_optimizers.png"), [
             (f"MLP on {'digits' if ctx.tiny else 'mnist5k'}, best lr",
              {f"{m} ({mlp[m]['lr']:g})": (xs, mlp[m]["curves"]) for m in _GRID}, "step",
              "training loss", True),
@@ -475,7 +440,7 @@ class E2GradientDescentNearMinima(Experiment):
                                final_distance=rosen["gd_dist"]))
         table.append(table_row("Rosenbrock Newton", iterations=rosen["newton_iters"]))
         gd_path, nt_path = rosen["paths"]["gd"], rosen["paths"]["newton"]
-        plots = [_panels(ctx.path("e2_gd_near_minima.png"), [
+        plots = [common.panels(ctx.path("e2_gd_near_minima.png"), [
             ("GD on ½xᵀAx (first seed)",
              {f"κ={k}": (np.arange(len(curves[k])), np.asarray(curves[k]) / curves[k][0])
               for k in kappas}, "iteration", "‖x_k − x*‖/‖x_0 − x*‖", True),
@@ -623,7 +588,7 @@ class E5Newton(Experiment):
         table.append({"arm": "Newton ‖g_k‖ (first seed)",
                       "values": ", ".join(f"{v:.1e}" for v in g0)})
         gd0 = res["g_gd"][0]
-        plots = [_panels(ctx.path("e5_newton_vs_gd.png"), [
+        plots = [common.panels(ctx.path("e5_newton_vs_gd.png"), [
             ("‖∇f(θ_k)‖, L2 logistic regression", {
                 "Newton": (np.arange(len(g0)), g0), "GD 1/L": (np.arange(len(gd0)), gd0)},
              "iteration", "gradient norm", True),
@@ -757,11 +722,7 @@ class E7SteepestDescent(Experiment):
                            jvp_vs_dot_rel_error=res[p]["jvp_err"],
                            finite_difference_over_minus_gnorm=res[p]["fd_ratio"])
                  for p in names]
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = common.pyplot()
         fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), dpi=100)
         for ax, p in zip(axes, names):
             theta = np.degrees(np.arccos(np.clip(res[p]["cos"], -1, 1)))

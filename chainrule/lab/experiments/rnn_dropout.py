@@ -569,10 +569,7 @@ def _lm_table(runs: dict[str, list[dict[str, Any]]], extra: Callable | None = No
 def _lm_plot(path: str, runs: dict[str, list[dict[str, Any]]], floor: float,
              title: str) -> str:
     """Train (left) and validation (right) perplexity vs step, mean and min–max over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = common.pyplot()
     from matplotlib.ticker import ScalarFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
@@ -792,11 +789,7 @@ class C6MemoryLoss(Experiment):
 
     @staticmethod
     def _plot(path: str, cfg: MemoryConfig, acc: dict, chance: float) -> str:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = common.pyplot()
         fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
         xs = list(cfg.lengths)
         for pl in PLACEMENTS:

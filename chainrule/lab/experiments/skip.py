@@ -432,7 +432,7 @@ class SkipCurvature(Experiment):
 
 def _bars(path: str, res: dict[str, dict[str, list]], key: str, title: str) -> str:
     """One bar per configuration (mean, min–max whiskers), log scale."""
-    plt = _pyplot()
+    plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.8), dpi=100)
     names = list(res)
     vals = [np.asarray(res[n][key], dtype=np.float64) for n in names]
@@ -454,7 +454,7 @@ def _bars(path: str, res: dict[str, dict[str, list]], key: str, title: str) -> s
 
 def _densities(path: str, densities: dict[str, Any]) -> str:
     """SLQ spectral densities (one seed) on a log density axis."""
-    plt = _pyplot()
+    plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
     for name, d in densities.items():
         ax.plot(d.grid, np.maximum(d.density, 1e-8), label=name)
@@ -469,11 +469,3 @@ def _densities(path: str, densities: dict[str, Any]) -> str:
     plt.close(fig)
     return path
 
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
