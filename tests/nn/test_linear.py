@@ -52,7 +52,7 @@ def test_bilinear_equals_torch(bias):
     check_twin(nn.Bilinear(3, 4, 2), torch.nn.Bilinear(3, 4, 2),
                [rng().standard_normal((2, 5, 3)), rng(1).standard_normal((2, 5, 4))])
     with pytest.raises(RuntimeError, match="don't fit"):
-        mine(cr.ones(2, 3), cr.ones(2, 5))
+        mine(cr.ones(2, 3, dtype=cr.float64), cr.ones(2, 5, dtype=cr.float64))
 
 
 def _embedding_twin(idx, **kw):
@@ -136,3 +136,43 @@ def test_large_weight_small_batch_forms_equal_torch(batch, bias):
                [rng(3).standard_normal((batch, 300))])
     out = nn.Linear(300, 256, bias=bias)(cr.randn(batch, 300))
     assert out.is_contiguous() and out.dtype == cr.float32
+
+
+_DTYPES = ["float16", "float32", "float64", "int32", "int64"]
+
+
+def _outcome(fn):
+    """The result's dtype name, or 'error' when the call raises RuntimeError."""
+    try:
+        return str(fn().dtype).replace("torch.", "")
+    except RuntimeError:
+        return "error"
+
+
+@pytest.mark.parametrize("dx", _DTYPES)
+@pytest.mark.parametrize("dw", _DTYPES)
+def test_linear_dtype_pairs_match_torch(dx, dw):
+    """Mixed dtypes raise, as in PyTorch (no silent promotion); equal dtypes keep the dtype."""
+    x, w = np.ones((2, 3)), np.ones((4, 3))
+    ours = _outcome(lambda: F.linear(cr.tensor(x.astype(dx)), cr.tensor(w.astype(dw))))
+    theirs = _outcome(lambda: torch.nn.functional.linear(
+        torch.tensor(x.astype(dx)), torch.tensor(w.astype(dw))))
+    assert ours == theirs
+    if theirs == "error":
+        with pytest.raises(RuntimeError, match="same dtype"):
+            F.linear(cr.tensor(x.astype(dx)), cr.tensor(w.astype(dw)))
+
+
+@pytest.mark.parametrize("dx", ["float16", "float64", "int64"])
+def test_linear_and_bilinear_modules_refuse_other_input_dtypes(dx):
+    """A float32 layer given another dtype raises, naming both dtypes, as PyTorch's does."""
+    with pytest.raises(RuntimeError, match=r"input: \w+, weight: Float"):
+        nn.Linear(3, 4)(cr.ones(2, 3, dtype=getattr(cr, dx)))
+    with pytest.raises(RuntimeError):
+        torch.nn.Linear(3, 4)(torch.ones(2, 3, dtype=getattr(torch, dx)))
+    with pytest.raises(RuntimeError, match="same dtype"):
+        nn.Bilinear(3, 3, 2)(cr.ones(2, 3, dtype=getattr(cr, dx)), cr.ones(2, 3))
+    with pytest.raises(RuntimeError, match="same dtype"):
+        F.linear(cr.ones(2, 3), cr.ones(4, 3), cr.ones(4, dtype=cr.float64))
+    with pytest.raises(RuntimeError, match="same dtype"):
+        F.bilinear(cr.ones(2, 3), cr.ones(2, 3), cr.ones(4, 3, 3), cr.ones(4, dtype=cr.float64))

@@ -12,13 +12,42 @@ from chainrule.tensor import Tensor, _wrap, apply
 
 __all__ = ["linear", "bilinear", "embedding", "one_hot"]
 
+# PyTorch's names for dtypes, so a mismatch reads as torch's own message does.
+_TORCH_DTYPE_NAMES = {
+    "float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char", "uint8": "Byte",
+    "int16": "Short", "int32": "Int", "int64": "Long", "bool": "Bool", "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble",
+}
+
+
+def _dtype_name(t: Any) -> str:
+    """PyTorch's name for the dtype of tensor/array ``t`` (NumPy's name when torch has none)."""
+    name = str(t.dtype)
+    return _TORCH_DTYPE_NAMES.get(name, name)
+
+
+def _check_same_dtype(fn: str, **tensors: Any) -> None:
+    """Raise torch's RuntimeError when the given tensors (None skipped) differ in dtype.
+
+    # NOTE: the GEMM would silently promote (int64 @ float32 -> float64, float16 -> float32);
+    # PyTorch refuses every mixed pair, and so do we, rather than return a different dtype.
+    """
+    named = {k: v for k, v in tensors.items() if v is not None}
+    dtypes = {v.dtype for v in named.values()}
+    if len(dtypes) > 1:
+        got = ", ".join(f"{k}: {_dtype_name(v)}" for k, v in named.items())
+        raise RuntimeError(f"{fn}: all tensors must have the same dtype, got {got}")
+
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b over the last dimension of ``input`` (one fused GEMM primitive).
 
     ``input``: (*, in_features), ``weight``: (out_features, in_features), ``bias``:
-    (out_features,) or None; result (*, out_features).
+    (out_features,) or None; result (*, out_features). All three must share one dtype (as in
+    PyTorch: ``mat1 and mat2 must have the same dtype``); nothing is promoted.
     """
+    if input.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+        _check_same_dtype("linear", input=input, weight=weight, bias=bias)
     return apply(M.Linear, input, weight, bias)
 
 
@@ -26,8 +55,9 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     """y_k = x₁ᵀ W_k x₂ + b_k for every output k.
 
     ``input1``: (*, in1), ``input2``: (*, in2), ``weight``: (out, in1, in2); one GEMM computes
-    x₁ W (all k at once), then a product with x₂ summed over in2.
+    x₁ W (all k at once), then a product with x₂ summed over in2. All tensors share one dtype.
     """
+    _check_same_dtype("bilinear", input1=input1, input2=input2, weight=weight, bias=bias)
     out_f, in1, in2 = weight.shape
     if input1.shape[-1] != in1 or input2.shape[-1] != in2 or input1.shape[:-1] != input2.shape[
             :-1]:
