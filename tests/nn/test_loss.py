@@ -286,3 +286,80 @@ def test_fused_cross_entropy_equals_log_softmax_then_nll(reduction, shape):
         lambda a: F.cross_entropy(a, cr.tensor(t), weight=w, reduction=reduction) * 1.0,
         (as_cr(x, True),),
     )
+
+
+def _z(shape, kind="f"):
+    """An all-zero array of ``shape`` (float64, or int64 class labels for kind 'i')."""
+    return np.zeros(shape, dtype=np.int64 if kind == "i" else np.float64)
+
+
+# (name, call(functional module, wrap) -> loss): every loss of nn/_functional/loss.py on an
+# empty batch; ``wrap`` turns a NumPy array into the library's tensor.
+_EMPTY_CASES = [
+    ("mse", lambda f, w, r: f.mse_loss(w(_z((0, 3))), w(_z((0, 3))), reduction=r)),
+    ("l1", lambda f, w, r: f.l1_loss(w(_z((0, 3))), w(_z((0, 3))), reduction=r)),
+    ("huber", lambda f, w, r: f.huber_loss(w(_z((0, 3))), w(_z((0, 3))), reduction=r)),
+    ("smooth_l1", lambda f, w, r: f.smooth_l1_loss(w(_z((0, 3))), w(_z((0, 3))), reduction=r)),
+    ("smooth_l1_beta0", lambda f, w, r: f.smooth_l1_loss(w(_z((0, 3))), w(_z((0, 3))),
+                                                         reduction=r, beta=0.0)),
+    ("ce", lambda f, w, r: f.cross_entropy(w(_z((0, 3))), w(_z(0, "i")), reduction=r)),
+    ("ce_weight", lambda f, w, r: f.cross_entropy(w(_z((0, 3))), w(_z(0, "i")),
+                                                  weight=w(_z(3) + 1), reduction=r)),
+    ("ce_smooth", lambda f, w, r: f.cross_entropy(w(_z((0, 3))), w(_z(0, "i")), reduction=r,
+                                                  label_smoothing=0.1)),
+    ("ce_probs", lambda f, w, r: f.cross_entropy(w(_z((0, 3))), w(_z((0, 3))), reduction=r)),
+    ("ce_spatial", lambda f, w, r: f.cross_entropy(w(_z((2, 3, 0, 2))), w(_z((2, 0, 2), "i")),
+                                                   reduction=r)),
+    ("nll", lambda f, w, r: f.nll_loss(w(_z((0, 3))), w(_z(0, "i")), reduction=r)),
+    ("nll_weight", lambda f, w, r: f.nll_loss(w(_z((0, 3))), w(_z(0, "i")),
+                                              weight=w(_z(3) + 1), reduction=r)),
+    ("bce", lambda f, w, r: f.binary_cross_entropy(w(_z((0, 3))), w(_z((0, 3))), reduction=r)),
+    ("bce_logits", lambda f, w, r: f.binary_cross_entropy_with_logits(
+        w(_z((0, 3))), w(_z((0, 3))), pos_weight=w(_z(3) + 2), reduction=r)),
+    ("kl_div", lambda f, w, r: f.kl_div(w(_z((0, 3))), w(_z((0, 3))), reduction=r)),
+    ("kl_div_log", lambda f, w, r: f.kl_div(w(_z((0, 3))), w(_z((0, 3))), reduction=r,
+                                            log_target=True)),
+    ("margin_ranking", lambda f, w, r: f.margin_ranking_loss(w(_z(0)), w(_z(0)), w(_z(0)),
+                                                             reduction=r)),
+    ("cosine_embedding", lambda f, w, r: f.cosine_embedding_loss(
+        w(_z((0, 3))), w(_z((0, 3))), w(_z(0)), reduction=r)),
+    ("soft_margin", lambda f, w, r: f.soft_margin_loss(w(_z((0, 3))), w(_z((0, 3))),
+                                                       reduction=r)),
+]
+
+
+_EMPTY_GRID = [(name, call, r) for name, call in _EMPTY_CASES
+               for r in ("none", "mean", "sum") + (("batchmean",) if "kl" in name else ())]
+
+
+@pytest.mark.parametrize("name,call,reduction", _EMPTY_GRID,
+                         ids=[f"{n}-{r}" for n, _, r in _EMPTY_GRID])
+def test_empty_batch_equals_torch(name, call, reduction):
+    """An empty batch: 'mean' is nan (0/0), 'sum' is 0, 'none' an empty tensor, as PyTorch;
+    no NumPy warning on the way."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's own kl_div 'mean' warning
+        theirs = call(tF, torch.tensor, reduction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message="reduction: 'mean' divides")
+        ours = call(F, cr.tensor, reduction)
+    assert tuple(ours.shape) == tuple(theirs.shape)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())  # nan == nan here
+
+
+def test_empty_batch_backward_gives_an_empty_gradient():
+    x = cr.zeros(0, 3, requires_grad=True)
+    loss = F.cross_entropy(x, cr.zeros(0, dtype=cr.int64))
+    assert np.isnan(loss.item())
+    loss.backward()
+    assert x.grad.shape == (0, 3)
+
+
+def test_multi_margin_empty_batch():
+    """torch 2.13 returns uninitialised memory here (an empty-reduction bug), so no twin:
+    'mean' is 0/0 = nan, 'sum' is 0."""
+    x, t = cr.zeros(0, 3), cr.zeros(0, dtype=cr.int64)
+    assert np.isnan(F.multi_margin_loss(x, t).item())
+    assert F.multi_margin_loss(x, t, reduction="sum").item() == 0.0
+    assert F.multi_margin_loss(x, t, reduction="none").shape == (0,)

@@ -44,13 +44,19 @@ def _check_reduction(reduction: str) -> None:
         raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
+def _nan_mean(loss: Tensor) -> Tensor:
+    """The mean of an empty loss, 0/0 = nan as in PyTorch, without NumPy's empty-mean warning
+    (kept in the graph, so ``backward`` gives the input an empty gradient)."""
+    return loss.sum() * float("nan")
+
+
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "none":
         return loss
     if reduction == "sum":
         return loss.sum()
     if reduction == "mean":
-        return loss.mean()
+        return loss.mean() if loss.numel() else _nan_mean(loss)
     raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
@@ -93,7 +99,7 @@ def _weighted(loss: Tensor, input: Tensor, weight: Tensor | None, reduction: str
     _check_reduction(reduction)
     loss = loss * weight
     if reduction == "mean" and mean_by_weight:
-        return loss.sum() / weight.sum()
+        return loss.sum() / weight.sum() if loss.numel() else _nan_mean(loss)
     return _reduce(loss, reduction)
 
 
@@ -339,6 +345,8 @@ def _nll(logp: Tensor, t: Any, weight: Tensor | None, ignore_index: int, cdim: i
         coef = coef * (1.0 / denom) if denom else xp.full_like(coef, xp.nan)
     out = apply(op, logp, dim=cdim, index=safe, coef=coef.astype(logp.dtype, copy=False),
                 reduce=reduction != "none")
+    if reduction == "mean" and t.size == 0:  # an empty batch: the mean 0/0 is nan (PyTorch)
+        out = _nan_mean(out)
     return out, w_t, valid
 
 
@@ -423,6 +431,8 @@ def _ce_probs(logp: Tensor, q: Tensor, weight: Tensor | None, reduction: str, ep
         return -prod.sum(cdim)
     if reduction == "sum":
         return -prod.sum()
+    if prod.numel() == 0:
+        return _nan_mean(prod)
     return -prod.sum() / float(logp.numel() // n_classes)
 
 
@@ -552,6 +562,8 @@ def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,
         loss = _xlogx(target) - target * input
     if reduction == "batchmean":
         total = loss.sum()
+        if input.ndim and input.shape[0] == 0:
+            return _nan_mean(loss)
         return total / float(input.shape[0]) if input.ndim else total
     return _reduce(loss, reduction)
 
