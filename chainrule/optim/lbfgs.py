@@ -26,7 +26,7 @@ def cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2:
     lo, hi = bounds if bounds is not None else ((x1, x2) if x1 <= x2 else (x2, x1))
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1 * d1 - g1 * g2
-    if d2_square < 0:
+    if not d2_square >= 0:  # no real minimiser, or a nan from a non-finite f: bisect
         return (lo + hi) / 2.0
     d2 = math.sqrt(d2_square)
     if (g2 - g1 + 2 * d2 if x1 <= x2 else g1 - g2 + 2 * d2) == 0:  # f linear here: no cubic
@@ -35,7 +35,23 @@ def cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2:
         pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
     else:
         pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    if not math.isfinite(pos):  # an inf among the f or g values: bisect rather than step to nan
+        return (lo + hi) / 2.0
     return min(max(pos, lo), hi)
+
+
+def _failed(f_new: float, gtd_new: float, f: float) -> bool:
+    """A trial point with a non-finite loss or slope counts as a failed (Armijo) step, so the
+    search backtracks from it; only when the start's own loss f is finite (from a non-finite
+    start there is nothing to backtrack towards, and the search extrapolates as PyTorch's)."""
+    return math.isfinite(f) and not (math.isfinite(f_new) and math.isfinite(gtd_new))
+
+
+def _order(bracket_f: list[float]) -> tuple[int, int]:
+    """(low, high): the index of the bracket end with the lower loss first; a nan loss is never
+    the low end (it compares as +inf)."""
+    f0, f1 = (math.inf if math.isnan(v) else v for v in bracket_f)
+    return (0, 1) if f0 <= f1 else (1, 0)
 
 
 def strong_wolfe(obj: Callable[[float], tuple[float, Any]], t: float, d: Any, f: float, g: Any,
@@ -48,6 +64,11 @@ def strong_wolfe(obj: Callable[[float], tuple[float, Any]], t: float, d: Any, f:
     A bracketing phase grows t by cubic extrapolation until an interval containing acceptable
     points is found, then a zoom phase shrinks it by safeguarded cubic interpolation.
     ``obj(t)`` returns (loss, flat gradient) at x + t d. Returns (f, g, t, evaluations).
+
+    The search follows ``torch.optim.lbfgs._strong_wolfe`` step for step on finite values. A
+    trial point whose loss or slope is inf or nan is treated as a failed step (it closes the
+    bracket as its high end, and interpolation with it bisects), so the search backs away from
+    it instead of returning it; PyTorch can accept a nan point there.
     """
     d_norm = float(xp.abs(d).max())
     g = g.copy()
@@ -62,7 +83,8 @@ def strong_wolfe(obj: Callable[[float], tuple[float, Any]], t: float, d: Any, f:
     bracket_g: list[Any] = []
     bracket_gtd: list[float] = []
     while ls_iter < max_ls:
-        if f_new > f + c1 * t * gtd or (ls_iter > 1 and f_new >= f_prev):
+        if (f_new > f + c1 * t * gtd or (ls_iter > 1 and f_new >= f_prev)
+                or _failed(f_new, gtd_new, f)):
             bracket, bracket_f = [t_prev, t], [f_prev, f_new]
             bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
             break
@@ -88,7 +110,7 @@ def strong_wolfe(obj: Callable[[float], tuple[float, Any]], t: float, d: Any, f:
 
     # zoom: shrink the bracket until a point satisfies both conditions
     insuf_progress = False
-    low, high = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    low, high = _order([bracket_f[0], bracket_f[-1]])
     while not done and ls_iter < max_ls:
         if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
             break
@@ -109,10 +131,10 @@ def strong_wolfe(obj: Callable[[float], tuple[float, Any]], t: float, d: Any, f:
         evals += 1
         gtd_new = float(g_new @ d)
         ls_iter += 1
-        if f_new > f + c1 * t * gtd or f_new >= bracket_f[low]:
+        if f_new > f + c1 * t * gtd or f_new >= bracket_f[low] or _failed(f_new, gtd_new, f):
             bracket[high], bracket_f[high] = t, f_new
             bracket_g[high], bracket_gtd[high] = g_new.copy(), gtd_new
-            low, high = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+            low, high = _order(bracket_f)
         else:
             if abs(gtd_new) <= -c2 * gtd:
                 done = True

@@ -89,3 +89,81 @@ def test_lbfgs_rejects_groups_and_needs_closure():
         optim.LBFGS([w]).step(None)
     with pytest.raises(ValueError, match="line_search_fn"):
         optim.LBFGS([w], line_search_fn="armijo")
+
+
+def _run_scalar(lib, w0, loss_fn, steps, **kw):
+    """``steps`` LBFGS steps on one float64 parameter: the iterates and the func_evals count."""
+    if lib is torch:
+        w = torch.tensor(np.asarray(w0, dtype=np.float64), requires_grad=True)
+        opt = torch.optim.LBFGS([w], **kw)
+    else:
+        w = Parameter(chainrule.tensor(np.asarray(w0, dtype=np.float64)))
+        opt = optim.LBFGS([w], **kw)
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(w)
+        loss.backward()
+        return loss
+
+    traj = []
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            opt.step(closure)
+            traj.append(w.detach().numpy().copy())
+    state = opt.state[opt.param_groups[0]["params"][0]]
+    return np.array(traj), state["func_evals"]
+
+
+def neg_log_plus_square(w):
+    """f(w) = Σ -log w + w², minimum 1/√2 per entry; nan for w < 0 and inf at w = 0."""
+    return (-w.log() + w * w).sum()
+
+
+def quadratic(w):
+    """An ill-conditioned quadratic ½ Σ_i 10^i w_i² (condition number 10³)."""
+    scales = np.array([1.0, 10.0, 100.0, 1000.0])
+    s = torch.tensor(scales) if isinstance(w, torch.Tensor) else chainrule.tensor(scales)
+    return 0.5 * (s * w * w).sum()
+
+
+@pytest.mark.parametrize("w0,loss_fn,steps,kw", [
+    ([-1.0], neg_log_plus_square, 3, dict(line_search_fn="strong_wolfe")),
+    ([0.5], neg_log_plus_square, 3, dict(lr=100, line_search_fn="strong_wolfe")),
+    ([1.0, -2.0, 0.5, 3.0], quadratic, 4, dict(max_iter=3, line_search_fn="strong_wolfe")),
+    ([1.0, -2.0, 0.5, 3.0], quadratic, 4, dict(lr=0.1, max_iter=3)),
+], ids=["nan-start", "nan-start-free", "quadratic-wolfe", "quadratic-plain"])
+def test_lbfgs_step_by_step_equals_torch(w0, loss_fn, steps, kw):
+    """Iterates and evaluation counts equal to torch's. From w = -1, f is nan (log of a
+    negative) and the first trial w = 0 gives inf: the search extrapolates out of the invalid
+    region and both reach 1/√2 (this ended at nan before the non-finite cases were handled)."""
+    theirs, t_evals = _run_scalar(torch, w0, loss_fn, steps, **kw)
+    ours, c_evals = _run_scalar(chainrule, w0, loss_fn, steps, **kw)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    assert c_evals == t_evals
+    assert np.isfinite(ours).all()
+    if loss_fn is neg_log_plus_square:
+        np.testing.assert_allclose(ours[-1], 2 ** -0.5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("lr", [10.0, 50.0])
+def test_lbfgs_backs_away_from_non_finite_trial_points(lr):
+    """From w = 3 with a long first step the trials w < 0 give nan. A non-finite trial is a
+    failed step here: every iterate keeps a finite loss and the search reaches 1/√2. (torch
+    2.13 accepts a nan trial as the bracket's low end; with lr=50 its first iterate is w < 0.)"""
+    ours, _ = _run_scalar(chainrule, [3.0], neg_log_plus_square, 4,
+                          lr=lr, line_search_fn="strong_wolfe")
+    assert (ours > 0).all()
+    np.testing.assert_allclose(ours[-1], 2 ** -0.5, rtol=1e-4)
+    if lr == 50.0:
+        theirs, _ = _run_scalar(torch, [3.0], neg_log_plus_square, 1,
+                                lr=lr, line_search_fn="strong_wolfe")
+        assert theirs[0, 0] < 0  # the documented difference: torch stepped into nan
+
+
+@pytest.mark.parametrize("f2,g2", [(np.inf, -np.inf), (np.nan, np.nan), (np.inf, 1.0)])
+def test_cubic_interpolate_bisects_non_finite_ends(f2, g2):
+    from chainrule.optim.lbfgs import cubic_interpolate
+
+    assert cubic_interpolate(0.0, 1.0, -1.0, 2.0, f2, g2) == 1.0
+    assert cubic_interpolate(0.0, 1.0, -1.0, 2.0, f2, g2, bounds=(2.0, 20.0)) == 11.0
