@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import namedtuple
+from typing import Any
 
 import numpy as np
 import pytest
@@ -352,3 +353,101 @@ def test_resume_at_epoch_boundary_starts_next_epoch() -> None:
     fresh = DataLoader(ds, batch_size=4, shuffle=True, generator=cr.Generator().manual_seed(2))
     fresh.load_state_dict(state)
     assert labels(fresh) == expected[1]
+
+
+# ---- lazy epochs (issue 18) ------------------------------------------------------------------
+def test_huge_epochs_draw_indices_on_demand() -> None:
+    """minGPT's sampler, 10**10 draws with replacement: the first batch comes from one chunk
+    (the whole epoch would be 74.5 GiB of int64)."""
+    import tracemalloc
+
+    ds = make_ds(100)
+    tracemalloc.start()
+    try:
+        loader = DataLoader(ds, sampler=RandomSampler(ds, replacement=True,
+                                                      num_samples=int(1e10)), batch_size=4)
+        x, y = next(iter(loader))
+        assert len(loader) == int(1e10) // 4 and y.shape == (4,)
+        weighted = WeightedRandomSampler(np.ones(100), num_samples=int(1e10))
+        assert len(next(iter(BatchSampler(weighted, 3, drop_last=False)))) == 3
+        cycled = RandomSampler(ds, num_samples=int(1e10))  # permutations, drawn one at a time
+        assert next(iter(DataLoader(ds, sampler=cycled, batch_size=2)))[1].shape == (2,)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_an_epoch_within_one_chunk_is_one_draw() -> None:
+    """Epochs up to a chunk are drawn in one call at the epoch's start (the orders of before
+    the lazy sampler): a permutation, or n draws, from the generator's NumPy stream."""
+    order = list(RandomSampler(range(50), generator=cr.Generator().manual_seed(3)))
+    assert order == cr.Generator().manual_seed(3).rng.permutation(50).tolist()
+    draws = list(RandomSampler(range(50), replacement=True, num_samples=70,
+                               generator=cr.Generator().manual_seed(4)))
+    assert draws == cr.Generator().manual_seed(4).rng.integers(0, 50, 70).tolist()
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of 5 indices, so short epochs cross several chunk boundaries."""
+    from chainrule.utils.data import sampler as sampler_module
+
+    monkeypatch.setattr(sampler_module, "CHUNK", 5)
+
+
+@pytest.mark.parametrize("kind", ["replacement", "cycled", "weighted", "batch_sampler"])
+def test_resume_across_chunks_with_a_shared_generator(small_chunks: None, kind: str) -> None:
+    """Lazy chunk draws interleave with the model's draws from the same generator; a resume
+    at every batch boundary reproduces the uninterrupted run (indices and model draws)."""
+    ds = make_ds(6)
+
+    def make(g: Any) -> DataLoader:
+        if kind == "replacement":
+            return DataLoader(ds, batch_size=3, generator=g,
+                              sampler=RandomSampler(ds, True, 17, generator=g))
+        if kind == "cycled":
+            return DataLoader(ds, batch_size=4, sampler=RandomSampler(ds, num_samples=15,
+                                                                      generator=g))
+        w = WeightedRandomSampler(np.arange(1.0, 7.0), 14, generator=g)
+        if kind == "weighted":
+            return DataLoader(ds, batch_size=3, sampler=w)
+        return DataLoader(ds, batch_sampler=BatchSampler(w, 4, drop_last=True))
+
+    def run(stop_after: int | None, loader: DataLoader, g: Any, k0: int = 0) -> tuple:
+        out, k = [], k0
+        for _ in range(2):
+            for _x, y in loader:
+                out.append((y.tolist(), float(crandom.rng(g).random())))
+                k += 1
+                if k == stop_after:
+                    return out, json.loads(json.dumps(loader.state_dict()))
+        return out, None
+
+    g = cr.Generator().manual_seed(5)
+    full, _ = run(None, make(g), g)
+    assert len({tuple(b) for b, _ in full}) > 3  # really random batches
+    for stop in range(1, len(full)):
+        g = cr.Generator().manual_seed(5)
+        part, state = run(stop, make(g), g)
+        g2 = cr.Generator().manual_seed(0)
+        loader = make(g2)
+        loader.load_state_dict(state)
+        rest, _ = run(None, loader, g2, stop)
+        # the resumed loader finishes this epoch and runs one more: compare what overlaps
+        assert (part + rest)[: len(full)] == full, f"resume after batch {stop}"
+
+
+def test_version_1_states_still_resume() -> None:
+    """A state saved before the lazy sampler (no chunk entries) resumes the same batches."""
+    ds = make_ds(23)
+    ref = DataLoader(ds, batch_size=4, shuffle=True, generator=cr.Generator().manual_seed(7))
+    it = iter(ref)
+    next(it)
+    state = ref.state_dict()
+    expected = [b[1].tolist() for b in it]
+    v1 = {k: v for k, v in state.items() if k not in ("chunk", "chunk_state", "skip")}
+    v1["version"] = 1
+    loader = DataLoader(ds, batch_size=4, shuffle=True, generator=cr.Generator().manual_seed(1))
+    loader.load_state_dict(v1)
+    assert labels(loader) == expected

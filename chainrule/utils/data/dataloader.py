@@ -19,7 +19,6 @@ mid-epoch and resume with exactly the batches an uninterrupted run would have se
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -31,31 +30,19 @@ from chainrule.utils.data.collate import default_collate, default_convert
 from chainrule.utils.data.dataset import Dataset, IterableDataset
 from chainrule.utils.data.sampler import (
     BatchSampler,
+    IndexStream,
     RandomSampler,
     Sampler,
     SequentialSampler,
-    chunk,
-    sampler_indices,
+    get_generator_state,
+    set_generator_state,
 )
 
 __all__ = ["DataLoader", "get_generator_state", "get_worker_info", "set_generator_state"]
 
-_STATE_VERSION = 1
-
-
-def get_generator_state(generator: Any) -> dict[str, Any]:
-    """JSON-serialisable state of a chainrule or NumPy generator."""
-    if isinstance(generator, np.random.Generator):
-        return {"bit_generator": copy.deepcopy(generator.bit_generator.state)}
-    return generator.get_state()
-
-
-def set_generator_state(generator: Any, state: dict[str, Any]) -> None:
-    """Restore a state given by :func:`get_generator_state` (in place)."""
-    if isinstance(generator, np.random.Generator):
-        generator.bit_generator.state = copy.deepcopy(state["bit_generator"])
-    else:
-        generator.set_state(state)
+# 2: the position inside the epoch is (chunk, chunk_state, skip) of the lazy index stream;
+# version-1 states (the epoch drawn whole at its start) still load.
+_STATE_VERSION = 2
 
 
 def get_worker_info() -> None:
@@ -73,30 +60,93 @@ def _sampler_generator(sampler: Any) -> Any:
     return _random.default_generator if g is None else g
 
 
-class _Epoch:
-    """One pass over the loader: index batches drawn up front, fetched lazily."""
+class _IndexBatches:
+    """Batches of ``batch_size`` indices cut from a lazy :class:`IndexStream` (one batch of
+    the whole epoch when ``batch_size`` is None)."""
 
-    def __init__(self, loader: DataLoader, batches: list[np.ndarray], start_state: Any,
-                 position: int = 0) -> None:
+    def __init__(self, stream: IndexStream, batch_size: int | None, drop_last: bool) -> None:
+        self.stream, self.batch_size, self.drop_last = stream, batch_size, drop_last
+        self._full_done = False
+
+    def next(self) -> np.ndarray | None:
+        """The next batch of indices, or None at the end of the epoch."""
+        if self.batch_size is None:
+            if self._full_done:
+                return None
+            self._full_done = True
+            idx = self.stream.take(None)
+            return idx if len(idx) else None
+        idx = self.stream.take(self.batch_size)
+        if len(idx) == 0 or (self.drop_last and len(idx) < self.batch_size):
+            return None
+        return idx
+
+    def position(self) -> dict[str, Any]:
+        return self.stream.position()
+
+
+class _ListBatches:
+    """A user's ``batch_sampler`` (lists of indices), read lazily; its position is the
+    generator state when its iterator was made and the number of batches read."""
+
+    def __init__(self, batch_sampler: Iterable[Any], generator: Any, skip: int = 0,
+                 chunk_state: dict[str, Any] | None = None) -> None:
+        if chunk_state is not None and generator is not None:
+            set_generator_state(generator, chunk_state)
+        self.chunk_state = None if generator is None else get_generator_state(generator)
+        self._it = iter(batch_sampler)
+        self.skip = 0
+        for _ in range(skip):
+            self.next()
+
+    def next(self) -> np.ndarray | None:
+        b = next(self._it, None)
+        if b is None:
+            return None
+        self.skip += 1
+        return np.asarray(b, dtype=np.int64)
+
+    def position(self) -> dict[str, Any]:
+        return {"chunk": 0, "chunk_state": self.chunk_state, "skip": self.skip}
+
+
+class _Epoch:
+    """One pass over the loader: index batches drawn lazily from the sampler, then fetched."""
+
+    def __init__(self, loader: DataLoader, source: _IndexBatches | _ListBatches,
+                 start_state: Any, position: int = 0) -> None:
         self.loader = loader
-        self.batches = batches
+        self.source = source
         self.start_state = start_state
         self.position = position
+        self._exhausted = False
+        try:
+            self._length: int | None = len(loader)
+        except TypeError:  # a sampler without a length
+            self._length = None
 
     def __iter__(self) -> _Epoch:
         return self
 
     def __len__(self) -> int:
-        return len(self.batches)
+        if self._length is None:
+            raise TypeError("this DataLoader's sampler has no length")
+        return self._length
 
     @property
     def done(self) -> bool:
-        return self.position >= len(self.batches)
+        return self._exhausted or (self._length is not None and self.position >= self._length)
+
+    def where(self) -> dict[str, Any]:
+        """The index stream's position before the next batch (what a resume rebuilds)."""
+        return self.source.position()
 
     def __next__(self) -> Any:
-        if self.position >= len(self.batches):
+        idx = None if self._exhausted else self.source.next()
+        if idx is None:
+            self._exhausted = True
             raise StopIteration
-        batch = self.loader._fetch(self.batches[self.position])
+        batch = self.loader._fetch(idx)
         self.position += 1
         return batch
 
@@ -244,16 +294,18 @@ class DataLoader:
         self._resume: dict[str, Any] | None = None
 
     # ---- batches ---------------------------------------------------------------------------
-    def _index_batches(self) -> list[np.ndarray]:
-        """One epoch's batches of indices (the sampler's randomness is drawn here)."""
-        if self.batch_sampler is not None:
-            if isinstance(self.batch_sampler, BatchSampler):
-                return self.batch_sampler.index_batches()
-            return [np.asarray(b, dtype=np.int64) for b in self.batch_sampler]
-        idx = sampler_indices(self.sampler)  # type: ignore[arg-type]
-        if self.batch_size is None:
-            return [idx] if len(idx) else []
-        return chunk(idx, self.batch_size, self.drop_last)
+    def _batch_source(self, gen: Any, chunk: int = 0, skip: int = 0,
+                      chunk_state: dict[str, Any] | None = None
+                      ) -> _IndexBatches | _ListBatches:
+        """This epoch's lazy batches of indices, from the start or from a saved position (the
+        sampler's first chunk is drawn here, the rest as the batches reach them)."""
+        bs = self.batch_sampler
+        if bs is not None and not isinstance(bs, BatchSampler):
+            return _ListBatches(bs, gen, skip, chunk_state)
+        sampler, size, drop = ((bs.sampler, bs.batch_size, bs.drop_last) if bs is not None
+                               else (self.sampler, self.batch_size, self.drop_last))
+        stream = IndexStream(sampler, gen, chunk, skip, chunk_state)  # type: ignore[arg-type]
+        return _IndexBatches(stream, size, drop)
 
     def _fetch(self, idx: np.ndarray) -> Any:
         if self._fast:
@@ -274,19 +326,34 @@ class DataLoader:
             self._current = _StreamEpoch(self, skip)
             return self._current
         gen = _sampler_generator(self.batch_sampler or self.sampler)
-        if resume is not None and resume.get("epoch_start_generator") is not None and gen:
-            set_generator_state(gen, resume["epoch_start_generator"])
-        start = get_generator_state(gen) if gen is not None else None
-        batches = self._index_batches()
-        position = 0
-        if resume is not None:
+        if resume is None:
+            self._epoch += 1
+            start = get_generator_state(gen) if gen is not None else None
+            source = self._batch_source(gen)
+            position = 0
+        else:
+            start = resume.get("epoch_start_generator")
             position = resume["position"]
+            source = self._batch_source(gen, **self._resume_point(resume, start))
             if gen is not None and resume.get("generator") is not None:
                 set_generator_state(gen, resume["generator"])
-        else:
-            self._epoch += 1
-        self._current = _Epoch(self, batches, start, position)
+        self._current = _Epoch(self, source, start, position)
         return self._current
+
+    def _resume_point(self, state: dict[str, Any], start: Any) -> dict[str, Any]:
+        """(chunk, skip, chunk_state) of a saved in-epoch state; a version-1 state (the epoch
+        drawn whole at its start) resumes at chunk 0 from the epoch's start state."""
+        if "chunk" in state:
+            return {"chunk": state["chunk"], "skip": state["skip"],
+                    "chunk_state": state["chunk_state"]}
+        position = state["position"]
+        bs = self.batch_sampler
+        if bs is not None and not isinstance(bs, BatchSampler):
+            skip = position
+        else:
+            size = bs.batch_size if bs is not None else self.batch_size
+            skip = position * size if size else 0  # a full batch is never saved mid-epoch
+        return {"chunk": 0, "skip": skip, "chunk_state": start}
 
     def __len__(self) -> int:
         if self._iterable:
@@ -314,9 +381,12 @@ class DataLoader:
         gen = None if self._iterable else _sampler_generator(self.batch_sampler or self.sampler)
         now = get_generator_state(gen) if gen is not None else None
         if cur is not None and not cur.done:
-            return {"version": _STATE_VERSION, "epoch": self._epoch, "position": cur.position,
-                    "epoch_start_generator": cur.start_state, "generator": now,
-                    "in_epoch": True}
+            state = {"version": _STATE_VERSION, "epoch": self._epoch, "position": cur.position,
+                     "epoch_start_generator": cur.start_state, "generator": now,
+                     "in_epoch": True}
+            if isinstance(cur, _Epoch):
+                state.update(cur.where())
+            return state
         return {"version": _STATE_VERSION, "epoch": self._epoch, "position": 0,
                 "epoch_start_generator": None, "generator": now, "in_epoch": False}
 
