@@ -8,9 +8,16 @@ NOTE: ``batch_size=None`` on a map-style dataset means *full batch* here; PyTorc
 switch automatic batching off. On an ``IterableDataset`` it keeps PyTorch's meaning (samples are
 yielded one by one, converted but not collated).
 
-Loading runs in the calling process: ``num_workers``, ``pin_memory``, ``timeout``,
-``prefetch_factor`` and ``persistent_workers`` are accepted so PyTorch scripts run unchanged,
-and have no effect (NumPy releases the GIL in the array copies that dominate a batch).
+``num_workers=0`` loads in the calling process; ``num_workers > 0`` starts that many worker
+processes per epoch (see ``_worker.py``: PyTorch's per-worker seeding, ``worker_init_fn``,
+:func:`get_worker_info`, batches yielded in order, worker exceptions re-raised with the
+worker's id). ``pin_memory`` has no effect (no accelerator) and ``persistent_workers`` keeps
+PyTorch's checks but workers still start afresh each epoch.
+
+NOTE: the workers' base seed is derived from the generator's state (the loader's, else the
+sampler's, else the default one) and the epoch number without drawing from it, so a loader
+with workers yields the same batches as with ``num_workers=0`` (PyTorch draws the base seed
+from the generator, which shifts a shared generator's stream).
 
 ``state_dict()`` / ``load_state_dict()`` (the names of torchdata's StatefulDataLoader) save and
 restore the epoch, the position in it and the sampler generator's state, so a trainer can stop
@@ -19,13 +26,19 @@ mid-epoch and resume with exactly the batches an uninterrupted run would have se
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from chainrule import random as _random
+from chainrule.utils.data._worker import WorkerPool, _StreamEnd, _WorkerError, fetch
+from chainrule.utils.data._worker import get_worker_info as get_worker_info
 from chainrule.utils.data.collate import default_collate, default_convert
 from chainrule.utils.data.dataset import Dataset, IterableDataset
 from chainrule.utils.data.sampler import (
@@ -43,11 +56,6 @@ __all__ = ["DataLoader", "get_generator_state", "get_worker_info", "set_generato
 # 2: the position inside the epoch is (chunk, chunk_state, skip) of the lazy index stream;
 # version-1 states (the epoch drawn whole at its start) still load.
 _STATE_VERSION = 2
-
-
-def get_worker_info() -> None:
-    """Always None: batches are loaded in the calling process (no worker processes)."""
-    return None
 
 
 def _sampler_generator(sampler: Any) -> Any:
@@ -151,19 +159,101 @@ class _Epoch:
         return batch
 
 
+def _base_seed(state: Any, epoch: int) -> int:
+    """A 63-bit worker base seed from a generator ``state`` and the epoch number (nothing is
+    drawn from the generator)."""
+    state = json.dumps(state, sort_keys=True, default=str)
+    digest = hashlib.sha256(f"{epoch}:{state}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class _WorkerEpoch(_Epoch):
+    """One pass with worker processes: index batches are sent round-robin ahead of use (at
+    most ``prefetch_factor · num_workers`` in flight) and yielded in order."""
+
+    def __init__(self, loader: DataLoader, source: _IndexBatches | _ListBatches,
+                 start_state: Any, position: int, base_seed: int) -> None:
+        super().__init__(loader, source, start_state, position)
+        self.pool = WorkerPool(loader.dataset, loader.num_workers, loader.collate_fn,
+                               loader._fast, base_seed, loader.worker_init_fn,
+                               loader.multiprocessing_context, timeout=loader.timeout)
+        self.in_flight = (loader.prefetch_factor or 2) * loader.num_workers
+        self._sent = 0  # batches handed out (numbered from 0 in this pass)
+        self._next = 0  # the batch number to yield next
+        self._positions: deque[dict[str, Any]] = deque()  # stream position before each batch
+        self._source_done = False
+        self._send_more()
+
+    def _send_more(self) -> None:
+        while not self._source_done and self._sent - self._next < self.in_flight:
+            where = self.source.position()
+            idx = self.source.next()
+            if idx is None:
+                self._source_done = True
+                break
+            self._positions.append(where)
+            self.pool.send(self._sent % self.pool.num_workers, self._sent, idx)
+            self._sent += 1
+        if self._source_done and self._next == self._sent:
+            self.pool.shutdown()  # the epoch is delivered: stop the workers now
+
+    def where(self) -> dict[str, Any]:
+        return self._positions[0] if self._positions else self.source.position()
+
+    def __next__(self) -> Any:
+        if self._exhausted or self._next == self._sent:
+            self._exhausted = True
+            self.pool.shutdown()
+            raise StopIteration
+        data = self.pool.get(self._next)
+        self._next += 1
+        self._positions.popleft()
+        if isinstance(data, _WorkerError):
+            self._exhausted = True
+            self.pool.shutdown()
+            data.reraise()
+        self.position += 1
+        self._send_more()
+        return data
+
+
+def stream_batches(dataset: Iterable[Any], batch_size: int | None,
+                   drop_last: bool) -> Iterator[Any]:
+    """Samples of an iterable dataset grouped into lists of ``batch_size`` (the last one
+    shorter unless ``drop_last``), or one by one when ``batch_size`` is None."""
+    it = iter(dataset)
+    if batch_size is None:
+        yield from it
+        return
+    while True:
+        samples = []
+        for s in it:
+            samples.append(s)
+            if len(samples) == batch_size:
+                break
+        if not samples or (drop_last and len(samples) < batch_size):
+            return
+        yield samples
+
+
 class _StreamEpoch:
     """One pass over an IterableDataset, grouped into batches as it streams."""
 
     def __init__(self, loader: DataLoader, skip: int = 0) -> None:
+        self._setup(loader)
+        self._it = stream_batches(loader.dataset, loader.batch_size, loader.drop_last)
+        self._skip(skip)
+
+    def _setup(self, loader: DataLoader) -> None:
         self.loader = loader
         self.position = 0
         self.done = False
-        self._it = iter(loader.dataset)
         self.start_state = None
+
+    def _skip(self, skip: int) -> None:
+        """Pass over the ``skip`` batches a resumed epoch has already delivered."""
         for _ in range(skip):
-            try:
-                self._take()
-            except StopIteration:
+            if self._take() is _END:
                 self.done = True
                 break
             self.position += 1
@@ -172,26 +262,78 @@ class _StreamEpoch:
         return self
 
     def _take(self) -> Any:
-        ld = self.loader
-        if ld.batch_size is None:
-            return next(self._it)
-        samples = []
-        for s in self._it:
-            samples.append(s)
-            if len(samples) == ld.batch_size:
-                return samples
-        if samples and not ld.drop_last:
-            return samples
-        raise StopIteration
+        """The next batch's raw samples, or _END."""
+        return next(self._it, _END)
+
+    def _deliver(self, item: Any) -> Any:
+        return self.loader.collate_fn(item)
 
     def __next__(self) -> Any:
-        try:
-            item = self._take()
-        except StopIteration:
+        item = self._take()
+        if item is _END:
             self.done = True
-            raise
+            raise StopIteration
         self.position += 1
-        return self.loader.collate_fn(item)
+        return self._deliver(item)
+
+
+class _StreamWorkerEpoch(_StreamEpoch):
+    """One pass over an IterableDataset with workers: each worker streams its own copy of the
+    dataset (shard it with :func:`get_worker_info`); batches are taken from the workers in
+    turn, a worker leaving the rotation when its copy is exhausted."""
+
+    def __init__(self, loader: DataLoader, skip: int, base_seed: int) -> None:
+        self._setup(loader)
+        batches = partial(stream_batches, batch_size=loader.batch_size,
+                          drop_last=loader.drop_last)
+        self.pool = WorkerPool(loader.dataset, loader.num_workers, loader.collate_fn, False,
+                               base_seed, loader.worker_init_fn,
+                               loader.multiprocessing_context, stream_batches=batches,
+                               timeout=loader.timeout)
+        self._active = list(range(loader.num_workers))
+        self._turn = 0
+        self._owner: dict[int, int] = {}  # batch number -> worker asked for it
+        self._sent = self._next = 0
+        self._in_flight = (loader.prefetch_factor or 2) * loader.num_workers
+        self._send_more()
+        self._skip(skip)
+
+    def _send_more(self) -> None:
+        n = self.pool.num_workers
+        while self._active and self._sent - self._next < self._in_flight:
+            w = self._turn % n  # the next active worker in the cycle 0, 1, ..., n-1, 0, ...
+            while w not in self._active:
+                self._turn += 1
+                w = self._turn % n
+            self._turn += 1
+            self._owner[self._sent] = w
+            self.pool.send(w, self._sent, None)
+            self._sent += 1
+
+    def _take(self) -> Any:
+        while self._next < self._sent:
+            data = self.pool.get(self._next)
+            w = self._owner.pop(self._next)
+            self._next += 1
+            if isinstance(data, _StreamEnd):
+                if w in self._active:
+                    self._active.remove(w)
+                self._send_more()
+                continue
+            if isinstance(data, _WorkerError):
+                self.pool.shutdown()
+                self.done = True
+                data.reraise()
+            self._send_more()
+            return data
+        self.pool.shutdown()
+        return _END
+
+    def _deliver(self, item: Any) -> Any:
+        return item  # collated in the worker
+
+
+_END = object()  # end of a stream
 
 
 class DataLoader:
@@ -235,6 +377,14 @@ class DataLoader:
                              "disable multiprocessing.")
         if timeout < 0:
             raise ValueError("timeout option should be non-negative")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("prefetch_factor option could only be specified in multiprocessing."
+                             "let num_workers > 0 to enable multiprocessing, otherwise set "
+                             "prefetch_factor to None.")
+        if prefetch_factor is not None and prefetch_factor < 0:
+            raise ValueError("prefetch_factor option should be non-negative")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
         if batch_size is not None and (
             not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0
         ):
@@ -308,14 +458,7 @@ class DataLoader:
         return _IndexBatches(stream, size, drop)
 
     def _fetch(self, idx: np.ndarray) -> Any:
-        if self._fast:
-            return self.dataset.get_batch(idx)
-        getitems = getattr(self.dataset, "__getitems__", None)
-        if getitems is not None:
-            samples = getitems(idx.tolist())
-        else:
-            samples = [self.dataset[i] for i in idx.tolist()]
-        return self.collate_fn(samples)
+        return fetch(self.dataset, idx, self.collate_fn, self._fast)
 
     def __iter__(self) -> Iterator[Any]:
         resume, self._resume = self._resume, None
@@ -323,7 +466,11 @@ class DataLoader:
             skip = resume["position"] if resume else 0
             if not resume:
                 self._epoch += 1
-            self._current = _StreamEpoch(self, skip)
+            if self.num_workers:
+                seed = _base_seed(self._seed_state(None), self._epoch)
+                self._current = _StreamWorkerEpoch(self, skip, seed)
+            else:
+                self._current = _StreamEpoch(self, skip)
             return self._current
         gen = _sampler_generator(self.batch_sampler or self.sampler)
         if resume is None:
@@ -337,8 +484,19 @@ class DataLoader:
             source = self._batch_source(gen, **self._resume_point(resume, start))
             if gen is not None and resume.get("generator") is not None:
                 set_generator_state(gen, resume["generator"])
-        self._current = _Epoch(self, source, start, position)
+        if self.num_workers:
+            seed = _base_seed(self._seed_state(start), self._epoch)
+            self._current = _WorkerEpoch(self, source, start, position, seed)
+        else:
+            self._current = _Epoch(self, source, start, position)
         return self._current
+
+    def _seed_state(self, start: Any) -> Any:
+        """The generator state the workers' base seed comes from: the sampler generator's at
+        the epoch's start, else the loader's generator's (or the default one's) now."""
+        if start is not None:
+            return start
+        return get_generator_state(self.generator or _random.default_generator)
 
     def _resume_point(self, state: dict[str, Any], start: Any) -> dict[str, Any]:
         """(chunk, skip, chunk_state) of a saved in-epoch state; a version-1 state (the epoch
