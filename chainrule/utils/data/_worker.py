@@ -5,11 +5,11 @@ The main process draws the index batches (the sampler never runs in a worker) an
 them back, and the main process yields them in batch order whatever order they arrive in. At
 most ``prefetch_factor · num_workers`` batches are in flight. Worker ``w`` seeds Python's
 ``random``, chainrule's default generator and NumPy's legacy global generator from
-``base_seed + w`` before ``worker_init_fn(w)`` runs, and :func:`get_worker_info` tells the
-dataset (and the init function) which worker it runs in. An exception in a worker is raised in
-the main process, with the worker's id and traceback, when its batch is due; a worker that
-dies is reported by its exit code. Workers stop when the epoch ends, on an error, or when the
-iterator is dropped.
+``base_seed + w`` and limits BLAS to one thread before ``worker_init_fn(w)`` runs, and
+:func:`get_worker_info` tells the dataset (and the init function) which worker it runs in.
+An exception in a worker is raised in the main process, with the worker's id and traceback,
+when its batch is due; a worker that dies is reported by its exit code. Workers stop when
+the epoch ends, on an error, or when the iterator is dropped.
 
 Nothing here relies on ``fork``: the worker entry point is a module-level function, so the
 ``spawn`` and ``forkserver`` start methods work when the dataset, ``collate_fn`` and
@@ -123,6 +123,9 @@ def worker_loop(dataset: Any, stream_batches: Callable[[Any], Any] | None,
     until a None arrives. For an IterableDataset ``stream_batches(dataset)`` gives the batch
     iterator of this worker's copy, and each request takes its next batch."""
     global _worker_info
+    import chainrule
+
+    chainrule.set_num_threads(1)  # as PyTorch's workers: N workers x BLAS threads would thrash
     _seed_worker(seed, worker_id)
     _worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
     stream = None

@@ -169,7 +169,13 @@ def _base_seed(state: Any, epoch: int) -> int:
 
 class _WorkerEpoch(_Epoch):
     """One pass with worker processes: index batches are sent round-robin ahead of use (at
-    most ``prefetch_factor · num_workers`` in flight) and yielded in order."""
+    most ``prefetch_factor · num_workers`` in flight) and yielded in order.
+
+    NOTE: the index stream runs ahead of the yielded batches, so a sampler chunk after the
+    first (epochs over 2**20 indices) is drawn earlier than with ``num_workers=0``; with a
+    generator also drawn from between batches (the model's dropout), that chunk then differs
+    from the in-process run's, as in PyTorch, whose main process also samples ahead. A resume
+    still continues from the yielded batches (``where``)."""
 
     def __init__(self, loader: DataLoader, source: _IndexBatches | _ListBatches,
                  start_state: Any, position: int, base_seed: int) -> None:
