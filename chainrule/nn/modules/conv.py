@@ -303,3 +303,14 @@ class Fold(Module):
     def extra_repr(self) -> str:
         return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
                 f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
+
+
+def __getattr__(name: str) -> Any:
+    """PyTorch's lazy variants live in this file's namespace too (defined in ``lazy.py``,
+    which imports this file, hence resolved on first use)."""
+    if name.startswith("Lazy"):
+        from chainrule.nn.modules import lazy
+
+        if name in lazy.__all__:
+            return getattr(lazy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -161,3 +161,14 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+def __getattr__(name: str) -> Any:
+    """PyTorch's lazy variants live in this file's namespace too (defined in ``lazy.py``,
+    which imports this file, hence resolved on first use)."""
+    if name.startswith("Lazy"):
+        from chainrule.nn.modules import lazy
+
+        if name in lazy.__all__:
+            return getattr(lazy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
