@@ -305,12 +305,9 @@ class Fold(Module):
                 f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
 
 
-def __getattr__(name: str) -> Any:
-    """PyTorch's lazy variants live in this file's namespace too (defined in ``lazy.py``,
-    which imports this file, hence resolved on first use)."""
-    if name.startswith("Lazy"):
-        from chainrule.nn.modules import lazy
 
-        if name in lazy.__all__:
-            return getattr(lazy, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    """``LazyLinear``/``LazyConv*`` under this path too, as in PyTorch."""
+    from chainrule.nn.modules._lazy_names import lazy_attribute
+
+    return lazy_attribute(__name__, name)

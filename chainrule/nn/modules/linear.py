@@ -163,12 +163,9 @@ class Unflatten(Module):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
-def __getattr__(name: str) -> Any:
-    """PyTorch's lazy variants live in this file's namespace too (defined in ``lazy.py``,
-    which imports this file, hence resolved on first use)."""
-    if name.startswith("Lazy"):
-        from chainrule.nn.modules import lazy
 
-        if name in lazy.__all__:
-            return getattr(lazy, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    """``LazyLinear``/``LazyConv*`` under this path too, as in PyTorch."""
+    from chainrule.nn.modules._lazy_names import lazy_attribute
+
+    return lazy_attribute(__name__, name)
