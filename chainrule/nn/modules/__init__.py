@@ -5,6 +5,7 @@ from chainrule.nn.modules.container import *  # noqa: F403
 from chainrule.nn.modules.conv import *  # noqa: F403
 from chainrule.nn.modules.dropout import *  # noqa: F403
 from chainrule.nn.modules.embedding import *  # noqa: F403
+from chainrule.nn.modules.lazy import *  # noqa: F403
 from chainrule.nn.modules.linear import *  # noqa: F403
 from chainrule.nn.modules.loss import *  # noqa: F403
 from chainrule.nn.modules.module import Module, RemovableHandle
