@@ -42,9 +42,14 @@ TOLERANCE: dict[str, float] = {
     "cnn_classifier.py": 0.05,              # held-out accuracy (400 points), 0.975-1.0
     "custom_autograd_function.py": 1.0,     # SSE of a fitted cubic, ~9
     "custom_dataset_loader.py": 0.03,       # held-out accuracy (200 points), ~1.0
+    "conv1d_sampler.py": 0.05,              # balanced held-out accuracy, 1.0 over seeds
     "custom_optimizer_subclass.py": 0.08,   # mean final MSE of two optimizers, ~0.17
+    "gan_two_optimizers.py": 0.15,          # mean of generated samples, target 3.0
     "grad_clipping.py": 0.02,               # final MSE, ~0.005 (from ~0.5)
+    "gradient_accumulation.py": 1e-5,       # accumulated minus full-batch parameters: ~1e-7
+    "gradient_penalty.py": 0.15,            # distance-to-circle error, 0.02-0.17 over seeds
     "histogram_stats.py": 1e-6,             # integer counts of deterministic data
+    "knn_tensor_ops.py": 1e-6,              # kNN accuracy on the same points: exact
     "lazy_modules_d2l.py": 0.04,            # held-out accuracy, ~1.0
     "lr_schedulers.py": 1e-9,               # a sum of learning rates: exact arithmetic
     "lstm_lm_new_zeros.py": 0.2,            # mean validation loss of 3 RNNs, floor 1.15
@@ -53,6 +58,7 @@ TOLERANCE: dict[str, float] = {
     "manual_sgd_pdata.py": 0.003,           # converged MSE = noise variance ~0.01
     "mlp_char_embeddings.py": 0.1,          # dev loss, ~1.2
     "multihead_attention_set.py": 0.05,     # held-out accuracy (1000 sets), ~0.99
+    "packed_sequence_classifier.py": 0.03,  # held-out accuracy, 1.0 over seeds
     "per_example_grads_func.py": 1e-5,      # vmap(grad) minus a backward loop: ~1e-7
     "polynomial_fit_tutorial.py": 0.05,     # SSE of the converged cubic fit: 8.817
     "state_dict_roundtrip.py": 1e-6,        # resumed training equals uninterrupted: 0
@@ -71,9 +77,12 @@ XFAIL: dict[str, str] = {
     "bigram_neural.py": "Tensor.sum(keepdims=True) (the NumPy-style alias of keepdim)",
     "causal_attention_manual.py": "torch.randint(high, size) (the two-argument form)",
     "cnn_classifier.py": "torch.roll(x, shifts=tuple, dims=tuple)",
+    "conv1d_sampler.py": "Tensor.index_put_(indices, values, accumulate=True), then Tensor.diag",
     "custom_autograd_function.py": "torch.autograd.Function with static forward(ctx, ...) / "
                                    "backward(ctx, ...) and Function.apply",
     "custom_optimizer_subclass.py": "Tensor.sign_",
+    "gan_two_optimizers.py": "Tensor.data as a Tensor (nn.init.normal_(m.weight.data, ...))",
+    "knn_tensor_ops.py": "torch.cdist",
     "lstm_lm_new_zeros.py": "Tensor.new_zeros",
     "manual_sgd_pdata.py": "Tensor.data as a Tensor sharing storage (it is a NumPy array)",
     "mlp_char_embeddings.py": "Tensor.data as a Tensor sharing storage (p.data += ...)",
