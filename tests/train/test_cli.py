@@ -25,14 +25,17 @@ def test_train_end_to_end_on_a_tiny_config(tmp_path, capsys) -> None:
         assert (run_dir / name).is_file(), name
     assert json.loads((run_dir / "config.json").read_text())["epochs"] == 2
     records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert len(records) == 2 and records[-1]["val_accuracy"] > 0.5
+    assert [r["kind"] for r in records] == ["epoch", "epoch", "test"]
+    assert records[1]["val_accuracy"] > 0.5 and records[2]["test_accuracy"] > 0.5
     last = run_dir / "checkpoints" / "last"
     assert (last / "trainer_state.json").is_file()
     # resume continues to a third epoch from the saved state
     assert main(["train", "--config", str(cfg), "--epochs", "3", "--resume", str(last),
                  "--quiet"]) == 0
     records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in records] == [0, 1, 2]
+    assert [(r["kind"], r["epoch"]) for r in records][:3] == [("epoch", 0), ("epoch", 1),
+                                                            ("epoch", 2)]
+    assert [r["kind"] for r in records[3:]] == ["test"]  # one test record, re-evaluated
 
 
 def test_config_errors_name_key_and_value(tmp_path) -> None:

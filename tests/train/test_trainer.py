@@ -191,11 +191,13 @@ def test_checkpoint_round_trip_and_corruption(tmp_path) -> None:
     trainer = Trainer(model, nn.CrossEntropyLoss(), opt, quiet=True)
     trainer.fit(DataLoader(blobs(), batch_size=30), epochs=1)
     ck = trainer.save_checkpoint(str(tmp_path / "ck"))
-    assert sorted(os.listdir(ck)) == ["model.safetensors", "optimizer.safetensors",
-                                      "trainer_state.json"]
+    assert sorted(os.listdir(ck)) == ["manifest.json", "model.safetensors",
+                                      "optimizer.safetensors", "trainer_state.json"]
+    assert os.path.islink(ck)  # the pointer; the files live in a sibling directory
     state = json.loads((tmp_path / "ck" / "trainer_state.json").read_text())
-    assert state["format_version"] == 1 and set(state["sha256"]) == {
-        "model.safetensors", "optimizer.safetensors"}
+    manifest = json.loads((tmp_path / "ck" / "manifest.json").read_text())
+    assert state["format_version"] == 2 and set(manifest["files"]) == {
+        "model.safetensors", "optimizer.safetensors", "trainer_state.json"}
     model2, opt2 = make(seed=1)
     t2 = Trainer(model2, nn.CrossEntropyLoss(), opt2, quiet=True)
     t2.load_checkpoint(ck)
@@ -206,7 +208,7 @@ def test_checkpoint_round_trip_and_corruption(tmp_path) -> None:
     data = bytearray(blob.read_bytes())
     data[-3] ^= 0xFF
     blob.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=r"model\.safetensors.*previous checkpoint"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: SHA-256 does not match"):
         t2.load_checkpoint(ck)
     blob.write_bytes(bytes(data[:40]))
     with pytest.raises(CheckpointError, match="model.safetensors"):
