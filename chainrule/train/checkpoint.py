@@ -91,6 +91,12 @@ def _write_file(path: str, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def _pointed_to(root: str, entries: list[str]) -> set[str]:
+    """Directories the committed pointers in ``root`` refer to (a ``.tmp`` link is not one)."""
+    return {os.readlink(os.path.join(root, e)) for e in entries
+            if not e.endswith(".tmp") and os.path.islink(os.path.join(root, e))}
+
+
 def clean_stale(root: str) -> list[str]:
     """Remove what interrupted saves left in ``root``: checkpoint directories that no pointer
     refers to and ``.*.tmp`` entries. Other files are never touched. Returns what was removed.
@@ -99,8 +105,7 @@ def clean_stale(root: str) -> list[str]:
         entries = os.listdir(root)
     except FileNotFoundError:
         return []
-    referenced = {os.readlink(os.path.join(root, e)) for e in entries
-                  if os.path.islink(os.path.join(root, e))}
+    referenced = _pointed_to(root, entries)
     removed = []
     for e in entries:
         full = os.path.join(root, e)
@@ -159,11 +164,9 @@ def save_checkpoint(path: str, model: Any, optimizer: Any, state: dict[str, Any]
             shutil.rmtree(data_dir, ignore_errors=True)
         raise
     _ser._fsync_dir(root)
-    if old is not None and old != data_name:
-        referenced = {os.readlink(os.path.join(root, e)) for e in os.listdir(root)
-                      if os.path.islink(os.path.join(root, e))}
-        if old not in referenced:
-            shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+    stale = old is not None and old != data_name
+    if stale and old not in _pointed_to(root, os.listdir(root)):
+        shutil.rmtree(os.path.join(root, old), ignore_errors=True)
     return os.fspath(path)
 
 
@@ -242,9 +245,6 @@ def verified_files(path: str) -> dict[str, bytes]:
         raise CheckpointError(manifest_file, "missing: not a chainrule checkpoint directory")
     with open(manifest_file, "rb") as f:
         files = _check_manifest(f.read(), manifest_file)
-    extra = sorted(set(os.listdir(path)) - set(files) - {MANIFEST_FILE})
-    if extra:
-        raise CheckpointError(path, f"files not listed in {MANIFEST_FILE}: {extra}; {_HINT}")
     out = {}
     for name, entry in files.items():
         file = os.path.join(path, name)
@@ -258,6 +258,9 @@ def verified_files(path: str) -> dict[str, bytes]:
         if sha256_bytes(data) != entry["sha256"]:
             raise CheckpointError(file, f"SHA-256 does not match {MANIFEST_FILE}; {_HINT}")
         out[name] = data
+    extra = sorted(set(os.listdir(path)) - set(files) - {MANIFEST_FILE})
+    if extra:
+        raise CheckpointError(path, f"files not listed in {MANIFEST_FILE}: {extra}; {_HINT}")
     return out
 
 
