@@ -39,6 +39,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 from chainrule import serialization as _ser
@@ -237,6 +238,9 @@ def verified_files(path: str) -> dict[str, bytes]:
         raise CheckpointError(path, "no checkpoint here: the path does not exist")
     if not os.path.isdir(path):
         raise CheckpointError(path, "not a checkpoint directory")
+    # resolve the pointer once: every file then comes from one checkpoint even if a writer
+    # commits a new one while this reads
+    path = os.path.realpath(path)
     manifest_file = os.path.join(path, MANIFEST_FILE)
     if not os.path.isfile(manifest_file):
         if os.path.isfile(os.path.join(path, STATE_FILE)):
@@ -289,14 +293,19 @@ def _load_blob(file: str, data: bytes) -> Any:
     return load(buf)
 
 
-def load_checkpoint(path: str, model: Any, optimizer: Any = None) -> dict[str, Any]:
+def load_checkpoint(path: str, model: Any, optimizer: Any = None, *,
+                    check_state: Callable[[dict[str, Any], str], None] | None = None
+                    ) -> dict[str, Any]:
     """Verify and load a checkpoint into ``model`` (and ``optimizer``); returns the state.
 
-    Everything is verified before anything is loaded, so a corrupt checkpoint leaves
-    ``model`` and ``optimizer`` untouched.
+    Everything is verified (and the state checked by ``check_state(state, file)``, e.g.
+    :func:`validate_trainer_state`) before anything is loaded, so a corrupt checkpoint leaves
+    ``model`` and ``optimizer`` untouched. The files are read once.
     """
     files = verified_files(path)
     state = _parse_state(files[STATE_FILE], os.path.join(path, STATE_FILE))
+    if check_state is not None:
+        check_state(state, os.path.join(path, STATE_FILE))
     model_sd = _load_blob(os.path.join(path, MODEL_FILE), files[MODEL_FILE])
     opt_sd = None
     if optimizer is not None:

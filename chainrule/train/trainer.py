@@ -341,14 +341,13 @@ class Trainer:
         from chainrule.train.checkpoint import (
             STATE_FILE,
             load_checkpoint,
-            read_state,
             set_generator_states,
             validate_trainer_state,
         )
 
         state_file = f"{path}/{STATE_FILE}"
-        validate_trainer_state(read_state(path), state_file)  # before the model is touched
-        state = load_checkpoint(path, self.model, self.optimizer)
+        state = load_checkpoint(path, self.model, self.optimizer,  # verified before it loads
+                                check_state=validate_trainer_state)
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self._epoch_loss_sum, self._epoch_loss_count = state["epoch_loss"]

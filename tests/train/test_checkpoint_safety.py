@@ -362,3 +362,20 @@ def test_trainer_state_shape_is_validated_with_named_errors() -> None:
             checkpoint.validate_trainer_state(bad, "s.json")
     with pytest.raises(CheckpointError, match="key 'config' is missing"):
         checkpoint.validate_trainer_state({k: v for k, v in good.items() if k != "config"}, "s")
+
+
+def test_guarantees_page_snippets_run(tmp_path, monkeypatch, capsys) -> None:
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "guarantees.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    env: dict = {}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"{page}:block{i}", "exec"), env)  # noqa: S102 - the docs' code
+    out = capsys.readouterr().out
+    assert "['manifest.json', 'model.safetensors', 'optimizer.safetensors', " \
+           "'trainer_state.json']" in out
+    assert "refused: SHA-256 does not match manifest.json" in out
