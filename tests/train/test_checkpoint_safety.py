@@ -90,13 +90,13 @@ def test_stray_entries_are_cleaned_and_others_kept(tmp_path) -> None:
     assert len(names) == 5  # last, best, their two directories, notes.txt
 
 
-_KILL_CHILD = """
-def child(k, when):
-    import os, shutil, signal
+def _kill_at(k: int, when: str) -> None:
+    """In a forked child: SIGKILL this process before or after the k-th file-system step
+    (``mkdir``, ``symlink``, ``os.replace``, ``os.rename``, ``rmtree``) from now on."""
     calls = [0]
 
-    def hooked(fn):
-        def wrapper(*args, **kwargs):
+    def hooked(fn: Callable) -> Callable:
+        def wrapper(*args: object, **kwargs: object) -> object:
             if calls[0] == k and when == "before":
                 os.kill(os.getpid(), signal.SIGKILL)
             out = fn(*args, **kwargs)
@@ -109,7 +109,6 @@ def child(k, when):
     for mod, name in ((os, "replace"), (os, "rename"), (os, "symlink"), (os, "mkdir"),
                       (shutil, "rmtree")):
         setattr(mod, name, hooked(getattr(mod, name)))
-"""
 
 
 def _fork_and_save(fn: Callable[[], None]) -> int:
@@ -133,16 +132,18 @@ def test_sigkill_at_every_rename_of_a_save_leaves_old_or_new(tmp_path) -> None:
     old = _fingerprint(_loaded(str(seed / "last")))
     t.fit(t.train_loader, epochs=2)
     new = _fingerprint(t)
-    namespace: dict = {}
-    exec(_KILL_CHILD, namespace)  # noqa: S102 - the hook installer, run only in the children
     outcomes = set()
     for k in range(6):
         for when in ("before", "after"):
             root = tmp_path / f"{k}-{when}"
             shutil.copytree(seed, root, symlinks=True)  # the old checkpoint, committed
             last = str(root / "last")
-            sig = _fork_and_save(lambda last=last, k=k, when=when: (
-                namespace["child"](k, when), t.save_checkpoint(last)))
+
+            def killed_save(last: str = last, k: int = k, when: str = when) -> None:
+                _kill_at(k, when)
+                t.save_checkpoint(last)
+
+            sig = _fork_and_save(killed_save)
             got = _fingerprint(_loaded(last))
             assert got in (old, new), (k, when)
             outcomes.add((sig, got == new))
