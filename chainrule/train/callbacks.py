@@ -125,7 +125,10 @@ class EarlyStopping(Callback):
 
 class ModelCheckpoint(Callback):
     """Save a full trainer checkpoint (model, optimizer, trainer state) each epoch to
-    ``dirpath/last`` and, when ``monitor`` improves, to ``dirpath/best``."""
+    ``dirpath/last`` and, when ``monitor`` improves, to ``dirpath/best``.
+
+    Each is committed by switching one pointer (see :mod:`chainrule.train.checkpoint`); what
+    an interrupted save left behind is removed when training starts."""
 
     def __init__(self, dirpath: str | os.PathLike | None = None, monitor: str = "val_loss",
                  mode: str = "auto", save_last: bool = True, save_best: bool = True,
@@ -145,6 +148,12 @@ class ModelCheckpoint(Callback):
         if trainer.run_dir is None:
             raise ValueError("ModelCheckpoint needs dirpath= or a Trainer with run_dir=")
         return os.path.join(trainer.run_dir, "checkpoints")
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        from chainrule.train.checkpoint import clean_stale
+
+        if trainer.dist is None or trainer.dist.is_main:  # rank 0 owns the files
+            clean_stale(self._dir(trainer))
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every_n_epochs:

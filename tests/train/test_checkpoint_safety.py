@@ -23,7 +23,7 @@ import chainrule as cr
 from chainrule import nn, optim
 from chainrule import serialization as ser
 from chainrule.serialization import CheckpointError
-from chainrule.train import Trainer, checkpoint
+from chainrule.train import ModelCheckpoint, Trainer, checkpoint
 from chainrule.utils.data import DataLoader, TensorDataset
 
 
@@ -88,6 +88,9 @@ def test_stray_entries_are_cleaned_and_others_kept(tmp_path) -> None:
     assert "notes.txt" in names and "last.ckpt-0123456789abcdef" not in names
     assert not [n for n in names if n.endswith(".tmp")]
     assert len(names) == 5  # last, best, their two directories, notes.txt
+    os.mkdir(tmp_path / "best.ckpt-fedcba9876543210")
+    ModelCheckpoint(tmp_path).on_train_begin(t)  # a run that starts cleans up too
+    assert sorted(os.listdir(tmp_path)) == names
 
 
 def _kill_at(k: int, when: str) -> None:
