@@ -383,3 +383,18 @@ def test_guarantees_page_snippets_run(tmp_path, monkeypatch, capsys) -> None:
     assert "['manifest.json', 'model.safetensors', 'optimizer.safetensors', " \
            "'trainer_state.json']" in out
     assert "refused: SHA-256 does not match manifest.json" in out
+
+
+def test_format_1_directory_is_refused_then_replaced_by_a_save(tmp_path) -> None:
+    old = tmp_path / "last"
+    old.mkdir()
+    (old / "trainer_state.json").write_text('{"format_version": 1, "epoch": 3}')
+    (old / "model.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="format-1 checkpoint .no manifest. cannot be "
+                                              "verified"):
+        _loaded(str(old))
+    t = _trainer()
+    t.save_checkpoint(str(old))
+    assert os.path.islink(old) and _loaded(str(old)).epoch == 0
+    t.save_checkpoint(str(old))  # the moved-aside format-1 directory is cleaned up
+    assert len(os.listdir(tmp_path)) == 2
