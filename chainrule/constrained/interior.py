@@ -50,7 +50,8 @@ QP_REG = 1e-10  # δ_w = δ_c for QPs and LPs, removed by iterative refinement
 def _max_step(v: np.ndarray, dv: np.ndarray) -> float:
     """The largest α <= 1 with v + α dv >= 0 (v > 0)."""
     neg = dv < 0
-    return float(min(1.0, np.min(-v[neg] / dv[neg], initial=np.inf)))
+    with np.errstate(over="ignore"):  # v/|dv| = inf only means "no limit from this entry"
+        return float(min(1.0, np.min(-v[neg] / dv[neg], initial=np.inf)))
 
 
 def _boundary_step(v: np.ndarray, dv: np.ndarray) -> float:
@@ -59,23 +60,30 @@ def _boundary_step(v: np.ndarray, dv: np.ndarray) -> float:
 
 
 class _LDL:
-    """K = P L D Lᵀ Pᵀ (``scipy.linalg.ldl``) with K's inertia read off D's 1×1/2×2 blocks."""
+    """K = P L D Lᵀ Pᵀ (``scipy.linalg.ldl``) with K's inertia read off D's 1×1/2×2 blocks.
 
-    def __init__(self, K: np.ndarray) -> None:
+    D = V diag(e) Vᵀ is inverted through its eigenvalues. A pivot with |e| <= ``floor`` counts
+    as zero for the inertia and is raised to ±floor for the solve (static pivoting, as in MA57).
+    For the quasi-definite QP matrix (regularised by δ) every exact pivot has |e| >= δ, so
+    ``floor = δ/2`` only catches cancellation (μ/s spanning many orders of magnitude), and
+    iterative refinement removes the perturbation's effect. Without ``floor`` it is relative,
+    1e-14·max|e|."""
+
+    def __init__(self, K: np.ndarray, floor: float | None = None) -> None:
         check_finite(K, "entry in the KKT matrix")
         lu, d, perm = scipy.linalg.ldl(K, lower=True)
-        self.L, self.d, self.perm = lu[perm], d, perm
-        eig = np.linalg.eigvalsh(d)
-        zero = np.abs(eig) <= 1e-13 * max(1.0, float(np.abs(eig).max(initial=0.0)))
+        self.L, self.perm = lu[perm], perm
+        eig, self.V = np.linalg.eigh(d)
+        if floor is None:
+            floor = 1e-14 * float(np.abs(eig).max(initial=0.0))
+        zero = np.abs(eig) <= floor
         self.inertia = (int(np.sum((eig > 0) & ~zero)), int(np.sum((eig < 0) & ~zero)),
                         int(np.sum(zero)))
+        self.e = np.where(zero, np.where(eig < 0, -1.0, 1.0) * max(floor, 1e-300), eig)
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         y = scipy.linalg.solve_triangular(self.L, rhs[self.perm], lower=True, unit_diagonal=True)
-        try:
-            z = np.linalg.solve(self.d, y)
-        except np.linalg.LinAlgError as err:
-            raise NumericalFailure(f"singular KKT matrix ({err})") from err
+        z = self.V @ ((self.V.T @ y) / self.e)
         w = scipy.linalg.solve_triangular(self.L.T, z, lower=False, unit_diagonal=True)
         out = np.empty_like(w)
         out[self.perm] = w
@@ -113,7 +121,7 @@ class _Newton:
 
     def factor_regularised(self) -> None:
         """QPs: a quasi-definite K with δ_w = δ_c = 1e-10 (refined away in ``direction``)."""
-        self.fac = _LDL(_kkt(self.W, self.Jh, QP_REG, QP_REG))
+        self.fac = _LDL(_kkt(self.W, self.Jh, QP_REG, QP_REG), floor=0.5 * QP_REG)
         self.refine = True
 
     def factor_inertia(self, last_delta: float, tau: float) -> float:
@@ -196,6 +204,7 @@ def _mehrotra(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: floa
     history: list[float] = []
     status, message, it, small_steps = "max_iter", "", 0, 0
     cert: dict[str, np.ndarray] | None = None
+    best, best_it, diagnosed = np.inf, 0, not diagnose
     try:
         for it in range(max_iter + 1):  # noqa: B007 - the count is reported
             st = _Newton(problem.G, problem.grad(x), problem.A, problem.C_full, problem.eq(x),
@@ -205,11 +214,19 @@ def _mehrotra(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: floa
             if st.residual() <= tol and gap <= tol:
                 status = "optimal"
                 break
+            if history[-1] < 0.5 * best:
+                best, best_it = history[-1], it
             big = float(np.max([np.abs(v).max(initial=0.0) for v in (x, lam, mu)]))
-            stalled = small_steps >= 5 or big > 1e10 * scale or it == max_iter
-            if stalled:
-                if diagnose:
-                    status, message, cert = _diagnose(problem, tol)
+            # signs of an infeasible or unbounded problem: tiny steps, iterates running off,
+            # or no halving of the residual in 10 iterations; then check with the certificates
+            suspicious = small_steps >= 5 or big > 1e10 * scale or it - best_it >= 10
+            if (suspicious or it == max_iter) and not diagnosed:
+                status, message, cert = _diagnose(problem, tol)
+                diagnosed = True
+                if status in ("infeasible", "unbounded", "numerical"):
+                    break
+                status, message, cert = "max_iter", "", None
+            if it == max_iter:
                 break
             st.factor_regularised()
             if not m:  # no inequalities: one Newton step on the KKT system is exact
@@ -226,6 +243,10 @@ def _mehrotra(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: floa
             x, lam, mu, s = x + alpha * dx, lam + alpha * dlam, mu + alpha * dmu, s + alpha * ds
     except NumericalFailure as err:
         status, message = "numerical", f"interior_point: {err} at iteration {it}"
+        if diagnose:  # iterates running off to infinity make the KKT matrix singular too
+            why, because, cert = _diagnose(problem, tol)
+            if why in ("infeasible", "unbounded"):
+                status, message = why, because
     return finish(problem, x, lam, mu, it, status, "interior_point", history, message, cert)
 
 
@@ -250,8 +271,9 @@ def _diagnose(problem: QuadraticProblem, tol: float
         y, z = phase1.lam, phase1.mu[:m]
         cert = {"y": y, "z": z}
         return "infeasible", (
-            f"interior_point: the constraints are infeasible (least total violation "
-            f"{violation:.3g}); Farkas certificate y, z >= 0 with ‖Aᵀy + Cᵀz‖∞ = "
+            f"interior_point: the constraints are infeasible (phase one: min over x of "
+            f"Σ|Ax - b| + max(Cx - d)₊ = {violation:.3g} > 0); Farkas certificate y, z >= 0 "
+            f"with ‖Aᵀy + Cᵀz‖∞ = "
             f"{np.abs(A.T @ y + C.T @ z).max(initial=0.0):.1e} and bᵀy + dᵀz = "
             f"{float(b @ y + d @ z):.3g} < 0 (C, d include the bounds)"), cert
     w, V = problem._eig
