@@ -114,6 +114,9 @@ def check_convexity(f: Callable[[Tensor], Tensor], region: Any, samples: int = 1
     for k in range(samples):
         x = draw()
         H = hessian_matrix(f, _wrap(x.copy()))
+        if not np.all(np.isfinite(H)):
+            raise ValueError(f"check_convexity: the Hessian at sample {k} (x = {x.ravel()[:4]}"
+                             "...) is not finite; restrict the region to where f is defined")
         w, V = np.linalg.eigh(H)
         mins[k] = w[0]
         if w[0] < -tol * max(1.0, float(np.abs(w).max())) and report.witness is None:

@@ -345,14 +345,28 @@ def _barrier(problem: Problem, x: np.ndarray, max_iter: int, tol: float) -> Solu
             a_p, (f, h, g) = _line_search(problem, x, s, (f, h, g), dx, ds, a_p, tau, nu,
                                           float(st.grad @ dx))
             x, s = x + a_p * dx, s + a_p * ds
-            if m:  # slack reset: s >= -g(x) only lowers the barrier term and the infeasibility
-                s = np.maximum(s, -g)
+            if m:
+                s = _reset_slacks(s, g, tau, nu)
             lam, mu = lam + a_d * dlam, mu + a_d * dmu
             if m:  # keep μ within a factor 1e10 of the central path τ/s (IPOPT's safeguard)
                 mu = np.clip(mu, tau / (1e10 * s), 1e10 * tau / s)
     except NumericalFailure as err:
         status, message = "numerical", f"interior_point: {err} at iteration {it}"
     return finish(problem, x, lam, mu, it, status, "interior_point", history, message)
+
+
+def _reset_slacks(s: np.ndarray, g: np.ndarray, tau: float, nu: float) -> np.ndarray:
+    """Per row, the better of the stepped slack sᵢ and the exact one -gᵢ(x) (when positive) for
+    the row's merit term -τ log sᵢ + ν|gᵢ + sᵢ|. Taking -gᵢ whenever it exceeds sᵢ lowers both
+    terms (Byrd, Gilbert & Nocedal's slack reset); taking it below sᵢ trades barrier for
+    feasibility. The reset absorbs the constraints' curvature, which the linearised step
+    ignores and which otherwise makes the line search cut steps to ~1e-3 (HS18)."""
+    exact = -g
+    ok = exact > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keep = -tau * np.log(s) + nu * np.abs(g + s)
+        take = np.where(ok, -tau * np.log(np.where(ok, exact, 1.0)), np.inf)
+    return np.where(ok & (take <= keep), exact, s)
 
 
 def _merit(f: float, h: np.ndarray, g: np.ndarray, s: np.ndarray, tau: float,
@@ -378,7 +392,7 @@ def _line_search(problem: Problem, x: np.ndarray, s: np.ndarray,
         except NumericalFailure:
             a *= 0.5
             continue
-        new, _ = _merit(*trial, s + a * ds, tau, nu)
+        new, _ = _merit(*trial, _reset_slacks(s + a * ds, trial[2], tau, nu), tau, nu)
         if np.isfinite(new) and new <= phi + 1e-4 * a * min(slope, 0.0):
             return a, trial
         a *= 0.5

@@ -278,12 +278,17 @@ def projected_gradient(problem: Problem, project: Callable[[np.ndarray], Any] | 
     t = float(lr) if lr is not None else 1.0 / max(np.abs(gx).max(initial=0.0), 1e-12)
     recent = [fx]
     history: list[float] = []
-    converged, it = False, 0
+    status, message, it = "max_iter", "", 0
     for it in range(max_iter + 1):  # noqa: B007 - the count is reported
         mapping = float(np.abs(x - P(x - gx)).max(initial=0.0))
         history.append(mapping)
+        if not np.isfinite(mapping) or not np.isfinite(fx):
+            where = "objective f(x)" if not np.isfinite(fx) else "gradient or projection"
+            status = "numerical"
+            message = f"projected_gradient: non-finite {where} at iteration {it}"
+            break
         if mapping <= tol:
-            converged = True
+            status = "optimal"
             break
         if it == max_iter:
             break
@@ -305,8 +310,11 @@ def projected_gradient(problem: Problem, project: Callable[[np.ndarray], Any] | 
             t = float(np.clip(s_ @ s_ / sy, 1e-12, 1e12)) if sy > 0 else 1e12 if a == 1 else t
             recent = (recent + [f_new])[-memory:]
         x, fx, gx = x_new, f_new, g_new
-    lam, mu = estimate_multipliers(problem, x)
-    return _finish(problem, x, lam, mu, it, converged, "projected_gradient", history)
+    if status == "numerical":
+        lam, mu = np.zeros(problem.n_eq), np.zeros(problem.n_ineq)
+    else:
+        lam, mu = estimate_multipliers(problem, x)
+    return _finish(problem, x, lam, mu, it, status, "projected_gradient", history, message)
 
 
 def solve(problem: Problem, method: str = "auto", **kwargs: Any) -> Solution:
