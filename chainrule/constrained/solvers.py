@@ -16,9 +16,10 @@ bounds included, L = f + λᵀh + μᵀg) and the :class:`KKTReport` of the resu
 
   minimizing L_ρ over x with any chainrule optimizer (default ``chainrule.optim.LBFGS``, or the
   package's own BFGS when ``chainrule.optim`` is not available).
-* ``interior_point``: Mehrotra's predictor–corrector primal–dual method for convex problems
-  (QPs and LPs in closed form, smooth convex problems through autograd) with slacks s = -g(x):
-  Newton steps on  ∇ₓL = 0, h = 0, g + s = 0, sᵢμᵢ = σ·(sᵀμ/m)  keeping s, μ > 0.
+* ``interior_point`` (module ``interior``): primal–dual with slacks s = -g(x), Newton steps on
+  ∇ₓL = 0, h = 0, g + s = 0, sᵢμᵢ = target, keeping s, μ > 0: Mehrotra's predictor–corrector
+  for convex QPs and LPs (with infeasibility/unboundedness certificates), a barrier line
+  search with inertia correction for any other smooth problem. The default of ``solve``.
 * ``projected_gradient``: x ← P(x - t∇f(x)) with a backtracking step t and an exact projection
   P onto the feasible set (box from the bounds by default, or ``projections``).
 """
