@@ -186,8 +186,8 @@ def interior_point(problem: Problem, x0: Any = None, max_iter: int = 200, tol: f
     if isinstance(problem, QuadraticProblem):
         if not problem.is_convex:
             raise ValueError(f"interior_point needs a convex QuadraticProblem: G has the "
-                             f"eigenvalue {problem._eig[0].min():.3g} < 0 (write it as a "
-                             "Problem to use the non-convex barrier method)")
+                             f"eigenvalue {problem._eig[0].min():.3g} < 0 (solve(problem) uses the "
+                             "barrier method, which handles non-convex problems)")
         return _mehrotra(problem, x, max_iter, tol)
     return _barrier(problem, x, max_iter, tol)
 
@@ -243,7 +243,7 @@ def _mehrotra(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: floa
             x, lam, mu, s = x + alpha * dx, lam + alpha * dlam, mu + alpha * dmu, s + alpha * ds
     except NumericalFailure as err:
         status, message = "numerical", f"interior_point: {err} at iteration {it}"
-        if diagnose:  # iterates running off to infinity make the KKT matrix singular too
+        if not diagnosed:  # iterates running off to infinity make the KKT matrix singular
             why, because, cert = _diagnose(problem, tol)
             if why in ("infeasible", "unbounded"):
                 status, message = why, because

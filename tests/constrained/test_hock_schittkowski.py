@@ -54,6 +54,7 @@ def test_local_minima_agree_with_slsqp(number: int):
     assert sol.fun > p.f_star + 1.0  # not the global optimum: a local one, as for SLSQP
 
 
+@pytest.mark.filterwarnings("ignore:delta_grad == 0.0")
 def test_hs071_point_and_multipliers():
     """HS71 (the IPOPT tutorial problem): x* = (1, 4.7429994, 3.8211503, 1.3794082); the
     multipliers against SciPy's trust-constr from the same start."""
