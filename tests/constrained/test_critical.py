@@ -171,3 +171,10 @@ def test_non_finite_points_are_never_classified_as_critical():
     with pytest.raises(ValueError, match="not finite"):
         check_convexity(lambda x: x.sqrt().sum(), ([-2.0], [-1.0]), samples=3,
                         generator=cr.Generator().manual_seed(0))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_multistart_runs_ending_at_nan_are_not_one_optimum():
+    rep = multistart(lambda x: x.sqrt().sum(), 3, region=([-2.0], [-1.0]),
+                     generator=cr.Generator().manual_seed(0))
+    assert np.isnan(rep.final_losses).all() and not rep.same_optimum
