@@ -118,6 +118,8 @@ def __getattr__(name: str) -> Any:
         return getattr(mod, name)
     if name == "summary":
         return importlib.import_module("chainrule.nn.summary").summary
+    if name == "vmap":  # torch.vmap is torch.func.vmap
+        return importlib.import_module("chainrule.func").vmap
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
 
 
