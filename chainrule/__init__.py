@@ -16,6 +16,7 @@ from chainrule import backend
 from chainrule.autograd.engine import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from chainrule.backend import default_dtype as get_default_dtype
 from chainrule.backend import set_default_dtype
+from chainrule.histograms import bincount, histc, histogram
 from chainrule.random import (
     Generator,
     default_generator,
@@ -78,6 +79,21 @@ int64 = long = backend.int64
 bool = backend.bool_  # noqa: A001 - PyTorch's name
 dtype = type(backend.float32)
 
+
+class memory_format:  # noqa: N801 - PyTorch's name
+    """PyTorch's memory-format tags; chainrule arrays are always C-contiguous, so factory
+    functions accept them and change nothing."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"chainrule.{self.name}"
+
+
+preserve_format = memory_format("preserve_format")
+contiguous_format = memory_format("contiguous_format")
+
 for _name in _FUNCTIONS:
     if _name not in globals():
         globals()[_name] = _method_function(_name)
@@ -87,7 +103,8 @@ from chainrule import autograd  # noqa: E402
 
 _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
-    "distributed", "cuda", "analysis", "serialization", "cli", "zoo",
+    "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
+    "onnx",
 }
 
 
@@ -101,6 +118,8 @@ def __getattr__(name: str) -> Any:
         return getattr(mod, name)
     if name == "summary":
         return importlib.import_module("chainrule.nn.summary").summary
+    if name == "vmap":  # torch.vmap is torch.func.vmap
+        return importlib.import_module("chainrule.func").vmap
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
 
 

@@ -9,6 +9,8 @@
 * :mod:`~chainrule.diagnostics.fit`: underfitting / overfitting / good fit / still improving;
 * :mod:`~chainrule.diagnostics.curvature`: Hessian-vector products, top eigenvalues (power
   iteration, Lanczos), Hutchinson trace, spectral density (SLQ);
+* :mod:`~chainrule.diagnostics.gradient_noise`: per-example gradient norms and the gradient
+  noise scale tr Σ / ‖G‖²;
 * :mod:`~chainrule.diagnostics.landscape`: filter-normalised 1-D/2-D loss slices and plots;
 * :class:`Diagnostics` (hooks on any model) and :class:`DiagnosticsCallback` (for the Trainer).
 
@@ -46,6 +48,12 @@ from chainrule.diagnostics.gradient_flow import (
     update_ratio_verdict,
     weight_grad_norms,
 )
+from chainrule.diagnostics.gradient_noise import (
+    NoiseScale,
+    gradient_noise_scale,
+    per_example_grad_norms,
+    per_example_grads,
+)
 from chainrule.diagnostics.kinds import infer_activation, layer_kind
 from chainrule.diagnostics.landscape import (
     filter_normalized_direction,
@@ -69,5 +77,6 @@ __all__ = [
     "measure_bn_drift", "paused", "plot_slice_1d", "plot_slice_2d", "power_iteration",
     "record_activations", "saturation_fraction", "single_sign_fraction", "single_sign_rows",
     "slice_1d", "slice_2d", "spectral_density", "top_eigenvalues", "update_ratio_verdict",
-    "weight_grad_norms",
+    "weight_grad_norms", "NoiseScale", "gradient_noise_scale", "per_example_grad_norms",
+    "per_example_grads",
 ]

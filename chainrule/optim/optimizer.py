@@ -12,6 +12,12 @@ Everything else (param groups with per-group options, ``add_param_group``, ``sta
 parameter, ``step(closure)``, ``zero_grad``, ``state_dict``/``load_state_dict`` with PyTorch's
 layout, step hooks, the proximal L1 and max-norm post-step options) lives here.
 
+A subclass may instead be written the PyTorch way: ``super().__init__(params, defaults)`` and
+its own ``step(closure=None)`` that loops over ``self.param_groups`` and updates Tensors in
+place under ``no_grad`` (``p.add_(...)``, buffers kept as Tensors in ``self.state[p]``). As in
+PyTorch, the step hooks run around such a ``step`` too, and ``load_state_dict`` gives it its
+state back as Tensors (the built-in contract gets arrays).
+
 Updates run on the arrays under the parameters, never recording a graph, and write the
 parameter in place (``out=``), so that no large temporaries are allocated per step (DESIGN.md §5:
 page faults on fresh temporaries cost more than the arithmetic).
@@ -20,6 +26,7 @@ page faults on fresh temporaries cost more than the arithmetic).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import warnings
 from collections import OrderedDict, defaultdict
@@ -67,6 +74,36 @@ def to_scalar(value: Any) -> float:
     return value
 
 
+def _with_step_hooks(step: Callable) -> Callable:
+    """Run the step pre/post hooks around ``step`` (PyTorch patches every subclass's step the
+    same way), once per call even when a subclass's step calls ``super().step()``."""
+    if getattr(step, "_runs_step_hooks", False):
+        return step
+
+    @functools.wraps(step)
+    def wrapper(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("_in_step"):
+            return step(self, *args, **kwargs)
+        self.__dict__["_in_step"] = True
+        try:
+            for hook in list(self._step_pre_hooks.values()):
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError(f"{hook} must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {res}.")
+                    args, kwargs = res
+            out = step(self, *args, **kwargs)
+            for hook in list(self._step_post_hooks.values()):
+                hook(self, args, kwargs)
+        finally:
+            self.__dict__["_in_step"] = False
+        return out
+
+    wrapper._runs_step_hooks = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 class Optimizer:
     """Base class of all optimizers (PyTorch's ``torch.optim.Optimizer`` API).
 
@@ -89,6 +126,17 @@ class Optimizer:
             loss_fn(model(x), y).backward()
             opt.step()
     """
+
+    #: whether ``self.state`` holds arrays (chainrule's optimizers) or Tensors (a user's
+    #: PyTorch-style subclass with its own ``step``); ``load_state_dict`` restores that kind
+    _array_state = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _with_step_hooks(cls.__dict__["step"])  # type: ignore[method-assign]
+            if not cls.__module__.startswith("chainrule."):
+                cls._array_state = False
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
@@ -175,20 +223,20 @@ class Optimizer:
         self.param_groups.append(param_group)
 
     # ---- stepping ---------------------------------------------------------------------------
+    @_with_step_hooks
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss.
 
         ``closure`` (optional) re-evaluates the model and returns the loss; it runs with
-        gradient recording enabled, before the update.
+        gradient recording enabled, before the update. Pre-step hooks run before the closure,
+        post-step hooks after the update (PyTorch's order).
         """
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        self._run_hooks(self._step_pre_hooks)
         for group in self.param_groups:
             self._step_group(group)
-        self._run_hooks(self._step_post_hooks)
         return loss
 
     def _step_group(self, group: dict[str, Any]) -> None:
@@ -212,12 +260,9 @@ class Optimizer:
                 _max_norm(p, max_norm)
             p._bump_version()  # an in-place change: graphs that saved p must notice
 
-    def _run_hooks(self, hooks: OrderedDict) -> None:
-        for hook in list(hooks.values()):
-            hook(self, (), {})
-
     def register_step_pre_hook(self, hook: Callable) -> _HookHandle:
-        """Call ``hook(optimizer, args, kwargs)`` before each ``step``; returns a handle."""
+        """Call ``hook(optimizer, args, kwargs)`` before each ``step``; it may return
+        ``(new_args, new_kwargs)`` for the step. Returns a handle."""
         handle = _HookHandle(self._step_pre_hooks)
         self._step_pre_hooks[handle.id] = hook
         return handle
@@ -311,6 +356,7 @@ class Optimizer:
         from the saved groups.
         """
         groups = self.param_groups
+        tensors = not self._array_state
         saved_groups = copy.deepcopy(state_dict["param_groups"])
         if len(groups) != len(saved_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
@@ -326,7 +372,7 @@ class Optimizer:
                 k = int(k)
             if k in id_map:
                 p = id_map[k]
-                state[p] = {name: _unpack(val, p, name) for name, val in v.items()}
+                state[p] = {name: _unpack(val, p, name, tensors) for name, val in v.items()}
             else:
                 state[k] = copy.deepcopy(v)
         new_groups = []
@@ -378,14 +424,22 @@ def _pack(value: Any) -> Any:
     return value
 
 
-def _unpack(value: Any, p: Tensor, key: Any = None) -> Any:
+def _unpack(value: Any, p: Tensor, key: Any = None, tensors: bool = False) -> Any:
     """A state value from ``load_state_dict``: a private copy, floating arrays cast to ``p``'s
     dtype (the step counter and other scalars stay Python numbers). Foreign tensors with a
-    ``numpy()`` method (a PyTorch state dict) are read through it."""
+    ``numpy()`` method (a PyTorch state dict) are read through it.
+
+    ``tensors=True`` (an optimizer with its own PyTorch-style ``step``) returns Tensors for
+    tensor values, floating ones cast to ``p``'s dtype except ``step`` (PyTorch's rule)."""
+    was_tensor = isinstance(value, Tensor) or hasattr(value, "detach")
     if isinstance(value, Tensor):
         value = value.data
     elif hasattr(value, "detach") and hasattr(value, "numpy"):
         value = xp.asarray(value.detach().numpy())
+    if tensors and was_tensor and isinstance(value, xp.ndarray):
+        if value.dtype.kind == "f" and key != "step":
+            value = value.astype(p.data.dtype)
+        return _wrap(value.copy())
     if isinstance(value, xp.ndarray):
         if value.ndim == 0 and key in ("step", "mu_product", "H_diag", "t"):
             return float(value)
@@ -393,9 +447,9 @@ def _unpack(value: Any, p: Tensor, key: Any = None) -> Any:
             return value.astype(p.data.dtype)
         return value.copy()
     if isinstance(value, dict):
-        return {k: _unpack(v, p, k) for k, v in value.items()}
+        return {k: _unpack(v, p, k, tensors) for k, v in value.items()}
     if isinstance(value, list):
-        return [_unpack(v, p) for v in value]
+        return [_unpack(v, p, None, tensors) for v in value]
     if isinstance(value, float) and math.isnan(value):
         return value
     return copy.deepcopy(value)

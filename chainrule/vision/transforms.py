@@ -15,6 +15,7 @@ distributed) augmentations for the same seed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from chainrule.backend import default_dtype
 from chainrule.tensor import Tensor, _wrap
 from chainrule.utils.data.dataset import _random_rng
+from chainrule.vision.resample import resize_bilinear
 
 __all__ = [
     "Compose",
@@ -31,6 +33,8 @@ __all__ = [
     "RandomCrop",
     "RandomHorizontalFlip",
     "Lambda",
+    "Resize",
+    "InterpolationMode",
     "supports_batch",
 ]
 
@@ -312,6 +316,101 @@ class RandomHorizontalFlip:
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"
+
+
+class InterpolationMode(Enum):
+    """torchvision's interpolation modes (``Resize`` implements ``BILINEAR``)."""
+
+    NEAREST = "nearest"
+    NEAREST_EXACT = "nearest-exact"
+    BILINEAR = "bilinear"
+    BICUBIC = "bicubic"
+    BOX = "box"
+    HAMMING = "hamming"
+    LANCZOS = "lanczos"
+
+
+def _resized_size(h: int, w: int, size: Sequence[int], max_size: int | None) -> tuple[int, int]:
+    """torchvision's output size: (h, w) as given, or one int for the shorter edge keeping
+    the aspect ratio (the longer edge truncated, then capped at ``max_size``)."""
+    if len(size) == 2:
+        if max_size is not None:
+            raise ValueError("max_size should only be passed if size specifies the length of "
+                             "the smaller edge, i.e. size should be an int or a sequence of "
+                             f"length 1 in torchscript mode, got size={list(size)}")
+        return int(size[0]), int(size[1])
+    short, long = (w, h) if w <= h else (h, w)
+    new_short, new_long = int(size[0]), int(int(size[0]) * long / short)
+    if max_size is not None:
+        if max_size <= new_short:
+            raise ValueError(f"max_size = {max_size} must be strictly greater than the "
+                             f"requested size for the smaller edge size = {list(size)}")
+        if new_long > max_size:
+            new_short, new_long = int(max_size * new_short / new_long), max_size
+    return (new_long, new_short) if w <= h else (new_short, new_long)
+
+
+class Resize:
+    """Resize an image to ``size`` by bilinear interpolation (torchvision's ``Resize``).
+
+    ``size`` (h, w), or an int (or [int]) for the shorter edge with the aspect ratio kept:
+    the longer edge becomes ⌊size·long/short⌋, capped at ``max_size``. The values are those
+    of ``torch.nn.functional.interpolate(x, size, mode="bilinear", align_corners=False,
+    antialias=antialias)`` (see :mod:`chainrule.vision.resample`), which is what torchvision
+    computes for tensors. Integer images (uint8 arrays standing in for PIL images, or integer
+    tensors) are resized in float and rounded back, as torchvision does for tensors; PIL's
+    own resize rounds slightly differently.
+
+    Example::
+
+        Resize(16)(chainrule.rand(3, 32, 48)).shape      # (3, 16, 24)
+    """
+
+    def __init__(self, size: int | Sequence[int], interpolation: Any = InterpolationMode.BILINEAR,
+                 max_size: int | None = None, antialias: bool | None = True) -> None:
+        sizes = [size] if isinstance(size, int) else list(size)
+        if not 1 <= len(sizes) <= 2 or not all(isinstance(v, int) and v > 0 for v in sizes):
+            raise ValueError(f"Resize: size should be an int or a sequence of 1 or 2 positive "
+                             f"ints, got {size!r}")
+        mode = InterpolationMode(interpolation.value if isinstance(interpolation, Enum)
+                                 else interpolation)
+        if mode is not InterpolationMode.BILINEAR:
+            raise ValueError(f"Resize: interpolation {mode.value!r} is not implemented; "
+                             "chainrule implements 'bilinear'")
+        self.size = size
+        self.interpolation = mode
+        self.max_size = max_size
+        self.antialias = True if antialias is None else bool(antialias)
+        self._sizes = sizes
+
+    def _resize(self, img: Any, batched: bool) -> Any:
+        a, is_t = _unwrap(img)
+        if a.ndim < (3 if batched else 2):
+            raise ValueError(f"Resize: expected an image with at least 2 dims, got shape "
+                             f"{a.shape}")
+        axes = _spatial_axes(a.ndim, is_t, batched)
+        h, w = a.shape[axes[0]], a.shape[axes[1]]
+        new = _resized_size(h, w, self._sizes, self.max_size)
+        if new == (h, w):
+            return img
+        if np.issubdtype(a.dtype, np.floating):
+            out = resize_bilinear(a, new, axes, self.antialias)
+        else:
+            out = resize_bilinear(a.astype(np.float32), new, axes, self.antialias)
+            info = np.iinfo(a.dtype)
+            out = np.clip(np.round(out), info.min, info.max).astype(a.dtype)
+        out = np.ascontiguousarray(out)
+        return _wrap(out) if is_t else out
+
+    def __call__(self, img: Any) -> Any:
+        return self._resize(img, batched=False)
+
+    def batch(self, imgs: Any) -> Any:
+        return self._resize(imgs, batched=True)
+
+    def __repr__(self) -> str:
+        return (f"Resize(size={self.size}, interpolation={self.interpolation.value}, "
+                f"max_size={self.max_size}, antialias={self.antialias})")
 
 
 class Lambda:

@@ -303,3 +303,11 @@ class Fold(Module):
     def extra_repr(self) -> str:
         return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
                 f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
+
+
+
+def __getattr__(name: str) -> Any:
+    """``LazyLinear``/``LazyConv*`` under this path too, as in PyTorch."""
+    from chainrule.nn.modules._lazy_names import lazy_attribute
+
+    return lazy_attribute(__name__, name)

@@ -161,3 +161,11 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+
+def __getattr__(name: str) -> Any:
+    """``LazyLinear``/``LazyConv*`` under this path too, as in PyTorch."""
+    from chainrule.nn.modules._lazy_names import lazy_attribute
+
+    return lazy_attribute(__name__, name)
