@@ -219,8 +219,11 @@ class _progress:
             print(text, flush=True)
 
     def done(self, res: Result) -> None:
+        from chainrule.lab.report import verdict_line
+
         width = max(len(v) for v in VERDICTS)
-        line = f"{res.id:4s} {res.verdict:{width}s} {res.wall_time:7.1f} s  {res.summary}"
+        said = verdict_line(res) if res.parts else res.summary
+        line = f"{res.id:4s} {res.verdict:{width}s} {res.wall_time:7.1f} s  {said}"
         fallbacks = [d for d in res.data.values() if "FALLBACK" in d]
         if fallbacks:
             line += "\n     data " + "; ".join(fallbacks)
