@@ -24,8 +24,8 @@ def test_d4_registers_every_sub_claim_as_a_part(results):
     res = results["D4"]
     names = [p.name for p in res.parts]
     assert names == ["post-LN needs warm-up at a large lr", "pre-LN trains without warm-up",
-                     "post-LN init gradient grows towards the output",
-                     "pre-LN init gradient does not grow with depth"]
+                     "post-LN init gradient norm grows towards the output",
+                     "pre-LN init gradient norm does not grow with depth"]
     assert all(p.kind == "empirical" and p.n == 3 for p in res.parts)
     assert {t["arm"] for t in res.tuning} == {a[0] for a in ARMS}
     assert len(res.numbers["init_grad_norms"]["post-LN"][0]) == 4  # the tiny run's depth

@@ -300,11 +300,11 @@ def _parts(final: dict[str, list[float]], growth: dict[bool, list[float]], large
                    reference=-_MARGIN, expect="greater", floor=0.0,
                    metric="test loss with warm-up − without (nats/char); > −margin",
                    arms=("pre-LN: warm-up − no warm-up",)),
-        one_sample("post-LN init gradient grows towards the output",
+        one_sample("post-LN init gradient norm grows towards the output",
                    f"at init ({depth} layers) post-LN's ‖∂L/∂W₂‖ grows from the first layer "
                    "to the last", growth[False], reference=0.0, expect="greater",
                    floor=_LOG2_GROWTH, metric=slope, arms=("post-LN",)),
-        one_sample("pre-LN init gradient does not grow with depth",
+        one_sample("pre-LN init gradient norm does not grow with depth",
                    f"at init ({depth} layers) pre-LN's ‖∂L/∂W₂‖ grows from the first layer to "
                    "the last by less than a factor √2", growth[True], reference=_LOG2_GROWTH,
                    expect="less", floor=0.0, metric=slope, arms=("pre-LN",)),
