@@ -1,10 +1,12 @@
 """``chainrule.nn.functional``: the maths of the layers, as composites of primitives.
 
 One public namespace, as in PyTorch; the implementations live in ``nn/_functional/`` by family
-(activation, loss, conv, pooling, normalization, dropout, linear) so each stays a focused file.
+(activation, attention, loss, conv, pooling, normalization, dropout, linear) so each stays a
+focused file.
 """
 
 from chainrule.nn._functional.activation import *  # noqa: F403
+from chainrule.nn._functional.attention import *  # noqa: F403
 from chainrule.nn._functional.conv import *  # noqa: F403
 from chainrule.nn._functional.dropout import *  # noqa: F403
 from chainrule.nn._functional.linear import *  # noqa: F403

@@ -436,3 +436,13 @@ class GLU(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+def __getattr__(name: str) -> object:
+    """``MultiheadAttention`` under PyTorch's path ``nn.modules.activation`` (it lives in
+    ``nn.modules.transformer``; imported on first use, which avoids an import cycle)."""
+    if name == "MultiheadAttention":
+        from chainrule.nn.modules.transformer import MultiheadAttention
+
+        return MultiheadAttention
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
