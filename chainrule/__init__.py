@@ -16,7 +16,7 @@ from chainrule import backend
 from chainrule.autograd.engine import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from chainrule.backend import default_dtype as get_default_dtype
 from chainrule.backend import set_default_dtype
-from chainrule.histograms import histc, histogram
+from chainrule.histograms import bincount, histc, histogram
 from chainrule.random import (
     Generator,
     default_generator,
@@ -118,6 +118,8 @@ def __getattr__(name: str) -> Any:
         return getattr(mod, name)
     if name == "summary":
         return importlib.import_module("chainrule.nn.summary").summary
+    if name == "vmap":  # torch.vmap is torch.func.vmap
+        return importlib.import_module("chainrule.func").vmap
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
 
 

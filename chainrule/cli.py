@@ -3,12 +3,17 @@
 ``chainrule train`` with no arguments trains the MNIST-1D CNN of Greydanus & Kobak on the
 locally generated MNIST-1D data set and writes ``runs/<timestamp>-<name>/`` (config,
 metrics, checkpoints, plots, report.html).
+
+Held-out discipline: a validation split (``--val-fraction`` of the training set, drawn with
+the run's seed) selects the best checkpoint and drives early stopping; the test split is
+evaluated once, at the end, on the best-validation checkpoint, and reported separately.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import tomllib
@@ -38,10 +43,15 @@ class TrainConfig:
     quiet: bool = False
     resume: str = ""
     distributed: bool = False  # data-parallel over MPI ranks (auto under mpirun)
+    val_fraction: float = 0.1  # of the training set, held out to select the checkpoint
+    nan_policy: str = "raise"  # what a non-finite loss or gradient does: raise, skip, stop
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad key and value."""
         from chainrule.zoo import MODELS
+
+        def finite(x: float) -> bool:
+            return math.isfinite(x)
 
         checks = [
             ("model", self.model in MODELS, f"one of {sorted(MODELS)}"),
@@ -50,11 +60,19 @@ class TrainConfig:
             ("batch_size", self.batch_size >= 1, "an integer >= 1"),
             ("optimizer", self.optimizer in ("sgd", "adam", "adamw", "rmsprop", "adagrad"),
              "one of sgd, adam, adamw, rmsprop, adagrad"),
-            ("lr", self.lr > 0, "a positive number"),
+            ("lr", finite(self.lr) and self.lr > 0, "a finite positive number"),
+            ("momentum", finite(self.momentum) and 0 <= self.momentum < 1,
+             "a number in [0, 1)"),
             ("scheduler", self.scheduler in ("none", "cosine", "step", "plateau"),
              "one of none, cosine, step, plateau"),
-            ("weight_decay", self.weight_decay >= 0, "a number >= 0"),
+            ("weight_decay", finite(self.weight_decay) and self.weight_decay >= 0,
+             "a finite number >= 0"),
+            ("early_stopping", self.early_stopping >= 0, "0 (off) or a patience >= 1"),
             ("max_train", self.max_train >= 0, "0 (all) or a positive integer"),
+            ("val_fraction", finite(self.val_fraction) and 0 < self.val_fraction < 1,
+             "a fraction of the training set in (0, 1)"),
+            ("nan_policy", self.nan_policy in ("raise", "skip", "stop"),
+             "one of raise, skip, stop"),
         ]
         for key, ok, expected in checks:
             if not ok:
@@ -94,8 +112,21 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> TrainConfig:
     return cfg
 
 
-def _data(cfg: TrainConfig) -> tuple[Any, Any, int]:
-    """(train dataset, test dataset, number of classes) as TensorDatasets."""
+def _val_split(n: int, fraction: float, seed: int) -> tuple[Any, Any]:
+    """(train indices, validation indices): ``round(fraction * n)`` examples (at least one)
+    drawn without replacement with a generator seeded by ``(seed, 1)``, both sorted."""
+    import numpy as np
+
+    n_val = max(1, int(round(fraction * n)))
+    if n_val >= n:
+        raise ValueError(f"config: val_fraction {fraction} leaves no training examples out of {n}")
+    order = np.random.default_rng((seed, 1)).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _data(cfg: TrainConfig) -> tuple[Any, Any, Any, int]:
+    """(train, validation, test datasets, number of classes) as TensorDatasets; the
+    validation set is carved from the training set (after ``max_train``)."""
     import numpy as np
 
     from chainrule import datasets
@@ -121,7 +152,9 @@ def _data(cfg: TrainConfig) -> tuple[Any, Any, int]:
     xtr, xte = xtr.astype(np.float32), xte.astype(np.float32)
     ytr, yte = ytr.astype(np.int64), yte.astype(np.int64)
     n_classes = int(max(ytr.max(), yte.max()) + 1)
-    return (TensorDataset(from_numpy(xtr), from_numpy(ytr)),
+    tr, va = _val_split(len(ytr), cfg.val_fraction, cfg.seed)
+    return (TensorDataset(from_numpy(xtr[tr]), from_numpy(ytr[tr])),
+            TensorDataset(from_numpy(xtr[va]), from_numpy(ytr[va])),
             TensorDataset(from_numpy(xte), from_numpy(yte)), n_classes)
 
 
@@ -161,27 +194,65 @@ def _scheduler(cfg: TrainConfig, opt: Any) -> Any:
     return None
 
 
+def _resume_run_dir(path: str) -> str:
+    """The run directory of a ``--resume`` path, after verifying the checkpoint there.
+
+    Nothing is written before this check: a mistyped path must not create or overwrite files.
+    """
+    from chainrule.train.checkpoint import read_state, validate_trainer_state
+
+    state_file = os.path.join(path, "trainer_state.json")
+    validate_trainer_state(read_state(path), state_file)  # CheckpointError names the problem
+    checkpoints = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(checkpoints) != "checkpoints":
+        raise ValueError(f"--resume {path}: expected a checkpoint of a run directory, "
+                         "runs/<run>/checkpoints/last (or .../best)")
+    return os.path.dirname(checkpoints)
+
+
+def _test_once(trainer: Any, run_dir: str, test_loader: Any, dist: Any) -> dict[str, Any]:
+    """Load the best-validation checkpoint and evaluate the test split on it, once.
+
+    Returns ``{"best_epoch", "val_accuracy", "test_loss", "test_accuracy"}`` (empty when no
+    epoch produced a finite validation accuracy, so there is no checkpoint to test)."""
+    from chainrule.train.checkpoint import load_checkpoint
+
+    best = os.path.join(run_dir, "checkpoints", "best")
+    if dist is not None:
+        dist.comm.barrier()  # rank 0 wrote the checkpoint; the others read it
+    if not os.path.exists(best):
+        return {}
+    state = load_checkpoint(best, trainer.model)
+    epoch = int(state["epoch"]) - 1  # the counter is saved after the epoch is done
+    val = state["history"][epoch].get("val_accuracy", math.nan) if state["history"] else math.nan
+    test = trainer.evaluate(test_loader)
+    return {"best_epoch": epoch, "val_accuracy": val, "test_loss": test["loss"],
+            "test_accuracy": test.get("accuracy", math.nan)}
+
+
 def run_train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train as configured; returns final metrics and the run directory."""
+    """Train as configured; returns final metrics, the held-out test result and the run
+    directory."""
     import chainrule
     from chainrule import nn
     from chainrule.distributed.integration import cli_context
-    from chainrule.train import EarlyStopping, JSONLLogger, ModelCheckpoint, Trainer
+    from chainrule.train import EarlyStopping, JSONLLogger, ModelCheckpoint, NaNPolicy, Trainer
     from chainrule.train.report import new_run_dir, write_json, write_run_report
     from chainrule.utils.data import DataLoader
 
+    resume_dir = _resume_run_dir(cfg.resume) if cfg.resume else None  # before any write
     dist = cli_context(cfg.distributed)  # chainrule.distributed: None in one process
     main_rank = dist is None or dist.is_main
     cfg.quiet = cfg.quiet or not main_rank
     chainrule.manual_seed(cfg.seed)
-    train_ds, test_ds, n_classes = _data(cfg)
+    train_ds, val_ds, test_ds, n_classes = _data(cfg)
     input_shape = tuple(train_ds.tensors[0].shape[1:])
     model = _model(cfg, input_shape, n_classes)
     if dist is not None:
         model = dist.wrap_model(model)
     opt = _optimizer(cfg, model.parameters())
     sched = _scheduler(cfg, opt)
-    run_dir = (os.path.dirname(os.path.dirname(os.path.abspath(cfg.resume))) if cfg.resume
+    run_dir = (resume_dir if resume_dir is not None
                else new_run_dir(cfg.runs_dir, cfg.name or f"{cfg.model}-{cfg.data}")
                if main_rank else "")
     if dist is not None:  # rank 0 made the run directory; the others use it
@@ -192,9 +263,12 @@ def run_train(cfg: TrainConfig) -> dict[str, Any]:
     train_loader = (DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, generator=g)
                     if dist is None else DataLoader(train_ds, batch_size=cfg.batch_size,
                                                     sampler=dist.sampler(train_ds, cfg.seed)))
+    val_loader = DataLoader(val_ds, batch_size=1000)
     test_loader = DataLoader(test_ds, batch_size=1000)
+    logger = JSONLLogger(os.path.join(run_dir, "metrics.jsonl"))
+    nan_policy = NaNPolicy(cfg.nan_policy)
     callbacks: list[Any] = [
-        JSONLLogger(os.path.join(run_dir, "metrics.jsonl")),
+        nan_policy, logger,
         ModelCheckpoint(os.path.join(run_dir, "checkpoints"), monitor="val_accuracy"),
     ]
     if cfg.early_stopping:
@@ -203,24 +277,50 @@ def run_train(cfg: TrainConfig) -> dict[str, Any]:
     trainer = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, callbacks=callbacks,
                       metrics=["accuracy"], run_dir=run_dir, quiet=cfg.quiet,
                       config=dataclasses.asdict(cfg))
-    history = trainer.fit(train_loader, test_loader, epochs=cfg.epochs,
+    history = trainer.fit(train_loader, val_loader, epochs=cfg.epochs,
                           resume=cfg.resume or None)
+    if nan_policy.reason:
+        print(f"chainrule train: warning: training {nan_policy.reason}", file=sys.stderr)
+    test = _test_once(trainer, run_dir, test_loader, dist)
+    if main_rank and test:
+        logger.log({"kind": "test", "epoch": test["best_epoch"], "step": trainer.global_step,
+                    **{k: v for k, v in test.items() if k != "best_epoch"}})
     report = write_run_report(run_dir, trainer, title=f"chainrule train: {cfg.model} on "
-                                                      f"{cfg.data}") if main_rank else None
+                                                      f"{cfg.data}", test=test or None,
+                              stopped=nan_policy.reason) if main_rank else None
     final = history.epochs[-1] if len(history) else {}
     if not cfg.quiet:
-        print(f"test accuracy {final.get('val_accuracy', float('nan')):.4f}; report: {report}")
-    return {"run_dir": run_dir, "report": report, "final": final}
+        if test:
+            print(f"best epoch {test['best_epoch'] + 1}: validation accuracy "
+                  f"{test['val_accuracy']:.4f}; test accuracy {test['test_accuracy']:.4f} "
+                  "(evaluated once, on the best-validation checkpoint)")
+        else:
+            print("no epoch had a finite validation accuracy: the test split was not evaluated")
+        print(f"report: {report}")
+    return {"run_dir": run_dir, "report": report, "final": final, "test": test}
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from chainrule.serialization import CheckpointError
+    from chainrule.train import NonFiniteError
+
     overrides = {k: getattr(args, k) for k in ("model", "data", "epochs", "batch_size", "lr",
                                                "optimizer", "seed", "name", "resume",
-                                               "max_train", "runs_dir", "distributed")}
+                                               "max_train", "runs_dir", "distributed",
+                                               "val_fraction", "nan_policy")}
     if args.quiet:
         overrides["quiet"] = True
     cfg = load_config(args.config, overrides)
-    run_train(cfg)
+    try:
+        run_train(cfg)
+    except CheckpointError as e:
+        print(f"chainrule train: error: checkpoint {e}", file=sys.stderr)
+        return 2
+    except NonFiniteError as e:
+        print(f"chainrule train: error: training diverged at {e}; lower --lr, or pass "
+              "--nan-policy skip (skip such steps) or stop (keep the best checkpoint)",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -281,6 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-train", dest="max_train", type=int)
     t.add_argument("--runs-dir", dest="runs_dir")
     t.add_argument("--resume", help="a checkpoint directory (runs/.../checkpoints/last)")
+    t.add_argument("--val-fraction", dest="val_fraction", type=float,
+                   help="fraction of the training set held out for validation (default 0.1); "
+                        "it selects the best checkpoint, the test split is evaluated once")
+    t.add_argument("--nan-policy", dest="nan_policy", choices=("raise", "skip", "stop"),
+                   help="on a non-finite loss or gradient: raise (default, exit 1), skip the "
+                        "step, or stop training and keep the best checkpoint")
     t.add_argument("--quiet", action="store_true")
     t.add_argument("--distributed", action="store_true", default=None,
                    help="data-parallel over MPI ranks (automatic under mpirun; --batch-size is "

@@ -6,6 +6,9 @@
   a 1-D tensor ``bins`` they are its increasing values. Bin ``i`` holds ``eᵢ ≤ x < eᵢ₊₁``,
   the last bin also its right edge; values outside are ignored. ``density=True`` divides by
   ``Σ hist · width`` so the histogram integrates to 1.
+* ``bincount(input, weights=None, minlength=0)`` counts (or sums ``weights`` of) each value of
+  a 1-D non-negative integer tensor: int64 counts, or sums in the weights' float dtype
+  (float64 for integer weights), of length max(max(input) + 1, minlength).
 * ``histc(input, bins=100, min=0, max=0)`` returns the counts only; ``min == max`` means the
   data's range (widened by ±1 if that is a single value). As in PyTorch, its bin is
   ``⌊(x − min) · bins / (max − min)⌋`` computed in the input's dtype, without the exact
@@ -23,7 +26,7 @@ import numpy as np
 
 from chainrule.tensor import Tensor, from_numpy
 
-__all__ = ["histogram", "histc"]
+__all__ = ["histogram", "histc", "bincount"]
 
 
 def _float_values(input: Any, name: str) -> np.ndarray:
@@ -123,3 +126,20 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     pos = ((a[inside] - left) * a.dtype.type(bins) / (right - left)).astype(np.int64)
     pos = np.minimum(pos, bins - 1)
     return from_numpy(np.bincount(pos, minlength=bins).astype(a.dtype))
+
+
+def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    """Occurrences of each value 0..max of ``input`` (``torch.bincount``), or the sums of
+    ``weights`` at each value."""
+    a = input.detach().numpy() if isinstance(input, Tensor) else np.asarray(input)
+    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer) or (a.size and a.min() < 0):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if minlength < 0:
+        raise RuntimeError("minlength should be >= 0")
+    if weights is None:
+        return from_numpy(np.bincount(a, minlength=minlength).astype(np.int64))
+    w = weights.detach().numpy()
+    if w.ndim != 1 or w.shape[0] != a.shape[0]:
+        raise RuntimeError("weights should be 1-d and have the same length as input")
+    out_dtype = w.dtype if np.issubdtype(w.dtype, np.floating) else np.float64
+    return from_numpy(np.bincount(a, weights=w, minlength=minlength).astype(out_dtype))

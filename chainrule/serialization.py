@@ -8,9 +8,14 @@ File format (one ``.safetensors`` file, whatever its name):
   objects (optimizer state) name tensors by their dotted path (``state.0.exp_avg``);
 * the non-tensor structure (dicts with their key types, lists, tuples, Python numbers, strings,
   None) is JSON stored in the safetensors header metadata under the key ``"chainrule"``, with a
-  format version and the SHA-256 of the tensor data (names, dtypes, shapes and bytes, in name
-  order), so a corrupted file is detected on load. The metadata lives inside the file (no
-  sidecar) so a checkpoint is always one file, replaced in one atomic step.
+  format version and a SHA-256 that covers the whole content (format 2): the structure JSON,
+  every other metadata entry, and each tensor's name, dtype, shape and bytes, in name order.
+  Every bit of the file is therefore checked on load: a flip in the tensor bytes, in the
+  safetensors header (names, dtypes, shapes, offsets) or in the structure JSON (keys, numbers,
+  strings, punctuation) either leaves the decoded content identical or raises
+  :class:`CheckpointError`. The metadata lives inside the file (no sidecar) so a checkpoint is
+  always one file, replaced in one atomic step. Format-1 files (digest of the tensors only)
+  still load.
 
 A safetensors file written by another tool (no ``"chainrule"`` metadata) loads as an ordered
 dict of name -> Tensor.
@@ -51,8 +56,10 @@ __all__ = [
     "FORMAT_VERSION",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_KEY = "chainrule"
+# what a chainrule header value starts with: a renamed META_KEY (a flipped bit) is still ours
+_SIGNATURE = '{"format":"chainrule"'
 _HINT = "the file is truncated or corrupted; load the previous checkpoint"
 
 PathLike = str | os.PathLike
@@ -265,6 +272,22 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def _canonical(obj: Any) -> bytes:
+    """One byte string per JSON value: sorted keys, no spaces (what the digest hashes)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
+
+
+def _full_digest(body: dict[str, Any], user_meta: dict[str, str],
+                 arrays: dict[str, np.ndarray]) -> str:
+    """Format-2 SHA-256: the structure JSON (every key but ``sha256``), the other metadata
+    entries and the tensors' names, dtypes, shapes and bytes."""
+    h = hashlib.sha256(b"chainrule-2\n")
+    h.update(_canonical(body) + b"\n")
+    h.update(_canonical(user_meta) + b"\n")
+    h.update(_digest(arrays).encode())
+    return h.hexdigest()
+
+
 # ---- save / load ---------------------------------------------------------------------------
 def _serialize(obj: Any, metadata: dict[str, str] | None) -> bytes:
     from safetensors.numpy import save as st_save
@@ -274,9 +297,9 @@ def _serialize(obj: Any, metadata: dict[str, str] | None) -> bytes:
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     if META_KEY in meta:
         raise ValueError(f"metadata key {META_KEY!r} is reserved")
-    meta[META_KEY] = json.dumps({"format": "chainrule", "version": FORMAT_VERSION,
-                                 "tree": tree, "sha256": _digest(enc.arrays)},
-                                separators=(",", ":"), allow_nan=False)
+    body = {"format": "chainrule", "version": FORMAT_VERSION, "tree": tree}
+    body["sha256"] = _full_digest(body, meta, enc.arrays)
+    meta[META_KEY] = json.dumps(body, separators=(",", ":"), allow_nan=False)
     try:
         return st_save(enc.arrays, metadata=meta)
     except Exception as e:
@@ -319,7 +342,11 @@ def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str
         header = json.loads(data[8: 8 + n])
     except Exception as e:  # SafetensorError, JSON or UTF-8 errors
         raise CheckpointError(path, f"not a readable safetensors file ({e}); {_HINT}") from e
-    meta = header.get("__metadata__") or {}
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise CheckpointError(path, f"the safetensors metadata is not a JSON object; {_HINT}")
     return arrays, meta
 
 
@@ -346,20 +373,43 @@ def load(f: PathLike | IO[bytes], map_location: Any = None, pickle_module: Any =
         data = Path(path).read_bytes()
     arrays, meta = _parse(data, str(path))
     if META_KEY not in meta:
+        if any(isinstance(v, str) and v.startswith(_SIGNATURE) for v in meta.values()):
+            raise CheckpointError(path, f"chainrule metadata under a key other than "
+                                  f"{META_KEY!r}; {_HINT}")
         return OrderedDict((k, _wrap(v)) for k, v in arrays.items())
+    info = _verified_info(meta, arrays, str(path))
+    try:
+        return _decode(info["tree"], arrays, str(path))
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise CheckpointError(path, f"malformed structure metadata ({type(e).__name__}: {e}); "
+                              f"{_HINT}") from e
+
+
+def _verified_info(meta: dict[str, Any], arrays: dict[str, np.ndarray], path: str
+                   ) -> dict[str, Any]:
+    """The parsed ``"chainrule"`` metadata after checking its format and SHA-256."""
     try:
         info = json.loads(meta[META_KEY])
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, TypeError) as e:
         raise CheckpointError(path, f"invalid chainrule metadata ({e}); {_HINT}") from e
-    if not isinstance(info, dict) or info.get("format") != "chainrule":
-        raise CheckpointError(path, "metadata is not chainrule's format")
-    if int(info.get("version", 0)) > FORMAT_VERSION:
+    if not isinstance(info, dict) or info.get("format") != "chainrule" or "tree" not in info:
+        raise CheckpointError(path, f"metadata is not chainrule's format; {_HINT}")
+    version, expected = info.get("version"), info.get("sha256")
+    if type(version) is not int or version < 1:
+        raise CheckpointError(path, f"format version {version!r} is not valid; {_HINT}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(path, f"written by a newer chainrule (format version "
-                              f"{info['version']} > {FORMAT_VERSION}); upgrade chainrule")
-    expected = info.get("sha256")
-    if expected is not None:
+                              f"{version} > {FORMAT_VERSION}); upgrade chainrule")
+    if not isinstance(expected, str):
+        raise CheckpointError(path, f"the SHA-256 entry is missing; {_HINT}")
+    if version == 1:  # format 1 hashed the tensors only
         got = _digest(arrays)
-        if got != expected:
-            raise CheckpointError(path, f"tensor data SHA-256 mismatch (expected {expected}, "
-                                  f"got {got}); {_HINT}")
-    return _decode(info["tree"], arrays, str(path))
+    else:
+        body = {k: v for k, v in info.items() if k != "sha256"}
+        got = _full_digest(body, {k: v for k, v in meta.items() if k != META_KEY}, arrays)
+    if got != expected:
+        raise CheckpointError(path, f"SHA-256 mismatch (expected {expected}, got {got}): "
+                              f"the header or the tensor data changed; {_HINT}")
+    return info

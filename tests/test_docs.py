@@ -95,6 +95,8 @@ def test_pytorch(capsys, monkeypatch, tmp_path):
     np.testing.assert_array_equal(env["x"].grad.numpy(), [0.0, 2.0, 2.0, 0.0])
     assert isinstance(env["adam"].state[env["w"]]["step"], float)
     assert (tmp_path / "checkpoint.safetensors").exists()
+    assert tuple(env["per_example"]["0.weight"].shape) == (8, 32, 2)
+    assert type(env["lazy"][3]) is env["torch"].nn.Linear and env["lazy"][3].in_features == 32
 
 
 def test_diagnostics(capsys, monkeypatch, tmp_path):

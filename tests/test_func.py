@@ -238,3 +238,7 @@ def test_vmap_randomness():
     np.testing.assert_array_equal(same[0].numpy(), same[2].numpy())
     diff = vmap(lambda z: z + cr.randn(2), randomness="different")(x)
     assert not np.array_equal(diff[0].numpy(), diff[1].numpy())
+
+
+def test_top_level_vmap_is_func_vmap():
+    assert cr.vmap is vmap and cr.func.vmap is vmap

@@ -76,3 +76,21 @@ def test_histc(dtype, kw):
                                   torch.histc(torch.from_numpy(c1), 4).numpy())
     with pytest.raises(RuntimeError, match="max must be larger"):
         cr.histc(cr.from_numpy(a), 3, min=1, max=0)
+
+
+@pytest.mark.parametrize("wdtype", [None, np.float32, np.float64, np.int64])
+def test_bincount_weights(wdtype):
+    a = np.array([0, 3, 3, 1, 7])
+    kw_c, kw_t = {}, {}
+    if wdtype is not None:
+        w = np.array([0.5, 1.0, 2.0, 3.0, 4.25]).astype(wdtype)
+        kw_c, kw_t = {"weights": cr.from_numpy(w)}, {"weights": torch.from_numpy(w)}
+    for minlength in (0, 10):
+        got = cr.bincount(cr.from_numpy(a), minlength=minlength, **kw_c)
+        want = torch.bincount(torch.from_numpy(a), minlength=minlength, **kw_t)
+        assert got.dtype == getattr(cr, str(want.dtype).split(".")[1])
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    with pytest.raises(RuntimeError, match="non-negative"):
+        cr.bincount(cr.tensor([-1, 2]))
+    with pytest.raises(RuntimeError, match="same length"):
+        cr.bincount(cr.from_numpy(a), weights=cr.ones(3))

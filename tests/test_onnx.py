@@ -145,3 +145,16 @@ def test_rnn_extras_are_refused(tmp_path):
 
     with pytest.raises(ExportError, match="layer_norm"):
         export_onnx(Take(), (2, 5, 3), tmp_path / "x.onnx")
+
+
+def test_mean_reduction_and_int_index(tmp_path):
+    """ReduceMean takes its axes as an attribute at opset 17 (an input only from 18)."""
+
+    class Centre(nn.Module):
+        def forward(self, x):
+            return (x - x.mean(1, keepdim=True))[:, 0] * x.sum(-1)
+
+    model = Centre()
+    path = export_onnx(model, (1, 4), tmp_path / "m.onnx")
+    _check_file(path)
+    _compare(model, path, (4,))

@@ -114,6 +114,9 @@ def check_convexity(f: Callable[[Tensor], Tensor], region: Any, samples: int = 1
     for k in range(samples):
         x = draw()
         H = hessian_matrix(f, _wrap(x.copy()))
+        if not np.all(np.isfinite(H)):
+            raise ValueError(f"check_convexity: the Hessian at sample {k} (x = {x.ravel()[:4]}"
+                             "...) is not finite; restrict the region to where f is defined")
         w, V = np.linalg.eigh(H)
         mins[k] = w[0]
         if w[0] < -tol * max(1.0, float(np.abs(w).max())) and report.witness is None:
@@ -206,8 +209,10 @@ def multistart(f_or_model_builder: Callable[..., Any], n_starts: int = 8, region
         losses.append(float(fx))
         points.append(np.asarray(x, dtype=np.float64))
     L = np.asarray(losses)
-    spread = max((np.linalg.norm(a - b) for i, a in enumerate(points) for b in points[i + 1:]),
-                 default=0.0)
+    # np.max, not max(): a run that ended at NaN must make the spread NaN, not vanish
+    spread = np.max([np.linalg.norm(a - b) for i, a in enumerate(points)
+                     for b in points[i + 1:]], initial=0.0)
     n_distinct = _clusters(points, point_tol)
+    finite = bool(np.all(np.isfinite(L)) and np.isfinite(spread))
     return MultistartReport(L, points, float(L.max() - L.min()), float(spread), n_distinct,
-                            n_distinct == 1)
+                            n_distinct == 1 and finite)

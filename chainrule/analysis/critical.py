@@ -160,6 +160,9 @@ class CriticalPointReport:
 
 
 def _verdict(eigs: np.ndarray, grad_norm: float, grad_tol: float, eig_tol: float) -> str:
+    # a NaN compares False with everything: without this test it would pass as critical
+    if not (np.isfinite(grad_norm) and np.all(np.isfinite(eigs))):
+        return "non-finite"
     if grad_norm > grad_tol:
         return "not critical"
     lo, hi = float(eigs.min()), float(eigs.max())
@@ -181,7 +184,8 @@ def classify_critical_point(f: Callable[..., Tensor], x: Any, grad_tol: float = 
     ``x`` is a tensor or a list of tensors (``f(*x)``). With at most ``exact_threshold``
     variables the Hessian is formed exactly; above it, ``probes`` Lanczos runs of
     ``lanczos_steps`` Hessian-vector products give the extreme eigenvalues (Ritz values) and a
-    stochastic-quadrature estimate of the index. The verdict is "not critical" when
+    stochastic-quadrature estimate of the index. The verdict is "non-finite" when the gradient
+    or the Hessian has a NaN or inf entry, "not critical" when
     ‖∇f‖ > ``grad_tol``; eigenvalues within ``eig_tol``·max(1, max|λ|) of 0 count as zero.
     """
     flat = _Flat(f, x)
@@ -189,6 +193,10 @@ def classify_critical_point(f: Callable[..., Tensor], x: Any, grad_tol: float = 
     grad_norm = float(np.linalg.norm(grad0))
     if flat.n <= exact_threshold:
         H = hessian_matrix(f, x)
+        if not np.all(np.isfinite(H)):  # LAPACK must not see a NaN; the verdict says why
+            nan = np.full(flat.n, np.nan)
+            return CriticalPointReport(grad_norm, nan, "non-finite", float("nan"), "exact",
+                                       flat.n, None)
         eigs, vecs = np.linalg.eigh(H)
         tol = eig_tol * max(1.0, float(np.abs(eigs).max(initial=0.0)))
         index = float(np.mean(eigs < -tol)) if eigs.size else 0.0

@@ -31,6 +31,9 @@ def bfgs_minimize(fg: FG, x0: np.ndarray, max_iter: int = 200, gtol: float = 1e-
     first = True
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
+        if not (np.isfinite(f) and np.all(np.isfinite(g))):  # nothing sensible to do from here
+            it -= 1
+            break
         if np.abs(g).max(initial=0.0) <= gtol:
             it -= 1
             break

@@ -83,7 +83,7 @@ def dual_ascent(problem: Problem, lr: float | None = None, max_iter: int = 50000
         lr = 1.0 / max(np.linalg.norm(M @ np.linalg.solve(problem.G, M.T), 2), 1e-300)
     x = _start(problem, x0)
     history: list[float] = []
-    converged, it = False, 0
+    status, message, it = "max_iter", "", 0
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported
         x = lagrangian_minimizer(problem, lam, mu, x0=x)
         lam = lam + lr * problem.eq(x)
@@ -92,10 +92,14 @@ def dual_ascent(problem: Problem, lr: float | None = None, max_iter: int = 50000
             x = lagrangian_minimizer(problem, lam, mu, x0=x)
             res = kkt_report(problem, x, lam, mu).max_residual
             history.append(res)
-            if res <= tol:
-                converged = True
+            if not np.isfinite(res):  # a NaN would otherwise run all max_iter steps
+                status = "numerical"
+                message = f"dual_ascent: non-finite KKT residual at iteration {it}"
                 break
-    return _finish(problem, x, lam, mu, it, converged, "dual_ascent", history)
+            if res <= tol:
+                status = "optimal"
+                break
+    return _finish(problem, x, lam, mu, it, status, "dual_ascent", history, message)
 
 
 def _to_array(a: Any, name: str) -> np.ndarray:

@@ -8,7 +8,9 @@ With L = f + λᵀh + μᵀg (the package's convention) the residuals are
     complementary slackness   maxⱼ |μⱼ gⱼ(x)|
     duality gap               f(x) - q(λ, μ)     (when the dual function q has a closed form)
 
-and the active set is {j : gⱼ(x) >= -active_tol}.
+and the active set is {j : gⱼ(x) >= -active_tol}. A NaN or infinite residual (or objective)
+never passes: the maxima propagate NaN (NumPy's ``max``, not Python's, which drops it) and
+``ok()`` is False unless every number is finite.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ class KKTReport:
 
     @property
     def primal_feasibility(self) -> float:
-        """max(max|h|, max(g, 0))."""
-        return max(self.primal_eq, self.primal_ineq)
+        """max(max|h|, max(g, 0)) (NaN if either is NaN)."""
+        return float(np.max([self.primal_eq, self.primal_ineq]))
 
     @property
     def duality_gap(self) -> float | None:
@@ -63,13 +65,18 @@ class KKTReport:
 
     @property
     def max_residual(self) -> float:
-        """The largest of the four KKT residuals."""
-        return max(self.stationarity, self.primal_feasibility, self.dual_feasibility,
-                   self.complementary_slackness)
+        """The largest of the four KKT residuals (NaN if any is NaN)."""
+        return float(np.max([self.stationarity, self.primal_feasibility, self.dual_feasibility,
+                             self.complementary_slackness]))
+
+    @property
+    def finite(self) -> bool:
+        """The objective and every residual are finite numbers."""
+        return bool(np.all(np.isfinite([self.objective, self.max_residual])))
 
     def ok(self, tol: float = 1e-6, gap_tol: float | None = None) -> bool:
-        """All KKT residuals <= tol (and |duality gap| <= gap_tol when both are given)."""
-        good = self.max_residual <= tol
+        """All KKT residuals finite and <= tol (and |duality gap| <= gap_tol when both given)."""
+        good = self.finite and self.max_residual <= tol
         if gap_tol is not None and self.duality_gap is not None:
             good = good and abs(self.duality_gap) <= gap_tol
         return bool(good)

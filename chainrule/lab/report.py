@@ -98,7 +98,8 @@ def html_table(rows: Sequence[dict[str, Any]], cls: str = "") -> str:
         cells = "".join(f"<td>{html.escape(_cell(row, c))}</td>" for c in cols)
         body.append(f"<tr{tr}>{cells}</tr>")
     c = f' class="{cls}"' if cls else ""
-    return f"<table{c}><tr>{head}</tr>\n" + "\n".join(body) + "</table>"
+    return (f'<div class="scroll"><table{c}><tr>{head}</tr>\n' + "\n".join(body)
+            + "</table></div>")
 
 
 def md_table(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -235,6 +236,10 @@ def forest_plot(results: Sequence[Result], path: str) -> str | None:
     ax.axvline(0, color="black", lw=1)
     ax.axvline(1, color="black", lw=1, ls="--")
     ax.set_xscale("symlog", linthresh=1.0)
+    ends = [v for _, p in rows for v in _scaled(p)[:3] if np.isfinite(v)]
+    if ends:  # room for every interval end (symlog: pad by a factor, not an offset)
+        left, right = min(min(ends), -1.0), max(max(ends), 1.5)
+        ax.set_xlim(left * 1.6 if left < -1 else left - 0.3, right * 1.6)
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FixedLocator, FuncFormatter
 
@@ -273,6 +278,7 @@ th { background: #f4f4f4; }
 img { max-width: 100%; } blockquote { color: #555; border-left: 3px solid #ccc;
 margin-left: 0; padding-left: 1em; } pre { background: #f6f6f6; padding: 8px; overflow-x: auto; }
 ul.verdicts li { margin: 0.25em 0; }
+.scroll { overflow-x: auto; max-width: 100%; }
 """
 
 
@@ -310,23 +316,25 @@ def _fallbacks(results: Sequence[Result]) -> list[str]:
 
 def tuning_rows(tuning: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per search: the grid with each value's validation score, the chosen value
-    starred, and whether it sits at the grid's edge."""
+    starred, and whether it sits at the grid's edge (a value not searched says so)."""
     rows = []
     for t in tuning:
         grid = list(t.get("grid", []))
         scores = list(t.get("scores", []))
         chosen = t.get("chosen")
-        pairs = []
-        for g, s in zip(grid, scores):
-            mark = " ★" if chosen is not None and g == chosen else ""
-            pairs.append(f"{num(g)}: {num(s)}{mark}")
-        row = {"arm": str(t.get("arm", "")), "parameter": str(t.get("param", "")),
-               "grid → validation score": ", ".join(pairs) or num(grid),
-               "chosen": num(chosen)}
-        if grid and chosen is not None:
-            row["at grid edge"] = "yes" if chosen in (grid[0], grid[-1]) else "no"
+        if scores:
+            pairs = [f"{num(g)}: {num(s)}{' ★' if g == chosen else ''}"
+                     for g, s in zip(grid, scores)]
+            searched = ", ".join(pairs)
+        else:
+            searched = f"{', '.join(num(g) for g in grid)} (not searched in this run)"
+        row = {"arm": str(t.get("arm", "")),
+               "parameter": str(t.get("param", t.get("knob", ""))),
+               "grid → validation score": searched, "chosen": num(chosen),
+               "at grid edge": ("yes" if chosen in (grid[0], grid[-1]) else "no")
+               if scores and grid else "—"}
         for k, v in t.items():
-            if k not in ("arm", "param", "grid", "scores", "chosen"):
+            if k not in ("arm", "param", "knob", "grid", "scores", "chosen", "experiment"):
                 row[str(k)] = num(v) if not isinstance(v, (list, dict)) else json.dumps(v)
         rows.append(row)
     return rows

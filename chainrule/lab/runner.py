@@ -142,11 +142,15 @@ def _parallel(chosen: list[type[Experiment]], quick: bool, seeds: Sequence[int],
     for v in _BLAS_VARS:
         os.environ[v] = os.environ.get(v) or "1"
     results: dict[str, Result] = {}
+    last = _previous_times(os.path.dirname(out_dir), quick, tiny)
+    # longest first (by the last comparable run; unknown ones first): the run ends when the
+    # last worker does, and a long experiment started last would run alone
+    order = sorted(chosen, key=lambda c: -last.get(c.id, float("inf")))
     try:
         with _cf.ProcessPoolExecutor(max_workers=jobs,
                                      mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {}
-            for cls in chosen:
+            for cls in order:
                 log = _silent if quiet else functools.partial(_prefixed, cls.id)
                 ctx = _context(cls.id, quick, seeds, tiny, tune, out_dir, log)
                 futures[pool.submit(_worker, cls.id, ctx)] = cls
@@ -168,6 +172,25 @@ def _parallel(chosen: list[type[Experiment]], quick: bool, seeds: Sequence[int],
             else:
                 os.environ[v] = old
     return [results[cls.id] for cls in chosen]
+
+
+def _previous_times(out_root: str, quick: bool, tiny: bool) -> dict[str, float]:
+    """Per-experiment wall times of the newest earlier run in ``out_root`` with the same
+    budget level (empty when there is none or it cannot be read)."""
+    import glob
+
+    runs = sorted(glob.glob(os.path.join(out_root, "lab-*", "verdicts.json")),
+                  key=os.path.getmtime, reverse=True)
+    for path in runs:
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            continue
+        meta = data.get("meta", {})
+        if bool(meta.get("quick")) == quick and bool(meta.get("tiny")) == tiny:
+            return {r["id"]: float(r.get("wall_time") or 0.0) for r in data.get("results", [])}
+    return {}
 
 
 def _worker(exp_id: str, ctx: Context) -> Result:
@@ -219,8 +242,11 @@ class _progress:
             print(text, flush=True)
 
     def done(self, res: Result) -> None:
+        from chainrule.lab.report import verdict_line
+
         width = max(len(v) for v in VERDICTS)
-        line = f"{res.id:4s} {res.verdict:{width}s} {res.wall_time:7.1f} s  {res.summary}"
+        said = verdict_line(res) if res.parts else res.summary
+        line = f"{res.id:4s} {res.verdict:{width}s} {res.wall_time:7.1f} s  {said}"
         fallbacks = [d for d in res.data.values() if "FALLBACK" in d]
         if fallbacks:
             line += "\n     data " + "; ".join(fallbacks)

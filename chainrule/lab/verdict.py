@@ -261,6 +261,8 @@ def paired(name: str, statement: str, a: Sequence[float], b: Sequence[float], *,
     percentile bootstrap (``scipy.stats.bootstrap(paired=True)``) for the interval and the
     p-value (the share of resampled effects on the wrong side of 0).
     """
+    from scipy import stats
+
     sign = _check_expect(expect)
     floor = _check_floor(floor)
     av, bv = _paired_inputs(name, a, b, "arms (one value per seed)")
@@ -277,7 +279,9 @@ def paired(name: str, statement: str, a: Sequence[float], b: Sequence[float], *,
                          why=f"{bad} non-finite per-seed value(s): no estimate")
     if method == "t":
         d = sign * (av - bv)
-        effect, ci, p = float(d.mean()), _t_ci(d, 0.95), _t_p(d)
+        effect, ci = float(d.mean()), _t_ci(d, 0.95)
+        p = (_t_p(d) if float(d.std(ddof=1)) == 0.0 else float(
+            stats.ttest_rel(sign * av, sign * bv, alternative="greater").pvalue))
         recipe: dict[str, Any] = {"kind": "t", "d": d}
     else:
         effect = float(sign * (statistic(av) - statistic(bv)))

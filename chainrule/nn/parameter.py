@@ -88,3 +88,13 @@ class Buffer(Tensor):
         b = Buffer(self.data.copy(), persistent=self.persistent)
         memo[id(self)] = b
         return b
+
+
+def __getattr__(name: str) -> Any:
+    """``nn.parameter.UninitializedParameter``/``UninitializedBuffer``, PyTorch's path (defined
+    with the lazy layers, which import this file)."""
+    if name in ("UninitializedParameter", "UninitializedBuffer"):
+        from chainrule.nn.modules import lazy
+
+        return getattr(lazy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,7 @@ that must survive a resume (EarlyStopping's best value and patience counter, ...
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import json
@@ -124,7 +125,10 @@ class EarlyStopping(Callback):
 
 class ModelCheckpoint(Callback):
     """Save a full trainer checkpoint (model, optimizer, trainer state) each epoch to
-    ``dirpath/last`` and, when ``monitor`` improves, to ``dirpath/best``."""
+    ``dirpath/last`` and, when ``monitor`` improves, to ``dirpath/best``.
+
+    Each is committed by switching one pointer (see :mod:`chainrule.train.checkpoint`); what
+    an interrupted save left behind is removed when training starts."""
 
     def __init__(self, dirpath: str | os.PathLike | None = None, monitor: str = "val_loss",
                  mode: str = "auto", save_last: bool = True, save_best: bool = True,
@@ -144,6 +148,12 @@ class ModelCheckpoint(Callback):
         if trainer.run_dir is None:
             raise ValueError("ModelCheckpoint needs dirpath= or a Trainer with run_dir=")
         return os.path.join(trainer.run_dir, "checkpoints")
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        from chainrule.train.checkpoint import clean_stale
+
+        if trainer.dist is None or trainer.dist.is_main:  # rank 0 owns the files
+            clean_stale(self._dir(trainer))
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every_n_epochs:
@@ -238,14 +248,19 @@ class NonFiniteError(FloatingPointError):
 
 
 class NaNPolicy(Callback):
-    """What to do when the loss or a gradient is not finite: ``"raise"`` (naming the step and
-    the first non-finite parameter or the loss) or ``"skip"`` the update."""
+    """What to do when the loss or a gradient is not finite: ``"raise"`` :class:`NonFiniteError`
+    (naming the step and the first non-finite parameter or the loss), ``"skip"`` the update,
+    or ``"stop"``: skip the update and end training after this batch (``reason`` says why).
+    The Trainer installs ``NaNPolicy("raise")`` unless told otherwise."""
+
+    MODES = ("raise", "skip", "stop")
 
     def __init__(self, mode: str = "raise") -> None:
-        if mode not in ("raise", "skip"):
-            raise ValueError(f"NaNPolicy mode must be 'raise' or 'skip', got {mode!r}")
+        if mode not in self.MODES:
+            raise ValueError(f"NaNPolicy mode must be one of {self.MODES}, got {mode!r}")
         self.mode = mode
         self.skipped = 0
+        self.reason: str | None = None
 
     def on_after_backward(self, trainer: Trainer) -> None:
         problem = None
@@ -258,18 +273,60 @@ class NaNPolicy(Callback):
                     break
         if problem is None:
             return
+        where = f"step {trainer.global_step} (epoch {trainer.epoch}): {problem}"
         if self.mode == "raise":
-            raise NonFiniteError(f"step {trainer.global_step} (epoch {trainer.epoch}): {problem}")
+            raise NonFiniteError(where)
         self.skipped += 1
         trainer.skip_step = True
+        if self.mode == "stop":
+            self.reason = f"stopped at {where}"
+            trainer.stop_training = True
+
+
+def _truncate_log(path: str, keep: Any) -> None:
+    """Rewrite ``path`` (atomically) with only the lines for which ``keep(line)`` is true."""
+    from chainrule.serialization import atomic_write
+
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        lines = f.readlines()
+    kept = [line for line in lines if keep(line)]
+    if len(kept) != len(lines):
+        atomic_write(path, "".join(kept).encode())
 
 
 class CSVLogger(Callback):
-    """Append one row per epoch (epoch, then every logged value) to a CSV file."""
+    """Append one row per epoch (epoch, then every logged value) to a CSV file.
+
+    At the start of training, rows of epochs the trainer has not completed yet (those written
+    after the checkpoint it resumed from; all of them for a fresh trainer) are dropped, so the
+    file never holds two rows for one epoch.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = os.fspath(path)
         self._keys: list[str] | None = None
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        done = trainer.epoch
+        if not os.path.exists(self.path):
+            return
+        with open(self.path, newline="") as f:
+            header = next(csv.reader(f), None)
+        if not header or header[0] != "epoch":
+            return
+        if done == 0:  # a fresh run starts a fresh file (and header)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            return
+
+        def keep(line: str) -> bool:
+            first = line.split(",", 1)[0].strip()
+            return first == "epoch" or (first.isdigit() and int(first) < done)
+
+        _truncate_log(self.path, keep)
+        self._keys = header[1:]
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         new = not os.path.exists(self.path)
@@ -283,11 +340,38 @@ class CSVLogger(Callback):
 
 
 class JSONLLogger(Callback):
-    """Append one JSON object per epoch (and optionally per batch) to a ``.jsonl`` file."""
+    """Append one JSON object per epoch (and optionally per batch) to a ``.jsonl`` file.
+
+    At the start of training, records past the trainer's position (written after the
+    checkpoint it resumed from; all of them for a fresh trainer) are dropped, so the file never
+    holds two records for one epoch or step.
+    """
 
     def __init__(self, path: str | os.PathLike, log_batches: bool = False) -> None:
         self.path = os.fspath(path)
         self.log_batches = log_batches
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        epoch, step = trainer.epoch, trainer.global_step
+
+        def keep(line: str) -> bool:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                return False  # a line cut by a kill: not a record
+            if not isinstance(rec, dict):
+                return False
+            if rec.get("kind") == "batch":
+                return isinstance(rec.get("step"), int) and rec["step"] <= step
+            if rec.get("kind") == "epoch":
+                return isinstance(rec.get("epoch"), int) and rec["epoch"] < epoch
+            return False  # other records (a test result) are rewritten at the end of the run
+
+        _truncate_log(self.path, keep)
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one record (e.g. ``{"kind": "test", ...}`` at the end of a run)."""
+        self._write(record)
 
     def _write(self, record: dict[str, Any]) -> None:
         with open(self.path, "a") as f:

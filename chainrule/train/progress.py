@@ -82,9 +82,12 @@ class Progress:
         if not len(hist):
             return
         monitor = "val_loss" if "val_loss" in hist else "loss"
-        best, value = hist.best(monitor, "min")
         table = Table(title="training summary", show_header=False)
-        table.add_row("best epoch", f"{best + 1} ({monitor} {value:.4f})")
+        try:
+            best, value = hist.best(monitor, "min")
+            table.add_row("best epoch", f"{best + 1} ({monitor} {value:.4f})")
+        except ValueError:  # every epoch's value is NaN: the run diverged
+            table.add_row("best epoch", f"none (no finite {monitor})")
         for k, v in hist.epochs[-1].items():
             table.add_row(f"final {k}", f"{v:.4g}" if isinstance(v, float) else str(v))
         trainable, total = trainer.num_parameters()

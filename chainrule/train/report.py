@@ -171,9 +171,13 @@ def render_html(title: str, summary: dict[str, Any], plots: dict[str, str],
     )
 
 
-def write_run_report(run_dir: str, trainer: Any, title: str = "chainrule run") -> str:
+def write_run_report(run_dir: str, trainer: Any, title: str = "chainrule run",
+                     test: dict[str, Any] | None = None, stopped: str | None = None) -> str:
     """Plots + ``report.html`` for a finished ``Trainer``; returns the report's path.
 
+    ``test`` (the held-out result of ``chainrule train``: best epoch, its validation accuracy,
+    test loss and accuracy) gets its own section, apart from the per-epoch validation metrics.
+    ``stopped`` says why training ended early. NaN in the history is shown, never fatal.
     Callbacks with a ``report_section()`` method (the diagnostics) add their own section.
     """
     plots = training_plots(run_dir, trainer.history)
@@ -184,10 +188,22 @@ def write_run_report(run_dir: str, trainer: Any, title: str = "chainrule run") -
         "wall time (s)": round(trainer.wall_time, 2),
         "parameters": f"{trainable:,} trainable / {total:,} total",
     }
+    if stopped:
+        summary["training"] = stopped
     if len(trainer.history):
         for k, v in trainer.history.epochs[-1].items():
             summary[f"final {k}"] = _fmt(v)
     sections = []
+    if test is not None:
+        sections.append({
+            "title": "Held-out test (evaluated once)",
+            "text": "The validation split selected the checkpoint (best validation accuracy); "
+                    "the test split was evaluated once, on that checkpoint, after training.",
+            "table": {"best epoch": test["best_epoch"] + 1,
+                      "validation accuracy": _fmt(test["val_accuracy"]),
+                      "test loss": _fmt(test["test_loss"]),
+                      "test accuracy": _fmt(test["test_accuracy"])},
+        })
     for cb in trainer.callbacks:
         section = getattr(cb, "report_section", None)
         if callable(section):

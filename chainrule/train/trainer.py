@@ -20,7 +20,7 @@ import numpy as np
 from chainrule.autograd.engine import no_grad
 from chainrule.distributed.integration import distributed_context, set_sampler_epoch
 from chainrule.tensor import Tensor, cat
-from chainrule.train.callbacks import Callback, LRScheduler
+from chainrule.train.callbacks import Callback, LRScheduler, NaNPolicy
 from chainrule.train.metrics import Metric, resolve
 
 
@@ -51,9 +51,19 @@ class History:
         return any(key in e for e in self.epochs)
 
     def best(self, monitor: str = "val_loss", mode: str = "min") -> tuple[int, float]:
-        """(epoch index, value) of the best epoch for ``monitor``."""
+        """(epoch index, value) of the best epoch for ``monitor``, ignoring NaN epochs.
+
+        Raises ``ValueError`` naming ``monitor`` when no epoch has a finite value (a run that
+        diverged from the start).
+        """
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         vals = np.asarray(self[monitor], dtype=np.float64)
-        i = int(np.nanargmin(vals) if mode == "min" else np.nanargmax(vals))
+        finite = np.flatnonzero(np.isfinite(vals))
+        if finite.size == 0:
+            raise ValueError(f"no epoch has a finite {monitor!r} (values: {vals.tolist()})")
+        pick = np.argmin if mode == "min" else np.argmax
+        i = int(finite[pick(vals[finite])])
         return i, float(vals[i])
 
     def __repr__(self) -> str:
@@ -95,7 +105,10 @@ class Trainer:
     ``scheduler`` is stepped per epoch (``scheduler_interval="epoch"``) or per batch
     (``"step"``); a ``ReduceLROnPlateau`` gets the epoch's ``val_loss``. ``metrics`` are names
     ('accuracy', 'mse', 'mae', 'top5') or Metric objects, computed on train and val data.
-    ``run_dir`` (optional) is where checkpoints and reports go.
+    ``run_dir`` (optional) is where checkpoints and reports go. ``nan_policy`` installs a
+    :class:`NaNPolicy` (``"raise"`` by default, ``"skip"``, ``"stop"``; ``None`` for none)
+    unless ``callbacks`` already hold one, so a diverging run fails loudly instead of logging
+    NaN. The optimizer's hyper-parameters must be finite and its learning rates positive.
     """
 
     def __init__(
@@ -110,7 +123,13 @@ class Trainer:
         run_dir: str | None = None,
         quiet: bool = False,
         config: dict[str, Any] | None = None,
+        nan_policy: str | None = "raise",
     ) -> None:
+        _check_hyperparameters(optimizer)
+        callbacks = list(callbacks)
+        if nan_policy is not None and not any(
+                isinstance(getattr(cb, "callback", cb), NaNPolicy) for cb in callbacks):
+            callbacks.insert(0, NaNPolicy(nan_policy))
         self.model = model
         self.loss_fn = loss
         self.optimizer = optimizer
@@ -162,6 +181,9 @@ class Trainer:
         """Train for ``epochs`` epochs (in total, counting those before a resume)."""
         from chainrule.train.progress import Progress
 
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise ValueError(f"Trainer.fit: epochs must be an integer >= 1, got {epochs!r}")
+        _check_hyperparameters(self.optimizer)
         self.train_loader = train_loader
         if resume is not None:
             self.load_checkpoint(resume)
@@ -206,9 +228,11 @@ class Trainer:
                 cb.on_batch_begin(self, self.global_step)
             loss, output, target = self.train_step(batch)
             n = _batch_size(target)
-            self._epoch_loss_sum += loss * n
-            self._epoch_loss_count += n
-            if self.metrics:
+            counted = not (self.skip_step and not math.isfinite(loss))  # NaNPolicy skipped it
+            if counted:
+                self._epoch_loss_sum += loss * n
+                self._epoch_loss_count += n
+            if self.metrics and counted:
                 with no_grad():
                     for m in self.metrics:
                         m.update(output.detach(), target)
@@ -313,9 +337,17 @@ class Trainer:
 
     def load_checkpoint(self, path: str) -> None:
         """Restore model, optimizer, loader position, generators, callbacks and counters."""
-        from chainrule.train.checkpoint import load_checkpoint, set_generator_states
+        from chainrule.serialization import CheckpointError
+        from chainrule.train.checkpoint import (
+            STATE_FILE,
+            load_checkpoint,
+            set_generator_states,
+            validate_trainer_state,
+        )
 
-        state = load_checkpoint(path, self.model, self.optimizer)
+        state_file = f"{path}/{STATE_FILE}"
+        state = load_checkpoint(path, self.model, self.optimizer,  # verified before it loads
+                                check_state=validate_trainer_state)
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self._epoch_loss_sum, self._epoch_loss_count = state["epoch_loss"]
@@ -323,11 +355,33 @@ class Trainer:
             _set_metric_state(m, s)
         self.history = History(state.get("history", []))
         for cb, s in zip(self.callbacks, state.get("callbacks", [])):
-            cb.load_state_dict(s)
+            try:
+                cb.load_state_dict(s)
+            except (KeyError, TypeError, ValueError) as e:
+                raise CheckpointError(state_file, f"state of callback {cb!r} does not fit "
+                                                  f"({type(e).__name__}: {e})") from e
         if state.get("loader") is not None and hasattr(self.train_loader, "load_state_dict"):
             self.train_loader.load_state_dict(state["loader"])
         set_generator_states(self.model, state.get("generators", {}))
         self.wall_time = float(state.get("wall_time", 0.0))
+
+
+def _check_hyperparameters(optimizer: Any) -> None:
+    """Reject non-finite numbers and non-positive learning rates in the param groups: an
+    ``lr=inf`` run would otherwise train on NaN and report a meaningless accuracy."""
+    for i, group in enumerate(getattr(optimizer, "param_groups", None) or []):
+        for key, v in group.items():
+            if key == "params" or isinstance(v, bool):
+                continue
+            values = v if isinstance(v, (tuple, list)) else (v,)
+            for x in values:
+                if isinstance(x, (int, float, np.number)) and not math.isfinite(float(x)):
+                    raise ValueError(f"optimizer param_groups[{i}][{key!r}] = {v!r} is not "
+                                     "finite")
+        lr = group.get("initial_lr", group.get("lr"))  # a scheduler's warm-up may start at 0
+        if isinstance(lr, (int, float, np.number)) and not lr > 0:
+            raise ValueError(f"optimizer param_groups[{i}]['lr'] = {lr!r}: the learning rate "
+                             "must be positive")
 
 
 def _default_constructible(m: Metric) -> bool:

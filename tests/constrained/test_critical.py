@@ -160,3 +160,21 @@ def test_multistart_convex_problem_versus_an_mlp():
     assert not nets.same_optimum and nets.n_distinct > 1 and nets.point_spread > 0.1
     assert nets.loss_spread > 0.1  # one run is stuck at a worse stationary point
     assert "distinct" in str(nets)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_non_finite_points_are_never_classified_as_critical():
+    # √x at x = -1 has a NaN gradient and Hessian: NaN > grad_tol is False, so without the
+    # finiteness test this point would pass the "critical" gate
+    rep = classify_critical_point(lambda p: p.sqrt().sum(), cr.tensor([-1.0], dtype=cr.float64))
+    assert rep.verdict == "non-finite"
+    with pytest.raises(ValueError, match="not finite"):
+        check_convexity(lambda x: x.sqrt().sum(), ([-2.0], [-1.0]), samples=3,
+                        generator=cr.Generator().manual_seed(0))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_multistart_runs_ending_at_nan_are_not_one_optimum():
+    rep = multistart(lambda x: x.sqrt().sum(), 3, region=([-2.0], [-1.0]),
+                     generator=cr.Generator().manual_seed(0))
+    assert np.isnan(rep.final_losses).all() and not rep.same_optimum

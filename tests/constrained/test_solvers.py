@@ -170,7 +170,7 @@ def test_nonlinear_convex_problems_by_interior_point_and_newton():
     sol = C.newton_kkt(circle)  # local: from (1, 0) it finds the maximum (1, 1), λ = -1/2
     np.testing.assert_allclose(sol.x_flat, [1, 1], atol=1e-12)
     np.testing.assert_allclose(sol.lam, [-0.5], atol=1e-12)
-    sol = C.solve(circle)  # the augmented Lagrangian finds the minimum
+    sol = C.solve(circle)  # the barrier interior point (inertia-corrected) finds the minimum
     np.testing.assert_allclose(sol.x_flat, [-1, -1], atol=1e-7)
     check_kkt(sol)
 

@@ -246,7 +246,8 @@ def test_cli_train_under_mpirun(tmp_path):
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1                                   # rank 0 made the one run directory
     assert (runs[0] / "checkpoints" / "last" / "model.safetensors").exists()
-    assert len((runs[0] / "metrics.jsonl").read_text().splitlines()) == 1
+    records = [json.loads(x) for x in (runs[0] / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["epoch", "test"]  # one epoch; test once, at the end
     assert res.stdout.count("epoch 1/1") == 1
     state = json.loads((runs[0] / "checkpoints" / "last" / "trainer_state.json").read_text())
     assert state["global_step"] == 2                        # 100 examples per rank, batch 50

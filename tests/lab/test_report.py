@@ -89,6 +89,20 @@ def test_html_sections_parts_verified_tuning_data(run_dir):
     assert "<th>extra</th>" in text
 
 
+def test_tuning_rows_show_grid_scores_and_choice():
+    rows = rep.tuning_rows([
+        {"experiment": "A1", "arm": "relu", "knob": "lr", "grid": [0.01, 0.1, 1.0],
+         "scores": [0.3, 0.2, 0.4], "chosen": 0.1, "metric": "validation error"},
+        {"arm": "tanh", "knob": "lr", "grid": [0.01, 0.1], "scores": [], "chosen": 0.1,
+         "provenance": "tiny run"}])
+    assert rows[0]["parameter"] == "lr" and rows[0]["chosen"] == "0.1"
+    assert rows[0]["grid → validation score"] == "0.01: 0.3, 0.1: 0.2 ★, 1: 0.4"
+    assert rows[0]["at grid edge"] == "no" and rows[0]["metric"] == "validation error"
+    assert "not searched" in rows[1]["grid → validation score"]
+    assert rows[1]["at grid edge"] == "—" and rows[1]["provenance"] == "tiny run"
+    assert "experiment" not in rows[0]
+
+
 def test_verdicts_json_has_every_part_with_its_numbers(run_dir):
     _, results, paths = run_dir
     payload = json.loads(Path(paths["json"]).read_text())

@@ -85,3 +85,27 @@ def test_cli_list(capsys):
     assert cli.main(["--list"]) == 0
     out = capsys.readouterr().out
     assert "A1" in out and "F2" in out
+
+
+def test_previous_times_come_from_the_newest_run_of_the_same_level(tmp_path):
+    import os
+    import time
+
+    def write(name, quick, times):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "verdicts.json").write_text(json.dumps(
+            {"meta": {"quick": quick, "tiny": False},
+             "results": [{"id": k, "wall_time": v} for k, v in times.items()]}))
+        return d / "verdicts.json"
+
+    old = write("lab-1", True, {"A1": 5.0})
+    new = write("lab-2", True, {"A1": 9.0, "B1": 2.0})
+    full = write("lab-3", False, {"A1": 99.0})
+    now = time.time()
+    for i, p in enumerate((old, new, full)):
+        os.utime(p, (now + i, now + i))
+    assert runner._previous_times(str(tmp_path), quick=True, tiny=False) == {"A1": 9.0,
+                                                                             "B1": 2.0}
+    assert runner._previous_times(str(tmp_path), quick=False, tiny=False) == {"A1": 99.0}
+    assert runner._previous_times(str(tmp_path / "none"), quick=True, tiny=True) == {}

@@ -19,7 +19,7 @@ from nn_twin import as_cr, as_torch, assert_close, rng  # noqa: E402
 import chainrule as cr  # noqa: E402
 import chainrule.nn.functional as F  # noqa: E402
 from chainrule import nn  # noqa: E402
-from chainrule.autograd import gradcheck  # noqa: E402
+from chainrule.autograd import gradcheck, gradgradcheck  # noqa: E402
 
 TF = torch.nn.functional
 
@@ -123,6 +123,15 @@ def test_sdpa_central_differences() -> None:
     assert gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True,
                                                                     scale=0.7),
                      (q, k, v), eps=1e-6, atol=1e-7, rtol=1e-6)
+
+
+def test_sdpa_second_derivatives() -> None:
+    r = rng(13)
+    q, k, v = (cr.tensor(r.standard_normal(s), requires_grad=True)
+               for s in ((2, 3, 4), (2, 5, 4), (2, 5, 3)))
+    m = cr.tensor(r.random((3, 5)) < 0.7)
+    assert gradgradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+                         (q, k, v))
 
 
 def test_sdpa_dropout_uses_the_generator_on_the_weights() -> None:
@@ -316,6 +325,21 @@ def test_mha_mismatched_mask_types_warn_like_torch() -> None:
     kpm = as_cr(np.zeros((N, L), bool))
     with pytest.warns(UserWarning, match="mismatched key_padding_mask and attn_mask"):
         cm(x, x, x, key_padding_mask=kpm, attn_mask=as_cr(m["am_float"][:, :L]))
+
+
+def test_mha_float32_matches_torch_and_keeps_float32() -> None:
+    tm = torch.nn.MultiheadAttention(E, H, batch_first=True)
+    cm = nn.MultiheadAttention(E, H, batch_first=True)
+    cm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    x = rng(14).standard_normal((N, L, E)).astype(np.float32)
+    kpm = np.zeros((N, L), bool)
+    kpm[0, 2:] = True
+    oc, wc = cm(as_cr(x), as_cr(x), as_cr(x), key_padding_mask=as_cr(kpm))
+    ot, wt = tm(as_torch(x), as_torch(x), as_torch(x), key_padding_mask=as_torch(kpm))
+    assert oc.dtype == wc.dtype == cr.float32
+    assert_close(oc, ot, rtol=1e-5, atol=1e-6, what="output")
+    assert_close(wc, wt, rtol=1e-5, atol=1e-6, what="weights")
+    assert repr(cm) == repr(tm)
 
 
 def test_mha_init_and_state_dict_keys() -> None:

@@ -106,3 +106,24 @@ def test_placeholder_guards_and_repr():
     assert type(bn.running_mean).__name__ == "UninitializedBuffer"
     with pytest.raises(ValueError, match="channel"):
         bn(cr.zeros(3))
+
+
+def test_deepcopy_before_first_forward():
+    import copy
+
+    m = nn.LazyBatchNorm1d().double()
+    twin = copy.deepcopy(m)
+    assert twin.has_uninitialized_params() and twin.weight is not m.weight
+    twin(cr.randn(4, 3, dtype=cr.float64))
+    assert type(twin) is nn.BatchNorm1d and twin.num_features == 3
+    assert m.has_uninitialized_params() and type(m) is nn.LazyBatchNorm1d
+    assert twin.running_mean.dtype == cr.float64
+
+
+def test_torch_paths_of_the_placeholders():
+    from chainrule.nn.parameter import UninitializedBuffer, UninitializedParameter
+
+    assert UninitializedParameter is nn.UninitializedParameter
+    assert isinstance(nn.LazyLinear(2).weight, UninitializedParameter)
+    assert isinstance(nn.LazyBatchNorm2d().running_var, UninitializedBuffer)
+    assert issubclass(UninitializedParameter, nn.Parameter)

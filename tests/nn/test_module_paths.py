@@ -34,3 +34,15 @@ def test_required_aliases():
     assert (RNN, LSTM, GRU, Embedding, BatchNorm2d) == (nn.RNN, nn.LSTM, nn.GRU, nn.Embedding,
                                                           nn.BatchNorm2d)
     assert SyncBatchNorm is nn.SyncBatchNorm
+
+
+def test_paths_as_attributes():
+    """Code such as ``isinstance(m, torch.nn.modules.batchnorm._BatchNorm)`` (parameter
+    grouping for weight decay) needs the paths as attributes, without an import."""
+    import chainrule
+
+    bn = chainrule.nn.modules.batchnorm
+    assert isinstance(nn.BatchNorm1d(3), bn._BatchNorm)
+    assert isinstance(nn.LazyBatchNorm2d(), bn._BatchNorm)
+    assert chainrule.nn.modules.rnn.LSTM is nn.LSTM
+    assert chainrule.nn.modules.sparse.Embedding is nn.Embedding

@@ -191,11 +191,13 @@ def test_checkpoint_round_trip_and_corruption(tmp_path) -> None:
     trainer = Trainer(model, nn.CrossEntropyLoss(), opt, quiet=True)
     trainer.fit(DataLoader(blobs(), batch_size=30), epochs=1)
     ck = trainer.save_checkpoint(str(tmp_path / "ck"))
-    assert sorted(os.listdir(ck)) == ["model.safetensors", "optimizer.safetensors",
-                                      "trainer_state.json"]
+    assert sorted(os.listdir(ck)) == ["manifest.json", "model.safetensors",
+                                      "optimizer.safetensors", "trainer_state.json"]
+    assert os.path.islink(ck)  # the pointer; the files live in a sibling directory
     state = json.loads((tmp_path / "ck" / "trainer_state.json").read_text())
-    assert state["format_version"] == 1 and set(state["sha256"]) == {
-        "model.safetensors", "optimizer.safetensors"}
+    manifest = json.loads((tmp_path / "ck" / "manifest.json").read_text())
+    assert state["format_version"] == 2 and set(manifest["files"]) == {
+        "model.safetensors", "optimizer.safetensors", "trainer_state.json"}
     model2, opt2 = make(seed=1)
     t2 = Trainer(model2, nn.CrossEntropyLoss(), opt2, quiet=True)
     t2.load_checkpoint(ck)
@@ -206,7 +208,7 @@ def test_checkpoint_round_trip_and_corruption(tmp_path) -> None:
     data = bytearray(blob.read_bytes())
     data[-3] ^= 0xFF
     blob.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=r"model\.safetensors.*previous checkpoint"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: SHA-256 does not match"):
         t2.load_checkpoint(ck)
     blob.write_bytes(bytes(data[:40]))
     with pytest.raises(CheckpointError, match="model.safetensors"):
@@ -333,3 +335,84 @@ def test_tensorboard_event_files_are_readable(tmp_path) -> None:
     (name,) = [f for f in os.listdir(tmp_path / "tb") if "tfevents" in f]
     tags = {v.tag for ev in _read_events(str(tmp_path / "tb" / name)) for v in ev.summary.value}
     assert {"batch/loss", "epoch/loss", "epoch/accuracy", "epoch/lr"} <= tags
+
+
+def test_trainer_raises_on_nan_by_default_and_reports_nan_history(tmp_path, capsys) -> None:
+    from chainrule.train.report import write_run_report
+
+    def bad_loss(out: cr.Tensor, y: cr.Tensor) -> cr.Tensor:
+        return (out * float("nan")).sum()
+
+    model, opt = make()
+    with pytest.raises(NonFiniteError, match=r"step 0 \(epoch 0\): the loss is nan"):
+        Trainer(model, bad_loss, opt, quiet=True).fit(DataLoader(blobs(), batch_size=60))
+    # without a policy the history is NaN throughout: the summary and the report still work
+    trainer = Trainer(model, bad_loss, opt, nan_policy=None, metrics=["accuracy"],
+                      run_dir=str(tmp_path))
+    ds = blobs()
+    hist = trainer.fit(DataLoader(ds, batch_size=60), DataLoader(ds, batch_size=60), epochs=2)
+    assert np.isnan(hist["val_loss"]).all()
+    assert "none (no finite" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="no epoch has a finite 'val_loss'"):
+        hist.best("val_loss")
+    assert os.path.isfile(write_run_report(str(tmp_path), trainer))
+
+
+def test_nan_policy_stop_ends_training_after_the_batch() -> None:
+    model, opt = make()
+    calls = []
+
+    def loss_nan_at_3(out: cr.Tensor, y: cr.Tensor) -> cr.Tensor:
+        calls.append(1)
+        loss = nn.CrossEntropyLoss()(out, y)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    policy = NaNPolicy("stop")
+    trainer = Trainer(model, loss_nan_at_3, opt, callbacks=[policy], quiet=True)
+    hist = trainer.fit(DataLoader(blobs(), batch_size=20), epochs=5)
+    assert len(calls) == 3 and len(hist) == 1 and policy.reason.startswith("stopped at step 2")
+    assert np.isfinite(hist["loss"][0])  # the skipped batch is not averaged in
+
+
+@pytest.mark.parametrize("lr", [float("inf"), float("nan"), 0.0, -1e-3])
+def test_trainer_rejects_bad_learning_rates(lr: float) -> None:
+    model, opt = make()
+    opt.param_groups[0]["lr"] = lr
+    with pytest.raises(ValueError, match=r"param_groups\[0\]\['lr'\]"):
+        Trainer(model, nn.CrossEntropyLoss(), opt)
+
+
+def test_trainer_rejects_non_finite_hyperparameters_and_bad_epochs() -> None:
+    model, opt = make()
+    opt.param_groups[0]["betas"] = (0.9, float("inf"))
+    with pytest.raises(ValueError, match=r"\['betas'\].*not finite"):
+        Trainer(model, nn.CrossEntropyLoss(), opt)
+    model, opt = make()
+    trainer = Trainer(model, nn.CrossEntropyLoss(), opt, quiet=True)
+    for epochs in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+            trainer.fit(DataLoader(blobs(), batch_size=60), epochs=epochs)
+
+
+def test_loggers_hold_one_row_per_epoch_after_a_resume(tmp_path) -> None:
+    csv_path, jl = tmp_path / "log.csv", tmp_path / "log.jsonl"
+
+    def trainer() -> Trainer:
+        model, opt = make()
+        return Trainer(model, nn.CrossEntropyLoss(), opt, quiet=True,
+                       callbacks=[CSVLogger(csv_path), JSONLLogger(jl, log_batches=True)])
+
+    t = trainer()
+    t.fit(DataLoader(blobs(), batch_size=60), epochs=2)
+    t.save_checkpoint(str(tmp_path / "ck"))
+    t.fit(DataLoader(blobs(), batch_size=60), epochs=3)  # epoch 2 logged, then "killed"
+    t2 = trainer()
+    t2.fit(DataLoader(blobs(), batch_size=60), epochs=4, resume=str(tmp_path / "ck"))
+    rows = csv_path.read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,") and [r.split(",")[0] for r in rows[1:]] == [
+        "0", "1", "2", "3"]
+    recs = [json.loads(line) for line in jl.read_text().splitlines()]
+    assert [r["epoch"] for r in recs if r["kind"] == "epoch"] == [0, 1, 2, 3]
+    assert [r["step"] for r in recs if r["kind"] == "batch"] == list(range(1, 9))
+    trainer().fit(DataLoader(blobs(), batch_size=60), epochs=1)  # a fresh run: a fresh log
+    assert len(csv_path.read_text().strip().splitlines()) == 2

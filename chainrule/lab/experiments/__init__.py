@@ -6,7 +6,7 @@ import importlib
 
 _FAMILIES = (
     "activations", "skip", "dropout", "rnn_dropout", "normalization", "optimizers",
-    "curvature_convexity", "constrained", "fitting",
+    "curvature_convexity", "constrained", "fitting", "transformer_ln",
 )
 
 for _name in _FAMILIES:

@@ -1,5 +1,11 @@
 """The layers of ``chainrule.nn``, one file per family."""
 
+from chainrule.nn.modules import (  # noqa: E402,F401 - PyTorch's module paths as attributes
+    batchnorm,
+    instancenorm,
+    rnn,
+    sparse,
+)
 from chainrule.nn.modules.activation import *  # noqa: F403
 from chainrule.nn.modules.container import *  # noqa: F403
 from chainrule.nn.modules.conv import *  # noqa: F403

@@ -80,6 +80,14 @@ class UninitializedParameter(_Uninitialized, Parameter):
                  dtype: Any = None) -> None:
         super().__init__(_placeholder(dtype), requires_grad)
 
+    def __deepcopy__(self, memo: dict) -> UninitializedParameter:
+        copied = UninitializedParameter(self.requires_grad, dtype=self.data.dtype)
+        memo[id(self)] = copied
+        return copied
+
+    def __reduce_ex__(self, proto: Any) -> Any:  # pragma: no cover - pickling support
+        return (UninitializedParameter, (self.requires_grad, None, self.data.dtype))
+
     def materialize(self, shape: tuple[int, ...], device: Any = None,
                     dtype: Any = None) -> None:
         """Allocate (uninitialised memory) and become a Parameter."""
@@ -95,6 +103,11 @@ class UninitializedBuffer(_Uninitialized, Tensor):
     def __init__(self, requires_grad: bool = False, device: Any = None,
                  dtype: Any = None) -> None:
         _init_leaf(self, _placeholder(dtype))
+
+    def __deepcopy__(self, memo: dict) -> UninitializedBuffer:
+        copied = UninitializedBuffer(dtype=self.data.dtype)
+        memo[id(self)] = copied
+        return copied
 
 
 _MODULE_KEYS = frozenset(Module().__dict__)

@@ -1,0 +1,138 @@
+"""Problems of the Hock–Schittkowski collection, in chainrule operations.
+
+Source: W. Hock and K. Schittkowski, *Test Examples for Nonlinear Programming Codes*, Lecture
+Notes in Economics and Mathematical Systems 187, Springer 1981 (problem numbers, formulations,
+starting points x0 and optimal values f* as published there). Constraints written there as
+aᵢ(x) >= 0 enter as gᵢ = -aᵢ(x) <= 0 (the package's convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+
+INF = np.inf
+
+
+@dataclass
+class HS:
+    """One test problem: f, h (= 0), a (>= 0, the book's form), bounds, x0 and f*."""
+
+    number: int
+    f: Callable[[Any], Any]
+    x0: list[float]
+    f_star: float
+    eq: Callable[[Any], Any] | None = None
+    geq: Callable[[Any], Any] | None = None
+    bounds: tuple[Any, Any] | None = None
+
+    def problem(self) -> Any:
+        from chainrule import constrained as C
+
+        ineq = None if self.geq is None else (lambda x, a=self.geq: -_vec(a(x)))
+        eq = None if self.eq is None else (lambda x, h=self.eq: _vec(h(x)))
+        return C.Problem(self.f, cr.tensor(self.x0, dtype=cr.float64), eq=eq, ineq=ineq,
+                         bounds=self.bounds)
+
+    # NumPy versions for SciPy (the same formulas evaluated on arrays)
+    def scipy_args(self) -> dict[str, Any]:
+        def wrap(fn: Callable[[Any], Any]) -> Callable[[np.ndarray], Any]:
+            def out(v: np.ndarray) -> Any:
+                r = fn(cr.tensor(np.asarray(v, dtype=np.float64), dtype=cr.float64))
+                return np.asarray(_vec(r).numpy() if not isinstance(r, float) else r)
+            return out
+
+        cons = []
+        if self.eq is not None:
+            cons.append({"type": "eq", "fun": wrap(self.eq)})
+        if self.geq is not None:
+            cons.append({"type": "ineq", "fun": wrap(self.geq)})
+        bounds = None
+        if self.bounds is not None:
+            lo, hi = self.bounds
+            n = len(self.x0)
+            lo = np.broadcast_to(np.asarray(-INF if lo is None else lo, dtype=float), (n,))
+            hi = np.broadcast_to(np.asarray(INF if hi is None else hi, dtype=float), (n,))
+            bounds = list(zip(lo, hi))
+        f = self.f
+        return {"fun": lambda v: float(f(cr.tensor(np.asarray(v), dtype=cr.float64)).item()),
+                "x0": np.array(self.x0), "constraints": cons, "bounds": bounds}
+
+
+def _vec(r: Any) -> Any:
+    if isinstance(r, (list, tuple)):
+        return cr.stack([_vec(e).reshape(()) for e in r])
+    return r.reshape(-1)
+
+
+def rosen(x: Any) -> Any:
+    return 100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2
+
+
+PROBLEMS = [
+    HS(1, rosen, [-2.0, 1.0], 0.0, bounds=([-INF, -1.5], None)),
+    HS(2, rosen, [-2.0, 1.0], 0.0504261879, bounds=([-INF, 1.5], None)),
+    HS(3, lambda x: x[1] + 1e-5 * (x[1] - x[0]) ** 2, [10.0, 1.0], 0.0,
+       bounds=([-INF, 0.0], None)),
+    HS(4, lambda x: (x[0] + 1) ** 3 / 3 + x[1], [1.125, 0.125], 8 / 3, bounds=([1.0, 0.0], None)),
+    HS(5, lambda x: (x[0] + x[1]).sin() + (x[0] - x[1]) ** 2 - 1.5 * x[0] + 2.5 * x[1] + 1,
+       [0.0, 0.0], -np.sqrt(3) / 2 - np.pi / 3, bounds=([-1.5, -3.0], [4.0, 3.0])),
+    HS(6, lambda x: (1 - x[0]) ** 2, [-1.2, 1.0], 0.0, eq=lambda x: 10 * (x[1] - x[0] ** 2)),
+    HS(7, lambda x: (1 + x[0] ** 2).log() - x[1], [2.0, 2.0], -np.sqrt(3),
+       eq=lambda x: (1 + x[0] ** 2) ** 2 + x[1] ** 2 - 4),
+    HS(9, lambda x: (np.pi * x[0] / 12).sin() * (np.pi * x[1] / 16).cos(), [0.0, 0.0], -0.5,
+       eq=lambda x: 4 * x[0] - 3 * x[1]),
+    HS(10, lambda x: x[0] - x[1], [-10.0, 10.0], -1.0,
+       geq=lambda x: -3 * x[0] ** 2 + 2 * x[0] * x[1] - x[1] ** 2 + 1),
+    HS(11, lambda x: (x[0] - 5) ** 2 + x[1] ** 2 - 25, [4.9, 0.1], -8.498464223,
+       geq=lambda x: -x[0] ** 2 + x[1]),
+    HS(12, lambda x: 0.5 * x[0] ** 2 + x[1] ** 2 - x[0] * x[1] - 7 * x[0] - 7 * x[1],
+       [0.0, 0.0], -30.0, geq=lambda x: 25 - 4 * x[0] ** 2 - x[1] ** 2),
+    HS(14, lambda x: (x[0] - 2) ** 2 + (x[1] - 1) ** 2, [2.0, 2.0], 9 - 2.875 * np.sqrt(7),
+       eq=lambda x: x[0] - 2 * x[1] + 1, geq=lambda x: -x[0] ** 2 / 4 - x[1] ** 2 + 1),
+    HS(15, rosen, [-2.0, 1.0], 306.5,
+       geq=lambda x: [x[0] * x[1] - 1, x[0] + x[1] ** 2], bounds=(None, [0.5, INF])),
+    HS(16, rosen, [-2.0, 1.0], 0.25,
+       geq=lambda x: [x[0] + x[1] ** 2, x[0] ** 2 + x[1]], bounds=([-0.5, -INF], [0.5, 1.0])),
+    HS(17, rosen, [-2.0, 1.0], 1.0,
+       geq=lambda x: [x[1] ** 2 - x[0], x[0] ** 2 - x[1]], bounds=([-0.5, -INF], [0.5, 1.0])),
+    HS(18, lambda x: 0.01 * x[0] ** 2 + x[1] ** 2, [2.0, 2.0], 5.0,
+       geq=lambda x: [x[0] * x[1] - 25, x[0] ** 2 + x[1] ** 2 - 25],
+       bounds=([2.0, 0.0], [50.0, 50.0])),
+    HS(19, lambda x: (x[0] - 10) ** 3 + (x[1] - 20) ** 3, [20.1, 5.84], -6961.81381,
+       geq=lambda x: [(x[0] - 5) ** 2 + (x[1] - 5) ** 2 - 100,
+                      -(x[1] - 5) ** 2 - (x[0] - 6) ** 2 + 82.81],
+       bounds=([13.0, 0.0], [100.0, 100.0])),
+    HS(20, rosen, [-2.0, 1.0], 81.5 - 25 * np.sqrt(3),
+       geq=lambda x: [x[0] + x[1] ** 2, x[0] ** 2 + x[1], x[0] ** 2 + x[1] ** 2 - 1],
+       bounds=([-0.5, -INF], [0.5, INF])),
+    HS(21, lambda x: 0.01 * x[0] ** 2 + x[1] ** 2 - 100, [-1.0, -1.0], -99.96,
+       geq=lambda x: 10 * x[0] - x[1] - 10, bounds=([2.0, -50.0], [50.0, 50.0])),
+    HS(22, lambda x: (x[0] - 2) ** 2 + (x[1] - 1) ** 2, [2.0, 2.0], 1.0,
+       geq=lambda x: [-x[0] - x[1] + 2, -x[0] ** 2 + x[1]]),
+    HS(23, lambda x: x[0] ** 2 + x[1] ** 2, [3.0, 1.0], 2.0,
+       geq=lambda x: [x[0] + x[1] - 1, x[0] ** 2 + x[1] ** 2 - 1, 9 * x[0] ** 2 + x[1] ** 2 - 9,
+                      x[0] ** 2 - x[1], x[1] ** 2 - x[0]], bounds=(-50.0, 50.0)),
+    HS(28, lambda x: (x[0] + x[1]) ** 2 + (x[1] + x[2]) ** 2, [-4.0, 1.0, 1.0], 0.0,
+       eq=lambda x: x[0] + 2 * x[1] + 3 * x[2] - 1),
+    HS(35, lambda x: (9 - 8 * x[0] - 6 * x[1] - 4 * x[2] + 2 * x[0] ** 2 + 2 * x[1] ** 2
+                      + x[2] ** 2 + 2 * x[0] * x[1] + 2 * x[0] * x[2]),
+       [0.5, 0.5, 0.5], 1 / 9, geq=lambda x: 3 - x[0] - x[1] - 2 * x[2], bounds=(0.0, None)),
+    HS(39, lambda x: -x[0], [2.0, 2.0, 2.0, 2.0], -1.0,
+       eq=lambda x: [x[1] - x[0] ** 3 - x[2] ** 2, x[0] ** 2 - x[1] - x[3] ** 2]),
+    HS(40, lambda x: -x[0] * x[1] * x[2] * x[3], [0.8, 0.8, 0.8, 0.8], -0.25,
+       eq=lambda x: [x[0] ** 3 + x[1] ** 2 - 1, x[0] ** 2 * x[3] - x[2], x[3] ** 2 - x[1]]),
+    HS(71, lambda x: x[0] * x[3] * (x[0] + x[1] + x[2]) + x[2], [1.0, 5.0, 5.0, 1.0],
+       17.0140173, eq=lambda x: (x * x).sum() - 40,
+       geq=lambda x: x[0] * x[1] * x[2] * x[3] - 25, bounds=(1.0, 5.0)),
+    HS(76, lambda x: (x[0] ** 2 + 0.5 * x[1] ** 2 + x[2] ** 2 + 0.5 * x[3] ** 2 - x[0] * x[2]
+                      + x[2] * x[3] - x[0] - 3 * x[1] + x[2] - x[3]),
+       [0.5, 0.5, 0.5, 0.5], -4.681818181,
+       geq=lambda x: [5 - x[0] - 2 * x[1] - x[2] - x[3], 4 - 3 * x[0] - x[1] - 2 * x[2] + x[3],
+                      x[1] + 4 * x[2] - 1.5], bounds=(0.0, None)),
+]
