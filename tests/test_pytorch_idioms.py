@@ -18,6 +18,7 @@ failure.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -119,10 +120,8 @@ def _run_all(backend: str) -> subprocess.Popen:
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.fixture(scope="module")
-def results() -> dict[str, dict[str, dict]]:
+def _run_both() -> dict[str, dict[str, dict]]:
     """Both backends' RESULT records, keyed by backend then program (run side by side)."""
-    pytest.importorskip("torch")
     procs = {backend: _run_all(backend) for backend in ("torch", "chainrule")}
     out: dict[str, dict[str, dict]] = {}
     for backend, proc in procs.items():
@@ -132,6 +131,23 @@ def results() -> dict[str, dict[str, dict]]:
                    if line.startswith("RESULT ")]
         out[backend] = {r["program"]: r for r in records}
     return out
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]:
+    """The programs run once per session, even when pytest-xdist spreads this module's tests
+    over several workers: the first worker runs them under a file lock and leaves the
+    records in the temporary directory the workers share."""
+    pytest.importorskip("torch")
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return _run_both()
+    shared = tmp_path_factory.getbasetemp().parent       # this session's, shared by workers
+    cache, lock = shared / "pytorch_idioms.json", shared / "pytorch_idioms.lock"
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if not cache.exists():
+            cache.write_text(json.dumps(_run_both()))
+        return json.loads(cache.read_text())
 
 
 def test_the_programs_and_the_tables_agree() -> None:
