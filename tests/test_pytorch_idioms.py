@@ -41,10 +41,12 @@ TOLERANCE: dict[str, float] = {
     "buffers_module_containers.py": 0.0,    # an integer: state_dict entries and parameters
     "causal_attention_manual.py": 0.05,     # deterministic pattern learned: ~1.0
     "cnn_classifier.py": 0.05,              # held-out accuracy (400 points), 0.975-1.0
+    "contrastive_embeddings.py": 0.12,      # retrieval recall@1, 0.89-0.99 over seeds
     "custom_autograd_function.py": 1.0,     # SSE of a fitted cubic, ~9
     "custom_dataset_loader.py": 0.03,       # held-out accuracy (200 points), ~1.0
     "conv1d_sampler.py": 0.05,              # balanced held-out accuracy, 1.0 over seeds
     "custom_optimizer_subclass.py": 0.08,   # mean final MSE of two optimizers, ~0.17
+    "early_stopping_gru.py": 0.006,         # test MSE after early stopping, 0.005-0.009
     "gan_two_optimizers.py": 0.15,          # mean of generated samples, target 3.0
     "grad_clipping.py": 0.02,               # final MSE, ~0.005 (from ~0.5)
     "gradient_accumulation.py": 1e-5,       # accumulated minus full-batch parameters: ~1e-7
@@ -62,9 +64,11 @@ TOLERANCE: dict[str, float] = {
     "packed_sequence_classifier.py": 0.03,  # held-out accuracy, 1.0 over seeds
     "per_example_grads_func.py": 1e-5,      # vmap(grad) minus a backward loop: ~1e-7
     "polynomial_fit_tutorial.py": 0.05,     # SSE of the converged cubic fit: 8.817
+    "reinforce_policy_gradient.py": 1.5,    # mean episode length at the end, optimum 6
     "state_dict_roundtrip.py": 1e-6,        # resumed training equals uninterrupted: 0
     "tiny_gpt_sdpa.py": 0.03,               # next-token accuracy on a rule: 1.0
     "torchvision_transforms_grid.py": 1e-3,  # shapes and sums of deterministic images
+    "transfer_finetune_param_groups.py": 0.1,  # accuracy after fine-tuning, 0.87-0.94
     "transformer_encoder_mask.py": 0.05,    # accuracy on predictable positions, ~0.99
     "vae_gaussian.py": 0.3,                 # test negative ELBO per point, ~4.5
     "weight_init_apply.py": 0.03,           # std of the last tanh layer's output, ~0.65
@@ -86,7 +90,11 @@ XFAIL: dict[str, tuple[str, str]] = {
                           "Tensor.diag", "index_put_"),
     "custom_autograd_function.py": ("torch.autograd.Function with static forward(ctx, ...) / "
                                     "backward(ctx, ...) and Function.apply", "LegendreP3"),
+    "contrastive_embeddings.py": ("nn.TripletMarginLoss, then F.normalize, F.cosine_similarity, "
+                                  "F.pairwise_distance, Tensor.fill_diagonal_",
+                                  "TripletMarginLoss"),
     "custom_optimizer_subclass.py": ("Tensor.sign_", "sign_"),
+    "early_stopping_gru.py": ("Tensor.unfold(dimension, size, step)", "unfold"),
     "gan_two_optimizers.py": ("Tensor.data as a Tensor (nn.init.normal_(m.weight.data, ...))",
                               "got ndarray"),
     "knn_tensor_ops.py": ("torch.cdist", "cdist"),
@@ -95,6 +103,7 @@ XFAIL: dict[str, tuple[str, str]] = {
                             "does not support ufuncs"),
     "mlp_char_embeddings.py": ("Tensor.data as a Tensor sharing storage (p.data += ...)",
                                "does not support ufuncs"),
+    "reinforce_policy_gradient.py": ("torch.distributions (Categorical)", "torch.distributions"),
     "weight_init_apply.py": ("Tensor.data as a Tensor sharing storage (m.bias.data.fill_)",
                              "'numpy.ndarray' object has no attribute 'fill_'"),
 }
