@@ -644,6 +644,7 @@ class Tensor:
                     f"Mismatch in shape: grad_output has a shape of {g.shape} and output has a "
                     f"shape of {self.shape}"
                 )
+        create_graph = create_graph or _GradMode.create_graph  # backward_creates_graph()
         if retain_graph is None:
             retain_graph = create_graph
         if isinstance(inputs, Tensor):
@@ -1617,6 +1618,7 @@ class Tensor:
             raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
                              f"{idx.shape}")
         d = dim % self.ndim
+        I.check_index("index_select", idx, d, self.shape[d])
         return self[(slice(None),) * d + (idx,)]
 
     def take(self, index: Any) -> Tensor:

@@ -7,6 +7,8 @@ from typing import Any
 
 from chainrule.autograd.engine import (
     Function,
+    _GradMode,
+    backward_creates_graph,
     enable_grad,
     is_grad_enabled,
     no_grad,
@@ -99,6 +101,7 @@ def backward(
     """Accumulate gradients of several outputs at once into the leaves' ``.grad``."""
     tensors = _as_list(tensors)
     grads = _default_grads(tensors, grad_tensors)
+    create_graph = create_graph or _GradMode.create_graph  # backward_creates_graph()
     if retain_graph is None:
         retain_graph = create_graph
     run_backward(tensors, grads, retain_graph, create_graph,
@@ -110,7 +113,8 @@ from chainrule.autograd.anomaly import detect_anomaly, set_detect_anomaly  # noq
 from chainrule.autograd.gradcheck import gradcheck, gradgradcheck  # noqa: E402
 
 __all__ = [
-    "Function", "backward", "detect_anomaly", "enable_grad", "functional", "grad",
+    "Function", "backward", "backward_creates_graph", "detect_anomaly", "enable_grad",
+    "functional", "grad",
     "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad", "set_detect_anomaly",
     "set_grad_enabled",
 ]

@@ -23,6 +23,7 @@ arrays. The registry tests check that both paths agree for every op.
 from __future__ import annotations
 
 import itertools
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from heapq import heappop, heappush
@@ -32,13 +33,21 @@ if TYPE_CHECKING:
     from chainrule.tensor import Tensor
 
 
-class _GradMode:
-    """Global switch for graph recording (``no_grad`` turns it off)."""
+class _ThreadModes(threading.local):
+    """Per-thread switches, as in PyTorch: graph recording (``no_grad`` turns it off), anomaly
+    detection, and whether ``backward()`` builds the graph of the gradient by default.
+
+    The class attributes are every thread's starting values (a new thread records, as in
+    PyTorch); an assignment changes only the assigning thread's value, so one thread evaluating
+    under ``no_grad()`` never stops another from recording its training step.
+    """
 
     enabled = True
     anomaly = False
+    create_graph = False  # see ``backward_creates_graph``
 
 
+_GradMode = _ThreadModes()
 grad_mode = _GradMode
 
 
@@ -127,6 +136,42 @@ class enable_grad(_ModeContext):
     """Re-enable graph recording inside a ``no_grad`` block (or as a decorator)."""
 
     mode = True
+
+
+class _Switch:
+    """Sets one field of this thread's modes for the length of a ``with`` block."""
+
+    field = "enabled"
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = bool(mode)
+
+    def __enter__(self) -> _Switch:
+        self.prev = getattr(_GradMode, self.field)
+        setattr(_GradMode, self.field, self.mode)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        setattr(_GradMode, self.field, self.prev)
+
+
+class backward_creates_graph(_Switch):
+    """Context manager: in this thread, ``Tensor.backward()`` and ``autograd.backward()`` act
+    as if called with ``create_graph=True`` (and so ``retain_graph=True``).
+
+    Second-order optimizers use it to accept the closure every PyTorch user writes for L-BFGS
+    (``zero_grad(); loss = f(); loss.backward(); return loss``): the ``.grad`` it leaves is then
+    itself differentiable, so the Hessian can be taken from it. ``autograd.grad`` keeps its
+    explicit argument (it returns the gradients instead of storing them).
+
+    Example::
+
+        with backward_creates_graph():
+            loss = closure()          # calls loss.backward()
+        hvp = autograd.grad(w.grad @ v, w)
+    """
+
+    field = "create_graph"
 
 
 # numbers recorded nodes in creation order (``Function.seq``)

@@ -64,6 +64,26 @@ def check_bounds(shape: tuple[int, ...], key: Any) -> None:
         dim += 1
 
 
+class IndexOutOfBounds(IndexError, RuntimeError):
+    """An index outside ``[0, size)`` given to gather/scatter/index_select. PyTorch raises
+    RuntimeError there (IndexError for plain indexing); this is both, so code written for
+    either catches it."""
+
+
+def check_index(op: str, index: Any, dim: int, size: int) -> None:
+    """Raise unless every entry of ``index`` lies in ``[0, size)``. Unlike plain indexing,
+    gather, scatter, scatter_add and index_select do not wrap negative indices (PyTorch 2.13
+    raises for them too), so NumPy's wrapping must not reach the result silently."""
+    if not index.size:
+        return
+    lo, hi = int(index.min()), int(index.max())
+    if lo < 0 or hi >= size:
+        bad = lo if lo < 0 else hi
+        raise IndexOutOfBounds(
+            f"{op}(): index {bad} is out of bounds for dimension {dim} with size {size}"
+        )
+
+
 class GetItem(Function):
     """out = x[key];  dx = zeros with g added at the indexed positions (repeats accumulate)."""
 
@@ -167,12 +187,7 @@ class Gather(Function):
                 f"gather: index {tuple(index.shape)} and input {tuple(x.shape)} must have the "
                 "same number of dimensions"
             )
-        n = x.shape[self.dim]
-        if index.size and (index.min() < -n or index.max() >= n):
-            raise IndexError(
-                f"gather: index {int(index.max() if index.max() >= n else index.min())} is out "
-                f"of bounds for dimension {self.dim} with size {n}"
-            )
+        check_index("gather", index, self.dim, x.shape[self.dim])
         if index.shape != x.shape:  # an index smaller than x in the other dims reads a corner
             x = x[tuple(slice(0, s) if d != self.dim else slice(None)
                         for d, s in enumerate(index.shape))]
@@ -198,6 +213,7 @@ class ScatterAdd(Function):
     def forward(self, x: Any, src: Any, dim: int = 0, index: Any = None) -> Any:
         self.dim = dim % x.ndim
         self.index = index
+        check_index("scatter_add", index, self.dim, x.shape[self.dim])
         out = x.copy()
         src = xp.broadcast_to(src, index.shape) if xp.ndim(src) == 0 else src
         sl = tuple(slice(0, s) for s in index.shape)
@@ -217,6 +233,7 @@ class Scatter(Function):
     def forward(self, x: Any, src: Any, dim: int = 0, index: Any = None) -> Any:
         self.dim = dim % x.ndim
         self.index = index
+        check_index("scatter", index, self.dim, x.shape[self.dim])
         out = x.copy()
         if xp.ndim(src) == 0:
             src = xp.full(index.shape, src, dtype=x.dtype)
