@@ -605,17 +605,20 @@ class Tensor:
         replaces the gradient. Returns a handle with ``remove()``."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from chainrule.utils.hooks import RemovableHandle  # (utils imports this module)
+
         if self.grad_fn is not None:
             if self.grad_fn.hooks is None:
-                self.grad_fn.hooks = []
+                self.grad_fn.hooks = {}
                 self.grad_fn.extras = True
             hooks = self.grad_fn.hooks
         else:
             if self._hooks is None:
-                self._hooks = []
+                self._hooks = {}
             hooks = self._hooks
-        hooks.append(hook)
-        return _HookHandle(hooks, hook)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def backward(
         self,
@@ -1813,17 +1816,6 @@ class _NoGradGuard:
 
     def __exit__(self, *exc: object) -> None:
         _GradMode.enabled = self.prev
-
-
-class _HookHandle:
-    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
-
-    def __init__(self, hooks: list, hook: Callable) -> None:
-        self.hooks, self.hook = hooks, hook
-
-    def remove(self) -> None:
-        if self.hook in self.hooks:
-            self.hooks.remove(self.hook)
 
 
 # ---- functions -----------------------------------------------------------------------------

@@ -199,7 +199,7 @@ class Function:
     __slots__ = ("inputs", "needs", "next", "versions", "out_ref", "seq", "__dict__",
                  "__weakref__")
     # rarely set per node, so class-level defaults spare every op three stores
-    hooks: list | None = None
+    hooks: dict | None = None
     retained: Any = None
     extras = False  # set when hooks or retain_grad are attached (one test in the engine loop)
     stack: Any = None
@@ -504,7 +504,7 @@ def run_backward(
         if leaf._hooks or tid in wanted_leaves:
             t = _detached(g) if arrays else g
             if leaf._hooks:
-                for hook in leaf._hooks:
+                for hook in leaf._hooks.values():
                     new = hook(t)
                     if new is not None:
                         t = new
@@ -626,7 +626,7 @@ def _backward_arrays(root: Function, g0: Any, retain_graph: bool) -> None:
         g = leaf_grads[tid]
         if leaf._hooks:
             t = _detached(g)
-            for hook in leaf._hooks:
+            for hook in leaf._hooks.values():
                 new = hook(t)
                 if new is not None:
                     t = new
@@ -642,7 +642,7 @@ def _node_extras(fn: Function, g: Any, arrays: bool, captured: list, wanted: dic
     ``autograd.grad``; the gradient is a Tensor there even in an array pass."""
     t = _detached(g) if arrays else g
     if fn.hooks:
-        for hook in fn.hooks:
+        for hook in fn.hooks.values():
             new = hook(t)
             if new is not None:
                 t = new

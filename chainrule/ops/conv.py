@@ -24,7 +24,7 @@ peak): forward (im2col, GEMM, layout) 29-32 channel-first with the copy to (N, C
 22-25 per sample; input gradient 24-27 with wide columns (its 2-D strided adds cost ~0.2 µs a
 row), 21-24 flat; weight gradient 19-21 in either. NHWC columns and masked writes were
 rejected. Most of the remaining non-GEMM time is memory traffic, so the copies and adds are
-split over the BLAS threads (:func:`parallel`).
+split over the BLAS threads (:func:`chainrule._threads.parallel`).
 
 ``padding`` is given per spatial dimension as ``(low, high)`` pairs so that ``padding="same"``
 with even kernels (asymmetric, as in PyTorch) needs no special case.
@@ -33,13 +33,11 @@ with even kernels (asymmetric, as in PyTorch) needs no special case.
 from __future__ import annotations
 
 import itertools
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from chainrule._threads import parallel
 from chainrule.autograd.engine import Function
-from chainrule.backend import blas_threads, xp
+from chainrule.backend import xp
 from chainrule.ops.reduce import Sum
 
 Pads = tuple[tuple[int, int], ...]
@@ -57,40 +55,6 @@ SAMPLE_COLUMNS = True
 SAMPLE_MIN_P = 100
 # Compute stride-1 input gradients in the flat layout (see :meth:`Columns.flat_gemm_col2im`).
 FLAT_COL2IM = True
-
-
-# ---- threads for the memory-bound loops ---------------------------------------------------
-# im2col, col2im and the layout copies are memory-bound NumPy calls that release the GIL; with
-# the GEMMs multi-threaded by BLAS they would otherwise be the single-threaded majority of a
-# conv step. They use as many threads as BLAS (so set_num_threads / threadpool_limits govern
-# both, and a 1-thread comparison stays 1-thread).
-_PAR_MIN = 1 << 18  # elements below which one thread is faster than handing work over
-_pool: ThreadPoolExecutor | None = None
-_pool_pid = 0
-
-
-def workers() -> int:
-    """NumPy's BLAS thread count (1 when it cannot be read)."""
-    return blas_threads()
-
-
-def parallel(fn: Callable[[int, int], Any], n: int, work: int) -> None:
-    """Run ``fn(lo, hi)`` over [0, n) in up to :func:`workers` contiguous chunks, in threads
-    when ``work`` (elements touched) is large enough; the caller's thread takes one chunk."""
-    t = min(workers(), n) if work >= _PAR_MIN else 1
-    if t <= 1:
-        fn(0, n)
-        return
-    global _pool, _pool_pid
-    if _pool is None or _pool._max_workers < t - 1 or _pool_pid != os.getpid():
-        # a forked child (DataLoader workers) inherits the pool object but not its threads
-        _pool = ThreadPoolExecutor(max_workers=t - 1, thread_name_prefix="chainrule")
-        _pool_pid = os.getpid()
-    cuts = [n * i // t for i in range(t + 1)]
-    futures = [_pool.submit(fn, cuts[i], cuts[i + 1]) for i in range(1, t)]
-    fn(cuts[0], cuts[1])
-    for f in futures:
-        f.result()
 
 
 def copy_split(dst: Any, src: Any) -> None:

@@ -17,9 +17,10 @@ import itertools
 from typing import Any
 
 from chainrule import _jit
+from chainrule._threads import parallel
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
-from chainrule.ops.conv import Pads, interior, pad_input, parallel
+from chainrule.ops.conv import Pads, interior, pad_input
 
 
 def pool_out_size(size: int, k: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
