@@ -18,6 +18,14 @@ import numpy as np
 from chainrule import random as _random
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import SAVE_CROSS, Function, _GradMode, next_seq, run_backward
+from chainrule.autograd.inplace import (
+    _mark_overwritten,
+    _reads_self,
+    _refresh_views,
+    _register_view,
+    _SavedOutput,
+    _write_back,
+)
 from chainrule.backend import (
     asarray,
     bool_,
@@ -641,7 +649,11 @@ class Tensor:
                 )
             g = _wrap(_one(self.data))
         else:
-            g = gradient if isinstance(gradient, Tensor) else tensor(gradient, dtype=self.dtype)
+            if not isinstance(gradient, Tensor):
+                from chainrule.creation import tensor  # (creation imports this module)
+
+                gradient = tensor(gradient, dtype=self.dtype)
+            g = gradient
             if g.shape != self.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output has a shape of {g.shape} and output has a "
@@ -1664,134 +1676,7 @@ class Tensor:
         return _wrap(self.data << _data(o))
 
 
-_engine._Tensor = Tensor  # the engine and the ops' array paths test for Tensors by this name
-
-
-class _SavedOutput:
-    """The output a recorded in-place op saved for its backward: the storage it wrote into,
-    handed back as a tensor created by that op, versioned by the storage's owner.
-
-    The op and the owner are held weakly (no reference cycle through the graph). ``stale`` is
-    set when a later recorded in-place op overwrites the storage, so the check fails even if
-    the owner is gone by then.
-    """
-
-    __slots__ = ("data", "root", "fn", "version", "stale")
-
-    def __init__(self, data: Any, root: Tensor | None, fn: Function, version: int) -> None:
-        self.data = data
-        self.root = weakref.ref(root) if root is not None else None
-        self.fn = weakref.ref(fn)
-        self.version = version
-        self.stale = False
-
-    def __call__(self) -> Tensor:
-        t = _wrap(self.data, True, self.fn())
-        root = self.root() if self.root is not None else None
-        if self.stale:
-            t._version = self.version + 1
-        elif root is not None:
-            t._base = root
-        else:
-            t._version = self.version
-        return t
-
-
-def _mark_overwritten(fn: Function, data: Any) -> None:
-    """``fn`` saved its output and a recorded in-place op is about to overwrite it: make its
-    backward fail the version check (even once the output tensor itself is gone)."""
-    ref = fn.out_ref
-    if isinstance(ref, _SavedOutput):
-        ref.stale = True
-    else:
-        saved = _SavedOutput(data, None, fn, fn.out_version)
-        saved.stale = True
-        fn.out_ref = saved
-
-
-def _reads_self(cls: type[Function], args: tuple) -> bool:
-    """Whether the backward of ``cls`` applied in place to (self, *args) reads self's old
-    value (then the snapshot must be a copy, since self is overwritten)."""
-    if 0 not in cls.saves:
-        return False
-    when = cls.save_when
-    if when is not None and 0 in when:
-        other = args[when[0] - 1] if 0 < when[0] <= len(args) else None
-        return isinstance(other, Tensor) and other.requires_grad
-    return True
-
-
-def _register_view(root: Tensor, view: Tensor) -> None:
-    """Remember a recorded view of ``root``'s storage, to re-derive it after an in-place
-    change of that storage (PyTorch regenerates a view's creator the same way)."""
-    if root.grad_fn is None:  # a leaf: in-place ops on it or its views are refused anyway
-        return
-    try:
-        views = root._views
-    except AttributeError:
-        views = root._views = []
-    n = len(views)
-    if n >= 64 and not n & (n - 1):  # drop dead views at powers of two: amortised O(1)
-        views[:] = [v for v in views if v() is not None]
-    views.append(weakref.ref(view))
-
-
-def _flat_index(view: np.ndarray, root: np.ndarray) -> np.ndarray | None:
-    """For each element of ``view`` (an array sharing ``root``'s memory) its index in
-    ``root.reshape(-1)``; None when ``view`` lies outside ``root``."""
-    def offsets(a: np.ndarray) -> np.ndarray:
-        off = np.zeros(a.shape, dtype=np.int64)
-        for k, (n, st) in enumerate(zip(a.shape, a.strides)):
-            off += (np.arange(n, dtype=np.int64) * st).reshape((n,) + (1,) * (a.ndim - k - 1))
-        return off
-
-    start = view.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-    voff = offsets(view) + start
-    if root.flags.c_contiguous:
-        if voff.size and (voff.min() < 0 or voff.max() >= root.nbytes):
-            return None
-        return voff // root.itemsize
-    roff = offsets(root).reshape(-1)
-    order = np.argsort(roff, kind="stable")
-    pos = np.searchsorted(roff[order], voff)
-    pos = np.minimum(pos, roff.size - 1)
-    if not np.array_equal(roff[order][pos], voff):
-        return None
-    return order[pos]
-
-
-def _write_back(root: Tensor, view: Tensor, res: Tensor) -> None:
-    """After a recorded in-place op on ``view``, make ``root``'s creator
-    "root with the view's elements replaced by ``res``" (PyTorch's CopySlices)."""
-    idx = _flat_index(view.data, root.data)
-    if idx is None:
-        return
-    flat = _wrap(root.data, root.requires_grad, root.grad_fn).reshape(-1)
-    # the storage already holds the new values: only the node is wanted (in place: no copy)
-    new = apply(I.SetItem, flat, res.reshape(-1), key=idx.reshape(-1), inplace=True)
-    new = new.reshape(root.shape)
-    root.grad_fn = new.grad_fn
-    root.requires_grad = True
-
-
-def _refresh_views(root: Tensor, skip: Tensor) -> None:
-    """Re-derive the creator of every live recorded view of ``root`` (but ``skip``) from
-    root's current creator, after an in-place change of their shared storage."""
-    views = getattr(root, "_views", None)
-    if not views or root.grad_fn is None:
-        return
-    src = None
-    for ref in views:
-        v = ref()
-        if v is None or v is skip or v is root:
-            continue
-        idx = _flat_index(v.data, root.data)
-        if idx is None:
-            continue
-        if src is None:
-            src = _wrap(root.data, True, root.grad_fn).reshape(-1)
-        v.grad_fn = apply(I.GetItem, src, key=idx).grad_fn
-        v.requires_grad = True
+_engine.register_tensor_type(Tensor)
 
 
 _ONES: dict[Any, np.ndarray] = {}
@@ -1816,209 +1701,6 @@ class _NoGradGuard:
 
     def __exit__(self, *exc: object) -> None:
         _GradMode.enabled = self.prev
-
-
-# ---- functions -----------------------------------------------------------------------------
-def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Make a tensor from Python data or an array (copying it), with PyTorch's dtype rules.
-
-    Example::
-
-        chainrule.tensor([[1, 2], [3, 4]])                  # int64
-        chainrule.tensor([0.5, 1.5], requires_grad=True)    # float32
-    """
-    if device is not None:
-        _check_device(device)
-    if isinstance(data, Tensor):
-        arr = data.data.astype(to_dtype(dtype)) if dtype is not None else data.data.copy()
-    elif isinstance(data, (list, tuple)) and data and isinstance(data[0], Tensor):
-        arr = np.stack([d.data for d in data])
-        arr = arr.astype(to_dtype(dtype)) if dtype is not None else arr
-    else:
-        arr = asarray(data, dtype)
-        if isinstance(data, np.ndarray) and arr is data:
-            arr = arr.copy()
-    t = _wrap(arr)
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
-def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
-    """Like ``tensor`` but shares memory with a NumPy array (or returns a Tensor as is)."""
-    if isinstance(data, Tensor):
-        return data if dtype is None else data.to(dtype)
-    return _wrap(asarray(data, dtype))
-
-
-def from_numpy(a: np.ndarray) -> Tensor:
-    """A tensor sharing memory with ``a`` (its dtype kept)."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
-    return _wrap(a)
-
-
-def _check_device(d: Any) -> None:
-    device(d)
-
-
-def _filled(fill: Callable[[tuple[int, ...], np.dtype], np.ndarray], size: tuple,
-            dtype: Any, requires_grad: bool, device: Any) -> Tensor:
-    if device is not None:
-        _check_device(device)
-    shape = _size_args(size)
-    t = _wrap(fill(shape, to_dtype(dtype)))
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
-def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _filled(lambda s, d: np.zeros(s, d), size, dtype, requires_grad, device)
-
-
-def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _filled(lambda s, d: np.ones(s, d), size, dtype, requires_grad, device)
-
-
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _filled(lambda s, d: np.empty(s, d), size, dtype, requires_grad, device)
-
-
-def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
-    if dtype is None:
-        dtype = (bool_ if isinstance(fill_value, bool) else
-                 int64 if isinstance(fill_value, int) else default_dtype())
-    size = (size,) if isinstance(size, int) else tuple(size)
-    return _filled(lambda s, d: np.full(s, fill_value, d), size, dtype, requires_grad, device)
-
-
-def _like(x: Tensor, dtype: Any) -> np.dtype:
-    return to_dtype(dtype) if dtype is not None else x.dtype
-
-
-def zeros_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
-    return zeros(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
-
-
-def zeros_like_array(a: np.ndarray, dtype: Any = None) -> Tensor:
-    return _wrap(np.zeros(a.shape, dtype=dtype or a.dtype))
-
-
-def ones_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
-    return ones(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
-
-
-def empty_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
-    return empty(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
-
-
-def full_like(x: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False,
-              **_: Any) -> Tensor:
-    return full(x.shape, fill_value, dtype=_like(x, dtype), requires_grad=requires_grad)
-
-
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
-           requires_grad: bool = False) -> Tensor:
-    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 unless a float is given."""
-    if end is None:
-        start, end = 0, start
-    if dtype is None:
-        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = int64 if is_int else default_dtype()
-    return _filled(lambda s, d: np.arange(start, end, step).astype(d), (), dtype,
-                   requires_grad, device)
-
-
-def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None,
-             requires_grad: bool = False) -> Tensor:
-    return _filled(lambda s, d: np.linspace(start, end, steps).astype(d), (), dtype,
-                   requires_grad, device)
-
-
-def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None) -> Tensor:
-    return _filled(lambda s, d: np.logspace(start, end, steps, base=base).astype(d), (), dtype,
-                   False, None)
-
-
-def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None,
-        requires_grad: bool = False) -> Tensor:
-    return _filled(lambda s, d: np.eye(n, m, dtype=d), (), dtype, requires_grad, device)
-
-
-def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
-    """Uniform samples on [0, 1)."""
-    r = _random.rng(generator)
-    return _filled(lambda s, d: r.random(s).astype(d), size, dtype, requires_grad, device)
-
-
-def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
-          requires_grad: bool = False) -> Tensor:
-    """Standard normal samples."""
-    r = _random.rng(generator)
-    return _filled(lambda s, d: r.standard_normal(s).astype(d), size, dtype, requires_grad, device)
-
-
-def randint(low: int, high: int | None = None, size: Any = None, generator: Any = None,
-            dtype: Any = None, device: Any = None) -> Tensor:
-    """Integers uniform on [low, high)."""
-    if high is None:
-        low, high = 0, low
-    if size is None:
-        raise TypeError("randint() missing required argument 'size'")
-    size = (size,) if isinstance(size, int) else tuple(size)
-    r = _random.rng(generator)
-    return _filled(lambda s, d: r.integers(low, high, s).astype(d), size,
-                   dtype if dtype is not None else int64, False, device)
-
-
-def randperm(n: int, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
-    return _wrap(_random.rng(generator).permutation(n).astype(to_dtype(dtype or int64)))
-
-
-def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, generator: Any = None,
-           dtype: Any = None) -> Tensor:
-    """Normal samples with the given mean and std (scalars with ``size``, or tensors)."""
-    m, s = _data(mean), _data(std)
-    if size is None:
-        size = np.broadcast_shapes(np.shape(m), np.shape(s))
-    size = (size,) if isinstance(size, int) else tuple(size)
-    out = _random.rng(generator).normal(m, s, size)
-    d = to_dtype(dtype) if dtype is not None else (
-        m.dtype if isinstance(m, np.ndarray) else default_dtype())
-    return _wrap(out.astype(d))
-
-
-def rand_like(x: Tensor, generator: Any = None, dtype: Any = None) -> Tensor:
-    return rand(x.shape, generator=generator, dtype=_like(x, dtype))
-
-
-def randn_like(x: Tensor, generator: Any = None, dtype: Any = None) -> Tensor:
-    return randn(x.shape, generator=generator, dtype=_like(x, dtype))
-
-
-def randint_like(x: Tensor, low: int, high: int | None = None, generator: Any = None) -> Tensor:
-    return randint(low, high, x.shape, generator=generator, dtype=x.dtype)
-
-
-def bernoulli(p: Any, generator: Any = None) -> Tensor:
-    pd = _data(p)
-    return _wrap((_random.rng(generator).random(np.shape(pd)) < pd).astype(
-        pd.dtype if isinstance(pd, np.ndarray) else default_dtype()))
-
-
-def multinomial(probs: Any, num_samples: int, replacement: bool = False,
-                generator: Any = None) -> Tensor:
-    p = np.asarray(_data(probs), dtype=np.float64)
-    r = _random.rng(generator)
-    rows = p.reshape(-1, p.shape[-1])
-    out = np.stack([
-        r.choice(rows.shape[1], size=num_samples, replace=replacement, p=row / row.sum())
-        for row in rows
-    ])
-    return _wrap(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -2098,3 +1780,16 @@ FUNCTIONS = [
     "logical_and", "logical_or", "lerp", "eq", "ne", "lt", "le", "gt", "ge", "numel", "clone",
     "detach", "sum_to",
 ]
+
+
+_MOVED_TO_CREATION = frozenset(("tensor", "from_numpy", "randn"))
+
+
+def __getattr__(name: str) -> Any:
+    """The factories live in ``chainrule.creation`` (which imports this module); the names
+    that code outside the core still imports from here resolve there on first use."""
+    if name in _MOVED_TO_CREATION:
+        from chainrule import creation
+
+        return getattr(creation, name)
+    raise AttributeError(f"module 'chainrule.tensor' has no attribute {name!r}")

@@ -28,7 +28,8 @@ def _as_list(x: Any) -> list:
 def _default_grads(outputs: list, grad_outputs: Any) -> list:
     import numpy as np
 
-    from chainrule.tensor import Tensor, _wrap, tensor
+    from chainrule.creation import tensor
+    from chainrule.tensor import Tensor, _wrap
 
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
@@ -73,7 +74,7 @@ def grad(
         (dy,) = chainrule.autograd.grad(x ** 3, x, create_graph=True)   # 3x² = 12
         (d2y,) = chainrule.autograd.grad(dy, x)                          # 6x = 12
     """
-    from chainrule.tensor import zeros_like
+    from chainrule.creation import zeros_like
 
     outputs = _as_list(outputs)
     single = not isinstance(inputs, (list, tuple))

@@ -295,16 +295,16 @@ def _check_versions(fn: Function) -> None:
             )
 
 
-_Tensor: Any = None  # chainrule.tensor.Tensor, bound on first use (import cycle)
+_Tensor: Any = None  # chainrule.tensor.Tensor, set once by register_tensor_type
 
 
-def _tensor_class() -> Any:
+def register_tensor_type(cls: type) -> None:
+    """Tell the engine which class is the Tensor (``chainrule.tensor`` calls this once, when
+    it defines it): the engine never imports ``tensor.py``, which imports the engine."""
     global _Tensor
-    if _Tensor is None:
-        from chainrule.tensor import Tensor
-
-        _Tensor = Tensor
-    return _Tensor
+    if _Tensor is not None and _Tensor is not cls:
+        raise RuntimeError(f"the Tensor type is already registered ({_Tensor.__qualname__})")
+    _Tensor = cls
 
 
 def _freed_error(fn: Function) -> RuntimeError:
@@ -338,7 +338,7 @@ def _dependencies(roots: Sequence[Function], Tensor: Any) -> dict[int, int]:
 def _toposort(roots: Sequence[Function]) -> tuple[list[Function], dict[int, int]]:
     """Nodes reachable from ``roots`` in an order where each node comes before the nodes it
     depends on (the order backward runs them), and the consumer counts."""
-    Tensor = _tensor_class()
+    Tensor = _Tensor
     deps = _dependencies(roots, Tensor)
     left = dict(deps)
     ready = [r for r in {id(r): r for r in roots}.values() if id(r) not in left]
@@ -376,7 +376,7 @@ def run_backward(
     Without ``create_graph`` the gradients travel as arrays and ops that define
     ``fast_backward`` (the array twin of ``backward``) skip the Tensor layer entirely.
     """
-    Tensor = _tensor_class()
+    Tensor = _Tensor
     arrays = not create_graph
     if (arrays and inputs is None and accumulate and len(tensors) == 1
             and tensors[0].grad_fn is not None and not _GradMode.anomaly):
@@ -718,8 +718,11 @@ def _accumulate_array(leaf: Tensor, arr: Any, claimed: set[int]) -> None:
         leaf.grad.data += arr
 
 
+_new = object.__new__
+
+
 def _detached(arr: Any) -> Tensor:
-    t = _tensor_class().__new__(_Tensor)
+    t = _new(_Tensor)
     t.data = arr
     t.grad = None
     t.grad_fn = None

@@ -35,7 +35,7 @@ def _prepare(inputs: tuple, create_graph: bool) -> tuple:
 
 def _grad(outputs: Any, inputs: tuple, grad_outputs: Any, create_graph: bool) -> tuple:
     from chainrule.autograd import grad
-    from chainrule.tensor import zeros_like
+    from chainrule.creation import zeros_like
 
     outs = [o for o in outputs]
     gos = list(grad_outputs)
@@ -50,7 +50,7 @@ def _grad(outputs: Any, inputs: tuple, grad_outputs: Any, create_graph: bool) ->
 def vjp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False,
         strict: bool = False) -> tuple[Any, Any]:
     """(func(inputs), vᵀ J): the vector-Jacobian product."""
-    from chainrule.tensor import ones_like
+    from chainrule.creation import ones_like
 
     single_in, xs = _tuple(inputs)
     with enable_grad():
@@ -72,7 +72,7 @@ def vjp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False,
 def jvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False,
         strict: bool = False) -> tuple[Any, Any]:
     """(func(inputs), J v) by the double-vjp trick: J v = d/du (uᵀ J) · v."""
-    from chainrule.tensor import ones_like, zeros_like
+    from chainrule.creation import ones_like, zeros_like
 
     single_in, xs = _tuple(inputs)
     with enable_grad():
@@ -140,7 +140,7 @@ def hessian(func: Callable, inputs: Any, create_graph: bool = False, strict: boo
             raise RuntimeError(f"hessian: the function must return a scalar, got shape "
                                f"{out.shape}")
         g = grad(out, list(ys), create_graph=True, allow_unused=True)
-        from chainrule.tensor import zeros_like
+        from chainrule.creation import zeros_like
 
         g = tuple(zeros_like(y) if gi is None else gi for y, gi in zip(ys, g))
         return g[0] if single_in else g

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import _jit
-from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import SAVE_CROSS, Function
 from chainrule.backend import default_dtype, float64, xp, zeros_view
 
@@ -38,11 +37,15 @@ def _float(out: Any, x: Any) -> Any:
     return out
 
 
+_CONSTANTS = (xp.ndarray, xp.generic, int, float, complex, type(None))
+
+
 def _arr(v: Any) -> Any:
-    """The array of an op input: a Tensor's ``.data``; constants as they are (NumPy arrays and
-    scalars have a ``data`` attribute too, a buffer, hence the class test). Only called from
-    the engine's backward pass, by which time it has bound the Tensor class."""
-    return v.data if isinstance(v, _engine._Tensor) else v
+    """The array of an op input: a Tensor's ``.data``; constants (arrays, NumPy and Python
+    scalars) as they are. NumPy arrays and scalars have a ``data`` attribute too (a buffer),
+    hence the test for constants rather than for a ``data`` attribute; ops never import the
+    Tensor class."""
+    return v if isinstance(v, _CONSTANTS) else v.data
 
 
 def _mask(cond: Any, like: Any) -> Any:

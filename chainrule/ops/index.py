@@ -194,7 +194,7 @@ class Gather(Function):
         return xp.take_along_axis(x, index, axis=self.dim)
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import zeros_like_array
+        from chainrule.creation import zeros_like_array
 
         base = zeros_like_array(self.inputs[0].data, g.data.dtype)
         return (base.scatter_add(self.dim, self.index, g),)
