@@ -18,6 +18,7 @@ import numpy as np
 from chainrule import random as _random
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import SAVE_CROSS, Function, _GradMode, next_seq, run_backward
+from chainrule.autograd.function import register_tensor_functions
 from chainrule.autograd.inplace import (
     _mark_overwritten,
     _reads_self,
@@ -1677,6 +1678,8 @@ class Tensor:
 
 
 _engine.register_tensor_type(Tensor)
+register_tensor_functions(Tensor, {name: getattr(Tensor, name) for name in (
+    "exp", "log", "sin", "cos", "tanh", "sign")}, apply)
 
 
 _ONES: dict[Any, np.ndarray] = {}

@@ -22,12 +22,18 @@ arrays. The registry tests check that both paths agree for every op.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
+
+from chainrule.autograd.function import (
+    ARRAYS,
+    Function,
+    next_seq,
+)
+from chainrule.autograd.function import SAVE_CROSS as SAVE_CROSS  # re-exported for the ops
 
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
@@ -174,91 +180,6 @@ class backward_creates_graph(_Switch):
     field = "create_graph"
 
 
-# numbers recorded nodes in creation order (``Function.seq``)
-next_seq = itertools.count(1).__next__
-
-# ``save_when`` of two-input ops whose inputs each serve only the other's gradient (x * y,
-# x @ y): shared so that ``apply`` can recognise it by identity
-SAVE_CROSS: dict[int, int] = {0: 1, 1: 0}
-
-
-class Function:
-    """A differentiable primitive: a forward on arrays and a backward on Tensors.
-
-    Subclasses implement ``forward(*arrays) -> array`` and ``backward(g) -> tuple`` (one entry
-    per input, ``None`` where an input needs no gradient). ``self.inputs`` holds the inputs (Tensors
-    or Python constants) and ``self.needs`` tells which inputs need a gradient. Inputs the backward
-    reads must be listed in ``saves`` (indices) so in-place changes to them are detected
-    (``save_when`` narrows that to when another input needs a gradient); an op that reads its
-    own output sets ``save_out = True`` and calls ``self.output()`` in backward. A hot op may add
-    ``fast_backward(g) -> tuple`` on arrays, used when no graph of the gradient is recorded.
-    Recording numbers each node (``seq``, increasing): a node's inputs were made before it, so
-    running pending nodes from the highest number down is a topological order.
-    """
-
-    __slots__ = ("inputs", "needs", "next", "versions", "out_ref", "seq", "__dict__",
-                 "__weakref__")
-    # rarely set per node, so class-level defaults spare every op three stores
-    hooks: dict | None = None
-    retained: Any = None
-    extras = False  # set when hooks or retain_grad are attached (one test in the engine loop)
-    stack: Any = None
-    out_version = 0
-    # optional array twin of ``backward`` (arrays in, arrays out), used when no graph of the
-    # backward pass is needed: it skips the Tensor layer on the hot ops (a speed NOTE)
-    fast_backward: Any = None
-    saves: tuple[int, ...] = (0, 1)
-    # input i in ``save_when`` is read in backward only if input save_when[i] needs a gradient
-    # (x in x * y serves only dy): its in-place changes matter only then (as in PyTorch)
-    save_when: dict[int, int] | None = None
-    save_out = False
-
-    def forward(self, *args: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__}.forward is abstract")
-
-    def backward(self, g: Tensor) -> tuple[Any, ...]:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__}.backward is abstract")
-
-    # -- graph inspection, torch-style -------------------------------------------------------
-    def name(self) -> str:
-        return type(self).__name__ + "Backward"
-
-    @property
-    def next_functions(self) -> tuple[tuple[Any, int], ...]:
-        from chainrule.tensor import Tensor
-
-        out = []
-        for t in self.inputs or ():
-            if isinstance(t, Tensor) and t.requires_grad:
-                out.append((t.grad_fn if t.grad_fn is not None else _AccumulateGrad(t), 0))
-            else:
-                out.append((None, 0))
-        return tuple(out)
-
-    def output(self) -> Tensor:
-        """The tensor this node produced (available to ops that set ``save_out``)."""
-        t = self.out_ref()
-        if t is None:  # pragma: no cover - the engine only reaches live outputs
-            raise RuntimeError(f"{self.name()}: its output was freed before backward")
-        return t
-
-    def __repr__(self) -> str:
-        return f"<{self.name()}>"
-
-
-class _AccumulateGrad:
-    """Stand-in node for a leaf in ``next_functions`` (as PyTorch shows it)."""
-
-    def __init__(self, variable: Tensor) -> None:
-        self.variable = variable
-
-    def name(self) -> str:
-        return "AccumulateGrad"
-
-    next_functions: tuple = ()
-
-    def __repr__(self) -> str:
-        return "<AccumulateGrad>"
 
 
 def _unpack_grad(fn: Function, grads: Any) -> tuple:
@@ -452,11 +373,10 @@ def run_backward(
                 out = fn.backward(g)
             elif fast is not None:
                 out = fast(g)
+            elif fn.vjp is not None:
+                out = fn.vjp(g, ARRAYS)
             else:
-                out = fn.backward(_detached(g))
-                if type(out) is not tuple:
-                    out = tuple(out) if isinstance(out, list) else (out,)
-                out = tuple([o.data if isinstance(o, Tensor) else o for o in out])
+                out = _backward_on_arrays(fn, g, Tensor)
             if type(out) is not tuple:
                 out = tuple(out) if isinstance(out, list) else (out,)
             if len(out) != len(ins):
@@ -582,11 +502,10 @@ def _backward_arrays(root: Function, g0: Any, retain_graph: bool) -> None:
             fast = fn.fast_backward
             if fast is not None:
                 out = fast(g)
+            elif fn.vjp is not None:
+                out = fn.vjp(g, ARRAYS)
             else:
-                out = fn.backward(_detached(g))
-                if type(out) is not tuple:
-                    out = tuple(out) if isinstance(out, list) else (out,)
-                out = tuple([o.data if isinstance(o, Tensor) else o for o in out])
+                out = _backward_on_arrays(fn, g, Tensor)
             if type(out) is not tuple:
                 out = tuple(out) if isinstance(out, list) else (out,)
             if len(out) != len(ins):
@@ -634,6 +553,15 @@ def _backward_arrays(root: Function, g0: Any, retain_graph: bool) -> None:
         _accumulate_array(leaf, g, claimed)
     if _post_backward_callbacks:  # queued by hooks during this pass (DDP's gradient sync)
         _run_post_backward_callbacks()
+
+
+def _backward_on_arrays(fn: Function, g: Any, Tensor: Any) -> tuple:
+    """An op's Tensor ``backward`` run on a wrapped array gradient, its results unwrapped (the
+    array pass, for ops with neither ``vjp`` nor ``fast_backward``)."""
+    out = fn.backward(_detached(g))
+    if type(out) is not tuple:
+        out = tuple(out) if isinstance(out, list) else (out,)
+    return tuple([o.data if isinstance(o, Tensor) else o for o in out])
 
 
 def _node_extras(fn: Function, g: Any, arrays: bool, captured: list, wanted: dict,

@@ -61,11 +61,9 @@ class Add(Function):
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(x + y, x, y)
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return g, g
 
-    def fast_backward(self, g: Any) -> tuple:
-        return g, g
 
 
 class Sub(Function):
@@ -76,11 +74,9 @@ class Sub(Function):
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(x - y, x, y)
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return g, (-g if self.needs[1] else None)
 
-    def fast_backward(self, g: Any) -> tuple:
-        return g, (-g if self.needs[1] else None)
 
 
 class Mul(Function):
@@ -91,13 +87,10 @@ class Mul(Function):
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(x * y, x, y)
 
-    def backward(self, g: Any) -> tuple:
-        x, y = self.inputs
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x, y = F.inputs(self)
         return (g * y if self.needs[0] else None), (g * x if self.needs[1] else None)
 
-    def fast_backward(self, g: Any) -> tuple:
-        x, y = self.inputs
-        return (g * _arr(y) if self.needs[0] else None), (g * _arr(x) if self.needs[1] else None)
 
 
 class Div(Function):
@@ -108,17 +101,12 @@ class Div(Function):
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(x / y, x, y)
 
-    def backward(self, g: Any) -> tuple:
-        x, y = self.inputs
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x, y = F.inputs(self)
         gx = g / y if self.needs[0] else None
         gy = -(g * x) / (y * y) if self.needs[1] else None
         return gx, gy
 
-    def fast_backward(self, g: Any) -> tuple:
-        x, y = _arr(self.inputs[0]), _arr(self.inputs[1])
-        gx = g / y if self.needs[0] else None
-        gy = -(g * x) / (y * y) if self.needs[1] else None
-        return gx, gy
 
 
 class Neg(Function):
@@ -129,11 +117,9 @@ class Neg(Function):
     def forward(self, x: Any) -> Any:
         return -x
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return (-g,)
 
-    def fast_backward(self, g: Any) -> tuple:
-        return (-g,)
 
 
 class PowScalar(Function):
@@ -147,8 +133,8 @@ class PowScalar(Function):
             out = out.astype(x.dtype)
         return _fix_dtype(out, x, None)
 
-    def backward(self, g: Any) -> tuple:
-        x, p = self.inputs
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x, p = F.inputs(self)
         if p == 0:
             return g * 0.0, None
         if p == 1:
@@ -157,16 +143,6 @@ class PowScalar(Function):
             return g * (x * 2.0), None
         return g * (x ** (p - 1) * p), None
 
-    def fast_backward(self, g: Any) -> tuple:
-        x, p = self.inputs
-        x = x.data
-        if p == 0:
-            return g * 0.0, None
-        if p == 1:
-            return g, None
-        if p == 2:
-            return g * (x * 2.0), None
-        return g * (x ** (p - 1) * p), None
 
 
 class Pow(Function):
@@ -211,11 +187,9 @@ class Exp(Function):
     def forward(self, x: Any) -> Any:
         return _float(xp.exp(x), x)
 
-    def backward(self, g: Any) -> tuple:
-        return (g * self.output(),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * F.output(self),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        return (g * self.output().data,)
 
 
 class Log(Function):
@@ -226,11 +200,9 @@ class Log(Function):
     def forward(self, x: Any) -> Any:
         return _float(xp.log(x), x)
 
-    def backward(self, g: Any) -> tuple:
-        return (g / self.inputs[0],)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g / F.inputs(self)[0],)
 
-    def fast_backward(self, g: Any) -> tuple:
-        return (g / self.inputs[0].data,)
 
 
 class Log1p(Function):
@@ -241,11 +213,9 @@ class Log1p(Function):
     def forward(self, x: Any) -> Any:
         return _float(xp.log1p(x), x)
 
-    def backward(self, g: Any) -> tuple:
-        return (g / (self.inputs[0] + 1.0),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g / (F.inputs(self)[0] + 1.0),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        return (g / (self.inputs[0].data + 1.0),)
 
 
 class Expm1(Function):
@@ -257,8 +227,9 @@ class Expm1(Function):
     def forward(self, x: Any) -> Any:
         return _float(xp.expm1(x), x)
 
-    def backward(self, g: Any) -> tuple:
-        return (g * (self.output() + 1.0),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * (F.output(self) + 1.0),)
+
 
 
 class Sqrt(Function):
@@ -270,11 +241,9 @@ class Sqrt(Function):
     def forward(self, x: Any) -> Any:
         return _float(xp.sqrt(x), x)
 
-    def backward(self, g: Any) -> tuple:
-        return (g / (self.output() * 2.0),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g / (F.output(self) * 2.0),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        return (g / (self.output().data * 2.0),)
 
 
 class Rsqrt(Function):
@@ -286,13 +255,10 @@ class Rsqrt(Function):
     def forward(self, x: Any) -> Any:
         return _float(1.0 / xp.sqrt(x), x)
 
-    def backward(self, g: Any) -> tuple:
-        out = self.output()
+    def vjp(self, g: Any, F: Any) -> tuple:
+        out = F.output(self)
         return (g * (out * out * out) * -0.5,)
 
-    def fast_backward(self, g: Any) -> tuple:
-        out = self.output().data
-        return (g * (out * out * out) * -0.5,)
 
 
 class Reciprocal(Function):
@@ -304,13 +270,10 @@ class Reciprocal(Function):
     def forward(self, x: Any) -> Any:
         return _fix_dtype(1.0 / x, x, None)
 
-    def backward(self, g: Any) -> tuple:
-        out = self.output()
+    def vjp(self, g: Any, F: Any) -> tuple:
+        out = F.output(self)
         return (-(g * (out * out)),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        out = self.output().data
-        return (-(g * (out * out)),)
 
 
 class Abs(Function):
@@ -321,11 +284,9 @@ class Abs(Function):
     def forward(self, x: Any) -> Any:
         return xp.abs(x)
 
-    def backward(self, g: Any) -> tuple:
-        return (g * xp.sign(self.inputs[0].data),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * xp.sign(self.inputs[0].data),)  # sign: a constant
 
-    def fast_backward(self, g: Any) -> tuple:
-        return (g * xp.sign(self.inputs[0].data),)
 
 
 class Sin(Function):
@@ -336,8 +297,9 @@ class Sin(Function):
     def forward(self, x: Any) -> Any:
         return _float(xp.sin(x), x)
 
-    def backward(self, g: Any) -> tuple:
-        return (g * self.inputs[0].cos(),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * F.cos(F.inputs(self)[0]),)
+
 
 
 class Cos(Function):
@@ -348,8 +310,9 @@ class Cos(Function):
     def forward(self, x: Any) -> Any:
         return _float(xp.cos(x), x)
 
-    def backward(self, g: Any) -> tuple:
-        return (-(g * self.inputs[0].sin()),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (-(g * F.sin(F.inputs(self)[0])),)
+
 
 
 class Tanh(Function):
@@ -361,13 +324,10 @@ class Tanh(Function):
     def forward(self, x: Any) -> Any:
         return _float(xp.tanh(x), x)
 
-    def backward(self, g: Any) -> tuple:
-        out = self.output()
+    def vjp(self, g: Any, F: Any) -> tuple:
+        out = F.output(self)
         return (g * (1.0 - out * out),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        out = self.output().data
-        return (g * (1.0 - out * out),)
 
 
 _expit: Any = None
@@ -394,13 +354,10 @@ class Sigmoid(Function):
     def forward(self, x: Any) -> Any:
         return stable_sigmoid(x)
 
-    def backward(self, g: Any) -> tuple:
-        out = self.output()
+    def vjp(self, g: Any, F: Any) -> tuple:
+        out = F.output(self)
         return (g * (out * (1.0 - out)),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        out = self.output().data
-        return (g * (out * (1.0 - out)),)
 
 
 class Relu(Function):
@@ -472,8 +429,9 @@ class ZeroGrad(Function):
             return xp.round(x, decimals)
         return getattr(xp, fn)(x)
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return (g * 0.0,)
+
 
 
 class Maximum(Function):
@@ -517,19 +475,12 @@ class Where(Function):
         out = xp.where(cond, x, y)
         return _fix_dtype(out, x, y)
 
-    def backward(self, g: Any) -> tuple:
-        cond = self.inputs[0]
-        c = getattr(cond, "data", cond)
-        m = _mask(xp.asarray(c), g.data)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        m = _mask(xp.asarray(_arr(self.inputs[0])), g)  # a constant 0/1 array
         gx = g * m if self.needs[1] else None
         gy = g * (1.0 - m) if self.needs[2] else None
         return None, gx, gy
 
-    def fast_backward(self, g: Any) -> tuple:
-        m = _mask(xp.asarray(_arr(self.inputs[0])), g)
-        gx = g * m if self.needs[1] else None
-        gy = g * (1.0 - m) if self.needs[2] else None
-        return None, gx, gy
 
 
 class Remainder(Function):
@@ -554,11 +505,9 @@ class Cast(Function):
         self.src = x.dtype
         return x.astype(dtype)
 
-    def backward(self, g: Any) -> tuple:
-        return (g.to(self.src),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.cast(g, self.src),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        return (g.astype(self.src),)
 
 
 class Clone(Function):
@@ -569,9 +518,5 @@ class Clone(Function):
     def forward(self, x: Any) -> Any:
         return x.copy()
 
-    def backward(self, g: Any) -> tuple:
-        return (g,)
-
-
-    def fast_backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return (g,)

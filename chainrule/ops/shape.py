@@ -25,11 +25,9 @@ class Reshape(Function):
                 f"(input shape {tuple(x.shape)})"
             ) from None
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return (g.reshape(self.inputs[0].shape),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        return (g.reshape(self.inputs[0].data.shape),)
 
 
 class Permute(Function):
@@ -46,14 +44,12 @@ class Permute(Function):
         self.dims = dims
         return x.transpose(dims)
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         inv = [0] * len(self.dims)
         for i, d in enumerate(self.dims):
             inv[d % len(self.dims)] = i
-        return (g.permute(*inv),)
+        return (F.permute(g, inv),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        return (g.transpose(tuple(xp.argsort(self.dims))),)
 
 
 class Expand(Function):
@@ -70,13 +66,9 @@ class Expand(Function):
                 f"{tuple(x.shape)} at non-singleton dimensions"
             ) from None
 
-    def backward(self, g: Any) -> tuple:
-        return (g.sum_to(self.inputs[0].shape),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.sum_to(g, self.inputs[0].shape),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        from chainrule.ops.reduce import sum_to_array
-
-        return (sum_to_array(g, self.inputs[0].data.shape),)
 
 
 class Repeat(Function):

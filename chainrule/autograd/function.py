@@ -1,0 +1,241 @@
+"""``Function``: a differentiable primitive, and the two namespaces its derivative is written
+against.
+
+An op writes its derivative once, as ``vjp(self, g, F)``: ``F.inputs(self)`` / ``F.output(self)``
+give what the op saved and ``F.<fn>`` the elementary functions, where ``F`` is either
+
+* :data:`ARRAYS`: the array backend, the inputs' arrays (the engine's pass without
+  ``create_graph``: no graph, no Tensor wrapping), or
+* :data:`TENSORS`: the Tensor functions and the input Tensors themselves (``create_graph=True``:
+  the formula is then recorded, so the gradient is differentiable again).
+
+Python operators (``g * y``, ``-g``, ``g / (2 * out)``) mean the same on both. The Tensor class
+and its functions are registered once by ``chainrule.tensor`` (ops never import it).
+
+Example (the ``atan2`` op of docs/ops.md)::
+
+    class Atan2(Function):
+        def forward(self, y, x):  # out = atan2(y, x)
+            return xp.arctan2(y, x)
+
+        def vjp(self, g, F):  # dy = g x / (x² + y²),  dx = -g y / (x² + y²)
+            y, x = F.inputs(self)
+            r = x * x + y * y
+            return g * x / r, -(g * y) / r
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from chainrule.backend import broadcast_to, xp
+
+if TYPE_CHECKING:
+    from chainrule.tensor import Tensor
+
+# op inputs that are constants, not Tensors (NumPy arrays and scalars have a ``data`` attribute
+# too, a buffer, hence the test for constants rather than for a ``data`` attribute)
+_CONSTANTS = (xp.ndarray, xp.generic, int, float, complex, type(None))
+
+
+class _Arrays:
+    """``F`` of the array pass: NumPy-shaped functions on the inputs' arrays."""
+
+    Tensor: Any = None  # unused here; TENSORS.Tensor is the registered class
+
+    @staticmethod
+    def inputs(fn: Function) -> tuple:
+        return tuple([v if isinstance(v, _CONSTANTS) else v.data for v in fn.inputs])
+
+    @staticmethod
+    def output(fn: Function) -> Any:
+        return fn.output().data
+
+    @staticmethod
+    def cast(g: Any, dtype: Any) -> Any:
+        return g.astype(dtype)
+
+    @staticmethod
+    def expand(g: Any, shape: tuple[int, ...]) -> Any:
+        return broadcast_to(g, tuple(shape))
+
+    @staticmethod
+    def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+        from chainrule.ops.reduce import sum_to_array
+
+        return sum_to_array(g, tuple(shape))
+
+    @staticmethod
+    def sum_keepdim(g: Any, dim: Any) -> Any:
+        return g.sum(axis=dim, keepdims=True)
+
+    @staticmethod
+    def mT(x: Any) -> Any:
+        return x.swapaxes(-1, -2)
+
+    @staticmethod
+    def permute(g: Any, dims: Any) -> Any:
+        return g.transpose(tuple(dims))
+
+    exp, log, sin, cos, tanh, sign = xp.exp, xp.log, xp.sin, xp.cos, xp.tanh, xp.sign
+
+
+class _Tensors:
+    """``F`` of the create_graph pass: the Tensor functions, on the input Tensors (filled in by
+    ``register_tensor_functions``)."""
+
+    Tensor: Any = None
+
+    @staticmethod
+    def inputs(fn: Function) -> tuple:
+        return tuple(fn.inputs)
+
+    @staticmethod
+    def output(fn: Function) -> Any:
+        return fn.output()
+
+    @staticmethod
+    def cast(g: Any, dtype: Any) -> Any:
+        return g.to(dtype)
+
+    @staticmethod
+    def expand(g: Any, shape: tuple[int, ...]) -> Any:
+        return g.expand(tuple(shape))
+
+    @staticmethod
+    def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+        return g.sum_to(tuple(shape))
+
+    @staticmethod
+    def sum_keepdim(g: Any, dim: Any) -> Any:
+        return g.sum(dim, keepdim=True)
+
+    @staticmethod
+    def mT(x: Any) -> Any:
+        return x.mT
+
+    @staticmethod
+    def permute(g: Any, dims: Any) -> Any:
+        return g.permute(*dims)
+
+
+ARRAYS = _Arrays()
+TENSORS = _Tensors()
+
+
+_RECORDER: list[Any] = [None]  # chainrule.tensor.apply, registered with the Tensor class
+
+
+def register_tensor_functions(tensor_cls: type, functions: dict[str, Any],
+                              recorder: Any) -> None:
+    """Called once by ``chainrule.tensor``: the Tensor class, the functions ``vjp`` may call
+    on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``) and the recorder
+    behind ``Function.apply``."""
+    _Tensors.Tensor = tensor_cls
+    _RECORDER[0] = recorder
+    for name, fn in functions.items():
+        setattr(_Tensors, name, staticmethod(fn))
+
+
+# numbers recorded nodes in creation order (``Function.seq``)
+next_seq = itertools.count(1).__next__
+
+# ``save_when`` of two-input ops whose inputs each serve only the other's gradient (x * y,
+# x @ y): shared so that ``apply`` can recognise it by identity
+SAVE_CROSS: dict[int, int] = {0: 1, 1: 0}
+
+
+class Function:
+    """A differentiable primitive: a forward on arrays and its derivative.
+
+    Subclasses implement ``forward(*arrays) -> array`` and ``vjp(g, F) -> tuple`` (one entry
+    per input, ``None`` where an input needs no gradient), written once against ``F``; an op
+    whose Tensor-path derivative differs in form defines ``backward(g)`` on Tensors instead.
+    ``self.inputs`` holds the inputs (Tensors or Python constants) and ``self.needs`` tells
+    which inputs need a gradient. Inputs the derivative reads must be listed in ``saves``
+    (indices) so in-place changes to them are detected (``save_when`` narrows that to when
+    another input needs a gradient); an op that reads its own output sets ``save_out = True``
+    and reads it with ``F.output(self)`` (``self.output()`` in a Tensor ``backward``). A hot op
+    may add a hand-written ``fast_backward(g) -> tuple`` on arrays, used when no graph of the
+    gradient is recorded.
+    Recording numbers each node (``seq``, increasing): a node's inputs were made before it, so
+    running pending nodes from the highest number down is a topological order.
+    """
+
+    __slots__ = ("inputs", "needs", "next", "versions", "out_ref", "seq", "__dict__",
+                 "__weakref__")
+    # rarely set per node, so class-level defaults spare every op three stores
+    hooks: dict | None = None
+    retained: Any = None
+    extras = False  # set when hooks or retain_grad are attached (one test in the engine loop)
+    stack: Any = None
+    out_version = 0
+    # ``vjp(g, F) -> tuple``: the derivative written once against a namespace F, ARRAYS (the
+    # array pass) or TENSORS (create_graph); see the module docstring
+    vjp: Any = None
+    # optional hand-written array twin of ``backward`` (arrays in, arrays out), kept only where
+    # it measurably beats ``vjp`` on arrays (a speed NOTE at the op; the registry checks that it
+    # equals the Tensor path)
+    fast_backward: Any = None
+    saves: tuple[int, ...] = (0, 1)
+    # input i in ``save_when`` is read in backward only if input save_when[i] needs a gradient
+    # (x in x * y serves only dy): its in-place changes matter only then (as in PyTorch)
+    save_when: dict[int, int] | None = None
+    save_out = False
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run the op on Tensors (or constants) and, when recording, link the result into the
+        graph: ``Atan2.apply(y, x)``. Keyword arguments go to ``forward`` as constants."""
+        return _RECORDER[0](cls, *args, **kwargs)
+
+    def forward(self, *args: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.forward is abstract")
+
+    def backward(self, g: Tensor) -> tuple[Any, ...]:
+        """The gradients as Tensors (recorded under ``create_graph``): ``vjp`` against the
+        Tensor functions, for an op that writes its derivative once."""
+        if self.vjp is None:  # pragma: no cover - abstract
+            raise NotImplementedError(f"{type(self).__name__}: define vjp (or backward)")
+        return self.vjp(g, TENSORS)
+
+    # -- graph inspection, torch-style -------------------------------------------------------
+    def name(self) -> str:
+        return type(self).__name__ + "Backward"
+
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        Tensor = TENSORS.Tensor
+        out = []
+        for t in self.inputs or ():
+            if isinstance(t, Tensor) and t.requires_grad:
+                out.append((t.grad_fn if t.grad_fn is not None else _AccumulateGrad(t), 0))
+            else:
+                out.append((None, 0))
+        return tuple(out)
+
+    def output(self) -> Tensor:
+        """The tensor this node produced (available to ops that set ``save_out``)."""
+        t = self.out_ref()
+        if t is None:  # pragma: no cover - the engine only reaches live outputs
+            raise RuntimeError(f"{self.name()}: its output was freed before backward")
+        return t
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+class _AccumulateGrad:
+    """Stand-in node for a leaf in ``next_functions`` (as PyTorch shows it)."""
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    next_functions: tuple = ()
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
