@@ -1678,8 +1678,17 @@ class Tensor:
 
 
 _engine.register_tensor_type(Tensor)
-register_tensor_functions(Tensor, {name: getattr(Tensor, name) for name in (
-    "exp", "log", "sin", "cos", "tanh", "sign")}, apply)
+
+
+def _index_add_tensor(g: Tensor, shape: tuple[int, ...], key: Any) -> Tensor:
+    """zeros(shape) with g added at ``key`` (repeats accumulate), recorded (F.index_add)."""
+    return apply(I.IndexAdd, g, shape=tuple(shape), key=key)
+
+
+register_tensor_functions(Tensor, {
+    **{name: getattr(Tensor, name) for name in ("exp", "log", "sin", "cos", "tanh", "sign")},
+    "index_add": _index_add_tensor,
+}, apply)
 
 
 _ONES: dict[Any, np.ndarray] = {}

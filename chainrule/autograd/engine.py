@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from chainrule.autograd.function import (
     ARRAYS,
     Function,
-    next_seq,
 )
 from chainrule.autograd.function import SAVE_CROSS as SAVE_CROSS  # re-exported for the ops
 
@@ -687,21 +686,6 @@ def _check_anomaly(fn: Function, grads: tuple) -> None:
                 f"Function '{fn.name()}' returned nan or inf values in its {k}th output "
                 f"(gradient of input {k}).\nThe forward call that created it:\n{where}"
             )
-
-
-def attach(fn: Function, inputs: tuple, needs: tuple) -> None:
-    """Record ``inputs`` on ``fn`` as ``apply`` does (for code that builds nodes by hand)."""
-    from chainrule.tensor import _saved_versions
-
-    fn.inputs = inputs
-    fn.needs = list(needs)
-    fn.seq = next_seq()
-    fn.next = [
-        (a.grad_fn if a.grad_fn is not None else a) if n else None for a, n in zip(inputs, needs)
-    ]
-    fn.versions = _saved_versions(fn, inputs, fn.needs) if fn.saves else []
-    if _GradMode.anomaly:
-        fn.stack = traceback.extract_stack()[:-3]
 
 
 def iter_tensors(seq: Iterable[Any]) -> list[Any]:

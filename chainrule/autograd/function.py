@@ -78,6 +78,12 @@ class _Arrays:
     def permute(g: Any, dims: Any) -> Any:
         return g.transpose(tuple(dims))
 
+    @staticmethod
+    def index_add(g: Any, shape: tuple[int, ...], key: Any) -> Any:
+        from chainrule.ops.index import _index_add  # (the ops import this module)
+
+        return _index_add(g, tuple(shape), key)
+
     exp, log, sin, cos, tanh, sign = xp.exp, xp.log, xp.sin, xp.cos, xp.tanh, xp.sign
 
 
@@ -130,8 +136,8 @@ _RECORDER: list[Any] = [None]  # chainrule.tensor.apply, registered with the Ten
 def register_tensor_functions(tensor_cls: type, functions: dict[str, Any],
                               recorder: Any) -> None:
     """Called once by ``chainrule.tensor``: the Tensor class, the functions ``vjp`` may call
-    on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``) and the recorder
-    behind ``Function.apply``."""
+    on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``, ``index_add``) and
+    the recorder behind ``Function.apply``."""
     _Tensors.Tensor = tensor_cls
     _RECORDER[0] = recorder
     for name, fn in functions.items():

@@ -97,11 +97,9 @@ class GetItem(Function):
             check_bounds(x.shape, key)
             raise
 
-    def backward(self, g: Any) -> tuple:
-        return (IndexAdd.apply_to(g, self.inputs[0].shape, self.key),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.index_add(g, self.inputs[0].shape, self.key),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        return (_index_add(g, self.inputs[0].data.shape, self.key),)
 
 
 def _index_add(g: Any, shape: tuple[int, ...], key: Any) -> Any:
@@ -128,9 +126,8 @@ class IndexAdd(Function):
 
     @staticmethod
     def apply_to(g: Any, shape: tuple[int, ...], key: Any) -> Any:
-        from chainrule.tensor import apply
-
-        return apply(IndexAdd, g, shape=shape, key=key)
+        """Record zeros(shape) with the Tensor ``g`` added at ``key``."""
+        return IndexAdd.apply(g, shape=shape, key=key)
 
 
 class SetItem(Function):
@@ -148,22 +145,15 @@ class SetItem(Function):
         out[key] = v
         return out
 
-    def fast_backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         gx = None
         if self.needs[0]:
-            gx = g.copy()
-            gx[self.key] = 0
-        gv = g[self.key] if self.needs[1] else None
-        return gx, gv
-
-    def backward(self, g: Any) -> tuple:
-        gx = None
-        if self.needs[0]:
-            keep = xp.ones(g.shape, dtype=g.data.dtype)
+            keep = xp.ones(g.shape, dtype=g.dtype)  # a constant: 0 where v was written
             keep[self.key] = 0
             gx = g * keep
         gv = g[self.key] if self.needs[1] else None
         return gx, gv
+
 
 
 def _along(index: Any, dim: int) -> tuple:
@@ -193,16 +183,10 @@ class Gather(Function):
                         for d, s in enumerate(index.shape))]
         return xp.take_along_axis(x, index, axis=self.dim)
 
-    def backward(self, g: Any) -> tuple:
-        from chainrule.creation import zeros_like_array
+    def vjp(self, g: Any, F: Any) -> tuple:
+        # the adjoint of gather: g added into zeros at the gathered positions
+        return (F.index_add(g, self.inputs[0].shape, _along(self.index, self.dim)),)
 
-        base = zeros_like_array(self.inputs[0].data, g.data.dtype)
-        return (base.scatter_add(self.dim, self.index, g),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        out = xp.zeros(self.inputs[0].data.shape, dtype=g.dtype)
-        xp.add.at(out, _along(self.index, self.dim), g)
-        return (out,)
 
 
 class ScatterAdd(Function):

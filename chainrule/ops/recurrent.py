@@ -58,7 +58,6 @@ from typing import Any
 from chainrule import _jit
 from chainrule.autograd.engine import Function, _GradMode, run_backward
 from chainrule.backend import xp
-from chainrule.ops.index import IndexAdd
 
 MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
 
@@ -150,13 +149,9 @@ class FlatPart(Function):
         self.key = slice(start, start + n)
         return flat[self.key].reshape(shape)
 
-    def backward(self, g: Any) -> tuple:
-        return (IndexAdd.apply_to(g.reshape(-1), self.inputs[0].shape, self.key),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.index_add(g.reshape(-1), self.inputs[0].shape, self.key),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        out = xp.zeros(self.inputs[0].shape, dtype=g.dtype)
-        out[self.key] = g.reshape(-1)
-        return (out,)
 
 
 class RecurrentScan(Function):
