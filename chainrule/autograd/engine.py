@@ -33,6 +33,7 @@ from chainrule.autograd.function import (
     Function,
 )
 from chainrule.autograd.function import SAVE_CROSS as SAVE_CROSS  # re-exported for the ops
+from chainrule.autograd.function import next_seq as next_seq  # re-exported (tests, tensor.py)
 
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
