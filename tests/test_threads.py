@@ -37,10 +37,11 @@ def _data(seed: int) -> tuple[chainrule.Tensor, chainrule.Tensor]:
     return chainrule.tensor(x), chainrule.tensor(np.sin(x.sum(1, keepdims=True)))
 
 
-def _train(seed: int, steps: int, sync: Callable[[], None] = lambda: None) -> list[np.ndarray]:
+def _train(seed: int, steps: int, sync: Callable[[], None] = lambda: None,
+           model: nn.Module | None = None) -> list[np.ndarray]:
     """SGD steps on a tiny MLP; after each step an evaluation under no_grad (its mode must stay
     in this thread). Returns every step's gradients and the final weights."""
-    model = _model(seed)
+    model = _model(seed) if model is None else model
     x, y = _data(seed)
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     out = []
@@ -84,8 +85,10 @@ def test_training_thread_beside_a_no_grad_thread_matches_a_single_thread():
     done = threading.Event()
     got: list[np.ndarray] = []
 
+    model0, model1 = _model(0), _model(1)  # (one default generator: see the test below)
+
     def evaluator() -> None:
-        model = _model(1)
+        model = model1
         x, _ = _data(1)
         with chainrule.no_grad():
             inside.set()  # the trainer starts only once this thread is in no_grad
@@ -96,7 +99,7 @@ def test_training_thread_beside_a_no_grad_thread_matches_a_single_thread():
     def trainer() -> None:
         assert inside.wait(10)
         assert chainrule.is_grad_enabled()  # another thread's no_grad is not ours
-        got.extend(_train(0, steps=5))
+        got.extend(_train(0, steps=5, model=model0))
         done.set()
 
     _run_threads(evaluator, trainer)
@@ -110,8 +113,13 @@ def test_two_threads_training_two_models_equal_sequential_runs():
     barrier = threading.Barrier(2, timeout=10)
     got: list[list[np.ndarray]] = [[], []]
 
+    # the models are built here: the default generator is one for the process (as PyTorch's),
+    # so two threads seeding and drawing from it at once would interleave their draws
+    models = [_model(10), _model(11)]
+
     def worker(k: int) -> Callable[[], None]:
-        return lambda: got[k].extend(_train(10 + k, steps=4, sync=barrier.wait))
+        return lambda: got[k].extend(_train(10 + k, steps=4, sync=barrier.wait,
+                                            model=models[k]))
 
     _run_threads(worker(0), worker(1))
     for g, e in zip(got, expected):
