@@ -13,8 +13,6 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
-
 from chainrule import random as _random
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import SAVE_CROSS, Function, _GradMode, next_seq, run_backward
@@ -37,6 +35,7 @@ from chainrule.backend import (
     int64,
     is_floating,
     to_dtype,
+    xp,
 )
 from chainrule.ops import elementwise as E
 from chainrule.ops import index as I
@@ -258,7 +257,7 @@ def _saved_versions(fn: Function, args: tuple, needs: list) -> list:
 def _forward_error(cls: type[Function], arrays: list, err: Exception) -> RuntimeError:
     """A RuntimeError naming the op and its operands' shapes and dtypes."""
     ops = ", ".join(
-        f"{tuple(a.shape)} {a.dtype}" if isinstance(a, np.ndarray) else repr(a) for a in arrays
+        f"{tuple(a.shape)} {a.dtype}" if isinstance(a, xp.ndarray) else repr(a) for a in arrays
     )
     return RuntimeError(f"{cls.__name__.lower()}: {err} (operands: {ops})")
 
@@ -269,11 +268,11 @@ def _const(o: Any) -> Any:
     t = type(o)
     if t is float or t is int or t is Tensor:
         return o
-    if isinstance(o, np.generic):  # before float: np.float64 subclasses float
+    if isinstance(o, xp.generic):  # before float: xp.float64 subclasses float
         return o.item()
     if isinstance(o, (Tensor, int, float)):
         return o
-    if isinstance(o, np.ndarray):
+    if isinstance(o, xp.ndarray):
         return o
     if isinstance(o, (list, tuple)):
         return asarray(o)
@@ -306,7 +305,7 @@ def _key1(k: Any) -> Any:
     if isinstance(k, Tensor):
         return k.data
     if isinstance(k, list):
-        return np.asarray(k)
+        return xp.asarray(k)
     return k
 
 
@@ -330,7 +329,7 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         arr = asarray(data, dtype if dtype is not None else None)
-        if dtype is None and arr.dtype.kind in "iub" and not isinstance(data, np.ndarray):
+        if dtype is None and arr.dtype.kind in "iub" and not isinstance(data, xp.ndarray):
             arr = arr.astype(default_dtype())  # torch.Tensor(list) is a float tensor
         self.data = arr
         self.grad = None
@@ -373,7 +372,7 @@ class Tensor:
         return int(self.data.itemsize)
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> xp.dtype:
         return self.data.dtype
 
     @property
@@ -427,7 +426,7 @@ class Tensor:
         return int(self.data.__array_interface__["data"][0])
 
     # ---- conversion ------------------------------------------------------------------------
-    def numpy(self, force: bool = False) -> np.ndarray:
+    def numpy(self, force: bool = False) -> xp.ndarray:
         """The underlying array (shared memory, as in PyTorch)."""
         if self.requires_grad and not force:
             raise RuntimeError(
@@ -436,7 +435,7 @@ class Tensor:
             )
         return self.data
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+    def __array__(self, dtype: Any = None, copy: Any = None) -> xp.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
 
     def item(self) -> Any:
@@ -493,7 +492,7 @@ class Tensor:
         return self.to(bool_)
 
     def half(self) -> Tensor:
-        return self.to(np.float16)
+        return self.to(xp.float16)
 
     def cpu(self) -> Tensor:
         return self
@@ -532,7 +531,7 @@ class Tensor:
         return int(self.item())
 
     def __repr__(self) -> str:
-        body = np.array2string(
+        body = xp.array2string(
             self.data, precision=4, separator=", ", prefix="tensor(", threshold=1000,
             suppress_small=False,
         )
@@ -744,12 +743,12 @@ class Tensor:
                     f"output with shape {self.shape} doesn't match the broadcast shape "
                     f"{tuple(out.shape)}"
                 )
-            if not np.can_cast(out.dtype, self.data.dtype, "same_kind"):
+            if not xp.can_cast(out.dtype, self.data.dtype, "same_kind"):
                 raise RuntimeError(
                     f"result type {out.dtype} can't be cast to the desired output type "
                     f"{self.data.dtype}"
                 )
-            np.copyto(self.data, out, casting="same_kind")
+            xp.copyto(self.data, out, casting="same_kind")
         self._bump_version()
 
     # ---- operators -------------------------------------------------------------------------
@@ -778,10 +777,10 @@ class Tensor:
         return apply(E.Div, _const(o), self)
 
     def __floordiv__(self, o: Any) -> Tensor:
-        return _wrap(E._fix_dtype(np.floor_divide(self.data, _data(_const(o))), self.data, None))
+        return _wrap(E._fix_dtype(xp.floor_divide(self.data, _data(_const(o))), self.data, None))
 
     def __rfloordiv__(self, o: Any) -> Tensor:
-        return _wrap(np.floor_divide(_data(_const(o)), self.data))
+        return _wrap(xp.floor_divide(_data(_const(o)), self.data))
 
     def __mod__(self, o: Any) -> Tensor:
         return _binary(E.Remainder, self, o)
@@ -837,22 +836,22 @@ class Tensor:
     __rxor__ = __xor__
 
     def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(np.asarray(self.data == _data(_const(o))))
+        return _wrap(xp.asarray(self.data == _data(_const(o))))
 
     def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(np.asarray(self.data != _data(_const(o))))
+        return _wrap(xp.asarray(self.data != _data(_const(o))))
 
     def __lt__(self, o: Any) -> Tensor:
-        return _wrap(np.asarray(self.data < _data(_const(o))))
+        return _wrap(xp.asarray(self.data < _data(_const(o))))
 
     def __le__(self, o: Any) -> Tensor:
-        return _wrap(np.asarray(self.data <= _data(_const(o))))
+        return _wrap(xp.asarray(self.data <= _data(_const(o))))
 
     def __gt__(self, o: Any) -> Tensor:
-        return _wrap(np.asarray(self.data > _data(_const(o))))
+        return _wrap(xp.asarray(self.data > _data(_const(o))))
 
     def __ge__(self, o: Any) -> Tensor:
-        return _wrap(np.asarray(self.data >= _data(_const(o))))
+        return _wrap(xp.asarray(self.data >= _data(_const(o))))
 
     eq = __eq__
     ne = __ne__
@@ -862,22 +861,22 @@ class Tensor:
     ge = __ge__
 
     def equal(self, o: Tensor) -> bool:
-        return bool(self.shape == o.shape and np.array_equal(self.data, o.data))
+        return bool(self.shape == o.shape and xp.array_equal(self.data, o.data))
 
     def allclose(self, o: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
-        return bool(np.allclose(self.data, _data(o), rtol=rtol, atol=atol))
+        return bool(xp.allclose(self.data, _data(o), rtol=rtol, atol=atol))
 
     def isclose(self, o: Any, rtol: float = 1e-5, atol: float = 1e-8) -> Tensor:
-        return _wrap(np.isclose(self.data, _data(o), rtol=rtol, atol=atol))
+        return _wrap(xp.isclose(self.data, _data(o), rtol=rtol, atol=atol))
 
     def logical_not(self) -> Tensor:
-        return _wrap(np.logical_not(self.data))
+        return _wrap(xp.logical_not(self.data))
 
     def logical_and(self, o: Any) -> Tensor:
-        return _wrap(np.logical_and(self.data, _data(o)))
+        return _wrap(xp.logical_and(self.data, _data(o)))
 
     def logical_or(self, o: Any) -> Tensor:
-        return _wrap(np.logical_or(self.data, _data(o)))
+        return _wrap(xp.logical_or(self.data, _data(o)))
 
     # in-place arithmetic
     def __iadd__(self, o: Any) -> Tensor:
@@ -908,8 +907,8 @@ class Tensor:
         if rounding_mode is None:
             return self / o
         q = (self / o).data
-        q = np.floor(q) if rounding_mode == "floor" else np.trunc(q)
-        return _wrap(q.astype(np.result_type(self.data, _data(o))) if q.dtype.kind == "f" else q)
+        q = xp.floor(q) if rounding_mode == "floor" else xp.trunc(q)
+        return _wrap(q.astype(xp.result_type(self.data, _data(o))) if q.dtype.kind == "f" else q)
 
     def true_divide(self, o: Any) -> Tensor:
         return self / o
@@ -921,7 +920,7 @@ class Tensor:
         return self % o
 
     def fmod(self, o: Any) -> Tensor:
-        return _wrap(np.fmod(self.data, _data(o)))
+        return _wrap(xp.fmod(self.data, _data(o)))
 
     def matmul(self, o: Any) -> Tensor:
         return self @ o
@@ -1007,7 +1006,7 @@ class Tensor:
         if _GradMode.enabled and (self.requires_grad or getattr(value, "requires_grad", False)):
             self._check_inplace("fill_")
             # recorded as where(False, self, value): the old values get a zero gradient
-            res = where(np.zeros((), dtype=bool), self._snapshot(False), _const(value))
+            res = where(xp.zeros((), dtype=bool), self._snapshot(False), _const(value))
             return self._commit(res)
         if not self.data.flags.writeable:
             self._write(self.data)  # raises the read-only error
@@ -1019,7 +1018,7 @@ class Tensor:
         """Copy ``src`` (broadcast, cast to self's dtype) into self's array in place."""
         if _GradMode.enabled and (self.requires_grad or getattr(src, "requires_grad", False)):
             self._check_inplace("copy_")
-            res = apply(E.Clone, src) if isinstance(src, Tensor) else _wrap(np.array(src))
+            res = apply(E.Clone, src) if isinstance(src, Tensor) else _wrap(xp.array(src))
             if res.dtype != self.dtype:
                 res = res.to(self.dtype)
             if res.shape != self.shape:
@@ -1028,7 +1027,7 @@ class Tensor:
         s = _data(src)
         if not self.data.flags.writeable:
             self._write(self.data)  # raises the read-only error
-        np.copyto(self.data, np.broadcast_to(np.asarray(s), self.shape), casting="unsafe")
+        xp.copyto(self.data, xp.broadcast_to(xp.asarray(s), self.shape), casting="unsafe")
         self._bump_version()
         return self
 
@@ -1039,7 +1038,7 @@ class Tensor:
             return self._commit(self._snapshot(False).masked_fill(mask, value))
         if not self.data.flags.writeable:
             self._write(self.data)  # raises the read-only error
-        self.data[np.broadcast_to(m, self.shape)] = _data(value)
+        self.data[xp.broadcast_to(m, self.shape)] = _data(value)
         self._bump_version()
         return self
 
@@ -1072,10 +1071,10 @@ class Tensor:
         return _unary(E.Log, self)
 
     def log2(self) -> Tensor:
-        return apply(E.Log, self) / float(np.log(2.0))
+        return apply(E.Log, self) / float(xp.log(2.0))
 
     def log10(self) -> Tensor:
-        return apply(E.Log, self) / float(np.log(10.0))
+        return apply(E.Log, self) / float(xp.log(10.0))
 
     def log1p(self) -> Tensor:
         return _unary(E.Log1p, self)
@@ -1172,17 +1171,17 @@ class Tensor:
         return self - self.trunc()
 
     def isnan(self) -> Tensor:
-        return _wrap(np.isnan(self.data))
+        return _wrap(xp.isnan(self.data))
 
     def isinf(self) -> Tensor:
-        return _wrap(np.isinf(self.data))
+        return _wrap(xp.isinf(self.data))
 
     def isfinite(self) -> Tensor:
-        return _wrap(np.isfinite(self.data))
+        return _wrap(xp.isfinite(self.data))
 
     def nan_to_num(self, nan: float = 0.0, posinf: float | None = None,
                    neginf: float | None = None) -> Tensor:
-        return _wrap(np.nan_to_num(self.data, nan=nan, posinf=posinf, neginf=neginf))
+        return _wrap(xp.nan_to_num(self.data, nan=nan, posinf=posinf, neginf=neginf))
 
     def where(self, cond: Any, other: Any) -> Tensor:
         return where(cond, self, other)
@@ -1255,16 +1254,16 @@ class Tensor:
     def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """log Σ exp(x), computed as m + log Σ exp(x - m) with m the (constant) maximum."""
         axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
-        m = np.max(self.data, axis=axes, keepdims=True) if self.data.size else self.data
-        m = np.where(np.isfinite(m), m, 0)
+        m = xp.max(self.data, axis=axes, keepdims=True) if self.data.size else self.data
+        m = xp.where(xp.isfinite(m), m, 0)
         out = (self - m).exp().sum(axes, keepdim=True).log() + m
         return out if keepdim else out.squeeze(axes) if axes else out
 
     def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return self._extreme(dim, keepdim, np.max)
+        return self._extreme(dim, keepdim, xp.max)
 
     def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return self._extreme(dim, keepdim, np.min)
+        return self._extreme(dim, keepdim, xp.min)
 
     def _extreme(self, dim: Any, keepdim: bool, fn: Callable) -> Tensor:
         """Max/min over dims; the gradient is shared evenly between tied maxima (PyTorch)."""
@@ -1274,7 +1273,7 @@ class Tensor:
         axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
         m = fn(self.data, axis=axes, keepdims=True)
         if not (self.requires_grad and _GradMode.enabled):
-            return _wrap(m if keepdim else np.squeeze(m, axis=axes))
+            return _wrap(m if keepdim else xp.squeeze(m, axis=axes))
         hit = (self.data == m).astype(self.data.dtype)
         w = hit / hit.sum(axis=axes, keepdims=True)
         return (self * w).sum(axes if axes else None, keepdim=keepdim)
@@ -1286,41 +1285,41 @@ class Tensor:
             return self.maximum(dim)
         if dim is None:
             return self.amax()
-        return self._extreme_dim(int(dim), keepdim, np.argmax)
+        return self._extreme_dim(int(dim), keepdim, xp.argmax)
 
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
         if isinstance(dim, Tensor):
             return self.minimum(dim)
         if dim is None:
             return self.amin()
-        return self._extreme_dim(int(dim), keepdim, np.argmin)
+        return self._extreme_dim(int(dim), keepdim, xp.argmin)
 
     def _extreme_dim(self, dim: int, keepdim: bool, argfn: Callable) -> Any:
         from chainrule.types import MinMax
 
         if self.ndim == 0:
-            return MinMax(self, _wrap(np.zeros((), dtype=np.int64)))
+            return MinMax(self, _wrap(xp.zeros((), dtype=xp.int64)))
         d = dim % self.ndim
-        idx = np.expand_dims(argfn(self.data, axis=d), d)
+        idx = xp.expand_dims(argfn(self.data, axis=d), d)
         values = apply(I.Gather, self, dim=d, index=idx)
         if not keepdim:
             values = values.squeeze(d)
-            idx = np.squeeze(idx, d)
-        return MinMax(values, _wrap(idx.astype(np.int64)))
+            idx = xp.squeeze(idx, d)
+        return MinMax(values, _wrap(idx.astype(xp.int64)))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         if dim is None:
-            return _wrap(np.asarray(np.argmax(self.data), dtype=np.int64))
-        return _wrap(np.argmax(self.data, axis=dim, keepdims=keepdim).astype(np.int64))
+            return _wrap(xp.asarray(xp.argmax(self.data), dtype=xp.int64))
+        return _wrap(xp.argmax(self.data, axis=dim, keepdims=keepdim).astype(xp.int64))
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         if dim is None:
-            return _wrap(np.asarray(np.argmin(self.data), dtype=np.int64))
-        return _wrap(np.argmin(self.data, axis=dim, keepdims=keepdim).astype(np.int64))
+            return _wrap(xp.asarray(xp.argmin(self.data), dtype=xp.int64))
+        return _wrap(xp.argmin(self.data, axis=dim, keepdims=keepdim).astype(xp.int64))
 
     def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
-        idx = np.argsort(-self.data if descending else self.data, axis=dim, kind="stable")
-        return _wrap(idx.astype(np.int64))
+        idx = xp.argsort(-self.data if descending else self.data, axis=dim, kind="stable")
+        return _wrap(idx.astype(xp.int64))
 
     def sort(self, dim: int = -1, descending: bool = False) -> Any:
         from chainrule.types import MinMax
@@ -1332,7 +1331,7 @@ class Tensor:
         from chainrule.types import MinMax
 
         idx = self.argsort(dim, descending=largest).data
-        idx = np.take(idx, np.arange(k), axis=dim)
+        idx = xp.take(idx, xp.arange(k), axis=dim)
         return MinMax(apply(I.Gather, self, dim=dim % max(self.ndim, 1), index=idx), _wrap(idx))
 
     def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -1350,35 +1349,35 @@ class Tensor:
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _wrap(np.asarray(np.all(self.data, axis=dim, keepdims=keepdim)))
+        return _wrap(xp.asarray(xp.all(self.data, axis=dim, keepdims=keepdim)))
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _wrap(np.asarray(np.any(self.data, axis=dim, keepdims=keepdim)))
+        return _wrap(xp.asarray(xp.any(self.data, axis=dim, keepdims=keepdim)))
 
     def count_nonzero(self, dim: Any = None) -> Tensor:
-        return _wrap(np.asarray(np.count_nonzero(self.data, axis=dim), dtype=np.int64))
+        return _wrap(xp.asarray(xp.count_nonzero(self.data, axis=dim), dtype=xp.int64))
 
     def nonzero(self, as_tuple: bool = False) -> Any:
-        nz = np.nonzero(self.data)
+        nz = xp.nonzero(self.data)
         if as_tuple:
-            return tuple(_wrap(a.astype(np.int64)) for a in nz)
-        return _wrap(np.stack(nz, axis=1).astype(np.int64))
+            return tuple(_wrap(a.astype(xp.int64)) for a in nz)
+        return _wrap(xp.stack(nz, axis=1).astype(xp.int64))
 
     def unique(self, sorted: bool = True, return_counts: bool = False) -> Any:
-        u = np.unique(self.data, return_counts=return_counts)
+        u = xp.unique(self.data, return_counts=return_counts)
         if return_counts:
-            return _wrap(u[0]), _wrap(u[1].astype(np.int64))
+            return _wrap(u[0]), _wrap(u[1].astype(xp.int64))
         return _wrap(u)
 
     def bincount(self, minlength: int = 0) -> Tensor:
-        return _wrap(np.bincount(self.data, minlength=minlength).astype(np.int64))
+        return _wrap(xp.bincount(self.data, minlength=minlength).astype(xp.int64))
 
     # ---- shape -----------------------------------------------------------------------------
     def _view_of(self, out: Tensor) -> Tensor:
         """Mark ``out`` as sharing self's storage when NumPy made a view (shared versions)."""
         od, sd = out.data, self.data
         b = od.base
-        if b is not None and (b is sd or b is sd.base or np.may_share_memory(od, sd)):
+        if b is not None and (b is sd or b is sd.base or xp.may_share_memory(od, sd)):
             out._base = root = self._base if self._base is not None else self
             if out.grad_fn is not None:
                 _register_view(root, out)
@@ -1396,7 +1395,7 @@ class Tensor:
         shape = _size_args(shape)
         if not self.data.flags.c_contiguous and self.data.size > 1:
             try:
-                np.reshape(self.data, shape, copy=False)
+                xp.reshape(self.data, shape, copy=False)
             except (ValueError, TypeError):
                 raise RuntimeError(
                     f"view size is not compatible with input tensor's size and stride (shape "
@@ -1417,16 +1416,16 @@ class Tensor:
         e = end_dim % self.ndim
         if s > e:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-        shape = self.shape[:s] + (int(np.prod(self.shape[s : e + 1])),) + self.shape[e + 1 :]
+        shape = self.shape[:s] + (int(xp.prod(self.shape[s : e + 1])),) + self.shape[e + 1 :]
         return self.reshape(shape)
 
     def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
         d = dim % self.ndim
         sizes = list(sizes)
         if -1 in sizes:
-            known = int(np.prod([s for s in sizes if s != -1]))
+            known = int(xp.prod([s for s in sizes if s != -1]))
             sizes[sizes.index(-1)] = self.shape[d] // known
-        if int(np.prod(sizes)) != self.shape[d]:
+        if int(xp.prod(sizes)) != self.shape[d]:
             raise RuntimeError(
                 f"unflatten: sizes {tuple(sizes)} don't multiply up to the size of dim {d} "
                 f"({self.shape[d]}) in input shape {self.shape}"
@@ -1506,7 +1505,7 @@ class Tensor:
     def repeat_interleave(self, repeats: int, dim: int | None = None) -> Tensor:
         if dim is None:
             return self.reshape(-1).repeat_interleave(repeats, 0)
-        idx = np.repeat(np.arange(self.shape[dim]), repeats)
+        idx = xp.repeat(xp.arange(self.shape[dim]), repeats)
         return self.index_select(dim, idx)
 
     def tile(self, *reps: Any) -> Tensor:
@@ -1583,7 +1582,7 @@ class Tensor:
 
     def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
         n = min(self.shape[dim1], self.shape[dim2])
-        i = np.arange(n)
+        i = xp.arange(n)
         if offset >= 0:
             r, c = i[: max(0, min(n, self.shape[dim2] - offset))], None
             c = r + offset
@@ -1607,7 +1606,7 @@ class Tensor:
         return where(mask, v, self)
 
     def masked_select(self, mask: Any) -> Tensor:
-        m = np.broadcast_to(_data(mask), self.shape)
+        m = xp.broadcast_to(_data(mask), self.shape)
         return self[m]
 
     def gather(self, dim: int, index: Any) -> Tensor:
@@ -1629,7 +1628,7 @@ class Tensor:
                              index=_data(index))
 
     def index_select(self, dim: int, index: Any) -> Tensor:
-        idx = np.asarray(_data(index))
+        idx = xp.asarray(_data(index))
         if idx.ndim != 1:
             raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
                              f"{idx.shape}")
@@ -1691,16 +1690,16 @@ register_tensor_functions(Tensor, {
 }, apply)
 
 
-_ONES: dict[Any, np.ndarray] = {}
+_ONES: dict[Any, xp.ndarray] = {}
 
 
-def _one(like: np.ndarray) -> np.ndarray:
+def _one(like: xp.ndarray) -> xp.ndarray:
     """A read-only array of ones shaped like the scalar ``like`` (the implicit gradient of
     ``backward()``), cached per shape and dtype: it is made once, not at every step."""
     key = (like.shape, like.dtype)
     one = _ONES.get(key)
     if one is None:
-        one = np.ones(like.shape, dtype=like.dtype)
+        one = xp.ones(like.shape, dtype=like.dtype)
         one.flags.writeable = False
         _ONES[key] = one
     return one
@@ -1747,7 +1746,7 @@ def where(cond: Any, x: Any = None, y: Any = None) -> Any:
     if x is None and y is None:
         return _wrap(_data(cond)).nonzero(as_tuple=True)
     c = _data(cond)
-    if isinstance(c, np.ndarray) and c.dtype != bool:
+    if isinstance(c, xp.ndarray) and c.dtype != bool:
         c = c.astype(bool)
     return apply(E.Where, c, _const(x), _const(y))
 

@@ -26,8 +26,7 @@ def _as_list(x: Any) -> list:
 
 
 def _default_grads(outputs: list, grad_outputs: Any) -> list:
-    import numpy as np
-
+    from chainrule.backend import xp
     from chainrule.creation import tensor
     from chainrule.tensor import Tensor, _wrap
 
@@ -43,7 +42,7 @@ def _default_grads(outputs: list, grad_outputs: Any) -> list:
                     f"grad can be implicitly created only for scalar outputs (output of shape "
                     f"{o.shape}); pass grad_outputs"
                 )
-            g = _wrap(np.ones(o.shape, dtype=o.dtype))
+            g = _wrap(xp.ones(o.shape, dtype=o.dtype))
         elif not isinstance(g, Tensor):
             g = tensor(g, dtype=o.dtype)
         if g.shape != o.shape:

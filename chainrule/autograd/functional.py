@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.engine import enable_grad
+from chainrule.backend import xp
 
 
 def _tuple(x: Any) -> tuple[bool, tuple]:
@@ -108,7 +107,7 @@ def jacobian(func: Callable, inputs: Any, create_graph: bool = False, strict: bo
             flat = o.reshape(-1)
             rows: list[list] = [[] for _ in xs]
             for i in range(flat.shape[0]):
-                e = np.zeros(flat.shape, dtype=o.dtype)
+                e = xp.zeros(flat.shape, dtype=o.dtype)
                 e[i] = 1
                 gi = _grad([flat], xs, [_wrap(e)], create_graph)
                 for k, g in enumerate(gi):
@@ -118,7 +117,7 @@ def jacobian(func: Callable, inputs: Any, create_graph: bool = False, strict: bo
                 if rows[k]:
                     j = stack(rows[k]).reshape(tuple(o.shape) + tuple(x.shape))
                 else:
-                    j = _wrap(np.zeros(tuple(o.shape) + tuple(x.shape), dtype=x.dtype))
+                    j = _wrap(xp.zeros(tuple(o.shape) + tuple(x.shape), dtype=x.dtype))
                 per_input.append(j if create_graph else j.detach())
             table.append(per_input[0] if single_in else tuple(per_input))
     return table[0] if single_out else tuple(table)

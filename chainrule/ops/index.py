@@ -98,7 +98,7 @@ class GetItem(Function):
             raise
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (F.index_add(g, self.inputs[0].shape, self.key),)
+        return (F.index_add(g, self.inputs[0].data.shape, self.key),)
 
 
 
@@ -185,7 +185,7 @@ class Gather(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         # the adjoint of gather: g added into zeros at the gathered positions
-        return (F.index_add(g, self.inputs[0].shape, _along(self.index, self.dim)),)
+        return (F.index_add(g, self.inputs[0].data.shape, _along(self.index, self.dim)),)
 
 
 

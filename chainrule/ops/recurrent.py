@@ -150,7 +150,7 @@ class FlatPart(Function):
         return flat[self.key].reshape(shape)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (F.index_add(g.reshape(-1), self.inputs[0].shape, self.key),)
+        return (F.index_add(g.reshape(-1), self.inputs[0].data.shape, self.key),)
 
 
 

@@ -53,7 +53,7 @@ class Sum(Function):
         return out if type(out) is xp.ndarray else xp.asarray(out)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        shape = self.inputs[0].shape
+        shape = self.inputs[0].data.shape
         if self.axes and not self.keepdim:  # (a full reduction's 0-d g broadcasts as it is)
             g = g.reshape(kept_shape(shape, self.axes))
         return (F.expand(g, shape),)
@@ -80,7 +80,7 @@ class Mean(Function):
         return out if type(out) is xp.ndarray else xp.asarray(out)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        shape = self.inputs[0].shape
+        shape = self.inputs[0].data.shape
         if self.axes and not self.keepdim:
             g = g.reshape(kept_shape(shape, self.axes))
         return (F.expand(g * (1.0 / self.n), shape),)
@@ -96,7 +96,7 @@ class SumTo(Function):
         return sum_to_array(x, shape)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (F.expand(g, self.inputs[0].shape),)
+        return (F.expand(g, self.inputs[0].data.shape),)
 
 
 

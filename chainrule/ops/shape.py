@@ -26,7 +26,7 @@ class Reshape(Function):
             ) from None
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g.reshape(self.inputs[0].shape),)
+        return (g.reshape(self.inputs[0].data.shape),)
 
 
 
@@ -67,7 +67,7 @@ class Expand(Function):
             ) from None
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (F.sum_to(g, self.inputs[0].shape),)
+        return (F.sum_to(g, self.inputs[0].data.shape),)
 
 
 
