@@ -752,41 +752,11 @@ class Tensor:
         self._bump_version()
 
     # ---- operators -------------------------------------------------------------------------
-    def __add__(self, o: Any) -> Tensor:
-        return _binary(E.Add, self, o)
-
-    def __radd__(self, o: Any) -> Tensor:
-        return apply(E.Add, _const(o), self)
-
-    def __sub__(self, o: Any) -> Tensor:
-        return _binary(E.Sub, self, o)
-
-    def __rsub__(self, o: Any) -> Tensor:
-        return apply(E.Sub, _const(o), self)
-
-    def __mul__(self, o: Any) -> Tensor:
-        return _binary(E.Mul, self, o)
-
-    def __rmul__(self, o: Any) -> Tensor:
-        return apply(E.Mul, _const(o), self)
-
-    def __truediv__(self, o: Any) -> Tensor:
-        return _binary(E.Div, self, o)
-
-    def __rtruediv__(self, o: Any) -> Tensor:
-        return apply(E.Div, _const(o), self)
-
     def __floordiv__(self, o: Any) -> Tensor:
         return _wrap(E._fix_dtype(xp.floor_divide(self.data, _data(_const(o))), self.data, None))
 
     def __rfloordiv__(self, o: Any) -> Tensor:
         return _wrap(xp.floor_divide(_data(_const(o)), self.data))
-
-    def __mod__(self, o: Any) -> Tensor:
-        return _binary(E.Remainder, self, o)
-
-    def __rmod__(self, o: Any) -> Tensor:
-        return apply(E.Remainder, _const(o), self)
 
     def __pow__(self, o: Any) -> Tensor:
         o = _const(o)
@@ -925,23 +895,23 @@ class Tensor:
     def matmul(self, o: Any) -> Tensor:
         return self @ o
 
-    def mm(self, o: Any) -> Tensor:
-        if self.ndim != 2 or _data(o).ndim != 2:
-            raise RuntimeError(f"mm: expected 2-D tensors, got {self.shape} and {o.shape}")
+    def _product_of_rank(self, o: Any, n: int, name: str) -> Tensor:
+        """``self @ o`` for the products that insist on n-D operands (mm, bmm, dot)."""
+        if self.ndim != n or _data(o).ndim != n:
+            raise RuntimeError(f"{name}: expected {n}-D tensors, got {self.shape} and {o.shape}")
         return self @ o
 
+    def mm(self, o: Any) -> Tensor:
+        return self._product_of_rank(o, 2, "mm")
+
     def bmm(self, o: Any) -> Tensor:
-        if self.ndim != 3 or _data(o).ndim != 3:
-            raise RuntimeError(f"bmm: expected 3-D tensors, got {self.shape} and {o.shape}")
-        return self @ o
+        return self._product_of_rank(o, 3, "bmm")
 
     def mv(self, o: Any) -> Tensor:
         return self @ o
 
     def dot(self, o: Any) -> Tensor:
-        if self.ndim != 1 or _data(o).ndim != 1:
-            raise RuntimeError(f"dot: expected 1-D tensors, got {self.shape} and {o.shape}")
-        return self @ o
+        return self._product_of_rank(o, 1, "dot")
 
     def outer(self, o: Tensor) -> Tensor:
         return self.unsqueeze(-1) * o.unsqueeze(0)
@@ -963,27 +933,6 @@ class Tensor:
 
     def pow_(self, o: Any) -> Tensor:
         return self._inplace(E.PowScalar, _const(o))
-
-    def neg_(self) -> Tensor:
-        return self._inplace(E.Neg)
-
-    def exp_(self) -> Tensor:
-        return self._inplace(E.Exp)
-
-    def sqrt_(self) -> Tensor:
-        return self._inplace(E.Sqrt)
-
-    def abs_(self) -> Tensor:
-        return self._inplace(E.Abs)
-
-    def relu_(self) -> Tensor:
-        return self._inplace(E.Relu)
-
-    def sigmoid_(self) -> Tensor:
-        return self._inplace(E.Sigmoid)
-
-    def tanh_(self) -> Tensor:
-        return self._inplace(E.Tanh)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         return self._inplace(E.Clamp, lo=min, hi=max)
@@ -1676,7 +1625,45 @@ class Tensor:
         return _wrap(self.data << _data(o))
 
 
-_engine.register_tensor_type(Tensor)
+def _operator_pair(cls: type[Function]) -> tuple[Callable, Callable]:
+    """``x op o`` (the flat ``_binary`` path) and the reflected ``o op x`` for Python numbers
+    and arrays on the left."""
+
+    def forward(self: Tensor, o: Any) -> Tensor:
+        return _binary(cls, self, o)
+
+    def reflected(self: Tensor, o: Any) -> Tensor:
+        return apply(cls, _const(o), self)
+
+    return forward, reflected
+
+
+# x + o, o + x, ... : one derivative-carrying op each (``ops.elementwise``)
+for _name, _cls in (("add", E.Add), ("sub", E.Sub), ("mul", E.Mul), ("truediv", E.Div),
+                    ("mod", E.Remainder)):
+    _fwd, _ref = _operator_pair(_cls)
+    _fwd.__name__, _ref.__name__ = f"__{_name}__", f"__r{_name}__"
+    setattr(Tensor, _fwd.__name__, _fwd)
+    setattr(Tensor, _ref.__name__, _ref)
+del _name, _cls, _fwd, _ref
+
+
+def _inplace_unary(cls: type[Function]) -> Callable:
+    def method(self: Tensor) -> Tensor:
+        return self._inplace(cls)
+
+    return method
+
+
+# x.exp_(), x.relu_(), ...: the op applied in place (see ``Tensor._inplace``)
+for _name, _cls in (("neg_", E.Neg), ("exp_", E.Exp), ("sqrt_", E.Sqrt), ("abs_", E.Abs),
+                    ("relu_", E.Relu), ("sigmoid_", E.Sigmoid), ("tanh_", E.Tanh)):
+    _method = _inplace_unary(_cls)
+    _method.__name__ = _name
+    setattr(Tensor, _name, _method)
+del _name, _cls, _method
+
+_engine.register_tensor_type(Tensor, _wrap)
 
 
 def _index_add_tensor(g: Tensor, shape: tuple[int, ...], key: Any) -> Tensor:

@@ -209,13 +209,19 @@ def _check_versions(fn: Function) -> None:
 _Tensor: Any = None  # chainrule.tensor.Tensor, set once by register_tensor_type
 
 
-def register_tensor_type(cls: type) -> None:
-    """Tell the engine which class is the Tensor (``chainrule.tensor`` calls this once, when
-    it defines it): the engine never imports ``tensor.py``, which imports the engine."""
-    global _Tensor
+# a gradient array wrapped as a Tensor that needs no gradient (``chainrule.tensor._wrap``)
+_detached: Callable[[Any], Tensor] = None  # type: ignore[assignment]
+
+
+def register_tensor_type(cls: type, wrap: Callable[[Any], Tensor]) -> None:
+    """Tell the engine which class is the Tensor and how to wrap an array in one without a
+    copy (``chainrule.tensor`` calls this once, when it defines them): the engine never
+    imports ``tensor.py``, which imports the engine."""
+    global _Tensor, _detached
     if _Tensor is not None and _Tensor is not cls:
         raise RuntimeError(f"the Tensor type is already registered ({_Tensor.__qualname__})")
     _Tensor = cls
+    _detached = wrap
 
 
 def _freed_error(fn: Function) -> RuntimeError:
@@ -531,21 +537,6 @@ def _accumulate_array(leaf: Tensor, arr: Any, claimed: set[int]) -> None:
         leaf.grad = _detached(leaf.grad.data + arr)
     else:
         leaf.grad.data += arr
-
-
-_new = object.__new__
-
-
-def _detached(arr: Any) -> Tensor:
-    t = _new(_Tensor)
-    t.data = arr
-    t.grad = None
-    t.grad_fn = None
-    t.requires_grad = False
-    t._version = 0
-    t._base = None
-    t._hooks = None
-    return t
 
 
 def _fit_shape(fn: Function, t: Tensor, g: Tensor) -> Tensor:

@@ -32,6 +32,16 @@ def _prepare(inputs: tuple, create_graph: bool) -> tuple:
     return tuple(out)
 
 
+def _evaluate(func: Callable, inputs: Any, create_graph: bool) -> tuple[bool, tuple, bool, tuple]:
+    """func at fresh leaves made from ``inputs`` (recording): (single input?, the leaves,
+    single output?, the outputs)."""
+    single_in, xs = _tuple(inputs)
+    with enable_grad():
+        xs = _prepare(xs, create_graph)
+        single_out, outs = _tuple(func(*xs))
+    return single_in, xs, single_out, outs
+
+
 def _grad(outputs: Any, inputs: tuple, grad_outputs: Any, create_graph: bool) -> tuple:
     from chainrule.autograd import grad
     from chainrule.creation import zeros_like
@@ -51,11 +61,8 @@ def vjp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False,
     """(func(inputs), vᵀ J): the vector-Jacobian product."""
     from chainrule.creation import ones_like
 
-    single_in, xs = _tuple(inputs)
+    single_in, xs, single_out, outs = _evaluate(func, inputs, create_graph)
     with enable_grad():
-        xs = _prepare(xs, create_graph)
-        out = func(*xs)
-        single_out, outs = _tuple(out)
         if v is None:
             if any(o.numel() != 1 for o in outs):
                 raise RuntimeError("vjp: v can only be None if the output has a single element")
@@ -73,11 +80,8 @@ def jvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False,
     """(func(inputs), J v) by the double-vjp trick: J v = d/du (uᵀ J) · v."""
     from chainrule.creation import ones_like, zeros_like
 
-    single_in, xs = _tuple(inputs)
+    single_in, xs, single_out, outs = _evaluate(func, inputs, create_graph)
     with enable_grad():
-        xs = _prepare(xs, create_graph)
-        out = func(*xs)
-        single_out, outs = _tuple(out)
         us = tuple(zeros_like(o).requires_grad_(True) for o in outs)
         gs = _grad(outs, xs, us, create_graph=True)
         vs = _tuple(v)[1] if v is not None else tuple(ones_like(x) for x in xs)

@@ -73,6 +73,13 @@ def out_size(size: int, k: int, stride: int, lo: int, hi: int, dilation: int) ->
     return (size + lo + hi - dilation * (k - 1) - 1) // stride + 1
 
 
+def out_sizes(shape: tuple[int, ...], ksize: tuple[int, ...], stride: tuple[int, ...],
+              pads: Pads, dilation: tuple[int, ...]) -> tuple[int, ...]:
+    """Spatial output sizes of a convolution (or unfold) of an input of ``shape`` (N, C, *S)."""
+    return tuple(out_size(s, k, t, lo, hi, d)
+                 for s, k, t, (lo, hi), d in zip(shape[2:], ksize, stride, pads, dilation))
+
+
 def pad_input(x: Any, pads: Pads, value: float = 0.0) -> Any:
     """``x`` (N, C, *S) with ``pads`` added around each spatial dim (x itself when none)."""
     if not any(lo or hi for lo, hi in pads):
@@ -509,10 +516,7 @@ class Conv(Function):
                 groups: int = 1) -> Any:
         _check(x, w, groups)
         ksize = w.shape[2:]
-        osize = tuple(
-            out_size(s, k, t, lo, hi, d)
-            for s, k, t, (lo, hi), d in zip(x.shape[2:], ksize, stride, pads, dilation)
-        )
+        osize = out_sizes(x.shape, ksize, stride, pads, dilation)
         if any(o <= 0 for o in osize):
             raise RuntimeError(
                 f"conv: calculated output size {osize} is too small for input of size "
@@ -690,10 +694,7 @@ class Unfold(Function):
     def forward(self, x: Any, ksize: tuple[int, ...] = (), stride: tuple[int, ...] = (1,),
                 pads: Pads = ((0, 0),), dilation: tuple[int, ...] = (1,)) -> Any:
         self.ksize, self.stride, self.pads, self.dilation = ksize, stride, pads, dilation
-        osize = tuple(
-            out_size(s, k, t, lo, hi, d)
-            for s, k, t, (lo, hi), d in zip(x.shape[2:], ksize, stride, pads, dilation)
-        )
+        osize = out_sizes(x.shape, ksize, stride, pads, dilation)
         if any(o <= 0 for o in osize):
             raise RuntimeError(
                 f"unfold: input of size {list(x.shape)} is too small for kernel {ksize} with "

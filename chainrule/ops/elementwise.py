@@ -65,7 +65,6 @@ class Add(Function):
         return g, g
 
 
-
 class Sub(Function):
     """out = x - y;  dx = g, dy = -g."""
 
@@ -76,7 +75,6 @@ class Sub(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return g, (-g if self.needs[1] else None)
-
 
 
 class Mul(Function):
@@ -90,7 +88,6 @@ class Mul(Function):
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
         return (g * y if self.needs[0] else None), (g * x if self.needs[1] else None)
-
 
 
 class Div(Function):
@@ -108,7 +105,6 @@ class Div(Function):
         return gx, gy
 
 
-
 class Neg(Function):
     """out = -x;  dx = -g."""
 
@@ -119,7 +115,6 @@ class Neg(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (-g,)
-
 
 
 class PowScalar(Function):
@@ -142,7 +137,6 @@ class PowScalar(Function):
         if p == 2:
             return g * (x * 2.0), None
         return g * (x ** (p - 1) * p), None
-
 
 
 class Pow(Function):
@@ -178,72 +172,67 @@ class RPowScalar(Function):
         return None, g * self.output() * float(xp.log(c))
 
 
-class Exp(Function):
+class _FloatUnary(Function):
+    """A one-input op whose forward is a NumPy ufunc with a float result (ints give the
+    default float dtype, as PyTorch)."""
+
+    ufunc: Any = None
+
+    def forward(self, x: Any) -> Any:
+        return _float(self.ufunc(x), x)
+
+
+class Exp(_FloatUnary):
     """out = eˣ;  dx = g out."""
 
     saves = ()
     save_out = True
-
-    def forward(self, x: Any) -> Any:
-        return _float(xp.exp(x), x)
+    ufunc = staticmethod(xp.exp)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (g * F.output(self),)
 
 
-
-class Log(Function):
+class Log(_FloatUnary):
     """out = ln x;  dx = g / x."""
 
     saves = (0,)
-
-    def forward(self, x: Any) -> Any:
-        return _float(xp.log(x), x)
+    ufunc = staticmethod(xp.log)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (g / F.inputs(self)[0],)
 
 
-
-class Log1p(Function):
+class Log1p(_FloatUnary):
     """out = ln(1 + x);  dx = g / (1 + x)."""
 
     saves = (0,)
-
-    def forward(self, x: Any) -> Any:
-        return _float(xp.log1p(x), x)
+    ufunc = staticmethod(xp.log1p)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (g / (F.inputs(self)[0] + 1.0),)
 
 
-
-class Expm1(Function):
+class Expm1(_FloatUnary):
     """out = eˣ - 1;  dx = g (out + 1)."""
 
     saves = ()
     save_out = True
-
-    def forward(self, x: Any) -> Any:
-        return _float(xp.expm1(x), x)
+    ufunc = staticmethod(xp.expm1)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (g * (F.output(self) + 1.0),)
 
 
-
-class Sqrt(Function):
+class Sqrt(_FloatUnary):
     """out = √x;  dx = g / (2 out)."""
 
     saves = ()
     save_out = True
-
-    def forward(self, x: Any) -> Any:
-        return _float(xp.sqrt(x), x)
+    ufunc = staticmethod(xp.sqrt)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (g / (F.output(self) * 2.0),)
-
 
 
 class Rsqrt(Function):
@@ -260,7 +249,6 @@ class Rsqrt(Function):
         return (g * (out * out * out) * -0.5,)
 
 
-
 class Reciprocal(Function):
     """out = 1/x;  dx = -g out²."""
 
@@ -275,7 +263,6 @@ class Reciprocal(Function):
         return (-(g * (out * out)),)
 
 
-
 class Abs(Function):
     """out = |x|;  dx = g sign(x) (0 at x = 0, as PyTorch)."""
 
@@ -288,46 +275,36 @@ class Abs(Function):
         return (g * xp.sign(self.inputs[0].data),)  # sign: a constant
 
 
-
-class Sin(Function):
+class Sin(_FloatUnary):
     """out = sin x;  dx = g cos x."""
 
     saves = (0,)
-
-    def forward(self, x: Any) -> Any:
-        return _float(xp.sin(x), x)
+    ufunc = staticmethod(xp.sin)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (g * F.cos(F.inputs(self)[0]),)
 
 
-
-class Cos(Function):
+class Cos(_FloatUnary):
     """out = cos x;  dx = -g sin x."""
 
     saves = (0,)
-
-    def forward(self, x: Any) -> Any:
-        return _float(xp.cos(x), x)
+    ufunc = staticmethod(xp.cos)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (-(g * F.sin(F.inputs(self)[0])),)
 
 
-
-class Tanh(Function):
+class Tanh(_FloatUnary):
     """out = tanh x;  dx = g (1 - out²)."""
 
     saves = ()
     save_out = True
-
-    def forward(self, x: Any) -> Any:
-        return _float(xp.tanh(x), x)
+    ufunc = staticmethod(xp.tanh)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         out = F.output(self)
         return (g * (1.0 - out * out),)
-
 
 
 _expit: Any = None
@@ -357,7 +334,6 @@ class Sigmoid(Function):
     def vjp(self, g: Any, F: Any) -> tuple:
         out = F.output(self)
         return (g * (out * (1.0 - out)),)
-
 
 
 class Relu(Function):
@@ -433,7 +409,6 @@ class ZeroGrad(Function):
         return (g * 0.0,)
 
 
-
 class Maximum(Function):
     """out = max(x, y);  the gradient goes to the larger input, split evenly at ties."""
 
@@ -482,7 +457,6 @@ class Where(Function):
         return None, gx, gy
 
 
-
 class Remainder(Function):
     """out = x mod y (sign of y, Python's rule);  dx = g, dy = -g floor(x / y)."""
 
@@ -507,7 +481,6 @@ class Cast(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (F.cast(g, self.src),)
-
 
 
 class Clone(Function):

@@ -101,7 +101,6 @@ class GetItem(Function):
         return (F.index_add(g, self.inputs[0].data.shape, self.key),)
 
 
-
 def _index_add(g: Any, shape: tuple[int, ...], key: Any) -> Any:
     """zeros(shape) with g added at ``key`` (repeated indices accumulate)."""
     out = xp.zeros(shape, dtype=g.dtype)
@@ -155,7 +154,6 @@ class SetItem(Function):
         return gx, gv
 
 
-
 def _along(index: Any, dim: int) -> tuple:
     """Full index tuple addressing ``index`` along ``dim`` and the identity elsewhere."""
     grids = xp.ogrid[tuple(slice(0, s) for s in index.shape)]
@@ -188,6 +186,14 @@ class Gather(Function):
         return (F.index_add(g, self.inputs[0].data.shape, _along(self.index, self.dim)),)
 
 
+def _scatter_start(fn: Function, op: str, x: Any, dim: int, index: Any) -> tuple[Any, tuple]:
+    """Common start of scatter and scatter_add: record dim and index on ``fn``, check the
+    index, and return a copy of x to write into and the corner of src that index covers."""
+    fn.dim = dim % x.ndim
+    fn.index = index
+    check_index(op, index, fn.dim, x.shape[fn.dim])
+    return x.copy(), tuple(slice(0, s) for s in index.shape)
+
 
 class ScatterAdd(Function):
     """out = x with src added at ``index`` along dim;  dx = g, dsrc = gather(g, dim, index)."""
@@ -195,13 +201,9 @@ class ScatterAdd(Function):
     saves = ()
 
     def forward(self, x: Any, src: Any, dim: int = 0, index: Any = None) -> Any:
-        self.dim = dim % x.ndim
-        self.index = index
-        check_index("scatter_add", index, self.dim, x.shape[self.dim])
-        out = x.copy()
+        out, corner = _scatter_start(self, "scatter_add", x, dim, index)
         src = xp.broadcast_to(src, index.shape) if xp.ndim(src) == 0 else src
-        sl = tuple(slice(0, s) for s in index.shape)
-        xp.add.at(out, _along(index, self.dim), src[sl])
+        xp.add.at(out, _along(index, self.dim), src[corner])
         return out
 
     def backward(self, g: Any) -> tuple:
@@ -215,14 +217,10 @@ class Scatter(Function):
     saves = ()
 
     def forward(self, x: Any, src: Any, dim: int = 0, index: Any = None) -> Any:
-        self.dim = dim % x.ndim
-        self.index = index
-        check_index("scatter", index, self.dim, x.shape[self.dim])
-        out = x.copy()
+        out, corner = _scatter_start(self, "scatter", x, dim, index)
         if xp.ndim(src) == 0:
             src = xp.full(index.shape, src, dtype=x.dtype)
-        sl = tuple(slice(0, s) for s in index.shape)
-        out[_along(index, self.dim)] = src[sl]
+        out[_along(index, self.dim)] = src[corner]
         return out
 
     def backward(self, g: Any) -> tuple:

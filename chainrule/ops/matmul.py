@@ -62,7 +62,6 @@ class MatMul(Function):
         return gx, gy
 
 
-
 # NOTE (speed): at small batch, OpenBLAS runs x·Wᵀ (the weight as a transposed right operand)
 # up to 1.7x slower than (W·xᵀ)ᵀ for weights of 64k+ entries (784x512 at batch 32: 520 vs
 # 300 µs on one Zen 3 core); from batch ~256 on the direct form is as fast or faster. The
@@ -116,7 +115,6 @@ class Linear(Function):
         if len(self.needs) > 2 and self.needs[2]:
             gb = g.sum(tuple(range(g.ndim - 1))) if g.ndim > 1 else g
         return gx, gw, gb
-
 
 
 def _einsum_parse(eq: str, n: int) -> tuple[list[str], str]:

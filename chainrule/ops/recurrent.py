@@ -153,7 +153,6 @@ class FlatPart(Function):
         return (F.index_add(g.reshape(-1), self.inputs[0].data.shape, self.key),)
 
 
-
 class RecurrentScan(Function):
     """One recurrent layer (1 or 2 directions) over a whole sequence, packed into one array.
 

@@ -59,7 +59,6 @@ class Sum(Function):
         return (F.expand(g, shape),)
 
 
-
 class Mean(Function):
     """out = (1/n) Σ_dim x;  dx = g/n broadcast back (n = number of reduced elements)."""
 
@@ -86,7 +85,6 @@ class Mean(Function):
         return (F.expand(g * (1.0 / self.n), shape),)
 
 
-
 class SumTo(Function):
     """out = x summed down to ``shape`` (inverse of broadcasting);  dx = g broadcast to x."""
 
@@ -97,7 +95,6 @@ class SumTo(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (F.expand(g, self.inputs[0].data.shape),)
-
 
 
 def sum_to_array(x: Any, shape: tuple[int, ...]) -> Any:
