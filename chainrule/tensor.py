@@ -1671,10 +1671,6 @@ def _index_add_tensor(g: Tensor, shape: tuple[int, ...], key: Any) -> Tensor:
     return apply(I.IndexAdd, g, shape=tuple(shape), key=key)
 
 
-register_tensor_functions(Tensor, {
-    **{name: getattr(Tensor, name) for name in ("exp", "log", "sin", "cos", "tanh", "sign")},
-    "index_add": _index_add_tensor,
-}, apply)
 
 
 _ONES: dict[Any, xp.ndarray] = {}
@@ -1778,6 +1774,13 @@ FUNCTIONS = [
     "logical_and", "logical_or", "lerp", "eq", "ne", "lt", "le", "gt", "ge", "numel", "clone",
     "detach", "sum_to",
 ]
+
+
+# the Tensor functions ops may call in a Tensor-path derivative (autograd.function.TENSORS)
+register_tensor_functions(Tensor, {
+    **{name: getattr(Tensor, name) for name in ("exp", "log", "sin", "cos", "tanh", "sign")},
+    "index_add": _index_add_tensor, "wrap": _wrap, "where": where, "einsum": einsum,
+}, apply)
 
 
 _MOVED_TO_CREATION = frozenset(("tensor", "from_numpy", "randn"))

@@ -141,8 +141,9 @@ _RECORDER: list[Any] = [None]  # chainrule.tensor.apply, registered with the Ten
 def register_tensor_functions(tensor_cls: type, functions: dict[str, Any],
                               recorder: Any) -> None:
     """Called once by ``chainrule.tensor``: the Tensor class, the functions ``vjp`` may call
-    on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``, ``index_add``) and
-    the recorder behind ``Function.apply``."""
+    on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``, ``index_add``; and
+    ``wrap``, ``where``, ``einsum`` for the ops' Tensor backwards) and the recorder behind
+    ``Function.apply``."""
     _Tensors.Tensor = tensor_cls
     _RECORDER[0] = recorder
     for name, fn in functions.items():

@@ -541,8 +541,6 @@ class Conv(Function):
         return lay.output(_gemm(w2, cols, groups), b)
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import apply
-
         x, w = self.inputs[0], self.inputs[1]
         cols, self.cols = self.cols, None  # free it (None: ConvWeightGrad rebuilds it)
         kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
@@ -550,13 +548,13 @@ class Conv(Function):
         if self.needs[0]:
             if not self.sample:  # channel-first, shared with dW's GEMM
                 g2 = self.lay.grad_cols(g.data)
-            gx = apply(ConvTranspose, g, w, size=tuple(x.shape[2:]), g2=g2, **kw)
+            gx = ConvTranspose.apply(g, w, size=tuple(x.shape[2:]), g2=g2, **kw)
         bias: dict[str, Any] = {}  # the weight gradient's GEMM may give db on the way
         if self.needs[1]:
-            gw = apply(ConvWeightGrad, x, g, ksize=tuple(w.shape[2:]), cols=cols, g2=g2,
+            gw = ConvWeightGrad.apply(x, g, ksize=tuple(w.shape[2:]), cols=cols, g2=g2,
                        bias_out=bias, sample=self.sample, **kw)
         if len(self.needs) > 2 and self.needs[2]:
-            gb = apply(BiasGrad, g, dim=(0, *range(2, g.ndim)), value=bias.get("db"))
+            gb = BiasGrad.apply(g, dim=(0, *range(2, g.ndim)), value=bias.get("db"))
         return (gx, gw, gb)[: len(self.inputs)]
 
 
@@ -612,16 +610,14 @@ class ConvTranspose(Function):
         return out
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import apply
-
         y, w = self.inputs[0], self.inputs[1]
         kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
         gy = gw = gb = None
         if self.needs[0]:
-            gy = apply(Conv, g, w, **kw)
+            gy = Conv.apply(g, w, **kw)
             gy = _fit(gy, y.shape)
         if self.needs[1]:
-            gw = apply(ConvWeightGrad, g, y, ksize=tuple(w.shape[2:]), **kw)
+            gw = ConvWeightGrad.apply(g, y, ksize=tuple(w.shape[2:]), **kw)
         if len(self.needs) > 2 and self.needs[2]:
             gb = g.sum((0, *range(2, g.ndim)))
         return (gy, gw, gb)[: len(self.inputs)]
@@ -665,15 +661,13 @@ class ConvWeightGrad(Function):
         return gw.reshape((g.shape[1], x.shape[1] // groups, *ksize))
 
     def backward(self, gg: Any) -> tuple:
-        from chainrule.tensor import apply
-
         x, g = self.inputs[0], self.inputs[1]
         kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
         gx = gg_out = None
         if self.needs[0]:
-            gx = apply(ConvTranspose, g, gg, size=tuple(x.shape[2:]), **kw)
+            gx = ConvTranspose.apply(g, gg, size=tuple(x.shape[2:]), **kw)
         if self.needs[1]:
-            gg_out = _fit(apply(Conv, x, gg, **kw), g.shape)
+            gg_out = _fit(Conv.apply(x, gg, **kw), g.shape)
         return gx, gg_out
 
 
@@ -706,10 +700,8 @@ class Unfold(Function):
         return xp.ascontiguousarray(cols.reshape(cols.shape[0], n, -1).swapaxes(0, 1))
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import apply
-
         x = self.inputs[0]
-        return (apply(Fold, g, size=tuple(x.shape[2:]), ksize=self.ksize, stride=self.stride,
+        return (Fold.apply(g, size=tuple(x.shape[2:]), ksize=self.ksize, stride=self.stride,
                       pads=self.pads, dilation=self.dilation),)
 
 
@@ -739,7 +731,5 @@ class Fold(Function):
         return _crop(col2im(cols, padded, ksize, stride, dilation, osize), pads, size)
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import apply
-
-        return (apply(Unfold, g, ksize=self.ksize, stride=self.stride, pads=self.pads,
+        return (Unfold.apply(g, ksize=self.ksize, stride=self.stride, pads=self.pads,
                       dilation=self.dilation),)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.engine import SAVE_CROSS, Function
+from chainrule.autograd.function import TENSORS
 from chainrule.backend import xp
 
 
@@ -152,8 +153,7 @@ class Einsum(Function):
         return xp.asarray(xp.einsum(f"{','.join(self.ins)}->{self.out_sub}", *xs))
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import einsum
-
+        einsum = TENSORS.einsum
         xs = self.inputs
         grads = []
         for k, need in enumerate(self.needs):

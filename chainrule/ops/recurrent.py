@@ -57,6 +57,7 @@ from typing import Any
 
 from chainrule import _jit
 from chainrule.autograd.engine import Function, _GradMode, run_backward
+from chainrule.autograd.function import TENSORS
 from chainrule.backend import xp
 
 MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
@@ -104,8 +105,7 @@ def recompute_vjp(fn: Function, reference: Callable[..., Any], g: Any) -> tuple:
     nested backward (so it does not run into the rest of the graph) and restored afterwards (so
     the returned gradients stay connected to the real inputs for the next derivative).
     """
-    from chainrule.tensor import Tensor, apply
-
+    Tensor = TENSORS.Tensor
     args: list[Any] = []
     aliases: list[Any] = []
     slots: list[int] = []
@@ -113,7 +113,7 @@ def recompute_vjp(fn: Function, reference: Callable[..., Any], g: Any) -> tuple:
     try:
         for k, (t, need) in enumerate(zip(fn.inputs, fn.needs)):
             if need and isinstance(t, Tensor):
-                a = apply(_Alias, t)
+                a = _Alias.apply(t)
                 node = a.grad_fn
                 cut.append((node, node.next))
                 node.next = (None,)
@@ -212,9 +212,7 @@ class RecurrentScan(Function):
     def backward(self, g: Any) -> tuple:
         if _GradMode.enabled:  # create_graph: a differentiable backward (see module docstring)
             return recompute_vjp(self, self.reference, g)
-        from chainrule.tensor import _wrap
-
-        return tuple(None if a is None else _wrap(a) for a in self.fast_backward(g.data))
+        return tuple(None if a is None else TENSORS.wrap(a) for a in self.fast_backward(g.data))
 
     def fast_backward(self, gd: Any) -> tuple:
         """BPTT on arrays (the engine calls it when no graph of the backward is recorded)."""
@@ -421,9 +419,7 @@ class MaskedLSTMScan(Function):
     def backward(self, g: Any) -> tuple:
         if _GradMode.enabled:  # create_graph: differentiate the composite instead
             return recompute_vjp(self, self.reference, g)
-        from chainrule.tensor import _wrap
-
-        return tuple(None if a is None else _wrap(a) for a in self.fast_backward(g.data))
+        return tuple(None if a is None else TENSORS.wrap(a) for a in self.fast_backward(g.data))
 
     def fast_backward(self, gy: Any) -> tuple:
         """BPTT on arrays (see the class docstring for the recurrence)."""

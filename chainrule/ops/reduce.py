@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.engine import Function
+from chainrule.autograd.function import TENSORS
 from chainrule.backend import xp
 
 
@@ -130,8 +131,7 @@ class Norm(Function):
         return xp.sqrt(xp.asarray(xp.sum(x * x, axis=self.axes, keepdims=keepdim)))
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import where
-
+        where = TENSORS.where
         x = self.inputs[0]
         out = self.output()
         if not self.keepdim and self.axes:
