@@ -55,15 +55,14 @@ class _Arrays:
 
     @staticmethod
     def output(fn: Function) -> Any:
-        return fn.output().data
+        # (the engine keeps the output of a pending node alive: out_ref() is not None here)
+        return fn.out_ref().data
 
     @staticmethod
     def cast(g: Any, dtype: Any) -> Any:
         return g.astype(dtype)
 
-    @staticmethod
-    def expand(g: Any, shape: tuple[int, ...]) -> Any:
-        return broadcast_to(g, shape)
+    expand = staticmethod(broadcast_to)  # (g, shape): a read-only broadcast view
 
     @staticmethod
     def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
