@@ -8,14 +8,17 @@ primitives, so its gradient comes from theirs.
 
 from __future__ import annotations
 
-import traceback
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from chainrule import random as _random
 from chainrule.autograd import engine as _engine
-from chainrule.autograd.engine import SAVE_CROSS, Function, _GradMode, next_seq, run_backward
+from chainrule.autograd.engine import Function, _GradMode, run_backward
+from chainrule.autograd.function import _saved_versions as _saved_versions  # re-exported
+from chainrule.autograd.function import record as apply  # Function.apply's recorder
+from chainrule.autograd.function import record_binary as _binary  # (x op y)
+from chainrule.autograd.function import record_unary as _unary  # (x.exp() ...)
 from chainrule.autograd.function import register_tensor_functions
 from chainrule.autograd.inplace import (
     _mark_overwritten,
@@ -95,171 +98,6 @@ def _wrap(data: Any, requires_grad: bool = False, grad_fn: Function | None = Non
     t._base = None
     t._hooks = None
     return t
-
-
-def apply(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
-    """Run primitive ``cls`` on ``args`` (Tensors or constants) and record it if needed.
-
-    Recording stores on the node its inputs, which of them need a gradient, the edges to their
-    creators (taken now, so a later in-place change of an input does not reroute this node) and
-    the versions of the inputs its backward reads. This is the hot path of every op: keep it
-    free of extra calls.
-    """
-    fn = _new(cls)
-    arrays = []
-    rg = False
-    for a in args:
-        if isinstance(a, Tensor):
-            arrays.append(a.data)
-            if a.requires_grad:
-                rg = True
-        else:
-            arrays.append(a)
-    try:
-        out = fn.forward(*arrays, **kw)
-    except ValueError as e:  # NumPy's broadcasting/shape errors, told with the op's name
-        raise _forward_error(cls, arrays, e) from None
-    t = _new(Tensor)
-    t.data = out
-    t.grad = None
-    t._version = 0
-    t._base = None
-    t._hooks = None
-    if rg and _GradMode.enabled:
-        needs = []
-        edges = []
-        for a in args:
-            if isinstance(a, Tensor) and a.requires_grad:
-                needs.append(True)
-                edges.append(a if a.grad_fn is None else a.grad_fn)
-            else:
-                needs.append(False)
-                edges.append(None)
-        fn.inputs = args
-        fn.needs = needs
-        fn.next = edges
-        fn.seq = next_seq()
-        if fn.saves:
-            fn.versions = _saved_versions(fn, args, needs)
-        if _GradMode.anomaly:
-            fn.stack = traceback.extract_stack()[:-1]
-        t.grad_fn = fn
-        t.requires_grad = True
-        if fn.save_out:
-            fn.out_ref = weakref.ref(t)
-    else:
-        t.grad_fn = None
-        t.requires_grad = False
-    return t
-
-
-def _unary(cls: type[Function], x: Tensor) -> Tensor:
-    """``apply`` specialised to one Tensor input and no options (the unary math methods)."""
-    fn = _new(cls)
-    t = _new(Tensor)
-    t.data = fn.forward(x.data)
-    t.grad = None
-    t._version = 0
-    t._base = None
-    t._hooks = None
-    if x.requires_grad and _GradMode.enabled:
-        fn.inputs = (x,)
-        fn.needs = (True,)
-        fn.next = (x.grad_fn or x,)
-        fn.seq = next_seq()
-        if fn.saves:
-            b = x._base
-            fn.versions = ((x if b is None else b)._version,)
-        if _GradMode.anomaly:
-            fn.stack = traceback.extract_stack()[:-1]
-        t.grad_fn = fn
-        t.requires_grad = True
-        if fn.save_out:
-            fn.out_ref = weakref.ref(t)
-    else:
-        t.grad_fn = None
-        t.requires_grad = False
-    return t
-
-
-_SCALARS = frozenset((float, int, bool))
-
-
-def _binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
-    """``apply`` specialised to (Tensor, operand) (the arithmetic operators): the hottest path
-    of the library, so it is written out flat."""
-    if y.__class__ in _SCALARS:
-        yt = False
-        yd = y
-    elif isinstance(y, Tensor):
-        yt = True
-        yd = y.data
-    else:
-        y = yd = _const(y)
-        yt = isinstance(y, Tensor)
-        if yt:
-            yd = y.data
-    fn = _new(cls)
-    try:
-        out = fn.forward(x.data, yd)
-    except ValueError as e:  # NumPy's broadcasting errors, told with the op's name
-        raise _forward_error(cls, [x.data, yd], e) from None
-    t = _new(Tensor)
-    t.data = out
-    t.grad = None
-    t._version = 0
-    t._base = None
-    t._hooks = None
-    xr = x.requires_grad
-    yr = yt and y.requires_grad
-    if (xr or yr) and _GradMode.enabled:
-        fn.inputs = (x, y)
-        fn.needs = (xr, yr)
-        fn.next = ((x.grad_fn or x) if xr else None, (y.grad_fn or y) if yr else None)
-        fn.seq = next_seq()
-        if fn.save_when is SAVE_CROSS:  # x * y: each input serves the other's gradient
-            b = x._base
-            vx = (x if b is None else b)._version if yr else None
-            vy = None
-            if xr and yt:
-                b = y._base
-                vy = (y if b is None else b)._version
-            fn.versions = (vx, vy)
-        elif fn.saves:
-            fn.versions = _saved_versions(fn, (x, y), (xr, yr))
-        if _GradMode.anomaly:
-            fn.stack = traceback.extract_stack()[:-1]
-        t.grad_fn = fn
-        t.requires_grad = True
-        if fn.save_out:
-            fn.out_ref = weakref.ref(t)
-    else:
-        t.grad_fn = None
-        t.requires_grad = False
-    return t
-
-
-def _saved_versions(fn: Function, args: tuple, needs: list) -> list:
-    """The version of each input listed in ``fn.saves`` (None where nothing is to check)."""
-    when = fn.save_when
-    n = len(args)
-    out = []
-    for i in fn.saves:
-        a = args[i] if i < n else None
-        if not isinstance(a, Tensor) or (when is not None and i in when and not needs[when[i]]):
-            out.append(None)
-        else:
-            b = a._base
-            out.append((a if b is None else b)._version)
-    return out
-
-
-def _forward_error(cls: type[Function], arrays: list, err: Exception) -> RuntimeError:
-    """A RuntimeError naming the op and its operands' shapes and dtypes."""
-    ops = ", ".join(
-        f"{tuple(a.shape)} {a.dtype}" if isinstance(a, xp.ndarray) else repr(a) for a in arrays
-    )
-    return RuntimeError(f"{cls.__name__.lower()}: {err} (operands: {ops})")
 
 
 def _const(o: Any) -> Any:
@@ -1780,7 +1618,7 @@ FUNCTIONS = [
 register_tensor_functions(Tensor, {
     **{name: getattr(Tensor, name) for name in ("exp", "log", "sin", "cos", "tanh", "sign")},
     "index_add": _index_add_tensor, "wrap": _wrap, "where": where, "einsum": einsum,
-}, apply)
+}, _const)
 
 
 _MOVED_TO_CREATION = frozenset(("tensor", "from_numpy", "randn"))

@@ -22,7 +22,6 @@ arrays. The registry tests check that both paths agree for every op.
 
 from __future__ import annotations
 
-import threading
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from heapq import heapify, heappop, heappush
@@ -33,27 +32,13 @@ from chainrule.autograd.function import (
     Function,
 )
 from chainrule.autograd.function import SAVE_CROSS as SAVE_CROSS  # re-exported for the ops
+from chainrule.autograd.function import _GradMode as _GradMode  # re-exported (ops, nn)
 from chainrule.autograd.function import next_seq as next_seq  # re-exported (tests, tensor.py)
 
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
 
 
-class _ThreadModes(threading.local):
-    """Per-thread switches, as in PyTorch: graph recording (``no_grad`` turns it off), anomaly
-    detection, and whether ``backward()`` builds the graph of the gradient by default.
-
-    The class attributes are every thread's starting values (a new thread records, as in
-    PyTorch); an assignment changes only the assigning thread's value, so one thread evaluating
-    under ``no_grad()`` never stops another from recording its training step.
-    """
-
-    enabled = True
-    anomaly = False
-    create_graph = False  # see ``backward_creates_graph``
-
-
-_GradMode = _ThreadModes()
 grad_mode = _GradMode
 
 

@@ -27,12 +27,212 @@ Example (the ``atan2`` op of docs/ops.md)::
 from __future__ import annotations
 
 import itertools
+import threading
+import traceback
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from chainrule.backend import broadcast_to, xp
 
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
+
+class _ThreadModes(threading.local):
+    """Per-thread switches, as in PyTorch: graph recording (``no_grad`` turns it off), anomaly
+    detection, and whether ``backward()`` builds the graph of the gradient by default.
+
+    The class attributes are every thread's starting values (a new thread records, as in
+    PyTorch); an assignment changes only the assigning thread's value, so one thread evaluating
+    under ``no_grad()`` never stops another from recording its training step.
+    """
+
+    enabled = True
+    anomaly = False
+    create_graph = False  # see ``backward_creates_graph``
+
+
+_GradMode = _ThreadModes()
+_GradMode = _ThreadModes()
+
+# numbers recorded nodes in creation order (``Function.seq``)
+next_seq = itertools.count(1).__next__
+
+# ``save_when`` of two-input ops whose inputs each serve only the other's gradient (x * y,
+# x @ y): shared so that ``record`` can recognise it by identity
+SAVE_CROSS: dict[int, int] = {0: 1, 1: 0}
+
+_new = object.__new__
+# bound by register_tensor_functions: the Tensor class, and ``chainrule.tensor._const`` (how an
+# operator's right operand is normalised)
+Tensor: Any = None
+_const: Any = None
+
+
+def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
+    """Run primitive ``cls`` on ``args`` (Tensors or constants) and record it if needed.
+
+    Recording stores on the node its inputs, which of them need a gradient, the edges to their
+    creators (taken now, so a later in-place change of an input does not reroute this node) and
+    the versions of the inputs its backward reads. This is the hot path of every op: keep it
+    free of extra calls.
+    """
+    fn = _new(cls)
+    arrays = []
+    rg = False
+    for a in args:
+        if isinstance(a, Tensor):
+            arrays.append(a.data)
+            if a.requires_grad:
+                rg = True
+        else:
+            arrays.append(a)
+    try:
+        out = fn.forward(*arrays, **kw)
+    except ValueError as e:  # NumPy's broadcasting/shape errors, told with the op's name
+        raise _forward_error(cls, arrays, e) from None
+    t = _new(Tensor)
+    t.data = out
+    t.grad = None
+    t._version = 0
+    t._base = None
+    t._hooks = None
+    if rg and _GradMode.enabled:
+        needs = []
+        edges = []
+        for a in args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                needs.append(True)
+                edges.append(a if a.grad_fn is None else a.grad_fn)
+            else:
+                needs.append(False)
+                edges.append(None)
+        fn.inputs = args
+        fn.needs = needs
+        fn.next = edges
+        fn.seq = next_seq()
+        if fn.saves:
+            fn.versions = _saved_versions(fn, args, needs)
+        if _GradMode.anomaly:
+            fn.stack = traceback.extract_stack()[:-1]
+        t.grad_fn = fn
+        t.requires_grad = True
+        if fn.save_out:
+            fn.out_ref = weakref.ref(t)
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+def record_unary(cls: type[Function], x: Tensor) -> Tensor:
+    """``record`` specialised to one Tensor input and no options (the unary math methods)."""
+    fn = _new(cls)
+    t = _new(Tensor)
+    t.data = fn.forward(x.data)
+    t.grad = None
+    t._version = 0
+    t._base = None
+    t._hooks = None
+    if x.requires_grad and _GradMode.enabled:
+        fn.inputs = (x,)
+        fn.needs = (True,)
+        fn.next = (x.grad_fn or x,)
+        fn.seq = next_seq()
+        if fn.saves:
+            b = x._base
+            fn.versions = ((x if b is None else b)._version,)
+        if _GradMode.anomaly:
+            fn.stack = traceback.extract_stack()[:-1]
+        t.grad_fn = fn
+        t.requires_grad = True
+        if fn.save_out:
+            fn.out_ref = weakref.ref(t)
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+_SCALARS = frozenset((float, int, bool))
+
+
+def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
+    """``record`` specialised to (Tensor, operand) (the arithmetic operators): the hottest path
+    of the library, so it is written out flat."""
+    if y.__class__ in _SCALARS:
+        yt = False
+        yd = y
+    elif isinstance(y, Tensor):
+        yt = True
+        yd = y.data
+    else:
+        y = yd = _const(y)
+        yt = isinstance(y, Tensor)
+        if yt:
+            yd = y.data
+    fn = _new(cls)
+    try:
+        out = fn.forward(x.data, yd)
+    except ValueError as e:  # NumPy's broadcasting errors, told with the op's name
+        raise _forward_error(cls, [x.data, yd], e) from None
+    t = _new(Tensor)
+    t.data = out
+    t.grad = None
+    t._version = 0
+    t._base = None
+    t._hooks = None
+    xr = x.requires_grad
+    yr = yt and y.requires_grad
+    if (xr or yr) and _GradMode.enabled:
+        fn.inputs = (x, y)
+        fn.needs = (xr, yr)
+        fn.next = ((x.grad_fn or x) if xr else None, (y.grad_fn or y) if yr else None)
+        fn.seq = next_seq()
+        if fn.save_when is SAVE_CROSS:  # x * y: each input serves the other's gradient
+            b = x._base
+            vx = (x if b is None else b)._version if yr else None
+            vy = None
+            if xr and yt:
+                b = y._base
+                vy = (y if b is None else b)._version
+            fn.versions = (vx, vy)
+        elif fn.saves:
+            fn.versions = _saved_versions(fn, (x, y), (xr, yr))
+        if _GradMode.anomaly:
+            fn.stack = traceback.extract_stack()[:-1]
+        t.grad_fn = fn
+        t.requires_grad = True
+        if fn.save_out:
+            fn.out_ref = weakref.ref(t)
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+def _saved_versions(fn: Function, args: tuple, needs: list) -> list:
+    """The version of each input listed in ``fn.saves`` (None where nothing is to check)."""
+    when = fn.save_when
+    n = len(args)
+    out = []
+    for i in fn.saves:
+        a = args[i] if i < n else None
+        if not isinstance(a, Tensor) or (when is not None and i in when and not needs[when[i]]):
+            out.append(None)
+        else:
+            b = a._base
+            out.append((a if b is None else b)._version)
+    return out
+
+
+def _forward_error(cls: type[Function], arrays: list, err: Exception) -> RuntimeError:
+    """A RuntimeError naming the op and its operands' shapes and dtypes."""
+    ops = ", ".join(
+        f"{tuple(a.shape)} {a.dtype}" if isinstance(a, xp.ndarray) else repr(a) for a in arrays
+    )
+    return RuntimeError(f"{cls.__name__.lower()}: {err} (operands: {ops})")
+
+
 
 class _Arrays:
     """``F`` of the array pass: NumPy-shaped functions on the inputs' arrays."""
@@ -134,27 +334,19 @@ ARRAYS = _Arrays()
 TENSORS = _Tensors()
 
 
-_RECORDER: list[Any] = [None]  # chainrule.tensor.apply, registered with the Tensor class
-
-
 def register_tensor_functions(tensor_cls: type, functions: dict[str, Any],
-                              recorder: Any) -> None:
+                              const: Any) -> None:
     """Called once by ``chainrule.tensor``: the Tensor class, the functions ``vjp`` may call
     on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``, ``index_add``; and
-    ``wrap``, ``where``, ``einsum`` for the ops' Tensor backwards) and the recorder behind
-    ``Function.apply``."""
-    _Tensors.Tensor = tensor_cls
-    _RECORDER[0] = recorder
+    ``wrap``, ``where``, ``einsum`` for the ops' Tensor backwards) and ``const``, which
+    normalises an operator's right operand (Python numbers, NumPy scalars, sequences)."""
+    global Tensor, _const
+    _Tensors.Tensor = Tensor = tensor_cls
+    _const = const
     for name, fn in functions.items():
         setattr(_Tensors, name, staticmethod(fn))
 
 
-# numbers recorded nodes in creation order (``Function.seq``)
-next_seq = itertools.count(1).__next__
-
-# ``save_when`` of two-input ops whose inputs each serve only the other's gradient (x * y,
-# x @ y): shared so that ``apply`` can recognise it by identity
-SAVE_CROSS: dict[int, int] = {0: 1, 1: 0}
 
 
 class Function:
@@ -199,7 +391,7 @@ class Function:
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run the op on Tensors (or constants) and, when recording, link the result into the
         graph: ``Atan2.apply(y, x)``. Keyword arguments go to ``forward`` as constants."""
-        return _RECORDER[0](cls, *args, **kwargs)
+        return record(cls, *args, **kwargs)
 
     def forward(self, *args: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.forward is abstract")
