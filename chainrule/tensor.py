@@ -314,24 +314,6 @@ class Tensor:
             return f"chainrule.{self.dtype}"
         return self.to(dtype)
 
-    def float(self) -> Tensor:
-        return self.to(float32)
-
-    def double(self) -> Tensor:
-        return self.to(float64)
-
-    def long(self) -> Tensor:
-        return self.to(int64)
-
-    def int(self) -> Tensor:
-        return self.to(int32)
-
-    def bool(self) -> Tensor:
-        return self.to(bool_)
-
-    def half(self) -> Tensor:
-        return self.to(xp.float16)
-
     def cpu(self) -> Tensor:
         return self
 
@@ -1484,6 +1466,22 @@ for _name, _cls in (("add", E.Add), ("sub", E.Sub), ("mul", E.Mul), ("truediv", 
     setattr(Tensor, _fwd.__name__, _fwd)
     setattr(Tensor, _ref.__name__, _ref)
 del _name, _cls, _fwd, _ref
+
+
+def _cast_to(dtype: Any) -> Callable:
+    def method(self: Tensor) -> Tensor:
+        return self.to(dtype)
+
+    return method
+
+
+# x.float(), x.long(), ...: PyTorch's dtype shortcuts
+for _name, _dtype in (("float", float32), ("double", float64), ("long", int64), ("int", int32),
+                      ("bool", bool_), ("half", xp.dtype(xp.float16))):
+    _method = _cast_to(_dtype)
+    _method.__name__ = _name
+    setattr(Tensor, _name, _method)
+del _name, _dtype, _method
 
 
 def _inplace_unary(cls: type[Function]) -> Callable:
