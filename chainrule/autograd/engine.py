@@ -356,12 +356,14 @@ def _propagate(grads: dict, leaf_grads: dict, leaves: dict, arrays: bool, retain
                         _check_versions(fn)
             if not arrays:
                 out = fn.backward(g)
-            elif fn.fast_backward is not None:
-                out = fn.fast_backward(g)
-            elif fn.vjp is not None:
-                out = fn.vjp(g, ARRAYS)
-            else:
-                out = _backward_on_arrays(fn, g, Tensor)
+            else:  # (an op defines vjp, or a hand-written fast_backward, or only backward)
+                vjp = fn.vjp
+                if vjp is not None:
+                    out = vjp(g, ARRAYS)
+                elif fn.fast_backward is not None:
+                    out = fn.fast_backward(g)
+                else:
+                    out = _backward_on_arrays(fn, g, Tensor)
             if type(out) is not tuple:
                 out = tuple(out) if isinstance(out, list) else (out,)
             if len(out) != len(ins):

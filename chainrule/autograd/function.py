@@ -387,6 +387,13 @@ class Function:
     save_when: dict[int, int] | None = None
     save_out = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.vjp is not None and cls.fast_backward is not None:
+            # the array pass runs vjp when there is one: a hand-written twin would be ignored
+            raise TypeError(f"{cls.__name__}: define vjp(g, F), or backward(g) with a "
+                            "hand-written fast_backward(g), not vjp with fast_backward")
+
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run the op on Tensors (or constants) and, when recording, link the result into the
