@@ -170,12 +170,9 @@ class Tensor:
         if dtype is None and arr.dtype.kind in "iub" and not isinstance(data, xp.ndarray):
             arr = arr.astype(default_dtype())  # torch.Tensor(list) is a float tensor
         self.data = arr
-        self.grad = None
-        self.grad_fn = None
+        self.grad = self.grad_fn = self._base = self._hooks = None  # (as _wrap, unrecorded)
         self.requires_grad = False
         self._version = 0
-        self._base = None
-        self._hooks = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -668,22 +665,6 @@ class Tensor:
     def logical_or(self, o: Any) -> Tensor:
         return _wrap(xp.logical_or(self.data, _data(o)))
 
-    # in-place arithmetic
-    def __iadd__(self, o: Any) -> Tensor:
-        return self._inplace(E.Add, _const(o))
-
-    def __isub__(self, o: Any) -> Tensor:
-        return self._inplace(E.Sub, _const(o))
-
-    def __imul__(self, o: Any) -> Tensor:
-        return self._inplace(E.Mul, _const(o))
-
-    def __itruediv__(self, o: Any) -> Tensor:
-        return self._inplace(E.Div, _const(o))
-
-    def __ipow__(self, o: Any) -> Tensor:
-        return self._inplace(E.PowScalar, _const(o))
-
     def add(self, o: Any, alpha: float = 1) -> Tensor:
         return self + (o * alpha if alpha != 1 else o)
 
@@ -753,6 +734,9 @@ class Tensor:
 
     def pow_(self, o: Any) -> Tensor:
         return self._inplace(E.PowScalar, _const(o))
+
+    # x += o, ...: the in-place methods
+    __iadd__, __isub__, __imul__, __itruediv__, __ipow__ = add_, sub_, mul_, div_, pow_
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         return self._inplace(E.Clamp, lo=min, hi=max)
@@ -833,60 +817,22 @@ class Tensor:
             return self.copy_(values)
 
     # ---- elementwise -----------------------------------------------------------------------
-    def exp(self) -> Tensor:
-        return _unary(E.Exp, self)
-
-    def log(self) -> Tensor:
-        return _unary(E.Log, self)
-
     def log2(self) -> Tensor:
         return apply(E.Log, self) / float(xp.log(2.0))
 
     def log10(self) -> Tensor:
         return apply(E.Log, self) / float(xp.log(10.0))
 
-    def log1p(self) -> Tensor:
-        return _unary(E.Log1p, self)
-
-    def expm1(self) -> Tensor:
-        return _unary(E.Expm1, self)
-
-    def sqrt(self) -> Tensor:
-        return _unary(E.Sqrt, self)
-
-    def rsqrt(self) -> Tensor:
-        return _unary(E.Rsqrt, self)
-
     def square(self) -> Tensor:
         return apply(E.PowScalar, self, 2)
-
-    def abs(self) -> Tensor:
-        return _unary(E.Abs, self)
-
-    absolute = abs
 
     def sign(self) -> Tensor:
         return apply(E.ZeroGrad, self, fn="sign")
 
     sgn = sign
 
-    def sin(self) -> Tensor:
-        return _unary(E.Sin, self)
-
-    def cos(self) -> Tensor:
-        return _unary(E.Cos, self)
-
     def tan(self) -> Tensor:
         return self.sin() / self.cos()
-
-    def tanh(self) -> Tensor:
-        return _unary(E.Tanh, self)
-
-    def sigmoid(self) -> Tensor:
-        return _unary(E.Sigmoid, self)
-
-    def relu(self) -> Tensor:
-        return _unary(E.Relu, self)
 
     def softmax(self, dim: int = -1) -> Tensor:
         return apply(R.LogSoftmax, self, dim=dim).exp()
@@ -1482,6 +1428,25 @@ for _name, _dtype in (("float", float32), ("double", float64), ("long", int64), 
     _method.__name__ = _name
     setattr(Tensor, _name, _method)
 del _name, _dtype, _method
+
+
+def _unary_method(cls: type[Function]) -> Callable:
+    def method(self: Tensor) -> Tensor:
+        return _unary(cls, self)
+
+    return method
+
+
+# x.exp(), x.tanh(), ...: one op each, through the flat one-input recorder
+for _name, _cls in (("exp", E.Exp), ("log", E.Log), ("log1p", E.Log1p), ("expm1", E.Expm1),
+                    ("sqrt", E.Sqrt), ("rsqrt", E.Rsqrt), ("abs", E.Abs), ("sin", E.Sin),
+                    ("cos", E.Cos), ("tanh", E.Tanh), ("sigmoid", E.Sigmoid), ("relu", E.Relu)):
+    _method = _unary_method(_cls)
+    _method.__name__ = _name
+    _method.__doc__ = (_cls.__doc__ or "").split(";")[0].strip()
+    setattr(Tensor, _name, _method)
+Tensor.absolute = Tensor.abs  # type: ignore[attr-defined]
+del _name, _cls, _method
 
 
 def _inplace_unary(cls: type[Function]) -> Callable:
