@@ -16,30 +16,10 @@ from chainrule import backend
 from chainrule.autograd.engine import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from chainrule.backend import default_dtype as get_default_dtype
 from chainrule.backend import set_default_dtype
-from chainrule.histograms import bincount, histc, histogram
-from chainrule.random import (
-    Generator,
-    default_generator,
-    get_rng_state,
-    initial_seed,
-    manual_seed,
-    seed,
-    set_rng_state,
-)
-from chainrule.tensor import (
-    FUNCTIONS as _FUNCTIONS,
-)
-from chainrule.tensor import (
-    Tensor,
-    _method_function,
+from chainrule.creation import (
     arange,
     as_tensor,
     bernoulli,
-    cat,
-    concat,
-    concatenate,
-    device,
-    einsum,
     empty,
     empty_like,
     eye,
@@ -59,12 +39,34 @@ from chainrule.tensor import (
     randn,
     randn_like,
     randperm,
-    stack,
     tensor,
-    tensordot,
-    where,
     zeros,
     zeros_like,
+)
+from chainrule.histograms import bincount, histc, histogram
+from chainrule.random import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
+from chainrule.tensor import (
+    FUNCTIONS as _FUNCTIONS,
+)
+from chainrule.tensor import (
+    Tensor,
+    _method_function,
+    cat,
+    concat,
+    concatenate,
+    device,
+    einsum,
+    stack,
+    tensordot,
+    where,
 )
 from chainrule.types import MinMax
 

@@ -87,8 +87,8 @@ def flat(*arrays: Any) -> tuple[Any, ...] | None:
 
 def run(k: Callable[..., Any], arrays: tuple[Any, ...], *scalars: Any) -> None:
     """``k(*arrays, *scalars)`` over flat arrays, split into contiguous ranges over the BLAS
-    threads when large (see ``chainrule.ops.conv.parallel``; kernels release the GIL)."""
-    from chainrule.ops.conv import parallel
+    threads when large (see ``chainrule._threads.parallel``; kernels release the GIL)."""
+    from chainrule._threads import parallel
 
     n = arrays[0].size
 

@@ -9,6 +9,7 @@ Dtypes are NumPy dtype objects; chainrule re-exports them under PyTorch's names
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -27,21 +28,34 @@ int64 = np.dtype(np.int64)
 bool_ = np.dtype(np.bool_)
 
 _FLOAT_KINDS = ("f",)
-_default_float = float32
+
+
+class _DtypeMode(threading.local):
+    """The default float dtype, per thread. The class attribute is what a thread that never
+    called ``set_default_dtype`` sees: float32, or what the main thread set (so worker threads
+    such as a data loader's follow the program's choice), while a thread's own call changes
+    only that thread."""
+
+    value: np.dtype = float32
+
+
+_dtype_mode = _DtypeMode()
 
 
 def default_dtype() -> np.dtype:
     """The dtype given to Python floats: float32 unless changed by ``set_default_dtype``."""
-    return _default_float
+    return _dtype_mode.value
 
 
 def set_default_dtype(dtype: Any) -> None:
-    """Set the dtype of tensors made from Python floats (float32 or float64)."""
-    global _default_float
+    """Set the dtype of tensors made from Python floats (float32 or float64) in this thread
+    (from the main thread: also the default of threads that never set their own)."""
     d = np.dtype(dtype)
     if d.kind != "f":
         raise TypeError(f"set_default_dtype: only floating-point dtypes are allowed, got {d}")
-    _default_float = d
+    if threading.current_thread() is threading.main_thread():
+        _DtypeMode.value = d
+    _dtype_mode.value = d
 
 
 def is_floating(dtype: np.dtype) -> bool:
@@ -52,9 +66,9 @@ def is_floating(dtype: np.dtype) -> bool:
 def to_dtype(dtype: Any) -> np.dtype:
     """Normalise a dtype given as a NumPy dtype, a type, a string or a Python type."""
     if dtype is None:
-        return _default_float
+        return _dtype_mode.value
     if dtype is float:
-        return _default_float
+        return _dtype_mode.value
     if dtype is int:
         return int64
     if dtype is bool:
@@ -74,7 +88,7 @@ def asarray(data: Any, dtype: Any = None) -> np.ndarray:
     if dtype is not None:
         return arr.astype(to_dtype(dtype), copy=False)
     if arr.dtype == float64 and not isinstance(data, np.generic):
-        return arr.astype(_default_float)
+        return arr.astype(_dtype_mode.value)
     if arr.dtype.kind in "iu" and arr.dtype != int64 and not isinstance(data, np.generic):
         return arr.astype(int64)
     return arr

@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import enable_grad
-from chainrule.tensor import Tensor, from_numpy, stack, zeros_like
+from chainrule.creation import from_numpy, zeros_like
+from chainrule.tensor import Tensor, stack
 
 __all__ = [
     "functional_call", "grad", "grad_and_value", "vjp", "jacrev", "jacfwd", "hessian", "vmap",
@@ -332,7 +333,7 @@ def grad_and_value(func: Callable, argnums: int | tuple[int, ...] = 0,
 
 
 def _ones(t: Tensor) -> Tensor:
-    from chainrule.tensor import ones_like
+    from chainrule.creation import ones_like
 
     return ones_like(t).detach()
 
@@ -439,7 +440,7 @@ def _jacobian_block(o: Any, outs: list, inputs: list, keep: bool) -> list[Tensor
     result = []
     for i, x in enumerate(inputs):
         if n == 0:
-            from chainrule.tensor import zeros
+            from chainrule.creation import zeros
 
             result.append(zeros(*(tuple(o.shape) + tuple(x.shape)), dtype=x.dtype))
             continue

@@ -8,16 +8,26 @@ primitives, so its gradient comes from theirs.
 
 from __future__ import annotations
 
-import traceback
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
-
 from chainrule import random as _random
 from chainrule.autograd import engine as _engine
-from chainrule.autograd.engine import SAVE_CROSS, Function, _GradMode, next_seq, run_backward
+from chainrule.autograd.engine import Function, _GradMode, run_backward
+from chainrule.autograd.function import _saved_versions as _saved_versions  # re-exported
+from chainrule.autograd.function import record as apply  # Function.apply's recorder
+from chainrule.autograd.function import record_binary as _binary  # (x op y)
+from chainrule.autograd.function import record_unary as _unary  # (x.exp() ...)
+from chainrule.autograd.function import register_tensor_functions
+from chainrule.autograd.inplace import (
+    _mark_overwritten,
+    _reads_self,
+    _refresh_views,
+    _register_view,
+    _SavedOutput,
+    _write_back,
+)
 from chainrule.backend import (
     asarray,
     bool_,
@@ -28,6 +38,7 @@ from chainrule.backend import (
     int64,
     is_floating,
     to_dtype,
+    xp,
 )
 from chainrule.ops import elementwise as E
 from chainrule.ops import index as I
@@ -89,182 +100,17 @@ def _wrap(data: Any, requires_grad: bool = False, grad_fn: Function | None = Non
     return t
 
 
-def apply(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
-    """Run primitive ``cls`` on ``args`` (Tensors or constants) and record it if needed.
-
-    Recording stores on the node its inputs, which of them need a gradient, the edges to their
-    creators (taken now, so a later in-place change of an input does not reroute this node) and
-    the versions of the inputs its backward reads. This is the hot path of every op: keep it
-    free of extra calls.
-    """
-    fn = _new(cls)
-    arrays = []
-    rg = False
-    for a in args:
-        if isinstance(a, Tensor):
-            arrays.append(a.data)
-            if a.requires_grad:
-                rg = True
-        else:
-            arrays.append(a)
-    try:
-        out = fn.forward(*arrays, **kw)
-    except ValueError as e:  # NumPy's broadcasting/shape errors, told with the op's name
-        raise _forward_error(cls, arrays, e) from None
-    t = _new(Tensor)
-    t.data = out
-    t.grad = None
-    t._version = 0
-    t._base = None
-    t._hooks = None
-    if rg and _GradMode.enabled:
-        needs = []
-        edges = []
-        for a in args:
-            if isinstance(a, Tensor) and a.requires_grad:
-                needs.append(True)
-                edges.append(a if a.grad_fn is None else a.grad_fn)
-            else:
-                needs.append(False)
-                edges.append(None)
-        fn.inputs = args
-        fn.needs = needs
-        fn.next = edges
-        fn.seq = next_seq()
-        if fn.saves:
-            fn.versions = _saved_versions(fn, args, needs)
-        if _GradMode.anomaly:
-            fn.stack = traceback.extract_stack()[:-1]
-        t.grad_fn = fn
-        t.requires_grad = True
-        if fn.save_out:
-            fn.out_ref = weakref.ref(t)
-    else:
-        t.grad_fn = None
-        t.requires_grad = False
-    return t
-
-
-def _unary(cls: type[Function], x: Tensor) -> Tensor:
-    """``apply`` specialised to one Tensor input and no options (the unary math methods)."""
-    fn = _new(cls)
-    t = _new(Tensor)
-    t.data = fn.forward(x.data)
-    t.grad = None
-    t._version = 0
-    t._base = None
-    t._hooks = None
-    if x.requires_grad and _GradMode.enabled:
-        fn.inputs = (x,)
-        fn.needs = (True,)
-        fn.next = (x.grad_fn or x,)
-        fn.seq = next_seq()
-        if fn.saves:
-            b = x._base
-            fn.versions = ((x if b is None else b)._version,)
-        if _GradMode.anomaly:
-            fn.stack = traceback.extract_stack()[:-1]
-        t.grad_fn = fn
-        t.requires_grad = True
-        if fn.save_out:
-            fn.out_ref = weakref.ref(t)
-    else:
-        t.grad_fn = None
-        t.requires_grad = False
-    return t
-
-
-_SCALARS = frozenset((float, int, bool))
-
-
-def _binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
-    """``apply`` specialised to (Tensor, operand) (the arithmetic operators): the hottest path
-    of the library, so it is written out flat."""
-    if y.__class__ in _SCALARS:
-        yt = False
-        yd = y
-    elif isinstance(y, Tensor):
-        yt = True
-        yd = y.data
-    else:
-        y = yd = _const(y)
-        yt = isinstance(y, Tensor)
-        if yt:
-            yd = y.data
-    fn = _new(cls)
-    try:
-        out = fn.forward(x.data, yd)
-    except ValueError as e:  # NumPy's broadcasting errors, told with the op's name
-        raise _forward_error(cls, [x.data, yd], e) from None
-    t = _new(Tensor)
-    t.data = out
-    t.grad = None
-    t._version = 0
-    t._base = None
-    t._hooks = None
-    xr = x.requires_grad
-    yr = yt and y.requires_grad
-    if (xr or yr) and _GradMode.enabled:
-        fn.inputs = (x, y)
-        fn.needs = (xr, yr)
-        fn.next = ((x.grad_fn or x) if xr else None, (y.grad_fn or y) if yr else None)
-        fn.seq = next_seq()
-        if fn.save_when is SAVE_CROSS:  # x * y: each input serves the other's gradient
-            b = x._base
-            vx = (x if b is None else b)._version if yr else None
-            vy = None
-            if xr and yt:
-                b = y._base
-                vy = (y if b is None else b)._version
-            fn.versions = (vx, vy)
-        elif fn.saves:
-            fn.versions = _saved_versions(fn, (x, y), (xr, yr))
-        if _GradMode.anomaly:
-            fn.stack = traceback.extract_stack()[:-1]
-        t.grad_fn = fn
-        t.requires_grad = True
-        if fn.save_out:
-            fn.out_ref = weakref.ref(t)
-    else:
-        t.grad_fn = None
-        t.requires_grad = False
-    return t
-
-
-def _saved_versions(fn: Function, args: tuple, needs: list) -> list:
-    """The version of each input listed in ``fn.saves`` (None where nothing is to check)."""
-    when = fn.save_when
-    n = len(args)
-    out = []
-    for i in fn.saves:
-        a = args[i] if i < n else None
-        if not isinstance(a, Tensor) or (when is not None and i in when and not needs[when[i]]):
-            out.append(None)
-        else:
-            b = a._base
-            out.append((a if b is None else b)._version)
-    return out
-
-
-def _forward_error(cls: type[Function], arrays: list, err: Exception) -> RuntimeError:
-    """A RuntimeError naming the op and its operands' shapes and dtypes."""
-    ops = ", ".join(
-        f"{tuple(a.shape)} {a.dtype}" if isinstance(a, np.ndarray) else repr(a) for a in arrays
-    )
-    return RuntimeError(f"{cls.__name__.lower()}: {err} (operands: {ops})")
-
-
 def _const(o: Any) -> Any:
     """An operand of a Tensor operator: Tensors and Python numbers pass, NumPy scalars become
     Python numbers (so they do not promote float32 to float64), sequences become arrays."""
     t = type(o)
     if t is float or t is int or t is Tensor:
         return o
-    if isinstance(o, np.generic):  # before float: np.float64 subclasses float
+    if isinstance(o, xp.generic):  # before float: xp.float64 subclasses float
         return o.item()
     if isinstance(o, (Tensor, int, float)):
         return o
-    if isinstance(o, np.ndarray):
+    if isinstance(o, xp.ndarray):
         return o
     if isinstance(o, (list, tuple)):
         return asarray(o)
@@ -297,7 +143,7 @@ def _key1(k: Any) -> Any:
     if isinstance(k, Tensor):
         return k.data
     if isinstance(k, list):
-        return np.asarray(k)
+        return xp.asarray(k)
     return k
 
 
@@ -321,15 +167,12 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         arr = asarray(data, dtype if dtype is not None else None)
-        if dtype is None and arr.dtype.kind in "iub" and not isinstance(data, np.ndarray):
+        if dtype is None and arr.dtype.kind in "iub" and not isinstance(data, xp.ndarray):
             arr = arr.astype(default_dtype())  # torch.Tensor(list) is a float tensor
         self.data = arr
-        self.grad = None
-        self.grad_fn = None
+        self.grad = self.grad_fn = self._base = self._hooks = None  # (as _wrap, unrecorded)
         self.requires_grad = False
         self._version = 0
-        self._base = None
-        self._hooks = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -364,7 +207,7 @@ class Tensor:
         return int(self.data.itemsize)
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> xp.dtype:
         return self.data.dtype
 
     @property
@@ -418,7 +261,7 @@ class Tensor:
         return int(self.data.__array_interface__["data"][0])
 
     # ---- conversion ------------------------------------------------------------------------
-    def numpy(self, force: bool = False) -> np.ndarray:
+    def numpy(self, force: bool = False) -> xp.ndarray:
         """The underlying array (shared memory, as in PyTorch)."""
         if self.requires_grad and not force:
             raise RuntimeError(
@@ -427,7 +270,7 @@ class Tensor:
             )
         return self.data
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+    def __array__(self, dtype: Any = None, copy: Any = None) -> xp.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
 
     def item(self) -> Any:
@@ -468,24 +311,6 @@ class Tensor:
             return f"chainrule.{self.dtype}"
         return self.to(dtype)
 
-    def float(self) -> Tensor:
-        return self.to(float32)
-
-    def double(self) -> Tensor:
-        return self.to(float64)
-
-    def long(self) -> Tensor:
-        return self.to(int64)
-
-    def int(self) -> Tensor:
-        return self.to(int32)
-
-    def bool(self) -> Tensor:
-        return self.to(bool_)
-
-    def half(self) -> Tensor:
-        return self.to(np.float16)
-
     def cpu(self) -> Tensor:
         return self
 
@@ -523,7 +348,7 @@ class Tensor:
         return int(self.item())
 
     def __repr__(self) -> str:
-        body = np.array2string(
+        body = xp.array2string(
             self.data, precision=4, separator=", ", prefix="tensor(", threshold=1000,
             suppress_small=False,
         )
@@ -605,17 +430,20 @@ class Tensor:
         replaces the gradient. Returns a handle with ``remove()``."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from chainrule.utils.hooks import RemovableHandle  # (utils imports this module)
+
         if self.grad_fn is not None:
             if self.grad_fn.hooks is None:
-                self.grad_fn.hooks = []
+                self.grad_fn.hooks = {}
                 self.grad_fn.extras = True
             hooks = self.grad_fn.hooks
         else:
             if self._hooks is None:
-                self._hooks = []
+                self._hooks = {}
             hooks = self._hooks
-        hooks.append(hook)
-        return _HookHandle(hooks, hook)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def backward(
         self,
@@ -638,12 +466,17 @@ class Tensor:
                 )
             g = _wrap(_one(self.data))
         else:
-            g = gradient if isinstance(gradient, Tensor) else tensor(gradient, dtype=self.dtype)
+            if not isinstance(gradient, Tensor):
+                from chainrule.creation import tensor  # (creation imports this module)
+
+                gradient = tensor(gradient, dtype=self.dtype)
+            g = gradient
             if g.shape != self.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output has a shape of {g.shape} and output has a "
                     f"shape of {self.shape}"
                 )
+        create_graph = create_graph or _GradMode.create_graph  # backward_creates_graph()
         if retain_graph is None:
             retain_graph = create_graph
         if isinstance(inputs, Tensor):
@@ -727,50 +560,20 @@ class Tensor:
                     f"output with shape {self.shape} doesn't match the broadcast shape "
                     f"{tuple(out.shape)}"
                 )
-            if not np.can_cast(out.dtype, self.data.dtype, "same_kind"):
+            if not xp.can_cast(out.dtype, self.data.dtype, "same_kind"):
                 raise RuntimeError(
                     f"result type {out.dtype} can't be cast to the desired output type "
                     f"{self.data.dtype}"
                 )
-            np.copyto(self.data, out, casting="same_kind")
+            xp.copyto(self.data, out, casting="same_kind")
         self._bump_version()
 
     # ---- operators -------------------------------------------------------------------------
-    def __add__(self, o: Any) -> Tensor:
-        return _binary(E.Add, self, o)
-
-    def __radd__(self, o: Any) -> Tensor:
-        return apply(E.Add, _const(o), self)
-
-    def __sub__(self, o: Any) -> Tensor:
-        return _binary(E.Sub, self, o)
-
-    def __rsub__(self, o: Any) -> Tensor:
-        return apply(E.Sub, _const(o), self)
-
-    def __mul__(self, o: Any) -> Tensor:
-        return _binary(E.Mul, self, o)
-
-    def __rmul__(self, o: Any) -> Tensor:
-        return apply(E.Mul, _const(o), self)
-
-    def __truediv__(self, o: Any) -> Tensor:
-        return _binary(E.Div, self, o)
-
-    def __rtruediv__(self, o: Any) -> Tensor:
-        return apply(E.Div, _const(o), self)
-
     def __floordiv__(self, o: Any) -> Tensor:
-        return _wrap(E._fix_dtype(np.floor_divide(self.data, _data(_const(o))), self.data, None))
+        return _wrap(E._fix_dtype(xp.floor_divide(self.data, _data(_const(o))), self.data, None))
 
     def __rfloordiv__(self, o: Any) -> Tensor:
-        return _wrap(np.floor_divide(_data(_const(o)), self.data))
-
-    def __mod__(self, o: Any) -> Tensor:
-        return _binary(E.Remainder, self, o)
-
-    def __rmod__(self, o: Any) -> Tensor:
-        return apply(E.Remainder, _const(o), self)
+        return _wrap(xp.floor_divide(_data(_const(o)), self.data))
 
     def __pow__(self, o: Any) -> Tensor:
         o = _const(o)
@@ -820,22 +623,22 @@ class Tensor:
     __rxor__ = __xor__
 
     def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(np.asarray(self.data == _data(_const(o))))
+        return _wrap(xp.asarray(self.data == _data(_const(o))))
 
     def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(np.asarray(self.data != _data(_const(o))))
+        return _wrap(xp.asarray(self.data != _data(_const(o))))
 
     def __lt__(self, o: Any) -> Tensor:
-        return _wrap(np.asarray(self.data < _data(_const(o))))
+        return _wrap(xp.asarray(self.data < _data(_const(o))))
 
     def __le__(self, o: Any) -> Tensor:
-        return _wrap(np.asarray(self.data <= _data(_const(o))))
+        return _wrap(xp.asarray(self.data <= _data(_const(o))))
 
     def __gt__(self, o: Any) -> Tensor:
-        return _wrap(np.asarray(self.data > _data(_const(o))))
+        return _wrap(xp.asarray(self.data > _data(_const(o))))
 
     def __ge__(self, o: Any) -> Tensor:
-        return _wrap(np.asarray(self.data >= _data(_const(o))))
+        return _wrap(xp.asarray(self.data >= _data(_const(o))))
 
     eq = __eq__
     ne = __ne__
@@ -845,38 +648,22 @@ class Tensor:
     ge = __ge__
 
     def equal(self, o: Tensor) -> bool:
-        return bool(self.shape == o.shape and np.array_equal(self.data, o.data))
+        return bool(self.shape == o.shape and xp.array_equal(self.data, o.data))
 
     def allclose(self, o: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
-        return bool(np.allclose(self.data, _data(o), rtol=rtol, atol=atol))
+        return bool(xp.allclose(self.data, _data(o), rtol=rtol, atol=atol))
 
     def isclose(self, o: Any, rtol: float = 1e-5, atol: float = 1e-8) -> Tensor:
-        return _wrap(np.isclose(self.data, _data(o), rtol=rtol, atol=atol))
+        return _wrap(xp.isclose(self.data, _data(o), rtol=rtol, atol=atol))
 
     def logical_not(self) -> Tensor:
-        return _wrap(np.logical_not(self.data))
+        return _wrap(xp.logical_not(self.data))
 
     def logical_and(self, o: Any) -> Tensor:
-        return _wrap(np.logical_and(self.data, _data(o)))
+        return _wrap(xp.logical_and(self.data, _data(o)))
 
     def logical_or(self, o: Any) -> Tensor:
-        return _wrap(np.logical_or(self.data, _data(o)))
-
-    # in-place arithmetic
-    def __iadd__(self, o: Any) -> Tensor:
-        return self._inplace(E.Add, _const(o))
-
-    def __isub__(self, o: Any) -> Tensor:
-        return self._inplace(E.Sub, _const(o))
-
-    def __imul__(self, o: Any) -> Tensor:
-        return self._inplace(E.Mul, _const(o))
-
-    def __itruediv__(self, o: Any) -> Tensor:
-        return self._inplace(E.Div, _const(o))
-
-    def __ipow__(self, o: Any) -> Tensor:
-        return self._inplace(E.PowScalar, _const(o))
+        return _wrap(xp.logical_or(self.data, _data(o)))
 
     def add(self, o: Any, alpha: float = 1) -> Tensor:
         return self + (o * alpha if alpha != 1 else o)
@@ -891,8 +678,8 @@ class Tensor:
         if rounding_mode is None:
             return self / o
         q = (self / o).data
-        q = np.floor(q) if rounding_mode == "floor" else np.trunc(q)
-        return _wrap(q.astype(np.result_type(self.data, _data(o))) if q.dtype.kind == "f" else q)
+        q = xp.floor(q) if rounding_mode == "floor" else xp.trunc(q)
+        return _wrap(q.astype(xp.result_type(self.data, _data(o))) if q.dtype.kind == "f" else q)
 
     def true_divide(self, o: Any) -> Tensor:
         return self / o
@@ -904,28 +691,28 @@ class Tensor:
         return self % o
 
     def fmod(self, o: Any) -> Tensor:
-        return _wrap(np.fmod(self.data, _data(o)))
+        return _wrap(xp.fmod(self.data, _data(o)))
 
     def matmul(self, o: Any) -> Tensor:
         return self @ o
 
-    def mm(self, o: Any) -> Tensor:
-        if self.ndim != 2 or _data(o).ndim != 2:
-            raise RuntimeError(f"mm: expected 2-D tensors, got {self.shape} and {o.shape}")
+    def _product_of_rank(self, o: Any, n: int, name: str) -> Tensor:
+        """``self @ o`` for the products that insist on n-D operands (mm, bmm, dot)."""
+        if self.ndim != n or _data(o).ndim != n:
+            raise RuntimeError(f"{name}: expected {n}-D tensors, got {self.shape} and {o.shape}")
         return self @ o
 
+    def mm(self, o: Any) -> Tensor:
+        return self._product_of_rank(o, 2, "mm")
+
     def bmm(self, o: Any) -> Tensor:
-        if self.ndim != 3 or _data(o).ndim != 3:
-            raise RuntimeError(f"bmm: expected 3-D tensors, got {self.shape} and {o.shape}")
-        return self @ o
+        return self._product_of_rank(o, 3, "bmm")
 
     def mv(self, o: Any) -> Tensor:
         return self @ o
 
     def dot(self, o: Any) -> Tensor:
-        if self.ndim != 1 or _data(o).ndim != 1:
-            raise RuntimeError(f"dot: expected 1-D tensors, got {self.shape} and {o.shape}")
-        return self @ o
+        return self._product_of_rank(o, 1, "dot")
 
     def outer(self, o: Tensor) -> Tensor:
         return self.unsqueeze(-1) * o.unsqueeze(0)
@@ -948,26 +735,8 @@ class Tensor:
     def pow_(self, o: Any) -> Tensor:
         return self._inplace(E.PowScalar, _const(o))
 
-    def neg_(self) -> Tensor:
-        return self._inplace(E.Neg)
-
-    def exp_(self) -> Tensor:
-        return self._inplace(E.Exp)
-
-    def sqrt_(self) -> Tensor:
-        return self._inplace(E.Sqrt)
-
-    def abs_(self) -> Tensor:
-        return self._inplace(E.Abs)
-
-    def relu_(self) -> Tensor:
-        return self._inplace(E.Relu)
-
-    def sigmoid_(self) -> Tensor:
-        return self._inplace(E.Sigmoid)
-
-    def tanh_(self) -> Tensor:
-        return self._inplace(E.Tanh)
+    # x += o, ...: the in-place methods
+    __iadd__, __isub__, __imul__, __itruediv__, __ipow__ = add_, sub_, mul_, div_, pow_
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         return self._inplace(E.Clamp, lo=min, hi=max)
@@ -990,7 +759,7 @@ class Tensor:
         if _GradMode.enabled and (self.requires_grad or getattr(value, "requires_grad", False)):
             self._check_inplace("fill_")
             # recorded as where(False, self, value): the old values get a zero gradient
-            res = where(np.zeros((), dtype=bool), self._snapshot(False), _const(value))
+            res = where(xp.zeros((), dtype=bool), self._snapshot(False), _const(value))
             return self._commit(res)
         if not self.data.flags.writeable:
             self._write(self.data)  # raises the read-only error
@@ -1002,7 +771,7 @@ class Tensor:
         """Copy ``src`` (broadcast, cast to self's dtype) into self's array in place."""
         if _GradMode.enabled and (self.requires_grad or getattr(src, "requires_grad", False)):
             self._check_inplace("copy_")
-            res = apply(E.Clone, src) if isinstance(src, Tensor) else _wrap(np.array(src))
+            res = apply(E.Clone, src) if isinstance(src, Tensor) else _wrap(xp.array(src))
             if res.dtype != self.dtype:
                 res = res.to(self.dtype)
             if res.shape != self.shape:
@@ -1011,7 +780,7 @@ class Tensor:
         s = _data(src)
         if not self.data.flags.writeable:
             self._write(self.data)  # raises the read-only error
-        np.copyto(self.data, np.broadcast_to(np.asarray(s), self.shape), casting="unsafe")
+        xp.copyto(self.data, xp.broadcast_to(xp.asarray(s), self.shape), casting="unsafe")
         self._bump_version()
         return self
 
@@ -1022,7 +791,7 @@ class Tensor:
             return self._commit(self._snapshot(False).masked_fill(mask, value))
         if not self.data.flags.writeable:
             self._write(self.data)  # raises the read-only error
-        self.data[np.broadcast_to(m, self.shape)] = _data(value)
+        self.data[xp.broadcast_to(m, self.shape)] = _data(value)
         self._bump_version()
         return self
 
@@ -1048,60 +817,22 @@ class Tensor:
             return self.copy_(values)
 
     # ---- elementwise -----------------------------------------------------------------------
-    def exp(self) -> Tensor:
-        return _unary(E.Exp, self)
-
-    def log(self) -> Tensor:
-        return _unary(E.Log, self)
-
     def log2(self) -> Tensor:
-        return apply(E.Log, self) / float(np.log(2.0))
+        return apply(E.Log, self) / float(xp.log(2.0))
 
     def log10(self) -> Tensor:
-        return apply(E.Log, self) / float(np.log(10.0))
-
-    def log1p(self) -> Tensor:
-        return _unary(E.Log1p, self)
-
-    def expm1(self) -> Tensor:
-        return _unary(E.Expm1, self)
-
-    def sqrt(self) -> Tensor:
-        return _unary(E.Sqrt, self)
-
-    def rsqrt(self) -> Tensor:
-        return _unary(E.Rsqrt, self)
+        return apply(E.Log, self) / float(xp.log(10.0))
 
     def square(self) -> Tensor:
         return apply(E.PowScalar, self, 2)
-
-    def abs(self) -> Tensor:
-        return _unary(E.Abs, self)
-
-    absolute = abs
 
     def sign(self) -> Tensor:
         return apply(E.ZeroGrad, self, fn="sign")
 
     sgn = sign
 
-    def sin(self) -> Tensor:
-        return _unary(E.Sin, self)
-
-    def cos(self) -> Tensor:
-        return _unary(E.Cos, self)
-
     def tan(self) -> Tensor:
         return self.sin() / self.cos()
-
-    def tanh(self) -> Tensor:
-        return _unary(E.Tanh, self)
-
-    def sigmoid(self) -> Tensor:
-        return _unary(E.Sigmoid, self)
-
-    def relu(self) -> Tensor:
-        return _unary(E.Relu, self)
 
     def softmax(self, dim: int = -1) -> Tensor:
         return apply(R.LogSoftmax, self, dim=dim).exp()
@@ -1155,17 +886,17 @@ class Tensor:
         return self - self.trunc()
 
     def isnan(self) -> Tensor:
-        return _wrap(np.isnan(self.data))
+        return _wrap(xp.isnan(self.data))
 
     def isinf(self) -> Tensor:
-        return _wrap(np.isinf(self.data))
+        return _wrap(xp.isinf(self.data))
 
     def isfinite(self) -> Tensor:
-        return _wrap(np.isfinite(self.data))
+        return _wrap(xp.isfinite(self.data))
 
     def nan_to_num(self, nan: float = 0.0, posinf: float | None = None,
                    neginf: float | None = None) -> Tensor:
-        return _wrap(np.nan_to_num(self.data, nan=nan, posinf=posinf, neginf=neginf))
+        return _wrap(xp.nan_to_num(self.data, nan=nan, posinf=posinf, neginf=neginf))
 
     def where(self, cond: Any, other: Any) -> Tensor:
         return where(cond, self, other)
@@ -1238,16 +969,16 @@ class Tensor:
     def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """log Σ exp(x), computed as m + log Σ exp(x - m) with m the (constant) maximum."""
         axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
-        m = np.max(self.data, axis=axes, keepdims=True) if self.data.size else self.data
-        m = np.where(np.isfinite(m), m, 0)
+        m = xp.max(self.data, axis=axes, keepdims=True) if self.data.size else self.data
+        m = xp.where(xp.isfinite(m), m, 0)
         out = (self - m).exp().sum(axes, keepdim=True).log() + m
         return out if keepdim else out.squeeze(axes) if axes else out
 
     def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return self._extreme(dim, keepdim, np.max)
+        return self._extreme(dim, keepdim, xp.max)
 
     def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return self._extreme(dim, keepdim, np.min)
+        return self._extreme(dim, keepdim, xp.min)
 
     def _extreme(self, dim: Any, keepdim: bool, fn: Callable) -> Tensor:
         """Max/min over dims; the gradient is shared evenly between tied maxima (PyTorch)."""
@@ -1257,7 +988,7 @@ class Tensor:
         axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
         m = fn(self.data, axis=axes, keepdims=True)
         if not (self.requires_grad and _GradMode.enabled):
-            return _wrap(m if keepdim else np.squeeze(m, axis=axes))
+            return _wrap(m if keepdim else xp.squeeze(m, axis=axes))
         hit = (self.data == m).astype(self.data.dtype)
         w = hit / hit.sum(axis=axes, keepdims=True)
         return (self * w).sum(axes if axes else None, keepdim=keepdim)
@@ -1269,41 +1000,41 @@ class Tensor:
             return self.maximum(dim)
         if dim is None:
             return self.amax()
-        return self._extreme_dim(int(dim), keepdim, np.argmax)
+        return self._extreme_dim(int(dim), keepdim, xp.argmax)
 
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
         if isinstance(dim, Tensor):
             return self.minimum(dim)
         if dim is None:
             return self.amin()
-        return self._extreme_dim(int(dim), keepdim, np.argmin)
+        return self._extreme_dim(int(dim), keepdim, xp.argmin)
 
     def _extreme_dim(self, dim: int, keepdim: bool, argfn: Callable) -> Any:
         from chainrule.types import MinMax
 
         if self.ndim == 0:
-            return MinMax(self, _wrap(np.zeros((), dtype=np.int64)))
+            return MinMax(self, _wrap(xp.zeros((), dtype=xp.int64)))
         d = dim % self.ndim
-        idx = np.expand_dims(argfn(self.data, axis=d), d)
+        idx = xp.expand_dims(argfn(self.data, axis=d), d)
         values = apply(I.Gather, self, dim=d, index=idx)
         if not keepdim:
             values = values.squeeze(d)
-            idx = np.squeeze(idx, d)
-        return MinMax(values, _wrap(idx.astype(np.int64)))
+            idx = xp.squeeze(idx, d)
+        return MinMax(values, _wrap(idx.astype(xp.int64)))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         if dim is None:
-            return _wrap(np.asarray(np.argmax(self.data), dtype=np.int64))
-        return _wrap(np.argmax(self.data, axis=dim, keepdims=keepdim).astype(np.int64))
+            return _wrap(xp.asarray(xp.argmax(self.data), dtype=xp.int64))
+        return _wrap(xp.argmax(self.data, axis=dim, keepdims=keepdim).astype(xp.int64))
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         if dim is None:
-            return _wrap(np.asarray(np.argmin(self.data), dtype=np.int64))
-        return _wrap(np.argmin(self.data, axis=dim, keepdims=keepdim).astype(np.int64))
+            return _wrap(xp.asarray(xp.argmin(self.data), dtype=xp.int64))
+        return _wrap(xp.argmin(self.data, axis=dim, keepdims=keepdim).astype(xp.int64))
 
     def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
-        idx = np.argsort(-self.data if descending else self.data, axis=dim, kind="stable")
-        return _wrap(idx.astype(np.int64))
+        idx = xp.argsort(-self.data if descending else self.data, axis=dim, kind="stable")
+        return _wrap(idx.astype(xp.int64))
 
     def sort(self, dim: int = -1, descending: bool = False) -> Any:
         from chainrule.types import MinMax
@@ -1315,7 +1046,7 @@ class Tensor:
         from chainrule.types import MinMax
 
         idx = self.argsort(dim, descending=largest).data
-        idx = np.take(idx, np.arange(k), axis=dim)
+        idx = xp.take(idx, xp.arange(k), axis=dim)
         return MinMax(apply(I.Gather, self, dim=dim % max(self.ndim, 1), index=idx), _wrap(idx))
 
     def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -1333,35 +1064,35 @@ class Tensor:
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _wrap(np.asarray(np.all(self.data, axis=dim, keepdims=keepdim)))
+        return _wrap(xp.asarray(xp.all(self.data, axis=dim, keepdims=keepdim)))
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _wrap(np.asarray(np.any(self.data, axis=dim, keepdims=keepdim)))
+        return _wrap(xp.asarray(xp.any(self.data, axis=dim, keepdims=keepdim)))
 
     def count_nonzero(self, dim: Any = None) -> Tensor:
-        return _wrap(np.asarray(np.count_nonzero(self.data, axis=dim), dtype=np.int64))
+        return _wrap(xp.asarray(xp.count_nonzero(self.data, axis=dim), dtype=xp.int64))
 
     def nonzero(self, as_tuple: bool = False) -> Any:
-        nz = np.nonzero(self.data)
+        nz = xp.nonzero(self.data)
         if as_tuple:
-            return tuple(_wrap(a.astype(np.int64)) for a in nz)
-        return _wrap(np.stack(nz, axis=1).astype(np.int64))
+            return tuple(_wrap(a.astype(xp.int64)) for a in nz)
+        return _wrap(xp.stack(nz, axis=1).astype(xp.int64))
 
     def unique(self, sorted: bool = True, return_counts: bool = False) -> Any:
-        u = np.unique(self.data, return_counts=return_counts)
+        u = xp.unique(self.data, return_counts=return_counts)
         if return_counts:
-            return _wrap(u[0]), _wrap(u[1].astype(np.int64))
+            return _wrap(u[0]), _wrap(u[1].astype(xp.int64))
         return _wrap(u)
 
     def bincount(self, minlength: int = 0) -> Tensor:
-        return _wrap(np.bincount(self.data, minlength=minlength).astype(np.int64))
+        return _wrap(xp.bincount(self.data, minlength=minlength).astype(xp.int64))
 
     # ---- shape -----------------------------------------------------------------------------
     def _view_of(self, out: Tensor) -> Tensor:
         """Mark ``out`` as sharing self's storage when NumPy made a view (shared versions)."""
         od, sd = out.data, self.data
         b = od.base
-        if b is not None and (b is sd or b is sd.base or np.may_share_memory(od, sd)):
+        if b is not None and (b is sd or b is sd.base or xp.may_share_memory(od, sd)):
             out._base = root = self._base if self._base is not None else self
             if out.grad_fn is not None:
                 _register_view(root, out)
@@ -1379,7 +1110,7 @@ class Tensor:
         shape = _size_args(shape)
         if not self.data.flags.c_contiguous and self.data.size > 1:
             try:
-                np.reshape(self.data, shape, copy=False)
+                xp.reshape(self.data, shape, copy=False)
             except (ValueError, TypeError):
                 raise RuntimeError(
                     f"view size is not compatible with input tensor's size and stride (shape "
@@ -1400,16 +1131,16 @@ class Tensor:
         e = end_dim % self.ndim
         if s > e:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-        shape = self.shape[:s] + (int(np.prod(self.shape[s : e + 1])),) + self.shape[e + 1 :]
+        shape = self.shape[:s] + (int(xp.prod(self.shape[s : e + 1])),) + self.shape[e + 1 :]
         return self.reshape(shape)
 
     def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
         d = dim % self.ndim
         sizes = list(sizes)
         if -1 in sizes:
-            known = int(np.prod([s for s in sizes if s != -1]))
+            known = int(xp.prod([s for s in sizes if s != -1]))
             sizes[sizes.index(-1)] = self.shape[d] // known
-        if int(np.prod(sizes)) != self.shape[d]:
+        if int(xp.prod(sizes)) != self.shape[d]:
             raise RuntimeError(
                 f"unflatten: sizes {tuple(sizes)} don't multiply up to the size of dim {d} "
                 f"({self.shape[d]}) in input shape {self.shape}"
@@ -1489,7 +1220,7 @@ class Tensor:
     def repeat_interleave(self, repeats: int, dim: int | None = None) -> Tensor:
         if dim is None:
             return self.reshape(-1).repeat_interleave(repeats, 0)
-        idx = np.repeat(np.arange(self.shape[dim]), repeats)
+        idx = xp.repeat(xp.arange(self.shape[dim]), repeats)
         return self.index_select(dim, idx)
 
     def tile(self, *reps: Any) -> Tensor:
@@ -1566,7 +1297,7 @@ class Tensor:
 
     def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
         n = min(self.shape[dim1], self.shape[dim2])
-        i = np.arange(n)
+        i = xp.arange(n)
         if offset >= 0:
             r, c = i[: max(0, min(n, self.shape[dim2] - offset))], None
             c = r + offset
@@ -1590,7 +1321,7 @@ class Tensor:
         return where(mask, v, self)
 
     def masked_select(self, mask: Any) -> Tensor:
-        m = np.broadcast_to(_data(mask), self.shape)
+        m = xp.broadcast_to(_data(mask), self.shape)
         return self[m]
 
     def gather(self, dim: int, index: Any) -> Tensor:
@@ -1612,11 +1343,12 @@ class Tensor:
                              index=_data(index))
 
     def index_select(self, dim: int, index: Any) -> Tensor:
-        idx = np.asarray(_data(index))
+        idx = xp.asarray(_data(index))
         if idx.ndim != 1:
             raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
                              f"{idx.shape}")
         d = dim % self.ndim
+        I.check_index("index_select", idx, d, self.shape[d])
         return self[(slice(None),) * d + (idx,)]
 
     def take(self, index: Any) -> Tensor:
@@ -1659,146 +1391,99 @@ class Tensor:
         return _wrap(self.data << _data(o))
 
 
-_engine._Tensor = Tensor  # the engine and the ops' array paths test for Tensors by this name
+def _operator_pair(cls: type[Function]) -> tuple[Callable, Callable]:
+    """``x op o`` (the flat ``_binary`` path) and the reflected ``o op x`` for Python numbers
+    and arrays on the left."""
+
+    def forward(self: Tensor, o: Any) -> Tensor:
+        return _binary(cls, self, o)
+
+    def reflected(self: Tensor, o: Any) -> Tensor:
+        return apply(cls, _const(o), self)
+
+    return forward, reflected
 
 
-class _SavedOutput:
-    """The output a recorded in-place op saved for its backward: the storage it wrote into,
-    handed back as a tensor created by that op, versioned by the storage's owner.
-
-    The op and the owner are held weakly (no reference cycle through the graph). ``stale`` is
-    set when a later recorded in-place op overwrites the storage, so the check fails even if
-    the owner is gone by then.
-    """
-
-    __slots__ = ("data", "root", "fn", "version", "stale")
-
-    def __init__(self, data: Any, root: Tensor | None, fn: Function, version: int) -> None:
-        self.data = data
-        self.root = weakref.ref(root) if root is not None else None
-        self.fn = weakref.ref(fn)
-        self.version = version
-        self.stale = False
-
-    def __call__(self) -> Tensor:
-        t = _wrap(self.data, True, self.fn())
-        root = self.root() if self.root is not None else None
-        if self.stale:
-            t._version = self.version + 1
-        elif root is not None:
-            t._base = root
-        else:
-            t._version = self.version
-        return t
+# x + o, o + x, ... : one derivative-carrying op each (``ops.elementwise``)
+for _name, _cls in (("add", E.Add), ("sub", E.Sub), ("mul", E.Mul), ("truediv", E.Div),
+                    ("mod", E.Remainder)):
+    _fwd, _ref = _operator_pair(_cls)
+    _fwd.__name__, _ref.__name__ = f"__{_name}__", f"__r{_name}__"
+    setattr(Tensor, _fwd.__name__, _fwd)
+    setattr(Tensor, _ref.__name__, _ref)
+del _name, _cls, _fwd, _ref
 
 
-def _mark_overwritten(fn: Function, data: Any) -> None:
-    """``fn`` saved its output and a recorded in-place op is about to overwrite it: make its
-    backward fail the version check (even once the output tensor itself is gone)."""
-    ref = fn.out_ref
-    if isinstance(ref, _SavedOutput):
-        ref.stale = True
-    else:
-        saved = _SavedOutput(data, None, fn, fn.out_version)
-        saved.stale = True
-        fn.out_ref = saved
+def _cast_to(dtype: Any) -> Callable:
+    def method(self: Tensor) -> Tensor:
+        return self.to(dtype)
+
+    return method
 
 
-def _reads_self(cls: type[Function], args: tuple) -> bool:
-    """Whether the backward of ``cls`` applied in place to (self, *args) reads self's old
-    value (then the snapshot must be a copy, since self is overwritten)."""
-    if 0 not in cls.saves:
-        return False
-    when = cls.save_when
-    if when is not None and 0 in when:
-        other = args[when[0] - 1] if 0 < when[0] <= len(args) else None
-        return isinstance(other, Tensor) and other.requires_grad
-    return True
+# x.float(), x.long(), ...: PyTorch's dtype shortcuts
+for _name, _dtype in (("float", float32), ("double", float64), ("long", int64), ("int", int32),
+                      ("bool", bool_), ("half", xp.dtype(xp.float16))):
+    _method = _cast_to(_dtype)
+    _method.__name__ = _name
+    setattr(Tensor, _name, _method)
+del _name, _dtype, _method
 
 
-def _register_view(root: Tensor, view: Tensor) -> None:
-    """Remember a recorded view of ``root``'s storage, to re-derive it after an in-place
-    change of that storage (PyTorch regenerates a view's creator the same way)."""
-    if root.grad_fn is None:  # a leaf: in-place ops on it or its views are refused anyway
-        return
-    try:
-        views = root._views
-    except AttributeError:
-        views = root._views = []
-    n = len(views)
-    if n >= 64 and not n & (n - 1):  # drop dead views at powers of two: amortised O(1)
-        views[:] = [v for v in views if v() is not None]
-    views.append(weakref.ref(view))
+def _unary_method(cls: type[Function]) -> Callable:
+    def method(self: Tensor) -> Tensor:
+        return _unary(cls, self)
+
+    return method
 
 
-def _flat_index(view: np.ndarray, root: np.ndarray) -> np.ndarray | None:
-    """For each element of ``view`` (an array sharing ``root``'s memory) its index in
-    ``root.reshape(-1)``; None when ``view`` lies outside ``root``."""
-    def offsets(a: np.ndarray) -> np.ndarray:
-        off = np.zeros(a.shape, dtype=np.int64)
-        for k, (n, st) in enumerate(zip(a.shape, a.strides)):
-            off += (np.arange(n, dtype=np.int64) * st).reshape((n,) + (1,) * (a.ndim - k - 1))
-        return off
-
-    start = view.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-    voff = offsets(view) + start
-    if root.flags.c_contiguous:
-        if voff.size and (voff.min() < 0 or voff.max() >= root.nbytes):
-            return None
-        return voff // root.itemsize
-    roff = offsets(root).reshape(-1)
-    order = np.argsort(roff, kind="stable")
-    pos = np.searchsorted(roff[order], voff)
-    pos = np.minimum(pos, roff.size - 1)
-    if not np.array_equal(roff[order][pos], voff):
-        return None
-    return order[pos]
+# x.exp(), x.tanh(), ...: one op each, through the flat one-input recorder
+for _name, _cls in (("exp", E.Exp), ("log", E.Log), ("log1p", E.Log1p), ("expm1", E.Expm1),
+                    ("sqrt", E.Sqrt), ("rsqrt", E.Rsqrt), ("abs", E.Abs), ("sin", E.Sin),
+                    ("cos", E.Cos), ("tanh", E.Tanh), ("sigmoid", E.Sigmoid), ("relu", E.Relu)):
+    _method = _unary_method(_cls)
+    _method.__name__ = _name
+    _method.__doc__ = (_cls.__doc__ or "").split(";")[0].strip()
+    setattr(Tensor, _name, _method)
+Tensor.absolute = Tensor.abs  # type: ignore[attr-defined]
+del _name, _cls, _method
 
 
-def _write_back(root: Tensor, view: Tensor, res: Tensor) -> None:
-    """After a recorded in-place op on ``view``, make ``root``'s creator
-    "root with the view's elements replaced by ``res``" (PyTorch's CopySlices)."""
-    idx = _flat_index(view.data, root.data)
-    if idx is None:
-        return
-    flat = _wrap(root.data, root.requires_grad, root.grad_fn).reshape(-1)
-    # the storage already holds the new values: only the node is wanted (in place: no copy)
-    new = apply(I.SetItem, flat, res.reshape(-1), key=idx.reshape(-1), inplace=True)
-    new = new.reshape(root.shape)
-    root.grad_fn = new.grad_fn
-    root.requires_grad = True
+def _inplace_unary(cls: type[Function]) -> Callable:
+    def method(self: Tensor) -> Tensor:
+        return self._inplace(cls)
+
+    return method
 
 
-def _refresh_views(root: Tensor, skip: Tensor) -> None:
-    """Re-derive the creator of every live recorded view of ``root`` (but ``skip``) from
-    root's current creator, after an in-place change of their shared storage."""
-    views = getattr(root, "_views", None)
-    if not views or root.grad_fn is None:
-        return
-    src = None
-    for ref in views:
-        v = ref()
-        if v is None or v is skip or v is root:
-            continue
-        idx = _flat_index(v.data, root.data)
-        if idx is None:
-            continue
-        if src is None:
-            src = _wrap(root.data, True, root.grad_fn).reshape(-1)
-        v.grad_fn = apply(I.GetItem, src, key=idx).grad_fn
-        v.requires_grad = True
+# x.exp_(), x.relu_(), ...: the op applied in place (see ``Tensor._inplace``)
+for _name, _cls in (("neg_", E.Neg), ("exp_", E.Exp), ("sqrt_", E.Sqrt), ("abs_", E.Abs),
+                    ("relu_", E.Relu), ("sigmoid_", E.Sigmoid), ("tanh_", E.Tanh)):
+    _method = _inplace_unary(_cls)
+    _method.__name__ = _name
+    setattr(Tensor, _name, _method)
+del _name, _cls, _method
+
+_engine.register_tensor_type(Tensor, _wrap)
 
 
-_ONES: dict[Any, np.ndarray] = {}
+def _index_add_tensor(g: Tensor, shape: tuple[int, ...], key: Any) -> Tensor:
+    """zeros(shape) with g added at ``key`` (repeats accumulate), recorded (F.index_add)."""
+    return apply(I.IndexAdd, g, shape=tuple(shape), key=key)
 
 
-def _one(like: np.ndarray) -> np.ndarray:
+
+
+_ONES: dict[Any, xp.ndarray] = {}
+
+
+def _one(like: xp.ndarray) -> xp.ndarray:
     """A read-only array of ones shaped like the scalar ``like`` (the implicit gradient of
     ``backward()``), cached per shape and dtype: it is made once, not at every step."""
     key = (like.shape, like.dtype)
     one = _ONES.get(key)
     if one is None:
-        one = np.ones(like.shape, dtype=like.dtype)
+        one = xp.ones(like.shape, dtype=like.dtype)
         one.flags.writeable = False
         _ONES[key] = one
     return one
@@ -1811,220 +1496,6 @@ class _NoGradGuard:
 
     def __exit__(self, *exc: object) -> None:
         _GradMode.enabled = self.prev
-
-
-class _HookHandle:
-    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
-
-    def __init__(self, hooks: list, hook: Callable) -> None:
-        self.hooks, self.hook = hooks, hook
-
-    def remove(self) -> None:
-        if self.hook in self.hooks:
-            self.hooks.remove(self.hook)
-
-
-# ---- functions -----------------------------------------------------------------------------
-def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Make a tensor from Python data or an array (copying it), with PyTorch's dtype rules.
-
-    Example::
-
-        chainrule.tensor([[1, 2], [3, 4]])                  # int64
-        chainrule.tensor([0.5, 1.5], requires_grad=True)    # float32
-    """
-    if device is not None:
-        _check_device(device)
-    if isinstance(data, Tensor):
-        arr = data.data.astype(to_dtype(dtype)) if dtype is not None else data.data.copy()
-    elif isinstance(data, (list, tuple)) and data and isinstance(data[0], Tensor):
-        arr = np.stack([d.data for d in data])
-        arr = arr.astype(to_dtype(dtype)) if dtype is not None else arr
-    else:
-        arr = asarray(data, dtype)
-        if isinstance(data, np.ndarray) and arr is data:
-            arr = arr.copy()
-    t = _wrap(arr)
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
-def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
-    """Like ``tensor`` but shares memory with a NumPy array (or returns a Tensor as is)."""
-    if isinstance(data, Tensor):
-        return data if dtype is None else data.to(dtype)
-    return _wrap(asarray(data, dtype))
-
-
-def from_numpy(a: np.ndarray) -> Tensor:
-    """A tensor sharing memory with ``a`` (its dtype kept)."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
-    return _wrap(a)
-
-
-def _check_device(d: Any) -> None:
-    device(d)
-
-
-def _filled(fill: Callable[[tuple[int, ...], np.dtype], np.ndarray], size: tuple,
-            dtype: Any, requires_grad: bool, device: Any) -> Tensor:
-    if device is not None:
-        _check_device(device)
-    shape = _size_args(size)
-    t = _wrap(fill(shape, to_dtype(dtype)))
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
-def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _filled(lambda s, d: np.zeros(s, d), size, dtype, requires_grad, device)
-
-
-def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _filled(lambda s, d: np.ones(s, d), size, dtype, requires_grad, device)
-
-
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _filled(lambda s, d: np.empty(s, d), size, dtype, requires_grad, device)
-
-
-def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
-    if dtype is None:
-        dtype = (bool_ if isinstance(fill_value, bool) else
-                 int64 if isinstance(fill_value, int) else default_dtype())
-    size = (size,) if isinstance(size, int) else tuple(size)
-    return _filled(lambda s, d: np.full(s, fill_value, d), size, dtype, requires_grad, device)
-
-
-def _like(x: Tensor, dtype: Any) -> np.dtype:
-    return to_dtype(dtype) if dtype is not None else x.dtype
-
-
-def zeros_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
-    return zeros(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
-
-
-def zeros_like_array(a: np.ndarray, dtype: Any = None) -> Tensor:
-    return _wrap(np.zeros(a.shape, dtype=dtype or a.dtype))
-
-
-def ones_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
-    return ones(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
-
-
-def empty_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
-    return empty(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
-
-
-def full_like(x: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False,
-              **_: Any) -> Tensor:
-    return full(x.shape, fill_value, dtype=_like(x, dtype), requires_grad=requires_grad)
-
-
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
-           requires_grad: bool = False) -> Tensor:
-    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 unless a float is given."""
-    if end is None:
-        start, end = 0, start
-    if dtype is None:
-        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = int64 if is_int else default_dtype()
-    return _filled(lambda s, d: np.arange(start, end, step).astype(d), (), dtype,
-                   requires_grad, device)
-
-
-def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None,
-             requires_grad: bool = False) -> Tensor:
-    return _filled(lambda s, d: np.linspace(start, end, steps).astype(d), (), dtype,
-                   requires_grad, device)
-
-
-def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None) -> Tensor:
-    return _filled(lambda s, d: np.logspace(start, end, steps, base=base).astype(d), (), dtype,
-                   False, None)
-
-
-def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None,
-        requires_grad: bool = False) -> Tensor:
-    return _filled(lambda s, d: np.eye(n, m, dtype=d), (), dtype, requires_grad, device)
-
-
-def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
-    """Uniform samples on [0, 1)."""
-    r = _random.rng(generator)
-    return _filled(lambda s, d: r.random(s).astype(d), size, dtype, requires_grad, device)
-
-
-def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
-          requires_grad: bool = False) -> Tensor:
-    """Standard normal samples."""
-    r = _random.rng(generator)
-    return _filled(lambda s, d: r.standard_normal(s).astype(d), size, dtype, requires_grad, device)
-
-
-def randint(low: int, high: int | None = None, size: Any = None, generator: Any = None,
-            dtype: Any = None, device: Any = None) -> Tensor:
-    """Integers uniform on [low, high)."""
-    if high is None:
-        low, high = 0, low
-    if size is None:
-        raise TypeError("randint() missing required argument 'size'")
-    size = (size,) if isinstance(size, int) else tuple(size)
-    r = _random.rng(generator)
-    return _filled(lambda s, d: r.integers(low, high, s).astype(d), size,
-                   dtype if dtype is not None else int64, False, device)
-
-
-def randperm(n: int, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
-    return _wrap(_random.rng(generator).permutation(n).astype(to_dtype(dtype or int64)))
-
-
-def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, generator: Any = None,
-           dtype: Any = None) -> Tensor:
-    """Normal samples with the given mean and std (scalars with ``size``, or tensors)."""
-    m, s = _data(mean), _data(std)
-    if size is None:
-        size = np.broadcast_shapes(np.shape(m), np.shape(s))
-    size = (size,) if isinstance(size, int) else tuple(size)
-    out = _random.rng(generator).normal(m, s, size)
-    d = to_dtype(dtype) if dtype is not None else (
-        m.dtype if isinstance(m, np.ndarray) else default_dtype())
-    return _wrap(out.astype(d))
-
-
-def rand_like(x: Tensor, generator: Any = None, dtype: Any = None) -> Tensor:
-    return rand(x.shape, generator=generator, dtype=_like(x, dtype))
-
-
-def randn_like(x: Tensor, generator: Any = None, dtype: Any = None) -> Tensor:
-    return randn(x.shape, generator=generator, dtype=_like(x, dtype))
-
-
-def randint_like(x: Tensor, low: int, high: int | None = None, generator: Any = None) -> Tensor:
-    return randint(low, high, x.shape, generator=generator, dtype=x.dtype)
-
-
-def bernoulli(p: Any, generator: Any = None) -> Tensor:
-    pd = _data(p)
-    return _wrap((_random.rng(generator).random(np.shape(pd)) < pd).astype(
-        pd.dtype if isinstance(pd, np.ndarray) else default_dtype()))
-
-
-def multinomial(probs: Any, num_samples: int, replacement: bool = False,
-                generator: Any = None) -> Tensor:
-    p = np.asarray(_data(probs), dtype=np.float64)
-    r = _random.rng(generator)
-    rows = p.reshape(-1, p.shape[-1])
-    out = np.stack([
-        r.choice(rows.shape[1], size=num_samples, replace=replacement, p=row / row.sum())
-        for row in rows
-    ])
-    return _wrap(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -2059,7 +1530,7 @@ def where(cond: Any, x: Any = None, y: Any = None) -> Any:
     if x is None and y is None:
         return _wrap(_data(cond)).nonzero(as_tuple=True)
     c = _data(cond)
-    if isinstance(c, np.ndarray) and c.dtype != bool:
+    if isinstance(c, xp.ndarray) and c.dtype != bool:
         c = c.astype(bool)
     return apply(E.Where, c, _const(x), _const(y))
 
@@ -2104,3 +1575,23 @@ FUNCTIONS = [
     "logical_and", "logical_or", "lerp", "eq", "ne", "lt", "le", "gt", "ge", "numel", "clone",
     "detach", "sum_to",
 ]
+
+
+# the Tensor functions ops may call in a Tensor-path derivative (autograd.function.TENSORS)
+register_tensor_functions(Tensor, {
+    **{name: getattr(Tensor, name) for name in ("exp", "log", "sin", "cos", "tanh", "sign")},
+    "index_add": _index_add_tensor, "wrap": _wrap, "where": where, "einsum": einsum,
+}, _const)
+
+
+_MOVED_TO_CREATION = frozenset(("tensor", "from_numpy", "randn"))
+
+
+def __getattr__(name: str) -> Any:
+    """The factories live in ``chainrule.creation`` (which imports this module); the names
+    that code outside the core still imports from here resolve there on first use."""
+    if name in _MOVED_TO_CREATION:
+        from chainrule import creation
+
+        return getattr(creation, name)
+    raise AttributeError(f"module 'chainrule.tensor' has no attribute {name!r}")

@@ -124,6 +124,39 @@ def _pad(L: Any, x: Any, pad: tuple[int, ...], value: float = 0.0) -> Any:
     return tF.pad(x, pad, value=value)
 
 
+# dropout masks (0 or 1/(1-p)) on c_t and g_t of a (T, B, H) = (3, 2, 2) LSTM recurrence
+LSTM_CMASK = (_r.random((3, 2, 2)) > 0.5) * 2.0
+LSTM_GMASK = (_r.random((3, 2, 2)) > 0.3) / 0.7
+
+
+def masked_lstm_composite(L: Any, x: Any, w: Any, b: Any) -> Any:
+    """The recurrence of ``ops.recurrent.MaskedLSTMScan`` written with ops both libraries
+    share (torch's reference, and the fused op's ``reference`` under create_graph)."""
+    T, B, G = x.shape
+    H = G // 4
+    h = c = L.zeros(B, H, dtype=x.dtype)
+    ys = []
+    for t in range(T):
+        a = x[t] + h @ w.t() + b
+        i, f = a[:, :H].sigmoid(), a[:, H:2 * H].sigmoid()
+        g, o = a[:, 2 * H:3 * H].tanh(), a[:, 3 * H:].sigmoid()
+        g = g * L.tensor(LSTM_GMASK[t]).to(x.dtype)
+        c = (f * c + i * g) * L.tensor(LSTM_CMASK[t]).to(x.dtype)
+        h = o * c.tanh()
+        ys.append(h)
+    return L.stack(ys, 0)
+
+
+def masked_lstm_fused(L: Any, x: Any, w: Any, b: Any) -> Any:
+    from chainrule.ops.recurrent import MaskedLSTMScan
+    from chainrule.tensor import apply
+
+    dt = x.data.dtype
+    return apply(MaskedLSTMScan, x, w, b, cmask=LSTM_CMASK.astype(dt),
+                 gmask=LSTM_GMASK.astype(dt),
+                 reference=lambda *a: masked_lstm_composite(L, *a))
+
+
 def op(name: str, fn: Callable[..., Any], *shapes: tuple[int, ...], **kw: Any) -> OpSpec:
     return OpSpec(name, fn, tuple(shapes), **kw)
 
@@ -369,6 +402,9 @@ OPS: list[OpSpec] = [
        (4, 2)),
     op("einsum_sum_only_in_x", lambda L, x, y: L.einsum("ij,j->j", x, y), S, (4,)),
     op("tensordot", lambda L, x, y: L.tensordot(x, y, 1), S3, (4, 2)),
+    # fused recurrences
+    op("masked_lstm_scan", masked_lstm_fused, (3, 2, 8), (8, 2), (8,),
+       ref=masked_lstm_composite, gradgrad=True),
 ]
 
 BY_NAME = {s.name: s for s in OPS}

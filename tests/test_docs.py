@@ -1,5 +1,5 @@
 """The user documentation runs: every ```python block of docs/index.md, methodology.md,
-pytorch.md and diagnostics.md is executed, so the docs cannot drift from the code.
+pytorch.md, diagnostics.md and ops.md is executed, so the docs cannot drift from the code.
 
 How: each page's blocks run top to bottom in ONE namespace per page (a page reads as one
 session: later snippets use names defined earlier, as in docs/optim.md), in a temporary working
@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ("index.md", "methodology.md", "pytorch.md", "diagnostics.md")
-MIN_BLOCKS = {"index.md": 1, "methodology.md": 25, "pytorch.md": 6, "diagnostics.md": 8}
+PAGES = ("index.md", "methodology.md", "pytorch.md", "diagnostics.md", "ops.md")
+MIN_BLOCKS = {"index.md": 1, "methodology.md": 25, "pytorch.md": 6, "diagnostics.md": 8,
+              "ops.md": 3}
 
 
 def _blocks(text: str) -> list[str]:
@@ -150,3 +151,11 @@ def test_quick_start_commands(capsys):
     text = (DOCS / "index.md").read_text(encoding="utf-8")
     for command in ("chainrule lab --quick", "chainrule lab --list", "chainrule train"):
         assert command in text
+
+
+def test_ops(capsys, monkeypatch, tmp_path):
+    """The worked example of a new op: exact first derivatives, both checks pass."""
+    env = _run_page("ops.md", capsys, monkeypatch, tmp_path)
+    assert env["first_err"] < 1e-15
+    assert env["ok1"] and env["ok2"]
+    assert abs(env["atan2"](env["y"], env["x"])[0].item() - np.pi / 4) < 1e-15

@@ -7,6 +7,8 @@ from typing import Any
 
 from chainrule.autograd.engine import (
     Function,
+    _GradMode,
+    backward_creates_graph,
     enable_grad,
     is_grad_enabled,
     no_grad,
@@ -24,9 +26,9 @@ def _as_list(x: Any) -> list:
 
 
 def _default_grads(outputs: list, grad_outputs: Any) -> list:
-    import numpy as np
-
-    from chainrule.tensor import Tensor, _wrap, tensor
+    from chainrule.backend import xp
+    from chainrule.creation import tensor
+    from chainrule.tensor import Tensor, _wrap
 
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
@@ -40,7 +42,7 @@ def _default_grads(outputs: list, grad_outputs: Any) -> list:
                     f"grad can be implicitly created only for scalar outputs (output of shape "
                     f"{o.shape}); pass grad_outputs"
                 )
-            g = _wrap(np.ones(o.shape, dtype=o.dtype))
+            g = _wrap(xp.ones(o.shape, dtype=o.dtype))
         elif not isinstance(g, Tensor):
             g = tensor(g, dtype=o.dtype)
         if g.shape != o.shape:
@@ -71,7 +73,7 @@ def grad(
         (dy,) = chainrule.autograd.grad(x ** 3, x, create_graph=True)   # 3x² = 12
         (d2y,) = chainrule.autograd.grad(dy, x)                          # 6x = 12
     """
-    from chainrule.tensor import zeros_like
+    from chainrule.creation import zeros_like
 
     outputs = _as_list(outputs)
     single = not isinstance(inputs, (list, tuple))
@@ -99,6 +101,7 @@ def backward(
     """Accumulate gradients of several outputs at once into the leaves' ``.grad``."""
     tensors = _as_list(tensors)
     grads = _default_grads(tensors, grad_tensors)
+    create_graph = create_graph or _GradMode.create_graph  # backward_creates_graph()
     if retain_graph is None:
         retain_graph = create_graph
     run_backward(tensors, grads, retain_graph, create_graph,
@@ -110,7 +113,8 @@ from chainrule.autograd.anomaly import detect_anomaly, set_detect_anomaly  # noq
 from chainrule.autograd.gradcheck import gradcheck, gradgradcheck  # noqa: E402
 
 __all__ = [
-    "Function", "backward", "detect_anomaly", "enable_grad", "functional", "grad",
+    "Function", "backward", "backward_creates_graph", "detect_anomaly", "enable_grad",
+    "functional", "grad",
     "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad", "set_detect_anomaly",
     "set_grad_enabled",
 ]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from chainrule.autograd.engine import _GradMode
+from chainrule.autograd.engine import _GradMode, _Switch
 
 
-class detect_anomaly:
-    """Context manager: while active, each recorded op keeps the stack that created it, and a
-    backward that produces a NaN or Inf raises naming the op and that stack.
+class detect_anomaly(_Switch):
+    """Context manager: while active (in this thread), each recorded op keeps the stack that
+    created it, and a backward that produces a NaN or Inf raises naming the op and that stack.
 
     Example::
 
@@ -18,16 +16,11 @@ class detect_anomaly:
             loss.backward()                 # RuntimeError: Function 'SqrtBackward' returned nan
     """
 
+    field = "anomaly"
+
     def __init__(self, check_nan: bool = True) -> None:
+        super().__init__(check_nan)
         self.check_nan = check_nan
-
-    def __enter__(self) -> detect_anomaly:
-        self.prev = _GradMode.anomaly
-        _GradMode.anomaly = self.check_nan
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        _GradMode.anomaly = self.prev
 
 
 class set_detect_anomaly(detect_anomaly):
@@ -36,7 +29,7 @@ class set_detect_anomaly(detect_anomaly):
     def __init__(self, mode: bool) -> None:
         super().__init__(mode)
         self.prev = _GradMode.anomaly
-        _GradMode.anomaly = mode
+        _GradMode.anomaly = self.mode
 
     def __enter__(self) -> set_detect_anomaly:
         return self

@@ -22,21 +22,21 @@ arrays. The registry tests check that both paths agree for every op.
 
 from __future__ import annotations
 
-import itertools
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Any
+
+from chainrule.autograd.function import (
+    ARRAYS,
+    Function,
+)
+from chainrule.autograd.function import SAVE_CROSS as SAVE_CROSS  # re-exported for the ops
+from chainrule.autograd.function import _GradMode as _GradMode  # re-exported (ops, nn)
+from chainrule.autograd.function import next_seq as next_seq  # re-exported (tests, tensor.py)
 
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
-
-
-class _GradMode:
-    """Global switch for graph recording (``no_grad`` turns it off)."""
-
-    enabled = True
-    anomaly = False
 
 
 grad_mode = _GradMode
@@ -129,101 +129,42 @@ class enable_grad(_ModeContext):
     mode = True
 
 
-# numbers recorded nodes in creation order (``Function.seq``)
-next_seq = itertools.count(1).__next__
+class _Switch:
+    """Sets one field of this thread's modes for the length of a ``with`` block."""
 
-# ``save_when`` of two-input ops whose inputs each serve only the other's gradient (x * y,
-# x @ y): shared so that ``apply`` can recognise it by identity
-SAVE_CROSS: dict[int, int] = {0: 1, 1: 0}
+    field = "enabled"
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = bool(mode)
+
+    def __enter__(self) -> _Switch:
+        self.prev = getattr(_GradMode, self.field)
+        setattr(_GradMode, self.field, self.mode)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        setattr(_GradMode, self.field, self.prev)
 
 
-class Function:
-    """A differentiable primitive: a forward on arrays and a backward on Tensors.
+class backward_creates_graph(_Switch):
+    """Context manager: in this thread, ``Tensor.backward()`` and ``autograd.backward()`` act
+    as if called with ``create_graph=True`` (and so ``retain_graph=True``).
 
-    Subclasses implement ``forward(*arrays) -> array`` and ``backward(g) -> tuple`` (one entry
-    per input, ``None`` where an input needs no gradient). ``self.inputs`` holds the inputs (Tensors
-    or Python constants) and ``self.needs`` tells which inputs need a gradient. Inputs the backward
-    reads must be listed in ``saves`` (indices) so in-place changes to them are detected
-    (``save_when`` narrows that to when another input needs a gradient); an op that reads its
-    own output sets ``save_out = True`` and calls ``self.output()`` in backward. A hot op may add
-    ``fast_backward(g) -> tuple`` on arrays, used when no graph of the gradient is recorded.
-    Recording numbers each node (``seq``, increasing): a node's inputs were made before it, so
-    running pending nodes from the highest number down is a topological order.
+    Second-order optimizers use it to accept the closure every PyTorch user writes for L-BFGS
+    (``zero_grad(); loss = f(); loss.backward(); return loss``): the ``.grad`` it leaves is then
+    itself differentiable, so the Hessian can be taken from it. ``autograd.grad`` keeps its
+    explicit argument (it returns the gradients instead of storing them).
+
+    Example::
+
+        with backward_creates_graph():
+            loss = closure()          # calls loss.backward()
+        hvp = autograd.grad(w.grad @ v, w)
     """
 
-    __slots__ = ("inputs", "needs", "next", "versions", "out_ref", "seq", "__dict__",
-                 "__weakref__")
-    # rarely set per node, so class-level defaults spare every op three stores
-    hooks: list | None = None
-    retained: Any = None
-    extras = False  # set when hooks or retain_grad are attached (one test in the engine loop)
-    stack: Any = None
-    out_version = 0
-    # optional array twin of ``backward`` (arrays in, arrays out), used when no graph of the
-    # backward pass is needed: it skips the Tensor layer on the hot ops (a speed NOTE)
-    fast_backward: Any = None
-    saves: tuple[int, ...] = (0, 1)
-    # input i in ``save_when`` is read in backward only if input save_when[i] needs a gradient
-    # (x in x * y serves only dy): its in-place changes matter only then (as in PyTorch)
-    save_when: dict[int, int] | None = None
-    save_out = False
-
-    def forward(self, *args: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__}.forward is abstract")
-
-    def backward(self, g: Tensor) -> tuple[Any, ...]:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__}.backward is abstract")
-
-    # -- graph inspection, torch-style -------------------------------------------------------
-    def name(self) -> str:
-        return type(self).__name__ + "Backward"
-
-    @property
-    def next_functions(self) -> tuple[tuple[Any, int], ...]:
-        from chainrule.tensor import Tensor
-
-        out = []
-        for t in self.inputs or ():
-            if isinstance(t, Tensor) and t.requires_grad:
-                out.append((t.grad_fn if t.grad_fn is not None else _AccumulateGrad(t), 0))
-            else:
-                out.append((None, 0))
-        return tuple(out)
-
-    def output(self) -> Tensor:
-        """The tensor this node produced (available to ops that set ``save_out``)."""
-        t = self.out_ref()
-        if t is None:  # pragma: no cover - the engine only reaches live outputs
-            raise RuntimeError(f"{self.name()}: its output was freed before backward")
-        return t
-
-    def __repr__(self) -> str:
-        return f"<{self.name()}>"
+    field = "create_graph"
 
 
-class _AccumulateGrad:
-    """Stand-in node for a leaf in ``next_functions`` (as PyTorch shows it)."""
-
-    def __init__(self, variable: Tensor) -> None:
-        self.variable = variable
-
-    def name(self) -> str:
-        return "AccumulateGrad"
-
-    next_functions: tuple = ()
-
-    def __repr__(self) -> str:
-        return "<AccumulateGrad>"
-
-
-def _unpack_grad(fn: Function, grads: Any) -> tuple:
-    if not isinstance(grads, tuple):
-        grads = (grads,)
-    if len(grads) != len(fn.inputs):
-        raise RuntimeError(
-            f"{fn.name()} returned {len(grads)} gradients for {len(fn.inputs)} inputs"
-        )
-    return grads
 
 
 def _check_versions(fn: Function) -> None:
@@ -250,16 +191,22 @@ def _check_versions(fn: Function) -> None:
             )
 
 
-_Tensor: Any = None  # chainrule.tensor.Tensor, bound on first use (import cycle)
+_Tensor: Any = None  # chainrule.tensor.Tensor, set once by register_tensor_type
 
 
-def _tensor_class() -> Any:
-    global _Tensor
-    if _Tensor is None:
-        from chainrule.tensor import Tensor
+# a gradient array wrapped as a Tensor that needs no gradient (``chainrule.tensor._wrap``)
+_detached: Callable[[Any], Tensor] = None  # type: ignore[assignment]
 
-        _Tensor = Tensor
-    return _Tensor
+
+def register_tensor_type(cls: type, wrap: Callable[[Any], Tensor]) -> None:
+    """Tell the engine which class is the Tensor and how to wrap an array in one without a
+    copy (``chainrule.tensor`` calls this once, when it defines them): the engine never
+    imports ``tensor.py``, which imports the engine."""
+    global _Tensor, _detached
+    if _Tensor is not None and _Tensor is not cls:
+        raise RuntimeError(f"the Tensor type is already registered ({_Tensor.__qualname__})")
+    _Tensor = cls
+    _detached = wrap
 
 
 def _freed_error(fn: Function) -> RuntimeError:
@@ -268,47 +215,6 @@ def _freed_error(fn: Function) -> RuntimeError:
         "directly access saved tensors after they have already been freed. Specify "
         "retain_graph=True if you need to backward a second time."
     )
-
-
-def _dependencies(roots: Sequence[Function], Tensor: Any) -> dict[int, int]:
-    """For every node reachable from ``roots``: how many edges of the graph point to it."""
-    deps: dict[int, int] = {}
-    stack = list({id(r): r for r in roots}.values())
-    seen = {id(r) for r in stack}  # a root reached from another root is expanded only once
-    while stack:
-        fn = stack.pop()
-        if fn.inputs is None:
-            raise _freed_error(fn)
-        for child in fn.next:
-            if child is None or isinstance(child, Tensor):
-                continue
-            cid = id(child)
-            deps[cid] = deps.get(cid, 0) + 1
-            if cid not in seen:
-                seen.add(cid)
-                stack.append(child)
-    return deps
-
-
-def _toposort(roots: Sequence[Function]) -> tuple[list[Function], dict[int, int]]:
-    """Nodes reachable from ``roots`` in an order where each node comes before the nodes it
-    depends on (the order backward runs them), and the consumer counts."""
-    Tensor = _tensor_class()
-    deps = _dependencies(roots, Tensor)
-    left = dict(deps)
-    ready = [r for r in {id(r): r for r in roots}.values() if id(r) not in left]
-    order = []
-    while ready:
-        fn = ready.pop()
-        order.append(fn)
-        for child in fn.next:
-            if child is None or isinstance(child, Tensor):
-                continue
-            cid = id(child)
-            left[cid] -= 1
-            if not left[cid]:
-                ready.append(child)
-    return order, deps
 
 
 def run_backward(
@@ -326,22 +232,30 @@ def run_backward(
     (restricted to ``inputs`` when given). With ``accumulate=False`` (``autograd.grad``) the
     gradients with respect to ``inputs`` are returned instead and nothing is accumulated.
 
-    Nodes run in dependency order (Kahn's algorithm): a node runs once every consumer of its
-    output has handed it a gradient, so each node runs once with the sum of its gradients.
-    Without ``create_graph`` the gradients travel as arrays and ops that define
-    ``fast_backward`` (the array twin of ``backward``) skip the Tensor layer entirely.
+    One loop (:func:`_propagate`) serves every call; the strategy is whether gradients travel
+    as arrays (no ``create_graph``: no graph of the backward, ops run ``vjp`` against
+    ``ARRAYS`` or a hand-written ``fast_backward``) or as Tensors (``create_graph``: ``vjp``
+    against ``TENSORS``, recorded).
     """
-    Tensor = _tensor_class()
     arrays = not create_graph
     if (arrays and inputs is None and accumulate and len(tensors) == 1
-            and tensors[0].grad_fn is not None and not _GradMode.anomaly):
-        # the common call, loss.backward(): its lean twin of the loop below
-        _backward_arrays(tensors[0].grad_fn, grad_tensors[0].data, retain_graph)
+            and tensors[0].grad_fn is not None):
+        # the common call, loss.backward(): no inputs= bookkeeping to set up
+        g0 = grad_tensors[0].data
+        claimed = {id(g0)}
+        leaves: dict[int, Any] = {}
+        leaf_grads: dict[int, Any] = {}
+        _propagate({tensors[0].grad_fn: g0}, leaf_grads, leaves, True, retain_graph,
+                   claimed, None, None)
+        _finish_leaves(leaves, leaf_grads, True, False, claimed, None, None, None)
+        if _post_backward_callbacks:  # queued by hooks during this pass (DDP's gradient sync)
+            _run_post_backward_callbacks()
         return None
-    grads: dict[int, Any] = {}  # pending gradient per node or leaf (by id)
+
     claimed = {id(g.data) for g in grad_tensors}  # arrays a leaf must not adopt as its own
-    leaves: dict[int, Tensor] = {}
-    roots: list[Function] = []
+    roots: dict[Function, Any] = {}
+    leaves = {}
+    leaf_grads = {}
     for t, g in zip(tensors, grad_tensors):
         if not t.requires_grad:
             raise RuntimeError(
@@ -349,15 +263,15 @@ def run_backward(
             )
         if arrays:
             g = g.data
-        key = id(t) if t.grad_fn is None else id(t.grad_fn)
-        prev = grads.get(key)
-        grads[key] = g if prev is None else prev + g
         if t.grad_fn is None:  # backward on a leaf itself
-            leaves[key] = t
+            prev = leaf_grads.get(id(t))
+            leaf_grads[id(t)] = g if prev is None else prev + g
+            leaves[id(t)] = t
         else:
-            roots.append(t.grad_fn)
+            prev = roots.get(t.grad_fn)
+            roots[t.grad_fn] = g if prev is None else prev + g
 
-    wanted_nodes: dict[int, list[int]] = {}  # node or leaf id -> positions in ``inputs``
+    wanted_nodes: dict[int, list[int]] = {}  # node id -> positions in ``inputs``
     wanted_leaves: dict[int, list[int]] = {}
     if inputs is not None:
         for k, t in enumerate(inputs):
@@ -370,107 +284,10 @@ def run_backward(
                 wanted_leaves.setdefault(id(t), []).append(k)
     captured: list[Any] = [None] * (len(inputs) if inputs is not None else 0)
 
-    left = _dependencies(roots, Tensor)
-    ready = [r for r in {id(r): r for r in roots}.values() if id(r) not in left]
-    alive: dict[int, Tensor] = {}
-    anomaly = _GradMode.anomaly
-    prev_mode = _GradMode.enabled
-    _GradMode.enabled = create_graph
-    try:
-        while ready:
-            fn = ready.pop()
-            fid = id(fn)
-            g = grads.pop(fid, None)
-            if g is None:  # nothing flows through this node: only release its inputs
-                for child in fn.next:
-                    if child is not None and not isinstance(child, Tensor):
-                        cid = id(child)
-                        n = left[cid] - 1
-                        left[cid] = n
-                        if not n:
-                            ready.append(child)
-                continue
-            if fn.extras or (wanted_nodes and fid in wanted_nodes):
-                g = _node_extras(fn, g, arrays, captured, wanted_nodes, claimed)
-            ins = fn.inputs
-            if fn.saves:  # the version rule, inlined: this loop is the engine's hot path
-                for i, v in zip(fn.saves, fn.versions):
-                    if v is not None:
-                        t = ins[i]
-                        b = t._base
-                        if (t if b is None else b)._version != v:
-                            _check_versions(fn)  # raises with the message
-            if fn.save_out:
-                _check_versions(fn)
-            fast = fn.fast_backward
-            if not arrays:
-                out = fn.backward(g)
-            elif fast is not None:
-                out = fast(g)
-            else:
-                out = fn.backward(_detached(g))
-                if type(out) is not tuple:
-                    out = tuple(out) if isinstance(out, list) else (out,)
-                out = tuple([o.data if isinstance(o, Tensor) else o for o in out])
-            if type(out) is not tuple:
-                out = tuple(out) if isinstance(out, list) else (out,)
-            if len(out) != len(ins):
-                raise RuntimeError(
-                    f"{fn.name()} returned {len(out)} gradients for {len(ins)} inputs"
-                )
-            if anomaly:
-                _check_anomaly(fn, out)
-            for t, gi, child in zip(ins, out, fn.next):
-                if child is None:
-                    continue
-                cid = id(child)
-                leaf = isinstance(child, Tensor)
-                if gi is not None:
-                    td = t.data
-                    if arrays:
-                        # (dtype identity: builtin dtypes are singletons; a miss only costs a
-                        # no-op cast in _fit_array)
-                        if gi.shape != td.shape or gi.dtype is not td.dtype:
-                            gi = _fit_array(fn, t, gi)
-                    elif gi.data.shape != td.shape or gi.data.dtype is not td.dtype:
-                        gi = _fit_shape(fn, t, gi)
-                    prev = grads.get(cid)
-                    grads[cid] = gi if prev is None else prev + gi
-                    if leaf:
-                        leaves[cid] = child
-                    elif child.save_out:
-                        # ops that saved their output hold it weakly: keep it alive until
-                        # the op has run
-                        alive[cid] = t
-                if not leaf:
-                    n = left[cid] - 1
-                    left[cid] = n
-                    if not n:
-                        ready.append(child)
-            if alive:
-                alive.pop(fid, None)
-            if not retain_graph:
-                fn.inputs = None
-    finally:
-        _GradMode.enabled = prev_mode
-
-    for tid, leaf in leaves.items():
-        g = grads[tid]
-        if leaf._hooks or tid in wanted_leaves:
-            t = _detached(g) if arrays else g
-            if leaf._hooks:
-                for hook in leaf._hooks:
-                    new = hook(t)
-                    if new is not None:
-                        t = new
-            for k in wanted_leaves.get(tid, ()):
-                captured[k] = t
-            g = t.data if arrays else t
-        if accumulate and (inputs is None or tid in wanted_leaves):
-            if arrays:
-                _accumulate_array(leaf, g, claimed)
-            else:
-                _accumulate_leaf(leaf, g, create_graph, claimed)
+    _propagate(roots, leaf_grads, leaves, arrays, retain_graph, claimed, wanted_nodes,
+               captured)
+    _finish_leaves(leaves, leaf_grads, arrays, create_graph, claimed,
+                   wanted_leaves if inputs is not None else None, captured, accumulate)
 
     if accumulate:
         if inputs is not None:  # non-leaf tensors named in inputs= get their .grad too
@@ -494,24 +311,27 @@ def run_backward(
     return captured
 
 
-def _backward_arrays(root: Function, g0: Any, retain_graph: bool) -> None:
-    """``run_backward`` for one root, gradients as arrays, accumulated into the leaves (no
-    ``inputs``, no ``create_graph``, no anomaly mode): the engine's hot path.
+def _propagate(grads: dict, leaf_grads: dict, leaves: dict, arrays: bool, retain_graph: bool,
+               claimed: set, wanted: dict | None, captured: list | None) -> None:
+    """The backward loop: run every node that receives a gradient, once, with the sum of its
+    gradients; gather the leaves' gradients in ``leaf_grads`` (by id) and ``leaves``.
 
-    Instead of counting every node's consumers first (a pass over the whole graph), pending
-    nodes wait in a heap keyed by creation number: a node's consumers were all created after
-    it, so when it has the highest number among the pending ones every gradient it will get
-    has arrived. Only nodes that receive a gradient are visited.
+    ``grads`` maps the root nodes to their gradients (arrays when ``arrays``, else Tensors).
+    Pending nodes wait in a heap keyed by creation number (``Function.seq``): a node's
+    consumers were all created after it, so when it has the highest number among the pending
+    ones every gradient it will get has arrived, and only nodes that receive a gradient are
+    visited. Per node: hooks / retain_grad / capture for ``inputs=``, the version rule on the
+    tensors it saved, its derivative, the anomaly check, and each input's gradient fitted to
+    the input's shape and dtype (broadcasting undone) before it is summed.
     """
     Tensor = _Tensor
-    claimed = {id(g0)}
-    grads: dict[Any, Any] = {root: g0}  # pending gradient per node
-    leaf_grads: dict[int, Any] = {}
-    leaves: dict[int, Any] = {}
-    alive: dict[Any, Any] = {}
-    heap = [(-root.seq, root)]
+    anomaly = _GradMode.anomaly
+    fit = _fit_array if arrays else _fit_shape
+    alive: dict[Any, Any] = {}  # outputs of pending ops that read them (held weakly by the op)
+    heap = [(-fn.seq, fn) for fn in grads]
+    heapify(heap)
     prev_mode = _GradMode.enabled
-    _GradMode.enabled = False
+    _GradMode.enabled = not arrays  # create_graph records the backward pass
     try:
         while heap:
             fn = heappop(heap)[1]
@@ -519,9 +339,9 @@ def _backward_arrays(root: Function, g0: Any, retain_graph: bool) -> None:
             ins = fn.inputs
             if ins is None:
                 raise _freed_error(fn)
-            if fn.extras:
-                g = _node_extras(fn, g, True, [], {}, claimed)
-            if fn.saves:  # the version rule, inlined
+            if fn.extras or (wanted and id(fn) in wanted):
+                g = _node_extras(fn, g, arrays, captured, wanted or {}, claimed)
+            if fn.saves:  # the version rule, inlined: this loop is the engine's hot path
                 for i, v in zip(fn.saves, fn.versions):
                     if v is not None:
                         t = ins[i]
@@ -534,26 +354,32 @@ def _backward_arrays(root: Function, g0: Any, retain_graph: bool) -> None:
                     b = o._base
                     if (o if b is None else b)._version != fn.out_version:
                         _check_versions(fn)
-            fast = fn.fast_backward
-            if fast is not None:
-                out = fast(g)
-            else:
-                out = fn.backward(_detached(g))
-                if type(out) is not tuple:
-                    out = tuple(out) if isinstance(out, list) else (out,)
-                out = tuple([o.data if isinstance(o, Tensor) else o for o in out])
+            if not arrays:
+                out = fn.backward(g)
+            else:  # (an op defines vjp, or a hand-written fast_backward, or only backward)
+                vjp = fn.vjp
+                if vjp is not None:
+                    out = vjp(g, ARRAYS)
+                elif fn.fast_backward is not None:
+                    out = fn.fast_backward(g)
+                else:
+                    out = _backward_on_arrays(fn, g, Tensor)
             if type(out) is not tuple:
                 out = tuple(out) if isinstance(out, list) else (out,)
             if len(out) != len(ins):
                 raise RuntimeError(
                     f"{fn.name()} returned {len(out)} gradients for {len(ins)} inputs"
                 )
+            if anomaly:
+                _check_anomaly(fn, out)
             for t, gi, child in zip(ins, out, fn.next):
                 if child is None or gi is None:
                     continue
                 td = t.data
-                if gi.shape != td.shape or gi.dtype is not td.dtype:
-                    gi = _fit_array(fn, t, gi)
+                ga = gi if arrays else gi.data
+                # (dtype identity: builtin dtypes are singletons; a miss only costs a no-op cast)
+                if ga.shape != td.shape or ga.dtype is not td.dtype:
+                    gi = fit(fn, t, gi)
                 if isinstance(child, Tensor):
                     cid = id(child)
                     prev = leaf_grads.get(cid)
@@ -577,18 +403,48 @@ def _backward_arrays(root: Function, g0: Any, retain_graph: bool) -> None:
                 fn.inputs = None
     finally:
         _GradMode.enabled = prev_mode
+
+
+def _finish_leaves(leaves: dict, leaf_grads: dict, arrays: bool, create_graph: bool,
+                   claimed: set, wanted: dict | None, captured: list | None,
+                   accumulate: bool | None) -> None:
+    """Run the leaves' hooks, capture the gradients ``inputs=`` asks for, and accumulate into
+    ``.grad`` (all leaves, or only those named in ``inputs=``)."""
     for tid, leaf in leaves.items():
         g = leaf_grads[tid]
-        if leaf._hooks:
-            t = _detached(g)
-            for hook in leaf._hooks:
-                new = hook(t)
-                if new is not None:
-                    t = new
-            g = t.data
-        _accumulate_array(leaf, g, claimed)
-    if _post_backward_callbacks:  # queued by hooks during this pass (DDP's gradient sync)
-        _run_post_backward_callbacks()
+        if leaf._hooks or (wanted and tid in wanted):
+            t = _detached(g) if arrays else g
+            if leaf._hooks:
+                t = _run_hooks(leaf._hooks, t)
+            if wanted:
+                for k in wanted.get(tid, ()):
+                    captured[k] = t  # type: ignore[index]
+            g = t.data if arrays else t
+        if accumulate is False or (wanted is not None and tid not in wanted):
+            continue
+        if arrays:
+            _accumulate_array(leaf, g, claimed)
+        else:
+            _accumulate_leaf(leaf, g, create_graph, claimed)
+
+
+def _run_hooks(hooks: dict, t: Tensor) -> Tensor:
+    """Call each tensor hook on the gradient in turn; a hook that returns a tensor replaces
+    it for the hooks after it and for the rest of the pass."""
+    for hook in hooks.values():
+        new = hook(t)
+        if new is not None:
+            t = new
+    return t
+
+
+def _backward_on_arrays(fn: Function, g: Any, Tensor: Any) -> tuple:
+    """An op's Tensor ``backward`` run on a wrapped array gradient, its results unwrapped (the
+    array pass, for ops with neither ``vjp`` nor ``fast_backward``)."""
+    out = fn.backward(_detached(g))
+    if type(out) is not tuple:
+        out = tuple(out) if isinstance(out, list) else (out,)
+    return tuple([o.data if isinstance(o, Tensor) else o for o in out])
 
 
 def _node_extras(fn: Function, g: Any, arrays: bool, captured: list, wanted: dict,
@@ -597,10 +453,7 @@ def _node_extras(fn: Function, g: Any, arrays: bool, captured: list, wanted: dic
     ``autograd.grad``; the gradient is a Tensor there even in an array pass."""
     t = _detached(g) if arrays else g
     if fn.hooks:
-        for hook in fn.hooks:
-            new = hook(t)
-            if new is not None:
-                t = new
+        t = _run_hooks(fn.hooks, t)
     if fn.retained is not None:
         owner = fn.retained()
         if owner is not None:
@@ -673,18 +526,6 @@ def _accumulate_array(leaf: Tensor, arr: Any, claimed: set[int]) -> None:
         leaf.grad.data += arr
 
 
-def _detached(arr: Any) -> Tensor:
-    t = _tensor_class().__new__(_Tensor)
-    t.data = arr
-    t.grad = None
-    t.grad_fn = None
-    t.requires_grad = False
-    t._version = 0
-    t._base = None
-    t._hooks = None
-    return t
-
-
 def _fit_shape(fn: Function, t: Tensor, g: Tensor) -> Tensor:
     """Sum a broadcast gradient back to its input's shape (and dtype), or raise naming the op."""
     if g.data.dtype != t.data.dtype:
@@ -711,21 +552,6 @@ def _check_anomaly(fn: Function, grads: tuple) -> None:
                 f"Function '{fn.name()}' returned nan or inf values in its {k}th output "
                 f"(gradient of input {k}).\nThe forward call that created it:\n{where}"
             )
-
-
-def attach(fn: Function, inputs: tuple, needs: tuple) -> None:
-    """Record ``inputs`` on ``fn`` as ``apply`` does (for code that builds nodes by hand)."""
-    from chainrule.tensor import _saved_versions
-
-    fn.inputs = inputs
-    fn.needs = list(needs)
-    fn.seq = next_seq()
-    fn.next = [
-        (a.grad_fn if a.grad_fn is not None else a) if n else None for a, n in zip(inputs, needs)
-    ]
-    fn.versions = _saved_versions(fn, inputs, fn.needs) if fn.saves else []
-    if _GradMode.anomaly:
-        fn.stack = traceback.extract_stack()[:-3]
 
 
 def iter_tensors(seq: Iterable[Any]) -> list[Any]:

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.engine import enable_grad
+from chainrule.backend import xp
 
 
 def _tuple(x: Any) -> tuple[bool, tuple]:
@@ -33,9 +32,19 @@ def _prepare(inputs: tuple, create_graph: bool) -> tuple:
     return tuple(out)
 
 
+def _evaluate(func: Callable, inputs: Any, create_graph: bool) -> tuple[bool, tuple, bool, tuple]:
+    """func at fresh leaves made from ``inputs`` (recording): (single input?, the leaves,
+    single output?, the outputs)."""
+    single_in, xs = _tuple(inputs)
+    with enable_grad():
+        xs = _prepare(xs, create_graph)
+        single_out, outs = _tuple(func(*xs))
+    return single_in, xs, single_out, outs
+
+
 def _grad(outputs: Any, inputs: tuple, grad_outputs: Any, create_graph: bool) -> tuple:
     from chainrule.autograd import grad
-    from chainrule.tensor import zeros_like
+    from chainrule.creation import zeros_like
 
     outs = [o for o in outputs]
     gos = list(grad_outputs)
@@ -50,13 +59,10 @@ def _grad(outputs: Any, inputs: tuple, grad_outputs: Any, create_graph: bool) ->
 def vjp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False,
         strict: bool = False) -> tuple[Any, Any]:
     """(func(inputs), vᵀ J): the vector-Jacobian product."""
-    from chainrule.tensor import ones_like
+    from chainrule.creation import ones_like
 
-    single_in, xs = _tuple(inputs)
+    single_in, xs, single_out, outs = _evaluate(func, inputs, create_graph)
     with enable_grad():
-        xs = _prepare(xs, create_graph)
-        out = func(*xs)
-        single_out, outs = _tuple(out)
         if v is None:
             if any(o.numel() != 1 for o in outs):
                 raise RuntimeError("vjp: v can only be None if the output has a single element")
@@ -72,13 +78,10 @@ def vjp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False,
 def jvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False,
         strict: bool = False) -> tuple[Any, Any]:
     """(func(inputs), J v) by the double-vjp trick: J v = d/du (uᵀ J) · v."""
-    from chainrule.tensor import ones_like, zeros_like
+    from chainrule.creation import ones_like, zeros_like
 
-    single_in, xs = _tuple(inputs)
+    single_in, xs, single_out, outs = _evaluate(func, inputs, create_graph)
     with enable_grad():
-        xs = _prepare(xs, create_graph)
-        out = func(*xs)
-        single_out, outs = _tuple(out)
         us = tuple(zeros_like(o).requires_grad_(True) for o in outs)
         gs = _grad(outs, xs, us, create_graph=True)
         vs = _tuple(v)[1] if v is not None else tuple(ones_like(x) for x in xs)
@@ -108,7 +111,7 @@ def jacobian(func: Callable, inputs: Any, create_graph: bool = False, strict: bo
             flat = o.reshape(-1)
             rows: list[list] = [[] for _ in xs]
             for i in range(flat.shape[0]):
-                e = np.zeros(flat.shape, dtype=o.dtype)
+                e = xp.zeros(flat.shape, dtype=o.dtype)
                 e[i] = 1
                 gi = _grad([flat], xs, [_wrap(e)], create_graph)
                 for k, g in enumerate(gi):
@@ -118,7 +121,7 @@ def jacobian(func: Callable, inputs: Any, create_graph: bool = False, strict: bo
                 if rows[k]:
                     j = stack(rows[k]).reshape(tuple(o.shape) + tuple(x.shape))
                 else:
-                    j = _wrap(np.zeros(tuple(o.shape) + tuple(x.shape), dtype=x.dtype))
+                    j = _wrap(xp.zeros(tuple(o.shape) + tuple(x.shape), dtype=x.dtype))
                 per_input.append(j if create_graph else j.detach())
             table.append(per_input[0] if single_in else tuple(per_input))
     return table[0] if single_out else tuple(table)
@@ -140,7 +143,7 @@ def hessian(func: Callable, inputs: Any, create_graph: bool = False, strict: boo
             raise RuntimeError(f"hessian: the function must return a scalar, got shape "
                                f"{out.shape}")
         g = grad(out, list(ys), create_graph=True, allow_unused=True)
-        from chainrule.tensor import zeros_like
+        from chainrule.creation import zeros_like
 
         g = tuple(zeros_like(y) if gi is None else gi for y, gi in zip(ys, g))
         return g[0] if single_in else g

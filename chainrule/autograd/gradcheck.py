@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
+from chainrule.backend import xp
 
 
 def _inputs(inputs: Any) -> tuple:
@@ -14,15 +14,15 @@ def _inputs(inputs: Any) -> tuple:
     return (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
 
 
-def numerical_jacobian(func: Callable, inputs: tuple, eps: float) -> list[np.ndarray]:
+def numerical_jacobian(func: Callable, inputs: tuple, eps: float) -> list[xp.ndarray]:
     """d vec(func) / d vec(x) for each input that requires grad, by central differences."""
     from chainrule.tensor import Tensor
 
-    def flat_out() -> np.ndarray:
+    def flat_out() -> xp.ndarray:
         # recording stays on: ``func`` may differentiate internally (gradgradcheck)
         out = func(*inputs)
         outs = (out,) if isinstance(out, Tensor) else tuple(out)
-        return np.concatenate([o.data.reshape(-1).astype(np.float64) for o in outs])
+        return xp.concatenate([o.data.reshape(-1).astype(xp.float64) for o in outs])
 
     jacs = []
     n_out = flat_out().size
@@ -30,7 +30,7 @@ def numerical_jacobian(func: Callable, inputs: tuple, eps: float) -> list[np.nda
         if not (isinstance(x, Tensor) and x.requires_grad):
             continue
         cols = []
-        for idx in np.ndindex(x.data.shape):  # (a reshape of a strided array would copy)
+        for idx in xp.ndindex(x.data.shape):  # (a reshape of a strided array would copy)
             orig = x.data[idx]
             x.data[idx] = orig + eps
             plus = flat_out()
@@ -38,11 +38,11 @@ def numerical_jacobian(func: Callable, inputs: tuple, eps: float) -> list[np.nda
             minus = flat_out()
             x.data[idx] = orig
             cols.append((plus - minus) / (2 * eps))
-        jacs.append(np.stack(cols, axis=1) if cols else np.zeros((n_out, 0)))
+        jacs.append(xp.stack(cols, axis=1) if cols else xp.zeros((n_out, 0)))
     return jacs
 
 
-def analytical_jacobian(func: Callable, inputs: tuple, create: bool = False) -> list[np.ndarray]:
+def analytical_jacobian(func: Callable, inputs: tuple, create: bool = False) -> list[xp.ndarray]:
     """The same Jacobians by reverse mode, one backward pass per output element."""
     from chainrule.autograd import grad
     from chainrule.tensor import Tensor, _wrap
@@ -51,12 +51,12 @@ def analytical_jacobian(func: Callable, inputs: tuple, create: bool = False) -> 
     outs = (out,) if isinstance(out, Tensor) else tuple(out)
     wrt = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
     sizes = [o.numel() for o in outs]
-    rows: list[list[np.ndarray]] = [[] for _ in wrt]
+    rows: list[list[xp.ndarray]] = [[] for _ in wrt]
     for k in range(len(outs)):
         for i in range(sizes[k]):
             gos = []
             for kk, oo in enumerate(outs):
-                e = np.zeros(oo.shape, dtype=oo.dtype)
+                e = xp.zeros(oo.shape, dtype=oo.dtype)
                 if kk == k:
                     e.reshape(-1)[i] = 1
                 gos.append(_wrap(e))
@@ -67,9 +67,9 @@ def analytical_jacobian(func: Callable, inputs: tuple, create: bool = False) -> 
                 gs = grad([oo for oo, _ in live], wrt, [g for _, g in live], retain_graph=True,
                           allow_unused=True)
             for j, (x, g) in enumerate(zip(wrt, gs)):
-                rows[j].append(np.zeros(x.numel()) if g is None else
-                               g.data.reshape(-1).astype(np.float64))
-    return [np.stack(r, axis=0) if r else np.zeros((0, x.numel())) for r, x in zip(rows, wrt)]
+                rows[j].append(xp.zeros(x.numel()) if g is None else
+                               g.data.reshape(-1).astype(xp.float64))
+    return [xp.stack(r, axis=0) if r else xp.zeros((0, x.numel())) for r, x in zip(rows, wrt)]
 
 
 def gradcheck(func: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
@@ -83,15 +83,15 @@ def gradcheck(func: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5
     """
     xs = _inputs(inputs)
     for x in xs:
-        if getattr(x, "requires_grad", False) and x.dtype != np.float64:
+        if getattr(x, "requires_grad", False) and x.dtype != xp.float64:
             raise ValueError(f"gradcheck: input of dtype {x.dtype} is not float64; the finite "
                              "differences would be too coarse")
     num = numerical_jacobian(func, xs, eps)
     ana = analytical_jacobian(func, xs)
     for k, (n, a) in enumerate(zip(num, ana)):
-        if n.shape != a.shape or not np.allclose(a, n, atol=atol, rtol=rtol):
+        if n.shape != a.shape or not xp.allclose(a, n, atol=atol, rtol=rtol):
             if raise_exception:
-                err = np.max(np.abs(a - n)) if n.shape == a.shape else "shape"
+                err = xp.max(xp.abs(a - n)) if n.shape == a.shape else "shape"
                 raise RuntimeError(
                     f"Jacobian mismatch for input {k}: max abs error {err}\n"
                     f"numerical:\n{n}\nanalytical:\n{a}"
@@ -110,7 +110,7 @@ def gradgradcheck(func: Callable, inputs: Any, grad_outputs: Any = None, eps: fl
     xs = _inputs(inputs)
     out = func(*xs)
     outs = (out,) if isinstance(out, Tensor) else tuple(out)
-    rng = np.random.default_rng(seed)
+    rng = xp.random.default_rng(seed)
     if grad_outputs is None:
         vs = tuple(_wrap(rng.standard_normal(o.shape)).requires_grad_(True) for o in outs)
     else:

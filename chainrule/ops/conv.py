@@ -24,7 +24,7 @@ peak): forward (im2col, GEMM, layout) 29-32 channel-first with the copy to (N, C
 22-25 per sample; input gradient 24-27 with wide columns (its 2-D strided adds cost ~0.2 µs a
 row), 21-24 flat; weight gradient 19-21 in either. NHWC columns and masked writes were
 rejected. Most of the remaining non-GEMM time is memory traffic, so the copies and adds are
-split over the BLAS threads (:func:`parallel`).
+split over the BLAS threads (:func:`chainrule._threads.parallel`).
 
 ``padding`` is given per spatial dimension as ``(low, high)`` pairs so that ``padding="same"``
 with even kernels (asymmetric, as in PyTorch) needs no special case.
@@ -33,13 +33,11 @@ with even kernels (asymmetric, as in PyTorch) needs no special case.
 from __future__ import annotations
 
 import itertools
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from chainrule._threads import parallel
 from chainrule.autograd.engine import Function
-from chainrule.backend import blas_threads, xp
+from chainrule.backend import xp
 from chainrule.ops.reduce import Sum
 
 Pads = tuple[tuple[int, int], ...]
@@ -59,40 +57,6 @@ SAMPLE_MIN_P = 100
 FLAT_COL2IM = True
 
 
-# ---- threads for the memory-bound loops ---------------------------------------------------
-# im2col, col2im and the layout copies are memory-bound NumPy calls that release the GIL; with
-# the GEMMs multi-threaded by BLAS they would otherwise be the single-threaded majority of a
-# conv step. They use as many threads as BLAS (so set_num_threads / threadpool_limits govern
-# both, and a 1-thread comparison stays 1-thread).
-_PAR_MIN = 1 << 18  # elements below which one thread is faster than handing work over
-_pool: ThreadPoolExecutor | None = None
-_pool_pid = 0
-
-
-def workers() -> int:
-    """NumPy's BLAS thread count (1 when it cannot be read)."""
-    return blas_threads()
-
-
-def parallel(fn: Callable[[int, int], Any], n: int, work: int) -> None:
-    """Run ``fn(lo, hi)`` over [0, n) in up to :func:`workers` contiguous chunks, in threads
-    when ``work`` (elements touched) is large enough; the caller's thread takes one chunk."""
-    t = min(workers(), n) if work >= _PAR_MIN else 1
-    if t <= 1:
-        fn(0, n)
-        return
-    global _pool, _pool_pid
-    if _pool is None or _pool._max_workers < t - 1 or _pool_pid != os.getpid():
-        # a forked child (DataLoader workers) inherits the pool object but not its threads
-        _pool = ThreadPoolExecutor(max_workers=t - 1, thread_name_prefix="chainrule")
-        _pool_pid = os.getpid()
-    cuts = [n * i // t for i in range(t + 1)]
-    futures = [_pool.submit(fn, cuts[i], cuts[i + 1]) for i in range(1, t)]
-    fn(cuts[0], cuts[1])
-    for f in futures:
-        f.result()
-
-
 def copy_split(dst: Any, src: Any) -> None:
     """``dst[...] = src`` split along the first axis with at least two entries."""
     axis = next((i for i, d in enumerate(dst.shape) if d > 1), 0)
@@ -107,6 +71,13 @@ def copy_split(dst: Any, src: Any) -> None:
 def out_size(size: int, k: int, stride: int, lo: int, hi: int, dilation: int) -> int:
     """Output length of a convolution: ⌊(size + lo + hi − dilation·(k−1) − 1) / stride⌋ + 1."""
     return (size + lo + hi - dilation * (k - 1) - 1) // stride + 1
+
+
+def out_sizes(shape: tuple[int, ...], ksize: tuple[int, ...], stride: tuple[int, ...],
+              pads: Pads, dilation: tuple[int, ...]) -> tuple[int, ...]:
+    """Spatial output sizes of a convolution (or unfold) of an input of ``shape`` (N, C, *S)."""
+    return tuple(out_size(s, k, t, lo, hi, d)
+                 for s, k, t, (lo, hi), d in zip(shape[2:], ksize, stride, pads, dilation))
 
 
 def pad_input(x: Any, pads: Pads, value: float = 0.0) -> Any:
@@ -545,10 +516,7 @@ class Conv(Function):
                 groups: int = 1) -> Any:
         _check(x, w, groups)
         ksize = w.shape[2:]
-        osize = tuple(
-            out_size(s, k, t, lo, hi, d)
-            for s, k, t, (lo, hi), d in zip(x.shape[2:], ksize, stride, pads, dilation)
-        )
+        osize = out_sizes(x.shape, ksize, stride, pads, dilation)
         if any(o <= 0 for o in osize):
             raise RuntimeError(
                 f"conv: calculated output size {osize} is too small for input of size "
@@ -573,8 +541,6 @@ class Conv(Function):
         return lay.output(_gemm(w2, cols, groups), b)
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import apply
-
         x, w = self.inputs[0], self.inputs[1]
         cols, self.cols = self.cols, None  # free it (None: ConvWeightGrad rebuilds it)
         kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
@@ -582,13 +548,13 @@ class Conv(Function):
         if self.needs[0]:
             if not self.sample:  # channel-first, shared with dW's GEMM
                 g2 = self.lay.grad_cols(g.data)
-            gx = apply(ConvTranspose, g, w, size=tuple(x.shape[2:]), g2=g2, **kw)
+            gx = ConvTranspose.apply(g, w, size=tuple(x.shape[2:]), g2=g2, **kw)
         bias: dict[str, Any] = {}  # the weight gradient's GEMM may give db on the way
         if self.needs[1]:
-            gw = apply(ConvWeightGrad, x, g, ksize=tuple(w.shape[2:]), cols=cols, g2=g2,
+            gw = ConvWeightGrad.apply(x, g, ksize=tuple(w.shape[2:]), cols=cols, g2=g2,
                        bias_out=bias, sample=self.sample, **kw)
         if len(self.needs) > 2 and self.needs[2]:
-            gb = apply(BiasGrad, g, dim=(0, *range(2, g.ndim)), value=bias.get("db"))
+            gb = BiasGrad.apply(g, dim=(0, *range(2, g.ndim)), value=bias.get("db"))
         return (gx, gw, gb)[: len(self.inputs)]
 
 
@@ -644,16 +610,14 @@ class ConvTranspose(Function):
         return out
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import apply
-
         y, w = self.inputs[0], self.inputs[1]
         kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
         gy = gw = gb = None
         if self.needs[0]:
-            gy = apply(Conv, g, w, **kw)
+            gy = Conv.apply(g, w, **kw)
             gy = _fit(gy, y.shape)
         if self.needs[1]:
-            gw = apply(ConvWeightGrad, g, y, ksize=tuple(w.shape[2:]), **kw)
+            gw = ConvWeightGrad.apply(g, y, ksize=tuple(w.shape[2:]), **kw)
         if len(self.needs) > 2 and self.needs[2]:
             gb = g.sum((0, *range(2, g.ndim)))
         return (gy, gw, gb)[: len(self.inputs)]
@@ -697,15 +661,13 @@ class ConvWeightGrad(Function):
         return gw.reshape((g.shape[1], x.shape[1] // groups, *ksize))
 
     def backward(self, gg: Any) -> tuple:
-        from chainrule.tensor import apply
-
         x, g = self.inputs[0], self.inputs[1]
         kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
         gx = gg_out = None
         if self.needs[0]:
-            gx = apply(ConvTranspose, g, gg, size=tuple(x.shape[2:]), **kw)
+            gx = ConvTranspose.apply(g, gg, size=tuple(x.shape[2:]), **kw)
         if self.needs[1]:
-            gg_out = _fit(apply(Conv, x, gg, **kw), g.shape)
+            gg_out = _fit(Conv.apply(x, gg, **kw), g.shape)
         return gx, gg_out
 
 
@@ -726,10 +688,7 @@ class Unfold(Function):
     def forward(self, x: Any, ksize: tuple[int, ...] = (), stride: tuple[int, ...] = (1,),
                 pads: Pads = ((0, 0),), dilation: tuple[int, ...] = (1,)) -> Any:
         self.ksize, self.stride, self.pads, self.dilation = ksize, stride, pads, dilation
-        osize = tuple(
-            out_size(s, k, t, lo, hi, d)
-            for s, k, t, (lo, hi), d in zip(x.shape[2:], ksize, stride, pads, dilation)
-        )
+        osize = out_sizes(x.shape, ksize, stride, pads, dilation)
         if any(o <= 0 for o in osize):
             raise RuntimeError(
                 f"unfold: input of size {list(x.shape)} is too small for kernel {ksize} with "
@@ -741,10 +700,8 @@ class Unfold(Function):
         return xp.ascontiguousarray(cols.reshape(cols.shape[0], n, -1).swapaxes(0, 1))
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import apply
-
         x = self.inputs[0]
-        return (apply(Fold, g, size=tuple(x.shape[2:]), ksize=self.ksize, stride=self.stride,
+        return (Fold.apply(g, size=tuple(x.shape[2:]), ksize=self.ksize, stride=self.stride,
                       pads=self.pads, dilation=self.dilation),)
 
 
@@ -774,7 +731,5 @@ class Fold(Function):
         return _crop(col2im(cols, padded, ksize, stride, dilation, osize), pads, size)
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import apply
-
-        return (apply(Unfold, g, ksize=self.ksize, stride=self.stride, pads=self.pads,
+        return (Unfold.apply(g, ksize=self.ksize, stride=self.stride, pads=self.pads,
                       dilation=self.dilation),)

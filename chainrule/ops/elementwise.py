@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import _jit
-from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import SAVE_CROSS, Function
 from chainrule.backend import default_dtype, float64, xp, zeros_view
 
@@ -38,11 +37,15 @@ def _float(out: Any, x: Any) -> Any:
     return out
 
 
+_CONSTANTS = (xp.ndarray, xp.generic, int, float, complex, type(None))
+
+
 def _arr(v: Any) -> Any:
-    """The array of an op input: a Tensor's ``.data``; constants as they are (NumPy arrays and
-    scalars have a ``data`` attribute too, a buffer, hence the class test). Only called from
-    the engine's backward pass, by which time it has bound the Tensor class."""
-    return v.data if isinstance(v, _engine._Tensor) else v
+    """The array of an op input: a Tensor's ``.data``; constants (arrays, NumPy and Python
+    scalars) as they are. NumPy arrays and scalars have a ``data`` attribute too (a buffer),
+    hence the test for constants rather than for a ``data`` attribute; ops never import the
+    Tensor class."""
+    return v if isinstance(v, _CONSTANTS) else v.data
 
 
 def _mask(cond: Any, like: Any) -> Any:
@@ -58,10 +61,7 @@ class Add(Function):
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(x + y, x, y)
 
-    def backward(self, g: Any) -> tuple:
-        return g, g
-
-    def fast_backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return g, g
 
 
@@ -73,10 +73,7 @@ class Sub(Function):
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(x - y, x, y)
 
-    def backward(self, g: Any) -> tuple:
-        return g, (-g if self.needs[1] else None)
-
-    def fast_backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return g, (-g if self.needs[1] else None)
 
 
@@ -88,13 +85,9 @@ class Mul(Function):
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(x * y, x, y)
 
-    def backward(self, g: Any) -> tuple:
-        x, y = self.inputs
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x, y = F.inputs(self)
         return (g * y if self.needs[0] else None), (g * x if self.needs[1] else None)
-
-    def fast_backward(self, g: Any) -> tuple:
-        x, y = self.inputs
-        return (g * _arr(y) if self.needs[0] else None), (g * _arr(x) if self.needs[1] else None)
 
 
 class Div(Function):
@@ -105,14 +98,8 @@ class Div(Function):
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(x / y, x, y)
 
-    def backward(self, g: Any) -> tuple:
-        x, y = self.inputs
-        gx = g / y if self.needs[0] else None
-        gy = -(g * x) / (y * y) if self.needs[1] else None
-        return gx, gy
-
-    def fast_backward(self, g: Any) -> tuple:
-        x, y = _arr(self.inputs[0]), _arr(self.inputs[1])
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x, y = F.inputs(self)
         gx = g / y if self.needs[0] else None
         gy = -(g * x) / (y * y) if self.needs[1] else None
         return gx, gy
@@ -126,10 +113,7 @@ class Neg(Function):
     def forward(self, x: Any) -> Any:
         return -x
 
-    def backward(self, g: Any) -> tuple:
-        return (-g,)
-
-    def fast_backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return (-g,)
 
 
@@ -144,19 +128,8 @@ class PowScalar(Function):
             out = out.astype(x.dtype)
         return _fix_dtype(out, x, None)
 
-    def backward(self, g: Any) -> tuple:
-        x, p = self.inputs
-        if p == 0:
-            return g * 0.0, None
-        if p == 1:
-            return g, None
-        if p == 2:
-            return g * (x * 2.0), None
-        return g * (x ** (p - 1) * p), None
-
-    def fast_backward(self, g: Any) -> tuple:
-        x, p = self.inputs
-        x = x.data
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x, p = F.inputs(self)
         if p == 0:
             return g * 0.0, None
         if p == 1:
@@ -199,79 +172,67 @@ class RPowScalar(Function):
         return None, g * self.output() * float(xp.log(c))
 
 
-class Exp(Function):
+class _FloatUnary(Function):
+    """A one-input op whose forward is a NumPy ufunc with a float result (ints give the
+    default float dtype, as PyTorch)."""
+
+    ufunc: Any = None
+
+    def forward(self, x: Any) -> Any:
+        return _float(self.ufunc(x), x)
+
+
+class Exp(_FloatUnary):
     """out = eˣ;  dx = g out."""
 
     saves = ()
     save_out = True
+    ufunc = staticmethod(xp.exp)
 
-    def forward(self, x: Any) -> Any:
-        return _float(xp.exp(x), x)
-
-    def backward(self, g: Any) -> tuple:
-        return (g * self.output(),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        return (g * self.output().data,)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * F.output(self),)
 
 
-class Log(Function):
+class Log(_FloatUnary):
     """out = ln x;  dx = g / x."""
 
     saves = (0,)
+    ufunc = staticmethod(xp.log)
 
-    def forward(self, x: Any) -> Any:
-        return _float(xp.log(x), x)
-
-    def backward(self, g: Any) -> tuple:
-        return (g / self.inputs[0],)
-
-    def fast_backward(self, g: Any) -> tuple:
-        return (g / self.inputs[0].data,)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g / F.inputs(self)[0],)
 
 
-class Log1p(Function):
+class Log1p(_FloatUnary):
     """out = ln(1 + x);  dx = g / (1 + x)."""
 
     saves = (0,)
+    ufunc = staticmethod(xp.log1p)
 
-    def forward(self, x: Any) -> Any:
-        return _float(xp.log1p(x), x)
-
-    def backward(self, g: Any) -> tuple:
-        return (g / (self.inputs[0] + 1.0),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        return (g / (self.inputs[0].data + 1.0),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g / (F.inputs(self)[0] + 1.0),)
 
 
-class Expm1(Function):
+class Expm1(_FloatUnary):
     """out = eˣ - 1;  dx = g (out + 1)."""
 
     saves = ()
     save_out = True
+    ufunc = staticmethod(xp.expm1)
 
-    def forward(self, x: Any) -> Any:
-        return _float(xp.expm1(x), x)
-
-    def backward(self, g: Any) -> tuple:
-        return (g * (self.output() + 1.0),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * (F.output(self) + 1.0),)
 
 
-class Sqrt(Function):
+class Sqrt(_FloatUnary):
     """out = √x;  dx = g / (2 out)."""
 
     saves = ()
     save_out = True
+    ufunc = staticmethod(xp.sqrt)
 
-    def forward(self, x: Any) -> Any:
-        return _float(xp.sqrt(x), x)
-
-    def backward(self, g: Any) -> tuple:
-        return (g / (self.output() * 2.0),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        return (g / (self.output().data * 2.0),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g / (F.output(self) * 2.0),)
 
 
 class Rsqrt(Function):
@@ -283,12 +244,8 @@ class Rsqrt(Function):
     def forward(self, x: Any) -> Any:
         return _float(1.0 / xp.sqrt(x), x)
 
-    def backward(self, g: Any) -> tuple:
-        out = self.output()
-        return (g * (out * out * out) * -0.5,)
-
-    def fast_backward(self, g: Any) -> tuple:
-        out = self.output().data
+    def vjp(self, g: Any, F: Any) -> tuple:
+        out = F.output(self)
         return (g * (out * out * out) * -0.5,)
 
 
@@ -301,12 +258,8 @@ class Reciprocal(Function):
     def forward(self, x: Any) -> Any:
         return _fix_dtype(1.0 / x, x, None)
 
-    def backward(self, g: Any) -> tuple:
-        out = self.output()
-        return (-(g * (out * out)),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        out = self.output().data
+    def vjp(self, g: Any, F: Any) -> tuple:
+        out = F.output(self)
         return (-(g * (out * out)),)
 
 
@@ -318,52 +271,39 @@ class Abs(Function):
     def forward(self, x: Any) -> Any:
         return xp.abs(x)
 
-    def backward(self, g: Any) -> tuple:
-        return (g * xp.sign(self.inputs[0].data),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        return (g * xp.sign(self.inputs[0].data),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * xp.sign(self.inputs[0].data),)  # sign: a constant
 
 
-class Sin(Function):
+class Sin(_FloatUnary):
     """out = sin x;  dx = g cos x."""
 
     saves = (0,)
+    ufunc = staticmethod(xp.sin)
 
-    def forward(self, x: Any) -> Any:
-        return _float(xp.sin(x), x)
-
-    def backward(self, g: Any) -> tuple:
-        return (g * self.inputs[0].cos(),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * F.cos(F.inputs(self)[0]),)
 
 
-class Cos(Function):
+class Cos(_FloatUnary):
     """out = cos x;  dx = -g sin x."""
 
     saves = (0,)
+    ufunc = staticmethod(xp.cos)
 
-    def forward(self, x: Any) -> Any:
-        return _float(xp.cos(x), x)
-
-    def backward(self, g: Any) -> tuple:
-        return (-(g * self.inputs[0].sin()),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (-(g * F.sin(F.inputs(self)[0])),)
 
 
-class Tanh(Function):
+class Tanh(_FloatUnary):
     """out = tanh x;  dx = g (1 - out²)."""
 
     saves = ()
     save_out = True
+    ufunc = staticmethod(xp.tanh)
 
-    def forward(self, x: Any) -> Any:
-        return _float(xp.tanh(x), x)
-
-    def backward(self, g: Any) -> tuple:
-        out = self.output()
-        return (g * (1.0 - out * out),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        out = self.output().data
+    def vjp(self, g: Any, F: Any) -> tuple:
+        out = F.output(self)
         return (g * (1.0 - out * out),)
 
 
@@ -391,12 +331,8 @@ class Sigmoid(Function):
     def forward(self, x: Any) -> Any:
         return stable_sigmoid(x)
 
-    def backward(self, g: Any) -> tuple:
-        out = self.output()
-        return (g * (out * (1.0 - out)),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        out = self.output().data
+    def vjp(self, g: Any, F: Any) -> tuple:
+        out = F.output(self)
         return (g * (out * (1.0 - out)),)
 
 
@@ -469,7 +405,7 @@ class ZeroGrad(Function):
             return xp.round(x, decimals)
         return getattr(xp, fn)(x)
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return (g * 0.0,)
 
 
@@ -514,16 +450,8 @@ class Where(Function):
         out = xp.where(cond, x, y)
         return _fix_dtype(out, x, y)
 
-    def backward(self, g: Any) -> tuple:
-        cond = self.inputs[0]
-        c = getattr(cond, "data", cond)
-        m = _mask(xp.asarray(c), g.data)
-        gx = g * m if self.needs[1] else None
-        gy = g * (1.0 - m) if self.needs[2] else None
-        return None, gx, gy
-
-    def fast_backward(self, g: Any) -> tuple:
-        m = _mask(xp.asarray(_arr(self.inputs[0])), g)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        m = _mask(xp.asarray(_arr(self.inputs[0])), g)  # a constant 0/1 array
         gx = g * m if self.needs[1] else None
         gy = g * (1.0 - m) if self.needs[2] else None
         return None, gx, gy
@@ -551,11 +479,8 @@ class Cast(Function):
         self.src = x.dtype
         return x.astype(dtype)
 
-    def backward(self, g: Any) -> tuple:
-        return (g.to(self.src),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        return (g.astype(self.src),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.cast(g, self.src),)
 
 
 class Clone(Function):
@@ -566,9 +491,5 @@ class Clone(Function):
     def forward(self, x: Any) -> Any:
         return x.copy()
 
-    def backward(self, g: Any) -> tuple:
-        return (g,)
-
-
-    def fast_backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return (g,)

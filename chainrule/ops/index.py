@@ -64,6 +64,26 @@ def check_bounds(shape: tuple[int, ...], key: Any) -> None:
         dim += 1
 
 
+class IndexOutOfBounds(IndexError, RuntimeError):
+    """An index outside ``[0, size)`` given to gather/scatter/index_select. PyTorch raises
+    RuntimeError there (IndexError for plain indexing); this is both, so code written for
+    either catches it."""
+
+
+def check_index(op: str, index: Any, dim: int, size: int) -> None:
+    """Raise unless every entry of ``index`` lies in ``[0, size)``. Unlike plain indexing,
+    gather, scatter, scatter_add and index_select do not wrap negative indices (PyTorch 2.13
+    raises for them too), so NumPy's wrapping must not reach the result silently."""
+    if not index.size:
+        return
+    lo, hi = int(index.min()), int(index.max())
+    if lo < 0 or hi >= size:
+        bad = lo if lo < 0 else hi
+        raise IndexOutOfBounds(
+            f"{op}(): index {bad} is out of bounds for dimension {dim} with size {size}"
+        )
+
+
 class GetItem(Function):
     """out = x[key];  dx = zeros with g added at the indexed positions (repeats accumulate)."""
 
@@ -77,11 +97,8 @@ class GetItem(Function):
             check_bounds(x.shape, key)
             raise
 
-    def backward(self, g: Any) -> tuple:
-        return (IndexAdd.apply_to(g, self.inputs[0].shape, self.key),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        return (_index_add(g, self.inputs[0].data.shape, self.key),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.index_add(g, self.inputs[0].data.shape, self.key),)
 
 
 def _index_add(g: Any, shape: tuple[int, ...], key: Any) -> Any:
@@ -108,9 +125,8 @@ class IndexAdd(Function):
 
     @staticmethod
     def apply_to(g: Any, shape: tuple[int, ...], key: Any) -> Any:
-        from chainrule.tensor import apply
-
-        return apply(IndexAdd, g, shape=shape, key=key)
+        """Record zeros(shape) with the Tensor ``g`` added at ``key``."""
+        return IndexAdd.apply(g, shape=shape, key=key)
 
 
 class SetItem(Function):
@@ -128,18 +144,10 @@ class SetItem(Function):
         out[key] = v
         return out
 
-    def fast_backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         gx = None
         if self.needs[0]:
-            gx = g.copy()
-            gx[self.key] = 0
-        gv = g[self.key] if self.needs[1] else None
-        return gx, gv
-
-    def backward(self, g: Any) -> tuple:
-        gx = None
-        if self.needs[0]:
-            keep = xp.ones(g.shape, dtype=g.data.dtype)
+            keep = xp.ones(g.shape, dtype=g.dtype)  # a constant: 0 where v was written
             keep[self.key] = 0
             gx = g * keep
         gv = g[self.key] if self.needs[1] else None
@@ -167,27 +175,24 @@ class Gather(Function):
                 f"gather: index {tuple(index.shape)} and input {tuple(x.shape)} must have the "
                 "same number of dimensions"
             )
-        n = x.shape[self.dim]
-        if index.size and (index.min() < -n or index.max() >= n):
-            raise IndexError(
-                f"gather: index {int(index.max() if index.max() >= n else index.min())} is out "
-                f"of bounds for dimension {self.dim} with size {n}"
-            )
+        check_index("gather", index, self.dim, x.shape[self.dim])
         if index.shape != x.shape:  # an index smaller than x in the other dims reads a corner
             x = x[tuple(slice(0, s) if d != self.dim else slice(None)
                         for d, s in enumerate(index.shape))]
         return xp.take_along_axis(x, index, axis=self.dim)
 
-    def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import zeros_like_array
+    def vjp(self, g: Any, F: Any) -> tuple:
+        # the adjoint of gather: g added into zeros at the gathered positions
+        return (F.index_add(g, self.inputs[0].data.shape, _along(self.index, self.dim)),)
 
-        base = zeros_like_array(self.inputs[0].data, g.data.dtype)
-        return (base.scatter_add(self.dim, self.index, g),)
 
-    def fast_backward(self, g: Any) -> tuple:
-        out = xp.zeros(self.inputs[0].data.shape, dtype=g.dtype)
-        xp.add.at(out, _along(self.index, self.dim), g)
-        return (out,)
+def _scatter_start(fn: Function, op: str, x: Any, dim: int, index: Any) -> tuple[Any, tuple]:
+    """Common start of scatter and scatter_add: record dim and index on ``fn``, check the
+    index, and return a copy of x to write into and the corner of src that index covers."""
+    fn.dim = dim % x.ndim
+    fn.index = index
+    check_index(op, index, fn.dim, x.shape[fn.dim])
+    return x.copy(), tuple(slice(0, s) for s in index.shape)
 
 
 class ScatterAdd(Function):
@@ -196,12 +201,9 @@ class ScatterAdd(Function):
     saves = ()
 
     def forward(self, x: Any, src: Any, dim: int = 0, index: Any = None) -> Any:
-        self.dim = dim % x.ndim
-        self.index = index
-        out = x.copy()
+        out, corner = _scatter_start(self, "scatter_add", x, dim, index)
         src = xp.broadcast_to(src, index.shape) if xp.ndim(src) == 0 else src
-        sl = tuple(slice(0, s) for s in index.shape)
-        xp.add.at(out, _along(index, self.dim), src[sl])
+        xp.add.at(out, _along(index, self.dim), src[corner])
         return out
 
     def backward(self, g: Any) -> tuple:
@@ -215,13 +217,10 @@ class Scatter(Function):
     saves = ()
 
     def forward(self, x: Any, src: Any, dim: int = 0, index: Any = None) -> Any:
-        self.dim = dim % x.ndim
-        self.index = index
-        out = x.copy()
+        out, corner = _scatter_start(self, "scatter", x, dim, index)
         if xp.ndim(src) == 0:
             src = xp.full(index.shape, src, dtype=x.dtype)
-        sl = tuple(slice(0, s) for s in index.shape)
-        out[_along(index, self.dim)] = src[sl]
+        out[_along(index, self.dim)] = src[corner]
         return out
 
     def backward(self, g: Any) -> tuple:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.engine import SAVE_CROSS, Function
+from chainrule.autograd.function import TENSORS
 from chainrule.backend import xp
 
 
@@ -37,52 +38,28 @@ class MatMul(Function):
         except ValueError:
             raise _shape_error(x, y) from None
 
-    def backward(self, g: Any) -> tuple:
-        x, y = self.inputs
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x, y = F.inputs(self)
         nx, ny = x.ndim, y.ndim
         gx = gy = None
         if nx == 1 and ny == 1:
             gx = g * y if self.needs[0] else None
             gy = g * x if self.needs[1] else None
-        elif nx == 1:
+        elif nx == 1:  # x is a row (1, n) that matmul drops again
             if self.needs[0]:
-                gx = (g.unsqueeze(-2) @ y.mT).squeeze(-2)
+                gx = (g[..., None, :] @ F.mT(y))[..., 0, :]
             if self.needs[1]:
-                gy = x.unsqueeze(-1) @ g.unsqueeze(-2)
-        elif ny == 1:
+                gy = x[:, None] @ g[..., None, :]
+        elif ny == 1:  # y is a column (n, 1) that matmul drops again
             if self.needs[0]:
-                gx = g.unsqueeze(-1) @ y.unsqueeze(-2)
+                gx = g[..., :, None] @ y[None, :]
             if self.needs[1]:
-                gy = (x.mT @ g.unsqueeze(-1)).squeeze(-1)
+                gy = (F.mT(x) @ g[..., :, None])[..., 0]
         else:
             if self.needs[0]:
-                gx = g @ y.mT
+                gx = g @ F.mT(y)
             if self.needs[1]:
-                gy = x.mT @ g
-        return gx, gy
-
-    def fast_backward(self, g: Any) -> tuple:
-        x, y = self.inputs[0].data, self.inputs[1].data
-        nx, ny = x.ndim, y.ndim
-        gx = gy = None
-        if nx == 1 and ny == 1:
-            gx = g * y if self.needs[0] else None
-            gy = g * x if self.needs[1] else None
-        elif nx == 1:
-            if self.needs[0]:
-                gx = xp.matmul(g[..., None, :], y.swapaxes(-1, -2))[..., 0, :]
-            if self.needs[1]:
-                gy = xp.matmul(x[:, None], g[..., None, :])
-        elif ny == 1:
-            if self.needs[0]:
-                gx = xp.matmul(g[..., :, None], y[None, :])
-            if self.needs[1]:
-                gy = xp.matmul(x.swapaxes(-1, -2), g[..., :, None])[..., 0]
-        else:
-            if self.needs[0]:
-                gx = xp.matmul(g, y.swapaxes(-1, -2))
-            if self.needs[1]:
-                gy = xp.matmul(x.swapaxes(-1, -2), g)
+                gy = F.mT(x) @ g
         return gx, gy
 
 
@@ -128,28 +105,16 @@ class Linear(Function):
             out += b
         return out
 
-    def backward(self, g: Any) -> tuple:
-        x, w = self.inputs[0], self.inputs[1]
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x, w = F.inputs(self)[:2]
         gx = g @ w if self.needs[0] else None
         gw = gb = None
         if self.needs[1]:
             g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
             x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-            gw = g2.mT @ x2
+            gw = F.mT(g2) @ x2
         if len(self.needs) > 2 and self.needs[2]:
             gb = g.sum(tuple(range(g.ndim - 1))) if g.ndim > 1 else g
-        return gx, gw, gb
-
-    def fast_backward(self, g: Any) -> tuple:
-        x, w = self.inputs[0].data, self.inputs[1].data
-        gx = xp.matmul(g, w) if self.needs[0] else None
-        gw = gb = None
-        if self.needs[1]:
-            g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-            x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-            gw = xp.matmul(g2.T, x2)
-        if len(self.needs) > 2 and self.needs[2]:
-            gb = g.sum(axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
         return gx, gw, gb
 
 
@@ -188,8 +153,7 @@ class Einsum(Function):
         return xp.asarray(xp.einsum(f"{','.join(self.ins)}->{self.out_sub}", *xs))
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import einsum
-
+        einsum = TENSORS.einsum
         xs = self.inputs
         grads = []
         for k, need in enumerate(self.needs):

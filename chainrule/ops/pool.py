@@ -17,9 +17,10 @@ import itertools
 from typing import Any
 
 from chainrule import _jit
+from chainrule._threads import parallel
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
-from chainrule.ops.conv import Pads, interior, pad_input, parallel
+from chainrule.ops.conv import Pads, interior, pad_input
 
 
 def pool_out_size(size: int, k: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
@@ -280,9 +281,7 @@ class PoolGather(Function):
         return x.reshape(-1)[_global(index, plane)].reshape(index.shape)
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import apply
-
-        return (apply(PoolScatter, g, index=self.index, shape=tuple(self.inputs[0].shape),
+        return (PoolScatter.apply(g, index=self.index, shape=tuple(self.inputs[0].shape),
                       unique=self.unique),)
 
 
@@ -323,9 +322,7 @@ class PoolScatter(Function):
         return out.reshape(shape)
 
     def backward(self, gg: Any) -> tuple:
-        from chainrule.tensor import apply
-
-        return (apply(PoolGather, gg, index=self.index, unique=self.unique),)
+        return (PoolGather.apply(gg, index=self.index, unique=self.unique),)
 
 
 @_jit.kernel
@@ -383,9 +380,7 @@ class AvgPool(Function):
         return out
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import apply
-
-        return (apply(AvgPoolAdjoint, g, size=tuple(self.inputs[0].shape[2:]),
+        return (AvgPoolAdjoint.apply(g, size=tuple(self.inputs[0].shape[2:]),
                       ksize=self.ksize, stride=self.stride, padding=self.padding,
                       inv_div=self.inv_div),)
 
@@ -412,7 +407,5 @@ class AvgPoolAdjoint(Function):
         return out[interior(pads, size)]
 
     def backward(self, gg: Any) -> tuple:
-        from chainrule.tensor import apply
-
-        return (apply(AvgPool, gg, ksize=self.ksize, stride=self.stride, padding=self.padding,
+        return (AvgPool.apply(gg, ksize=self.ksize, stride=self.stride, padding=self.padding,
                       osize=self.osize, inv_div=self.inv_div),)

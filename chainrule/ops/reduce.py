@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.engine import Function
-from chainrule.backend import broadcast_to, xp
+from chainrule.autograd.function import TENSORS
+from chainrule.backend import xp
 
 
 def normalize_dims(dim: Any, ndim: int) -> tuple[int, ...]:
@@ -52,17 +53,11 @@ class Sum(Function):
             out = out.astype(xp.int64)
         return out if type(out) is xp.ndarray else xp.asarray(out)
 
-    def backward(self, g: Any) -> tuple:
-        shape = self.inputs[0].shape
+    def vjp(self, g: Any, F: Any) -> tuple:
+        shape = self.inputs[0].data.shape
         if self.axes and not self.keepdim:  # (a full reduction's 0-d g broadcasts as it is)
             g = g.reshape(kept_shape(shape, self.axes))
-        return (g.expand(shape),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        shape = self.inputs[0].data.shape
-        if self.axes and not self.keepdim:
-            g = g.reshape(kept_shape(shape, self.axes))
-        return (broadcast_to(g, shape),)
+        return (F.expand(g, shape),)
 
 
 class Mean(Function):
@@ -84,17 +79,11 @@ class Mean(Function):
         out = x.sum(axis=axes, keepdims=keepdim) / n if n else x.mean(axis=axes, keepdims=keepdim)
         return out if type(out) is xp.ndarray else xp.asarray(out)
 
-    def backward(self, g: Any) -> tuple:
-        shape = self.inputs[0].shape
-        if self.axes and not self.keepdim:
-            g = g.reshape(kept_shape(shape, self.axes))
-        return ((g * (1.0 / self.n)).expand(shape),)
-
-    def fast_backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         shape = self.inputs[0].data.shape
         if self.axes and not self.keepdim:
             g = g.reshape(kept_shape(shape, self.axes))
-        return (broadcast_to(g * (1.0 / self.n), shape),)
+        return (F.expand(g * (1.0 / self.n), shape),)
 
 
 class SumTo(Function):
@@ -105,11 +94,8 @@ class SumTo(Function):
     def forward(self, x: Any, shape: tuple[int, ...] = ()) -> Any:
         return sum_to_array(x, shape)
 
-    def backward(self, g: Any) -> tuple:
-        return (g.expand(self.inputs[0].shape),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        return (broadcast_to(g, self.inputs[0].data.shape),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.expand(g, self.inputs[0].data.shape),)
 
 
 def sum_to_array(x: Any, shape: tuple[int, ...]) -> Any:
@@ -145,8 +131,7 @@ class Norm(Function):
         return xp.sqrt(xp.asarray(xp.sum(x * x, axis=self.axes, keepdims=keepdim)))
 
     def backward(self, g: Any) -> tuple:
-        from chainrule.tensor import where
-
+        where = TENSORS.where
         x = self.inputs[0]
         out = self.output()
         if not self.keepdim and self.axes:
@@ -230,10 +215,6 @@ class LogSoftmax(Function):
         z -= lse
         return z
 
-    def backward(self, g: Any) -> tuple:
-        sm = self.output().exp()
-        return (g - sm * g.sum(self.dim, keepdim=True),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        sm = xp.exp(self.output().data)
-        return (g - sm * g.sum(axis=self.dim, keepdims=True),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        sm = F.exp(F.output(self))
+        return (g - sm * F.sum_keepdim(g, self.dim),)

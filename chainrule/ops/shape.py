@@ -5,10 +5,20 @@ Reshape, permute and expand return views of the input array (no copy) whenever N
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chainrule.autograd.engine import Function
 from chainrule.backend import broadcast_to, default_dtype, float64, xp
+
+
+def _or_raise(f: Callable[..., Any], args: tuple, message: Callable[[], str]) -> Any:
+    """``f(*args)``, with NumPy's ValueError turned into PyTorch's RuntimeError and message
+    (built only on failure)."""
+    try:
+        return f(*args)
+    except ValueError:
+        raise RuntimeError(message()) from None
 
 
 class Reshape(Function):
@@ -17,18 +27,11 @@ class Reshape(Function):
     saves = ()
 
     def forward(self, x: Any, shape: tuple[int, ...] = ()) -> Any:
-        try:
-            return x.reshape(shape)
-        except ValueError:
-            raise RuntimeError(
-                f"shape '{list(shape)}' is invalid for input of size {x.size} "
-                f"(input shape {tuple(x.shape)})"
-            ) from None
+        return _or_raise(x.reshape, (shape,), lambda: (
+            f"shape '{list(shape)}' is invalid for input of size {x.size} "
+            f"(input shape {tuple(x.shape)})"))
 
-    def backward(self, g: Any) -> tuple:
-        return (g.reshape(self.inputs[0].shape),)
-
-    def fast_backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return (g.reshape(self.inputs[0].data.shape),)
 
 
@@ -46,14 +49,11 @@ class Permute(Function):
         self.dims = dims
         return x.transpose(dims)
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         inv = [0] * len(self.dims)
         for i, d in enumerate(self.dims):
             inv[d % len(self.dims)] = i
-        return (g.permute(*inv),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        return (g.transpose(tuple(xp.argsort(self.dims))),)
+        return (F.permute(g, inv),)
 
 
 class Expand(Function):
@@ -62,21 +62,12 @@ class Expand(Function):
     saves = ()
 
     def forward(self, x: Any, shape: tuple[int, ...] = ()) -> Any:
-        try:
-            return broadcast_to(x, shape)
-        except ValueError:
-            raise RuntimeError(
-                f"The expanded size of the tensor {tuple(shape)} must match the existing size "
-                f"{tuple(x.shape)} at non-singleton dimensions"
-            ) from None
+        return _or_raise(broadcast_to, (x, shape), lambda: (
+            f"The expanded size of the tensor {tuple(shape)} must match the existing size "
+            f"{tuple(x.shape)} at non-singleton dimensions"))
 
-    def backward(self, g: Any) -> tuple:
-        return (g.sum_to(self.inputs[0].shape),)
-
-    def fast_backward(self, g: Any) -> tuple:
-        from chainrule.ops.reduce import sum_to_array
-
-        return (sum_to_array(g, self.inputs[0].data.shape),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.sum_to(g, self.inputs[0].data.shape),)
 
 
 class Repeat(Function):

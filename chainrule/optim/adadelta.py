@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import _jit
+from chainrule._threads import parallel
 from chainrule.backend import xp
-from chainrule.ops.conv import parallel
 from chainrule.optim.optimizer import Optimizer, check_impl_flags, check_lr, check_nonneg, to_scalar
 
 __all__ = ["Adadelta"]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule.autograd import grad as autograd_grad
-from chainrule.autograd.engine import enable_grad
+from chainrule.autograd.engine import backward_creates_graph, enable_grad
 from chainrule.backend import xp
 from chainrule.optim.optimizer import Optimizer, check_lr, check_nonneg, to_scalar
 from chainrule.tensor import Tensor, _wrap, cat
@@ -49,9 +49,11 @@ class Newton(Optimizer):
     The exact Hessian costs one reverse pass per parameter: meant for models up to a few
     thousand parameters; use ``mode="cg"`` beyond.
 
-    The closure re-evaluates the model and returns the loss. It may call
-    ``loss.backward(create_graph=True)`` (the gradients are then reused) or not call backward
-    at all; a plain ``loss.backward()`` frees the graph that the Hessian needs.
+    The closure re-evaluates the model and returns the loss. It may be the closure written for
+    L-BFGS (``zero_grad(); loss = f(); loss.backward(); return loss``): it runs under
+    ``autograd.backward_creates_graph()``, so its ``backward()`` keeps the graph of the
+    gradient that the Hessian needs and the gradients are reused; it may also call
+    ``loss.backward(create_graph=True)`` itself, or not call backward at all.
 
     ``state[first_param]`` records ``n_iter``, ``func_evals``, ``grad_norm`` (‖g‖ before the
     last iteration), ``loss`` and ``damping``.
@@ -94,8 +96,10 @@ class Newton(Optimizer):
         """The loss and the flat gradient, the latter still attached to a graph."""
         params = self._params
         before = [id(p.grad) for p in params]
-        with enable_grad():
+        # a closure that calls loss.backward() (the L-BFGS idiom) leaves differentiable .grad
+        with enable_grad(), backward_creates_graph():
             loss = closure()
+        with enable_grad():
             if not isinstance(loss, Tensor):
                 raise TypeError(f"Newton: the closure must return the loss Tensor, got "
                                 f"{type(loss).__name__}")

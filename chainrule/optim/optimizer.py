@@ -37,6 +37,7 @@ from typing import Any
 from chainrule.autograd.engine import enable_grad
 from chainrule.backend import xp
 from chainrule.tensor import Tensor, _wrap
+from chainrule.utils.hooks import RemovableHandle
 
 __all__ = ["Optimizer", "required"]
 
@@ -49,20 +50,6 @@ class _Required:
 
 
 required = _Required()
-
-
-class _HookHandle:
-    """Returned by ``register_step_*_hook``; ``remove()`` unregisters the hook."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: OrderedDict) -> None:
-        self.hooks = hooks
-        self.id = _HookHandle._next_id
-        _HookHandle._next_id += 1
-
-    def remove(self) -> None:
-        self.hooks.pop(self.id, None)
 
 
 def to_scalar(value: Any) -> float:
@@ -260,21 +247,21 @@ class Optimizer:
                 _max_norm(p, max_norm)
             p._bump_version()  # an in-place change: graphs that saved p must notice
 
-    def register_step_pre_hook(self, hook: Callable) -> _HookHandle:
+    def register_step_pre_hook(self, hook: Callable) -> RemovableHandle:
         """Call ``hook(optimizer, args, kwargs)`` before each ``step``; it may return
         ``(new_args, new_kwargs)`` for the step. Returns a handle."""
-        handle = _HookHandle(self._step_pre_hooks)
+        handle = RemovableHandle(self._step_pre_hooks)
         self._step_pre_hooks[handle.id] = hook
         return handle
 
-    def register_step_post_hook(self, hook: Callable) -> _HookHandle:
+    def register_step_post_hook(self, hook: Callable) -> RemovableHandle:
         """Call ``hook(optimizer, args, kwargs)`` after each ``step``; returns a handle.
 
         Example (a max-norm constraint on chosen weights, with any optimizer)::
 
             opt.register_step_post_hook(lambda o, a, k: nn.utils.max_norm_([w], 3.0))
         """
-        handle = _HookHandle(self._step_post_hooks)
+        handle = RemovableHandle(self._step_post_hooks)
         self._step_post_hooks[handle.id] = hook
         return handle
 

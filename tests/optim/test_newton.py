@@ -182,18 +182,57 @@ def test_closure_with_create_graph_backward_and_errors():
     opt.step(with_backward)
     np.testing.assert_allclose(z.data, np.linalg.solve(a, b), rtol=1e-10)
 
-    z2 = param(np.zeros(5))
-    opt2 = optim.Newton([z2])
-
-    def plain_backward2():
-        opt2.zero_grad()
-        loss = 0.5 * (z2 @ (at @ z2)) - bt @ z2 + (z2 * z2 * z2).sum()
-        loss.backward()
-        return loss
-
-    with pytest.raises(RuntimeError, match="create_graph=True"):
-        opt2.step(plain_backward2)
     with pytest.raises(ValueError, match="mode must be 'exact' or 'cg'"):
         optim.Newton([z], mode="bfgs")
     with pytest.raises(ValueError, match="Invalid damping value: -1"):
         optim.Newton([z], damping=-1)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(mode="cg", cg_tol=1e-14),
+                                dict(line_search_fn=None, adaptive_damping=True, damping=0.1)],
+                         ids=["exact", "cg", "adaptive-damping"])
+def test_the_lbfgs_closure_matches_the_explicit_form(kw):
+    """The closure PyTorch users write for L-BFGS (plain ``loss.backward()``) is accepted and
+    takes the same iterates as the explicit ``backward(create_graph=True)`` form and as the
+    closure that never calls backward (a non-quadratic f, so the Hessian changes per step)."""
+    a, b = quadratic()
+    at, bt = chainrule.tensor(a), chainrule.tensor(b)
+
+    def f(z):
+        return 0.5 * (z @ (at @ z)) - bt @ z + 0.1 * (z * z * z * z).sum()
+
+    def run(style: str) -> np.ndarray:
+        z = param(np.full(5, 0.5))
+        opt = optim.Newton([z], **kw)
+
+        def closure():
+            opt.zero_grad()
+            loss = f(z)
+            if style == "plain":
+                loss.backward()
+            elif style == "explicit":
+                loss.backward(create_graph=True)
+            return loss
+
+        for _ in range(4):
+            opt.step(closure)
+        assert opt.state[z]["n_iter"] == 4
+        return z.data.copy()
+
+    plain, explicit, bare = run("plain"), run("explicit"), run("none")
+    np.testing.assert_array_equal(plain, explicit)
+    np.testing.assert_allclose(plain, bare, rtol=1e-12, atol=1e-14)
+    start = np.full(5, 0.5)
+    assert np.linalg.norm(plain - start) > 0.1  # it moved
+
+
+def test_backward_creates_graph_is_scoped_to_its_block():
+    w = chainrule.tensor([1.5, -2.0], dtype=chainrule.float64, requires_grad=True)
+    with chainrule.autograd.backward_creates_graph():
+        (w ** 3).sum().backward()
+    assert w.grad.requires_grad  # d/dw (3 w²) = 6 w
+    (hess_diag,) = chainrule.autograd.grad(w.grad.sum(), w)
+    np.testing.assert_allclose(hess_diag.data, 6 * w.data)
+    w.grad = None
+    (w ** 3).sum().backward()
+    assert not w.grad.requires_grad

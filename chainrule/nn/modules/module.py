@@ -20,6 +20,7 @@ from chainrule.autograd.engine import no_grad
 from chainrule.backend import is_floating, to_dtype, xp
 from chainrule.nn.parameter import Buffer, Parameter
 from chainrule.tensor import Tensor, _wrap
+from chainrule.utils.hooks import RemovableHandle
 
 _global_forward_hooks: OrderedDict[int, Callable] = OrderedDict()
 _global_forward_pre_hooks: OrderedDict[int, Callable] = OrderedDict()
@@ -57,22 +58,6 @@ def register_module_forward_hook(hook: Callable, *, with_kwargs: bool = False,
 def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
     """A full backward hook ``hook(module, grad_input, grad_output)`` on every module."""
     return RemovableHandle(_global_backward_hooks, _add_hook(_global_backward_hooks, hook))
-
-
-class RemovableHandle:
-    """Returned by the ``register_*_hook`` methods; ``remove()`` unregisters the hook."""
-
-    def __init__(self, hooks: dict, key: int) -> None:
-        self.hooks, self.id = hooks, key
-
-    def remove(self) -> None:
-        self.hooks.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
 
 
 def _as_array(src: Any, key: str) -> np.ndarray:

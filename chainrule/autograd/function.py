@@ -1,0 +1,451 @@
+"""``Function``: a differentiable primitive, and the two namespaces its derivative is written
+against.
+
+An op writes its derivative once, as ``vjp(self, g, F)``: ``F.inputs(self)`` / ``F.output(self)``
+give what the op saved and ``F.<fn>`` the elementary functions, where ``F`` is either
+
+* :data:`ARRAYS`: the array backend, the inputs' arrays (the engine's pass without
+  ``create_graph``: no graph, no Tensor wrapping), or
+* :data:`TENSORS`: the Tensor functions and the input Tensors themselves (``create_graph=True``:
+  the formula is then recorded, so the gradient is differentiable again).
+
+Python operators (``g * y``, ``-g``, ``g / (2 * out)``) mean the same on both. The Tensor class
+and its functions are registered once by ``chainrule.tensor`` (ops never import it).
+
+Example (the ``atan2`` op of docs/ops.md)::
+
+    class Atan2(Function):
+        def forward(self, y, x):  # out = atan2(y, x)
+            return xp.arctan2(y, x)
+
+        def vjp(self, g, F):  # dy = g x / (x² + y²),  dx = -g y / (x² + y²)
+            y, x = F.inputs(self)
+            r = x * x + y * y
+            return g * x / r, -(g * y) / r
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import traceback
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from chainrule.backend import broadcast_to, xp
+
+if TYPE_CHECKING:
+    from chainrule.tensor import Tensor
+
+class _ThreadModes(threading.local):
+    """Per-thread switches, as in PyTorch: graph recording (``no_grad`` turns it off), anomaly
+    detection, and whether ``backward()`` builds the graph of the gradient by default.
+
+    The class attributes are every thread's starting values (a new thread records, as in
+    PyTorch); an assignment changes only the assigning thread's value, so one thread evaluating
+    under ``no_grad()`` never stops another from recording its training step.
+    """
+
+    enabled = True
+    anomaly = False
+    create_graph = False  # see ``backward_creates_graph``
+
+
+_GradMode = _ThreadModes()
+_GradMode = _ThreadModes()
+
+# numbers recorded nodes in creation order (``Function.seq``)
+next_seq = itertools.count(1).__next__
+
+# ``save_when`` of two-input ops whose inputs each serve only the other's gradient (x * y,
+# x @ y): shared so that ``record`` can recognise it by identity
+SAVE_CROSS: dict[int, int] = {0: 1, 1: 0}
+
+_new = object.__new__
+# bound by register_tensor_functions: the Tensor class, and ``chainrule.tensor._const`` (how an
+# operator's right operand is normalised)
+Tensor: Any = None
+_const: Any = None
+
+
+def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
+    """Run primitive ``cls`` on ``args`` (Tensors or constants) and record it if needed.
+
+    Recording stores on the node its inputs, which of them need a gradient, the edges to their
+    creators (taken now, so a later in-place change of an input does not reroute this node) and
+    the versions of the inputs its backward reads. This is the hot path of every op: keep it
+    free of extra calls.
+    """
+    fn = _new(cls)
+    arrays = []
+    rg = False
+    for a in args:
+        if isinstance(a, Tensor):
+            arrays.append(a.data)
+            if a.requires_grad:
+                rg = True
+        else:
+            arrays.append(a)
+    try:
+        out = fn.forward(*arrays, **kw)
+    except ValueError as e:  # NumPy's broadcasting/shape errors, told with the op's name
+        raise _forward_error(cls, arrays, e) from None
+    t = _new(Tensor)
+    t.data = out
+    t.grad = None
+    t._version = 0
+    t._base = None
+    t._hooks = None
+    if rg and _GradMode.enabled:
+        needs = []
+        edges = []
+        for a in args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                needs.append(True)
+                edges.append(a if a.grad_fn is None else a.grad_fn)
+            else:
+                needs.append(False)
+                edges.append(None)
+        fn.inputs = args
+        fn.needs = needs
+        fn.next = edges
+        fn.seq = next_seq()
+        if fn.saves:
+            fn.versions = _saved_versions(fn, args, needs)
+        if _GradMode.anomaly:
+            fn.stack = traceback.extract_stack()[:-1]
+        t.grad_fn = fn
+        t.requires_grad = True
+        if fn.save_out:
+            fn.out_ref = weakref.ref(t)
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+def record_unary(cls: type[Function], x: Tensor) -> Tensor:
+    """``record`` specialised to one Tensor input and no options (the unary math methods)."""
+    fn = _new(cls)
+    t = _new(Tensor)
+    t.data = fn.forward(x.data)
+    t.grad = None
+    t._version = 0
+    t._base = None
+    t._hooks = None
+    if x.requires_grad and _GradMode.enabled:
+        fn.inputs = (x,)
+        fn.needs = (True,)
+        fn.next = (x.grad_fn or x,)
+        fn.seq = next_seq()
+        if fn.saves:
+            b = x._base
+            fn.versions = ((x if b is None else b)._version,)
+        if _GradMode.anomaly:
+            fn.stack = traceback.extract_stack()[:-1]
+        t.grad_fn = fn
+        t.requires_grad = True
+        if fn.save_out:
+            fn.out_ref = weakref.ref(t)
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+_SCALARS = frozenset((float, int, bool))
+
+
+def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
+    """``record`` specialised to (Tensor, operand) (the arithmetic operators): the hottest path
+    of the library, so it is written out flat."""
+    if y.__class__ in _SCALARS:
+        yt = False
+        yd = y
+    elif isinstance(y, Tensor):
+        yt = True
+        yd = y.data
+    else:
+        y = yd = _const(y)
+        yt = isinstance(y, Tensor)
+        if yt:
+            yd = y.data
+    fn = _new(cls)
+    try:
+        out = fn.forward(x.data, yd)
+    except ValueError as e:  # NumPy's broadcasting errors, told with the op's name
+        raise _forward_error(cls, [x.data, yd], e) from None
+    t = _new(Tensor)
+    t.data = out
+    t.grad = None
+    t._version = 0
+    t._base = None
+    t._hooks = None
+    xr = x.requires_grad
+    yr = yt and y.requires_grad
+    if (xr or yr) and _GradMode.enabled:
+        fn.inputs = (x, y)
+        fn.needs = (xr, yr)
+        fn.next = ((x.grad_fn or x) if xr else None, (y.grad_fn or y) if yr else None)
+        fn.seq = next_seq()
+        if fn.save_when is SAVE_CROSS:  # x * y: each input serves the other's gradient
+            b = x._base
+            vx = (x if b is None else b)._version if yr else None
+            vy = None
+            if xr and yt:
+                b = y._base
+                vy = (y if b is None else b)._version
+            fn.versions = (vx, vy)
+        elif fn.saves:
+            fn.versions = _saved_versions(fn, (x, y), (xr, yr))
+        if _GradMode.anomaly:
+            fn.stack = traceback.extract_stack()[:-1]
+        t.grad_fn = fn
+        t.requires_grad = True
+        if fn.save_out:
+            fn.out_ref = weakref.ref(t)
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+def _saved_versions(fn: Function, args: tuple, needs: list) -> list:
+    """The version of each input listed in ``fn.saves`` (None where nothing is to check)."""
+    when = fn.save_when
+    n = len(args)
+    out = []
+    for i in fn.saves:
+        a = args[i] if i < n else None
+        if not isinstance(a, Tensor) or (when is not None and i in when and not needs[when[i]]):
+            out.append(None)
+        else:
+            b = a._base
+            out.append((a if b is None else b)._version)
+    return out
+
+
+def _forward_error(cls: type[Function], arrays: list, err: Exception) -> RuntimeError:
+    """A RuntimeError naming the op and its operands' shapes and dtypes."""
+    ops = ", ".join(
+        f"{tuple(a.shape)} {a.dtype}" if isinstance(a, xp.ndarray) else repr(a) for a in arrays
+    )
+    return RuntimeError(f"{cls.__name__.lower()}: {err} (operands: {ops})")
+
+
+
+class _Arrays:
+    """``F`` of the array pass: NumPy-shaped functions on the inputs' arrays."""
+
+    Tensor: Any = None  # unused here; TENSORS.Tensor is the registered class
+
+    @staticmethod
+    def inputs(fn: Function) -> tuple:
+        # written out for one and two inputs: this runs once per node of every backward, and a
+        # comprehension costs a frame (Python 3.11)
+        T = _Tensors.Tensor
+        ins = fn.inputs
+        if len(ins) == 2:
+            a, b = ins
+            return (a.data if isinstance(a, T) else a, b.data if isinstance(b, T) else b)
+        if len(ins) == 1:
+            a = ins[0]
+            return (a.data if isinstance(a, T) else a,)
+        return tuple([v.data if isinstance(v, T) else v for v in ins])
+
+    @staticmethod
+    def output(fn: Function) -> Any:
+        # (the engine keeps the output of a pending node alive: out_ref() is not None here)
+        return fn.out_ref().data
+
+    @staticmethod
+    def cast(g: Any, dtype: Any) -> Any:
+        return g.astype(dtype)
+
+    expand = staticmethod(broadcast_to)  # (g, shape): a read-only broadcast view
+
+    @staticmethod
+    def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+        from chainrule.ops.reduce import sum_to_array
+
+        return sum_to_array(g, tuple(shape))
+
+    @staticmethod
+    def sum_keepdim(g: Any, dim: Any) -> Any:
+        return g.sum(axis=dim, keepdims=True)
+
+    @staticmethod
+    def mT(x: Any) -> Any:
+        return x.swapaxes(-1, -2)
+
+    @staticmethod
+    def permute(g: Any, dims: Any) -> Any:
+        return g.transpose(tuple(dims))
+
+    @staticmethod
+    def index_add(g: Any, shape: tuple[int, ...], key: Any) -> Any:
+        from chainrule.ops.index import _index_add  # (the ops import this module)
+
+        return _index_add(g, tuple(shape), key)
+
+    exp, log, sin, cos, tanh, sign = xp.exp, xp.log, xp.sin, xp.cos, xp.tanh, xp.sign
+
+
+class _Tensors:
+    """``F`` of the create_graph pass: the Tensor functions, on the input Tensors (filled in by
+    ``register_tensor_functions``)."""
+
+    Tensor: Any = None
+
+    @staticmethod
+    def inputs(fn: Function) -> tuple:
+        return fn.inputs
+
+    @staticmethod
+    def output(fn: Function) -> Any:
+        return fn.output()
+
+    @staticmethod
+    def cast(g: Any, dtype: Any) -> Any:
+        return g.to(dtype)
+
+    @staticmethod
+    def expand(g: Any, shape: tuple[int, ...]) -> Any:
+        return g.expand(tuple(shape))
+
+    @staticmethod
+    def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+        return g.sum_to(tuple(shape))
+
+    @staticmethod
+    def sum_keepdim(g: Any, dim: Any) -> Any:
+        return g.sum(dim, keepdim=True)
+
+    @staticmethod
+    def mT(x: Any) -> Any:
+        return x.mT
+
+    @staticmethod
+    def permute(g: Any, dims: Any) -> Any:
+        return g.permute(*dims)
+
+
+ARRAYS = _Arrays()
+TENSORS = _Tensors()
+
+
+def register_tensor_functions(tensor_cls: type, functions: dict[str, Any],
+                              const: Any) -> None:
+    """Called once by ``chainrule.tensor``: the Tensor class, the functions ``vjp`` may call
+    on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``, ``index_add``; and
+    ``wrap``, ``where``, ``einsum`` for the ops' Tensor backwards) and ``const``, which
+    normalises an operator's right operand (Python numbers, NumPy scalars, sequences)."""
+    global Tensor, _const
+    _Tensors.Tensor = Tensor = tensor_cls
+    _const = const
+    for name, fn in functions.items():
+        setattr(_Tensors, name, staticmethod(fn))
+
+
+
+
+class Function:
+    """A differentiable primitive: a forward on arrays and its derivative.
+
+    Subclasses implement ``forward(*arrays) -> array`` and ``vjp(g, F) -> tuple`` (one entry
+    per input, ``None`` where an input needs no gradient), written once against ``F``; an op
+    whose Tensor-path derivative differs in form defines ``backward(g)`` on Tensors instead.
+    ``self.inputs`` holds the inputs (Tensors or Python constants) and ``self.needs`` tells
+    which inputs need a gradient. Inputs the derivative reads must be listed in ``saves``
+    (indices) so in-place changes to them are detected (``save_when`` narrows that to when
+    another input needs a gradient); an op that reads its own output sets ``save_out = True``
+    and reads it with ``F.output(self)`` (``self.output()`` in a Tensor ``backward``). A hot op
+    may add a hand-written ``fast_backward(g) -> tuple`` on arrays, used when no graph of the
+    gradient is recorded.
+    Recording numbers each node (``seq``, increasing): a node's inputs were made before it, so
+    running pending nodes from the highest number down is a topological order.
+    """
+
+    __slots__ = ("inputs", "needs", "next", "versions", "out_ref", "seq", "__dict__",
+                 "__weakref__")
+    # rarely set per node, so class-level defaults spare every op three stores
+    hooks: dict | None = None
+    retained: Any = None
+    extras = False  # set when hooks or retain_grad are attached (one test in the engine loop)
+    stack: Any = None
+    out_version = 0
+    # ``vjp(g, F) -> tuple``: the derivative written once against a namespace F, ARRAYS (the
+    # array pass) or TENSORS (create_graph); see the module docstring
+    vjp: Any = None
+    # optional hand-written array twin of ``backward`` (arrays in, arrays out), kept only where
+    # it measurably beats ``vjp`` on arrays (a speed NOTE at the op; the registry checks that it
+    # equals the Tensor path)
+    fast_backward: Any = None
+    saves: tuple[int, ...] = (0, 1)
+    # input i in ``save_when`` is read in backward only if input save_when[i] needs a gradient
+    # (x in x * y serves only dy): its in-place changes matter only then (as in PyTorch)
+    save_when: dict[int, int] | None = None
+    save_out = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.vjp is not None and cls.fast_backward is not None:
+            # the array pass runs vjp when there is one: a hand-written twin would be ignored
+            raise TypeError(f"{cls.__name__}: define vjp(g, F), or backward(g) with a "
+                            "hand-written fast_backward(g), not vjp with fast_backward")
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run the op on Tensors (or constants) and, when recording, link the result into the
+        graph: ``Atan2.apply(y, x)``. Keyword arguments go to ``forward`` as constants."""
+        return record(cls, *args, **kwargs)
+
+    def forward(self, *args: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.forward is abstract")
+
+    def backward(self, g: Tensor) -> tuple[Any, ...]:
+        """The gradients as Tensors (recorded under ``create_graph``): ``vjp`` against the
+        Tensor functions, for an op that writes its derivative once."""
+        if self.vjp is None:  # pragma: no cover - abstract
+            raise NotImplementedError(f"{type(self).__name__}: define vjp (or backward)")
+        return self.vjp(g, TENSORS)
+
+    # -- graph inspection, torch-style -------------------------------------------------------
+    def name(self) -> str:
+        return type(self).__name__ + "Backward"
+
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        Tensor = TENSORS.Tensor
+        out = []
+        for t in self.inputs or ():
+            if isinstance(t, Tensor) and t.requires_grad:
+                out.append((t.grad_fn if t.grad_fn is not None else _AccumulateGrad(t), 0))
+            else:
+                out.append((None, 0))
+        return tuple(out)
+
+    def output(self) -> Tensor:
+        """The tensor this node produced (available to ops that set ``save_out``)."""
+        t = self.out_ref()
+        if t is None:  # pragma: no cover - the engine only reaches live outputs
+            raise RuntimeError(f"{self.name()}: its output was freed before backward")
+        return t
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+class _AccumulateGrad:
+    """Stand-in node for a leaf in ``next_functions`` (as PyTorch shows it)."""
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    next_functions: tuple = ()
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
