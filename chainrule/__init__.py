@@ -106,7 +106,7 @@ from chainrule import autograd  # noqa: E402
 _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
     "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
-    "onnx",
+    "onnx", "distributions",
 }
 
 
@@ -120,6 +120,8 @@ def __getattr__(name: str) -> Any:
         return getattr(mod, name)
     if name == "summary":
         return importlib.import_module("chainrule.nn.summary").summary
+    if name == "cdist":  # torch.cdist (lives with the other distances in nn.functional)
+        return importlib.import_module("chainrule.nn._functional.distance").cdist
     if name == "vmap":  # torch.vmap is torch.func.vmap
         return importlib.import_module("chainrule.func").vmap
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")

@@ -196,6 +196,8 @@ def randint(low: int, high: int | None = None, size: Any = None, generator: Any 
     """Integers uniform on [low, high)."""
     if high is None:
         low, high = 0, low
+    elif size is None and isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
     size = (size,) if isinstance(size, int) else tuple(size)

@@ -1304,8 +1304,11 @@ class Tensor:
         else:
             c = i[: max(0, min(n, self.shape[dim1] + offset))]
             r = c - offset
-        x = self.movedim(dim1, -1).movedim(dim2 if dim2 > dim1 else dim2 + 1, -1) \
-            if (dim1, dim2) != (self.ndim - 2, self.ndim - 1) else self
+        d1, d2 = dim1 % self.ndim, dim2 % self.ndim
+        if d1 == d2:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        x = self.permute(*[d for d in range(self.ndim) if d not in (d1, d2)], d1, d2) \
+            if (d1, d2) != (self.ndim - 2, self.ndim - 1) else self
         return x[..., r, c]
 
     def trace(self) -> Tensor:
@@ -1389,6 +1392,101 @@ class Tensor:
 
     def __lshift__(self, o: Any) -> Tensor:
         return _wrap(self.data << _data(o))
+
+    # ---- added for PyTorch programs (h-gaps) -----------------------------------------------
+    def sign_(self) -> Tensor:
+        """In-place ``sign`` (gradient zero, as PyTorch's)."""
+        return self._inplace(E.ZeroGrad, fn="sign")
+
+    def log_(self) -> Tensor:
+        return self._inplace(E.Log)
+
+    def sin_(self) -> Tensor:
+        return self._inplace(E.Sin)
+
+    def cos_(self) -> Tensor:
+        return self._inplace(E.Cos)
+
+    def floor_(self) -> Tensor:
+        return self._inplace(E.ZeroGrad, fn="floor")
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        """A 1-D input becomes the matrix with it on diagonal ``diagonal``; a 2-D input gives
+        that diagonal as a vector (PyTorch's two-way ``diag``)."""
+        if self.ndim == 1:
+            return self.diag_embed(diagonal)
+        if self.ndim == 2:
+            return self.diagonal(diagonal)
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {self.ndim}D")
+
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+        """out[..., i, i + offset] = self[..., i] (zeros elsewhere), the new square plane at
+        (dim1, dim2) of the result; dself = g's diagonal."""
+        nd = self.ndim + 1
+        d1, d2 = dim1 % nd, dim2 % nd
+        if d1 == d2:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        n = self.shape[-1] if self.ndim else 1
+        m = n + abs(offset)
+        i = xp.arange(n)
+        r, c = (i, i + offset) if offset >= 0 else (i - offset, i)
+        zeros = _wrap(xp.zeros(tuple(self.shape[:-1]) + (m, m), dtype=self.dtype))
+        out = apply(I.SetItem, zeros, self, key=(Ellipsis, r, c))
+        if (d1, d2) == (nd - 2, nd - 1):
+            return out
+        rest = iter(range(nd - 2))
+        perm = [nd - 2 if p == d1 else nd - 1 if p == d2 else next(rest) for p in range(nd)]
+        return out.permute(*perm)
+
+    def fill_diagonal_(self, fill_value: Any, wrap: bool = False) -> Tensor:
+        """Write ``fill_value`` on the main diagonal in place; a tall 2-D matrix with ``wrap``
+        restarts the diagonal every ``cols + 1`` rows (flat stride cols + 1, as PyTorch)."""
+        if self.ndim < 2:
+            raise RuntimeError("dimensions must larger than 1")
+        if self.ndim > 2 and len(set(self.shape)) != 1:
+            raise RuntimeError("all dimensions of input must be of equal length")
+        rows, cols = self.shape[0], self.shape[1]
+        if self.ndim == 2 and wrap and rows > cols + 1:
+            p = xp.arange(0, rows * cols, cols + 1)
+            key: Any = (p // cols, p % cols)
+        else:
+            i = xp.arange(min(rows, cols))
+            key = (i,) * self.ndim
+        self[key] = fill_value
+        return self
+
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        """All windows of length ``size`` with stride ``step`` along ``dimension``: that dim
+        becomes the window index and the window is a new last dim (a strided view, read-only
+        here since windows overlap)."""
+        return self._view_of(apply(S.Unfold, self, dim=dimension, size=size, step=step))
+
+    def index_put_(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+        """self[indices] = values in place; with ``accumulate`` the values are added, repeated
+        indices adding up (``xp.add.at``). Differentiable in self and values."""
+        key = tuple(_data(i) for i in indices)
+        if not accumulate:
+            self[key] = values
+            return self
+        target = self.data[key].shape
+        v = _const(values)
+        if _GradMode.enabled and (self.requires_grad or getattr(v, "requires_grad", False)):
+            self._check_inplace("index_put_")
+            if isinstance(v, Tensor):
+                v = v.to(self.dtype) if v.dtype != self.dtype else v
+                v = v.expand(target) if v.shape != target else v
+            else:
+                v = _wrap(xp.broadcast_to(xp.asarray(v, dtype=self.dtype), target).copy())
+            return self._commit(self._snapshot(False) + _index_add_tensor(v, self.shape, key))
+        if not self.data.flags.writeable:
+            self._write(self.data)  # raises the read-only error
+        xp.add.at(self.data, key, xp.broadcast_to(xp.asarray(_data(v), dtype=self.dtype),
+                                                  target))
+        self._bump_version()
+        return self
+
+    def index_put(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+        return self.clone().index_put_(indices, values, accumulate)
 
 
 def _operator_pair(cls: type[Function]) -> tuple[Callable, Callable]:
@@ -1574,6 +1672,7 @@ FUNCTIONS = [
     "fmod", "neg", "softmax", "log_softmax", "allclose", "isclose", "equal", "logical_not",
     "logical_and", "logical_or", "lerp", "eq", "ne", "lt", "le", "gt", "ge", "numel", "clone",
     "detach", "sum_to",
+    "diag", "diag_embed", "index_put",  # (h-gaps)
 ]
 
 

@@ -337,6 +337,11 @@ OPS: list[OpSpec] = [
     op("triu_k", lambda L, x: x.triu(1), S3),
     op("diagonal", lambda L, x: x.diagonal(), (4, 4)),
     op("trace", lambda L, x: L.trace(x), (4, 4)),
+    op("unfold", lambda L, x: x.unfold(1, 3, 2), (2, 7, 3)),
+    op("unfold_last", lambda L, x: x.unfold(-1, 2, 1), S),
+    op("diag_vec", lambda L, x: L.diag(x, -1), (4,)),
+    op("diag_mat", lambda L, x: x.diag(1), S),
+    op("diag_embed", lambda L, x: L.diag_embed(x, 1, 0, 2), (2, 3)),
     op("contiguous", lambda L, x: x.t().contiguous(), S),
     op("clone", lambda L, x: x.clone(), S),
     # indexing: basic, advanced (repeats accumulate), boolean; gather/scatter/index_select

@@ -191,3 +191,37 @@ class Tri(Function):
 
     def backward(self, g: Any) -> tuple:
         return (g.triu(self.k) if self.upper else g.tril(self.k),)
+
+
+class Unfold(Function):
+    """out[..., i, ..., k] = x[..., i*step + k, ...]: the windows of length ``size`` along
+    ``dim`` (a read-only strided view, the window index in place of ``dim`` and the position in
+    the window as a new last axis);  dx = g added back at every position it was read from."""
+
+    saves = ()
+
+    def forward(self, x: Any, dim: int = 0, size: int = 1, step: int = 1) -> Any:
+        d = dim % x.ndim if x.ndim else 0
+        n = x.shape[d] if x.ndim else 1
+        if size > n:
+            raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is "
+                               f"{size}")
+        if step <= 0:
+            raise RuntimeError(f"step is {step} but must be > 0")
+        if x.ndim == 0:
+            return x.reshape(1)
+        self.dim, self.size, self.step = d, size, step
+        w = xp.lib.stride_tricks.sliding_window_view(x, size, axis=d)
+        return w[(slice(None),) * d + (slice(None, None, step),)]
+
+    def vjp(self, g: Any, F: Any) -> tuple:
+        shape = self.inputs[0].data.shape
+        if not shape:
+            return (g.reshape(()),)
+        d, nd = self.dim, len(shape)
+        starts = xp.arange(g.shape[d]) * self.step
+        idx = starts[:, None] + xp.arange(self.size)  # (windows, size): positions read
+        # g's window axis at d and its within-window axis last; the index key yields them at
+        # d and d + 1, so move the last axis next to d
+        perm = list(range(d + 1)) + [nd] + list(range(d + 1, nd))
+        return (F.index_add(F.permute(g, perm), shape, (slice(None),) * d + (idx,)),)

@@ -9,6 +9,7 @@ from chainrule.nn.modules import (  # noqa: E402,F401 - PyTorch's module paths a
 from chainrule.nn.modules.activation import *  # noqa: F403
 from chainrule.nn.modules.container import *  # noqa: F403
 from chainrule.nn.modules.conv import *  # noqa: F403
+from chainrule.nn.modules.distance import *  # noqa: F403
 from chainrule.nn.modules.dropout import *  # noqa: F403
 from chainrule.nn.modules.embedding import *  # noqa: F403
 from chainrule.nn.modules.lazy import *  # noqa: F403

@@ -1,0 +1,164 @@
+"""Tensor methods added for PyTorch programs (sign_, diag, unfold, index_put_, ...) and the
+distance functions of nn.functional, checked against torch in float64 (values and gradients
+under a random upstream gradient)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import chainrule as cr
+import chainrule.nn as cnn
+import chainrule.nn.functional as CF
+
+RNG = np.random.default_rng(0)
+
+
+def _pair(*shapes: tuple[int, ...]) -> tuple[list, list]:
+    arrs = [RNG.standard_normal(s) for s in shapes]
+    return ([cr.tensor(a, requires_grad=True) for a in arrs],
+            [torch.tensor(a, requires_grad=True) for a in arrs])
+
+
+def _check(f_cr, f_t, *shapes: tuple[int, ...], atol: float = 1e-10) -> None:
+    """f on chainrule and torch: same value, same gradients of <f, G> for a random G."""
+    xc, xt = _pair(*shapes)
+    yc, yt = f_cr(*xc), f_t(*xt)
+    np.testing.assert_allclose(yc.detach().numpy(), yt.detach().numpy(), atol=atol)
+    g = RNG.standard_normal(tuple(yt.shape))
+    (yc * cr.tensor(g)).sum().backward()
+    (yt * torch.tensor(g)).sum().backward()
+    for a, b in zip(xc, xt):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=atol)
+
+
+@pytest.mark.parametrize("name", ["sign_", "log_", "abs_", "neg_", "exp_", "sqrt_", "sigmoid_",
+                                  "tanh_", "relu_", "sin_", "cos_", "floor_"])
+def test_inplace_unary_matches_torch(name: str) -> None:
+    a = RNG.uniform(0.1, 2.0, 5) * RNG.choice([-1, 1], 5)
+    if name in ("log_", "sqrt_"):
+        a = np.abs(a)
+    c, t = cr.tensor(a), torch.tensor(a)
+    getattr(c, name)()
+    getattr(t, name)()
+    np.testing.assert_allclose(c.numpy(), t.numpy(), atol=1e-12)
+
+
+def test_clamp_inplace_exists() -> None:
+    c = cr.tensor([-2.0, 0.5, 3.0]).clamp_(-1, 1)
+    assert c.tolist() == [-1.0, 0.5, 1.0]
+
+
+def test_randint_forms() -> None:
+    g = cr.Generator().manual_seed(0)
+    a = cr.randint(10, (4, 3), generator=g)
+    assert a.shape == (4, 3) and a.dtype == cr.int64 and int(a.min()) >= 0 and int(a.max()) < 10
+    b = cr.randint(5, 8, (100,), generator=g)
+    assert int(b.min()) >= 5 and int(b.max()) < 8
+    with pytest.raises(TypeError):
+        cr.randint(10)
+
+
+@pytest.mark.parametrize("k", [-2, 0, 1])
+def test_diag_and_diag_embed(k: int) -> None:
+    _check(lambda x: cr.diag(x, k), lambda x: torch.diag(x, k), (4,))
+    _check(lambda x: x.diag(k), lambda x: x.diag(k), (3, 5))
+    _check(lambda x: cr.diag_embed(x, k), lambda x: torch.diag_embed(x, k), (2, 3))
+    _check(lambda x: cr.diag_embed(x, k, -1, 0), lambda x: torch.diag_embed(x, k, -1, 0),
+           (2, 3))
+    _check(lambda x: cr.diagonal(x, k, 0, 2), lambda x: torch.diagonal(x, k, 0, 2), (4, 2, 5))
+    with pytest.raises(RuntimeError, match="1D or 2D"):
+        cr.zeros(2, 2, 2).diag()
+
+
+@pytest.mark.parametrize("shape,wrap", [((4, 4), False), ((7, 3), False), ((7, 3), True),
+                                        ((3, 6), True), ((3, 3, 3), False)])
+def test_fill_diagonal_(shape: tuple[int, ...], wrap: bool) -> None:
+    c, t = cr.zeros(*shape), torch.zeros(*shape)
+    assert c.fill_diagonal_(2.5, wrap=wrap) is c
+    t.fill_diagonal_(2.5, wrap=wrap)
+    np.testing.assert_array_equal(c.numpy(), t.numpy())
+
+
+@pytest.mark.parametrize("dim,size,step", [(0, 3, 2), (1, 2, 1), (-1, 4, 3), (1, 5, 5)])
+def test_unfold(dim: int, size: int, step: int) -> None:
+    _check(lambda x: x.unfold(dim, size, step), lambda x: x.unfold(dim, size, step), (6, 5, 7))
+
+
+def test_unfold_is_a_view_and_checks() -> None:
+    x = cr.arange(10.0)
+    w = x.unfold(0, 4, 3)
+    x[4] = 100.0
+    assert float(w[1, 1]) == 100.0
+    with pytest.raises(RuntimeError, match="maximum size"):
+        x.unfold(0, 11, 1)
+
+
+def test_index_put_accumulate() -> None:
+    rows, cols = np.array([0, 1, 1, 2, 1]), np.array([2, 0, 0, 1, 0])
+    c = cr.zeros(3, 3, dtype=cr.int64)
+    c.index_put_((cr.tensor(rows), cr.tensor(cols)), cr.tensor(1), accumulate=True)
+    t = torch.zeros(3, 3, dtype=torch.int64)
+    t.index_put_((torch.tensor(rows), torch.tensor(cols)), torch.tensor(1), accumulate=True)
+    np.testing.assert_array_equal(c.numpy(), t.numpy())
+    for acc in (False, True):
+        _check(lambda x, v, a=acc: (x * 1).index_put_((cr.tensor(rows), cr.tensor(cols)), v,
+                                                       accumulate=a),
+               lambda x, v, a=acc: (x * 1).index_put_((torch.tensor(rows), torch.tensor(cols)),
+                                                       v, accumulate=a),
+               (3, 3), (5,))
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 0.5])
+def test_normalize_pairwise_cdist(p: float) -> None:
+    _check(lambda x: CF.normalize(x, p, 1), lambda x: torch.nn.functional.normalize(x, p, 1),
+           (4, 5))
+    _check(lambda a, b: CF.pairwise_distance(a, b, p),
+           lambda a, b: torch.nn.functional.pairwise_distance(a, b, p), (4, 5), (4, 5))
+    _check(lambda a, b: CF.pairwise_distance(a, b, p, keepdim=True),
+           lambda a, b: torch.nn.functional.pairwise_distance(a, b, p, keepdim=True),
+           (4, 5), (5,))
+    _check(lambda a, b: cr.cdist(a, b, p), lambda a, b: torch.cdist(a, b, p), (2, 4, 3),
+           (2, 6, 3))
+
+
+def test_cdist_inf_zero_and_coincident_points() -> None:
+    _check(lambda a, b: cr.cdist(a, b, float("inf")),
+           lambda a, b: torch.cdist(a, b, float("inf")), (4, 3), (5, 3))
+    a = RNG.standard_normal((3, 2))
+    xc, xt = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    cr.cdist(xc, xc).sum().backward()  # zero diagonal: gradient 0 there, not nan
+    torch.cdist(xt, xt).sum().backward()
+    np.testing.assert_allclose(xc.grad.numpy(), xt.grad.numpy(), atol=1e-10)
+    with pytest.raises(RuntimeError, match="same number of columns"):
+        cr.cdist(cr.zeros(2, 3), cr.zeros(2, 4))
+
+
+def test_cosine_similarity_and_modules() -> None:
+    _check(lambda a, b: CF.cosine_similarity(a, b),
+           lambda a, b: torch.nn.functional.cosine_similarity(a, b), (4, 5), (4, 5))
+    _check(lambda a, b: cnn.CosineSimilarity(dim=0)(a, b),
+           lambda a, b: torch.nn.CosineSimilarity(dim=0)(a, b), (4, 5), (1, 5))
+    _check(lambda a, b: cnn.PairwiseDistance(p=1.0)(a, b),
+           lambda a, b: torch.nn.PairwiseDistance(p=1.0)(a, b), (4, 5), (4, 5))
+
+
+@pytest.mark.parametrize("swap,reduction", [(False, "mean"), (True, "sum"), (False, "none")])
+def test_triplet_margin_loss(swap: bool, reduction: str) -> None:
+    _check(lambda a, p, n: cnn.TripletMarginLoss(margin=1.5, swap=swap, reduction=reduction)(
+               a, p, n),
+           lambda a, p, n: torch.nn.TripletMarginLoss(margin=1.5, swap=swap,
+                                                      reduction=reduction)(a, p, n),
+           (6, 4), (6, 4), (6, 4))
+    _check(lambda a, p, n: CF.triplet_margin_loss(a, p, n, p=1, reduction=reduction),
+           lambda a, p, n: torch.nn.functional.triplet_margin_loss(a, p, n, p=1,
+                                                                   reduction=reduction),
+           (6, 4), (6, 4), (6, 4))
+
+
+def test_cosine_embedding_loss_module() -> None:
+    y = np.array([1, -1, 1, -1])
+    _check(lambda a, b: cnn.CosineEmbeddingLoss(margin=0.2)(a, b, cr.tensor(y)),
+           lambda a, b: torch.nn.CosineEmbeddingLoss(margin=0.2)(a, b, torch.tensor(y)),
+           (4, 5), (4, 5))
