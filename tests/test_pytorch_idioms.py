@@ -84,8 +84,6 @@ XFAIL: dict[str, tuple[str, str]] = {
     "bigram_neural.py": ("Tensor.sum(keepdims=True) (the NumPy-style alias of keepdim), "
                          "then Tensor.data as a Tensor", "keepdims"),
     "cnn_classifier.py": ("torch.roll(x, shifts=tuple, dims=tuple)", "'dims'"),
-    "custom_autograd_function.py": ("torch.autograd.Function with static forward(ctx, ...) / "
-                                    "backward(ctx, ...) and Function.apply", "LegendreP3"),
     "gan_two_optimizers.py": ("Tensor.data as a Tensor (nn.init.normal_(m.weight.data, ...))",
                               "got ndarray"),
     "lstm_lm_new_zeros.py": ("Tensor.new_zeros, then Tensor.data as a Tensor", "new_zeros"),

@@ -387,8 +387,15 @@ class Function:
     save_when: dict[int, int] | None = None
     save_out = False
 
+    # True for a PyTorch-style user Function (static ``forward(ctx, ...)`` / ``backward(ctx,
+    # ...)``, or ``setup_context``): ``apply`` then runs it through autograd.user_function
+    _user_style = False
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if isinstance(cls.__dict__.get("forward"), staticmethod) or "setup_context" in \
+                cls.__dict__:
+            cls._user_style = True
         if cls.vjp is not None and cls.fast_backward is not None:
             # the array pass runs vjp when there is one: a hand-written twin would be ignored
             raise TypeError(f"{cls.__name__}: define vjp(g, F), or backward(g) with a "
@@ -397,7 +404,12 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run the op on Tensors (or constants) and, when recording, link the result into the
-        graph: ``Atan2.apply(y, x)``. Keyword arguments go to ``forward`` as constants."""
+        graph: ``Atan2.apply(y, x)``. Keyword arguments go to ``forward`` as constants.
+        A PyTorch-style subclass (static ``forward(ctx, ...)``) runs its own way."""
+        if cls._user_style:
+            from chainrule.autograd.user_function import apply_user_function
+
+            return apply_user_function(cls, *args, **kwargs)
         return record(cls, *args, **kwargs)
 
     def forward(self, *args: Any) -> Any:  # pragma: no cover - abstract
@@ -449,3 +461,13 @@ class _AccumulateGrad:
 
     def __repr__(self) -> str:
         return "<AccumulateGrad>"
+
+
+def __getattr__(name: str) -> Any:
+    """PyTorch's ``autograd.function.once_differentiable`` / ``FunctionCtx`` (defined with the
+    custom-Function machinery, which imports this module)."""
+    if name in ("once_differentiable", "FunctionCtx"):
+        from chainrule.autograd import user_function
+
+        return getattr(user_function, name)
+    raise AttributeError(f"module 'chainrule.autograd.function' has no attribute {name!r}")
