@@ -14,15 +14,16 @@ import chainrule as cr
 
 SOURCE = textwrap.dedent('''
     class LegendreP3(torch.autograd.Function):
+        """P3(x) = x (5x² - 3) / 2, P3'(x) = (15x² - 3) / 2."""
         @staticmethod
-        def forward(ctx, input):
-            ctx.save_for_backward(input)
-            return 0.5 * (5 * input ** 3 - 3 * input)
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * (5 * x * x - 3) / 2
 
         @staticmethod
-        def backward(ctx, grad_output):
-            (input,) = ctx.saved_tensors
-            return grad_output * 1.5 * (5 * input ** 2 - 1)
+        def backward(ctx, g):
+            x, = ctx.saved_tensors
+            return g * (15 * x * x - 3) / 2
 
 
     class MyReLU(torch.autograd.Function):
