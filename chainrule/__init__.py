@@ -120,6 +120,8 @@ def __getattr__(name: str) -> Any:
         return getattr(mod, name)
     if name == "summary":
         return importlib.import_module("chainrule.nn.summary").summary
+    if name in ("finfo", "iinfo"):
+        return getattr(importlib.import_module("chainrule._finfo"), name)
     if name == "cdist":  # torch.cdist (lives with the other distances in nn.functional)
         return importlib.import_module("chainrule.nn._functional.distance").cdist
     if name == "vmap":  # torch.vmap is torch.func.vmap

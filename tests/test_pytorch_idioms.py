@@ -91,7 +91,6 @@ XFAIL: dict[str, tuple[str, str]] = {
                             "does not support ufuncs"),
     "mlp_char_embeddings.py": ("Tensor.data as a Tensor sharing storage (p.data += ...)",
                                "does not support ufuncs"),
-    "reinforce_policy_gradient.py": ("torch.distributions (Categorical)", "torch.distributions"),
     "weight_init_apply.py": ("Tensor.data as a Tensor sharing storage (m.bias.data.fill_)",
                              "'numpy.ndarray' object has no attribute 'fill_'"),
 }

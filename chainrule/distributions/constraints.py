@@ -1,0 +1,14 @@
+"""The constraint objects of ``torch.distributions.constraints`` that chainrule's
+distributions use (``support`` and ``arg_constraints``)."""
+
+from chainrule.distributions.distribution import (  # noqa: F401 - re-exported names
+    Constraint,
+    boolean,
+    lower_cholesky,
+    positive,
+    positive_definite,
+    real,
+    real_vector,
+    simplex,
+    unit_interval,
+)

@@ -1,0 +1,53 @@
+"""Linear-algebra primitives the distributions need: Cholesky factor and triangular solve
+(batched over leading dims), with PyTorch's derivatives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.engine import Function
+from chainrule.backend import xp
+
+
+class Cholesky(Function):
+    """L = cholesky(A) (lower, A = L Lᵀ);  dA = L⁻ᵀ Φ L⁻¹ with T = tril(Lᵀ dL) and
+    Φ = ½ (T + tril(T, -1)ᵀ) (PyTorch's cholesky_backward)."""
+
+    saves = ()
+    save_out = True
+
+    def forward(self, a: Any) -> Any:
+        try:
+            return xp.linalg.cholesky(a)
+        except xp.linalg.LinAlgError:
+            raise RuntimeError("linalg.cholesky: The factorization could not be completed "
+                               "because the input is not positive-definite.") from None
+
+    def backward(self, g: Any) -> tuple:
+        L = self.output()
+        t = (L.mT @ g).tril()
+        phi = 0.5 * (t + t.tril(-1).mT)
+        x = SolveTriangular.apply(L.mT, phi, upper=True)        # L⁻ᵀ Φ
+        return (SolveTriangular.apply(L.mT, x.mT, upper=True).mT,)  # (L⁻ᵀ xᵀ)ᵀ = x L⁻¹
+
+
+class SolveTriangular(Function):
+    """X = A⁻¹ B for triangular A (``upper`` says which triangle is read);
+    dB = A⁻ᵀ G, dA = -(dB Xᵀ) restricted to A's triangle."""
+
+    saves = (0,)
+    save_out = True
+
+    def forward(self, a: Any, b: Any, upper: bool = False) -> Any:
+        self.upper = upper
+        tri = xp.triu(a) if upper else xp.tril(a)
+        return xp.linalg.solve(tri, b)
+
+    def backward(self, g: Any) -> tuple:
+        a = self.inputs[0]
+        gb = SolveTriangular.apply(a.mT, g, upper=not self.upper)
+        ga = None
+        if self.needs[0]:
+            ga = -(gb @ self.output().mT)
+            ga = ga.triu() if self.upper else ga.tril()
+        return ga, gb
