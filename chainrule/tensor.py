@@ -1468,7 +1468,8 @@ class Tensor:
         if not accumulate:
             self[key] = values
             return self
-        target = self.data[key].shape
+        arr = self.numpy(force=True)  # (the storage, shared)
+        target = arr[key].shape
         v = _const(values)
         if _GradMode.enabled and (self.requires_grad or getattr(v, "requires_grad", False)):
             self._check_inplace("index_put_")
@@ -1478,10 +1479,9 @@ class Tensor:
             else:
                 v = _wrap(xp.broadcast_to(xp.asarray(v, dtype=self.dtype), target).copy())
             return self._commit(self._snapshot(False) + _index_add_tensor(v, self.shape, key))
-        if not self.data.flags.writeable:
-            self._write(self.data)  # raises the read-only error
-        xp.add.at(self.data, key, xp.broadcast_to(xp.asarray(_data(v), dtype=self.dtype),
-                                                  target))
+        if not arr.flags.writeable:
+            self._write(arr)  # raises the read-only error
+        xp.add.at(arr, key, xp.broadcast_to(xp.asarray(_data(v), dtype=self.dtype), target))
         self._bump_version()
         return self
 

@@ -215,7 +215,7 @@ class Unfold(Function):
         return w[(slice(None),) * d + (slice(None, None, step),)]
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        shape = self.inputs[0].data.shape
+        shape = tuple(self.inputs[0].shape)
         if not shape:
             return (g.reshape(()),)
         d, nd = self.dim, len(shape)
