@@ -258,3 +258,21 @@ def test_errors_and_graph_names() -> None:
         z.sum().backward()
     with cr.no_grad():
         assert not CR["LegendreP3"].apply(x).requires_grad
+
+
+def test_two_outputs_double_backward_and_hooks() -> None:
+    """Second derivatives through a two-output Function (its slot nodes record under
+    create_graph), and a tensor hook on an output sees the gradient torch's does."""
+    a = RNG.uniform(-1, 1, 4)
+    res = []
+    for lib, ns in ((cr, CR), (torch, TORCH)):
+        x = lib.tensor(a, requires_grad=True)
+        s, c = ns["SinCos"].apply(x)
+        seen = []
+        c.register_hook(lambda g, seen=seen: seen.append(g.detach().numpy().copy())
+                        if g is not None else None)
+        (g,) = lib.autograd.grad((s * s + 3 * c).sum(), x, create_graph=True)
+        (h,) = lib.autograd.grad(g.sum(), x)
+        res.append((g.detach().numpy(), h.numpy(), seen[0]))
+    for u, v in zip(*res):
+        np.testing.assert_allclose(u, v, atol=1e-12)
