@@ -198,3 +198,26 @@ def test_validation_errors() -> None:
     with pytest.raises(RuntimeError, match="positive-definite"):
         CD.MultivariateNormal(cr.zeros(2), covariance_matrix=cr.tensor([[1.0, 2.0], [2.0, 1.0]]),
                               validate_args=False)
+
+
+def test_beta() -> None:
+    a, b = RNG.uniform(0.5, 3.0, 3), RNG.uniform(0.5, 3.0, 3)
+    v = RNG.uniform(0.05, 0.95, (2, 3))
+    _same(lambda p, q: CD.Beta(p, q).log_prob(cr.tensor(v)),
+          lambda p, q: TD.Beta(p, q).log_prob(torch.tensor(v)), [a, b])
+    _same(lambda p, q: CD.Beta(p, q).entropy(), lambda p, q: TD.Beta(p, q).entropy(), [a, b])
+    _same(lambda p, q: CD.Beta(p, q).mean + CD.Beta(p, q).variance,
+          lambda p, q: TD.Beta(p, q).mean + TD.Beta(p, q).variance, [a, b])
+    # second derivative of log_prob wrt the concentration goes through polygamma(1)
+    pc, pt = _params(a, b)
+    (gc,) = cr.autograd.grad(CD.Beta(*pc).log_prob(cr.tensor(v)).sum(), pc[0],
+                             create_graph=True)
+    (gt,) = torch.autograd.grad(TD.Beta(*pt).log_prob(torch.tensor(v)).sum(), pt[0],
+                                create_graph=True)
+    np.testing.assert_allclose(cr.autograd.grad(gc.sum(), pc[0])[0].numpy(),
+                               torch.autograd.grad(gt.sum(), pt[0])[0].numpy(), atol=1e-10)
+    s = CD.Beta(cr.tensor([2.0]), cr.tensor([5.0])).sample((40000,),
+                                                           generator=cr.Generator().manual_seed(2))
+    np.testing.assert_allclose(float(s.mean()), 2 / 7, atol=0.005)
+    with pytest.raises(ValueError, match="support"):
+        CD.Beta(cr.tensor([2.0]), cr.tensor([5.0])).log_prob(cr.tensor([1.5]))

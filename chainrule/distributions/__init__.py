@@ -1,5 +1,5 @@
 """``chainrule.distributions``: PyTorch's ``torch.distributions`` (Normal, Uniform,
-MultivariateNormal, Independent, Bernoulli, Categorical and ``kl_divergence``), built on
+MultivariateNormal, Independent, Beta, Bernoulli, Categorical and ``kl_divergence``), built on
 differentiable Tensor ops so ``log_prob``, ``entropy``, ``rsample`` and ``kl_divergence`` carry
 gradients to the parameters.
 
@@ -11,10 +11,16 @@ Example (REINFORCE)::
 """
 
 from chainrule.distributions import constraints
-from chainrule.distributions.continuous import Independent, MultivariateNormal, Normal, Uniform
+from chainrule.distributions.continuous import (
+    Beta,
+    Independent,
+    MultivariateNormal,
+    Normal,
+    Uniform,
+)
 from chainrule.distributions.discrete import Bernoulli, Categorical
 from chainrule.distributions.distribution import Distribution
 from chainrule.distributions.kl import kl_divergence, register_kl
 
-__all__ = ["Distribution", "Normal", "Uniform", "MultivariateNormal", "Independent",
+__all__ = ["Distribution", "Normal", "Beta", "Uniform", "MultivariateNormal", "Independent",
            "Bernoulli", "Categorical", "kl_divergence", "register_kl", "constraints"]

@@ -10,6 +10,7 @@ from typing import Any
 from chainrule import random as _random
 from chainrule.backend import xp
 from chainrule.distributions.distribution import (
+    Constraint,
     Distribution,
     broadcast_all,
     lazy_property,
@@ -21,9 +22,10 @@ from chainrule.distributions.distribution import (
     sum_rightmost,
 )
 from chainrule.ops.linalg import Cholesky, SolveTriangular
+from chainrule.ops.special import Lgamma, Polygamma
 from chainrule.tensor import Tensor
 
-__all__ = ["Normal", "Uniform", "MultivariateNormal", "Independent"]
+__all__ = ["Normal", "Uniform", "MultivariateNormal", "Independent", "Beta"]
 
 
 def _noise(shape: tuple[int, ...], like: Tensor, generator: Any, kind: str) -> Tensor:
@@ -268,3 +270,53 @@ class Independent(Distribution):
 
     def __repr__(self) -> str:
         return f"Independent({self.base_dist!r}, {self.reinterpreted_batch_ndims})"
+
+
+def _lbeta(a: Tensor, b: Tensor) -> Tensor:
+    """log B(a, b) = log Γ(a) + log Γ(b) - log Γ(a + b)."""
+    return Lgamma.apply(a) + Lgamma.apply(b) - Lgamma.apply(a + b)
+
+
+class Beta(Distribution):
+    """Beta(α = concentration1, β = concentration0) on [0, 1]:
+    log p(x) = (α-1) log x + (β-1) log(1-x) - log B(α, β);
+    entropy log B - (α-1)ψ(α) - (β-1)ψ(β) + (α+β-2)ψ(α+β). Sampling draws from NumPy's
+    beta; ``rsample`` (PyTorch's implicit reparameterisation) is not provided."""
+
+    arg_constraints = {"concentration1": positive, "concentration0": positive}
+    support = Constraint("Interval(lower_bound=0.0, upper_bound=1.0)",
+                         lambda v: (v >= 0) & (v <= 1))
+
+    def __init__(self, concentration1: Any, concentration0: Any,
+                 validate_args: bool | None = None) -> None:
+        self.concentration1, self.concentration0 = broadcast_all(concentration1,
+                                                                 concentration0)
+        super().__init__(tuple(self.concentration1.shape), validate_args=validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration1 / (self.concentration1 + self.concentration0)
+
+    @property
+    def variance(self) -> Tensor:
+        a, b = self.concentration1, self.concentration0
+        t = a + b
+        return a * b / (t ** 2 * (t + 1))
+
+    def sample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        a = xp.broadcast_to(self.concentration1.detach().numpy(), shape)
+        b = xp.broadcast_to(self.concentration0.detach().numpy(), shape)
+        draw = _random.rng(generator).beta(a, b)
+        return Tensor(xp.asarray(draw, dtype=self.concentration1.dtype))
+
+    def log_prob(self, value: Any) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        a, b = self.concentration1, self.concentration0
+        return (a - 1) * value.log() + (b - 1) * (-value).log1p() - _lbeta(a, b)
+
+    def entropy(self) -> Tensor:
+        a, b = self.concentration1, self.concentration0
+        psi = lambda t: Polygamma.apply(t, n=0)  # noqa: E731 - a local shorthand
+        return _lbeta(a, b) - (a - 1) * psi(a) - (b - 1) * psi(b) + (a + b - 2) * psi(a + b)

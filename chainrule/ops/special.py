@@ -1,0 +1,36 @@
+"""Special functions the distributions need: log Γ and the polygamma functions ψ⁽ⁿ⁾
+(SciPy's), each differentiable to any order (d ψ⁽ⁿ⁾ = ψ⁽ⁿ⁺¹⁾)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scipy import special as _sp
+
+from chainrule.autograd.engine import Function
+
+
+class Lgamma(Function):
+    """out = log |Γ(x)|;  dx = g ψ(x)."""
+
+    saves = (0,)
+
+    def forward(self, x: Any) -> Any:
+        return _sp.gammaln(x).astype(x.dtype, copy=False)
+
+    def backward(self, g: Any) -> tuple:
+        return (g * Polygamma.apply(self.inputs[0], n=0),)
+
+
+class Polygamma(Function):
+    """out = ψ⁽ⁿ⁾(x) (n = 0: digamma);  dx = g ψ⁽ⁿ⁺¹⁾(x)."""
+
+    saves = (0,)
+
+    def forward(self, x: Any, n: int = 0) -> Any:
+        self.n = n
+        out = _sp.digamma(x) if n == 0 else _sp.polygamma(n, x)
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, g: Any) -> tuple:
+        return (g * Polygamma.apply(self.inputs[0], n=self.n + 1),)
