@@ -1,0 +1,5 @@
+"""PyTorch's module path ``torch.distributions.beta``."""
+
+from chainrule.distributions.continuous import Beta
+
+__all__ = ["Beta"]
