@@ -276,3 +276,34 @@ def test_two_outputs_double_backward_and_hooks() -> None:
         res.append((g.detach().numpy(), h.numpy(), seen[0]))
     for u, v in zip(*res):
         np.testing.assert_allclose(u, v, atol=1e-12)
+
+
+def test_mark_dirty_inplace_forward() -> None:
+    """An in-place forward (ctx.mark_dirty) returns the input itself, now created by the
+    function; a leaf that requires grad is refused."""
+    src = textwrap.dedent('''
+        class MulTwo_(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                x.mul_(2)
+                ctx.mark_dirty(x)
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return 2 * g
+    ''')
+    res = []
+    for lib in (cr, torch):
+        ns = {"torch": lib}
+        exec(src, ns)
+        a = lib.tensor([1.0, -2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        b = a * 1.5
+        out = ns["MulTwo_"].apply(b)
+        assert out is b and b.grad_fn.name() == "MulTwo_Backward"
+        (b ** 2).sum().backward()
+        res.append((b.detach().numpy().copy(), a.grad.numpy().copy()))
+        with pytest.raises(RuntimeError, match="leaf"):
+            ns["MulTwo_"].apply(lib.ones(2, requires_grad=True))
+    for u, v in zip(*res):
+        np.testing.assert_allclose(u, v, atol=1e-12)

@@ -92,7 +92,8 @@ class FunctionCtx:
         self._non_differentiable.update(id(o) for o in outputs)
 
     def mark_dirty(self, *tensors: Any) -> None:
-        """Inputs forward changed in place (recorded; the outputs are linked as usual)."""
+        """Inputs forward changed in place and returns: they become the outputs themselves
+        (their creator is this function's node; a leaf that requires grad is refused)."""
         self._dirty = tensors
 
     def set_materialize_grads(self, value: bool) -> None:
@@ -190,13 +191,16 @@ def apply_user_function(cls: type, *args: Any, **kwargs: Any) -> Any:
     single = not isinstance(output, tuple)
     outs = [output] if single else list(output)
     arg_ids = {id(a) for a in args if isinstance(a, T)}
+    dirty = {id(t) for t in ctx._dirty}
     diff = []
     for k, o in enumerate(outs):
         if not isinstance(o, T):
             diff.append(False)
             continue
         d = is_floating(o.dtype) and id(o) not in ctx._non_differentiable
-        if id(o) in arg_ids or o.grad_fn is not None or o.requires_grad:
+        if id(o) in dirty:  # changed in place (mark_dirty): the input itself is rewired
+            o._check_inplace(cls.__name__)
+        elif id(o) in arg_ids or o.grad_fn is not None or o.requires_grad:
             o = outs[k] = o.detach()  # an input returned as is: a new tensor on its storage
         diff.append(d)
     node = _UserFunctionNode()
