@@ -60,9 +60,9 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     if device is not None:
         _check_device(device)
     if isinstance(data, Tensor):
-        arr = data.data.astype(to_dtype(dtype)) if dtype is not None else data.data.copy()
+        arr = data._array.astype(to_dtype(dtype)) if dtype is not None else data._array.copy()
     elif isinstance(data, (list, tuple)) and data and isinstance(data[0], Tensor):
-        arr = xp.stack([d.data for d in data])
+        arr = xp.stack([d._array for d in data])
         arr = arr.astype(to_dtype(dtype)) if dtype is not None else arr
     else:
         arr = asarray(data, dtype)

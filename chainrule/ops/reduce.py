@@ -54,7 +54,7 @@ class Sum(Function):
         return out if type(out) is xp.ndarray else xp.asarray(out)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        shape = self.inputs[0].data.shape
+        shape = self.inputs[0]._array.shape
         if self.axes and not self.keepdim:  # (a full reduction's 0-d g broadcasts as it is)
             g = g.reshape(kept_shape(shape, self.axes))
         return (F.expand(g, shape),)
@@ -80,7 +80,7 @@ class Mean(Function):
         return out if type(out) is xp.ndarray else xp.asarray(out)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        shape = self.inputs[0].data.shape
+        shape = self.inputs[0]._array.shape
         if self.axes and not self.keepdim:
             g = g.reshape(kept_shape(shape, self.axes))
         return (F.expand(g * (1.0 / self.n), shape),)
@@ -95,7 +95,7 @@ class SumTo(Function):
         return sum_to_array(x, shape)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (F.expand(g, self.inputs[0].data.shape),)
+        return (F.expand(g, self.inputs[0]._array.shape),)
 
 
 def sum_to_array(x: Any, shape: tuple[int, ...]) -> Any:
@@ -137,7 +137,7 @@ class Norm(Function):
         if not self.keepdim and self.axes:
             shape = kept_shape(x.shape, self.axes)
             g, out = g.reshape(shape), out.reshape(shape)
-        zero = out.data == 0
+        zero = out._array == 0
         if zero.any():
             return (x * where(zero, 0.0, g / where(zero, 1.0, out)),)
         return (x * (g / out),)
@@ -163,12 +163,12 @@ class Prod(Function):
             d = self.dim % x.ndim
             gk = g if self.keepdim else g.unsqueeze(d)
             o = out if self.keepdim else out.unsqueeze(d)
-        if not xp.any(x.data == 0):  # differentiable form: out / x
+        if not xp.any(x._array == 0):  # differentiable form: out / x
             return (gk * (o / x),)
         if self.dim is None:
-            others = _prod_of_others(x.data.reshape(-1), 0).reshape(x.shape)
+            others = _prod_of_others(x._array.reshape(-1), 0).reshape(x.shape)
         else:
-            others = _prod_of_others(x.data, self.dim % x.ndim)
+            others = _prod_of_others(x._array, self.dim % x.ndim)
         return (gk * others,)
 
 
