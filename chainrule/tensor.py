@@ -86,6 +86,7 @@ class device:
 
 
 _CPU = device("cpu")
+_Device = device  # (the methods' ``device=`` keyword shadows the class)
 
 
 def _wrap(data: Any, requires_grad: bool = False, grad_fn: Function | None = None) -> Tensor:
@@ -443,8 +444,48 @@ class Tensor:
         self.requires_grad = False
         return self
 
-    def clone(self) -> Tensor:
+    def clone(self, *, memory_format: Any = None) -> Tensor:
+        """A copy that stays in the graph (``memory_format`` accepted: arrays are C-ordered)."""
         return _unary(E.Clone, self)
+
+    # ---- new_* factories (dtype and device of self unless given) ---------------------------
+    def _new_filled(self, fill: Callable[[tuple[int, ...], Any], Any], size: tuple,
+                    dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+        if device is not None:
+            _Device(device)  # validates: only cpu
+        t = _wrap(fill(_size_args(size), to_dtype(dtype) if dtype is not None else self.dtype))
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False, **_: Any) -> Tensor:
+        """Zeros of shape ``size`` with self's dtype (``Tensor.new_zeros``)."""
+        return self._new_filled(xp.zeros, size, dtype, device, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False, **_: Any) -> Tensor:
+        """Ones of shape ``size`` with self's dtype (``Tensor.new_ones``)."""
+        return self._new_filled(xp.ones, size, dtype, device, requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False, **_: Any) -> Tensor:
+        """An uninitialised tensor of shape ``size`` with self's dtype (``Tensor.new_empty``)."""
+        return self._new_filled(xp.empty, size, dtype, device, requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False, **_: Any) -> Tensor:
+        """``fill_value`` everywhere, shape ``size``, self's dtype (``Tensor.new_full``)."""
+        return self._new_filled(lambda sh, d: xp.full(sh, fill_value, d), (size,), dtype,
+                                device, requires_grad)
+
+    def new_tensor(self, data: Any, *, dtype: Any = None, device: Any = None,
+                   requires_grad: bool = False, **_: Any) -> Tensor:
+        """A copy of ``data`` with self's dtype unless ``dtype`` is given (``Tensor.new_tensor``;
+        always self's dtype, even for Python ints, as PyTorch)."""
+        src = data._array if isinstance(data, Tensor) else data
+        arr = xp.array(src, dtype=to_dtype(dtype) if dtype is not None else self.dtype)
+        return self._new_filled(lambda sh, d: arr, (), None, device, requires_grad)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on a non-leaf tensor after backward."""
@@ -1004,8 +1045,13 @@ class Tensor:
         """log Σ exp(x), computed as m + log Σ exp(x - m) with m the (constant) maximum."""
         axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
         m = xp.max(self._array, axis=axes, keepdims=True) if self._array.size else self._array
-        m = xp.where(xp.isfinite(m), m, 0)
-        out = (self - m).exp().sum(axes, keepdim=True).log() + m
+        finite = xp.isfinite(m)
+        if finite.all():
+            out = (self - m).exp().sum(axes, keepdim=True).log() + m
+        else:  # a row of -inf: log(0) = -inf silently, as PyTorch
+            m = xp.where(finite, m, 0)
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                out = (self - m).exp().sum(axes, keepdim=True).log() + m
         return out if keepdim else out.squeeze(axes) if axes else out
 
     def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -1118,8 +1164,24 @@ class Tensor:
             return _wrap(u[0]), _wrap(u[1].astype(xp.int64))
         return _wrap(u)
 
-    def bincount(self, minlength: int = 0) -> Tensor:
-        return _wrap(xp.bincount(self._array, minlength=minlength).astype(xp.int64))
+    def bincount(self, weights: Any = None, minlength: int = 0) -> Tensor:
+        """Counts of each non-negative integer value (weighted sums with ``weights``)."""
+        from chainrule.histograms import bincount
+
+        return bincount(self, weights=weights, minlength=minlength)
+
+    def histogram(self, bins: Any, *, range: Any = None, weight: Any = None,
+                  density: bool = False) -> Any:
+        """``(hist, bin_edges)`` as ``torch.histogram`` (see ``chainrule.histograms``)."""
+        from chainrule.histograms import histogram
+
+        return histogram(self, bins, range=range, weight=weight, density=density)
+
+    def histc(self, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
+        """Equal-width histogram over [min, max] (the data's range when both are 0)."""
+        from chainrule.histograms import histc
+
+        return histc(self, bins, min, max)
 
     # ---- shape -----------------------------------------------------------------------------
     def _view_of(self, out: Tensor) -> Tensor:
@@ -1406,6 +1468,66 @@ class Tensor:
     def take(self, index: Any) -> Tensor:
         return self.reshape(-1)[_data(index)]
 
+    def take_along_dim(self, indices: Any, dim: int | None = None) -> Tensor:
+        """``gather`` after broadcasting self and ``indices`` in every dim but ``dim``; with no
+        ``dim`` both are flattened (``torch.take_along_dim``)."""
+        idx = xp.asarray(_data(indices))
+        if dim is None:
+            return self.reshape(-1).gather(0, idx.reshape(-1))
+        if idx.ndim != self.ndim:
+            raise RuntimeError(
+                f"torch.take_along_dim(): input and indices should have the same number of "
+                f"dimensions, but input.dim() = {self.ndim} and indices.dim() = {idx.ndim}")
+        if idx.dtype.kind not in "iu":
+            raise RuntimeError(f"torch.take_along_dim(): dtype of indices should be int64 but "
+                               f"got {idx.dtype}")
+        d = dim % self.ndim
+        x_shape, i_shape = list(self.shape), list(idx.shape)
+        x_shape[d] = i_shape[d] = 1
+        common = list(xp.broadcast_shapes(tuple(x_shape), tuple(i_shape)))
+        x = self.expand(tuple(common[:d] + [self.shape[d]] + common[d + 1:]))
+        i = xp.broadcast_to(idx, tuple(common[:d] + [idx.shape[d]] + common[d + 1:]))
+        return x.gather(d, i)
+
+    def _index_add_args(self, dim: int, index: Any, source: Any, alpha: Any) -> tuple:
+        """The dim, full-shape index and scaled source of ``index_add`` (checked as PyTorch)."""
+        idx = xp.asarray(_data(index))
+        if idx.ndim > 1:
+            raise IndexError(f"index_add_(): Index is supposed to be a vector, got shape "
+                             f"{tuple(idx.shape)}")
+        idx = idx.reshape(-1)
+        if idx.dtype.kind not in "iu":
+            raise IndexError(f"index_add_(): Expected dtype int32/int64 for index, got "
+                             f"{idx.dtype}")
+        src = source if isinstance(source, Tensor) else _wrap(xp.asarray(source, self.dtype))
+        d = dim % max(self.ndim, 1)
+        src_len = src.shape[d] if src.ndim else 1
+        if idx.size != src_len:
+            raise IndexError(f"index_add_(): Number of indices ({idx.size}) should be equal to "
+                             f"source.size(dim) ({src_len})")
+        if src.ndim and src.shape[:d] + src.shape[d + 1:] != self.shape[:d] + self.shape[d + 1:]:
+            raise RuntimeError(f"index_add_(): source {tuple(src.shape)} and self "
+                               f"{tuple(self.shape)} must match in every dim but {d}")
+        I.check_index("index_add", idx, d, self.shape[d] if self.ndim else 1)
+        view = [1] * src.ndim
+        if src.ndim:
+            view[d] = idx.size
+        full = xp.broadcast_to(idx.reshape(view), src.shape).astype(xp.int64)
+        if alpha != 1:
+            src = src * alpha
+        return d, full, src
+
+    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        """``self`` with ``alpha * source[..., i, ...]`` added at ``index[i]`` along ``dim``
+        (repeated indices accumulate)."""
+        d, full, src = self._index_add_args(dim, index, source, alpha)
+        return self.scatter_add(d, full, src)
+
+    def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        """In-place ``index_add``."""
+        d, full, src = self._index_add_args(dim, index, source, alpha)
+        return self.scatter_add_(d, full, src)
+
     def __getitem__(self, key: Any) -> Tensor:
         key = _key(key)
         out = apply(I.GetItem, self, key=key)
@@ -1621,7 +1743,8 @@ FUNCTIONS = [
     "unflatten", "squeeze", "unsqueeze", "permute", "transpose", "t", "movedim", "swapaxes",
     "expand_as", "repeat_interleave", "tile", "flip", "fliplr", "flipud", "roll", "narrow",
     "select", "unbind", "split", "chunk", "tril", "triu", "diagonal", "trace", "masked_fill",
-    "masked_select", "gather", "scatter", "scatter_add", "index_select", "take", "matmul", "mm",
+    "masked_select", "gather", "take_along_dim", "index_add", "scatter", "scatter_add",
+    "index_select", "take", "matmul", "mm",
     "bmm", "mv", "dot", "outer", "add", "sub", "mul", "div", "true_divide", "pow", "remainder",
     "fmod", "neg", "softmax", "log_softmax", "allclose", "isclose", "equal", "logical_not",
     "logical_and", "logical_or", "lerp", "eq", "ne", "lt", "le", "gt", "ge", "numel", "clone",

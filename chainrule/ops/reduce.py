@@ -76,7 +76,10 @@ class Mean(Function):
             for a in axes:
                 n *= x.shape[a]
         self.n = n
-        out = x.sum(axis=axes, keepdims=keepdim) / n if n else x.mean(axis=axes, keepdims=keepdim)
+        # an empty reduction is NaN, silently as in PyTorch (NumPy's mean warns "Mean of empty
+        # slice"); 0 * NaN makes it without a warning and keeps the dtype
+        out = x.sum(axis=axes, keepdims=keepdim) / n if n else x.sum(
+            axis=axes, keepdims=keepdim) * xp.nan
         return out if type(out) is xp.ndarray else xp.asarray(out)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -209,10 +212,20 @@ class LogSoftmax(Function):
     def forward(self, x: Any, dim: int = -1) -> Any:
         self.dim = dim
         m = x.max(axis=dim, keepdims=True)
-        m[~xp.isfinite(m)] = 0
+        bad = ~xp.isfinite(m)
+        if bad.any():
+            # an all -inf (or inf/NaN) row: NaN as in PyTorch, without NumPy's log(0) and
+            # inf - inf warnings (PyTorch never warns there)
+            m[bad] = 0
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                return self._shifted(x, m, dim)
+        return self._shifted(x, m, dim)
+
+    @staticmethod
+    def _shifted(x: Any, m: Any, dim: int) -> Any:
+        """(x - m) - log Σ exp(x - m) along dim."""
         z = x - m
-        lse = xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
-        z -= lse
+        z -= xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
         return z
 
     def vjp(self, g: Any, F: Any) -> tuple:
