@@ -167,6 +167,18 @@ def test_in_place_ops_on_0d_views_write_the_base() -> None:
     np.testing.assert_array_equal(out[0], out[1])
 
 
+def test_0d_results_of_reductions_and_products_are_writable() -> None:
+    out = []
+    for lib in (cr, torch):
+        v = lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64)
+        s, n, d = v.dot(v), v.norm(), v.std()
+        s += 1
+        n.mul_(2)
+        d.fill_(7)
+        out.append([s.item(), n.item(), d.item()])
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-12)
+
+
 def test_0d_view_in_place_gradient_equals_torch() -> None:
     (cw, tw) = both(np.array([1.0, 2.0, 3.0]), requires_grad=True)
     res = []

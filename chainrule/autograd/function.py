@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from chainrule.backend import broadcast_to, xp
 
+_ndarray = xp.ndarray
+
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
 
@@ -90,6 +92,8 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
         out = fn.forward(*arrays, **kw)
     except ValueError as e:  # NumPy's broadcasting/shape errors, told with the op's name
         raise _forward_error(cls, arrays, e) from None
+    if out.__class__ is not _ndarray:  # NumPy made a scalar of a 0-d result: keep it an
+        out = xp.asarray(out)           # array, so the tensor is writable (s += 1, s.fill_)
     t = _new(Tensor)
     t._array = out
     t.grad = None
@@ -127,8 +131,11 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
 def record_unary(cls: type[Function], x: Tensor) -> Tensor:
     """``record`` specialised to one Tensor input and no options (the unary math methods)."""
     fn = _new(cls)
+    out = fn.forward(x._array)
+    if out.__class__ is not _ndarray:  # (a 0-d result: see record)
+        out = xp.asarray(out)
     t = _new(Tensor)
-    t._array = fn.forward(x._array)
+    t._array = out
     t.grad = None
     t._version = 0
     t._base = None
@@ -175,6 +182,8 @@ def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
         out = fn.forward(x._array, yd)
     except ValueError as e:  # NumPy's broadcasting errors, told with the op's name
         raise _forward_error(cls, [x._array, yd], e) from None
+    if out.__class__ is not _ndarray:  # NumPy made a scalar of a 0-d result: keep it an
+        out = xp.asarray(out)           # array, so the tensor is writable (s += 1, s.fill_)
     t = _new(Tensor)
     t._array = out
     t.grad = None
