@@ -1230,6 +1230,8 @@ class Tensor:
         e = end_dim % self.ndim
         if s > e:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        if s == e:
+            return self  # nothing to flatten: PyTorch returns the tensor itself
         shape = self.shape[:s] + (int(xp.prod(self.shape[s : e + 1])),) + self.shape[e + 1 :]
         return self.reshape(shape)
 

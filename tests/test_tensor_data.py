@@ -326,6 +326,10 @@ def test_same_shape_view_is_a_new_tensor_that_aliases() -> None:
         assert v is not x and v.data_ptr() == x.data_ptr()
     x.expand(2, 3).add_(1)  # not read-only: no element repeats
     assert float(x.sum()) == 12
+    for lib in (cr, torch):  # where PyTorch hands back the tensor itself
+        y = lib.ones(2, 3)
+        assert y.flatten(1) is y and y.contiguous() is y and y.float() is y
+        assert y.reshape(2, 3) is not y and y.squeeze() is not y
 
 
 # ---- no NumPy warnings where PyTorch is silent -----------------------------------------------
