@@ -306,8 +306,9 @@ def randn_like(x: Tensor, generator: Any = None, dtype: Any = None) -> Tensor:
 
 
 @_factory(with_out=False)
-def randint_like(x: Tensor, low: int, high: int | None = None, generator: Any = None) -> Tensor:
-    return randint(low, high, x.shape, generator=generator, dtype=x.dtype)
+def randint_like(x: Tensor, low: int, high: int | None = None, generator: Any = None,
+                 dtype: Any = None) -> Tensor:
+    return randint(low, high, x.shape, generator=generator, dtype=_like(x, dtype))
 
 
 @_factory(with_out=True)

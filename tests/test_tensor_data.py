@@ -210,6 +210,8 @@ def test_factory_keywords() -> None:
         assert lib.full((2,), 1.5, requires_grad=True).requires_grad
         assert lib.eye(2, requires_grad=True).requires_grad
         assert lib.zeros_like(o, memory_format=lib.preserve_format).shape == o.shape
+        assert lib.randint_like(o, 5, dtype=lib.int64).dtype == lib.int64
+        assert lib.randperm(3, device="cpu", out=lib.empty(3, dtype=lib.int64)).shape == (3,)
     with pytest.raises(RuntimeError, match="cuda"):
         cr.zeros(2, device="cuda")
     with pytest.raises(RuntimeError, match="out="):
