@@ -265,7 +265,9 @@ def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = No
 @_factory(with_out=True)
 def randint(low: int, high: int | None = None, size: Any = None, generator: Any = None,
             dtype: Any = None, device: Any = None) -> Tensor:
-    """Integers uniform on [low, high)."""
+    """Integers uniform on [low, high); ``randint(high, size)`` as PyTorch's two-argument form."""
+    if size is None and isinstance(high, (tuple, list)):
+        high, size = None, high  # randint(high, size)
     if high is None:
         low, high = 0, low
     if size is None:

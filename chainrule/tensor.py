@@ -1634,11 +1634,28 @@ def _inplace_unary(cls: type[Function]) -> Callable:
 
 # x.exp_(), x.relu_(), ...: the op applied in place (see ``Tensor._inplace``)
 for _name, _cls in (("neg_", E.Neg), ("exp_", E.Exp), ("sqrt_", E.Sqrt), ("abs_", E.Abs),
-                    ("relu_", E.Relu), ("sigmoid_", E.Sigmoid), ("tanh_", E.Tanh)):
+                    ("relu_", E.Relu), ("sigmoid_", E.Sigmoid), ("tanh_", E.Tanh),
+                    ("log_", E.Log), ("log1p_", E.Log1p), ("expm1_", E.Expm1), ("sin_", E.Sin),
+                    ("cos_", E.Cos), ("rsqrt_", E.Rsqrt), ("reciprocal_", E.Reciprocal)):
     _method = _inplace_unary(_cls)
     _method.__name__ = _name
     setattr(Tensor, _name, _method)
 del _name, _cls, _method
+
+
+def _inplace_step(fn: str) -> Callable:
+    def method(self: Tensor) -> Tensor:
+        return self._inplace(E.ZeroGrad, fn=fn)
+
+    return method
+
+
+# x.sign_(), x.floor_(), ...: the piecewise-constant maps (zero gradient) in place
+for _name in ("sign", "floor", "ceil", "trunc"):
+    _method = _inplace_step(_name)
+    _method.__name__ = _name + "_"
+    setattr(Tensor, _name + "_", _method)
+del _name, _method
 
 _engine.register_tensor_type(Tensor, _wrap)
 

@@ -346,3 +346,26 @@ def test_softmax_of_an_all_minus_inf_row_and_empty_mean_are_silent() -> None:
                  (cr.zeros(0).mean(), torch.zeros(0).mean())]
     for pc, pt in pairs:
         np.testing.assert_allclose(np.asarray(pc), pt.numpy(), rtol=1e-12)
+
+
+# ---- small in-place math methods and randint(high, size) -------------------------------------
+@pytest.mark.parametrize("name", ["sign_", "floor_", "ceil_", "trunc_", "log_", "log1p_",
+                                  "expm1_", "sin_", "cos_", "rsqrt_", "reciprocal_"])
+def test_inplace_math_methods_equal_torch(name: str) -> None:
+    a = np.array([1.5, 0.2, 2.7, 0.6]) if name in ("log_", "log1p_", "rsqrt_") else np.array(
+        [-1.5, 0.2, 2.7, -0.6])
+    (c, t), g = both(a, requires_grad=True), RNG.standard_normal(4)
+    yc, yt = c * 2, t * 2
+    assert getattr(yc, name)() is yc
+    getattr(yt, name)()
+    close(yc, yt, rtol=1e-12)
+    (yc * cr.tensor(g)).sum().backward()
+    (yt * torch.tensor(g)).sum().backward()
+    close(c.grad, t.grad, rtol=1e-12)
+
+
+def test_randint_two_argument_form() -> None:
+    g = cr.Generator().manual_seed(0)
+    r = cr.randint(10, (2000,), generator=g)
+    assert r.dtype == cr.int64 and tuple(r.shape) == tuple(torch.randint(10, (2000,)).shape)
+    assert int(r.min()) == 0 and int(r.max()) == 9
