@@ -232,7 +232,7 @@ def _track(x: Any) -> Any:
     if not isinstance(x, Tensor):
         raise TypeError(f"expected tensors as the inputs to differentiate, got "
                         f"{type(x).__name__}")
-    if not np.issubdtype(x.data.dtype, np.floating):
+    if not np.issubdtype(x._array.dtype, np.floating):
         raise RuntimeError(f"only floating-point tensors can be differentiated, got dtype "
                            f"{x.dtype}")
     if x.requires_grad:
@@ -434,7 +434,7 @@ def _jacobian_block(o: Any, outs: list, inputs: list, keep: bool) -> list[Tensor
     rows = []
     n = o.numel()
     for j in range(n):
-        e = np.zeros(n, dtype=o.data.dtype)
+        e = np.zeros(n, dtype=o._array.dtype)
         e[j] = 1.0
         rows.append(_grads([o], inputs, [from_numpy(e.reshape(o.shape))], keep))
     result = []

@@ -106,9 +106,9 @@ def _module_op(g: _Graph, m: Any, x: str) -> str:
         if m.padding_mode != "zeros":
             raise ExportError(f"{kind}: padding_mode={m.padding_mode!r} is not exportable")
         pads = conv_pads(m.padding, m.kernel_size, m.stride, m.dilation)
-        inputs = [x, g.const(m.weight.data, m.weight.dtype, "weight")]
+        inputs = [x, g.const(m.weight._array, m.weight.dtype, "weight")]
         if m.bias is not None:
-            inputs.append(g.const(m.bias.data, m.bias.dtype, "bias"))
+            inputs.append(g.const(m.bias._array, m.bias.dtype, "bias"))
         return g.node("Conv", inputs, kernel_shape=list(m.kernel_size), strides=list(m.stride),
                       dilations=list(m.dilation), group=m.groups,
                       pads=[p[0] for p in pads] + [p[1] for p in pads])
@@ -124,21 +124,21 @@ def _module_op(g: _Graph, m: Any, x: str) -> str:
     if kind in ("BatchNorm1d", "BatchNorm2d"):
         c = m.num_features
         dt = m.running_mean.dtype if m.running_mean is not None else np.float32
-        w = m.weight.data if m.weight is not None else np.ones(c, dt)
-        b = m.bias.data if m.bias is not None else np.zeros(c, dt)
+        w = m.weight._array if m.weight is not None else np.ones(c, dt)
+        b = m.bias._array if m.bias is not None else np.zeros(c, dt)
         return g.node("BatchNormalization",
-                      [x, g.const(w, dt), g.const(b, dt), g.const(m.running_mean.data, dt),
-                       g.const(m.running_var.data, dt)], epsilon=float(m.eps))
+                      [x, g.const(w, dt), g.const(b, dt), g.const(m.running_mean._array, dt),
+                       g.const(m.running_var._array, dt)], epsilon=float(m.eps))
     if kind == "LayerNorm":
         shape = tuple(m.normalized_shape)
         dt = m.weight.dtype if m.weight is not None else np.float32
-        w = m.weight.data if m.weight is not None else np.ones(shape, dt)
+        w = m.weight._array if m.weight is not None else np.ones(shape, dt)
         inputs = [x, g.const(w, dt)]
         if getattr(m, "bias", None) is not None:
-            inputs.append(g.const(m.bias.data, dt))
+            inputs.append(g.const(m.bias._array, dt))
         return g.node("LayerNormalization", inputs, axis=-len(shape), epsilon=float(m.eps))
     if kind == "Linear":
-        return _linear(g, x, m.weight.data, None if m.bias is None else m.bias.data)
+        return _linear(g, x, m.weight._array, None if m.bias is None else m.bias._array)
     if kind in ("Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Identity"):
         return g.node("Identity", [x])
     raise ExportError(f"module {kind} has no ONNX mapping")
@@ -214,7 +214,7 @@ def _pow_scalar(g: _Graph, fn: Function, ins: list[str], out: Tensor) -> str:
 def _linear_op(g: _Graph, fn: Function, ins: list[str], out: Tensor) -> str:
     x, w = fn.inputs[0], fn.inputs[1]
     b = fn.inputs[2] if len(fn.inputs) > 2 else None
-    return _linear(g, ins[0], w.data, None if b is None else b.data, x.ndim)
+    return _linear(g, ins[0], w._array, None if b is None else b._array, x.ndim)
 
 
 def _cat(g: _Graph, fn: Function, ins: list[str], out: Tensor) -> str:
@@ -313,7 +313,7 @@ def _constant(g: _Graph, t: Tensor) -> str:
     """An initializer; with a dynamic batch, a per-example constant made inside ``forward``
     (one axis of the traced batch size with identical slices along it, e.g. a zero ``h0``)
     becomes one slice broadcast to the runtime batch."""
-    a = t.data
+    a = t._array
     axes = [ax for ax in range(a.ndim) if a.shape[ax] == g.batch] if g.dynamic else []
     axes = [ax for ax in axes if np.all(a == np.take(a, [0], axis=ax))]
     if t.requires_grad or len(axes) != 1:
@@ -376,13 +376,13 @@ def _rnn_outputs(g: _Graph, m: Any, args: tuple, modules: dict[int, Any]) -> dic
     hs, cs = [], []
     for layer in range(m.num_layers):
         sfx = ["", "_reverse"][:D]
-        dt = getattr(m, f"weight_ih_l{layer}").data.dtype
-        W = np.stack([_gates(getattr(m, f"weight_ih_l{layer}{s}").data, mode) for s in sfx])
-        R = np.stack([_gates(getattr(m, f"weight_hh_l{layer}{s}").data, mode) for s in sfx])
+        dt = getattr(m, f"weight_ih_l{layer}")._array.dtype
+        W = np.stack([_gates(getattr(m, f"weight_ih_l{layer}{s}")._array, mode) for s in sfx])
+        R = np.stack([_gates(getattr(m, f"weight_hh_l{layer}{s}")._array, mode) for s in sfx])
         inputs = [x, g.const(W, dt, "W"), g.const(R, dt, "R")]
         if m.bias:
-            B = np.stack([np.concatenate([_gates(getattr(m, f"bias_ih_l{layer}{s}").data, mode),
-                                          _gates(getattr(m, f"bias_hh_l{layer}{s}").data, mode)])
+            B = np.stack([np.concatenate([_gates(getattr(m, f"bias_ih_l{layer}{s}")._array, mode),
+                                          _gates(getattr(m, f"bias_hh_l{layer}{s}")._array, mode)])
                           for s in sfx])
             inputs.append(g.const(B, dt, "B"))
         else:
@@ -504,7 +504,7 @@ def export_onnx(model: Any, input_shape: tuple[int, ...], path: str | os.PathLik
     result = _walk(g, out, modules)
     g.nodes.append(helper.make_node("Identity", [result], [output_name]))
     g.prune()
-    elem = helper.np_dtype_to_tensor_dtype(x.data.dtype)
+    elem = helper.np_dtype_to_tensor_dtype(x._array.dtype)
     in_shape: list[Any] = list(x.shape)
     out_shape: list[Any] = list(out.shape)
     if dynamic_batch and in_shape:

@@ -182,7 +182,7 @@ class _Encoder:
 
     def encode(self, obj: Any, path: list[str], where: str) -> Any:
         if isinstance(obj, Tensor):
-            node: dict[str, Any] = {"T": self.add(obj.data, path, where)}
+            node: dict[str, Any] = {"T": self.add(obj._array, path, where)}
             if obj.requires_grad:
                 node["rg"] = True
             return node

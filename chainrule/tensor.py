@@ -1,4 +1,5 @@
-"""The Tensor: an array (``.data``), its gradient (``.grad``) and the node that made it.
+"""The Tensor: an array (the private slot ``_array``; ``.data`` is a detached Tensor over it, as
+in PyTorch), its gradient (``.grad``) and the node that made it.
 
 Operators and methods call the primitives of ``chainrule.ops`` through :func:`apply`, which runs
 the forward on arrays and, when recording, links the result into the graph. Everything that is
@@ -85,12 +86,13 @@ class device:
 
 
 _CPU = device("cpu")
+_Device = device  # (the methods' ``device=`` keyword shadows the class)
 
 
 def _wrap(data: Any, requires_grad: bool = False, grad_fn: Function | None = None) -> Tensor:
     """Make a Tensor around an array without copying or checking (internal fast path)."""
     t = _new(Tensor)
-    t.data = data
+    t._array = data
     t.grad = None
     t.grad_fn = grad_fn
     t.requires_grad = requires_grad
@@ -118,7 +120,7 @@ def _const(o: Any) -> Any:
 
 
 def _data(o: Any) -> Any:
-    return o.data if isinstance(o, Tensor) else o
+    return o._array if isinstance(o, Tensor) else o
 
 
 def _size_args(size: tuple) -> tuple[int, ...]:
@@ -141,7 +143,7 @@ def _key(key: Any) -> Any:
 
 def _key1(k: Any) -> Any:
     if isinstance(k, Tensor):
-        return k.data
+        return k._array
     if isinstance(k, list):
         return xp.asarray(k)
     return k
@@ -158,18 +160,18 @@ class Tensor:
         x.grad                      # tensor([2., 4., 6.])
     """
 
-    __slots__ = ("data", "grad", "grad_fn", "requires_grad", "_version", "_base", "_hooks",
+    __slots__ = ("_array", "grad", "grad_fn", "requires_grad", "_version", "_base", "_hooks",
                  "_views", "__weakref__")
     __array_ufunc__ = None  # make ndarray ⊕ Tensor defer to Tensor's reflected operators
     __hash__ = object.__hash__
 
     def __init__(self, data: Any = (), dtype: Any = None, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._array
         arr = asarray(data, dtype if dtype is not None else None)
         if dtype is None and arr.dtype.kind in "iub" and not isinstance(data, xp.ndarray):
             arr = arr.astype(default_dtype())  # torch.Tensor(list) is a float tensor
-        self.data = arr
+        self._array = arr
         self.grad = self.grad_fn = self._base = self._hooks = None  # (as _wrap, unrecorded)
         self.requires_grad = False
         self._version = 0
@@ -178,37 +180,63 @@ class Tensor:
 
     # ---- attributes ------------------------------------------------------------------------
     @property
+    def data(self) -> Tensor:
+        """A Tensor sharing this tensor's storage, cut from the graph (PyTorch's ``.data``).
+
+        It does not require grad, has no ``grad_fn`` and its own version counter: in-place
+        changes made through it (``p.data.add_(g, alpha=-lr)``) change this tensor without
+        bumping this tensor's version, so autograd does not see them (as in PyTorch; prefer
+        ``with no_grad():`` or ``detach()`` where the check matters). Internal code reads the
+        array slot ``_array`` directly; ``numpy()`` is the public way to get the array.
+        """
+        return _wrap(self._array)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        """``p.data = t``: this tensor now uses ``t``'s storage (any shape; a tensor that requires
+        grad must stay floating point), as PyTorch's ``set_data``."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
+        if self.requires_grad and not is_floating(value._array.dtype):
+            raise RuntimeError(
+                "data set to a tensor that requires gradients must be floating point or complex "
+                f"dtype, got {value.dtype}"
+            )
+        self._array = value._array
+        self._base = None  # no longer a view of its old base's storage
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._array.shape
 
     def size(self, dim: int | None = None) -> Any:
         """The shape (a tuple), or the size of one dimension."""
         if dim is None:
-            return self.data.shape
-        return self.data.shape[dim]
+            return self._array.shape
+        return self._array.shape[dim]
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     def ndimension(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self._array.size)
 
     def nelement(self) -> int:
-        return int(self.data.size)
+        return int(self._array.size)
 
     def element_size(self) -> int:
-        return int(self.data.itemsize)
+        return int(self._array.itemsize)
 
     @property
     def dtype(self) -> xp.dtype:
-        return self.data.dtype
+        return self._array.dtype
 
     @property
     def device(self) -> device:
@@ -237,16 +265,16 @@ class Tensor:
         return self.T
 
     def is_floating_point(self) -> bool:
-        return is_floating(self.data.dtype)
+        return is_floating(self._array.dtype)
 
     def is_contiguous(self) -> bool:
-        return bool(self.data.flags.c_contiguous)
+        return bool(self._array.flags.c_contiguous)
 
     def contiguous(self) -> Tensor:
-        return self if self.data.flags.c_contiguous else self.clone()
+        return self if self._array.flags.c_contiguous else self.clone()
 
     def stride(self, dim: int | None = None) -> Any:
-        st = tuple(s // self.data.itemsize for s in self.data.strides)
+        st = tuple(s // self._array.itemsize for s in self._array.strides)
         return st if dim is None else st[dim]
 
     def _current_version(self) -> int:
@@ -258,31 +286,37 @@ class Tensor:
         base._version += 1
 
     def data_ptr(self) -> int:
-        return int(self.data.__array_interface__["data"][0])
+        return int(self._array.__array_interface__["data"][0])
 
     # ---- conversion ------------------------------------------------------------------------
     def numpy(self, force: bool = False) -> xp.ndarray:
-        """The underlying array (shared memory, as in PyTorch)."""
+        """The underlying array (shared memory, as in PyTorch; the slot ``_array``)."""
         if self.requires_grad and not force:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
             )
-        return self.data
+        return self._array
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> xp.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        """``np.asarray(t)``: the array itself (shared memory) unless a dtype or a copy is asked."""
+        a = self._array
+        if type(a) is not xp.ndarray:
+            a = xp.asarray(a)  # (a NumPy scalar made by a reduction)
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
 
     def item(self) -> Any:
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise RuntimeError(
-                f"a Tensor with {self.data.size} elements cannot be converted to Scalar "
+                f"a Tensor with {self._array.size} elements cannot be converted to Scalar "
                 f"(shape {self.shape})"
             )
-        return self.data.reshape(()).item()
+        return self._array.reshape(()).item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._array.tolist()
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
@@ -300,11 +334,11 @@ class Tensor:
         if dtype is None:
             return self.clone() if copy else self
         dtype = to_dtype(dtype)
-        if dtype == self.data.dtype:
+        if dtype == self._array.dtype:
             return self.clone() if copy else self
         if self.requires_grad and is_floating(dtype) and _GradMode.enabled:
             return apply(E.Cast, self, dtype=dtype)
-        return _wrap(self.data.astype(dtype))
+        return _wrap(self._array.astype(dtype))
 
     def type(self, dtype: Any = None) -> Any:
         if dtype is None:
@@ -318,23 +352,23 @@ class Tensor:
         raise RuntimeError("CUDA is not available: chainrule runs on 'cpu' only")
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._array.shape[0]
 
     def __iter__(self) -> Iterator[Tensor]:
-        if self.data.ndim == 0:
+        if self._array.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        for i in range(self.data.shape[0]):
+        for i in range(self._array.shape[0]):
             yield self[i]
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise RuntimeError(
                 f"Boolean value of Tensor with more than one value is ambiguous "
                 f"(shape {self.shape})"
             )
-        return bool(self.data.reshape(()))
+        return bool(self._array.reshape(()))
 
     def __float__(self) -> float:
         return float(self.item())
@@ -343,18 +377,18 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iu":
+        if self._array.dtype.kind not in "iu":
             raise TypeError(f"only integer tensors can be converted to an index, got {self.dtype}")
         return int(self.item())
 
     def __repr__(self) -> str:
         body = xp.array2string(
-            self.data, precision=4, separator=", ", prefix="tensor(", threshold=1000,
+            self._array, precision=4, separator=", ", prefix="tensor(", threshold=1000,
             suppress_small=False,
         )
         extras = []
-        if self.data.dtype not in (float32, int64, bool_) or self.data.size == 0:
-            extras.append(f"dtype=chainrule.{self.data.dtype}")
+        if self._array.dtype not in (float32, int64, bool_) or self._array.size == 0:
+            extras.append(f"dtype=chainrule.{self._array.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
@@ -365,8 +399,8 @@ class Tensor:
     __str__ = __repr__
 
     def __format__(self, spec: str) -> str:
-        if self.data.ndim == 0:
-            return format(self.data.item(), spec)
+        if self._array.ndim == 0:
+            return format(self._array.item(), spec)
         return repr(self)
 
     def __deepcopy__(self, memo: dict) -> Tensor:
@@ -376,17 +410,17 @@ class Tensor:
                 "deepcopy protocol at the moment."
             )
         t = type(self).__new__(type(self))
-        Tensor.__init__(t, self.data.copy())
+        Tensor.__init__(t, self._array.copy())
         t.requires_grad = self.requires_grad
         if self.grad is not None:
-            t.grad = _wrap(self.grad.data.copy())
+            t.grad = _wrap(self.grad._array.copy())
         memo[id(self)] = t
         return t
 
     # ---- autograd --------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place (only floating-point tensors can require grad)."""
-        if requires_grad and not is_floating(self.data.dtype):
+        if requires_grad and not is_floating(self._array.dtype):
             raise RuntimeError(
                 f"only Tensors of floating point dtype can require gradients, got {self.dtype}"
             )
@@ -401,7 +435,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data (shared memory, shared version counter) cut from the graph."""
-        t = _wrap(self.data)
+        t = _wrap(self._array)
         t._base = self._base if self._base is not None else self
         return t
 
@@ -410,8 +444,48 @@ class Tensor:
         self.requires_grad = False
         return self
 
-    def clone(self) -> Tensor:
+    def clone(self, *, memory_format: Any = None) -> Tensor:
+        """A copy that stays in the graph (``memory_format`` accepted: arrays are C-ordered)."""
         return _unary(E.Clone, self)
+
+    # ---- new_* factories (dtype and device of self unless given) ---------------------------
+    def _new_filled(self, fill: Callable[[tuple[int, ...], Any], Any], size: tuple,
+                    dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+        if device is not None:
+            _Device(device)  # validates: only cpu
+        t = _wrap(fill(_size_args(size), to_dtype(dtype) if dtype is not None else self.dtype))
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False, **_: Any) -> Tensor:
+        """Zeros of shape ``size`` with self's dtype (``Tensor.new_zeros``)."""
+        return self._new_filled(xp.zeros, size, dtype, device, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False, **_: Any) -> Tensor:
+        """Ones of shape ``size`` with self's dtype (``Tensor.new_ones``)."""
+        return self._new_filled(xp.ones, size, dtype, device, requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False, **_: Any) -> Tensor:
+        """An uninitialised tensor of shape ``size`` with self's dtype (``Tensor.new_empty``)."""
+        return self._new_filled(xp.empty, size, dtype, device, requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False, **_: Any) -> Tensor:
+        """``fill_value`` everywhere, shape ``size``, self's dtype (``Tensor.new_full``)."""
+        return self._new_filled(lambda sh, d: xp.full(sh, fill_value, d), (size,), dtype,
+                                device, requires_grad)
+
+    def new_tensor(self, data: Any, *, dtype: Any = None, device: Any = None,
+                   requires_grad: bool = False, **_: Any) -> Tensor:
+        """A copy of ``data`` with self's dtype unless ``dtype`` is given (``Tensor.new_tensor``;
+        always self's dtype, even for Python ints, as PyTorch)."""
+        src = data._array if isinstance(data, Tensor) else data
+        arr = xp.array(src, dtype=to_dtype(dtype) if dtype is not None else self.dtype)
+        return self._new_filled(lambda sh, d: arr, (), None, device, requires_grad)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on a non-leaf tensor after backward."""
@@ -459,12 +533,12 @@ class Tensor:
         gradients can be differentiated again.
         """
         if gradient is None:
-            if self.data.size != 1:
+            if self._array.size != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs (this tensor has "
                     f"shape {self.shape}); pass gradient= to backward()"
                 )
-            g = _wrap(_one(self.data))
+            g = _wrap(_one(self._array))
         else:
             if not isinstance(gradient, Tensor):
                 from chainrule.creation import tensor  # (creation imports this module)
@@ -497,7 +571,7 @@ class Tensor:
             self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
         )
         if not needs_graph:
-            out = _new(cls).forward(self.data, *[_data(a) for a in args], **kw)
+            out = _new(cls).forward(self._array, *[_data(a) for a in args], **kw)
             self._write(out)
             return self
         self._check_inplace(cls.__name__.lower() + "_")
@@ -521,7 +595,7 @@ class Tensor:
     def _snapshot(self, copy: bool) -> Tensor:
         """Self's current value and creator as a separate tensor, the input of a recorded
         in-place op (copied when that op reads it in backward, since self is overwritten)."""
-        return _wrap(self.data.copy() if copy else self.data, self.requires_grad, self.grad_fn)
+        return _wrap(self._array.copy() if copy else self._array, self.requires_grad, self.grad_fn)
 
     def _commit(self, res: Tensor) -> Tensor:
         """Finish a recorded in-place op whose out-of-place result is ``res``.
@@ -533,14 +607,14 @@ class Tensor:
         """
         prev = self.grad_fn
         if prev is not None and prev.save_out and prev.inputs is not None:
-            _mark_overwritten(prev, self.data)
-        self._write(res.data)
+            _mark_overwritten(prev, self._array)
+        self._write(res._array)
         fn = res.grad_fn
         self.grad_fn = fn
         self.requires_grad = True
         root = self._base if self._base is not None else self
         if fn is not None and fn.save_out:
-            fn.out_ref = _SavedOutput(self.data, root, fn, root._version)
+            fn.out_ref = _SavedOutput(self._array, root, fn, root._version)
             fn.out_version = root._version
         if self._base is not None:
             _write_back(root, self, res)
@@ -549,31 +623,32 @@ class Tensor:
 
     def _write(self, out: Any) -> None:
         """Overwrite the array's contents (true in-place, views see it) and bump the version."""
-        if not self.data.flags.writeable:
+        if not self._array.flags.writeable:
             raise RuntimeError(
                 f"in-place operation on a read-only tensor of shape {self.shape} (an expand()ed "
                 "view); clone() it first"
             )
-        if out is not self.data:
-            if out.shape != self.data.shape:
+        if out is not self._array:
+            if out.shape != self._array.shape:
                 raise RuntimeError(
                     f"output with shape {self.shape} doesn't match the broadcast shape "
                     f"{tuple(out.shape)}"
                 )
-            if not xp.can_cast(out.dtype, self.data.dtype, "same_kind"):
+            if not xp.can_cast(out.dtype, self._array.dtype, "same_kind"):
                 raise RuntimeError(
                     f"result type {out.dtype} can't be cast to the desired output type "
-                    f"{self.data.dtype}"
+                    f"{self._array.dtype}"
                 )
-            xp.copyto(self.data, out, casting="same_kind")
+            xp.copyto(self._array, out, casting="same_kind")
         self._bump_version()
 
     # ---- operators -------------------------------------------------------------------------
     def __floordiv__(self, o: Any) -> Tensor:
-        return _wrap(E._fix_dtype(xp.floor_divide(self.data, _data(_const(o))), self.data, None))
+        a = self._array
+        return _wrap(E._fix_dtype(xp.floor_divide(a, _data(_const(o))), a, None))
 
     def __rfloordiv__(self, o: Any) -> Tensor:
-        return _wrap(xp.floor_divide(_data(_const(o)), self.data))
+        return _wrap(xp.floor_divide(_data(_const(o)), self._array))
 
     def __pow__(self, o: Any) -> Tensor:
         o = _const(o)
@@ -603,42 +678,42 @@ class Tensor:
         return self.abs()
 
     def __invert__(self) -> Tensor:
-        if self.data.dtype.kind not in "biu":
+        if self._array.dtype.kind not in "biu":
             raise TypeError(f"~ is only defined for bool and integer tensors, got {self.dtype}")
-        return _wrap(~self.data)
+        return _wrap(~self._array)
 
     def __and__(self, o: Any) -> Tensor:
-        return _wrap(self.data & _data(_const(o)))
+        return _wrap(self._array & _data(_const(o)))
 
     __rand__ = __and__
 
     def __or__(self, o: Any) -> Tensor:
-        return _wrap(self.data | _data(_const(o)))
+        return _wrap(self._array | _data(_const(o)))
 
     __ror__ = __or__
 
     def __xor__(self, o: Any) -> Tensor:
-        return _wrap(self.data ^ _data(_const(o)))
+        return _wrap(self._array ^ _data(_const(o)))
 
     __rxor__ = __xor__
 
     def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(xp.asarray(self.data == _data(_const(o))))
+        return _wrap(xp.asarray(self._array == _data(_const(o))))
 
     def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(xp.asarray(self.data != _data(_const(o))))
+        return _wrap(xp.asarray(self._array != _data(_const(o))))
 
     def __lt__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self.data < _data(_const(o))))
+        return _wrap(xp.asarray(self._array < _data(_const(o))))
 
     def __le__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self.data <= _data(_const(o))))
+        return _wrap(xp.asarray(self._array <= _data(_const(o))))
 
     def __gt__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self.data > _data(_const(o))))
+        return _wrap(xp.asarray(self._array > _data(_const(o))))
 
     def __ge__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self.data >= _data(_const(o))))
+        return _wrap(xp.asarray(self._array >= _data(_const(o))))
 
     eq = __eq__
     ne = __ne__
@@ -648,22 +723,22 @@ class Tensor:
     ge = __ge__
 
     def equal(self, o: Tensor) -> bool:
-        return bool(self.shape == o.shape and xp.array_equal(self.data, o.data))
+        return bool(self.shape == o.shape and xp.array_equal(self._array, o._array))
 
     def allclose(self, o: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
-        return bool(xp.allclose(self.data, _data(o), rtol=rtol, atol=atol))
+        return bool(xp.allclose(self._array, _data(o), rtol=rtol, atol=atol))
 
     def isclose(self, o: Any, rtol: float = 1e-5, atol: float = 1e-8) -> Tensor:
-        return _wrap(xp.isclose(self.data, _data(o), rtol=rtol, atol=atol))
+        return _wrap(xp.isclose(self._array, _data(o), rtol=rtol, atol=atol))
 
     def logical_not(self) -> Tensor:
-        return _wrap(xp.logical_not(self.data))
+        return _wrap(xp.logical_not(self._array))
 
     def logical_and(self, o: Any) -> Tensor:
-        return _wrap(xp.logical_and(self.data, _data(o)))
+        return _wrap(xp.logical_and(self._array, _data(o)))
 
     def logical_or(self, o: Any) -> Tensor:
-        return _wrap(xp.logical_or(self.data, _data(o)))
+        return _wrap(xp.logical_or(self._array, _data(o)))
 
     def add(self, o: Any, alpha: float = 1) -> Tensor:
         return self + (o * alpha if alpha != 1 else o)
@@ -677,9 +752,9 @@ class Tensor:
     def div(self, o: Any, rounding_mode: str | None = None) -> Tensor:
         if rounding_mode is None:
             return self / o
-        q = (self / o).data
+        q = (self / o)._array
         q = xp.floor(q) if rounding_mode == "floor" else xp.trunc(q)
-        return _wrap(q.astype(xp.result_type(self.data, _data(o))) if q.dtype.kind == "f" else q)
+        return _wrap(q.astype(xp.result_type(self._array, _data(o))) if q.dtype.kind == "f" else q)
 
     def true_divide(self, o: Any) -> Tensor:
         return self / o
@@ -691,7 +766,7 @@ class Tensor:
         return self % o
 
     def fmod(self, o: Any) -> Tensor:
-        return _wrap(xp.fmod(self.data, _data(o)))
+        return _wrap(xp.fmod(self._array, _data(o)))
 
     def matmul(self, o: Any) -> Tensor:
         return self @ o
@@ -761,9 +836,9 @@ class Tensor:
             # recorded as where(False, self, value): the old values get a zero gradient
             res = where(xp.zeros((), dtype=bool), self._snapshot(False), _const(value))
             return self._commit(res)
-        if not self.data.flags.writeable:
-            self._write(self.data)  # raises the read-only error
-        self.data[...] = _data(value)
+        if not self._array.flags.writeable:
+            self._write(self._array)  # raises the read-only error
+        self._array[...] = _data(value)
         self._bump_version()
         return self
 
@@ -778,9 +853,9 @@ class Tensor:
                 res = res.expand(self.shape)
             return self._commit(res)
         s = _data(src)
-        if not self.data.flags.writeable:
-            self._write(self.data)  # raises the read-only error
-        xp.copyto(self.data, xp.broadcast_to(xp.asarray(s), self.shape), casting="unsafe")
+        if not self._array.flags.writeable:
+            self._write(self._array)  # raises the read-only error
+        xp.copyto(self._array, xp.broadcast_to(xp.asarray(s), self.shape), casting="unsafe")
         self._bump_version()
         return self
 
@@ -789,9 +864,9 @@ class Tensor:
         if _GradMode.enabled and (self.requires_grad or getattr(value, "requires_grad", False)):
             self._check_inplace("masked_fill_")
             return self._commit(self._snapshot(False).masked_fill(mask, value))
-        if not self.data.flags.writeable:
-            self._write(self.data)  # raises the read-only error
-        self.data[xp.broadcast_to(m, self.shape)] = _data(value)
+        if not self._array.flags.writeable:
+            self._write(self._array)  # raises the read-only error
+        self._array[xp.broadcast_to(m, self.shape)] = _data(value)
         self._bump_version()
         return self
 
@@ -886,17 +961,17 @@ class Tensor:
         return self - self.trunc()
 
     def isnan(self) -> Tensor:
-        return _wrap(xp.isnan(self.data))
+        return _wrap(xp.isnan(self._array))
 
     def isinf(self) -> Tensor:
-        return _wrap(xp.isinf(self.data))
+        return _wrap(xp.isinf(self._array))
 
     def isfinite(self) -> Tensor:
-        return _wrap(xp.isfinite(self.data))
+        return _wrap(xp.isfinite(self._array))
 
     def nan_to_num(self, nan: float = 0.0, posinf: float | None = None,
                    neginf: float | None = None) -> Tensor:
-        return _wrap(xp.nan_to_num(self.data, nan=nan, posinf=posinf, neginf=neginf))
+        return _wrap(xp.nan_to_num(self._array, nan=nan, posinf=posinf, neginf=neginf))
 
     def where(self, cond: Any, other: Any) -> Tensor:
         return where(cond, self, other)
@@ -914,7 +989,7 @@ class Tensor:
         return where(self.isnan(), 0.0, self).sum(dim, keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        if not is_floating(self.data.dtype) and dtype is None:
+        if not is_floating(self._array.dtype) and dtype is None:
             raise RuntimeError(
                 f"mean(): could not infer output dtype. Input dtype must be either a floating "
                 f"point or complex dtype. Got: {self.dtype}"
@@ -925,7 +1000,7 @@ class Tensor:
     def sum_to(self, shape: Sequence[int]) -> Tensor:
         """Sum over broadcast dimensions so the result has ``shape`` (adjoint of expand)."""
         shape = tuple(shape)
-        if self.data.shape == shape:
+        if self._array.shape == shape:
             return self
         return apply(R.SumTo, self, shape=shape)
 
@@ -969,9 +1044,14 @@ class Tensor:
     def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """log Σ exp(x), computed as m + log Σ exp(x - m) with m the (constant) maximum."""
         axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
-        m = xp.max(self.data, axis=axes, keepdims=True) if self.data.size else self.data
-        m = xp.where(xp.isfinite(m), m, 0)
-        out = (self - m).exp().sum(axes, keepdim=True).log() + m
+        m = xp.max(self._array, axis=axes, keepdims=True) if self._array.size else self._array
+        finite = xp.isfinite(m)
+        if finite.all():
+            out = (self - m).exp().sum(axes, keepdim=True).log() + m
+        else:  # a row of -inf: log(0) = -inf silently, as PyTorch
+            m = xp.where(finite, m, 0)
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                out = (self - m).exp().sum(axes, keepdim=True).log() + m
         return out if keepdim else out.squeeze(axes) if axes else out
 
     def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -982,14 +1062,14 @@ class Tensor:
 
     def _extreme(self, dim: Any, keepdim: bool, fn: Callable) -> Tensor:
         """Max/min over dims; the gradient is shared evenly between tied maxima (PyTorch)."""
-        if self.data.size == 0:
+        if self._array.size == 0:
             raise RuntimeError(f"max(): Expected reduction dim to be specified for input.numel() "
                                f"== 0 (shape {self.shape})")
         axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
-        m = fn(self.data, axis=axes, keepdims=True)
+        m = fn(self._array, axis=axes, keepdims=True)
         if not (self.requires_grad and _GradMode.enabled):
             return _wrap(m if keepdim else xp.squeeze(m, axis=axes))
-        hit = (self.data == m).astype(self.data.dtype)
+        hit = (self._array == m).astype(self._array.dtype)
         w = hit / hit.sum(axis=axes, keepdims=True)
         return (self * w).sum(axes if axes else None, keepdim=keepdim)
 
@@ -1015,7 +1095,7 @@ class Tensor:
         if self.ndim == 0:
             return MinMax(self, _wrap(xp.zeros((), dtype=xp.int64)))
         d = dim % self.ndim
-        idx = xp.expand_dims(argfn(self.data, axis=d), d)
+        idx = xp.expand_dims(argfn(self._array, axis=d), d)
         values = apply(I.Gather, self, dim=d, index=idx)
         if not keepdim:
             values = values.squeeze(d)
@@ -1024,28 +1104,28 @@ class Tensor:
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         if dim is None:
-            return _wrap(xp.asarray(xp.argmax(self.data), dtype=xp.int64))
-        return _wrap(xp.argmax(self.data, axis=dim, keepdims=keepdim).astype(xp.int64))
+            return _wrap(xp.asarray(xp.argmax(self._array), dtype=xp.int64))
+        return _wrap(xp.argmax(self._array, axis=dim, keepdims=keepdim).astype(xp.int64))
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         if dim is None:
-            return _wrap(xp.asarray(xp.argmin(self.data), dtype=xp.int64))
-        return _wrap(xp.argmin(self.data, axis=dim, keepdims=keepdim).astype(xp.int64))
+            return _wrap(xp.asarray(xp.argmin(self._array), dtype=xp.int64))
+        return _wrap(xp.argmin(self._array, axis=dim, keepdims=keepdim).astype(xp.int64))
 
     def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
-        idx = xp.argsort(-self.data if descending else self.data, axis=dim, kind="stable")
+        idx = xp.argsort(-self._array if descending else self._array, axis=dim, kind="stable")
         return _wrap(idx.astype(xp.int64))
 
     def sort(self, dim: int = -1, descending: bool = False) -> Any:
         from chainrule.types import MinMax
 
-        idx = self.argsort(dim, descending).data
+        idx = self.argsort(dim, descending)._array
         return MinMax(apply(I.Gather, self, dim=dim % max(self.ndim, 1), index=idx), _wrap(idx))
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
         from chainrule.types import MinMax
 
-        idx = self.argsort(dim, descending=largest).data
+        idx = self.argsort(dim, descending=largest)._array
         idx = xp.take(idx, xp.arange(k), axis=dim)
         return MinMax(apply(I.Gather, self, dim=dim % max(self.ndim, 1), index=idx), _wrap(idx))
 
@@ -1064,33 +1144,49 @@ class Tensor:
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _wrap(xp.asarray(xp.all(self.data, axis=dim, keepdims=keepdim)))
+        return _wrap(xp.asarray(xp.all(self._array, axis=dim, keepdims=keepdim)))
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _wrap(xp.asarray(xp.any(self.data, axis=dim, keepdims=keepdim)))
+        return _wrap(xp.asarray(xp.any(self._array, axis=dim, keepdims=keepdim)))
 
     def count_nonzero(self, dim: Any = None) -> Tensor:
-        return _wrap(xp.asarray(xp.count_nonzero(self.data, axis=dim), dtype=xp.int64))
+        return _wrap(xp.asarray(xp.count_nonzero(self._array, axis=dim), dtype=xp.int64))
 
     def nonzero(self, as_tuple: bool = False) -> Any:
-        nz = xp.nonzero(self.data)
+        nz = xp.nonzero(self._array)
         if as_tuple:
             return tuple(_wrap(a.astype(xp.int64)) for a in nz)
         return _wrap(xp.stack(nz, axis=1).astype(xp.int64))
 
     def unique(self, sorted: bool = True, return_counts: bool = False) -> Any:
-        u = xp.unique(self.data, return_counts=return_counts)
+        u = xp.unique(self._array, return_counts=return_counts)
         if return_counts:
             return _wrap(u[0]), _wrap(u[1].astype(xp.int64))
         return _wrap(u)
 
-    def bincount(self, minlength: int = 0) -> Tensor:
-        return _wrap(xp.bincount(self.data, minlength=minlength).astype(xp.int64))
+    def bincount(self, weights: Any = None, minlength: int = 0) -> Tensor:
+        """Counts of each non-negative integer value (weighted sums with ``weights``)."""
+        from chainrule.histograms import bincount
+
+        return bincount(self, weights=weights, minlength=minlength)
+
+    def histogram(self, bins: Any, *, range: Any = None, weight: Any = None,
+                  density: bool = False) -> Any:
+        """``(hist, bin_edges)`` as ``torch.histogram`` (see ``chainrule.histograms``)."""
+        from chainrule.histograms import histogram
+
+        return histogram(self, bins, range=range, weight=weight, density=density)
+
+    def histc(self, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
+        """Equal-width histogram over [min, max] (the data's range when both are 0)."""
+        from chainrule.histograms import histc
+
+        return histc(self, bins, min, max)
 
     # ---- shape -----------------------------------------------------------------------------
     def _view_of(self, out: Tensor) -> Tensor:
         """Mark ``out`` as sharing self's storage when NumPy made a view (shared versions)."""
-        od, sd = out.data, self.data
+        od, sd = out._array, self._array
         b = od.base
         if b is not None and (b is sd or b is sd.base or xp.may_share_memory(od, sd)):
             out._base = root = self._base if self._base is not None else self
@@ -1098,19 +1194,22 @@ class Tensor:
                 _register_view(root, out)
         return out
 
+    def _alias(self) -> Tensor:
+        """A new view of all of self (PyTorch's ``view`` to the same shape): a distinct Tensor,
+        so a gradient taken with respect to it does not count self's other uses."""
+        return self._view_of(apply(S.Reshape, self, shape=self._array.shape))
+
     def reshape(self, *shape: Any) -> Tensor:
         shape = _size_args(shape)
-        if shape == self.data.shape:
-            return self
         return self._view_of(apply(S.Reshape, self, shape=shape))
 
     def view(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
             return self.to(shape[0])  # view(dtype)
         shape = _size_args(shape)
-        if not self.data.flags.c_contiguous and self.data.size > 1:
+        if not self._array.flags.c_contiguous and self._array.size > 1:
             try:
-                xp.reshape(self.data, shape, copy=False)
+                xp.reshape(self._array, shape, copy=False)
             except (ValueError, TypeError):
                 raise RuntimeError(
                     f"view size is not compatible with input tensor's size and stride (shape "
@@ -1131,6 +1230,8 @@ class Tensor:
         e = end_dim % self.ndim
         if s > e:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        if s == e:
+            return self  # nothing to flatten: PyTorch returns the tensor itself
         shape = self.shape[:s] + (int(xp.prod(self.shape[s : e + 1])),) + self.shape[e + 1 :]
         return self.reshape(shape)
 
@@ -1170,13 +1271,13 @@ class Tensor:
         n = self.ndim
         dims = tuple(d % n if n else d for d in dims)
         if dims == tuple(range(n)):
-            return self
+            return self._alias()
         return self._view_of(apply(S.Permute, self, dims=dims))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         n = self.ndim
         if n < 2 and dim0 in (0, -1) and dim1 in (0, -1):
-            return self
+            return self._alias()
         perm = list(range(n))
         d0, d1 = dim0 % n, dim1 % n
         perm[d0], perm[d1] = perm[d1], perm[d0]
@@ -1201,11 +1302,11 @@ class Tensor:
 
     def expand(self, *shape: Any) -> Tensor:
         shape = _size_args(shape)
-        if shape == self.data.shape:
-            return self
         if -1 in shape:
             lead = len(shape) - self.ndim
             shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
+        if shape == self._array.shape:
+            return self._alias()  # writable, as no element is repeated
         return self._view_of(apply(S.Expand, self, shape=shape))
 
     def expand_as(self, other: Tensor) -> Tensor:
@@ -1238,12 +1339,27 @@ class Tensor:
     def flipud(self) -> Tensor:
         return self.flip(0)
 
-    def roll(self, shifts: int, dim: int) -> Tensor:
-        n = self.shape[dim]
-        s = shifts % n
-        if s == 0:
-            return self
-        return cat([self.narrow(dim, n - s, s), self.narrow(dim, 0, n - s)], dim)
+    def roll(self, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None
+             ) -> Tensor:
+        """Elements shifted cyclically by ``shifts`` along ``dims`` (a copy); with no ``dims``
+        the tensor is flattened, rolled and given back its shape, as ``torch.roll``."""
+        if dims is None:
+            if not isinstance(shifts, int) and len(shifts) != 1:
+                raise RuntimeError(f"roll: shifts {tuple(shifts)} need dims of the same length")
+            k = shifts if isinstance(shifts, int) else shifts[0]
+            return self.reshape(-1).roll(int(k), 0).reshape(self.shape)
+        shifts_t = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+        dims_t = (dims,) if isinstance(dims, int) else tuple(dims)
+        if len(shifts_t) != len(dims_t):
+            raise RuntimeError(f"roll: shifts and dimensions must align. shifts: "
+                               f"{len(shifts_t)}, dims: {len(dims_t)}")
+        out = self
+        for k, d in zip(shifts_t, dims_t):
+            n = self.shape[d]
+            s = int(k) % n if n else 0
+            if s:
+                out = cat([out.narrow(d, n - s, s), out.narrow(d, 0, n - s)], d)
+        return out.clone() if out is self else out
 
     def pad(self, pad: Sequence[int], value: float = 0.0) -> Tensor:
         return apply(S.Pad, self, pad=tuple(int(p) for p in pad), value=value)
@@ -1357,6 +1473,66 @@ class Tensor:
     def take(self, index: Any) -> Tensor:
         return self.reshape(-1)[_data(index)]
 
+    def take_along_dim(self, indices: Any, dim: int | None = None) -> Tensor:
+        """``gather`` after broadcasting self and ``indices`` in every dim but ``dim``; with no
+        ``dim`` both are flattened (``torch.take_along_dim``)."""
+        idx = xp.asarray(_data(indices))
+        if dim is None:
+            return self.reshape(-1).gather(0, idx.reshape(-1))
+        if idx.ndim != self.ndim:
+            raise RuntimeError(
+                f"torch.take_along_dim(): input and indices should have the same number of "
+                f"dimensions, but input.dim() = {self.ndim} and indices.dim() = {idx.ndim}")
+        if idx.dtype.kind not in "iu":
+            raise RuntimeError(f"torch.take_along_dim(): dtype of indices should be int64 but "
+                               f"got {idx.dtype}")
+        d = dim % self.ndim
+        x_shape, i_shape = list(self.shape), list(idx.shape)
+        x_shape[d] = i_shape[d] = 1
+        common = list(xp.broadcast_shapes(tuple(x_shape), tuple(i_shape)))
+        x = self.expand(tuple(common[:d] + [self.shape[d]] + common[d + 1:]))
+        i = xp.broadcast_to(idx, tuple(common[:d] + [idx.shape[d]] + common[d + 1:]))
+        return x.gather(d, i)
+
+    def _index_add_args(self, dim: int, index: Any, source: Any, alpha: Any) -> tuple:
+        """The dim, full-shape index and scaled source of ``index_add`` (checked as PyTorch)."""
+        idx = xp.asarray(_data(index))
+        if idx.ndim > 1:
+            raise IndexError(f"index_add_(): Index is supposed to be a vector, got shape "
+                             f"{tuple(idx.shape)}")
+        idx = idx.reshape(-1)
+        if idx.dtype.kind not in "iu":
+            raise IndexError(f"index_add_(): Expected dtype int32/int64 for index, got "
+                             f"{idx.dtype}")
+        src = source if isinstance(source, Tensor) else _wrap(xp.asarray(source, self.dtype))
+        d = dim % max(self.ndim, 1)
+        src_len = src.shape[d] if src.ndim else 1
+        if idx.size != src_len:
+            raise IndexError(f"index_add_(): Number of indices ({idx.size}) should be equal to "
+                             f"source.size(dim) ({src_len})")
+        if src.ndim and src.shape[:d] + src.shape[d + 1:] != self.shape[:d] + self.shape[d + 1:]:
+            raise RuntimeError(f"index_add_(): source {tuple(src.shape)} and self "
+                               f"{tuple(self.shape)} must match in every dim but {d}")
+        I.check_index("index_add", idx, d, self.shape[d] if self.ndim else 1)
+        view = [1] * src.ndim
+        if src.ndim:
+            view[d] = idx.size
+        full = xp.broadcast_to(idx.reshape(view), src.shape).astype(xp.int64)
+        if alpha != 1:
+            src = src * alpha
+        return d, full, src
+
+    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        """``self`` with ``alpha * source[..., i, ...]`` added at ``index[i]`` along ``dim``
+        (repeated indices accumulate)."""
+        d, full, src = self._index_add_args(dim, index, source, alpha)
+        return self.scatter_add(d, full, src)
+
+    def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        """In-place ``index_add``."""
+        d, full, src = self._index_add_args(dim, index, source, alpha)
+        return self.scatter_add_(d, full, src)
+
     def __getitem__(self, key: Any) -> Tensor:
         key = _key(key)
         out = apply(I.GetItem, self, key=key)
@@ -1372,15 +1548,15 @@ class Tensor:
             self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
         ):
             self._check_inplace("setitem")
-            if not self.data.flags.writeable:
-                self._write(self.data)  # raises the read-only error
+            if not self._array.flags.writeable:
+                self._write(self._array)  # raises the read-only error
             self._commit(apply(I.SetItem, self._snapshot(False), _const(value), key=key,
                                inplace=True))
             return
-        if not self.data.flags.writeable:
-            self._write(self.data)
+        if not self._array.flags.writeable:
+            self._write(self._array)
         try:
-            self.data[key] = _data(value)
+            self._array[key] = _data(value)
         except IndexError:
             I.check_bounds(self.shape, key)
             raise
@@ -1388,28 +1564,12 @@ class Tensor:
 
     # ---- products --------------------------------------------------------------------------
     def __rshift__(self, o: Any) -> Tensor:
-        return _wrap(self.data >> _data(o))
+        return _wrap(self._array >> _data(o))
 
     def __lshift__(self, o: Any) -> Tensor:
-        return _wrap(self.data << _data(o))
+        return _wrap(self._array << _data(o))
 
     # ---- added for PyTorch programs (h-gaps) -----------------------------------------------
-    def sign_(self) -> Tensor:
-        """In-place ``sign`` (gradient zero, as PyTorch's)."""
-        return self._inplace(E.ZeroGrad, fn="sign")
-
-    def log_(self) -> Tensor:
-        return self._inplace(E.Log)
-
-    def sin_(self) -> Tensor:
-        return self._inplace(E.Sin)
-
-    def cos_(self) -> Tensor:
-        return self._inplace(E.Cos)
-
-    def floor_(self) -> Tensor:
-        return self._inplace(E.ZeroGrad, fn="floor")
-
     def diag(self, diagonal: int = 0) -> Tensor:
         """A 1-D input becomes the matrix with it on diagonal ``diagonal``; a 2-D input gives
         that diagonal as a vector (PyTorch's two-way ``diag``)."""
@@ -1556,11 +1716,28 @@ def _inplace_unary(cls: type[Function]) -> Callable:
 
 # x.exp_(), x.relu_(), ...: the op applied in place (see ``Tensor._inplace``)
 for _name, _cls in (("neg_", E.Neg), ("exp_", E.Exp), ("sqrt_", E.Sqrt), ("abs_", E.Abs),
-                    ("relu_", E.Relu), ("sigmoid_", E.Sigmoid), ("tanh_", E.Tanh)):
+                    ("relu_", E.Relu), ("sigmoid_", E.Sigmoid), ("tanh_", E.Tanh),
+                    ("log_", E.Log), ("log1p_", E.Log1p), ("expm1_", E.Expm1), ("sin_", E.Sin),
+                    ("cos_", E.Cos), ("rsqrt_", E.Rsqrt), ("reciprocal_", E.Reciprocal)):
     _method = _inplace_unary(_cls)
     _method.__name__ = _name
     setattr(Tensor, _name, _method)
 del _name, _cls, _method
+
+
+def _inplace_step(fn: str) -> Callable:
+    def method(self: Tensor) -> Tensor:
+        return self._inplace(E.ZeroGrad, fn=fn)
+
+    return method
+
+
+# x.sign_(), x.floor_(), ...: the piecewise-constant maps (zero gradient) in place
+for _name in ("sign", "floor", "ceil", "trunc"):
+    _method = _inplace_step(_name)
+    _method.__name__ = _name + "_"
+    setattr(Tensor, _name + "_", _method)
+del _name, _method
 
 _engine.register_tensor_type(Tensor, _wrap)
 
@@ -1667,13 +1844,58 @@ FUNCTIONS = [
     "unflatten", "squeeze", "unsqueeze", "permute", "transpose", "t", "movedim", "swapaxes",
     "expand_as", "repeat_interleave", "tile", "flip", "fliplr", "flipud", "roll", "narrow",
     "select", "unbind", "split", "chunk", "tril", "triu", "diagonal", "trace", "masked_fill",
-    "masked_select", "gather", "scatter", "scatter_add", "index_select", "take", "matmul", "mm",
+    "masked_select", "gather", "take_along_dim", "index_add", "scatter", "scatter_add",
+    "index_select", "take", "matmul", "mm",
     "bmm", "mv", "dot", "outer", "add", "sub", "mul", "div", "true_divide", "pow", "remainder",
     "fmod", "neg", "softmax", "log_softmax", "allclose", "isclose", "equal", "logical_not",
     "logical_and", "logical_or", "lerp", "eq", "ne", "lt", "le", "gt", "ge", "numel", "clone",
     "detach", "sum_to",
     "diag", "diag_embed", "index_put",  # (h-gaps)
 ]
+
+
+_NUMPY_SPELLINGS = {"axis": "dim", "keepdims": "keepdim"}
+
+
+def _torch_kwargs(name: str, kw: dict[str, Any]) -> dict[str, Any]:
+    """``kw`` with NumPy's ``axis=``/``keepdims=`` renamed to ``dim=``/``keepdim=`` (PyTorch's
+    argument parser accepts both spellings wherever a function takes ``dim``/``keepdim``)."""
+    out = {}
+    for k, v in kw.items():
+        torch_name = _NUMPY_SPELLINGS.get(k, k)
+        if torch_name in out or (torch_name != k and torch_name in kw):
+            raise TypeError(f"{name}() got both {torch_name}= and its NumPy spelling {k}=")
+        out[torch_name] = v
+    return out
+
+
+def _accept_numpy_spellings(f: Callable) -> Callable:
+    """Wrap ``f`` (which takes ``dim``/``keepdim``) so ``axis=``/``keepdims=`` work too."""
+    name = f.__name__
+
+    def g(*args: Any, **kw: Any) -> Any:
+        if kw and ("axis" in kw or "keepdims" in kw):
+            kw = _torch_kwargs(name, kw)
+        return f(*args, **kw)
+
+    g.__name__, g.__qualname__, g.__doc__, g.__wrapped__ = name, f.__qualname__, f.__doc__, f
+    return g
+
+
+def _takes_dim(f: Any) -> bool:
+    code = getattr(f, "__code__", None)
+    if code is None:
+        return False
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    return "dim" in names or "keepdim" in names
+
+
+for _name, _f in list(vars(Tensor).items()):
+    if _takes_dim(_f):
+        setattr(Tensor, _name, _accept_numpy_spellings(_f))
+cat = concat = concatenate = _accept_numpy_spellings(cat)
+stack = _accept_numpy_spellings(stack)
+del _name, _f
 
 
 # the Tensor functions ops may call in a Tensor-path derivative (autograd.function.TENSORS)

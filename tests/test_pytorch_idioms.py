@@ -78,21 +78,6 @@ TOLERANCE: dict[str, float] = {
 # "Programs that do not run unchanged", lists the same).
 XFAIL: dict[str, tuple[str, str]] = {
     # program: (the missing API, a fragment of the error it raises today)
-    "bigram_counts.py": ("N[i, j] += 1 on an integer tensor (in-place add into a 0-d "
-                         "basic-index view is refused as an expand()ed view)",
-                         "read-only tensor of shape ()"),
-    "bigram_neural.py": ("Tensor.sum(keepdims=True) (the NumPy-style alias of keepdim), "
-                         "then Tensor.data as a Tensor", "keepdims"),
-    "cnn_classifier.py": ("torch.roll(x, shifts=tuple, dims=tuple)", "'dims'"),
-    "gan_two_optimizers.py": ("Tensor.data as a Tensor (nn.init.normal_(m.weight.data, ...))",
-                              "got ndarray"),
-    "lstm_lm_new_zeros.py": ("Tensor.new_zeros, then Tensor.data as a Tensor", "new_zeros"),
-    "manual_sgd_pdata.py": ("Tensor.data as a Tensor sharing storage (it is a NumPy array)",
-                            "does not support ufuncs"),
-    "mlp_char_embeddings.py": ("Tensor.data as a Tensor sharing storage (p.data += ...)",
-                               "does not support ufuncs"),
-    "weight_init_apply.py": ("Tensor.data as a Tensor sharing storage (m.bias.data.fill_)",
-                             "'numpy.ndarray' object has no attribute 'fill_'"),
 }
 
 

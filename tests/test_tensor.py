@@ -315,10 +315,10 @@ def test_inplace_operators_keep_identity_and_dtype(op: Any) -> None:
     c = chainrule.tensor(np.abs(A).astype(np.float32))
     t = torch.tensor(np.abs(A).astype(np.float32))
     ref = c
-    data = c.data
+    data = c._array
     c = op(c, 2.0)
     t = op(t, 2.0)
-    assert c is ref and c.data is data and c.dtype == chainrule.float32
+    assert c is ref and c._array is data and c.dtype == chainrule.float32
     np.testing.assert_allclose(c.numpy(), t.numpy(), rtol=1e-6)
     c = op(c, chainrule.tensor(np.full(3, 1.5, np.float32)))
     t = op(t, torch.tensor(np.full(3, 1.5, np.float32)))

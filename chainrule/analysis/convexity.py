@@ -37,8 +37,8 @@ def _box(region: Any) -> tuple[np.ndarray, np.ndarray]:
     except (TypeError, ValueError):
         raise TypeError("region must be a pair (low, high) of arrays/tensors shaped like x, or "
                         "a function generator -> point") from None
-    low = np.asarray(low.data if isinstance(low, Tensor) else low, dtype=np.float64)
-    high = np.asarray(high.data if isinstance(high, Tensor) else high, dtype=np.float64)
+    low = np.asarray(low._array if isinstance(low, Tensor) else low, dtype=np.float64)
+    high = np.asarray(high._array if isinstance(high, Tensor) else high, dtype=np.float64)
     low, high = np.broadcast_arrays(low, high)
     if np.any(low > high):
         raise ValueError("region: low > high somewhere")
@@ -49,7 +49,7 @@ def _sampler(region: Any, rng: np.random.Generator) -> Callable[[], np.ndarray]:
     if callable(region):
         def draw() -> np.ndarray:
             p = region(rng)
-            return np.asarray(p.data if isinstance(p, Tensor) else p, dtype=np.float64)
+            return np.asarray(p._array if isinstance(p, Tensor) else p, dtype=np.float64)
         return draw
     low, high = _box(region)
     return lambda: rng.uniform(low, high)
@@ -185,8 +185,8 @@ def _minimize_model(builder: Callable[..., Any], generator: Any, max_iter: int, 
         return loss
 
     opt.step(closure)
-    x = np.concatenate([p.data.reshape(-1) for p in params]).astype(np.float64)
-    return x, float(loss_fn().data)
+    x = np.concatenate([p._array.reshape(-1) for p in params]).astype(np.float64)
+    return x, float(loss_fn()._array)
 
 
 def multistart(f_or_model_builder: Callable[..., Any], n_starts: int = 8, region: Any = None,

@@ -38,7 +38,7 @@ class _Flat:
     def __init__(self, f: Callable[..., Tensor], x: Any) -> None:
         self.multi = isinstance(x, (list, tuple))
         items = list(x) if self.multi else [x]
-        arrs = [np.asarray(t.data if isinstance(t, Tensor) else t, dtype=np.float64)
+        arrs = [np.asarray(t._array if isinstance(t, Tensor) else t, dtype=np.float64)
                 for t in items]
         self.shapes = [a.shape for a in arrs]
         self.sizes = [a.size for a in arrs]
@@ -65,7 +65,7 @@ class _Flat:
             z = _wrap(np.array(x, dtype=np.float64), requires_grad=True)
             out = self(z)
             (g,) = _grad(out, [z], allow_unused=True)
-        return float(out.data), (np.zeros(self.n) if g is None else np.array(g.data))
+        return float(out._array), (np.zeros(self.n) if g is None else np.array(g._array))
 
     def hvp_operator(self, x: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
         """(∇f(x), v ↦ Hv): the gradient graph is built once and reused by every product."""
@@ -73,23 +73,23 @@ class _Flat:
             z = _wrap(np.array(x, dtype=np.float64), requires_grad=True)
             (g,) = _grad(self(z), [z], create_graph=True, allow_unused=True)
         if g is None or not g.requires_grad:  # f is affine (or constant) in x: H = 0
-            grad0 = np.zeros(self.n) if g is None else np.array(g.data)
+            grad0 = np.zeros(self.n) if g is None else np.array(g._array)
             return grad0, lambda v: np.zeros_like(v)
 
         def matvec(v: np.ndarray) -> np.ndarray:
             with enable_grad():
                 (hv,) = _grad(g, [z], grad_outputs=_wrap(np.asarray(v, dtype=np.float64)),
                               retain_graph=True, allow_unused=True)
-            return np.zeros(self.n) if hv is None else np.array(hv.data)
+            return np.zeros(self.n) if hv is None else np.array(hv._array)
 
-        return np.array(g.data), matvec
+        return np.array(g._array), matvec
 
 
 def hessian_matrix(f: Callable[..., Tensor], x: Any) -> np.ndarray:
     """The (n, n) Hessian of scalar ``f`` at ``x`` (a tensor or a list of tensors, flattened in
     order) through ``chainrule.autograd.functional.hessian``."""
     flat = _Flat(f, x)
-    H = np.asarray(AF.hessian(flat, _wrap(flat.x.copy())).data, dtype=np.float64)
+    H = np.asarray(AF.hessian(flat, _wrap(flat.x.copy()))._array, dtype=np.float64)
     H = H.reshape(flat.n, flat.n)
     return 0.5 * (H + H.T)
 

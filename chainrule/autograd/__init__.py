@@ -37,7 +37,7 @@ def _default_grads(outputs: list, grad_outputs: Any) -> list:
     out = []
     for o, g in zip(outputs, grad_outputs):
         if g is None:
-            if o.data.size != 1:
+            if o._array.size != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs (output of shape "
                     f"{o.shape}); pass grad_outputs"

@@ -241,7 +241,7 @@ def run_backward(
     if (arrays and inputs is None and accumulate and len(tensors) == 1
             and tensors[0].grad_fn is not None):
         # the common call, loss.backward(): no inputs= bookkeeping to set up
-        g0 = grad_tensors[0].data
+        g0 = grad_tensors[0]._array
         claimed = {id(g0)}
         leaves: dict[int, Any] = {}
         leaf_grads: dict[int, Any] = {}
@@ -252,7 +252,7 @@ def run_backward(
             _run_post_backward_callbacks()
         return None
 
-    claimed = {id(g.data) for g in grad_tensors}  # arrays a leaf must not adopt as its own
+    claimed = {id(g._array) for g in grad_tensors}  # arrays a leaf must not adopt as its own
     roots: dict[Function, Any] = {}
     leaves = {}
     leaf_grads = {}
@@ -262,7 +262,7 @@ def run_backward(
                 "element 0 of tensors does not require grad and does not have a grad_fn"
             )
         if arrays:
-            g = g.data
+            g = g._array
         if t.grad_fn is None:  # backward on a leaf itself
             prev = leaf_grads.get(id(t))
             leaf_grads[id(t)] = g if prev is None else prev + g
@@ -306,8 +306,8 @@ def run_backward(
                     f"One of the differentiated Tensors (input {k}) appears to not have been used "
                     "in the graph. Set allow_unused=True if this is the desired behavior."
                 )
-        elif arrays and not c.data.flags.writeable:  # a broadcast view: hand back an array
-            captured[k] = _detached(c.data.copy())  # the caller may modify in place
+        elif arrays and not c._array.flags.writeable:  # a broadcast view: hand back an array
+            captured[k] = _detached(c._array.copy())  # the caller may modify in place
     return captured
 
 
@@ -375,8 +375,8 @@ def _propagate(grads: dict, leaf_grads: dict, leaves: dict, arrays: bool, retain
             for t, gi, child in zip(ins, out, fn.next):
                 if child is None or gi is None:
                     continue
-                td = t.data
-                ga = gi if arrays else gi.data
+                td = t._array
+                ga = gi if arrays else gi._array
                 # (dtype identity: builtin dtypes are singletons; a miss only costs a no-op cast)
                 if ga.shape != td.shape or ga.dtype is not td.dtype:
                     gi = fit(fn, t, gi)
@@ -419,7 +419,7 @@ def _finish_leaves(leaves: dict, leaf_grads: dict, arrays: bool, create_graph: b
             if wanted:
                 for k in wanted.get(tid, ()):
                     captured[k] = t  # type: ignore[index]
-            g = t.data if arrays else t
+            g = t._array if arrays else t
         if accumulate is False or (wanted is not None and tid not in wanted):
             continue
         if arrays:
@@ -444,7 +444,7 @@ def _backward_on_arrays(fn: Function, g: Any, Tensor: Any) -> tuple:
     out = fn.backward(_detached(g))
     if type(out) is not tuple:
         out = tuple(out) if isinstance(out, list) else (out,)
-    return tuple([o.data if isinstance(o, Tensor) else o for o in out])
+    return tuple([o._array if isinstance(o, Tensor) else o for o in out])
 
 
 def _node_extras(fn: Function, g: Any, arrays: bool, captured: list, wanted: dict,
@@ -457,21 +457,21 @@ def _node_extras(fn: Function, g: Any, arrays: bool, captured: list, wanted: dic
     if fn.retained is not None:
         owner = fn.retained()
         if owner is not None:
-            owner.grad = t if not arrays else _detached(t.data)
-            claimed.add(id(t.data))
+            owner.grad = t if not arrays else _detached(t._array)
+            claimed.add(id(t._array))
     for k in wanted.get(id(fn), ()):
         captured[k] = t
-    return t.data if arrays else t
+    return t._array if arrays else t
 
 
 def _fit_array(fn: Function, t: Tensor, g: Any) -> Any:
     """Sum a broadcast gradient array back to its input's shape (and dtype), or raise."""
     from chainrule.ops.reduce import sum_to_array
 
-    if g.dtype != t.data.dtype:
-        g = g.astype(t.data.dtype)
+    if g.dtype != t._array.dtype:
+        g = g.astype(t._array.dtype)
     try:
-        return sum_to_array(g, t.data.shape)
+        return sum_to_array(g, t._array.shape)
     except ValueError:
         raise RuntimeError(
             f"{fn.name()} returned a gradient of shape {tuple(g.shape)} for an input of shape "
@@ -510,7 +510,7 @@ def _accumulate_leaf(leaf: Tensor, g: Tensor, create_graph: bool, claimed: set[i
     if create_graph:
         leaf.grad = g if leaf.grad is None else leaf.grad + g
         return
-    _accumulate_array(leaf, g.data, claimed)
+    _accumulate_array(leaf, g._array, claimed)
 
 
 def _accumulate_array(leaf: Tensor, arr: Any, claimed: set[int]) -> None:
@@ -520,16 +520,16 @@ def _accumulate_array(leaf: Tensor, arr: Any, claimed: set[int]) -> None:
             arr = arr.copy()
         claimed.add(id(arr))
         leaf.grad = _detached(arr)
-    elif leaf.grad.requires_grad or not leaf.grad.data.flags.writeable:
-        leaf.grad = _detached(leaf.grad.data + arr)
+    elif leaf.grad.requires_grad or not leaf.grad._array.flags.writeable:
+        leaf.grad = _detached(leaf.grad._array + arr)
     else:
-        leaf.grad.data += arr
+        leaf.grad._array += arr
 
 
 def _fit_shape(fn: Function, t: Tensor, g: Tensor) -> Tensor:
     """Sum a broadcast gradient back to its input's shape (and dtype), or raise naming the op."""
-    if g.data.dtype != t.data.dtype:
-        g = g.to(t.data.dtype)
+    if g._array.dtype != t._array.dtype:
+        g = g.to(t._array.dtype)
     try:
         return g.sum_to(t.shape)
     except (ValueError, RuntimeError):
@@ -545,7 +545,7 @@ def _check_anomaly(fn: Function, grads: tuple) -> None:
     for k, gi in enumerate(grads):
         if gi is None:
             continue
-        if not xp.all(xp.isfinite(getattr(gi, "data", gi) if not isinstance(gi, xp.ndarray)
+        if not xp.all(xp.isfinite(getattr(gi, "_array", gi) if not isinstance(gi, xp.ndarray)
                                   else gi)):
             where = "".join(traceback.format_list(fn.stack)) if fn.stack else "(unknown)\n"
             raise RuntimeError(

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from chainrule.backend import broadcast_to, xp
 
+_ndarray = xp.ndarray
+
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
 
@@ -81,7 +83,7 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
     rg = False
     for a in args:
         if isinstance(a, Tensor):
-            arrays.append(a.data)
+            arrays.append(a._array)
             if a.requires_grad:
                 rg = True
         else:
@@ -90,8 +92,10 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
         out = fn.forward(*arrays, **kw)
     except ValueError as e:  # NumPy's broadcasting/shape errors, told with the op's name
         raise _forward_error(cls, arrays, e) from None
+    if out.__class__ is not _ndarray:  # NumPy made a scalar of a 0-d result: keep it an
+        out = xp.asarray(out)           # array, so the tensor is writable (s += 1, s.fill_)
     t = _new(Tensor)
-    t.data = out
+    t._array = out
     t.grad = None
     t._version = 0
     t._base = None
@@ -127,8 +131,11 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
 def record_unary(cls: type[Function], x: Tensor) -> Tensor:
     """``record`` specialised to one Tensor input and no options (the unary math methods)."""
     fn = _new(cls)
+    out = fn.forward(x._array)
+    if out.__class__ is not _ndarray:  # (a 0-d result: see record)
+        out = xp.asarray(out)
     t = _new(Tensor)
-    t.data = fn.forward(x.data)
+    t._array = out
     t.grad = None
     t._version = 0
     t._base = None
@@ -164,19 +171,21 @@ def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
         yd = y
     elif isinstance(y, Tensor):
         yt = True
-        yd = y.data
+        yd = y._array
     else:
         y = yd = _const(y)
         yt = isinstance(y, Tensor)
         if yt:
-            yd = y.data
+            yd = y._array
     fn = _new(cls)
     try:
-        out = fn.forward(x.data, yd)
+        out = fn.forward(x._array, yd)
     except ValueError as e:  # NumPy's broadcasting errors, told with the op's name
-        raise _forward_error(cls, [x.data, yd], e) from None
+        raise _forward_error(cls, [x._array, yd], e) from None
+    if out.__class__ is not _ndarray:  # NumPy made a scalar of a 0-d result: keep it an
+        out = xp.asarray(out)           # array, so the tensor is writable (s += 1, s.fill_)
     t = _new(Tensor)
-    t.data = out
+    t._array = out
     t.grad = None
     t._version = 0
     t._base = None
@@ -247,16 +256,16 @@ class _Arrays:
         ins = fn.inputs
         if len(ins) == 2:
             a, b = ins
-            return (a.data if isinstance(a, T) else a, b.data if isinstance(b, T) else b)
+            return (a._array if isinstance(a, T) else a, b._array if isinstance(b, T) else b)
         if len(ins) == 1:
             a = ins[0]
-            return (a.data if isinstance(a, T) else a,)
-        return tuple([v.data if isinstance(v, T) else v for v in ins])
+            return (a._array if isinstance(a, T) else a,)
+        return tuple([v._array if isinstance(v, T) else v for v in ins])
 
     @staticmethod
     def output(fn: Function) -> Any:
         # (the engine keeps the output of a pending node alive: out_ref() is not None here)
-        return fn.out_ref().data
+        return fn.out_ref()._array
 
     @staticmethod
     def cast(g: Any, dtype: Any) -> Any:

@@ -22,7 +22,7 @@ def numerical_jacobian(func: Callable, inputs: tuple, eps: float) -> list[xp.nda
         # recording stays on: ``func`` may differentiate internally (gradgradcheck)
         out = func(*inputs)
         outs = (out,) if isinstance(out, Tensor) else tuple(out)
-        return xp.concatenate([o.data.reshape(-1).astype(xp.float64) for o in outs])
+        return xp.concatenate([o._array.reshape(-1).astype(xp.float64) for o in outs])
 
     jacs = []
     n_out = flat_out().size
@@ -30,13 +30,13 @@ def numerical_jacobian(func: Callable, inputs: tuple, eps: float) -> list[xp.nda
         if not (isinstance(x, Tensor) and x.requires_grad):
             continue
         cols = []
-        for idx in xp.ndindex(x.data.shape):  # (a reshape of a strided array would copy)
-            orig = x.data[idx]
-            x.data[idx] = orig + eps
+        for idx in xp.ndindex(x._array.shape):  # (a reshape of a strided array would copy)
+            orig = x._array[idx]
+            x._array[idx] = orig + eps
             plus = flat_out()
-            x.data[idx] = orig - eps
+            x._array[idx] = orig - eps
             minus = flat_out()
-            x.data[idx] = orig
+            x._array[idx] = orig
             cols.append((plus - minus) / (2 * eps))
         jacs.append(xp.stack(cols, axis=1) if cols else xp.zeros((n_out, 0)))
     return jacs
@@ -68,7 +68,7 @@ def analytical_jacobian(func: Callable, inputs: tuple, create: bool = False) -> 
                           allow_unused=True)
             for j, (x, g) in enumerate(zip(wrt, gs)):
                 rows[j].append(xp.zeros(x.numel()) if g is None else
-                               g.data.reshape(-1).astype(xp.float64))
+                               g._array.reshape(-1).astype(xp.float64))
     return [xp.stack(r, axis=0) if r else xp.zeros((0, x.numel())) for r, x in zip(rows, wrt)]
 
 

@@ -36,10 +36,10 @@ class _SavedOutput:
     the owner is gone by then.
     """
 
-    __slots__ = ("data", "root", "fn", "version", "stale")
+    __slots__ = ("_array", "root", "fn", "version", "stale")
 
     def __init__(self, data: Any, root: Tensor | None, fn: Function, version: int) -> None:
-        self.data = data
+        self._array = data
         self.root = weakref.ref(root) if root is not None else None
         self.fn = weakref.ref(fn)
         self.version = version
@@ -48,7 +48,7 @@ class _SavedOutput:
     def __call__(self) -> Tensor:
         from chainrule.tensor import _wrap
 
-        t = _wrap(self.data, True, self.fn())
+        t = _wrap(self._array, True, self.fn())
         root = self.root() if self.root is not None else None
         if self.stale:
             t._version = self.version + 1
@@ -129,10 +129,10 @@ def _write_back(root: Tensor, view: Tensor, res: Tensor) -> None:
     "root with the view's elements replaced by ``res``" (PyTorch's CopySlices)."""
     from chainrule.tensor import _wrap, apply
 
-    idx = _flat_index(view.data, root.data)
+    idx = _flat_index(view._array, root._array)
     if idx is None:
         return
-    flat = _wrap(root.data, root.requires_grad, root.grad_fn).reshape(-1)
+    flat = _wrap(root._array, root.requires_grad, root.grad_fn).reshape(-1)
     # the storage already holds the new values: only the node is wanted (in place: no copy)
     new = apply(I.SetItem, flat, res.reshape(-1), key=idx.reshape(-1), inplace=True)
     new = new.reshape(root.shape)
@@ -153,10 +153,10 @@ def _refresh_views(root: Tensor, skip: Tensor) -> None:
         v = ref()
         if v is None or v is skip or v is root:
             continue
-        idx = _flat_index(v.data, root.data)
+        idx = _flat_index(v._array, root._array)
         if idx is None:
             continue
         if src is None:
-            src = _wrap(root.data, True, root.grad_fn).reshape(-1)
+            src = _wrap(root._array, True, root.grad_fn).reshape(-1)
         v.grad_fn = apply(I.GetItem, src, key=idx).grad_fn
         v.requires_grad = True

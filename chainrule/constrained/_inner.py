@@ -110,16 +110,16 @@ class InnerBFGS:
     def _set(self, x: np.ndarray) -> None:
         start = 0
         for p in self.params:
-            k = p.data.size
-            p.data[...] = x[start:start + k].reshape(p.data.shape)
+            k = p._array.size
+            p._array[...] = x[start:start + k].reshape(p._array.shape)
             start += k
 
     def _get(self) -> np.ndarray:
-        return np.concatenate([p.data.reshape(-1) for p in self.params]).astype(np.float64)
+        return np.concatenate([p._array.reshape(-1) for p in self.params]).astype(np.float64)
 
     def _grads(self) -> np.ndarray:
         return np.concatenate([
-            (np.zeros(p.data.size) if p.grad is None else p.grad.data.reshape(-1))
+            (np.zeros(p._array.size) if p.grad is None else p.grad._array.reshape(-1))
             for p in self.params]).astype(np.float64)
 
     def step(self, closure: Callable[[], Any]) -> Any:
@@ -131,7 +131,7 @@ class InnerBFGS:
             loss = closure()
             if not first_loss:
                 first_loss.append(loss)
-            return float(loss.data if isinstance(loss, Tensor) else loss), self._grads()
+            return float(loss._array if isinstance(loss, Tensor) else loss), self._grads()
 
         x, _, _, _ = bfgs_minimize(fg, self._get(), self.max_iter, self.tolerance_grad,
                                    self.tolerance_change)

@@ -103,7 +103,7 @@ def dual_ascent(problem: Problem, lr: float | None = None, max_iter: int = 50000
 
 
 def _to_array(a: Any, name: str) -> np.ndarray:
-    arr = np.asarray(a.data if isinstance(a, Tensor) else a)
+    arr = np.asarray(a._array if isinstance(a, Tensor) else a)
     if name == "X":
         arr = arr.astype(np.float64)
         if arr.ndim != 2:
@@ -146,7 +146,7 @@ class SVC:
         if self.kernel == "rbf":
             sq = (a * a).sum(dim=1, keepdim=True) + (b * b).sum(dim=1).reshape(1, -1) - 2 * K
             K = (sq.clamp(min=0.0) * (-self._gamma)).exp()
-        return np.asarray(K.data, dtype=np.float64)
+        return np.asarray(K._array, dtype=np.float64)
 
     def fit(self, X: Any, y: Any) -> SVC:
         """Solve the dual QP; two classes, the larger label is the positive one."""

@@ -176,21 +176,21 @@ class Lagrangian(Module):
                 raise RuntimeError(f"Lagrangian: constraint {c.name!r} has not been evaluated; "
                                    "call the Lagrangian (forward) before the ascent step")
             buf = self.multiplier(c.name)
-            new = buf.data + dual_lr * self.last_values[c.name].data.astype(buf.data.dtype)
-            buf.data[...] = np.maximum(new, 0.0) if c.kind == "ineq" else new
+            new = buf._array + dual_lr * self.last_values[c.name]._array.astype(buf._array.dtype)
+            buf._array[...] = np.maximum(new, 0.0) if c.kind == "ineq" else new
 
     def report(self) -> str:
         """The last loss, each constraint's value (max entry) and multiplier."""
-        loss = float("nan") if self.last_loss is None else float(self.last_loss.data)
+        loss = float("nan") if self.last_loss is None else float(self.last_loss._array)
         lines = [f"Lagrangian: loss {loss:.6g}"]
         for c in self.constraints:
             v = self.last_values.get(c.name)
             val, ok = "not evaluated", ""
             if v is not None:
-                worst = np.max(v.data) if c.kind == "ineq" else np.max(np.abs(v.data))
-                val = f"max {np.max(v.data):.4g}"
+                worst = np.max(v._array) if c.kind == "ineq" else np.max(np.abs(v._array))
+                val = f"max {np.max(v._array):.4g}"
                 ok = "  ok" if worst <= 1e-6 else "  violated"
-            mult = np.array2string(self.multiplier(c.name).data, precision=4)
+            mult = np.array2string(self.multiplier(c.name)._array, precision=4)
             op = "=" if c.kind == "eq" else "<="
             lines.append(f"  {c.name} {op} 0: {val}{ok}; multiplier {mult}")
         return "\n".join(lines)
@@ -215,7 +215,7 @@ class _GradientDescent:
         loss = closure() if closure is not None else None
         for p in self.params:
             if p.grad is not None:
-                p.data -= self.lr * p.grad.data
+                p._array -= self.lr * p.grad._array
         return loss
 
     def state_dict(self) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def _as_tensors(x0: Any) -> tuple[tuple[Tensor, ...], bool]:
     items = list(x0) if multi else [x0]
     out = []
     for k, x in enumerate(items):
-        arr = x.data if isinstance(x, Tensor) else xp.asarray(x)
+        arr = x._array if isinstance(x, Tensor) else xp.asarray(x)
         if arr.dtype.kind not in "fiub":
             raise TypeError(f"Problem: x0[{k}] has dtype {arr.dtype}; a numeric tensor is needed")
         out.append(_wrap(xp.array(arr, dtype=float64)))
@@ -75,7 +75,7 @@ def _bound_array(value: Any, shapes: list[tuple[int, ...]], fill: float) -> np.n
     out = []
     for s, v in zip(shapes, parts):
         arr = np.full(s, fill) if v is None else np.asarray(
-            v.data if isinstance(v, Tensor) else v, dtype=np.float64)
+            v._array if isinstance(v, Tensor) else v, dtype=np.float64)
         try:
             out.append(np.broadcast_to(arr, s).reshape(-1))
         except ValueError:
@@ -115,7 +115,7 @@ class Problem:
         self.shapes = [tuple(x.shape) for x in xs]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.n = int(sum(self.sizes))
-        self.x0 = np.concatenate([x.data.reshape(-1) for x in xs]) if xs else np.zeros(0)
+        self.x0 = np.concatenate([x._array.reshape(-1) for x in xs]) if xs else np.zeros(0)
         self.f_fn = f
         self.eq_fns = _fn_list(eq, "eq")
         self.ineq_fns = _fn_list(ineq, "ineq")
@@ -157,7 +157,7 @@ class Problem:
     def flatten(self, xs: Any) -> np.ndarray:
         """The flat float64 vector of a point given as tensors (or arrays) like ``x0``."""
         items = list(xs) if self._multi else [xs]
-        arrs = [np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64).reshape(-1)
+        arrs = [np.asarray(x._array if isinstance(x, Tensor) else x, dtype=np.float64).reshape(-1)
                 for x in items]
         z = np.concatenate(arrs) if arrs else np.zeros(0)
         if z.shape != (self.n,):
@@ -168,7 +168,7 @@ class Problem:
     def to_tensors(self, x: np.ndarray) -> Tensor | tuple[Tensor, ...]:
         """The flat vector as tensors shaped like ``x0`` (one tensor, or a tuple)."""
         parts = self.unflatten(_wrap(np.array(x, dtype=np.float64)))
-        parts = tuple(_wrap(p.data.copy()) for p in parts)
+        parts = tuple(_wrap(p._array.copy()) for p in parts)
         return parts if self._multi else parts[0]
 
     def objective(self, z: Tensor) -> Tensor:
@@ -228,27 +228,27 @@ class Problem:
 
     def fun(self, x: Any) -> float:
         """f(x)."""
-        return float(self.objective(self._point(x)).data)
+        return float(self.objective(self._point(x))._array)
 
     def grad(self, x: Any) -> np.ndarray:
         """∇f(x) by reverse mode."""
         with enable_grad():
             z = self._point(x, True)
             (g,) = _autograd_grad(self.objective(z), [z], allow_unused=True)
-        return np.zeros(self.n) if g is None else np.array(g.data, dtype=np.float64)
+        return np.zeros(self.n) if g is None else np.array(g._array, dtype=np.float64)
 
     def eq(self, x: Any) -> np.ndarray:
         """h(x), length ``n_eq``."""
-        return np.array(self.eq_tensor(self._point(x)).data, dtype=np.float64)
+        return np.array(self.eq_tensor(self._point(x))._array, dtype=np.float64)
 
     def ineq(self, x: Any) -> np.ndarray:
         """g(x) including the bound rows, length ``n_ineq``."""
-        return np.array(self.ineq_tensor(self._point(x)).data, dtype=np.float64)
+        return np.array(self.ineq_tensor(self._point(x))._array, dtype=np.float64)
 
     def _jac(self, fn: Fn, m: int, x: Any) -> np.ndarray:
         if m == 0:
             return np.zeros((0, self.n))
-        return np.array(AF.jacobian(fn, self._point(x)).data, dtype=np.float64).reshape(m, self.n)
+        return np.array(AF.jacobian(fn, self._point(x))._array, dtype=np.float64).reshape(m, self.n)
 
     def eq_jac(self, x: Any) -> np.ndarray:
         """∇h(x), shape (n_eq, n)."""
@@ -263,7 +263,7 @@ class Problem:
 
     def lagrangian(self, x: Any, lam: Any = None, mu: Any = None) -> float:
         """L(x, λ, μ) = f + λᵀh + μᵀg."""
-        return float(self.lagrangian_tensor(self._point(x), lam, mu).data)
+        return float(self.lagrangian_tensor(self._point(x), lam, mu)._array)
 
     def lagrangian_grad(self, x: Any, lam: Any = None, mu: Any = None) -> np.ndarray:
         """∇ₓL = ∇f + ∇hᵀλ + ∇gᵀμ."""
@@ -288,7 +288,7 @@ class Problem:
                 out = out + (self._user_ineq(z) * _wrap(mu_user)).sum()
             return out
 
-        H = np.array(AF.hessian(lag, self._point(x)).data, dtype=np.float64)
+        H = np.array(AF.hessian(lag, self._point(x))._array, dtype=np.float64)
         return 0.5 * (H + H.T)
 
     def dual(self, lam: Any, mu: Any) -> float | None:
@@ -298,7 +298,7 @@ class Problem:
 
 
 def _mat(a: Any, shape1: int | None, name: str) -> np.ndarray:
-    arr = np.asarray(a.data if isinstance(a, Tensor) else a, dtype=np.float64)
+    arr = np.asarray(a._array if isinstance(a, Tensor) else a, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or (shape1 is not None and arr.shape[1] != shape1):
@@ -308,7 +308,7 @@ def _mat(a: Any, shape1: int | None, name: str) -> np.ndarray:
 
 
 def _vec(a: Any, m: int, name: str) -> np.ndarray:
-    arr = np.asarray(a.data if isinstance(a, Tensor) else a, dtype=np.float64).reshape(-1)
+    arr = np.asarray(a._array if isinstance(a, Tensor) else a, dtype=np.float64).reshape(-1)
     if arr.size == 1 and m != 1:
         arr = np.full(m, float(arr[0]))
     if arr.shape != (m,):
@@ -338,9 +338,9 @@ class QuadraticProblem(Problem):
     def __init__(self, G: Any, c: Any, A: Any = None, b: Any = None, C: Any = None,
                  d: Any = None, bounds: tuple[Any, Any] | None = None, x0: Any = None,
                  null_tol: float = 1e-7) -> None:
-        c_arr = np.asarray(c.data if isinstance(c, Tensor) else c, dtype=np.float64).reshape(-1)
+        c_arr = np.asarray(c._array if isinstance(c, Tensor) else c, dtype=np.float64).reshape(-1)
         n = c_arr.size
-        G_arr = np.asarray(G.data if isinstance(G, Tensor) else G, dtype=np.float64)
+        G_arr = np.asarray(G._array if isinstance(G, Tensor) else G, dtype=np.float64)
         if G_arr.shape != (n, n):
             raise ValueError(f"QuadraticProblem: G has shape {G_arr.shape}, c has {n} entries; "
                              f"G must be ({n}, {n})")
@@ -435,5 +435,5 @@ class LinearProblem(QuadraticProblem):
     def __init__(self, c: Any, A: Any = None, b: Any = None, C: Any = None, d: Any = None,
                  bounds: tuple[Any, Any] | None = None, x0: Any = None,
                  null_tol: float = 1e-7) -> None:
-        n = np.asarray(c.data if isinstance(c, Tensor) else c).size
+        n = np.asarray(c._array if isinstance(c, Tensor) else c).size
         super().__init__(np.zeros((n, n)), c, A, b, C, d, bounds, x0, null_tol)

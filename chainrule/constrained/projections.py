@@ -20,7 +20,7 @@ __all__ = [
 
 def _array(v: Any) -> tuple[np.ndarray, bool]:
     if isinstance(v, Tensor):
-        return v.data, True
+        return v._array, True
     arr = xp.asarray(v)
     return (arr if arr.dtype.kind == "f" else arr.astype(np.float64)), False
 

@@ -156,7 +156,7 @@ def augmented_lagrangian(problem: Problem, x0: Any = None, optimizer: Any = None
     make = _inner_factory(optimizer, 0.1 * tol)
     x = _start(problem, x0)
     parts = problem.unflatten(_wrap(x.copy()))
-    leaves = [_wrap(p.data.copy(), requires_grad=True) for p in parts]
+    leaves = [_wrap(p._array.copy(), requires_grad=True) for p in parts]
     lam, mu = problem._multipliers(lam0, mu0)
     mu = np.maximum(mu, 0.0)
     state = {"lam": lam, "mu": mu, "rho": float(rho)}
@@ -167,22 +167,22 @@ def augmented_lagrangian(problem: Problem, x0: Any = None, optimizer: Any = None
         z = cat([p.reshape(-1) for p in leaves]) if leaves else _wrap(np.zeros(0))
         loss = problem.objective(z)
         # the first non-finite value stops the solver (an optimizer would carry it for ages)
-        check_finite(loss.data, "objective f(x)")
+        check_finite(loss._array, "objective f(x)")
         r = state["rho"]
         if problem.n_eq:
             h = problem.eq_tensor(z)
-            check_finite(h.data, "equality constraint value h(x)")
+            check_finite(h._array, "equality constraint value h(x)")
             loss = loss + (h * _wrap(state["lam"])).sum() + 0.5 * r * (h * h).sum()
         if problem.n_ineq:
             m = state["mu"]
             gz = problem.ineq_tensor(z)
-            check_finite(gz.data, "inequality constraint value g(x)")
+            check_finite(gz._array, "inequality constraint value g(x)")
             t = (gz * r + _wrap(m)).relu()
             loss = loss + ((t * t).sum() - float(m @ m)) / (2 * r)
         loss.backward()
         for p in leaves:
             if p.grad is not None:
-                check_finite(p.grad.data, "gradient of the augmented Lagrangian")
+                check_finite(p.grad._array, "gradient of the augmented Lagrangian")
         return loss
 
     history: list[float] = []
@@ -193,12 +193,12 @@ def augmented_lagrangian(problem: Problem, x0: Any = None, optimizer: Any = None
             prev_g = np.inf
             for _ in range(inner_steps):
                 opt.step(closure)
-                grads = [p.grad.data.ravel() for p in leaves if p.grad is not None]
+                grads = [p.grad._array.ravel() for p in leaves if p.grad is not None]
                 gnorm = float(np.abs(np.concatenate(grads)).max()) if grads else 0.0
                 if gnorm <= 0.1 * tol or gnorm > 0.5 * prev_g:  # converged, or inner stalls
                     break
                 prev_g = gnorm
-            x = np.concatenate([p.data.reshape(-1) for p in leaves]).astype(np.float64)
+            x = np.concatenate([p._array.reshape(-1) for p in leaves]).astype(np.float64)
             h, g = problem.eq(x), problem.ineq(x)
             r = state["rho"]
             viol = float(np.max([np.abs(h).max(initial=0.0),
@@ -216,7 +216,7 @@ def augmented_lagrangian(problem: Problem, x0: Any = None, optimizer: Any = None
                 state["rho"] = min(10.0 * r, rho_max)
             prev_viol = viol
     except NumericalFailure as err:
-        x = np.concatenate([p.data.reshape(-1) for p in leaves]).astype(np.float64)
+        x = np.concatenate([p._array.reshape(-1) for p in leaves]).astype(np.float64)
         status, message = "numerical", f"augmented_lagrangian: {err} in outer iteration {outer}"
     return _finish(problem, x, state["lam"], state["mu"], outer, status,
                    "augmented_lagrangian", history, message)
@@ -271,7 +271,7 @@ def projected_gradient(problem: Problem, project: Callable[[np.ndarray], Any] | 
     def P(v: np.ndarray) -> np.ndarray:
         out = project(v)
         out = out[0] if isinstance(out, tuple) else out
-        out = out.data if isinstance(out, Tensor) else out
+        out = out._array if isinstance(out, Tensor) else out
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
     x = P(_start(problem, x0))

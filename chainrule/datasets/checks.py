@@ -41,7 +41,7 @@ class DataError(ValueError):
 
 
 def _array(x: Any) -> np.ndarray:
-    return np.asarray(x.data if isinstance(x, Tensor) else x)
+    return np.asarray(x._array if isinstance(x, Tensor) else x)
 
 
 def _where(idx: tuple[int, ...], feature_names: Sequence[str] | None) -> tuple[str, int | None]:

@@ -227,7 +227,7 @@ def write_csv(path: str | os.PathLike, X: Any, y: Any = None,
 def save_npz(path: str | os.PathLike, compressed: bool = False, **arrays: Any) -> None:
     """Save named arrays to an ``.npz`` file atomically (no pickled objects allowed)."""
     buf = io.BytesIO()
-    clean = {k: np.asarray(v.data if hasattr(v, "grad_fn") else v) for k, v in arrays.items()}
+    clean = {k: np.asarray(v._array if hasattr(v, "grad_fn") else v) for k, v in arrays.items()}
     for k, v in clean.items():
         if v.dtype.kind == "O":
             raise TypeError(f"save_npz: array {k!r} has dtype object, which would need pickle")

@@ -121,7 +121,7 @@ class MNIST1D(Dataset):
         return int(self.targets.shape[0])
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        return self.data[index], int(self.targets.data[index])
+        return self.data[index], int(self.targets._array[index])
 
     def get_batch(self, indices: Any) -> list[Tensor]:
         idx = np.asarray(indices, dtype=np.int64)

@@ -43,7 +43,7 @@ PERCENTILES = (15.0, 50.0, 85.0)
 
 def as_array(h: Any) -> np.ndarray:
     """The array behind a Tensor (no copy), or ``np.asarray(h)``."""
-    data = getattr(h, "data", None)
+    data = getattr(h, "_array", None)
     return data if isinstance(data, np.ndarray) else np.asarray(h)
 
 

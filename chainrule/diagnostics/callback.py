@@ -36,7 +36,7 @@ def _numeric(logs: Any) -> dict[str, float]:
         return {}
     out = {}
     for k, v in logs.items():
-        v = getattr(v, "data", v)
+        v = getattr(v, "_array", v)
         try:
             if isinstance(v, numbers.Number) or getattr(v, "size", 0) == 1:
                 out[str(k)] = float(v)

@@ -90,10 +90,10 @@ class HessianOperator:
                     raise ValueError(f"HessianOperator: the loss must be a scalar, got shape "
                                      f"{tuple(loss.shape)}")
                 gs = _autograd_grad(loss, self.params, create_graph=True, allow_unused=True)
-                grads += w * self._flat([None if g is None else g.data for g in gs])
+                grads += w * self._flat([None if g is None else g._array for g in gs])
                 keep = [(g, k) for k, g in enumerate(gs) if g is not None and g.requires_grad]
                 self._graphs.append(([g for g, _ in keep], [k for _, k in keep]))
-                self.loss += w * float(loss.data)
+                self.loss += w * float(loss._array)
         self.gradient = grads
 
     @classmethod
@@ -150,7 +150,7 @@ class HessianOperator:
                     continue
                 hv = _autograd_grad(gs, self.params, grad_outputs=[vs[k] for k in idx],
                                     retain_graph=True, allow_unused=True)
-                total += w * self._flat([None if h is None else h.data for h in hv])
+                total += w * self._flat([None if h is None else h._array for h in hv])
         self.matvecs += 1
         return total
 

@@ -59,13 +59,13 @@ def weight_grad_norms(model: Any) -> dict[str, float]:
     norms: dict[str, float] = {}
     for layer, p in _weights(model):
         if p.grad is not None:
-            norms[layer] = l2norm(p.grad.data)
+            norms[layer] = l2norm(p.grad._array)
     return norms
 
 
 def snapshot_weights(model: Any) -> dict[str, np.ndarray]:
     """Copies of the weights (≥ 2-D parameters) by layer name, for :func:`update_ratios`."""
-    return {layer: p.data.copy() for layer, p in _weights(model)}
+    return {layer: p._array.copy() for layer, p in _weights(model)}
 
 
 def update_ratios(before: Mapping[str, np.ndarray], after: Any) -> dict[str, float]:
@@ -79,7 +79,7 @@ def update_ratios(before: Mapping[str, np.ndarray], after: Any) -> dict[str, flo
         if layer not in now:
             continue
         w1 = now[layer]
-        w1 = w1.data if hasattr(w1, "grad") else w1
+        w1 = w1._array if hasattr(w1, "grad") else w1
         ref = l2norm(w0)
         diff = l2norm(w1 - w0)
         out[layer] = diff / ref if ref > 0 else (0.0 if diff == 0 else math.inf)

@@ -47,7 +47,7 @@ def filter_normalized_direction(model_or_params: Any, generator: Any = None, *,
     rng = as_rng(generator)
     out = []
     for p in _params(model_or_params):
-        w = p.data.astype(np.float64)
+        w = p._array.astype(np.float64)
         d = rng.standard_normal(w.shape)
         if w.ndim >= 2:
             axes = tuple(range(1, w.ndim))
@@ -68,7 +68,7 @@ def interpolation_direction(start: Any, end: Any) -> list[np.ndarray]:
     a, b = _params(start), _params(end)
     if len(a) != len(b):
         raise ValueError(f"interpolation_direction: {len(a)} parameters vs {len(b)}")
-    return [np.asarray(getattr(q, "data", q), np.float64) - np.asarray(getattr(p, "data", p),
+    return [np.asarray(getattr(q, "_array", q), np.float64) - np.asarray(getattr(p, "_array", p),
                                                                        np.float64)
             for p, q in zip(a, b)]
 
@@ -80,14 +80,14 @@ def model_loss(model: Any, criterion: Callable[[Any, Any], Any], inputs: Any,
     def loss() -> float:
         with no_grad():
             if train_mode:
-                return float(criterion(model(inputs), targets).data)
+                return float(criterion(model(inputs), targets)._array)
             with eval_mode(model):
-                return float(criterion(model(inputs), targets).data)
+                return float(criterion(model(inputs), targets)._array)
     return loss
 
 
 def _loss_value(v: Any) -> float:
-    return float(getattr(v, "data", v))
+    return float(getattr(v, "_array", v))
 
 
 @dataclass
@@ -122,7 +122,7 @@ def _evaluate(loss_fn: Callable[[], Any], params: Sequence[Any],
             if tuple(np.shape(d)) != tuple(p.shape):
                 raise ValueError(f"landscape: direction of shape {np.shape(d)} for a parameter "
                                  f"of shape {tuple(p.shape)}")
-    theta0 = [p.data.copy() for p in params]
+    theta0 = [p._array.copy() for p in params]
     out = np.empty(len(coords))
     try:
         with paused(), no_grad():
@@ -131,11 +131,11 @@ def _evaluate(loss_fn: Callable[[], Any], params: Sequence[Any],
                     step = theta0[k].astype(np.float64)
                     for ck, dirs in zip(c, directions):
                         step = step + ck * dirs[k]
-                    np.copyto(p.data, step, casting="unsafe")
+                    np.copyto(p._array, step, casting="unsafe")
                 out[i] = _loss_value(loss_fn())
     finally:
         for p, t in zip(params, theta0):
-            np.copyto(p.data, t)
+            np.copyto(p._array, t)
             p._bump_version()
     return out
 

@@ -228,7 +228,7 @@ class Diagnostics:
             kind = layer_kind(module)
             if kind == "other" and not module._parameters and args and isinstance(args[0],
                                                                                   Tensor):
-                kind = infer_activation(args[0].data, out.data)
+                kind = infer_activation(args[0]._array, out._array)
             self.kinds[name] = kind
             self.order.append(name)
         return kind
@@ -242,7 +242,7 @@ class Diagnostics:
                 tr = self.trackers.get(name)
                 if tr is None:
                     tr = self.trackers[name] = A.DeadUnitTracker(self.unit_dim)
-                tr.update(out.data)
+                tr.update(out._array)
             rec = self._current
             if rec is None:
                 return
@@ -250,7 +250,7 @@ class Diagnostics:
                 module, args, out, bins=self.bins, saturation_threshold=self.thresholds.saturation,
                 unit_dim=self.unit_dim, kind=kind)
             if module._parameters and out.requires_grad:
-                x = args[0].data if args and isinstance(args[0], Tensor) else None
+                x = args[0]._array if args and isinstance(args[0], Tensor) else None
                 w = module._parameters.get("weight")
                 linear = (kind == "linear" and x is not None and w is not None and w.ndim == 2
                           and x.shape[-1] == w.shape[1] and out.shape[-1] == w.shape[0])
@@ -274,12 +274,12 @@ class Diagnostics:
             rec = self._current
             if is_paused() or rec is None:
                 return
-            a = g.data
+            a = g._array
             rec.output_grads[name] = {"norm": G.l2norm(a), "std": float(a.std(dtype=np.float64)),
                                       "mean": float(a.mean(dtype=np.float64))}
             if x is not None:
                 ss = rec.single_sign.setdefault(name, {})
-                ss["per_example"] = A.single_sign_fraction(x, g.data)
+                ss["per_example"] = A.single_sign_fraction(x, g._array)
                 ss["input_one_signed"] = A.one_signed_fraction(x)
         return hook
 
@@ -289,12 +289,12 @@ class Diagnostics:
             if is_paused() or rec is None:
                 return
             pname, layer = self._param_layer.get(pid, (str(pid), None))
-            norm = G.l2norm(g.data)
+            norm = G.l2norm(g._array)
             rec.param_grad_norms[pname] = norm
             if layer is not None:
                 rec.grad_norms[layer] = norm
                 if g.ndim == 2:
-                    rec.single_sign.setdefault(layer, {})["batch"] = A.single_sign_rows(g.data)
+                    rec.single_sign.setdefault(layer, {})["batch"] = A.single_sign_rows(g._array)
         return hook
 
     def _bn_hook(self, name: str) -> Any:

@@ -5,7 +5,7 @@ one rank, where every collective is the identity), so code written for several p
 unchanged in one. :class:`MPICommunicator` runs the same collectives over MPI through
 ``mpi4py`` (the ``dist`` extra), imported only when an MPI communicator is created.
 
-Collectives work in place on NumPy arrays or on chainrule Tensors (their ``.data``). Every MPI
+Collectives work in place on NumPy arrays or on chainrule Tensors (their ``._array``). Every MPI
 collective is started nonblocking and polled against a deadline (``timeout`` seconds, default
 ``CHAINRULE_DIST_TIMEOUT`` or 300): a rank that never joins (a collective mismatch, a hung or
 dead peer) gives :class:`CollectiveTimeoutError` naming the collective instead of a hang.
@@ -69,8 +69,8 @@ def default_timeout() -> float:
 
 
 def _array(x: Any, what: str) -> np.ndarray:
-    """The array a collective works on: a Tensor's ``.data`` or the ndarray itself."""
-    arr = x.data if isinstance(x, Tensor) else x
+    """The array a collective works on: a Tensor's ``._array`` or the ndarray itself."""
+    arr = x._array if isinstance(x, Tensor) else x
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{what}: expected a chainrule Tensor or a NumPy array, got "
                         f"{type(x).__name__}")
@@ -172,7 +172,7 @@ class Communicator:
 
     def allgather(self, x: Any) -> list[Any]:
         """Every rank's ``x`` (same shape and dtype on all ranks), in rank order."""
-        arr = np.asarray(x.data if isinstance(x, Tensor) else x)
+        arr = np.asarray(x._array if isinstance(x, Tensor) else x)
         return [_wrap(arr.copy()) if isinstance(x, Tensor) else arr.copy()]
 
     def broadcast_object(self, obj: Any, root: int = 0) -> Any:
@@ -311,7 +311,7 @@ class MPICommunicator(Communicator):
             self._wait(self.comm.Ibarrier(), "barrier")
 
     def allgather(self, x: Any) -> list[Any]:
-        arr = np.ascontiguousarray(x.data if isinstance(x, Tensor) else x)
+        arr = np.ascontiguousarray(x._array if isinstance(x, Tensor) else x)
         if arr.ndim > _MAX_NDIM:
             raise ValueError(f"allgather: at most {_MAX_NDIM} dims, got shape {arr.shape}")
         meta = np.full(_MAX_NDIM + 2, -1, dtype=np.int64)

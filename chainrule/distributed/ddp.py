@@ -51,12 +51,12 @@ class _Bucket:
 
     def __init__(self, params: list[Any]) -> None:
         self.params = params
-        self.dtype = params[0].data.dtype
-        sizes = [p.data.size for p in params]
+        self.dtype = params[0]._array.dtype
+        sizes = [p._array.size for p in params]
         self.numel = int(sum(sizes))
         self.flat = np.zeros(self.numel + len(params), dtype=self.dtype)
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self.views = [self.flat[a:b].reshape(p.data.shape)
+        self.views = [self.flat[a:b].reshape(p._array.shape)
                       for a, b, p in zip(offsets[:-1], offsets[1:], params)]
         self.presence = self.flat[self.numel:]
 
@@ -68,8 +68,8 @@ class _Bucket:
                 view[...] = 0
                 self.presence[k] = 0
             else:
-                if g.data is not view:
-                    np.copyto(view, g.data)
+                if g._array is not view:
+                    np.copyto(view, g._array)
                 self.presence[k] = 1
 
     def unpack(self, scale: float, as_view: bool) -> None:
@@ -81,10 +81,10 @@ class _Bucket:
             g = p.grad
             if as_view:
                 np.multiply(view, scale, out=view)
-                if g is None or g.data is not view:
+                if g is None or g._array is not view:
                     p.grad = _wrap(view)
-            elif g is not None and not g.requires_grad and g.data.flags.writeable:
-                np.multiply(view, scale, out=g.data)
+            elif g is not None and not g.requires_grad and g._array.flags.writeable:
+                np.multiply(view, scale, out=g._array)
             else:
                 p.grad = _wrap(view * scale)
 
@@ -95,12 +95,12 @@ def _buckets(params: list[Any], cap_bytes: float) -> list[_Bucket]:
     out: list[_Bucket] = []
     by_dtype: dict[Any, list[Any]] = {}
     for p in params:
-        by_dtype.setdefault(p.data.dtype, []).append(p)
+        by_dtype.setdefault(p._array.dtype, []).append(p)
     for group in by_dtype.values():
         current: list[Any] = []
         size = 0
         for p in group:
-            nbytes = p.data.nbytes
+            nbytes = p._array.nbytes
             if current and size + nbytes > cap_bytes:
                 out.append(_Bucket(current))
                 current, size = [], 0
@@ -115,8 +115,8 @@ def _flat_groups(tensors: list[Tensor]) -> dict[Any, tuple[np.ndarray, list[Tens
     """Tensors grouped by dtype, each group packed into one flat array."""
     groups: dict[Any, list[Tensor]] = {}
     for t in tensors:
-        groups.setdefault(t.data.dtype, []).append(t)
-    return {dt: (np.concatenate([t.data.reshape(-1) for t in ts]), ts)
+        groups.setdefault(t._array.dtype, []).append(t)
+    return {dt: (np.concatenate([t._array.reshape(-1) for t in ts]), ts)
             for dt, ts in groups.items()}
 
 
@@ -129,8 +129,8 @@ def _broadcast_tensors(comm: Communicator, tensors: list[Tensor], root: int = 0)
         offset = 0
         with no_grad():
             for t in ts:
-                n = t.data.size
-                np.copyto(t.data, flat[offset: offset + n].reshape(t.data.shape))
+                n = t._array.size
+                np.copyto(t._array, flat[offset: offset + n].reshape(t._array.shape))
                 offset += n
 
 
@@ -213,8 +213,8 @@ class DistributedDataParallel(Module):
     def _check_same_model(self) -> None:
         """Every rank must wrap a model with the same parameter and buffer shapes."""
         params = list(self.module.parameters())
-        sig = np.array([len(params), sum(p.data.size for p in params),
-                        len(self._buffers_list()), sum(b.data.size for b in self._buffers_list())],
+        sig = np.array([len(params), sum(p._array.size for p in params),
+                        len(self._buffers_list()), sum(b.numel() for b in self._buffers_list())],
                        dtype=np.int64)
         sigs = self.comm.allgather(sig)
         for r, s in enumerate(sigs):

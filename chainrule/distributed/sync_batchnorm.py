@@ -89,7 +89,7 @@ def sync_batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Ten
         s = (input * mw).sum(dims)
     # the count rides in the same message as the sums (one all-reduce for both)
     packed = allreduce_sum(cat([s, _wrap(np.array([local_n], dtype=input.dtype))]), comm)
-    n = float(packed.data[c])
+    n = float(packed._array[c])
     if n == 0:
         raise ValueError("SyncBatchNorm: the mask selects no element on any rank")
     mean = packed[:c] / n
@@ -97,8 +97,8 @@ def sync_batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Ten
     sq = d * d if mw is None else d * d * mw
     var = allreduce_sum(sq.sum(dims), comm) / n
     if running_mean is not None and running_var is not None and n > 1:
-        _update(running_mean, mean.data, momentum)
-        _update(running_var, var.data * (n / (n - 1)), momentum)
+        _update(running_mean, mean._array, momentum)
+        _update(running_var, var._array * (n / (n - 1)), momentum)
     scale = (var + eps).rsqrt()
     if weight is not None:
         scale = scale * weight
@@ -146,9 +146,9 @@ class SyncBatchNorm(_BatchNorm):
             mask = lengths_to_mask(lengths, input.shape[2])
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._array += 1
             if self.momentum is None:  # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked.data)
+                momentum = 1.0 / float(self.num_batches_tracked._array)
         return sync_batch_norm(input, self.running_mean, self.running_var, self.weight,
                                self.bias, momentum, self.eps, comm, mask=mask)
 

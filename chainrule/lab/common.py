@@ -117,7 +117,7 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1000) 
     with cr.no_grad():
         for i in range(0, len(y), batch):
             out = model(cr.from_numpy(x[i : i + batch]))
-            correct += int((out.data.argmax(-1) == y[i : i + batch]).sum())
+            correct += int((out._array.argmax(-1) == y[i : i + batch]).sum())
     model.train(was)
     return correct / len(y)
 

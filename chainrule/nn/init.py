@@ -30,7 +30,7 @@ def _write(tensor: Tensor, values: Any) -> Tensor:
     """Copy ``values`` into the tensor's array in place (cast to its dtype), outside the graph."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"nn.init expects a chainrule Tensor, got {type(tensor).__name__}")
-    xp.copyto(tensor.data, xp.broadcast_to(xp.asarray(values), tensor.shape), casting="unsafe")
+    xp.copyto(tensor._array, xp.broadcast_to(xp.asarray(values), tensor.shape), casting="unsafe")
     tensor._bump_version()
     return tensor
 

@@ -14,12 +14,12 @@ def _array_of(data: Any) -> Any:
     if data is None:
         return asarray([], "float32")
     if isinstance(data, Tensor):
-        return data.data  # shares memory, as torch.nn.Parameter(tensor) does
+        return data._array  # shares memory, as torch.nn.Parameter(tensor) does
     return asarray(data)
 
 
 def _init_leaf(t: Tensor, arr: Any) -> None:
-    t.data = arr
+    t._array = arr
     t.grad = None
     t.grad_fn = None
     t.requires_grad = False
@@ -52,12 +52,12 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, proto: Any) -> Any:  # pragma: no cover - deepcopy support
-        return (Parameter, (self.data.copy(), self.requires_grad))
+        return (Parameter, (self._array.copy(), self.requires_grad))
 
     def __deepcopy__(self, memo: dict) -> Parameter:
         import copy
 
-        p = Parameter(self.data.copy(), self.requires_grad)
+        p = Parameter(self._array.copy(), self.requires_grad)
         if self.grad is not None:
             p.grad = self.grad.detach().clone()
         memo[id(self)] = p
@@ -85,7 +85,7 @@ class Buffer(Tensor):
         self.persistent = persistent
 
     def __deepcopy__(self, memo: dict) -> Buffer:
-        b = Buffer(self.data.copy(), persistent=self.persistent)
+        b = Buffer(self._array.copy(), persistent=self.persistent)
         memo[id(self)] = b
         return b
 

@@ -547,7 +547,7 @@ class Conv(Function):
         gx = gw = gb = g2 = None
         if self.needs[0]:
             if not self.sample:  # channel-first, shared with dW's GEMM
-                g2 = self.lay.grad_cols(g.data)
+                g2 = self.lay.grad_cols(g._array)
             gx = ConvTranspose.apply(g, w, size=tuple(x.shape[2:]), g2=g2, **kw)
         bias: dict[str, Any] = {}  # the weight gradient's GEMM may give db on the way
         if self.needs[1]:

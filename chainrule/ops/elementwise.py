@@ -41,11 +41,11 @@ _CONSTANTS = (xp.ndarray, xp.generic, int, float, complex, type(None))
 
 
 def _arr(v: Any) -> Any:
-    """The array of an op input: a Tensor's ``.data``; constants (arrays, NumPy and Python
+    """The array of an op input: a Tensor's ``._array``; constants (arrays, NumPy and Python
     scalars) as they are. NumPy arrays and scalars have a ``data`` attribute too (a buffer),
     hence the test for constants rather than for a ``data`` attribute; ops never import the
     Tensor class."""
-    return v if isinstance(v, _CONSTANTS) else v.data
+    return v if isinstance(v, _CONSTANTS) else v._array
 
 
 def _mask(cond: Any, like: Any) -> Any:
@@ -150,10 +150,10 @@ class Pow(Function):
         gx = g * y * x ** (y - 1) if self.needs[0] else None
         gy = None
         if self.needs[1]:
-            xd = x.data if hasattr(x, "data") else xp.asarray(x)
-            yd = y.data if hasattr(y, "data") else xp.asarray(y)
+            xd = x._array if hasattr(x, "_array") else xp.asarray(x)
+            yd = y._array if hasattr(y, "_array") else xp.asarray(y)
             zero = (xd == 0) & (yd >= 0)
-            safe_x = x if not zero.any() else x + _mask(zero, g.data)  # log(1) = 0 there
+            safe_x = x if not zero.any() else x + _mask(zero, g._array)  # log(1) = 0 there
             gy = g * (x**y) * safe_x.log()
         return gx, gy
 
@@ -272,7 +272,7 @@ class Abs(Function):
         return xp.abs(x)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g * xp.sign(self.inputs[0].data),)  # sign: a constant
+        return (g * xp.sign(self.inputs[0]._array),)  # sign: a constant
 
 
 class Sin(_FloatUnary):
@@ -348,10 +348,10 @@ class Relu(Function):
         return xp.maximum(x, zeros_view(x))
 
     def backward(self, g: Any) -> tuple:
-        return (g * (self.output().data > 0),)
+        return (g * (self.output()._array > 0),)
 
     def fast_backward(self, g: Any) -> tuple:
-        out = self.output().data
+        out = self.output()._array
         k = _relu_backward.get() if out.size >= _JIT_MIN else None
         arrays = _jit.flat(g, out) if k else None
         if arrays is None:
@@ -380,19 +380,19 @@ class Clamp(Function):
 
     def forward(self, x: Any, lo: Any = None, hi: Any = None) -> Any:
         self.lo, self.hi = lo, hi
-        lo_d = getattr(lo, "data", lo)
-        hi_d = getattr(hi, "data", hi)
+        lo_d = getattr(lo, "_array", lo)
+        hi_d = getattr(hi, "_array", hi)
         out = xp.clip(x, lo_d, hi_d)
         return out.astype(x.dtype, copy=False)
 
     def backward(self, g: Any) -> tuple:
-        x = self.inputs[0].data
+        x = self.inputs[0]._array
         keep = xp.ones(x.shape, dtype=bool)
         if self.lo is not None:
-            keep &= x >= getattr(self.lo, "data", self.lo)
+            keep &= x >= getattr(self.lo, "_array", self.lo)
         if self.hi is not None:
-            keep &= x <= getattr(self.hi, "data", self.hi)
-        return (g * _mask(keep, g.data),)
+            keep &= x <= getattr(self.hi, "_array", self.hi)
+        return (g * _mask(keep, g._array),)
 
 
 class ZeroGrad(Function):
@@ -431,11 +431,11 @@ class Minimum(Function):
 
 def _minmax_backward(fn: Function, g: Any, greater: bool) -> tuple:
     x, y = fn.inputs
-    xd = getattr(x, "data", x)
-    yd = getattr(y, "data", y)
+    xd = getattr(x, "_array", x)
+    yd = getattr(y, "_array", y)
     win = (xd > yd) if greater else (xd < yd)
     tie = xd == yd
-    wx = _mask(win, g.data) + 0.5 * _mask(tie, g.data)
+    wx = _mask(win, g._array) + 0.5 * _mask(tie, g._array)
     gx = g * wx if fn.needs[0] else None
     gy = g * (1.0 - wx) if fn.needs[1] else None
     return gx, gy
@@ -465,7 +465,7 @@ class Remainder(Function):
 
     def backward(self, g: Any) -> tuple:
         x, y = self.inputs
-        xd, yd = getattr(x, "data", x), getattr(y, "data", y)
+        xd, yd = getattr(x, "_array", x), getattr(y, "_array", y)
         gy = -(g * xp.floor_divide(xd, yd)) if self.needs[1] else None
         return (g if self.needs[0] else None), gy
 

@@ -92,13 +92,18 @@ class GetItem(Function):
     def forward(self, x: Any, key: Any = None) -> Any:
         self.key = key
         try:
-            return x[key]
+            out = x[key]
         except IndexError:
             check_bounds(x.shape, key)
             raise
+        if not isinstance(out, xp.ndarray) and is_basic(key):
+            # an element picked by ints is a NumPy scalar (a copy); a trailing Ellipsis makes it
+            # a writable 0-d view instead, as PyTorch's x[i, j] (so x[i, j] += 1 writes x)
+            out = x[(*key, Ellipsis) if isinstance(key, tuple) else (key, Ellipsis)]
+        return out
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (F.index_add(g, self.inputs[0].data.shape, self.key),)
+        return (F.index_add(g, self.inputs[0]._array.shape, self.key),)
 
 
 def _index_add(g: Any, shape: tuple[int, ...], key: Any) -> Any:
@@ -183,7 +188,7 @@ class Gather(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         # the adjoint of gather: g added into zeros at the gathered positions
-        return (F.index_add(g, self.inputs[0].data.shape, _along(self.index, self.dim)),)
+        return (F.index_add(g, self.inputs[0]._array.shape, _along(self.index, self.dim)),)
 
 
 def _scatter_start(fn: Function, op: str, x: Any, dim: int, index: Any) -> tuple[Any, tuple]:
@@ -226,7 +231,7 @@ class Scatter(Function):
     def backward(self, g: Any) -> tuple:
         gx = None
         if self.needs[0]:
-            keep = xp.ones(g.shape, dtype=g.data.dtype)
+            keep = xp.ones(g.shape, dtype=g._array.dtype)
             keep[_along(self.index, self.dim)] = 0
             gx = g * keep
         gsrc = None

@@ -150,7 +150,7 @@ class FlatPart(Function):
         return flat[self.key].reshape(shape)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (F.index_add(g.reshape(-1), self.inputs[0].data.shape, self.key),)
+        return (F.index_add(g.reshape(-1), self.inputs[0]._array.shape, self.key),)
 
 
 class RecurrentScan(Function):
@@ -212,7 +212,7 @@ class RecurrentScan(Function):
     def backward(self, g: Any) -> tuple:
         if _GradMode.enabled:  # create_graph: a differentiable backward (see module docstring)
             return recompute_vjp(self, self.reference, g)
-        return tuple(None if a is None else TENSORS.wrap(a) for a in self.fast_backward(g.data))
+        return tuple(None if a is None else TENSORS.wrap(a) for a in self.fast_backward(g._array))
 
     def fast_backward(self, gd: Any) -> tuple:
         """BPTT on arrays (the engine calls it when no graph of the backward is recorded)."""
@@ -250,7 +250,7 @@ class RecurrentScan(Function):
             if D == 1 and not self.batch_first:
                 out[0] = da[:, 0]  # already the gradient of xproj
             else:
-                x = self.inputs[0].data
+                x = self.inputs[0]._array
                 dx = xp.empty(x.shape, dtype=x.dtype)
                 dx_tm = dx.transpose(1, 0, 2) if self.batch_first else dx
                 for d in range(D):
@@ -274,7 +274,7 @@ class RecurrentScan(Function):
         T, D, B, K, H = c.T, c.D, c.B, c.K, c.H
         out: list[Any] = [None] * len(needs)
         if needs[0]:
-            x = self.inputs[0].data
+            x = self.inputs[0]._array
             dx = xp.empty(x.shape, dtype=x.dtype)
             dx_tm = dx.transpose(1, 0, 2) if self.batch_first else dx
             for d in range(D):
@@ -305,7 +305,7 @@ class RecurrentScan(Function):
         projections) and ``dhh`` (of the recurrent products; the same array but for the GRU)."""
         needs = self.needs
         T, D, B, K, H = c.T, c.D, c.B, c.K, c.H
-        x = self.inputs[0].data
+        x = self.inputs[0]._array
         n_in = x.shape[2]
         out: list[Any] = [None] * len(needs)
         dp = dpre.reshape(D, K, T * B, H)
@@ -419,13 +419,13 @@ class MaskedLSTMScan(Function):
     def backward(self, g: Any) -> tuple:
         if _GradMode.enabled:  # create_graph: differentiate the composite instead
             return recompute_vjp(self, self.reference, g)
-        return tuple(None if a is None else TENSORS.wrap(a) for a in self.fast_backward(g.data))
+        return tuple(None if a is None else TENSORS.wrap(a) for a in self.fast_backward(g._array))
 
     def fast_backward(self, gy: Any) -> tuple:
         """BPTT on arrays (see the class docstring for the recurrence)."""
         hs, cs, acts, tcs, gms = self.hs, self.cs, self.acts, self.tcs, self.gms
         cm, gm = self.cmask, self.gmask
-        w_t = self.inputs[1].data.T
+        w_t = self.inputs[1]._array.T
         T, G, B = acts.shape
         H = G // 4
         dt = acts.dtype

@@ -54,7 +54,7 @@ class Sum(Function):
         return out if type(out) is xp.ndarray else xp.asarray(out)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        shape = self.inputs[0].data.shape
+        shape = self.inputs[0]._array.shape
         if self.axes and not self.keepdim:  # (a full reduction's 0-d g broadcasts as it is)
             g = g.reshape(kept_shape(shape, self.axes))
         return (F.expand(g, shape),)
@@ -76,11 +76,14 @@ class Mean(Function):
             for a in axes:
                 n *= x.shape[a]
         self.n = n
-        out = x.sum(axis=axes, keepdims=keepdim) / n if n else x.mean(axis=axes, keepdims=keepdim)
+        # an empty reduction is NaN, silently as in PyTorch (NumPy's mean warns "Mean of empty
+        # slice"); 0 * NaN makes it without a warning and keeps the dtype
+        out = x.sum(axis=axes, keepdims=keepdim) / n if n else x.sum(
+            axis=axes, keepdims=keepdim) * xp.nan
         return out if type(out) is xp.ndarray else xp.asarray(out)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        shape = self.inputs[0].data.shape
+        shape = self.inputs[0]._array.shape
         if self.axes and not self.keepdim:
             g = g.reshape(kept_shape(shape, self.axes))
         return (F.expand(g * (1.0 / self.n), shape),)
@@ -95,7 +98,7 @@ class SumTo(Function):
         return sum_to_array(x, shape)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (F.expand(g, self.inputs[0].data.shape),)
+        return (F.expand(g, self.inputs[0]._array.shape),)
 
 
 def sum_to_array(x: Any, shape: tuple[int, ...]) -> Any:
@@ -137,7 +140,7 @@ class Norm(Function):
         if not self.keepdim and self.axes:
             shape = kept_shape(x.shape, self.axes)
             g, out = g.reshape(shape), out.reshape(shape)
-        zero = out.data == 0
+        zero = out._array == 0
         if zero.any():
             return (x * where(zero, 0.0, g / where(zero, 1.0, out)),)
         return (x * (g / out),)
@@ -163,12 +166,12 @@ class Prod(Function):
             d = self.dim % x.ndim
             gk = g if self.keepdim else g.unsqueeze(d)
             o = out if self.keepdim else out.unsqueeze(d)
-        if not xp.any(x.data == 0):  # differentiable form: out / x
+        if not xp.any(x._array == 0):  # differentiable form: out / x
             return (gk * (o / x),)
         if self.dim is None:
-            others = _prod_of_others(x.data.reshape(-1), 0).reshape(x.shape)
+            others = _prod_of_others(x._array.reshape(-1), 0).reshape(x.shape)
         else:
-            others = _prod_of_others(x.data, self.dim % x.ndim)
+            others = _prod_of_others(x._array, self.dim % x.ndim)
         return (gk * others,)
 
 
@@ -209,10 +212,20 @@ class LogSoftmax(Function):
     def forward(self, x: Any, dim: int = -1) -> Any:
         self.dim = dim
         m = x.max(axis=dim, keepdims=True)
-        m[~xp.isfinite(m)] = 0
+        bad = ~xp.isfinite(m)
+        if bad.any():
+            # an all -inf (or inf/NaN) row: NaN as in PyTorch, without NumPy's log(0) and
+            # inf - inf warnings (PyTorch never warns there)
+            m[bad] = 0
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                return self._shifted(x, m, dim)
+        return self._shifted(x, m, dim)
+
+    @staticmethod
+    def _shifted(x: Any, m: Any, dim: int) -> Any:
+        """(x - m) - log Σ exp(x - m) along dim."""
         z = x - m
-        lse = xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
-        z -= lse
+        z -= xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
         return z
 
     def vjp(self, g: Any, F: Any) -> tuple:

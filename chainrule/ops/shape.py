@@ -32,7 +32,7 @@ class Reshape(Function):
             f"(input shape {tuple(x.shape)})"))
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g.reshape(self.inputs[0].data.shape),)
+        return (g.reshape(self.inputs[0]._array.shape),)
 
 
 class Permute(Function):
@@ -67,7 +67,7 @@ class Expand(Function):
             f"{tuple(x.shape)} at non-singleton dimensions"))
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (F.sum_to(g, self.inputs[0].data.shape),)
+        return (F.sum_to(g, self.inputs[0]._array.shape),)
 
 
 class Repeat(Function):

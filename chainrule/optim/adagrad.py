@@ -49,7 +49,7 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
-                self.state[p] = self.init_state(p.data, group)
+                self.state[p] = self.init_state(p._array, group)
 
     def init_state(self, p: Any, group: dict[str, Any]) -> dict[str, Any]:
         """step = 0, s = initial_accumulator_value."""

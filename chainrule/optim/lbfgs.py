@@ -195,7 +195,8 @@ class LBFGS(Optimizer):
 
     # ---- flat views of the parameters -------------------------------------------------------
     def _flat_grad(self) -> Any:
-        parts = [xp.zeros(p.data.size, p.data.dtype) if p.grad is None else p.grad.data.ravel()
+        parts = [xp.zeros(p._array.size, p._array.dtype) if p.grad is None
+                 else p.grad._array.ravel()
                  for p in self._params]
         return xp.concatenate(parts)
 
@@ -203,14 +204,14 @@ class LBFGS(Optimizer):
         """θ ← θ + t d, parameter by parameter (in place)."""
         offset = 0
         for p in self._params:
-            n = p.data.size
-            p.data += t * d[offset: offset + n].reshape(p.data.shape)
+            n = p._array.size
+            p._array += t * d[offset: offset + n].reshape(p._array.shape)
             p._bump_version()
             offset += n
 
     def _set(self, values: list[Any]) -> None:
         for p, v in zip(self._params, values):
-            xp.copyto(p.data, v)
+            xp.copyto(p._array, v)
             p._bump_version()
 
     def _evaluate(self, closure: Callable[[], Any]) -> float:
@@ -273,7 +274,7 @@ class LBFGS(Optimizer):
 
             ls_evals = 0
             if group["line_search_fn"] == "strong_wolfe":
-                x0 = [p.data.copy() for p in self._params]
+                x0 = [p._array.copy() for p in self._params]
 
                 def obj(step: float, x0: list = x0, d: Any = d) -> tuple[float, Any]:
                     self._add(step, d)

@@ -114,10 +114,10 @@ def range_test(optimizer: Optimizer, step_fn: Callable[[], Any], start_lr: float
     if num_iter < 2:
         raise ValueError(f"range_test: num_iter must be >= 2, got {num_iter}")
     params = [p for g in optimizer.param_groups for p in g["params"]]
-    saved_params = [p.data.copy() for p in params]
-    saved_grads = [None if p.grad is None else p.grad.data.copy() for p in params]
+    saved_params = [p._array.copy() for p in params]
+    saved_grads = [None if p.grad is None else p.grad._array.copy() for p in params]
     saved_opt = copy.deepcopy(optimizer.state_dict())
-    saved_model = ({k: v.data.copy() for k, v in model.state_dict().items()}
+    saved_model = ({k: v._array.copy() for k, v in model.state_dict().items()}
                    if model is not None else None)
     lrs: list[float] = []
     losses: list[float] = []
@@ -158,13 +158,13 @@ def _restore(params: list, saved_params: list, saved_grads: list, optimizer: Opt
     from chainrule.tensor import _wrap
 
     for p, data, grad in zip(params, saved_params, saved_grads):
-        xp.copyto(p.data, data)
+        xp.copyto(p._array, data)
         p._bump_version()
         p.grad = None if grad is None else _wrap(grad)
     optimizer.load_state_dict(saved_opt)
     if model is not None and saved_model is not None:
         for k, v in model.state_dict().items():
-            xp.copyto(v.data, saved_model[k])
+            xp.copyto(v._array, saved_model[k])
 
 
 def find_lr(model: Any, optimizer: Optimizer, loss_fn: Callable[[Any, Any], Any],

@@ -116,7 +116,7 @@ class Newton(Optimizer):
                         "loss without calling backward(), or call "
                         "loss.backward(create_graph=True)."
                     ) from e
-            flat = cat([_wrap(xp.zeros(p.data.size, p.data.dtype)) if g is None
+            flat = cat([_wrap(xp.zeros(p._array.size, p._array.dtype)) if g is None
                         else g.reshape(-1) for p, g in zip(params, grads)])
         return loss, flat
 
@@ -142,8 +142,8 @@ class Newton(Optimizer):
         return self._flatten(rows)
 
     def _flatten(self, parts: Any) -> Any:
-        return xp.concatenate([xp.zeros(p.data.size, p.data.dtype) if r is None
-                               else r.data.ravel() for p, r in zip(self._params, parts)])
+        return xp.concatenate([xp.zeros(p._array.size, p._array.dtype) if r is None
+                               else r._array.ravel() for p, r in zip(self._params, parts)])
 
     # ---- directions -------------------------------------------------------------------------
     def _direction(self, g: Any, hess: Any, hvp: Callable[[Any], Any], damping: float,
@@ -203,7 +203,7 @@ class Newton(Optimizer):
             if orig_loss is None:
                 orig_loss = loss_t.detach()
             f = float(loss_t)
-            g = flat.data.copy()
+            g = flat._array.copy()
             state["grad_norm"] = float(xp.linalg.norm(g))
             state["loss"] = f
             if float(xp.abs(g).max()) <= group["tolerance_grad"]:
@@ -217,7 +217,7 @@ class Newton(Optimizer):
             # H d for the predicted decrease, while the graph still matches the parameters
             hd = (hess @ d if hess is not None else hvp(d)) if group["adaptive_damping"] else None
             del flat, loss_t, hvp  # free the double-backward graph before re-evaluating
-            x0 = [p.data.copy() for p in self._params] if hd is not None else None
+            x0 = [p._array.copy() for p in self._params] if hd is not None else None
             t, f_new = self._line_search(closure, f, g, d, group, state)
             if hd is None:
                 damping = state["damping"]  # a raise for this iteration only
@@ -242,7 +242,7 @@ class Newton(Optimizer):
             self._add(t, d)
             return t, math.nan if not group["adaptive_damping"] else self._value(closure, state)
         gtd = float(g @ d)
-        x0 = [p.data.copy() for p in self._params]
+        x0 = [p._array.copy() for p in self._params]
         f_new = math.inf
         for _ in range(group["max_ls"]):
             self._add(t, d)
@@ -262,14 +262,14 @@ class Newton(Optimizer):
     def _add(self, t: float, d: Any) -> None:
         offset = 0
         for p in self._params:
-            n = p.data.size
-            p.data += t * d[offset: offset + n].reshape(p.data.shape)
+            n = p._array.size
+            p._array += t * d[offset: offset + n].reshape(p._array.shape)
             p._bump_version()
             offset += n
 
     def _set(self, values: list[Any]) -> None:
         for p, v in zip(self._params, values):
-            xp.copyto(p.data, v)
+            xp.copyto(p._array, v)
             p._bump_version()
 
 

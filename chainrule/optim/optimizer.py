@@ -234,16 +234,16 @@ class Optimizer:
             grad = p.grad
             if grad is None:
                 continue
-            g = grad.data
+            g = grad._array
             if maximize:
                 g = xp.negative(g)
             state = states.get(p)
             if state is None:
-                state = self.init_state(p.data, group)
-            self.update(p.data, g, state, group)
+                state = self.init_state(p._array, group)
+            self.update(p._array, g, state, group)
             if state:
                 states[p] = state
-            if max_norm is not None and p.data.ndim >= 2:
+            if max_norm is not None and p._array.ndim >= 2:
                 _max_norm(p, max_norm)
             p._bump_version()  # an in-place change: graphs that saved p must notice
 
@@ -274,10 +274,10 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    if p.grad.grad_fn is not None or not p.grad.data.flags.writeable:
-                        p.grad = _wrap(p.grad.data.copy())
+                    if p.grad.grad_fn is not None or not p.grad._array.flags.writeable:
+                        p.grad = _wrap(p.grad._array.copy())
                     p.grad.requires_grad = False
-                    p.grad.data.fill(0)
+                    p.grad._array.fill(0)
 
     # ---- helpers for subclasses ---------------------------------------------------------------
     def scratch(self, p: Any, slot: int = 0) -> Any:
@@ -420,18 +420,18 @@ def _unpack(value: Any, p: Tensor, key: Any = None, tensors: bool = False) -> An
     tensor values, floating ones cast to ``p``'s dtype except ``step`` (PyTorch's rule)."""
     was_tensor = isinstance(value, Tensor) or hasattr(value, "detach")
     if isinstance(value, Tensor):
-        value = value.data
+        value = value._array
     elif hasattr(value, "detach") and hasattr(value, "numpy"):
         value = xp.asarray(value.detach().numpy())
     if tensors and was_tensor and isinstance(value, xp.ndarray):
         if value.dtype.kind == "f" and key != "step":
-            value = value.astype(p.data.dtype)
+            value = value.astype(p._array.dtype)
         return _wrap(value.copy())
     if isinstance(value, xp.ndarray):
         if value.ndim == 0 and key in ("step", "mu_product", "H_diag", "t"):
             return float(value)
-        if value.dtype.kind == "f" and value.dtype != p.data.dtype:
-            return value.astype(p.data.dtype)
+        if value.dtype.kind == "f" and value.dtype != p._array.dtype:
+            return value.astype(p._array.dtype)
         return value.copy()
     if isinstance(value, dict):
         return {k: _unpack(v, p, k, tensors) for k, v in value.items()}

@@ -103,7 +103,7 @@ class EarlyStopping(Callback):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
                 self._best_state = copy.deepcopy(
-                    {k: v.data.copy() for k, v in trainer.model.state_dict().items()})
+                    {k: v._array.copy() for k, v in trainer.model.state_dict().items()})
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -268,7 +268,7 @@ class NaNPolicy(Callback):
             problem = f"the loss is {trainer.last_loss}"
         else:
             for name, p in trainer.model.named_parameters():
-                if p.grad is not None and not np.all(np.isfinite(p.grad.data)):
+                if p.grad is not None and not np.all(np.isfinite(p.grad._array)):
                     problem = f"the gradient of parameter {name!r} {tuple(p.shape)} is not finite"
                     break
         if problem is None:

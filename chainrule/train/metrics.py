@@ -13,7 +13,7 @@ import numpy as np
 
 
 def _np(x: Any) -> np.ndarray:
-    return np.asarray(getattr(x, "data", x))
+    return np.asarray(getattr(x, "_array", x))
 
 
 class Metric:

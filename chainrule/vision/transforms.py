@@ -50,7 +50,7 @@ def supports_batch(transform: Any) -> bool:
 
 def _unwrap(x: Any) -> tuple[np.ndarray, bool]:
     if isinstance(x, Tensor):
-        return x.data, True
+        return x._array, True
     return np.asarray(x), False
 
 
@@ -149,7 +149,7 @@ class Normalize:
     def __call__(self, tensor: Tensor) -> Tensor:
         if not isinstance(tensor, Tensor):
             raise TypeError(f"Normalize: input should be a Tensor, got {type(tensor).__name__}")
-        a = tensor.data
+        a = tensor._array
         if a.dtype.kind != "f":
             raise TypeError(f"Normalize: input tensor should be a float tensor, got {a.dtype}")
         if a.ndim < 3:

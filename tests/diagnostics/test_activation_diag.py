@@ -16,8 +16,8 @@ from chainrule.diagnostics.kinds import infer_activation, layer_kind
 def _layer(d_in: int, d_out: int, rng: np.random.Generator, scale: float = 1.0) -> nn.Linear:
     lin = nn.Linear(d_in, d_out, dtype=chainrule.float64)
     b = 1.0 / np.sqrt(d_in)
-    lin.weight.data[...] = rng.uniform(-scale * b, scale * b, (d_out, d_in))
-    lin.bias.data[...] = rng.uniform(-b, b, d_out)
+    lin.weight._array[...] = rng.uniform(-scale * b, scale * b, (d_out, d_in))
+    lin.bias._array[...] = rng.uniform(-b, b, d_out)
     return lin
 
 
@@ -25,7 +25,7 @@ def _layer(d_in: int, d_out: int, rng: np.random.Generator, scale: float = 1.0) 
 def test_dead_units_from_bias_minus_ten(act: type, expected: float) -> None:
     rng = np.random.default_rng(0)
     lin = _layer(8, 20, rng)
-    lin.bias.data[:5] = -10.0  # |w·x| < 4 here, so these 5 of 20 units never fire
+    lin.bias._array[:5] = -10.0  # |w·x| < 4 here, so these 5 of 20 units never fire
     net = nn.Sequential(lin, act(), _layer(20, 3, rng))
     diag = Diagnostics(net, every=3)
     for _ in range(4):  # one "epoch" of 4 batches, every example counts
@@ -144,7 +144,7 @@ def test_layer_kinds_by_name_parameters_and_output() -> None:
     x = rng.standard_normal((10, 5)) * 3
     for mod, kind in [(Squash(), "sigmoid"), (Rect(), "relu"), (Leaky(), "leakyrelu"),
                       (nn.Tanh(), "tanh")]:
-        out = mod(chainrule.tensor(x)).data
+        out = mod(chainrule.tensor(x))._array
         assert infer_activation(x, out) == kind
     assert infer_activation(x, x * 2.0) == "other"
     # the monitor identifies unnamed activations by their outputs

@@ -33,7 +33,7 @@ class Quadratic(nn.Module):
 def test_1d_and_2d_slices_of_a_quadratic_equal_the_closed_form() -> None:
     rng = np.random.default_rng(0)
     q = Quadratic(rng)
-    th0 = q.theta.data.copy()
+    th0 = q.theta._array.copy()
     d1, d2 = [rng.standard_normal((2, 3))], [rng.standard_normal((2, 3))]
     alphas = np.linspace(-2, 2, 9)
     s1 = L.slice_1d(q, q, d1, alphas)
@@ -79,7 +79,7 @@ def test_model_slice_centre_is_the_current_loss_and_plots(tmp_path) -> None:
     assert s1.losses[5] == pytest.approx(base, rel=1e-12)
     s2 = L.landscape_2d(net, cross_entropy, x, y, generator=0, steps=5, span=0.5)
     assert s2.losses[2, 2] == pytest.approx(base, rel=1e-12)
-    d = L.interpolation_direction(net, [p.data * 0 for p in net.parameters()])
+    d = L.interpolation_direction(net, [p._array * 0 for p in net.parameters()])
     s0 = L.slice_1d(L.model_loss(net, cross_entropy, x, y), net, d, [0.0, 1.0])
     assert s0.losses[0] == pytest.approx(base)
     assert s0.losses[1] == pytest.approx(np.log(3))  # all weights zero: uniform prediction

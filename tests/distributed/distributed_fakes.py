@@ -26,14 +26,14 @@ class IdenticalRanks(Communicator):
         return self._size
 
     def iallreduce_(self, x: Any, op: str = "sum") -> Work:
-        arr = x.data if isinstance(x, Tensor) else x
+        arr = x._array if isinstance(x, Tensor) else x
         self.calls.append(("allreduce", arr.size))
         if op == "sum":
             arr *= self._size
         return Work()
 
     def broadcast_(self, x: Any, root: int = 0) -> Any:
-        arr = x.data if isinstance(x, Tensor) else x
+        arr = x._array if isinstance(x, Tensor) else x
         self.calls.append(("broadcast", arr.size))
         return x
 

@@ -37,7 +37,7 @@ def gather(name: str, x: np.ndarray) -> None:
 
 
 def flat_params(model: nn.Module) -> np.ndarray:
-    return np.concatenate([p.data.ravel() for p in model.parameters()])
+    return np.concatenate([p._array.ravel() for p in model.parameters()])
 
 
 def shard(x: np.ndarray) -> np.ndarray:
@@ -74,7 +74,7 @@ def check_collectives() -> None:
         gather(f"coll_{op}", x)
     x = t(np.full(3, float(RANK + 1)))
     comm.allreduce_(x)                                   # a Tensor, in place
-    gather("coll_tensor", x.data)
+    gather("coll_tensor", x._array)
     b = np.full((2, 2), float(RANK + 10))[:, :1]         # non-contiguous, from rank 1
     comm.broadcast_(b, root=1)
     gather("coll_bcast", b)
@@ -110,7 +110,7 @@ def check_one_step() -> None:
         loss = (ddp(t(xs)) * t(cs)).sum() / len(xs)
         loss.backward()
         opt.step()
-    gather("one_step_grad", model.fc1.weight.grad.data)
+    gather("one_step_grad", model.fc1.weight.grad._array)
     gather("one_step_unused_none", np.array([model.unused.weight.grad is None]))
     gather("one_step_params", flat_params(model))
     if RANK == 0:
@@ -121,7 +121,7 @@ def check_one_step() -> None:
             ropt.zero_grad()
             ((ref(t(X)) * t(C)).sum() / len(X)).backward()
             ropt.step()
-        arrays["ref_one_step_grad"] = ref.fc1.weight.grad.data
+        arrays["ref_one_step_grad"] = ref.fc1.weight.grad._array
         arrays["ref_one_step_params"] = flat_params(ref)
 
 
@@ -143,9 +143,9 @@ def check_n_steps() -> None:
     opt.zero_grad()
     with ddp.no_sync():
         ((ddp(t(xs[:2])) * t(cs[:2])).sum() / len(xs)).backward()
-    gather("no_sync_local", model.fc2.weight.grad.data)
+    gather("no_sync_local", model.fc2.weight.grad._array)
     ((ddp(t(xs[2:])) * t(cs[2:])).sum() / len(xs)).backward()
-    gather("no_sync_grad", model.fc2.weight.grad.data)
+    gather("no_sync_grad", model.fc2.weight.grad._array)
     if RANK == 0:
         ref = net(200)
         ropt = optim.Adam(ref.parameters(), lr=0.01)
@@ -156,7 +156,7 @@ def check_n_steps() -> None:
         arrays["ref_n_steps_params"] = flat_params(ref)
         ropt.zero_grad()
         ((ref(t(X)) * t(C)).sum() / len(X)).backward()
-        arrays["ref_no_sync_grad"] = ref.fc2.weight.grad.data
+        arrays["ref_no_sync_grad"] = ref.fc2.weight.grad._array
 
 
 # ---- SyncBatchNorm equals BatchNorm on the whole batch ----------------------------------------
@@ -172,37 +172,37 @@ def check_sync_bn() -> None:
         G = rng.standard_normal(shape)
         w, b = rng.standard_normal(3), rng.standard_normal(3)
         bn = SyncBatchNorm(3, momentum=momentum).double()
-        bn.weight.data[...] = w
-        bn.bias.data[...] = b
+        bn.weight._array[...] = w
+        bn.bias._array[...] = b
         for step in range(2):
             x = t(shard(X) + step).requires_grad_()
             local = {k: shard(v) for k, v in kw.items()}
             y = bn(x, **local)
             (y * t(shard(G))).sum().backward()
-            gather(f"{name}_y{step}", y.data)
-            gather(f"{name}_xgrad{step}", x.grad.data)
-        gather(f"{name}_wgrad", bn.weight.grad.data)  # summed over both steps and (below) ranks
-        gather(f"{name}_bgrad", bn.bias.grad.data)
-        gather(f"{name}_rm", bn.running_mean.data)
-        gather(f"{name}_rv", bn.running_var.data)
+            gather(f"{name}_y{step}", y._array)
+            gather(f"{name}_xgrad{step}", x.grad._array)
+        gather(f"{name}_wgrad", bn.weight.grad._array)  # summed over both steps and (below) ranks
+        gather(f"{name}_bgrad", bn.bias.grad._array)
+        gather(f"{name}_rm", bn.running_mean._array)
+        gather(f"{name}_rv", bn.running_var._array)
         bn.eval()
-        gather(f"{name}_eval", bn(t(shard(X))).data)
+        gather(f"{name}_eval", bn(t(shard(X)))._array)
         if RANK == 0:
             ref = (nn.BatchNorm1d(3, momentum=momentum)).double()
-            ref.weight.data[...] = w
-            ref.bias.data[...] = b
+            ref.weight._array[...] = w
+            ref.bias._array[...] = b
             for step in range(2):
                 x = t(X + step).requires_grad_()
                 y = ref(x, **kw)
                 (y * t(G)).sum().backward()
-                arrays[f"ref_{name}_y{step}"] = y.data
-                arrays[f"ref_{name}_xgrad{step}"] = x.grad.data
-            arrays[f"ref_{name}_wgrad"] = ref.weight.grad.data
-            arrays[f"ref_{name}_bgrad"] = ref.bias.grad.data
-            arrays[f"ref_{name}_rm"] = ref.running_mean.data
-            arrays[f"ref_{name}_rv"] = ref.running_var.data
+                arrays[f"ref_{name}_y{step}"] = y._array
+                arrays[f"ref_{name}_xgrad{step}"] = x.grad._array
+            arrays[f"ref_{name}_wgrad"] = ref.weight.grad._array
+            arrays[f"ref_{name}_bgrad"] = ref.bias.grad._array
+            arrays[f"ref_{name}_rm"] = ref.running_mean._array
+            arrays[f"ref_{name}_rv"] = ref.running_var._array
             ref.eval()
-            arrays[f"ref_{name}_eval"] = ref(t(X)).data
+            arrays[f"ref_{name}_eval"] = ref(t(X))._array
 
 
 def cnn(seed: int) -> nn.Module:
@@ -222,7 +222,7 @@ def check_ddp_sync_bn() -> None:
         ((ddp(t(shard(X))) * t(shard(C))).sum() / 4).backward()
         opt.step()
     gather("ddp_bn_params", flat_params(ddp))
-    gather("ddp_bn_buffers", np.concatenate([b.data.ravel().astype(np.float64)
+    gather("ddp_bn_buffers", np.concatenate([b._array.ravel().astype(np.float64)
                                              for b in ddp.buffers()]))
     if RANK == 0:
         ref = cnn(400)
@@ -232,7 +232,7 @@ def check_ddp_sync_bn() -> None:
             ((ref(t(X)) * t(C)).sum() / 8).backward()
             ropt.step()
         arrays["ref_ddp_bn_params"] = flat_params(ref)
-        arrays["ref_ddp_bn_buffers"] = np.concatenate([b.data.ravel().astype(np.float64)
+        arrays["ref_ddp_bn_buffers"] = np.concatenate([b._array.ravel().astype(np.float64)
                                                        for b in ref.buffers()])
 
 

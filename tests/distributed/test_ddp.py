@@ -37,7 +37,7 @@ def data(seed: int = 1):
 
 
 def grads(model: nn.Module) -> dict[str, np.ndarray | None]:
-    return {n: (None if p.grad is None else p.grad.data.copy())
+    return {n: (None if p.grad is None else p.grad._array.copy())
             for n, p in model.named_parameters()}
 
 

@@ -39,9 +39,9 @@ def test_inverted_dropout_scaling():
 def test_arms_share_initial_weights(make):
     """Dropout layers draw from their own generators, so adding them leaves the init alone."""
     common.seeded(5)
-    a = [p.data.copy() for p in make("none", 5).parameters()]
+    a = [p._array.copy() for p in make("none", 5).parameters()]
     common.seeded(5)
-    b = [p.data.copy() for p in make("dropout", 5).parameters()]
+    b = [p._array.copy() for p in make("dropout", 5).parameters()]
     assert len(a) == len(b)
     for u, v in zip(a, b):
         np.testing.assert_array_equal(u, v)

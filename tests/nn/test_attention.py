@@ -27,7 +27,7 @@ TF = torch.nn.functional
 def _grads_match(cr_leaves: list, t_leaves: list, what: str) -> None:
     for k, (c, t) in enumerate(zip(cr_leaves, t_leaves)):
         if t.grad is None:
-            assert c.grad is None or not np.any(c.grad.data), f"{what}: leaf {k}"
+            assert c.grad is None or not np.any(c.grad._array), f"{what}: leaf {k}"
         else:
             assert_close(c.grad, t.grad, what=f"{what}: grad of leaf {k}")
 
@@ -92,12 +92,12 @@ def test_sdpa_row_with_every_key_masked_is_zero_with_zero_gradient() -> None:
         oc = F.scaled_dot_product_attention(*xc, attn_mask=as_cr(m))
         ot = TF.scaled_dot_product_attention(*xt, attn_mask=as_torch(m))
         assert_close(oc, ot, what="output")
-        assert not np.any(oc.data[:, 1])
+        assert not np.any(oc._array[:, 1])
         g = r.standard_normal(ot.shape)
         oc.backward(cr.tensor(g))
         ot.backward(as_torch(g))
         _grads_match(xc, xt, "dead row")
-        assert np.all(np.isfinite(xc[0].grad.data)) and not np.any(xc[0].grad.data[:, 1])
+        assert np.all(np.isfinite(xc[0].grad._array)) and not np.any(xc[0].grad._array[:, 1])
 
 
 def test_sdpa_grouped_query_attention_matches_torch() -> None:
@@ -153,7 +153,7 @@ def test_sdpa_dropout_uses_the_generator_on_the_weights() -> None:
     qt, kt, vt = (as_torch(a) for a in arrs)
     w = torch.softmax(qt @ kt.transpose(-2, -1) / math.sqrt(3), -1).numpy()
     np.testing.assert_allclose(out.detach().numpy(), (w * mask) @ arrs[2], rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(out.data, run(q, k, v).data)
+    np.testing.assert_array_equal(out._array, run(q, k, v)._array)
     assert gradcheck(run, (q, k, v), eps=1e-6, atol=1e-7, rtol=1e-6)
 
 
@@ -314,8 +314,8 @@ def test_mha_fully_padded_query_nan_with_weights_zero_without() -> None:
         oc, _ = cm(as_cr(x), as_cr(x), as_cr(x), key_padding_mask=as_cr(kpm), need_weights=need)
         ot, _ = tm(as_torch(x), as_torch(x), as_torch(x), key_padding_mask=as_torch(kpm),
                    need_weights=need)
-        np.testing.assert_allclose(oc.data, ot.detach().numpy(), rtol=1e-9, atol=1e-11)
-        assert np.isnan(oc.data[:, 1]).all() == need
+        np.testing.assert_allclose(oc._array, ot.detach().numpy(), rtol=1e-9, atol=1e-11)
+        assert np.isnan(oc._array[:, 1]).all() == need
 
 
 def test_mha_mismatched_mask_types_warn_like_torch() -> None:
@@ -355,9 +355,9 @@ def test_mha_init_and_state_dict_keys() -> None:
     w = cm.in_proj_weight.detach().numpy()
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
     assert np.std(w) == pytest.approx(bound / math.sqrt(3), rel=0.05)
-    assert not np.any(cm.in_proj_bias.data) and not np.any(cm.out_proj.bias.data)
+    assert not np.any(cm.in_proj_bias._array) and not np.any(cm.out_proj.bias._array)
     ob = 1 / math.sqrt(64)  # out_proj keeps Linear's default init
-    assert 0.9 * ob < np.abs(cm.out_proj.weight.data).max() <= ob
+    assert 0.9 * ob < np.abs(cm.out_proj.weight._array).max() <= ob
     assert cm.in_proj_weight.dtype == cr.float32
     from chainrule.nn.modules.activation import MultiheadAttention
 

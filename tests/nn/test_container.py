@@ -146,7 +146,7 @@ def test_identity_flatten_unflatten():
         check_twin(mine, theirs, [x])
         assert repr(mine) == repr(theirs)
     flat = nn.Flatten()(cr.tensor(x))
-    assert np.shares_memory(flat.data, x) or flat.data.base is not None
+    assert np.shares_memory(flat._array, x) or flat._array.base is not None
     with pytest.raises(RuntimeError):
         nn.Unflatten(1, (2, 2))(cr.ones(2, 3))
     with pytest.raises(TypeError):

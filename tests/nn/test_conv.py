@@ -187,7 +187,7 @@ def test_default_init_matches_torch_distribution():
         w = theirs.weight
         bound = 1 / np.sqrt(w.shape[1] * int(np.prod(w.shape[2:])))
         for name in ("weight", "bias"):
-            a = getattr(mine, name).data
+            a = getattr(mine, name)._array
             t = getattr(theirs, name).detach().numpy()
             assert a.shape == t.shape and a.dtype == np.float32
             assert np.abs(a).max() <= bound and np.abs(t).max() <= bound

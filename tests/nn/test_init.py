@@ -31,7 +31,7 @@ def _both(shape):
 
 
 def _std_matches(mine, theirs, expected=None):
-    a = mine.data if isinstance(mine, cr.Tensor) else mine
+    a = mine._array if isinstance(mine, cr.Tensor) else mine
     b = theirs.detach().numpy()
     assert abs(a.std() / b.std() - 1) < TOL, (a.std(), b.std())
     assert abs(a.mean() - b.mean()) < 5 * b.std() / math.sqrt(b.size) + 1e-12
@@ -66,13 +66,14 @@ def test_fans_equal_torch(shape):
 
 def test_uniform_normal_constant():
     a = init.uniform_(cr.empty(*SHAPE, dtype=cr.float64), -2.0, 3.0)
-    assert a.data.min() >= -2.0 and a.data.max() < 3.0
-    assert abs(a.data.std() / (5 / math.sqrt(12)) - 1) < TOL
+    assert a._array.min() >= -2.0 and a._array.max() < 3.0
+    assert abs(a._array.std() / (5 / math.sqrt(12)) - 1) < TOL
     n = init.normal_(cr.empty(*SHAPE), 1.5, 0.5)
     assert n.dtype == np.float32
-    assert abs(n.data.mean() - 1.5) < 0.01 and abs(n.data.std() / 0.5 - 1) < TOL
-    assert np.all(init.constant_(cr.empty(2, 3), 0.25).data == 0.25)
-    assert np.all(init.ones_(cr.empty(2)).data == 1) and np.all(init.zeros_(cr.ones(2)).data == 0)
+    assert abs(n._array.mean() - 1.5) < 0.01 and abs(n._array.std() / 0.5 - 1) < TOL
+    assert np.all(init.constant_(cr.empty(2, 3), 0.25)._array == 0.25)
+    assert np.all(init.ones_(cr.empty(2))._array == 1)
+    assert np.all(init.zeros_(cr.ones(2))._array == 0)
 
 
 def test_trunc_normal_bounds_and_std():
@@ -81,7 +82,7 @@ def test_trunc_normal_bounds_and_std():
     mine, theirs = _both(SHAPE)
     init.trunc_normal_(mine, 0.5, 2.0, -1.0, 3.0)
     torch.nn.init.trunc_normal_(theirs, 0.5, 2.0, -1.0, 3.0)
-    assert mine.data.min() >= -1.0 and mine.data.max() <= 3.0
+    assert mine._array.min() >= -1.0 and mine._array.max() <= 3.0
     expected = truncnorm.std((-1.0 - 0.5) / 2, (3.0 - 0.5) / 2, loc=0.5, scale=2.0)
     _std_matches(mine, theirs, expected)
 
@@ -104,7 +105,7 @@ def test_xavier_distributions():
     init.xavier_uniform_(mine, gain=2.0)
     torch.nn.init.xavier_uniform_(theirs, gain=2.0)
     bound = 2.0 * math.sqrt(6 / (fan_in + fan_out))
-    assert np.abs(mine.data).max() <= bound and np.abs(mine.data).max() > 0.99 * bound
+    assert np.abs(mine._array).max() <= bound and np.abs(mine._array).max() > 0.99 * bound
     _std_matches(mine, theirs, bound / math.sqrt(3))
     init.xavier_normal_(mine, gain=0.5)
     torch.nn.init.xavier_normal_(theirs, gain=0.5)
@@ -123,7 +124,7 @@ def test_kaiming_distributions(kw):
     fan = 30 * 25 if kw.get("mode", "fan_in") == "fan_in" else 80 * 25
     std = init.calculate_gain(kw.get("nonlinearity", "leaky_relu"), kw.get("a", 0)) / \
         math.sqrt(fan)
-    assert np.abs(mine.data).max() <= math.sqrt(3) * std
+    assert np.abs(mine._array).max() <= math.sqrt(3) * std
     _std_matches(mine, theirs, std)
     init.kaiming_normal_(mine, **kw)
     torch.nn.init.kaiming_normal_(theirs, **kw)
@@ -132,15 +133,15 @@ def test_kaiming_distributions(kw):
 
 @pytest.mark.parametrize("shape", [(6, 4), (4, 6), (5, 5), (4, 2, 3)])
 def test_orthogonal(shape):
-    w = init.orthogonal_(cr.empty(*shape, dtype=cr.float64), gain=2.0).data.reshape(shape[0], -1)
+    w = init.orthogonal_(cr.empty(*shape, dtype=cr.float64), gain=2.0)._array.reshape(shape[0], -1)
     gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
     assert_close(gram, 4.0 * np.eye(min(w.shape)), atol=1e-10)
 
 
 def test_sparse():
     w = init.sparse_(cr.empty(10, 400, dtype=cr.float64), sparsity=0.3, std=0.02)
-    assert np.all((w.data == 0).sum(0) == 3)
-    nz = w.data[w.data != 0]
+    assert np.all((w._array == 0).sum(0) == 3)
+    nz = w._array[w._array != 0]
     assert abs(nz.std() / 0.02 - 1) < TOL
 
 
@@ -151,7 +152,7 @@ def test_generators_make_draws_reproducible():
     d = init.kaiming_uniform_(cr.empty(4, 4), generator=np.random.default_rng(3))
     assert_close(a, b)
     assert_close(c, d)
-    assert not np.allclose(a.data, init.normal_(cr.empty(4, 4)).data)
+    assert not np.allclose(a._array, init.normal_(cr.empty(4, 4))._array)
     for fn in (init.uniform_, init.trunc_normal_, init.xavier_uniform_, init.xavier_normal_,
                init.kaiming_normal_, init.orthogonal_):
         x = fn(cr.empty(3, 3), generator=cr.Generator().manual_seed(1))
@@ -183,7 +184,7 @@ def test_default_layer_init_matches_torch(name, args, dists):
     mine, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
     assert [n for n, _ in mine.named_parameters()] == list(dists)
     for (n, pc), (_, pt) in zip(mine.named_parameters(), theirs.named_parameters()):
-        a, b = pc.data.astype(np.float64), pt.detach().numpy().astype(np.float64)
+        a, b = pc._array.astype(np.float64), pt.detach().numpy().astype(np.float64)
         assert a.shape == b.shape and pc.dtype == np.float32
         kind, value = dists[n]
         if kind == "const":
@@ -198,4 +199,4 @@ def test_default_layer_init_matches_torch(name, args, dists):
 
 
 def test_embedding_padding_row_is_zero_at_init():
-    assert np.all(nn.Embedding(10, 4, padding_idx=4).weight.data[4] == 0)
+    assert np.all(nn.Embedding(10, 4, padding_idx=4).weight._array[4] == 0)

@@ -85,17 +85,17 @@ def test_embedding_equals_torch(kw):
     assert repr(mine) == repr(theirs)
     if "padding_idx" in kw:
         row = kw["padding_idx"] % 7
-        assert np.all(mine.weight.grad.data[row] == 0)
+        assert np.all(mine.weight.grad._array[row] == 0)
 
 
 def test_embedding_padding_row_init_zero_and_from_pretrained():
     e = nn.Embedding(5, 4, padding_idx=3)
-    assert np.all(e.weight.data[3] == 0) and np.any(e.weight.data[2] != 0)
+    assert np.all(e.weight._array[3] == 0) and np.any(e.weight._array[2] != 0)
     table = cr.randn(4, 2)
     frozen = nn.Embedding.from_pretrained(table)
-    assert not frozen.weight.requires_grad and frozen.weight.data is table.data
+    assert not frozen.weight.requires_grad and frozen.weight._array is table._array
     free = nn.Embedding.from_pretrained(table, freeze=False, padding_idx=1)
-    assert_close(free(cr.tensor([1, 3])), table.data[[1, 3]])
+    assert_close(free(cr.tensor([1, 3])), table._array[[1, 3]])
     assert free.weight.requires_grad
     with pytest.raises(ValueError):
         nn.Embedding.from_pretrained(cr.ones(3))

@@ -11,7 +11,7 @@ import pytest
 import chainrule.nn as nn
 
 PATHS = ["rnn", "sparse", "linear", "conv", "batchnorm", "dropout", "activation",
-         "instancenorm", "normalization", "pooling", "container", "loss", "lazy"]
+         "instancenorm", "normalization", "pooling", "container", "loss", "lazy", "distance"]
 
 
 @pytest.mark.parametrize("path", PATHS)

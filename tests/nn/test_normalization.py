@@ -106,12 +106,13 @@ def test_masked_batchnorm_equals_batchnorm_on_real_elements_only():
     g = rng(2).standard_normal(x.shape)
     gr = np.concatenate([g[n, :, :L] for n, L in enumerate(lengths)], axis=1).T.copy()
     for n, L in enumerate(lengths):
-        assert_close(ym.data[n, :, :L], yr.data[sum(lengths[:n]):sum(lengths[:n]) + L].T)
+        assert_close(ym._array[n, :, :L], yr._array[sum(lengths[:n]):sum(lengths[:n]) + L].T)
         g[n, :, L:] = 0                                # a masked loss ignores the padding
     (yr * cr.tensor(gr)).sum().backward()
     (ym * cr.tensor(g)).sum().backward()
     for n, L in enumerate(lengths):
-        assert_close(xm.grad.data[n, :, :L], xr.grad.data[sum(lengths[:n]):sum(lengths[:n]) + L].T)
+        s0 = sum(lengths[:n])
+        assert_close(xm.grad._array[n, :, :L], xr.grad._array[s0:s0 + L].T)
     assert_close(masked.weight.grad, ref.weight.grad)
     assert_close(masked.bias.grad, ref.bias.grad)
     assert_close(masked.running_mean, ref.running_mean)
@@ -127,8 +128,8 @@ def test_batchnorm_warns_once_on_single_value_per_channel():
     bn = nn.BatchNorm1d(3)
     with pytest.warns(UserWarning, match=r"BatchNorm1d\(3\).*1 value per channel"):
         y = bn(cr.randn(1, 3))
-    np.testing.assert_allclose(y.data, np.broadcast_to(bn.bias.data, (1, 3)))
-    assert np.all(bn.running_var.data == 1)           # no update from a degenerate batch
+    np.testing.assert_allclose(y._array, np.broadcast_to(bn.bias._array, (1, 3)))
+    assert np.all(bn.running_var._array == 1)           # no update from a degenerate batch
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bn(cr.randn(1, 3))                            # once per layer
@@ -155,10 +156,10 @@ def test_layernorm_equals_torch(shape, ns, kw):
 def test_layernorm_invariances():
     ln = nn.LayerNorm(8, eps=1e-12, elementwise_affine=False).double()  # eps breaks scaling
     x = rng(4).standard_normal((5, 8))
-    y = ln(as_cr(x)).data
+    y = ln(as_cr(x))._array
     scale = rng(5).uniform(0.5, 10, (5, 1))
-    assert_close(ln(as_cr(x * scale + 3.0)).data, y, rtol=1e-7, atol=1e-7)   # per-example affine
-    assert_close(ln(as_cr(x[[3, 1]])).data, y[[3, 1]])                         # batch composition
+    assert_close(ln(as_cr(x * scale + 3.0))._array, y, rtol=1e-7, atol=1e-7)   # per-example affine
+    assert_close(ln(as_cr(x[[3, 1]]))._array, y[[3, 1]])                         # batch composition
     assert_close(y.mean(1), np.zeros(5), atol=1e-12)
     assert_close(y.var(1), np.full(5, 1.0), rtol=1e-4)
 

@@ -66,7 +66,7 @@ def test_maxpool_ties_and_nan_like_torch():
         yc, ic = F.max_pool2d(as_cr(x), return_indices=True, **kw)
         yt, it = torch.nn.functional.max_pool2d(as_torch(x), return_indices=True, **kw)
         np.testing.assert_array_equal(ic.data, it.numpy())
-        np.testing.assert_array_equal(np.isnan(yc.data), np.isnan(yt.numpy()))
+        np.testing.assert_array_equal(np.isnan(yc._array), np.isnan(yt.numpy()))
 
 
 def test_maxpool3d_and_unbatched():

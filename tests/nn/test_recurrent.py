@@ -262,10 +262,10 @@ def test_hessian_vector_product_through_lstm() -> None:
     eps = 1e-6
     with cr.no_grad():
         w.data += eps * v
-    gp = grad_w().data.copy()
+    gp = grad_w()._array.copy()
     with cr.no_grad():
         w.data -= 2 * eps * v
-    gm = grad_w().data.copy()
+    gm = grad_w()._array.copy()
     with cr.no_grad():
         w.data += eps * v
     np.testing.assert_allclose(hv.data, (gp - gm) / (2 * eps), rtol=1e-5, atol=1e-7)
@@ -279,7 +279,7 @@ def test_state_dict_keys_shapes_and_init() -> None:
     for k in tsd:
         assert tuple(csd[k].shape) == tuple(tsd[k].shape), k
     bound = 1 / np.sqrt(5)
-    allv = np.concatenate([p.data.ravel() for p in cm.parameters()])
+    allv = np.concatenate([p._array.ravel() for p in cm.parameters()])
     assert allv.min() >= -bound and allv.max() <= bound and allv.std() > bound / 3
     assert cm.weight_ih_l0.dtype == cr.float32
     assert len(cm.all_weights) == 4 and len(cm.all_weights[0]) == 4

@@ -21,9 +21,9 @@ def _torch_params(m: nn.Module, rng: np.random.Generator) -> dict:
     """Randomise every parameter (so norm gains/biases matter) and return torch leaves."""
     out = {}
     for name, p in m.named_parameters():
-        p.data[...] = rng.uniform(0.5, 1.5, p.shape) if "weight" in name and (
+        p._array[...] = rng.uniform(0.5, 1.5, p.shape) if "weight" in name and (
             name.startswith(("ln_", "bn_"))) else rng.uniform(-0.5, 0.5, p.shape)
-        out[name] = torch.tensor(p.data.copy(), requires_grad=True)
+        out[name] = torch.tensor(p._array.copy(), requires_grad=True)
     return out
 
 
@@ -98,13 +98,13 @@ def test_matches_step_by_step_reference(kind: str, norm: str) -> None:
         outs = [(cy, ty), (chn[0], thn)]
     gs = [rng.standard_normal(tuple(t.shape)) for _, t in outs]
     for c, t in outs:
-        np.testing.assert_allclose(c.data, t.detach().numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(c._array, t.detach().numpy(), rtol=1e-9, atol=1e-12)
     torch.autograd.backward([t for _, t in outs], [torch.tensor(g) for g in gs])
     cr.autograd.backward([c for c, _ in outs], [cr.tensor(g) for g in gs])
-    np.testing.assert_allclose(cx.grad.data, tx.grad.numpy(), rtol=1e-8, atol=1e-11)
-    np.testing.assert_allclose(ch.grad.data, th.grad.numpy(), rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(cx.grad._array, tx.grad.numpy(), rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(ch.grad._array, th.grad.numpy(), rtol=1e-8, atol=1e-11)
     for name, p in m.named_parameters():
-        np.testing.assert_allclose(p.grad.data, P[name].grad.numpy(), rtol=1e-8, atol=1e-11,
+        np.testing.assert_allclose(p.grad._array, P[name].grad.numpy(), rtol=1e-8, atol=1e-11,
                                    err_msg=name)
 
 
@@ -117,7 +117,7 @@ def test_batch_norm_running_statistics_per_step() -> None:
     x = rng.standard_normal((T, B, I))
     lengths = [5, 2, 4]
     m(cr.tensor(x), lengths=lengths)
-    proj = x @ m.weight_ih_l0.data.T
+    proj = x @ m.weight_ih_l0._array.T
     valid = np.arange(T)[:, None] < np.array(lengths)[None, :]
     mean, var = np.zeros((3, 4 * H)), np.ones((3, 4 * H))
     for t in range(T):
@@ -125,9 +125,9 @@ def test_batch_norm_running_statistics_per_step() -> None:
         mean[row] = 0.9 * mean[row] + 0.1 * v.mean(0)
         if len(v) > 1:
             var[row] = 0.9 * var[row] + 0.1 * v.var(0, ddof=1)
-    np.testing.assert_allclose(m.bn_ih_running_mean_l0.data, mean, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(m.bn_ih_running_var_l0.data, var, rtol=1e-12)
-    assert int(m.bn_steps_seen.data) == 5
+    np.testing.assert_allclose(m.bn_ih_running_mean_l0._array, mean, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(m.bn_ih_running_var_l0._array, var, rtol=1e-12)
+    assert int(m.bn_steps_seen._array) == 5
 
 
 def test_padding_does_not_change_batch_statistics() -> None:
@@ -143,9 +143,9 @@ def test_padding_does_not_change_batch_statistics() -> None:
         cx = cr.tensor(data, requires_grad=True)
         y, h = m(cx, lengths=lengths)
         (y.sum() + h.sum()).backward()
-        results.append((y.data, h.data, cx.grad.data * valid[..., None],
-                        {k: v.data.copy() for k, v in m.named_buffers()},
-                        {k: p.grad.data for k, p in m.named_parameters()}))
+        results.append((y._array, h._array, cx.grad._array * valid[..., None],
+                        {k: v._array.copy() for k, v in m.named_buffers()},
+                        {k: p.grad._array for k, p in m.named_parameters()}))
     (y1, h1, g1, b1, p1), (y2, h2, g2, b2, p2) = results
     np.testing.assert_allclose(y1, y2, rtol=1e-12)
     np.testing.assert_allclose(h1, h2, rtol=1e-12)
@@ -161,18 +161,18 @@ def test_longer_test_sequences_reuse_the_last_seen_step() -> None:
     m = nn.LSTM(I, H, batch_norm=True, bn_max_steps=16).double()
     for _ in range(3):
         m(cr.randn(4, 8, I, dtype=cr.float64))  # training length 4
-    assert int(m.bn_steps_seen.data) == 4
+    assert int(m.bn_steps_seen._array) == 4
     m.eval()
     x = cr.randn(7, 2, I, dtype=cr.float64)
-    y = m(x)[0].data
+    y = m(x)[0]._array
     manual = nn.LSTM(I, H, batch_norm=True, bn_max_steps=16).double()
     manual.load_state_dict(m.state_dict())
     for name, buf in manual.named_buffers():
         if "running" in name:
-            buf.data[4:7] = buf.data[3]  # steps 4..6 given step 3's statistics explicitly
-    manual.bn_steps_seen.data[...] = 16
+            buf._array[4:7] = buf._array[3]  # steps 4..6 given step 3's statistics explicitly
+    manual.bn_steps_seen._array[...] = 16
     manual.eval()
-    np.testing.assert_allclose(y, manual(x)[0].data, rtol=1e-12)
+    np.testing.assert_allclose(y, manual(x)[0]._array, rtol=1e-12)
     np.testing.assert_array_equal(bn_rows(0, 7, 16, 4, training=False), [0, 1, 2, 3, 3, 3, 3])
     np.testing.assert_array_equal(bn_rows(0, 5, 3, 0, training=True), [0, 1, 2, 2, 2])
 
@@ -188,7 +188,7 @@ def test_norm_options_state_dict_and_errors() -> None:
     assert bn.bn_hh_running_mean_l0.shape == (10, 3 * H)
     assert "bn_hh_weight_l0" in dict(bn.named_parameters())
     assert "bn_hh_running_var_l0" not in dict(bn.named_parameters())
-    np.testing.assert_allclose(bn.bn_ih_weight_l0.data, 0.1)
+    np.testing.assert_allclose(bn.bn_ih_weight_l0._array, 0.1)
     missing, unexpected = bn.load_state_dict(torch.nn.GRU(I, H).state_dict(), strict=False)
     assert unexpected == [] and all(k.startswith("bn_") for k in missing)
     with pytest.raises(ValueError, match="layer_norm or batch_norm"):
@@ -196,4 +196,4 @@ def test_norm_options_state_dict_and_errors() -> None:
     out, _ = nn.LayerNormLSTM(I, H, num_layers=2, dropout={"variational": 0.2, "zoneout": 0.1})(
         cr.randn(T, B, I), lengths=[5, 1, 3])
     out.sum().backward()
-    assert np.all(out.data[3:, 2] == 0)
+    assert np.all(out._array[3:, 2] == 0)

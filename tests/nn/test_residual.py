@@ -86,4 +86,4 @@ def test_basic_block_equals_torch(inplanes, planes, stride):
     theirs.eval()
     x = rng(4).standard_normal((1, inplanes, 5, 5))
     assert_close(mine(as_cr(x)), theirs(torch.tensor(x)), rtol=1e-8, atol=1e-10)
-    assert np.all(mine(as_cr(x)).data >= 0)
+    assert np.all(mine(as_cr(x))._array >= 0)

@@ -187,9 +187,9 @@ def test_transformer_init_and_state_dict_keys() -> None:
         if p.ndim > 1:  # every matrix is xavier_uniform_, including out_proj and linear1/2
             fan_out, fan_in = p.shape
             bound = math.sqrt(6 / (fan_in + fan_out))
-            assert 0.8 * bound < np.abs(p.data).max() <= bound, name
+            assert 0.8 * bound < np.abs(p._array).max() <= bound, name
         else:
-            assert np.all(p.data == 1.0), name  # bias=False leaves only LayerNorm weights
+            assert np.all(p._array == 1.0), name  # bias=False leaves only LayerNorm weights
 
 
 def test_generate_square_subsequent_mask_matches_torch() -> None:

@@ -45,7 +45,7 @@ def test_clip_grad_norm_equals_torch(norm_type, max_norm):
 
 def test_clip_grad_norm_nonfinite_and_edge_cases():
     mine, _ = _params_with_grads()
-    mine[0].grad.data[0, 0] = np.nan
+    mine[0].grad._array[0, 0] = np.nan
     with pytest.raises(RuntimeError, match="non-finite"):
         utils.clip_grad_norm_(mine, 1.0, error_if_nonfinite=True)
     assert np.isnan(utils.clip_grad_norm_(mine, 1.0).item())
@@ -54,7 +54,7 @@ def test_clip_grad_norm_nonfinite_and_edge_cases():
     p.grad = cr.full((3,), 4.0)
     total = utils.clip_grad_norm_(p, 1.0)  # a single tensor is accepted
     assert math.isclose(total.item(), math.sqrt(48), rel_tol=1e-6)
-    assert math.isclose(float(np.linalg.norm(p.grad.data)), 1.0, rel_tol=1e-5)
+    assert math.isclose(float(np.linalg.norm(p.grad._array)), 1.0, rel_tol=1e-5)
 
 
 def test_clip_grad_value_equals_torch():
@@ -71,7 +71,7 @@ def test_parameters_to_vector_and_back_equal_torch():
     vt = torch.nn.utils.parameters_to_vector(theirs)
     assert_close(vc, vt)
     (vc * vc).sum().backward()  # the vector is part of the graph
-    assert_close(mine[0].grad, 2 * mine[0].data + rng(10).standard_normal(SHAPES[0]))
+    assert_close(mine[0].grad, 2 * mine[0]._array + rng(10).standard_normal(SHAPES[0]))
     new = rng(7).standard_normal(vt.shape[0])
     utils.vector_to_parameters(cr.tensor(new), mine)
     torch.nn.utils.vector_to_parameters(torch.tensor(new), theirs)
@@ -85,7 +85,7 @@ def test_parameters_to_vector_and_back_equal_torch():
 
 def test_penalties_values_and_gradients():
     model = nn.Linear(4, 3).double()
-    w, b = model.weight.data, model.bias.data
+    w, b = model.weight._array, model.bias._array
     l1 = utils.l1_penalty(model.parameters(), 0.1)
     l2 = utils.l2_penalty(model, 0.2)
     en = utils.elastic_net_penalty(model.parameters(), alpha=0.5, l1_ratio=0.3)
@@ -115,19 +115,19 @@ def test_l2_penalty_gradient_equals_coupled_weight_decay():
 
 def test_max_norm_constraint():
     w = nn.Parameter(cr.tensor(rng().standard_normal((6, 5)) * 3))
-    small = w.data[0] / np.linalg.norm(w.data[0]) * 0.5
-    w.data[0] = small
+    small = w._array[0] / np.linalg.norm(w._array[0]) * 0.5
+    w._array[0] = small
     n = utils.max_norm_([w], 2.0)
-    norms = np.linalg.norm(w.data, axis=1)
+    norms = np.linalg.norm(w._array, axis=1)
     assert n == 5 and np.all(norms <= 2.0 + 1e-6)
-    assert_close(w.data[0], small)
+    assert_close(w._array[0], small)
     np.testing.assert_allclose(norms[1:], 2.0, rtol=1e-6)
     conv_w = cr.tensor(rng(1).standard_normal((4, 3, 3, 3)) * 5)
     utils.max_norm_(conv_w, 1.0)
-    assert np.all(np.linalg.norm(conv_w.data.reshape(4, -1), axis=1) <= 1.0 + 1e-6)
+    assert np.all(np.linalg.norm(conv_w._array.reshape(4, -1), axis=1) <= 1.0 + 1e-6)
     cols = cr.tensor(rng(2).standard_normal((3, 8)) * 4)
     utils.max_norm_(cols, 1.5, dim=1, norm_type=math.inf)
-    assert np.abs(cols.data).max(axis=0).max() <= 1.5 + 1e-6
+    assert np.abs(cols._array).max(axis=0).max() <= 1.5 + 1e-6
     ref = torch.renorm(torch.tensor(rng(3).standard_normal((5, 4))), 2, 0, 1.0)
     mine = cr.tensor(rng(3).standard_normal((5, 4)))
     utils.max_norm_(mine, 1.0)

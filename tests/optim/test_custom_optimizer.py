@@ -176,9 +176,6 @@ def test_trajectory_matches_torch(init_state, name, kwargs, use_closure):
         np.testing.assert_allclose(_weights(m1)[k], v, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.xfail(reason="p.data is a NumPy array in chainrule, so Tensor methods on it "
-                          "(p.data.add_) fail until .data becomes a Tensor", strict=False,
-                   raises=AttributeError)
 def test_tensor_methods_on_data(init_state):
     m1, _, _ = _run(cr, "DataAddSGD", init_state, 3, dict(lr=0.1))
     m2, _, _ = _run(torch, "DataAddSGD", init_state, 3, dict(lr=0.1))

@@ -26,7 +26,7 @@ def test_range_test_sweeps_suggests_and_restores():
     opt.zero_grad()
     ((x @ w - y) ** 2).mean().backward()
     opt.step()  # some optimizer state to restore
-    before_w = w.data.copy()
+    before_w = w._array.copy()
     before_buf = opt.state[w]["momentum_buffer"].copy()
 
     def step():

@@ -224,7 +224,7 @@ def test_state_dicts_survive_json():
     sequence(opt1, sched1, 0, 30)
     s_state = json.loads(json.dumps(sched1.state_dict()))
     o_state = opt1.state_dict()
-    o_state = {"state": {str(k): {n: v.data.copy() for n, v in st.items()}
+    o_state = {"state": {str(k): {n: v._array.copy() for n, v in st.items()}
                          for k, st in o_state["state"].items()},
                "param_groups": json.loads(json.dumps(o_state["param_groups"]))}
     opt2, sched2 = make(chainrule, "sgd", "MultiStepLR")

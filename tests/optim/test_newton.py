@@ -118,7 +118,7 @@ def saddle_run(steps: int = 40, **kw):
     path = []
     for _ in range(steps):
         opt.step(closure)
-        path.append(p.data.copy())
+        path.append(p._array.copy())
     return np.array(path)
 
 
@@ -217,7 +217,7 @@ def test_the_lbfgs_closure_matches_the_explicit_form(kw):
         for _ in range(4):
             opt.step(closure)
         assert opt.state[z]["n_iter"] == 4
-        return z.data.copy()
+        return z._array.copy()
 
     plain, explicit, bare = run("plain"), run("explicit"), run("none")
     np.testing.assert_array_equal(plain, explicit)

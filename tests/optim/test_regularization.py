@@ -36,7 +36,7 @@ def train_lasso(opt_cls, steps: int, subgradient: bool = False, alpha: float = 0
             loss = loss + nn.utils.l1_penalty([w], alpha)
         loss.backward()
         opt.step()
-    return w.data.copy()
+    return w._array.copy()
 
 
 def test_prox_step_is_soft_thresholding():
@@ -95,7 +95,7 @@ def test_coupled_l2_is_the_gradient_of_the_explicit_penalty():
                 loss = loss + nn.utils.l2_penalty([w], 0.3)  # (0.3/2)·‖θ‖²
             loss.backward()
             opt.step()
-        out.append(w.data.copy())
+        out.append(w._array.copy())
     np.testing.assert_allclose(out[0], out[1], rtol=1e-12)
 
 

@@ -144,7 +144,7 @@ def test_nan_policy_raise_names_step_and_skip_skips() -> None:
     trainer = Trainer(model, bad_loss, opt, callbacks=[NaNPolicy("raise")], quiet=True)
     with pytest.raises(NonFiniteError, match="step 0"):
         trainer.fit(DataLoader(blobs(), batch_size=60), epochs=1)
-    before = [p.data.copy() for p in model.parameters()]
+    before = [p._array.copy() for p in model.parameters()]
     policy = NaNPolicy("skip")
     trainer = Trainer(model, bad_loss, opt, callbacks=[policy], quiet=True)
     trainer.fit(DataLoader(blobs(), batch_size=60), epochs=1)
@@ -223,7 +223,7 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch) -> No
     trainer.fit(DataLoader(blobs(), batch_size=30), epochs=1)
     ck = str(tmp_path / "ck")
     trainer.save_checkpoint(ck)
-    saved = [p.data.copy() for p in model.parameters()]
+    saved = [p._array.copy() for p in model.parameters()]
     trainer.fit(DataLoader(blobs(), batch_size=30), epochs=2)
 
     real = ser._write_all
@@ -266,7 +266,7 @@ _RESUME_SCRIPT = textwrap.dedent("""
     cbs = [StopAt()] if mode == "first" else []
     t = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, callbacks=cbs, quiet=True)
     t.fit(loader, epochs=4, resume=ck if mode == "resume" else None)
-    np.save(out, np.concatenate([p.data.ravel() for p in model.parameters()]))
+    np.save(out, np.concatenate([p.detach().numpy().ravel() for p in model.parameters()]))
 """)
 
 

@@ -94,10 +94,10 @@ def probe(model: MLP, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     out, zs, hs = model.record(cr.from_numpy(x), retain=True)
     nn.functional.cross_entropy(out, cr.from_numpy(y)).backward()
     rec = {
-        "z": [z.data for z in zs],
-        "h": [h.data for h in hs],
-        "delta": [z.grad.data for z in zs],
-        "gw": [w.grad.data.copy() for w in model.weights()],
+        "z": [z._array for z in zs],
+        "h": [h._array for h in hs],
+        "delta": [z.grad._array for z in zs],
+        "gw": [w.grad._array.copy() for w in model.weights()],
     }
     for p in model.parameters():
         p.grad = None
@@ -349,7 +349,7 @@ def _inactive(model: MLP, x: np.ndarray) -> np.ndarray:
     For ReLU that is a dead unit (zero output and zero gradient on all of them)."""
     with cr.no_grad():
         _, zs, _ = model.record(cr.from_numpy(x))
-    return np.concatenate([(z.data <= 0).all(axis=0) for z in zs])
+    return np.concatenate([(z._array <= 0).all(axis=0) for z in zs])
 
 
 def _revived(history: list[np.ndarray]) -> tuple[float, int]:

@@ -51,7 +51,7 @@ def run_method(f: Callable[[Any], Any], x0: np.ndarray, method: str, iters: int,
         opt: Any = optim.SGD([x], lr=lr)
     else:
         opt = optim.Newton([x], saddle_free=method == "saddle-free newton")
-    path = [x.data.copy()]
+    path = [x._array.copy()]
     escaped = None
     for k in range(1, iters + 1):
         if method == "gd":
@@ -60,8 +60,8 @@ def run_method(f: Callable[[Any], Any], x0: np.ndarray, method: str, iters: int,
             opt.step()
         else:
             opt.step(lambda: f(x))
-        path.append(x.data.copy())
-        if float(f(_vec(x.data, False)).item()) < escape:
+        path.append(x._array.copy())
+        if float(f(_vec(x._array, False)).item()) < escape:
             escaped = k
             break
     return {"path": np.asarray(path), "escape": escaped,
@@ -95,12 +95,12 @@ class PooledDigits:
     def error(self, theta: np.ndarray) -> float:
         with cr.no_grad():
             out = self.logits(cr.from_numpy(theta))
-        return float(np.mean(out.data.argmax(1) != self.y))
+        return float(np.mean(out._array.argmax(1) != self.y))
 
     def grad_norm(self, theta: np.ndarray) -> float:
         t = _vec(theta)
         self.loss(t).backward()
-        return float(np.linalg.norm(t.grad.data))
+        return float(np.linalg.norm(t.grad._array))
 
 
 def find_critical_point(task: PooledDigits, theta0: np.ndarray, iters: int) -> np.ndarray:
@@ -118,7 +118,7 @@ def find_critical_point(task: PooledDigits, theta0: np.ndarray, iters: int) -> n
         return phi
 
     opt.step(closure)
-    return p.data.copy()
+    return p._array.copy()
 
 
 @register
@@ -179,7 +179,7 @@ class E3Saddles(Experiment):
             starts = []
             for k in range(max(marks) + 1):  # starts along a training run: high to low error
                 if k in marks:
-                    starts.append(th.data.copy())
+                    starts.append(th._array.copy())
                 opt.zero_grad()
                 task.loss(th).backward()
                 opt.step()
@@ -370,7 +370,7 @@ class E4Convexity(Experiment):
             return task.grad_norm(point)
         w, b = _vec(point[:d]), _vec(point[d:])
         loss(w, b).backward()
-        return float(np.sqrt(np.sum(w.grad.data ** 2) + np.sum(b.grad.data ** 2)))
+        return float(np.sqrt(np.sum(w.grad._array ** 2) + np.sum(b.grad._array ** 2)))
 
     def _report(self, ctx: Context, out: dict, iters: int, samples: int,
                 n_params: int) -> Result:

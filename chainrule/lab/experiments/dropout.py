@@ -76,7 +76,7 @@ def mc_predict(model: nn.Module, x: np.ndarray, samples: int) -> np.ndarray:
     with cr.no_grad():
         xt = common.as_tensor(x)
         for _ in range(samples):
-            probs += nn.functional.softmax(model(xt), dim=-1).data
+            probs += nn.functional.softmax(model(xt), dim=-1)._array
     model.train(was)
     return probs / samples
 
@@ -90,7 +90,7 @@ def _hidden_sparsity(model: nn.Sequential, x: np.ndarray) -> float:
         for m in list(model)[:relus[-1] + 1]:
             h = m(h)
     model.train()
-    return float((h.data == 0).mean())
+    return float((h._array == 0).mean())
 
 
 def _inverted_dropout_demo(seed: int) -> dict[str, float]:
@@ -98,11 +98,11 @@ def _inverted_dropout_demo(seed: int) -> dict[str, float]:
     (E[y] = x), and eval mode is the identity."""
     drop = nn.Dropout(0.5, generator=_gen(seed, 99))
     ones = cr.ones(200, 500)
-    y = drop(ones).data
+    y = drop(ones)._array
     drop.eval()
     return {"kept value": float(y[y > 0].mean()), "kept fraction": float((y > 0).mean()),
             "mean (E[y] = 1)": float(y.mean()),
-            "eval max |y − x|": float(np.abs(drop(ones).data - 1).max())}
+            "eval max |y − x|": float(np.abs(drop(ones)._array - 1).max())}
 
 
 @register
@@ -462,5 +462,5 @@ def _first_maps(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
     with cr.no_grad():
         h = model[1](model[0](common.as_tensor(x)))
     model.train()
-    return h.data.astype(np.float64)
+    return h._array.astype(np.float64)
 

@@ -221,7 +221,7 @@ def ridge_iterative(x: np.ndarray, y: np.ndarray, lam: float, steps: int) -> np.
         opt.zero_grad()
         (0.5 * nn.functional.mse_loss(model(xt), yt)).backward()
         opt.step()
-    return model.weight.data.reshape(-1).copy()
+    return model.weight._array.reshape(-1).copy()
 
 
 @register
@@ -289,7 +289,7 @@ class F2Regularisation(Experiment):
                         return (nn.functional.cross_entropy(out, target)
                                 + nn.utils.l1_penalty(weights, self.l1))
                 common.train(model, opt, x, y, steps, 32, seed, loss_fn=loss_fn)
-                w = np.concatenate([p.data.reshape(-1) for p in weights])
+                w = np.concatenate([p._array.reshape(-1) for p in weights])
                 r = out[arm]
                 r["zeros"].append(float(np.mean(w == 0)))
                 r["small"].append(float(np.mean(np.abs(w) < 1e-3)))

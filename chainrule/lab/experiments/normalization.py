@@ -92,7 +92,7 @@ def _sigmoid_inputs(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
         for m in list(model)[:last]:
             h = m(h)
     model.train(was)
-    return h.data.astype(np.float64)
+    return h._array.astype(np.float64)
 
 
 _D1_LR = 0.5          # base SGD lr; the arms use ×1, ×5, ×30
@@ -283,14 +283,14 @@ def _seq_accuracy(model: nn.Module, data: tuple[np.ndarray, ...]) -> float:
     model.eval()
     with cr.no_grad():
         out = model(common.as_tensor(x), lengths=lens)
-    return float((out.data.argmax(-1) == y).mean())
+    return float((out._array.argmax(-1) == y).mean())
 
 
 def _bn_layer_inputs(model: nn.Module, x: np.ndarray) -> list[np.ndarray]:
     """The input of every BatchNorm1d on ``x`` (eval mode, forward hooks)."""
     seen: list[np.ndarray] = []
     hooks = [m.register_forward_hook(lambda mod, inp, out: seen.append(
-        inp[0].data.astype(np.float64))) for m in model.modules()
+        inp[0]._array.astype(np.float64))) for m in model.modules()
         if isinstance(m, nn.BatchNorm1d)]
     was = model.training
     model.eval()
@@ -305,16 +305,16 @@ def _bn_layer_inputs(model: nn.Module, x: np.ndarray) -> list[np.ndarray]:
 def _companion_diffs(model: nn.Module, x: np.ndarray, rng: np.random.Generator,
                      training: bool) -> float:
     """max |f(x_i in batch A) − f(x_i in batch B)| (eval: also x_i alone) over 20 examples."""
-    state = {k: v.data.copy() for k, v in model.state_dict().items()}
+    state = {k: v._array.copy() for k, v in model.state_dict().items()}
     model.train(training)
     worst = 0.0
     with cr.no_grad():
         for i in range(20):
             a = np.concatenate([x[i:i + 1], x[rng.choice(len(x), 49)]])
             b = np.concatenate([x[i:i + 1], x[rng.choice(len(x), 49)]])
-            outs = [model(common.as_tensor(a)).data[0], model(common.as_tensor(b)).data[0]]
+            outs = [model(common.as_tensor(a))._array[0], model(common.as_tensor(b))._array[0]]
             if not training:
-                outs.append(model(common.as_tensor(x[i:i + 1])).data[0])
+                outs.append(model(common.as_tensor(x[i:i + 1]))._array[0])
             worst = max(worst, float(np.max(np.abs(np.stack(outs) - outs[0]))))
     model.load_state_dict(state)  # training-mode passes moved the running statistics
     model.eval()
@@ -330,7 +330,7 @@ def _padding_sigma_error(rng: np.random.Generator) -> float:
     for use_lengths in (True, False):
         bn = nn.BatchNorm1d(2, momentum=1.0)
         bn(xt, lengths=lens if use_lengths else None)
-        sig.append(np.sqrt(bn.running_var.data.astype(np.float64)))
+        sig.append(np.sqrt(bn.running_var._array.astype(np.float64)))
     return float(np.mean(np.abs(sig[1] - sig[0]) / sig[0]))
 
 
@@ -469,19 +469,19 @@ def _running_vs_full(model: nn.Module, x: np.ndarray, xt: np.ndarray,
     set (Ioffe & Szegedy's inference step, computed layer by layer), and the mean gap between
     running and full-data means in units of σ."""
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
-    saved = [(m.running_mean.data.copy(), m.running_var.data.copy()) for m in bns]
+    saved = [(m.running_mean._array.copy(), m.running_var._array.copy()) for m in bns]
     acc_run = common.accuracy(model, xt, yt)
     errs = []
     for k, m in enumerate(bns):  # layer by layer: later inputs depend on earlier statistics
         inp = _bn_layer_inputs(model, x)[k]
         mu, var = inp.mean(0), inp.var(0, ddof=1)
         errs.append(float(np.mean(np.abs(saved[k][0] - mu) / np.sqrt(var + 1e-12))))
-        m.running_mean.data[...] = mu
-        m.running_var.data[...] = var
+        m.running_mean._array[...] = mu
+        m.running_var._array[...] = var
     acc_full = common.accuracy(model, xt, yt)
     for m, (rm, rv) in zip(bns, saved):
-        m.running_mean.data[...] = rm
-        m.running_var.data[...] = rv
+        m.running_mean._array[...] = rm
+        m.running_var._array[...] = rv
     return acc_run, acc_full, float(np.mean(errs))
 
 
@@ -517,8 +517,8 @@ def _invariances(seed: int) -> dict[str, dict[str, float]]:
         for name, f in transforms.items():
             diffs = {}
             for label, layer in (("LN", ln), ("BN", bn)):
-                a = layer(common.as_tensor(h)).data
-                b = layer(common.as_tensor(f(h))).data
+                a = layer(common.as_tensor(h))._array
+                b = layer(common.as_tensor(f(h)))._array
                 diffs[label] = float(np.max(np.abs(a - b)))
             out[name] = diffs
     return out

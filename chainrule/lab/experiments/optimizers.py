@@ -139,7 +139,7 @@ class E1AdaptiveOptimizers(Experiment):
         err: list[float] = []
 
         def after_backward(step: int) -> None:
-            g2 = np.square(w.grad.data, dtype=np.float64)
+            g2 = np.square(w.grad._array, dtype=np.float64)
             sum_sq.__iadd__(g2)
             ema.__imul__(0.99)
             ema.__iadd__(0.01 * g2)
@@ -320,7 +320,7 @@ def gd_quadratic(a: np.ndarray, x0: np.ndarray, eps: float, max_iter: int
         opt.zero_grad()
         (0.5 * (x @ (at @ x))).backward()
         opt.step()
-        errs.append(float(np.linalg.norm(x.data)))
+        errs.append(float(np.linalg.norm(x._array)))
         if errs[-1] <= eps * errs[0]:
             return k, errs
     return max_iter, errs
@@ -335,12 +335,12 @@ def _gd_path(f: Callable[[Any], Any], x0: np.ndarray, lr: float, iters: int,
              stop: Callable[[np.ndarray], bool]) -> list[np.ndarray]:
     x = _vec(x0)
     opt = optim.SGD([x], lr=lr)
-    path = [x.data.copy()]
+    path = [x._array.copy()]
     for _ in range(iters):
         opt.zero_grad()
         f(x).backward()
         opt.step()
-        path.append(x.data.copy())
+        path.append(x._array.copy())
         if stop(path[-1]):
             break
     return path
@@ -350,10 +350,10 @@ def _newton_path(f: Callable[[Any], Any], x0: np.ndarray, iters: int,
                  stop: Callable[[np.ndarray], bool], **kw: Any) -> list[np.ndarray]:
     x = _vec(x0)
     opt = optim.Newton([x], **kw)
-    path = [x.data.copy()]
+    path = [x._array.copy()]
     for _ in range(iters):
         opt.step(lambda: f(x))
-        path.append(x.data.copy())
+        path.append(x._array.copy())
         if stop(path[-1]):
             break
     return path
@@ -556,7 +556,8 @@ class E5Newton(Experiment):
             for _ in range(cap):
                 sgd.zero_grad()
                 loss(w2, b2).backward()
-                gg.append(math.sqrt(float((w2.grad.data ** 2).sum() + (b2.grad.data ** 2).sum())))
+                gw, gb = w2.grad._array, b2.grad._array
+                gg.append(math.sqrt(float((gw ** 2).sum() + (gb ** 2).sum())))
                 if gg[-1] <= self.tol:
                     break
                 sgd.step()
@@ -644,7 +645,7 @@ def mlp_objective(x: np.ndarray, y: np.ndarray, hidden: int
 def _gradient(f: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
     t = _vec(x)
     f(t).backward()
-    return t.grad.data.copy()
+    return t.grad._array.copy()
 
 
 def _jvp(f: Callable[[Any], Any], x: np.ndarray, u: np.ndarray) -> float:

@@ -159,7 +159,7 @@ def mc_loss(model: MarkovLM, tokens: np.ndarray, order: int, samples: int,
     try:
         with cr.no_grad():
             for _ in range(samples):
-                logits = model(x).data[:, order - 1:].astype(np.float64)
+                logits = model(x)._array[:, order - 1:].astype(np.float64)
                 logits -= logits.max(-1, keepdims=True)
                 e = np.exp(logits)
                 prob = prob + e / e.sum(-1, keepdims=True)
@@ -227,7 +227,7 @@ def _train_lm(cfg: LMConfig, dropout: dict[str, float], seed: int,
             train_curve.append(_eval_loss(model, train[:64], cfg.order))
             if v < best:
                 best = v
-                best_state = {k: t.data.copy() for k, t in model.state_dict().items()}
+                best_state = {k: t._array.copy() for k, t in model.state_dict().items()}
     return {
         "steps": steps_at, "train": train_curve, "val": val_curve,
         "best_val": best, "best_step": steps_at[int(np.argmin(val_curve))],
@@ -378,8 +378,8 @@ def chrono_init_(cell: nn.LSTMCell, t_max: int, rng: np.random.Generator) -> Non
     bf = np.log(rng.uniform(1.0, max(t_max - 1, 2), H))
     b = np.zeros(4 * H)
     b[:H], b[H:2 * H] = -bf, bf
-    cell.bias_ih.data[...] = b
-    cell.bias_hh.data[...] = 0.0
+    cell.bias_ih._array[...] = b
+    cell.bias_hh._array[...] = 0.0
 
 
 def train_memory(cfg: MemoryConfig, placement: str, T: int, seed: int) -> dict[str, Any]:

@@ -140,7 +140,7 @@ def _train_sgd(ctx: Context, depth: int, residual: bool, seed: int, steps: int,
                "test_loss": common.mean_loss(model, xt, yt),
                "train_acc": common.accuracy(model, x, y),
                "test_acc": common.accuracy(model, xt, yt), "curve": curve}
-    _TRAINED[key] = ({k: v.data.copy() for k, v in model.state_dict().items()}, metrics)
+    _TRAINED[key] = ({k: v._array.copy() for k, v in model.state_dict().items()}, metrics)
     return model, metrics
 
 

@@ -172,7 +172,7 @@ def init_grad_norms(norm_first: bool, seed: int, data: dict[str, np.ndarray],
     lines = data["train"][np.random.default_rng(seed + 20_000).integers(0, len(data["train"]),
                                                                          64)]
     _lm_loss(model, lines).backward()
-    return [float(np.linalg.norm(layer.linear2.weight.grad.data))
+    return [float(np.linalg.norm(layer.linear2.weight.grad._array))
             for layer in model.encoder.layers]
 
 

@@ -78,9 +78,9 @@ def _inplace(input: Tensor, fn: Callable[[Tensor], Tensor], inplace: bool) -> Te
                 "a leaf Variable that requires grad is being used in an in-place operation "
                 f"(activation on a tensor of shape {tuple(input.shape)})."
             )
-        old = _wrap(input.data, True, input.grad_fn)  # a snapshot: the graph reads the old value
+        old = _wrap(input._array, True, input.grad_fn)  # a snapshot: the graph reads the old value
         res = fn(old)
-        input.data, input.grad_fn = res.data, res.grad_fn
+        input._array, input.grad_fn = res._array, res.grad_fn
         input._bump_version()
         node = res.grad_fn
         if node is not None and node.save_out:  # the node must see the rebound tensor
@@ -89,14 +89,14 @@ def _inplace(input: Tensor, fn: Callable[[Tensor], Tensor], inplace: bool) -> Te
         return input
     with no_grad():
         res = fn(input)
-    input._write(res.data)
+    input._write(res._array)
     return input
 
 
 def _clip_no_edge_grad(x: Tensor, lo: float, hi: float) -> Tensor:
     """clamp(x, lo, hi) whose gradient is 1 strictly inside (lo, hi) and 0 elsewhere."""
-    inside = (x.data > lo) & (x.data < hi)
-    return apply(E.Where, inside, x, xp.clip(x.data, lo, hi))
+    inside = (x._array > lo) & (x._array < hi)
+    return apply(E.Where, inside, x, xp.clip(x._array, lo, hi))
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -127,7 +127,7 @@ def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Ten
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x if x > 0 else negative_slope · x."""
-    return _inplace(input, lambda x: where(x.data > 0, x, x * negative_slope), inplace)
+    return _inplace(input, lambda x: where(x._array > 0, x, x * negative_slope), inplace)
 
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -137,7 +137,7 @@ def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
 def _elu(x: Tensor, alpha: float, scale: float = 1.0, input_scale: float = 1.0) -> Tensor:
     # expm1 of min(x, 0): the unused branch stays finite, so its zero gradient is not 0·inf
     neg = (x.clamp(max=0.0) * input_scale).expm1() * alpha
-    out = where(x.data > 0, x, neg)
+    out = where(x._array > 0, x, neg)
     return out * scale if scale != 1.0 else out
 
 
@@ -165,7 +165,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
 
 def _threshold(x: Tensor, th: float, value: float) -> Tensor:
-    return where(x.data > th, x, float(value))
+    return where(x._array > th, x, float(value))
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -199,7 +199,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     soft = bx.clamp(max=threshold).exp().log1p()
     if beta != 1.0:
         soft = soft * (1.0 / beta)
-    return where(bx.data > threshold, input, soft)
+    return where(bx._array > threshold, input, soft)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -223,7 +223,7 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     (-3, 3), 0 at -3 and 1 at 3 (PyTorch's convention)."""
     def fn(x: Tensor) -> Tensor:
         mid = x * (x + 3.0) * (1.0 / 6.0)
-        return where(x.data <= -3.0, 0.0, where(x.data < 3.0, mid, x))
+        return where(x._array <= -3.0, 0.0, where(x._array < 3.0, mid, x))
 
     return _inplace(input, fn, inplace)
 
@@ -239,7 +239,7 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
         weight = weight.reshape((-1,) + (1,) * (input.ndim - 2))
     elif weight.ndim:
         weight = weight.reshape(())
-    return where(input.data > 0, input, input * weight)
+    return where(input._array > 0, input, input * weight)
 
 
 def sigmoid(input: Tensor) -> Tensor:

@@ -35,11 +35,11 @@ def _as_tensor(x: Any) -> Tensor:
 
 
 def _is_bool(t: Tensor) -> bool:
-    return t.data.dtype == xp.bool_
+    return t._array.dtype == xp.bool_
 
 
 def _is_float(t: Tensor) -> bool:
-    return t.data.dtype.kind == "f"
+    return t._array.dtype.kind == "f"
 
 
 def _safe_softmax(scores: Tensor) -> Tensor:
@@ -48,7 +48,7 @@ def _safe_softmax(scores: Tensor) -> Tensor:
     This is PyTorch's ``_safe_softmax``: a query that may attend to nothing gets zero weights,
     zero output and zero gradient. The dead rows' scores are replaced by 0 *before* the softmax,
     so no NaN enters the graph (a NaN there would leak into the gradient of additive masks)."""
-    dead = xp.all(scores.data == _NEG_INF, axis=-1, keepdims=True)
+    dead = xp.all(scores._array == _NEG_INF, axis=-1, keepdims=True)
     if not dead.any():
         return softmax(scores, -1)
     return where(dead, 0.0, softmax(where(dead, 0.0, scores), -1))
@@ -144,7 +144,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         L, S = query.shape[-2], key.shape[-2]
         scores = where(xp.tri(L, S, dtype=bool), scores, _NEG_INF)
     elif attn_mask is not None:
-        scores = where(attn_mask.data, scores, _NEG_INF) if _is_bool(attn_mask) \
+        scores = where(attn_mask._array, scores, _NEG_INF) if _is_bool(attn_mask) \
             else scores + attn_mask
     weights = _safe_softmax(scores)
     if dropout_p > 0.0:
@@ -176,8 +176,8 @@ def _canonical_mask(mask: Any, mask_name: str, other_type: Any, other_name: str,
         warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use "
                       "same type for both instead.", stacklevel=3)
     if _is_bool(mask):
-        dt = target_type.data.dtype if isinstance(target_type, Tensor) else target_type
-        return _wrap(xp.where(mask.data, _NEG_INF, 0.0).astype(dt))
+        dt = target_type._array.dtype if isinstance(target_type, Tensor) else target_type
+        return _wrap(xp.where(mask._array, _NEG_INF, 0.0).astype(dt))
     return mask
 
 
@@ -298,7 +298,7 @@ def multi_head_attention_forward(
     tgt_len, bsz, embed_dim = query.shape
     src_len = key.shape[0]
     key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask",
-                                       _none_or_dtype(attn_mask), "attn_mask", query.data.dtype)
+                                       _none_or_dtype(attn_mask), "attn_mask", query._array.dtype)
     if is_causal and attn_mask is None:
         raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
                            "Transformer module method `generate_square_subsequent_mask` to "
@@ -307,7 +307,7 @@ def multi_head_attention_forward(
         # the hint alone is used (as PyTorch does): the mask is trusted to be causal
         attn_mask = None
     else:
-        attn_mask = _canonical_mask(attn_mask, "attn_mask", None, "", query.data.dtype,
+        attn_mask = _canonical_mask(attn_mask, "attn_mask", None, "", query._array.dtype,
                                     check_other=False)
         if key_padding_mask is not None:
             is_causal = False  # the merged mask is no longer causal
@@ -350,7 +350,7 @@ def multi_head_attention_forward(
     k = _heads(k, static_k, bsz, num_heads, head_dim, "static_k")
     v = _heads(v, static_v, bsz, num_heads, head_dim, "static_v")
     if add_zero_attn:
-        zeros = _wrap(xp.zeros((bsz * num_heads, 1, head_dim), dtype=k.data.dtype))
+        zeros = _wrap(xp.zeros((bsz * num_heads, 1, head_dim), dtype=k._array.dtype))
         k, v = cat([k, zeros], dim=1), cat([v, zeros], dim=1)
         attn_mask, key_padding_mask = _pad_last(attn_mask), _pad_last(key_padding_mask)
     src_len = k.shape[1]

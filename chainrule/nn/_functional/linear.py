@@ -81,7 +81,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
     ``num_classes=-1`` uses max(tensor) + 1.
     """
-    idx = tensor.data if isinstance(tensor, Tensor) else xp.asarray(tensor)
+    idx = tensor._array if isinstance(tensor, Tensor) else xp.asarray(tensor)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(
             f"one_hot is only applicable to index tensor of integer dtype, got {idx.dtype}"
@@ -133,7 +133,7 @@ class EmbeddingLookup(Function):
 def _embedding_renorm_(weight: Tensor, idx: Any, max_norm: float, norm_type: float) -> None:
     """Rescale, in place, the referenced rows whose p-norm exceeds ``max_norm`` to that norm."""
     rows = xp.unique(idx)
-    w = weight.data
+    w = weight._array
     sel = w[rows]
     norms = xp.linalg.norm(sel, ord=norm_type, axis=1)
     big = norms > max_norm
@@ -153,7 +153,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     divided by how often it occurs in the batch. ``sparse`` is accepted for compatibility; the
     gradient is always a dense tensor.
     """
-    idx = input.data if isinstance(input, Tensor) else xp.asarray(input)
+    idx = input._array if isinstance(input, Tensor) else xp.asarray(input)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(
             f"embedding: expected an integer index tensor (Long or Int), got {idx.dtype}"

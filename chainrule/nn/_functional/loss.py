@@ -135,7 +135,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     _broadcast_check(input, target, "huber_loss")
     d = input - target
     ad = d.abs()
-    loss = where(ad.data < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    loss = where(ad._array < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
     return _weighted(loss, input, weight, reduction, False)
 
 
@@ -153,7 +153,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = No
     ad = d.abs()
     if beta == 0:
         return _reduce(ad, reduction)
-    loss = where(ad.data < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
+    loss = where(ad._array < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
     return _reduce(loss, reduction)
 
 
@@ -337,7 +337,7 @@ def _nll(logp: Tensor, t: Any, weight: Tensor | None, ignore_index: int, cdim: i
     if weight is None:
         w_t = valid.astype(logp.dtype)
     else:
-        w_t = (weight.data[safe] * valid).astype(logp.dtype, copy=False)
+        w_t = (weight._array[safe] * valid).astype(logp.dtype, copy=False)
     coef = w_t * -scale
     if reduction == "mean":
         denom = float(w_t.sum())
@@ -369,7 +369,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     cdim = _class_dim(input, "nll_loss")
-    t = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    t = target._array if isinstance(target, Tensor) else xp.asarray(target)
     _check_index_target(input, t, cdim, ignore_index, "nll_loss")
     _check_class_weight(weight, input.shape[cdim], "nll_loss")
     return _nll(input, t, weight, ignore_index, cdim, reduction)[0]
@@ -394,7 +394,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     cdim = _class_dim(input, "cross_entropy")
     n_classes = input.shape[cdim]
     _check_class_weight(weight, n_classes, "cross_entropy")
-    t = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    t = target._array if isinstance(target, Tensor) else xp.asarray(target)
     if label_smoothing == 0 and t.dtype.kind != "f":  # the common case: one fused node
         _check_index_target(input, t, cdim, ignore_index, "cross_entropy")
         return _nll(input, t, weight, ignore_index, cdim, reduction, op=CrossEntropy)[0]
@@ -438,9 +438,9 @@ def _ce_probs(logp: Tensor, q: Tensor, weight: Tensor | None, reduction: str, ep
 
 def _log_clamped(x: Tensor) -> Tensor:
     """log x clamped below at -100 (PyTorch's BCE rule), with a zero gradient where x = 0."""
-    if (x.data > 0).all():
+    if (x._array > 0).all():
         return x.log().clamp(min=-100.0)
-    pos = x.data > 0
+    pos = x._array > 0
     return where(pos, where(pos, x, 1.0).log(), -100.0).clamp(min=-100.0)
 
 
@@ -455,7 +455,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
             f"Using a target size ({tuple(target.shape)}) that is different to the input size "
             f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size."
         )
-    x = input.data
+    x = input._array
     if x.size and (x.min() < 0 or x.max() > 1):
         raise RuntimeError(
             "binary_cross_entropy: all elements of input should be between 0 and 1 (got values "
@@ -509,7 +509,7 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
             f"{tuple(input.shape)}"
         )
     x = input if input.ndim == 2 else input.unsqueeze(0)
-    t = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    t = target._array if isinstance(target, Tensor) else xp.asarray(target)
     _check_index_target(x, t.reshape(-1) if t.ndim == 0 else t, 1, -(2**62),
                         "multi_margin_loss")
     t = t.reshape(-1).astype(xp.intp)
@@ -517,14 +517,14 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     _check_class_weight(weight, n_classes, "multi_margin_loss")
     xy = apply(PickClass, x, dim=1, index=t).unsqueeze(1)
     d = x - xy + margin
-    z = where(d.data > 0, d, 0.0)  # strict: no gradient at exactly zero margin (PyTorch)
+    z = where(d._array > 0, d, 0.0)  # strict: no gradient at exactly zero margin (PyTorch)
     if p == 2:
         z = z * z
     others = xp.ones(x.shape, dtype=x.dtype)
     xp.put_along_axis(others, t[:, None], 0, axis=1)
     z = z * others
     if weight is not None:
-        z = z * weight.data[t][:, None]
+        z = z * weight._array[t][:, None]
     loss = z.sum(1) * (1.0 / n_classes)
     if input.ndim == 1:
         loss = loss.reshape(())
@@ -533,10 +533,10 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
 
 def _xlogx(t: Tensor) -> Tensor:
     """t log t with 0 where t = 0 (and nan for t < 0, as ``xlogy``)."""
-    zero = t.data == 0
+    zero = t._array == 0
     if not t.requires_grad:
         with xp.errstate(divide="ignore", invalid="ignore"):
-            return _wrap(xp.where(zero, 0, t.data * xp.log(xp.where(zero, 1, t.data))))
+            return _wrap(xp.where(zero, 0, t._array * xp.log(xp.where(zero, 1, t._array))))
     return where(zero, 0.0, t * where(zero, 1.0, t).log())
 
 
@@ -596,7 +596,7 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
     m1 = (input1 * input1).sum(dim) + eps
     m2 = (input2 * input2).sum(dim) + eps
     cos = prod / (m1 * m2).sqrt()
-    y = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    y = target._array if isinstance(target, Tensor) else xp.asarray(target)
     pos = where(y == 1, 1.0 - cos, 0.0)
     neg = where(y == -1, (cos - margin).clamp(min=0.0), 0.0)
     return _reduce(pos + neg, reduction)

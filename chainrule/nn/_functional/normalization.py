@@ -28,13 +28,13 @@ def _channel_view(t: Tensor, ndim: int) -> Tensor:
 
 def lengths_to_mask(lengths: Any, max_len: int) -> Tensor:
     """Bool mask (N, max_len), True at positions t < lengths[n] (the real, unpadded ones)."""
-    lens = xp.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    lens = xp.asarray(lengths._array if isinstance(lengths, Tensor) else lengths)
     return _wrap(xp.arange(max_len)[None, :] < lens.reshape(-1, 1))
 
 
 def _mask_array(mask: Any, x: Tensor) -> Any:
     """The mask as a 0/1 array of x's dtype broadcastable to x: (N, *spatial) -> (N, 1, *)."""
-    m = xp.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    m = xp.asarray(mask._array if isinstance(mask, Tensor) else mask)
     want = (x.shape[0],) + tuple(x.shape[2:])
     if m.shape != want:
         raise ValueError(
@@ -46,7 +46,7 @@ def _mask_array(mask: Any, x: Tensor) -> Any:
 
 def _update(buf: Tensor, new: Any, momentum: float) -> None:
     """buf ← (1 − momentum)·buf + momentum·new, in place (a buffer, outside the graph)."""
-    d = buf.data
+    d = buf._array
     d *= 1.0 - momentum
     d += (momentum * new).astype(d.dtype, copy=False)
 
@@ -95,8 +95,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             d = input - mean
             var = (d * d * mw).sum(dims, keepdim=True) / float(n)
         if training and running_mean is not None and running_var is not None and n > 1:
-            _update(running_mean, mean.data.reshape(-1), momentum)
-            _update(running_var, var.data.reshape(-1) * (n / (n - 1)), momentum)
+            _update(running_mean, mean._array.reshape(-1), momentum)
+            _update(running_var, var._array.reshape(-1) * (n / (n - 1)), momentum)
         scale = (var + eps).rsqrt()
     else:
         d = input - _channel_view(running_mean, input.ndim)
@@ -191,8 +191,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         var = (d * d).mean(dims, keepdim=True)
         if running_mean is not None and running_var is not None:
             n = input.numel() // (input.shape[0] * input.shape[1])
-            _update(running_mean, mean.data.reshape(input.shape[:2]).mean(0), momentum)
-            unbiased = var.data.reshape(input.shape[:2]) * (n / max(n - 1, 1))
+            _update(running_mean, mean._array.reshape(input.shape[:2]).mean(0), momentum)
+            unbiased = var._array.reshape(input.shape[:2]) * (n / max(n - 1, 1))
             _update(running_var, unbiased.mean(0), momentum)
         scale = (var + eps).rsqrt()
     else:

@@ -69,7 +69,7 @@ def _max_pool(input: Tensor, nd: int, kernel_size: Any, stride: Any, padding: An
             f"{what}: output size {osize} is too small for input of size {list(x.shape)} with "
             f"kernel_size={ks}, stride={st}, padding={pd}, dilation={dl}"
         )
-    vals, idx = P.max_pool_indices(x.data, ks, st, pd, dl, osize)
+    vals, idx = P.max_pool_indices(x._array, ks, st, pd, dl, osize)
     out = apply(P.PoolGather, x, index=idx, unique=not P.windows_overlap(ks, st, dl),
                 values=vals)
     out = _unbatch(out, unbatched)
@@ -241,7 +241,7 @@ def _adaptive_max(input: Tensor, output_size: Any, return_indices: bool, nd: int
     cand = cand.transpose(perm).reshape(math.prod(osize), -1)
     n, c = x.shape[:2]
     with no_grad():
-        vals = x.data.reshape(n, c, -1)[:, :, cand]  # (N, C, P, K)
+        vals = x._array.reshape(n, c, -1)[:, :, cand]  # (N, C, P, K)
         arg = vals.argmax(-1)
         idx = cand[xp.arange(cand.shape[0]), arg].reshape((n, c, *osize))
         best = xp.take_along_axis(vals, arg[..., None], -1).reshape(idx.shape)

@@ -289,7 +289,7 @@ def batch_norm_steps(x: Tensor, valid: Any, weight: Tensor, bias: Tensor | None,
             mean = (x * m).sum(1, keepdim=True) * inv
             xc = x - mean
             var = (xc * xc * m).sum(1, keepdim=True) * inv
-        _update_running(running_mean, running_var, rows, mean.data[:, 0], var.data[:, 0],
+        _update_running(running_mean, running_var, rows, mean._array[:, 0], var._array[:, 0],
                         n[:, 0, 0], momentum)
         y = xc * (var + eps).rsqrt()
     else:

@@ -49,7 +49,7 @@ class _Tap(Function):
 
     def backward(self, g: Tensor) -> tuple:
         self.group.store(self.slot, g)
-        return (_wrap(xp.zeros((), dtype=self.inputs[0].data.dtype)),)
+        return (_wrap(xp.zeros((), dtype=self.inputs[0]._array.dtype)),)
 
 
 class _Group:
@@ -72,7 +72,7 @@ class _Group:
         gate = apply(_Gate, *tensors, group=self)
         out = []
         for slot, t in enumerate(tensors):
-            y = apply(_Tap, gate, arr=t.data, group=self, slot=slot)
+            y = apply(_Tap, gate, arr=t._array, group=self, slot=slot)
             y._base = t._base if t._base is not None else t  # same storage, same version counter
             out.append(y)
         return out

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from chainrule.nn._functional import distance as D
-from chainrule.nn.modules.loss import _Loss
 from chainrule.nn.modules.module import Module
 from chainrule.tensor import Tensor
 
-__all__ = ["CosineSimilarity", "PairwiseDistance", "TripletMarginLoss"]
+__all__ = ["CosineSimilarity", "PairwiseDistance"]
 
 
 class CosineSimilarity(Module):
@@ -30,17 +29,3 @@ class PairwiseDistance(Module):
 
     def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
         return D.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
-
-
-class TripletMarginLoss(_Loss):
-    """max(d(a, p) - d(a, n) + margin, 0), reduced (see ``F.triplet_margin_loss``)."""
-
-    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
-                 swap: bool = False, size_average: bool | None = None,
-                 reduce: bool | None = None, reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
-
-    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
-        return D.triplet_margin_loss(anchor, positive, negative, self.margin, self.p,
-                                     self.eps, self.swap, reduction=self.reduction)

@@ -81,18 +81,18 @@ class UninitializedParameter(_Uninitialized, Parameter):
         super().__init__(_placeholder(dtype), requires_grad)
 
     def __deepcopy__(self, memo: dict) -> UninitializedParameter:
-        copied = UninitializedParameter(self.requires_grad, dtype=self.data.dtype)
+        copied = UninitializedParameter(self.requires_grad, dtype=self._array.dtype)
         memo[id(self)] = copied
         return copied
 
     def __reduce_ex__(self, proto: Any) -> Any:  # pragma: no cover - pickling support
-        return (UninitializedParameter, (self.requires_grad, None, self.data.dtype))
+        return (UninitializedParameter, (self.requires_grad, None, self._array.dtype))
 
     def materialize(self, shape: tuple[int, ...], device: Any = None,
                     dtype: Any = None) -> None:
         """Allocate (uninitialised memory) and become a Parameter."""
-        dt = to_dtype(dtype) if dtype is not None else self.data.dtype
-        self.data = xp.empty(tuple(shape), dtype=dt)
+        dt = to_dtype(dtype) if dtype is not None else self._array.dtype
+        self._array = xp.empty(tuple(shape), dtype=dt)
         self.__class__ = Parameter
 
 
@@ -105,7 +105,7 @@ class UninitializedBuffer(_Uninitialized, Tensor):
         _init_leaf(self, _placeholder(dtype))
 
     def __deepcopy__(self, memo: dict) -> UninitializedBuffer:
-        copied = UninitializedBuffer(dtype=self.data.dtype)
+        copied = UninitializedBuffer(dtype=self._array.dtype)
         memo[id(self)] = copied
         return copied
 
@@ -136,7 +136,7 @@ class LazyModuleMixin:
 
     def _placeholder_dtype(self) -> Any:
         own = list(self._parameters.values()) + list(self._buffers.values())
-        return next(t.data.dtype for t in own if isinstance(t, _Uninitialized))
+        return next(t._array.dtype for t in own if isinstance(t, _Uninitialized))
 
     def initialize_parameters(self, *args: Any, **kwargs: Any) -> None:
         """Allocate and initialise the parameters for an input like ``args[0]``."""
@@ -155,8 +155,8 @@ class LazyModuleMixin:
         for name, p in fresh._parameters.items():
             mine = self._parameters.get(name)
             if isinstance(mine, UninitializedParameter):
-                mine.materialize(p.shape, dtype=p.data.dtype)
-                mine.data[...] = p.data
+                mine.materialize(p.shape, dtype=p._array.dtype)
+                mine._array[...] = p._array
             elif mine is None:
                 self._parameters[name] = p
         for name, b in fresh._buffers.items():

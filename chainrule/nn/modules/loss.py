@@ -12,13 +12,14 @@ Example::
 from __future__ import annotations
 
 from chainrule.nn._functional import loss as F
+from chainrule.nn._functional.distance import triplet_margin_loss
 from chainrule.nn.modules.module import Module
 from chainrule.tensor import Tensor
 
 __all__ = [
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
     "BCEWithLogitsLoss", "MultiMarginLoss", "KLDivLoss", "CosineEmbeddingLoss",
-    "MarginRankingLoss", "SoftMarginLoss",
+    "MarginRankingLoss", "SoftMarginLoss", "TripletMarginLoss",
 ]
 
 
@@ -263,3 +264,17 @@ class SoftMarginLoss(_Loss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """max(d(a, p) - d(a, n) + margin, 0), reduced (see ``F.triplet_margin_loss``)."""
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                 swap: bool = False, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return triplet_margin_loss(anchor, positive, negative, self.margin, self.p,
+                                   self.eps, self.swap, reduction=self.reduction)

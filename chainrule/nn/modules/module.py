@@ -63,7 +63,7 @@ def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
 def _as_array(src: Any, key: str) -> np.ndarray:
     """The array of a ``state_dict`` value: a chainrule Tensor, an ndarray or a torch tensor."""
     if isinstance(src, Tensor):
-        return src.data
+        return src._array
     if hasattr(src, "detach") and hasattr(src, "numpy"):  # a torch tensor, possibly with grad
         return xp.asarray(src.detach().cpu().numpy())
     try:
@@ -379,7 +379,7 @@ class Module:
                 "(chainrule.Tensor or None required)"
             )
         if isinstance(tensor, Buffer):  # the marker class is not kept: a plain Tensor is stored
-            tensor = _wrap(tensor.data)
+            tensor = _wrap(tensor._array)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -503,10 +503,10 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
-            elif p.grad.requires_grad or not p.grad.data.flags.writeable:
-                p.grad = _wrap(xp.zeros_like(p.grad.data))
+            elif p.grad.requires_grad or not p.grad._array.flags.writeable:
+                p.grad = _wrap(xp.zeros_like(p.grad._array))
             else:
-                p.grad.data[...] = 0
+                p.grad._array[...] = 0
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         """Call ``fn`` on every submodule (children first) and on self."""
@@ -519,14 +519,14 @@ class Module:
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None:
-                    new = fn(p.data)
-                    if new is not p.data:
-                        p.data = new
+                    new = fn(p._array)
+                    if new is not p._array:
+                        p._array = new
                         if p.grad is not None:
-                            p.grad = _wrap(fn(p.grad.data))
+                            p.grad = _wrap(fn(p.grad._array))
             for b in m._buffers.values():
                 if b is not None:
-                    b.data = fn(b.data)
+                    b._array = fn(b._array)
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
@@ -682,9 +682,9 @@ class Module:
                 continue
             with no_grad():
                 if assign:
-                    target.data = arr
+                    target._array = arr
                 else:
-                    xp.copyto(target.data, arr, casting="unsafe")
+                    xp.copyto(target._array, arr, casting="unsafe")
                 target._bump_version()
         if self._has_extra_state():
             key = prefix + _EXTRA_STATE_KEY

@@ -59,17 +59,17 @@ class _NormBase(Module):
     def reset_running_stats(self) -> None:
         """running_mean ← 0, running_var ← 1, num_batches_tracked ← 0."""
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._array[...] = 0
+            self.running_var._array[...] = 1
+            self.num_batches_tracked._array[...] = 0
 
     def reset_parameters(self) -> None:
         """Running stats reset; weight ← 1, bias ← 0."""
         self.reset_running_stats()
         if self.weight is not None:
-            self.weight.data[...] = 1
+            self.weight._array[...] = 1
         if self.bias is not None:
-            self.bias.data[...] = 0
+            self.bias._array[...] = 0
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -103,9 +103,9 @@ class _BatchNorm(_NormBase):
             mask = F.lengths_to_mask(lengths, input.shape[2])
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._array += 1
             if self.momentum is None:  # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked.data)
+                momentum = 1.0 / float(self.num_batches_tracked._array)
         if self.training:
             self._warn_small(input, mask)
         use_running = not self.training and self.track_running_stats
@@ -124,7 +124,7 @@ class _BatchNorm(_NormBase):
             return
         count = input.numel() // input.shape[1]
         if mask is not None:
-            m = mask.data if isinstance(mask, Tensor) else mask
+            m = mask._array if isinstance(mask, Tensor) else mask
             count = int(xp.asarray(m).sum())
         if count <= 1 or input.shape[0] == 1:
             self._warned = True
@@ -269,9 +269,9 @@ class LayerNorm(Module):
     def reset_parameters(self) -> None:
         """weight ← 1, bias ← 0."""
         if self.weight is not None:
-            self.weight.data[...] = 1
+            self.weight._array[...] = 1
         if self.bias is not None:
-            self.bias.data[...] = 0
+            self.bias._array[...] = 0
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -305,7 +305,7 @@ class RMSNorm(Module):
     def reset_parameters(self) -> None:
         """weight ← 1."""
         if self.weight is not None:
-            self.weight.data[...] = 1
+            self.weight._array[...] = 1
 
     def forward(self, input: Tensor) -> Tensor:
         return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
@@ -340,9 +340,9 @@ class GroupNorm(Module):
     def reset_parameters(self) -> None:
         """weight ← 1, bias ← 0."""
         if self.weight is not None:
-            self.weight.data[...] = 1
+            self.weight._array[...] = 1
         if self.bias is not None:
-            self.bias.data[...] = 0
+            self.bias._array[...] = 0
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)

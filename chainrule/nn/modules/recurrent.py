@@ -236,11 +236,11 @@ class RNNBase(Module):
         r = _random.rng(None)
         for name in self._flat_weights_names:
             p = self._parameters[name]
-            p.data[...] = r.uniform(-bound, bound, p.shape)
+            p._array[...] = r.uniform(-bound, bound, p.shape)
         for name, p in self._parameters.items():
             if name.startswith(("ln_", "bn_")):
                 gain = 1.0 if name.startswith("ln_") else 0.1
-                p.data[...] = gain if "_weight_" in name else 0.0
+                p._array[...] = gain if "_weight_" in name else 0.0
 
     def flatten_parameters(self) -> None:
         """PyTorch compacts weights for cuDNN here; on the CPU there is nothing to do."""
@@ -319,7 +319,7 @@ class RNNBase(Module):
     def _check_lengths(self, lengths: Any, B: int, T: int) -> Any:
         if lengths is None:
             return None
-        arr = xp.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+        arr = xp.asarray(lengths._array if isinstance(lengths, Tensor) else lengths)
         arr = arr.astype(int64).reshape(-1)
         name = type(self).__name__
         if arr.shape[0] != B:
@@ -405,7 +405,7 @@ class RNNBase(Module):
             if lens is not None:
                 seen = int(lens.max())
             buf = self._buffers["bn_steps_seen"]
-            buf.data[...] = max(int(buf.data), seen)
+            buf._array[...] = max(int(buf._array), seen)
         out = self._drop_io(inp, self.num_layers, rng, output=True)
         h_n = cat(hns, 0) if len(hns) > 1 else hns[0]
         c_n = None
@@ -496,8 +496,8 @@ class RNNBase(Module):
         b = self._buffers
         return R.batch_norm_steps(
             x, valid, p[f"bn_{part}_weight_{tag}"], p.get(f"bn_{part}_bias_{tag}"),
-            b[f"bn_{part}_running_mean_{tag}"].data, b[f"bn_{part}_running_var_{tag}"].data,
-            t0, self.training, self.bn_momentum, self.bn_eps, int(b["bn_steps_seen"].data),
+            b[f"bn_{part}_running_mean_{tag}"]._array, b[f"bn_{part}_running_var_{tag}"]._array,
+            t0, self.training, self.bn_momentum, self.bn_eps, int(b["bn_steps_seen"]._array),
         )
 
 
@@ -684,7 +684,7 @@ class RNNCellBase(Module):
         """Every weight and bias U(-1/√hidden, 1/√hidden)."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
-            p.data[...] = _random.rng(None).uniform(-bound, bound, p.shape)
+            p._array[...] = _random.rng(None).uniform(-bound, bound, p.shape)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

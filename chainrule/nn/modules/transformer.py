@@ -134,8 +134,8 @@ class MultiheadAttention(Module):
         is_batched = query.ndim == 3
         key_padding_mask = FT._canonical_mask(key_padding_mask, "key_padding_mask",
                                               FT._none_or_dtype(attn_mask), "attn_mask",
-                                              query.data.dtype)
-        attn_mask = FT._canonical_mask(attn_mask, "attn_mask", None, "", query.data.dtype,
+                                              query._array.dtype)
+        attn_mask = FT._canonical_mask(attn_mask, "attn_mask", None, "", query._array.dtype,
                                        check_other=False)
         if self.batch_first and is_batched:
             # keep the identities q is k is v: the packed projection uses them
@@ -192,8 +192,8 @@ def _detect_is_causal_mask(mask: Tensor | None, is_causal: bool | None = None,
     sz = size if size is not None else mask.shape[-2]
     if tuple(mask.shape) != (sz, sz):
         return False
-    causal = _generate_square_subsequent_mask(sz, dtype=mask.data.dtype)
-    return bool(xp.array_equal(mask.data, causal.data))
+    causal = _generate_square_subsequent_mask(sz, dtype=mask._array.dtype)
+    return bool(xp.array_equal(mask._array, causal._array))
 
 
 def _get_clones(module: Module, n: int) -> ModuleList:
@@ -294,8 +294,8 @@ class TransformerEncoderLayer(_TransformerLayer):
                 src_key_padding_mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
         src_key_padding_mask = FT._canonical_mask(
             src_key_padding_mask, "src_key_padding_mask", FT._none_or_dtype(src_mask),
-            "src_mask", src.data.dtype)
-        src_mask = FT._canonical_mask(src_mask, "src_mask", None, "", src.data.dtype,
+            "src_mask", src._array.dtype)
+        src_mask = FT._canonical_mask(src_mask, "src_mask", None, "", src._array.dtype,
                                       check_other=False)
         x = _sublayer(src, self.norm1, self.norm_first,
                       lambda y: self._sa_block(y, src_mask, src_key_padding_mask, is_causal))
@@ -366,8 +366,8 @@ class TransformerEncoder(Module):
                 is_causal: bool | None = None) -> Tensor:
         src_key_padding_mask = FT._canonical_mask(
             src_key_padding_mask, "src_key_padding_mask", FT._none_or_dtype(mask), "mask",
-            src.data.dtype)
-        mask = FT._canonical_mask(mask, "mask", None, "", src.data.dtype, check_other=False)
+            src._array.dtype)
+        mask = FT._canonical_mask(mask, "mask", None, "", src._array.dtype, check_other=False)
         batch_first = self.layers[0].self_attn.batch_first
         is_causal = _detect_is_causal_mask(mask, is_causal, _get_seq_len(src, batch_first))
         output = src

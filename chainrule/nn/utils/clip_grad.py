@@ -28,7 +28,7 @@ def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0,
     p = float(norm_type)
     if not ts:
         return _wrap(xp.zeros((), dtype=xp.float32))
-    norms = [_norm(t.data, p) for t in ts]
+    norms = [_norm(t._array, p) for t in ts]
     if p == math.inf:
         total = max(norms)
     else:
@@ -39,15 +39,15 @@ def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0,
             "cannot be clipped. To disable this error and scale the gradients by the non-finite "
             "norm anyway, set `error_if_nonfinite=False`"
         )
-    return _wrap(xp.asarray(total, dtype=ts[0].data.dtype))
+    return _wrap(xp.asarray(total, dtype=ts[0]._array.dtype))
 
 
 def _scale_in_place(p: Tensor, coef: float) -> None:
     g = p.grad
-    if g.requires_grad or not g.data.flags.writeable:
-        p.grad = _wrap(g.data * coef)
+    if g.requires_grad or not g._array.flags.writeable:
+        p.grad = _wrap(g._array * coef)
     else:
-        g.data *= coef
+        g._array *= coef
 
 
 def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
@@ -95,7 +95,7 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
         g = p.grad
         if g is None:
             continue
-        if g.requires_grad or not g.data.flags.writeable:
-            p.grad = _wrap(xp.clip(g.data, -c, c))
+        if g.requires_grad or not g._array.flags.writeable:
+            p.grad = _wrap(xp.clip(g._array, -c, c))
         else:
-            xp.clip(g.data, -c, c, out=g.data)
+            xp.clip(g._array, -c, c, out=g._array)

@@ -43,6 +43,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     with no_grad():
         for p in params:
             n = p.numel()
-            p.data[...] = vec.data[offset : offset + n].reshape(p.shape)
+            p._array[...] = vec._array[offset : offset + n].reshape(p.shape)
             p._bump_version()
             offset += n

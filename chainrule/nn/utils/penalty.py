@@ -75,7 +75,7 @@ def max_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type:
     rescaled = 0
     with no_grad():
         for p in as_list(parameters):
-            w = p.data
+            w = p._array
             if w.ndim == 0:
                 continue
             d = dim % w.ndim

@@ -73,7 +73,7 @@ def invert_permutation(permutation: Tensor | None) -> Tensor | None:
 
 
 def _data(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+    return x._array if isinstance(x, Tensor) else x
 
 
 def _lengths_array(lengths: Any, batch: int) -> Any:
@@ -129,8 +129,8 @@ def pack_with(padded: Tensor, like: PackedSequence, batch_first: bool = False) -
     """Pack ``padded`` with exactly the layout (batch sizes, ordering) of ``like``."""
     order = like.sorted_indices
     n = padded.shape[0] if batch_first else padded.shape[1]
-    order = xp.arange(n) if order is None else order.data
-    t_idx, b_idx = _packed_index(like.batch_sizes.data, order)
+    order = xp.arange(n) if order is None else order._array
+    t_idx, b_idx = _packed_index(like.batch_sizes._array, order)
     key = (b_idx, t_idx) if batch_first else (t_idx, b_idx)
     return PackedSequence(padded[key], like.batch_sizes, like.sorted_indices,
                           like.unsorted_indices)
@@ -140,7 +140,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
                         padding_value: float = 0.0,
                         total_length: int | None = None) -> tuple[Tensor, Tensor]:
     """Undo ``pack_padded_sequence``: the padded batch (original order) and the lengths."""
-    bs = sequence.batch_sizes.data.astype(int64)
+    bs = sequence.batch_sizes._array.astype(int64)
     steps, batch = int(bs.size), int(bs[0]) if bs.size else 0
     if total_length is not None:
         if total_length < steps:
@@ -151,7 +151,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
             )
         steps = int(total_length)
     order = (xp.arange(batch) if sequence.sorted_indices is None
-             else sequence.sorted_indices.data)
+             else sequence.sorted_indices._array)
     t_idx, b_idx = _packed_index(bs, order)
     data = sequence.data
     feat = tuple(data.shape[1:])

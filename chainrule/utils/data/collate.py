@@ -40,7 +40,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
         raise ValueError("default_collate: cannot collate an empty batch")
     elem = batch[0]
     if isinstance(elem, Tensor):
-        return _wrap(_stack([b.data for b in batch], "tensors"))
+        return _wrap(_stack([b._array for b in batch], "tensors"))
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind in "USO":
             raise TypeError(f"default_collate: arrays of dtype {elem.dtype} cannot be batched")

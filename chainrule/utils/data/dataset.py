@@ -73,12 +73,12 @@ def take_rows(t: Any, idx: np.ndarray) -> Any:
     if isinstance(t, Tensor):
         if t.requires_grad:
             return t[idx]
-        return _wrap(xp.take(t.data, idx, axis=0))
+        return _wrap(xp.take(t._array, idx, axis=0))
     return xp.take(xp.asarray(t), idx, axis=0)
 
 
 def _as_index_array(indices: Any) -> np.ndarray:
-    arr = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    arr = np.asarray(indices._array if isinstance(indices, Tensor) else indices)
     if arr.dtype.kind not in "iu":
         arr = arr.astype(np.int64)
     return arr
@@ -234,11 +234,11 @@ def _scatter(pieces: list[tuple[np.ndarray, Any]], n: int) -> Any:
     """Merge per-part collated batches (same structure) into one batch of ``n`` rows."""
     first = pieces[0][1]
     if isinstance(first, (Tensor, np.ndarray)):
-        arr0 = first.data if isinstance(first, Tensor) else first
+        arr0 = first._array if isinstance(first, Tensor) else first
         out = np.empty((n,) + arr0.shape[1:], dtype=np.result_type(
-            *[(p.data if isinstance(p, Tensor) else p).dtype for _, p in pieces]))
+            *[(p._array if isinstance(p, Tensor) else p).dtype for _, p in pieces]))
         for mask, p in pieces:
-            out[mask] = p.data if isinstance(p, Tensor) else p
+            out[mask] = p._array if isinstance(p, Tensor) else p
         return _wrap(out) if isinstance(first, Tensor) else out
     if isinstance(first, dict):
         return {k: _scatter([(m, p[k]) for m, p in pieces], n) for k in first}

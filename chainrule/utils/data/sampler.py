@@ -154,7 +154,7 @@ class SubsetRandomSampler(Sampler):
 
     def __init__(self, indices: Sequence[int], generator: Any = None) -> None:
         self.indices = indices
-        self._idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices,
+        self._idx = np.asarray(indices._array if isinstance(indices, Tensor) else indices,
                                dtype=np.int64)
         self.generator = generator
 
@@ -186,7 +186,7 @@ class WeightedRandomSampler(Sampler):
             )
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got {replacement!r}")
-        w = np.asarray(weights.data if isinstance(weights, Tensor) else weights,
+        w = np.asarray(weights._array if isinstance(weights, Tensor) else weights,
                        dtype=np.float64)
         if w.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape "
