@@ -221,3 +221,18 @@ def test_beta() -> None:
     np.testing.assert_allclose(float(s.mean()), 2 / 7, atol=0.005)
     with pytest.raises(ValueError, match="support"):
         CD.Beta(cr.tensor([2.0]), cr.tensor([5.0])).log_prob(cr.tensor([1.5]))
+
+
+def test_cdf_icdf() -> None:
+    xc, xt = cr.tensor(X), torch.tensor(X)
+    _same(lambda m, s: CD.Normal(m, s).cdf(xc), lambda m, s: TD.Normal(m, s).cdf(xt),
+          [LOC, SCALE])
+    q = RNG.uniform(0.02, 0.98, (4, 2, 3))
+    _same(lambda m, s, p: CD.Normal(m, s).icdf(p), lambda m, s, p: TD.Normal(m, s).icdf(p),
+          [LOC, SCALE, q], atol=1e-9)
+    lo, hi = RNG.uniform(-2, -1, 3), RNG.uniform(1, 2, 3)
+    v = RNG.uniform(-0.9, 0.9, (2, 3))
+    _same(lambda a, b: CD.Uniform(a, b).cdf(cr.tensor(v)),
+          lambda a, b: TD.Uniform(a, b).cdf(torch.tensor(v)), [lo, hi])
+    _same(lambda a, b, p: CD.Uniform(a, b).icdf(p), lambda a, b, p: TD.Uniform(a, b).icdf(p),
+          [lo, hi, q[0]])

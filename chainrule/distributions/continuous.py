@@ -22,7 +22,7 @@ from chainrule.distributions.distribution import (
     sum_rightmost,
 )
 from chainrule.ops.linalg import Cholesky, SolveTriangular
-from chainrule.ops.special import Lgamma, Polygamma
+from chainrule.ops.special import Erf, Erfinv, Lgamma, Polygamma
 from chainrule.tensor import Tensor
 
 __all__ = ["Normal", "Uniform", "MultivariateNormal", "Independent", "Beta"]
@@ -83,6 +83,16 @@ class Normal(_LocIsMean, Distribution):
     def entropy(self) -> Tensor:
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()
 
+    def cdf(self, value: Any) -> Tensor:
+        """½ (1 + erf((x - μ) / (σ √2)))."""
+        if self._validate_args:
+            self._validate_sample(value)
+        return 0.5 * (1 + Erf.apply((value - self.loc) / (self.scale * math.sqrt(2))))
+
+    def icdf(self, value: Any) -> Tensor:
+        """μ + σ √2 erf⁻¹(2p - 1)."""
+        return self.loc + self.scale * Erfinv.apply(2 * value - 1) * math.sqrt(2)
+
 
 class Uniform(Distribution):
     """U[low, high): log p(x) = -log(high - low) inside, -inf outside; rsample
@@ -127,6 +137,14 @@ class Uniform(Distribution):
 
     def entropy(self) -> Tensor:
         return (self.high - self.low).log()
+
+    def cdf(self, value: Any) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        return ((value - self.low) / (self.high - self.low)).clamp(0, 1)
+
+    def icdf(self, value: Any) -> Tensor:
+        return value * (self.high - self.low) + self.low
 
 
 class MultivariateNormal(_LocIsMean, Distribution):

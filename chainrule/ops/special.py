@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from scipy import special as _sp
@@ -34,3 +35,30 @@ class Polygamma(Function):
 
     def backward(self, g: Any) -> tuple:
         return (g * Polygamma.apply(self.inputs[0], n=self.n + 1),)
+
+
+class Erf(Function):
+    """out = erf(x);  dx = g 2/√π exp(-x²)."""
+
+    saves = (0,)
+
+    def forward(self, x: Any) -> Any:
+        return _sp.erf(x).astype(x.dtype, copy=False)
+
+    def vjp(self, g: Any, F: Any) -> tuple:
+        (x,) = F.inputs(self)
+        return (g * (2.0 / math.sqrt(math.pi)) * F.exp(-(x * x)),)
+
+
+class Erfinv(Function):
+    """out = erf⁻¹(x);  dx = g √π/2 exp(out²)."""
+
+    saves = ()
+    save_out = True
+
+    def forward(self, x: Any) -> Any:
+        return _sp.erfinv(x).astype(x.dtype, copy=False)
+
+    def vjp(self, g: Any, F: Any) -> tuple:
+        y = F.output(self)
+        return (g * (math.sqrt(math.pi) / 2) * F.exp(y * y),)
