@@ -342,6 +342,11 @@ OPS: list[OpSpec] = [
     op("diag_vec", lambda L, x: L.diag(x, -1), (4,)),
     op("diag_mat", lambda L, x: x.diag(1), S),
     op("diag_embed", lambda L, x: L.diag_embed(x, 1, 0, 2), (2, 3)),
+    op("cdist", lambda L, x, y: L.cdist(x, y), (2, 4, 3), (2, 5, 3), gradgrad=True),
+    op("cdist_p1", lambda L, x, y: L.cdist(x, y, 1.0), (4, 3), (5, 3)),
+    op("normalize", lambda L, x: L.nn.functional.normalize(x, dim=-1), S, gradgrad=True),
+    op("cosine_similarity", lambda L, x, y: L.nn.functional.cosine_similarity(x, y), S, S),
+    op("pairwise_distance", lambda L, x, y: L.nn.functional.pairwise_distance(x, y), S, S),
     op("contiguous", lambda L, x: x.t().contiguous(), S),
     op("clone", lambda L, x: x.clone(), S),
     # indexing: basic, advanced (repeats accumulate), boolean; gather/scatter/index_select
