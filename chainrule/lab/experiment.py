@@ -3,8 +3,9 @@
 An experiment subclasses :class:`Experiment`, sets its class attributes (id, title, the claim
 quoted from the note, the expected direction and its source) and implements ``run(ctx)``,
 returning a :class:`Result`. ``ctx`` says whether this is a quick run, which seeds to use and
-where to write plots. Verdicts come from :mod:`chainrule.lab.verdict`: a direction with a margin
-taken from the seed spread, never a paper number.
+where to write plots. Verdicts come from :mod:`chainrule.lab.verdict`: each registered part of
+the claim is a paired effect with a t (or bootstrap / exact) interval and a practical floor, Holm
+across the claim's parts; never a paper number.
 """
 
 from __future__ import annotations
@@ -17,21 +18,42 @@ from typing import Any
 import numpy as np
 
 HOLDS = "holds"
+PARTLY = "partly holds"
 REFUTED = "refuted"
 INCONCLUSIVE = "inconclusive"
+VERIFIED = "verified"
 ERROR = "error"
-VERDICTS = (HOLDS, REFUTED, INCONCLUSIVE, ERROR)
+VERDICTS = (HOLDS, PARTLY, REFUTED, INCONCLUSIVE, VERIFIED, ERROR)
+QUICK_SEEDS = (0, 1, 2, 3, 4)
+FULL_SEEDS = tuple(range(10))
 
 
 @dataclasses.dataclass
 class Context:
-    """What an experiment run is given: budget level, seeds, output folder, progress."""
+    """What an experiment run is given: budget level, seeds, output folder, progress, and the
+    record of which data sets were actually used (``dataset``)."""
 
     quick: bool = True
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = QUICK_SEEDS
     out_dir: str = "."
     tiny: bool = False  # the unit suite's smoke runs: smallest budgets that still run end to end
     log: Callable[[str], None] = print
+    tune: bool = False  # a full run with --tune: search the grids and write tuned.json
+    data: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def dataset(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``common.dataset(name)``, recording what was actually used in ``self.data`` (and
+        saying so through ``log`` when a fallback replaced the requested set)."""
+        from chainrule.lab import common
+
+        arrays = common.dataset(name)
+        info = common.dataset_info(name)
+        if name not in self.data:
+            self.data[name] = info["description"]
+            if info["fallback"]:
+                self.log(f"WARNING: data {name!r} unavailable, using {info['used']!r}: "
+                         f"{info['fallback']}")
+        return arrays
 
     def budget(self, full: int, quick: int, tiny: int | None = None) -> int:
         """Pick a step count (or size) by run level: tiny (tests) < quick < full."""
@@ -49,8 +71,11 @@ class Context:
 class Result:
     """The outcome of one experiment.
 
-    ``table`` rows are dicts (one per arm or setting) shown in the report; ``numbers`` are the
-    key figures that go into ``verdicts.json``; ``plots`` are PNG paths.
+    ``parts`` are the claim's registered parts (:class:`chainrule.lab.verdict.Part`), from which
+    ``verdict`` is decided; ``table`` rows are dicts (one per arm or setting) shown in the
+    report; ``numbers`` are the key figures that go into ``verdicts.json``; ``plots`` are PNG
+    paths; ``data`` maps each requested data set to what was actually used; ``tuning`` lists
+    the hyper-parameter searches (``{"arm", "param", "grid", "scores", "chosen", ...}``).
     """
 
     id: str
@@ -67,6 +92,9 @@ class Result:
     budget: dict[str, Any] = dataclasses.field(default_factory=dict)
     wall_time: float = 0.0
     note: str = ""
+    parts: list[Any] = dataclasses.field(default_factory=list)
+    data: dict[str, str] = dataclasses.field(default_factory=dict)
+    tuning: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -74,7 +102,10 @@ class Result:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (NumPy scalars and arrays converted)."""
-        return _plain(dataclasses.asdict(self))
+        out = _plain({f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                      if f.name != "parts"})
+        out["parts"] = [_plain(p.to_json()) for p in self.parts]
+        return out
 
 
 def _plain(obj: Any) -> Any:
@@ -111,11 +142,31 @@ class Experiment:
     def run(self, ctx: Context) -> Result:
         raise NotImplementedError(f"{type(self).__name__}.run is abstract")
 
-    def result(self, ctx: Context, verdict: str, summary: str, **kw: Any) -> Result:
-        """A Result pre-filled with this experiment's declared fields."""
-        return Result(id=self.id, title=self.title, claim=self.claim, expected=self.expected,
+    def result(self, ctx: Context, verdict: str | None = None, summary: str = "", *,
+               parts: list[Any] | None = None, **kw: Any) -> Result:
+        """A Result pre-filled with this experiment's declared fields and the data actually
+        used. With ``parts`` the verdict is ``verdict.decide(parts)`` (Holm across the
+        empirical parts) unless ``verdict`` is given (the old call, kept for the transition)."""
+        from chainrule.lab import verdict as rule
+
+        parts = list(parts or [])
+        if parts:
+            decided = rule.decide(parts)
+            verdict = verdict or decided
+            rule.strip(parts)  # interval recipes may hold closures: results cross processes
+        if verdict is None:
+            raise ValueError(f"{self.id}: result() needs parts=[...] (or a verdict)")
+        from chainrule.lab.common import dataset_info
+
+        title = self.title
+        data = dict(ctx.data) | dict(kw.pop("data", {}))
+        swaps = [f"{info['used']} instead of {name}" for name in ctx.data
+                 if (info := dataset_info(name))["fallback"]]
+        if swaps:  # the title must not name data that was not used
+            title = f"{title} [data: {'; '.join(swaps)}]"
+        return Result(id=self.id, title=title, claim=self.claim, expected=self.expected,
                       source=self.source, verdict=verdict, summary=summary,
-                      seeds=list(ctx.seeds), **kw)
+                      seeds=list(ctx.seeds), parts=parts, data=data, **kw)
 
 
 _REGISTRY: dict[str, type[Experiment]] = {}
