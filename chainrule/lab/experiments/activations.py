@@ -20,8 +20,8 @@ import chainrule as cr
 from chainrule import diagnostics as D
 from chainrule import nn, optim
 from chainrule.lab import common
-from chainrule.lab.experiment import Context, Experiment, Result, register
 from chainrule.lab import verdict as V
+from chainrule.lab.experiment import Context, Experiment, Result, register
 from chainrule.lab.experiments import _tuning
 from chainrule.lab.verdict import fmt, mean_std, table_row
 
