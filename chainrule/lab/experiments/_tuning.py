@@ -93,13 +93,16 @@ def _linear(grid: Sequence[float]) -> bool:
 def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float],
            score: Callable[[float, int], float], *, metric: str, lower: bool = True,
            max_widen: int = 3, bounds: tuple[float, float] = (-np.inf, np.inf),
-           seeds: Sequence[int] = TUNE_SEEDS) -> tuple[float, dict[str, Any]]:
+           seeds: Sequence[int] = TUNE_SEEDS,
+           fallback: float | None = None) -> tuple[float, dict[str, Any]]:
     """The value of ``knob`` for ``arm``: tuned on validation (``score(value, seed)``, mean
     over ``seeds``; lower is better unless ``lower=False``) or read from tuned.json.
 
     Returns the value and the record for ``Result.tuning``: experiment, arm, knob, grid,
     validation scores, chosen value, metric, seeds and provenance. ``bounds`` stops widening
-    where the knob stops making sense (a drop rate in [0, 1)).
+    where the knob stops making sense (a drop rate in [0, 1)). ``fallback``: for a search too
+    costly to run inside a quick run, the value used (and said to be untuned) when tuned.json
+    has no entry for this level and ``ctx.tune`` is off.
     """
     key = f"{exp_id}/{arm}/{knob}/{_level(ctx)}"
     shipped = _load()
@@ -108,6 +111,12 @@ def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float]
         rec = dict(shipped[key])
         rec["provenance"] = (f"shipped chainrule/lab/tuned.json ({rec.get('provenance', '')})")
         return float(rec["chosen"]), rec
+    if fallback is not None and not tune_now and not ctx.tiny:
+        return float(fallback), {
+            "experiment": exp_id, "arm": arm, "knob": knob, "grid": list(grid), "scores": [],
+            "chosen": float(fallback), "metric": metric, "seeds": [],
+            "provenance": "NOT TUNED: no tuned.json entry at this budget level; a run with "
+                          "--tune searches the grid"}
     if ctx.tiny:
         quick_key = f"{exp_id}/{arm}/{knob}/quick"
         if quick_key in shipped:
