@@ -46,9 +46,10 @@ from chainrule.ops.recurrent import recompute_vjp
 from chainrule.tensor import Tensor, _wrap, apply, stack
 
 __all__ = [
-    "LMConfig", "MarkovLM", "HiddenOnlyVariationalLSTM", "train_lm", "mc_loss",
+    "LMConfig", "MarkovLM", "HiddenOnlyVariationalLSTM", "IOOnlyVariationalLSTM", "train_lm",
+    "mc_loss",
     "MaskedLSTMScan", "masked_lstm_scan", "masked_lstm_scan_composite", "PLACEMENTS",
-    "MemoryLSTM", "MemoryConfig", "memory_data", "chrono_init_", "train_memory", "equivalent",
+    "MemoryLSTM", "MemoryConfig", "memory_data", "chrono_init_", "train_memory",
     "graph_ops", "uses_fused_cell", "C4NonRecurrentDropout", "C5VariationalDropout",
     "C6MemoryLoss", "C7WeightDrop",
 ]
@@ -212,7 +213,6 @@ def train_lm(cfg: LMConfig, dropout: dict[str, float], seed: int,
         model = MarkovLM(cfg.vocab, cfg.hidden, dict(dropout),
                          _VARIANTS[hidden_only])
         model.load_state_dict({k: cr.from_numpy(v) for k, v in out["best_state"].items()})
-        val = _val_tokens(cfg)
         test = _test_tokens(cfg)  # selection used validation; MC is reported on test, once
         out["best_val_std"] = _eval_loss(model, test, cfg.order)
         out["best_val_mc"] = mc_loss(model, test, cfg.order, mc_samples, seed + 77)
