@@ -410,7 +410,8 @@ class A2Initialisation(Experiment):
             "grad_var_ratio_trained": {s: mean_std(out[s]["grad1"]) for s in schemes},
             "test_error": {s: mean_std(out[s]["err"]) for s in schemes},
         }
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"steps": steps, "batch": batch, "lr": lr, "optimizer": "SGD",
                                    "sizes": sizes, "probe": len(py)})
 
@@ -620,7 +621,8 @@ class A3DeadReLU(Experiment):
             "ns_per_element_fwd_bwd": {k: mean_std(timing[k]["fwd_bwd"])
                                        for k in ("relu", "sigmoid")},
         }
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"steps": steps, "batch": 32, "sizes": sizes,
                                    "probe": "all training examples",
                                    "timing_elements": timing["elements"]})

@@ -190,7 +190,8 @@ class E6LagrangeKKT(Experiment):
         numbers["inequality QP"]["active_constraints"] = mean_std(res["inequality QP"]["active"])
         numbers["SVM dual"]["multiplier_minus_intercept"] = max(res["SVM dual"]["nu_minus_b"])
         numbers["max_kkt_residual_all"], numbers["max_gap_all"] = kkt, gap
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"n": n, "svm_points": n_svm, "svm_C": 1.0,
                                    "tolerance": 1e-6})
 

@@ -307,7 +307,8 @@ class E3Saddles(Experiment):
                                       for p in crit["points"]]
         numbers["polished_points_used"] = len(good)
         numbers["grad_norm_reduction"] = mean_std(crit["grad_ratio"])
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"gd_cap": toy["cap"], "gd_lr": 0.05, "newton_cap": 200,
                                    "mlp_params": crit["n_params"], "lbfgs_iters": crit["iters"],
                                    "starts_at_adam_steps": crit["starts"],
@@ -481,7 +482,8 @@ class E4Convexity(Experiment):
                 "min_hessian_eigenvalue": min(out[a]["min_eig"]),
                 "convex_by_sampling": out[a]["convex"]}
             for a in ("logistic", "mlp")}
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=[path],
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=[path],
                            budget={"starts": self.starts, "bfgs_max_iter": iters,
                                    "lambda": self.lam, "convexity_samples": samples,
                                    "mlp_params": n_params})

@@ -400,7 +400,8 @@ class DropConnectWidth(Experiment):
                                zip(widths, gain["dropout"], gain["dropconnect"]))
                    + f" (dropout/DropConnect); at the scale tested: widths {list(widths)}, "
                    f"{n} training examples, lr {_LR} for every arm (not tuned)")
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"steps": steps, "train examples": n, "widths": list(widths),
                                    "rates": list(rates), "batch": 50,
                                    "optimizer": f"SGD lr {_LR} momentum 0.9"})
@@ -524,7 +525,8 @@ class SpatialDropout(Experiment):
                    f"{fmt(res['element']['gap'])} vs channel {fmt(res['channel']['gap'])}; "
                    f"at the scale tested: {n} 14×14 images, {channels} channels, one rate "
                    f"p = {p}, lr {_LR} for every arm")
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"steps": steps, "train examples": n, "p": p,
                                    "channels": list(channels), "image": "14×14", "batch": 32})
 

@@ -216,7 +216,8 @@ class F1Fitting(Experiment):
             "m1d_train_acc": {a: mean_std(nets[a]["train"]) for a in self.nets},
             "m1d_test_acc": {a: mean_std(nets[a]["test"]) for a in self.nets},
         }
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"poly_points": 10, "poly_test_points": 100,
                                    "poly_draws_per_seed": self.draws,
                                    "ln_lambda": self.log_lam, "m1d_steps": nets["steps"],
@@ -371,7 +372,8 @@ class F2Regularisation(Experiment):
             "test_acc": {a: mean_std(sp[a]["acc"]) for a in arms},
             "ridge_max_rel_error": mean_std(ridge["rel_err"]),
         }
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"mlp_steps": sp["steps"], "hidden": sp["hidden"],
                                    "data": "digits", "optimizer": "SGD lr 0.1, batch 32",
                                    "l1": self.l1, "l2_weight_decay": self.l2,

@@ -522,7 +522,8 @@ class E2GradientDescentNearMinima(Experiment):
                            "newton_iterations": mean_std(rosen["newton_iters"]),
                            "gd_cap": rosen["cap"]},
         }
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"dim": self.dim, "eps": self.eps, "kappas": list(kappas),
                                    "rosenbrock_gd_cap": rosen["cap"]})
 
@@ -668,7 +669,8 @@ class E5Newton(Experiment):
             "newton_grad_norms_seed0": g0,
             "gd_minus_newton_loss": mean_std(res["gap"]),
         }
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"lambda": self.lam, "tol": self.tol, "gd_cap": cap,
                                    "data": "breast cancer, standardised, 80 % rows per seed"})
 
@@ -729,7 +731,8 @@ class E7SteepestDescent(Experiment):
         problems = {"rosenbrock (d=2)": (rosenbrock, 2), f"mlp (d={dim})": (mlp, dim)}
         res: dict[str, dict[str, list]] = {p: {"violation": [], "angle": [], "best_ratio": [],
                                                "axis_ratio": [], "jvp_err": [], "fd_ratio": [],
-                                               "cos": [], "deriv": [], "fd_margin": []} for p in problems}
+                                               "cos": [], "deriv": [], "fd_margin": []}
+               for p in problems}
         for seed in ctx.seeds:
             rng = np.random.default_rng(seed)
             for name, (f, d) in problems.items():
@@ -834,6 +837,7 @@ class E7SteepestDescent(Experiment):
                 "jvp_max_rel_error": max(res[p]["jvp_err"]),
                 "finite_difference_over_minus_gnorm": mean_std(res[p]["fd_ratio"])}
             for p in names}
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=[path],
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=[path],
                            budget={"directions": m, "mlp_examples": "digits subset",
                                    "mlp_hidden": 16})

@@ -382,7 +382,8 @@ class SkipLandscape(Experiment):
                    f"{fmt(p['edge_ratio'])} vs {fmt(r['edge_ratio'])}; centre lowest of its 3×3 "
                    f"neighbourhood: plain {sum(p['centre_min'])}/{len(p['centre_min'])}, "
                    f"residual {sum(r['centre_min'])}/{len(r['centre_min'])} seeds")
-        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"steps": steps, "grid": grid, "span": 1.0,
                                    "loss examples": n_eval, "depth": deep})
 
