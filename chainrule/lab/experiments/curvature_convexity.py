@@ -236,7 +236,7 @@ class E3Saddles(Experiment):
                 return [float(min(x, cap + 1)) for x in v]
 
             parts.append(V.paired(
-                f"{fname}: saddle-free Newton escapes sooner than GD",
+                f"{fname}: GD plateaus, saddle-free Newton escapes sooner",
                 "iterations until f < −1 from just off the ridge (GD capped at its budget)",
                 list(np.log10(capped(r["gd"]["escape"], toy["cap"]))),
                 list(np.log10(capped(r["saddle-free newton"]["escape"], 200))), floor=0.3,

@@ -310,8 +310,8 @@ class DropConnectWidth(Experiment):
         n = ctx.budget(full=1000, quick=1000, tiny=200)
         x, y = x[:n], y[:n]
         # per-example DropConnect masks cost batch × width² random numbers per layer and step:
-        # the widths stop at 256 (Wan et al. go to 1600 on a GPU)
-        widths = (8, 16) if ctx.tiny else ((32, 128) if ctx.quick else (32, 64, 128, 256))
+        # the quick run stops at 128, the full run reaches 1024 (Wan et al. go to 1600 on a GPU)
+        widths = (8, 16) if ctx.tiny else ((32, 128) if ctx.quick else (64, 256, 1024))
         rates = (0.25, 0.5, 0.75)
         steps = ctx.budget(full=800, quick=400, tiny=3)
         res: dict[tuple[str, int, float], list[float]] = {}
@@ -434,11 +434,14 @@ def neighbour_correlation(maps: np.ndarray, shift: int = 1) -> float:
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-30))
 
 
-def _images(ctx: Context) -> tuple[np.ndarray, ...]:
-    """mnist5k at 14×14 (2×2 means): small enough for a CPU, still spatially correlated."""
+def _images(ctx: Context, side: int = 14) -> tuple[np.ndarray, ...]:
+    """mnist5k as (N, 1, side, side): 28×28 as is, or 14×14 (2×2 means: small enough for a
+    quick CPU run, still spatially correlated)."""
     x, y, xt, yt = _mnist(ctx)
 
     def down(a: np.ndarray) -> np.ndarray:
+        if side == 28:
+            return a.reshape(-1, 1, 28, 28).astype(np.float32)
         return a.reshape(-1, 1, 14, 2, 14, 2).mean(axis=(3, 5)).astype(np.float32)
 
     return down(x), y, down(xt), yt
@@ -457,12 +460,27 @@ class SpatialDropout(Experiment):
                "neighbouring-position correlation")
 
     def run(self, ctx: Context) -> Result:
-        x, y, xt, yt = _images(ctx)
-        n = ctx.budget(full=1000, quick=500, tiny=100)
-        x, y = x[:n], y[:n]
-        steps = ctx.budget(full=800, quick=250, tiny=3)
-        channels = (16, 32) if not (ctx.quick or ctx.tiny) else (8, 16)
-        p = 0.3
+        full = not (ctx.quick or ctx.tiny)
+        side = 28 if full else 14  # the full run: 28×28 MNIST with 32/64 channels
+        x_all, y_all, xt, yt = _images(ctx, side)
+        n = ctx.budget(full=2000, quick=500, tiny=100)
+        x, y, xv, yv = _tuning.validation_split(x_all[:n + n // 4], y_all[:n + n // 4])
+        steps = ctx.budget(full=1500, quick=250, tiny=3)
+        channels = (32, 64) if full else (8, 16)
+        rates, tuning = {"none": 0.0}, []
+        for arm in ("element", "channel"):  # each arm's own drop rate, on validation error
+            def score(rate: float, seed: int, arm: str = arm) -> float:
+                common.seeded(seed)
+                model = small_cnn(arm, rate, channels, seed, side)
+                common.train(model, _sgd(model), x, y, steps, 32, seed)
+                return 1 - common.accuracy(model, xv, yv)
+
+            rates[arm], rec = _tuning.choose(ctx, self.id, arm, "drop rate",
+                                             (0.05, 0.1, 0.2, 0.4), score,
+                                             metric="validation error", bounds=(0.01, 0.9),
+                                             fallback=0.3)
+            tuning.append(rec)
+        p = rates["channel"] if rates["channel"] == rates["element"] else rates
         res: dict[str, dict[str, list[float]]] = {}
         corr: list[float] = []
         corr_far: list[float] = []
@@ -470,7 +488,7 @@ class SpatialDropout(Experiment):
             r = res.setdefault(arm, {})
             for seed in ctx.seeds:
                 common.seeded(seed)
-                model = small_cnn(arm, p, channels, seed)
+                model = small_cnn(arm, rates[arm], channels, seed, side)
                 common.train(model, _sgd(model), x, y, steps, 32, seed)
                 tr_loss = common.mean_loss(model, x, y)
                 te_loss = common.mean_loss(model, xt, yt)
@@ -488,11 +506,12 @@ class SpatialDropout(Experiment):
                          corr, reference=0.5, floor=0.0, metric="Pearson ρ, 1 column apart",
                          arms=("none",)),
             V.paired("channel dropout narrows the gap more than element dropout",
-                     f"at equal rate p = {p}: test − train loss smaller with Dropout2d",
+                     f"each arm at its own rate ({p}): test − train loss smaller with "
+                     "Dropout2d",
                      res["element"]["gap"], res["channel"]["gap"], floor=0.005,
                      metric="test loss − train loss", arms=("element", "channel")),
             V.paired("channel dropout gives lower test error than element dropout",
-                     f"at equal rate p = {p}", res["element"]["test_err"],
+                     f"each arm at its own rate ({p})", res["element"]["test_err"],
                      res["channel"]["test_err"], floor=0.002, metric="test error",
                      arms=("element", "channel")),
             V.paired("element dropout on correlated maps acts weakly",
@@ -523,12 +542,13 @@ class SpatialDropout(Experiment):
                    f"{fmt(res['none']['test_err'])}, element {fmt(res['element']['test_err'])}, "
                    f"channel {fmt(res['channel']['test_err'])}; loss gap element "
                    f"{fmt(res['element']['gap'])} vs channel {fmt(res['channel']['gap'])}; "
-                   f"at the scale tested: {n} 14×14 images, {channels} channels, one rate "
-                   f"p = {p}, lr {_LR} for every arm")
-        return self.result(ctx, summary=summary, parts=parts,
-                           numbers=numbers, table=table, plots=plots,
-                           budget={"steps": steps, "train examples": n, "p": p,
-                                   "channels": list(channels), "image": "14×14", "batch": 32})
+                   f"at the scale tested: {len(y)} {side}×{side} images, {channels} channels, "
+                   f"drop rates {rates}, lr {_LR} for every arm")
+        return self.result(ctx, summary=summary, parts=parts, **_tuning.attach(tuning, dict(
+            numbers=numbers, table=table, plots=plots,
+            budget={"steps": steps, "train examples": len(y), "validation examples": len(yv),
+                    "drop rates": rates, "channels": list(channels),
+                    "image": f"{side}×{side}", "batch": 32})))
 
 
 def _first_maps(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
