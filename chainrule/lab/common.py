@@ -193,22 +193,42 @@ def pyplot() -> Any:
     return plt
 
 
+BAND_NOTE = "bands / error bars: 95 % t-interval of the mean over seeds"
+
+
+def t_band(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over seeds (axis 0) and its 95 % t-interval ``m ± t_{0.975, n−1} · s/√n`` (sample
+    std, ``ddof = 1``); the band collapses to the mean for a single seed."""
+    from scipy import stats
+
+    arr = np.asarray(arr, dtype=np.float64)
+    m = arr.mean(0)
+    n = arr.shape[0]
+    if n < 2:
+        return m, m, m
+    half = float(stats.t.ppf(0.975, n - 1)) * arr.std(0, ddof=1) / np.sqrt(n)
+    return m, m - half, m + half
+
+
 def panels(path: str, panels: list[tuple], ncols: int | None = None) -> str:
     """Line plots side by side, saved to ``path``; each panel is
     ``(title, {name: (x, y[, style])}, xlabel, ylabel, logy)`` where y is one curve or
-    seeds × points (drawn as the mean with a min–max band)."""
+    seeds × points (drawn as the mean with its 95 % t-interval band)."""
     plt = pyplot()
     ncols = ncols or len(panels)
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.5 * nrows), dpi=100)
     axes = np.atleast_1d(axes).reshape(-1)
+    banded = False
     for ax, (title, series, xlabel, ylabel, logy) in zip(axes, panels):
         for name, spec in series.items():
             xs, arr = spec[0], np.asarray(spec[1], dtype=np.float64)
             style = spec[2] if len(spec) > 2 else "-"
             if arr.ndim == 2:
-                ax.plot(xs, arr.mean(0), style, label=name)
-                ax.fill_between(xs, arr.min(0), arr.max(0), alpha=0.2)
+                m, lo, hi = t_band(arr)
+                ax.plot(xs, m, style, label=name)
+                ax.fill_between(xs, lo, hi, alpha=0.2)
+                banded = True
             else:
                 ax.plot(xs, arr, style, label=name)
         ax.set_title(title, fontsize=10)
@@ -220,6 +240,8 @@ def panels(path: str, panels: list[tuple], ncols: int | None = None) -> str:
         ax.legend(fontsize=7)
     for ax in axes[len(panels):]:
         ax.axis("off")
+    if banded:
+        fig.text(0.99, 0.005, BAND_NOTE, ha="right", va="bottom", fontsize=7, color="#555")
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.92, wspace=0.3, hspace=0.45)
     fig.savefig(path)
     plt.close(fig)
@@ -231,15 +253,19 @@ def plot(path: str, series: dict[str, Any], title: str, xlabel: str, ylabel: str
     """One figure with named series (each a list, or a list of per-seed lists for a band)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
+    banded = False
     for name, ys in series.items():
         arr = np.asarray(ys, dtype=np.float64)
         xs = np.asarray(x if x is not None else np.arange(arr.shape[-1]))
-        if arr.ndim == 2:  # seeds × points: mean line and min–max band
-            m = arr.mean(0)
+        if arr.ndim == 2:  # seeds × points: mean line and its 95 % t band
+            m, lo, hi = t_band(arr)
             ax.plot(xs, m, label=name)
-            ax.fill_between(xs, arr.min(0), arr.max(0), alpha=0.2)
+            ax.fill_between(xs, lo, hi, alpha=0.2)
+            banded = True
         elif kind == "bar":
-            ax.bar(name, float(arr.mean()), yerr=float(arr.std()) if arr.size > 1 else None)
+            m, lo, hi = t_band(arr.reshape(-1, 1))
+            ax.bar(name, float(m[0]), yerr=float(hi[0] - m[0]) if arr.size > 1 else None)
+            banded = banded or arr.size > 1
         else:
             ax.plot(xs, arr, label=name)
     ax.set_title(title)
@@ -251,6 +277,8 @@ def plot(path: str, series: dict[str, Any], title: str, xlabel: str, ylabel: str
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    if banded:
+        fig.text(0.99, 0.005, BAND_NOTE, ha="right", va="bottom", fontsize=7, color="#555")
     fig.savefig(path)
     plt.close(fig)
     return path

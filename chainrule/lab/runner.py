@@ -2,20 +2,35 @@
 verdicts.json, PNGs).
 
 Each experiment runs in isolation: one that raises gets the verdict ``error`` with its
-traceback in the report, and the others still run.
+traceback in the report, and the others still run. With ``jobs > 1`` experiments run in worker
+processes (``concurrent.futures.ProcessPoolExecutor``, spawned, one BLAS thread each); every
+experiment seeds its own generators, so the results are the same as a serial run's.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as _cf
 import datetime as _dt
+import functools
 import json
+import multiprocessing
 import os
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from chainrule.lab.experiment import ERROR, Context, Experiment, Result, registry
+from chainrule.lab.experiment import (
+    ERROR,
+    QUICK_SEEDS,
+    VERDICTS,
+    Context,
+    Experiment,
+    Result,
+    registry,
+)
+
+_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def select(only: Sequence[str] | None = None, quick: bool = False) -> list[type[Experiment]]:
@@ -51,8 +66,7 @@ def _blas_threads() -> Any:
     experiments 5-10x slower (A1 134 s vs 14 s, E1 109 s vs 20 s at load 7 on 2 cores)."""
     import contextlib
 
-    if any(os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                       "MKL_NUM_THREADS")):
+    if any(os.environ.get(v) for v in _BLAS_VARS):
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
 
@@ -62,14 +76,19 @@ def _blas_threads() -> Any:
 def run(
     only: Sequence[str] | None = None,
     quick: bool = True,
-    seeds: Sequence[int] = (0, 1, 2),
+    seeds: Sequence[int] = QUICK_SEEDS,
     out_root: str = "runs",
     tiny: bool = False,
     quiet: bool = False,
+    jobs: int | None = None,
+    tune: bool = False,
 ) -> tuple[str, list[Result]]:
-    """Run the selected experiments; returns the run folder and the results."""
+    """Run the selected experiments (``jobs`` worker processes, default one per core);
+    returns the run folder and the results in registry order."""
     from chainrule.lab.report import write_reports
 
+    if len(seeds) < 3:
+        raise ValueError(f"the lab needs at least 3 seeds for a t interval, got {len(seeds)}")
     chosen = select(only, quick)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = os.path.join(out_root, f"lab-{stamp}")
@@ -78,21 +97,113 @@ def run(
         k += 1
         out_dir = os.path.join(out_root, f"lab-{stamp}-{k}")
     os.makedirs(out_dir)
-    results: list[Result] = []
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(chosen)))
     progress = _progress(quiet, len(chosen))
+    start = time.perf_counter()
     try:
-        for cls in chosen:
-            progress.step(f"{cls.id} {cls.title}")
-            ctx = Context(quick=quick, seeds=tuple(seeds), tiny=tiny,
-                          out_dir=os.path.join(out_dir, cls.id),
-                          log=(lambda s: None) if quiet else progress.log)
-            res = run_one(cls, ctx)
-            results.append(res)
-            progress.done(res)
+        if jobs == 1:
+            results = [_serial(cls, quick, seeds, tiny, tune, out_dir, quiet, progress)
+                       for cls in chosen]
+        else:
+            results = _parallel(chosen, quick, seeds, tiny, tune, out_dir, quiet, progress, jobs)
     finally:
         progress.close()
-    write_reports(out_dir, results, {"quick": quick, "seeds": list(seeds), "tiny": tiny})
+    total = round(time.perf_counter() - start, 1)
+    if not quiet:
+        print(f"{len(results)} experiments in {total} s ({jobs} worker"
+              f"{'s' if jobs > 1 else ''})", flush=True)
+    write_reports(out_dir, results, {"quick": quick, "seeds": list(seeds), "tiny": tiny,
+                                     "jobs": jobs, "wall_time": total})
     return out_dir, results
+
+
+def _context(exp_id: str, quick: bool, seeds: Sequence[int], tiny: bool, tune: bool,
+             out_dir: str, log: Callable[[str], None]) -> Context:
+    return Context(quick=quick, seeds=tuple(seeds), tiny=tiny, tune=tune,
+                   out_dir=os.path.join(out_dir, exp_id), log=log)
+
+
+def _serial(cls: type[Experiment], quick: bool, seeds: Sequence[int], tiny: bool, tune: bool,
+            out_dir: str, quiet: bool, progress: _progress) -> Result:
+    progress.step(f"{cls.id} {cls.title}")
+    ctx = _context(cls.id, quick, seeds, tiny, tune, out_dir,
+                   _silent if quiet else progress.log)
+    res = run_one(cls, ctx)
+    progress.done(res)
+    return res
+
+
+def _parallel(chosen: list[type[Experiment]], quick: bool, seeds: Sequence[int], tiny: bool,
+              tune: bool, out_dir: str, quiet: bool, progress: _progress,
+              jobs: int) -> list[Result]:
+    """Experiments in ``jobs`` spawned workers (spawn, not fork: the parent may hold BLAS and
+    rich threads); the BLAS variables are set before the workers import NumPy."""
+    saved = {v: os.environ.get(v) for v in _BLAS_VARS}
+    for v in _BLAS_VARS:
+        os.environ[v] = os.environ.get(v) or "1"
+    results: dict[str, Result] = {}
+    last = _previous_times(os.path.dirname(out_dir), quick, tiny)
+    # longest first (by the last comparable run; unknown ones first): the run ends when the
+    # last worker does, and a long experiment started last would run alone
+    order = sorted(chosen, key=lambda c: -last.get(c.id, float("inf")))
+    try:
+        with _cf.ProcessPoolExecutor(max_workers=jobs,
+                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {}
+            for cls in order:
+                log = _silent if quiet else functools.partial(_prefixed, cls.id)
+                ctx = _context(cls.id, quick, seeds, tiny, tune, out_dir, log)
+                futures[pool.submit(_worker, cls.id, ctx)] = cls
+            progress.step(f"{len(chosen)} experiments on {jobs} workers")
+            for fut in _cf.as_completed(futures):
+                cls = futures[fut]
+                try:
+                    res = fut.result()
+                except Exception as e:  # a worker that died (not an experiment that raised)
+                    ctx = _context(cls.id, quick, seeds, tiny, tune, out_dir, _silent)
+                    res = cls().result(ctx, ERROR, f"worker failed: {type(e).__name__}: {e}",
+                                       note=traceback.format_exc())
+                results[cls.id] = res
+                progress.done(res)
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+    return [results[cls.id] for cls in chosen]
+
+
+def _previous_times(out_root: str, quick: bool, tiny: bool) -> dict[str, float]:
+    """Per-experiment wall times of the newest earlier run in ``out_root`` with the same
+    budget level (empty when there is none or it cannot be read)."""
+    import glob
+
+    runs = sorted(glob.glob(os.path.join(out_root, "lab-*", "verdicts.json")),
+                  key=os.path.getmtime, reverse=True)
+    for path in runs:
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            continue
+        meta = data.get("meta", {})
+        if bool(meta.get("quick")) == quick and bool(meta.get("tiny")) == tiny:
+            return {r["id"]: float(r.get("wall_time") or 0.0) for r in data.get("results", [])}
+    return {}
+
+
+def _worker(exp_id: str, ctx: Context) -> Result:
+    """Run one experiment by id in a worker process."""
+    return run_one(registry()[exp_id], ctx)
+
+
+def _silent(text: str) -> None:
+    """A log that drops everything (picklable, unlike a lambda)."""
+
+
+def _prefixed(exp_id: str, text: str) -> None:
+    print(f"[{exp_id}] {text}", flush=True)
 
 
 class _progress:
@@ -131,7 +242,14 @@ class _progress:
             print(text, flush=True)
 
     def done(self, res: Result) -> None:
-        line = f"{res.id:4s} {res.verdict:12s} {res.wall_time:7.1f} s  {res.summary}"
+        from chainrule.lab.report import verdict_line
+
+        width = max(len(v) for v in VERDICTS)
+        said = verdict_line(res) if res.parts else res.summary
+        line = f"{res.id:4s} {res.verdict:{width}s} {res.wall_time:7.1f} s  {said}"
+        fallbacks = [d for d in res.data.values() if "FALLBACK" in d]
+        if fallbacks:
+            line += "\n     data " + "; ".join(fallbacks)
         if self.bar is not None:
             self.bar.update(self.task, advance=1)
             self.bar.console.print(line)
