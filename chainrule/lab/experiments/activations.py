@@ -86,7 +86,7 @@ def init_mlp(model: MLP, scheme: str, bias: float = 0.0) -> MLP:
 
 def data(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """mnist5k (digits in the unit suite's tiny runs, to stay within their time budget)."""
-    return common.dataset("digits" if ctx.tiny else "mnist5k")
+    return ctx.dataset("digits" if ctx.tiny else "mnist5k")
 
 
 def probe(model: MLP, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:

@@ -39,7 +39,7 @@ def _gen(seed: int, k: int) -> cr.Generator:
 
 
 def _mnist(ctx: Context) -> tuple[np.ndarray, ...]:
-    x, y, xt, yt = common.dataset("mnist5k")
+    x, y, xt, yt = ctx.dataset("mnist5k")
     if ctx.tiny:
         return x[:200], y[:200], xt[:200], yt[:200]
     return x, y, xt, yt

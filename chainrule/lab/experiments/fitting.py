@@ -288,7 +288,7 @@ class F2Regularisation(Experiment):
         return out
 
     def _mlp(self, ctx: Context) -> dict[str, Any]:
-        x, y, xt, yt = common.dataset("digits")
+        x, y, xt, yt = ctx.dataset("digits")
         steps = ctx.budget(full=6000, quick=1500, tiny=20)
         hidden = 32 if ctx.tiny else 100
         arms = ("none", "l2", "l1_subgradient", "l1_prox")

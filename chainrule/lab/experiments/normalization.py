@@ -65,7 +65,7 @@ def approx(a: Any, b: Any, tol: float, k: float = 2.0,
 
 
 def _mnist(ctx: Context) -> tuple[np.ndarray, ...]:
-    x, y, xt, yt = common.dataset("mnist5k")
+    x, y, xt, yt = ctx.dataset("mnist5k")
     if ctx.tiny:
         return x[:300], y[:300], xt[:200], yt[:200]
     return x, y, xt, yt

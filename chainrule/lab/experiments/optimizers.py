@@ -725,7 +725,7 @@ class E7SteepestDescent(Experiment):
 
     def run(self, ctx: Context) -> Result:
         m = ctx.budget(full=20_000, quick=5_000, tiny=500)
-        x, y, _, _ = common.dataset("digits")
+        x, y, _, _ = ctx.dataset("digits")
         n = 100 if ctx.tiny else 300
         mlp, dim = mlp_objective(x[:n], y[:n], 16)
         problems = {"rosenbrock (d=2)": (rosenbrock, 2), f"mlp (d={dim})": (mlp, dim)}

@@ -100,7 +100,7 @@ def make_net(depth: int, residual: bool, width: int = _WIDTH, bn: bool = True,
 
 def _data(ctx: Context, conv: bool = False) -> tuple[np.ndarray, ...]:
     """MNIST-1D (a subset in tiny mode); (N, 1, 40) for the conv nets."""
-    x, y, xt, yt = common.dataset("m1d")
+    x, y, xt, yt = ctx.dataset("m1d")
     if ctx.tiny:
         x, y, xt, yt = x[:400], y[:400], xt[:200], yt[:200]
     if conv:
