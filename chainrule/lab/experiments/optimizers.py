@@ -180,21 +180,26 @@ class E1AdaptiveOptimizers(Experiment):
         steps = ctx.budget(full=2000, quick=400, tiny=10)
         grids = {"sgd": (0.3, 1.0, 3.0, 10.0), "adagrad": (0.1, 0.3, 1.0, 3.0)}
         out: dict[str, Any] = {}
+
+        def fit(name: str, lr: float, seed: int) -> tuple[float, np.ndarray]:
+            x, y = bag_of_words(seed)
+            common.seeded(seed)
+            model = nn.Linear(x.shape[1], 2)
+            opt = make_optimizer(name, model.parameters(), lr)
+            losses = common.train(model, opt, x, y, steps, 32, seed)
+            return common.mean_loss(model, x, y), common.smooth(losses, max(1, steps // 25))
+
         for name, grid in grids.items():
-            res: dict[float, list[float]] = {lr: [] for lr in grid}
-            curves: dict[float, list] = {lr: [] for lr in grid}
-            for seed in ctx.seeds:
-                x, y = bag_of_words(seed)
-                for lr in grid:
-                    common.seeded(seed)
-                    model = nn.Linear(x.shape[1], 2)
-                    opt = make_optimizer(name, model.parameters(), lr)
-                    losses = common.train(model, opt, x, y, steps, 32, seed)
-                    res[lr].append(common.mean_loss(model, x, y))
-                    curves[lr].append(common.smooth(losses, max(1, steps // 25)))
-            best = min(grid, key=lambda lr: float(np.mean(res[lr])))
-            out[name] = {"lr": best, "final": res[best], "curves": curves[best],
-                         "grid": {lr: float(np.mean(v)) for lr, v in res.items()}}
+            # the claim is optimisation speed on sparse data: each method's lr minimises the
+            # training loss of the tuning seeds' data sets (not the evaluation seeds')
+            best, rec = _tuning.choose(ctx, self.id, f"sparse {name}", "lr", grid,
+                                       lambda lr, seed, name=name: fit(name, lr, seed)[0],
+                                       metric="training cross-entropy (tuning data sets)")
+            self._tuning.append(rec)
+            runs = [fit(name, best, seed) for seed in ctx.seeds]
+            out[name] = {"lr": best, "final": [r[0] for r in runs],
+                         "curves": [r[1] for r in runs],
+                         "grid": dict(zip(rec["grid"], rec["scores"]))}
         out["steps"] = steps
         return out
 
