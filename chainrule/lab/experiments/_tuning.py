@@ -35,7 +35,7 @@ TUNE_SEEDS = (1000, 1001)  # disjoint from the evaluation seeds 0..9
 
 
 def _level(ctx: Context) -> str:
-    return "full" if not (ctx.quick or ctx.tiny) else "quick"
+    return "tiny" if ctx.tiny else ("quick" if ctx.quick else "full")
 
 
 def _load() -> dict[str, Any]:
