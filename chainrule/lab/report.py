@@ -168,8 +168,9 @@ def verdict_line(r: Result) -> str:
     by[INCONCLUSIVE] = [n for n in by[INCONCLUSIVE] if n not in small]
     m = len(emp)
     if r.verdict == HOLDS:
-        core = (f"all {m} measured part{'s' if m > 1 else ''} hold, clear of seed noise and "
-                f"of their practical floors")
+        core = ("the one measured part holds, clear of seed noise and of its practical floor"
+                if m == 1 else f"all {m} measured parts hold, clear of seed noise and of their "
+                               f"practical floors")
     elif r.verdict == PARTLY:
         core = f"{len(by[HOLDS])} of {m} measured parts hold ({', '.join(by[HOLDS])})"
         if by[REFUTED]:
