@@ -154,10 +154,22 @@ class _Tracer:
                 i = self.slot(b)
             if i is not None:
                 o = self.objs[i]
-                if (o.shape == x.shape and o.dtype == x.dtype and o.strides == x.strides
-                        and o.__array_interface__["data"][0] == x.__array_interface__["data"][0]):
+                off = _ptr(x) - _ptr(o)
+                if o.shape == x.shape and o.dtype == x.dtype and o.strides == x.strides \
+                        and off == 0:
                     return i
-                return None
+                # a strided view of traced memory (as_strided, im2col windows): rebuilt from
+                # its base at every replay
+                r = _plain_view(_restride(_plain_view(o, _ndarray), off, x.shape, x.strides,
+                                          x.dtype.str), _Traced)
+                j = self._new_slot(r, "op", None)
+                self.slot_of[id(x)] = j
+                self.keep.append(x)
+                self.root[j] = self.root.get(i, i)
+                self.instrs.append(_Instr("call", _restride, "restride",
+                                          (_Slot(i), off, x.shape, x.strides, x.dtype.str), {},
+                                          _Slot(j)))
+                return j
             b = getattr(b, "base", None)
         return None
 
@@ -207,7 +219,12 @@ class _Tracer:
         """Run ``fn`` on the plain arrays of ``args``/``kw`` and record it."""
         pa, ta = self.unwrap(args)
         pk, tk = self.unwrap(kw)
-        r = fn(*pa, **pk)
+        global _TRACER
+        _TRACER = None  # (what ``fn`` calls inside is part of this one call)
+        try:
+            r = fn(*pa, **pk)
+        finally:
+            _TRACER = self
         writes: tuple = ()
         if writes_arg is not None:
             writes = tuple(_slots_in(writes_arg(ta, tk)))
@@ -224,6 +241,25 @@ class _Tracer:
         out, tout = self.wrap(r, src)
         self.instrs.append(_Instr(kind, fn, name, ta, tk, tout, writes))
         return out
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+class _Memory:
+    """Exposes memory at a pointer with a given layout, keeping its owner alive."""
+
+    def __init__(self, base: np.ndarray, iface: dict) -> None:
+        self.base = base
+        self.__array_interface__ = iface
+
+
+def _restride(base: np.ndarray, offset: int, shape: tuple, strides: tuple, typestr: str) -> Any:
+    """The view of ``base``'s memory at byte ``offset`` with ``shape`` and ``strides``."""
+    iface = {"data": (_ptr(base) + offset, False), "shape": shape, "strides": strides,
+             "typestr": typestr, "version": 3}
+    return np.asarray(_Memory(base, iface))
 
 
 def _shares(a: np.ndarray, b: np.ndarray) -> bool:
@@ -479,6 +515,42 @@ class _TracedRNG:
         return call
 
 
+def _patched(name: str, real: Callable, view: bool) -> Callable:
+    """A NumPy entry point the tracer cannot see through ``__array_function__`` (array
+    constructors, ``asarray``, ``as_strided``), recorded while a capture runs."""
+
+    def fn(*args: Any, **kw: Any) -> Any:
+        tr = _TRACER
+        if tr is None or (view and not isinstance(args[0] if args else None, _Traced)):
+            return real(*_plain(args), **_plain(kw))
+        return tr.call("call", real, name, args, kw, view_of=0 if view else None)
+
+    fn.__name__ = name
+    return fn
+
+
+_CONSTRUCTORS = ("empty", "zeros", "ones", "full")
+_RELABELS = ("asarray", "ascontiguousarray", "asanyarray")
+
+
+def _patch_numpy() -> list[tuple[Any, str, Any]]:
+    """Install the recorded NumPy entry points; returns what to put back."""
+    saved = []
+    for name in (*_CONSTRUCTORS, *_RELABELS):
+        real = getattr(np, name)
+        saved.append((np, name, real))
+        setattr(np, name, _patched(name, real, name in _RELABELS))
+    st = np.lib.stride_tricks
+    saved.append((st, "as_strided", st.as_strided))
+    st.as_strided = _patched("as_strided", st.as_strided, True)
+    return saved
+
+
+def _unpatch(saved: list[tuple[Any, str, Any]]) -> None:
+    for mod, name, real in saved:
+        setattr(mod, name, real)
+
+
 def _rng_hook(generator: Any, real: np.random.Generator) -> Any:
     return _TracedRNG(generator, real) if _TRACER is not None else real
 
@@ -528,6 +600,8 @@ class _Program:
         self.ext_slots: list[int] = []
         self.arg_slots: list[int] = []
         self.const_slots: list[int] = []
+        self.protect: list[int] = []  # positions in E written before the last value guard
+        self.protect_rng = False  # draws before the last value guard
 
     # guards ---------------------------------------------------------------------------------
     def guards_hold(self) -> bool:
@@ -612,6 +686,7 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
     prev_hook = _random._rng_hook
     _random._rng_hook = _rng_hook
     _optimizer._live_hook = live_scalar
+    patched = _patch_numpy()
     _TRACER = tr
     try:
         result = fn(*args, **kwargs)
@@ -619,6 +694,7 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         _TRACER = None
         _random._rng_hook = prev_hook
         _optimizer._live_hook = None
+        _unpatch(patched)
         Module.__call__ = orig_call  # type: ignore[method-assign]
         _restore(prog, swapped, dict_swapped)
         raise
@@ -628,6 +704,7 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         _TRACER = None
         _random._rng_hook = prev_hook
         _optimizer._live_hook = None
+        _unpatch(patched)
         Module.__call__ = orig_call  # type: ignore[method-assign]
         _restore(prog, swapped, dict_swapped)
     if tr.refused:
@@ -641,6 +718,7 @@ def _restore(prog: _Program, swapped: list, dict_swapped: list) -> None:
     rebound to a value of the program (new gradients, reassigned arrays)."""
     tr = prog.tracer
     slot_of = tr.slot_of
+    swapped_ids = {id(t) for t, _, _ in swapped}
     for t, orig, view in swapped:
         cur = _arr(t)
         if cur is view:
@@ -661,14 +739,48 @@ def _restore(prog: _Program, swapped: list, dict_swapped: list) -> None:
             st[k] = _plain_view(cur, _ndarray)
     for t, _, _ in swapped:  # gradients created by the step
         g = t.grad
-        if g is not None and isinstance(_arr(g), _Traced):
-            i = slot_of.get(id(_arr(g)))
+        if g is not None and id(g) not in swapped_ids:
+            i = slot_of.get(id(_arr(g)))  # (a plain array: a constant the step wrote into)
             if i is not None:
                 prog.outputs.append(("grad", t, g, i))
     prog.outputs.sort(key=lambda o: (o[0], o[-1]))  # (gc's order is not stable)
     for o in gc.get_objects():  # no traced array outlives the capture
         if isinstance(o, Tensor) and isinstance(_arr(o), _Traced):
             _set_arr(o, _plain_view(_arr(o), _ndarray))
+
+
+def _hoist_guards(tr: _Tracer) -> list[_Instr]:
+    """Move the value guards that depend only on the arguments and constants (a loss checking
+    its targets' range) to the front, with the pure calls they read, so that a replay checks
+    them before it writes any state."""
+    pure = {i for i, (k, _) in enumerate(tr.slots) if k in ("arg", "const")}
+    deps: dict[int, set[int]] = {}  # pure slot -> indices of the instructions computing it
+    hoist: set[int] = set()
+    for n, ins in enumerate(tr.instrs):
+        ins_slots = [s.i for s in _slots_in((ins.args, ins.kw))]
+        if ins.writes:
+            for w in ins.writes:
+                pure.discard(w.i)
+                pure.discard(tr.root.get(w.i, w.i))
+            continue
+        if ins.kind == "guard":
+            if all(i in pure for i in ins_slots):
+                hoist.add(n)
+                for i in ins_slots:
+                    hoist |= deps.get(i, set())
+            continue
+        if (isinstance(ins.fn, np.ufunc) or ins.kind in ("method", "getitem")) \
+                and all(i in pure for i in ins_slots):
+            need = {n}
+            for i in ins_slots:
+                need |= deps.get(i, set())
+            for o in _slots_in(ins.outs):
+                pure.add(o.i)
+                deps[o.i] = need
+    if not hoist:
+        return tr.instrs
+    return [tr.instrs[n] for n in sorted(hoist)] + [
+        ins for n, ins in enumerate(tr.instrs) if n not in hoist]
 
 
 def _result_template(obj: Any, tr: _Tracer) -> Any:
@@ -709,16 +821,19 @@ def _finish(prog: _Program, result: Any, grads_before: list, modules: dict,
     prog.modules = [(m, m.training) for m in modules.values()]
     prog.hypers = [(g, _hypers(g)) for o in optimizers for g in o.param_groups
                    if any(id(p) in touched for p in g["params"])]
-    # a value guard may only come before the first in-place write of state
-    first_write = None
-    for n, ins in enumerate(tr.instrs):
-        if ins.kind == "guard":
-            if first_write is not None:
-                return (f"a Python decision on array values (bool) follows an in-place write of "
-                        f"state ({tr.instrs[first_write].name})")
-        elif any(tr.slots[tr.root.get(s.i, s.i)][0] == "ext" for s in ins.writes):
-            if first_write is None:
-                first_write = n
+    tr.instrs = _hoist_guards(tr)
+    # a value guard after an in-place write of state (BatchNorm's running statistics before
+    # the loss checks its logits): the replay saves what it writes before that guard, and the
+    # generators' states, and puts them back if the guard fails
+    guards = [n for n, ins in enumerate(tr.instrs) if ins.kind == "guard"]
+    if guards:
+        before = tr.instrs[:guards[-1]]
+        pos = {i: k for k, i in enumerate(prog.ext_slots)}
+        roots = {tr.root.get(w.i, w.i) for ins in before for w in ins.writes}
+        if any(tr.slots[r][0] == "arg" for r in roots):
+            return "a Python decision on array values follows an in-place write of an argument"
+        prog.protect = sorted(pos[r] for r in roots if r in pos)
+        prog.protect_rng = any(isinstance(ins.fn, _Draw) for ins in before)
     return None
 
 
@@ -979,9 +1094,16 @@ class CompiledFunction:
         C = [slots[i][1].copy() if i in mut else slots[i][1] for i in prog.const_slots]
         if self.check:
             return self._checked(e, args, kwargs, A, E, C)
+        saved = [E[k].copy() for k in prog.protect]
+        gens = _generators(prog) if prog.protect_rng else []
+        gen_states = [g.bit_generator.state for g in gens]
         try:
             vals = prog.fn(A, E, C)
-        except _GuardMiss:
+        except _GuardMiss:  # undo what ran before the guard, then run the step eagerly
+            for k, a in zip(prog.protect, saved):
+                np.copyto(E[k], a)
+            for g, st in zip(gens, gen_states):
+                g.bit_generator.state = st
             return self.fn(*args, **kwargs)
         self.replays += 1
         return self._write_back(prog, vals)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import _jit
+from chainrule import _jit, backend
 from chainrule.backend import axpy, xp
 from chainrule.optim.optimizer import (
     Optimizer,
@@ -171,12 +171,23 @@ class Adam(Optimizer):
 
 
 def _bias_corrections(step: Any, beta1: float, beta2: float, group: dict[str, Any]) -> tuple:
-    """(1 − β₁ᵗ, √(1 − β₂ᵗ)) from a 0-d step array, in the same float64 operations as the
-    Python floats of the eager path (so a replayed step equals it bit for bit)."""
-    if not group.get("bias_correction", True):
-        one = np.ones((), dtype=np.float64)
-        return one, one
-    return 1 - beta1**step, np.sqrt(1 - beta2**step)
+    """(1 − β₁ᵗ, √(1 − β₂ᵗ)) as 0-d arrays from a 0-d step array (capturable Adam).
+
+    # NOTE: computed with Python floats, as the eager path does: NumPy's ``power`` differs
+    # from C's ``pow`` in the last bit for some t (0.999**7), and a replayed step must equal
+    # the eager one bit for bit. Under chainrule.compile this is one recorded call.
+    """
+    call = backend.traced_call
+    on = bool(group.get("bias_correction", True))
+    return call(_bias_floats, step, beta1, beta2, on) if call else _bias_floats(
+        step, beta1, beta2, on)
+
+
+def _bias_floats(step: Any, beta1: float, beta2: float, on: bool) -> tuple:
+    if not on:
+        return np.ones((), dtype=np.float64), np.ones((), dtype=np.float64)
+    t = float(step)
+    return np.asarray(1 - beta1**t), np.asarray(math.sqrt(1 - beta2**t))
 
 
 class AdamW(Adam):
