@@ -115,6 +115,8 @@ class _Tracer:
         self.refused: str | None = None
         self.mutable_consts: set[int] = set()
         self.objs: list[Any] = []  # slot -> the object traced under it
+        self.snap: dict[int, np.ndarray] = {}  # arg/ext slot -> its value before the step
+        self.gen_before: dict[int, tuple] = {}  # id(generator) -> (generator, state before)
 
     def refuse(self, why: str) -> None:
         if self.refused is None:
@@ -137,7 +139,9 @@ class _Tracer:
             return i
         ext = self.pending_ext.get(id(x))
         if ext is not None:
-            return self._new_slot(x, "ext", ext[1])
+            i = self._new_slot(x, "ext", ext[1])
+            self.snap[i] = ext[1].copy()  # its value before the step (for the validation)
+            return i
         if isinstance(x, _Traced):
             self.refuse("an array was made by a NumPy call the tracer does not see")
         alias = self._alias(x)
@@ -506,10 +510,14 @@ class _TracedRNG:
             return attr
         draw = _Draw(self._generator, name)
 
+        real = self._real
+
         def call(*args: Any, **kw: Any) -> Any:
             tr = _TRACER
             if tr is None:
                 return attr(*_plain(args), **_plain(kw))
+            if id(real) not in tr.gen_before:  # (reading the state makes arrays of its own)
+                tr.gen_before[id(real)] = (real, _untraced(lambda: real.bit_generator.state))
             return tr.call("call", draw, draw.__name__, args, kw)
 
         return call
@@ -549,6 +557,16 @@ def _patch_numpy() -> list[tuple[Any, str, Any]]:
 def _unpatch(saved: list[tuple[Any, str, Any]]) -> None:
     for mod, name, real in saved:
         setattr(mod, name, real)
+
+
+def _untraced(fn: Callable[[], Any]) -> Any:
+    """``fn()`` with the tracer paused."""
+    global _TRACER
+    tr, _TRACER = _TRACER, None
+    try:
+        return fn()
+    finally:
+        _TRACER = tr
 
 
 def _rng_hook(generator: Any, real: np.random.Generator) -> Any:
@@ -602,15 +620,37 @@ class _Program:
         self.const_slots: list[int] = []
         self.protect: list[int] = []  # positions in E written before the last value guard
         self.protect_rng = False  # draws before the last value guard
+        self.E: list[np.ndarray] | None = None
 
     # guards ---------------------------------------------------------------------------------
-    def guards_hold(self) -> bool:
+    def live_state(self) -> list[np.ndarray] | None:
+        """The live state arrays the program reads (None when one is no longer the array the
+        program was captured with): a tensor's array, an optimizer state entry, or the current
+        ``.grad`` array of a parameter (gradients accumulated across steps)."""
         slots = self.tracer.slots
+        out = []
         for i in self.ext_slots:
             h = self.ext_holders[i]
-            cur = _arr(h[1]) if h[0] == "t" else h[1].get(h[2])
-            if cur is not slots[i][1]:
-                return False
+            orig = slots[i][1]
+            if h[0] == "g":
+                g = h[1].grad
+                if g is None:
+                    return None
+                cur = _arr(g)
+                if cur.shape != orig.shape or cur.dtype != orig.dtype \
+                        or cur.strides != orig.strides:
+                    return None
+            else:
+                cur = _arr(h[1]) if h[0] == "t" else h[1].get(h[2])
+                if cur is not orig:
+                    return None
+            out.append(cur)
+        return out
+
+    def guards_hold(self) -> bool:
+        self.E = self.live_state()
+        if self.E is None:
+            return False
         for t, none in self.grad_none:
             if (t.grad is None) != none:
                 return False
@@ -641,18 +681,24 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         arg_ids.add(id(t))
         a = _arr(t)
         v = _plain_view(a, _Traced)
-        prog.arg_slots.append(tr._new_slot(v, "arg", pos))
+        i = tr._new_slot(v, "arg", pos)
+        prog.arg_slots.append(i)
+        tr.snap[i] = a.copy()
         _set_arr(t, v)
         swapped.append((t, a, v))
     optimizers = []
-    for o in gc.get_objects():
+    objects = gc.get_objects()
+    grad_of = {id(o.grad): o for o in objects if isinstance(o, Tensor) and o.grad is not None}
+    for o in objects:
         if isinstance(o, Tensor):
             if id(o) in arg_ids:
                 continue
             a = _arr(o)
             if type(a) is _ndarray:
                 v = _plain_view(a, _Traced)
-                tr.pending_ext[id(v)] = tr.pending_ext[id(a)] = (v, a, ("t", o))
+                owner = grad_of.get(id(o))
+                holder = ("g", owner) if owner is not None else ("t", o)
+                tr.pending_ext[id(v)] = tr.pending_ext[id(a)] = (v, a, holder)
                 tr.keep.append(v)
                 _set_arr(o, v)
                 swapped.append((o, a, v))
@@ -815,7 +861,7 @@ def _finish(prog: _Program, result: Any, grads_before: list, modules: dict,
     prog.const_slots = [i for i, (k, _) in enumerate(tr.slots) if k == "const"]
     for i in prog.ext_slots:
         prog.ext_holders[i] = tr.pending_ext[id(tr.objs[i])][2]
-    touched = {id(h[1]) for h in prog.ext_holders.values() if h[0] == "t"}
+    touched = {id(h[1]) for h in prog.ext_holders.values() if h[0] in "tg"}
     touched |= {id(o[1]) for o in prog.outputs}
     prog.grad_none = [(t, none) for t, none in grads_before if id(t) in touched]
     prog.modules = [(m, m.training) for m in modules.values()]
@@ -1072,6 +1118,11 @@ class CompiledFunction:
                 self._warn(e.reason)
                 return result
             _generate(got)
+            bad = _validate(got, result)
+            if bad is not None:
+                e.state, e.reason = "eager", bad
+                self._warn(bad)
+                return result
             e.prog, e.state = got, "ready"
             return result
         if len(self.entries) >= MAX_PROGRAMS:
@@ -1089,7 +1140,7 @@ class CompiledFunction:
         assert prog is not None and prog.fn is not None
         slots = prog.tracer.slots
         A = [_arr(tensors[slots[i][1]]) for i in prog.arg_slots]
-        E = [slots[i][1] for i in prog.ext_slots]
+        E = prog.E  # (read by guards_hold just before)
         mut = prog.tracer.mutable_consts
         C = [slots[i][1].copy() if i in mut else slots[i][1] for i in prog.const_slots]
         if self.check:
@@ -1156,6 +1207,44 @@ class CompiledFunction:
                 raise RuntimeError("chainrule.compile(check=True): the replayed result differs "
                                    "from the eager step's")
         return result
+
+
+def _validate(prog: _Program, result: Any) -> str | None:
+    """Replay the new program once on copies of the state the capture started from, with the
+    generators rewound, and compare with what the eager run produced; a reason if they differ
+    (a C extension writing into a traced buffer, any other untraced data flow)."""
+    tr = prog.tracer
+    assert prog.fn is not None
+    A = [tr.snap[i].copy() for i in prog.arg_slots]
+    E = [tr.snap[i].copy() for i in prog.ext_slots]
+    C = [tr.slots[i][1].copy() for i in prog.const_slots]
+    after = [(g, g.bit_generator.state) for g, _ in tr.gen_before.values()]
+    for g, st in tr.gen_before.values():
+        g.bit_generator.state = st
+    try:
+        vals = prog.fn(A, E, C)
+    except _GuardMiss:
+        return "a value guard fails when the captured program is replayed"
+    finally:
+        for g, st in after:
+            g.bit_generator.state = st
+    for i, a in zip(prog.ext_slots, E):
+        if not _same(a, np.asarray(tr.slots[i][1])):
+            return "replaying the captured program does not reproduce the eager step's state " \
+                f"(v{i}): data flows outside the tracer"
+    n = len(prog.outputs)
+    for o, v in zip(prog.outputs, vals):
+        cur = _arr(o[2]) if o[0] == "grad" else _arr(o[1]) if o[0] == "data" else o[1][o[2]]
+        if not _same(np.asarray(v), np.asarray(cur)):
+            return "replaying the captured program does not reproduce the eager step's " \
+                "gradients: data flows outside the tracer"
+    got: list[Tensor] = []
+    _flatten(result, got)
+    for t, v in zip(got, vals[n:]):
+        if not _same(np.asarray(v), np.asarray(_arr(t))):
+            return "replaying the captured program does not reproduce the eager step's " \
+                "result: data flows outside the tracer"
+    return None
 
 
 def _generators(prog: _Program) -> list[np.random.Generator]:

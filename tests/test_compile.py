@@ -102,7 +102,8 @@ def _run(kind: str, opt: str, loss: str, compiled: bool) -> tuple[list, Any, Any
 
 def _state(model: Any) -> dict:
     out = {k: v.data.copy() for k, v in model.state_dict().items()}
-    out.update({f"{k}.grad": p.grad.data.copy() for k, p in model.named_parameters()})
+    out.update({f"{k}.grad": p.grad.data.copy() for k, p in model.named_parameters()
+                if p.grad is not None})
     return out
 
 
@@ -124,3 +125,224 @@ def test_compiled_step_equals_eager_bitwise(kind: str, opt: str, loss: str) -> N
     assert se.keys() == sc.keys()
     for k in se:
         np.testing.assert_array_equal(se[k], sc[k], err_msg=k)
+
+
+# ---- guards: each change recaptures or falls back, never a wrong result ---------------------
+def _twin(build: Callable, scenario: Callable) -> Any:
+    """Run ``scenario(step, model)`` with the eager and the compiled step from the same seed;
+    assert equal outputs and final states bit for bit; return the compiled function."""
+    results = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        model, step = build()
+        fn = cr.compile(step) if compiled else step
+        cr.manual_seed(7)
+        outs = [np.array(o.data if isinstance(o, cr.Tensor) else o) for o in scenario(fn, model)]
+        results.append((outs, _state(model), fn))
+    (eo, es, _), (co, cs, fn) = results
+    assert len(eo) == len(co)
+    for a, b in zip(eo, co):
+        np.testing.assert_array_equal(a, b)
+    for k in es:
+        np.testing.assert_array_equal(es[k], cs[k], err_msg=k)
+    return fn
+
+
+def _build_cnn() -> tuple[Any, Callable]:
+    model, _, step = _setup("cnn", "sgd", "ce")
+    return model, step
+
+
+def _data(shape: tuple, n: int = 1, seed: int = 3, dtype: Any = np.float64) -> tuple[Any, Any]:
+    rng = np.random.default_rng(seed)
+    return (cr.tensor(rng.standard_normal(shape).astype(dtype)),
+            cr.tensor(rng.integers(0, 3, shape[0])))
+
+
+def test_guard_shape_change_recaptures() -> None:
+    def scenario(step: Callable, model: Any) -> list:
+        a, b = _data((4, 1, 8, 8)), _data((6, 1, 8, 8), seed=4)
+        return [step(*a) for _ in range(4)] + [step(*b) for _ in range(4)] + [step(*a)]
+
+    fn = _twin(_build_cnn, scenario)
+    assert fn.replays == 1 + 2 + 1
+    assert len(fn.entries) == 2
+
+
+def test_guard_eval_mode_and_no_grad() -> None:
+    def build() -> tuple[Any, Callable]:
+        model = _cnn().double()
+        return model, lambda x: model(x).sum()
+
+    def scenario(step: Callable, model: Any) -> list:
+        x = _data((4, 1, 8, 8))[0]
+        outs = [step(x) for _ in range(4)]
+        model.eval()  # dropout off, BatchNorm uses its running statistics
+        outs += [step(x) for _ in range(4)]
+        with cr.no_grad():
+            outs += [step(x) for _ in range(4)]
+        model.train()
+        outs += [step(x) for _ in range(2)]
+        return outs
+
+    fn = _twin(build, scenario)
+    assert fn.replays >= 4
+
+
+def test_guard_dtype_change() -> None:
+    def build() -> tuple[Any, Callable]:
+        w = cr.nn.Parameter(cr.tensor(np.linspace(-1, 1, 6)))
+        opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+
+        def step(x: Any) -> Any:
+            opt.zero_grad()
+            loss = (w * x).tanh().sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        model = cr.nn.Module()
+        model.w = w
+        return model, step
+
+    def scenario(step: Callable, model: Any) -> list:
+        x64 = cr.tensor(np.arange(6.0))
+        x32 = cr.tensor(np.arange(6.0, dtype=np.float32))
+        return [step(x64) for _ in range(4)] + [step(x32) for _ in range(4)] + [step(x64)]
+
+    fn = _twin(build, scenario)
+    assert fn.replays == 2 + 1 + 1
+
+
+def test_guard_grad_set_to_none() -> None:
+    def build() -> tuple[Any, Callable]:
+        model = _mlp().double()
+        opt = cr.optim.SGD(model.parameters(), lr=0.05)
+
+        def step(x: Any, y: Any) -> Any:  # accumulates: no zero_grad inside
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return model, step
+
+    def scenario(step: Callable, model: Any) -> list:
+        x, y = _data((8, 6))
+        outs = [step(x, y) for _ in range(4)]
+        for p in model.parameters():
+            p.grad = None
+        outs += [step(x, y) for _ in range(4)]
+        return outs
+
+    fn = _twin(build, scenario)
+    assert fn.replays >= 1
+
+
+def test_guard_value_guard_flips() -> None:
+    def build() -> tuple[Any, Callable]:
+        model = _mlp().double()
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+
+        def step(x: Any) -> Any:
+            opt.zero_grad()
+            out = model(x)
+            loss = out.pow(2).mean() if bool(x.min() >= 0) else out.abs().mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return model, step
+
+    def scenario(step: Callable, model: Any) -> list:
+        x = _data((8, 6))[0]
+        pos = x.abs()
+        return [step(pos) for _ in range(5)] + [step(x) for _ in range(3)] + [step(pos)]
+
+    fn = _twin(build, scenario)
+    assert fn.replays >= 3
+
+
+@pytest.mark.parametrize("source,message", [
+    ("scalar", "captures differ at multiply"),  # a Python number from NumPy's global RNG
+    ("array", "does not reproduce"),  # C code filling a buffer: caught by the validation
+])
+def test_untraced_data_keeps_the_function_eager(source: str, message: str) -> None:
+    rng = np.random.default_rng(0)  # NumPy randomness the tracer cannot see
+    w = cr.nn.Parameter(cr.tensor(np.ones(4)))
+
+    def step(x: Any) -> Any:
+        if source == "scalar":
+            return (w * x * float(rng.random())).sum()
+        return (w * x + cr.tensor(rng.standard_normal(4))).sum()
+
+    fn = cr.compile(step)
+    x = cr.tensor(np.arange(4.0))
+    with pytest.warns(RuntimeWarning, match=message) as record:
+        outs = [fn(x) for _ in range(8)]
+    assert len(record) == 1  # one warning
+    assert fn.replays == 0
+    assert len({float(o) for o in outs}) == 8  # fresh randomness every call: stayed eager
+
+
+def test_item_inside_the_step_refuses_capture() -> None:
+    w = cr.tensor(np.ones(3), requires_grad=True)
+    seen = []
+
+    def step(x: Any) -> Any:
+        loss = (w * x).sum()
+        seen.append(loss.item())
+        return loss
+
+    fn = cr.compile(step)
+    with pytest.warns(RuntimeWarning, match=r"\.item\(\)"):
+        for k in range(5):
+            fn(cr.tensor(np.full(3, float(k))))
+    assert fn.replays == 0 and seen == [0.0, 3.0, 6.0, 9.0, 12.0]
+
+
+def test_no_compile_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAINRULE_NO_COMPILE", "1")
+    model, _, step = _setup("mlp", "sgd", "ce")
+    fn = cr.compile(step)
+    x, y = _data((8, 6))
+    for _ in range(5):
+        fn(x, y)
+    assert fn.replays == 0 and not fn.entries
+
+
+def test_code_check_mode_and_lr_scheduler() -> None:
+    def build() -> tuple[Any, Callable]:
+        model = _mlp().double()
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+        sched = cr.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+        def step(x: Any, y: Any) -> Any:
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        def scheduled(x: Any, y: Any, fn: list = []) -> Any:  # noqa: B006 - per build
+            return step(x, y)
+
+        model.sched = sched  # (kept alive with the model)
+        return model, step
+
+    def scenario(step: Callable, model: Any) -> list:
+        x, y = _data((8, 6))
+        outs = []
+        for _ in range(8):
+            outs.append(step(x, y))
+            model.sched.step()  # outside the step: the replay reads lr live
+        return outs
+
+    fn = _twin(build, scenario)
+    assert fn.replays == 5
+    assert "matmul(" in fn.code and "load_lr" in fn.code
+    model, _, step = _setup("mlp", "adam", "ce")
+    checked = cr.compile(step, check=True)
+    x, y = _data((8, 6))
+    for _ in range(6):
+        checked(x, y)
