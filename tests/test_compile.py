@@ -402,3 +402,32 @@ def test_registry_op_compiled_equals_eager(spec: Any) -> None:
     for a, b in zip(eo + ep, co + cp):
         np.testing.assert_array_equal(a, b)
     assert fn.replays == STEPS - 3, fn.reasons
+
+
+def test_trainer_compile_equals_eager() -> None:
+    from chainrule.train.trainer import Trainer
+    from chainrule.utils.data import DataLoader, TensorDataset
+
+    rng = np.random.default_rng(2)
+    X = cr.tensor(rng.standard_normal((52, 6)))
+    Y = cr.tensor(rng.integers(0, 3, 52))
+    runs = []
+    for compile_ in (False, True):
+        cr.manual_seed(0)
+        model = _mlp().double()
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+        sched = cr.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+        loader = DataLoader(TensorDataset(X, Y), batch_size=16, shuffle=True,
+                            generator=cr.Generator().manual_seed(1))
+        trainer = Trainer(model, F.cross_entropy, opt, scheduler=sched,
+                          scheduler_interval="step", metrics=["accuracy"], quiet=True,
+                          compile=compile_)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            history = trainer.fit(loader, epochs=3)
+        runs.append((history, _state(model), trainer))
+    (he, se, _), (hc, sc, trainer) = runs
+    assert he["loss"] == hc["loss"] and he["accuracy"] == hc["accuracy"]
+    for k in se:
+        np.testing.assert_array_equal(se[k], sc[k], err_msg=k)
+    assert trainer._compiled.replays >= 4
