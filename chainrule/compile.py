@@ -149,6 +149,16 @@ class _Tracer:
             return alias
         return self._new_slot(x, "const", np.array(x, copy=True))
 
+    def _scratch(self, outs: tuple) -> None:
+        """Register plain output buffers met first as ``out=`` (a ufunc overwrites them whole):
+        their old contents do not matter, so a replay allocates them afresh and two captures
+        need not agree on them (an optimizer's scratch holds the last step's garbage)."""
+        for o in outs:
+            if isinstance(o, _ndarray) and not isinstance(o, _Traced) \
+                    and id(o) not in self.slot_of and id(o) not in self.pending_ext \
+                    and o.flags.c_contiguous and self._alias(o) is None:
+                self._new_slot(o, "scratch", (o.shape, o.dtype.str))
+
     def _alias(self, x: np.ndarray) -> int | None:
         """The slot of a traced array that plain ``x`` merely re-labels (``np.asarray(t)``)."""
         b = x.base
@@ -221,6 +231,9 @@ class _Tracer:
     def call(self, kind: str, fn: Any, name: str, args: tuple, kw: dict,
              writes_arg: Any = None, view_of: int | None = None) -> Any:
         """Run ``fn`` on the plain arrays of ``args``/``kw`` and record it."""
+        out = kw.get("out")
+        if out is not None and "where" not in kw:
+            self._scratch(out if isinstance(out, tuple) else (out,))
         pa, ta = self.unwrap(args)
         pk, tk = self.unwrap(kw)
         global _TRACER
@@ -688,9 +701,10 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         swapped.append((t, a, v))
     optimizers = []
     objects = gc.get_objects()
-    grad_of = {id(o.grad): o for o in objects if isinstance(o, Tensor) and o.grad is not None}
+    tensors_alive = [o for o in objects if issubclass(type(o), Tensor)]
+    grad_of = {id(o.grad): o for o in tensors_alive if o.grad is not None}
     for o in objects:
-        if isinstance(o, Tensor):
+        if issubclass(type(o), Tensor):
             if id(o) in arg_ids:
                 continue
             a = _arr(o)
@@ -702,7 +716,7 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
                 tr.keep.append(v)
                 _set_arr(o, v)
                 swapped.append((o, a, v))
-        elif isinstance(o, Optimizer):
+        elif issubclass(type(o), Optimizer):
             optimizers.append(o)
     for opt in optimizers:
         dicts = [*opt.state.values(), getattr(opt, "_scratch", {})]
@@ -791,7 +805,7 @@ def _restore(prog: _Program, swapped: list, dict_swapped: list) -> None:
                 prog.outputs.append(("grad", t, g, i))
     prog.outputs.sort(key=lambda o: (o[0], o[-1]))  # (gc's order is not stable)
     for o in gc.get_objects():  # no traced array outlives the capture
-        if isinstance(o, Tensor) and isinstance(_arr(o), _Traced):
+        if issubclass(type(o), Tensor) and isinstance(_arr(o), _Traced):
             _set_arr(o, _plain_view(_arr(o), _ndarray))
 
 
@@ -858,7 +872,7 @@ def _finish(prog: _Program, result: Any, grads_before: list, modules: dict,
         for s in _slots_in((ins.args, ins.kw)):
             used.add(s.i)
     prog.ext_slots = [i for i, (k, _) in enumerate(tr.slots) if k == "ext"]
-    prog.const_slots = [i for i, (k, _) in enumerate(tr.slots) if k == "const"]
+    prog.const_slots = [i for i, (k, _) in enumerate(tr.slots) if k in ("const", "scratch")]
     for i in prog.ext_slots:
         prog.ext_holders[i] = tr.pending_ext[id(tr.objs[i])][2]
     touched = {id(h[1]) for h in prog.ext_holders.values() if h[0] in "tg"}
@@ -1141,8 +1155,7 @@ class CompiledFunction:
         slots = prog.tracer.slots
         A = [_arr(tensors[slots[i][1]]) for i in prog.arg_slots]
         E = prog.E  # (read by guards_hold just before)
-        mut = prog.tracer.mutable_consts
-        C = [slots[i][1].copy() if i in mut else slots[i][1] for i in prog.const_slots]
+        C = _consts(prog)
         if self.check:
             return self._checked(e, args, kwargs, A, E, C)
         saved = [E[k].copy() for k in prog.protect]
@@ -1209,6 +1222,20 @@ class CompiledFunction:
         return result
 
 
+def _consts(prog: _Program) -> list[np.ndarray]:
+    """The constants of a run: shared when read-only, copied when the program writes them,
+    fresh buffers for scratch."""
+    slots, mut = prog.tracer.slots, prog.tracer.mutable_consts
+    out = []
+    for i in prog.const_slots:
+        kind, payload = slots[i]
+        if kind == "scratch":
+            out.append(np.empty(payload[0], dtype=payload[1]))
+        else:
+            out.append(payload.copy() if i in mut else payload)
+    return out
+
+
 def _validate(prog: _Program, result: Any) -> str | None:
     """Replay the new program once on copies of the state the capture started from, with the
     generators rewound, and compare with what the eager run produced; a reason if they differ
@@ -1217,7 +1244,7 @@ def _validate(prog: _Program, result: Any) -> str | None:
     assert prog.fn is not None
     A = [tr.snap[i].copy() for i in prog.arg_slots]
     E = [tr.snap[i].copy() for i in prog.ext_slots]
-    C = [tr.slots[i][1].copy() for i in prog.const_slots]
+    C = _consts(prog)
     after = [(g, g.bit_generator.state) for g, _ in tr.gen_before.values()]
     for g, st in tr.gen_before.values():
         g.bit_generator.state = st
