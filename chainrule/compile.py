@@ -600,10 +600,13 @@ def _flatten(obj: Any, out: list) -> Any:
 
 
 def _modes() -> tuple:
-    from chainrule import _jit
-
+    """The switches a program depends on: grad mode, anomaly mode, create_graph default,
+    default dtype, the JIT switch (its environment variable is read once, at import)."""
     return (_GradMode.enabled, _GradMode.anomaly, _GradMode.create_graph,
-            backend.default_dtype(), _jit.available())
+            backend.default_dtype(), _jit._enabled)
+
+
+from chainrule import _jit  # noqa: E402
 
 
 def _spec(args: tuple, kwargs: dict) -> tuple[tuple, list[Tensor]]:
@@ -634,6 +637,7 @@ class _Program:
         self.protect: list[int] = []  # positions in E written before the last value guard
         self.protect_rng = False  # draws before the last value guard
         self.E: list[np.ndarray] | None = None
+        self.static_consts: list[np.ndarray] | None = None
 
     # guards ---------------------------------------------------------------------------------
     def live_state(self) -> list[np.ndarray] | None:
@@ -1087,6 +1091,7 @@ class CompiledFunction:
         self.entries: list[_Entry] = []
         self.calls = 0
         self.replays = 0
+        self._off = _no_compile()  # CHAINRULE_NO_COMPILE=1, read when the step is compiled
         self.reasons: list[str] = []
         self._warned: set[str] = set()
         self.__wrapped__ = fn
@@ -1106,7 +1111,7 @@ class CompiledFunction:
                           RuntimeWarning, stacklevel=3)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _no_compile():
+        if self._off:
             return self.fn(*args, **kwargs)
         self.calls += 1
         if self.calls == 1:  # warm-up: optimizer state, caches
@@ -1226,6 +1231,11 @@ def _consts(prog: _Program) -> list[np.ndarray]:
     """The constants of a run: shared when read-only, copied when the program writes them,
     fresh buffers for scratch."""
     slots, mut = prog.tracer.slots, prog.tracer.mutable_consts
+    if prog.static_consts is not None:
+        return prog.static_consts
+    if not mut and all(slots[i][0] == "const" for i in prog.const_slots):
+        prog.static_consts = [slots[i][1] for i in prog.const_slots]
+        return prog.static_consts
     out = []
     for i in prog.const_slots:
         kind, payload = slots[i]
