@@ -674,11 +674,14 @@ class _Program:
         for m, training in self.modules:
             if m.training != training:
                 return False
-        return all(_hypers(group) == snap for group, snap in self.hypers)
+        return all(_hypers(group, "lr" not in snap) == snap for group, snap in self.hypers)
 
 
-def _hypers(group: dict) -> dict:
-    return {k: v for k, v in group.items() if k not in ("params", "lr")}
+def _hypers(group: dict, live_lr: bool = True) -> dict:
+    """A param group's hyper-parameters, guarded by value; ``lr`` only when the optimizer
+    does not read it live (SGD and Adam do: their replays follow a scheduler)."""
+    skip = ("params", "lr") if live_lr else ("params",)
+    return {k: v for k, v in group.items() if k not in skip}
 
 
 def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> tuple[Any, Any]:
@@ -722,8 +725,10 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
                 swapped.append((o, a, v))
         elif issubclass(type(o), Optimizer):
             optimizers.append(o)
+    state_dicts: list[dict] = []
     for opt in optimizers:
         dicts = [*opt.state.values(), getattr(opt, "_scratch", {})]
+        state_dicts += [d for d in dicts if isinstance(d, dict)]
         for st in dicts:
             if not isinstance(st, dict):
                 continue
@@ -751,6 +756,15 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
     _random._rng_hook = _rng_hook
     _optimizer._live_hook = live_scalar
     patched = _patch_numpy()
+    # Numba kernels write arrays where the tracer cannot see: a capture runs the NumPy twins
+    # (so with the ``fast`` extra a replay equals eager up to rounding, not bit for bit)
+    jit_was = _jit._enabled
+    _jit._enabled = False
+    # chainrule's own worker threads would record into this capture out of order: serial
+    from chainrule import _threads
+
+    workers_was = _threads.workers
+    _threads.workers = lambda: 1
     _TRACER = tr
     try:
         result = fn(*args, **kwargs)
@@ -759,8 +773,10 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         _random._rng_hook = prev_hook
         _optimizer._live_hook = None
         _unpatch(patched)
+        _jit._enabled = jit_was
+        _threads.workers = workers_was
         Module.__call__ = orig_call  # type: ignore[method-assign]
-        _restore(prog, swapped, dict_swapped)
+        _restore(prog, swapped, dict_swapped, state_dicts)
         raise
     try:
         prog.result = _result_template(result, tr)
@@ -769,15 +785,17 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         _random._rng_hook = prev_hook
         _optimizer._live_hook = None
         _unpatch(patched)
+        _jit._enabled = jit_was
+        _threads.workers = workers_was
         Module.__call__ = orig_call  # type: ignore[method-assign]
-        _restore(prog, swapped, dict_swapped)
+        _restore(prog, swapped, dict_swapped, state_dicts)
     if tr.refused:
         return result, tr.refused
     reason = _finish(prog, result, grads_before, modules, optimizers)
     return result, reason or prog
 
 
-def _restore(prog: _Program, swapped: list, dict_swapped: list) -> None:
+def _restore(prog: _Program, swapped: list, dict_swapped: list, dicts: list) -> None:
     """Give every tensor and optimizer state its plain array back, noting the state the step
     rebound to a value of the program (new gradients, reassigned arrays)."""
     tr = prog.tracer
@@ -807,6 +825,14 @@ def _restore(prog: _Program, swapped: list, dict_swapped: list) -> None:
             i = slot_of.get(id(_arr(g)))  # (a plain array: a constant the step wrote into)
             if i is not None:
                 prog.outputs.append(("grad", t, g, i))
+    for st in dicts:  # entries the step added (a new scratch buffer, a new moment)
+        for k, a in list(st.items()):
+            if isinstance(a, _Traced):
+                i = slot_of.get(id(a))
+                if i is not None and not any(o[0] == "dict" and o[1] is st and o[2] == k
+                                             for o in prog.outputs):
+                    prog.outputs.append(("dict", st, k, i))
+                st[k] = _plain_view(a, _ndarray)
     prog.outputs.sort(key=lambda o: (o[0], o[-1]))  # (gc's order is not stable)
     for o in gc.get_objects():  # no traced array outlives the capture
         if issubclass(type(o), Tensor) and isinstance(_arr(o), _Traced):
@@ -883,7 +909,8 @@ def _finish(prog: _Program, result: Any, grads_before: list, modules: dict,
     touched |= {id(o[1]) for o in prog.outputs}
     prog.grad_none = [(t, none) for t, none in grads_before if id(t) in touched]
     prog.modules = [(m, m.training) for m in modules.values()]
-    prog.hypers = [(g, _hypers(g)) for o in optimizers for g in o.param_groups
+    live = {id(ins.fn.obj) for ins in tr.instrs if isinstance(ins.fn, _Load)}
+    prog.hypers = [(g, _hypers(g, id(g) in live)) for o in optimizers for g in o.param_groups
                    if any(id(p) in touched for p in g["params"])]
     tr.instrs = _hoist_guards(tr)
     # a value guard after an in-place write of state (BatchNorm's running statistics before
@@ -979,9 +1006,22 @@ def _generate(prog: _Program) -> None:
         lines.append("    " + "".join(f"v{i}, " for i in prog.ext_slots) + "= E")
     if prog.const_slots:
         lines.append("    " + "".join(f"v{i}, " for i in prog.const_slots) + "= C")
-    for ins in tr.instrs:
-        lines.append("    " + cg.line(ins))
     rets = [o[-1] for o in prog.outputs] + [s.i for s in _slots_in(prog.result)]
+    # each value is released after its last use (eager frees the graph as backward runs;
+    # holding every intermediate to the end costs memory and page faults)
+    last: dict[int, int] = {}
+    for n, ins in enumerate(tr.instrs):
+        for s in _slots_in((ins.args, ins.kw, ins.outs)):
+            last[s.i] = n
+    keep = set(rets)
+    dead: dict[int, list[int]] = {}
+    for i, n in last.items():
+        if i not in keep:
+            dead.setdefault(n, []).append(i)
+    for n, ins in enumerate(tr.instrs):
+        lines.append("    " + cg.line(ins))
+        if n in dead:
+            lines.append("    del " + ", ".join(f"v{i}" for i in sorted(dead[n])))
     lines.append("    return (" + "".join(f"v{i}, " for i in rets) + ")")
     prog.code = "\n".join(lines) + "\n"
     ns = dict(cg.globals)
@@ -1062,6 +1102,7 @@ class _Entry:
         self.prog = prog
         self.reason = reason
         self.state = "eager" if reason else "pending"
+        self.retried = False
 
 
 def _no_compile() -> bool:
@@ -1130,6 +1171,9 @@ class CompiledFunction:
                 self._warn(got)
                 return result
             diff = _compare(e.prog, got)
+            if diff is not None and not e.retried:  # (state made lazily by the first
+                e.prog, e.retried = got, True  # capture: compare the next two)
+                return result
             if diff is not None:
                 e.state, e.reason = "eager", f"the two captures differ at {diff}: data flows " \
                     "outside chainrule (NumPy's global RNG, a C extension, a Python number " \
