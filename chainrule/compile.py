@@ -789,6 +789,10 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         _threads.workers = workers_was
         Module.__call__ = orig_call  # type: ignore[method-assign]
         _restore(prog, swapped, dict_swapped, state_dicts)
+    hooked = [type(m).__name__ for m in modules.values() if m.__dict__.get("_forward_hooks")
+              or m.__dict__.get("_forward_pre_hooks") or m.__dict__.get("_backward_hooks")]
+    if hooked:
+        tr.refuse(f"hooks on {hooked[0]} (Python side effects are not replayed)")
     if tr.refused:
         return result, tr.refused
     reason = _finish(prog, result, grads_before, modules, optimizers)
@@ -821,6 +825,10 @@ def _restore(prog: _Program, swapped: list, dict_swapped: list, dicts: list) -> 
             st[k] = _plain_view(cur, _ndarray)
     for t, _, _ in swapped:  # gradients created by the step
         g = t.grad
+        if g is not None and g.grad_fn is not None:
+            tr.refuse("backward(create_graph=True): the gradient's graph cannot be replayed")
+        if t._hooks:
+            tr.refuse("a tensor hook (Python side effects are not replayed)")
         if g is not None and id(g) not in swapped_ids:
             i = slot_of.get(id(_arr(g)))  # (a plain array: a constant the step wrote into)
             if i is not None:

@@ -431,3 +431,27 @@ def test_trainer_compile_equals_eager() -> None:
     for k in se:
         np.testing.assert_array_equal(se[k], sc[k], err_msg=k)
     assert trainer._compiled.replays >= 4
+
+
+@pytest.mark.parametrize("case", ["create_graph", "module_hook", "tensor_hook"])
+def test_unsupported_steps_stay_eager(case: str) -> None:
+    model = nn.Linear(3, 1).double()
+    calls = []
+    if case == "module_hook":
+        model.register_forward_hook(lambda m, i, o: calls.append(1))
+    if case == "tensor_hook":
+        model.weight.register_hook(lambda g: calls.append(1))
+
+    def step(x: Any) -> Any:
+        model.zero_grad()
+        loss = model(x).pow(2).sum()
+        loss.backward(create_graph=case == "create_graph")
+        return loss
+
+    fn = cr.compile(step)
+    x = cr.tensor(np.ones((2, 3)))
+    with pytest.warns(RuntimeWarning, match="stays eager"):
+        for _ in range(5):
+            fn(x)
+    assert fn.replays == 0
+    assert len(calls) == (5 if case != "create_graph" else 0)
