@@ -1026,8 +1026,12 @@ def _generate(prog: _Program) -> None:
     for i, n in last.items():
         if i not in keep:
             dead.setdefault(n, []).append(i)
+    elide = _elidable_copies(tr, last, keep)
     for n, ins in enumerate(tr.instrs):
-        lines.append("    " + cg.line(ins))
+        if n in elide:  # a copy of a fresh result nobody reads again: the result itself
+            lines.append(f"    v{ins.outs.i} = v{ins.args[0].i}")
+        else:
+            lines.append("    " + cg.line(ins))
         if n in dead:
             lines.append("    del " + ", ".join(f"v{i}" for i in sorted(dead[n])))
     lines.append("    return (" + "".join(f"v{i}, " for i in rets) + ")")
@@ -1038,6 +1042,29 @@ def _generate(prog: _Program) -> None:
 
 
 builtins_compile = compile  # (the module defines its own ``compile`` below)
+
+
+def _elidable_copies(tr: _Tracer, last: dict[int, int], keep: set[int]) -> set[int]:
+    """Indices of ``x.copy()`` calls whose ``x`` is a fresh ufunc result (its own memory)
+    that no later call reads, writes or views, and that the program does not return: the
+    copy can hand over ``x`` itself (the engine copies gradients it cannot prove unshared)."""
+    fresh: dict[int, int] = {}
+    for n, ins in enumerate(tr.instrs):
+        if ins.kind == "call" and isinstance(ins.fn, np.ufunc) and isinstance(ins.outs, _Slot):
+            fresh[ins.outs.i] = n
+    viewed: dict[int, int] = {}  # slot -> last use of any view of it
+    for j, r in tr.root.items():
+        if r != j and j in last:
+            viewed[r] = max(viewed.get(r, -1), last[j])
+    out = set()
+    for n, ins in enumerate(tr.instrs):
+        if ins.kind == "method" and ins.name == "copy" and not ins.kw and len(ins.args) == 1 \
+                and isinstance(ins.args[0], _Slot) and isinstance(ins.outs, _Slot):
+            src = ins.args[0].i
+            if src in fresh and last.get(src) == n and src not in keep \
+                    and viewed.get(src, -1) <= n:
+                out.add(n)
+    return out
 
 
 def _same(a: Any, b: Any) -> bool:
