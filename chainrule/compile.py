@@ -36,6 +36,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import threading
 import types
 import warnings
 from collections.abc import Callable
@@ -113,6 +114,7 @@ class _Tracer:
         self.pending_ext: dict[int, tuple[Any, np.ndarray]] = {}  # id(view) -> (view, orig)
         self.root: dict[int, int] = {}  # slot -> slot whose memory it views
         self.refused: str | None = None
+        self.thread = threading.get_ident()
         self.mutable_consts: set[int] = set()
         self.objs: list[Any] = []  # slot -> the object traced under it
         self.snap: dict[int, np.ndarray] = {}  # arg/ext slot -> its value before the step
@@ -301,6 +303,13 @@ def _first_slot(t: Any) -> int | None:
 _TRACER: _Tracer | None = None
 
 
+def _active() -> _Tracer | None:
+    """The running capture, if it belongs to this thread (other threads run untraced: their
+    writes to traced state are then caught by the validation replay)."""
+    tr = _TRACER
+    return tr if tr is not None and tr.thread == threading.get_ident() else None
+
+
 def _plain(obj: Any) -> Any:
     if isinstance(obj, _Traced):
         return _plain_view(obj, _ndarray)
@@ -321,7 +330,7 @@ class _Traced(np.ndarray):
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kw: Any) -> Any:
         fn = ufunc if method == "__call__" else getattr(ufunc, method)
         name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
-        tr = _TRACER
+        tr = _active()
         if tr is None:
             out = kw.get("out")
             r = fn(*_plain(inputs), **_plain(kw))
@@ -339,7 +348,7 @@ class _Traced(np.ndarray):
         return tr.call("call", fn, name, inputs, kw)
 
     def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
-        tr = _TRACER
+        tr = _active()
         if tr is None:
             return func(*_plain(args), **_plain(kwargs))
         name = func.__name__
@@ -355,14 +364,14 @@ class _Traced(np.ndarray):
     # Python decisions on values -----------------------------------------------------------------
     def __bool__(self) -> bool:
         v = bool(_plain_view(self, _ndarray))
-        tr = _TRACER
+        tr = _active()
         if tr is not None:
             _, t = tr.unwrap(self)
             tr.instrs.append(_Instr("guard", bool, "bool", t, None, None, (), v))
         return v
 
     def _refuse(self, what: str) -> None:
-        if _TRACER is not None:
+        if _active() is not None:
             _TRACER.refuse(f"{what} on a traced array (a Python number taken from the step's "
                            "data): keep such logging outside the compiled function")
 
@@ -387,13 +396,13 @@ class _Traced(np.ndarray):
         return _plain_view(self, _ndarray).__index__()
 
     def __getitem__(self, idx: Any) -> Any:
-        tr = _TRACER
+        tr = _active()
         if tr is None:
             return _plain_view(self, _ndarray)[_plain(idx)]
         return tr.call("getitem", _getitem, "getitem", (self, idx), {}, view_of=0)
 
     def __setitem__(self, idx: Any, value: Any) -> None:
-        tr = _TRACER
+        tr = _active()
         if tr is None:
             _plain_view(self, _ndarray)[_plain(idx)] = _plain(value)
             return
@@ -435,7 +444,7 @@ def _method(name: str, kind: str) -> Callable:
     base = getattr(np.ndarray, name)
 
     def method(self: _Traced, *args: Any, **kw: Any) -> Any:
-        tr = _TRACER
+        tr = _active()
         if tr is None:
             return base(_plain_view(self, _ndarray), *_plain(args), **_plain(kw))
         if name == "view" and args and isinstance(args[0], type):
@@ -460,7 +469,7 @@ del _n
 def traced_call(fn: Callable, *args: Any, writes: int | None = None) -> Any:
     """Run ``fn(*args)`` as one recorded call when a capture runs (opaque code such as a BLAS
     routine: ``writes`` is the position of the argument it writes in place)."""
-    tr = _TRACER
+    tr = _active()
     if tr is None:
         return fn(*_plain(args))
     w = (lambda ta, tk: ta[writes]) if writes is not None else None
@@ -485,7 +494,7 @@ class _Load:
 
 def live_scalar(obj: Any, key: Any) -> Any:
     """``obj[key]``; under capture a traced 0-d float64 array re-read at every replay."""
-    tr = _TRACER
+    tr = _active()
     if tr is None:
         return obj[key]
     return tr.call("call", _Load(obj, key), f"load_{key}", (), {})
@@ -526,7 +535,7 @@ class _TracedRNG:
         real = self._real
 
         def call(*args: Any, **kw: Any) -> Any:
-            tr = _TRACER
+            tr = _active()
             if tr is None:
                 return attr(*_plain(args), **_plain(kw))
             if id(real) not in tr.gen_before:  # (reading the state makes arrays of its own)
@@ -541,7 +550,7 @@ def _patched(name: str, real: Callable, view: bool) -> Callable:
     constructors, ``asarray``, ``as_strided``), recorded while a capture runs."""
 
     def fn(*args: Any, **kw: Any) -> Any:
-        tr = _TRACER
+        tr = _active()
         if tr is None or (view and not isinstance(args[0] if args else None, _Traced)):
             return real(*_plain(args), **_plain(kw))
         return tr.call("call", real, name, args, kw, view_of=0 if view else None)
@@ -583,7 +592,7 @@ def _untraced(fn: Callable[[], Any]) -> Any:
 
 
 def _rng_hook(generator: Any, real: np.random.Generator) -> Any:
-    return _TracedRNG(generator, real) if _TRACER is not None else real
+    return _TracedRNG(generator, real) if _active() is not None else real
 
 
 # ---- capture --------------------------------------------------------------------------------
