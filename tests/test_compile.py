@@ -17,6 +17,11 @@ from chainrule import nn
 STEPS = 8  # 1 warm-up + 2 captures + 5 replays
 
 
+def _np(t: Any) -> np.ndarray:
+    """A copy of a tensor's values (or of a plain value) as an array."""
+    return np.array(t.numpy(force=True) if isinstance(t, cr.Tensor) else t)
+
+
 def _mlp() -> Any:
     return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
 
@@ -96,13 +101,13 @@ def _run(kind: str, opt: str, loss: str, compiled: bool) -> tuple[list, Any, Any
     rng = np.random.default_rng(1)
     data = [_inputs(kind, rng, loss) for _ in range(STEPS)]
     cr.manual_seed(7)  # the dropout masks: the same generator state for both runs
-    losses = [fn(x, y).data.copy() for x, y in data]
+    losses = [_np(fn(x, y)) for x, y in data]
     return losses, model, fn
 
 
 def _state(model: Any) -> dict:
-    out = {k: v.data.copy() for k, v in model.state_dict().items()}
-    out.update({f"{k}.grad": p.grad.data.copy() for k, p in model.named_parameters()
+    out = {k: _np(v) for k, v in model.state_dict().items()}
+    out.update({f"{k}.grad": _np(p.grad) for k, p in model.named_parameters()
                 if p.grad is not None})
     return out
 
@@ -137,7 +142,7 @@ def _twin(build: Callable, scenario: Callable) -> Any:
         model, step = build()
         fn = cr.compile(step) if compiled else step
         cr.manual_seed(7)
-        outs = [np.array(o.data if isinstance(o, cr.Tensor) else o) for o in scenario(fn, model)]
+        outs = [_np(o) for o in scenario(fn, model)]
         results.append((outs, _state(model), fn))
     (eo, es, _), (co, cs, fn) = results
     assert len(eo) == len(co)
@@ -396,8 +401,8 @@ def test_registry_op_compiled_equals_eager(spec: Any) -> None:
         fn = cr.compile(step) if compiled else step
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            outs = [np.array(fn().data) for _ in range(STEPS)]
-        runs.append((outs, [p.data.copy() for p in params], fn))
+            outs = [_np(fn()) for _ in range(STEPS)]
+        runs.append((outs, [_np(p) for p in params], fn))
     (eo, ep, _), (co, cp, fn) = runs
     for a, b in zip(eo + ep, co + cp):
         np.testing.assert_array_equal(a, b)
