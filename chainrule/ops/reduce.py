@@ -51,7 +51,7 @@ class Sum(Function):
         out = x.sum(axis=axes, keepdims=keepdim, dtype=dtype)
         if dtype is None and x.dtype.kind == "b":
             out = out.astype(xp.int64)
-        return out if type(out) is xp.ndarray else xp.asarray(out)
+        return out if isinstance(out, xp.ndarray) else xp.asarray(out)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         shape = self.inputs[0].data.shape
@@ -77,7 +77,7 @@ class Mean(Function):
                 n *= x.shape[a]
         self.n = n
         out = x.sum(axis=axes, keepdims=keepdim) / n if n else x.mean(axis=axes, keepdims=keepdim)
-        return out if type(out) is xp.ndarray else xp.asarray(out)
+        return out if isinstance(out, xp.ndarray) else xp.asarray(out)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         shape = self.inputs[0].data.shape
