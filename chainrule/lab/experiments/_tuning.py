@@ -34,6 +34,11 @@ TUNED_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tuned.jso
 TUNE_SEEDS = (1000, 1001)  # disjoint from the evaluation seeds 0..9
 
 
+# values already chosen in this process (a search runs once per key even when an experiment
+# asks again, e.g. once per seed)
+_CHOSEN: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
 def _level(ctx: Context) -> str:
     return "tiny" if ctx.tiny else ("quick" if ctx.quick else "full")
 
@@ -107,6 +112,9 @@ def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float]
     key = f"{exp_id}/{arm}/{knob}/{_level(ctx)}"
     shipped = _load()
     tune_now = bool(getattr(ctx, "tune", False))
+    memo_key = f"{key}/{'tune' if tune_now else 'read'}"
+    if memo_key in _CHOSEN and not ctx.tiny:
+        return _CHOSEN[memo_key]
     if not tune_now and key in shipped:
         rec = dict(shipped[key])
         rec["provenance"] = (f"shipped chainrule/lab/tuned.json ({rec.get('provenance', '')})")
@@ -161,6 +169,7 @@ def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float]
                           + ("" if interior else "; optimum on the grid's edge after widening"))}
     if tune_now:
         _store(key, rec)
+    _CHOSEN[memo_key] = (best, rec)
     return best, rec
 
 
