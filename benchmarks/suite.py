@@ -353,6 +353,12 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             row = time_workload(w, repeats, timer, sgemm)
             print(row.comparison.line(cpu=timer == "cpu"), flush=True)  # type: ignore
             rows.append(row)
+        compiled = None
+        if not args.only or args.only.lower() == "compiled":  # chainrule.compile's rows
+            from benchmarks import bench_compile
+
+            print("chainrule.compile (eager, compiled and torch timed in turn):", flush=True)
+            compiled = bench_compile.run(repeats, only="compiled")
     imports = None
     if not args.no_import:
         imports = import_times(3 if args.quick else 7, n)
@@ -374,6 +380,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         "sgemm_gflops": sgemm, "elapsed_s": elapsed, "imports": imports,
         "import_targets": {"seconds": IMPORT_TARGET_S, "ratio": IMPORT_TARGET_RATIO},
         "rows": [_row_json(r) for r in rows],
+        "compiled": compiled,
     }
 
 
@@ -399,7 +406,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--timer", choices=("auto", "wall", "cpu"), default="auto",
                     help="time the verdicts use (auto: CPU at 1 thread, else wall)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    ap.add_argument("--only", metavar="TEXT", help="only workloads whose name contains TEXT")
+    ap.add_argument("--only", metavar="TEXT", help="only workloads whose name contains TEXT "
+                    "('compiled': only the chainrule.compile rows)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS runs")
     ap.add_argument("--no-import", action="store_true", help="skip the import timings")
     ap.add_argument("--child-memory", metavar="WORKLOAD", help=argparse.SUPPRESS)

@@ -106,7 +106,7 @@ from chainrule import autograd  # noqa: E402
 _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
     "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
-    "onnx", "distributions",
+    "onnx", "distributions", "compile",
 }
 
 

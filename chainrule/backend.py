@@ -100,8 +100,8 @@ def broadcast_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if a.shape == shape:
         return a
     lead = len(shape) - a.ndim
-    if lead < 0 or not a.flags.c_contiguous or a.size == 0:
-        return np.broadcast_to(a, shape)
+    if lead < 0 or not a.flags.c_contiguous or a.size == 0 or a.__class__ is not np.ndarray:
+        return np.broadcast_to(a, shape)  # (a traced array under chainrule.compile: NumPy's)
     strides = [0] * lead
     for n, m, st in zip(shape[lead:], a.shape, a.strides):
         if n == m:
@@ -174,6 +174,9 @@ def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
     # BLAS workers.
     """
     global _AXPY
+    if y.__class__ is not np.ndarray and traced_call and isinstance(y, np.ndarray):
+        traced_call(axpy, a, x, y, writes=2)  # under chainrule.compile: recorded as one call
+        return
     if _AXPY is None:
         _AXPY = _load_axpy()
     fn = _AXPY.get(y.dtype)
@@ -183,6 +186,9 @@ def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
         return
     y += a * x
 
+
+# chainrule.compile's recorder of opaque calls, set when it is imported
+traced_call: Any = None
 
 _ZEROS: dict[Any, np.ndarray] = {}
 

@@ -87,8 +87,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
     default_generator.set_state(state)
 
 
+# set by chainrule.compile while it captures a step: wraps the generator so that its draws
+# are recorded (and re-drawn at every replay); None otherwise
+_rng_hook: Any = None
+
+
 def rng(generator: Generator | np.random.Generator | None) -> np.random.Generator:
     """The NumPy generator behind ``generator`` (or the default one); a NumPy generator passes."""
     if isinstance(generator, np.random.Generator):
-        return generator
-    return (generator or default_generator).rng
+        r = generator
+    else:
+        r = (generator or default_generator).rng
+    return r if _rng_hook is None else _rng_hook(generator, r)

@@ -301,7 +301,7 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: Any = None) -> xp.ndarray:
         """``np.asarray(t)``: the array itself (shared memory) unless a dtype or a copy is asked."""
         a = self._array
-        if type(a) is not xp.ndarray:
+        if not isinstance(a, xp.ndarray):
             a = xp.asarray(a)  # (a NumPy scalar made by a reduction)
         if dtype is not None and a.dtype != dtype:
             return a.astype(dtype)

@@ -92,8 +92,8 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
         out = fn.forward(*arrays, **kw)
     except ValueError as e:  # NumPy's broadcasting/shape errors, told with the op's name
         raise _forward_error(cls, arrays, e) from None
-    if out.__class__ is not _ndarray:  # NumPy made a scalar of a 0-d result: keep it an
-        out = xp.asarray(out)           # array, so the tensor is writable (s += 1, s.fill_)
+    if not isinstance(out, _ndarray):  # NumPy made a scalar of a 0-d result: keep it an
+        out = xp.asarray(out)          # array, so the tensor is writable (s += 1, s.fill_)
     t = _new(Tensor)
     t._array = out
     t.grad = None
@@ -132,7 +132,7 @@ def record_unary(cls: type[Function], x: Tensor) -> Tensor:
     """``record`` specialised to one Tensor input and no options (the unary math methods)."""
     fn = _new(cls)
     out = fn.forward(x._array)
-    if out.__class__ is not _ndarray:  # (a 0-d result: see record)
+    if not isinstance(out, _ndarray):  # (a 0-d result: see record)
         out = xp.asarray(out)
     t = _new(Tensor)
     t._array = out
@@ -182,8 +182,8 @@ def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
         out = fn.forward(x._array, yd)
     except ValueError as e:  # NumPy's broadcasting errors, told with the op's name
         raise _forward_error(cls, [x._array, yd], e) from None
-    if out.__class__ is not _ndarray:  # NumPy made a scalar of a 0-d result: keep it an
-        out = xp.asarray(out)           # array, so the tensor is writable (s += 1, s.fill_)
+    if not isinstance(out, _ndarray):  # NumPy made a scalar of a 0-d result: keep it an
+        out = xp.asarray(out)          # array, so the tensor is writable (s += 1, s.fill_)
     t = _new(Tensor)
     t._array = out
     t.grad = None

@@ -164,10 +164,13 @@ def verdict_line(r: Result) -> str:
             return ("only identities were checked, nothing was estimated" + extra).strip("; ")
         return f"{r.verdict} (no registered parts): {r.summary}"
     by = {s: [p.name for p in emp if p.status == s] for s in (HOLDS, REFUTED, INCONCLUSIVE)}
+    small = [p.name for p in emp if p.status == INCONCLUSIVE and _below_floor(p)]
+    by[INCONCLUSIVE] = [n for n in by[INCONCLUSIVE] if n not in small]
     m = len(emp)
     if r.verdict == HOLDS:
-        core = (f"all {m} measured part{'s' if m > 1 else ''} hold, clear of seed noise and "
-                f"of their practical floors")
+        core = ("the one measured part holds, clear of seed noise and of its practical floor"
+                if m == 1 else f"all {m} measured parts hold, clear of seed noise and of their "
+                               f"practical floors")
     elif r.verdict == PARTLY:
         core = f"{len(by[HOLDS])} of {m} measured parts hold ({', '.join(by[HOLDS])})"
         if by[REFUTED]:
@@ -179,7 +182,15 @@ def verdict_line(r: Result) -> str:
     else:
         core = (f"none of the {m} measured parts is clear of the seed noise and its floor at "
                 f"this budget")
+    if small:
+        core += f"; in the claimed direction but below the practical floor: {', '.join(small)}"
     return core + extra
+
+
+def _below_floor(p: Any) -> bool:
+    """Clear of 0 in the claimed direction, but smaller than the floor."""
+    lo = p.ci[0]
+    return bool(np.isfinite(lo) and lo > 0 and p.effect < p.floor)
 
 
 # ---------------------------------------------------------------- the forest plot

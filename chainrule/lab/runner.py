@@ -148,7 +148,9 @@ def _parallel(chosen: list[type[Experiment]], quick: bool, seeds: Sequence[int],
     order = sorted(chosen, key=lambda c: -last.get(c.id, float("inf")))
     try:
         with _cf.ProcessPoolExecutor(max_workers=jobs,
-                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+                                     mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_watch_parent,
+                                     initargs=(os.getpid(),)) as pool:
             futures = {}
             for cls in order:
                 log = _silent if quiet else functools.partial(_prefixed, cls.id)
@@ -191,6 +193,20 @@ def _previous_times(out_root: str, quick: bool, tiny: bool) -> dict[str, float]:
         if bool(meta.get("quick")) == quick and bool(meta.get("tiny")) == tiny:
             return {r["id"]: float(r.get("wall_time") or 0.0) for r in data.get("results", [])}
     return {}
+
+
+def _watch_parent(parent: int, every: float = 1.0) -> None:
+    """Worker initializer: exit when the parent process is gone (killed, not shut down), so
+    that no orphan keeps training for a run nobody will read."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="lab-parent-watch", daemon=True).start()
 
 
 def _worker(exp_id: str, ctx: Context) -> Result:

@@ -76,8 +76,9 @@ def check_index(op: str, index: Any, dim: int, size: int) -> None:
     raises for them too), so NumPy's wrapping must not reach the result silently."""
     if not index.size:
         return
-    lo, hi = int(index.min()), int(index.max())
-    if lo < 0 or hi >= size:
+    # (two bool tests, not int(): chainrule.compile records them as value guards)
+    if bool(index.min() < 0) or bool(index.max() >= size):
+        lo, hi = int(index.min()), int(index.max())
         bad = lo if lo < 0 else hi
         raise IndexOutOfBounds(
             f"{op}(): index {bad} is out of bounds for dimension {dim} with size {size}"

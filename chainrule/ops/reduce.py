@@ -51,7 +51,7 @@ class Sum(Function):
         out = x.sum(axis=axes, keepdims=keepdim, dtype=dtype)
         if dtype is None and x.dtype.kind == "b":
             out = out.astype(xp.int64)
-        return out if type(out) is xp.ndarray else xp.asarray(out)
+        return out if isinstance(out, xp.ndarray) else xp.asarray(out)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         shape = self.inputs[0]._array.shape
@@ -80,7 +80,7 @@ class Mean(Function):
         # slice"); 0 * NaN makes it without a warning and keeps the dtype
         out = x.sum(axis=axes, keepdims=keepdim) / n if n else x.sum(
             axis=axes, keepdims=keepdim) * xp.nan
-        return out if type(out) is xp.ndarray else xp.asarray(out)
+        return out if isinstance(out, xp.ndarray) else xp.asarray(out)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         shape = self.inputs[0]._array.shape

@@ -85,7 +85,9 @@ class Adadelta(Optimizer):
             return
         v, u = state["square_avg"], state["acc_delta"]
         n = p.size
-        if n > _BLOCK and all(a.flags.c_contiguous for a in (p, g, v, u)):
+        # (not under chainrule.compile, whose tracer must see the scratch: p is then traced)
+        if n > _BLOCK and p.__class__ is xp.ndarray and all(a.flags.c_contiguous
+                                                            for a in (p, g, v, u)):
             pf, gf, vf, uf = (a.reshape(-1) for a in (p, g, v, u))
 
             def run(lo: int, hi: int) -> None:  # blocks [lo, hi), a thread's own scratch

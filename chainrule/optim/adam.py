@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import _jit
+from chainrule import _jit, backend
 from chainrule.backend import axpy, xp
 from chainrule.optim.optimizer import (
     Optimizer,
@@ -15,6 +15,7 @@ from chainrule.optim.optimizer import (
     check_impl_flags,
     check_lr,
     check_nonneg,
+    live_scalar,
     to_scalar,
 )
 
@@ -95,10 +96,16 @@ class Adam(Optimizer):
         """One Adam step in place (equations in the class docstring)."""
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         wd = group["weight_decay"]
-        state["step"] = step = state["step"] + 1
-        if not group["amsgrad"] and not group.get("l1", 0) and self._fused(p, g, state, group,
-                                                                            step):
-            return
+        step = state["step"]
+        if isinstance(step, np.ndarray):  # capturable (chainrule.compile): stepped in place
+            np.add(step, 1, out=step)
+            if group.get("l1", 0) or (wd != 0 and group["decoupled_weight_decay"]):
+                raise NotImplementedError("capturable Adam: l1 / decoupled decay")
+        else:
+            state["step"] = step = float(step) + 1
+            if not group["amsgrad"] and not group.get("l1", 0) and self._fused(p, g, state,
+                                                                                group, step):
+                return
         if wd != 0 and group["decoupled_weight_decay"]:
             p *= 1 - lr * wd
         elif wd != 0:
@@ -117,13 +124,20 @@ class Adam(Optimizer):
             vmax = state["max_exp_avg_sq"]
             xp.maximum(vmax, v, out=vmax)
             v = vmax
+        # θ ← θ − (γ√bc2/bc1) m / (√v + ε√bc2): the bias corrections folded into two scalars
+        xp.sqrt(v, out=t)
+        if isinstance(step, np.ndarray):  # capturable (chainrule.compile): 0-d scalars, the
+            lr = live_scalar(group, "lr")  # lr read at run time (schedulers keep working)
+            bc1, bc2_sqrt = _bias_corrections(step, beta1, beta2, group)
+            t += (eps * bc2_sqrt).astype(p.dtype)
+            xp.divide(m, t, out=t)
+            axpy((-lr * bc2_sqrt / bc1).astype(np.float64), t, p)
+            return
         if group.get("bias_correction", True):
             bc1 = 1 - beta1**step
             bc2_sqrt = math.sqrt(1 - beta2**step)
         else:
             bc1 = bc2_sqrt = 1.0
-        # θ ← θ − (γ√bc2/bc1) m / (√v + ε√bc2): the bias corrections folded into two scalars
-        xp.sqrt(v, out=t)
         t += eps * bc2_sqrt
         l1 = group.get("l1", 0)
         if l1:
@@ -154,6 +168,26 @@ class Adam(Optimizer):
         _jit.run(k, arrays, f(1 - beta1), f(beta2), f(1 - beta2), f(0 if decoupled else wd),
                  f(1 - lr * wd if decoupled else 1), f(eps * bc2_sqrt), f(lr * bc2_sqrt / bc1))
         return True
+
+
+def _bias_corrections(step: Any, beta1: float, beta2: float, group: dict[str, Any]) -> tuple:
+    """(1 − β₁ᵗ, √(1 − β₂ᵗ)) as 0-d arrays from a 0-d step array (capturable Adam).
+
+    # NOTE: computed with Python floats, as the eager path does: NumPy's ``power`` differs
+    # from C's ``pow`` in the last bit for some t (0.999**7), and a replayed step must equal
+    # the eager one bit for bit. Under chainrule.compile this is one recorded call.
+    """
+    call = backend.traced_call
+    on = bool(group.get("bias_correction", True))
+    return call(_bias_floats, step, beta1, beta2, on) if call else _bias_floats(
+        step, beta1, beta2, on)
+
+
+def _bias_floats(step: Any, beta1: float, beta2: float, on: bool) -> tuple:
+    if not on:
+        return np.ones((), dtype=np.float64), np.ones((), dtype=np.float64)
+    t = float(step)
+    return np.asarray(1 - beta1**t), np.asarray(math.sqrt(1 - beta2**t))
 
 
 class AdamW(Adam):

@@ -52,6 +52,16 @@ class _Required:
 required = _Required()
 
 
+# set by chainrule.compile while it captures a step (None otherwise): see ``live_scalar``
+_live_hook: Any = None
+
+
+def live_scalar(group: dict[str, Any], key: str) -> Any:
+    """``group[key]``; while ``chainrule.compile`` captures a step, a 0-d array that the replayed
+    program re-reads from ``group`` every time (so LR schedulers keep working under replay)."""
+    return group[key] if _live_hook is None else _live_hook(group, key)
+
+
 def to_scalar(value: Any) -> float:
     """A hyperparameter given as a Python number or a one-element Tensor, as a float."""
     if isinstance(value, Tensor):

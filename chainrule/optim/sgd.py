@@ -11,6 +11,7 @@ from chainrule.optim.optimizer import (
     check_impl_flags,
     check_lr,
     check_nonneg,
+    live_scalar,
     to_scalar,
 )
 
@@ -85,6 +86,7 @@ class SGD(Optimizer):
         if momentum != 0 and not group.get("l1", 0) and self._fused(p, g, state, group):
             return
         g = self.decayed(p, g, group["weight_decay"])
+        lr = live_scalar(group, "lr")  # (a Python float unless chainrule.compile captures)
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:

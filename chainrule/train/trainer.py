@@ -109,6 +109,9 @@ class Trainer:
     :class:`NaNPolicy` (``"raise"`` by default, ``"skip"``, ``"stop"``; ``None`` for none)
     unless ``callbacks`` already hold one, so a diverging run fails loudly instead of logging
     NaN. The optimizer's hyper-parameters must be finite and its learning rates positive.
+    ``compile=True`` runs each training step as a :mod:`chainrule.compile` program (equal to
+    the eager step bit for bit; steps stay eager while a callback other than a raising
+    NaNPolicy acts between backward and the update).
     """
 
     def __init__(
@@ -124,6 +127,7 @@ class Trainer:
         quiet: bool = False,
         config: dict[str, Any] | None = None,
         nan_policy: str | None = "raise",
+        compile: bool = False,  # noqa: A002 - torch-style option name
     ) -> None:
         _check_hyperparameters(optimizer)
         callbacks = list(callbacks)
@@ -152,6 +156,10 @@ class Trainer:
         self._epoch_loss_sum = 0.0
         self._epoch_loss_count = 0
         self._progress: Any = None
+        # compile=True: the step (zero_grad, forward, loss, backward, optimizer step) runs as a
+        # chainrule.compile program when no callback acts between backward and step
+        self.compile = bool(compile)
+        self._compiled: Any = None
         # chainrule.distributed: under DistributedDataParallel only rank 0 prints and writes
         # files, and epoch losses and metrics are summed over the ranks (None: one process)
         self.dist = distributed_context(model)
@@ -162,6 +170,8 @@ class Trainer:
     # ---- one step ---------------------------------------------------------------------------
     def train_step(self, batch: Any) -> tuple[float, Any, Any]:
         """Forward, loss, backward, callbacks, optimizer step; returns (loss, output, target)."""
+        if self.compile and self._compilable():
+            return self._compiled_step(batch)
         inputs, target = _split_batch(batch)
         self.optimizer.zero_grad()
         output = _call(self.model, inputs)
@@ -173,6 +183,43 @@ class Trainer:
             cb.on_after_backward(self)
         if not self.skip_step:
             self.optimizer.step()
+        return self.last_loss, output, target
+
+    def _compilable(self) -> bool:
+        """Whether the step may run compiled: one process, and no callback that acts between
+        backward and step (a NaNPolicy('raise') is checked after the compiled step)."""
+        if self.dist is not None:
+            return False
+        for cb in self.callbacks:
+            cb = getattr(cb, "callback", cb)
+            if isinstance(cb, NaNPolicy):
+                if cb.mode != "raise":
+                    return False
+            elif type(cb).on_after_backward is not Callback.on_after_backward:
+                return False
+        return True
+
+    def _compiled_step(self, batch: Any) -> tuple[float, Any, Any]:
+        """``train_step`` as a chainrule.compile program; the callbacks' ``on_after_backward``
+        (only a raising NaNPolicy, see ``_compilable``) run after the update."""
+        inputs, target = _split_batch(batch)
+        if self._compiled is None:
+            from chainrule.compile import compile as capture
+
+            def step(inputs: Any, target: Any) -> tuple[Any, Any]:
+                self.optimizer.zero_grad()
+                output = _call(self.model, inputs)
+                loss = self.loss_fn(output, target)
+                loss.backward()
+                self.optimizer.step()
+                return loss, output
+
+            self._compiled = capture(step)
+        loss, output = self._compiled(inputs, target)
+        self.last_loss = float(loss.item())
+        self.skip_step = False
+        for cb in self.callbacks:
+            cb.on_after_backward(self)
         return self.last_loss, output, target
 
     # ---- loops ------------------------------------------------------------------------------

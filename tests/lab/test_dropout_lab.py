@@ -70,3 +70,12 @@ def test_dropconnect_arm_rejects_unknown():
         dropconnect_mlp(4, 4, "zoneout")
     assert isinstance(dropconnect_mlp(4, 4, "dropconnect")[2], nn.DropConnect)
     cr.manual_seed(0)
+
+
+def test_c1_changes_one_factor_per_arm(results):
+    # dropout alone and max-norm alone beside the combination: each effect is separable
+    by_size = results["C1"].numbers["by_size"]
+    for arms in by_size.values():
+        assert set(arms) == {"none", "dropout", "max-norm", "dropout + max-norm"}
+    names = [p.name for p in results["C1"].parts]
+    assert any("max-norm adds to dropout" in n for n in names)

@@ -7,11 +7,7 @@ import pytest
 from lab_checks import tiny_suite
 
 import chainrule as cr
-from chainrule.lab.experiment import (
-    HOLDS,
-    INCONCLUSIVE,
-    REFUTED,
-)
+from chainrule.lab.experiment import HOLDS, INCONCLUSIVE, REFUTED, VERIFIED
 from chainrule.lab.experiments.normalization import (
     SequenceClassifier,
     _invariances,
@@ -28,7 +24,8 @@ results, test_tiny_run_gives_a_valid_result = tiny_suite(IDS)
 def test_d2_eval_output_ignores_batch_companions(results):
     num = results["D2"].numbers
     assert num["eval_max_diff"] < 1e-6 < num["train_mode_max_diff"]
-    assert num["verdicts"]["eval_independent"] == HOLDS
+    part = next(p for p in results["D2"].parts if p.name.startswith("eval output"))
+    assert part.kind == "verified" and part.status == VERIFIED
     assert num["padding_sigma_error"] > 0.05
 
 
@@ -65,3 +62,8 @@ def test_sequence_classifier_reads_each_sequence_end():
     np.testing.assert_allclose(full[1], short[0], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="norm"):
         SequenceClassifier("group_norm", 2, 4, 3)
+
+
+def test_d3_batch_sizes_see_equal_examples(results):
+    steps = results["D3"].budget["steps"]
+    assert steps[4] * 4 == steps[128] * 128 == results["D3"].budget["examples seen"]

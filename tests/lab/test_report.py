@@ -69,6 +69,23 @@ def test_verdict_lines_and_statuses(run_dir):
     assert rep.verdict_line(by["E6"]).startswith("only identities")
 
 
+def test_verdict_line_names_parts_below_their_floor(tmp_path):
+    from chainrule.lab import verdict as v
+
+    class Small(Experiment):
+        id, title, claim, expected, source = "Z6", "small effect", "c", "e", "s"
+
+    big = np.linspace(2.0, 3.0, 5)
+    parts = [v.paired("tiny but sure", "a > b", big * 0.01, np.zeros(5), floor=1.0, metric="m"),
+             v.paired("big", "a > b", big, np.zeros(5), floor=1.0, metric="m")]
+    res = Small().result(Context(seeds=tuple(range(5))), summary="s", parts=parts)
+    line = rep.verdict_line(res)
+    assert res.verdict == "partly holds"
+    assert line.startswith("1 of 2 measured parts hold (big)")
+    assert "below the practical floor: tiny but sure" in line
+    assert "not shown at this budget" not in line
+
+
 def test_html_sections_parts_verified_tuning_data(run_dir):
     out, results, paths = run_dir
     text = Path(paths["html"]).read_text()

@@ -9,17 +9,14 @@ from lab_checks import tiny_suite
 
 import chainrule as cr
 from chainrule import nn
-from chainrule.lab.experiment import (
-    HOLDS,
-    INCONCLUSIVE,
-    REFUTED,
-)
+from chainrule.lab.experiment import HOLDS, INCONCLUSIVE, REFUTED
+from chainrule.lab.experiments._tuning import equivalence
 from chainrule.lab.experiments.rnn_dropout import (
+    IOOnlyVariationalLSTM,
     LMConfig,
     MarkovLM,
     MemoryLSTM,
     _eval_loss,
-    equivalent,
     masked_lstm_scan,
     mc_loss,
     uses_fused_cell,
@@ -133,10 +130,22 @@ def test_mc_loss_without_dropout_is_the_plain_loss():
     assert lm.training  # restored
 
 
-def test_equivalent_verdicts():
-    assert equivalent([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], 0.05)[0] == HOLDS
-    assert equivalent([1.0, 1.0, 1.0], [0.5, 0.5, 0.5], 0.05)[0] == REFUTED
-    assert equivalent([1.0, 0.75, 1.0], [1.0, 1.0, 1.0], 0.05)[0] == INCONCLUSIVE
+def test_equivalence_parts():
+    def status(a, b):
+        return equivalence("x", "x", a, b, 0.05, metric="m", arms=("a", "b")).status
+
+    assert status([1.0, 1.01, 0.99, 1.0, 1.0], [1.0, 1.0, 1.0, 1.01, 0.99]) == HOLDS
+    assert status([1.0, 1.0, 1.0, 1.0], [0.5, 0.52, 0.49, 0.5]) == REFUTED
+    assert status([1.0, 0.75, 1.0], [1.0, 1.0, 1.0]) == INCONCLUSIVE
+
+
+def test_io_only_variational_has_no_hidden_mask():
+    lstm = IOOnlyVariationalLSTM(3, 5, dropout={"variational": 0.5},
+                                 generator=cr.Generator().manual_seed(1)).train()
+    full = nn.LSTM(3, 5, dropout={"variational": 0.5}).train()
+    rng = np.random.default_rng(0)
+    assert lstm._extras("l0", 4, None, rng, np.float32).hidden_mask is None
+    assert full._extras("l0", 4, None, rng, np.float32).hidden_mask is not None
 
 
 def test_hidden_only_variational_leaves_inputs_and_outputs_alone():

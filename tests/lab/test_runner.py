@@ -109,3 +109,44 @@ def test_previous_times_come_from_the_newest_run_of_the_same_level(tmp_path):
                                                                              "B1": 2.0}
     assert runner._previous_times(str(tmp_path), quick=False, tiny=False) == {"A1": 99.0}
     assert runner._previous_times(str(tmp_path / "none"), quick=True, tiny=True) == {}
+
+
+_ORPHAN_SCRIPT = """
+import concurrent.futures as cf, multiprocessing as mp, os, sys, time
+from chainrule.lab.runner import _watch_parent
+if __name__ == "__main__":
+    pool = cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
+                                  initializer=_watch_parent, initargs=(os.getpid(), 0.1))
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 60)
+    time.sleep(60)
+"""
+
+
+def test_workers_exit_when_the_parent_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ))
+    try:
+        worker = int(parent.stdout.readline())
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+    deadline = time.time() + 20
+    alive = True
+    while alive and time.time() < deadline:
+        try:
+            os.kill(worker, 0)
+            time.sleep(0.1)
+        except ProcessLookupError:
+            alive = False
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the worker outlived its killed parent"

@@ -17,8 +17,9 @@ import numpy as np
 import chainrule as cr
 from chainrule import constrained as C
 from chainrule.lab import common
+from chainrule.lab import verdict as V
 from chainrule.lab.experiment import Context, Experiment, Result, register
-from chainrule.lab.verdict import below, combine, fmt, mean_std, table_row
+from chainrule.lab.verdict import fmt, mean_std, table_row
 
 __all__ = ["E6LagrangeKKT", "svm_primal_objective"]
 
@@ -149,10 +150,26 @@ class E6LagrangeKKT(Experiment):
         return {"x": x, "y": y, "w": w, "b": b, "sv": svm.support_}
 
     def _report(self, ctx: Context, res: dict, svm_plot: dict, n: int, n_svm: int) -> Result:
-        v_kkt, n_kkt = below([max(res[p]["kkt"]) for p in PROBLEMS], 1e-6)
-        v_gap, n_gap = below([max(res[p]["gap"]) for p in PROBLEMS], 1e-6)
-        v_chk, n_chk = below([max(res[p]["check"]) for p in PROBLEMS], 1e-5)
-        verdict = combine([v_kkt, v_gap, v_chk])
+        # deterministic solver outputs checked against a tolerance and against an independent
+        # solver: numerical identities of the theory, shown as verified (not seed evidence)
+        kkt = max(max(res[p]["kkt"]) for p in PROBLEMS)
+        gap = max(max(res[p]["gap"]) for p in PROBLEMS)
+        parts = [
+            V.verified(f"KKT conditions hold at the solution ({p})",
+                       "stationarity, feasibility and complementary slackness residuals "
+                       "≤ 1e-6", max(res[p]["kkt"]) <= 1e-6,
+                       detail=f"max residual {max(res[p]['kkt']):.1e}") for p in PROBLEMS
+        ] + [
+            V.verified(f"zero duality gap ({p})",
+                       "convex problem with Slater's condition: f(x*) = q(λ*, μ*) to 1e-6",
+                       max(res[p]["gap"]) <= 1e-6, detail=f"max |gap| {max(res[p]['gap']):.1e}")
+            for p in PROBLEMS
+        ] + [
+            V.verified(f"independent solver agrees ({p})",
+                       "the solution matches a second, independent method to 1e-5",
+                       max(res[p]["check"]) <= 1e-5,
+                       detail=f"max |difference| {max(res[p]['check']):.1e}") for p in PROBLEMS
+        ]
         checks = {"equality QP": "autograd Problem vs QP", "inequality QP":
                   "augmented Lagrangian vs interior point", "simplex projection":
                   "closed form vs interior point", "SVM dual": "w from dual vs primal QP"}
@@ -172,9 +189,9 @@ class E6LagrangeKKT(Experiment):
                        "iterations": mean_std(res[p]["iters"])} for p in PROBLEMS}
         numbers["inequality QP"]["active_constraints"] = mean_std(res["inequality QP"]["active"])
         numbers["SVM dual"]["multiplier_minus_intercept"] = max(res["SVM dual"]["nu_minus_b"])
-        numbers["verdicts"] = {"kkt_residuals": (v_kkt, n_kkt), "zero_gap": (v_gap, n_gap),
-                               "independent_checks": (v_chk, n_chk)}
-        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+        numbers["max_kkt_residual_all"], numbers["max_gap_all"] = kkt, gap
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"n": n, "svm_points": n_svm, "svm_C": 1.0,
                                    "tolerance": 1e-6})
 

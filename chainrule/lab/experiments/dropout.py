@@ -20,9 +20,10 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn, optim
 from chainrule.lab import common
+from chainrule.lab import verdict as V
 from chainrule.lab.experiment import Context, Experiment, Result, register
-from chainrule.lab.experiments.normalization import approx
-from chainrule.lab.verdict import combine, compare, fmt, mean_std
+from chainrule.lab.experiments import _tuning
+from chainrule.lab.verdict import fmt, mean_std
 
 __all__ = ["dropout_mlp", "dropconnect_mlp", "small_cnn", "mc_predict",
            "neighbour_correlation", "DropoutOverfitting", "DropConnectWidth", "SpatialDropout"]
@@ -38,7 +39,7 @@ def _gen(seed: int, k: int) -> cr.Generator:
 
 
 def _mnist(ctx: Context) -> tuple[np.ndarray, ...]:
-    x, y, xt, yt = common.dataset("mnist5k")
+    x, y, xt, yt = ctx.dataset("mnist5k")
     if ctx.tiny:
         return x[:200], y[:200], xt[:200], yt[:200]
     return x, y, xt, yt
@@ -118,30 +119,49 @@ class DropoutOverfitting(Experiment):
     metrics = ("test error vs train size", "train–test gap", "hidden sparsity",
                "MC vs deterministic error")
 
+    # one factor per arm: dropout alone, max-norm alone, both (Srivastava et al.'s recipe)
+    c1_arms = ("none", "dropout", "max-norm", "dropout + max-norm")
+    lr_grid = (0.01, 0.03, 0.1, 0.3)
+
+    def _fit(self, arm: str, lr: float, seed: int, width: int, steps: int, x: np.ndarray,
+             y: np.ndarray) -> nn.Sequential:
+        common.seeded(seed)
+        model = dropout_mlp(x.shape[1], width, "dropout" in arm, seed)
+        weights = [m.weight for m in model if isinstance(m, nn.Linear)]
+        after = ((lambda step, w=weights: nn.utils.max_norm_(w, 3.0))
+                 if "max-norm" in arm else None)
+        opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        common.train(model, opt, x, y, steps, min(_C1_BATCH, len(y)), seed, after_step=after)
+        return model
+
     def run(self, ctx: Context) -> Result:
-        x, y, xt, yt = _mnist(ctx)
-        # quick mode stops at 1,000 examples: at its budget a 4,000-example net has seen too
+        x_all, y_all, xt, yt = _mnist(ctx)
+        x, y, xv, yv = _tuning.validation_split(x_all, y_all)
+        # quick mode stops at 1,000 examples: at its budget a 3,200-example net has seen too
         # few epochs for dropout (which slows training down) to converge
-        sizes = (50, 100) if ctx.tiny else ((100, 300, 1000) if ctx.quick else
-                                            (100, 500, 1000, 4000))
+        sizes = (50, 100) if ctx.tiny else ((100, 1000) if ctx.quick else
+                                            (100, 500, 1000, 3200))
         width = ctx.budget(full=512, quick=256, tiny=32)
         steps = ctx.budget(full=800, quick=300, tiny=3)
         mc_ks = (1, 5, 20, 50) if not ctx.tiny else (1, 2)
+        n_tune = min(1000, len(y))
+        lrs, tuning = {}, []
+        for arm in self.c1_arms:  # each arm's lr, chosen on validation error at n = 1000
+            def score(lr: float, seed: int, arm: str = arm) -> float:
+                model = self._fit(arm, lr, seed, width, steps, x[:n_tune], y[:n_tune])
+                return 1 - common.accuracy(model, xv, yv)
+
+            lrs[arm], rec = _tuning.choose(ctx, self.id, arm, "lr", self.lr_grid, score,
+                                           metric="validation error (n = 1000)")
+            tuning.append(rec)
         res: dict[tuple[str, int], dict[str, list[float]]] = {}
         mc: dict[int, list[float]] = {k: [] for k in mc_ks}
         det: list[float] = []
         for n in sizes:
-            for arm in ("none", "dropout"):
+            for arm in self.c1_arms:
                 r = res.setdefault((arm, n), {})
                 for seed in ctx.seeds:
-                    common.seeded(seed)
-                    model = dropout_mlp(x.shape[1], width, arm == "dropout", seed)
-                    weights = [m.weight for m in model if isinstance(m, nn.Linear)]
-                    after = ((lambda step, w=weights: nn.utils.max_norm_(w, 3.0))
-                             if arm == "dropout" else None)
-                    opt = optim.SGD(model.parameters(), lr=_C1_LR, momentum=0.9)
-                    common.train(model, opt, x[:n], y[:n], steps, min(_C1_BATCH, n), seed,
-                                 after_step=after)
+                    model = self._fit(arm, lrs[arm], seed, width, steps, x[:n], y[:n])
                     for k, v in _errors(model, x[:n], y[:n], xt, yt).items():
                         r.setdefault(k, []).append(v)
                     r.setdefault("sparsity", []).append(_hidden_sparsity(model, xt))
@@ -153,43 +173,65 @@ class DropoutOverfitting(Experiment):
                             probs += mc_predict(model, xt, k - done) * (k - done)
                             done = k
                             mc[k].append(float((probs.argmax(-1) != yt).mean()))
-            ctx.log(f"  C1 n={n}: test error none {fmt(res['none', n]['test_err'])}, dropout "
-                    f"{fmt(res['dropout', n]['test_err'])}")
-        big = [n for n in sizes if n >= 1000] or [sizes[-1]]
-        parts, numbers = [], {"by_size": {}}
-        for n in big:
-            v_err, n_err = compare(res["none", n]["test_err"], res["dropout", n]["test_err"],
-                                   "greater", min_effect=0.002)
-            v_gap, n_gap = compare(res["none", n]["gap"], res["dropout", n]["gap"], "greater",
-                                   min_effect=0.002)
-            parts += [v_err, v_gap]
-            numbers[f"n{n}"] = {"test_error": {"verdict": v_err, **n_err},
-                                "gap": {"verdict": v_gap, **n_gap}}
-        # "≈": within 1.5 points of test error, small beside the 5–7 points between a single
-        # thinned net and the ensemble
-        v_mc, n_mc = approx(mc[mc_ks[-1]], det, 0.015, paired=True)
-        parts.append(v_mc)
-        verdict = combine(parts)
-        small = sizes[0]
-        gain_small = np.subtract(res["none", small]["test_err"], res["dropout", small]["test_err"])
+            ctx.log(f"  C1 n={n}: test error " + ", ".join(
+                f"{a} {fmt(res[a, n]['test_err'])}" for a in self.c1_arms))
+        nb, small = sizes[-1], sizes[0]
+        none, drop = res["none", nb], res["dropout", nb]
+        gain = {n: list(np.subtract(res["none", n]["test_err"], res["dropout", n]["test_err"]))
+                for n in sizes}
+        demo = _inverted_dropout_demo(ctx.seeds[0])
+        parts = [
+            V.paired(f"dropout lowers test error (n = {nb})",
+                     "dropout alone (p 0.2 input / 0.5 hidden) vs none, each at its tuned lr",
+                     none["test_err"], drop["test_err"], floor=0.002, metric="test error",
+                     arms=("none", "dropout")),
+            V.paired(f"dropout narrows the train–test gap (n = {nb})",
+                     "test − train error is smaller with dropout", none["gap"], drop["gap"],
+                     floor=0.002, metric="test error − train error", arms=("none", "dropout")),
+            V.paired(f"dropout gains more at n = {nb} than at n = {small}",
+                     f"little or no gain at {small} examples, a gain from ~1k",
+                     gain[nb], gain[small], floor=0.0,
+                     metric="test error(none) − test error(dropout)",
+                     arms=(f"n = {nb}", f"n = {small}")),
+            V.paired(f"max-norm adds to dropout (n = {nb})",
+                     "Srivastava et al.: dropout + max-norm 3 beats dropout alone",
+                     drop["test_err"], res["dropout + max-norm", nb]["test_err"], floor=0.002,
+                     metric="test error", arms=("dropout", "dropout + max-norm")),
+            V.paired(f"max-norm alone is not what helps (n = {nb})",
+                     "dropout alone beats max-norm alone",
+                     res["max-norm", nb]["test_err"], drop["test_err"], floor=0.0,
+                     metric="test error", arms=("max-norm", "dropout")),
+            # "≈": within 1.5 points of test error, small beside the 5–7 points between a single
+            # thinned net and the ensemble
+            _tuning.equivalence("MC averaging ≈ the deterministic net",
+                                f"the mean of {mc_ks[-1]} thinned nets' softmax and the "
+                                "weight-scaled net agree within 1.5 points of test error",
+                                mc[mc_ks[-1]], det, 0.015, metric="test error",
+                                arms=(f"MC({mc_ks[-1]})", "deterministic")),
+            V.verified("inverted dropout keeps E[y] = x",
+                       "nn.Dropout(0.5) scales kept units by 1/(1 − p) = 2 and is the identity "
+                       "in eval mode",
+                       abs(demo["kept value"] - 2.0) < 1e-6 and demo["eval max |y − x|"] == 0.0,
+                       detail=", ".join(f"{k} {v:.4g}" for k, v in demo.items())),
+        ]
+        numbers: dict = {"by_size": {}, "lr": lrs}
         for n in sizes:
             numbers["by_size"][n] = {
                 arm: {k: mean_std(v)[0] for k, v in res[arm, n].items()}
-                for arm in ("none", "dropout")}
+                for arm in self.c1_arms}
         numbers["mc_error"] = {k: mean_std(v)[0] for k, v in mc.items()}
         numbers["deterministic_error"] = mean_std(det)[0]
-        numbers["mc_vs_deterministic"] = {"verdict": v_mc, **n_mc}
-        numbers["gain_at_smallest_size"] = mean_std(gain_small)[0]
-        demo = _inverted_dropout_demo(ctx.seeds[0])
+        numbers["gain_at_smallest_size"] = mean_std(gain[small])[0]
         numbers["inverted_dropout"] = demo
-        table = [{"arm": f"{arm}, n = {n}", "train error": fmt(res[arm, n]["train_err"]),
+        table = [{"arm": f"{arm}, n = {n}", "lr": lrs[arm],
+                  "train error": fmt(res[arm, n]["train_err"]),
                   "test error": fmt(res[arm, n]["test_err"]),
                   "gap (test − train)": fmt(res[arm, n]["gap"]),
                   "zero hidden units": fmt(res[arm, n]["sparsity"])}
-                 for n in sizes for arm in ("none", "dropout")]
-        table += [{"arm": f"dropout n = {sizes[-1]}: MC average of {k} thinned nets",
+                 for n in sizes for arm in self.c1_arms]
+        table += [{"arm": f"dropout n = {nb}: MC average of {k} thinned nets",
                    "test error": fmt(mc[k])} for k in mc_ks]
-        table.append({"arm": f"dropout n = {sizes[-1]}: deterministic net (weights as trained, "
+        table.append({"arm": f"dropout n = {nb}: deterministic net (weights as trained, "
                              "inverted dropout needs no test-time scaling)",
                       "test error": fmt(det)})
         table.append({"arm": "nn.Dropout(0.5) on ones (inverted dropout)",
@@ -197,29 +239,31 @@ class DropoutOverfitting(Experiment):
         plots = [
             common.plot(ctx.path("test_error_vs_size.png"),
                         {arm: np.array([res[arm, n]["test_err"] for n in sizes]).T
-                         for arm in ("none", "dropout")},
+                         for arm in self.c1_arms},
                         "C1: test error vs training-set size (mnist5k)", "training examples",
                         "test error", x=list(sizes)),
             common.plot(ctx.path("gap_vs_size.png"),
                         {arm: np.array([res[arm, n]["gap"] for n in sizes]).T
-                         for arm in ("none", "dropout")},
+                         for arm in self.c1_arms},
                         "C1: test − train error", "training examples", "gap", x=list(sizes)),
             common.plot(ctx.path("mc_ensemble.png"),
                         {"MC average of K thinned nets": np.array([mc[k] for k in mc_ks]).T,
                          "deterministic net": np.array([det] * len(mc_ks)).T},
-                        f"C1: ensemble view (n = {sizes[-1]})", "K", "test error",
+                        f"C1: ensemble view (n = {nb})", "K", "test error",
                         x=list(mc_ks)),
         ]
-        nb = sizes[-1]
-        summary = (f"n={nb}: test error none {fmt(res['none', nb]['test_err'])} vs dropout "
-                   f"{fmt(res['dropout', nb]['test_err'])}, gap {fmt(res['none', nb]['gap'])} "
-                   f"vs {fmt(res['dropout', nb]['gap'])}; gain at n={small}: "
-                   f"{fmt(gain_small)}; MC({mc_ks[-1]}) {fmt(mc[mc_ks[-1]])} vs deterministic "
-                   f"{fmt(det)} (single thinned net {fmt(mc[mc_ks[0]])})")
-        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
-                           budget={"steps": steps, "width": width, "sizes": list(sizes),
-                                   "batch": _C1_BATCH, "max-norm": 3.0,
-                                   "optimizer": f"SGD lr {_C1_LR} momentum 0.9"})
+        summary = (f"n={nb} (lr tuned per arm): test error " + ", ".join(
+            f"{a} {fmt(res[a, nb]['test_err'])}" for a in self.c1_arms)
+            + f"; gap none {fmt(none['gap'])} vs dropout {fmt(drop['gap'])}; gain at "
+              f"n={small}: {fmt(gain[small])}; MC({mc_ks[-1]}) {fmt(mc[mc_ks[-1]])} vs "
+              f"deterministic {fmt(det)} (single thinned net {fmt(mc[mc_ks[0]])})")
+        return self.result(ctx, summary=summary, parts=parts, **_tuning.attach(tuning, dict(
+            numbers=numbers, table=table, plots=plots,
+            budget={"steps": steps, "width": width, "sizes": list(sizes),
+                    "batch": _C1_BATCH, "max-norm": 3.0,
+                    "optimizer": f"SGD momentum 0.9, lr per arm {lrs}",
+                    "data": "train on the 80 % fit split; lr chosen on the 20 % validation "
+                            "split; test set once"})))
 
 
 # ---- C2 ---------------------------------------------------------------------------------------
@@ -266,8 +310,8 @@ class DropConnectWidth(Experiment):
         n = ctx.budget(full=1000, quick=1000, tiny=200)
         x, y = x[:n], y[:n]
         # per-example DropConnect masks cost batch × width² random numbers per layer and step:
-        # the widths stop at 256 (Wan et al. go to 1600 on a GPU)
-        widths = (8, 16) if ctx.tiny else ((32, 128) if ctx.quick else (32, 64, 128, 256))
+        # the quick run stops at 128, the full run reaches 1024 (Wan et al. go to 1600 on a GPU)
+        widths = (8, 16) if ctx.tiny else ((32, 128) if ctx.quick else (64, 256, 1024))
         rates = (0.25, 0.5, 0.75)
         steps = ctx.budget(full=800, quick=400, tiny=3)
         res: dict[tuple[str, int, float], list[float]] = {}
@@ -294,15 +338,32 @@ class DropConnectWidth(Experiment):
                 for arm in ("dropout", "dropconnect"):
                     fit(arm, w_rate, p)
         wide = widths[-1]
-        v_do, n_do = compare(res["none", wide, 0.5], res["dropout", wide, 0.5], "greater",
-                             min_effect=0.002)
-        v_dc, n_dc = compare(res["none", wide, 0.5], res["dropconnect", wide, 0.5], "greater",
-                             min_effect=0.002)
-        # "≈": within 1.5 points of test error (the binomial noise of a 1,000-image test set at
-        # ~10 % error is already ~1 point)
-        v_eq, n_eq = approx(res["dropconnect", wide, 0.5], res["dropout", wide, 0.5], 0.015,
-                            paired=True)
-        verdict = combine([v_do, v_dc, v_eq])
+        gain_seed = {a: {w: list(np.subtract(res["none", w, 0.5], res[a, w, 0.5]))
+                         for w in widths} for a in ("dropout", "dropconnect")}
+        logw = [float(np.log2(w)) for w in widths for _ in ctx.seeds]
+        parts = [
+            V.paired(f"dropout beats none (width {wide})", "lower test error with dropout",
+                     res["none", wide, 0.5], res["dropout", wide, 0.5], floor=0.002,
+                     metric="test error", arms=("none", "dropout")),
+            V.paired(f"DropConnect beats none (width {wide})",
+                     "lower test error with DropConnect", res["none", wide, 0.5],
+                     res["dropconnect", wide, 0.5], floor=0.002, metric="test error",
+                     arms=("none", "dropconnect")),
+            # "≈": within 1.5 points of test error (the binomial noise of a 1,000-image test
+            # set at ~10 % error is already ~1 point)
+            _tuning.equivalence(f"DropConnect ≈ Dropout (width {wide})",
+                                "the two agree within 1.5 points of test error",
+                                res["dropconnect", wide, 0.5], res["dropout", wide, 0.5], 0.015,
+                                metric="test error", arms=("dropconnect", "dropout")),
+            V.correlation("dropout's gain grows with width",
+                          "gain over none rises with log width (Spearman, seeds pooled)", logw,
+                          [g for w in widths for g in gain_seed["dropout"][w]], floor=0.0,
+                          metric="Spearman ρ(log₂ width, gain)"),
+            V.correlation("DropConnect's gain grows with width",
+                          "gain over none rises with log width (Spearman, seeds pooled)", logw,
+                          [g for w in widths for g in gain_seed["dropconnect"][w]], floor=0.0,
+                          metric="Spearman ρ(log₂ width, gain)"),
+        ]
         gain = {a: [mean_std(res["none", w, 0.5])[0] - mean_std(res[a, w, 0.5])[0]
                     for w in widths] for a in ("dropout", "dropconnect")}
         table = [{"arm": f"{a}, width {w}, p 0.5", "test error": fmt(res[a, w, 0.5]),
@@ -315,9 +376,6 @@ class DropConnectWidth(Experiment):
             "test_error": {f"{a} w{w} p{p}": mean_std(v)[0] for (a, w, p), v in res.items()},
             "gaussian_inference": {f"w{w} p{p}": mean_std(v)[0] for (w, p), v in gauss.items()},
             "gain_over_none_by_width": gain,
-            "verdicts": {"dropout_beats_none": v_do, "dropconnect_beats_none": v_dc,
-                         "dropconnect_equals_dropout": v_eq},
-            "details": {"dropout": n_do, "dropconnect": n_dc, "equal": n_eq},
         }
         plots = [
             common.plot(ctx.path("error_vs_width.png"),
@@ -340,8 +398,10 @@ class DropConnectWidth(Experiment):
                    f"{fmt(gauss[wide, 0.5])}); gain over none by width "
                    + ", ".join(f"{w}: {gd:+.3f}/{gc:+.3f}" for w, gd, gc in
                                zip(widths, gain["dropout"], gain["dropconnect"]))
-                   + " (dropout/DropConnect)")
-        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                   + f" (dropout/DropConnect); at the scale tested: widths {list(widths)}, "
+                   f"{n} training examples, lr {_LR} for every arm (not tuned)")
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"steps": steps, "train examples": n, "widths": list(widths),
                                    "rates": list(rates), "batch": 50,
                                    "optimizer": f"SGD lr {_LR} momentum 0.9"})
@@ -374,11 +434,14 @@ def neighbour_correlation(maps: np.ndarray, shift: int = 1) -> float:
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-30))
 
 
-def _images(ctx: Context) -> tuple[np.ndarray, ...]:
-    """mnist5k at 14×14 (2×2 means): small enough for a CPU, still spatially correlated."""
+def _images(ctx: Context, side: int = 14) -> tuple[np.ndarray, ...]:
+    """mnist5k as (N, 1, side, side): 28×28 as is, or 14×14 (2×2 means: small enough for a
+    quick CPU run, still spatially correlated)."""
     x, y, xt, yt = _mnist(ctx)
 
     def down(a: np.ndarray) -> np.ndarray:
+        if side == 28:
+            return a.reshape(-1, 1, 28, 28).astype(np.float32)
         return a.reshape(-1, 1, 14, 2, 14, 2).mean(axis=(3, 5)).astype(np.float32)
 
     return down(x), y, down(xt), yt
@@ -397,12 +460,27 @@ class SpatialDropout(Experiment):
                "neighbouring-position correlation")
 
     def run(self, ctx: Context) -> Result:
-        x, y, xt, yt = _images(ctx)
-        n = ctx.budget(full=1000, quick=500, tiny=100)
-        x, y = x[:n], y[:n]
-        steps = ctx.budget(full=800, quick=250, tiny=3)
-        channels = (16, 32) if not (ctx.quick or ctx.tiny) else (8, 16)
-        p = 0.3
+        full = not (ctx.quick or ctx.tiny)
+        side = 28 if full else 14  # the full run: 28×28 MNIST with 32/64 channels
+        x_all, y_all, xt, yt = _images(ctx, side)
+        n = ctx.budget(full=2000, quick=500, tiny=100)
+        x, y, xv, yv = _tuning.validation_split(x_all[:n + n // 4], y_all[:n + n // 4])
+        steps = ctx.budget(full=1500, quick=250, tiny=3)
+        channels = (32, 64) if full else (8, 16)
+        rates, tuning = {"none": 0.0}, []
+        for arm in ("element", "channel"):  # each arm's own drop rate, on validation error
+            def score(rate: float, seed: int, arm: str = arm) -> float:
+                common.seeded(seed)
+                model = small_cnn(arm, rate, channels, seed, side)
+                common.train(model, _sgd(model), x, y, steps, 32, seed)
+                return 1 - common.accuracy(model, xv, yv)
+
+            rates[arm], rec = _tuning.choose(ctx, self.id, arm, "drop rate",
+                                             (0.05, 0.1, 0.2, 0.4), score,
+                                             metric="validation error", bounds=(0.01, 0.9),
+                                             fallback=0.3)
+            tuning.append(rec)
+        p = rates["channel"] if rates["channel"] == rates["element"] else rates
         res: dict[str, dict[str, list[float]]] = {}
         corr: list[float] = []
         corr_far: list[float] = []
@@ -410,7 +488,7 @@ class SpatialDropout(Experiment):
             r = res.setdefault(arm, {})
             for seed in ctx.seeds:
                 common.seeded(seed)
-                model = small_cnn(arm, p, channels, seed)
+                model = small_cnn(arm, rates[arm], channels, seed, side)
                 common.train(model, _sgd(model), x, y, steps, 32, seed)
                 tr_loss = common.mean_loss(model, x, y)
                 te_loss = common.mean_loss(model, xt, yt)
@@ -422,12 +500,28 @@ class SpatialDropout(Experiment):
                     corr.append(neighbour_correlation(maps, 1))
                     corr_far.append(neighbour_correlation(maps, 4))
             ctx.log(f"  C3 {arm}: test error {fmt(r['test_err'])}, gap {fmt(r['gap'])}")
-        v_corr, n_corr = compare(corr, [0.5], "greater")
-        v_gap, n_gap = compare(res["element"]["gap"], res["channel"]["gap"], "greater",
-                               min_effect=0.005)
-        v_err, n_err = compare(res["element"]["test_err"], res["channel"]["test_err"], "greater",
-                               min_effect=0.002)
-        verdict = combine([v_corr, v_gap, v_err])
+        parts = [
+            V.one_sample("feature maps are spatially correlated",
+                         "neighbouring positions of the first conv maps correlate (ρ > 0.5)",
+                         corr, reference=0.5, floor=0.0, metric="Pearson ρ, 1 column apart",
+                         arms=("none",)),
+            V.paired("channel dropout narrows the gap more than element dropout",
+                     f"each arm at its own rate ({p}): test − train loss smaller with "
+                     "Dropout2d",
+                     res["element"]["gap"], res["channel"]["gap"], floor=0.005,
+                     metric="test loss − train loss", arms=("element", "channel")),
+            V.paired("channel dropout gives lower test error than element dropout",
+                     f"each arm at its own rate ({p})", res["element"]["test_err"],
+                     res["channel"]["test_err"], floor=0.002, metric="test error",
+                     arms=("element", "channel")),
+            V.paired("element dropout on correlated maps acts weakly",
+                     "element dropout changes the gap less than channel dropout does: "
+                     "|gap(none) − gap(element)| < |gap(none) − gap(channel)|",
+                     list(np.abs(np.subtract(res["none"]["gap"], res["channel"]["gap"]))),
+                     list(np.abs(np.subtract(res["none"]["gap"], res["element"]["gap"]))),
+                     floor=0.0, metric="|change of the test − train loss gap vs none|",
+                     arms=("channel", "element")),
+        ]
         table = [{"arm": arm, "test error": fmt(r["test_err"]), "train loss": fmt(r["train_loss"]),
                   "test − train loss": fmt(r["gap"])} for arm, r in res.items()]
         table.append({"arm": "correlation of neighbouring positions (first conv maps)",
@@ -438,9 +532,6 @@ class SpatialDropout(Experiment):
             "train_loss": {a: mean_std(r["train_loss"])[0] for a, r in res.items()},
             "neighbour_correlation": mean_std(corr)[0],
             "correlation_4_apart": mean_std(corr_far)[0],
-            "verdicts": {"maps_correlated": v_corr, "channel_smaller_gap": v_gap,
-                         "channel_lower_error": v_err},
-            "details": {"corr": n_corr, "gap": n_gap, "error": n_err},
         }
         plots = [common.plot(ctx.path("gap.png"), {a: r["gap"] for a, r in res.items()},
                              f"C3: test − train loss (p = {p})", "", "loss gap", kind="bar"),
@@ -450,10 +541,14 @@ class SpatialDropout(Experiment):
         summary = (f"neighbour correlation {fmt(corr)} (4 apart {fmt(corr_far)}); test error none "
                    f"{fmt(res['none']['test_err'])}, element {fmt(res['element']['test_err'])}, "
                    f"channel {fmt(res['channel']['test_err'])}; loss gap element "
-                   f"{fmt(res['element']['gap'])} vs channel {fmt(res['channel']['gap'])}")
-        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
-                           budget={"steps": steps, "train examples": n, "p": p,
-                                   "channels": list(channels), "image": "14×14", "batch": 32})
+                   f"{fmt(res['element']['gap'])} vs channel {fmt(res['channel']['gap'])}; "
+                   f"at the scale tested: {len(y)} {side}×{side} images, {channels} channels, "
+                   f"drop rates {rates}, lr {_LR} for every arm")
+        return self.result(ctx, summary=summary, parts=parts, **_tuning.attach(tuning, dict(
+            numbers=numbers, table=table, plots=plots,
+            budget={"steps": steps, "train examples": len(y), "validation examples": len(yv),
+                    "drop rates": rates, "channels": list(channels),
+                    "image": f"{side}×{side}", "batch": 32})))
 
 
 def _first_maps(model: nn.Sequential, x: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn, optim
 from chainrule.lab import common
+from chainrule.lab import verdict as V
 from chainrule.lab.experiment import (
     HOLDS,
     INCONCLUSIVE,
@@ -28,7 +29,8 @@ from chainrule.lab.experiment import (
     Result,
     register,
 )
-from chainrule.lab.verdict import below, combine, compare, fmt, mean_std
+from chainrule.lab.experiments import _tuning
+from chainrule.lab.verdict import fmt, mean_std
 
 __all__ = ["approx", "sigmoid_mlp", "norm_mlp", "SequenceClassifier", "BatchNormSigmoid",
            "BatchNormForTest", "BatchVsLayerNorm"]
@@ -63,7 +65,7 @@ def approx(a: Any, b: Any, tol: float, k: float = 2.0,
 
 
 def _mnist(ctx: Context) -> tuple[np.ndarray, ...]:
-    x, y, xt, yt = common.dataset("mnist5k")
+    x, y, xt, yt = ctx.dataset("mnist5k")
     if ctx.tiny:
         return x[:300], y[:300], xt[:200], yt[:200]
     return x, y, xt, yt
@@ -95,8 +97,9 @@ def _sigmoid_inputs(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
     return h._array.astype(np.float64)
 
 
-_D1_LR = 0.5          # base SGD lr; the arms use ×1, ×5, ×30
-_D1_MULTS = (1, 5, 30)
+_D1_LR = 0.5          # base SGD lr of the tolerance arms (×5, ×30) and of D2's nets
+_D1_MULTS = (5, 30)
+_D1_GRID = (0.1, 0.3, 1.0, 3.0)  # each arm's own lr (the "tuned" runs) is chosen from here
 
 
 @register
@@ -116,16 +119,30 @@ class BatchNormSigmoid(Experiment):
     def run(self, ctx: Context) -> Result:
         steps = ctx.budget(full=3000, quick=500, tiny=3)
         every = max(1, steps // 10)
-        x, y, xt, yt = _mnist(ctx)
+        x_all, y_all, xt, yt = _mnist(ctx)
+        x, y, xv, yv = _tuning.validation_split(x_all, y_all)
         probe = xt[:500]
-        acc: dict[tuple[str, int], list[list[float]]] = {}
-        pct: dict[tuple[str, int], list[np.ndarray]] = {}
-        for mult in _D1_MULTS:
+        lrs, tuning = {}, []
+        for arm in ("none", "BN"):  # each arm's lr on validation error (the "tuned" runs)
+            def score(lr: float, seed: int, arm: str = arm) -> float:
+                common.seeded(seed)
+                model = sigmoid_mlp(x.shape[1], arm == "BN")
+                common.train(model, optim.SGD(model.parameters(), lr=lr), x, y, steps, 60, seed)
+                return 1 - common.accuracy(model, xv, yv)
+
+            lrs[arm], rec = _tuning.choose(ctx, self.id, arm, "lr", _D1_GRID, score,
+                                           metric="validation error")
+            tuning.append(rec)
+        settings: tuple[Any, ...] = ("tuned",) + _D1_MULTS
+        acc: dict[tuple[str, Any], list[list[float]]] = {}
+        pct: dict[tuple[str, Any], list[np.ndarray]] = {}
+        for mult in settings:
             for arm in ("none", "BN"):
+                lr = lrs[arm] if mult == "tuned" else _D1_LR * mult
                 for seed in ctx.seeds:
                     common.seeded(seed)
                     model = sigmoid_mlp(x.shape[1], arm == "BN")
-                    opt = optim.SGD(model.parameters(), lr=_D1_LR * mult)
+                    opt = optim.SGD(model.parameters(), lr=lr)
                     curve: list[float] = []
                     track: list[np.ndarray] = [
                         np.percentile(_sigmoid_inputs(model, probe), [15, 50, 85], axis=0)]
@@ -140,80 +157,86 @@ class BatchNormSigmoid(Experiment):
                                  on_eval=on_eval)
                     acc.setdefault((arm, mult), []).append(curve)
                     pct.setdefault((arm, mult), []).append(np.stack(track))  # (T, 3, units)
-            ctx.log(f"  D1 lr ×{mult}: final acc none {fmt([c[-1] for c in acc['none', mult]])}"
+            ctx.log(f"  D1 lr {mult}: final acc none {fmt([c[-1] for c in acc['none', mult]])}"
                     f", BN {fmt([c[-1] for c in acc['BN', mult]])}")
 
-        def final(arm: str, mult: int) -> list[float]:
+        def final(arm: str, mult: Any) -> list[float]:
             return [c[-1] for c in acc[arm, mult]]
 
         def first(arm: str) -> list[float]:
-            return [c[0] for c in acc[arm, 1]]
+            return [c[0] for c in acc[arm, "tuned"]]
 
         def drift(arm: str) -> list[float]:
             """Per seed: range over training of each unit's median input, over the unit's mean
             15–85 % spread; averaged over units (0 = a distribution that never moves)."""
             out = []
-            for t in pct[arm, 1]:
+            for t in pct[arm, "tuned"]:
                 t = t[1:]  # from the first evaluation: at step 0 BN's running stats are unset
                 med_range = t[:, 1].max(0) - t[:, 1].min(0)
                 spread = (t[:, 2] - t[:, 0]).mean(0)
                 out.append(float(np.mean(med_range / np.maximum(spread, 1e-12))))
             return out
 
-        v_soon, n_soon = compare(first("BN"), first("none"), "greater", min_effect=0.02)
-        v_drift, n_drift = compare(drift("none"), drift("BN"), "greater", min_effect=0.05)
         top = _D1_MULTS[-1]
-        v_lr, n_lr = compare(final("BN", top), final("none", top), "greater", min_effect=0.02)
-        verdict = combine([v_soon, v_drift, v_lr])
-        stable = {arm: _max_stable([mean_std(final(arm, m))[0] for m in _D1_MULTS])
-                  for arm in ("none", "BN")}
+        parts = [
+            V.paired("BN: higher accuracy sooner",
+                     f"test accuracy after {every} steps, each arm at its tuned lr", first("BN"),
+                     first("none"), floor=0.02, metric=f"test accuracy at step {every}",
+                     arms=("BN", "none")),
+            V.paired("BN: higher accuracy at the end of the budget",
+                     f"test accuracy after {steps} steps, each arm at its tuned lr",
+                     final("BN", "tuned"), final("none", "tuned"), floor=0.005,
+                     metric=f"test accuracy at step {steps}", arms=("BN", "none")),
+            V.paired("BN: stable unit-input percentiles",
+                     "the median input of a last-layer sigmoid moves less over training, in "
+                     "units of its 15–85 % spread", drift("none"), drift("BN"), floor=0.05,
+                     metric="range of the median ÷ 15–85 % spread", arms=("none", "BN")),
+            V.paired("BN tolerates a larger learning rate",
+                     f"at lr {_D1_LR * top:g} (SGD) BN still trains", final("BN", top),
+                     final("none", top), floor=0.02, metric=f"test accuracy at step {steps}",
+                     arms=("BN", "none")),
+        ]
         table = []
-        for mult in _D1_MULTS:
+        for mult in settings:
             for arm in ("none", "BN"):
-                table.append({"arm": f"{arm}, lr {_D1_LR * mult:g} (×{mult})",
+                lr = lrs[arm] if mult == "tuned" else _D1_LR * mult
+                table.append({"arm": f"{arm}, lr {lr:g} ({mult})",
                               f"acc @ step {every}": fmt([c[0] for c in acc[arm, mult]]),
                               f"acc @ step {steps}": fmt(final(arm, mult))})
         numbers = {
+            "lr": lrs,
             "acc_first_eval": {a: mean_std(first(a))[0] for a in ("none", "BN")},
-            "final_acc": {f"{a} x{m}": mean_std(final(a, m))[0] for a in ("none", "BN")
-                          for m in _D1_MULTS},
+            "final_acc": {f"{a} {m}": mean_std(final(a, m))[0] for a in ("none", "BN")
+                          for m in settings},
             "percentile_drift": {a: mean_std(drift(a))[0] for a in ("none", "BN")},
-            "max_stable_lr_multiplier": stable,
-            "sooner": {"verdict": v_soon, **n_soon}, "stable": {"verdict": v_drift, **n_drift},
-            "large_lr": {"verdict": v_lr, **n_lr},
         }
-        xs = [every * (i + 1) for i in range(len(acc["none", 1][0]))]
+        xs = [every * (i + 1) for i in range(len(acc["none", "tuned"][0]))]
         plots = [
             common.plot(ctx.path("accuracy.png"),
-                        {f"{a} ×{m}": acc[a, m] for a in ("none", "BN") for m in _D1_MULTS},
+                        {f"{a} {m}": acc[a, m] for a in ("none", "BN") for m in settings},
                         "D1: test accuracy, 3×100 sigmoid MLP (mnist5k)", "step",
                         "test accuracy", x=xs),
             _percentile_plot(ctx.path("unit_input_percentiles.png"), pct, every),
         ]
-        summary = (f"lr ×1: acc at step {every} BN {fmt(first('BN'))} vs none "
-                   f"{fmt(first('none'))}; unit-input median drift (÷ 15–85 spread) none "
-                   f"{fmt(drift('none'))} vs BN {fmt(drift('BN'))}; at lr ×{top} final acc BN "
-                   f"{fmt(final('BN', top))} vs none {fmt(final('none', top))}; largest "
-                   f"multiplier within 5 points of the best: none ×{stable['none']}, BN "
-                   f"×{stable['BN']}")
-        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
-                           budget={"steps": steps, "batch": 60, "optimizer": "SGD",
-                                   "base lr": _D1_LR, "multipliers": list(_D1_MULTS)})
-
-
-def _max_stable(finals: list[float], band: float = 0.05) -> int:
-    """The largest lr multiplier whose final accuracy is within ``band`` of the arm's best."""
-    best = max(finals)
-    ok = [m for m, f in zip(_D1_MULTS, finals) if f >= best - band]
-    return max(ok)
+        summary = (f"tuned lr none {lrs['none']:g}, BN {lrs['BN']:g}: acc at step {every} BN "
+                   f"{fmt(first('BN'))} vs none {fmt(first('none'))}, at step {steps} BN "
+                   f"{fmt(final('BN', 'tuned'))} vs none {fmt(final('none', 'tuned'))}; "
+                   f"unit-input median drift (÷ 15–85 spread) none {fmt(drift('none'))} vs BN "
+                   f"{fmt(drift('BN'))}; at lr {_D1_LR * top:g} final acc BN "
+                   f"{fmt(final('BN', top))} vs none {fmt(final('none', top))}")
+        return self.result(ctx, summary=summary, parts=parts, **_tuning.attach(tuning, dict(
+            numbers=numbers, table=table, plots=plots,
+            budget={"steps": steps, "batch": 60, "optimizer": "SGD", "lr": lrs,
+                    "tolerance lrs": [_D1_LR * m for m in _D1_MULTS],
+                    "data": "fit on 80 % of the training split, lr chosen on the other 20 %"})))
 
 
 def _percentile_plot(path: str, pct: dict, every: int) -> str:
-    """15/50/85th percentiles of unit 0's input over training (first seed, lr ×1), per arm."""
+    """15/50/85th percentiles of unit 0's input over training (first seed, tuned lr), per arm."""
     plt = common.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100, sharey=False)
     for ax, arm in zip(axes, ("none", "BN")):
-        t = pct[arm, 1][0]  # (T, 3, units)
+        t = pct[arm, "tuned"][0]  # (T, 3, units)
         xs = np.arange(t.shape[0]) * every
         for q, name in enumerate(("15 %", "50 %", "85 %")):
             ax.plot(xs, t[:, q, 0], label=name)
@@ -367,14 +390,35 @@ class BatchNormForTest(Experiment):
             acc_run.append(a_run)
             acc_full.append(a_full)
             stat_err.append(err)
-        v_eval, n_eval = below(eval_diff, 1e-6)
-        v_stats, n_stats = approx(acc_run, acc_full, 0.01, paired=True)
         rnn = self._rnn(ctx)
-        v_rnn, n_rnn = compare(rnn["batch_norm"]["drop"], rnn["layer_norm"]["drop"], "greater",
-                               min_effect=0.02)
         pad_err = [_padding_sigma_error(np.random.default_rng(s)) for s in ctx.seeds]
-        v_pad, n_pad = compare(pad_err, [0.05], "greater")
-        verdict = combine([v_eval, v_stats, v_rnn, v_pad])
+        parts = [
+            V.verified("eval output independent of the batch",
+                       "in eval mode BN uses stored statistics, so an example's output does not "
+                       "depend on its batch companions (exact to 1e-6; an implementation "
+                       "property)", max(eval_diff) < 1e-6,
+                       detail=f"max |Δ output| eval {fmt(eval_diff)}, train mode "
+                              f"{fmt(train_diff)}"),
+            V.verified("counting the padding biases σ",
+                       "zeros counted as data shrink the batch variance: arithmetic of the "
+                       "padded batch, shown as an identity", min(pad_err) > 0.05,
+                       detail=f"relative σ error {fmt(pad_err)}"),
+            _tuning.equivalence("running ≈ full-data statistics",
+                                "test accuracy with the running averages and with statistics "
+                                "of the whole training set agree within 1 point", acc_run,
+                                acc_full, 0.01, metric="test accuracy",
+                                arms=("running", "full-data")),
+            V.paired("BN-RNN degrades at unseen lengths, LN-RNN does not",
+                     "trained on lengths 5–20, tested at 40: accuracy change (≤20 minus 40) "
+                     "larger for the BN-GRU", rnn["batch_norm"]["drop"],
+                     rnn["layer_norm"]["drop"], floor=0.02,
+                     metric="accuracy(lengths ≤ 20) − accuracy(length 40)",
+                     arms=("BN-GRU", "LN-GRU")),
+            V.paired("BN-RNN worse than LN-RNN on padded mixed lengths",
+                     "padded batches of lengths 5–40", rnn["layer_norm"]["mixed"],
+                     rnn["batch_norm"]["mixed"], floor=0.01, metric="test accuracy",
+                     arms=("LN-GRU", "BN-GRU")),
+        ]
         table = [
             {"arm": "eval mode: x alone / in two batches", "max |Δ output|": fmt(eval_diff)},
             {"arm": "train mode: x in two batches", "max |Δ output|": fmt(train_diff)},
@@ -394,9 +438,6 @@ class BatchNormForTest(Experiment):
             "running_vs_full_mean_error": mean_std(stat_err)[0],
             "padding_sigma_error": mean_std(pad_err)[0],
             "rnn": {n: {k: mean_std(v)[0] for k, v in r.items()} for n, r in rnn.items()},
-            "verdicts": {"eval_independent": v_eval, "running_vs_full": v_stats,
-                         "rnn_lengths": v_rnn, "padding": v_pad},
-            "details": {"eval": n_eval, "stats": n_stats, "rnn": n_rnn, "padding": n_pad},
         }
         plots = [self._rnn_plot(ctx.path("rnn_lengths.png"), rnn),
                  common.plot(ctx.path("batch_dependence.png"),
@@ -412,7 +453,8 @@ class BatchNormForTest(Experiment):
                    f"{fmt(ln_r['40'])}, gain BN {-np.mean(bn_r['drop']):+.3f} vs LN "
                    f"{-np.mean(ln_r['drop']):+.3f}; counting the padding biases σ by "
                    f"{fmt(pad_err)}")
-        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table,
+                           plots=plots,
                            budget={"mlp steps": steps, "rnn": self._rnn_budget(ctx)})
 
     @staticmethod
@@ -545,65 +587,106 @@ class BatchVsLayerNorm(Experiment):
     arms = ("none", "BN", "LN")
     metrics = ("test error vs steps at batch 128 and 4", "invariance max |Δ|")
 
+    batches = (128, 4)
+    lr_grid = (3e-4, 1e-3, 3e-3)
+
     def run(self, ctx: Context) -> Result:
-        steps = ctx.budget(full=1500, quick=400, tiny=3)
-        every = max(1, steps // 8)
-        x, y, xt, yt = _mnist(ctx)
+        # equal EXAMPLES seen, not equal steps: batch 4 gets 32× the steps of batch 128
+        examples = 128 * ctx.budget(full=300, quick=40, tiny=2)
+        x_all, y_all, xt, yt = _mnist(ctx)
+        x, y, xv, yv = _tuning.validation_split(x_all, y_all)
         err: dict[tuple[str, int], list[list[float]]] = {}
-        for bs in (128, 4):
+        lrs: dict[tuple[str, int], float] = {}
+        tuning = []
+        for bs in self.batches:
+            steps = examples // bs
+            every = max(1, steps // 8)
             for norm in ("none", "BN", "LN"):
+                def score(lr: float, seed: int, norm: str = norm, bs: int = bs,
+                          steps: int = steps) -> float:
+                    common.seeded(seed)
+                    model = norm_mlp(x.shape[1], norm)
+                    common.train(model, optim.Adam(model.parameters(), lr=lr), x, y, steps, bs,
+                                 seed)
+                    return 1 - common.accuracy(model, xv, yv)
+
+                lr, rec = _tuning.choose(ctx, self.id, f"{norm} b{bs}", "lr", self.lr_grid,
+                                         score, metric="validation error", fallback=1e-3)
+                lrs[norm, bs] = lr
+                tuning.append(rec)
                 for seed in ctx.seeds:
                     common.seeded(seed)
                     model = norm_mlp(x.shape[1], norm)
                     curve: list[float] = []
-                    common.train(model, optim.Adam(model.parameters(), lr=1e-3), x, y, steps,
+                    common.train(model, optim.Adam(model.parameters(), lr=lr), x, y, steps,
                                  bs, seed, every=every,
                                  on_eval=lambda s, m=model, c=curve: c.append(
                                      1 - common.accuracy(m, xt, yt)))
                     err.setdefault((norm, bs), []).append(curve)
-            ctx.log(f"  D3 batch {bs}: test error " + ", ".join(
+            ctx.log(f"  D3 batch {bs} ({steps} steps): test error " + ", ".join(
                 f"{n} {fmt([c[-1] for c in err[n, bs]])}" for n in ("none", "BN", "LN")))
 
         def final(norm: str, bs: int) -> list[float]:
             return [c[-1] for c in err[norm, bs]]
 
-        v_128, n_128 = approx(final("BN", 128), final("LN", 128), 0.015, paired=True)
-        v_4, n_4 = compare(final("BN", 4), final("LN", 4), "greater", min_effect=0.005)
-        bn_pen = np.subtract(final("BN", 4), final("BN", 128))
-        ln_pen = np.subtract(final("LN", 4), final("LN", 128))
-        v_pen, n_pen = compare(bn_pen, ln_pen, "greater", min_effect=0.005)
+        big, small = self.batches
+        bn_pen = list(np.subtract(final("BN", small), final("BN", big)))
+        ln_pen = list(np.subtract(final("LN", small), final("LN", big)))
         inv = [_invariances(s) for s in ctx.seeds]
         inv_ok = all((d[label] < 1e-8) == want
                      for run in inv for name, d in run.items()
                      for label, want in _EXPECTED_INVARIANT[name].items())
-        v_inv = HOLDS if inv_ok else REFUTED
-        verdict = combine([v_128, v_4, v_pen, v_inv])
-        table = [{"arm": f"{n}, batch {bs}", "test error": fmt(final(n, bs))}
-                 for bs in (128, 4) for n in ("none", "BN", "LN")]
+        parts = [
+            _tuning.equivalence(f"batch {big}: BN ≈ LN",
+                                "test error within 1.5 points at equal examples seen",
+                                final("BN", big), final("LN", big), 0.015, metric="test error",
+                                arms=("BN", "LN")),
+            V.paired(f"batch {small}: BN worse than LN", "higher test error with BN",
+                     final("BN", small), final("LN", small), floor=0.005, metric="test error",
+                     arms=("BN", "LN")),
+            V.paired(f"going {big} → {small} costs BN more than LN",
+                     "the small-batch penalty (equal examples seen) is larger for BN", bn_pen,
+                     ln_pen, floor=0.005, metric=f"test error(b{small}) − test error(b{big})",
+                     arms=("BN", "LN")),
+            _tuning.equivalence(f"LN unchanged at batch {small}",
+                                f"LN's test error at batch {small} within 1.5 points of batch "
+                                f"{big}", final("LN", small), final("LN", big), 0.015,
+                                metric="test error", arms=(f"LN b{small}", f"LN b{big}")),
+            V.verified("Ba et al.'s invariance table",
+                       "LN and BN are invariant exactly under the transformations of Ba et "
+                       "al.'s Table 1 (algebra of the normalisation, checked to 1e-8)", inv_ok,
+                       detail="reproduced" if inv_ok else "NOT reproduced"),
+        ]
+        table = [{"arm": f"{n}, batch {bs}", "lr": lrs[n, bs], "steps": examples // bs,
+                  "test error": fmt(final(n, bs))}
+                 for bs in self.batches for n in ("none", "BN", "LN")]
         for name in _EXPECTED_INVARIANT:
             table.append({"arm": f"invariance: {name}",
                           "LN max |Δ|": f"{max(r[name]['LN'] for r in inv):.2g}",
                           "BN max |Δ| (train mode)": f"{max(r[name]['BN'] for r in inv):.2g}"})
         numbers = {
-            "test_error": {f"{n} b{bs}": mean_std(final(n, bs))[0] for bs in (128, 4)
+            "test_error": {f"{n} b{bs}": mean_std(final(n, bs))[0] for bs in self.batches
                            for n in ("none", "BN", "LN")},
             "bn_penalty_small_batch": mean_std(bn_pen)[0],
             "ln_penalty_small_batch": mean_std(ln_pen)[0],
             "invariances_match_ba_et_al": inv_ok,
-            "verdicts": {"b128_equal": v_128, "b4_bn_worse": v_4, "bn_penalty": v_pen,
-                         "invariances": v_inv},
-            "details": {"b128": n_128, "b4": n_4, "penalty": n_pen},
         }
-        xs = [every * (i + 1) for i in range(len(err["none", 128][0]))]
         plots = [common.plot(ctx.path(f"test_error_b{bs}.png"),
                              {n: err[n, bs] for n in ("none", "BN", "LN")},
-                             f"D3: test error, batch {bs} (mnist5k MLP)", "step", "test error",
-                             x=xs) for bs in (128, 4)]
+                             f"D3: test error, batch {bs} (mnist5k MLP)", "examples seen",
+                             "test error",
+                             x=[examples * (i + 1) / len(err["none", bs][0])
+                                for i in range(len(err["none", bs][0]))])
+                 for bs in self.batches]
         summary = (f"test error batch 128: BN {fmt(final('BN', 128))}, LN "
                    f"{fmt(final('LN', 128))}; batch 4: BN {fmt(final('BN', 4))}, LN "
                    f"{fmt(final('LN', 4))} (none {fmt(final('none', 4))}); going 128→4 costs "
                    f"BN {fmt(bn_pen)} vs LN {fmt(ln_pen)}; Ba et al.'s invariance table "
-                   f"{'reproduced' if inv_ok else 'NOT reproduced'}")
-        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
-                           budget={"steps": steps, "optimizer": "Adam lr 1e-3",
-                                   "batch sizes": [128, 4]})
+                   f"{'reproduced' if inv_ok else 'NOT reproduced'}; {examples} examples seen "
+                   "by every arm")
+        return self.result(ctx, summary=summary, parts=parts, **_tuning.attach(tuning, dict(
+            numbers=numbers, table=table, plots=plots,
+            budget={"examples seen": examples, "steps": {bs: examples // bs
+                                                         for bs in self.batches},
+                    "optimizer": "Adam", "lr": {f"{n} b{b}": v for (n, b), v in lrs.items()},
+                    "batch sizes": list(self.batches)})))

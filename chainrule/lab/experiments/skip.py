@@ -23,16 +23,10 @@ import chainrule as cr
 from chainrule import nn, optim
 from chainrule.diagnostics import curvature, landscape
 from chainrule.lab import common
-from chainrule.lab.experiment import (
-    HOLDS,
-    INCONCLUSIVE,
-    REFUTED,
-    Context,
-    Experiment,
-    Result,
-    register,
-)
-from chainrule.lab.verdict import combine, compare, fmt, mean_std
+from chainrule.lab import verdict as V
+from chainrule.lab.experiment import Context, Experiment, Result, register
+from chainrule.lab.experiments import _tuning
+from chainrule.lab.verdict import fmt, mean_std
 
 __all__ = ["SkipBlock", "GlobalAvgPool1d", "make_net", "nonconvex_fraction", "SkipDepth",
            "SkipLandscape", "SkipCurvature"]
@@ -106,7 +100,7 @@ def make_net(depth: int, residual: bool, width: int = _WIDTH, bn: bool = True,
 
 def _data(ctx: Context, conv: bool = False) -> tuple[np.ndarray, ...]:
     """MNIST-1D (a subset in tiny mode); (N, 1, 40) for the conv nets."""
-    x, y, xt, yt = common.dataset("m1d")
+    x, y, xt, yt = ctx.dataset("m1d")
     if ctx.tiny:
         x, y, xt, yt = x[:400], y[:400], xt[:200], yt[:200]
     if conv:
@@ -118,12 +112,40 @@ def _data(ctx: Context, conv: bool = False) -> tuple[np.ndarray, ...]:
 _TRAINED: dict[tuple, tuple[dict[str, Any], dict[str, Any]]] = {}
 
 
+_LR_GRID = (0.01, 0.03, 0.1, 0.3)
+
+
+def _lr(ctx: Context, depth: int, residual: bool, steps: int, conv: bool,
+        records: list[dict[str, Any]] | None = None) -> float:
+    """The SGD lr of one (arm, depth): tuned on MNIST-1D validation loss (tuned.json)."""
+    if conv:
+        return _CONV_LR
+    arm = f"{'residual' if residual and depth > 2 else 'plain'}-{depth}"
+    x, y, _, _ = _data(ctx)
+    xf, yf, xv, yv = _tuning.validation_split(x, y)
+
+    def score(lr: float, seed: int) -> float:
+        common.seeded(seed)
+        model = make_net(depth, residual and depth > 2)
+        opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        common.train(model, opt, xf, yf, steps, _BATCH, seed)
+        return common.mean_loss(model, xv, yv)
+
+    lr, rec = _tuning.choose(ctx, "B1", arm, "lr", _LR_GRID, score, metric="validation loss")
+    if records is not None and all(r.get("arm") != arm for r in records):
+        records.append(rec)
+    return lr
+
+
 def _train_sgd(ctx: Context, depth: int, residual: bool, seed: int, steps: int,
-               conv: bool = False) -> tuple[nn.Module, dict[str, Any]]:
-    """Train one B1 net (SGD + momentum, BN); returns it and its metrics (cached)."""
+               conv: bool = False, records: list[dict[str, Any]] | None = None
+               ) -> tuple[nn.Module, dict[str, Any]]:
+    """Train one B1 net (SGD + momentum, BN, the arm's tuned lr); returns it and its metrics
+    (cached)."""
     if depth == 2:
         residual = False  # no blocks: plain and residual are the same net
     key = (ctx.tiny, depth, residual, seed, steps, conv)
+    lr = _lr(ctx, depth, residual, steps, conv, records)
     common.seeded(seed)
     model = make_net(depth, residual, width=_CONV_WIDTH if conv else _WIDTH, conv=conv)
     if key in _TRAINED:
@@ -131,7 +153,7 @@ def _train_sgd(ctx: Context, depth: int, residual: bool, seed: int, steps: int,
         model.load_state_dict(state)
         return model, metrics
     x, y, xt, yt = _data(ctx, conv)
-    opt = optim.SGD(model.parameters(), lr=_CONV_LR if conv else _SGD_LR, momentum=0.9)
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     curve = common.train(model, opt, x, y, steps, _BATCH, seed)
     # fit_loss: the training loss the optimiser sees (train mode, last 10 % of the steps), as
     # He et al. plot it; the eval-mode losses on train and test give the generalisation gap.
@@ -139,7 +161,7 @@ def _train_sgd(ctx: Context, depth: int, residual: bool, seed: int, steps: int,
                "train_loss": common.mean_loss(model, x, y),
                "test_loss": common.mean_loss(model, xt, yt),
                "train_acc": common.accuracy(model, x, y),
-               "test_acc": common.accuracy(model, xt, yt), "curve": curve}
+               "test_acc": common.accuracy(model, xt, yt), "curve": curve, "lr": lr}
     _TRAINED[key] = ({k: v._array.copy() for k, v in model.state_dict().items()}, metrics)
     return model, metrics
 
@@ -148,14 +170,15 @@ def _depths(ctx: Context) -> tuple[int, ...]:
     return (2, 4, 6) if ctx.tiny else (2, 8, 16, 32)
 
 
-def _sweep(ctx: Context, steps: int, conv: bool) -> dict[str, dict[int, dict[str, list]]]:
+def _sweep(ctx: Context, steps: int, conv: bool, records: list[dict[str, Any]] | None = None
+           ) -> dict[str, dict[int, dict[str, list]]]:
     """metrics[arm][depth][name] = per-seed values (arm: plain / residual)."""
     out: dict[str, dict[int, dict[str, list]]] = {"plain": {}, "residual": {}}
     for depth in _depths(ctx):
         for arm in ("plain", "residual"):
             vals: dict[str, list] = {}
             for seed in ctx.seeds:
-                _, m = _train_sgd(ctx, depth, arm == "residual", seed, steps, conv)
+                _, m = _train_sgd(ctx, depth, arm == "residual", seed, steps, conv, records)
                 for k, v in m.items():
                     vals.setdefault(k, []).append(v)
             out[arm][depth] = vals
@@ -178,8 +201,9 @@ class SkipDepth(Experiment):
     metrics = ("train loss vs depth", "test accuracy vs depth", "train–test gap")
 
     def run(self, ctx: Context) -> Result:
-        steps = ctx.budget(full=250, quick=100, tiny=2)
+        steps = ctx.budget(full=1500, quick=300, tiny=2)
         depths = _depths(ctx)
+        tuning: list[dict[str, Any]] = []
         ref, deep = depths[1], depths[-1]
         kinds = [("fc", False)] + ([] if ctx.quick or ctx.tiny else [("conv", True)])
         conv_steps = ctx.budget(full=100, quick=0, tiny=0)
@@ -188,7 +212,7 @@ class SkipDepth(Experiment):
         acc_series: dict[str, Any] = {}
         curves: dict[str, Any] = {}
         for kind, conv in kinds:
-            res = _sweep(ctx, conv_steps if conv else steps, conv)
+            res = _sweep(ctx, conv_steps if conv else steps, conv, tuning)
             for arm in ("plain", "residual"):
                 name = f"{arm} {kind}"
                 loss_series[name] = np.array([res[arm][d]["fit_loss"] for d in depths]).T
@@ -211,19 +235,29 @@ class SkipDepth(Experiment):
                 numbers[f"{kind}_{arm}_test_acc"] = {
                     d: mean_std(res[arm][d]["test_acc"])[0] for d in depths}
             plain, resid = res["plain"], res["residual"]
-            v_deg, n_deg = compare(plain[deep]["fit_loss"], plain[ref]["fit_loss"],
-                                   "greater", min_effect=0.02)
-            v_res, n_res = compare(plain[deep]["fit_loss"], resid[deep]["fit_loss"],
-                                   "greater", min_effect=0.02)
-            parts += [v_deg, v_res]
-            numbers[f"{kind}_degradation"] = {"verdict": v_deg, **n_deg}
-            numbers[f"{kind}_residual_beats_plain"] = {"verdict": v_res, **n_res}
-        verdict = combine(parts)
-        v_over, n_over = compare(gaps["plain fc"], gaps["residual fc"], "greater",
-                                 min_effect=0.02)
-        numbers["overfitting_claim"] = {"verdict": v_over, **n_over,
-                                        "gap_plain": mean_std(gaps["plain fc"])[0],
-                                        "gap_residual": mean_std(gaps["residual fc"])[0]}
+            parts += [
+                V.paired(f"{kind}: plain training loss worsens with depth",
+                         f"degradation: the plain-{deep} net ends at a higher training loss than "
+                         f"plain-{ref} (each at its tuned lr)", plain[deep]["fit_loss"],
+                         plain[ref]["fit_loss"], floor=0.02,
+                         metric="training loss, last 10 % of steps (train mode)",
+                         arms=(f"plain-{deep}", f"plain-{ref}")),
+                V.paired(f"{kind}: residual trains better than plain at depth {deep}",
+                         "the identity path lowers the deep net's training loss",
+                         plain[deep]["fit_loss"], resid[deep]["fit_loss"], floor=0.02,
+                         metric="training loss, last 10 % of steps (train mode)",
+                         arms=(f"plain-{deep}", f"residual-{deep}")),
+                V.paired(f"{kind}: residual does not degrade with depth",
+                         f"residual-{deep} trains at least as well as residual-{ref} (flat or "
+                         "better)", resid[ref]["fit_loss"], resid[deep]["fit_loss"],
+                         floor=0.0, metric="training loss, last 10 % of steps (train mode)",
+                         arms=(f"residual-{ref}", f"residual-{deep}")),
+            ]
+        parts.append(V.paired("the note: skips prevent overfitting",
+                              f"the residual-{deep} net's test−train loss gap is smaller than "
+                              "the plain one's", gaps["plain fc"], gaps["residual fc"],
+                              floor=0.02, metric="test loss − train loss (eval mode)",
+                              arms=(f"plain-{deep}", f"residual-{deep}")))
         plots.append(common.plot(ctx.path("train_loss_vs_depth.png"), loss_series,
                                  "B1: training loss after equal budgets (MNIST-1D)", "depth",
                                  "training loss (last 10 % of steps)", x=list(depths)))
@@ -234,24 +268,18 @@ class SkipDepth(Experiment):
                                  f"B1: training loss, depth {deep}", "step",
                                  "mini-batch loss (smoothed)", logy=True))
         pl, rl = numbers["fc_plain_train_loss"], numbers["fc_residual_train_loss"]
-        small_gaps = max(abs(mean_std(g)[0]) for g in gaps.values()) < 0.1
-        overfit_text = {
-            HOLDS: "supported (the residual net's test−train gap is smaller)",
-            REFUTED: "refuted (the residual net's test−train gap is larger)",
-            INCONCLUSIVE: ("not supported: test tracks train in both, so the residual net's "
-                           "gain is optimisation" if small_gaps else
-                           "not supported: the gaps do not differ"),
-        }.get(v_over, v_over)
         summary = (f"plain training loss depth {ref}→{deep}: {pl[ref]:.3f}→{pl[deep]:.3f}, "
-                   f"residual {rl[ref]:.3f}→{rl[deep]:.3f} (degradation: {parts[0]}; residual "
-                   f"better at depth {deep}: {parts[1]}); test−train loss gap at depth {deep}: "
-                   f"plain {fmt(gaps['plain fc'])}, residual {fmt(gaps['residual fc'])}; the "
-                   f"note's 'to prevent overfitting': {overfit_text}")
-        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
-                           budget={"steps": steps, "conv_steps": conv_steps, "batch": _BATCH,
-                                   "optimizer": f"SGD lr {_SGD_LR} (conv {_CONV_LR}) momentum "
-                                                "0.9", "width": _WIDTH,
-                                   "conv channels": _CONV_WIDTH, "depths": list(depths)})
+                   f"residual {rl[ref]:.3f}→{rl[deep]:.3f} (each arm and depth at its tuned "
+                   f"lr, {steps} steps); test−train loss gap at depth {deep}: plain "
+                   f"{fmt(gaps['plain fc'])}, residual {fmt(gaps['residual fc'])}; "
+                   + "; ".join(f"{p.name}: {p.status}" for p in parts))
+        lrs = {r["arm"]: r["chosen"] for r in tuning}
+        return self.result(ctx, summary=summary, parts=parts, **_tuning.attach(tuning, dict(
+            numbers=numbers, table=table, plots=plots,
+            budget={"steps": steps, "conv_steps": conv_steps, "batch": _BATCH,
+                    "optimizer": f"SGD momentum 0.9, lr per arm and depth {lrs} (conv "
+                                 f"{_CONV_LR})", "width": _WIDTH,
+                    "conv channels": _CONV_WIDTH, "depths": list(depths)})))
 
 
 def _ragged(curves: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
@@ -291,7 +319,7 @@ class SkipLandscape(Experiment):
                "edge/centre loss ratio")
 
     def run(self, ctx: Context) -> Result:
-        steps = ctx.budget(full=250, quick=100, tiny=2)  # B1's budget: its nets are reused
+        steps = ctx.budget(full=1500, quick=300, tiny=2)  # B1's budget: its nets are reused
         deep = _depths(ctx)[-1]
         grid = ctx.budget(full=21, quick=11, tiny=5)
         n_eval = ctx.budget(full=1000, quick=500, tiny=100)
@@ -312,6 +340,10 @@ class SkipLandscape(Experiment):
                 s.setdefault("minima", []).append(landscape.grid_local_minima(z))
                 s.setdefault("edge_ratio", []).append(float(np.median(edge)) / centre)
                 s.setdefault("centre", []).append(centre)
+                # is the slice taken around a minimum? (no neighbour on the grid is lower)
+                c = grid // 2
+                s.setdefault("centre_min", []).append(
+                    bool(centre <= z[c - 1:c + 2, c - 1:c + 2].min() + 1e-12))
                 if seed == ctx.seeds[0]:
                     plots.append(landscape.plot_slice_2d(
                         sl, ctx.path(f"landscape_{arm}.png"),
@@ -319,7 +351,18 @@ class SkipLandscape(Experiment):
             ctx.log(f"  B2 {arm}-{deep}: non-convex {fmt(stats[arm]['nonconvex'])}, minima "
                     f"{fmt(stats[arm]['minima'])}")
         p, r = stats["plain"], stats["residual"]
-        verdict, num = compare(p["nonconvex"], r["nonconvex"], "greater", min_effect=0.05)
+        parts = [
+            V.paired("deep plain slice is more non-convex",
+                     "Li et al.: the deep plain net's filter-normalised slice is chaotic, the "
+                     "residual one a near-convex basin", p["nonconvex"], r["nonconvex"],
+                     floor=0.05, metric="share of slice grid points with λ_min < 0",
+                     arms=(f"plain-{deep}", f"residual-{deep}")),
+            V.paired("deep plain slice has more local minima",
+                     "more grid-local minima on the plain net's slice", p["minima"], r["minima"],
+                     floor=0.5, metric="local minima on the grid",
+                     arms=(f"plain-{deep}", f"residual-{deep}")),
+        ]
+        num = {"centre_is_grid_minimum": {a: s["centre_min"] for a, s in stats.items()}}
         plots.append(common.plot(ctx.path("nonconvex_fraction.png"),
                                  {f"plain-{deep}": p["nonconvex"],
                                   f"residual-{deep}": r["nonconvex"]},
@@ -336,8 +379,11 @@ class SkipLandscape(Experiment):
         summary = (f"depth {deep}: non-convex share of the {grid}×{grid} slice plain "
                    f"{fmt(p['nonconvex'])} vs residual {fmt(r['nonconvex'])}; grid minima "
                    f"{fmt(p['minima'])} vs {fmt(r['minima'])}; edge/centre loss "
-                   f"{fmt(p['edge_ratio'])} vs {fmt(r['edge_ratio'])}")
-        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                   f"{fmt(p['edge_ratio'])} vs {fmt(r['edge_ratio'])}; centre lowest of its 3×3 "
+                   f"neighbourhood: plain {sum(p['centre_min'])}/{len(p['centre_min'])}, "
+                   f"residual {sum(r['centre_min'])}/{len(r['centre_min'])} seeds")
+        return self.result(ctx, summary=summary, parts=parts,
+                           numbers=numbers, table=table, plots=plots,
                            budget={"steps": steps, "grid": grid, "span": 1.0,
                                    "loss examples": n_eval, "depth": deep})
 
@@ -390,19 +436,27 @@ class SkipCurvature(Experiment):
                 if seed == ctx.seeds[0] and depth == deep and bn:
                     densities[name] = curvature.spectral_density(op, m=m, generator=seed)
             ctx.log(f"  B3 {name}: λ_max {fmt(r['lam'])}, tr {fmt(r['trace'])}")
-        # The verdict is Yao et al.'s comparison (skips removed from a BN net); the same
-        # comparison without BN and the BN effect are reported beside it.
+        # Yao et al.'s comparisons: skips removed from a deep net (with and without BN) raise
+        # λ_max and tr(H); BN lowers λ_max in the deep plain net more than in the shallow one
         parts, numbers = [], {}
         for norm in ("BN", "no BN"):
             plain, resid = res[f"plain-{deep} {norm}"], res[f"residual-{deep} {norm}"]
-            for metric in ("lam", "trace"):
-                v, num = compare(plain[metric], resid[metric], "greater")
-                if norm == "BN":
-                    parts.append(v)
-                numbers[f"plain_vs_residual_{metric}_{norm.replace(' ', '_')}"] = {
-                    "verdict": v, **num}
-        verdict = combine(parts)
+            for metric, label in (("lam", "λ_max"), ("trace", "tr(H)")):
+                parts.append(V.paired(f"removing skips raises {label} ({norm})",
+                                      f"depth {deep}, {norm}: plain {label} > residual {label}",
+                                      plain[metric], resid[metric], floor=0.0,
+                                      metric=f"Hessian {label} at the end of training",
+                                      arms=(f"plain-{deep} {norm}", f"residual-{deep} {norm}")))
 
+        def log_bn(d: int) -> list[float]:
+            return list(np.log10(np.divide(res[f"plain-{d} no BN"]["lam"],
+                                           res[f"plain-{d} BN"]["lam"])))
+
+        parts.append(V.paired("BN smooths the deep net more than the shallow one",
+                              f"log10 λ_max(no BN)/λ_max(BN) is larger at depth {deep} than at "
+                              f"depth {shallow}", log_bn(deep), log_bn(shallow), floor=0.0,
+                              metric="log10 λ_max(no BN)/λ_max(BN), plain nets",
+                              arms=(f"depth {deep}", f"depth {shallow}")))
         def lam(name: str) -> float:
             return mean_std(res[name]["lam"])[0]
 
@@ -417,14 +471,14 @@ class SkipCurvature(Experiment):
                  _densities(ctx.path("spectral_density.png"), densities)]
         p_bn, r_bn = res[f"plain-{deep} BN"], res[f"residual-{deep} BN"]
         p_no, r_no = res[f"plain-{deep} no BN"], res[f"residual-{deep} no BN"]
-        nb = numbers
         summary = (f"BN nets, depth {deep}, plain vs residual: λ_max {fmt(p_bn['lam'])} vs "
                    f"{fmt(r_bn['lam'])}, tr(H) {fmt(p_bn['trace'])} vs {fmt(r_bn['trace'])}; "
-                   f"without BN: λ_max {fmt(p_no['lam'])} vs {fmt(r_no['lam'])} "
-                   f"({nb['plain_vs_residual_lam_no_BN']['verdict']}), train loss "
+                   f"without BN: λ_max {fmt(p_no['lam'])} vs {fmt(r_no['lam'])}, train loss "
                    f"{fmt(p_no['loss'])} vs {fmt(r_no['loss'])}; λ_max(no BN)/λ_max(BN), plain: "
-                   f"depth {shallow} {bn_ratio[shallow]:.2g}, depth {deep} {bn_ratio[deep]:.2g}")
-        return self.result(ctx, verdict, summary, numbers=numbers, table=table, plots=plots,
+                   f"depth {shallow} {bn_ratio[shallow]:.2g}, depth {deep} {bn_ratio[deep]:.2g}. "
+                   "Parts: " + "; ".join(f"{q.name}: {q.status}" for q in parts))
+        return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table,
+                           plots=plots,
                            budget={"steps": steps, "optimizer": "Adam lr 3e-3",
                                    "hessian examples": n_h, "lanczos steps": m,
                                    "hutchinson probes": probes})

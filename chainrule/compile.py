@@ -1,0 +1,1418 @@
+"""``chainrule.compile``: capture a training step once at the array level, replay it as a flat
+NumPy program.
+
+Lifecycle of ``step = chainrule.compile(fn)``:
+
+1. the first call runs eagerly (warm-up: optimizer state, caches);
+2. the second and third calls run eagerly *under a tracer* (a capture): every tensor's array is
+   temporarily replaced by a view of class :class:`_Traced` whose ``__array_ufunc__`` /
+   ``__array_function__`` and array methods record each NumPy call with its wiring (which
+   earlier result, argument, live state array or constant it reads and writes), and the random
+   functions of :mod:`chainrule.random` record their draws;
+3. if the two captures agree call for call (same functions, same constants, same state arrays),
+   the program is kept; otherwise some data flowed outside the tracer (NumPy's global RNG, a C
+   extension, SciPy's BLAS ...) and the function stays eager, with one warning naming the op;
+4. later calls whose guards hold replay the program: one NumPy call per line, reading the
+   arguments' arrays and the live state arrays (parameters, optimizer moments, BatchNorm
+   statistics), drawing fresh random numbers from the same generators as eager would.
+
+Guards (checked each call; a miss captures a new program, up to 8 per function): the argument
+structure, each tensor argument's shape / dtype / strides / ``requires_grad``, every other
+argument by ``==``, grad mode, anomaly mode, default dtype, the JIT switch, for each touched
+state tensor that its array is still the same object and whether its ``.grad`` is ``None``,
+every touched module's ``training``, the optimizers' hyper-parameters (``lr`` is read live), and
+value guards for the Python decisions made on array values during capture (``bool(t)``).
+
+Not capturable (the function stays eager with a one-line reason): ``float()`` / ``.item()`` /
+``.tolist()`` on traced data, ``backward(create_graph=True)``, a value guard that follows an
+in-place write of state, arrays made by NumPy calls the tracer does not see.
+
+Like CUDA graphs, the gradient tensors are the same objects from replay to replay, their arrays
+replaced each step; the returned tensors are fresh copies without a graph.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import threading
+import types
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule import random as _random
+from chainrule.autograd.function import _GradMode
+from chainrule.tensor import Tensor
+
+__all__ = ["compile", "CompiledFunction"]
+
+MAX_PROGRAMS = 8
+
+
+def _arr(t: Tensor) -> np.ndarray:
+    """A tensor's array (the one place that knows where it lives)."""
+    return t._array
+
+
+def _set_arr(t: Tensor, a: np.ndarray) -> None:
+    t._array = a
+
+
+_ndarray = np.ndarray
+_plain_view = np.ndarray.view
+
+
+class _Refused(Exception):
+    """Capture is impossible; the message says why (the step still ran eagerly)."""
+
+
+class _GuardMiss(Exception):
+    """A value guard failed during replay (before any state was written)."""
+
+
+# ---- the tracer -------------------------------------------------------------------------------
+class _Slot:
+    """A reference to value ``i`` of the program inside a call template."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Slot) and other.i == self.i
+
+    def __hash__(self) -> int:
+        return hash(("slot", self.i))
+
+
+class _Instr:
+    """One recorded call: ``outs = fn(*args, **kw)`` (``kind``: 'call', 'method', 'getattr',
+    'getitem', 'setitem', 'guard'), ``writes`` the slots it writes in place."""
+
+    __slots__ = ("kind", "fn", "name", "args", "kw", "outs", "writes", "expect")
+
+    def __init__(self, kind: str, fn: Any, name: str, args: Any, kw: Any, outs: Any,
+                 writes: tuple = (), expect: Any = None) -> None:
+        self.kind, self.fn, self.name, self.args, self.kw = kind, fn, name, args, kw
+        self.outs, self.writes, self.expect = outs, writes, expect
+
+
+class _Tracer:
+    """The state of one capture: the values (slots) and the instructions."""
+
+    def __init__(self) -> None:
+        self.instrs: list[_Instr] = []
+        self.slots: list[tuple] = []  # (kind, payload): 'arg' pos, 'ext' array, 'const' array, 'op'
+        self.slot_of: dict[int, int] = {}
+        self.keep: list[Any] = []  # objects whose id is a key (kept alive: ids are not reused)
+        self.pending_ext: dict[int, tuple[Any, np.ndarray]] = {}  # id(view) -> (view, orig)
+        self.root: dict[int, int] = {}  # slot -> slot whose memory it views
+        self.refused: str | None = None
+        self.thread = threading.get_ident()
+        self.mutable_consts: set[int] = set()
+        self.objs: list[Any] = []  # slot -> the object traced under it
+        self.snap: dict[int, np.ndarray] = {}  # arg/ext slot -> its value before the step
+        self.gen_before: dict[int, tuple] = {}  # id(generator) -> (generator, state before)
+
+    def refuse(self, why: str) -> None:
+        if self.refused is None:
+            self.refused = why
+
+    # values -----------------------------------------------------------------------------------
+    def _new_slot(self, obj: Any, kind: str, payload: Any) -> int:
+        i = len(self.slots)
+        self.slots.append((kind, payload))
+        self.slot_of[id(obj)] = i
+        self.keep.append(obj)
+        self.objs.append(obj)
+        self.root[i] = i
+        return i
+
+    def slot(self, x: Any) -> int:
+        """The slot of array ``x`` (registering live state and constants on first sight)."""
+        i = self.slot_of.get(id(x))
+        if i is not None:
+            return i
+        ext = self.pending_ext.get(id(x))
+        if ext is not None:
+            i = self._new_slot(x, "ext", ext[1])
+            self.snap[i] = ext[1].copy()  # its value before the step (for the validation)
+            return i
+        if isinstance(x, _Traced):
+            self.refuse("an array was made by a NumPy call the tracer does not see")
+        alias = self._alias(x)
+        if alias is not None:
+            return alias
+        return self._new_slot(x, "const", np.array(x, copy=True))
+
+    def _scratch(self, outs: tuple) -> None:
+        """Register plain output buffers met first as ``out=`` (a ufunc overwrites them whole):
+        their old contents do not matter, so a replay allocates them afresh and two captures
+        need not agree on them (an optimizer's scratch holds the last step's garbage)."""
+        for o in outs:
+            if isinstance(o, _ndarray) and not isinstance(o, _Traced) \
+                    and id(o) not in self.slot_of and id(o) not in self.pending_ext \
+                    and o.flags.c_contiguous and self._alias(o) is None:
+                self._new_slot(o, "scratch", (o.shape, o.dtype.str))
+
+    def _alias(self, x: np.ndarray) -> int | None:
+        """The slot of a traced array that plain ``x`` merely re-labels (``np.asarray(t)``)."""
+        b = x.base
+        while b is not None:
+            i = self.slot_of.get(id(b))
+            if i is None and id(b) in self.pending_ext:
+                i = self.slot(b)
+            if i is not None:
+                o = self.objs[i]
+                off = _ptr(x) - _ptr(o)
+                if o.shape == x.shape and o.dtype == x.dtype and o.strides == x.strides \
+                        and off == 0:
+                    return i
+                # a strided view of traced memory (as_strided, im2col windows): rebuilt from
+                # its base at every replay
+                r = _plain_view(_restride(_plain_view(o, _ndarray), off, x.shape, x.strides,
+                                          x.dtype.str), _Traced)
+                j = self._new_slot(r, "op", None)
+                self.slot_of[id(x)] = j
+                self.keep.append(x)
+                self.root[j] = self.root.get(i, i)
+                self.instrs.append(_Instr("call", _restride, "restride",
+                                          (_Slot(i), off, x.shape, x.strides, x.dtype.str), {},
+                                          _Slot(j)))
+                return j
+            b = getattr(b, "base", None)
+        return None
+
+    def wrap(self, r: Any, src: int | None = None) -> Any:
+        """A result as traced value(s): a new slot per array (numpy scalars become 0-d)."""
+        if isinstance(r, (_ndarray, np.generic)):
+            a = np.asarray(r)
+            t = _plain_view(a, _Traced)
+            i = self._new_slot(t, "op", None)
+            self.slot_of[id(a)] = i  # (plain re-labellings of ``t`` find it through ``a``)
+            self.keep.append(a)
+            if src is not None and isinstance(r, _ndarray) and self.root.get(src) is not None \
+                    and _shares(r, self.objs[src]):
+                self.root[i] = self.root[src]
+            return t, _Slot(i)
+        if isinstance(r, (tuple, list)) and r and all(isinstance(e, (_ndarray, np.generic))
+                                                      for e in r):
+            pairs = [self.wrap(e, src) for e in r]
+            vals = [p[0] for p in pairs]
+            return (tuple(vals) if isinstance(r, tuple) else vals), tuple(p[1] for p in pairs)
+        return r, None  # a Python value (from shapes): a constant of the program
+
+    def unwrap(self, obj: Any) -> tuple[Any, Any]:
+        """(plain arrays, template with slots) of a nested argument structure."""
+        if isinstance(obj, _ndarray):
+            i = self.slot(obj)
+            return _plain_view(obj, _ndarray) if isinstance(obj, _Traced) else obj, _Slot(i)
+        if isinstance(obj, (tuple, list)):
+            pairs = [self.unwrap(e) for e in obj]
+            cls = tuple if isinstance(obj, tuple) else list
+            return cls(p[0] for p in pairs), cls(p[1] for p in pairs)
+        if isinstance(obj, dict):
+            pairs = {k: self.unwrap(v) for k, v in obj.items()}
+            return {k: p[0] for k, p in pairs.items()}, {k: p[1] for k, p in pairs.items()}
+        return obj, obj
+
+    def written(self, tmpl: Any) -> None:
+        """Note an in-place write to the slots in ``tmpl``: constants become per-replay copies."""
+        for s in _slots_in(tmpl):
+            r = self.root.get(s.i, s.i)
+            if self.slots[r][0] == "const":
+                self.mutable_consts.add(r)
+
+    # recording --------------------------------------------------------------------------------
+    def call(self, kind: str, fn: Any, name: str, args: tuple, kw: dict,
+             writes_arg: Any = None, view_of: int | None = None) -> Any:
+        """Run ``fn`` on the plain arrays of ``args``/``kw`` and record it."""
+        out = kw.get("out")
+        if out is not None and "where" not in kw:
+            self._scratch(out if isinstance(out, tuple) else (out,))
+        pa, ta = self.unwrap(args)
+        pk, tk = self.unwrap(kw)
+        global _TRACER
+        _TRACER = None  # (what ``fn`` calls inside is part of this one call)
+        try:
+            r = fn(*pa, **pk)
+        finally:
+            _TRACER = self
+        writes: tuple = ()
+        if writes_arg is not None:
+            writes = tuple(_slots_in(writes_arg(ta, tk)))
+            self.written(writes)
+        # an in-place call returns its output argument: keep the caller's object
+        if writes and isinstance(r, _ndarray) and len(writes) == 1:
+            obj = self.objs[writes[0].i]
+            if isinstance(obj, _ndarray) and _shares(r, obj) and r.shape == obj.shape:
+                self.instrs.append(_Instr(kind, fn, name, ta, tk, None, writes))
+                return obj
+        src = None
+        if view_of is not None:
+            src = _first_slot(ta)
+        out, tout = self.wrap(r, src)
+        self.instrs.append(_Instr(kind, fn, name, ta, tk, tout, writes))
+        return out
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+class _Memory:
+    """Exposes memory at a pointer with a given layout, keeping its owner alive."""
+
+    def __init__(self, base: np.ndarray, iface: dict) -> None:
+        self.base = base
+        self.__array_interface__ = iface
+
+
+def _restride(base: np.ndarray, offset: int, shape: tuple, strides: tuple, typestr: str) -> Any:
+    """The view of ``base``'s memory at byte ``offset`` with ``shape`` and ``strides``."""
+    iface = {"data": (_ptr(base) + offset, False), "shape": shape, "strides": strides,
+             "typestr": typestr, "version": 3}
+    return np.asarray(_Memory(base, iface))
+
+
+def _shares(a: np.ndarray, b: np.ndarray) -> bool:
+    return np.may_share_memory(_plain_view(a, _ndarray), _plain_view(b, _ndarray))
+
+
+def _slots_in(t: Any) -> list[_Slot]:
+    if isinstance(t, _Slot):
+        return [t]
+    if isinstance(t, (tuple, list)):
+        return [s for e in t for s in _slots_in(e)]
+    if isinstance(t, dict):
+        return [s for e in t.values() for s in _slots_in(e)]
+    return []
+
+
+def _first_slot(t: Any) -> int | None:
+    s = _slots_in(t)
+    return s[0].i if s else None
+
+
+_TRACER: _Tracer | None = None
+
+
+def _active() -> _Tracer | None:
+    """The running capture, if it belongs to this thread (other threads run untraced: their
+    writes to traced state are then caught by the validation replay)."""
+    tr = _TRACER
+    return tr if tr is not None and tr.thread == threading.get_ident() else None
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, _Traced):
+        return _plain_view(obj, _ndarray)
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_plain(e) for e in obj)
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _out_template(ta: Any, tk: Any) -> Any:
+    return tk.get("out")
+
+
+class _Traced(np.ndarray):
+    """An array whose NumPy calls are recorded while a capture runs (plain otherwise)."""
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kw: Any) -> Any:
+        fn = ufunc if method == "__call__" else getattr(ufunc, method)
+        name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+        tr = _active()
+        if tr is None:
+            out = kw.get("out")
+            r = fn(*_plain(inputs), **_plain(kw))
+            if out is not None and len(out) == 1 and isinstance(out[0], _Traced):
+                return out[0]
+            return r
+        if "out" in kw and not isinstance(kw["out"], tuple):
+            kw["out"] = (kw["out"],)
+        if method == "at":
+            r = tr.call("call", fn, name, inputs, kw, lambda ta, tk: ta[0])
+            return r
+        if "out" in kw:
+            r = tr.call("call", fn, name, inputs, kw, _out_template)
+            return r[0] if isinstance(r, tuple) and len(r) == 1 else r
+        return tr.call("call", fn, name, inputs, kw)
+
+    def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
+        tr = _active()
+        if tr is None:
+            return func(*_plain(args), **_plain(kwargs))
+        name = func.__name__
+        writes = None
+        if name in _INPLACE_FUNCS:
+            writes = _INPLACE_FUNCS[name]
+        elif "out" in kwargs and kwargs["out"] is not None:
+            writes = _out_template
+        view = name in _VIEW_FUNCS
+        return tr.call("call", func, f"np.{name}", args, kwargs, writes,
+                       view_of=0 if view else None)
+
+    # Python decisions on values -----------------------------------------------------------------
+    def __bool__(self) -> bool:
+        v = bool(_plain_view(self, _ndarray))
+        tr = _active()
+        if tr is not None:
+            _, t = tr.unwrap(self)
+            tr.instrs.append(_Instr("guard", bool, "bool", t, None, None, (), v))
+        return v
+
+    def _refuse(self, what: str) -> None:
+        if _active() is not None:
+            _TRACER.refuse(f"{what} on a traced array (a Python number taken from the step's "
+                           "data): keep such logging outside the compiled function")
+
+    def item(self, *args: Any) -> Any:
+        self._refuse(".item()")
+        return _plain_view(self, _ndarray).item(*args)
+
+    def tolist(self) -> Any:
+        self._refuse(".tolist()")
+        return _plain_view(self, _ndarray).tolist()
+
+    def __float__(self) -> float:
+        self._refuse("float()")
+        return float(_plain_view(self, _ndarray))
+
+    def __int__(self) -> int:
+        self._refuse("int()")
+        return int(_plain_view(self, _ndarray))
+
+    def __index__(self) -> int:
+        self._refuse("an index")
+        return _plain_view(self, _ndarray).__index__()
+
+    def __getitem__(self, idx: Any) -> Any:
+        tr = _active()
+        if tr is None:
+            return _plain_view(self, _ndarray)[_plain(idx)]
+        return tr.call("getitem", _getitem, "getitem", (self, idx), {}, view_of=0)
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        tr = _active()
+        if tr is None:
+            _plain_view(self, _ndarray)[_plain(idx)] = _plain(value)
+            return
+        tr.call("setitem", _setitem, "setitem", (self, idx, value), {}, lambda ta, tk: ta[0])
+
+    @property
+    def T(self) -> Any:  # noqa: N802 - NumPy's name
+        return self.transpose()
+
+
+def _getitem(a: np.ndarray, idx: Any) -> Any:
+    return a[idx]
+
+
+def _setitem(a: np.ndarray, idx: Any, value: Any) -> None:
+    a[idx] = value
+
+
+_INPLACE_FUNCS: dict[str, Callable] = {
+    "copyto": lambda ta, tk: ta[0] if ta else tk.get("dst"),
+    "put": lambda ta, tk: ta[0], "place": lambda ta, tk: ta[0],
+    "putmask": lambda ta, tk: ta[0], "fill_diagonal": lambda ta, tk: ta[0],
+    "put_along_axis": lambda ta, tk: ta[0],
+}
+_VIEW_FUNCS = {"reshape", "transpose", "swapaxes", "moveaxis", "squeeze", "expand_dims",
+               "broadcast_to", "ravel", "diagonal", "real", "imag", "atleast_1d", "atleast_2d",
+               "atleast_3d", "flip", "rollaxis"}
+
+_VIEW_METHODS = ("reshape", "transpose", "swapaxes", "squeeze", "ravel", "view", "diagonal")
+_NEW_METHODS = ("astype", "copy", "flatten", "sum", "mean", "max", "min", "prod", "any", "all",
+                "argmax", "argmin", "std", "var", "clip", "dot", "cumsum", "cumprod", "round",
+                "nonzero", "repeat", "take", "trace", "conj", "argsort", "searchsorted",
+                "__copy__", "__deepcopy__", "compress", "choose", "partition",
+                "argpartition")
+_INPLACE_METHODS = ("fill", "put", "sort", "resize", "setflags")
+
+
+def _method(name: str, kind: str) -> Callable:
+    base = getattr(np.ndarray, name)
+
+    def method(self: _Traced, *args: Any, **kw: Any) -> Any:
+        tr = _active()
+        if tr is None:
+            return base(_plain_view(self, _ndarray), *_plain(args), **_plain(kw))
+        if name == "view" and args and isinstance(args[0], type):
+            return base(_plain_view(self, _ndarray), *args, **kw)
+        writes = (lambda ta, tk: ta[0]) if kind == "inplace" else None
+        return tr.call("method", base, name, (self, *args), kw, writes,
+                       view_of=0 if kind == "view" else None)
+
+    method.__name__ = name
+    return method
+
+
+for _n in _VIEW_METHODS:
+    setattr(_Traced, _n, _method(_n, "view"))
+for _n in _NEW_METHODS:
+    setattr(_Traced, _n, _method(_n, "new"))
+for _n in _INPLACE_METHODS:
+    setattr(_Traced, _n, _method(_n, "inplace"))
+del _n
+
+
+def traced_call(fn: Callable, *args: Any, writes: int | None = None) -> Any:
+    """Run ``fn(*args)`` as one recorded call when a capture runs (opaque code such as a BLAS
+    routine: ``writes`` is the position of the argument it writes in place)."""
+    tr = _active()
+    if tr is None:
+        return fn(*_plain(args))
+    w = (lambda ta, tk: ta[writes]) if writes is not None else None
+    return tr.call("call", fn, getattr(fn, "__name__", "call"), args, {}, w)
+
+
+class _Load:
+    """``float(obj[key])`` read at run time (a learning rate a scheduler changes)."""
+
+    def __init__(self, obj: Any, key: Any) -> None:
+        self.obj, self.key = obj, key
+        self.__name__ = f"load_{key}"
+
+    def __call__(self) -> np.ndarray:
+        return np.asarray(float(self.obj[self.key]))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Load) and other.obj is self.obj and other.key == self.key
+
+    __hash__ = object.__hash__
+
+
+def live_scalar(obj: Any, key: Any) -> Any:
+    """``obj[key]``; under capture a traced 0-d float64 array re-read at every replay."""
+    tr = _active()
+    if tr is None:
+        return obj[key]
+    return tr.call("call", _Load(obj, key), f"load_{key}", (), {})
+
+
+class _Draw:
+    """A random draw ``rng(generator).<method>(...)``, re-run at each replay (fresh numbers)."""
+
+    def __init__(self, generator: Any, method: str) -> None:
+        self.generator, self.method = generator, method
+        self.__name__ = f"random_{method}"
+
+    def __call__(self, *args: Any, **kw: Any) -> Any:
+        g = self.generator
+        real = g if isinstance(g, np.random.Generator) else (g or _random.default_generator).rng
+        return getattr(real, self.method)(*args, **kw)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, _Draw) and other.generator is self.generator
+                and other.method == self.method)
+
+    __hash__ = object.__hash__
+
+
+class _TracedRNG:
+    """Stands for a NumPy generator during capture: each draw is recorded as a program call."""
+
+    def __init__(self, generator: Any, real: np.random.Generator) -> None:
+        self._generator = generator
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._real, name)
+        if not callable(attr):
+            return attr
+        draw = _Draw(self._generator, name)
+
+        real = self._real
+
+        def call(*args: Any, **kw: Any) -> Any:
+            tr = _active()
+            if tr is None:
+                return attr(*_plain(args), **_plain(kw))
+            if id(real) not in tr.gen_before:  # (reading the state makes arrays of its own)
+                tr.gen_before[id(real)] = (real, _untraced(lambda: real.bit_generator.state))
+            return tr.call("call", draw, draw.__name__, args, kw)
+
+        return call
+
+
+def _patched(name: str, real: Callable, view: bool) -> Callable:
+    """A NumPy entry point the tracer cannot see through ``__array_function__`` (array
+    constructors, ``asarray``, ``as_strided``), recorded while a capture runs."""
+
+    def fn(*args: Any, **kw: Any) -> Any:
+        tr = _active()
+        if tr is None or (view and not isinstance(args[0] if args else None, _Traced)):
+            return real(*_plain(args), **_plain(kw))
+        return tr.call("call", real, name, args, kw, view_of=0 if view else None)
+
+    fn.__name__ = name
+    return fn
+
+
+_CONSTRUCTORS = ("empty", "zeros", "ones", "full")
+_RELABELS = ("asarray", "ascontiguousarray", "asanyarray")
+
+
+def _patch_numpy() -> list[tuple[Any, str, Any]]:
+    """Install the recorded NumPy entry points; returns what to put back."""
+    saved = []
+    for name in (*_CONSTRUCTORS, *_RELABELS):
+        real = getattr(np, name)
+        saved.append((np, name, real))
+        setattr(np, name, _patched(name, real, name in _RELABELS))
+    st = np.lib.stride_tricks
+    saved.append((st, "as_strided", st.as_strided))
+    st.as_strided = _patched("as_strided", st.as_strided, True)
+    return saved
+
+
+def _unpatch(saved: list[tuple[Any, str, Any]]) -> None:
+    for mod, name, real in saved:
+        setattr(mod, name, real)
+
+
+def _untraced(fn: Callable[[], Any]) -> Any:
+    """``fn()`` with the tracer paused."""
+    global _TRACER
+    tr, _TRACER = _TRACER, None
+    try:
+        return fn()
+    finally:
+        _TRACER = tr
+
+
+def _rng_hook(generator: Any, real: np.random.Generator) -> Any:
+    return _TracedRNG(generator, real) if _active() is not None else real
+
+
+# ---- capture --------------------------------------------------------------------------------
+def _flatten(obj: Any, out: list) -> Any:
+    """The structure of ``obj`` with each Tensor replaced by its index in ``out``."""
+    if isinstance(obj, Tensor):
+        out.append(obj)
+        return ("T",)
+    if isinstance(obj, (tuple, list)):
+        return (type(obj).__name__, tuple(_flatten(e, out) for e in obj))
+    if isinstance(obj, dict):
+        return ("dict", tuple((k, _flatten(v, out)) for k, v in obj.items()))
+    return ("V", obj)
+
+
+def _modes() -> tuple:
+    """The switches a program depends on: grad mode, anomaly mode, create_graph default,
+    default dtype, the JIT switch (its environment variable is read once, at import)."""
+    return (_GradMode.enabled, _GradMode.anomaly, _GradMode.create_graph,
+            backend.default_dtype(), _jit._enabled)
+
+
+from chainrule import _jit  # noqa: E402
+
+
+def _spec(args: tuple, kwargs: dict) -> tuple[tuple, list[Tensor]]:
+    tensors: list[Tensor] = []
+    structure = _flatten((args, kwargs), tensors)
+    per = tuple((a.shape, a.dtype, a.strides, t.requires_grad, t.grad is None)
+                for t in tensors for a in (_arr(t),))
+    return (structure, per, _modes()), tensors
+
+
+class _Program:
+    """A captured step: the instructions, the values they read, the state they write back,
+    and the guards under which replaying it equals running the step."""
+
+    def __init__(self) -> None:
+        self.tracer: _Tracer = _Tracer()
+        self.ext_holders: dict[int, tuple] = {}  # slot -> ('t', tensor) | ('d', dict, key)
+        self.outputs: list[tuple] = []  # state written back after a replay
+        self.result: Any = None  # structure of the return value, slots for tensors
+        self.grad_none: list[tuple[Tensor, bool]] = []
+        self.modules: list[tuple[Any, bool]] = []
+        self.hypers: list[tuple[dict, dict]] = []
+        self.fn: Callable | None = None
+        self.code = ""
+        self.ext_slots: list[int] = []
+        self.arg_slots: list[int] = []
+        self.const_slots: list[int] = []
+        self.protect: list[int] = []  # positions in E written before the last value guard
+        self.protect_rng = False  # draws before the last value guard
+        self.E: list[np.ndarray] | None = None
+        self.static_consts: list[np.ndarray] | None = None
+
+    # guards ---------------------------------------------------------------------------------
+    def live_state(self) -> list[np.ndarray] | None:
+        """The live state arrays the program reads (None when one is no longer the array the
+        program was captured with): a tensor's array, an optimizer state entry, or the current
+        ``.grad`` array of a parameter (gradients accumulated across steps)."""
+        slots = self.tracer.slots
+        out = []
+        for i in self.ext_slots:
+            h = self.ext_holders[i]
+            orig = slots[i][1]
+            if h[0] == "g":
+                g = h[1].grad
+                if g is None:
+                    return None
+                cur = _arr(g)
+                if cur.shape != orig.shape or cur.dtype != orig.dtype \
+                        or cur.strides != orig.strides:
+                    return None
+            else:
+                cur = _arr(h[1]) if h[0] == "t" else h[1].get(h[2])
+                if cur is not orig:
+                    return None
+            out.append(cur)
+        return out
+
+    def guards_hold(self) -> bool:
+        self.E = self.live_state()
+        if self.E is None:
+            return False
+        for t, none in self.grad_none:
+            if (t.grad is None) != none:
+                return False
+        for m, training in self.modules:
+            if m.training != training:
+                return False
+        return all(_hypers(group, "lr" not in snap) == snap for group, snap in self.hypers)
+
+
+def _hypers(group: dict, live_lr: bool = True) -> dict:
+    """A param group's hyper-parameters, guarded by value; ``lr`` only when the optimizer
+    does not read it live (SGD and Adam do: their replays follow a scheduler)."""
+    skip = ("params", "lr") if live_lr else ("params",)
+    return {k: v for k, v in group.items() if k not in skip}
+
+
+def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> tuple[Any, Any]:
+    """Run ``fn`` eagerly under the tracer; returns (its result, the program or a reason)."""
+    global _TRACER
+    from chainrule.nn.modules.module import Module
+    from chainrule.optim.optimizer import Optimizer
+
+    prog = _Program()
+    tr = prog.tracer
+    swapped: list[tuple[Tensor, np.ndarray, _Traced]] = []
+    dict_swapped: list[tuple[dict, Any, np.ndarray, _Traced]] = []
+    arg_ids = set()
+    for pos, t in enumerate(tensors):
+        if id(t) in arg_ids:
+            continue
+        arg_ids.add(id(t))
+        a = _arr(t)
+        v = _plain_view(a, _Traced)
+        i = tr._new_slot(v, "arg", pos)
+        prog.arg_slots.append(i)
+        tr.snap[i] = a.copy()
+        _set_arr(t, v)
+        swapped.append((t, a, v))
+    optimizers = []
+    objects = gc.get_objects()
+    tensors_alive = [o for o in objects if issubclass(type(o), Tensor)]
+    grad_of = {id(o.grad): o for o in tensors_alive if o.grad is not None}
+    for o in objects:
+        if issubclass(type(o), Tensor):
+            if id(o) in arg_ids:
+                continue
+            a = _arr(o)
+            if type(a) is _ndarray:
+                v = _plain_view(a, _Traced)
+                owner = grad_of.get(id(o))
+                holder = ("g", owner) if owner is not None else ("t", o)
+                tr.pending_ext[id(v)] = tr.pending_ext[id(a)] = (v, a, holder)
+                tr.keep.append(v)
+                _set_arr(o, v)
+                swapped.append((o, a, v))
+        elif issubclass(type(o), Optimizer):
+            optimizers.append(o)
+    state_dicts: list[dict] = []
+    for opt in optimizers:
+        dicts = [*opt.state.values(), getattr(opt, "_scratch", {})]
+        state_dicts += [d for d in dicts if isinstance(d, dict)]
+        for st in dicts:
+            if not isinstance(st, dict):
+                continue
+            for k, a in list(st.items()):
+                if k == "step" and isinstance(a, float):  # capturable: a 0-d array stepped
+                    a = st[k] = np.asarray(a, dtype=np.float64)  # in place by the program
+                if type(a) is _ndarray:
+                    v = _plain_view(a, _Traced)
+                    tr.pending_ext[id(v)] = tr.pending_ext[id(a)] = (v, a, ("d", st, k))
+                    tr.keep.append(v)
+                    st[k] = v
+                    dict_swapped.append((st, k, a, v))
+    grads_before = [(t, t.grad is None) for t, _, _ in swapped]
+    modules: dict[int, Any] = {}
+    orig_call = Module.__call__
+
+    def call(self: Any, *a: Any, **kw: Any) -> Any:
+        modules[id(self)] = self
+        return orig_call(self, *a, **kw)
+
+    Module.__call__ = call  # type: ignore[method-assign]
+    from chainrule.optim import optimizer as _optimizer
+
+    prev_hook = _random._rng_hook
+    _random._rng_hook = _rng_hook
+    _optimizer._live_hook = live_scalar
+    patched = _patch_numpy()
+    # Numba kernels write arrays where the tracer cannot see: a capture runs the NumPy twins
+    # (so with the ``fast`` extra a replay equals eager up to rounding, not bit for bit)
+    jit_was = _jit._enabled
+    _jit._enabled = False
+    # chainrule's own worker threads would record into this capture out of order: serial
+    from chainrule import _threads
+
+    workers_was = _threads.workers
+    _threads.workers = lambda: 1
+    _TRACER = tr
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException:
+        _TRACER = None
+        _random._rng_hook = prev_hook
+        _optimizer._live_hook = None
+        _unpatch(patched)
+        _jit._enabled = jit_was
+        _threads.workers = workers_was
+        Module.__call__ = orig_call  # type: ignore[method-assign]
+        _restore(prog, swapped, dict_swapped, state_dicts)
+        raise
+    try:
+        prog.result = _result_template(result, tr)
+    finally:
+        _TRACER = None
+        _random._rng_hook = prev_hook
+        _optimizer._live_hook = None
+        _unpatch(patched)
+        _jit._enabled = jit_was
+        _threads.workers = workers_was
+        Module.__call__ = orig_call  # type: ignore[method-assign]
+        _restore(prog, swapped, dict_swapped, state_dicts)
+    hooked = [type(m).__name__ for m in modules.values() if m.__dict__.get("_forward_hooks")
+              or m.__dict__.get("_forward_pre_hooks") or m.__dict__.get("_backward_hooks")]
+    if hooked:
+        tr.refuse(f"hooks on {hooked[0]} (Python side effects are not replayed)")
+    if tr.refused:
+        return result, tr.refused
+    reason = _finish(prog, result, grads_before, modules, optimizers)
+    return result, reason or prog
+
+
+def _restore(prog: _Program, swapped: list, dict_swapped: list, dicts: list) -> None:
+    """Give every tensor and optimizer state its plain array back, noting the state the step
+    rebound to a value of the program (new gradients, reassigned arrays)."""
+    tr = prog.tracer
+    slot_of = tr.slot_of
+    swapped_ids = {id(t) for t, _, _ in swapped}
+    for t, orig, view in swapped:
+        cur = _arr(t)
+        if cur is view:
+            _set_arr(t, orig)
+        elif isinstance(cur, _Traced):
+            i = slot_of.get(id(cur))
+            if i is not None and tr.slots[i][0] == "op":
+                prog.outputs.append(("data", t, i))
+            _set_arr(t, _plain_view(cur, _ndarray))
+    for st, k, orig, view in dict_swapped:
+        cur = st.get(k)
+        if cur is view:
+            st[k] = orig
+        elif isinstance(cur, _Traced):
+            i = slot_of.get(id(cur))
+            if i is not None and tr.slots[i][0] == "op":
+                prog.outputs.append(("dict", st, k, i))
+            st[k] = _plain_view(cur, _ndarray)
+    for t, _, _ in swapped:  # gradients created by the step
+        g = t.grad
+        if g is not None and g.grad_fn is not None:
+            tr.refuse("backward(create_graph=True): the gradient's graph cannot be replayed")
+        if t._hooks:
+            tr.refuse("a tensor hook (Python side effects are not replayed)")
+        if g is not None and id(g) not in swapped_ids:
+            i = slot_of.get(id(_arr(g)))  # (a plain array: a constant the step wrote into)
+            if i is not None:
+                prog.outputs.append(("grad", t, g, i))
+    for st in dicts:  # entries the step added (a new scratch buffer, a new moment)
+        for k, a in list(st.items()):
+            if isinstance(a, _Traced):
+                i = slot_of.get(id(a))
+                if i is not None and not any(o[0] == "dict" and o[1] is st and o[2] == k
+                                             for o in prog.outputs):
+                    prog.outputs.append(("dict", st, k, i))
+                st[k] = _plain_view(a, _ndarray)
+    prog.outputs.sort(key=lambda o: (o[0], o[-1]))  # (gc's order is not stable)
+    for o in gc.get_objects():  # no traced array outlives the capture
+        if issubclass(type(o), Tensor) and isinstance(_arr(o), _Traced):
+            _set_arr(o, _plain_view(_arr(o), _ndarray))
+
+
+def _hoist_guards(tr: _Tracer) -> list[_Instr]:
+    """Move the value guards that depend only on the arguments and constants (a loss checking
+    its targets' range) to the front, with the pure calls they read, so that a replay checks
+    them before it writes any state."""
+    pure = {i for i, (k, _) in enumerate(tr.slots) if k in ("arg", "const")}
+    deps: dict[int, set[int]] = {}  # pure slot -> indices of the instructions computing it
+    hoist: set[int] = set()
+    for n, ins in enumerate(tr.instrs):
+        ins_slots = [s.i for s in _slots_in((ins.args, ins.kw))]
+        if ins.writes:
+            for w in ins.writes:
+                pure.discard(w.i)
+                pure.discard(tr.root.get(w.i, w.i))
+            continue
+        if ins.kind == "guard":
+            if all(i in pure for i in ins_slots):
+                hoist.add(n)
+                for i in ins_slots:
+                    hoist |= deps.get(i, set())
+            continue
+        if (isinstance(ins.fn, np.ufunc) or ins.kind in ("method", "getitem")) \
+                and all(i in pure for i in ins_slots):
+            need = {n}
+            for i in ins_slots:
+                need |= deps.get(i, set())
+            for o in _slots_in(ins.outs):
+                pure.add(o.i)
+                deps[o.i] = need
+    if not hoist:
+        return tr.instrs
+    return [tr.instrs[n] for n in sorted(hoist)] + [
+        ins for n, ins in enumerate(tr.instrs) if n not in hoist]
+
+
+def _result_template(obj: Any, tr: _Tracer) -> Any:
+    """The return value with each Tensor of the program replaced by ``_Slot`` (copied out at
+    every replay); other values are returned as they were at capture."""
+    if isinstance(obj, Tensor):
+        a = _arr(obj)
+        i = tr.slot_of.get(id(a))
+        if i is None and isinstance(a, _ndarray):
+            i = tr._alias(a)
+        if i is not None:
+            return _Slot(i)
+        if isinstance(a, _Traced):
+            return _Slot(tr.slot(a))
+        return obj
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_result_template(e, tr) for e in obj)
+    if isinstance(obj, dict):
+        return {k: _result_template(v, tr) for k, v in obj.items()}
+    return obj
+
+
+def _finish(prog: _Program, result: Any, grads_before: list, modules: dict,
+            optimizers: list) -> str | None:
+    """Collect the guards and generate the program's code; a reason when it cannot be kept."""
+    tr = prog.tracer
+    used = set()
+    for ins in tr.instrs:
+        for s in _slots_in((ins.args, ins.kw)):
+            used.add(s.i)
+    prog.ext_slots = [i for i, (k, _) in enumerate(tr.slots) if k == "ext"]
+    prog.const_slots = [i for i, (k, _) in enumerate(tr.slots) if k in ("const", "scratch")]
+    for i in prog.ext_slots:
+        prog.ext_holders[i] = tr.pending_ext[id(tr.objs[i])][2]
+    touched = {id(h[1]) for h in prog.ext_holders.values() if h[0] in "tg"}
+    touched |= {id(o[1]) for o in prog.outputs}
+    prog.grad_none = [(t, none) for t, none in grads_before if id(t) in touched]
+    prog.modules = [(m, m.training) for m in modules.values()]
+    live = {id(ins.fn.obj) for ins in tr.instrs if isinstance(ins.fn, _Load)}
+    prog.hypers = [(g, _hypers(g, id(g) in live)) for o in optimizers for g in o.param_groups
+                   if any(id(p) in touched for p in g["params"])]
+    tr.instrs = _hoist_guards(tr)
+    # a value guard after an in-place write of state (BatchNorm's running statistics before
+    # the loss checks its logits): the replay saves what it writes before that guard, and the
+    # generators' states, and puts them back if the guard fails
+    guards = [n for n, ins in enumerate(tr.instrs) if ins.kind == "guard"]
+    if guards:
+        before = tr.instrs[:guards[-1]]
+        pos = {i: k for k, i in enumerate(prog.ext_slots)}
+        roots = {tr.root.get(w.i, w.i) for ins in before for w in ins.writes}
+        if any(tr.slots[r][0] == "arg" for r in roots):
+            return "a Python decision on array values follows an in-place write of an argument"
+        prog.protect = sorted(pos[r] for r in roots if r in pos)
+        prog.protect_rng = any(isinstance(ins.fn, _Draw) for ins in before)
+    return None
+
+
+# ---- code generation --------------------------------------------------------------------------
+class _Codegen:
+    """Writes a program as Python source: one NumPy call per line on named values ``v<i>``."""
+
+    def __init__(self) -> None:
+        self.globals: dict[str, Any] = {"GuardMiss": _GuardMiss}
+        self.names: dict[int, str] = {}
+
+    def bind(self, obj: Any, hint: str) -> str:
+        name = self.names.get(id(obj))
+        if name is None:
+            base = "".join(c if c.isalnum() else "_" for c in hint) or "k"
+            name = base if base not in self.globals and not base.startswith("v") else None
+            n = 0
+            while name is None or name in self.globals:
+                name = f"{base}_{n}"
+                n += 1
+            self.names[id(obj)] = name
+            self.globals[name] = obj
+        return name
+
+    def expr(self, t: Any) -> str:
+        if isinstance(t, _Slot):
+            return f"v{t.i}"
+        if t is None or t is Ellipsis or isinstance(t, (bool, str)):
+            return "..." if t is Ellipsis else repr(t)
+        if type(t) is int:
+            return repr(t)
+        if type(t) is float and np.isfinite(t):
+            return repr(t)
+        if isinstance(t, tuple):
+            return "(" + "".join(self.expr(e) + ", " for e in t) + ")"
+        if isinstance(t, list):
+            return "[" + ", ".join(self.expr(e) for e in t) + "]"
+        if isinstance(t, slice):
+            return f"slice({self.expr(t.start)}, {self.expr(t.stop)}, {self.expr(t.step)})"
+        if isinstance(t, dict) and all(isinstance(k, str) for k in t):
+            return "{" + ", ".join(f"{k!r}: {self.expr(v)}" for k, v in t.items()) + "}"
+        return self.bind(t, getattr(t, "__name__", None) or type(t).__name__.lower())
+
+    def call_args(self, args: Any, kw: Any) -> str:
+        parts = [self.expr(a) for a in args]
+        parts += [f"{k}={self.expr(v)}" for k, v in (kw or {}).items()]
+        return ", ".join(parts)
+
+    def line(self, ins: _Instr) -> str:
+        if ins.kind == "guard":
+            return (f"if bool({self.expr(ins.args)}) is not {ins.expect!r}: "
+                    f"raise GuardMiss('value guard')")
+        if ins.kind == "getitem":
+            rhs = f"{self.expr(ins.args[0])}[{self.expr(ins.args[1])}]"
+        elif ins.kind == "setitem":
+            return f"{self.expr(ins.args[0])}[{self.expr(ins.args[1])}] = {self.expr(ins.args[2])}"
+        elif ins.kind == "method":
+            rhs = f"{self.expr(ins.args[0])}.{ins.name}({self.call_args(ins.args[1:], ins.kw)})"
+        else:
+            fname = self.bind(ins.fn, ins.name.replace("np.", ""))
+            rhs = f"{fname}({self.call_args(ins.args, ins.kw)})"
+        if ins.outs is None:
+            return rhs
+        if isinstance(ins.outs, _Slot):
+            return f"v{ins.outs.i} = {rhs}"
+        return ", ".join(f"v{s.i}" for s in ins.outs) + (", = " if len(ins.outs) == 1 else
+                                                            " = ") + rhs
+
+
+def _generate(prog: _Program) -> None:
+    """Compile the instructions into ``prog.fn(A, E, C)`` (arguments, live state, constants),
+    returning the values of the written-back state and of the result, in that order."""
+    tr = prog.tracer
+    cg = _Codegen()
+    lines = ["def program(A, E, C):"]
+    if prog.arg_slots:
+        lines.append("    " + "".join(f"v{i}, " for i in prog.arg_slots) + "= A")
+    if prog.ext_slots:
+        lines.append("    " + "".join(f"v{i}, " for i in prog.ext_slots) + "= E")
+    if prog.const_slots:
+        lines.append("    " + "".join(f"v{i}, " for i in prog.const_slots) + "= C")
+    rets = [o[-1] for o in prog.outputs] + [s.i for s in _slots_in(prog.result)]
+    # each value is released after its last use (eager frees the graph as backward runs;
+    # holding every intermediate to the end costs memory and page faults)
+    last: dict[int, int] = {}
+    for n, ins in enumerate(tr.instrs):
+        for s in _slots_in((ins.args, ins.kw, ins.outs)):
+            last[s.i] = n
+    keep = set(rets)
+    dead: dict[int, list[int]] = {}
+    for i, n in last.items():
+        if i not in keep:
+            dead.setdefault(n, []).append(i)
+    elide = _elidable_copies(tr, last, keep)
+    for n, ins in enumerate(tr.instrs):
+        if n in elide:  # a copy of a fresh result nobody reads again: the result itself
+            lines.append(f"    v{ins.outs.i} = v{ins.args[0].i}")
+        else:
+            lines.append("    " + cg.line(ins))
+        if n in dead:
+            lines.append("    del " + ", ".join(f"v{i}" for i in sorted(dead[n])))
+    lines.append("    return (" + "".join(f"v{i}, " for i in rets) + ")")
+    prog.code = "\n".join(lines) + "\n"
+    ns = dict(cg.globals)
+    exec(builtins_compile(prog.code, "<chainrule.compile program>", "exec"), ns)  # noqa: S102
+    prog.fn = ns["program"]
+
+
+builtins_compile = compile  # (the module defines its own ``compile`` below)
+
+
+def _elidable_copies(tr: _Tracer, last: dict[int, int], keep: set[int]) -> set[int]:
+    """Indices of ``x.copy()`` calls whose ``x`` is a fresh ufunc result (its own memory)
+    that no later call reads, writes or views, and that the program does not return: the
+    copy can hand over ``x`` itself (the engine copies gradients it cannot prove unshared)."""
+    fresh: dict[int, int] = {}
+    for n, ins in enumerate(tr.instrs):
+        if ins.kind == "call" and isinstance(ins.fn, np.ufunc) and isinstance(ins.outs, _Slot):
+            fresh[ins.outs.i] = n
+    viewed: dict[int, int] = {}  # slot -> last use of any view of it
+    for j, r in tr.root.items():
+        if r != j and j in last:
+            viewed[r] = max(viewed.get(r, -1), last[j])
+    out = set()
+    for n, ins in enumerate(tr.instrs):
+        if ins.kind == "method" and ins.name == "copy" and not ins.kw and len(ins.args) == 1 \
+                and isinstance(ins.args[0], _Slot) and isinstance(ins.outs, _Slot):
+            src = ins.args[0].i
+            if src in fresh and last.get(src) == n and src not in keep \
+                    and viewed.get(src, -1) <= n:
+                out.add(n)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality of two capture templates / constants (arrays: same dtype, shape and bits)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, Tensor):
+        return a is b
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and a != a:
+        return b != b
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - objects without a usable ==
+        return a is b
+
+
+def _compare(p: _Program, q: _Program) -> str | None:
+    """None when two captures are the same program; else the name of the first op that
+    differs (its data came from outside the tracer)."""
+    a, b = p.tracer, q.tracer
+    for n, (x, y) in enumerate(zip(a.instrs, b.instrs)):
+        if x.kind != y.kind or x.name != y.name or not _same(x.fn, y.fn) \
+                or not _same(x.args, y.args) or not _same(x.kw, y.kw) or x.expect != y.expect \
+                or not _same(x.outs, y.outs):
+            return f"{x.name} (call {n})"
+        for s in _slots_in((x.args, x.kw)):
+            if not _same_slot(a.slots[s.i], b.slots[s.i]):
+                return f"{x.name} (call {n}, an input that changed between captures)"
+    if len(a.instrs) != len(b.instrs):
+        n = min(len(a.instrs), len(b.instrs))
+        longer = a.instrs if len(a.instrs) > n else b.instrs
+        return f"{longer[n].name} (call {n}: the captures have different lengths)"
+    if [_ident(o) for o in p.outputs] != [_ident(o) for o in q.outputs]:
+        return "the state written back (gradients, reassigned arrays)"
+    if not _same(p.result, q.result):
+        return "the return value"
+    return None
+
+
+def _ident(o: tuple) -> tuple:
+    """A written-back output without the gradient tensor (new in every eager step)."""
+    o = (o[0], o[1], o[3]) if o[0] == "grad" else o
+    return tuple(e if isinstance(e, (str, int)) else id(e) for e in o)
+
+
+def _same_slot(x: tuple, y: tuple) -> bool:
+    if x[0] != y[0]:
+        return False
+    if x[0] == "ext":
+        return x[1] is y[1]
+    if x[0] == "const":
+        return _same(x[1], y[1])
+    return x[1] == y[1]
+
+
+# ---- the compiled function -----------------------------------------------------------------------
+class _Entry:
+    """One guarded program of a compiled function: 'pending' (captured once), 'ready' or
+    'eager' (with the reason)."""
+
+    def __init__(self, spec: tuple, prog: _Program | None, reason: str | None) -> None:
+        self.spec = spec
+        self.prog = prog
+        self.reason = reason
+        self.state = "eager" if reason else "pending"
+        self.retried = False
+
+
+def _no_compile() -> bool:
+    return bool(os.environ.get("CHAINRULE_NO_COMPILE"))
+
+
+class CompiledFunction:
+    """A step function captured once and replayed (see the module docstring).
+
+    Example::
+
+        @chainrule.compile
+        def train_step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        print(train_step.code)   # after the third call: the generated program
+    """
+
+    def __init__(self, fn: Callable, check: bool = False, fuse: bool = False) -> None:
+        self.fn = fn
+        self.check = check
+        self.fuse = fuse  # accepted; fusion into Numba kernels is not implemented yet
+        self.entries: list[_Entry] = []
+        self.calls = 0
+        self.replays = 0
+        self._off = _no_compile()  # CHAINRULE_NO_COMPILE=1, read when the step is compiled
+        self.reasons: list[str] = []
+        self._warned: set[str] = set()
+        self.__wrapped__ = fn
+        self.__name__ = getattr(fn, "__name__", "compiled")
+        self.__doc__ = getattr(fn, "__doc__", None)
+
+    @property
+    def code(self) -> str:
+        """The generated source of the programs captured so far."""
+        return "\n".join(e.prog.code for e in self.entries if e.state == "ready" and e.prog)
+
+    def _warn(self, reason: str) -> None:
+        self.reasons.append(reason)
+        if reason not in self._warned:
+            self._warned.add(reason)
+            warnings.warn(f"chainrule.compile: {self.__name__} stays eager: {reason}",
+                          RuntimeWarning, stacklevel=3)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._off:
+            return self.fn(*args, **kwargs)
+        self.calls += 1
+        if self.calls == 1:  # warm-up: optimizer state, caches
+            return self.fn(*args, **kwargs)
+        spec, tensors = _spec(args, kwargs)
+        for e in self.entries:
+            if e.spec != spec or (e.prog is not None and not e.prog.guards_hold()):
+                continue
+            if e.state == "ready":
+                return self._replay(e, args, kwargs, tensors)
+            if e.state == "eager":
+                return self.fn(*args, **kwargs)
+            result, got = _capture(self.fn, args, kwargs, tensors)
+            if isinstance(got, str):
+                e.state, e.reason = "eager", got
+                self._warn(got)
+                return result
+            diff = _compare(e.prog, got)
+            if diff is not None and not e.retried:  # (state made lazily by the first
+                e.prog, e.retried = got, True  # capture: compare the next two)
+                return result
+            if diff is not None:
+                e.state, e.reason = "eager", f"the two captures differ at {diff}: data flows " \
+                    "outside chainrule (NumPy's global RNG, a C extension, a Python number " \
+                    "that changes every step)"
+                self._warn(e.reason)
+                return result
+            _generate(got)
+            bad = _validate(got, result)
+            if bad is not None:
+                e.state, e.reason = "eager", bad
+                self._warn(bad)
+                return result
+            e.prog, e.state = got, "ready"
+            return result
+        if len(self.entries) >= MAX_PROGRAMS:
+            return self.fn(*args, **kwargs)
+        result, got = _capture(self.fn, args, kwargs, tensors)
+        if isinstance(got, str):
+            self._warn(got)
+            self.entries.append(_Entry(spec, None, got))
+        else:
+            self.entries.append(_Entry(spec, got, None))
+        return result
+
+    def _replay(self, e: _Entry, args: tuple, kwargs: dict, tensors: list[Tensor]) -> Any:
+        prog = e.prog
+        assert prog is not None and prog.fn is not None
+        slots = prog.tracer.slots
+        A = [_arr(tensors[slots[i][1]]) for i in prog.arg_slots]
+        E = prog.E  # (read by guards_hold just before)
+        C = _consts(prog)
+        if self.check:
+            return self._checked(e, args, kwargs, A, E, C)
+        saved = [E[k].copy() for k in prog.protect]
+        gens = _generators(prog) if prog.protect_rng else []
+        gen_states = [g.bit_generator.state for g in gens]
+        try:
+            vals = prog.fn(A, E, C)
+        except _GuardMiss:  # undo what ran before the guard, then run the step eagerly
+            for k, a in zip(prog.protect, saved):
+                np.copyto(E[k], a)
+            for g, st in zip(gens, gen_states):
+                g.bit_generator.state = st
+            return self.fn(*args, **kwargs)
+        self.replays += 1
+        return self._write_back(prog, vals)
+
+    @staticmethod
+    def _write_back(prog: _Program, vals: tuple) -> Any:
+        n = len(prog.outputs)
+        for o, v in zip(prog.outputs, vals):
+            if o[0] == "grad":
+                t, g = o[1], o[2]
+                if t.grad is not g:
+                    t.grad = g
+                _set_arr(g, v)
+            elif o[0] == "data":
+                _set_arr(o[1], v)
+            else:
+                o[1][o[2]] = v
+        res = iter(vals[n:])
+        return _build(prog.result, res)
+
+    def _checked(self, e: _Entry, args: tuple, kwargs: dict, A: list, E: list, C: list) -> Any:
+        """Replay, then restore the state and run eagerly; raise if the two differ."""
+        prog = e.prog
+        assert prog is not None and prog.fn is not None
+        gens = _generators(prog)
+        saved_gens = [g.bit_generator.state for g in gens]
+        saved = [a.copy() for a in E]
+        grads = [(o[1], o[1].grad) for o in prog.outputs if o[0] == "grad"]
+        try:
+            vals = prog.fn(A, E, C)
+        except _GuardMiss:
+            return self.fn(*args, **kwargs)
+        after = [a.copy() for a in E]
+        out_vals = [np.array(v, copy=True) for v in vals]
+        for a, s in zip(E, saved):
+            np.copyto(a, s)
+        for g, st in zip(gens, saved_gens):
+            g.bit_generator.state = st
+        for t, g in grads:
+            t.grad = g
+        result = self.fn(*args, **kwargs)
+        for i, (a, b) in enumerate(zip(after, E)):
+            if not _same(a, b):
+                raise RuntimeError(f"chainrule.compile(check=True): the replayed state "
+                                   f"v{prog.ext_slots[i]} differs from the eager step's")
+        _, tensors = _spec(result, {})
+        n = len(prog.outputs)
+        for t, v in zip(tensors, out_vals[n:]):
+            if not _same(_arr(t), v):
+                raise RuntimeError("chainrule.compile(check=True): the replayed result differs "
+                                   "from the eager step's")
+        return result
+
+
+def _consts(prog: _Program) -> list[np.ndarray]:
+    """The constants of a run: shared when read-only, copied when the program writes them,
+    fresh buffers for scratch."""
+    slots, mut = prog.tracer.slots, prog.tracer.mutable_consts
+    if prog.static_consts is not None:
+        return prog.static_consts
+    if not mut and all(slots[i][0] == "const" for i in prog.const_slots):
+        prog.static_consts = [slots[i][1] for i in prog.const_slots]
+        return prog.static_consts
+    out = []
+    for i in prog.const_slots:
+        kind, payload = slots[i]
+        if kind == "scratch":
+            out.append(np.empty(payload[0], dtype=payload[1]))
+        else:
+            out.append(payload.copy() if i in mut else payload)
+    return out
+
+
+def _validate(prog: _Program, result: Any) -> str | None:
+    """Replay the new program once on copies of the state the capture started from, with the
+    generators rewound, and compare with what the eager run produced; a reason if they differ
+    (a C extension writing into a traced buffer, any other untraced data flow)."""
+    tr = prog.tracer
+    assert prog.fn is not None
+    A = [tr.snap[i].copy() for i in prog.arg_slots]
+    E = [tr.snap[i].copy() for i in prog.ext_slots]
+    C = _consts(prog)
+    after = [(g, g.bit_generator.state) for g, _ in tr.gen_before.values()]
+    for g, st in tr.gen_before.values():
+        g.bit_generator.state = st
+    try:
+        vals = prog.fn(A, E, C)
+    except _GuardMiss:
+        return "a value guard fails when the captured program is replayed"
+    finally:
+        for g, st in after:
+            g.bit_generator.state = st
+    for i, a in zip(prog.ext_slots, E):
+        if not _same(a, np.asarray(tr.slots[i][1])):
+            return "replaying the captured program does not reproduce the eager step's state " \
+                f"(v{i}): data flows outside the tracer"
+    n = len(prog.outputs)
+    for o, v in zip(prog.outputs, vals):
+        cur = _arr(o[2]) if o[0] == "grad" else _arr(o[1]) if o[0] == "data" else o[1][o[2]]
+        if not _same(np.asarray(v), np.asarray(cur)):
+            return "replaying the captured program does not reproduce the eager step's " \
+                "gradients: data flows outside the tracer"
+    got: list[Tensor] = []
+    _flatten(result, got)
+    for t, v in zip(got, vals[n:]):
+        if not _same(np.asarray(v), np.asarray(_arr(t))):
+            return "replaying the captured program does not reproduce the eager step's " \
+                "result: data flows outside the tracer"
+    return None
+
+
+def _generators(prog: _Program) -> list[np.random.Generator]:
+    out = []
+    for ins in prog.tracer.instrs:
+        if isinstance(ins.fn, _Draw):
+            g = ins.fn.generator
+            r = g if isinstance(g, np.random.Generator) else (g or _random.default_generator).rng
+            if all(r is not o for o in out):
+                out.append(r)
+    return out
+
+
+def _build(t: Any, vals: Any) -> Any:
+    if isinstance(t, _Slot):
+        return Tensor(np.array(next(vals), copy=True))
+    if isinstance(t, (tuple, list)):
+        return type(t)(_build(e, vals) for e in t)
+    if isinstance(t, dict):
+        return {k: _build(v, vals) for k, v in t.items()}
+    return t
+
+
+def compile(fn: Callable | None = None, *, check: bool = False,  # noqa: A001 - torch's name
+            fuse: bool = False) -> Any:
+    """Capture ``fn`` (a training step) once and replay it as straight NumPy
+    (``torch.compile``'s role; see the module docstring for the lifecycle and guards).
+
+    ``check=True`` replays, restores the state, runs eagerly and raises if the two differ.
+    """
+    if fn is None:
+        return lambda f: CompiledFunction(f, check=check, fuse=fuse)
+    return CompiledFunction(fn, check=check, fuse=fuse)
+
+
+backend.traced_call = traced_call
+
+
+class _CallableModule(types.ModuleType):
+    """``chainrule.compile`` is this module and the decorator at once."""
+
+    def __call__(self, fn: Callable | None = None, **kw: Any) -> Any:
+        return compile(fn, **kw)
+
+
+sys.modules[__name__].__class__ = _CallableModule

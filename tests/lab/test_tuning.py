@@ -1,0 +1,74 @@
+"""Per-arm tuning on a validation split (chainrule/lab/experiments/_tuning.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from chainrule.lab.experiment import Context
+from chainrule.lab.experiments import _tuning
+
+
+def _ctx(**kw):
+    return Context(quick=True, seeds=(0, 1, 2), log=lambda s: None, **kw)
+
+
+@pytest.fixture
+def tuned_file(tmp_path, monkeypatch):
+    path = tmp_path / "tuned.json"
+    monkeypatch.setattr(_tuning, "TUNED_PATH", str(path))
+    return path
+
+
+def test_validation_split_is_disjoint_and_fixed():
+    x = np.arange(100, dtype=np.float32)[:, None]
+    y = np.arange(100)
+    xf, yf, xv, yv = _tuning.validation_split(x, y, 0.2)
+    assert len(yv) == 20 and len(yf) == 80
+    assert not set(yf) & set(yv)
+    assert np.array_equal(yv, _tuning.validation_split(x, y, 0.2)[3])
+    with pytest.raises(ValueError, match="frac"):
+        _tuning.validation_split(x, y, 1.5)
+
+
+def test_optimum_on_an_edge_widens_the_grid_until_inside(tuned_file):
+    # validation score with its minimum at lr = 10: beyond the grid's right edge
+    calls = []
+
+    def score(lr, seed):
+        calls.append((lr, seed))
+        return (np.log10(lr) - 1.0) ** 2
+
+    lr, rec = _tuning.choose(_ctx(tune=True), "X", "arm", "lr", (0.01, 0.1, 1.0), score,
+                             metric="m")
+    assert lr == pytest.approx(10.0)
+    assert rec["interior"] and rec["grid"][-1] == pytest.approx(100.0)
+    assert {s for _, s in calls} == set(_tuning.TUNE_SEEDS)  # never the evaluation seeds
+    stored = json.loads(tuned_file.read_text())
+    assert stored["X/arm/lr/quick"]["chosen"] == pytest.approx(10.0)
+
+
+def test_shipped_value_is_read_without_searching(tuned_file):
+    tuned_file.write_text(json.dumps({"X/arm/lr/quick": {
+        "chosen": 0.3, "grid": [0.1, 0.3, 1.0], "scores": [2, 1, 3], "provenance": "p"}}))
+
+    def score(lr, seed):
+        raise AssertionError("a shipped value must not be re-tuned")
+
+    lr, rec = _tuning.choose(_ctx(), "X", "arm", "lr", (0.1, 0.3, 1.0), score, metric="m")
+    assert lr == 0.3 and "shipped" in rec["provenance"] and rec["scores"] == [2, 1, 3]
+
+
+def test_fallback_is_said_to_be_untuned(tuned_file):
+    lr, rec = _tuning.choose(_ctx(), "X", "arm", "lr", (0.1, 0.3, 1.0),
+                             lambda lr, seed: 0.0, metric="m", fallback=0.3)
+    assert lr == 0.3 and "NOT TUNED" in rec["provenance"]
+
+
+def test_bounds_stop_widening(tuned_file):
+    lr, rec = _tuning.choose(_ctx(tune=True), "X", "arm", "p", (0.2, 0.4, 0.6),
+                             lambda p, seed: -p, metric="m", bounds=(0.0, 0.9))
+    assert lr == pytest.approx(0.8) and not rec["interior"]
+    assert "edge" in rec["provenance"]

@@ -1,0 +1,462 @@
+"""chainrule.compile: a compiled step equals the eager step bit for bit (NumPy path), its guards
+recapture or fall back, and data flow outside the tracer keeps the function eager."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn.functional as F
+from chainrule import nn
+
+STEPS = 8  # 1 warm-up + 2 captures + 5 replays
+
+
+def _np(t: Any) -> np.ndarray:
+    """A copy of a tensor's values (or of a plain value) as an array."""
+    return np.array(t.numpy(force=True) if isinstance(t, cr.Tensor) else t)
+
+
+def _mlp() -> Any:
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+
+
+def _cnn() -> Any:
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.2), nn.Linear(4 * 4 * 4, 3))
+
+
+def _conv1d() -> Any:
+    return nn.Sequential(nn.Conv1d(2, 4, 3), nn.LayerNorm(6), nn.Tanh(), nn.AvgPool1d(2),
+                         nn.Flatten(), nn.Linear(12, 3))
+
+
+class _RNN(nn.Module):
+    def __init__(self, cell: type) -> None:
+        super().__init__()
+        self.rnn = cell(3, 5, batch_first=True)
+        self.head = nn.Linear(5, 3)
+
+    def forward(self, x: Any) -> Any:
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
+class _Embed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: Any) -> Any:
+        return self.head(self.emb(x).mean(1))
+
+
+def _inputs(kind: str, rng: np.random.Generator, loss: str = "ce") -> tuple[Any, Any]:
+    shape = {"mlp": (8, 6), "cnn": (4, 1, 8, 8), "conv1d": (4, 2, 8), "lstm": (4, 5, 3),
+             "gru": (4, 5, 3)}
+    if kind == "embed":
+        x = cr.tensor(rng.integers(0, 10, (4, 6)))
+    else:
+        x = cr.tensor(rng.standard_normal(shape[kind]))
+    y = cr.tensor(rng.integers(0, 3, x.shape[0]))
+    return x, (F.one_hot(y, 3).double() if loss == "mse" else y)
+
+
+MODELS: dict[str, Callable[[], Any]] = {
+    "mlp": _mlp, "cnn": _cnn, "conv1d": _conv1d, "lstm": lambda: _RNN(nn.LSTM),
+    "gru": lambda: _RNN(nn.GRU), "embed": _Embed,
+}
+LOSSES = {"ce": F.cross_entropy, "mse": F.mse_loss}
+OPTIMIZERS = {
+    "sgd": lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9),
+    "adam": lambda ps: cr.optim.Adam(ps, lr=0.01),
+}
+
+
+def _setup(kind: str, opt: str, loss: str) -> tuple[Any, Any, Callable]:
+    cr.manual_seed(0)
+    model = MODELS[kind]().double()
+    optimizer = OPTIMIZERS[opt](model.parameters())
+    loss_fn = LOSSES[loss]
+
+    def step(x: Any, y: Any) -> Any:
+        optimizer.zero_grad()
+        out = loss_fn(model(x), y)
+        out.backward()
+        optimizer.step()
+        return out
+
+    return model, optimizer, step
+
+
+def _run(kind: str, opt: str, loss: str, compiled: bool) -> tuple[list, Any, Any]:
+    model, optimizer, step = _setup(kind, opt, loss)
+    fn = cr.compile(step) if compiled else step
+    rng = np.random.default_rng(1)
+    data = [_inputs(kind, rng, loss) for _ in range(STEPS)]
+    cr.manual_seed(7)  # the dropout masks: the same generator state for both runs
+    losses = [_np(fn(x, y)) for x, y in data]
+    return losses, model, fn
+
+
+def _state(model: Any) -> dict:
+    out = {k: _np(v) for k, v in model.state_dict().items()}
+    out.update({f"{k}.grad": _np(p.grad) for k, p in model.named_parameters()
+                if p.grad is not None})
+    return out
+
+
+CASES = [("mlp", "sgd", "ce"), ("mlp", "adam", "mse"), ("cnn", "sgd", "ce"),
+         ("cnn", "adam", "ce"), ("conv1d", "adam", "ce"), ("lstm", "sgd", "mse"),
+         ("lstm", "adam", "ce"), ("gru", "adam", "ce"), ("embed", "sgd", "ce")]
+
+
+@pytest.mark.parametrize("kind,opt,loss", CASES)
+def test_compiled_step_equals_eager_bitwise(kind: str, opt: str, loss: str) -> None:
+    eager_losses, eager_model, _ = _run(kind, opt, loss, compiled=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback to eager would warn
+        comp_losses, comp_model, fn = _run(kind, opt, loss, compiled=True)
+    assert fn.replays == STEPS - 3, fn.reasons
+    for a, b in zip(eager_losses, comp_losses):
+        np.testing.assert_array_equal(a, b)
+    se, sc = _state(eager_model), _state(comp_model)
+    assert se.keys() == sc.keys()
+    for k in se:
+        np.testing.assert_array_equal(se[k], sc[k], err_msg=k)
+
+
+# ---- guards: each change recaptures or falls back, never a wrong result ---------------------
+def _twin(build: Callable, scenario: Callable) -> Any:
+    """Run ``scenario(step, model)`` with the eager and the compiled step from the same seed;
+    assert equal outputs and final states bit for bit; return the compiled function."""
+    results = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        model, step = build()
+        fn = cr.compile(step) if compiled else step
+        cr.manual_seed(7)
+        outs = [_np(o) for o in scenario(fn, model)]
+        results.append((outs, _state(model), fn))
+    (eo, es, _), (co, cs, fn) = results
+    assert len(eo) == len(co)
+    for a, b in zip(eo, co):
+        np.testing.assert_array_equal(a, b)
+    for k in es:
+        np.testing.assert_array_equal(es[k], cs[k], err_msg=k)
+    return fn
+
+
+def _build_cnn() -> tuple[Any, Callable]:
+    model, _, step = _setup("cnn", "sgd", "ce")
+    return model, step
+
+
+def _data(shape: tuple, n: int = 1, seed: int = 3, dtype: Any = np.float64) -> tuple[Any, Any]:
+    rng = np.random.default_rng(seed)
+    return (cr.tensor(rng.standard_normal(shape).astype(dtype)),
+            cr.tensor(rng.integers(0, 3, shape[0])))
+
+
+def test_guard_shape_change_recaptures() -> None:
+    def scenario(step: Callable, model: Any) -> list:
+        a, b = _data((4, 1, 8, 8)), _data((6, 1, 8, 8), seed=4)
+        return [step(*a) for _ in range(4)] + [step(*b) for _ in range(4)] + [step(*a)]
+
+    fn = _twin(_build_cnn, scenario)
+    assert fn.replays == 1 + 2 + 1
+    assert len(fn.entries) == 2
+
+
+def test_guard_eval_mode_and_no_grad() -> None:
+    def build() -> tuple[Any, Callable]:
+        model = _cnn().double()
+        return model, lambda x: model(x).sum()
+
+    def scenario(step: Callable, model: Any) -> list:
+        x = _data((4, 1, 8, 8))[0]
+        outs = [step(x) for _ in range(4)]
+        model.eval()  # dropout off, BatchNorm uses its running statistics
+        outs += [step(x) for _ in range(4)]
+        with cr.no_grad():
+            outs += [step(x) for _ in range(4)]
+        model.train()
+        outs += [step(x) for _ in range(2)]
+        return outs
+
+    fn = _twin(build, scenario)
+    assert fn.replays >= 4
+
+
+def test_guard_dtype_change() -> None:
+    def build() -> tuple[Any, Callable]:
+        w = cr.nn.Parameter(cr.tensor(np.linspace(-1, 1, 6)))
+        opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+
+        def step(x: Any) -> Any:
+            opt.zero_grad()
+            loss = (w * x).tanh().sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        model = cr.nn.Module()
+        model.w = w
+        return model, step
+
+    def scenario(step: Callable, model: Any) -> list:
+        x64 = cr.tensor(np.arange(6.0))
+        x32 = cr.tensor(np.arange(6.0, dtype=np.float32))
+        return [step(x64) for _ in range(4)] + [step(x32) for _ in range(4)] + [step(x64)]
+
+    fn = _twin(build, scenario)
+    assert fn.replays == 2 + 1 + 1
+
+
+def test_guard_grad_set_to_none() -> None:
+    def build() -> tuple[Any, Callable]:
+        model = _mlp().double()
+        opt = cr.optim.SGD(model.parameters(), lr=0.05)
+
+        def step(x: Any, y: Any) -> Any:  # accumulates: no zero_grad inside
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return model, step
+
+    def scenario(step: Callable, model: Any) -> list:
+        x, y = _data((8, 6))
+        outs = [step(x, y) for _ in range(4)]
+        for p in model.parameters():
+            p.grad = None
+        outs += [step(x, y) for _ in range(4)]
+        return outs
+
+    fn = _twin(build, scenario)
+    assert fn.replays >= 1
+
+
+def test_guard_value_guard_flips() -> None:
+    def build() -> tuple[Any, Callable]:
+        model = _mlp().double()
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+
+        def step(x: Any) -> Any:
+            opt.zero_grad()
+            out = model(x)
+            loss = out.pow(2).mean() if bool(x.min() >= 0) else out.abs().mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return model, step
+
+    def scenario(step: Callable, model: Any) -> list:
+        x = _data((8, 6))[0]
+        pos = x.abs()
+        return [step(pos) for _ in range(5)] + [step(x) for _ in range(3)] + [step(pos)]
+
+    fn = _twin(build, scenario)
+    assert fn.replays >= 3
+
+
+@pytest.mark.parametrize("source,message", [
+    ("scalar", "captures differ at multiply"),  # a Python number from NumPy's global RNG
+    ("array", "does not reproduce"),  # C code filling a buffer: caught by the validation
+])
+def test_untraced_data_keeps_the_function_eager(source: str, message: str) -> None:
+    rng = np.random.default_rng(0)  # NumPy randomness the tracer cannot see
+    w = cr.nn.Parameter(cr.tensor(np.ones(4)))
+
+    def step(x: Any) -> Any:
+        if source == "scalar":
+            return (w * x * float(rng.random())).sum()
+        return (w * x + cr.tensor(rng.standard_normal(4))).sum()
+
+    fn = cr.compile(step)
+    x = cr.tensor(np.arange(4.0))
+    with pytest.warns(RuntimeWarning, match=message) as record:
+        outs = [fn(x) for _ in range(8)]
+    assert len(record) == 1  # one warning
+    assert fn.replays == 0
+    assert len({float(o) for o in outs}) == 8  # fresh randomness every call: stayed eager
+
+
+def test_item_inside_the_step_refuses_capture() -> None:
+    w = cr.tensor(np.ones(3), requires_grad=True)
+    seen = []
+
+    def step(x: Any) -> Any:
+        loss = (w * x).sum()
+        seen.append(loss.item())
+        return loss
+
+    fn = cr.compile(step)
+    with pytest.warns(RuntimeWarning, match=r"\.item\(\)"):
+        for k in range(5):
+            fn(cr.tensor(np.full(3, float(k))))
+    assert fn.replays == 0 and seen == [0.0, 3.0, 6.0, 9.0, 12.0]
+
+
+def test_no_compile_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAINRULE_NO_COMPILE", "1")
+    model, _, step = _setup("mlp", "sgd", "ce")
+    fn = cr.compile(step)
+    x, y = _data((8, 6))
+    for _ in range(5):
+        fn(x, y)
+    assert fn.replays == 0 and not fn.entries
+
+
+def test_code_check_mode_and_lr_scheduler() -> None:
+    def build() -> tuple[Any, Callable]:
+        model = _mlp().double()
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+        sched = cr.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+        def step(x: Any, y: Any) -> Any:
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        def scheduled(x: Any, y: Any, fn: list = []) -> Any:  # noqa: B006 - per build
+            return step(x, y)
+
+        model.sched = sched  # (kept alive with the model)
+        return model, step
+
+    def scenario(step: Callable, model: Any) -> list:
+        x, y = _data((8, 6))
+        outs = []
+        for _ in range(8):
+            outs.append(step(x, y))
+            model.sched.step()  # outside the step: the replay reads lr live
+        return outs
+
+    fn = _twin(build, scenario)
+    assert fn.replays == 5
+    assert "matmul(" in fn.code and "load_lr" in fn.code
+    model, _, step = _setup("mlp", "adam", "ce")
+    checked = cr.compile(step, check=True)
+    x, y = _data((8, 6))
+    for _ in range(6):
+        checked(x, y)
+
+
+# ---- every registry op: forward, backward and an SGD step, compiled == eager -------------------
+def _registry() -> list:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from op_registry import OPS
+
+    return OPS
+
+
+def _op_step(spec: Any) -> tuple[list, Callable]:
+    from op_registry import make_inputs
+
+    params = [cr.nn.Parameter(cr.tensor(a)) for a in make_inputs(spec)]
+    opt = cr.optim.SGD(params, lr=1e-3, momentum=0.5)
+    rng = np.random.default_rng(5)
+    cot: dict[tuple, Any] = {}
+
+    def step() -> Any:
+        opt.zero_grad()
+        out = spec.fn(cr, *params)
+        outs = [o for o in (out if isinstance(out, (tuple, list)) else (out,))
+                if isinstance(o, cr.Tensor)]
+        if not spec.grad:
+            return outs[0]
+        loss = None
+        for o in outs:
+            if o.requires_grad:
+                c = cot.setdefault(o.shape, rng.standard_normal(o.shape))
+                term = (o * cr.tensor(c)).sum()
+                loss = term if loss is None else loss + term
+        if loss is not None:
+            loss.backward()
+            opt.step()
+        return outs[0]
+
+    return params, step
+
+
+@pytest.mark.parametrize("spec", _registry(), ids=repr)
+def test_registry_op_compiled_equals_eager(spec: Any) -> None:
+    runs = []
+    for compiled in (False, True):
+        params, step = _op_step(spec)
+        fn = cr.compile(step) if compiled else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outs = [_np(fn()) for _ in range(STEPS)]
+        runs.append((outs, [_np(p) for p in params], fn))
+    (eo, ep, _), (co, cp, fn) = runs
+    for a, b in zip(eo + ep, co + cp):
+        np.testing.assert_array_equal(a, b)
+    assert fn.replays == STEPS - 3, fn.reasons
+
+
+def test_trainer_compile_equals_eager() -> None:
+    from chainrule.train.trainer import Trainer
+    from chainrule.utils.data import DataLoader, TensorDataset
+
+    rng = np.random.default_rng(2)
+    X = cr.tensor(rng.standard_normal((52, 6)))
+    Y = cr.tensor(rng.integers(0, 3, 52))
+    runs = []
+    for compile_ in (False, True):
+        cr.manual_seed(0)
+        model = _mlp().double()
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+        sched = cr.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+        loader = DataLoader(TensorDataset(X, Y), batch_size=16, shuffle=True,
+                            generator=cr.Generator().manual_seed(1))
+        trainer = Trainer(model, F.cross_entropy, opt, scheduler=sched,
+                          scheduler_interval="step", metrics=["accuracy"], quiet=True,
+                          compile=compile_)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            history = trainer.fit(loader, epochs=3)
+        runs.append((history, _state(model), trainer))
+    (he, se, _), (hc, sc, trainer) = runs
+    assert he["loss"] == hc["loss"] and he["accuracy"] == hc["accuracy"]
+    for k in se:
+        np.testing.assert_array_equal(se[k], sc[k], err_msg=k)
+    assert trainer._compiled.replays >= 4
+
+
+@pytest.mark.parametrize("case", ["create_graph", "module_hook", "tensor_hook"])
+def test_unsupported_steps_stay_eager(case: str) -> None:
+    model = nn.Linear(3, 1).double()
+    calls = []
+    if case == "module_hook":
+        model.register_forward_hook(lambda m, i, o: calls.append(1))
+    if case == "tensor_hook":
+        model.weight.register_hook(lambda g: calls.append(1))
+
+    def step(x: Any) -> Any:
+        model.zero_grad()
+        loss = model(x).pow(2).sum()
+        loss.backward(create_graph=case == "create_graph")
+        return loss
+
+    fn = cr.compile(step)
+    x = cr.tensor(np.ones((2, 3)))
+    with pytest.warns(RuntimeWarning, match="stays eager"):
+        for _ in range(5):
+            fn(x)
+    assert fn.replays == 0
+    assert len(calls) == (5 if case != "create_graph" else 0)
