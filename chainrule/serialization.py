@@ -46,6 +46,10 @@ from chainrule.tensor import Tensor, _wrap
 __all__ = [
     "CheckpointError",
     "save",
+    "safe_globals",
+    "add_safe_globals",
+    "get_safe_globals",
+    "clear_safe_globals",
     "load",
     "atomic_write",
     "write_json",
@@ -211,10 +215,69 @@ class _Encoder:
         if isinstance(obj, tuple):
             return {"U": [self.encode(v, path + [str(i)], f"{where}[{i}]")
                           for i, v in enumerate(obj)]}
+        _refuse_stateful(obj, where)
         raise TypeError(
             f"chainrule.save: {where} is a {type(obj).__name__}; only tensors, arrays, numbers, "
             "strings, None and dicts/lists/tuples of them can be saved (chainrule never pickles)"
         )
+
+
+def _refuse_stateful(obj: Any, where: str) -> None:
+    """A whole module or optimizer would need pickling (code, not data): say what to save
+    instead, as the error a PyTorch user meets on ``torch.save(model, path)``."""
+    kind = ("module" if callable(getattr(obj, "named_parameters", None))
+            else "optimizer" if callable(getattr(obj, "zero_grad", None)) else None)
+    if kind is None or not callable(getattr(obj, "state_dict", None)):
+        return
+    name = type(obj).__name__
+    raise TypeError(
+        f"chainrule.save: {where} is a whole {kind} ({name}). chainrule never pickles objects "
+        f"(a pickle runs code when it is loaded), so save its state instead: "
+        f"torch.save({kind}.state_dict(), path), then rebuild the {kind} and call "
+        f"{kind}.load_state_dict(torch.load(path))")
+
+
+class safe_globals:
+    """``torch.serialization.safe_globals(globals)``, accepted for compatibility.
+
+    PyTorch's unpickler with ``weights_only=True`` only rebuilds the globals listed here.
+    chainrule's files are safetensors plus JSON and loading never unpickles, so there is
+    nothing to allow: the list is recorded (``get_safe_globals``) and otherwise unused.
+
+    Example::
+
+        with chainrule.serialization.safe_globals([dict]):
+            pass
+    """
+
+    def __init__(self, safe_globals: list[Any]) -> None:
+        self.globals = list(safe_globals)
+
+    def __enter__(self) -> safe_globals:
+        _SAFE_GLOBALS.extend(self.globals)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for g in self.globals:
+            _SAFE_GLOBALS.remove(g)
+
+
+_SAFE_GLOBALS: list[Any] = []
+
+
+def add_safe_globals(safe_globals: list[Any]) -> None:
+    """As ``torch.serialization.add_safe_globals``: recorded, never needed (no unpickling)."""
+    _SAFE_GLOBALS.extend(safe_globals)
+
+
+def get_safe_globals() -> list[Any]:
+    """The globals recorded by :func:`add_safe_globals` and open :class:`safe_globals`."""
+    return list(_SAFE_GLOBALS)
+
+
+def clear_safe_globals() -> None:
+    """Forget the recorded globals."""
+    _SAFE_GLOBALS.clear()
 
 
 def _decode(node: Any, arrays: dict[str, np.ndarray], path: str) -> Any:

@@ -232,3 +232,48 @@ def test_module_state_dict_interop(tmp_path) -> None:  # noqa: ANN001
     model.load_state_dict(cr.load(tmp_path / "t.safetensors"))
     np.testing.assert_allclose(twin(torch.from_numpy(x)).detach().numpy(),
                                model(cr.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ---- PyTorch spellings around saving (issue 18) ---------------------------------------------
+def test_saving_a_whole_module_or_optimizer_says_what_to_save_instead(tmp_path):
+    import pytest
+    import torch
+
+    import chainrule as cr
+
+    model = cr.nn.Linear(2, 3)
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    torch.save(torch.nn.Linear(2, 3), tmp_path / "torch.pt")  # PyTorch pickles the module
+    for obj, kind in ((model, "module"), (opt, "optimizer"), ({"net": model}, "module")):
+        with pytest.raises(TypeError, match=rf"whole {kind} .*{kind}\.state_dict\(\)"):
+            cr.save(obj, tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()
+    cr.save(model.state_dict(), tmp_path / "m.safetensors")  # what the message says works
+    twin = cr.nn.Linear(2, 3)
+    twin.load_state_dict(cr.load(tmp_path / "m.safetensors"))
+    assert (twin.weight.detach().numpy() == model.weight.detach().numpy()).all()
+
+
+def test_safe_globals_are_accepted_as_in_torch(tmp_path):
+    import torch
+
+    import chainrule as cr
+    from chainrule import serialization
+
+    class Config:
+        pass
+
+    state = {"w": cr.ones(2)}
+    cr.save(state, tmp_path / "s.safetensors")
+    torch.save({"w": torch.ones(2)}, tmp_path / "s.pt")
+    with torch.serialization.safe_globals([Config]):
+        torch.load(tmp_path / "s.pt")
+    with serialization.safe_globals([Config]):
+        assert Config in serialization.get_safe_globals()
+        loaded = cr.load(tmp_path / "s.safetensors")
+    assert Config not in serialization.get_safe_globals()
+    assert (loaded["w"].numpy() == 1).all()
+    serialization.add_safe_globals([Config])
+    assert serialization.get_safe_globals() == [Config]
+    serialization.clear_safe_globals()
+    assert serialization.get_safe_globals() == []
