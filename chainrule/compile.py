@@ -777,19 +777,8 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
     _TRACER = tr
     try:
         result = fn(*args, **kwargs)
-    except BaseException:
-        _TRACER = None
-        _random._rng_hook = prev_hook
-        _optimizer._live_hook = None
-        _unpatch(patched)
-        _jit._enabled = jit_was
-        _threads.workers = workers_was
-        Module.__call__ = orig_call  # type: ignore[method-assign]
-        _restore(prog, swapped, dict_swapped, state_dicts)
-        raise
-    try:
         prog.result = _result_template(result, tr)
-    finally:
+    finally:  # the step raised or not: every patch is undone and every array given back
         _TRACER = None
         _random._rng_hook = prev_hook
         _optimizer._live_hook = None
