@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from typing import Any
 
 __all__ = [
@@ -64,11 +65,15 @@ def install_abort_excepthook(comm: Any) -> None:
 
     def abort_all(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
         try:
+            # The error itself goes on the first line: the launcher forwards a rank's output
+            # asynchronously and Abort can cut off the end of the traceback on a busy machine.
             sys.stderr.write(f"chainrule.distributed: rank {rank} of {size} raised "
-                             f"{exc_type.__name__}; aborting all ranks\n")
+                             f"{exc_type.__name__}: {exc}; aborting all ranks\n")
+            sys.stderr.flush()
             previous(exc_type, exc, tb)
             sys.stdout.flush()
             sys.stderr.flush()
+            time.sleep(0.2)  # let the launcher forward the traceback before the ranks die
         finally:
             comm.Abort(1)
 
