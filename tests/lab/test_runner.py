@@ -4,6 +4,8 @@ giving the same results as a serial run, an experiment that raises becoming an `
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,15 +26,28 @@ def _strip_times(obj):
     return obj
 
 
+def _serial_run_in_a_fresh_process(out_root: Path) -> Path:
+    """The serial run in its own interpreter, as the workers are: a run inside pytest's process
+    would see state earlier tests left behind (caches, modes) that a spawned worker never has."""
+    code = ("from chainrule.lab import runner\n"
+            f"print(runner.run(only={CHEAP!r}, tiny=True, seeds=(0, 1, 2), "
+            f"out_root={str(out_root)!r}, quiet=True, jobs=1)[0])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
 def test_parallel_run_equals_serial_run(tmp_path):
-    out1, res1 = runner.run(only=CHEAP, tiny=True, seeds=(0, 1, 2), out_root=str(tmp_path / "s"),
-                            quiet=True, jobs=1)
+    out1 = _serial_run_in_a_fresh_process(tmp_path / "s")
     out2, res2 = runner.run(only=CHEAP, tiny=True, seeds=(0, 1, 2), out_root=str(tmp_path / "p"),
                             quiet=True, jobs=2)
-    assert [r.id for r in res1] == [r.id for r in res2] == CHEAP
-    assert all(r.verdict != ERROR for r in res1 + res2), [r.summary for r in res1 + res2]
-    j1 = json.loads(Path(f"{out1}/verdicts.json").read_text())
+    assert [r.id for r in res2] == CHEAP
+    assert all(r.verdict != ERROR for r in res2), [r.summary for r in res2]
+    j1 = json.loads((out1 / "verdicts.json").read_text())
     j2 = json.loads(Path(f"{out2}/verdicts.json").read_text())
+    assert [r["id"] for r in j1["results"]] == CHEAP
+    assert all(r["verdict"] != ERROR for r in j1["results"])
     assert j2["meta"]["jobs"] == 2 and j1["meta"]["jobs"] == 1
     assert _strip_times(j1["results"]) == _strip_times(j2["results"])
 
