@@ -76,6 +76,8 @@ LOSSES = {"ce": F.cross_entropy, "mse": F.mse_loss}
 OPTIMIZERS = {
     "sgd": lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9),
     "adam": lambda ps: cr.optim.Adam(ps, lr=0.01),
+    "adamw": lambda ps: cr.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+    "adam_l1": lambda ps: cr.optim.Adam(ps, lr=0.01, l1=1e-3),
 }
 
 
@@ -114,7 +116,8 @@ def _state(model: Any) -> dict:
 
 CASES = [("mlp", "sgd", "ce"), ("mlp", "adam", "mse"), ("cnn", "sgd", "ce"),
          ("cnn", "adam", "ce"), ("conv1d", "adam", "ce"), ("lstm", "sgd", "mse"),
-         ("lstm", "adam", "ce"), ("gru", "adam", "ce"), ("embed", "sgd", "ce")]
+         ("lstm", "adam", "ce"), ("gru", "adam", "ce"), ("embed", "sgd", "ce"),
+         ("mlp", "adamw", "ce"), ("mlp", "adam_l1", "mse")]
 
 
 @pytest.mark.parametrize("kind,opt,loss", CASES)

@@ -99,15 +99,16 @@ class Adam(Optimizer):
         step = state["step"]
         if isinstance(step, np.ndarray):  # capturable (chainrule.compile): stepped in place
             np.add(step, 1, out=step)
-            if group.get("l1", 0) or (wd != 0 and group["decoupled_weight_decay"]):
-                raise NotImplementedError("capturable Adam: l1 / decoupled decay")
         else:
             state["step"] = step = float(step) + 1
             if not group["amsgrad"] and not group.get("l1", 0) and self._fused(p, g, state,
                                                                                 group, step):
                 return
         if wd != 0 and group["decoupled_weight_decay"]:
-            p *= 1 - lr * wd
+            # capturable: the factor from the live lr, rounded to p's dtype as the Python float
+            # of the eager path is (so replay and eager agree bitwise)
+            p *= ((1 - live_scalar(group, "lr") * wd).astype(p.dtype)
+                  if isinstance(step, np.ndarray) else 1 - lr * wd)
         elif wd != 0:
             g = self.decayed(p, g, wd)
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -130,8 +131,14 @@ class Adam(Optimizer):
             lr = live_scalar(group, "lr")  # lr read at run time (schedulers keep working)
             bc1, bc2_sqrt = _bias_corrections(step, beta1, beta2, group)
             t += (eps * bc2_sqrt).astype(p.dtype)
+            l1 = group.get("l1", 0)
+            if l1:
+                threshold = self.scratch(p, 2)
+                xp.divide((lr * l1 * bc2_sqrt).astype(p.dtype), t, out=threshold)
             xp.divide(m, t, out=t)
             axpy((-lr * bc2_sqrt / bc1).astype(np.float64), t, p)
+            if l1:
+                self.prox_l1_(p, threshold)
             return
         if group.get("bias_correction", True):
             bc1 = 1 - beta1**step
