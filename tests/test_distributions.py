@@ -20,7 +20,7 @@ def _params(*arrays: np.ndarray) -> tuple[list, list]:
             [torch.tensor(a, requires_grad=True) for a in arrays])
 
 
-def _same(fc, ft, arrays: list[np.ndarray], atol: float = 1e-10) -> None:
+def check_same(fc, ft, arrays: list[np.ndarray], atol: float = 1e-10) -> None:
     """fc(*chainrule params) == ft(*torch params), and so are the parameter gradients of
     <f, G> for a random G."""
     pc, pt = _params(*arrays)
@@ -42,11 +42,11 @@ X = RNG.standard_normal((4, 2, 3))
 
 def test_normal() -> None:
     xc, xt = cr.tensor(X), torch.tensor(X)
-    _same(lambda m, s: CD.Normal(m, s).log_prob(xc), lambda m, s: TD.Normal(m, s).log_prob(xt),
+    check_same(lambda m, s: CD.Normal(m, s).log_prob(xc), lambda m, s: TD.Normal(m, s).log_prob(xt),
           [LOC, SCALE])
-    _same(lambda m, s: CD.Normal(m, s).entropy(), lambda m, s: TD.Normal(m, s).entropy(),
+    check_same(lambda m, s: CD.Normal(m, s).entropy(), lambda m, s: TD.Normal(m, s).entropy(),
           [LOC, SCALE])
-    _same(lambda m, s: CD.Normal(m, s).stddev + CD.Normal(m, s).variance,
+    check_same(lambda m, s: CD.Normal(m, s).stddev + CD.Normal(m, s).variance,
           lambda m, s: TD.Normal(m, s).stddev + TD.Normal(m, s).variance, [LOC, SCALE])
     d = CD.Normal(cr.tensor(LOC), cr.tensor(SCALE))
     assert d.batch_shape == (2, 3) and d.event_shape == () and d.has_rsample
@@ -88,19 +88,19 @@ def test_bernoulli_and_categorical() -> None:
     v = (RNG.random((2, 3)) < 0.5).astype(float)
     for kw in ("probs", "logits"):
         a = p if kw == "probs" else np.log(p / (1 - p))
-        _same(lambda q, kw=kw: CD.Bernoulli(**{kw: q}).log_prob(cr.tensor(v)),
+        check_same(lambda q, kw=kw: CD.Bernoulli(**{kw: q}).log_prob(cr.tensor(v)),
               lambda q, kw=kw: TD.Bernoulli(**{kw: q}).log_prob(torch.tensor(v)), [a])
-        _same(lambda q, kw=kw: CD.Bernoulli(**{kw: q}).entropy(),
+        check_same(lambda q, kw=kw: CD.Bernoulli(**{kw: q}).entropy(),
               lambda q, kw=kw: TD.Bernoulli(**{kw: q}).entropy(), [a])
     logits = RNG.standard_normal((4, 5))
     k = RNG.integers(0, 5, (3, 4))
     probs = RNG.uniform(0.1, 1.0, (4, 5))
     for kw, a in (("logits", logits), ("probs", probs)):
-        _same(lambda q, kw=kw: CD.Categorical(**{kw: q}).log_prob(cr.tensor(k)),
+        check_same(lambda q, kw=kw: CD.Categorical(**{kw: q}).log_prob(cr.tensor(k)),
               lambda q, kw=kw: TD.Categorical(**{kw: q}).log_prob(torch.tensor(k)), [a])
-        _same(lambda q, kw=kw: CD.Categorical(**{kw: q}).entropy(),
+        check_same(lambda q, kw=kw: CD.Categorical(**{kw: q}).entropy(),
               lambda q, kw=kw: TD.Categorical(**{kw: q}).entropy(), [a])
-        _same(lambda q, kw=kw: CD.Categorical(**{kw: q}).probs,
+        check_same(lambda q, kw=kw: CD.Categorical(**{kw: q}).probs,
               lambda q, kw=kw: TD.Categorical(**{kw: q}).probs, [a])
     d = CD.Categorical(logits=cr.tensor(logits))
     assert d.batch_shape == (4,) and d.sample().shape == (4,)
@@ -123,12 +123,12 @@ def test_reinforce_usage() -> None:
 def test_uniform_and_independent() -> None:
     lo, hi = RNG.uniform(-2, -1, 3), RNG.uniform(1, 2, 3)
     v = RNG.uniform(-0.9, 0.9, (2, 3))
-    _same(lambda a, b: CD.Uniform(a, b).log_prob(cr.tensor(v)),
+    check_same(lambda a, b: CD.Uniform(a, b).log_prob(cr.tensor(v)),
           lambda a, b: TD.Uniform(a, b).log_prob(torch.tensor(v)), [lo, hi])
-    _same(lambda a, b: CD.Uniform(a, b).entropy() + CD.Uniform(a, b).variance,
+    check_same(lambda a, b: CD.Uniform(a, b).entropy() + CD.Uniform(a, b).variance,
           lambda a, b: TD.Uniform(a, b).entropy() + TD.Uniform(a, b).variance, [lo, hi])
     xc, xt = cr.tensor(X), torch.tensor(X)
-    _same(lambda m, s: CD.Independent(CD.Normal(m, s), 1).log_prob(xc),
+    check_same(lambda m, s: CD.Independent(CD.Normal(m, s), 1).log_prob(xc),
           lambda m, s: TD.Independent(TD.Normal(m, s), 1).log_prob(xt), [LOC, SCALE])
     d = CD.Independent(CD.Normal(cr.tensor(LOC), cr.tensor(SCALE)), 1)
     assert d.batch_shape == (2,) and d.event_shape == (3,)
@@ -143,16 +143,16 @@ def test_multivariate_normal() -> None:
     loc, cov = RNG.standard_normal((2, 3)), _spd(3, (2,))
     x = cr.tensor(RNG.standard_normal((4, 2, 3)))
     xt = torch.tensor(x.numpy())
-    _same(lambda m, c: CD.MultivariateNormal(m, covariance_matrix=c).log_prob(x),
+    check_same(lambda m, c: CD.MultivariateNormal(m, covariance_matrix=c).log_prob(x),
           lambda m, c: TD.MultivariateNormal(m, covariance_matrix=c).log_prob(xt), [loc, cov])
-    _same(lambda m, c: CD.MultivariateNormal(m, covariance_matrix=c).entropy(),
+    check_same(lambda m, c: CD.MultivariateNormal(m, covariance_matrix=c).entropy(),
           lambda m, c: TD.MultivariateNormal(m, covariance_matrix=c).entropy(), [loc, cov])
     tril = np.linalg.cholesky(cov)
-    _same(lambda m, t: CD.MultivariateNormal(m, scale_tril=t).log_prob(x),
+    check_same(lambda m, t: CD.MultivariateNormal(m, scale_tril=t).log_prob(x),
           lambda m, t: TD.MultivariateNormal(m, scale_tril=t).log_prob(xt), [loc, tril])
-    _same(lambda m, p: CD.MultivariateNormal(m, precision_matrix=p).log_prob(x),
+    check_same(lambda m, p: CD.MultivariateNormal(m, precision_matrix=p).log_prob(x),
           lambda m, p: TD.MultivariateNormal(m, precision_matrix=p).log_prob(xt), [loc, cov])
-    _same(lambda m, c: CD.MultivariateNormal(m, covariance_matrix=c).variance,
+    check_same(lambda m, c: CD.MultivariateNormal(m, covariance_matrix=c).variance,
           lambda m, c: TD.MultivariateNormal(m, covariance_matrix=c).variance, [loc, cov])
     d = CD.MultivariateNormal(cr.tensor(loc), covariance_matrix=cr.tensor(cov))
     assert d.batch_shape == (2,) and d.event_shape == (3,) and d.rsample((5,)).shape == (5, 2, 3)
@@ -160,19 +160,19 @@ def test_multivariate_normal() -> None:
 
 def test_kl_divergence() -> None:
     m2, s2 = RNG.standard_normal((2, 3)), RNG.uniform(0.5, 2.0, (2, 3))
-    _same(lambda a, b, c, d: CD.kl_divergence(CD.Normal(a, b), CD.Normal(c, d)),
+    check_same(lambda a, b, c, d: CD.kl_divergence(CD.Normal(a, b), CD.Normal(c, d)),
           lambda a, b, c, d: TD.kl_divergence(TD.Normal(a, b), TD.Normal(c, d)),
           [LOC, SCALE, m2, s2])
     p, q = RNG.uniform(0.1, 1, (3, 4)), RNG.uniform(0.1, 1, (3, 4))
-    _same(lambda a, b: CD.kl_divergence(CD.Categorical(a), CD.Categorical(b)),
+    check_same(lambda a, b: CD.kl_divergence(CD.Categorical(a), CD.Categorical(b)),
           lambda a, b: TD.kl_divergence(TD.Categorical(a), TD.Categorical(b)), [p, q])
-    _same(lambda a, b: CD.kl_divergence(CD.Bernoulli(a), CD.Bernoulli(b)),
+    check_same(lambda a, b: CD.kl_divergence(CD.Bernoulli(a), CD.Bernoulli(b)),
           lambda a, b: TD.kl_divergence(TD.Bernoulli(a), TD.Bernoulli(b)), [p, q])
-    _same(lambda a, b: CD.kl_divergence(CD.Bernoulli(logits=a), CD.Bernoulli(logits=b)),
+    check_same(lambda a, b: CD.kl_divergence(CD.Bernoulli(logits=a), CD.Bernoulli(logits=b)),
           lambda a, b: TD.kl_divergence(TD.Bernoulli(logits=a), TD.Bernoulli(logits=b)),
           [LOC, m2])
     c1, c2 = _spd(3), _spd(3)
-    _same(lambda a, b, c, d: CD.kl_divergence(CD.MultivariateNormal(a, b),
+    check_same(lambda a, b, c, d: CD.kl_divergence(CD.MultivariateNormal(a, b),
                                               CD.MultivariateNormal(c, d)),
           lambda a, b, c, d: TD.kl_divergence(TD.MultivariateNormal(a, b),
                                               TD.MultivariateNormal(c, d)),
@@ -203,10 +203,10 @@ def test_validation_errors() -> None:
 def test_beta() -> None:
     a, b = RNG.uniform(0.5, 3.0, 3), RNG.uniform(0.5, 3.0, 3)
     v = RNG.uniform(0.05, 0.95, (2, 3))
-    _same(lambda p, q: CD.Beta(p, q).log_prob(cr.tensor(v)),
+    check_same(lambda p, q: CD.Beta(p, q).log_prob(cr.tensor(v)),
           lambda p, q: TD.Beta(p, q).log_prob(torch.tensor(v)), [a, b])
-    _same(lambda p, q: CD.Beta(p, q).entropy(), lambda p, q: TD.Beta(p, q).entropy(), [a, b])
-    _same(lambda p, q: CD.Beta(p, q).mean + CD.Beta(p, q).variance,
+    check_same(lambda p, q: CD.Beta(p, q).entropy(), lambda p, q: TD.Beta(p, q).entropy(), [a, b])
+    check_same(lambda p, q: CD.Beta(p, q).mean + CD.Beta(p, q).variance,
           lambda p, q: TD.Beta(p, q).mean + TD.Beta(p, q).variance, [a, b])
     # second derivative of log_prob wrt the concentration goes through polygamma(1)
     pc, pt = _params(a, b)
@@ -225,14 +225,14 @@ def test_beta() -> None:
 
 def test_cdf_icdf() -> None:
     xc, xt = cr.tensor(X), torch.tensor(X)
-    _same(lambda m, s: CD.Normal(m, s).cdf(xc), lambda m, s: TD.Normal(m, s).cdf(xt),
+    check_same(lambda m, s: CD.Normal(m, s).cdf(xc), lambda m, s: TD.Normal(m, s).cdf(xt),
           [LOC, SCALE])
     q = RNG.uniform(0.02, 0.98, (4, 2, 3))
-    _same(lambda m, s, p: CD.Normal(m, s).icdf(p), lambda m, s, p: TD.Normal(m, s).icdf(p),
+    check_same(lambda m, s, p: CD.Normal(m, s).icdf(p), lambda m, s, p: TD.Normal(m, s).icdf(p),
           [LOC, SCALE, q], atol=1e-9)
     lo, hi = RNG.uniform(-2, -1, 3), RNG.uniform(1, 2, 3)
     v = RNG.uniform(-0.9, 0.9, (2, 3))
-    _same(lambda a, b: CD.Uniform(a, b).cdf(cr.tensor(v)),
+    check_same(lambda a, b: CD.Uniform(a, b).cdf(cr.tensor(v)),
           lambda a, b: TD.Uniform(a, b).cdf(torch.tensor(v)), [lo, hi])
-    _same(lambda a, b, p: CD.Uniform(a, b).icdf(p), lambda a, b, p: TD.Uniform(a, b).icdf(p),
+    check_same(lambda a, b, p: CD.Uniform(a, b).icdf(p), lambda a, b, p: TD.Uniform(a, b).icdf(p),
           [lo, hi, q[0]])

@@ -26,7 +26,7 @@ def _twin(cr_model: nn.Module, torch_model: torch.nn.Module) -> None:
                                  cr_model.state_dict().items()})
 
 
-def _per_example(cr_model, torch_model, x: np.ndarray, y: np.ndarray) -> None:
+def check_per_example_grads(cr_model, torch_model, x: np.ndarray, y: np.ndarray) -> None:
     """The tutorial's recipe on both sides: vmap(grad(loss), in_dims=(None, None, 0, 0))."""
     def cr_loss(params, buffers, sample, target):
         out = functional_call(cr_model, (params, buffers), (sample.unsqueeze(0),))
@@ -60,7 +60,7 @@ def test_per_example_grads_mlp():
     m = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
     t = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).double()
     _twin(m, t)
-    _per_example(m, t, rng.standard_normal((6, 5)), rng.integers(0, 3, 6))
+    check_per_example_grads(m, t, rng.standard_normal((6, 5)), rng.integers(0, 3, 6))
 
 
 def test_per_example_grads_cnn_with_buffers():
@@ -76,7 +76,7 @@ def test_per_example_grads_cnn_with_buffers():
     _twin(m, t)
     m[1].running_mean.data[:] = rng.standard_normal(3)
     t[1].running_mean.copy_(_t(m[1].running_mean.numpy()))
-    _per_example(m, t, rng.standard_normal((4, 1, 6, 6)), rng.integers(0, 4, 4))
+    check_per_example_grads(m, t, rng.standard_normal((4, 1, 6, 6)), rng.integers(0, 4, 4))
 
 
 def test_functional_call_leaves_module_unchanged():

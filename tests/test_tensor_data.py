@@ -23,7 +23,7 @@ def both(a: np.ndarray, requires_grad: bool = False) -> tuple[cr.Tensor, torch.T
             torch.tensor(a.copy(), dtype=torch.float64, requires_grad=requires_grad))
 
 
-def close(c: Any, t: Any, **kw: Any) -> None:
+def assert_close(c: Any, t: Any, **kw: Any) -> None:
     np.testing.assert_allclose(np.asarray(c.detach() if isinstance(c, cr.Tensor) else c),
                                t.detach().numpy() if isinstance(t, torch.Tensor) else t, **kw)
 
@@ -131,18 +131,19 @@ def test_numpy_keyword_spellings_equal_torch(name: str, kw: dict) -> None:
     c, t = both(np.abs(A) + 0.5)
     if name == "all":
         c, t = c > 0.7, t > 0.7
-    close(getattr(c, name)(**kw), getattr(t, name)(**kw), rtol=1e-12)
-    close(getattr(cr, name)(c, **kw), getattr(torch, name)(t, **kw), rtol=1e-12)
+    assert_close(getattr(c, name)(**kw), getattr(t, name)(**kw), rtol=1e-12)
+    assert_close(getattr(cr, name)(c, **kw), getattr(torch, name)(t, **kw), rtol=1e-12)
 
 
 def test_numpy_spellings_on_index_ops_and_cat() -> None:
     c, t = both(A)
     ic, it = cr.tensor([[0, 2], [1, 1], [3, 0]]), torch.tensor([[0, 2], [1, 1], [3, 0]])
-    close(c.gather(axis=1, index=ic), t.gather(axis=1, index=it))
-    close(cr.cat([c, c], axis=1), torch.cat([t, t], axis=1))
-    close(cr.stack([c, c], axis=2), torch.stack([t, t], axis=2))
-    close(c.max(axis=1).values, t.max(axis=1).values)
-    close(c.index_select(axis=1, index=cr.tensor([3, 0])), t.index_select(1, torch.tensor([3, 0])))
+    assert_close(c.gather(axis=1, index=ic), t.gather(axis=1, index=it))
+    assert_close(cr.cat([c, c], axis=1), torch.cat([t, t], axis=1))
+    assert_close(cr.stack([c, c], axis=2), torch.stack([t, t], axis=2))
+    assert_close(c.max(axis=1).values, t.max(axis=1).values)
+    assert_close(c.index_select(axis=1, index=cr.tensor([3, 0])),
+                 t.index_select(1, torch.tensor([3, 0])))
     with pytest.raises(TypeError, match="both dim= and its NumPy spelling axis="):
         c.sum(dim=0, axis=1)
 
@@ -227,7 +228,7 @@ def test_new_factories_equal_torch(name: str, args: tuple) -> None:
     rc, rt = getattr(c, name)(*args), getattr(t, name)(*args)
     assert tuple(rc.shape) == tuple(rt.shape) and str(rc.dtype) == str(rt.dtype).split(".")[1]
     if name != "new_empty":
-        close(rc, rt)
+        assert_close(rc, rt)
     rc = getattr(c, name)(*args, dtype=cr.float32, requires_grad=True)
     rt = getattr(t, name)(*args, dtype=torch.float32, requires_grad=True)
     assert rc.requires_grad and rt.requires_grad and rc.dtype == cr.float32
@@ -235,43 +236,43 @@ def test_new_factories_equal_torch(name: str, args: tuple) -> None:
 
 def test_roll_clone_and_histogram_methods() -> None:
     c, t = both(A, requires_grad=True)
-    close(c.roll(2), t.roll(2))
-    close(c.roll((1, -1), (0, 1)), t.roll((1, -1), (0, 1)))
-    close(cr.roll(c, 5), torch.roll(t, 5))
+    assert_close(c.roll(2), t.roll(2))
+    assert_close(c.roll((1, -1), (0, 1)), t.roll((1, -1), (0, 1)))
+    assert_close(cr.roll(c, 5), torch.roll(t, 5))
     r0 = c.roll(0, 1)
     assert r0 is not c and r0.data_ptr() != c.data_ptr()  # a copy, as torch
     (c.roll(3) * cr.tensor(A)).sum().backward()
     (t.roll(3) * torch.tensor(A)).sum().backward()
-    close(c.grad, t.grad)
+    assert_close(c.grad, t.grad)
     k = c.clone(memory_format=cr.contiguous_format)
     assert k.grad_fn is not None and k.data_ptr() != c.data_ptr()
     ic, it = cr.tensor([1, 1, 3, 0]), torch.tensor([1, 1, 3, 0])
     wc, wt = both(np.array([0.5, 0.25, 2.0, 1.0]))
-    close(ic.bincount(weights=wc, minlength=6), it.bincount(weights=wt, minlength=6))
+    assert_close(ic.bincount(weights=wc, minlength=6), it.bincount(weights=wt, minlength=6))
     v, tv = c.detach().reshape(-1), t.detach().reshape(-1)
-    close(v.histc(bins=5), tv.histc(bins=5), rtol=1e-12)
+    assert_close(v.histc(bins=5), tv.histc(bins=5), rtol=1e-12)
     hc, ht = v.histogram(4, range=(-1.0, 1.0)), tv.histogram(4, range=(-1.0, 1.0))
-    close(hc[0], ht[0])
-    close(hc[1], ht[1], rtol=1e-12)
+    assert_close(hc[0], ht[0])
+    assert_close(hc[1], ht[1], rtol=1e-12)
 
 
 def test_take_along_dim_equals_torch() -> None:
     c, t = both(A, requires_grad=True)
     idx = np.argsort(A, axis=1)[:, :2]
-    close(cr.take_along_dim(c, cr.tensor(idx), dim=1), torch.take_along_dim(t, torch.tensor(idx),
-                                                                          dim=1))
-    close(c.take_along_dim(cr.tensor([0, 11])), t.take_along_dim(torch.tensor([0, 11])))
+    assert_close(cr.take_along_dim(c, cr.tensor(idx), dim=1),
+                 torch.take_along_dim(t, torch.tensor(idx), dim=1))
+    assert_close(c.take_along_dim(cr.tensor([0, 11])), t.take_along_dim(torch.tensor([0, 11])))
     bcast = RNG.integers(0, 4, (1, 2, 5))  # against (3, 4, 1): broadcast in dims 0 and 2
     c3, t3 = both(A.reshape(3, 4, 1))
-    close(c3.take_along_dim(cr.tensor(bcast), dim=1),
+    assert_close(c3.take_along_dim(cr.tensor(bcast), dim=1),
           torch.take_along_dim(t3, torch.tensor(bcast), dim=1))
     c2, t2 = both(A, requires_grad=True)
     oc = c2.take_along_dim(cr.tensor(np.array([[1, 0, 3]])), dim=1)
     ot = t2.take_along_dim(torch.tensor(np.array([[1, 0, 3]])), dim=1)
-    close(oc, ot)
+    assert_close(oc, ot)
     oc.sum().backward()
     ot.sum().backward()
-    close(c2.grad, t2.grad)
+    assert_close(c2.grad, t2.grad)
     with pytest.raises(IndexError, match="out of bounds"):
         c.take_along_dim(cr.tensor([[4]]), dim=1)
     with pytest.raises(RuntimeError, match="same number of dimensions"):
@@ -283,17 +284,17 @@ def test_index_add_equals_torch() -> None:
     idx = [3, 0, 3]  # repeated index: contributions accumulate
     oc = c.index_add(1, cr.tensor(idx), sc, alpha=2.0)
     ot = t.index_add(1, torch.tensor(idx), st, alpha=2.0)
-    close(oc, ot, rtol=1e-12)
+    assert_close(oc, ot, rtol=1e-12)
     g = RNG.standard_normal((3, 4))
     (oc * cr.tensor(g)).sum().backward()
     (ot * torch.tensor(g)).sum().backward()
-    close(c.grad, t.grad)
-    close(sc.grad, st.grad)
+    assert_close(c.grad, t.grad)
+    assert_close(sc.grad, st.grad)
     mc, mt = cr.zeros(4, 2, dtype=cr.float64), torch.zeros(4, 2, dtype=torch.float64)
     rc = mc.index_add_(0, cr.tensor([1, 1]), cr.ones(2, 2, dtype=cr.float64))
     mt.index_add_(0, torch.tensor([1, 1]), torch.ones(2, 2, dtype=torch.float64))
     assert rc is mc
-    close(mc, mt)
+    assert_close(mc, mt)
     with pytest.raises(IndexError, match="out of bounds"):
         mc.index_add_(0, cr.tensor([4, 0]), cr.ones(2, 2, dtype=cr.float64))
     with pytest.raises(IndexError, match="Number of indices"):
@@ -358,10 +359,10 @@ def test_inplace_math_methods_equal_torch(name: str) -> None:
     yc, yt = c * 2, t * 2
     assert getattr(yc, name)() is yc
     getattr(yt, name)()
-    close(yc, yt, rtol=1e-12)
+    assert_close(yc, yt, rtol=1e-12)
     (yc * cr.tensor(g)).sum().backward()
     (yt * torch.tensor(g)).sum().backward()
-    close(c.grad, t.grad, rtol=1e-12)
+    assert_close(c.grad, t.grad, rtol=1e-12)
 
 
 def test_randint_two_argument_form() -> None:

@@ -21,7 +21,7 @@ def _pair(*shapes: tuple[int, ...]) -> tuple[list, list]:
             [torch.tensor(a, requires_grad=True) for a in arrs])
 
 
-def _check(f_cr, f_t, *shapes: tuple[int, ...], atol: float = 1e-10) -> None:
+def check_vs(f_cr, f_t, *shapes: tuple[int, ...], atol: float = 1e-10) -> None:
     """f on chainrule and torch: same value, same gradients of <f, G> for a random G."""
     xc, xt = _pair(*shapes)
     yc, yt = f_cr(*xc), f_t(*xt)
@@ -62,12 +62,12 @@ def test_randint_forms() -> None:
 
 @pytest.mark.parametrize("k", [-2, 0, 1])
 def test_diag_and_diag_embed(k: int) -> None:
-    _check(lambda x: cr.diag(x, k), lambda x: torch.diag(x, k), (4,))
-    _check(lambda x: x.diag(k), lambda x: x.diag(k), (3, 5))
-    _check(lambda x: cr.diag_embed(x, k), lambda x: torch.diag_embed(x, k), (2, 3))
-    _check(lambda x: cr.diag_embed(x, k, -1, 0), lambda x: torch.diag_embed(x, k, -1, 0),
+    check_vs(lambda x: cr.diag(x, k), lambda x: torch.diag(x, k), (4,))
+    check_vs(lambda x: x.diag(k), lambda x: x.diag(k), (3, 5))
+    check_vs(lambda x: cr.diag_embed(x, k), lambda x: torch.diag_embed(x, k), (2, 3))
+    check_vs(lambda x: cr.diag_embed(x, k, -1, 0), lambda x: torch.diag_embed(x, k, -1, 0),
            (2, 3))
-    _check(lambda x: cr.diagonal(x, k, 0, 2), lambda x: torch.diagonal(x, k, 0, 2), (4, 2, 5))
+    check_vs(lambda x: cr.diagonal(x, k, 0, 2), lambda x: torch.diagonal(x, k, 0, 2), (4, 2, 5))
     with pytest.raises(RuntimeError, match="1D or 2D"):
         cr.zeros(2, 2, 2).diag()
 
@@ -83,7 +83,7 @@ def test_fill_diagonal_(shape: tuple[int, ...], wrap: bool) -> None:
 
 @pytest.mark.parametrize("dim,size,step", [(0, 3, 2), (1, 2, 1), (-1, 4, 3), (1, 5, 5)])
 def test_unfold(dim: int, size: int, step: int) -> None:
-    _check(lambda x: x.unfold(dim, size, step), lambda x: x.unfold(dim, size, step), (6, 5, 7))
+    check_vs(lambda x: x.unfold(dim, size, step), lambda x: x.unfold(dim, size, step), (6, 5, 7))
 
 
 def test_unfold_is_a_view_and_checks() -> None:
@@ -103,7 +103,7 @@ def test_index_put_accumulate() -> None:
     t.index_put_((torch.tensor(rows), torch.tensor(cols)), torch.tensor(1), accumulate=True)
     np.testing.assert_array_equal(c.numpy(), t.numpy())
     for acc in (False, True):
-        _check(lambda x, v, a=acc: (x * 1).index_put_((cr.tensor(rows), cr.tensor(cols)), v,
+        check_vs(lambda x, v, a=acc: (x * 1).index_put_((cr.tensor(rows), cr.tensor(cols)), v,
                                                        accumulate=a),
                lambda x, v, a=acc: (x * 1).index_put_((torch.tensor(rows), torch.tensor(cols)),
                                                        v, accumulate=a),
@@ -112,19 +112,19 @@ def test_index_put_accumulate() -> None:
 
 @pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 0.5])
 def test_normalize_pairwise_cdist(p: float) -> None:
-    _check(lambda x: CF.normalize(x, p, 1), lambda x: torch.nn.functional.normalize(x, p, 1),
+    check_vs(lambda x: CF.normalize(x, p, 1), lambda x: torch.nn.functional.normalize(x, p, 1),
            (4, 5))
-    _check(lambda a, b: CF.pairwise_distance(a, b, p),
+    check_vs(lambda a, b: CF.pairwise_distance(a, b, p),
            lambda a, b: torch.nn.functional.pairwise_distance(a, b, p), (4, 5), (4, 5))
-    _check(lambda a, b: CF.pairwise_distance(a, b, p, keepdim=True),
+    check_vs(lambda a, b: CF.pairwise_distance(a, b, p, keepdim=True),
            lambda a, b: torch.nn.functional.pairwise_distance(a, b, p, keepdim=True),
            (4, 5), (5,))
-    _check(lambda a, b: cr.cdist(a, b, p), lambda a, b: torch.cdist(a, b, p), (2, 4, 3),
+    check_vs(lambda a, b: cr.cdist(a, b, p), lambda a, b: torch.cdist(a, b, p), (2, 4, 3),
            (2, 6, 3))
 
 
 def test_cdist_inf_zero_and_coincident_points() -> None:
-    _check(lambda a, b: cr.cdist(a, b, float("inf")),
+    check_vs(lambda a, b: cr.cdist(a, b, float("inf")),
            lambda a, b: torch.cdist(a, b, float("inf")), (4, 3), (5, 3))
     a = RNG.standard_normal((3, 2))
     xc, xt = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
@@ -136,22 +136,22 @@ def test_cdist_inf_zero_and_coincident_points() -> None:
 
 
 def test_cosine_similarity_and_modules() -> None:
-    _check(lambda a, b: CF.cosine_similarity(a, b),
+    check_vs(lambda a, b: CF.cosine_similarity(a, b),
            lambda a, b: torch.nn.functional.cosine_similarity(a, b), (4, 5), (4, 5))
-    _check(lambda a, b: cnn.CosineSimilarity(dim=0)(a, b),
+    check_vs(lambda a, b: cnn.CosineSimilarity(dim=0)(a, b),
            lambda a, b: torch.nn.CosineSimilarity(dim=0)(a, b), (4, 5), (1, 5))
-    _check(lambda a, b: cnn.PairwiseDistance(p=1.0)(a, b),
+    check_vs(lambda a, b: cnn.PairwiseDistance(p=1.0)(a, b),
            lambda a, b: torch.nn.PairwiseDistance(p=1.0)(a, b), (4, 5), (4, 5))
 
 
 @pytest.mark.parametrize("swap,reduction", [(False, "mean"), (True, "sum"), (False, "none")])
 def test_triplet_margin_loss(swap: bool, reduction: str) -> None:
-    _check(lambda a, p, n: cnn.TripletMarginLoss(margin=1.5, swap=swap, reduction=reduction)(
+    check_vs(lambda a, p, n: cnn.TripletMarginLoss(margin=1.5, swap=swap, reduction=reduction)(
                a, p, n),
            lambda a, p, n: torch.nn.TripletMarginLoss(margin=1.5, swap=swap,
                                                       reduction=reduction)(a, p, n),
            (6, 4), (6, 4), (6, 4))
-    _check(lambda a, p, n: CF.triplet_margin_loss(a, p, n, p=1, reduction=reduction),
+    check_vs(lambda a, p, n: CF.triplet_margin_loss(a, p, n, p=1, reduction=reduction),
            lambda a, p, n: torch.nn.functional.triplet_margin_loss(a, p, n, p=1,
                                                                    reduction=reduction),
            (6, 4), (6, 4), (6, 4))
@@ -159,6 +159,6 @@ def test_triplet_margin_loss(swap: bool, reduction: str) -> None:
 
 def test_cosine_embedding_loss_module() -> None:
     y = np.array([1, -1, 1, -1])
-    _check(lambda a, b: cnn.CosineEmbeddingLoss(margin=0.2)(a, b, cr.tensor(y)),
+    check_vs(lambda a, b: cnn.CosineEmbeddingLoss(margin=0.2)(a, b, cr.tensor(y)),
            lambda a, b: torch.nn.CosineEmbeddingLoss(margin=0.2)(a, b, torch.tensor(y)),
            (4, 5), (4, 5))

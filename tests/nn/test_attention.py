@@ -195,7 +195,7 @@ def _mha_pair(**kw: object) -> tuple:
     return tm, cm
 
 
-def _run_mha(tm: object, cm: object, q: np.ndarray, k: np.ndarray | None, v: np.ndarray | None,
+def check_mha(tm: object, cm: object, q: np.ndarray, k: np.ndarray | None, v: np.ndarray | None,
              call: dict, seed: int = 0) -> None:
     """Run both on (q, k, v) (k/v None: self-attention on the same tensor, k is v when v is
     None), compare outputs, weights and all gradients."""
@@ -260,7 +260,7 @@ def test_mha_cross_attention_matches_torch(batch_first: bool, need_weights: bool
     q, kv = r.standard_normal(shape(L)), r.standard_normal(shape(S))
     call = {"need_weights": need_weights, "average_attn_weights": average,
             **MASK_SETS[masks](_masks(True))}
-    _run_mha(tm, cm, q, kv, None, call)  # key is value: the two-GEMM packed projection
+    check_mha(tm, cm, q, kv, None, call)  # key is value: the two-GEMM packed projection
 
 
 @pytest.mark.parametrize("kw", [
@@ -276,7 +276,7 @@ def test_mha_options_match_torch(kw: dict, need_weights: bool) -> None:
     v = r.standard_normal((S, N, kw.get("vdim", E)))
     m = _masks(True)
     call = {"need_weights": need_weights, "attn_mask": m["am"], "key_padding_mask": m["kpm"]}
-    _run_mha(tm, cm, q, k, v, call)
+    check_mha(tm, cm, q, k, v, call)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -287,7 +287,7 @@ def test_mha_self_attention_same_tensor_and_causal_hint(batch_first: bool) -> No
     causal = np.triu(np.full((L, L), -np.inf), 1)
     for call in ({}, {"attn_mask": causal, "is_causal": True, "need_weights": False},
                  {"attn_mask": causal, "is_causal": True, "need_weights": True}):
-        _run_mha(tm, cm, x, None, None, call)
+        check_mha(tm, cm, x, None, None, call)
 
 
 @pytest.mark.filterwarnings("ignore:Support for mismatched")
@@ -298,7 +298,7 @@ def test_mha_unbatched_matches_torch(need_weights: bool) -> None:
     m = _masks(False)
     call = {"need_weights": need_weights, "key_padding_mask": m["kpm"], "attn_mask": m["am3"],
             "average_attn_weights": False}
-    _run_mha(tm, cm, r.standard_normal((L, E)), r.standard_normal((S, E)),
+    check_mha(tm, cm, r.standard_normal((L, E)), r.standard_normal((S, E)),
              r.standard_normal((S, E)), call)
 
 
