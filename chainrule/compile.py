@@ -718,12 +718,15 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
     optimizers = []
     objects = gc.get_objects()
     tensors_alive = [o for o in objects if issubclass(type(o), Tensor)]
-    grad_of = {id(o.grad): o for o in tensors_alive if o.grad is not None}
+    grads = [(getattr(o, "grad", None), o) for o in tensors_alive]
+    grad_of = {id(g): o for g, o in grads if g is not None}
     for o in objects:
         if issubclass(type(o), Tensor):
             if id(o) in arg_ids:
                 continue
-            a = _arr(o)
+            # gc also lists objects whose __init__ raised and that a traceback still holds
+            # (e.g. a pytest.raises), so a half-built tensor or optimizer is skipped, not read.
+            a = getattr(o, "_array", None)
             if type(a) is _ndarray:
                 v = _plain_view(a, _Traced)
                 owner = grad_of.get(id(o))
@@ -732,7 +735,7 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
                 tr.keep.append(v)
                 _set_arr(o, v)
                 swapped.append((o, a, v))
-        elif issubclass(type(o), Optimizer):
+        elif issubclass(type(o), Optimizer) and isinstance(vars(o).get("state"), dict):
             optimizers.append(o)
     state_dicts: list[dict] = []
     for opt in optimizers:
@@ -750,7 +753,7 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
                     tr.keep.append(v)
                     st[k] = v
                     dict_swapped.append((st, k, a, v))
-    grads_before = [(t, t.grad is None) for t, _, _ in swapped]
+    grads_before = [(t, t.grad) for t, _, _ in swapped]
     modules: dict[int, Any] = {}
     orig_call = Module.__call__
 
@@ -823,10 +826,6 @@ def _restore(prog: _Program, swapped: list, dict_swapped: list, dicts: list) -> 
             st[k] = _plain_view(cur, _ndarray)
     for t, _, _ in swapped:  # gradients created by the step
         g = t.grad
-        if g is not None and g.grad_fn is not None:
-            tr.refuse("backward(create_graph=True): the gradient's graph cannot be replayed")
-        if t._hooks:
-            tr.refuse("a tensor hook (Python side effects are not replayed)")
         if g is not None and id(g) not in swapped_ids:
             i = slot_of.get(id(_arr(g)))  # (a plain array: a constant the step wrote into)
             if i is not None:
@@ -841,8 +840,8 @@ def _restore(prog: _Program, swapped: list, dict_swapped: list, dicts: list) -> 
                 st[k] = _plain_view(a, _ndarray)
     prog.outputs.sort(key=lambda o: (o[0], o[-1]))  # (gc's order is not stable)
     for o in gc.get_objects():  # no traced array outlives the capture
-        if issubclass(type(o), Tensor) and isinstance(_arr(o), _Traced):
-            _set_arr(o, _plain_view(_arr(o), _ndarray))
+        if issubclass(type(o), Tensor) and isinstance(a := getattr(o, "_array", None), _Traced):
+            _set_arr(o, _plain_view(a, _ndarray))
 
 
 def _hoist_guards(tr: _Tracer) -> list[_Instr]:
@@ -913,7 +912,16 @@ def _finish(prog: _Program, result: Any, grads_before: list, modules: dict,
         prog.ext_holders[i] = tr.pending_ext[id(tr.objs[i])][2]
     touched = {id(h[1]) for h in prog.ext_holders.values() if h[0] in "tg"}
     touched |= {id(o[1]) for o in prog.outputs}
-    prog.grad_none = [(t, none) for t, none in grads_before if id(t) in touched]
+    prog.grad_none = [(t, g is None) for t, g in grads_before if id(t) in touched]
+    # only the tensors this step read or wrote: gc also lists every other tensor alive in
+    # the process, whose hooks and graphs are none of this step's business
+    for t, g in grads_before:
+        if id(t) not in touched:
+            continue
+        if t._hooks:
+            return "a tensor hook (Python side effects are not replayed)"
+        if t.grad is not None and t.grad is not g and t.grad.grad_fn is not None:
+            return "backward(create_graph=True): the gradient's graph cannot be replayed"
     prog.modules = [(m, m.training) for m in modules.values()]
     live = {id(ins.fn.obj) for ins in tr.instrs if isinstance(ins.fn, _Load)}
     prog.hypers = [(g, _hypers(g, id(g) in live)) for o in optimizers for g in o.param_groups

@@ -463,3 +463,34 @@ def test_unsupported_steps_stay_eager(case: str) -> None:
             fn(x)
     assert fn.replays == 0
     assert len(calls) == (5 if case != "create_graph" else 0)
+
+
+def test_capture_skips_half_built_objects_that_gc_still_lists() -> None:
+    """An optimizer or tensor whose __init__ raised, still held by a traceback (a
+    ``pytest.raises`` keeps one), is listed by gc; capture must skip it, not read it."""
+    kept: list[Any] = [cr.Tensor.__new__(cr.Tensor)]  # a tensor never given an array
+    with pytest.raises(ValueError) as info:
+        cr.optim.Adamax([cr.zeros(2, requires_grad=True)], betas=(0.9, 1.0))
+    kept.append(info)
+    other = cr.ones(2, requires_grad=True)  # hooked, with a graph-carrying grad, but not read
+    other.register_hook(lambda g: g)       # by the step: must not keep the step eager
+    (other * other).sum().backward(create_graph=True)
+    kept.append(other)
+    model = nn.Linear(3, 1).double()
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    x = cr.tensor(np.ones((4, 3)))
+
+    def step() -> Any:
+        opt.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    fn = cr.compile(step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        losses = [fn().item() for _ in range(5)]
+    assert fn.replays == 2, fn.reasons  # calls 1-3: the warm-up and two captures that agree
+    assert losses[-1] < losses[0]
+    assert len(kept) == 3
