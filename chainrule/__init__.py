@@ -7,13 +7,21 @@ so ``import chainrule`` stays fast.
 
 from __future__ import annotations
 
+import builtins as _builtins
 import importlib
 from typing import Any
 
 __version__ = "0.1.0"
 
 from chainrule import backend
-from chainrule.autograd.engine import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.autograd.engine import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from chainrule.backend import default_dtype as get_default_dtype
 from chainrule.backend import set_default_dtype
 from chainrule.creation import (
@@ -68,7 +76,7 @@ from chainrule.tensor import (
     tensordot,
     where,
 )
-from chainrule.types import MinMax
+from chainrule.types import MinMax, Size
 
 float16 = half = backend.float16
 float32 = float = backend.float32
@@ -106,7 +114,7 @@ from chainrule import autograd  # noqa: E402
 _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
     "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
-    "onnx", "distributions", "compile",
+    "onnx", "distributions", "compile", "backends",
 }
 
 
@@ -136,6 +144,26 @@ def is_tensor(obj: Any) -> Any:
 
 def numel(x: Tensor) -> Any:
     return x.numel()
+
+
+_DETERMINISTIC = {"mode": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode: Any, *, warn_only: Any = False) -> None:
+    """``torch.use_deterministic_algorithms``: recorded, and already true of every chainrule op
+    (results depend only on inputs and explicit generators, never on thread timing)."""
+    if not isinstance(mode, _builtins.int) or not isinstance(warn_only, _builtins.int):
+        raise TypeError("use_deterministic_algorithms(mode, *, warn_only=False) expects bools, "
+                        f"got mode={mode!r}, warn_only={warn_only!r}")
+    _DETERMINISTIC.update(mode=_builtins.bool(mode), warn_only=_builtins.bool(warn_only))
+
+
+def are_deterministic_algorithms_enabled() -> Any:
+    return _DETERMINISTIC["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> Any:
+    return _DETERMINISTIC["warn_only"]
 
 
 def set_num_threads(n: Any) -> None:

@@ -741,12 +741,13 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
     for opt in optimizers:
         dicts = [*opt.state.values(), getattr(opt, "_scratch", {})]
         state_dicts += [d for d in dicts if isinstance(d, dict)]
+        scalars = getattr(opt, "scalar_state", ("step",))
         for st in dicts:
             if not isinstance(st, dict):
                 continue
             for k, a in list(st.items()):
-                if k == "step" and isinstance(a, float):  # capturable: a 0-d array stepped
-                    a = st[k] = np.asarray(a, dtype=np.float64)  # in place by the program
+                if k in scalars and isinstance(a, float):  # capturable: a 0-d array that
+                    a = st[k] = np.asarray(a, dtype=np.float64)  # the program updates in place
                 if type(a) is _ndarray:
                     v = _plain_view(a, _Traced)
                     tr.pending_ext[id(v)] = tr.pending_ext[id(a)] = (v, a, ("d", st, k))
@@ -1134,6 +1135,9 @@ def _same_slot(x: tuple, y: tuple) -> bool:
 
 
 # ---- the compiled function -----------------------------------------------------------------------
+_MISSED = object()  # what ``_replay`` returns when a value guard failed
+
+
 class _Entry:
     """One guarded program of a compiled function: 'pending' (captured once), 'ready' or
     'eager' (with the reason)."""
@@ -1203,7 +1207,13 @@ class CompiledFunction:
             if e.spec != spec or (e.prog is not None and not e.prog.guards_hold()):
                 continue
             if e.state == "ready":
-                return self._replay(e, args, kwargs, tensors)
+                out = self._replay(e, args, kwargs, tensors)
+                if out is _MISSED:  # a value guard failed (nothing changed): another program
+                    continue  # of this spec may hold, else one is captured below
+                if e is not self.entries[0]:  # most recently replayed first: a flipped value
+                    self.entries.remove(e)  # guard (RAdam's ρ_t > 5) is not retried each call
+                    self.entries.insert(0, e)
+                return out
             if e.state == "eager":
                 return self.fn(*args, **kwargs)
             result, got = _capture(self.fn, args, kwargs, tensors)
@@ -1253,12 +1263,12 @@ class CompiledFunction:
         gen_states = [g.bit_generator.state for g in gens]
         try:
             vals = prog.fn(A, E, C)
-        except _GuardMiss:  # undo what ran before the guard, then run the step eagerly
+        except _GuardMiss:  # undo what ran before the guard; the caller tries another program
             for k, a in zip(prog.protect, saved):
                 np.copyto(E[k], a)
             for g, st in zip(gens, gen_states):
                 g.bit_generator.state = st
-            return self.fn(*args, **kwargs)
+            return _MISSED
         self.replays += 1
         return self._write_back(prog, vals)
 

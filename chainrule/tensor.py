@@ -46,6 +46,7 @@ from chainrule.ops import index as I
 from chainrule.ops import matmul as M
 from chainrule.ops import reduce as R
 from chainrule.ops import shape as S
+from chainrule.types import Size
 
 _new = object.__new__
 
@@ -206,13 +207,13 @@ class Tensor:
         self._base = None  # no longer a view of its old base's storage
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self._array.shape
+    def shape(self) -> Size:
+        return Size(self._array.shape)
 
     def size(self, dim: int | None = None) -> Any:
-        """The shape (a tuple), or the size of one dimension."""
+        """The shape (a :class:`chainrule.Size`), or the size of one dimension."""
         if dim is None:
-            return self._array.shape
+            return Size(self._array.shape)
         return self._array.shape[dim]
 
     @property
@@ -344,6 +345,13 @@ class Tensor:
         if dtype is None:
             return f"chainrule.{self.dtype}"
         return self.to(dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor cast to ``other``'s dtype (itself when it already has it)."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"type_as(): argument 'other' must be a Tensor, not "
+                            f"{type(other).__name__}")
+        return self.to(other.dtype)
 
     def cpu(self) -> Tensor:
         return self

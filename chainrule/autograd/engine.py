@@ -22,6 +22,8 @@ arrays. The registry tests check that both paths agree for every op.
 
 from __future__ import annotations
 
+import functools
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from heapq import heapify, heappop, heappush
@@ -70,21 +72,37 @@ class set_grad_enabled:
     def __call__(self, fn: Callable) -> Callable:
         mode = self.mode
         _GradMode.enabled = self.prev  # decorating must not change the mode now
+        return _run_within(fn, lambda: set_grad_enabled(mode))
 
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
 
-        wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
-        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
-        wrapper.__doc__ = fn.__doc__
-        return wrapper
+def _run_within(fn: Callable, context: Callable[[], Any]) -> Callable:
+    """``fn`` wrapped so that each call runs inside a fresh ``context()``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with context():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 class _ModeContext:
-    """Base of ``no_grad`` / ``enable_grad``: usable as ``with`` and as a decorator."""
+    """Base of ``no_grad`` / ``enable_grad``: usable as ``with``, as a decorator ``@no_grad()``
+    and, as in PyTorch, bare: ``@no_grad``."""
 
     mode = True
+
+    def __new__(cls, orig_func: Callable | None = None) -> Any:
+        self = super().__new__(cls)
+        if orig_func is None:
+            return self
+        if not callable(orig_func):
+            raise TypeError(f"{cls.__name__}() takes no arguments (got {orig_func!r}); as a "
+                            f"decorator write @{cls.__name__} or @{cls.__name__}()")
+        return self(orig_func)
+
+    def __init__(self, orig_func: Callable | None = None) -> None:
+        pass
 
     def __enter__(self) -> _ModeContext:
         self.prev = _GradMode.enabled
@@ -127,6 +145,52 @@ class enable_grad(_ModeContext):
     """Re-enable graph recording inside a ``no_grad`` block (or as a decorator)."""
 
     mode = True
+
+
+class _InferenceFlag(threading.local):
+    on = False  # per thread, like the grad mode
+
+
+_inference = _InferenceFlag()
+
+
+class inference_mode(_ModeContext):
+    """``torch.inference_mode(mode=True)``: nothing is recorded, as under :class:`no_grad`;
+    ``inference_mode(False)`` leaves the grad mode as it is. Usable as ``with``,
+    ``@inference_mode`` and ``@inference_mode()``.
+
+    PyTorch's inference mode also skips version counting and marks the tensors it creates as
+    "inference tensors" that autograd later refuses; chainrule's version counters cost nothing
+    worth skipping, so it makes no such mark (docs/pytorch.md).
+    """
+
+    def __new__(cls, mode: Any = True) -> Any:
+        self = object.__new__(cls)
+        if callable(mode) and not isinstance(mode, bool):  # bare decorator: @inference_mode
+            self.__init__(True)
+            return self(mode)
+        return self
+
+    def __init__(self, mode: Any = True) -> None:
+        self.enter = bool(mode)
+
+    def __enter__(self) -> inference_mode:
+        self.prev, self.prev_inference = _GradMode.enabled, _inference.on
+        if self.enter:
+            _GradMode.enabled, _inference.on = False, True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled, _inference.on = self.prev, self.prev_inference
+
+    def __call__(self, fn: Callable) -> Callable:
+        enter = self.enter
+        return _run_within(fn, lambda: inference_mode(enter))
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether this thread is inside ``inference_mode()``."""
+    return _inference.on
 
 
 class _Switch:

@@ -10,6 +10,8 @@ from chainrule.optim.optimizer import (
     check_impl_flags,
     check_lr,
     check_nonneg,
+    coefficients,
+    live_scalar,
     to_scalar,
 )
 
@@ -58,9 +60,11 @@ class Adagrad(Optimizer):
 
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """One Adagrad step in place (equations in the class docstring)."""
-        state["step"] = step = state["step"] + 1
+        state["step"] += 1  # (in place when chainrule.compile made it a 0-d array)
+        step = state["step"]
         g = self.decayed(p, g, group["weight_decay"])
-        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        (neg_clr,) = coefficients(_step_size, p.dtype, step, live_scalar(group, "lr"),
+                                  group["lr_decay"])
         s = state["sum"]
         t = self.scratch(p, 0)
         xp.multiply(g, g, out=t)
@@ -68,5 +72,10 @@ class Adagrad(Optimizer):
         xp.sqrt(s, out=t)
         t += group["eps"]
         xp.divide(g, t, out=t)
-        t *= -clr
+        t *= neg_clr
         p += t
+
+
+def _step_size(step: float, lr: float, lr_decay: float) -> tuple[float]:
+    """−γ / (1 + (t − 1) η) (η = ``lr_decay``)."""
+    return (-lr / (1 + (step - 1) * lr_decay),)

@@ -11,6 +11,8 @@ from chainrule.optim.optimizer import (
     check_impl_flags,
     check_lr,
     check_nonneg,
+    coefficients,
+    live_scalar,
     to_scalar,
 )
 
@@ -52,7 +54,8 @@ class Adamax(Optimizer):
 
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """One Adamax step in place (equations in the class docstring)."""
-        state["step"] = step = state["step"] + 1
+        state["step"] += 1  # (in place when chainrule.compile made it a 0-d array)
+        step = state["step"]
         beta1, beta2 = group["betas"]
         g = self.decayed(p, g, group["weight_decay"])
         m, u = state["exp_avg"], state["exp_inf"]
@@ -65,5 +68,11 @@ class Adamax(Optimizer):
         t += group["eps"]
         xp.maximum(u, t, out=u)
         xp.divide(m, u, out=t)
-        t *= -group["lr"] / (1 - beta1**step)
+        (c,) = coefficients(_step_size, p.dtype, step, live_scalar(group, "lr"), beta1)
+        t *= c
         p += t
+
+
+def _step_size(step: float, lr: float, beta1: float) -> tuple[float]:
+    """−γ / (1 − β₁ᵗ)."""
+    return (-lr / (1 - beta1**step),)

@@ -11,6 +11,8 @@ from chainrule.optim.optimizer import (
     check_impl_flags,
     check_lr,
     check_nonneg,
+    coefficients,
+    live_scalar,
     to_scalar,
 )
 
@@ -57,18 +59,27 @@ class NAdam(Optimizer):
         return {"step": 0.0, "mu_product": 1.0, "exp_avg": xp.zeros_like(p),
                 "exp_avg_sq": xp.zeros_like(p)}
 
+    # state entries chainrule.compile turns into 0-d arrays that a replay updates in place
+    scalar_state = ("step", "mu_product")
+
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """One NAdam step in place (equations in the class docstring)."""
-        state["step"] = step = state["step"] + 1
-        lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+        state["step"] += 1  # (in place when chainrule.compile made it a 0-d array)
+        step = state["step"]
+        (beta1, beta2), wd = group["betas"], group["weight_decay"]
+        lr = live_scalar(group, "lr")
+        (prod,) = coefficients(_mu_product, xp.float64, step, state["mu_product"], beta1,
+                               group["momentum_decay"])
+        if isinstance(state["mu_product"], xp.ndarray):
+            xp.copyto(state["mu_product"], prod)
+        else:
+            state["mu_product"] = float(prod)
+        decay, bc2, c_g, c_m = coefficients(_coefficients, p.dtype, step, prod, lr, beta1, beta2,
+                                            group["momentum_decay"], wd)
         if wd != 0 and group["decoupled_weight_decay"]:
-            p *= 1 - lr * wd
+            p *= decay
         elif wd != 0:
             g = self.decayed(p, g, wd)
-        psi = group["momentum_decay"]
-        mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
-        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
-        state["mu_product"] = prod = state["mu_product"] * mu
         m, v = state["exp_avg"], state["exp_avg_sq"]
         t = self.scratch(p, 0)
         xp.subtract(g, m, out=t)
@@ -79,12 +90,30 @@ class NAdam(Optimizer):
         v *= beta2
         v += t
         d = self.scratch(p, 2)
-        xp.divide(v, 1 - beta2**step, out=d)
+        xp.divide(v, bc2, out=d)
         xp.sqrt(d, out=d)
         d += group["eps"]
         xp.divide(g, d, out=t)
-        t *= -lr * (1.0 - mu) / (1.0 - prod)
+        t *= c_g
         p += t
         xp.divide(m, d, out=t)
-        t *= -lr * mu_next / (1.0 - prod * mu_next)
+        t *= c_m
         p += t
+
+
+def _mu(step: float, beta1: float, psi: float) -> float:
+    """μ_t = β₁ (1 − ½ · 0.96^{tψ})."""
+    return beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
+
+
+def _mu_product(step: float, prod: float, beta1: float, psi: float) -> tuple[float]:
+    """Π_t = Π_{t-1} μ_t."""
+    return (prod * _mu(step, beta1, psi),)
+
+
+def _coefficients(step: float, prod: float, lr: float, beta1: float, beta2: float, psi: float,
+                  wd: float) -> tuple[float, ...]:
+    """(1 − γλ, 1 − β₂ᵗ, −γ(1 − μ_t)/(1 − Π_t), −γ μ_{t+1}/(1 − Π_t μ_{t+1}))."""
+    mu, mu_next = _mu(step, beta1, psi), _mu(step + 1, beta1, psi)
+    return (1 - lr * wd, 1 - beta2**step, -lr * (1.0 - mu) / (1.0 - prod),
+            -lr * mu_next / (1.0 - prod * mu_next))

@@ -62,6 +62,42 @@ def live_scalar(group: dict[str, Any], key: str) -> Any:
     return group[key] if _live_hook is None else _live_hook(group, key)
 
 
+class _Coefficients:
+    """``fn`` on Python floats, its results as 0-d arrays of one dtype: see :func:`coefficients`.
+    Two instances of the same ``fn`` and dtype are equal, so two captures of one step compare
+    equal call for call."""
+
+    def __init__(self, fn: Callable[..., tuple], dtype: Any) -> None:
+        self.fn, self.dtype = fn, xp.dtype(dtype)
+        self.__name__ = fn.__name__
+
+    def __call__(self, *args: Any) -> tuple:
+        floats = [float(a) if isinstance(a, xp.ndarray) else a for a in args]
+        return tuple(xp.asarray(v, dtype=self.dtype) for v in self.fn(*floats))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, _Coefficients) and other.fn is self.fn
+                and other.dtype == self.dtype)
+
+    __hash__ = object.__hash__
+
+
+def coefficients(fn: Callable[..., tuple], dtype: Any, *args: Any) -> tuple:
+    """The scalar coefficients of an update, ``fn(*args)`` computed with Python floats and
+    returned as 0-d arrays of ``dtype`` (the parameter's, as a Python float would be cast).
+
+    Bias corrections and schedules need ``**`` (``β₂ᵗ``), and NumPy's ``power`` can differ
+    from C's ``pow`` in the last bit; so eager steps and ``chainrule.compile`` replays both run
+    this same Python code: under a capture it is one recorded call that the replay reruns on the
+    live step counter (and the live ``lr``), so a replayed step equals the eager one bit for
+    bit.
+    """
+    from chainrule import backend
+
+    call = _Coefficients(fn, dtype)
+    return backend.traced_call(call, *args) if backend.traced_call else call(*args)
+
+
 def to_scalar(value: Any) -> float:
     """A hyperparameter given as a Python number or a one-element Tensor, as a float."""
     if isinstance(value, Tensor):
@@ -156,6 +192,11 @@ class Optimizer:
             self.add_param_group(dict(group))
 
     # ---- the subclass contract --------------------------------------------------------------
+    # the per-parameter state entries that are Python floats in eager steps and that
+    # chainrule.compile turns into 0-d float64 arrays, which ``update`` must then change in
+    # place (``state["step"] += 1`` does) so that a replayed program reads them live
+    scalar_state: tuple[str, ...] = ("step",)
+
     def init_state(self, p: Any, group: dict[str, Any]) -> dict[str, Any]:
         """The state of parameter array ``p`` before its first update (default: none)."""
         return {}

@@ -13,6 +13,8 @@ from chainrule.optim.optimizer import (
     check_impl_flags,
     check_lr,
     check_nonneg,
+    coefficients,
+    live_scalar,
     to_scalar,
 )
 
@@ -59,10 +61,13 @@ class RAdam(Optimizer):
 
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """One RAdam step in place (equations in the class docstring)."""
-        state["step"] = step = state["step"] + 1
-        lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+        state["step"] += 1  # (in place when chainrule.compile made it a 0-d array)
+        step = state["step"]
+        (beta1, beta2), wd = group["betas"], group["weight_decay"]
+        rectified, decay, coef = coefficients(_coefficients, p.dtype, step,
+                                              live_scalar(group, "lr"), beta1, beta2, wd)
         if wd != 0 and group["decoupled_weight_decay"]:
-            p *= 1 - lr * wd
+            p *= decay
         elif wd != 0:
             g = self.decayed(p, g, wd)
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -74,17 +79,26 @@ class RAdam(Optimizer):
         t *= 1 - beta2
         v *= beta2
         v += t
-        bc1 = 1 - beta1**step
-        bc2 = 1 - beta2**step
-        rho_inf = 2 / (1 - beta2) - 1
-        rho_t = rho_inf - 2 * step * (beta2**step) / bc2
-        if rho_t > 5.0:
-            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
-                             / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        if rectified:  # (a value guard under chainrule.compile: ρ_t crosses 5 once)
             xp.sqrt(v, out=t)
             t += group["eps"]
             xp.divide(m, t, out=t)
-            t *= -lr * rect * math.sqrt(bc2) / bc1
+            t *= coef
         else:
-            xp.multiply(m, -lr / bc1, out=t)
+            xp.multiply(m, coef, out=t)
         p += t
+
+
+def _coefficients(step: float, lr: float, beta1: float, beta2: float, wd: float
+                  ) -> tuple[float, float, float]:
+    """(ρ_t > 5, 1 − γλ, the step's scale): −γ r_t √(1 − β₂ᵗ) / (1 − β₁ᵗ) when the variance
+    is tractable (ρ_t > 5), else −γ / (1 − β₁ᵗ)."""
+    bc1 = 1 - beta1**step
+    bc2 = 1 - beta2**step
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * (beta2**step) / bc2
+    if rho_t > 5.0:
+        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                         / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        return 1.0, 1 - lr * wd, -lr * rect * math.sqrt(bc2) / bc1
+    return 0.0, 1 - lr * wd, -lr / bc1

@@ -130,8 +130,37 @@ def test_interpolate_1d_and_repr():
     assert repr(nn.AvgPool2d(3, 2, 1)) == repr(torch.nn.AvgPool2d(3, 2, 1))
     assert repr(nn.AvgPool1d(3)) == repr(torch.nn.AvgPool1d(3))
     assert repr(nn.AdaptiveAvgPool2d((1, 1))) == repr(torch.nn.AdaptiveAvgPool2d((1, 1)))
-    with pytest.raises(ValueError, match="bilinear"):
-        F.interpolate(cr.randn(1, 1, 2, 2), scale_factor=2, mode="bilinear")
+    with pytest.raises(NotImplementedError, match="bilinear mode needs 4D input"):
+        F.interpolate(cr.randn(1, 1, 2), scale_factor=2, mode="bilinear")
+    with pytest.raises(ValueError, match="antialias"):
+        F.interpolate(cr.randn(1, 1, 2, 2), scale_factor=2, mode="bilinear", antialias=True)
+    with pytest.raises(ValueError, match="align_corners"):
+        F.interpolate(cr.randn(1, 1, 2, 2), scale_factor=2, align_corners=True)
+
+
+_INTERP_SHAPES = {"linear": (2, 3, 5), "bilinear": (2, 3, 5, 4), "bicubic": (2, 1, 5, 6),
+                  "trilinear": (1, 2, 3, 4, 5), "area": (2, 3, 7, 5)}
+
+
+@pytest.mark.parametrize(("mode", "align_corners"),
+                         [(m, a) for m in _INTERP_SHAPES
+                          for a in ((None,) if m == "area" else (None, True, False))])
+@pytest.mark.parametrize("kw", [dict(size=8), dict(scale_factor=1.7), dict(size=3),
+                                dict(scale_factor=0.5),
+                                dict(scale_factor=2.0, recompute_scale_factor=True)],
+                         ids=["up8", "s1.7", "down3", "s0.5", "recompute"])
+def test_interpolate_linear_cubic_area_equal_torch(mode, align_corners, kw):
+    """Every interpolating mode, output and input gradient, against torch in float64."""
+    x = rng(13).standard_normal(_INTERP_SHAPES[mode])
+    check_vs(lambda t: F.interpolate(t, mode=mode, align_corners=align_corners, **kw),
+             lambda t: torch.nn.functional.interpolate(t, mode=mode, align_corners=align_corners,
+                                                       **kw), x)
+
+
+def test_upsample_bilinear_module_equals_torch():
+    kw = dict(scale_factor=2, mode="bilinear", align_corners=True)
+    check_vs(nn.Upsample(**kw), torch.nn.Upsample(**kw), rng(14).standard_normal((1, 2, 3, 4)))
+    assert repr(nn.Upsample(**kw)) == repr(torch.nn.Upsample(**kw))
 
 
 @pytest.mark.parametrize("fn", [
@@ -165,3 +194,23 @@ def test_threaded_pooling_equals_torch(threads):
         check_vs(nn.MaxPool2d(2, return_indices=True),
                  torch.nn.MaxPool2d(2, return_indices=True), x)
         check_vs(nn.MaxPool2d(3, 2, 1), torch.nn.MaxPool2d(3, 2, 1), x)
+
+
+@pytest.mark.parametrize("shape,r", [((2, 8, 3, 4), 2), ((18, 2, 3), 3), ((2, 1, 4, 4, 2, 5), 2)])
+def test_pixel_shuffle_and_unshuffle_equal_torch(shape, r):
+    x = rng(15).standard_normal(shape)
+    check_vs(nn.PixelShuffle(r), torch.nn.PixelShuffle(r), x)
+    y = rng(16).standard_normal(shape[:-3] + (shape[-3], shape[-2] * r, shape[-1] * r))
+    check_vs(nn.PixelUnshuffle(r), torch.nn.PixelUnshuffle(r), y)
+    assert repr(nn.PixelShuffle(r)) == repr(torch.nn.PixelShuffle(r))
+    back = F.pixel_unshuffle(F.pixel_shuffle(as_cr(x, False), r), r)
+    np.testing.assert_array_equal(back.numpy(), x)
+
+
+def test_pixel_shuffle_errors_name_the_problem():
+    with pytest.raises(RuntimeError, match="divisible by the square of upscale_factor"):
+        F.pixel_shuffle(cr.randn(1, 3, 2, 2), 2)
+    with pytest.raises(RuntimeError, match="divisible by downscale_factor"):
+        F.pixel_unshuffle(cr.randn(1, 1, 3, 4), 2)
+    with pytest.raises(ValueError, match="positive int"):
+        F.pixel_shuffle(cr.randn(1, 4, 2, 2), 0)

@@ -58,6 +58,12 @@ REGISTRY: list[tuple[str, dict]] = [
     ("RAdam", dict(lr=0.01, weight_decay=0.1)),
     ("RAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
     ("RAdam", dict(lr=0.01, maximize=True)),
+    ("Rprop", dict()),
+    ("Rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2))),
+    ("Rprop", dict(lr=0.01, maximize=True)),
+    ("ASGD", dict(lr=0.05)),
+    ("ASGD", dict(lr=0.05, lambd=0.01, alpha=0.5, t0=5, weight_decay=0.1)),
+    ("ASGD", dict(lr=0.05, t0=3, maximize=True)),
 ]
 
 SHAPES = {"w1": (4, 5), "b1": (5,), "w2": (5, 3), "b2": (3,)}
@@ -138,6 +144,8 @@ GROUP_OPTS = {
     "Adamax": ({"lr": 0.01}, {"lr": 0.02, "betas": (0.5, 0.9)}),
     "NAdam": ({"lr": 0.01}, {"lr": 0.02, "momentum_decay": 0.01}),
     "RAdam": ({"lr": 0.01}, {"lr": 0.02, "betas": (0.8, 0.99)}),
+    "Rprop": ({"lr": 0.01}, {"lr": 0.02, "etas": (0.4, 1.1)}),
+    "ASGD": ({"lr": 0.05}, {"lr": 0.02, "t0": 4, "weight_decay": 0.1}),
 }
 
 
@@ -203,6 +211,26 @@ def test_state_dict_layout_matches_torch():
         assert cg["lr"] == tg["lr"]
 
 
+@pytest.mark.parametrize("name,kwargs,keys", [
+    ("Rprop", dict(lr=0.05), ("step", "prev", "step_size")),
+    ("ASGD", dict(lr=0.05, t0=5, lambd=0.01), ("step", "eta", "mu", "ax")),
+])
+def test_state_layout_and_values_match_torch(name, kwargs, keys):
+    """Rprop's step sizes and ASGD's running average (used for evaluation) equal torch's."""
+    a = make_problem(3)
+    cps, tps = cr_params(a), th_params(a)
+    c_opt, t_opt = getattr(optim, name)(cps, **kwargs), getattr(torch.optim, name)(tps, **kwargs)
+    train(chainrule, c_opt, cps, a)
+    train(torch, t_opt, tps, a)
+    c_sd, t_sd = c_opt.state_dict()["state"], t_opt.state_dict()["state"]
+    for i in range(len(cps)):
+        assert tuple(c_sd[i]) == tuple(t_sd[i]) == keys
+        for k in keys:
+            c = c_sd[i][k].data if hasattr(c_sd[i][k], "data") else c_sd[i][k]
+            np.testing.assert_allclose(np.asarray(c, dtype=float), t_sd[i][k].numpy(),
+                                       rtol=1e-10, atol=1e-14, err_msg=f"{name} state {k}")
+
+
 def test_sgd_without_momentum_keeps_no_state():
     a = make_problem()
     cps = cr_params(a)
@@ -232,6 +260,9 @@ def test_add_param_group_and_duplicates():
 
 @pytest.mark.parametrize("make,message", [
     (lambda p: optim.SGD(p, lr=-1.0), "Invalid learning rate: -1.0"),
+    (lambda p: optim.Rprop(p, etas=(1.2, 0.5)), "Invalid eta values: 1.2, 0.5"),
+    (lambda p: optim.Rprop(p, lr=-1), "Invalid learning rate: -1"),
+    (lambda p: optim.ASGD(p, weight_decay=-1), "Invalid weight_decay value: -1"),
     (lambda p: optim.SGD(p, lr=0.1, momentum=-0.5), "Invalid momentum value: -0.5"),
     (lambda p: optim.SGD(p, lr=0.1, weight_decay=-1), "Invalid weight_decay value: -1"),
     (lambda p: optim.SGD(p, lr=0.1, nesterov=True),

@@ -21,7 +21,8 @@ from chainrule.tensor import Tensor, _wrap, apply
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
-    "adaptive_max_pool2d", "interpolate", "upsample", "upsample_nearest",
+    "adaptive_max_pool2d", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
+    "pixel_shuffle", "pixel_unshuffle",
 ]
 
 IntOr = int | Sequence[int]
@@ -272,31 +273,47 @@ def _nearest_index(size: int, out: int, scale: float | None, exact: bool) -> Any
     return xp.minimum(xp.floor(dst * s).astype(xp.int64), size - 1)
 
 
+_LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+
+
 def interpolate(input: Tensor, size: IntOr | None = None,
                 scale_factor: float | Sequence[float] | None = None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
                 antialias: bool = False) -> Tensor:
-    """Resize the spatial dims of (N, C, *spatial) by nearest-neighbour sampling:
-    y[..., i] = x[..., min(⌊i·scale⌋, in − 1)] (``mode="nearest"``, PyTorch's legacy rule) or
-    x[..., min(⌊(i + ½)·scale⌋, in − 1)] (``"nearest-exact"``); output size ``size`` or
-    ⌊in·scale_factor⌋.
+    """Resize the spatial dims of (N, C, *spatial) to ``size`` or ⌊in·scale_factor⌋.
+
+    - ``"nearest"``: y[i] = x[min(⌊i·s⌋, in − 1)] with s = in/out (PyTorch's legacy rule);
+      ``"nearest-exact"``: x[min(⌊(i + ½)·s⌋, in − 1)].
+    - ``"linear"`` / ``"bilinear"`` / ``"trilinear"`` (3-, 4-, 5-D input), separable along each
+      axis: source coordinate u = i·(in − 1)/(out − 1) with ``align_corners=True``, else
+      u = max((i + ½)·s − ½, 0); y[i] = (1 − λ)·x[⌊u⌋] + λ·x[min(⌊u⌋ + 1, in − 1)], λ = u − ⌊u⌋.
+    - ``"bicubic"`` (4-D): Keys' cubic convolution (a = −0.75) over x[⌊u⌋ − 1 … ⌊u⌋ + 2],
+      indices clamped to the border, u not clamped.
+    - ``"area"``: adaptive average pooling to the output size.
+
+    With ``scale_factor`` given (and ``recompute_scale_factor`` not true), s = 1/scale_factor,
+    as in PyTorch. Every mode is a composition of differentiable ops (gathers, products, sums).
 
     Example::
 
         F.interpolate(chainrule.randn(1, 3, 4, 4), scale_factor=2).shape   # (1, 3, 8, 8)
     """
-    if mode not in ("nearest", "nearest-exact"):
-        raise ValueError(
-            f"interpolate: mode {mode!r} is not available; chainrule implements 'nearest' and "
-            "'nearest-exact'"
-        )
-    if align_corners is not None:
-        raise ValueError("align_corners option can only be set with the interpolating modes: "
-                         "linear | bilinear | bicubic | trilinear")
+    if mode not in _MODES:
+        raise ValueError(f"interpolate: mode {mode!r} is not one of {', '.join(_MODES)}")
+    if antialias:
+        raise ValueError("interpolate: antialias=True is not implemented in chainrule")
     nd = input.ndim - 2
     if nd < 1:
         raise ValueError(f"interpolate: expected (N, C, *spatial) input, got "
                          f"{list(input.shape)}")
+    if mode in _LINEAR_MODES:
+        if _LINEAR_MODES[mode] != nd:
+            raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs "
+                                      f"{_LINEAR_MODES[mode] + 2}D input")
+    elif align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
     if (size is None) == (scale_factor is None):
         raise ValueError("only one of size or scale_factor should be defined")
     sizes = input.shape[2:]
@@ -311,9 +328,19 @@ def interpolate(input: Tensor, size: IntOr | None = None,
             raise ValueError(f"interpolate: scale_factor {scale_factor!r} must have {nd} entries")
         out = tuple(int(math.floor(s * f)) for s, f in zip(sizes, sf))
         scales = (None,) * nd if recompute_scale_factor else sf
+    if mode == "area":
+        return _adaptive_avg(input, out, nd, "interpolate(mode='area')")
+    if mode in _LINEAR_MODES:
+        return _interpolate_taps(input, out, scales, bool(align_corners), mode == "bicubic")
+    return _interpolate_nearest(input, out, scales, mode == "nearest-exact")
+
+
+def _interpolate_nearest(input: Tensor, out: tuple[int, ...], scales: tuple, exact: bool
+                         ) -> Tensor:
+    """Nearest-neighbour resize, one spatial axis at a time."""
     y = input
-    exact = mode == "nearest-exact"
-    for i in range(nd):
+    sizes = input.shape[2:]
+    for i in range(len(out)):
         s, o, f = sizes[i], out[i], scales[i]
         if o == s and (f is None or f == 1.0):
             continue
@@ -330,6 +357,55 @@ def interpolate(input: Tensor, size: IntOr | None = None,
     return y
 
 
+def _source_coords(size: int, out: int, scale: float | None, align_corners: bool,
+                   cubic: bool) -> Any:
+    """PyTorch's source coordinate of each output index along one axis (float64)."""
+    i = xp.arange(out, dtype=xp.float64)
+    if align_corners:
+        return i * ((size - 1) / (out - 1) if out > 1 else 0.0)
+    s = 1.0 / scale if scale is not None and scale > 0 else size / out
+    u = (i + 0.5) * s - 0.5
+    return u if cubic else xp.maximum(u, 0.0)
+
+
+def _cubic_weights(t: Any) -> list[Any]:
+    """Keys' cubic-convolution weights (a = −0.75) of the taps at offsets −1, 0, 1, 2 from ⌊u⌋,
+    for fractional part t."""
+    a = -0.75
+
+    def near(x: Any) -> Any:  # |x| ≤ 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: Any) -> Any:  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def _interpolate_taps(input: Tensor, out: tuple[int, ...], scales: tuple, align_corners: bool,
+                      cubic: bool) -> Tensor:
+    """Separable (bi/tri)linear or bicubic resize: along each axis, y = Σ_k w_k · x[idx_k]."""
+    y = input
+    sizes = input.shape[2:]
+    for i, (size, o) in enumerate(zip(sizes, out)):
+        u = _source_coords(size, o, scales[i], align_corners, cubic)
+        base = xp.floor(u).astype(xp.int64)
+        t = u - base
+        if cubic:
+            offsets, weights = (-1, 0, 1, 2), _cubic_weights(t)
+        else:
+            base = xp.minimum(base, size - 1)
+            offsets, weights = (0, 1), [1.0 - t, t]
+        shape = (o,) + (1,) * (len(out) - 1 - i)
+        acc = None
+        for off, w in zip(offsets, weights):
+            idx = xp.clip(base + off, 0, size - 1)
+            term = y.index_select(2 + i, _wrap(idx)) * _wrap(w.reshape(shape).astype(y.dtype))
+            acc = term if acc is None else acc + term
+        y = acc
+    return y
+
+
 def upsample(input: Tensor, size: IntOr | None = None, scale_factor: Any = None,
              mode: str = "nearest", align_corners: bool | None = None) -> Tensor:
     """Alias of :func:`interpolate` (PyTorch's deprecated name)."""
@@ -340,3 +416,48 @@ def upsample_nearest(input: Tensor, size: IntOr | None = None, scale_factor: Any
                      ) -> Tensor:
     """``interpolate(mode="nearest")``."""
     return interpolate(input, size, scale_factor, "nearest")
+
+
+def upsample_bilinear(input: Tensor, size: IntOr | None = None, scale_factor: Any = None
+                      ) -> Tensor:
+    """``interpolate(mode="bilinear", align_corners=True)`` (PyTorch's deprecated name)."""
+    return interpolate(input, size, scale_factor, "bilinear", align_corners=True)
+
+
+def _check_pixel_shuffle(input: Tensor, factor: int, what: str) -> None:
+    if not isinstance(factor, int) or isinstance(factor, bool) or factor <= 0:
+        raise ValueError(f"{what}: the factor must be a positive int, got {factor!r}")
+    if input.ndim < 3:
+        raise RuntimeError(f"{what} expects input to have at least 3 dimensions, but got input "
+                           f"with {input.ndim} dimension(s)")
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C·r², H, W) → (*, C, H·r, W·r): y[c, h·r + i, w·r + j] = x[c·r² + i·r + j, h, w]
+    (Shi et al. 2016's sub-pixel convolution), a reshape, a permutation and a reshape."""
+    _check_pixel_shuffle(input, upscale_factor, "pixel_shuffle")
+    r = upscale_factor
+    *batch, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be "
+                           f"divisible by the square of upscale_factor, but input.size(-3)={c} "
+                           f"is not divisible by {r * r}")
+    nb = len(batch)
+    y = input.reshape(*batch, c // (r * r), r, r, h, w)
+    y = y.permute(*range(nb), nb, nb + 3, nb + 1, nb + 4, nb + 2)
+    return y.reshape(*batch, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """The inverse of :func:`pixel_shuffle`: (*, C, H·r, W·r) → (*, C·r², H, W)."""
+    _check_pixel_shuffle(input, downscale_factor, "pixel_unshuffle")
+    r = downscale_factor
+    *batch, c, h, w = input.shape
+    if h % r or w % r:
+        raise RuntimeError(f"pixel_unshuffle expects height and width to be divisible by "
+                           f"downscale_factor, but input.size(-2)={h} and input.size(-1)={w} "
+                           f"with downscale_factor={r}")
+    nb = len(batch)
+    y = input.reshape(*batch, c, h // r, r, w // r, r)
+    y = y.permute(*range(nb), nb, nb + 2, nb + 4, nb + 1, nb + 3)
+    return y.reshape(*batch, c * r * r, h // r, w // r)

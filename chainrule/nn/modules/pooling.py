@@ -12,7 +12,8 @@ from chainrule.tensor import Tensor
 __all__ = [
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
-    "AdaptiveMaxPool2d", "Upsample", "UpsamplingNearest2d",
+    "AdaptiveMaxPool2d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+    "PixelShuffle", "PixelUnshuffle",
 ]
 
 
@@ -232,8 +233,9 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPool):
 
 
 class Upsample(Module):
-    """Nearest-neighbour upsampling of (N, C, *spatial) to ``size`` or by ``scale_factor``:
-    y[..., i] = x[..., min(⌊i·in/out⌋, in − 1)] (modes ``nearest`` and ``nearest-exact``).
+    """Resize (N, C, *spatial) to ``size`` or by ``scale_factor`` with
+    :func:`~chainrule.nn.functional.interpolate`'s ``mode``: nearest(-exact), (bi/tri)linear,
+    bicubic or area.
 
     Example::
 
@@ -276,3 +278,53 @@ class UpsamplingNearest2d(Upsample):
 
     def __init__(self, size: Any = None, scale_factor: Any = None) -> None:
         super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """``Upsample(mode="bilinear", align_corners=True)`` for (N, C, H, W) inputs.
+
+    Example::
+
+        nn.UpsamplingBilinear2d(scale_factor=2)(chainrule.randn(1, 1, 2, 2)).shape  # (1,1,4,4)
+    """
+
+    def __init__(self, size: Any = None, scale_factor: Any = None) -> None:
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+class PixelShuffle(Module):
+    """(*, C·r², H, W) → (*, C, H·r, W·r); see :func:`~chainrule.nn.functional.pixel_shuffle`.
+
+    Example::
+
+        nn.PixelShuffle(2)(chainrule.randn(1, 8, 3, 3)).shape     # (1, 2, 6, 6)
+    """
+
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H·r, W·r) → (*, C·r², H, W), the inverse of :class:`PixelShuffle`.
+
+    Example::
+
+        nn.PixelUnshuffle(2)(chainrule.randn(1, 2, 6, 6)).shape   # (1, 8, 3, 3)
+    """
+
+    def __init__(self, downscale_factor: int) -> None:
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"
