@@ -297,7 +297,19 @@ class _Arrays:
 
         return _index_add(g, tuple(shape), key)
 
+    @staticmethod
+    def apply(cls: type[Function], *args: Any, **kw: Any) -> Any:
+        # another op's forward on arrays, nothing recorded (a 0-d result kept an array, as
+        # ``record`` keeps it)
+        out = _new(cls).forward(*args, **kw)
+        return out if isinstance(out, _ndarray) else xp.asarray(out)
+
+    @staticmethod
+    def array(v: Any) -> Any:
+        return v
+
     exp, log, sin, cos, tanh, sign = xp.exp, xp.log, xp.sin, xp.cos, xp.tanh, xp.sign
+    where = staticmethod(xp.where)
 
 
 class _Tensors:
@@ -337,6 +349,14 @@ class _Tensors:
     @staticmethod
     def permute(g: Any, dims: Any) -> Any:
         return g.permute(*dims)
+
+    @staticmethod
+    def apply(cls: type[Function], *args: Any, **kw: Any) -> Any:
+        return cls.apply(*args, **kw)
+
+    @staticmethod
+    def array(v: Any) -> Any:
+        return v._array
 
 
 ARRAYS = _Arrays()
