@@ -19,8 +19,8 @@ class Lgamma(Function):
     def forward(self, x: Any) -> Any:
         return _sp.gammaln(x).astype(x.dtype, copy=False)
 
-    def backward(self, g: Any) -> tuple:
-        return (g * Polygamma.apply(self.inputs[0], n=0),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * F.apply(Polygamma, F.inputs(self)[0], n=0),)
 
 
 class Polygamma(Function):
@@ -33,8 +33,8 @@ class Polygamma(Function):
         out = _sp.digamma(x) if n == 0 else _sp.polygamma(n, x)
         return out.astype(x.dtype, copy=False)
 
-    def backward(self, g: Any) -> tuple:
-        return (g * Polygamma.apply(self.inputs[0], n=self.n + 1),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * F.apply(Polygamma, F.inputs(self)[0], n=self.n + 1),)
 
 
 class Erf(Function):
