@@ -138,10 +138,13 @@ class Einsum(Function):
     subscript repeated inside one operand (a diagonal) is not supported.
     """
 
-    saves = ()
-
     def forward(self, *xs: Any, equation: str = "") -> Any:
         self.ins, self.out_sub = _einsum_parse(equation, len(xs))
+        # each operand's gradient reads all the others, so an in-place change to one matters
+        # when another needs a gradient (for two operands: the other one, as x @ y)
+        self.saves = tuple(range(len(xs))) if len(xs) > 1 else ()
+        if len(xs) == 2:
+            self.save_when = SAVE_CROSS
         for sub, x in zip(self.ins, xs):
             if len(set(sub)) != len(sub):
                 raise ValueError(f"einsum: repeated subscript in {sub!r} is not supported")
