@@ -9,8 +9,10 @@ give what the op saved and ``F.<fn>`` the elementary functions, where ``F`` is e
 * :data:`TENSORS`: the Tensor functions and the input Tensors themselves (``create_graph=True``:
   the formula is then recorded, so the gradient is differentiable again).
 
-Python operators (``g * y``, ``-g``, ``g / (2 * out)``) mean the same on both. The Tensor class
-and its functions are registered once by ``chainrule.tensor`` (ops never import it).
+Python operators (``g * y``, ``-g``, ``g / (2 * out)``) mean the same on both. A derivative
+that is another op is ``F.apply(Op, *args, **kw)`` (its forward on arrays, or recorded on
+Tensors), and ``F.array(v)`` is the array behind a value, for data-dependent choices. The Tensor
+class and its functions are registered once by ``chainrule.tensor`` (ops never import it).
 
 Example (the ``atan2`` op of docs/ops.md)::
 
