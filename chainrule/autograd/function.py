@@ -368,8 +368,8 @@ TENSORS = _Tensors()
 def register_tensor_functions(tensor_cls: type, functions: dict[str, Any],
                               const: Any) -> None:
     """Called once by ``chainrule.tensor``: the Tensor class, the functions ``vjp`` may call
-    on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``, ``index_add``; and
-    ``wrap``, ``where``, ``einsum`` for the ops' Tensor backwards) and ``const``, which
+    on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``, ``index_add``,
+    ``where``; and ``wrap`` for the recurrent scans' Tensor backwards) and ``const``, which
     normalises an operator's right operand (Python numbers, NumPy scalars, sequences)."""
     global Tensor, _const
     _Tensors.Tensor = Tensor = tensor_cls
@@ -384,8 +384,9 @@ class Function:
     """A differentiable primitive: a forward on arrays and its derivative.
 
     Subclasses implement ``forward(*arrays) -> array`` and ``vjp(g, F) -> tuple`` (one entry
-    per input, ``None`` where an input needs no gradient), written once against ``F``; an op
-    whose Tensor-path derivative differs in form defines ``backward(g)`` on Tensors instead.
+    per input, ``None`` where an input needs no gradient), written once against ``F`` (a
+    derivative made of other ops calls them with ``F.apply``); an op whose Tensor-path
+    derivative differs in form defines ``backward(g)`` on Tensors instead.
     ``self.inputs`` holds the inputs (Tensors or Python constants) and ``self.needs`` tells
     which inputs need a gradient. Inputs the derivative reads must be listed in ``saves``
     (indices) so in-place changes to them are detected (``save_when`` narrows that to when
