@@ -1909,7 +1909,7 @@ del _name, _f
 # the Tensor functions ops may call in a Tensor-path derivative (autograd.function.TENSORS)
 register_tensor_functions(Tensor, {
     **{name: getattr(Tensor, name) for name in ("exp", "log", "sin", "cos", "tanh", "sign")},
-    "index_add": _index_add_tensor, "wrap": _wrap, "where": where, "einsum": einsum,
+    "index_add": _index_add_tensor, "wrap": _wrap, "where": where,
 }, _const)
 
 

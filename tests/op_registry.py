@@ -157,6 +157,30 @@ def masked_lstm_fused(L: Any, x: Any, w: Any, b: Any) -> Any:
                  reference=lambda *a: masked_lstm_composite(L, *a))
 
 
+def _special(L: Any, name: str, x: Any, **kw: Any) -> Any:
+    """chainrule's special-function primitive ``name`` (no public spelling yet)."""
+    from chainrule.ops import special
+
+    return getattr(special, name).apply(x, **kw)
+
+
+def _linalg(L: Any, name: str, *args: Any, **kw: Any) -> Any:
+    """chainrule's linear-algebra primitive ``name`` (no public spelling yet)."""
+    from chainrule.ops import linalg
+
+    return getattr(linalg, name).apply(*args, **kw)
+
+
+def _spd(L: Any, x: Any) -> Any:
+    """A symmetric positive-definite matrix made of x: x xᵀ + 3 I."""
+    return x @ x.mT + L.eye(x.shape[-1], dtype=x.dtype) * 3.0
+
+
+def _wellcond(L: Any, a: Any) -> Any:
+    """a + 4 I: entries in [-2, 2], so the diagonal (a triangular solve's pivots) is >= 2."""
+    return a + L.eye(a.shape[-1], dtype=a.dtype) * 4.0
+
+
 def op(name: str, fn: Callable[..., Any], *shapes: tuple[int, ...], **kw: Any) -> OpSpec:
     return OpSpec(name, fn, tuple(shapes), **kw)
 
@@ -412,6 +436,42 @@ OPS: list[OpSpec] = [
        (4, 2)),
     op("einsum_sum_only_in_x", lambda L, x, y: L.einsum("ij,j->j", x, y), S, (4,)),
     op("tensordot", lambda L, x, y: L.tensordot(x, y, 1), S3, (4, 2)),
+    # convolution, pooling, sliding blocks (the primitives are each other's derivatives)
+    op("conv2d", lambda L, x, w, b: L.nn.functional.conv2d(x, w, b, padding=1), (2, 3, 5, 5),
+       (4, 3, 3, 3), (4,), gradgrad=True),
+    op("conv2d_stride_groups", lambda L, x, w: L.nn.functional.conv2d(x, w, stride=2, groups=2),
+       (2, 4, 6, 6), (4, 2, 3, 3), gradgrad=True),
+    op("conv1d_dilation", lambda L, x, w, b: L.nn.functional.conv1d(x, w, b, dilation=2),
+       (2, 3, 9), (2, 3, 3), (2,)),
+    op("conv_transpose2d", lambda L, x, w, b: L.nn.functional.conv_transpose2d(
+        x, w, b, stride=2, output_padding=1), (2, 3, 3, 3), (3, 2, 3, 3), (2,), gradgrad=True),
+    op("max_pool2d", lambda L, x: L.nn.functional.max_pool2d(x, 2), (2, 2, 4, 4),
+       domain="distinct", gradgrad=True),
+    op("max_pool2d_overlap", lambda L, x: L.nn.functional.max_pool2d(x, 3, stride=1, padding=1),
+       (1, 2, 4, 4), domain="distinct"),
+    op("avg_pool2d", lambda L, x: L.nn.functional.avg_pool2d(x, 3, stride=2, padding=1),
+       (2, 2, 5, 5), gradgrad=True),
+    op("unfold_blocks", lambda L, x: L.nn.functional.unfold(x, 3, padding=1, stride=2),
+       (2, 2, 5, 5), gradgrad=True),
+    op("fold_blocks", lambda L, x: L.nn.functional.fold(x, (5, 5), 3, padding=1, stride=2),
+       (2, 18, 9), gradgrad=True),
+    # special functions and linear algebra (the distributions' primitives)
+    op("lgamma", lambda L, x: _special(L, "Lgamma", x), S, domain="pos",
+       ref=lambda L, x: L.lgamma(x), gradgrad=True),
+    # (at x + 6: torch's trigamma is off by ~1e-9 relative below x = 2, ~1e-11 from 6 on;
+    # SciPy's, which chainrule uses, agrees with mpmath to 1e-15)
+    op("digamma", lambda L, x: _special(L, "Polygamma", x + 6.0, n=0), S, domain="pos",
+       ref=lambda L, x: L.digamma(x + 6.0), gradgrad=True),
+    op("polygamma1", lambda L, x: _special(L, "Polygamma", x + 6.0, n=1), S, domain="pos",
+       ref=lambda L, x: L.polygamma(1, x + 6.0)),
+    op("cholesky", lambda L, x: _linalg(L, "Cholesky", _spd(L, x)), (3, 3),
+       ref=lambda L, x: L.linalg.cholesky(_spd(L, x)), gradgrad=True),
+    op("solve_triangular_lower", lambda L, a, b: _linalg(L, "SolveTriangular", _wellcond(L, a),
+       b, upper=False), (3, 3), (3, 2), ref=lambda L, a, b: L.linalg.solve_triangular(
+           _wellcond(L, a), b, upper=False), gradgrad=True),
+    op("solve_triangular_upper_batched", lambda L, a, b: _linalg(
+        L, "SolveTriangular", _wellcond(L, a), b, upper=True), (2, 3, 3), (2, 3, 1),
+       ref=lambda L, a, b: L.linalg.solve_triangular(_wellcond(L, a), b, upper=True)),
     # fused recurrences
     op("masked_lstm_scan", masked_lstm_fused, (3, 2, 8), (8, 2), (8,),
        ref=masked_lstm_composite, gradgrad=True),

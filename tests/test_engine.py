@@ -283,6 +283,22 @@ def test_inplace_check_only_for_inputs_backward_reads() -> None:
             z.backward()
 
 
+def test_inplace_on_einsum_operand_raises_when_another_needs_grad() -> None:
+    """einsum's gradient of one operand reads the others: changing y in place breaks x's
+    gradient, while changing x does not matter when y needs none (as torch)."""
+    for L in (chainrule, torch):
+        w = L.tensor(B, requires_grad=True)
+        x = L.tensor(A, requires_grad=True) * 1.0
+        z = L.einsum("ij,j->i", x, L.tensor(B)).sum()
+        x.add_(1.0)
+        z.backward()
+        y = w * 1.0
+        z = L.einsum("ij,j->i", L.tensor(A, requires_grad=True), y).sum()
+        y.mul_(2.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            z.backward()
+
+
 def test_inplace_on_saved_input_raises_naming_op() -> None:
     x = chainrule.tensor(A, requires_grad=True)
     y = x * 2.0

@@ -213,6 +213,25 @@ def test_extreme_float32_sigmoid_and_log_softmax_stay_finite() -> None:
     np.testing.assert_allclose(z.grad.numpy(), [[0.0, 0.0, 0.0]], atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0^-1 and log 0 inside the formulas
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_pow_tensor_gradients_at_zero_base_match_torch(create_graph: bool) -> None:
+    """x ** y at x = 0: dx is 0 where y = 0 (not 0·inf), dy is 0 where y >= 0; the same on the
+    array pass and under create_graph, and the derivatives of dx as torch's (NaN included)."""
+    xs, ys = [0.0, 1.5, 0.0, 2.0, 0.0], [2.0, 0.5, 0.0, -1.0, 1.0]
+    cx, cy = (chainrule.tensor(v, dtype=chainrule.float64, requires_grad=True) for v in (xs, ys))
+    tx, ty = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (xs, ys))
+    cg = chainrule.autograd.grad((cx**cy).sum(), (cx, cy), create_graph=create_graph)
+    tg = torch.autograd.grad((tx**ty).sum(), (tx, ty), create_graph=True)
+    for c, t in zip(cg, tg):
+        np.testing.assert_allclose(_np(c), _np(t), rtol=1e-12)
+    if create_graph:
+        cgg = chainrule.autograd.grad(cg[0].sum(), (cx, cy))
+        tgg = torch.autograd.grad(tg[0].sum(), (tx, ty))
+        for c, t in zip(cgg, tgg):
+            np.testing.assert_allclose(_np(c), _np(t), rtol=1e-12)
+
+
 # ---- dtype rules --------------------------------------------------------------------------
 SCALAR_CASES = [
     ("mul_float", lambda L, x: x * 2.5, "float32"),

@@ -1,10 +1,10 @@
 """Reverse-mode automatic differentiation over a dynamic graph.
 
 Every differentiable primitive is a subclass of :class:`Function`: ``forward`` works on
-arrays, ``backward`` receives the upstream gradient ``g`` as a Tensor and returns one gradient
-per input, written with Tensor operations. Because the backward pass is itself made of Tensor
-operations, running it while recording (``create_graph=True``) yields a graph of the gradient,
-so second derivatives (Hessians, Newton steps) come for free.
+arrays, and ``vjp(g, F)`` returns one gradient per input, written once against a namespace
+``F`` (see ``autograd/function.py``). Run against the Tensor functions while recording
+(``create_graph=True``) it yields a graph of the gradient, so second derivatives (Hessians,
+Newton steps) come for free.
 
 The engine (not the op) is responsible for:
 
@@ -15,8 +15,9 @@ The engine (not the op) is responsible for:
 * freeing the graph after use unless ``retain_graph`` is set.
 
 Speed (DESIGN.md §5): without ``create_graph`` no graph of the backward pass is needed, so the
-gradients travel as bare arrays and an op may provide ``fast_backward`` (the same formulas on
-arrays) to skip the Tensor layer; ops without it are called through ``backward`` on wrapped
+gradients travel as bare arrays: ``vjp`` runs against the array backend, or an op keeps a
+hand-written ``fast_backward`` on arrays (ReLU's compiled kernel, the fused recurrences); only
+an op with neither (a Tensor-only ``backward``, as custom Functions have) is called on wrapped
 arrays. The registry tests check that both paths agree for every op.
 """
 

@@ -9,8 +9,10 @@ give what the op saved and ``F.<fn>`` the elementary functions, where ``F`` is e
 * :data:`TENSORS`: the Tensor functions and the input Tensors themselves (``create_graph=True``:
   the formula is then recorded, so the gradient is differentiable again).
 
-Python operators (``g * y``, ``-g``, ``g / (2 * out)``) mean the same on both. The Tensor class
-and its functions are registered once by ``chainrule.tensor`` (ops never import it).
+Python operators (``g * y``, ``-g``, ``g / (2 * out)``) mean the same on both. A derivative
+that is another op is ``F.apply(Op, *args, **kw)`` (its forward on arrays, or recorded on
+Tensors), and ``F.array(v)`` is the array behind a value, for data-dependent choices. The Tensor
+class and its functions are registered once by ``chainrule.tensor`` (ops never import it).
 
 Example (the ``atan2`` op of docs/ops.md)::
 
@@ -297,7 +299,19 @@ class _Arrays:
 
         return _index_add(g, tuple(shape), key)
 
+    @staticmethod
+    def apply(cls: type[Function], *args: Any, **kw: Any) -> Any:
+        # another op's forward on arrays, nothing recorded (a 0-d result kept an array, as
+        # ``record`` keeps it)
+        out = _new(cls).forward(*args, **kw)
+        return out if isinstance(out, _ndarray) else xp.asarray(out)
+
+    @staticmethod
+    def array(v: Any) -> Any:
+        return v
+
     exp, log, sin, cos, tanh, sign = xp.exp, xp.log, xp.sin, xp.cos, xp.tanh, xp.sign
+    where = staticmethod(xp.where)
 
 
 class _Tensors:
@@ -338,6 +352,14 @@ class _Tensors:
     def permute(g: Any, dims: Any) -> Any:
         return g.permute(*dims)
 
+    @staticmethod
+    def apply(cls: type[Function], *args: Any, **kw: Any) -> Any:
+        return cls.apply(*args, **kw)
+
+    @staticmethod
+    def array(v: Any) -> Any:
+        return v._array
+
 
 ARRAYS = _Arrays()
 TENSORS = _Tensors()
@@ -346,8 +368,8 @@ TENSORS = _Tensors()
 def register_tensor_functions(tensor_cls: type, functions: dict[str, Any],
                               const: Any) -> None:
     """Called once by ``chainrule.tensor``: the Tensor class, the functions ``vjp`` may call
-    on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``, ``index_add``; and
-    ``wrap``, ``where``, ``einsum`` for the ops' Tensor backwards) and ``const``, which
+    on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``, ``index_add``,
+    ``where``; and ``wrap`` for the recurrent scans' Tensor backwards) and ``const``, which
     normalises an operator's right operand (Python numbers, NumPy scalars, sequences)."""
     global Tensor, _const
     _Tensors.Tensor = Tensor = tensor_cls
@@ -362,8 +384,9 @@ class Function:
     """A differentiable primitive: a forward on arrays and its derivative.
 
     Subclasses implement ``forward(*arrays) -> array`` and ``vjp(g, F) -> tuple`` (one entry
-    per input, ``None`` where an input needs no gradient), written once against ``F``; an op
-    whose Tensor-path derivative differs in form defines ``backward(g)`` on Tensors instead.
+    per input, ``None`` where an input needs no gradient), written once against ``F`` (a
+    derivative made of other ops calls them with ``F.apply``); an op whose Tensor-path
+    derivative differs in form defines ``backward(g)`` on Tensors instead.
     ``self.inputs`` holds the inputs (Tensors or Python constants) and ``self.needs`` tells
     which inputs need a gradient. Inputs the derivative reads must be listed in ``saves``
     (indices) so in-place changes to them are detected (``save_when`` narrows that to when

@@ -540,21 +540,21 @@ class Conv(Function):
             return lay.gemm_output(w2, cols, b)
         return lay.output(_gemm(w2, cols, groups), b)
 
-    def backward(self, g: Any) -> tuple:
-        x, w = self.inputs[0], self.inputs[1]
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x, w = F.inputs(self)[:2]
         cols, self.cols = self.cols, None  # free it (None: ConvWeightGrad rebuilds it)
-        kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
+        kw = _geometry(self)
         gx = gw = gb = g2 = None
         if self.needs[0]:
             if not self.sample:  # channel-first, shared with dW's GEMM
-                g2 = self.lay.grad_cols(g._array)
-            gx = ConvTranspose.apply(g, w, size=tuple(x.shape[2:]), g2=g2, **kw)
+                g2 = self.lay.grad_cols(F.array(g))
+            gx = F.apply(ConvTranspose, g, w, size=tuple(x.shape[2:]), g2=g2, **kw)
         bias: dict[str, Any] = {}  # the weight gradient's GEMM may give db on the way
         if self.needs[1]:
-            gw = ConvWeightGrad.apply(x, g, ksize=tuple(w.shape[2:]), cols=cols, g2=g2,
-                       bias_out=bias, sample=self.sample, **kw)
+            gw = F.apply(ConvWeightGrad, x, g, ksize=tuple(w.shape[2:]), cols=cols, g2=g2,
+                         bias_out=bias, sample=self.sample, **kw)
         if len(self.needs) > 2 and self.needs[2]:
-            gb = BiasGrad.apply(g, dim=(0, *range(2, g.ndim)), value=bias.get("db"))
+            gb = F.apply(BiasGrad, g, dim=(0, *range(2, g.ndim)), value=bias.get("db"))
         return (gx, gw, gb)[: len(self.inputs)]
 
 
@@ -609,15 +609,14 @@ class ConvTranspose(Function):
             out = out + b.reshape((1, -1) + (1,) * len(size))
         return out
 
-    def backward(self, g: Any) -> tuple:
-        y, w = self.inputs[0], self.inputs[1]
-        kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        y, w = F.inputs(self)[:2]
+        kw = _geometry(self)
         gy = gw = gb = None
         if self.needs[0]:
-            gy = Conv.apply(g, w, **kw)
-            gy = _fit(gy, y.shape)
+            gy = _fit(F.apply(Conv, g, w, **kw), y.shape)
         if self.needs[1]:
-            gw = ConvWeightGrad.apply(g, y, ksize=tuple(w.shape[2:]), **kw)
+            gw = F.apply(ConvWeightGrad, g, y, ksize=tuple(w.shape[2:]), **kw)
         if len(self.needs) > 2 and self.needs[2]:
             gb = g.sum((0, *range(2, g.ndim)))
         return (gy, gw, gb)[: len(self.inputs)]
@@ -660,15 +659,21 @@ class ConvWeightGrad(Function):
         gw = _gemm(g2, cols, groups, tb=True)
         return gw.reshape((g.shape[1], x.shape[1] // groups, *ksize))
 
-    def backward(self, gg: Any) -> tuple:
-        x, g = self.inputs[0], self.inputs[1]
-        kw = dict(stride=self.stride, pads=self.pads, dilation=self.dilation, groups=self.groups)
+    def vjp(self, gg: Any, F: Any) -> tuple:
+        x, g = F.inputs(self)
+        kw = _geometry(self)
         gx = gg_out = None
         if self.needs[0]:
-            gx = ConvTranspose.apply(g, gg, size=tuple(x.shape[2:]), **kw)
+            gx = F.apply(ConvTranspose, g, gg, size=tuple(x.shape[2:]), **kw)
         if self.needs[1]:
-            gg_out = _fit(Conv.apply(x, gg, **kw), g.shape)
+            gg_out = _fit(F.apply(Conv, x, gg, **kw), g.shape)
         return gx, gg_out
+
+
+def _geometry(fn: Function) -> dict[str, Any]:
+    """The stride, padding, dilation and groups a conv primitive ran with (the keywords the
+    primitives of its derivative take)."""
+    return dict(stride=fn.stride, pads=fn.pads, dilation=fn.dilation, groups=fn.groups)
 
 
 def _fit(t: Any, shape: tuple[int, ...]) -> Any:
@@ -699,10 +704,9 @@ class Unfold(Function):
         n = x.shape[0]
         return xp.ascontiguousarray(cols.reshape(cols.shape[0], n, -1).swapaxes(0, 1))
 
-    def backward(self, g: Any) -> tuple:
-        x = self.inputs[0]
-        return (Fold.apply(g, size=tuple(x.shape[2:]), ksize=self.ksize, stride=self.stride,
-                      pads=self.pads, dilation=self.dilation),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.apply(Fold, g, size=self.inputs[0]._array.shape[2:], ksize=self.ksize,
+                        stride=self.stride, pads=self.pads, dilation=self.dilation),)
 
 
 class Fold(Function):
@@ -730,6 +734,6 @@ class Fold(Function):
         padded = (n, c) + tuple(s + lo + hi for s, (lo, hi) in zip(size, pads))
         return _crop(col2im(cols, padded, ksize, stride, dilation, osize), pads, size)
 
-    def backward(self, g: Any) -> tuple:
-        return (Unfold.apply(g, ksize=self.ksize, stride=self.stride, pads=self.pads,
-                      dilation=self.dilation),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.apply(Unfold, g, ksize=self.ksize, stride=self.stride, pads=self.pads,
+                        dilation=self.dilation),)

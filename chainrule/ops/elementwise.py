@@ -140,21 +140,27 @@ class PowScalar(Function):
 
 
 class Pow(Function):
-    """out = x ** y;  dx = g y x^(y-1), dy = g out log x (0 where x = 0 and y >= 0)."""
+    """out = x ** y;  dx = g y x^(y-1) (0 where y = 0), dy = g out log x (0 where x = 0 and
+    y >= 0)."""
 
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(xp.power(x, y), x, y)
 
-    def backward(self, g: Any) -> tuple:
-        x, y = self.inputs
-        gx = g * y * x ** (y - 1) if self.needs[0] else None
-        gy = None
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x, y = F.inputs(self)
+        gx = gy = None
+        if self.needs[0]:
+            gx = g * y * x ** (y - 1)
+            y0 = _arr(self.inputs[1]) == 0
+            if xp.any(y0):  # d/dx x⁰ = 0, at x = 0 too (where y x^(y-1) is 0·inf), as PyTorch
+                gx = F.where(y0, 0.0, gx)
         if self.needs[1]:
-            xd = x._array if hasattr(x, "_array") else xp.asarray(x)
-            yd = y._array if hasattr(y, "_array") else xp.asarray(y)
-            zero = (xd == 0) & (yd >= 0)
-            safe_x = x if not zero.any() else x + _mask(zero, g._array)  # log(1) = 0 there
-            gy = g * (x**y) * safe_x.log()
+            zero = (xp.asarray(_arr(self.inputs[0])) == 0) & (_arr(self.inputs[1]) >= 0)
+            # log x with x = 1 where x = 0 and y >= 0 (the limit of x^y log x there is 0)
+            safe_x = x + _mask(zero, g) if zero.any() else x
+            # (a constant x, e.g. a negative base of ``c ** y``, has a constant log)
+            log_x = F.log(safe_x) if self.needs[0] else xp.log(_arr(safe_x))
+            gy = g * (x**y) * log_x
         return gx, gy
 
 
@@ -167,9 +173,9 @@ class RPowScalar(Function):
     def forward(self, c: float, y: Any) -> Any:
         return _fix_dtype(xp.power(c, y), None, y)
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         c = self.inputs[0]
-        return None, g * self.output() * float(xp.log(c))
+        return None, g * F.output(self) * float(xp.log(c))
 
 
 class _FloatUnary(Function):
@@ -385,14 +391,14 @@ class Clamp(Function):
         out = xp.clip(x, lo_d, hi_d)
         return out.astype(x.dtype, copy=False)
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         x = self.inputs[0]._array
         keep = xp.ones(x.shape, dtype=bool)
         if self.lo is not None:
             keep &= x >= getattr(self.lo, "_array", self.lo)
         if self.hi is not None:
             keep &= x <= getattr(self.hi, "_array", self.hi)
-        return (g * _mask(keep, g._array),)
+        return (g * _mask(keep, g),)
 
 
 class ZeroGrad(Function):
@@ -415,8 +421,8 @@ class Maximum(Function):
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(xp.maximum(x, y), x, y)
 
-    def backward(self, g: Any) -> tuple:
-        return _minmax_backward(self, g, greater=True)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return _minmax_vjp(self, g, greater=True)
 
 
 class Minimum(Function):
@@ -425,17 +431,17 @@ class Minimum(Function):
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(xp.minimum(x, y), x, y)
 
-    def backward(self, g: Any) -> tuple:
-        return _minmax_backward(self, g, greater=False)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return _minmax_vjp(self, g, greater=False)
 
 
-def _minmax_backward(fn: Function, g: Any, greater: bool) -> tuple:
-    x, y = fn.inputs
-    xd = getattr(x, "_array", x)
-    yd = getattr(y, "_array", y)
+def _minmax_vjp(fn: Function, g: Any, greater: bool) -> tuple:
+    """The gradients of max(x, y) (``greater``) or min(x, y): g to the winner, g/2 to each at
+    a tie (the weights are constants: the array pass and create_graph share them)."""
+    xd, yd = _arr(fn.inputs[0]), _arr(fn.inputs[1])
     win = (xd > yd) if greater else (xd < yd)
     tie = xd == yd
-    wx = _mask(win, g._array) + 0.5 * _mask(tie, g._array)
+    wx = _mask(win, g) + 0.5 * _mask(tie, g)
     gx = g * wx if fn.needs[0] else None
     gy = g * (1.0 - wx) if fn.needs[1] else None
     return gx, gy
@@ -463,9 +469,8 @@ class Remainder(Function):
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(xp.remainder(x, y), x, y)
 
-    def backward(self, g: Any) -> tuple:
-        x, y = self.inputs
-        xd, yd = getattr(x, "_array", x), getattr(y, "_array", y)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        xd, yd = _arr(self.inputs[0]), _arr(self.inputs[1])
         gy = -(g * xp.floor_divide(xd, yd)) if self.needs[1] else None
         return (g if self.needs[0] else None), gy
 

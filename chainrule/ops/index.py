@@ -126,8 +126,8 @@ class IndexAdd(Function):
         self.key = key
         return _index_add(g, shape, key)
 
-    def backward(self, gg: Any) -> tuple:
-        return (gg[self.key],)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.apply(GetItem, g, key=self.key),)
 
     @staticmethod
     def apply_to(g: Any, shape: tuple[int, ...], key: Any) -> Any:
@@ -212,9 +212,8 @@ class ScatterAdd(Function):
         xp.add.at(out, _along(index, self.dim), src[corner])
         return out
 
-    def backward(self, g: Any) -> tuple:
-        gsrc = g.gather(self.dim, self.index) if self.needs[1] else None
-        return (g if self.needs[0] else None), gsrc
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g if self.needs[0] else None), _src_grad(self, g, F)
 
 
 class Scatter(Function):
@@ -229,23 +228,22 @@ class Scatter(Function):
         out[_along(index, self.dim)] = src[corner]
         return out
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         gx = None
         if self.needs[0]:
-            keep = xp.ones(g.shape, dtype=g._array.dtype)
+            keep = xp.ones(g.shape, dtype=g.dtype)  # a constant: 0 where src was written
             keep[_along(self.index, self.dim)] = 0
             gx = g * keep
-        gsrc = None
-        if self.needs[1]:
-            gsrc = g.gather(self.dim, self.index)
-            src = self.inputs[1]
-            if tuple(src.shape) != tuple(self.index.shape):
-                gsrc = gsrc.pad(_pad_to(self.index.shape, src.shape))
-        return gx, gsrc
+        return gx, _src_grad(self, g, F)
 
 
-def _pad_to(small: tuple[int, ...], big: tuple[int, ...]) -> tuple[int, ...]:
-    out: list[int] = []
-    for s, b in zip(reversed(small), reversed(big)):
-        out += [0, b - s]
-    return tuple(out)
+def _src_grad(fn: Function, g: Any, F: Any) -> Any:
+    """dsrc of scatter / scatter_add: g gathered at ``index``, and zeros in the part of a src
+    larger than ``index`` (never read); None when src needs no gradient."""
+    if not fn.needs[1]:
+        return None
+    gsrc = F.apply(Gather, g, dim=fn.dim, index=fn.index)
+    shape = fn.inputs[1]._array.shape
+    if shape != fn.index.shape:
+        gsrc = F.index_add(gsrc, shape, tuple(slice(0, s) for s in fn.index.shape))
+    return gsrc

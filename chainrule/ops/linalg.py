@@ -7,6 +7,7 @@ from typing import Any
 
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
+from chainrule.ops.shape import Tri
 
 
 class Cholesky(Function):
@@ -23,12 +24,12 @@ class Cholesky(Function):
             raise RuntimeError("linalg.cholesky: The factorization could not be completed "
                                "because the input is not positive-definite.") from None
 
-    def backward(self, g: Any) -> tuple:
-        L = self.output()
-        t = (L.mT @ g).tril()
-        phi = 0.5 * (t + t.tril(-1).mT)
-        x = SolveTriangular.apply(L.mT, phi, upper=True)        # L⁻ᵀ Φ
-        return (SolveTriangular.apply(L.mT, x.mT, upper=True).mT,)  # (L⁻ᵀ xᵀ)ᵀ = x L⁻¹
+    def vjp(self, g: Any, F: Any) -> tuple:
+        Lt = F.mT(F.output(self))
+        t = F.apply(Tri, Lt @ g)
+        phi = 0.5 * (t + F.mT(F.apply(Tri, t, k=-1)))
+        x = F.apply(SolveTriangular, Lt, phi, upper=True)  # L⁻ᵀ Φ
+        return (F.mT(F.apply(SolveTriangular, Lt, F.mT(x), upper=True)),)  # (L⁻ᵀ xᵀ)ᵀ = x L⁻¹
 
 
 class SolveTriangular(Function):
@@ -43,11 +44,10 @@ class SolveTriangular(Function):
         tri = xp.triu(a) if upper else xp.tril(a)
         return xp.linalg.solve(tri, b)
 
-    def backward(self, g: Any) -> tuple:
-        a = self.inputs[0]
-        gb = SolveTriangular.apply(a.mT, g, upper=not self.upper)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        a = F.inputs(self)[0]
+        gb = F.apply(SolveTriangular, F.mT(a), g, upper=not self.upper)
         ga = None
         if self.needs[0]:
-            ga = -(gb @ self.output().mT)
-            ga = ga.triu() if self.upper else ga.tril()
+            ga = F.apply(Tri, -(gb @ F.mT(F.output(self))), upper=self.upper)
         return ga, gb

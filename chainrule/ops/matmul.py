@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.engine import SAVE_CROSS, Function
-from chainrule.autograd.function import TENSORS
 from chainrule.backend import xp
 
 
@@ -139,10 +138,13 @@ class Einsum(Function):
     subscript repeated inside one operand (a diagonal) is not supported.
     """
 
-    saves = ()
-
     def forward(self, *xs: Any, equation: str = "") -> Any:
         self.ins, self.out_sub = _einsum_parse(equation, len(xs))
+        # each operand's gradient reads all the others, so an in-place change to one matters
+        # when another needs a gradient (for two operands: the other one, as x @ y)
+        self.saves = tuple(range(len(xs))) if len(xs) > 1 else ()
+        if len(xs) == 2:
+            self.save_when = SAVE_CROSS
         for sub, x in zip(self.ins, xs):
             if len(set(sub)) != len(sub):
                 raise ValueError(f"einsum: repeated subscript in {sub!r} is not supported")
@@ -152,9 +154,8 @@ class Einsum(Function):
                 )
         return xp.asarray(xp.einsum(f"{','.join(self.ins)}->{self.out_sub}", *xs))
 
-    def backward(self, g: Any) -> tuple:
-        einsum = TENSORS.einsum
-        xs = self.inputs
+    def vjp(self, g: Any, F: Any) -> tuple:
+        xs = F.inputs(self)
         grads = []
         for k, need in enumerate(self.needs):
             if not need:
@@ -165,13 +166,12 @@ class Einsum(Function):
             avail = set(self.out_sub).union(*map(set, subs)) if subs else set(self.out_sub)
             target = self.ins[k]
             kept = "".join(c for c in target if c in avail)
-            gk = einsum(f"{','.join([self.out_sub, *subs])}->{kept}", g, *others)
-            if kept != target:  # letters only in x_k: broadcast back over them
-                shape = xs[k].shape
+            gk = F.apply(Einsum, g, *others,
+                         equation=f"{','.join([self.out_sub, *subs])}->{kept}")
+            if kept != target:  # letters only in x_k: broadcast back over them (kept is in
+                # target's order, so a reshape puts them back as size-1 axes)
+                shape = tuple(xs[k].shape)
                 view = tuple(shape[i] if c in avail else 1 for i, c in enumerate(target))
-                order = [c for c in target if c in avail]
-                perm = [order.index(c) for c in kept]
-                gk = gk.permute(*perm) if perm != list(range(len(perm))) else gk
-                gk = gk.reshape(view).expand(shape)
+                gk = F.expand(gk.reshape(view), shape)
             grads.append(gk)
         return tuple(grads)

@@ -280,9 +280,9 @@ class PoolGather(Function):
         plane = _prod(x.shape[2:])
         return x.reshape(-1)[_global(index, plane)].reshape(index.shape)
 
-    def backward(self, g: Any) -> tuple:
-        return (PoolScatter.apply(g, index=self.index, shape=tuple(self.inputs[0].shape),
-                      unique=self.unique),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.apply(PoolScatter, g, index=self.index, shape=self.inputs[0]._array.shape,
+                        unique=self.unique),)
 
 
 class PoolScatter(Function):
@@ -321,8 +321,8 @@ class PoolScatter(Function):
                               minlength=size).astype(g.dtype)
         return out.reshape(shape)
 
-    def backward(self, gg: Any) -> tuple:
-        return (PoolGather.apply(gg, index=self.index, unique=self.unique),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.apply(PoolGather, g, index=self.index, unique=self.unique),)
 
 
 @_jit.kernel
@@ -379,10 +379,10 @@ class AvgPool(Function):
         out *= inv_div
         return out
 
-    def backward(self, g: Any) -> tuple:
-        return (AvgPoolAdjoint.apply(g, size=tuple(self.inputs[0].shape[2:]),
-                      ksize=self.ksize, stride=self.stride, padding=self.padding,
-                      inv_div=self.inv_div),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.apply(AvgPoolAdjoint, g, size=self.inputs[0]._array.shape[2:],
+                        ksize=self.ksize, stride=self.stride, padding=self.padding,
+                        inv_div=self.inv_div),)
 
 
 class AvgPoolAdjoint(Function):
@@ -406,6 +406,6 @@ class AvgPoolAdjoint(Function):
             v += gs
         return out[interior(pads, size)]
 
-    def backward(self, gg: Any) -> tuple:
-        return (AvgPool.apply(gg, ksize=self.ksize, stride=self.stride, padding=self.padding,
-                      osize=self.osize, inv_div=self.inv_div),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.apply(AvgPool, g, ksize=self.ksize, stride=self.stride, padding=self.padding,
+                        osize=self.osize, inv_div=self.inv_div),)

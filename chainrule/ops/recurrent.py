@@ -94,7 +94,7 @@ class _Alias(Function):
     def forward(self, x: Any) -> Any:
         return x
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         return (g,)
 
 

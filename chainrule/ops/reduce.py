@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.engine import Function
-from chainrule.autograd.function import TENSORS
 from chainrule.backend import xp
+from chainrule.ops.shape import Flip
 
 
 def normalize_dims(dim: Any, ndim: int) -> tuple[int, ...]:
@@ -133,16 +133,15 @@ class Norm(Function):
         self.keepdim = keepdim
         return xp.sqrt(xp.asarray(xp.sum(x * x, axis=self.axes, keepdims=keepdim)))
 
-    def backward(self, g: Any) -> tuple:
-        where = TENSORS.where
-        x = self.inputs[0]
-        out = self.output()
+    def vjp(self, g: Any, F: Any) -> tuple:
+        (x,) = F.inputs(self)
+        out = F.output(self)
         if not self.keepdim and self.axes:
-            shape = kept_shape(x.shape, self.axes)
+            shape = kept_shape(tuple(x.shape), self.axes)
             g, out = g.reshape(shape), out.reshape(shape)
-        zero = out._array == 0
+        zero = F.array(out) == 0
         if zero.any():
-            return (x * where(zero, 0.0, g / where(zero, 1.0, out)),)
+            return (x * F.where(zero, 0.0, g / F.where(zero, 1.0, out)),)
         return (x * (g / out),)
 
 
@@ -157,22 +156,20 @@ class Prod(Function):
         self.keepdim = keepdim
         return xp.asarray(xp.prod(x, axis=dim, keepdims=keepdim))
 
-    def backward(self, g: Any) -> tuple:
-        x = self.inputs[0]
-        out = self.output()
-        if self.dim is None:
-            gk, o = g, out
-        else:
-            d = self.dim % x.ndim
-            gk = g if self.keepdim else g.unsqueeze(d)
-            o = out if self.keepdim else out.unsqueeze(d)
-        if not xp.any(x._array == 0):  # differentiable form: out / x
+    def vjp(self, g: Any, F: Any) -> tuple:
+        (x,) = F.inputs(self)
+        xd = self.inputs[0]._array
+        gk, o = g, F.output(self)
+        if self.dim is not None and not self.keepdim:  # the reduced dim back, as size 1
+            shape = kept_shape(xd.shape, (self.dim % xd.ndim,))
+            gk, o = gk.reshape(shape), o.reshape(shape)
+        if not xp.any(xd == 0):  # differentiable form: out / x
             return (gk * (o / x),)
         if self.dim is None:
-            others = _prod_of_others(x._array.reshape(-1), 0).reshape(x.shape)
+            others = _prod_of_others(xd.reshape(-1), 0).reshape(xd.shape)
         else:
-            others = _prod_of_others(x._array, self.dim % x.ndim)
-        return (gk * others,)
+            others = _prod_of_others(xd, self.dim % xd.ndim)
+        return (gk * others,)  # (a constant: exact where x has zeros)
 
 
 def _prod_of_others(a: Any, axis: int) -> Any:
@@ -195,8 +192,10 @@ class Cumsum(Function):
         out = xp.cumsum(x, axis=dim)
         return out.astype(xp.int64) if x.dtype.kind == "b" else out
 
-    def backward(self, g: Any) -> tuple:
-        return (g.flip(self.dim).cumsum(self.dim).flip(self.dim),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        rev = (self.dim,)  # dx_j = Σ_{i>=j} g_i: a cumsum of g reversed, reversed back
+        return (F.apply(Flip, F.apply(Cumsum, F.apply(Flip, g, dims=rev), dim=self.dim),
+                        dims=rev),)
 
 
 class LogSoftmax(Function):

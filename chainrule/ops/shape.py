@@ -84,8 +84,8 @@ class Repeat(Function):
         self.reps = reps
         return xp.tile(x, reps)
 
-    def backward(self, g: Any) -> tuple:
-        x_shape = self.inputs[0].shape
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x_shape = self.inputs[0]._array.shape
         full = (1,) * (len(self.reps) - len(x_shape)) + tuple(x_shape)
         split = []
         for r, s in zip(self.reps, full):
@@ -117,7 +117,7 @@ class Cat(Function):
             out = out.astype(default_dtype())  # int64 with float32 is float32 (PyTorch)
         return out
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         out, start = [], 0
         idx: list[Any] = [slice(None)] * g.ndim
         for size, need in zip(self.sizes, self.needs):
@@ -139,8 +139,8 @@ class Flip(Function):
         self.dims = dims
         return xp.flip(x, dims)
 
-    def backward(self, g: Any) -> tuple:
-        return (g.flip(self.dims),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.apply(Flip, g, dims=self.dims),)
 
 
 class Pad(Function):
@@ -166,17 +166,16 @@ class Pad(Function):
         pos = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
         return xp.pad(x, pos, mode="constant", constant_values=value)
 
-    def backward(self, g: Any) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         idx = tuple(
             slice(max(lo, 0), g.shape[i] - max(hi, 0)) for i, (lo, hi) in enumerate(self.widths)
         )
         gx = g[idx]
         neg = tuple((max(-lo, 0), max(-hi, 0)) for lo, hi in self.widths)
-        if any(a or b for a, b in neg):
-            flat = []
-            for lo, hi in reversed(neg):
-                flat += [lo, hi]
-            gx = gx.pad(tuple(flat))
+        if any(a or b for a, b in neg):  # cropped entries get zeros
+            shape = self.inputs[0]._array.shape
+            crop = tuple(slice(lo, n - hi) for (lo, hi), n in zip(neg, shape))
+            gx = F.index_add(gx, shape, crop)
         return (gx,)
 
 
@@ -189,8 +188,8 @@ class Tri(Function):
         self.k, self.upper = k, upper
         return xp.triu(x, k) if upper else xp.tril(x, k)
 
-    def backward(self, g: Any) -> tuple:
-        return (g.triu(self.k) if self.upper else g.tril(self.k),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.apply(Tri, g, k=self.k, upper=self.upper),)
 
 
 class Unfold(Function):

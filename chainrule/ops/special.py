@@ -19,22 +19,27 @@ class Lgamma(Function):
     def forward(self, x: Any) -> Any:
         return _sp.gammaln(x).astype(x.dtype, copy=False)
 
-    def backward(self, g: Any) -> tuple:
-        return (g * Polygamma.apply(self.inputs[0], n=0),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * F.apply(Polygamma, F.inputs(self)[0], n=0),)
 
 
 class Polygamma(Function):
-    """out = ψ⁽ⁿ⁾(x) (n = 0: digamma);  dx = g ψ⁽ⁿ⁺¹⁾(x)."""
+    """out = ψ⁽ⁿ⁾(x) (n = 0: digamma, else (-1)ⁿ⁺¹ n! ζ(n+1, x));  dx = g ψ⁽ⁿ⁺¹⁾(x)."""
 
     saves = (0,)
 
     def forward(self, x: Any, n: int = 0) -> Any:
         self.n = n
-        out = _sp.digamma(x) if n == 0 else _sp.polygamma(n, x)
+        if n == 0:
+            out = _sp.digamma(x)
+        else:  # SciPy's polygamma formula, written with the zeta ufunc so that
+            # chainrule.compile sees one ufunc call (scipy.special.polygamma is Python code
+            # whose intermediate arrays a capture cannot follow)
+            out = _sp.zeta(n + 1, x) * float((-1) ** (n + 1) * math.factorial(n))
         return out.astype(x.dtype, copy=False)
 
-    def backward(self, g: Any) -> tuple:
-        return (g * Polygamma.apply(self.inputs[0], n=self.n + 1),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (g * F.apply(Polygamma, F.inputs(self)[0], n=self.n + 1),)
 
 
 class Erf(Function):
