@@ -285,7 +285,9 @@ class E1bBatchNoiseScale(Experiment):
                        for s, bs in zip(steps, b_simple)]
         slope_ex = [_slope(batches[_side(batches, bs, False)], e[_side(batches, bs, False)])
                     for e, bs in zip(examples, b_simple)]
-        tol = 1.0  # "≈" at the resolution the paper states it: within an order of magnitude
+        # "≈" read as "within an order of magnitude": the noise scale is offered as a rough
+        # predictor, and B_simple takes the Hessian as isotropic (see the module docstring)
+        tol = 1.0
         parts = [
             _tuning.equivalence(
                 "critical batch size ≈ B_noise (B_simple)",
