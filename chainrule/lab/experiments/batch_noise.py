@@ -353,7 +353,7 @@ class E1bBatchNoiseScale(Experiment):
                                      (axes[1], examples, "examples", sm * (grid + bc))):
             m, lo, hi = common.t_band(arr)
             ax.errorbar(batches, m, yerr=[m - lo, hi - m], fmt="o",
-                        label=f"{name} to target: mean ± 95 % CI over {n} seeds")
+                        label=f"{name} to the target")
             if np.isfinite(sm) and np.isfinite(bc):
                 ax.plot(grid, model, "k--", lw=1, label="S_min(1 + B_crit/B) fit" if
                         name == "steps" else "S_min(B + B_crit) fit")
@@ -365,10 +365,11 @@ class E1bBatchNoiseScale(Experiment):
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("batch size")
-            ax.set_ylabel(f"{name} to the target (mean ± 95 % CI over {n} seeds)")
+            ax.set_ylabel(f"{name} to the target")
+            ax.set_title(f"{name}: {common.band_label(n)}", fontsize=10)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-        fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.95, wspace=0.3)
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.91, wspace=0.28)
         path = ctx.path("e1b_batch_noise.png")
         fig.savefig(path)
         plt.close(fig)
