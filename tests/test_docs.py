@@ -117,7 +117,7 @@ def test_methodology_sections_have_snippets_and_lab_ids():
     without = [s.splitlines()[0] for s in sections if "```python" not in s]
     assert without == ["What deep learning studies", "Where each claim is measured"], without
     table = text[text.index("## Where each claim is measured"):]
-    listed = set(re.findall(r"^\| ([A-F][0-9])(?:–[A-F]([0-9]))? \|", table, flags=re.M))
+    listed = set(re.findall(r"^\| ([A-F][0-9][a-z]?)(?:–[A-F]([0-9]))? \|", table, flags=re.M))
     ids = set()
     for first, last in listed:
         ids.add(first)

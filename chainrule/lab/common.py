@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -208,6 +208,34 @@ def t_band(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return m, m, m
     half = float(stats.t.ppf(0.975, n - 1)) * arr.std(0, ddof=1) / np.sqrt(n)
     return m, m - half, m + half
+
+
+def band_label(n: int) -> str:
+    """What a band or error bar shows, for legends and axis labels."""
+    return f"mean ± 95 % CI over {n} seeds"
+
+
+def draw_band(ax: Any, xs: Any, arr: Any, *, axis: int = 0, label: str | None = None,
+              **style: Any) -> None:
+    """The mean over seeds (``axis`` of ``arr``) as a line and its 95 % t-interval
+    (:func:`t_band`) as a shaded band in the line's colour; never the min–max of the seeds,
+    whose width grows with the number of seeds instead of shrinking."""
+    arr = np.moveaxis(np.asarray(arr, dtype=np.float64), axis, 0)
+    m, lo, hi = t_band(arr)
+    (line,) = ax.plot(xs, m, label=label, **style)
+    if arr.shape[0] > 1:
+        ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2)
+
+
+def bar_errors(per_arm: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """(means, 95 % t half-widths) of each arm's per-seed values, for ``ax.bar(yerr=…)``:
+    ``t_{0.975, n−1} · s/√n`` with the sample std (``ddof = 1``); 0 for a single value."""
+    means, halves = [], []
+    for values in per_arm:
+        m, _, hi = t_band(np.asarray(values, dtype=np.float64).reshape(-1, 1))
+        means.append(float(m[0]))
+        halves.append(float(hi[0] - m[0]))
+    return np.asarray(means), np.asarray(halves)
 
 
 def panels(path: str, panels: list[tuple], ncols: int | None = None) -> str:

@@ -190,7 +190,11 @@ def registry() -> dict[str, type[Experiment]]:
     return dict(sorted(_REGISTRY.items(), key=lambda kv: _sort_key(kv[0])))
 
 
-def _sort_key(exp_id: str) -> tuple[str, int]:
-    head = exp_id.rstrip("0123456789")
-    tail = exp_id[len(head):]
-    return head, int(tail) if tail else 0
+def _sort_key(exp_id: str) -> tuple[str, int, str]:
+    """Family letter, number, suffix: A1 < A2 < … < E1 < E1b < E2 < … < F1."""
+    import re
+
+    m = re.fullmatch(r"([A-Za-z]*)(\d*)(.*)", exp_id)
+    assert m is not None  # the pattern matches every string
+    head, num, rest = m.groups()
+    return head, int(num) if num else 0, rest

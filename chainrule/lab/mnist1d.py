@@ -221,13 +221,13 @@ def _plot(path: str, ds: str, by_model: dict[str, Any]) -> str:
         xs = c["curves"]["steps"]
         ys = np.asarray(c["curves"]["test_acc"], dtype=np.float64)
         color = f"C{i}"
-        ax.plot(xs, ys.mean(0), color=color, label=f"{name} (ours)")
-        if ys.shape[0] > 1:
-            ax.fill_between(xs, ys.min(0), ys.max(0), color=color, alpha=0.2)
+        common.draw_band(ax, xs, ys, color=color, label=f"{name} (ours)")
+        n_seeds = ys.shape[0]
         if c.get("paper") is not None:
             ax.axhline(c["paper"], color=color, ls="--", lw=1)
     ax.set_xlabel("step")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel(f"test accuracy ({common.band_label(n_seeds)})" if by_model
+                  else "test accuracy")
     ax.set_ylim(0, 1)
     ax.set_title(f"MNIST-1D ({DATASET_NAMES.get(ds, ds)}): ours (lines) vs paper (dashed)",
                  fontsize=10)

@@ -38,11 +38,11 @@ def select(only: Sequence[str] | None = None, quick: bool = False) -> list[type[
     (without the ``slow`` ones in a quick run)."""
     reg = registry()
     if only:
-        wanted = [o.upper() for o in only]
-        unknown = [o for o in wanted if o not in reg]
+        by_upper = {k.upper(): k for k in reg}  # "e1b" names E1b
+        unknown = [o for o in only if o.upper() not in by_upper]
         if unknown:
             raise KeyError(f"unknown experiment id(s) {unknown}; known: {list(reg)}")
-        return [reg[o] for o in wanted]
+        return [reg[by_upper[o.upper()]] for o in only]
     return [cls for cls in reg.values() if not (quick and cls.slow)]
 
 

@@ -249,9 +249,35 @@ def test_null_simulation_family_of_three_parts():
     assert _rate(0.0, 5, 400, seed=7, parts=3) <= 0.05
 
 
+def _exact_power(effect_sd: float, n: int, alpha: float, quantile: float | None = None) -> float:
+    """Exact probability that one part "holds" under the rule for per-seed differences
+    ~ N(effect_sd, 1): the paired t statistic is noncentral t with n − 1 degrees of freedom and
+    noncentrality effect_sd·√n, and a single part (Holm over one part is the raw p) holds when
+    its two-sided level-``alpha`` interval excludes 0 on the claimed side, i.e. t > t_{1−α/2}."""
+    crit = stats.t.ppf(1 - alpha / 2, n - 1) if quantile is None else quantile
+    return float(stats.nct.sf(crit, n - 1, effect_sd * np.sqrt(n)))
+
+
 def test_power_simulation_one_sd_at_ten_seeds():
-    rate = _rate(1.0, 10, 1000, seed=2024)
-    analytic = stats.nct.sf(stats.t.ppf(0.975, 9), 9, np.sqrt(10))  # 0.803
-    assert analytic >= 0.80
-    assert abs(rate - analytic) < 3 * np.sqrt(analytic * (1 - analytic) / 1000)
-    assert rate >= 0.80, rate
+    """Requirement: a true effect of 1 SD at 10 seeds gives "holds" >= 80 %.
+
+    The requirement is checked on the rule's *exact* power (noncentral t, at the level
+    decide() uses: ALPHA, floor 0, one part so Holm changes nothing): 0.8030. A simulated rate
+    is only an estimate of it (1,000 trials: SE 0.013), so asserting "simulated rate >= 0.80"
+    would fail for about 40 % of simulation seeds although the rule is exactly as specified (it
+    passes at this seed, not at many others). The simulation is kept to show that the
+    implemented rule *is* the one whose power was computed: its count must agree with the exact
+    power by a two-sided binomial test (p > 0.001: a false alarm once in a thousand seeds). It
+    can fail: a rule with the normal quantile 1.96 instead of t_9 (the old rule's error) has
+    power 0.87, which the check rejects.
+    """
+    trials = 1000
+    rate = _rate(1.0, 10, trials, seed=2024)
+    exact = _exact_power(1.0, 10, v.ALPHA)
+    assert abs(exact - 0.8030) < 5e-4, exact  # t_{0.975,9} = 2.262, ncp √10
+    assert exact >= 0.80  # the requirement, on the exact value
+    hits = round(rate * trials)
+    assert stats.binomtest(hits, trials, exact).pvalue > 1e-3, (rate, exact)
+    # the binomial check has the power to tell a wrong rule apart
+    wrong = _exact_power(1.0, 10, v.ALPHA, quantile=stats.norm.ppf(1 - v.ALPHA / 2))
+    assert stats.binomtest(round(wrong * trials), trials, exact).pvalue < 1e-3, wrong

@@ -56,8 +56,7 @@ EXPECTED: dict[str, list[str]] = {
 }
 # claims of lab-claims.md whose experiments need features of another issue; named here (not
 # skipped silently) and checked as soon as they are registered
-NEEDS_OTHER_ISSUE = {"D4": "the Transformer layers of the compatibility issue",
-                     "E1b": "chainrule.func.vmap of the compatibility issue"}
+NEEDS_OTHER_ISSUE = {"D4": "the Transformer layers of the compatibility issue"}
 
 
 @pytest.fixture(scope="module")

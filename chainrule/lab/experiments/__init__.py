@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 _FAMILIES = (
-    "activations", "skip", "dropout", "rnn_dropout", "normalization", "optimizers",
+    "activations", "skip", "dropout", "rnn_dropout", "normalization", "optimizers", "batch_noise",
     "curvature_convexity", "constrained", "fitting", "transformer_ln",
 )
 

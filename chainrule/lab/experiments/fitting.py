@@ -389,10 +389,11 @@ class F2Regularisation(Experiment):
         axes[0].set_title("weights (first seed)", fontsize=10)
         axes[0].set_xlabel("w")
         axes[0].legend(fontsize=7)
-        means = [np.mean(sp[a]["zeros"]) for a in arms]
-        axes[1].bar(range(len(arms)), means, yerr=[np.std(sp[a]["zeros"]) for a in arms])
+        means, halves = common.bar_errors([sp[a]["zeros"] for a in arms])
+        axes[1].bar(range(len(arms)), means, yerr=halves, capsize=3)
         axes[1].set_xticks(range(len(arms)), arms, fontsize=8)
         axes[1].set_title("share of weights exactly 0", fontsize=10)
+        axes[1].set_ylabel(common.band_label(len(sp[arms[0]]["zeros"])), fontsize=8)
         fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9, wspace=0.25)
         fig.savefig(path)
         plt.close(fig)

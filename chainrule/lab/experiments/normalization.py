@@ -490,12 +490,11 @@ class BatchNormForTest(Experiment):
         keys = [("in", "lengths 5–20\n(trained)"), ("mixed", "padded 5–40"), ("40", "length 40")]
         width = 0.38
         for j, (norm, label) in enumerate((("batch_norm", "BN-GRU"), ("layer_norm", "LN-GRU"))):
-            means = [np.mean(rnn[norm][k]) for k, _ in keys]
-            errs = [np.std(rnn[norm][k]) for k, _ in keys]
+            means, errs = common.bar_errors([rnn[norm][k] for k, _ in keys])
             ax.bar(np.arange(3) + (j - 0.5) * width, means, width, yerr=errs, label=label,
                    capsize=3)
         ax.set_xticks(range(3), [lab for _, lab in keys])
-        ax.set_ylabel("test accuracy")
+        ax.set_ylabel(f"test accuracy ({common.band_label(len(rnn['batch_norm']['in']))})")
         ax.set_title("D2: sequence length generalisation")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")

@@ -517,7 +517,8 @@ def _lm_table(runs: dict[str, list[dict[str, Any]]], extra: Callable | None = No
 
 def _lm_plot(path: str, runs: dict[str, list[dict[str, Any]]], floor: float,
              title: str) -> str:
-    """Train (left) and validation (right) perplexity vs step, mean and min–max over seeds."""
+    """Train (left) and validation (right) perplexity vs step: the mean over seeds and its
+    95 % t-interval."""
     plt = common.pyplot()
     from matplotlib.ticker import ScalarFormatter
 
@@ -525,15 +526,13 @@ def _lm_plot(path: str, runs: dict[str, list[dict[str, Any]]], floor: float,
     for ax, key, name in ((axes[0], "train", "train"), (axes[1], "val", "validation")):
         for arm, rs in runs.items():
             xs = rs[0]["steps"]
-            ys = _ppl([r[key] for r in rs])
-            ax.plot(xs, ys.mean(0), label=arm)
-            ax.fill_between(xs, ys.min(0), ys.max(0), alpha=0.2)
+            common.draw_band(ax, xs, _ppl([r[key] for r in rs]), label=arm)
         ax.axhline(math.exp(floor), color="k", ls="--", lw=1, label="floor exp(H)")
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(ScalarFormatter())
         ax.yaxis.set_minor_formatter(ScalarFormatter())
         ax.set_xlabel("step")
-        ax.set_ylabel(f"{name} perplexity")
+        ax.set_ylabel(f"{name} perplexity\n({common.band_label(len(rs))})")
         ax.set_title(f"{title}: {name}", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -781,14 +780,13 @@ class C6MemoryLoss(Experiment):
         xs = list(cfg.lengths)
         for pl in PLACEMENTS:
             ys = np.asarray([acc[pl][T] for T in xs], dtype=np.float64)  # lengths × seeds
-            ax.plot(xs, ys.mean(1), marker="o", label=pl)
-            ax.fill_between(xs, ys.min(1), ys.max(1), alpha=0.2)
+            common.draw_band(ax, xs, ys, axis=1, marker="o", label=pl)
         ax.axhline(chance, color="k", ls="--", lw=1, label="chance")
         ax.set_xscale("log")
         ax.set_xticks(xs, [str(T) for T in xs])
         ax.minorticks_off()
         ax.set_xlabel("sequence length T")
-        ax.set_ylabel("test accuracy")
+        ax.set_ylabel(f"test accuracy ({common.band_label(ys.shape[1])})")
         ax.set_title(f"C6: memory task, dropout p = {cfg.p}", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
