@@ -21,6 +21,9 @@ from chainrule import constrained as C
 # against SLSQP below instead.
 LOCAL = (2, 16, 20)
 PUBLISHED = [p for p in PROBLEMS if p.number not in LOCAL]
+# From HS33's published x0 SLSQP stops at the KKT point (0, 0, 2), f = -4; ours reaches the
+# published f* = √2 − 6 at (0, √2, √2), so SLSQP is not compared there
+SLSQP_ELSEWHERE = (33,)
 
 
 def slsqp(p: HS) -> float:
@@ -30,8 +33,8 @@ def slsqp(p: HS) -> float:
     return float(ref.fun)
 
 
-def test_the_collection_has_at_least_twenty_problems_with_published_optima():
-    assert len(PUBLISHED) >= 20
+def test_the_collection_has_at_least_forty_problems_with_published_optima():
+    assert len(PUBLISHED) >= 40
 
 
 @pytest.mark.parametrize("p", PUBLISHED, ids=lambda p: f"HS{p.number}")
@@ -41,7 +44,8 @@ def test_default_method_reaches_the_published_optimum(p: HS):
     assert sol.status == "optimal" and sol.converged, sol.message
     assert abs(sol.fun - p.f_star) <= 1e-6 * max(1.0, abs(p.f_star)), (sol.fun, p.f_star)
     assert sol.kkt.ok(1e-8)
-    assert abs(sol.fun - slsqp(p)) <= 1e-6 * max(1.0, abs(p.f_star))
+    if p.number not in SLSQP_ELSEWHERE:
+        assert abs(sol.fun - slsqp(p)) <= 1e-6 * max(1.0, abs(p.f_star))
 
 
 @pytest.mark.parametrize("number", LOCAL)
