@@ -101,7 +101,28 @@ for _name in _FUNCTIONS:
         globals()[_name] = _method_function(_name)
 del _name
 
-from chainrule import autograd  # noqa: E402
+from chainrule import (
+    autograd,  # noqa: E402
+    linalg,  # noqa: E402  (cheap: NumPy and the ops are loaded already)
+)
+from chainrule.linalg import (  # noqa: E402
+    chain_matmul,
+    cholesky_inverse,
+    cholesky_solve,
+    det,
+    inverse,
+    logdet,
+    matrix_exp,
+    matrix_power,
+    pinverse,
+    slogdet,
+)
+from chainrule.linalg import cholesky_legacy as cholesky  # noqa: E402
+from chainrule.linalg import cross_legacy as cross  # noqa: E402
+from chainrule.linalg import qr_legacy as qr  # noqa: E402
+from chainrule.linalg import svd_legacy as svd  # noqa: E402
+from chainrule.products import addbmm, addmm, addmv, addr, baddbmm  # noqa: E402
+from chainrule.searching import bucketize, searchsorted  # noqa: E402
 
 _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
