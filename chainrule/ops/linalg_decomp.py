@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule import backend
 from chainrule.autograd.engine import Function
 from chainrule.autograd.function import ARRAYS
 from chainrule.backend import xp
@@ -336,6 +337,12 @@ class Pinv(Function):
         return (ga,)
 
 
+def _expm(a: Any) -> Any:
+    from scipy.linalg import expm  # (lazy: only this op needs SciPy)
+
+    return xp.asarray(expm(a))
+
+
 class MatrixExp(Function):
     """E = exp(A);  dA = the upper-right block of exp([[Aᵀ, G], [0, Aᵀ]]) (the Fréchet
     derivative of exp at Aᵀ in direction G, Najfeld & Havel 1995)."""
@@ -343,9 +350,11 @@ class MatrixExp(Function):
     saves = (0,)
 
     def forward(self, a: Any) -> Any:
-        from scipy.linalg import expm  # (lazy: only this op needs SciPy)
-
-        return xp.asarray(expm(a)) if a.shape[-1] else a.copy()
+        if not a.shape[-1]:
+            return a.copy()
+        if a.__class__ is not xp.ndarray and backend.traced_call is not None:
+            return backend.traced_call(_expm, a)  # under chainrule.compile: SciPy is opaque
+        return _expm(a)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         (a,) = F.inputs(self)
