@@ -683,15 +683,14 @@ class SVDLegacy(NamedTuple):
 
 
 def svd_legacy(input: Tensor, some: bool = True, compute_uv: bool = True) -> SVDLegacy:
-    """``torch.svd``: (U, S, V) with A = U diag(S) Vᵀ (V, not Vh)."""
-    U, S, Vh = svd(input, full_matrices=not some)
+    """``torch.svd``: (U, S, V) with A = U diag(S) Vᵀ (V, not Vh); with ``compute_uv=False``
+    U and V are zero-filled (m×m and n×n) and ``some`` has no effect."""
     if not compute_uv:
         m, n = input.shape[-2:]
-        z = xp.zeros(input.shape[:-2], dtype=input.dtype)
-        return SVDLegacy(_wrap(xp.zeros(z.shape + (m, m if not some else min(m, n)),
-                                        dtype=input.dtype)), S,
-                         _wrap(xp.zeros(z.shape + (n, n if not some else min(m, n)),
-                                        dtype=input.dtype)))
+        batch = tuple(input.shape[:-2])
+        return SVDLegacy(_wrap(xp.zeros(batch + (m, m), dtype=input.dtype)), svdvals(input),
+                         _wrap(xp.zeros(batch + (n, n), dtype=input.dtype)))
+    U, S, Vh = svd(input, full_matrices=not some)
     return SVDLegacy(U, S, Vh.mT)
 
 
