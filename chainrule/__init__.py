@@ -102,32 +102,16 @@ for _name in _FUNCTIONS:
 del _name
 
 from chainrule import (
+    _linalg_api,  # noqa: E402
     autograd,  # noqa: E402
-    linalg,  # noqa: E402  (cheap: NumPy and the ops are loaded already)
 )
-from chainrule.linalg import (  # noqa: E402
-    chain_matmul,
-    cholesky_inverse,
-    cholesky_solve,
-    det,
-    inverse,
-    logdet,
-    matrix_exp,
-    matrix_power,
-    pinverse,
-    slogdet,
-)
-from chainrule.linalg import cholesky_legacy as cholesky  # noqa: E402
-from chainrule.linalg import cross_legacy as cross  # noqa: E402
-from chainrule.linalg import qr_legacy as qr  # noqa: E402
-from chainrule.linalg import svd_legacy as svd  # noqa: E402
-from chainrule.products import addbmm, addmm, addmv, addr, baddbmm  # noqa: E402
-from chainrule.searching import bucketize, searchsorted  # noqa: E402
+
+_linalg_api.install_tensor_methods(Tensor)  # x.inverse(), x.addmm(...): modules load on use
 
 _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
     "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
-    "onnx", "distributions", "compile",
+    "onnx", "distributions", "compile", "linalg",
 }
 
 
@@ -136,6 +120,10 @@ def __getattr__(name: str) -> Any:
         mod = importlib.import_module(f"chainrule.{name}")
         globals()[name] = mod
         return mod
+    if name in _linalg_api.FUNCTIONS:  # torch.det, torch.addmm, torch.searchsorted, ...
+        fn = _linalg_api.load(name)
+        globals()[name] = fn
+        return fn
     if name in ("save", "load"):
         mod = importlib.import_module("chainrule.serialization")
         return getattr(mod, name)

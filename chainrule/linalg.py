@@ -711,23 +711,3 @@ def cross_legacy(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor
 def chain_matmul(*matrices: Tensor) -> Tensor:
     """``torch.chain_matmul`` (deprecated in PyTorch): ``multi_dot`` of 2-D matrices."""
     return multi_dot(matrices)
-
-
-# ---- Tensor methods PyTorch has for these (installed once, when chainrule is imported) -----
-def _install_tensor_methods() -> None:
-    from chainrule import products
-
-    methods = {
-        "inverse": inverse, "det": det, "logdet": logdet, "slogdet": slogdet,
-        "pinverse": pinverse, "matrix_power": matrix_power, "matrix_exp": matrix_exp,
-        "cholesky": cholesky_legacy, "cholesky_solve": cholesky_solve,
-        "cholesky_inverse": cholesky_inverse, "cross": cross_legacy, "svd": svd_legacy,
-        "qr": qr_legacy, "addmm": products.addmm, "addmv": products.addmv,
-        "addr": products.addr, "baddbmm": products.baddbmm, "addbmm": products.addbmm,
-    }
-    for name, fn in methods.items():
-        if not hasattr(Tensor, name):  # a method the Tensor class defines itself wins
-            setattr(Tensor, name, fn)
-
-
-_install_tensor_methods()
