@@ -33,9 +33,14 @@ _METHODS = ("inverse", "det", "logdet", "slogdet", "pinverse", "matrix_power", "
             "addmv", "addr", "baddbmm", "addbmm")
 
 
+# in-place Tensor methods (no torch.<name> function)
+_IN_PLACE = {n + "_": (_PRODUCTS, n + "_") for n in ("addbmm", "addmm", "addmv", "addr",
+                                                    "baddbmm")}
+
+
 def load(name: str) -> Any:
-    """The function ``chainrule.<name>`` (importing its module)."""
-    module, attr = FUNCTIONS[name]
+    """The function ``chainrule.<name>`` (or in-place method ``name``), importing its module."""
+    module, attr = FUNCTIONS[name] if name in FUNCTIONS else _IN_PLACE[name]
     return getattr(importlib.import_module(module), attr)
 
 
@@ -44,11 +49,12 @@ def _method(name: str) -> Any:
         return load(name)(self, *args, **kwargs)
 
     method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"``chainrule.{name}(self, ...)`` (see ``{FUNCTIONS[name][0]}``)."
+    module = (FUNCTIONS.get(name) or _IN_PLACE[name])[0]
+    method.__doc__ = f"``{name}(self, ...)`` of ``{module}``."
     return method
 
 
 def install_tensor_methods(tensor_cls: type) -> None:
-    for name in _METHODS:
+    for name in (*_METHODS, *_IN_PLACE):
         if name not in vars(tensor_cls):  # a method the Tensor class defines itself wins
             setattr(tensor_cls, name, _method(name))

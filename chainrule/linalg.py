@@ -300,13 +300,18 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
 
 def solve_ex(A: Tensor, B: Tensor, *, left: bool = True,
              check_errors: bool = False) -> SolveExResult:
-    """``(result, info)`` of ``solve`` (info: zero-pivot index per matrix, 0 when solved)."""
+    """``(result, info)`` of ``solve``: info = 0 per matrix where A is invertible, else the
+    1-based index of the zero pivot of its LU factorisation (that result is then NaN, without
+    gradient); ``check_errors=True`` raises instead."""
     A = _check_square("linalg.solve_ex", A)
     info = D.singular_pivots(A._array)
-    if info.any() and not check_errors:
-        raise LinAlgError("torch.linalg.solve_ex: singular input; chainrule raises instead of "
-                          "returning a partial result (use check_errors=True or linalg.lstsq)")
-    return SolveExResult(solve(A, B, left=left), _wrap(info))
+    if check_errors or not info.any():
+        return SolveExResult(solve(A, B, left=left), _wrap(info))
+    ok = info == 0
+    safe = xp.where(ok[..., None, None], A._array, xp.eye(A.shape[-1], dtype=A.dtype))
+    X = solve(_wrap(safe), B.detach(), left=left)._array
+    mask = ok.reshape(ok.shape + (1,) * (X.ndim - ok.ndim))
+    return SolveExResult(_wrap(xp.where(mask, X, xp.nan)), _wrap(info))
 
 
 def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,

@@ -120,3 +120,27 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alph
     # Σ_b A_b B_b = [A_1 … A_b] (n × b·m) @ [B_1; …; B_b] (b·m × p)
     lhs = batch1.permute(1, 0, 2).reshape(n, b * m)
     return _combine(input, lhs @ batch2.reshape(b * m, p), beta, alpha)
+
+
+def _in_place(fn: Any) -> Any:
+    """The Tensor method ``fn_``: self ← fn(self, ...) through ``copy_`` (autograd sees an
+    in-place write of self, as PyTorch's ``addmm_``)."""
+
+    def method(self: Tensor, *args: Any, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        out = fn(self, *args, beta=beta, alpha=alpha)
+        if tuple(out.shape) != tuple(self.shape):
+            raise RuntimeError(f"{fn.__name__}_: the result's shape {list(out.shape)} does not "
+                               f"match self's shape {list(self.shape)} (an in-place update "
+                               "cannot broadcast self)")
+        return self.copy_(out)
+
+    method.__name__ = method.__qualname__ = fn.__name__ + "_"
+    method.__doc__ = f"In-place ``{fn.__name__}``: self = β·self + α·(product)."
+    return method
+
+
+addmm_ = _in_place(addmm)
+addmv_ = _in_place(addmv)
+addr_ = _in_place(addr)
+baddbmm_ = _in_place(baddbmm)
+addbmm_ = _in_place(addbmm)

@@ -20,6 +20,10 @@ from chainrule import searching  # noqa: E402
 
 INF = float("inf")
 
+# torch.cholesky / torch.qr / torch.cross without dim / torch.chain_matmul warn that they are
+# deprecated; chainrule offers them for the programs that still call them
+pytestmark = pytest.mark.filterwarnings("ignore:.*(deprecated|dim arg):UserWarning")
+
 
 def _rng(name: str) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32(name.encode()))
@@ -259,6 +263,13 @@ def test_ex_variants_report_failures_in_info() -> None:
     np.testing.assert_allclose(c2.inverse.numpy()[0], t2.inverse.numpy()[0])
     with pytest.raises(RuntimeError):
         chainrule.linalg.inv_ex(chainrule.tensor(s), check_errors=True)
+    b = np.ones((2, 2, 1))
+    c3 = chainrule.linalg.solve_ex(chainrule.tensor(s), chainrule.tensor(b))
+    t3 = torch.linalg.solve_ex(torch.tensor(s), torch.tensor(b))
+    assert c3.info.tolist() == t3.info.tolist() == [0, 1]
+    np.testing.assert_allclose(c3.result.numpy()[0], t3.result.numpy()[0])
+    with pytest.raises(RuntimeError, match="singular"):
+        chainrule.linalg.solve_ex(chainrule.tensor(s), chainrule.tensor(b), check_errors=True)
 
 
 def test_result_types_have_pytorchs_field_names() -> None:
@@ -311,6 +322,26 @@ PRODUCTS = [
 @pytest.mark.parametrize("case", PRODUCTS, ids=[c[0] for c in PRODUCTS])
 def test_products_match_torch(case: tuple) -> None:
     check(*case[:2], *case[2])
+
+
+@pytest.mark.parametrize("name,args", [
+    ("addmm_", ((3, 4), (4, 2))), ("addmv_", ((3, 4), (4,))), ("addr_", ((3,), (2,))),
+    ("baddbmm_", ((2, 3, 4), (2, 4, 2))), ("addbmm_", ((5, 3, 4), (5, 4, 2)))])
+def test_in_place_products(name: str, args: tuple) -> None:
+    r = _rng(name)
+    shape = {"addmv_": (3,), "addr_": (3, 2), "baddbmm_": (2, 3, 2)}.get(name, (3, 2))
+    arrays = [r.standard_normal(shape)] + [r.standard_normal(s) for s in args]
+    check(name, lambda L, c, *xs: getattr(c * 1.0, name)(*xs, beta=0.5, alpha=-2), *arrays)
+    with pytest.raises(RuntimeError):  # a leaf that requires grad cannot be written in place
+        getattr(chainrule.tensor(arrays[0], requires_grad=True), name)(
+            *[chainrule.tensor(a) for a in arrays[1:]])
+
+
+def test_in_place_product_cannot_broadcast_self() -> None:
+    for lib in (chainrule, torch):
+        with pytest.raises(RuntimeError):
+            lib.zeros(2, dtype=lib.float64).addmm_(lib.zeros(3, 4, dtype=lib.float64),
+                                                   lib.zeros(4, 2, dtype=lib.float64))
 
 
 def test_beta_zero_ignores_nan_in_input_but_still_gives_it_a_gradient() -> None:
