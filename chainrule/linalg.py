@@ -146,6 +146,11 @@ def vector_norm(x: Tensor, ord: float = 2, dim: Any = None, keepdim: bool = Fals
     if dtype is not None:
         x = x.to(to_dtype(dtype))
     dims = _dims(dim, x.ndim)
+    seen = set()
+    for d in dims:
+        if d % max(x.ndim, 1) in seen:
+            raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
+        seen.add(d % max(x.ndim, 1))
     if ord == 2:
         return x.norm(2, dim=dims, keepdim=keepdim)
     if ord == _INF:
@@ -212,8 +217,9 @@ def norm(A: Tensor, ord: Any = None, dim: Any = None, keepdim: bool = False, *,
         return vector_norm(A, 2, None, keepdim, dtype=dtype)
     if len(dims) == 2:
         return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim, dtype=dtype)
-    if isinstance(ord, str):  # a matrix order for a vector: PyTorch's matrix_norm error
-        _check_matrix("linalg.matrix_norm", A.unsqueeze(0)[0])
+    if isinstance(ord, str):  # a matrix order for one dim: PyTorch's matrix_norm errors
+        _check_matrix("linalg.matrix_norm", A)
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {dims[0]}")
     return vector_norm(A, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
 
 

@@ -443,6 +443,8 @@ SAME_MESSAGE = [
     ("matrix_norm_order", lambda L: L.linalg.matrix_norm(_z(L, 3, 3), ord=3)),
     ("matrix_norm_same_dims", lambda L: L.linalg.matrix_norm(_z(L, 3, 3, 3), dim=(0, 0))),
     ("norm_string_order_on_vector", lambda L: L.linalg.norm(_z(L, 3), ord="fro")),
+    ("norm_string_order_one_dim", lambda L: L.linalg.norm(_z(L, 3, 3), "fro", dim=1)),
+    ("vector_norm_repeated_dim", lambda L: L.linalg.vector_norm(_z(L, 3), dim=(0, 0))),
     ("norm_3d_with_ord", lambda L: L.linalg.norm(_z(L, 3, 3, 3), ord=2)),
     ("norm_three_dims", lambda L: L.linalg.norm(_z(L, 3, 3, 3), dim=(0, 1, 2))),
     ("matrix_power_non_square", lambda L: L.linalg.matrix_power(_z(L, 2, 3), 2)),
