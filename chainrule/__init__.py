@@ -109,12 +109,17 @@ for _name in _FUNCTIONS:
         globals()[_name] = _method_function(_name)
 del _name
 
-from chainrule import autograd  # noqa: E402
+from chainrule import (
+    _linalg_api,  # noqa: E402
+    autograd,  # noqa: E402
+)
+
+_linalg_api.install_tensor_methods(Tensor)  # x.inverse(), x.addmm(...): modules load on use
 
 _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
     "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
-    "onnx", "distributions", "compile", "backends",
+    "onnx", "distributions", "compile", "backends", "linalg",
 }
 
 
@@ -123,6 +128,10 @@ def __getattr__(name: str) -> Any:
         mod = importlib.import_module(f"chainrule.{name}")
         globals()[name] = mod
         return mod
+    if name in _linalg_api.FUNCTIONS:  # torch.det, torch.addmm, torch.searchsorted, ...
+        fn = _linalg_api.load(name)
+        globals()[name] = fn
+        return fn
     if name in ("save", "load"):
         mod = importlib.import_module("chainrule.serialization")
         return getattr(mod, name)

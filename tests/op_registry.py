@@ -171,7 +171,7 @@ def _linalg(L: Any, name: str, *args: Any, **kw: Any) -> Any:
     return getattr(linalg, name).apply(*args, **kw)
 
 
-def _spd(L: Any, x: Any) -> Any:
+def _spd3(L: Any, x: Any) -> Any:
     """A symmetric positive-definite matrix made of x: x xᵀ + 3 I."""
     return x @ x.mT + L.eye(x.shape[-1], dtype=x.dtype) * 3.0
 
@@ -179,6 +179,38 @@ def _spd(L: Any, x: Any) -> Any:
 def _wellcond(L: Any, a: Any) -> Any:
     """a + 4 I: entries in [-2, 2], so the diagonal (a triangular solve's pivots) is >= 2."""
     return a + L.eye(a.shape[-1], dtype=a.dtype) * 4.0
+
+
+# ---- linear-algebra inputs: made well-conditioned (or symmetric / SPD) from the raw draws ------
+def _wc(L: Any, x: Any) -> Any:
+    """x + 5 I: diagonally dominant for entries in [-2, 2] up to 3×3 (invertible, cond < 10)."""
+    return x + 5.0 * L.eye(x.shape[-1], dtype=x.dtype)
+
+
+def _spd(L: Any, x: Any) -> Any:
+    """x xᵀ + I: symmetric positive-definite."""
+    return x @ x.mT + L.eye(x.shape[-1], dtype=x.dtype)
+
+
+def _sym(L: Any, x: Any) -> Any:
+    return x + x.mT
+
+
+def _unsigned(*ts: Any) -> tuple:
+    """|factor|: singular/eigen vectors are defined up to sign (LAPACKs differ), so the tests
+    read sign-free functions of them (as a gauge-invariant loss must)."""
+    return tuple(t.abs() for t in ts)
+
+
+def _eigh(L: Any, x: Any) -> tuple:
+    lam, q = L.linalg.eigh(_sym(L, x))
+    return (lam, *_unsigned(q))
+
+
+def _svd(L: Any, x: Any, full: bool = False) -> tuple:
+    u, s, vh = L.linalg.svd(x, full_matrices=full)
+    k = s.shape[-1]
+    return (*_unsigned(u[..., :k]), s, *_unsigned(vh[..., :k, :]))
 
 
 def op(name: str, fn: Callable[..., Any], *shapes: tuple[int, ...], **kw: Any) -> OpSpec:
@@ -464,14 +496,82 @@ OPS: list[OpSpec] = [
        ref=lambda L, x: L.digamma(x + 6.0), gradgrad=True),
     op("polygamma1", lambda L, x: _special(L, "Polygamma", x + 6.0, n=1), S, domain="pos",
        ref=lambda L, x: L.polygamma(1, x + 6.0)),
-    op("cholesky", lambda L, x: _linalg(L, "Cholesky", _spd(L, x)), (3, 3),
-       ref=lambda L, x: L.linalg.cholesky(_spd(L, x)), gradgrad=True),
+    op("cholesky", lambda L, x: _linalg(L, "Cholesky", _spd3(L, x)), (3, 3),
+       ref=lambda L, x: L.linalg.cholesky(_spd3(L, x)), gradgrad=True),
     op("solve_triangular_lower", lambda L, a, b: _linalg(L, "SolveTriangular", _wellcond(L, a),
        b, upper=False), (3, 3), (3, 2), ref=lambda L, a, b: L.linalg.solve_triangular(
            _wellcond(L, a), b, upper=False), gradgrad=True),
     op("solve_triangular_upper_batched", lambda L, a, b: _linalg(
         L, "SolveTriangular", _wellcond(L, a), b, upper=True), (2, 3, 3), (2, 3, 1),
        ref=lambda L, a, b: L.linalg.solve_triangular(_wellcond(L, a), b, upper=True)),
+    # linear algebra (chainrule.linalg, ops/linalg_decomp.py) and the fused products
+    op("linalg_inv", lambda L, x: L.linalg.inv(_wc(L, x)), (2, 3, 3), gradgrad=True),
+    op("inverse_method", lambda L, x: _wc(L, x).inverse(), (3, 3)),
+    op("linalg_det", lambda L, x: L.linalg.det(_wc(L, x)), (2, 3, 3), gradgrad=True),
+    op("linalg_det_raw", lambda L, x: L.det(x), (4, 4)),
+    op("linalg_slogdet", lambda L, x: L.linalg.slogdet(x)[1], (2, 3, 3), gradgrad=True),
+    op("logdet", lambda L, x: L.logdet(_spd(L, x)), (3, 3)),
+    op("linalg_solve", lambda L, a, b: L.linalg.solve(_wc(L, a), b), (2, 3, 3), (2, 3, 2),
+       gradgrad=True),
+    op("linalg_solve_vector", lambda L, a, b: L.linalg.solve(_wc(L, a), b), (2, 3, 3), (2, 3)),
+    op("linalg_solve_bcast", lambda L, a, b: L.linalg.solve(_wc(L, a), b), (3, 3), (2, 3, 2)),
+    op("linalg_solve_right", lambda L, a, b: L.linalg.solve(_wc(L, a), b, left=False),
+       (3, 3), (2, 3)),
+    op("linalg_solve_triangular", lambda L, a, b: L.linalg.solve_triangular(
+        _wc(L, a), b, upper=True), (2, 3, 3), (2, 3, 2)),
+    op("linalg_cholesky", lambda L, x: L.linalg.cholesky(_spd(L, x)), (2, 3, 3)),
+    op("cholesky_solve", lambda L, x, b: L.cholesky_solve(b, L.linalg.cholesky(_spd(L, x))),
+       (3, 3), (3, 2)),
+    op("linalg_eigh", _eigh, (2, 4, 4), gradgrad=True),
+    op("linalg_eigvalsh", lambda L, x: L.linalg.eigvalsh(_sym(L, x), UPLO="U"), (4, 4)),
+    op("linalg_svd_tall", _svd, (2, 5, 3), gradgrad=True),
+    op("linalg_svd_wide_full", lambda L, x: _svd(L, x, True), (3, 5)),
+    op("linalg_svd_square", _svd, (4, 4)),
+    op("linalg_svdvals", lambda L, x: L.linalg.svdvals(x), (2, 3, 4)),
+    op("linalg_qr_tall", lambda L, x: L.linalg.qr(x), (2, 5, 3), gradgrad=True),
+    op("linalg_qr_wide", lambda L, x: L.linalg.qr(x), (3, 5), gradgrad=True),
+    op("linalg_qr_complete_wide", lambda L, x: L.linalg.qr(x, "complete"), (3, 4)),
+    op("linalg_pinv_tall", lambda L, x: L.linalg.pinv(x), (2, 5, 3), gradgrad=True),
+    op("linalg_pinv_wide", lambda L, x: L.linalg.pinv(x), (3, 4)),
+    op("linalg_pinv_hermitian", lambda L, x: L.linalg.pinv(_spd(L, x), hermitian=True),
+       (3, 3)),
+    op("linalg_lstsq", lambda L, a, b: L.linalg.lstsq(a, b).solution, (5, 3), (5, 2)),
+    op("linalg_matrix_exp", lambda L, x: L.linalg.matrix_exp(x * 0.5), (2, 3, 3),
+       gradgrad=True),
+    op("linalg_matrix_power3", lambda L, x: L.linalg.matrix_power(x, 3), (2, 3, 3)),
+    op("linalg_matrix_power_neg2", lambda L, x: L.linalg.matrix_power(_wc(L, x), -2), (3, 3)),
+    op("linalg_vector_norm_p3", lambda L, x: L.linalg.vector_norm(x, 3, dim=(0, 2)), S3,
+       domain="nonzero"),
+    op("linalg_vector_norm_inf_keepdim", lambda L, x: L.linalg.vector_norm(
+        x, float("inf"), dim=-1, keepdim=True), S, domain="distinct"),
+    op("linalg_norm", lambda L, x: L.linalg.norm(x), S3),
+    op("linalg_matrix_norm_fro", lambda L, x: L.linalg.matrix_norm(x), S3, gradgrad=True),
+    op("linalg_matrix_norm_nuc", lambda L, x: L.linalg.matrix_norm(x, "nuc"), S3),
+    op("linalg_matrix_norm_2_dims", lambda L, x: L.linalg.matrix_norm(
+        x, 2, dim=(0, 2), keepdim=True), S3),
+    op("linalg_matrix_norm_1", lambda L, x: L.linalg.matrix_norm(x, 1), S3, domain="distinct"),
+    op("linalg_matrix_norm_ninf", lambda L, x: L.linalg.norm(x, -float("inf")), S,
+       domain="distinct"),
+    op("linalg_cond", lambda L, x: L.linalg.cond(x), (2, 3, 3)),
+    op("linalg_multi_dot", lambda L, a, b, c: L.linalg.multi_dot([a, b, c]), (4,), (4, 3),
+       (3, 5)),
+    op("linalg_cross", lambda L, a, b: L.linalg.cross(a, b, dim=1), (2, 3, 4), (1, 3, 4)),
+    op("linalg_vecdot", lambda L, a, b: L.linalg.vecdot(a, b), S, (4,)),
+    op("linalg_diagonal", lambda L, x: L.linalg.diagonal(x, offset=-1), S3),
+    op("addmm", lambda L, c, a, b: L.addmm(c, a, b, beta=0.5, alpha=-2.0), (2,), (3, 4),
+       (4, 2), gradgrad=True),
+    op("addmm_method_beta0", lambda L, c, a, b: c.addmm(a, b, beta=0), (3, 2), (3, 4), (4, 2)),
+    op("addmv", lambda L, c, a, v: L.addmv(c, a, v, alpha=3.0), (3,), S, (4,)),
+    op("addr", lambda L, c, u, v: L.addr(c, u, v, beta=2.0), S, (3,), (4,)),
+    op("baddbmm", lambda L, c, a, b: L.baddbmm(c, a, b, beta=-1.0, alpha=0.5), (1, 3), S3,
+       (2, 4, 3)),
+    op("addbmm", lambda L, c, a, b: c.addbmm(a, b), (3, 3), S3, (2, 4, 3)),
+    op("searchsorted", lambda L, s, v: L.searchsorted(s.sort(-1)[0], v), (2, 5), (2, 4),
+       domain="distinct", grad=False),
+    op("searchsorted_right_1d", lambda L, s, v: L.searchsorted(s.sort()[0], v, right=True),
+       (6,), S, domain="distinct", grad=False),
+    op("bucketize", lambda L, x, b: L.bucketize(x, b.sort()[0], out_int32=True), S, (5,),
+       domain="distinct", grad=False),
     # fused recurrences
     op("masked_lstm_scan", masked_lstm_fused, (3, 2, 8), (8, 2), (8,),
        ref=masked_lstm_composite, gradgrad=True),
