@@ -132,3 +132,56 @@ def test_max_norm_constraint():
     mine = cr.tensor(rng(3).standard_normal((5, 4)))
     utils.max_norm_(mine, 1.0)
     assert_close(mine, ref, rtol=1e-6)
+
+
+def _mlp_with_fixed_weights():
+    m = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.Linear(4, 2))
+    with cr.no_grad():
+        for i, p in enumerate(m.parameters()):
+            p.copy_(cr.tensor(np.sin(np.arange(p.numel()) + i).reshape(tuple(p.shape))))
+    return m
+
+
+def test_clip_grad_norm_float32_equals_torch_and_replays_under_compile():
+    """The total norm is computed in the gradients' dtype as torch does (float32 here: equal
+    to torch's), and without a Python float, so a compiled step with clipping replays and
+    equals the eager one bit for bit."""
+    import warnings
+
+    x = np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32)
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    cm = _mlp_with_fixed_weights()
+    with torch.no_grad():
+        for p, q in zip(tm.parameters(), cm.parameters()):
+            p.copy_(torch.tensor(q.detach().numpy()))
+    tm(torch.tensor(x)).pow(2).mean().backward()
+    cm(cr.tensor(x)).pow(2).mean().backward()
+    a = torch.nn.utils.clip_grad_norm_(tm.parameters(), 0.5)
+    b = cr.nn.utils.clip_grad_norm_(cm.parameters(), 0.5)
+    assert b.dtype == cr.float32 and b.item() == a.item()
+    for p, q in zip(tm.parameters(), cm.parameters()):
+        np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+    runs = []
+    for compiled in (False, True):
+        m = _mlp_with_fixed_weights()
+        opt = cr.optim.SGD(m.parameters(), lr=0.1)
+        xs = cr.tensor(x)
+
+        def step(m=m, opt=opt, xs=xs):
+            opt.zero_grad()
+            loss = m(xs).pow(2).mean()
+            loss.backward()
+            norm = cr.nn.utils.clip_grad_norm_(m.parameters(), 0.5)
+            opt.step()
+            return loss, norm
+
+        fn = cr.compile(step) if compiled else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            out = [(lo.item(), no.item()) for lo, no in (fn() for _ in range(8))]
+        runs.append((out, [p.detach().numpy().copy() for p in m.parameters()], fn))
+    (oe, pe, _), (oc, pc, fn) = runs
+    assert oe == oc and fn.replays == 5
+    for a, b in zip(pe, pc):
+        np.testing.assert_array_equal(a, b)
