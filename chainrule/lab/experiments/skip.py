@@ -6,7 +6,9 @@
 * B2: 2-D filter-normalised slices of the loss around the trained weights of a deep plain and a
   deep residual net (Li et al. 2018): a near-convex basin vs a chaotic surface.
 * B3: the Hessian's top eigenvalue and trace for plain/residual, BN/none, depth 2/16 (Yao et
-  al. 2020, PyHessian).
+  al. 2020, PyHessian), each comparison at a matched training loss (the lowest loss every run
+  of its arms reaches; each run measured at its first checkpoint at or below it), not at equal
+  steps, where a slowly training arm would be scored half-trained.
 
 Plain and residual nets are built from the same blocks and differ only by the identity path
 (y = relu(F(x) + x) vs y = relu(F(x))): same parameters, same names, the same initial weights
@@ -15,6 +17,7 @@ for a seed, the same data order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +32,7 @@ from chainrule.lab.experiments import _tuning
 from chainrule.lab.verdict import fmt, mean_std
 
 __all__ = ["SkipBlock", "GlobalAvgPool1d", "make_net", "nonconvex_fraction", "SkipDepth",
-           "SkipLandscape", "SkipCurvature"]
+           "SkipLandscape", "SkipCurvature", "matched_loss_target", "first_reach"]
 
 _WIDTH = 32     # hidden units (FC) / channels (conv): per-op overhead, not width, sets the cost
 _BATCH = 100
@@ -388,15 +391,60 @@ class SkipLandscape(Experiment):
                                    "loss examples": n_eval, "depth": deep})
 
 
-def _train_adam(ctx: Context, depth: int, residual: bool, bn: bool, seed: int,
-                steps: int) -> tuple[nn.Module, float]:
-    """B3's nets: Adam (lr 3e-3), so that the un-normalised plain net trains at all."""
+def matched_loss_target(curves: Sequence[Sequence[float]]) -> float:
+    """The lowest training loss that every curve reaches: max over curves of each curve's
+    minimum (NaN entries, e.g. a diverged step, are ignored).
+
+    Comparing arms at this loss (each at its own first step that reaches it) compares them
+    at equal fit instead of equal steps: an arm that trains slowly is not scored on a
+    half-trained net against a trained one."""
+    if not curves:
+        raise ValueError("matched_loss_target: needs at least one curve")
+    minima = []
+    for i, c in enumerate(curves):
+        v = np.asarray(c, dtype=np.float64)
+        if not np.any(np.isfinite(v)):
+            raise ValueError(f"matched_loss_target: curve {i} has no finite loss")
+        minima.append(float(np.nanmin(v)))
+    return max(minima)
+
+
+def first_reach(curve: Sequence[float], target: float) -> int:
+    """The index of the first entry of ``curve`` at or below ``target`` (ValueError if none)."""
+    v = np.asarray(curve, dtype=np.float64)
+    hit = np.flatnonzero(v <= target)  # NaN compares False: a diverged step never matches
+    if not hit.size:
+        raise ValueError(f"first_reach: the curve never reaches {target!r} (its minimum is "
+                         f"{np.nanmin(v) if np.any(np.isfinite(v)) else float('nan')!r})")
+    return int(hit[0])
+
+
+def _train_tracked(ctx: Context, depth: int, residual: bool, bn: bool, seed: int, steps: int,
+                   every: int, x_eval: np.ndarray, y_eval: np.ndarray) -> dict[str, Any]:
+    """B3's nets: Adam (lr 3e-3, so that the un-normalised plain net trains at all), with the
+    training loss (eval mode, on ``x_eval``) at step 0 and every ``every`` steps, and the
+    weights (state dict, BN statistics included) at every checkpoint that sets a new lowest
+    loss: the first checkpoint at or below any target is always such a checkpoint."""
     x, y, _, _ = _data(ctx)
     common.seeded(seed)
     model = make_net(depth, residual and depth > 2, bn=bn)
     opt = optim.Adam(model.parameters(), lr=3e-3)
-    common.train(model, opt, x, y, steps, _BATCH, seed)
-    return model, common.mean_loss(model, x, y)
+    steps_at: list[int] = []
+    losses: list[float] = []
+    snaps: dict[int, dict[str, np.ndarray]] = {}
+
+    def record(step: int) -> None:
+        loss = common.mean_loss(model, x_eval, y_eval)
+        if not losses or not np.isfinite(np.nanmin(losses)) or loss < np.nanmin(losses):
+            snaps[len(losses)] = {k: v._array.copy() for k, v in model.state_dict().items()}
+        steps_at.append(step)
+        losses.append(loss)
+
+    record(0)
+    common.train(model, opt, x, y, steps, _BATCH, seed, every=every, on_eval=record)
+    if steps_at[-1] != steps:
+        record(steps)
+    return {"steps": steps_at, "loss": losses, "snapshots": snaps}
 
 
 @register
@@ -408,78 +456,152 @@ class SkipCurvature(Experiment):
     expected = "removing skips raises λ_max and tr(H) in deep nets; BN smooths only deeper nets"
     source = "Yao et al. 2020, PyHessian: neural networks through the lens of the Hessian"
     arms = ("depth 2 ± BN", "depth 16 plain/residual ± BN")
-    metrics = ("λ_max (Lanczos)", "tr(H) (Hutchinson)")
+    metrics = ("λ_max (Lanczos)", "tr(H) (Hutchinson)", "at matched training loss")
 
     def run(self, ctx: Context) -> Result:
-        steps = ctx.budget(full=300, quick=100, tiny=3)
+        steps = ctx.budget(full=400, quick=150, tiny=4)
+        every = ctx.budget(full=10, quick=5, tiny=2)
         shallow, deep = (2, 4) if ctx.tiny else (2, 16)
         n_h = ctx.budget(full=512, quick=256, tiny=64)
+        n_loss = ctx.budget(full=4000, quick=1000, tiny=200)
         m = ctx.budget(full=30, quick=20, tiny=5)
         probes = ctx.budget(full=40, quick=16, tiny=3)
         x, y, _, _ = _data(ctx)
         xs, ys = common.as_tensor(x[:n_h]), common.as_tensor(y[:n_h])
-        configs = [(shallow, False, True), (shallow, False, False), (deep, False, True),
-                   (deep, True, True), (deep, False, False), (deep, True, False)]
-        res: dict[str, dict[str, list]] = {}
+        configs = {f"{'residual' if r else 'plain'}-{d} {'BN' if bn else 'no BN'}": (d, r, bn)
+                   for d, r, bn in [(shallow, False, True), (shallow, False, False),
+                                    (deep, False, True), (deep, True, True),
+                                    (deep, False, False), (deep, True, False)]}
+        runs = {name: [_train_tracked(ctx, *cfg, seed, steps, every, x[:n_loss], y[:n_loss])
+                       for seed in ctx.seeds] for name, cfg in configs.items()}
+        cache: dict[tuple[str, int, int], tuple[float, float]] = {}
         densities: dict[str, Any] = {}
-        for depth, residual, bn in configs:
-            name = f"{'residual' if residual else 'plain'}-{depth} {'BN' if bn else 'no BN'}"
-            r = res.setdefault(name, {"lam": [], "trace": [], "loss": []})
-            for seed in ctx.seeds:
-                model, loss = _train_adam(ctx, depth, residual, bn, seed, steps)
+
+        def hessian_at(name: str, i: int, k: int) -> tuple[float, float]:
+            """(λ_max, tr H) of arm ``name``, seed index ``i``, at checkpoint ``k``."""
+            if (name, i, k) not in cache:
+                seed = ctx.seeds[i]
+                common.seeded(seed)
+                depth, residual, bn = configs[name]
+                model = make_net(depth, residual and depth > 2, bn=bn)
+                model.load_state_dict({key: cr.from_numpy(a.copy()) for key, a in
+                                       runs[name][i]["snapshots"][k].items()})
                 op = curvature.HessianOperator.from_model(model, nn.functional.cross_entropy,
                                                           xs, ys)
-                r["lam"].append(float(curvature.top_eigenvalues(op, 1, m=m,
-                                                                generator=seed)[0]))
-                r["trace"].append(curvature.hutchinson_trace(op, probes, generator=seed).trace)
-                r["loss"].append(loss)
-                if seed == ctx.seeds[0] and depth == deep and bn:
+                lam = float(curvature.top_eigenvalues(op, 1, m=m, generator=seed)[0])
+                tr = curvature.hutchinson_trace(op, probes, generator=seed).trace
+                cache[(name, i, k)] = (lam, tr)
+                if i == 0 and configs[name][0] == deep and configs[name][2] \
+                        and name not in densities:
                     densities[name] = curvature.spectral_density(op, m=m, generator=seed)
-            ctx.log(f"  B3 {name}: λ_max {fmt(r['lam'])}, tr {fmt(r['trace'])}")
+            return cache[(name, i, k)]
+
+        def matched(names: Sequence[str]) -> dict[str, Any]:
+            """Every arm of one comparison at the lowest loss all its runs reach."""
+            target = matched_loss_target([r["loss"] for nm in names for r in runs[nm]])
+            out: dict[str, Any] = {"target": target}
+            for nm in names:
+                ks = [first_reach(r["loss"], target) for r in runs[nm]]
+                vals = [hessian_at(nm, i, k) for i, k in enumerate(ks)]
+                out[nm] = {"lam": [v[0] for v in vals], "trace": [v[1] for v in vals],
+                           "step": [runs[nm][i]["steps"][k] for i, k in enumerate(ks)],
+                           "loss": [runs[nm][i]["loss"][k] for i, k in enumerate(ks)]}
+            return out
+
+        def how(mt: dict[str, Any], names: Sequence[str]) -> str:
+            return (f"compared at matched training loss {mt['target']:.3f} (the lowest loss "
+                    f"every seed of these arms reached in {steps} Adam steps; cross-entropy in "
+                    f"eval mode on {n_loss} training examples, checked every {every} steps); "
+                    "each run measured at its first checkpoint at or below it, at step "
+                    + ", ".join(f"{nm} {fmt(mt[nm]['step'])}" for nm in names))
+
         # Yao et al.'s comparisons: skips removed from a deep net (with and without BN) raise
         # λ_max and tr(H); BN lowers λ_max in the deep plain net more than in the shallow one
-        parts, numbers = [], {}
+        parts, numbers, match_rows = [], {}, []
         for norm in ("BN", "no BN"):
-            plain, resid = res[f"plain-{deep} {norm}"], res[f"residual-{deep} {norm}"]
+            names = (f"plain-{deep} {norm}", f"residual-{deep} {norm}")
+            mt = matched(names)
+            plain, resid = mt[names[0]], mt[names[1]]
+            match_rows.append((f"plain vs residual, {norm}", mt, names))
             for metric, label in (("lam", "λ_max"), ("trace", "tr(H)")):
-                parts.append(V.paired(f"removing skips raises {label} ({norm})",
-                                      f"depth {deep}, {norm}: plain {label} > residual {label}",
-                                      plain[metric], resid[metric], floor=0.0,
-                                      metric=f"Hessian {label} at the end of training",
-                                      arms=(f"plain-{deep} {norm}", f"residual-{deep} {norm}")))
+                part = V.paired(f"removing skips raises {label} ({norm})",
+                                f"depth {deep}, {norm}: plain {label} > residual {label} at "
+                                "the same training loss", plain[metric], resid[metric],
+                                floor=0.0, metric=f"Hessian {label} at matched training loss",
+                                arms=names)
+                part.detail = f"{how(mt, names)}; {part.detail}" if part.detail else \
+                    how(mt, names)
+                parts.append(part)
+        bn_names = tuple(f"plain-{d} {nb}" for d in (deep, shallow) for nb in ("no BN", "BN"))
+        mt = matched(bn_names)
+        match_rows.append(("BN effect, depth", mt, bn_names))
 
         def log_bn(d: int) -> list[float]:
-            return list(np.log10(np.divide(res[f"plain-{d} no BN"]["lam"],
-                                           res[f"plain-{d} BN"]["lam"])))
+            return list(np.log10(np.divide(mt[f"plain-{d} no BN"]["lam"],
+                                           mt[f"plain-{d} BN"]["lam"])))
 
-        parts.append(V.paired("BN smooths the deep net more than the shallow one",
-                              f"log10 λ_max(no BN)/λ_max(BN) is larger at depth {deep} than at "
-                              f"depth {shallow}", log_bn(deep), log_bn(shallow), floor=0.0,
-                              metric="log10 λ_max(no BN)/λ_max(BN), plain nets",
-                              arms=(f"depth {deep}", f"depth {shallow}")))
-        def lam(name: str) -> float:
-            return mean_std(res[name]["lam"])[0]
-
-        bn_ratio = {d: lam(f"plain-{d} no BN") / lam(f"plain-{d} BN") for d in (shallow, deep)}
+        part = V.paired("BN smooths the deep net more than the shallow one",
+                        f"log10 λ_max(no BN)/λ_max(BN) is larger at depth {deep} than at "
+                        f"depth {shallow}, all four nets at the same training loss",
+                        log_bn(deep), log_bn(shallow), floor=0.0,
+                        metric="log10 λ_max(no BN)/λ_max(BN), plain nets, matched loss",
+                        arms=(f"depth {deep}", f"depth {shallow}"))
+        part.detail = f"{how(mt, bn_names)}; {part.detail}" if part.detail else \
+            how(mt, bn_names)
+        parts.append(part)
+        bn_ratio = {d: float(10 ** np.mean(log_bn(d))) for d in (shallow, deep)}
+        # the bars: each arm at its first comparison's target (the deep plain arms at the skip
+        # comparison's, the shallow ones at the BN comparison's); the table lists every match
+        res: dict[str, dict[str, list]] = {}
+        for _label, mt_, names in match_rows:
+            for nm in names:
+                res.setdefault(nm, mt_[nm])
+        table = [{"comparison": label, "arm": nm, "target loss": f"{mt_['target']:.3f}",
+                  "step at target": fmt(mt_[nm]["step"]), "loss at match": fmt(mt_[nm]["loss"]),
+                  "λ_max": fmt(mt_[nm]["lam"]), "tr(H)": fmt(mt_[nm]["trace"]),
+                  "final loss": fmt([r["loss"][-1] for r in runs[nm]])}
+                 for label, mt_, names in match_rows for nm in names]
         numbers["lambda_max"] = {k: mean_std(v["lam"])[0] for k, v in res.items()}
         numbers["trace"] = {k: mean_std(v["trace"])[0] for k, v in res.items()}
         numbers["lambda_ratio_noBN_over_BN"] = bn_ratio
-        table = [{"arm": k, "λ_max": fmt(v["lam"]), "tr(H)": fmt(v["trace"]),
-                  "train loss": fmt(v["loss"])} for k, v in res.items()]
-        plots = [_bars(ctx.path("lambda_max.png"), res, "lam", "B3: top Hessian eigenvalue"),
-                 _bars(ctx.path("trace.png"), res, "trace", "B3: Hessian trace (Hutchinson)"),
-                 _densities(ctx.path("spectral_density.png"), densities)]
+        numbers["matched_loss"] = {label: {"target": mt_["target"],
+                                           "steps": {nm: mt_[nm]["step"] for nm in names},
+                                           "loss": {nm: mt_[nm]["loss"] for nm in names}}
+                                   for label, mt_, names in match_rows}
+        numbers["final_loss"] = {nm: mean_std([r["loss"][-1] for r in rs])[0]
+                                 for nm, rs in runs.items()}
+        for nm, r in res.items():
+            ctx.log(f"  B3 {nm}: λ_max {fmt(r['lam'])}, tr {fmt(r['trace'])} at step "
+                    f"{fmt(r['step'])}")
+        plots = [_bars(ctx.path("lambda_max.png"), res, "lam",
+                       "B3: top Hessian eigenvalue, each arm at its comparison's matched loss"),
+                 _bars(ctx.path("trace.png"), res, "trace",
+                       "B3: Hessian trace (Hutchinson), at matched loss"),
+                 _densities(ctx.path("spectral_density.png"), densities),
+                 common.plot(ctx.path("loss_curves.png"),
+                             {nm: np.array([r["loss"] for r in rs]) for nm, rs in runs.items()},
+                             "B3: training loss (eval mode); matched targets in the table",
+                             "step", "training loss", logy=True,
+                             x=runs[next(iter(runs))][0]["steps"])]
         p_bn, r_bn = res[f"plain-{deep} BN"], res[f"residual-{deep} BN"]
         p_no, r_no = res[f"plain-{deep} no BN"], res[f"residual-{deep} no BN"]
-        summary = (f"BN nets, depth {deep}, plain vs residual: λ_max {fmt(p_bn['lam'])} vs "
-                   f"{fmt(r_bn['lam'])}, tr(H) {fmt(p_bn['trace'])} vs {fmt(r_bn['trace'])}; "
-                   f"without BN: λ_max {fmt(p_no['lam'])} vs {fmt(r_no['lam'])}, train loss "
-                   f"{fmt(p_no['loss'])} vs {fmt(r_no['loss'])}; λ_max(no BN)/λ_max(BN), plain: "
-                   f"depth {shallow} {bn_ratio[shallow]:.2g}, depth {deep} {bn_ratio[deep]:.2g}. "
+        t_bn, t_no = match_rows[0][1]["target"], match_rows[1][1]["target"]
+        summary = (f"at matched training loss — BN nets, depth {deep} (loss {t_bn:.3f}), plain "
+                   f"vs residual: λ_max {fmt(p_bn['lam'])} vs {fmt(r_bn['lam'])}, tr(H) "
+                   f"{fmt(p_bn['trace'])} vs {fmt(r_bn['trace'])}; without BN (loss "
+                   f"{t_no:.3f}): λ_max {fmt(p_no['lam'])} vs {fmt(r_no['lam'])}, reached at "
+                   f"step {fmt(p_no['step'])} vs {fmt(r_no['step'])}; λ_max(no BN)/λ_max(BN), "
+                   f"plain, at loss {mt['target']:.3f}: depth {shallow} "
+                   f"{bn_ratio[shallow]:.2g}, depth {deep} {bn_ratio[deep]:.2g}. "
                    "Parts: " + "; ".join(f"{q.name}: {q.status}" for q in parts))
         return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table,
                            plots=plots,
-                           budget={"steps": steps, "optimizer": "Adam lr 3e-3",
+                           budget={"max_steps": steps, "optimizer": "Adam lr 3e-3",
+                                   "loss checkpoints every": every,
+                                   "loss examples (eval mode)": n_loss,
+                                   "matching": "per comparison: the lowest loss every run of "
+                                               "its arms reached; each run at its first "
+                                               "checkpoint at or below it",
                                    "hessian examples": n_h, "lanczos steps": m,
                                    "hutchinson probes": probes})
 
