@@ -10,6 +10,7 @@ import chainrule as cr
 from chainrule.lab import common
 from chainrule.lab.experiment import VERDICTS
 from chainrule.lab.experiments.skip import (
+    converged,
     first_reach,
     make_net,
     matched_loss_target,
@@ -90,3 +91,35 @@ def test_b3_compares_each_pair_at_its_matched_loss(results):
         assert all(v <= m["target"] for v in at_match)
     for part in res.parts:
         assert "matched training loss" in part.detail
+
+
+def test_convergence_criterion_on_synthetic_curves():
+    rng = np.random.default_rng(0)
+    steps = np.arange(300)
+    plateau = 0.5 + 2.0 * np.exp(-steps / 20) + 0.05 * rng.standard_normal(300)
+    still_falling = 2.3 * np.exp(-steps / 300)  # −10 % per 30 steps at the end
+    stuck_at_chance = np.full(300, np.log(10)) + 0.01 * rng.standard_normal(300)
+    assert converged(plateau) and converged(stuck_at_chance)
+    assert not converged(still_falling)
+    assert not converged(np.r_[plateau[:-1], np.nan])  # a diverged step is not convergence
+    assert not converged([1.0])  # too short to tell
+    # noise does not hide a real decline: the same fall with the plateau's noise
+    assert not converged(still_falling + 0.05 * rng.standard_normal(300))
+
+
+def test_b1_parts_state_convergence_and_matching(results):
+    parts = {p.name: p for p in results["B1"].parts}
+    gap = parts["the note: skips prevent overfitting"]
+    assert "matched training loss" in gap.detail
+    m = results["B1"].numbers["gap_at_matched_loss"]
+    assert len(m["plain"]) == len(m["residual"]) == 3
+    for name, part in parts.items():
+        if name != "the note: skips prevent overfitting":
+            assert "converged" in part.detail  # says whether the runs converged, and if not, why
+
+
+def test_b2_slices_at_a_matched_training_loss(results):
+    res = results["B2"]
+    m = res.numbers["compare"]["matched_loss"]
+    assert set(m["steps"]) == {"plain", "residual"} and len(m["steps"]["plain"]) == 3
+    assert all("matched training loss" in p.detail for p in res.parts)

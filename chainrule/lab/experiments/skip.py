@@ -1,10 +1,12 @@
 """Lab family B: skip connections, the loss landscape and curvature.
 
 * B1: plain vs residual stacks of equal width at depth 2/8/16/32 on MNIST-1D (He et al. 2016):
-  does the plain net's *training* loss get worse with depth (an optimisation problem), and does
-  the skip connection reduce overfitting, as the note says, or not?
-* B2: 2-D filter-normalised slices of the loss around the trained weights of a deep plain and a
-  deep residual net (Li et al. 2018): a near-convex basin vs a chaotic surface.
+  does the plain net's *training* loss get worse with depth (an optimisation problem; judged
+  only on runs that converged, by a stated criterion), and does the skip connection reduce
+  overfitting (the test−train gap at a matched training loss), as the note says, or not?
+* B2: 2-D filter-normalised slices of the loss around the weights of a deep plain and a deep
+  residual net at a matched training loss (Li et al. 2018): a near-convex basin vs a chaotic
+  surface.
 * B3: the Hessian's top eigenvalue and trace for plain/residual, BN/none, depth 2/16 (Yao et
   al. 2020, PyHessian), each comparison at a matched training loss (the lowest loss every run
   of its arms reaches; each run measured at its first checkpoint at or below it), not at equal
@@ -34,6 +36,7 @@ from chainrule.lab.verdict import fmt, mean_std
 __all__ = ["SkipBlock", "GlobalAvgPool1d", "make_net", "nonconvex_fraction", "SkipDepth",
            "SkipLandscape", "SkipCurvature", "matched_loss_target", "first_reach"]
 
+_TRACK_EXAMPLES = 1000  # training examples whose eval-mode loss is tracked (matched-loss gap)
 _WIDTH = 32     # hidden units (FC) / channels (conv): per-op overhead, not width, sets the cost
 _BATCH = 100
 _SGD_LR = 0.1   # He et al.'s optimiser: SGD, momentum 0.9, lr 0.1 (with BN)
@@ -141,47 +144,92 @@ def _lr(ctx: Context, depth: int, residual: bool, steps: int, conv: bool,
 
 
 def _train_sgd(ctx: Context, depth: int, residual: bool, seed: int, steps: int,
-               conv: bool = False, records: list[dict[str, Any]] | None = None
-               ) -> tuple[nn.Module, dict[str, Any]]:
+               conv: bool = False, records: list[dict[str, Any]] | None = None,
+               track: int = 0) -> tuple[nn.Module, dict[str, Any]]:
     """Train one B1 net (SGD + momentum, BN, the arm's tuned lr); returns it and its metrics
-    (cached)."""
+    (cached). ``track`` > 0 also records, at step 0 and every ``track`` steps, the eval-mode
+    loss on the first ``_TRACK_EXAMPLES`` training examples and on the test set
+    (``metrics["track"]``: steps, train, test, and the weights at each new low of the
+    training loss), for comparisons at a matched training loss."""
     if depth == 2:
         residual = False  # no blocks: plain and residual are the same net
     key = (ctx.tiny, depth, residual, seed, steps, conv)
     lr = _lr(ctx, depth, residual, steps, conv, records)
     common.seeded(seed)
     model = make_net(depth, residual, width=_CONV_WIDTH if conv else _WIDTH, conv=conv)
-    if key in _TRAINED:
+    if key in _TRAINED and (not track or "track" in _TRAINED[key][1]):
         state, metrics = _TRAINED[key]
         model.load_state_dict(state)
         return model, metrics
     x, y, xt, yt = _data(ctx, conv)
     opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    curve = common.train(model, opt, x, y, steps, _BATCH, seed)
+    tracked: dict[str, Any] = {"steps": [], "train": [], "test": [], "snapshots": {}}
+
+    def record(step: int) -> None:  # eval mode, no graph: the training itself is unchanged
+        loss = common.mean_loss(model, x[:_TRACK_EXAMPLES], y[:_TRACK_EXAMPLES])
+        finite = [v for v in tracked["train"] if np.isfinite(v)]
+        if np.isfinite(loss) and (not finite or loss < min(finite)):
+            # a new low: the first checkpoint at or below any target is one of these (B2)
+            tracked["snapshots"][len(tracked["train"])] = {
+                k: v._array.copy() for k, v in model.state_dict().items()}
+        tracked["steps"].append(step)
+        tracked["train"].append(loss)
+        tracked["test"].append(common.mean_loss(model, xt, yt))
+
+    if track:
+        record(0)
+    curve = common.train(model, opt, x, y, steps, _BATCH, seed, every=track,
+                         on_eval=record if track else None)
     # fit_loss: the training loss the optimiser sees (train mode, last 10 % of the steps), as
     # He et al. plot it; the eval-mode losses on train and test give the generalisation gap.
     metrics = {"fit_loss": float(np.mean(curve[-max(1, steps // 10):])),
                "train_loss": common.mean_loss(model, x, y),
                "test_loss": common.mean_loss(model, xt, yt),
                "train_acc": common.accuracy(model, x, y),
-               "test_acc": common.accuracy(model, xt, yt), "curve": curve, "lr": lr}
+               "test_acc": common.accuracy(model, xt, yt), "curve": curve, "lr": lr,
+               "converged": converged(curve)}
+    if track:
+        metrics["track"] = tracked
     _TRAINED[key] = ({k: v._array.copy() for k, v in model.state_dict().items()}, metrics)
     return model, metrics
+
+
+def converged(curve: Sequence[float], window: float = 0.1, rel_tol: float = 0.02) -> bool:
+    """A stated convergence criterion for a (mini-batch) training-loss curve: over the last
+    two windows of ``window`` of the steps each, the mean loss fell by less than ``rel_tol``
+    of the last window's mean plus two standard errors of that difference (the mini-batch
+    noise, so that a flat but noisy curve is not read as still falling). A run that is still
+    improving faster than that has not converged: its final loss says how far it got in the
+    budget, not where it would end."""
+    v = np.asarray(curve, dtype=np.float64)
+    k = max(2, int(round(window * v.size)))
+    if v.size < 2 * k or not np.all(np.isfinite(v[-2 * k:])):
+        return False
+    before, last = v[-2 * k:-k], v[-k:]
+    se = float(np.sqrt((before.var(ddof=1) + last.var(ddof=1)) / k))
+    return bool(before.mean() - last.mean() < rel_tol * abs(last.mean()) + 2 * se)
+
+
+def _track_every(ctx: Context) -> int:
+    """Steps between the eval-mode checkpoints of the deepest B1/B2 nets (matched loss)."""
+    return ctx.budget(full=25, quick=10, tiny=1)
 
 
 def _depths(ctx: Context) -> tuple[int, ...]:
     return (2, 4, 6) if ctx.tiny else (2, 8, 16, 32)
 
 
-def _sweep(ctx: Context, steps: int, conv: bool, records: list[dict[str, Any]] | None = None
-           ) -> dict[str, dict[int, dict[str, list]]]:
-    """metrics[arm][depth][name] = per-seed values (arm: plain / residual)."""
+def _sweep(ctx: Context, steps: int, conv: bool, records: list[dict[str, Any]] | None = None,
+           track: int = 0) -> dict[str, dict[int, dict[str, list]]]:
+    """metrics[arm][depth][name] = per-seed values (arm: plain / residual); the deepest nets
+    are tracked every ``track`` steps (see :func:`_train_sgd`)."""
     out: dict[str, dict[int, dict[str, list]]] = {"plain": {}, "residual": {}}
     for depth in _depths(ctx):
         for arm in ("plain", "residual"):
             vals: dict[str, list] = {}
             for seed in ctx.seeds:
-                _, m = _train_sgd(ctx, depth, arm == "residual", seed, steps, conv, records)
+                _, m = _train_sgd(ctx, depth, arm == "residual", seed, steps, conv, records,
+                                  track=track if depth == _depths(ctx)[-1] else 0)
                 for k, v in m.items():
                     vals.setdefault(k, []).append(v)
             out[arm][depth] = vals
@@ -205,6 +253,7 @@ class SkipDepth(Experiment):
 
     def run(self, ctx: Context) -> Result:
         steps = ctx.budget(full=1500, quick=300, tiny=2)
+        track = _track_every(ctx)
         depths = _depths(ctx)
         tuning: list[dict[str, Any]] = []
         ref, deep = depths[1], depths[-1]
@@ -215,7 +264,10 @@ class SkipDepth(Experiment):
         acc_series: dict[str, Any] = {}
         curves: dict[str, Any] = {}
         for kind, conv in kinds:
-            res = _sweep(ctx, conv_steps if conv else steps, conv, tuning)
+            res = _sweep(ctx, conv_steps if conv else steps, conv, tuning,
+                         track=0 if conv else track)
+            if not conv:
+                res_fc = res
             for arm in ("plain", "residual"):
                 name = f"{arm} {kind}"
                 loss_series[name] = np.array([res[arm][d]["fit_loss"] for d in depths]).T
@@ -230,7 +282,8 @@ class SkipDepth(Experiment):
                                   "test loss": fmt(r["test_loss"]),
                                   "train acc": fmt(r["train_acc"]),
                                   "test acc": fmt(r["test_acc"]),
-                                  "test−train loss": fmt(gap)})
+                                  "test−train loss": fmt(gap),
+                                  "converged runs": f"{sum(r['converged'])}/{len(r['converged'])}"})
                 gaps[name] = np.subtract(res[arm][deep]["test_loss"],
                                          res[arm][deep]["train_loss"])
                 numbers[f"{kind}_{arm}_train_loss"] = {
@@ -239,28 +292,38 @@ class SkipDepth(Experiment):
                     d: mean_std(res[arm][d]["test_acc"])[0] for d in depths}
             plain, resid = res["plain"], res["residual"]
             parts += [
-                V.paired(f"{kind}: plain training loss worsens with depth",
-                         f"degradation: the plain-{deep} net ends at a higher training loss than "
-                         f"plain-{ref} (each at its tuned lr)", plain[deep]["fit_loss"],
-                         plain[ref]["fit_loss"], floor=0.02,
-                         metric="training loss, last 10 % of steps (train mode)",
-                         arms=(f"plain-{deep}", f"plain-{ref}")),
-                V.paired(f"{kind}: residual trains better than plain at depth {deep}",
-                         "the identity path lowers the deep net's training loss",
-                         plain[deep]["fit_loss"], resid[deep]["fit_loss"], floor=0.02,
-                         metric="training loss, last 10 % of steps (train mode)",
-                         arms=(f"plain-{deep}", f"residual-{deep}")),
-                V.paired(f"{kind}: residual does not degrade with depth",
-                         f"residual-{deep} trains at least as well as residual-{ref} (flat or "
-                         "better)", resid[ref]["fit_loss"], resid[deep]["fit_loss"],
-                         floor=0.0, metric="training loss, last 10 % of steps (train mode)",
-                         arms=(f"residual-{ref}", f"residual-{deep}")),
+                _converged_part(f"{kind}: plain training loss worsens with depth",
+                                f"degradation: after convergence the plain-{deep} net sits at a "
+                                f"higher training loss than plain-{ref} (each at its tuned lr)",
+                                plain[deep], plain[ref], 0.02, (f"plain-{deep}", f"plain-{ref}"),
+                                steps),
+                _converged_part(f"{kind}: residual trains better than plain at depth {deep}",
+                                "after convergence the identity path leaves the deep net at a "
+                                "lower training loss", plain[deep], resid[deep], 0.02,
+                                (f"plain-{deep}", f"residual-{deep}"), steps),
+                _converged_part(f"{kind}: residual does not degrade with depth",
+                                f"after convergence residual-{deep} trains at least as well as "
+                                f"residual-{ref} (flat or better)", resid[ref], resid[deep], 0.0,
+                                (f"residual-{ref}", f"residual-{deep}"), steps),
             ]
+            if not conv:
+                gap_match = _matched_gaps(plain[deep]["track"], resid[deep]["track"])
         parts.append(V.paired("the note: skips prevent overfitting",
-                              f"the residual-{deep} net's test−train loss gap is smaller than "
-                              "the plain one's", gaps["plain fc"], gaps["residual fc"],
-                              floor=0.02, metric="test loss − train loss (eval mode)",
+                              f"at the same training loss the residual-{deep} net's test−train "
+                              "loss gap is smaller than the plain one's",
+                              gap_match["plain"], gap_match["residual"], floor=0.02,
+                              metric="test loss − train loss (eval mode), at matched "
+                                     "training loss",
                               arms=(f"plain-{deep}", f"residual-{deep}")))
+        gm = gap_match
+        how = (f"compared at matched training loss {gm['target']:.3f} (eval mode, first "
+               f"{_TRACK_EXAMPLES} training examples, checked every {track} steps: the lowest "
+               f"loss every seed of both arms reached in {steps} steps), each run at its first "
+               f"checkpoint at or below it: step plain {fmt(gm['step_plain'])}, residual "
+               f"{fmt(gm['step_residual'])}; at the end of the budget (unmatched) the gaps were "
+               f"plain {fmt(gaps['plain fc'])}, residual {fmt(gaps['residual fc'])}")
+        parts[-1].detail = f"{how}; {parts[-1].detail}" if parts[-1].detail else how
+        numbers["gap_at_matched_loss"] = gm
         plots.append(common.plot(ctx.path("train_loss_vs_depth.png"), loss_series,
                                  "B1: training loss after equal budgets (MNIST-1D)", "depth",
                                  "training loss (last 10 % of steps)", x=list(depths)))
@@ -271,10 +334,16 @@ class SkipDepth(Experiment):
                                  f"B1: training loss, depth {deep}", "step",
                                  "mini-batch loss (smoothed)", logy=True))
         pl, rl = numbers["fc_plain_train_loss"], numbers["fc_residual_train_loss"]
+        conv_n = {f"{a}-{d}": f"{sum(res_fc[a][d]['converged'])}/{len(ctx.seeds)}"
+                  for a in ("plain", "residual") for d in depths}
+        numbers["fc_converged_runs"] = conv_n
         summary = (f"plain training loss depth {ref}→{deep}: {pl[ref]:.3f}→{pl[deep]:.3f}, "
                    f"residual {rl[ref]:.3f}→{rl[deep]:.3f} (each arm and depth at its tuned "
-                   f"lr, {steps} steps); test−train loss gap at depth {deep}: plain "
-                   f"{fmt(gaps['plain fc'])}, residual {fmt(gaps['residual fc'])}; "
+                   f"lr, {steps} steps; runs converged: "
+                   + ", ".join(f"{k} {v}" for k, v in conv_n.items())
+                   + f"); test−train loss gap at depth {deep} at matched training loss "
+                   f"{gap_match['target']:.3f}: plain {fmt(gap_match['plain'])}, residual "
+                   f"{fmt(gap_match['residual'])}; "
                    + "; ".join(f"{p.name}: {p.status}" for p in parts))
         lrs = {r["arm"]: r["chosen"] for r in tuning}
         return self.result(ctx, summary=summary, parts=parts, **_tuning.attach(tuning, dict(
@@ -282,7 +351,52 @@ class SkipDepth(Experiment):
             budget={"steps": steps, "conv_steps": conv_steps, "batch": _BATCH,
                     "optimizer": f"SGD momentum 0.9, lr per arm and depth {lrs} (conv "
                                  f"{_CONV_LR})", "width": _WIDTH,
-                    "conv channels": _CONV_WIDTH, "depths": list(depths)})))
+                    "conv channels": _CONV_WIDTH, "depths": list(depths),
+                    "convergence criterion": "mean training loss over the last 10 % of steps "
+                                             "less than 2 % + 2 SE below the 10 % before",
+                    "matched-loss checkpoints every": track})))
+
+
+def _converged_part(name: str, statement: str, a: dict[str, list], b: dict[str, list],
+                    floor: float, arms: tuple[str, str], steps: int) -> V.Part:
+    """A paired part on converged training losses (train mode, last 10 % of steps).
+
+    He et al.'s degradation is about where training ends, not how fast it starts: a run that
+    has not converged (:func:`converged`) has no converged loss, so unless every run of both
+    arms converged the part has no estimate (inconclusive) and says why, with the losses at
+    equal budget."""
+    metric = "training loss after convergence, last 10 % of steps (train mode)"
+    ca, cb = a["converged"], b["converged"]
+    if all(ca) and all(cb):
+        part = V.paired(name, statement, a["fit_loss"], b["fit_loss"], floor=floor,
+                        metric=metric, arms=arms)
+        note = f"every run of both arms converged within {steps} steps"
+        part.detail = f"{note}; {part.detail}" if part.detail else note
+        return part
+    nan = [float("nan")] * len(ca)
+    part = V.paired(name, statement, nan, nan, floor=floor, metric=metric, arms=arms)
+    part.values = {arms[0]: list(a["fit_loss"]), arms[1]: list(b["fit_loss"])}
+    part.detail = (f"no estimate: not converged within {steps} steps ({arms[0]} "
+                   f"{sum(ca)}/{len(ca)}, {arms[1]} {sum(cb)}/{len(cb)} runs converged; "
+                   "criterion: mean training loss over the last 10 % of steps less than 2 % "
+                   "+ 2 SE below the 10 % before); at equal budget the losses were "
+                   f"{fmt(a['fit_loss'])} vs {fmt(b['fit_loss'])}, which measures speed, not "
+                   "where training ends")
+    return part
+
+
+def _matched_gaps(plain: list[dict[str, list]], resid: list[dict[str, list]]
+                  ) -> dict[str, Any]:
+    """Test − train loss (eval mode) of each run at a matched training loss: the lowest loss
+    every tracked run of both arms reaches, each run at its first checkpoint at or below it
+    (a net that fits less overfits less: equal steps would confound the gap with the fit)."""
+    target = matched_loss_target([t["train"] for t in plain + resid])
+    out: dict[str, Any] = {"target": target}
+    for arm, tracks in (("plain", plain), ("residual", resid)):
+        ks = [first_reach(t["train"], target) for t in tracks]
+        out[arm] = [t["test"][k] - t["train"][k] for t, k in zip(tracks, ks)]
+        out[f"step_{arm}"] = [t["steps"][k] for t, k in zip(tracks, ks)]
+    return out
 
 
 def _ragged(curves: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
@@ -330,9 +444,22 @@ class SkipLandscape(Experiment):
         xs, ys = common.as_tensor(x[:n_eval]), common.as_tensor(y[:n_eval])
         stats: dict[str, dict[str, list]] = {"plain": {}, "residual": {}}
         plots: list[str] = []
+        track = _track_every(ctx)
+        trained = {arm: [_train_sgd(ctx, deep, arm == "residual", seed, steps, track=track)
+                         for seed in ctx.seeds] for arm in ("plain", "residual")}
+        # slices at a matched training loss: the lowest loss every run of both arms reaches,
+        # each net at its first checkpoint at or below it (equal steps would put the plain
+        # net's slice high on the loss surface and the residual one's deep in its basin)
+        target = matched_loss_target([m["track"]["train"] for runs in trained.values()
+                                      for _, m in runs])
+        matched_at: dict[str, list[int]] = {}
         for arm in ("plain", "residual"):
-            for seed in ctx.seeds:
-                model, _ = _train_sgd(ctx, deep, arm == "residual", seed, steps)
+            for seed, (model, metrics) in zip(ctx.seeds, trained[arm]):
+                tr = metrics["track"]
+                k = first_reach(tr["train"], target)
+                matched_at.setdefault(arm, []).append(tr["steps"][k])
+                model.load_state_dict({name: cr.from_numpy(a.copy())
+                                       for name, a in tr["snapshots"][k].items()})
                 sl = landscape.landscape_2d(model, nn.functional.cross_entropy, xs, ys,
                                             generator=seed + 1000, span=1.0, steps=grid)
                 z = sl.losses
@@ -365,7 +492,22 @@ class SkipLandscape(Experiment):
                      floor=0.5, metric="local minima on the grid",
                      arms=(f"plain-{deep}", f"residual-{deep}")),
         ]
-        num = {"centre_is_grid_minimum": {a: s["centre_min"] for a, s in stats.items()}}
+        conv_runs = {a: sum(m["converged"] for _, m in trained[a]) for a in trained}
+        how = (f"slices at matched training loss {target:.3f} (eval mode, first "
+               f"{_TRACK_EXAMPLES} training examples, checked every {track} steps: the lowest "
+               f"loss every seed of both arms reached in {steps} steps), each net at its first "
+               f"checkpoint at or below it: step plain {fmt(matched_at['plain'])}, residual "
+               f"{fmt(matched_at['residual'])}; slice centre the lowest point of its 3×3 "
+               f"neighbourhood: plain {sum(p['centre_min'])}/{len(p['centre_min'])}, residual "
+               f"{sum(r['centre_min'])}/{len(r['centre_min'])}; runs converged by the end of "
+               f"the budget: plain {conv_runs['plain']}/{len(ctx.seeds)}, residual "
+               f"{conv_runs['residual']}/{len(ctx.seeds)} (Li et al. slice around trained "
+               "minimisers: at this budget the slices are around points on the way)")
+        for part in parts:
+            part.detail = f"{how}; {part.detail}" if part.detail else how
+        num = {"centre_is_grid_minimum": {a: s["centre_min"] for a, s in stats.items()},
+               "matched_loss": {"target": target, "steps": matched_at},
+               "converged_runs": conv_runs}
         plots.append(common.plot(ctx.path("nonconvex_fraction.png"),
                                  {f"plain-{deep}": p["nonconvex"],
                                   f"residual-{deep}": r["nonconvex"]},
@@ -379,7 +521,9 @@ class SkipLandscape(Experiment):
                    "local_minima": {a: mean_std(s["minima"])[0] for a, s in stats.items()},
                    "edge_ratio": {a: mean_std(s["edge_ratio"])[0] for a, s in stats.items()},
                    "compare": num}
-        summary = (f"depth {deep}: non-convex share of the {grid}×{grid} slice plain "
+        summary = (f"depth {deep}, at matched training loss {target:.3f} (step plain "
+                   f"{fmt(matched_at['plain'])}, residual {fmt(matched_at['residual'])}): "
+                   f"non-convex share of the {grid}×{grid} slice plain "
                    f"{fmt(p['nonconvex'])} vs residual {fmt(r['nonconvex'])}; grid minima "
                    f"{fmt(p['minima'])} vs {fmt(r['minima'])}; edge/centre loss "
                    f"{fmt(p['edge_ratio'])} vs {fmt(r['edge_ratio'])}; centre lowest of its 3×3 "
@@ -387,8 +531,9 @@ class SkipLandscape(Experiment):
                    f"residual {sum(r['centre_min'])}/{len(r['centre_min'])} seeds")
         return self.result(ctx, summary=summary, parts=parts,
                            numbers=numbers, table=table, plots=plots,
-                           budget={"steps": steps, "grid": grid, "span": 1.0,
-                                   "loss examples": n_eval, "depth": deep})
+                           budget={"max_steps": steps, "grid": grid, "span": 1.0,
+                                   "loss examples": n_eval, "depth": deep,
+                                   "matched-loss checkpoints every": track})
 
 
 def matched_loss_target(curves: Sequence[Sequence[float]]) -> float:
