@@ -1,11 +1,13 @@
 """Saddle points (E3) and convexity (E4), measured with chainrule's second derivatives.
 
 E3 runs gradient descent, Newton and saddle-free Newton (``optim.Newton(saddle_free=True)``)
-near the saddle of 5x² − y² and the monkey saddle x³ − 3xy², then looks for critical points of
-a small tanh MLP on 4×4-pooled digits by minimising ‖∇L‖² (Dauphin et al. 2014) and relates
-each point's training error to its index (the fraction of negative Hessian eigenvalues, from the
-exact Hessian). E4 compares where a local method ends from several random starts on a convex
-problem (L2 logistic regression) and on an MLP.
+near the saddle of 5x² − y² and the monkey saddle x³ − 3xy², then finds critical points of a
+small tanh MLP on 4×4-pooled digits (L2-regularised cross-entropy) by Newton /
+Levenberg–Marquardt iteration on ∇L = 0 with the exact Hessian, from many random starts taken
+at different points of Adam training, keeps those with ‖∇L‖ < 1e-6, and relates each distinct
+point's training error to its index (the fraction of negative Hessian eigenvalues), pooled over
+seeds, with a permutation test (Dauphin et al. 2014). E4 compares where a local method ends
+from several random starts on a convex problem (L2 logistic regression) and on an MLP.
 """
 
 from __future__ import annotations
