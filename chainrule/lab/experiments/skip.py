@@ -1,12 +1,16 @@
 """Lab family B: skip connections, the loss landscape and curvature.
 
 * B1: plain vs residual stacks of equal width at depth 2/8/16/32 on MNIST-1D (He et al. 2016):
-  does the plain net's *training* loss get worse with depth (an optimisation problem), and does
-  the skip connection reduce overfitting, as the note says, or not?
-* B2: 2-D filter-normalised slices of the loss around the trained weights of a deep plain and a
-  deep residual net (Li et al. 2018): a near-convex basin vs a chaotic surface.
+  does the plain net's *training* loss get worse with depth (an optimisation problem; judged
+  only on runs that converged, by a stated criterion), and does the skip connection reduce
+  overfitting (the test−train gap at a matched training loss), as the note says, or not?
+* B2: 2-D filter-normalised slices of the loss around the weights of a deep plain and a deep
+  residual net at a matched training loss (Li et al. 2018): a near-convex basin vs a chaotic
+  surface.
 * B3: the Hessian's top eigenvalue and trace for plain/residual, BN/none, depth 2/16 (Yao et
-  al. 2020, PyHessian).
+  al. 2020, PyHessian), each comparison at a matched training loss (the lowest loss every run
+  of its arms reaches; each run measured at its first checkpoint at or below it), not at equal
+  steps, where a slowly training arm would be scored half-trained.
 
 Plain and residual nets are built from the same blocks and differ only by the identity path
 (y = relu(F(x) + x) vs y = relu(F(x))): same parameters, same names, the same initial weights
@@ -15,6 +19,7 @@ for a seed, the same data order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -29,8 +34,10 @@ from chainrule.lab.experiments import _tuning
 from chainrule.lab.verdict import fmt, mean_std
 
 __all__ = ["SkipBlock", "GlobalAvgPool1d", "make_net", "nonconvex_fraction", "SkipDepth",
-           "SkipLandscape", "SkipCurvature"]
+           "SkipLandscape", "SkipCurvature", "matched_loss_target", "first_reach"]
 
+_CONVERGENCE_FROM = 0.8  # converged: < 2 % lower training loss over the last 20 % of steps
+_TRACK_EXAMPLES = 1000  # training examples whose eval-mode loss is tracked (matched-loss gap)
 _WIDTH = 32     # hidden units (FC) / channels (conv): per-op overhead, not width, sets the cost
 _BATCH = 100
 _SGD_LR = 0.1   # He et al.'s optimiser: SGD, momentum 0.9, lr 0.1 (with BN)
@@ -138,47 +145,95 @@ def _lr(ctx: Context, depth: int, residual: bool, steps: int, conv: bool,
 
 
 def _train_sgd(ctx: Context, depth: int, residual: bool, seed: int, steps: int,
-               conv: bool = False, records: list[dict[str, Any]] | None = None
-               ) -> tuple[nn.Module, dict[str, Any]]:
+               conv: bool = False, records: list[dict[str, Any]] | None = None,
+               track: int = 0) -> tuple[nn.Module, dict[str, Any]]:
     """Train one B1 net (SGD + momentum, BN, the arm's tuned lr); returns it and its metrics
-    (cached)."""
+    (cached). ``track`` > 0 also records, at step 0 and every ``track`` steps, the eval-mode
+    loss on the first ``_TRACK_EXAMPLES`` training examples and on the test set
+    (``metrics["track"]``: steps, train, test, and the weights at each new low of the
+    training loss), for comparisons at a matched training loss."""
     if depth == 2:
         residual = False  # no blocks: plain and residual are the same net
     key = (ctx.tiny, depth, residual, seed, steps, conv)
     lr = _lr(ctx, depth, residual, steps, conv, records)
     common.seeded(seed)
     model = make_net(depth, residual, width=_CONV_WIDTH if conv else _WIDTH, conv=conv)
-    if key in _TRAINED:
+    if key in _TRAINED and (not track or "track" in _TRAINED[key][1]):
         state, metrics = _TRAINED[key]
         model.load_state_dict(state)
         return model, metrics
     x, y, xt, yt = _data(ctx, conv)
     opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    curve = common.train(model, opt, x, y, steps, _BATCH, seed)
+    tracked: dict[str, Any] = {"steps": [], "train": [], "test": [], "snapshots": {}}
+
+    def record(step: int) -> None:  # eval mode, no graph: the training itself is unchanged
+        loss = common.mean_loss(model, x[:_TRACK_EXAMPLES], y[:_TRACK_EXAMPLES])
+        finite = [v for v in tracked["train"] if np.isfinite(v)]
+        if np.isfinite(loss) and (not finite or loss < min(finite)):
+            # a new low: the first checkpoint at or below any target is one of these (B2)
+            tracked["snapshots"][len(tracked["train"])] = {
+                k: v._array.copy() for k, v in model.state_dict().items()}
+        tracked["steps"].append(step)
+        tracked["train"].append(loss)
+        tracked["test"].append(common.mean_loss(model, xt, yt))
+
+    if track:
+        record(0)
+    check = max(1, int(round(_CONVERGENCE_FROM * steps)))
+    at_check: list[float] = []
+
+    def check_point(step: int) -> None:  # the training loss at 80 % of the budget
+        if step + 1 == check:
+            at_check.append(common.mean_loss(model, x, y))
+
+    curve = common.train(model, opt, x, y, steps, _BATCH, seed, every=track,
+                         on_eval=record if track else None, after_step=check_point)
     # fit_loss: the training loss the optimiser sees (train mode, last 10 % of the steps), as
     # He et al. plot it; the eval-mode losses on train and test give the generalisation gap.
     metrics = {"fit_loss": float(np.mean(curve[-max(1, steps // 10):])),
                "train_loss": common.mean_loss(model, x, y),
                "test_loss": common.mean_loss(model, xt, yt),
                "train_acc": common.accuracy(model, x, y),
-               "test_acc": common.accuracy(model, xt, yt), "curve": curve, "lr": lr}
+               "test_acc": common.accuracy(model, xt, yt), "curve": curve, "lr": lr,
+               "loss_at_80pct": at_check[0] if at_check else float("nan")}
+    metrics["converged"] = converged(metrics["loss_at_80pct"], metrics["train_loss"])
+    if track:
+        metrics["track"] = tracked
     _TRAINED[key] = ({k: v._array.copy() for k, v in model.state_dict().items()}, metrics)
     return model, metrics
+
+
+def converged(loss_before: float, loss_end: float, rel_tol: float = 0.02) -> bool:
+    """A stated convergence criterion: the deterministic training loss (eval mode, the whole
+    training set) at the end of the budget is less than ``rel_tol`` (relative) below its
+    value at 80 % of the budget. A run still improving faster than that has not converged:
+    its final loss says how far it got in the budget, not where it would end. Non-finite
+    losses never count as converged."""
+    if not (np.isfinite(loss_before) and np.isfinite(loss_end)):
+        return False
+    return bool(loss_before - loss_end < rel_tol * abs(loss_end))
+
+
+def _track_every(ctx: Context) -> int:
+    """Steps between the eval-mode checkpoints of the deepest B1/B2 nets (matched loss)."""
+    return ctx.budget(full=25, quick=10, tiny=1)
 
 
 def _depths(ctx: Context) -> tuple[int, ...]:
     return (2, 4, 6) if ctx.tiny else (2, 8, 16, 32)
 
 
-def _sweep(ctx: Context, steps: int, conv: bool, records: list[dict[str, Any]] | None = None
-           ) -> dict[str, dict[int, dict[str, list]]]:
-    """metrics[arm][depth][name] = per-seed values (arm: plain / residual)."""
+def _sweep(ctx: Context, steps: int, conv: bool, records: list[dict[str, Any]] | None = None,
+           track: int = 0) -> dict[str, dict[int, dict[str, list]]]:
+    """metrics[arm][depth][name] = per-seed values (arm: plain / residual); the deepest nets
+    are tracked every ``track`` steps (see :func:`_train_sgd`)."""
     out: dict[str, dict[int, dict[str, list]]] = {"plain": {}, "residual": {}}
     for depth in _depths(ctx):
         for arm in ("plain", "residual"):
             vals: dict[str, list] = {}
             for seed in ctx.seeds:
-                _, m = _train_sgd(ctx, depth, arm == "residual", seed, steps, conv, records)
+                _, m = _train_sgd(ctx, depth, arm == "residual", seed, steps, conv, records,
+                                  track=track if depth == _depths(ctx)[-1] else 0)
                 for k, v in m.items():
                     vals.setdefault(k, []).append(v)
             out[arm][depth] = vals
@@ -202,6 +257,7 @@ class SkipDepth(Experiment):
 
     def run(self, ctx: Context) -> Result:
         steps = ctx.budget(full=1500, quick=300, tiny=2)
+        track = _track_every(ctx)
         depths = _depths(ctx)
         tuning: list[dict[str, Any]] = []
         ref, deep = depths[1], depths[-1]
@@ -212,7 +268,10 @@ class SkipDepth(Experiment):
         acc_series: dict[str, Any] = {}
         curves: dict[str, Any] = {}
         for kind, conv in kinds:
-            res = _sweep(ctx, conv_steps if conv else steps, conv, tuning)
+            res = _sweep(ctx, conv_steps if conv else steps, conv, tuning,
+                         track=0 if conv else track)
+            if not conv:
+                res_fc = res
             for arm in ("plain", "residual"):
                 name = f"{arm} {kind}"
                 loss_series[name] = np.array([res[arm][d]["fit_loss"] for d in depths]).T
@@ -227,7 +286,8 @@ class SkipDepth(Experiment):
                                   "test loss": fmt(r["test_loss"]),
                                   "train acc": fmt(r["train_acc"]),
                                   "test acc": fmt(r["test_acc"]),
-                                  "test−train loss": fmt(gap)})
+                                  "test−train loss": fmt(gap),
+                                  "converged runs": f"{sum(r['converged'])}/{len(r['converged'])}"})
                 gaps[name] = np.subtract(res[arm][deep]["test_loss"],
                                          res[arm][deep]["train_loss"])
                 numbers[f"{kind}_{arm}_train_loss"] = {
@@ -236,28 +296,38 @@ class SkipDepth(Experiment):
                     d: mean_std(res[arm][d]["test_acc"])[0] for d in depths}
             plain, resid = res["plain"], res["residual"]
             parts += [
-                V.paired(f"{kind}: plain training loss worsens with depth",
-                         f"degradation: the plain-{deep} net ends at a higher training loss than "
-                         f"plain-{ref} (each at its tuned lr)", plain[deep]["fit_loss"],
-                         plain[ref]["fit_loss"], floor=0.02,
-                         metric="training loss, last 10 % of steps (train mode)",
-                         arms=(f"plain-{deep}", f"plain-{ref}")),
-                V.paired(f"{kind}: residual trains better than plain at depth {deep}",
-                         "the identity path lowers the deep net's training loss",
-                         plain[deep]["fit_loss"], resid[deep]["fit_loss"], floor=0.02,
-                         metric="training loss, last 10 % of steps (train mode)",
-                         arms=(f"plain-{deep}", f"residual-{deep}")),
-                V.paired(f"{kind}: residual does not degrade with depth",
-                         f"residual-{deep} trains at least as well as residual-{ref} (flat or "
-                         "better)", resid[ref]["fit_loss"], resid[deep]["fit_loss"],
-                         floor=0.0, metric="training loss, last 10 % of steps (train mode)",
-                         arms=(f"residual-{ref}", f"residual-{deep}")),
+                _converged_part(f"{kind}: plain training loss worsens with depth",
+                                f"degradation: after convergence the plain-{deep} net sits at a "
+                                f"higher training loss than plain-{ref} (each at its tuned lr)",
+                                plain[deep], plain[ref], 0.02, (f"plain-{deep}", f"plain-{ref}"),
+                                steps),
+                _converged_part(f"{kind}: residual trains better than plain at depth {deep}",
+                                "after convergence the identity path leaves the deep net at a "
+                                "lower training loss", plain[deep], resid[deep], 0.02,
+                                (f"plain-{deep}", f"residual-{deep}"), steps),
+                _converged_part(f"{kind}: residual does not degrade with depth",
+                                f"after convergence residual-{deep} trains at least as well as "
+                                f"residual-{ref} (flat or better)", resid[ref], resid[deep], 0.0,
+                                (f"residual-{ref}", f"residual-{deep}"), steps),
             ]
+            if not conv:
+                gap_match = _matched_gaps(plain[deep]["track"], resid[deep]["track"])
         parts.append(V.paired("the note: skips prevent overfitting",
-                              f"the residual-{deep} net's test−train loss gap is smaller than "
-                              "the plain one's", gaps["plain fc"], gaps["residual fc"],
-                              floor=0.02, metric="test loss − train loss (eval mode)",
+                              f"at the same training loss the residual-{deep} net's test−train "
+                              "loss gap is smaller than the plain one's",
+                              gap_match["plain"], gap_match["residual"], floor=0.02,
+                              metric="test loss − train loss (eval mode), at matched "
+                                     "training loss",
                               arms=(f"plain-{deep}", f"residual-{deep}")))
+        gm = gap_match
+        how = (f"compared at matched training loss {gm['target']:.3f} (eval mode, first "
+               f"{_TRACK_EXAMPLES} training examples, checked every {track} steps: the lowest "
+               f"loss every seed of both arms reached in {steps} steps), each run at its first "
+               f"checkpoint at or below it: step plain {fmt(gm['step_plain'])}, residual "
+               f"{fmt(gm['step_residual'])}; at the end of the budget (unmatched) the gaps were "
+               f"plain {fmt(gaps['plain fc'])}, residual {fmt(gaps['residual fc'])}")
+        parts[-1].detail = f"{how}; {parts[-1].detail}" if parts[-1].detail else how
+        numbers["gap_at_matched_loss"] = gm
         plots.append(common.plot(ctx.path("train_loss_vs_depth.png"), loss_series,
                                  "B1: training loss after equal budgets (MNIST-1D)", "depth",
                                  "training loss (last 10 % of steps)", x=list(depths)))
@@ -268,10 +338,16 @@ class SkipDepth(Experiment):
                                  f"B1: training loss, depth {deep}", "step",
                                  "mini-batch loss (smoothed)", logy=True))
         pl, rl = numbers["fc_plain_train_loss"], numbers["fc_residual_train_loss"]
+        conv_n = {f"{a}-{d}": f"{sum(res_fc[a][d]['converged'])}/{len(ctx.seeds)}"
+                  for a in ("plain", "residual") for d in depths}
+        numbers["fc_converged_runs"] = conv_n
         summary = (f"plain training loss depth {ref}→{deep}: {pl[ref]:.3f}→{pl[deep]:.3f}, "
                    f"residual {rl[ref]:.3f}→{rl[deep]:.3f} (each arm and depth at its tuned "
-                   f"lr, {steps} steps); test−train loss gap at depth {deep}: plain "
-                   f"{fmt(gaps['plain fc'])}, residual {fmt(gaps['residual fc'])}; "
+                   f"lr, {steps} steps; runs converged: "
+                   + ", ".join(f"{k} {v}" for k, v in conv_n.items())
+                   + f"); test−train loss gap at depth {deep} at matched training loss "
+                   f"{gap_match['target']:.3f}: plain {fmt(gap_match['plain'])}, residual "
+                   f"{fmt(gap_match['residual'])}; "
                    + "; ".join(f"{p.name}: {p.status}" for p in parts))
         lrs = {r["arm"]: r["chosen"] for r in tuning}
         return self.result(ctx, summary=summary, parts=parts, **_tuning.attach(tuning, dict(
@@ -279,7 +355,52 @@ class SkipDepth(Experiment):
             budget={"steps": steps, "conv_steps": conv_steps, "batch": _BATCH,
                     "optimizer": f"SGD momentum 0.9, lr per arm and depth {lrs} (conv "
                                  f"{_CONV_LR})", "width": _WIDTH,
-                    "conv channels": _CONV_WIDTH, "depths": list(depths)})))
+                    "conv channels": _CONV_WIDTH, "depths": list(depths),
+                    "convergence criterion": "training loss (eval mode, whole training set) "
+                                             "fell by < 2 % over the last 20 % of steps",
+                    "matched-loss checkpoints every": track})))
+
+
+def _converged_part(name: str, statement: str, a: dict[str, list], b: dict[str, list],
+                    floor: float, arms: tuple[str, str], steps: int) -> V.Part:
+    """A paired part on converged training losses (train mode, last 10 % of steps).
+
+    He et al.'s degradation is about where training ends, not how fast it starts: a run that
+    has not converged (:func:`converged`) has no converged loss, so unless every run of both
+    arms converged the part has no estimate (inconclusive) and says why, with the losses at
+    equal budget."""
+    metric = "training loss after convergence, last 10 % of steps (train mode)"
+    ca, cb = a["converged"], b["converged"]
+    if all(ca) and all(cb):
+        part = V.paired(name, statement, a["fit_loss"], b["fit_loss"], floor=floor,
+                        metric=metric, arms=arms)
+        note = f"every run of both arms converged within {steps} steps"
+        part.detail = f"{note}; {part.detail}" if part.detail else note
+        return part
+    nan = [float("nan")] * len(ca)
+    part = V.paired(name, statement, nan, nan, floor=floor, metric=metric, arms=arms)
+    part.values = {arms[0]: list(a["fit_loss"]), arms[1]: list(b["fit_loss"])}
+    part.detail = (f"no estimate: not converged within {steps} steps ({arms[0]} "
+                   f"{sum(ca)}/{len(ca)}, {arms[1]} {sum(cb)}/{len(cb)} runs converged; "
+                   "criterion: the training loss, eval mode on the whole training set, fell by "
+                   "less than 2 % over the last 20 % of the steps); at equal budget the losses "
+                   f"were {fmt(a['fit_loss'])} vs {fmt(b['fit_loss'])}, which measures speed, not "
+                   "where training ends")
+    return part
+
+
+def _matched_gaps(plain: list[dict[str, list]], resid: list[dict[str, list]]
+                  ) -> dict[str, Any]:
+    """Test − train loss (eval mode) of each run at a matched training loss: the lowest loss
+    every tracked run of both arms reaches, each run at its first checkpoint at or below it
+    (a net that fits less overfits less: equal steps would confound the gap with the fit)."""
+    target = matched_loss_target([t["train"] for t in plain + resid])
+    out: dict[str, Any] = {"target": target}
+    for arm, tracks in (("plain", plain), ("residual", resid)):
+        ks = [first_reach(t["train"], target) for t in tracks]
+        out[arm] = [t["test"][k] - t["train"][k] for t, k in zip(tracks, ks)]
+        out[f"step_{arm}"] = [t["steps"][k] for t, k in zip(tracks, ks)]
+    return out
 
 
 def _ragged(curves: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
@@ -327,9 +448,22 @@ class SkipLandscape(Experiment):
         xs, ys = common.as_tensor(x[:n_eval]), common.as_tensor(y[:n_eval])
         stats: dict[str, dict[str, list]] = {"plain": {}, "residual": {}}
         plots: list[str] = []
+        track = _track_every(ctx)
+        trained = {arm: [_train_sgd(ctx, deep, arm == "residual", seed, steps, track=track)
+                         for seed in ctx.seeds] for arm in ("plain", "residual")}
+        # slices at a matched training loss: the lowest loss every run of both arms reaches,
+        # each net at its first checkpoint at or below it (equal steps would put the plain
+        # net's slice high on the loss surface and the residual one's deep in its basin)
+        target = matched_loss_target([m["track"]["train"] for runs in trained.values()
+                                      for _, m in runs])
+        matched_at: dict[str, list[int]] = {}
         for arm in ("plain", "residual"):
-            for seed in ctx.seeds:
-                model, _ = _train_sgd(ctx, deep, arm == "residual", seed, steps)
+            for seed, (model, metrics) in zip(ctx.seeds, trained[arm]):
+                tr = metrics["track"]
+                k = first_reach(tr["train"], target)
+                matched_at.setdefault(arm, []).append(tr["steps"][k])
+                model.load_state_dict({name: cr.from_numpy(a.copy())
+                                       for name, a in tr["snapshots"][k].items()})
                 sl = landscape.landscape_2d(model, nn.functional.cross_entropy, xs, ys,
                                             generator=seed + 1000, span=1.0, steps=grid)
                 z = sl.losses
@@ -362,7 +496,22 @@ class SkipLandscape(Experiment):
                      floor=0.5, metric="local minima on the grid",
                      arms=(f"plain-{deep}", f"residual-{deep}")),
         ]
-        num = {"centre_is_grid_minimum": {a: s["centre_min"] for a, s in stats.items()}}
+        conv_runs = {a: sum(m["converged"] for _, m in trained[a]) for a in trained}
+        how = (f"slices at matched training loss {target:.3f} (eval mode, first "
+               f"{_TRACK_EXAMPLES} training examples, checked every {track} steps: the lowest "
+               f"loss every seed of both arms reached in {steps} steps), each net at its first "
+               f"checkpoint at or below it: step plain {fmt(matched_at['plain'])}, residual "
+               f"{fmt(matched_at['residual'])}; slice centre the lowest point of its 3×3 "
+               f"neighbourhood: plain {sum(p['centre_min'])}/{len(p['centre_min'])}, residual "
+               f"{sum(r['centre_min'])}/{len(r['centre_min'])}; runs converged by the end of "
+               f"the budget: plain {conv_runs['plain']}/{len(ctx.seeds)}, residual "
+               f"{conv_runs['residual']}/{len(ctx.seeds)} (Li et al. slice around trained "
+               "minimisers: at this budget the slices are around points on the way)")
+        for part in parts:
+            part.detail = f"{how}; {part.detail}" if part.detail else how
+        num = {"centre_is_grid_minimum": {a: s["centre_min"] for a, s in stats.items()},
+               "matched_loss": {"target": target, "steps": matched_at},
+               "converged_runs": conv_runs}
         plots.append(common.plot(ctx.path("nonconvex_fraction.png"),
                                  {f"plain-{deep}": p["nonconvex"],
                                   f"residual-{deep}": r["nonconvex"]},
@@ -376,7 +525,9 @@ class SkipLandscape(Experiment):
                    "local_minima": {a: mean_std(s["minima"])[0] for a, s in stats.items()},
                    "edge_ratio": {a: mean_std(s["edge_ratio"])[0] for a, s in stats.items()},
                    "compare": num}
-        summary = (f"depth {deep}: non-convex share of the {grid}×{grid} slice plain "
+        summary = (f"depth {deep}, at matched training loss {target:.3f} (step plain "
+                   f"{fmt(matched_at['plain'])}, residual {fmt(matched_at['residual'])}): "
+                   f"non-convex share of the {grid}×{grid} slice plain "
                    f"{fmt(p['nonconvex'])} vs residual {fmt(r['nonconvex'])}; grid minima "
                    f"{fmt(p['minima'])} vs {fmt(r['minima'])}; edge/centre loss "
                    f"{fmt(p['edge_ratio'])} vs {fmt(r['edge_ratio'])}; centre lowest of its 3×3 "
@@ -384,19 +535,65 @@ class SkipLandscape(Experiment):
                    f"residual {sum(r['centre_min'])}/{len(r['centre_min'])} seeds")
         return self.result(ctx, summary=summary, parts=parts,
                            numbers=numbers, table=table, plots=plots,
-                           budget={"steps": steps, "grid": grid, "span": 1.0,
-                                   "loss examples": n_eval, "depth": deep})
+                           budget={"max_steps": steps, "grid": grid, "span": 1.0,
+                                   "loss examples": n_eval, "depth": deep,
+                                   "matched-loss checkpoints every": track})
 
 
-def _train_adam(ctx: Context, depth: int, residual: bool, bn: bool, seed: int,
-                steps: int) -> tuple[nn.Module, float]:
-    """B3's nets: Adam (lr 3e-3), so that the un-normalised plain net trains at all."""
+def matched_loss_target(curves: Sequence[Sequence[float]]) -> float:
+    """The lowest training loss that every curve reaches: max over curves of each curve's
+    minimum (NaN entries, e.g. a diverged step, are ignored).
+
+    Comparing arms at this loss (each at its own first step that reaches it) compares them
+    at equal fit instead of equal steps: an arm that trains slowly is not scored on a
+    half-trained net against a trained one."""
+    if not curves:
+        raise ValueError("matched_loss_target: needs at least one curve")
+    minima = []
+    for i, c in enumerate(curves):
+        v = np.asarray(c, dtype=np.float64)
+        if not np.any(np.isfinite(v)):
+            raise ValueError(f"matched_loss_target: curve {i} has no finite loss")
+        minima.append(float(np.nanmin(v)))
+    return max(minima)
+
+
+def first_reach(curve: Sequence[float], target: float) -> int:
+    """The index of the first entry of ``curve`` at or below ``target`` (ValueError if none)."""
+    v = np.asarray(curve, dtype=np.float64)
+    hit = np.flatnonzero(v <= target)  # NaN compares False: a diverged step never matches
+    if not hit.size:
+        raise ValueError(f"first_reach: the curve never reaches {target!r} (its minimum is "
+                         f"{np.nanmin(v) if np.any(np.isfinite(v)) else float('nan')!r})")
+    return int(hit[0])
+
+
+def _train_tracked(ctx: Context, depth: int, residual: bool, bn: bool, seed: int, steps: int,
+                   every: int, x_eval: np.ndarray, y_eval: np.ndarray) -> dict[str, Any]:
+    """B3's nets: Adam (lr 3e-3, so that the un-normalised plain net trains at all), with the
+    training loss (eval mode, on ``x_eval``) at step 0 and every ``every`` steps, and the
+    weights (state dict, BN statistics included) at every checkpoint that sets a new lowest
+    loss: the first checkpoint at or below any target is always such a checkpoint."""
     x, y, _, _ = _data(ctx)
     common.seeded(seed)
     model = make_net(depth, residual and depth > 2, bn=bn)
     opt = optim.Adam(model.parameters(), lr=3e-3)
-    common.train(model, opt, x, y, steps, _BATCH, seed)
-    return model, common.mean_loss(model, x, y)
+    steps_at: list[int] = []
+    losses: list[float] = []
+    snaps: dict[int, dict[str, np.ndarray]] = {}
+
+    def record(step: int) -> None:
+        loss = common.mean_loss(model, x_eval, y_eval)
+        if not losses or not np.isfinite(np.nanmin(losses)) or loss < np.nanmin(losses):
+            snaps[len(losses)] = {k: v._array.copy() for k, v in model.state_dict().items()}
+        steps_at.append(step)
+        losses.append(loss)
+
+    record(0)
+    common.train(model, opt, x, y, steps, _BATCH, seed, every=every, on_eval=record)
+    if steps_at[-1] != steps:
+        record(steps)
+    return {"steps": steps_at, "loss": losses, "snapshots": snaps}
 
 
 @register
@@ -408,78 +605,152 @@ class SkipCurvature(Experiment):
     expected = "removing skips raises λ_max and tr(H) in deep nets; BN smooths only deeper nets"
     source = "Yao et al. 2020, PyHessian: neural networks through the lens of the Hessian"
     arms = ("depth 2 ± BN", "depth 16 plain/residual ± BN")
-    metrics = ("λ_max (Lanczos)", "tr(H) (Hutchinson)")
+    metrics = ("λ_max (Lanczos)", "tr(H) (Hutchinson)", "at matched training loss")
 
     def run(self, ctx: Context) -> Result:
-        steps = ctx.budget(full=300, quick=100, tiny=3)
+        steps = ctx.budget(full=400, quick=150, tiny=4)
+        every = ctx.budget(full=10, quick=5, tiny=2)
         shallow, deep = (2, 4) if ctx.tiny else (2, 16)
         n_h = ctx.budget(full=512, quick=256, tiny=64)
+        n_loss = ctx.budget(full=4000, quick=1000, tiny=200)
         m = ctx.budget(full=30, quick=20, tiny=5)
         probes = ctx.budget(full=40, quick=16, tiny=3)
         x, y, _, _ = _data(ctx)
         xs, ys = common.as_tensor(x[:n_h]), common.as_tensor(y[:n_h])
-        configs = [(shallow, False, True), (shallow, False, False), (deep, False, True),
-                   (deep, True, True), (deep, False, False), (deep, True, False)]
-        res: dict[str, dict[str, list]] = {}
+        configs = {f"{'residual' if r else 'plain'}-{d} {'BN' if bn else 'no BN'}": (d, r, bn)
+                   for d, r, bn in [(shallow, False, True), (shallow, False, False),
+                                    (deep, False, True), (deep, True, True),
+                                    (deep, False, False), (deep, True, False)]}
+        runs = {name: [_train_tracked(ctx, *cfg, seed, steps, every, x[:n_loss], y[:n_loss])
+                       for seed in ctx.seeds] for name, cfg in configs.items()}
+        cache: dict[tuple[str, int, int], tuple[float, float]] = {}
         densities: dict[str, Any] = {}
-        for depth, residual, bn in configs:
-            name = f"{'residual' if residual else 'plain'}-{depth} {'BN' if bn else 'no BN'}"
-            r = res.setdefault(name, {"lam": [], "trace": [], "loss": []})
-            for seed in ctx.seeds:
-                model, loss = _train_adam(ctx, depth, residual, bn, seed, steps)
+
+        def hessian_at(name: str, i: int, k: int) -> tuple[float, float]:
+            """(λ_max, tr H) of arm ``name``, seed index ``i``, at checkpoint ``k``."""
+            if (name, i, k) not in cache:
+                seed = ctx.seeds[i]
+                common.seeded(seed)
+                depth, residual, bn = configs[name]
+                model = make_net(depth, residual and depth > 2, bn=bn)
+                model.load_state_dict({key: cr.from_numpy(a.copy()) for key, a in
+                                       runs[name][i]["snapshots"][k].items()})
                 op = curvature.HessianOperator.from_model(model, nn.functional.cross_entropy,
                                                           xs, ys)
-                r["lam"].append(float(curvature.top_eigenvalues(op, 1, m=m,
-                                                                generator=seed)[0]))
-                r["trace"].append(curvature.hutchinson_trace(op, probes, generator=seed).trace)
-                r["loss"].append(loss)
-                if seed == ctx.seeds[0] and depth == deep and bn:
+                lam = float(curvature.top_eigenvalues(op, 1, m=m, generator=seed)[0])
+                tr = curvature.hutchinson_trace(op, probes, generator=seed).trace
+                cache[(name, i, k)] = (lam, tr)
+                if i == 0 and configs[name][0] == deep and configs[name][2] \
+                        and name not in densities:
                     densities[name] = curvature.spectral_density(op, m=m, generator=seed)
-            ctx.log(f"  B3 {name}: λ_max {fmt(r['lam'])}, tr {fmt(r['trace'])}")
+            return cache[(name, i, k)]
+
+        def matched(names: Sequence[str]) -> dict[str, Any]:
+            """Every arm of one comparison at the lowest loss all its runs reach."""
+            target = matched_loss_target([r["loss"] for nm in names for r in runs[nm]])
+            out: dict[str, Any] = {"target": target}
+            for nm in names:
+                ks = [first_reach(r["loss"], target) for r in runs[nm]]
+                vals = [hessian_at(nm, i, k) for i, k in enumerate(ks)]
+                out[nm] = {"lam": [v[0] for v in vals], "trace": [v[1] for v in vals],
+                           "step": [runs[nm][i]["steps"][k] for i, k in enumerate(ks)],
+                           "loss": [runs[nm][i]["loss"][k] for i, k in enumerate(ks)]}
+            return out
+
+        def how(mt: dict[str, Any], names: Sequence[str]) -> str:
+            return (f"compared at matched training loss {mt['target']:.3f} (the lowest loss "
+                    f"every seed of these arms reached in {steps} Adam steps; cross-entropy in "
+                    f"eval mode on {n_loss} training examples, checked every {every} steps); "
+                    "each run measured at its first checkpoint at or below it, at step "
+                    + ", ".join(f"{nm} {fmt(mt[nm]['step'])}" for nm in names))
+
         # Yao et al.'s comparisons: skips removed from a deep net (with and without BN) raise
         # λ_max and tr(H); BN lowers λ_max in the deep plain net more than in the shallow one
-        parts, numbers = [], {}
+        parts, numbers, match_rows = [], {}, []
         for norm in ("BN", "no BN"):
-            plain, resid = res[f"plain-{deep} {norm}"], res[f"residual-{deep} {norm}"]
+            names = (f"plain-{deep} {norm}", f"residual-{deep} {norm}")
+            mt = matched(names)
+            plain, resid = mt[names[0]], mt[names[1]]
+            match_rows.append((f"plain vs residual, {norm}", mt, names))
             for metric, label in (("lam", "λ_max"), ("trace", "tr(H)")):
-                parts.append(V.paired(f"removing skips raises {label} ({norm})",
-                                      f"depth {deep}, {norm}: plain {label} > residual {label}",
-                                      plain[metric], resid[metric], floor=0.0,
-                                      metric=f"Hessian {label} at the end of training",
-                                      arms=(f"plain-{deep} {norm}", f"residual-{deep} {norm}")))
+                part = V.paired(f"removing skips raises {label} ({norm})",
+                                f"depth {deep}, {norm}: plain {label} > residual {label} at "
+                                "the same training loss", plain[metric], resid[metric],
+                                floor=0.0, metric=f"Hessian {label} at matched training loss",
+                                arms=names)
+                part.detail = f"{how(mt, names)}; {part.detail}" if part.detail else \
+                    how(mt, names)
+                parts.append(part)
+        bn_names = tuple(f"plain-{d} {nb}" for d in (deep, shallow) for nb in ("no BN", "BN"))
+        mt = matched(bn_names)
+        match_rows.append(("BN effect, depth", mt, bn_names))
 
         def log_bn(d: int) -> list[float]:
-            return list(np.log10(np.divide(res[f"plain-{d} no BN"]["lam"],
-                                           res[f"plain-{d} BN"]["lam"])))
+            return list(np.log10(np.divide(mt[f"plain-{d} no BN"]["lam"],
+                                           mt[f"plain-{d} BN"]["lam"])))
 
-        parts.append(V.paired("BN smooths the deep net more than the shallow one",
-                              f"log10 λ_max(no BN)/λ_max(BN) is larger at depth {deep} than at "
-                              f"depth {shallow}", log_bn(deep), log_bn(shallow), floor=0.0,
-                              metric="log10 λ_max(no BN)/λ_max(BN), plain nets",
-                              arms=(f"depth {deep}", f"depth {shallow}")))
-        def lam(name: str) -> float:
-            return mean_std(res[name]["lam"])[0]
-
-        bn_ratio = {d: lam(f"plain-{d} no BN") / lam(f"plain-{d} BN") for d in (shallow, deep)}
+        part = V.paired("BN smooths the deep net more than the shallow one",
+                        f"log10 λ_max(no BN)/λ_max(BN) is larger at depth {deep} than at "
+                        f"depth {shallow}, all four nets at the same training loss",
+                        log_bn(deep), log_bn(shallow), floor=0.0,
+                        metric="log10 λ_max(no BN)/λ_max(BN), plain nets, matched loss",
+                        arms=(f"depth {deep}", f"depth {shallow}"))
+        part.detail = f"{how(mt, bn_names)}; {part.detail}" if part.detail else \
+            how(mt, bn_names)
+        parts.append(part)
+        bn_ratio = {d: float(10 ** np.mean(log_bn(d))) for d in (shallow, deep)}
+        # the bars: each arm at its first comparison's target (the deep plain arms at the skip
+        # comparison's, the shallow ones at the BN comparison's); the table lists every match
+        res: dict[str, dict[str, list]] = {}
+        for _label, mt_, names in match_rows:
+            for nm in names:
+                res.setdefault(nm, mt_[nm])
+        table = [{"comparison": label, "arm": nm, "target loss": f"{mt_['target']:.3f}",
+                  "step at target": fmt(mt_[nm]["step"]), "loss at match": fmt(mt_[nm]["loss"]),
+                  "λ_max": fmt(mt_[nm]["lam"]), "tr(H)": fmt(mt_[nm]["trace"]),
+                  "final loss": fmt([r["loss"][-1] for r in runs[nm]])}
+                 for label, mt_, names in match_rows for nm in names]
         numbers["lambda_max"] = {k: mean_std(v["lam"])[0] for k, v in res.items()}
         numbers["trace"] = {k: mean_std(v["trace"])[0] for k, v in res.items()}
         numbers["lambda_ratio_noBN_over_BN"] = bn_ratio
-        table = [{"arm": k, "λ_max": fmt(v["lam"]), "tr(H)": fmt(v["trace"]),
-                  "train loss": fmt(v["loss"])} for k, v in res.items()]
-        plots = [_bars(ctx.path("lambda_max.png"), res, "lam", "B3: top Hessian eigenvalue"),
-                 _bars(ctx.path("trace.png"), res, "trace", "B3: Hessian trace (Hutchinson)"),
-                 _densities(ctx.path("spectral_density.png"), densities)]
+        numbers["matched_loss"] = {label: {"target": mt_["target"],
+                                           "steps": {nm: mt_[nm]["step"] for nm in names},
+                                           "loss": {nm: mt_[nm]["loss"] for nm in names}}
+                                   for label, mt_, names in match_rows}
+        numbers["final_loss"] = {nm: mean_std([r["loss"][-1] for r in rs])[0]
+                                 for nm, rs in runs.items()}
+        for nm, r in res.items():
+            ctx.log(f"  B3 {nm}: λ_max {fmt(r['lam'])}, tr {fmt(r['trace'])} at step "
+                    f"{fmt(r['step'])}")
+        plots = [_bars(ctx.path("lambda_max.png"), res, "lam",
+                       "B3: top Hessian eigenvalue, each arm at its comparison's matched loss"),
+                 _bars(ctx.path("trace.png"), res, "trace",
+                       "B3: Hessian trace (Hutchinson), at matched loss"),
+                 _densities(ctx.path("spectral_density.png"), densities),
+                 common.plot(ctx.path("loss_curves.png"),
+                             {nm: np.array([r["loss"] for r in rs]) for nm, rs in runs.items()},
+                             "B3: training loss (eval mode); matched targets in the table",
+                             "step", "training loss", logy=True,
+                             x=runs[next(iter(runs))][0]["steps"])]
         p_bn, r_bn = res[f"plain-{deep} BN"], res[f"residual-{deep} BN"]
         p_no, r_no = res[f"plain-{deep} no BN"], res[f"residual-{deep} no BN"]
-        summary = (f"BN nets, depth {deep}, plain vs residual: λ_max {fmt(p_bn['lam'])} vs "
-                   f"{fmt(r_bn['lam'])}, tr(H) {fmt(p_bn['trace'])} vs {fmt(r_bn['trace'])}; "
-                   f"without BN: λ_max {fmt(p_no['lam'])} vs {fmt(r_no['lam'])}, train loss "
-                   f"{fmt(p_no['loss'])} vs {fmt(r_no['loss'])}; λ_max(no BN)/λ_max(BN), plain: "
-                   f"depth {shallow} {bn_ratio[shallow]:.2g}, depth {deep} {bn_ratio[deep]:.2g}. "
+        t_bn, t_no = match_rows[0][1]["target"], match_rows[1][1]["target"]
+        summary = (f"at matched training loss — BN nets, depth {deep} (loss {t_bn:.3f}), plain "
+                   f"vs residual: λ_max {fmt(p_bn['lam'])} vs {fmt(r_bn['lam'])}, tr(H) "
+                   f"{fmt(p_bn['trace'])} vs {fmt(r_bn['trace'])}; without BN (loss "
+                   f"{t_no:.3f}): λ_max {fmt(p_no['lam'])} vs {fmt(r_no['lam'])}, reached at "
+                   f"step {fmt(p_no['step'])} vs {fmt(r_no['step'])}; λ_max(no BN)/λ_max(BN), "
+                   f"plain, at loss {mt['target']:.3f}: depth {shallow} "
+                   f"{bn_ratio[shallow]:.2g}, depth {deep} {bn_ratio[deep]:.2g}. "
                    "Parts: " + "; ".join(f"{q.name}: {q.status}" for q in parts))
         return self.result(ctx, summary=summary, parts=parts, numbers=numbers, table=table,
                            plots=plots,
-                           budget={"steps": steps, "optimizer": "Adam lr 3e-3",
+                           budget={"max_steps": steps, "optimizer": "Adam lr 3e-3",
+                                   "loss checkpoints every": every,
+                                   "loss examples (eval mode)": n_loss,
+                                   "matching": "per comparison: the lowest loss every run of "
+                                               "its arms reached; each run at its first "
+                                               "checkpoint at or below it",
                                    "hessian examples": n_h, "lanczos steps": m,
                                    "hutchinson probes": probes})
 
