@@ -439,13 +439,19 @@ def verified(name: str, statement: str, ok: bool, *, detail: str, value: Any = N
 # ---------------------------------------------------------------- the claim's decision
 
 def _p_status(part: Part, alpha: float) -> str:
-    """Status from a two-sided p (used where the interval is not the test's own inversion)."""
+    """Status from a two-sided p, and the interval must agree: where the interval is not the
+    test's own inversion (Spearman's Fisher-z beside a permutation p, McNemar's score interval
+    beside the exact binomial p) the two can disagree near the threshold, and a part never
+    reads "holds" beside an interval that contains 0; such a part is inconclusive."""
     p2 = part.p_two if part.p_holm != part.p_holm else part.p_holm
     if not np.isfinite(p2) or p2 >= alpha:
         return INCONCLUSIVE
-    if part.effect > 0:
+    lo, hi = part.ci
+    if part.effect > 0 and not lo <= 0:  # (a NaN interval bound does not block the test)
         return HOLDS if part.effect >= part.floor else INCONCLUSIVE
-    return REFUTED if part.effect < 0 else INCONCLUSIVE
+    if part.effect < 0 and not hi >= 0:
+        return REFUTED
+    return INCONCLUSIVE
 
 
 def _interval(part: Part, level: float) -> tuple[float, float]:
