@@ -29,10 +29,19 @@ in-place write of state, arrays made by NumPy calls the tracer does not see.
 
 Like CUDA graphs, the gradient tensors are the same objects from replay to replay, their arrays
 replaced each step; the returned tensors are fresh copies without a graph.
+
+Buffers: a replay writes each ufunc's result (``np.matmul`` included) into a buffer allocated
+once per program (``out=b<k>`` in ``.code``), with the layout the eager result had, so every
+call takes the code path it took eagerly and the bits are the same; two results whose
+lifetimes (up to the last use of any array viewing their memory) do not overlap share one
+buffer. What a replay hands out (the gradient arrays, state it rebinds, the returned tensors)
+is never a buffer: an array the user holds from one replay is not changed by the next. One
+run uses a program's buffers at a time; a concurrent run (another thread) allocates its own.
 """
 
 from __future__ import annotations
 
+import bisect
 import gc
 import os
 import sys
@@ -647,6 +656,32 @@ class _Program:
         self.protect_rng = False  # draws before the last value guard
         self.E: list[np.ndarray] | None = None
         self.static_consts: list[np.ndarray] | None = None
+        self.buffer_specs: list[tuple] = []  # per output buffer: (layout, captured result)
+        self.buffers: list[np.ndarray] | None = None  # allocated at the first run
+        self.busy = False  # a run is using ``buffers`` (another thread, a re-entrant call)
+
+    def take_buffers(self) -> list[np.ndarray]:
+        """The output buffers for one run: the program's own, or fresh ones while another
+        run (another thread) is writing those; give them back with :meth:`release`."""
+        if self.busy:
+            return _alloc_buffers(self.buffer_specs)
+        self.busy = True
+        if self.buffers is None:
+            self.buffers = _alloc_buffers(self.buffer_specs)
+        return self.buffers
+
+    def release(self, B: list[np.ndarray]) -> None:
+        if B is self.buffers:
+            self.busy = False
+
+    def run(self, A: list, E: list, C: list) -> tuple:
+        """One run of the generated program."""
+        assert self.fn is not None
+        B = self.take_buffers()
+        try:
+            return self.fn(A, E, C, B)
+        finally:
+            self.release(B)
 
     # guards ---------------------------------------------------------------------------------
     def live_state(self) -> list[np.ndarray] | None:
@@ -966,6 +1001,8 @@ class _Codegen:
     def expr(self, t: Any) -> str:
         if isinstance(t, _Slot):
             return f"v{t.i}"
+        if isinstance(t, _Buffer):
+            return f"b{t.k}"
         if t is None or t is Ellipsis or isinstance(t, (bool, str)):
             return "..." if t is Ellipsis else repr(t)
         if type(t) is int:
@@ -1009,11 +1046,12 @@ class _Codegen:
 
 
 def _generate(prog: _Program) -> None:
-    """Compile the instructions into ``prog.fn(A, E, C)`` (arguments, live state, constants),
-    returning the values of the written-back state and of the result, in that order."""
+    """Compile the instructions into ``prog.fn(A, E, C, B)`` (arguments, live state,
+    constants, output buffers), returning the values of the written-back state and of the
+    result, in that order."""
     tr = prog.tracer
     cg = _Codegen()
-    lines = ["def program(A, E, C):"]
+    lines = ["def program(A, E, C, B):"]
     if prog.arg_slots:
         lines.append("    " + "".join(f"v{i}, " for i in prog.arg_slots) + "= A")
     if prog.ext_slots:
@@ -1033,9 +1071,16 @@ def _generate(prog: _Program) -> None:
         if i not in keep:
             dead.setdefault(n, []).append(i)
     elide = _elidable_copies(tr, last, keep)
+    plan, prog.buffer_specs = _plan_buffers(tr, last, keep, elide)
+    if prog.buffer_specs:
+        lines.append("    " + "".join(f"b{k}, " for k in range(len(prog.buffer_specs))) + "= B")
     for n, ins in enumerate(tr.instrs):
         if n in elide:  # a copy of a fresh result nobody reads again: the result itself
             lines.append(f"    v{ins.outs.i} = v{ins.args[0].i}")
+        elif n in plan:  # the result written into its preallocated buffer
+            fname = cg.bind(ins.fn, ins.name)
+            args = cg.call_args(ins.args, {**ins.kw, "out": _Buffer(plan[n])})
+            lines.append(f"    v{ins.outs.i} = {fname}({args})")
         else:
             lines.append("    " + cg.line(ins))
         if n in dead:
@@ -1048,6 +1093,96 @@ def _generate(prog: _Program) -> None:
 
 
 builtins_compile = compile  # (the module defines its own ``compile`` below)
+
+
+class _Buffer:
+    """Buffer ``k`` of a program in a call template (printed as ``b<k>``)."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+
+def _bufferable(ins: _Instr, obj: Any) -> bool:
+    """Whether instruction ``ins`` (result ``obj`` at capture) may write into a preallocated
+    buffer: a one-output ufunc call (``np.matmul`` included) without ``out=``/``where=``,
+    whose result is an array of at least one dimension and dense (``np.empty_like`` gives
+    the same strides, so the consumers see the layout they saw at capture and take the same
+    code paths: the same bits)."""
+    if ins.kind != "call" or not isinstance(ins.fn, np.ufunc) or ins.fn.nout != 1 \
+            or not isinstance(ins.outs, _Slot) or "out" in ins.kw or "where" in ins.kw \
+            or len(ins.args) != ins.fn.nin:
+        return False
+    a = _plain_view(obj, _ndarray)
+    return a.ndim > 0 and a.size > 0 and np.empty_like(a).strides == a.strides
+
+
+def _plan_buffers(tr: _Tracer, last: dict[int, int], keep: set[int],
+                  elide: set[int]) -> tuple[dict[int, int], list[tuple]]:
+    """Which instructions write into which preallocated buffer: ``{instruction: buffer}`` and
+    per buffer ``((shape, dtype, strides), captured result)``.
+
+    A buffer is written once per replay, by its instruction, and overwritten by the next
+    replay, so a result may use one only while no value outside the program can hold it:
+    results that the program returns (gradients, reassigned state, the return value: eager
+    hands out fresh arrays there) and everything that shares their memory keep allocating.
+    Inside a replay, two results share a buffer when the first one's lifetime (up to the last
+    use of any array that views its memory, found from the captured arrays' addresses) ends
+    before the second is computed."""
+    byte_bounds = np.lib.array_utils.byte_bounds
+    cands = {n: ins.outs.i for n, ins in enumerate(tr.instrs)
+             if n not in elide and isinstance(ins.outs, _Slot)
+             and _bufferable(ins, tr.objs[ins.outs.i])}
+    if not cands:
+        return {}, []
+    # the memory of each candidate's result, and which values view it
+    regions = sorted((byte_bounds(_plain_view(tr.objs[i], _ndarray)), i) for i in cands.values())
+    starts = [r[0][0] for r in regions]
+    owner: dict[int, int] = {}  # slot -> the candidate whose memory it views
+    for j, obj in enumerate(tr.objs):
+        if not isinstance(obj, _ndarray) or obj.size == 0:
+            continue
+        lo, hi = byte_bounds(_plain_view(obj, _ndarray))
+        k = bisect.bisect_right(starts, lo) - 1
+        if k >= 0 and lo < regions[k][0][1]:
+            owner[j] = regions[k][1]
+    for n in elide:  # ``v_out = v_src``: the same array under a second name
+        ins = tr.instrs[n]
+        if ins.args[0].i in owner:
+            owner[ins.outs.i] = owner[ins.args[0].i]
+    end: dict[int, int] = {}  # candidate -> last instruction reading its memory
+    escaped: set[int] = set()
+    for j, c in owner.items():
+        end[c] = max(end.get(c, -1), last.get(j, -1))
+        if j in keep:
+            escaped.add(c)
+    plan: dict[int, int] = {}
+    specs: list[tuple] = []
+    free: dict[tuple, list[int]] = {}  # layout -> buffers free for the next instruction
+    release: dict[int, list[tuple]] = {}  # instruction -> buffers free after it
+    for n in range(len(tr.instrs)):
+        i = cands.get(n)
+        if i is not None and i not in escaped:
+            a = _plain_view(tr.objs[i], _ndarray)
+            key = (a.shape, a.dtype.str, a.strides)
+            pool = free.get(key)
+            if pool:
+                k = pool.pop()
+            else:
+                k = len(specs)
+                specs.append((key, a))
+            plan[n] = k
+            release.setdefault(max(end.get(i, n), n), []).append((key, k))
+        for key, k in release.pop(n, ()):
+            free.setdefault(key, []).append(k)
+    return plan, specs
+
+
+def _alloc_buffers(specs: list[tuple]) -> list[np.ndarray]:
+    """Fresh buffers with the layouts of ``specs`` (``np.empty_like`` of the captured result:
+    the same strides, checked by :func:`_bufferable`)."""
+    return [np.empty_like(template) for _, template in specs]
 
 
 def _elidable_copies(tr: _Tracer, last: dict[int, int], keep: set[int]) -> set[int]:
@@ -1252,7 +1387,7 @@ class CompiledFunction:
         gens = _generators(prog) if prog.protect_rng else []
         gen_states = [g.bit_generator.state for g in gens]
         try:
-            vals = prog.fn(A, E, C)
+            vals = prog.run(A, E, C)
         except _GuardMiss:  # undo what ran before the guard, then run the step eagerly
             for k, a in zip(prog.protect, saved):
                 np.copyto(E[k], a)
@@ -1287,7 +1422,7 @@ class CompiledFunction:
         saved = [a.copy() for a in E]
         grads = [(o[1], o[1].grad) for o in prog.outputs if o[0] == "grad"]
         try:
-            vals = prog.fn(A, E, C)
+            vals = prog.run(A, E, C)
         except _GuardMiss:
             return self.fn(*args, **kwargs)
         after = [a.copy() for a in E]
@@ -1344,7 +1479,7 @@ def _validate(prog: _Program, result: Any) -> str | None:
     for g, st in tr.gen_before.values():
         g.bit_generator.state = st
     try:
-        vals = prog.fn(A, E, C)
+        vals = prog.run(A, E, C)
     except _GuardMiss:
         return "a value guard fails when the captured program is replayed"
     finally:

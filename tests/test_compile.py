@@ -494,3 +494,48 @@ def test_capture_skips_half_built_objects_that_gc_still_lists() -> None:
     assert fn.replays == 2, fn.reasons  # calls 1-3: the warm-up and two captures that agree
     assert losses[-1] < losses[0]
     assert len(kept) == 3
+
+
+# ---- replay into preallocated buffers ----------------------------------------------------------
+def test_replay_reuses_its_buffers_and_hands_out_arrays_it_never_overwrites() -> None:
+    """Intermediate results go to buffers allocated once per program (``out=b<k>``), while
+    the gradients, the returned loss and the returned logits are arrays that later replays
+    leave alone; a run that finds the buffers in use (another thread) takes fresh ones."""
+    kept: list[tuple[np.ndarray, np.ndarray]] = []  # (array handed out, its value then)
+
+    def build() -> tuple[Any, Callable]:
+        model = _mlp().double()
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+
+        def step(x: Any, y: Any) -> Any:
+            opt.zero_grad()
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
+            return loss, out
+
+        return model, step
+
+    def scenario(step: Callable, model: Any) -> list:
+        x, y = _data((8, 6))
+        outs = []
+        for k in range(8):
+            if k == 6 and isinstance(step, cr.compile.CompiledFunction):
+                step.entries[0].prog.busy = True  # as if another thread were replaying
+            loss, out = step(x, y)
+            outs += [loss, out]
+            for a in (loss._array, out._array, *(p.grad._array for p in model.parameters())):
+                kept.append((a, a.copy()))
+        return outs
+
+    fn = _twin(build, scenario)
+    assert fn.replays == 5
+    for a, value in kept:
+        np.testing.assert_array_equal(a, value)
+    prog = fn.entries[0].prog
+    assert "matmul(" in fn.code and "out=b0)" in fn.code
+    assert prog.buffers is not None and len(prog.buffers) == len(prog.buffer_specs) > 3
+    grads = {id(a) for a, _ in kept}
+    assert not any(id(b) in grads or any(np.shares_memory(b, a) for a, _ in kept)
+                   for b in prog.buffers)
