@@ -85,7 +85,11 @@ def _setup(kind: str, opt: str, loss: str) -> tuple[Any, Any, Callable]:
     cr.manual_seed(0)
     model = MODELS[kind]().double()
     optimizer = OPTIMIZERS[opt](model.parameters())
-    loss_fn = LOSSES[loss]
+    return model, optimizer, _train_step(model, optimizer, LOSSES[loss])
+
+
+def _train_step(model: Any, optimizer: Any, loss_fn: Callable = F.cross_entropy) -> Callable:
+    """The plain training step: zero_grad, loss, backward, optimizer step; returns the loss."""
 
     def step(x: Any, y: Any) -> Any:
         optimizer.zero_grad()
@@ -94,7 +98,7 @@ def _setup(kind: str, opt: str, loss: str) -> tuple[Any, Any, Callable]:
         optimizer.step()
         return out
 
-    return model, optimizer, step
+    return step
 
 
 def _run(kind: str, opt: str, loss: str, compiled: bool) -> tuple[list, Any, Any]:
@@ -539,3 +543,26 @@ def test_replay_reuses_its_buffers_and_hands_out_arrays_it_never_overwrites() ->
     grads = {id(a) for a, _ in kept}
     assert not any(id(b) in grads or any(np.shares_memory(b, a) for a, _ in kept)
                    for b in prog.buffers)
+
+
+def test_adadelta_blocked_update_replays_bitwise() -> None:
+    """Adadelta updates a parameter of more than 2**16 elements in cache-sized blocks; the
+    blocks' temporaries are optimizer state, so the capture records the blocked update
+    itself (it used to fall back to whole-array passes, and to capture a third time because
+    those passes made their scratch during the first capture)."""
+    from chainrule.optim import adadelta
+
+    def build() -> tuple[Any, Callable]:
+        model = nn.Sequential(nn.Linear(300, 240), nn.Tanh(), nn.Linear(240, 3)).double()
+        assert model[0].weight.numel() > adadelta._BLOCK
+        opt = cr.optim.Adadelta(model.parameters(), lr=1.0, weight_decay=0.01)
+        return model, _train_step(model, opt)
+
+    def scenario(step: Callable, model: Any) -> list:
+        x, y = _data((4, 300))
+        return [step(x, y) for _ in range(STEPS)]
+
+    fn = _twin(build, scenario)
+    assert fn.replays == STEPS - 3, fn.reasons
+    holders = fn.entries[0].prog.ext_holders.values()
+    assert any(h[0] == "d" and isinstance(h[2], tuple) and h[2][0] == "block" for h in holders)
