@@ -773,15 +773,19 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         elif issubclass(type(o), Optimizer) and isinstance(vars(o).get("state"), dict):
             optimizers.append(o)
     state_dicts: list[dict] = []
+    py_state: list[tuple[Any, dict, Any, Any]] = []  # Python numbers in optimizer state
     for opt in optimizers:
         dicts = [*opt.state.values(), getattr(opt, "_scratch", {})]
         state_dicts += [d for d in dicts if isinstance(d, dict)]
+        capturable = getattr(opt, "_capturable_step", False)
         for st in dicts:
             if not isinstance(st, dict):
                 continue
             for k, a in list(st.items()):
-                if k == "step" and isinstance(a, float):  # capturable: a 0-d array stepped
-                    a = st[k] = np.asarray(a, dtype=np.float64)  # in place by the program
+                if k == "step" and isinstance(a, float) and capturable:  # a 0-d array
+                    a = st[k] = np.asarray(a, dtype=np.float64)  # stepped in place by the program
+                elif isinstance(a, (int, float)):
+                    py_state.append((opt, st, k, a))
                 if type(a) is _ndarray:
                     v = _plain_view(a, _Traced)
                     tr.pending_ext[id(v)] = tr.pending_ext[id(a)] = (v, a, ("d", st, k))
@@ -825,6 +829,10 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         _threads.workers = workers_was
         Module.__call__ = orig_call  # type: ignore[method-assign]
         _restore(prog, swapped, dict_swapped, state_dicts)
+    changed = [(o, k) for o, st, k, a in py_state if st.get(k) is not a and st.get(k) != a]
+    if changed:  # (a replay would not advance it: every later step would reuse this value)
+        tr.refuse(f"{type(changed[0][0]).__name__} keeps {changed[0][1]!r} in its state as a "
+                  "Python number that the step changes, which a replay cannot advance")
     hooked = [type(m).__name__ for m in modules.values() if m.__dict__.get("_forward_hooks")
               or m.__dict__.get("_forward_pre_hooks") or m.__dict__.get("_backward_hooks")]
     if hooked:

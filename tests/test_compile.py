@@ -566,3 +566,52 @@ def test_adadelta_blocked_update_replays_bitwise() -> None:
     assert fn.replays == STEPS - 3, fn.reasons
     holders = fn.entries[0].prog.ext_holders.values()
     assert any(h[0] == "d" and isinstance(h[2], tuple) and h[2][0] == "block" for h in holders)
+
+
+FLOAT32_OPTIMIZERS = {
+    "sgd_l1": lambda ps: cr.optim.SGD(ps, lr=0.1, l1=1e-3),
+    "sgd_nesterov_l1": lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True,
+                                               l1=1e-3, weight_decay=1e-3),
+    "adamw_amsgrad": lambda ps: cr.optim.AdamW(ps, lr=0.01, amsgrad=True),
+    "adam_l1": lambda ps: cr.optim.Adam(ps, lr=0.01, l1=1e-3),
+    "adadelta": lambda ps: cr.optim.Adadelta(ps, lr=1.0, weight_decay=0.01),
+    "rmsprop": lambda ps: cr.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda ps: cr.optim.Adagrad(ps, lr=0.1, lr_decay=0.01, weight_decay=0.01),
+    # Python-float step counts a replay could not advance: these stay eager, with a warning
+    "adamax": lambda ps: cr.optim.Adamax(ps, lr=0.01),
+    "nadam": lambda ps: cr.optim.NAdam(ps, lr=0.01),
+    "radam": lambda ps: cr.optim.RAdam(ps, lr=0.01),
+}
+
+
+@pytest.mark.parametrize("name", FLOAT32_OPTIMIZERS)
+def test_float32_step_of_every_optimizer_equals_eager_bitwise(name: str) -> None:
+    """float32 parameters: a capture must not change the update's arithmetic (a float64 0-d
+    learning rate or step count where eager uses a Python float rounds differently), and an
+    optimizer whose Python-number state a replay cannot advance keeps the step eager."""
+    runs = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = FLOAT32_OPTIMIZERS[name](model.parameters())
+        step = _train_step(model, opt)
+        fn = cr.compile(step) if compiled else step
+        rng = np.random.default_rng(1)
+        data = [(cr.tensor(rng.standard_normal((8, 6)).astype(np.float32)),
+                 cr.tensor(rng.integers(0, 3, 8))) for _ in range(STEPS)]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            losses = [_np(fn(x, y)) for x, y in data]
+        steps = [float(opt.state[p].get("step", STEPS)) for p in model.parameters()]
+        runs.append((losses, _state(model), steps, fn, caught))
+    (le, se, te, _, _), (lc, sc, tc, fn, caught) = runs
+    for a, b in zip(le, lc):
+        np.testing.assert_array_equal(a, b)
+    for k in se:
+        np.testing.assert_array_equal(se[k], sc[k], err_msg=k)
+    assert te == tc == [float(STEPS)] * 4  # the step count (SGD: none) advanced by every replay
+    if name in ("adamax", "nadam", "radam"):
+        assert fn.replays == 0 and len(caught) == 1
+        assert "a replay cannot advance" in str(caught[0].message)
+    else:
+        assert fn.replays == STEPS - 3 and not caught, [str(w.message) for w in caught]

@@ -53,6 +53,8 @@ class Adadelta(Optimizer):
         opt = Adadelta(model.parameters(), lr=1.0, rho=0.9)
     """
 
+    _capturable_step = True  # (chainrule.compile: see Optimizer._capturable_step)
+
     def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0, foreach: bool | None = None, *,
                  capturable: bool = False, maximize: bool = False,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from chainrule import backend
 from chainrule.backend import xp
 from chainrule.optim.optimizer import (
     Optimizer,
@@ -33,6 +36,8 @@ class Adagrad(Optimizer):
         opt = Adagrad(model.parameters(), lr=0.01, lr_decay=1e-4)
     """
 
+    _capturable_step = True  # (chainrule.compile: see Optimizer._capturable_step)
+
     def __init__(self, params: Any, lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10, foreach: bool | None = None, *, maximize: bool = False,
@@ -58,9 +63,16 @@ class Adagrad(Optimizer):
 
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """One Adagrad step in place (equations in the class docstring)."""
-        state["step"] = step = state["step"] + 1
+        step = state["step"]
+        if isinstance(step, np.ndarray):  # capturable (chainrule.compile): stepped in place,
+            np.add(step, 1, out=step)  # the decayed lr from Python floats as below, rounded
+            call = backend.traced_call  # to p's dtype as the Python float is in ``t *= -clr``
+            clr = (call(_decayed_lr, step, group["lr"], group["lr_decay"]) if call
+                   else _decayed_lr(step, group["lr"], group["lr_decay"])).astype(p.dtype)
+        else:
+            state["step"] = step = step + 1
+            clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         g = self.decayed(p, g, group["weight_decay"])
-        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         s = state["sum"]
         t = self.scratch(p, 0)
         xp.multiply(g, g, out=t)
@@ -70,3 +82,9 @@ class Adagrad(Optimizer):
         xp.divide(g, t, out=t)
         t *= -clr
         p += t
+
+
+def _decayed_lr(step: Any, lr: float, lr_decay: float) -> np.ndarray:
+    """γ / (1 + (t − 1)·η) from a 0-d step array, in Python floats (one recorded call under
+    chainrule.compile, so a replay computes it as the eager step does)."""
+    return np.asarray(lr / (1 + (float(step) - 1) * lr_decay))

@@ -127,6 +127,10 @@ class Optimizer:
     #: whether ``self.state`` holds arrays (chainrule's optimizers) or Tensors (a user's
     #: PyTorch-style subclass with its own ``step``); ``load_state_dict`` restores that kind
     _array_state = True
+    #: whether ``update`` works with ``state["step"]`` as a 0-d array stepped in place
+    #: (PyTorch's ``capturable``): :mod:`chainrule.compile` then makes it one, so a replay
+    #: advances it; a Python-float step that a captured step changes keeps the step eager
+    _capturable_step = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
