@@ -615,3 +615,15 @@ def test_float32_step_of_every_optimizer_equals_eager_bitwise(name: str) -> None
         assert "a replay cannot advance" in str(caught[0].message)
     else:
         assert fn.replays == STEPS - 3 and not caught, [str(w.message) for w in caught]
+
+
+def test_axpy_with_a_0d_coefficient_rounds_like_a_python_float() -> None:
+    """Under capture the optimizers' coefficients are 0-d float64 arrays (from the live lr);
+    axpy's NumPy fallback (non-contiguous arrays) must compute in y's dtype as eager does."""
+    from chainrule.backend import axpy
+
+    x = np.random.default_rng(0).standard_normal((50, 40)).astype(np.float32).T
+    eager, captured = np.ones((40, 50), np.float32), np.ones((40, 50), np.float32)
+    axpy(-0.1 * 0.9, x, eager)
+    axpy(np.asarray(-0.1 * 0.9), x, captured)
+    np.testing.assert_array_equal(eager, captured)
