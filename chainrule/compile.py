@@ -659,21 +659,22 @@ class _Program:
         self.static_consts: list[np.ndarray] | None = None
         self.buffer_specs: list[tuple] = []  # per output buffer: (layout, captured result)
         self.buffers: list[np.ndarray] | None = None  # allocated at the first run
-        self.busy = False  # a run is using ``buffers`` (another thread, a re-entrant call)
+        # held by the run using ``buffers`` (a concurrent run, another thread's or a re-entrant
+        # one, takes fresh buffers instead of writing into the ones being read)
+        self.busy = threading.Lock()
 
     def take_buffers(self) -> list[np.ndarray]:
         """The output buffers for one run: the program's own, or fresh ones while another
-        run (another thread) is writing those; give them back with :meth:`release`."""
-        if self.busy:
+        run is writing those; give them back with :meth:`release`."""
+        if not self.busy.acquire(blocking=False):
             return _alloc_buffers(self.buffer_specs)
-        self.busy = True
         if self.buffers is None:
             self.buffers = _alloc_buffers(self.buffer_specs)
         return self.buffers
 
     def release(self, B: list[np.ndarray]) -> None:
         if B is self.buffers:
-            self.busy = False
+            self.busy.release()
 
     def run(self, A: list, E: list, C: list) -> tuple:
         """One run of the generated program."""

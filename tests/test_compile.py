@@ -526,7 +526,7 @@ def test_replay_reuses_its_buffers_and_hands_out_arrays_it_never_overwrites() ->
         outs = []
         for k in range(8):
             if k == 6 and isinstance(step, cr.compile.CompiledFunction):
-                step.entries[0].prog.busy = True  # as if another thread were replaying
+                step.entries[0].prog.busy.acquire()  # as if another thread were replaying
             loss, out = step(x, y)
             outs += [loss, out]
             for a in (loss._array, out._array, *(p.grad._array for p in model.parameters())):
