@@ -1,21 +1,34 @@
-"""chainrule.compile against eager chainrule and PyTorch eager (issue 17), in one process.
+"""chainrule.compile against eager chainrule, PyTorch eager and ``torch.compile`` (issue 17), in
+one process.
 
-For each workload the three steps are built with the same weights and data (the chainrule ones
-copy the torch twin's weights), the compiled one is warmed up until it replays, and the three
-are timed in turn (eager, compiled, torch, eager, compiled, torch, ...): the ratios to torch
-come from the same minutes of the same machine, so they stay meaningful on a loaded machine
-where the absolute times do not. Targets: tiny graph <= 0.12x torch eager, MLP <= 0.80x.
+For each workload the steps are built with the same weights and data (the chainrule ones copy
+the torch twin's weights), the compiled ones are warmed up until they replay (``torch.compile``
+compiles during its first calls; its compile time is reported), and all are timed in turn
+(eager, compiled, torch, torch.compile, eager, ...): the ratios to torch come from the same
+minutes of the same machine, so they stay meaningful on a loaded machine where the absolute
+times do not. Targets: tiny graph <= 0.12x torch eager, MLP <= 0.80x.
 
-Run ``python -m benchmarks.bench_compile [--threads N] [--repeats R]``; ``chainrule bench``
-runs it after the main table (``--only compiled`` for these rows alone).
+Each row also gives the *floor*: the time of the step's GEMMs alone (the ``matmul`` calls of
+the compiled program, run on their captured operands into preallocated outputs), the least a
+step can take with BLAS as it is; ``floor/torch`` bounds what any removal of the other work
+could reach.
+
+``torch.compile`` (inductor) needs a C++ compiler and minutes of compiling on a small machine;
+where it fails, the row says why instead of a time.
+
+Run ``python -m benchmarks.bench_compile [--threads N] [--repeats R] [--no-torch-compile]``;
+``chainrule bench`` runs it after the main table (``--only compiled`` for these rows alone).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from benchmarks._timing import calibrate, fmt_time, threads, time_calls
 
@@ -32,8 +45,72 @@ def _rows() -> list[tuple[str, Callable, float | None]]:
     ]
 
 
-def measure(build: Callable, repeats: int, target_s: float) -> dict[str, Any]:
-    """Median seconds per step of eager chainrule, compiled chainrule and torch eager."""
+# the recorded calls that are GEMMs (NumPy hands them to BLAS)
+_GEMMS = ("matmul", "np.matmul", "np.dot", "np.tensordot")
+
+
+def gemm_calls(compiled: Any) -> list[tuple[Callable, tuple, dict]]:
+    """The GEMMs of ``compiled``'s replayed program as ``(fn, args, kwargs)`` on copies of
+    the operands the capture saw, each writing into its own preallocated output."""
+    from chainrule.compile import _Slot
+
+    ready = [e.prog for e in compiled.entries if e.state == "ready" and e.prog is not None]
+    if not ready:
+        return []
+    tr = ready[0].tracer
+
+    def value(t: Any) -> Any:
+        """A copy of a captured operand in its layout (``empty_like`` keeps a transpose)."""
+        if isinstance(t, tuple):
+            return tuple(value(e) for e in t)
+        if not isinstance(t, _Slot):
+            return t
+        a = np.empty_like(np.asarray(tr.objs[t.i]))
+        a[...] = tr.objs[t.i]
+        return a
+
+    calls = []
+    for ins in tr.instrs:
+        if ins.kind != "call" or ins.name not in _GEMMS:
+            continue
+        args = tuple(value(a) for a in ins.args)
+        kw = {k: value(v) for k, v in ins.kw.items()}
+        if isinstance(ins.outs, _Slot):  # (an in-place GEMM keeps its own ``out``)
+            kw["out"] = value(ins.outs)
+        calls.append((ins.fn, args, kw))
+    return calls
+
+
+def _gemms_step(calls: list[tuple[Callable, tuple, dict]]) -> Callable[[], None]:
+    def step() -> None:
+        for fn, args, kw in calls:
+            fn(*args, **kw)
+
+    return step
+
+
+def torch_compiled(build: Callable) -> tuple[Callable | None, str]:
+    """``torch.compile`` of a torch step built like the eager one (the builds are seeded:
+    the same weights and data), compiled by three calls; (the step, its compile time) or
+    (None, why it failed)."""
+    import torch
+
+    step = build(torch, None)
+    t0 = time.perf_counter()
+    try:
+        fn = torch.compile(step)
+        for _ in range(3):
+            fn()
+    except Exception as e:  # noqa: BLE001 - any failure of inductor is reported, not raised
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return None, f"torch.compile failed: {type(e).__name__}: {first[:160]}"
+    return fn, f"compiled in {time.perf_counter() - t0:.0f} s"
+
+
+def measure(build: Callable, repeats: int, target_s: float,
+            torch_compile: bool = True) -> dict[str, Any]:
+    """Median seconds per step of eager chainrule, compiled chainrule, torch eager,
+    ``torch.compile`` (when it works) and the GEMM floor."""
     import torch
 
     import chainrule
@@ -44,32 +121,55 @@ def measure(build: Callable, repeats: int, target_s: float) -> dict[str, Any]:
     for _ in range(4):  # warm-up, two captures, a first replay
         compiled()
     steps = {"eager": eager, "compiled": compiled, "torch": t_step}
+    calls = gemm_calls(compiled)
+    if calls:
+        steps["floor"] = _gemms_step(calls)
+    tc_note = "not run"
+    if torch_compile:
+        tc, tc_note = torch_compiled(build)
+        if tc is not None:
+            steps["torch.compile"] = tc
     counts = {k: calibrate(f, target_s) for k, f in steps.items()}
     samples: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(repeats):
         for k, f in steps.items():
             samples[k].append(time_calls(f, counts[k])[0])
     out: dict[str, Any] = {k: statistics.median(v) for k, v in samples.items()}
+    out.setdefault("floor", 0.0)  # no GEMM in the step
+    out["gemms"] = len(calls)
+    out["torch_compile_note"] = tc_note
     out["replays"] = compiled.replays
     out["reasons"] = compiled.reasons
     return out
 
 
-def run(repeats: int = 5, target_s: float = 0.1, only: str | None = None) -> list[dict]:
+def _line(name: str, m: dict[str, Any], target: float | None) -> str:
+    ratio_c, ratio_e = m["compiled"] / m["torch"], m["eager"] / m["torch"]
+    verdict = "" if target is None else ("  met" if ratio_c <= target else "  MISSED")
+    note = "" if m["replays"] else f"  (stayed eager: {m['reasons'][:1]})"
+    tc = m.get("torch.compile")
+    tc_text = (f"torch.compile {fmt_time(tc)} ({tc / m['torch']:.2f}x torch, "
+               f"{m['torch_compile_note']})" if tc is not None
+               else f"torch.compile: {m['torch_compile_note']}")
+    floor = (f"floor {fmt_time(m['floor'])} ({m['gemms']} GEMMs, {m['floor'] / m['torch']:.2f}x "
+             "torch)" if m["gemms"] else "floor: no GEMM")
+    return (f"{name:32s} eager {fmt_time(m['eager'])}  compiled {fmt_time(m['compiled'])}  "
+            f"torch {fmt_time(m['torch'])}  |  eager/torch {ratio_e:.2f}x  compiled/torch "
+            f"{ratio_c:.2f}x" + (f" (target <= {target:.2f}x)" if target else "") + verdict
+            + note + f"  |  {floor}  |  {tc_text}")
+
+
+def run(repeats: int = 5, target_s: float = 0.1, only: str | None = None,
+        torch_compile: bool = True) -> list[dict]:
     results = []
     for name, build, target in _rows():
         if only and only.lower() not in name.lower() and only.lower() != "compiled":
             continue
-        m = measure(build, repeats, target_s)
-        ratio_c, ratio_e = m["compiled"] / m["torch"], m["eager"] / m["torch"]
-        verdict = "" if target is None else ("  met" if ratio_c <= target else "  MISSED")
-        note = "" if m["replays"] else f"  (stayed eager: {m['reasons'][:1]})"
-        print(f"{name:32s} eager {fmt_time(m['eager'])}  compiled {fmt_time(m['compiled'])}  "
-              f"torch {fmt_time(m['torch'])}  |  eager/torch {ratio_e:.2f}x  compiled/torch "
-              f"{ratio_c:.2f}x" + (f" (target <= {target:.2f}x)" if target else "")
-              + verdict + note, flush=True)
-        results.append({"name": name, "target": target, "ratio_compiled": ratio_c,
-                        "ratio_eager": ratio_e, **m})
+        m = measure(build, repeats, target_s, torch_compile)
+        print(_line(name, m, target), flush=True)
+        results.append({"name": name, "target": target,
+                        "ratio_compiled": m["compiled"] / m["torch"],
+                        "ratio_eager": m["eager"] / m["torch"], **m})
     return results
 
 
@@ -79,9 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--target-s", type=float, default=0.1)
     ap.add_argument("--only", default=None)
+    ap.add_argument("--no-torch-compile", dest="torch_compile", action="store_false",
+                    help="leave out the torch.compile column (it compiles for minutes)")
     args = ap.parse_args(argv)
     with threads(args.threads):
-        run(args.repeats, args.target_s, args.only)
+        run(args.repeats, args.target_s, args.only, args.torch_compile)
     return 0
 
 

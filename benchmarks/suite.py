@@ -357,8 +357,9 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         if not args.only or args.only.lower() == "compiled":  # chainrule.compile's rows
             from benchmarks import bench_compile
 
-            print("chainrule.compile (eager, compiled and torch timed in turn):", flush=True)
-            compiled = bench_compile.run(repeats, only="compiled")
+            print("chainrule.compile (eager, compiled, torch and torch.compile timed in turn; "
+                  "torch.compile left out with --quick):", flush=True)
+            compiled = bench_compile.run(repeats, only="compiled", torch_compile=not args.quick)
     imports = None
     if not args.no_import:
         imports = import_times(3 if args.quick else 7, n)

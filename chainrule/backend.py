@@ -184,6 +184,8 @@ def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
             and x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
         fn(x.reshape(-1), y.reshape(-1), a=a)
         return
+    if isinstance(a, np.ndarray):  # a 0-d float64 under chainrule.compile: rounded to y's
+        a = a.astype(y.dtype)  # dtype as a Python float is, so ``a * x`` stays in y's dtype
     y += a * x
 
 

@@ -45,6 +45,9 @@ class TrainConfig:
     distributed: bool = False  # data-parallel over MPI ranks (auto under mpirun)
     val_fraction: float = 0.1  # of the training set, held out to select the checkpoint
     nan_policy: str = "raise"  # what a non-finite loss or gradient does: raise, skip, stop
+    # each step as a chainrule.compile program where its guards allow (bitwise equal to eager;
+    # CHAINRULE_NO_COMPILE=1 turns it off whatever this says)
+    compile: bool = True
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad key and value."""
@@ -276,7 +279,7 @@ def run_train(cfg: TrainConfig) -> dict[str, Any]:
                                        restore_best_weights=True))
     trainer = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, callbacks=callbacks,
                       metrics=["accuracy"], run_dir=run_dir, quiet=cfg.quiet,
-                      config=dataclasses.asdict(cfg))
+                      config=dataclasses.asdict(cfg), compile=cfg.compile)
     history = trainer.fit(train_loader, val_loader, epochs=cfg.epochs,
                           resume=cfg.resume or None)
     if nan_policy.reason:
@@ -307,7 +310,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("model", "data", "epochs", "batch_size", "lr",
                                                "optimizer", "seed", "name", "resume",
                                                "max_train", "runs_dir", "distributed",
-                                               "val_fraction", "nan_policy")}
+                                               "val_fraction", "nan_policy", "compile")}
     if args.quiet:
         overrides["quiet"] = True
     cfg = load_config(args.config, overrides)
@@ -387,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--nan-policy", dest="nan_policy", choices=("raise", "skip", "stop"),
                    help="on a non-finite loss or gradient: raise (default, exit 1), skip the "
                         "step, or stop training and keep the best checkpoint")
+    t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="run each training step as a chainrule.compile program where its "
+                        "guards allow (default; bitwise equal to eager); --no-compile runs "
+                        "eagerly. CHAINRULE_NO_COMPILE=1 turns compilation off everywhere")
     t.add_argument("--quiet", action="store_true")
     t.add_argument("--distributed", action="store_true", default=None,
                    help="data-parallel over MPI ranks (automatic under mpirun; --batch-size is "

@@ -29,11 +29,21 @@ in-place write of state, arrays made by NumPy calls the tracer does not see.
 
 Like CUDA graphs, the gradient tensors are the same objects from replay to replay, their arrays
 replaced each step; the returned tensors are fresh copies without a graph.
+
+Buffers: a replay writes each ufunc's result (``np.matmul`` included) into a buffer allocated
+once per program (``out=b<k>`` in ``.code``), with the layout the eager result had, so every
+call takes the code path it took eagerly and the bits are the same; two results whose
+lifetimes (up to the last use of any array viewing their memory) do not overlap share one
+buffer. What a replay hands out (the gradient arrays, state it rebinds, the returned tensors)
+is never a buffer: an array the user holds from one replay is not changed by the next. One
+run uses a program's buffers at a time; a concurrent run (another thread) allocates its own.
 """
 
 from __future__ import annotations
 
+import bisect
 import gc
+import itertools
 import os
 import sys
 import threading
@@ -647,6 +657,33 @@ class _Program:
         self.protect_rng = False  # draws before the last value guard
         self.E: list[np.ndarray] | None = None
         self.static_consts: list[np.ndarray] | None = None
+        self.buffer_specs: list[tuple] = []  # per output buffer: (layout, captured result)
+        self.buffers: list[np.ndarray] | None = None  # allocated at the first run
+        # held by the run using ``buffers`` (a concurrent run, another thread's or a re-entrant
+        # one, takes fresh buffers instead of writing into the ones being read)
+        self.busy = threading.Lock()
+
+    def take_buffers(self) -> list[np.ndarray]:
+        """The output buffers for one run: the program's own, or fresh ones while another
+        run is writing those; give them back with :meth:`release`."""
+        if not self.busy.acquire(blocking=False):
+            return _alloc_buffers(self.buffer_specs)
+        if self.buffers is None:
+            self.buffers = _alloc_buffers(self.buffer_specs)
+        return self.buffers
+
+    def release(self, B: list[np.ndarray]) -> None:
+        if B is self.buffers:
+            self.busy.release()
+
+    def run(self, A: list, E: list, C: list) -> tuple:
+        """One run of the generated program."""
+        assert self.fn is not None
+        B = self.take_buffers()
+        try:
+            return self.fn(A, E, C, B)
+        finally:
+            self.release(B)
 
     # guards ---------------------------------------------------------------------------------
     def live_state(self) -> list[np.ndarray] | None:
@@ -715,39 +752,41 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         tr.snap[i] = a.copy()
         _set_arr(t, v)
         swapped.append((t, a, v))
-    optimizers = []
     objects = gc.get_objects()
-    tensors_alive = [o for o in objects if issubclass(type(o), Tensor)]
+    tensors_alive = _of_types(objects, Tensor)
+    optimizers = [o for o in _of_types(objects, Optimizer)
+                  if isinstance(vars(o).get("state"), dict)]
+    del objects
     grads = [(getattr(o, "grad", None), o) for o in tensors_alive]
     grad_of = {id(g): o for g, o in grads if g is not None}
-    for o in objects:
-        if issubclass(type(o), Tensor):
-            if id(o) in arg_ids:
-                continue
-            # gc also lists objects whose __init__ raised and that a traceback still holds
-            # (e.g. a pytest.raises), so a half-built tensor or optimizer is skipped, not read.
-            a = getattr(o, "_array", None)
-            if type(a) is _ndarray:
-                v = _plain_view(a, _Traced)
-                owner = grad_of.get(id(o))
-                holder = ("g", owner) if owner is not None else ("t", o)
-                tr.pending_ext[id(v)] = tr.pending_ext[id(a)] = (v, a, holder)
-                tr.keep.append(v)
-                _set_arr(o, v)
-                swapped.append((o, a, v))
-        elif issubclass(type(o), Optimizer) and isinstance(vars(o).get("state"), dict):
-            optimizers.append(o)
+    for o in tensors_alive:
+        if id(o) in arg_ids:
+            continue
+        # gc also lists objects whose __init__ raised and that a traceback still holds
+        # (e.g. a pytest.raises), so a half-built tensor or optimizer is skipped, not read.
+        a = getattr(o, "_array", None)
+        if type(a) is _ndarray:
+            v = _plain_view(a, _Traced)
+            owner = grad_of.get(id(o))
+            holder = ("g", owner) if owner is not None else ("t", o)
+            tr.pending_ext[id(v)] = tr.pending_ext[id(a)] = (v, a, holder)
+            tr.keep.append(v)
+            _set_arr(o, v)
+            swapped.append((o, a, v))
     state_dicts: list[dict] = []
+    py_state: list[tuple[Any, dict, Any, Any]] = []  # Python numbers in optimizer state
     for opt in optimizers:
         dicts = [*opt.state.values(), getattr(opt, "_scratch", {})]
         state_dicts += [d for d in dicts if isinstance(d, dict)]
-        scalars = getattr(opt, "scalar_state", ("step",))
+        scalars = getattr(opt, "scalar_state", ())
         for st in dicts:
             if not isinstance(st, dict):
                 continue
             for k, a in list(st.items()):
                 if k in scalars and isinstance(a, float):  # capturable: a 0-d array that
                     a = st[k] = np.asarray(a, dtype=np.float64)  # the program updates in place
+                elif isinstance(a, (int, float)):
+                    py_state.append((opt, st, k, a))
                 if type(a) is _ndarray:
                     v = _plain_view(a, _Traced)
                     tr.pending_ext[id(v)] = tr.pending_ext[id(a)] = (v, a, ("d", st, k))
@@ -791,6 +830,10 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         _threads.workers = workers_was
         Module.__call__ = orig_call  # type: ignore[method-assign]
         _restore(prog, swapped, dict_swapped, state_dicts)
+    changed = [(o, k) for o, st, k, a in py_state if st.get(k) is not a and st.get(k) != a]
+    if changed:  # (a replay would not advance it: every later step would reuse this value)
+        tr.refuse(f"{type(changed[0][0]).__name__} keeps {changed[0][1]!r} in its state as a "
+                  "Python number that the step changes, which a replay cannot advance")
     hooked = [type(m).__name__ for m in modules.values() if m.__dict__.get("_forward_hooks")
               or m.__dict__.get("_forward_pre_hooks") or m.__dict__.get("_backward_hooks")]
     if hooked:
@@ -799,6 +842,19 @@ def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> 
         return result, tr.refused
     reason = _finish(prog, result, grads_before, modules, optimizers)
     return result, reason or prog
+
+
+def _of_types(objects: list, base: type) -> list:
+    """The objects whose type is ``base`` or a subclass of it, in order (the filter runs in
+    C: a capture sweeps every object gc tracks, 10^5 and more in a process that imported
+    SciPy, and a Python-level ``issubclass`` per object cost 50-100 ms per capture)."""
+    kinds, todo = {base}, [base]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub not in kinds:
+                kinds.add(sub)
+                todo.append(sub)
+    return list(itertools.compress(objects, map(kinds.__contains__, map(type, objects))))
 
 
 def _restore(prog: _Program, swapped: list, dict_swapped: list, dicts: list) -> None:
@@ -840,8 +896,8 @@ def _restore(prog: _Program, swapped: list, dict_swapped: list, dicts: list) -> 
                     prog.outputs.append(("dict", st, k, i))
                 st[k] = _plain_view(a, _ndarray)
     prog.outputs.sort(key=lambda o: (o[0], o[-1]))  # (gc's order is not stable)
-    for o in gc.get_objects():  # no traced array outlives the capture
-        if issubclass(type(o), Tensor) and isinstance(a := getattr(o, "_array", None), _Traced):
+    for o in _of_types(gc.get_objects(), Tensor):  # no traced array outlives the capture
+        if isinstance(a := getattr(o, "_array", None), _Traced):
             _set_arr(o, _plain_view(a, _ndarray))
 
 
@@ -967,6 +1023,8 @@ class _Codegen:
     def expr(self, t: Any) -> str:
         if isinstance(t, _Slot):
             return f"v{t.i}"
+        if isinstance(t, _Buffer):
+            return f"b{t.k}"
         if t is None or t is Ellipsis or isinstance(t, (bool, str)):
             return "..." if t is Ellipsis else repr(t)
         if type(t) is int:
@@ -1010,11 +1068,12 @@ class _Codegen:
 
 
 def _generate(prog: _Program) -> None:
-    """Compile the instructions into ``prog.fn(A, E, C)`` (arguments, live state, constants),
-    returning the values of the written-back state and of the result, in that order."""
+    """Compile the instructions into ``prog.fn(A, E, C, B)`` (arguments, live state,
+    constants, output buffers), returning the values of the written-back state and of the
+    result, in that order."""
     tr = prog.tracer
     cg = _Codegen()
-    lines = ["def program(A, E, C):"]
+    lines = ["def program(A, E, C, B):"]
     if prog.arg_slots:
         lines.append("    " + "".join(f"v{i}, " for i in prog.arg_slots) + "= A")
     if prog.ext_slots:
@@ -1034,9 +1093,16 @@ def _generate(prog: _Program) -> None:
         if i not in keep:
             dead.setdefault(n, []).append(i)
     elide = _elidable_copies(tr, last, keep)
+    plan, prog.buffer_specs = _plan_buffers(tr, last, keep, elide)
+    if prog.buffer_specs:
+        lines.append("    " + "".join(f"b{k}, " for k in range(len(prog.buffer_specs))) + "= B")
     for n, ins in enumerate(tr.instrs):
         if n in elide:  # a copy of a fresh result nobody reads again: the result itself
             lines.append(f"    v{ins.outs.i} = v{ins.args[0].i}")
+        elif n in plan:  # the result written into its preallocated buffer
+            fname = cg.bind(ins.fn, ins.name)
+            args = cg.call_args(ins.args, {**ins.kw, "out": _Buffer(plan[n])})
+            lines.append(f"    v{ins.outs.i} = {fname}({args})")
         else:
             lines.append("    " + cg.line(ins))
         if n in dead:
@@ -1049,6 +1115,96 @@ def _generate(prog: _Program) -> None:
 
 
 builtins_compile = compile  # (the module defines its own ``compile`` below)
+
+
+class _Buffer:
+    """Buffer ``k`` of a program in a call template (printed as ``b<k>``)."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+
+def _bufferable(ins: _Instr, obj: Any) -> bool:
+    """Whether instruction ``ins`` (result ``obj`` at capture) may write into a preallocated
+    buffer: a one-output ufunc call (``np.matmul`` included) without ``out=``/``where=``,
+    whose result is an array of at least one dimension and dense (``np.empty_like`` gives
+    the same strides, so the consumers see the layout they saw at capture and take the same
+    code paths: the same bits)."""
+    if ins.kind != "call" or not isinstance(ins.fn, np.ufunc) or ins.fn.nout != 1 \
+            or not isinstance(ins.outs, _Slot) or "out" in ins.kw or "where" in ins.kw \
+            or len(ins.args) != ins.fn.nin:
+        return False
+    a = _plain_view(obj, _ndarray)
+    return a.ndim > 0 and a.size > 0 and np.empty_like(a).strides == a.strides
+
+
+def _plan_buffers(tr: _Tracer, last: dict[int, int], keep: set[int],
+                  elide: set[int]) -> tuple[dict[int, int], list[tuple]]:
+    """Which instructions write into which preallocated buffer: ``{instruction: buffer}`` and
+    per buffer ``((shape, dtype, strides), captured result)``.
+
+    A buffer is written once per replay, by its instruction, and overwritten by the next
+    replay, so a result may use one only while no value outside the program can hold it:
+    results that the program returns (gradients, reassigned state, the return value: eager
+    hands out fresh arrays there) and everything that shares their memory keep allocating.
+    Inside a replay, two results share a buffer when the first one's lifetime (up to the last
+    use of any array that views its memory, found from the captured arrays' addresses) ends
+    before the second is computed."""
+    byte_bounds = np.lib.array_utils.byte_bounds
+    cands = {n: ins.outs.i for n, ins in enumerate(tr.instrs)
+             if n not in elide and isinstance(ins.outs, _Slot)
+             and _bufferable(ins, tr.objs[ins.outs.i])}
+    if not cands:
+        return {}, []
+    # the memory of each candidate's result, and which values view it
+    regions = sorted((byte_bounds(_plain_view(tr.objs[i], _ndarray)), i) for i in cands.values())
+    starts = [r[0][0] for r in regions]
+    owner: dict[int, int] = {}  # slot -> the candidate whose memory it views
+    for j, obj in enumerate(tr.objs):
+        if not isinstance(obj, _ndarray) or obj.size == 0:
+            continue
+        lo, hi = byte_bounds(_plain_view(obj, _ndarray))
+        k = bisect.bisect_right(starts, lo) - 1
+        if k >= 0 and lo < regions[k][0][1]:
+            owner[j] = regions[k][1]
+    for n in elide:  # ``v_out = v_src``: the same array under a second name
+        ins = tr.instrs[n]
+        if ins.args[0].i in owner:
+            owner[ins.outs.i] = owner[ins.args[0].i]
+    end: dict[int, int] = {}  # candidate -> last instruction reading its memory
+    escaped: set[int] = set()
+    for j, c in owner.items():
+        end[c] = max(end.get(c, -1), last.get(j, -1))
+        if j in keep:
+            escaped.add(c)
+    plan: dict[int, int] = {}
+    specs: list[tuple] = []
+    free: dict[tuple, list[int]] = {}  # layout -> buffers free for the next instruction
+    release: dict[int, list[tuple]] = {}  # instruction -> buffers free after it
+    for n in range(len(tr.instrs)):
+        i = cands.get(n)
+        if i is not None and i not in escaped:
+            a = _plain_view(tr.objs[i], _ndarray)
+            key = (a.shape, a.dtype.str, a.strides)
+            pool = free.get(key)
+            if pool:
+                k = pool.pop()
+            else:
+                k = len(specs)
+                specs.append((key, a))
+            plan[n] = k
+            release.setdefault(max(end.get(i, n), n), []).append((key, k))
+        for key, k in release.pop(n, ()):
+            free.setdefault(key, []).append(k)
+    return plan, specs
+
+
+def _alloc_buffers(specs: list[tuple]) -> list[np.ndarray]:
+    """Fresh buffers with the layouts of ``specs`` (``np.empty_like`` of the captured result:
+    the same strides, checked by :func:`_bufferable`)."""
+    return [np.empty_like(template) for _, template in specs]
 
 
 def _elidable_copies(tr: _Tracer, last: dict[int, int], keep: set[int]) -> set[int]:
@@ -1262,7 +1418,7 @@ class CompiledFunction:
         gens = _generators(prog) if prog.protect_rng else []
         gen_states = [g.bit_generator.state for g in gens]
         try:
-            vals = prog.fn(A, E, C)
+            vals = prog.run(A, E, C)
         except _GuardMiss:  # undo what ran before the guard; the caller tries another program
             for k, a in zip(prog.protect, saved):
                 np.copyto(E[k], a)
@@ -1297,7 +1453,7 @@ class CompiledFunction:
         saved = [a.copy() for a in E]
         grads = [(o[1], o[1].grad) for o in prog.outputs if o[0] == "grad"]
         try:
-            vals = prog.fn(A, E, C)
+            vals = prog.run(A, E, C)
         except _GuardMiss:
             return self.fn(*args, **kwargs)
         after = [a.copy() for a in E]
@@ -1354,7 +1510,7 @@ def _validate(prog: _Program, result: Any) -> str | None:
     for g, st in tr.gen_before.values():
         g.bit_generator.state = st
     try:
-        vals = prog.fn(A, E, C)
+        vals = prog.run(A, E, C)
     except _GuardMiss:
         return "a value guard fails when the captured program is replayed"
     finally:

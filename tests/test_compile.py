@@ -85,7 +85,11 @@ def _setup(kind: str, opt: str, loss: str) -> tuple[Any, Any, Callable]:
     cr.manual_seed(0)
     model = MODELS[kind]().double()
     optimizer = OPTIMIZERS[opt](model.parameters())
-    loss_fn = LOSSES[loss]
+    return model, optimizer, _train_step(model, optimizer, LOSSES[loss])
+
+
+def _train_step(model: Any, optimizer: Any, loss_fn: Callable = F.cross_entropy) -> Callable:
+    """The plain training step: zero_grad, loss, backward, optimizer step; returns the loss."""
 
     def step(x: Any, y: Any) -> Any:
         optimizer.zero_grad()
@@ -94,7 +98,7 @@ def _setup(kind: str, opt: str, loss: str) -> tuple[Any, Any, Callable]:
         optimizer.step()
         return out
 
-    return model, optimizer, step
+    return step
 
 
 def _run(kind: str, opt: str, loss: str, compiled: bool) -> tuple[list, Any, Any]:
@@ -494,3 +498,169 @@ def test_capture_skips_half_built_objects_that_gc_still_lists() -> None:
     assert fn.replays == 2, fn.reasons  # calls 1-3: the warm-up and two captures that agree
     assert losses[-1] < losses[0]
     assert len(kept) == 3
+
+
+# ---- replay into preallocated buffers ----------------------------------------------------------
+def test_replay_reuses_its_buffers_and_hands_out_arrays_it_never_overwrites() -> None:
+    """Intermediate results go to buffers allocated once per program (``out=b<k>``), while
+    the gradients, the returned loss and the returned logits are arrays that later replays
+    leave alone; a run that finds the buffers in use (another thread) takes fresh ones."""
+    kept: list[tuple[np.ndarray, np.ndarray]] = []  # (array handed out, its value then)
+
+    def build() -> tuple[Any, Callable]:
+        model = _mlp().double()
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+
+        def step(x: Any, y: Any) -> Any:
+            opt.zero_grad()
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
+            return loss, out
+
+        return model, step
+
+    def scenario(step: Callable, model: Any) -> list:
+        x, y = _data((8, 6))
+        outs = []
+        for k in range(8):
+            if k == 6 and isinstance(step, cr.compile.CompiledFunction):
+                step.entries[0].prog.busy.acquire()  # as if another thread were replaying
+            loss, out = step(x, y)
+            outs += [loss, out]
+            for a in (loss._array, out._array, *(p.grad._array for p in model.parameters())):
+                kept.append((a, a.copy()))
+        return outs
+
+    fn = _twin(build, scenario)
+    assert fn.replays == 5
+    for a, value in kept:
+        np.testing.assert_array_equal(a, value)
+    prog = fn.entries[0].prog
+    assert "matmul(" in fn.code and "out=b0)" in fn.code
+    assert prog.buffers is not None and len(prog.buffers) == len(prog.buffer_specs) > 3
+    grads = {id(a) for a, _ in kept}
+    assert not any(id(b) in grads or any(np.shares_memory(b, a) for a, _ in kept)
+                   for b in prog.buffers)
+
+
+def test_adadelta_blocked_update_replays_bitwise() -> None:
+    """Adadelta updates a parameter of more than 2**16 elements in cache-sized blocks; the
+    blocks' temporaries are optimizer state, so the capture records the blocked update
+    itself (it used to fall back to whole-array passes, and to capture a third time because
+    those passes made their scratch during the first capture)."""
+    from chainrule.optim import adadelta
+
+    def build() -> tuple[Any, Callable]:
+        model = nn.Sequential(nn.Linear(300, 240), nn.Tanh(), nn.Linear(240, 3)).double()
+        assert model[0].weight.numel() > adadelta._BLOCK
+        opt = cr.optim.Adadelta(model.parameters(), lr=1.0, weight_decay=0.01)
+        return model, _train_step(model, opt)
+
+    def scenario(step: Callable, model: Any) -> list:
+        x, y = _data((4, 300))
+        return [step(x, y) for _ in range(STEPS)]
+
+    fn = _twin(build, scenario)
+    assert fn.replays == STEPS - 3, fn.reasons
+    holders = fn.entries[0].prog.ext_holders.values()
+    assert any(h[0] == "d" and isinstance(h[2], tuple) and h[2][0] == "block" for h in holders)
+
+
+FLOAT32_OPTIMIZERS = {
+    "sgd_l1": lambda ps: cr.optim.SGD(ps, lr=0.1, l1=1e-3),
+    "sgd_nesterov_l1": lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True,
+                                               l1=1e-3, weight_decay=1e-3),
+    "adamw_amsgrad": lambda ps: cr.optim.AdamW(ps, lr=0.01, amsgrad=True),
+    "adam_l1": lambda ps: cr.optim.Adam(ps, lr=0.01, l1=1e-3),
+    "adadelta": lambda ps: cr.optim.Adadelta(ps, lr=1.0, weight_decay=0.01),
+    "rmsprop": lambda ps: cr.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda ps: cr.optim.Adagrad(ps, lr=0.1, lr_decay=0.01, weight_decay=0.01),
+    # scalar coefficients from Python floats in one recorded call (optimizer.coefficients)
+    "adamax": lambda ps: cr.optim.Adamax(ps, lr=0.01),
+    "nadam": lambda ps: cr.optim.NAdam(ps, lr=0.01),
+    "radam": lambda ps: cr.optim.RAdam(ps, lr=0.01),
+}
+
+
+@pytest.mark.parametrize("name", FLOAT32_OPTIMIZERS)
+def test_float32_step_of_every_optimizer_equals_eager_bitwise(name: str) -> None:
+    """float32 parameters: a capture must not change the update's arithmetic (a float64 0-d
+    learning rate or step count where eager uses a Python float rounds differently), and an
+    optimizer whose Python-number state a replay cannot advance keeps the step eager."""
+    runs = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = FLOAT32_OPTIMIZERS[name](model.parameters())
+        step = _train_step(model, opt)
+        fn = cr.compile(step) if compiled else step
+        rng = np.random.default_rng(1)
+        data = [(cr.tensor(rng.standard_normal((8, 6)).astype(np.float32)),
+                 cr.tensor(rng.integers(0, 3, 8))) for _ in range(STEPS)]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            losses = [_np(fn(x, y)) for x, y in data]
+        steps = [float(opt.state[p].get("step", STEPS)) for p in model.parameters()]
+        runs.append((losses, _state(model), steps, fn, caught))
+    (le, se, te, _, _), (lc, sc, tc, fn, caught) = runs
+    for a, b in zip(le, lc):
+        np.testing.assert_array_equal(a, b)
+    for k in se:
+        np.testing.assert_array_equal(se[k], sc[k], err_msg=k)
+    assert te == tc == [float(STEPS)] * 4  # the step count (SGD: none) advanced by every replay
+    # RAdam's ρ_t > 5 flips at step 6: a value guard, one recapture (two more captured calls)
+    expected = STEPS - 5 if name == "radam" else STEPS - 3
+    assert fn.replays == expected and not caught, [str(w.message) for w in caught]
+
+
+class _IntStepSGD(cr.optim.Optimizer):
+    """A user's PyTorch-style optimizer keeping a Python-int step count in its state."""
+
+    def __init__(self, params: Any, lr: float = 0.1) -> None:
+        super().__init__(params, dict(lr=lr))
+
+    @cr.no_grad()
+    def step(self, closure: Any = None) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                st["step"] = st.get("step", 0) + 1
+                p.add_(p.grad, alpha=-group["lr"] / st["step"] ** 0.5)
+
+
+def test_python_number_state_that_the_step_changes_keeps_it_eager_with_a_warning() -> None:
+    """A replay could not advance a Python number: the function stays eager (same results as
+    eager), with one warning naming the optimizer and the entry."""
+    runs = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        model = nn.Linear(3, 2).double()
+        opt = _IntStepSGD(model.parameters())
+        step = _train_step(model, opt)
+        fn = cr.compile(step) if compiled else step
+        x = cr.tensor(np.ones((4, 3)))
+        y = cr.tensor(np.array([0, 1, 0, 1]))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            losses = [_np(fn(x, y)) for _ in range(6)]
+        runs.append((losses, _state(model), fn, caught))
+    (le, se, _, _), (lc, sc, fn, caught) = runs
+    assert [a.tolist() for a in le] == [a.tolist() for a in lc] and fn.replays == 0
+    assert len(caught) == 1 and "_IntStepSGD keeps 'step'" in str(caught[0].message)
+    assert "a replay cannot advance" in str(caught[0].message)
+
+
+def test_axpy_with_a_0d_coefficient_rounds_like_a_python_float() -> None:
+    """Under capture the optimizers' coefficients are 0-d float64 arrays (from the live lr);
+    axpy's NumPy fallback (non-contiguous arrays) must compute in y's dtype as eager does."""
+    from chainrule.backend import axpy
+
+    x = np.random.default_rng(0).standard_normal((50, 40)).astype(np.float32).T
+    eager, captured = np.ones((40, 50), np.float32), np.ones((40, 50), np.float32)
+    axpy(-0.1 * 0.9, x, eager)
+    axpy(np.asarray(-0.1 * 0.9), x, captured)
+    np.testing.assert_array_equal(eager, captured)

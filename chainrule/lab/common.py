@@ -142,29 +142,46 @@ def train(model: nn.Module, opt: Any, x: np.ndarray, y: np.ndarray, steps: int,
           batch_size: int, seed: int, loss_fn: Callable | None = None,
           every: int = 0, on_eval: Callable[[int], None] | None = None,
           after_backward: Callable[[int], None] | None = None,
-          after_step: Callable[[int], None] | None = None) -> list[float]:
+          after_step: Callable[[int], None] | None = None,
+          compile: bool = False) -> list[float]:  # noqa: A002 - torch-style option name
     """Train for ``steps`` mini-batch steps; returns the per-step training loss.
 
     ``on_eval(step)`` is called every ``every`` steps (and at the end); ``after_backward``
     sees the gradients before the update; ``after_step`` runs after it (constraints).
+    ``compile=True`` runs each step (zero_grad, forward, loss, backward, update) as a
+    :mod:`chainrule.compile` program, bit for bit the eager step, unless ``after_backward``
+    must act between backward and the update.
     """
     loss_fn = loss_fn or nn.functional.cross_entropy
     losses: list[float] = []
     model.train()
+    compiled = (cr.compile(functools.partial(_one_step, model, opt, loss_fn))
+                if compile and after_backward is None else None)
     for step, idx in enumerate(batches(len(y), batch_size, steps, seed)):
-        opt.zero_grad()
-        out = model(cr.from_numpy(x[idx]))
-        loss = loss_fn(out, cr.from_numpy(y[idx]))
-        loss.backward()
-        if after_backward is not None:
-            after_backward(step)
-        opt.step()
+        xb, yb = cr.from_numpy(x[idx]), cr.from_numpy(y[idx])
+        if compiled is not None:
+            loss = compiled(xb, yb)
+        else:
+            hook = None if after_backward is None else functools.partial(after_backward, step)
+            loss = _one_step(model, opt, loss_fn, xb, yb, hook)
         if after_step is not None:
             after_step(step)
         losses.append(float(loss.item()))
         if on_eval is not None and every and (step + 1) % every == 0:
             on_eval(step + 1)
     return losses
+
+
+def _one_step(model: nn.Module, opt: Any, loss_fn: Callable, xb: Tensor, yb: Tensor,
+              after_backward: Callable[[], None] | None = None) -> Tensor:
+    """zero_grad, forward, loss, backward, ``after_backward()``, update; returns the loss."""
+    opt.zero_grad()
+    loss = loss_fn(model(xb), yb)
+    loss.backward()
+    if after_backward is not None:
+        after_backward()
+    opt.step()
+    return loss
 
 
 def seeded(seed: int) -> cr.Generator:

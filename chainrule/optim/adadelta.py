@@ -53,6 +53,8 @@ class Adadelta(Optimizer):
         opt = Adadelta(model.parameters(), lr=1.0, rho=0.9)
     """
 
+    scalar_state = ("step",)  # (chainrule.compile: see Optimizer.scalar_state)
+
     def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0, foreach: bool | None = None, *,
                  capturable: bool = False, maximize: bool = False,
@@ -72,6 +74,18 @@ class Adadelta(Optimizer):
         """step = 0, v = 0, u = 0."""
         return {"step": 0.0, "square_avg": xp.zeros_like(p), "acc_delta": xp.zeros_like(p)}
 
+    def _block_scratch(self, dtype: Any) -> Any:
+        """Three temporaries of one block (rows of a ``(3, _BLOCK)`` array) for the calling
+        thread: the blocks of a parameter run on several threads at once. They are optimizer
+        state, like ``Optimizer.scratch``, so :mod:`chainrule.compile` traces the blocked
+        update as it does the moments (thread-local module buffers were invisible to it, and
+        a capture had to fall back to whole-array passes)."""
+        key = ("block", threading.get_ident(), np.dtype(dtype).str)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = self._scratch[key] = xp.empty((3, _BLOCK), dtype=dtype)
+        return buf
+
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """One Adadelta step in place (equations in the class docstring)."""
         state["step"] += 1
@@ -85,37 +99,20 @@ class Adadelta(Optimizer):
             return
         v, u = state["square_avg"], state["acc_delta"]
         n = p.size
-        # (not under chainrule.compile, whose tracer must see the scratch: p is then traced)
-        if n > _BLOCK and p.__class__ is xp.ndarray and all(a.flags.c_contiguous
-                                                            for a in (p, g, v, u)):
+        if n > _BLOCK and all(a.flags.c_contiguous for a in (p, g, v, u)):
             pf, gf, vf, uf = (a.reshape(-1) for a in (p, g, v, u))
 
             def run(lo: int, hi: int) -> None:  # blocks [lo, hi), a thread's own scratch
-                tmp = _thread_scratch(p.dtype, _BLOCK)
+                tmp = self._block_scratch(p.dtype)
                 for i in range(lo, hi):
                     a, b = i * _BLOCK, min(n, (i + 1) * _BLOCK)
                     _numpy_update(pf[a:b], gf[a:b], vf[a:b], uf[a:b], group,
-                                  *(t[: b - a] for t in tmp))
+                                  *(tmp[k, : b - a] for k in range(3)))
 
             parallel(run, -(-n // _BLOCK), 4 * n)
             return
         _numpy_update(p, g, v, u, group, self.scratch(p, 0), self.scratch(p, 1),
                       self.scratch(p, 2))
-
-
-_local = threading.local()
-
-
-def _thread_scratch(dtype: Any, size: int) -> tuple[Any, Any, Any]:
-    """Three temporaries of ``dtype`` and at least ``size`` elements owned by the calling
-    thread (kept for the next step)."""
-    bufs = getattr(_local, "bufs", None)
-    if bufs is None:
-        bufs = _local.bufs = {}
-    tmp = bufs.get(dtype)
-    if tmp is None or tmp[0].size < size:
-        tmp = bufs[dtype] = tuple(xp.empty(size, dtype=dtype) for _ in range(3))
-    return tmp
 
 
 def _numpy_update(p: Any, g: Any, v: Any, u: Any, group: dict[str, Any], t: Any, w: Any,

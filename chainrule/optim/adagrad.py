@@ -35,6 +35,8 @@ class Adagrad(Optimizer):
         opt = Adagrad(model.parameters(), lr=0.01, lr_decay=1e-4)
     """
 
+    scalar_state = ("step",)  # (chainrule.compile: see Optimizer.scalar_state)
+
     def __init__(self, params: Any, lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10, foreach: bool | None = None, *, maximize: bool = False,

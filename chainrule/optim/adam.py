@@ -65,6 +65,8 @@ class Adam(Optimizer):
         opt.zero_grad(); loss.backward(); opt.step()
     """
 
+    scalar_state = ("step",)  # (chainrule.compile: see Optimizer.scalar_state)
+
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,

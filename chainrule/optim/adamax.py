@@ -34,6 +34,8 @@ class Adamax(Optimizer):
         opt = Adamax(model.parameters(), lr=2e-3)
     """
 
+    scalar_state = ("step",)  # (chainrule.compile: see Optimizer.scalar_state)
+
     def __init__(self, params: Any, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *,
                  maximize: bool = False, differentiable: bool = False,

@@ -59,8 +59,7 @@ class NAdam(Optimizer):
         return {"step": 0.0, "mu_product": 1.0, "exp_avg": xp.zeros_like(p),
                 "exp_avg_sq": xp.zeros_like(p)}
 
-    # state entries chainrule.compile turns into 0-d arrays that a replay updates in place
-    scalar_state = ("step", "mu_product")
+    scalar_state = ("step", "mu_product")  # (chainrule.compile: see Optimizer.scalar_state)
 
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """One NAdam step in place (equations in the class docstring)."""

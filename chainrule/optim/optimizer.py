@@ -163,6 +163,12 @@ class Optimizer:
     #: whether ``self.state`` holds arrays (chainrule's optimizers) or Tensors (a user's
     #: PyTorch-style subclass with its own ``step``); ``load_state_dict`` restores that kind
     _array_state = True
+    #: the per-parameter state entries that ``update`` also accepts as 0-d float64 arrays
+    #: changed in place (PyTorch's ``capturable``; ``state["step"] += 1`` does it): while
+    #: :mod:`chainrule.compile` captures a step it turns these Python floats into such arrays,
+    #: so a replay advances them. Any other Python number in the state that a captured step
+    #: changes keeps the step eager, with a warning (a replay could not advance it).
+    scalar_state: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -192,11 +198,6 @@ class Optimizer:
             self.add_param_group(dict(group))
 
     # ---- the subclass contract --------------------------------------------------------------
-    # the per-parameter state entries that are Python floats in eager steps and that
-    # chainrule.compile turns into 0-d float64 arrays, which ``update`` must then change in
-    # place (``state["step"] += 1`` does) so that a replayed program reads them live
-    scalar_state: tuple[str, ...] = ("step",)
-
     def init_state(self, p: Any, group: dict[str, Any]) -> dict[str, Any]:
         """The state of parameter array ``p`` before its first update (default: none)."""
         return {}

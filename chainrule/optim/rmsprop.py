@@ -26,6 +26,8 @@ class RMSprop(Optimizer):
         opt = RMSprop(model.parameters(), lr=1e-2, alpha=0.99, centered=True)
     """
 
+    scalar_state = ("step",)  # (chainrule.compile: see Optimizer.scalar_state)
+
     def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False,
                  capturable: bool = False, foreach: bool | None = None, maximize: bool = False,

@@ -29,6 +29,8 @@ class Rprop(Optimizer):
         opt = Rprop(model.parameters(), lr=0.01)
     """
 
+    scalar_state = ("step",)  # (chainrule.compile: see Optimizer.scalar_state)
+
     def __init__(self, params: Any, lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
                  step_sizes: tuple[float, float] = (1e-6, 50), *, capturable: bool = False,
                  foreach: bool | None = None, maximize: bool = False,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from chainrule import _jit
 from chainrule.backend import axpy
 from chainrule.optim.optimizer import (
@@ -104,7 +106,12 @@ class SGD(Optimizer):
         l1 = group.get("l1", 0)
         if l1:
             scale = (1 - group["dampening"]) / (1 - momentum) if momentum else 1.0
-            self.prox_l1_(p, lr * l1 * scale)
+            threshold = lr * l1 * scale
+            if isinstance(threshold, np.ndarray):  # capturable (chainrule.compile): a float64
+                # 0-d array from the live lr, rounded to p's dtype as the eager path's Python
+                # float is (a float64 array would make ``|p| − τ`` a float64 subtraction)
+                threshold = threshold.astype(p.dtype)
+            self.prox_l1_(p, threshold)
 
     @staticmethod
     def _fused(p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> bool:

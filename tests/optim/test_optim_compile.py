@@ -10,11 +10,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_optim_twins import REGISTRY  # noqa: E402  (the same configurations as vs torch)
 
 import chainrule as cr
 from chainrule import nn
-
-from test_optim_twins import REGISTRY  # noqa: E402  (the same configurations as vs torch)
 
 STEPS = 12
 

@@ -183,3 +183,39 @@ def test_sigkilled_train_resumes_without_duplicate_rows(tmp_path) -> None:
     records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == list(range(8))
     assert [r["kind"] for r in records].count("test") == 1
+
+
+def test_compile_flag_replays_or_runs_eagerly_with_identical_results(tmp_path,
+                                                                      monkeypatch) -> None:
+    """``--compile`` (the default) runs the steps as a chainrule.compile program, ``--no-compile``
+    eagerly; both write the same losses and accuracies bit for bit."""
+    import chainrule.train as train
+
+    made: list = []
+
+    class Recording(train.Trainer):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(train, "Trainer", Recording)
+    monkeypatch.delenv("CHAINRULE_NO_COMPILE", raising=False)
+    records = {}
+    for flag in ("--no-compile", "--compile", None):
+        extra = [flag] if flag else []
+        assert main(_tiny(tmp_path / str(flag), "--epochs", "2", *extra)) == 0
+        (run_dir,) = (tmp_path / str(flag) / "runs").iterdir()
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        records[flag] = [{k: v for k, v in json.loads(x).items() if "time" not in k}
+                         for x in lines]
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["compile"] is (flag != "--no-compile")
+    eager, compiled, default = made
+    assert not eager.compile and eager._compiled is None
+    assert compiled.compile and compiled._compiled.replays > 0, compiled._compiled.reasons
+    assert default.compile and default._compiled.replays > 0
+    assert records["--compile"] == records["--no-compile"] == records[None]
+    # CHAINRULE_NO_COMPILE=1 wins over --compile
+    monkeypatch.setenv("CHAINRULE_NO_COMPILE", "1")
+    assert main(_tiny(tmp_path / "env", "--epochs", "1", "--compile")) == 0
+    assert made[-1]._compiled is None or made[-1]._compiled.replays == 0

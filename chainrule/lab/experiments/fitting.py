@@ -312,7 +312,7 @@ class F2Regularisation(Experiment):
                     def loss_fn(out: Any, target: Any, weights: list = weights) -> Any:
                         return (nn.functional.cross_entropy(out, target)
                                 + nn.utils.l1_penalty(weights, self.l1))
-                common.train(model, opt, x, y, steps, 32, seed, loss_fn=loss_fn)
+                common.train(model, opt, x, y, steps, 32, seed, loss_fn=loss_fn, compile=True)
                 w = np.concatenate([p._array.reshape(-1) for p in weights])
                 r = out[arm]
                 r["zeros"].append(float(np.mean(w == 0)))
