@@ -1814,7 +1814,9 @@ def where(cond: Any, x: Any = None, y: Any = None) -> Any:
         return _wrap(_data(cond)).nonzero(as_tuple=True)
     c = _data(cond)
     if isinstance(c, xp.ndarray) and c.dtype != bool:
-        c = c.astype(bool)
+        c = c.astype(bool)  # (a converted copy: later changes to ``cond`` cannot reach it)
+    elif isinstance(cond, Tensor):
+        c = cond  # recorded as the Tensor, so that Where's version check sees it
     return apply(E.Where, c, _const(x), _const(y))
 
 
