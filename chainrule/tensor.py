@@ -5,6 +5,13 @@ Operators and methods call the primitives of ``chainrule.ops`` through :func:`ap
 the forward on arrays and, when recording, links the result into the graph. Everything that is
 not a primitive (``mean`` over dims, ``var``, ``softmax``...) is written here as a composite of
 primitives, so its gradient comes from theirs.
+
+The class is spread over a few files, each one group a contributor looks for:
+``_tensor_shape.py`` (shape, view and indexing methods, the base class ``_ShapeMethods``),
+``_tensor_methods.py`` (the methods made from tables: operators, ``exp``/``exp_``...,
+``float()``...), ``_functions.py`` (``cat``, ``stack``, ``where``, ``einsum`` and the
+``chainrule.exp``-style functions), ``_device.py``, ``autograd/inplace.py`` (versions, views)
+and ``creation.py`` (factories). This module re-exports what other modules import from it.
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from chainrule import random as _random
+from chainrule._device import _CPU, _Device, device
+from chainrule._tensor_shape import _ShapeMethods
 from chainrule.autograd import engine as _engine
-from chainrule.autograd.engine import Function, _GradMode, run_backward
+from chainrule.autograd.engine import Function, _GradMode, no_grad, run_backward
 from chainrule.autograd.function import _saved_versions as _saved_versions  # re-exported
 from chainrule.autograd.function import record as apply  # Function.apply's recorder
 from chainrule.autograd.function import record_binary as _binary  # (x op y)
@@ -25,7 +34,6 @@ from chainrule.autograd.inplace import (
     _mark_overwritten,
     _reads_self,
     _refresh_views,
-    _register_view,
     _SavedOutput,
     _write_back,
 )
@@ -34,8 +42,6 @@ from chainrule.backend import (
     bool_,
     default_dtype,
     float32,
-    float64,
-    int32,
     int64,
     is_floating,
     to_dtype,
@@ -45,49 +51,9 @@ from chainrule.ops import elementwise as E
 from chainrule.ops import index as I
 from chainrule.ops import matmul as M
 from chainrule.ops import reduce as R
-from chainrule.ops import shape as S
 from chainrule.types import Size
 
 _new = object.__new__
-
-
-class device:
-    """A device name. Only ``"cpu"`` exists for now, so scripts calling ``.to(device)`` run."""
-
-    __slots__ = ("type", "index")
-
-    def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:
-        if isinstance(type, device):
-            type, index = type.type, type.index
-        name = str(type)
-        if ":" in name:
-            name, idx = name.split(":", 1)
-            index = int(idx)
-        if name != "cpu":
-            raise RuntimeError(
-                f"device {type!r} is not available: chainrule runs on 'cpu' only "
-                "(chainrule.cuda.is_available() is False)"
-            )
-        self.type = name
-        self.index = index
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            other = device(other)
-        return isinstance(other, device) and other.type == self.type
-
-    def __hash__(self) -> int:
-        return hash(self.type)
-
-    def __repr__(self) -> str:
-        return f"device(type='{self.type}')"
-
-    def __str__(self) -> str:
-        return self.type
-
-
-_CPU = device("cpu")
-_Device = device  # (the methods' ``device=`` keyword shadows the class)
 
 
 def _wrap(data: Any, requires_grad: bool = False, grad_fn: Function | None = None) -> Tensor:
@@ -150,7 +116,7 @@ def _key1(k: Any) -> Any:
     return k
 
 
-class Tensor:
+class Tensor(_ShapeMethods):
     """A multi-dimensional array that can record the operations applied to it.
 
     Example::
@@ -896,7 +862,7 @@ class Tensor:
         return self._fill_random(_random.rng(generator).exponential(1.0 / lambd, self.shape))
 
     def _fill_random(self, values: Any) -> Tensor:
-        with _NoGradGuard():
+        with no_grad():
             return self.copy_(values)
 
     # ---- elementwise -----------------------------------------------------------------------
@@ -1191,570 +1157,12 @@ class Tensor:
 
         return histc(self, bins, min, max)
 
-    # ---- shape -----------------------------------------------------------------------------
-    def _view_of(self, out: Tensor) -> Tensor:
-        """Mark ``out`` as sharing self's storage when NumPy made a view (shared versions)."""
-        od, sd = out._array, self._array
-        b = od.base
-        if b is not None and (b is sd or b is sd.base or xp.may_share_memory(od, sd)):
-            out._base = root = self._base if self._base is not None else self
-            if out.grad_fn is not None:
-                _register_view(root, out)
-        return out
-
-    def _alias(self) -> Tensor:
-        """A new view of all of self (PyTorch's ``view`` to the same shape): a distinct Tensor,
-        so a gradient taken with respect to it does not count self's other uses."""
-        return self._view_of(apply(S.Reshape, self, shape=self._array.shape))
-
-    def reshape(self, *shape: Any) -> Tensor:
-        shape = _size_args(shape)
-        return self._view_of(apply(S.Reshape, self, shape=shape))
-
-    def view(self, *shape: Any) -> Tensor:
-        if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
-            return self.to(shape[0])  # view(dtype)
-        shape = _size_args(shape)
-        if not self._array.flags.c_contiguous and self._array.size > 1:
-            try:
-                xp.reshape(self._array, shape, copy=False)
-            except (ValueError, TypeError):
-                raise RuntimeError(
-                    f"view size is not compatible with input tensor's size and stride (shape "
-                    f"{self.shape}); use .reshape(...) instead."
-                ) from None
-        return self.reshape(shape)
-
-    def view_as(self, other: Tensor) -> Tensor:
-        return self.view(other.shape)
-
-    def reshape_as(self, other: Tensor) -> Tensor:
-        return self.reshape(other.shape)
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        if self.ndim == 0:
-            return self.reshape(1)
-        s = start_dim % self.ndim
-        e = end_dim % self.ndim
-        if s > e:
-            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-        if s == e:
-            return self  # nothing to flatten: PyTorch returns the tensor itself
-        shape = self.shape[:s] + (int(xp.prod(self.shape[s : e + 1])),) + self.shape[e + 1 :]
-        return self.reshape(shape)
-
-    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
-        d = dim % self.ndim
-        sizes = list(sizes)
-        if -1 in sizes:
-            known = int(xp.prod([s for s in sizes if s != -1]))
-            sizes[sizes.index(-1)] = self.shape[d] // known
-        if int(xp.prod(sizes)) != self.shape[d]:
-            raise RuntimeError(
-                f"unflatten: sizes {tuple(sizes)} don't multiply up to the size of dim {d} "
-                f"({self.shape[d]}) in input shape {self.shape}"
-            )
-        return self.reshape(self.shape[:d] + tuple(sizes) + self.shape[d + 1 :])
-
-    def squeeze(self, dim: Any = None) -> Tensor:
-        if dim is None:
-            shape = tuple(s for s in self.shape if s != 1)
-        else:
-            dims = R.normalize_dims(dim, self.ndim) if self.ndim else ()
-            shape = tuple(s for i, s in enumerate(self.shape) if not (i in dims and s == 1))
-        return self.reshape(shape)
-
-    def unsqueeze(self, dim: int) -> Tensor:
-        n = self.ndim + 1
-        if not -n <= dim < n:
-            raise IndexError(
-                f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got "
-                f"{dim})"
-            )
-        d = dim % n
-        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
-
-    def permute(self, *dims: Any) -> Tensor:
-        dims = _size_args(dims)
-        n = self.ndim
-        dims = tuple(d % n if n else d for d in dims)
-        if dims == tuple(range(n)):
-            return self._alias()
-        return self._view_of(apply(S.Permute, self, dims=dims))
-
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
-        n = self.ndim
-        if n < 2 and dim0 in (0, -1) and dim1 in (0, -1):
-            return self._alias()
-        perm = list(range(n))
-        d0, d1 = dim0 % n, dim1 % n
-        perm[d0], perm[d1] = perm[d1], perm[d0]
-        return self.permute(*perm)
-
-    swapaxes = transpose
-    swapdims = transpose
-
-    def t(self) -> Tensor:
-        if self.ndim > 2:
-            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
-                               f"{self.ndim}D")
-        return self.T
-
-    def movedim(self, source: int, destination: int) -> Tensor:
-        perm = list(range(self.ndim))
-        s = perm.pop(source % self.ndim)
-        perm.insert(destination % self.ndim, s)
-        return self.permute(*perm)
-
-    moveaxis = movedim
-
-    def expand(self, *shape: Any) -> Tensor:
-        shape = _size_args(shape)
-        if -1 in shape:
-            lead = len(shape) - self.ndim
-            shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
-        if shape == self._array.shape:
-            return self._alias()  # writable, as no element is repeated
-        return self._view_of(apply(S.Expand, self, shape=shape))
-
-    def expand_as(self, other: Tensor) -> Tensor:
-        return self.expand(other.shape)
-
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
-        return self.expand(tuple(shape))
-
-    def repeat(self, *reps: Any) -> Tensor:
-        return apply(S.Repeat, self, reps=_size_args(reps))
-
-    def repeat_interleave(self, repeats: int, dim: int | None = None) -> Tensor:
-        if dim is None:
-            return self.reshape(-1).repeat_interleave(repeats, 0)
-        idx = xp.repeat(xp.arange(self.shape[dim]), repeats)
-        return self.index_select(dim, idx)
-
-    def tile(self, *reps: Any) -> Tensor:
-        reps = _size_args(reps)
-        reps = (1,) * (self.ndim - len(reps)) + reps
-        return self.repeat(*reps)
-
-    def flip(self, *dims: Any) -> Tensor:
-        dims = _size_args(dims)
-        return apply(S.Flip, self, dims=dims)
-
-    def fliplr(self) -> Tensor:
-        return self.flip(1)
-
-    def flipud(self) -> Tensor:
-        return self.flip(0)
-
-    def roll(self, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None
-             ) -> Tensor:
-        """Elements shifted cyclically by ``shifts`` along ``dims`` (a copy); with no ``dims``
-        the tensor is flattened, rolled and given back its shape, as ``torch.roll``."""
-        if dims is None:
-            if not isinstance(shifts, int) and len(shifts) != 1:
-                raise RuntimeError(f"roll: shifts {tuple(shifts)} need dims of the same length")
-            k = shifts if isinstance(shifts, int) else shifts[0]
-            return self.reshape(-1).roll(int(k), 0).reshape(self.shape)
-        shifts_t = (shifts,) if isinstance(shifts, int) else tuple(shifts)
-        dims_t = (dims,) if isinstance(dims, int) else tuple(dims)
-        if len(shifts_t) != len(dims_t):
-            raise RuntimeError(f"roll: shifts and dimensions must align. shifts: "
-                               f"{len(shifts_t)}, dims: {len(dims_t)}")
-        out = self
-        for k, d in zip(shifts_t, dims_t):
-            n = self.shape[d]
-            s = int(k) % n if n else 0
-            if s:
-                out = cat([out.narrow(d, n - s, s), out.narrow(d, 0, n - s)], d)
-        return out.clone() if out is self else out
-
-    def pad(self, pad: Sequence[int], value: float = 0.0) -> Tensor:
-        return apply(S.Pad, self, pad=tuple(int(p) for p in pad), value=value)
-
-    def narrow(self, dim: int, start: int, length: int) -> Tensor:
-        d = dim % self.ndim
-        if start < 0:
-            start += self.shape[d]
-        if start < 0 or start + length > self.shape[d]:
-            raise IndexError(
-                f"narrow: start ({start}) + length ({length}) exceeds dimension size "
-                f"({self.shape[d]}) of dim {d}"
-            )
-        key = (slice(None),) * d + (slice(start, start + length),)
-        return self[key]
-
-    def select(self, dim: int, index: int) -> Tensor:
-        d = dim % self.ndim
-        return self[(slice(None),) * d + (index,)]
-
-    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
-        return tuple(self.select(dim, i) for i in range(self.shape[dim]))
-
-    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
-        n = self.shape[dim]
-        if isinstance(split_size, int):
-            sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else [])
-        else:
-            sizes = list(split_size)
-            if sum(sizes) != n:
-                raise RuntimeError(
-                    f"split_with_sizes expects split_sizes to sum exactly to {n} (input shape "
-                    f"{self.shape}, dim {dim}), but got split_sizes={sizes}"
-                )
-        out, start = [], 0
-        for s in sizes:
-            out.append(self.narrow(dim, start, s))
-            start += s
-        return tuple(out)
-
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-        n = self.shape[dim]
-        size = -(-n // chunks)
-        return self.split(size, dim)
-
-    def tril(self, diagonal: int = 0) -> Tensor:
-        return apply(S.Tri, self, k=diagonal, upper=False)
-
-    def triu(self, diagonal: int = 0) -> Tensor:
-        return apply(S.Tri, self, k=diagonal, upper=True)
-
-    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
-        n = min(self.shape[dim1], self.shape[dim2])
-        i = xp.arange(n)
-        if offset >= 0:
-            r, c = i[: max(0, min(n, self.shape[dim2] - offset))], None
-            c = r + offset
-        else:
-            c = i[: max(0, min(n, self.shape[dim1] + offset))]
-            r = c - offset
-        d1, d2 = dim1 % self.ndim, dim2 % self.ndim
-        if d1 == d2:
-            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-        x = self.permute(*[d for d in range(self.ndim) if d not in (d1, d2)], d1, d2) \
-            if (d1, d2) != (self.ndim - 2, self.ndim - 1) else self
-        return x[..., r, c]
-
-    def trace(self) -> Tensor:
-        return self.diagonal().sum()
-
-    def masked_fill(self, mask: Any, value: Any) -> Tensor:
-        m = _data(mask)
-        if m.dtype != bool:
-            raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype "
-                               f"{m.dtype}")
-        v = value if isinstance(value, Tensor) else float(value) if is_floating(self.dtype) \
-            else value
-        return where(mask, v, self)
-
-    def masked_select(self, mask: Any) -> Tensor:
-        m = xp.broadcast_to(_data(mask), self.shape)
-        return self[m]
-
-    def gather(self, dim: int, index: Any) -> Tensor:
-        return apply(I.Gather, self, dim=dim, index=_data(index))
-
-    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
-        return apply(I.ScatterAdd, self, _const(src), dim=dim, index=_data(index))
-
-    def scatter(self, dim: int, index: Any, src: Any = None, value: Any = None) -> Tensor:
-        if src is None:
-            src = value
-        return apply(I.Scatter, self, _const(src), dim=dim, index=_data(index))
-
-    def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
-        return self._inplace(I.ScatterAdd, _const(src), dim=dim, index=_data(index))
-
-    def scatter_(self, dim: int, index: Any, src: Any = None, value: Any = None) -> Tensor:
-        return self._inplace(I.Scatter, _const(src if src is not None else value), dim=dim,
-                             index=_data(index))
-
-    def index_select(self, dim: int, index: Any) -> Tensor:
-        idx = xp.asarray(_data(index))
-        if idx.ndim != 1:
-            raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
-                             f"{idx.shape}")
-        d = dim % self.ndim
-        I.check_index("index_select", idx, d, self.shape[d])
-        return self[(slice(None),) * d + (idx,)]
-
-    def take(self, index: Any) -> Tensor:
-        return self.reshape(-1)[_data(index)]
-
-    def take_along_dim(self, indices: Any, dim: int | None = None) -> Tensor:
-        """``gather`` after broadcasting self and ``indices`` in every dim but ``dim``; with no
-        ``dim`` both are flattened (``torch.take_along_dim``)."""
-        idx = xp.asarray(_data(indices))
-        if dim is None:
-            return self.reshape(-1).gather(0, idx.reshape(-1))
-        if idx.ndim != self.ndim:
-            raise RuntimeError(
-                f"torch.take_along_dim(): input and indices should have the same number of "
-                f"dimensions, but input.dim() = {self.ndim} and indices.dim() = {idx.ndim}")
-        if idx.dtype.kind not in "iu":
-            raise RuntimeError(f"torch.take_along_dim(): dtype of indices should be int64 but "
-                               f"got {idx.dtype}")
-        d = dim % self.ndim
-        x_shape, i_shape = list(self.shape), list(idx.shape)
-        x_shape[d] = i_shape[d] = 1
-        common = list(xp.broadcast_shapes(tuple(x_shape), tuple(i_shape)))
-        x = self.expand(tuple(common[:d] + [self.shape[d]] + common[d + 1:]))
-        i = xp.broadcast_to(idx, tuple(common[:d] + [idx.shape[d]] + common[d + 1:]))
-        return x.gather(d, i)
-
-    def _index_add_args(self, dim: int, index: Any, source: Any, alpha: Any) -> tuple:
-        """The dim, full-shape index and scaled source of ``index_add`` (checked as PyTorch)."""
-        idx = xp.asarray(_data(index))
-        if idx.ndim > 1:
-            raise IndexError(f"index_add_(): Index is supposed to be a vector, got shape "
-                             f"{tuple(idx.shape)}")
-        idx = idx.reshape(-1)
-        if idx.dtype.kind not in "iu":
-            raise IndexError(f"index_add_(): Expected dtype int32/int64 for index, got "
-                             f"{idx.dtype}")
-        src = source if isinstance(source, Tensor) else _wrap(xp.asarray(source, self.dtype))
-        d = dim % max(self.ndim, 1)
-        src_len = src.shape[d] if src.ndim else 1
-        if idx.size != src_len:
-            raise IndexError(f"index_add_(): Number of indices ({idx.size}) should be equal to "
-                             f"source.size(dim) ({src_len})")
-        if src.ndim and src.shape[:d] + src.shape[d + 1:] != self.shape[:d] + self.shape[d + 1:]:
-            raise RuntimeError(f"index_add_(): source {tuple(src.shape)} and self "
-                               f"{tuple(self.shape)} must match in every dim but {d}")
-        I.check_index("index_add", idx, d, self.shape[d] if self.ndim else 1)
-        view = [1] * src.ndim
-        if src.ndim:
-            view[d] = idx.size
-        full = xp.broadcast_to(idx.reshape(view), src.shape).astype(xp.int64)
-        if alpha != 1:
-            src = src * alpha
-        return d, full, src
-
-    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
-        """``self`` with ``alpha * source[..., i, ...]`` added at ``index[i]`` along ``dim``
-        (repeated indices accumulate)."""
-        d, full, src = self._index_add_args(dim, index, source, alpha)
-        return self.scatter_add(d, full, src)
-
-    def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
-        """In-place ``index_add``."""
-        d, full, src = self._index_add_args(dim, index, source, alpha)
-        return self.scatter_add_(d, full, src)
-
-    def __getitem__(self, key: Any) -> Tensor:
-        key = _key(key)
-        out = apply(I.GetItem, self, key=key)
-        if I.is_basic(key):
-            out._base = root = self._base if self._base is not None else self
-            if out.grad_fn is not None:
-                _register_view(root, out)
-        return out
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        key = _key(key)
-        if _GradMode.enabled and (
-            self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
-        ):
-            self._check_inplace("setitem")
-            if not self._array.flags.writeable:
-                self._write(self._array)  # raises the read-only error
-            self._commit(apply(I.SetItem, self._snapshot(False), _const(value), key=key,
-                               inplace=True))
-            return
-        if not self._array.flags.writeable:
-            self._write(self._array)
-        try:
-            self._array[key] = _data(value)
-        except IndexError:
-            I.check_bounds(self.shape, key)
-            raise
-        self._bump_version()
-
     # ---- products --------------------------------------------------------------------------
     def __rshift__(self, o: Any) -> Tensor:
         return _wrap(self._array >> _data(o))
 
     def __lshift__(self, o: Any) -> Tensor:
         return _wrap(self._array << _data(o))
-
-    # ---- added for PyTorch programs (h-gaps) -----------------------------------------------
-    def diag(self, diagonal: int = 0) -> Tensor:
-        """A 1-D input becomes the matrix with it on diagonal ``diagonal``; a 2-D input gives
-        that diagonal as a vector (PyTorch's two-way ``diag``)."""
-        if self.ndim == 1:
-            return self.diag_embed(diagonal)
-        if self.ndim == 2:
-            return self.diagonal(diagonal)
-        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {self.ndim}D")
-
-    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
-        """out[..., i, i + offset] = self[..., i] (zeros elsewhere), the new square plane at
-        (dim1, dim2) of the result; dself = g's diagonal."""
-        nd = self.ndim + 1
-        d1, d2 = dim1 % nd, dim2 % nd
-        if d1 == d2:
-            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-        n = self.shape[-1] if self.ndim else 1
-        m = n + abs(offset)
-        i = xp.arange(n)
-        r, c = (i, i + offset) if offset >= 0 else (i - offset, i)
-        zeros = _wrap(xp.zeros(tuple(self.shape[:-1]) + (m, m), dtype=self.dtype))
-        out = apply(I.SetItem, zeros, self, key=(Ellipsis, r, c))
-        if (d1, d2) == (nd - 2, nd - 1):
-            return out
-        rest = iter(range(nd - 2))
-        perm = [nd - 2 if p == d1 else nd - 1 if p == d2 else next(rest) for p in range(nd)]
-        return out.permute(*perm)
-
-    def fill_diagonal_(self, fill_value: Any, wrap: bool = False) -> Tensor:
-        """Write ``fill_value`` on the main diagonal in place; a tall 2-D matrix with ``wrap``
-        restarts the diagonal every ``cols + 1`` rows (flat stride cols + 1, as PyTorch)."""
-        if self.ndim < 2:
-            raise RuntimeError("dimensions must larger than 1")
-        if self.ndim > 2 and len(set(self.shape)) != 1:
-            raise RuntimeError("all dimensions of input must be of equal length")
-        rows, cols = self.shape[0], self.shape[1]
-        if self.ndim == 2 and wrap and rows > cols + 1:
-            p = xp.arange(0, rows * cols, cols + 1)
-            key: Any = (p // cols, p % cols)
-        else:
-            i = xp.arange(min(rows, cols))
-            key = (i,) * self.ndim
-        self[key] = fill_value
-        return self
-
-    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
-        """All windows of length ``size`` with stride ``step`` along ``dimension``: that dim
-        becomes the window index and the window is a new last dim (a strided view, read-only
-        here since windows overlap)."""
-        return self._view_of(apply(S.Unfold, self, dim=dimension, size=size, step=step))
-
-    def index_put_(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
-        """self[indices] = values in place; with ``accumulate`` the values are added, repeated
-        indices adding up (``xp.add.at``). Differentiable in self and values."""
-        key = tuple(_data(i) for i in indices)
-        if not accumulate:
-            self[key] = values
-            return self
-        arr = self.numpy(force=True)  # (the storage, shared)
-        target = arr[key].shape
-        v = _const(values)
-        if _GradMode.enabled and (self.requires_grad or getattr(v, "requires_grad", False)):
-            self._check_inplace("index_put_")
-            if isinstance(v, Tensor):
-                v = v.to(self.dtype) if v.dtype != self.dtype else v
-                v = v.expand(target) if v.shape != target else v
-            else:
-                v = _wrap(xp.broadcast_to(xp.asarray(v, dtype=self.dtype), target).copy())
-            return self._commit(self._snapshot(False) + _index_add_tensor(v, self.shape, key))
-        if not arr.flags.writeable:
-            self._write(arr)  # raises the read-only error
-        xp.add.at(arr, key, xp.broadcast_to(xp.asarray(_data(v), dtype=self.dtype), target))
-        self._bump_version()
-        return self
-
-    def index_put(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
-        return self.clone().index_put_(indices, values, accumulate)
-
-
-def _operator_pair(cls: type[Function]) -> tuple[Callable, Callable]:
-    """``x op o`` (the flat ``_binary`` path) and the reflected ``o op x`` for Python numbers
-    and arrays on the left."""
-
-    def forward(self: Tensor, o: Any) -> Tensor:
-        return _binary(cls, self, o)
-
-    def reflected(self: Tensor, o: Any) -> Tensor:
-        return apply(cls, _const(o), self)
-
-    return forward, reflected
-
-
-# x + o, o + x, ... : one derivative-carrying op each (``ops.elementwise``)
-for _name, _cls in (("add", E.Add), ("sub", E.Sub), ("mul", E.Mul), ("truediv", E.Div),
-                    ("mod", E.Remainder)):
-    _fwd, _ref = _operator_pair(_cls)
-    _fwd.__name__, _ref.__name__ = f"__{_name}__", f"__r{_name}__"
-    setattr(Tensor, _fwd.__name__, _fwd)
-    setattr(Tensor, _ref.__name__, _ref)
-del _name, _cls, _fwd, _ref
-
-
-def _cast_to(dtype: Any) -> Callable:
-    def method(self: Tensor) -> Tensor:
-        return self.to(dtype)
-
-    return method
-
-
-# x.float(), x.long(), ...: PyTorch's dtype shortcuts
-for _name, _dtype in (("float", float32), ("double", float64), ("long", int64), ("int", int32),
-                      ("bool", bool_), ("half", xp.dtype(xp.float16))):
-    _method = _cast_to(_dtype)
-    _method.__name__ = _name
-    setattr(Tensor, _name, _method)
-del _name, _dtype, _method
-
-
-def _unary_method(cls: type[Function]) -> Callable:
-    def method(self: Tensor) -> Tensor:
-        return _unary(cls, self)
-
-    return method
-
-
-# x.exp(), x.tanh(), ...: one op each, through the flat one-input recorder
-for _name, _cls in (("exp", E.Exp), ("log", E.Log), ("log1p", E.Log1p), ("expm1", E.Expm1),
-                    ("sqrt", E.Sqrt), ("rsqrt", E.Rsqrt), ("abs", E.Abs), ("sin", E.Sin),
-                    ("cos", E.Cos), ("tanh", E.Tanh), ("sigmoid", E.Sigmoid), ("relu", E.Relu)):
-    _method = _unary_method(_cls)
-    _method.__name__ = _name
-    _method.__doc__ = (_cls.__doc__ or "").split(";")[0].strip()
-    setattr(Tensor, _name, _method)
-Tensor.absolute = Tensor.abs  # type: ignore[attr-defined]
-del _name, _cls, _method
-
-
-def _inplace_unary(cls: type[Function]) -> Callable:
-    def method(self: Tensor) -> Tensor:
-        return self._inplace(cls)
-
-    return method
-
-
-# x.exp_(), x.relu_(), ...: the op applied in place (see ``Tensor._inplace``)
-for _name, _cls in (("neg_", E.Neg), ("exp_", E.Exp), ("sqrt_", E.Sqrt), ("abs_", E.Abs),
-                    ("relu_", E.Relu), ("sigmoid_", E.Sigmoid), ("tanh_", E.Tanh),
-                    ("log_", E.Log), ("log1p_", E.Log1p), ("expm1_", E.Expm1), ("sin_", E.Sin),
-                    ("cos_", E.Cos), ("rsqrt_", E.Rsqrt), ("reciprocal_", E.Reciprocal)):
-    _method = _inplace_unary(_cls)
-    _method.__name__ = _name
-    setattr(Tensor, _name, _method)
-del _name, _cls, _method
-
-
-def _inplace_step(fn: str) -> Callable:
-    def method(self: Tensor) -> Tensor:
-        return self._inplace(E.ZeroGrad, fn=fn)
-
-    return method
-
-
-# x.sign_(), x.floor_(), ...: the piecewise-constant maps (zero gradient) in place
-for _name in ("sign", "floor", "ceil", "trunc"):
-    _method = _inplace_step(_name)
-    _method.__name__ = _name + "_"
-    setattr(Tensor, _name + "_", _method)
-del _name, _method
-
-_engine.register_tensor_type(Tensor, _wrap)
-
-
-def _index_add_tensor(g: Tensor, shape: tuple[int, ...], key: Any) -> Tensor:
-    """zeros(shape) with g added at ``key`` (repeats accumulate), recorded (F.index_add)."""
-    return apply(I.IndexAdd, g, shape=tuple(shape), key=key)
-
-
 
 
 _ONES: dict[Any, xp.ndarray] = {}
@@ -1772,139 +1180,27 @@ def _one(like: xp.ndarray) -> xp.ndarray:
     return one
 
 
-class _NoGradGuard:
-    def __enter__(self) -> None:
-        self.prev = _GradMode.enabled
-        _GradMode.enabled = False
+# ---- what is made from tables, and the torch.* functions (they need the class) ------------
+from chainrule import _tensor_methods  # noqa: E402
 
-    def __exit__(self, *exc: object) -> None:
-        _GradMode.enabled = self.prev
+_tensor_methods.install(Tensor)
 
+from chainrule._functions import (  # noqa: E402  (re-exported: chainrule.tensor.cat ...)
+    FUNCTIONS as FUNCTIONS,
+)
+from chainrule._functions import (  # noqa: E402
+    _index_add_tensor,
+    where,
+)
+from chainrule._functions import _method_function as _method_function  # noqa: E402
+from chainrule._functions import cat as cat  # noqa: E402
+from chainrule._functions import concat as concat  # noqa: E402
+from chainrule._functions import concatenate as concatenate  # noqa: E402
+from chainrule._functions import einsum as einsum  # noqa: E402
+from chainrule._functions import stack as stack  # noqa: E402
+from chainrule._functions import tensordot as tensordot  # noqa: E402
 
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Concatenate along an existing dimension."""
-    tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError("cat(): expected a non-empty list of Tensors")
-    return apply(S.Cat, *tensors, dim=dim)
-
-
-concat = cat
-concatenate = cat
-
-
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Stack along a new dimension."""
-    tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError("stack expects a non-empty TensorList")
-    shape = tensors[0].shape
-    for k, t in enumerate(tensors):
-        if t.shape != shape:
-            raise RuntimeError(
-                f"stack expects each tensor to be equal size, but got {shape} at entry 0 and "
-                f"{t.shape} at entry {k}"
-            )
-    return cat([t.unsqueeze(dim) for t in tensors], dim)
-
-
-def where(cond: Any, x: Any = None, y: Any = None) -> Any:
-    """``cond ? x : y`` elementwise (with gradients to x and y); ``where(cond)`` = nonzero."""
-    if x is None and y is None:
-        return _wrap(_data(cond)).nonzero(as_tuple=True)
-    c = _data(cond)
-    if isinstance(c, xp.ndarray) and c.dtype != bool:
-        c = c.astype(bool)
-    return apply(E.Where, c, _const(x), _const(y))
-
-
-def einsum(equation: str, *operands: Any) -> Tensor:
-    """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)`` (no ellipsis, no diagonals)."""
-    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
-        operands = tuple(operands[0])
-    return apply(M.Einsum, *operands, equation=equation)
-
-
-def tensordot(a: Tensor, b: Tensor, dims: int = 2) -> Tensor:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    na, nb = a.ndim, b.ndim
-    sa = letters[:na]
-    sb = sa[na - dims :] + letters[na : na + nb - dims]
-    return einsum(f"{sa},{sb}->{sa[: na - dims]}{sb[dims:]}", a, b)
-
-
-def _method_function(name: str) -> Callable:
-    def fn(input: Tensor, *args: Any, **kwargs: Any) -> Any:
-        return getattr(input, name)(*args, **kwargs)
-
-    fn.__name__ = name
-    fn.__doc__ = getattr(Tensor, name).__doc__
-    return fn
-
-
-FUNCTIONS = [
-    "exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "square", "abs", "sign",
-    "sin", "cos", "tan", "tanh", "sigmoid", "relu", "clamp", "clip", "maximum", "minimum",
-    "reciprocal", "floor", "ceil", "round", "trunc", "frac", "isnan", "isinf", "isfinite",
-    "nan_to_num", "sum", "nansum", "mean", "var", "std", "var_mean", "prod", "cumsum", "cumprod",
-    "logsumexp", "amax", "amin", "max", "min", "argmax", "argmin", "argsort", "sort", "topk",
-    "norm", "all", "any", "count_nonzero", "nonzero", "unique", "bincount", "reshape", "flatten",
-    "unflatten", "squeeze", "unsqueeze", "permute", "transpose", "t", "movedim", "swapaxes",
-    "expand_as", "repeat_interleave", "tile", "flip", "fliplr", "flipud", "roll", "narrow",
-    "select", "unbind", "split", "chunk", "tril", "triu", "diagonal", "trace", "masked_fill",
-    "masked_select", "gather", "take_along_dim", "index_add", "scatter", "scatter_add",
-    "index_select", "take", "matmul", "mm",
-    "bmm", "mv", "dot", "outer", "add", "sub", "mul", "div", "true_divide", "pow", "remainder",
-    "fmod", "neg", "softmax", "log_softmax", "allclose", "isclose", "equal", "logical_not",
-    "logical_and", "logical_or", "lerp", "eq", "ne", "lt", "le", "gt", "ge", "numel", "clone",
-    "detach", "sum_to",
-    "diag", "diag_embed", "index_put",  # (h-gaps)
-]
-
-
-_NUMPY_SPELLINGS = {"axis": "dim", "keepdims": "keepdim"}
-
-
-def _torch_kwargs(name: str, kw: dict[str, Any]) -> dict[str, Any]:
-    """``kw`` with NumPy's ``axis=``/``keepdims=`` renamed to ``dim=``/``keepdim=`` (PyTorch's
-    argument parser accepts both spellings wherever a function takes ``dim``/``keepdim``)."""
-    out = {}
-    for k, v in kw.items():
-        torch_name = _NUMPY_SPELLINGS.get(k, k)
-        if torch_name in out or (torch_name != k and torch_name in kw):
-            raise TypeError(f"{name}() got both {torch_name}= and its NumPy spelling {k}=")
-        out[torch_name] = v
-    return out
-
-
-def _accept_numpy_spellings(f: Callable) -> Callable:
-    """Wrap ``f`` (which takes ``dim``/``keepdim``) so ``axis=``/``keepdims=`` work too."""
-    name = f.__name__
-
-    def g(*args: Any, **kw: Any) -> Any:
-        if kw and ("axis" in kw or "keepdims" in kw):
-            kw = _torch_kwargs(name, kw)
-        return f(*args, **kw)
-
-    g.__name__, g.__qualname__, g.__doc__, g.__wrapped__ = name, f.__qualname__, f.__doc__, f
-    return g
-
-
-def _takes_dim(f: Any) -> bool:
-    code = getattr(f, "__code__", None)
-    if code is None:
-        return False
-    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-    return "dim" in names or "keepdim" in names
-
-
-for _name, _f in list(vars(Tensor).items()):
-    if _takes_dim(_f):
-        setattr(Tensor, _name, _accept_numpy_spellings(_f))
-cat = concat = concatenate = _accept_numpy_spellings(cat)
-stack = _accept_numpy_spellings(stack)
-del _name, _f
-
+_engine.register_tensor_type(Tensor, _wrap)
 
 # the Tensor functions ops may call in a Tensor-path derivative (autograd.function.TENSORS)
 register_tensor_functions(Tensor, {

@@ -113,6 +113,8 @@ ROWS = np.array([0, 1, 2, 1])
 CE_T = np.array([1, 3, 0])  # class targets of a (3, 4) input
 CE_T3 = _r.integers(0, 3, (2, 4))  # class targets along dim 1 of a (2, 3, 4) input
 COLS = np.array([3, 0, 1, 3])
+EMB_IDX = np.array([[0, 2, 4], [2, 1, 2]])  # rows of a (5, 3) table, with repeats
+NLL_W = np.array([0.5, 1.0, 2.0, 1.5])  # class weights of a (3, 4) input
 
 S = (3, 4)  # the default shape
 S3 = (2, 3, 4)
@@ -274,6 +276,26 @@ OPS: list[OpSpec] = [
         x, L.tensor(CE_T), reduction="none"), S, gradgrad=True),
     op("cross_entropy_3d_sum", lambda L, x: L.nn.functional.cross_entropy(
         x, L.tensor(CE_T3), reduction="sum"), S3),
+    # the fused NLL pick and its adjoint pair (PickClass / PlaceClass), logsigmoid, erf
+    op("nll_loss", lambda L, x: L.nn.functional.nll_loss(x, L.tensor(CE_T)), S,
+       gradgrad=True),
+    op("nll_loss_weight_ignore", lambda L, x: L.nn.functional.nll_loss(
+        x, L.tensor(CE_T), weight=L.tensor(NLL_W), ignore_index=3), S, gradgrad=True),
+    op("nll_loss_3d_none", lambda L, x: L.nn.functional.nll_loss(
+        x, L.tensor(CE_T3), reduction="none"), S3),
+    op("multi_margin_loss", lambda L, x: L.nn.functional.multi_margin_loss(
+        x, L.tensor(CE_T), p=2), S, gradgrad=True),
+    op("logsigmoid", lambda L, x: L.nn.functional.logsigmoid(x), S, gradgrad=True),
+    op("erf", lambda L, x: _special(L, "Erf", x), S, ref=lambda L, x: L.erf(x),
+       gradgrad=True),
+    op("gelu", lambda L, x: L.nn.functional.gelu(x), S, gradgrad=True),
+    # embedding rows: repeats accumulate; the padding row gets no gradient, and
+    # scale_grad_by_freq divides a row's gradient by its count in the batch
+    op("embedding", lambda L, w: L.nn.functional.embedding(L.tensor(EMB_IDX), w), (5, 3),
+       gradgrad=True),
+    op("embedding_padding_freq", lambda L, w: L.nn.functional.embedding(
+        L.tensor(EMB_IDX), w, padding_idx=2, scale_grad_by_freq=True), (5, 3),
+       fd=False, gradgrad=True),  # (by design not the derivative of the lookup: no FD)
     # elementwise, binary (with broadcasting and Python scalars)
     op("add", lambda L, x, y: x + y, S, S, gradgrad=True),
     op("add_bcast", lambda L, x, y: x + y, (2, 1, 4), (3, 1), gradgrad=True),

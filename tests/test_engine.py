@@ -299,6 +299,40 @@ def test_inplace_on_einsum_operand_raises_when_another_needs_grad() -> None:
             z.backward()
 
 
+@pytest.mark.parametrize("mutate", [
+    lambda c: c.__setitem__(0, False),
+    lambda c: c.zero_(),
+], ids=["setitem", "zero_"])
+@pytest.mark.parametrize("build", [
+    lambda L, c, x, y: L.where(c, x, y),
+    lambda L, c, x, y: L.where(c, 0.5, y),  # only the other branch needs a gradient
+    lambda L, c, x, y: y.masked_fill(c, 0.0),
+], ids=["where", "where_scalar", "masked_fill"])
+def test_inplace_on_where_condition_raises_like_torch(build: Any, mutate: Any) -> None:
+    """where's derivative reads its condition: changing the condition Tensor in place before
+    backward is refused (torch raises too), instead of routing the gradient by new values."""
+    for L in (chainrule, torch):
+        x, y = leaves(L, A[0], A[1])
+        c = L.tensor(np.array([True, False, True, False]))
+        z = build(L, c, x, y).sum()
+        mutate(c)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            z.backward()
+
+
+def test_where_condition_changed_after_backward_or_through_data_matches_torch() -> None:
+    """No false alarm: a condition changed after backward, or through ``.data`` (which skips
+    the version counter, so the gradient follows the new values) behaves as in torch."""
+    def f(L: Any, x: Any, y: Any) -> None:
+        c = L.tensor(np.array([True, False, True, False]))
+        z = L.where(c, x, y)
+        z.sum().backward(retain_graph=True)
+        c.data[0] = False
+        (z * 2.0).sum().backward()
+
+    check_both(f, A[0], A[1])
+
+
 def test_inplace_on_saved_input_raises_naming_op() -> None:
     x = chainrule.tensor(A, requires_grad=True)
     y = x * 2.0

@@ -56,7 +56,6 @@ class _ThreadModes(threading.local):
 
 
 _GradMode = _ThreadModes()
-_GradMode = _ThreadModes()
 
 # numbers recorded nodes in creation order (``Function.seq``)
 next_seq = itertools.count(1).__next__

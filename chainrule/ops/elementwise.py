@@ -450,7 +450,9 @@ def _minmax_vjp(fn: Function, g: Any, greater: bool) -> tuple:
 class Where(Function):
     """out = cond ? x : y;  dx = g [cond], dy = g [¬cond]."""
 
-    saves = ()
+    # the derivative reads the condition: a condition Tensor changed in place before backward
+    # is refused (as in PyTorch), rather than silently routing the gradient by its new values
+    saves = (0,)
 
     def forward(self, cond: Any, x: Any, y: Any) -> Any:
         out = xp.where(cond, x, y)

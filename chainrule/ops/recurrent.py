@@ -134,6 +134,20 @@ def recompute_vjp(fn: Function, reference: Callable[..., Any], g: Any) -> tuple:
     return tuple(result)
 
 
+class _FusedRecurrence(Function):
+    """A fused recurrence (:class:`RecurrentScan`, :class:`MaskedLSTMScan`): hand-written BPTT
+    on arrays as ``fast_backward``, which the engine's array pass calls; under
+    ``create_graph`` the gradient is the differentiable vector-Jacobian product of the
+    composite ``self.reference`` that the op's forward was given (:func:`recompute_vjp`)."""
+
+    reference: Callable[..., Any] | None = None
+
+    def backward(self, g: Any) -> tuple:
+        if _GradMode.enabled:  # create_graph: differentiate the composite instead
+            return recompute_vjp(self, self.reference, g)
+        return tuple(None if a is None else TENSORS.wrap(a) for a in self.fast_backward(g._array))
+
+
 class FlatPart(Function):
     """out = flat[start : start + n].reshape(shape) (a view);  dflat = g placed at that range.
 
@@ -153,7 +167,7 @@ class FlatPart(Function):
         return (F.index_add(g.reshape(-1), self.inputs[0]._array.shape, self.key),)
 
 
-class RecurrentScan(Function):
+class RecurrentScan(_FusedRecurrence):
     """One recurrent layer (1 or 2 directions) over a whole sequence, packed into one array.
 
     Inputs: ``xproj`` = x W_ihᵀ + b_ih for every step and direction, ``(T, B, D·G)`` (or
@@ -208,11 +222,6 @@ class RecurrentScan(Function):
         if mode == "LSTM":
             flat[n_out + n_h:] = c.cs[T].reshape(-1)
         return flat
-
-    def backward(self, g: Any) -> tuple:
-        if _GradMode.enabled:  # create_graph: a differentiable backward (see module docstring)
-            return recompute_vjp(self, self.reference, g)
-        return tuple(None if a is None else TENSORS.wrap(a) for a in self.fast_backward(g._array))
 
     def fast_backward(self, gd: Any) -> tuple:
         """BPTT on arrays (the engine calls it when no graph of the backward is recorded)."""
@@ -353,7 +362,7 @@ class RecurrentScan(Function):
         return tuple(out)
 
 
-class MaskedLSTMScan(Function):
+class MaskedLSTMScan(_FusedRecurrence):
     """The LSTM recurrence over a whole sequence with dropout masks on c_t or g_t.
 
     Inputs: ``xproj`` (T, B, 4H) = x_t W_ihᵀ + b_ih (time-major), ``w_hh`` (4H, H), ``b_hh``
@@ -415,11 +424,6 @@ class MaskedLSTMScan(Function):
             xp.multiply(o, tcs[t], out=hs[t + 1])
         self.hs, self.cs, self.acts, self.tcs, self.gms = hs, cs, acts, tcs, gms
         return hs[1:].transpose(0, 2, 1).copy()
-
-    def backward(self, g: Any) -> tuple:
-        if _GradMode.enabled:  # create_graph: differentiate the composite instead
-            return recompute_vjp(self, self.reference, g)
-        return tuple(None if a is None else TENSORS.wrap(a) for a in self.fast_backward(g._array))
 
     def fast_backward(self, gy: Any) -> tuple:
         """BPTT on arrays (see the class docstring for the recurrence)."""

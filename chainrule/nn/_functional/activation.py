@@ -28,26 +28,6 @@ __all__ = [
 ]
 
 
-class Erf(Function):
-    """out = erf(x) = (2/√π) ∫₀ˣ e^(-t²) dt;  dx = g (2/√π) e^(-x²).
-
-    # NOTE: a primitive because erf has no expression in the other primitives (exact GELU).
-    """
-
-    saves = (0,)
-
-    def forward(self, x: Any) -> Any:
-        # SciPy is imported on first use: importing scipy.special costs ~0.25 s, which
-        # ``import chainrule.nn`` should not pay
-        from scipy.special import erf
-
-        return erf(x).astype(x.dtype, copy=False)
-
-    def backward(self, g: Tensor) -> tuple:
-        x = self.inputs[0]
-        return (g * ((x * x).neg().exp() * (2.0 / math.sqrt(math.pi))),)
-
-
 class LogSigmoid(Function):
     """out = log σ(x) = min(x, 0) - log(1 + e^(-|x|));  dx = g σ(-x).
 
@@ -59,13 +39,22 @@ class LogSigmoid(Function):
     def forward(self, x: Any) -> Any:
         return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
 
-    def backward(self, g: Tensor) -> tuple:
-        return (g * (-self.inputs[0]).sigmoid(),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        (x,) = F.inputs(self)
+        return (g * F.apply(E.Sigmoid, -x),)
+
+
+def _erf_op() -> type[Function]:
+    # the primitive is ``ops.special.Erf``, imported on first use: ``ops.special`` imports
+    # scipy.special (~0.25 s), which ``import chainrule.nn`` should not pay
+    from chainrule.ops.special import Erf
+
+    return Erf
 
 
 def erf(input: Tensor) -> Tensor:
     """The error function erf(x)."""
-    return apply(Erf, input)
+    return apply(_erf_op(), input)
 
 
 def _inplace(input: Tensor, fn: Callable[[Tensor], Tensor], inplace: bool) -> Tensor:
@@ -181,7 +170,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x Φ(x) = x (1 + erf(x/√2)) / 2, or with ``approximate='tanh'``
     x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2  (Hendrycks & Gimpel 2016)."""
     if approximate == "none":
-        return input * (apply(Erf, input * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
+        return input * (apply(_erf_op(), input * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
     if approximate == "tanh":
         inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
         return input * (inner.tanh() + 1.0) * 0.5

@@ -7,7 +7,6 @@ from typing import Any
 from chainrule.autograd.engine import Function, no_grad
 from chainrule.backend import int64, xp
 from chainrule.ops import matmul as M
-from chainrule.ops.index import IndexAdd
 from chainrule.tensor import Tensor, _wrap, apply
 
 __all__ = ["linear", "bilinear", "embedding", "one_hot"]
@@ -115,19 +114,19 @@ class EmbeddingLookup(Function):
         self.idx, self.padding_idx, self.scale = idx, padding_idx, scale_grad_by_freq
         return xp.take(w, idx, axis=0)
 
-    def backward(self, g: Tensor) -> tuple:
+    def vjp(self, g: Any, F: Any) -> tuple:
         idx = self.idx
-        n_rows = self.inputs[0].shape[0]
-        factor = None
+        shape = self.inputs[0]._array.shape
+        factor = None  # a constant per position: 0 at padding, 1/count with scale_grad_by_freq
         if self.padding_idx is not None:
             factor = (idx != self.padding_idx).astype(g.dtype)
         if self.scale:
-            counts = xp.bincount(idx.reshape(-1), minlength=n_rows)
+            counts = xp.bincount(idx.reshape(-1), minlength=shape[0])
             inv = 1.0 / counts[idx].astype(g.dtype)
             factor = inv if factor is None else factor * inv
         if factor is not None:
             g = g * factor[..., None]
-        return (IndexAdd.apply_to(g, self.inputs[0].shape, idx),)
+        return (F.index_add(g, shape, idx),)
 
 
 def _embedding_renorm_(weight: Tensor, idx: Any, max_norm: float, norm_type: float) -> None:

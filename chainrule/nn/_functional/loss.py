@@ -172,9 +172,9 @@ class PickClass(Function):
         self.dim, self.index = dim, index
         return xp.take_along_axis(x, xp.expand_dims(index, dim), axis=dim).squeeze(dim)
 
-    def backward(self, g: Tensor) -> tuple:
-        return (apply(PlaceClass, g, dim=self.dim, index=self.index,
-                      n=self.inputs[0].shape[self.dim]),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.apply(PlaceClass, g, dim=self.dim, index=self.index,
+                        n=self.inputs[0]._array.shape[self.dim]),)
 
 
 class PlaceClass(Function):
@@ -191,8 +191,8 @@ class PlaceClass(Function):
         xp.put_along_axis(out, xp.expand_dims(index, dim), xp.expand_dims(g, dim), axis=dim)
         return out
 
-    def backward(self, gg: Tensor) -> tuple:
-        return (apply(PickClass, gg, dim=self.dim, index=self.index),)
+    def vjp(self, gg: Any, F: Any) -> tuple:
+        return (F.apply(PickClass, gg, dim=self.dim, index=self.index),)
 
 
 def _class_dim(input: Tensor, name: str) -> int:
@@ -261,9 +261,9 @@ class NLL(Function):
         terms = picked * coef
         return xp.asarray(terms.sum(), dtype=x.dtype) if reduce else terms
 
-    def backward(self, g: Tensor) -> tuple:
-        return (apply(PlaceClass, g * self.coef, dim=self.dim, index=self.index,
-                      n=self.inputs[0].shape[self.dim]),)
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return (F.apply(PlaceClass, g * self.coef, dim=self.dim, index=self.index,
+                        n=self.inputs[0]._array.shape[self.dim]),)
 
 
 class CrossEntropy(Function):

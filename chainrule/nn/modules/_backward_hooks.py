@@ -25,7 +25,12 @@ from chainrule.tensor import Tensor, _wrap, apply
 
 
 class _Gate(Function):
-    """out = 0 (a 0-d dummy tying tensors together);  dx_i = the gradient its tap collected."""
+    """out = 0 (a 0-d dummy tying tensors together);  dx_i = the gradient its tap collected.
+
+    The gate and its taps keep a Tensor ``backward`` rather than ``vjp(g, F)``: what they run
+    is not a derivative but the user's hooks, whose contract is Tensors in and Tensors out in
+    both passes, so the engine's wrapping of the array pass is exactly the conversion needed.
+    """
 
     saves = ()
 
