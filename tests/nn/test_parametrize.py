@@ -93,7 +93,7 @@ def test_training_steps_match_torch():
     ot = torch.optim.SGD(t.parameters(), lr=0.1, momentum=0.9)
     x, y = rng(4).standard_normal((8, 5)), rng(5).standard_normal((8, 5))
     for _ in range(4):
-        for mod, opt, lib, conv in ((c, oc, cr, as_cr), (t, ot, torch, as_torch)):
+        for mod, opt, conv in ((c, oc, as_cr), (t, ot, as_torch)):
             opt.zero_grad()
             loss = ((mod(conv(x)) - conv(y)) ** 2).mean()
             loss.backward()
