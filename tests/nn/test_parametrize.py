@@ -262,14 +262,15 @@ def test_spectral_norm_training_with_adam_matches_torch():
 
 
 # ---- orthogonal -------------------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [0.3, 3.0])  # 3.0: matrix_exp scales and squares
 @pytest.mark.parametrize("omap", ["matrix_exp", "cayley", "householder"])
-def test_orthogonal_square_matches_torch(omap):
+def test_orthogonal_square_matches_torch(omap, scale):
     t = TPZ.orthogonal(torch.nn.Linear(4, 4).double(), orthogonal_map=omap)
     c = PZ.orthogonal(nn.Linear(4, 4).double(), orthogonal_map=omap)
     _copy_state(c, t)  # original (−I) and base
     # move the original off −I so the map is exercised away from its fixed point; the diagonal
     # stays −1 (householder reads it as the integer sign of each column, as torch does)
-    a = rng(12).standard_normal((4, 4)) * 0.3
+    a = rng(12).standard_normal((4, 4)) * scale
     np.fill_diagonal(a, 0.0)
     with torch.no_grad():
         t.parametrizations.weight.original.add_(as_torch(a))
@@ -303,3 +304,24 @@ def test_orthogonal_householder_without_trivialization_matches_torch():
         PZ.orthogonal(nn.Linear(3, 5), name="bias")
     with pytest.raises(ValueError, match='orthogonal_map has to be one of'):
         PZ.orthogonal(nn.Linear(3, 5), orthogonal_map="qr")
+
+
+@pytest.mark.parametrize("kind", ["orthogonal", "weight_norm"])
+def test_parametrized_lstm_recurrent_weight_matches_torch(kind):
+    """The recurrent layers read their weights through getattr, so a parametrized
+    ``weight_hh_l0`` is used (the classic orthogonal-RNN use)."""
+    t = torch.nn.LSTM(3, 4, batch_first=True).double()
+    c = nn.LSTM(3, 4, batch_first=True).double()
+    c.load_state_dict(t.state_dict())
+    getattr(TPZ, kind)(t, "weight_hh_l0")
+    getattr(PZ, kind)(c, "weight_hh_l0")
+    assert list(c.state_dict()) == list(t.state_dict())
+    c.load_state_dict(t.state_dict())
+    x = rng(15).standard_normal((2, 5, 3))
+    out_c, out_t = c(as_cr(x, True))[0], t(as_torch(x, True))[0]
+    assert_close(out_c, out_t)
+    g = rng(16).standard_normal(tuple(out_t.shape))
+    out_c.backward(cr.tensor(g))
+    out_t.backward(as_torch(g))
+    for (n, pc), (_, pt) in zip(c.named_parameters(), t.named_parameters()):
+        assert_close(pc.grad, pt.grad, what=n)
