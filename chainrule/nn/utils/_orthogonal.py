@@ -21,7 +21,6 @@ from enum import Enum, auto
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
 from chainrule.autograd.engine import no_grad
 from chainrule.backend import xp
@@ -67,6 +66,8 @@ def householder_product(a: Tensor, tau: Tensor) -> Tensor:
 
 
 def _lapack(name: str, a: np.ndarray) -> Any:
+    import scipy.linalg  # on first use: it costs ~0.5 s at `import chainrule.nn`
+
     return scipy.linalg.get_lapack_funcs((name,), (a,))[0]
 
 
