@@ -10,6 +10,7 @@ from chainrule.nn._functional.attention import *  # noqa: F403
 from chainrule.nn._functional.conv import *  # noqa: F403
 from chainrule.nn._functional.distance import *  # noqa: F403
 from chainrule.nn._functional.dropout import *  # noqa: F403
+from chainrule.nn._functional.embedding_bag import *  # noqa: F403
 from chainrule.nn._functional.linear import *  # noqa: F403
 from chainrule.nn._functional.loss import *  # noqa: F403
 from chainrule.nn._functional.normalization import *  # noqa: F403

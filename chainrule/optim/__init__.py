@@ -24,14 +24,15 @@ from chainrule.optim.sgd import SGD
 __all__ = [
     "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adadelta", "Adamax", "NAdam", "RAdam",
     "Rprop", "ASGD", "LBFGS", "Newton", "Optimizer", "lr_scheduler", "schedules", "lr_finder",
+    "swa_utils",
 ]
 
 
 def __getattr__(name: str) -> object:
-    if name == "lr_finder":  # imported on first use: it pulls in the training helpers
+    if name in ("lr_finder", "swa_utils"):  # imported on first use: they pull in nn / training
         import importlib
 
-        mod = importlib.import_module("chainrule.optim.lr_finder")
+        mod = importlib.import_module(f"chainrule.optim.{name}")
         globals()[name] = mod
         return mod
     raise AttributeError(f"module 'chainrule.optim' has no attribute {name!r}")

@@ -373,11 +373,12 @@ class RNNBase(Module):
             sl = slice(layer * D, (layer + 1) * D)
             h0_l = None if h0 is None else h0[sl]
             c0_l = None if c0 is None else c0[sl]
-            w_ih = [self._parameters[f"weight_ih_l{layer}{s}"] for s in self._suffixes()]
-            b_ih = [self._parameters.get(f"bias_ih_l{layer}{s}") for s in self._suffixes()]
-            w_hh = [self._weight_drop(self._parameters[f"weight_hh_l{layer}{s}"], rng)
+            # getattr, not _parameters: a parametrized or weight-normed weight is computed
+            w_ih = [getattr(self, f"weight_ih_l{layer}{s}") for s in self._suffixes()]
+            b_ih = [getattr(self, f"bias_ih_l{layer}{s}", None) for s in self._suffixes()]
+            w_hh = [self._weight_drop(getattr(self, f"weight_hh_l{layer}{s}"), rng)
                     for s in self._suffixes()]
-            b_hh = [self._parameters.get(f"bias_hh_l{layer}{s}") for s in self._suffixes()]
+            b_hh = [getattr(self, f"bias_hh_l{layer}{s}", None) for s in self._suffixes()]
             if fused and not uses_rows(self.mode, x.dtype):
                 # NumPy gate blocks: the projection runs inside the scan, written gate-major
                 # with the biases folded in (ops.recurrent._Scan._project)

@@ -1,6 +1,6 @@
-"""PyTorch's module path ``torch.nn.modules.sparse``: ``Embedding`` (the class of
-:mod:`chainrule.nn.modules.embedding`; ``EmbeddingBag`` is not implemented)."""
+"""PyTorch's module path ``torch.nn.modules.sparse``: ``Embedding`` and ``EmbeddingBag`` (the
+classes of :mod:`chainrule.nn.modules.embedding`)."""
 
-from chainrule.nn.modules.embedding import Embedding
+from chainrule.nn.modules.embedding import Embedding, EmbeddingBag
 
-__all__ = ["Embedding"]
+__all__ = ["Embedding", "EmbeddingBag"]

@@ -1,7 +1,8 @@
-"""``chainrule.nn.utils``: gradient clipping, parameter/vector conversion, explicit penalties and
-the max-norm constraint."""
+"""``chainrule.nn.utils``: gradient clipping, parameter/vector conversion, explicit penalties,
+the max-norm constraint, parametrizations (``parametrize``, ``parametrizations``) and the legacy
+``weight_norm`` / ``spectral_norm`` hooks."""
 
-from chainrule.nn.utils import rnn
+from chainrule.nn.utils import parametrizations, parametrize, rnn
 from chainrule.nn.utils.clip_grad import (
     clip_grad_norm,
     clip_grad_norm_,
@@ -11,9 +12,12 @@ from chainrule.nn.utils.clip_grad import (
 )
 from chainrule.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
 from chainrule.nn.utils.penalty import elastic_net_penalty, l1_penalty, l2_penalty, max_norm_
+from chainrule.nn.utils.spectral_norm import remove_spectral_norm, spectral_norm
+from chainrule.nn.utils.weight_norm import remove_weight_norm, weight_norm
 
 __all__ = [
     "clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grads_with_norm_",
     "get_total_norm", "parameters_to_vector", "vector_to_parameters", "l1_penalty",
-    "l2_penalty", "elastic_net_penalty", "max_norm_",
+    "l2_penalty", "elastic_net_penalty", "max_norm_", "weight_norm", "remove_weight_norm",
+    "spectral_norm", "remove_spectral_norm", "parametrize", "parametrizations",
 ]
