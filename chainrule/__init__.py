@@ -114,7 +114,13 @@ from chainrule import autograd  # noqa: E402
 _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
     "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
-    "onnx", "distributions", "compile", "backends",
+    "onnx", "distributions", "compile", "backends", "amp", "jit", "testing", "cpu",
+}
+# PyTorch's legacy typed constructors (chainrule._legacy) and torch.autocast (chainrule.amp).
+_FROM = {
+    **dict.fromkeys(("FloatTensor", "DoubleTensor", "HalfTensor", "ByteTensor", "CharTensor",
+                     "ShortTensor", "IntTensor", "LongTensor", "BoolTensor"), "_legacy"),
+    "autocast": "amp", "set_printoptions": "_printing", "get_printoptions": "_printing",
 }
 
 
@@ -123,6 +129,8 @@ def __getattr__(name: str) -> Any:
         mod = importlib.import_module(f"chainrule.{name}")
         globals()[name] = mod
         return mod
+    if name in _FROM:
+        return getattr(importlib.import_module(f"chainrule.{_FROM[name]}"), name)
     if name in ("save", "load"):
         mod = importlib.import_module("chainrule.serialization")
         return getattr(mod, name)

@@ -22,3 +22,11 @@ def manual_seed_all(seed: int) -> None:
 
 def synchronize() -> None:
     """No-op: CPU work is synchronous."""
+
+
+def __getattr__(name: str) -> object:
+    if name == "amp":  # chainrule.cuda.amp: PyTorch's deprecated spelling of chainrule.amp
+        import importlib
+
+        return importlib.import_module("chainrule.cuda.amp")
+    raise AttributeError(f"module 'chainrule.cuda' has no attribute {name!r}")
