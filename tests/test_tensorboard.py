@@ -22,7 +22,8 @@ def _events(log_dir: str) -> list:
 
     out = []
     for path in glob.glob(os.path.join(log_dir, "events.out.tfevents.*")):
-        data = open(path, "rb").read()
+        with open(path, "rb") as f:
+            data = f.read()
         i = 0
         while i < len(data):
             (n,) = struct.unpack("<Q", data[i:i + 8])
