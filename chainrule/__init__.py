@@ -120,7 +120,8 @@ _LAZY = {
 _FROM = {
     **dict.fromkeys(("FloatTensor", "DoubleTensor", "HalfTensor", "ByteTensor", "CharTensor",
                      "ShortTensor", "IntTensor", "LongTensor", "BoolTensor"), "_legacy"),
-    "autocast": "amp", "set_printoptions": "_printing", "get_printoptions": "_printing",
+    "autocast": "amp", "is_autocast_enabled": "amp", "get_autocast_dtype": "amp",
+    "set_printoptions": "_printing", "get_printoptions": "_printing",
 }
 
 

@@ -155,5 +155,8 @@ def test_nested_checkpoints_and_errors() -> None:
         warnings.simplefilter("error")
         with chainrule.no_grad():
             assert checkpoint(cm, xt, use_reentrant=False).grad_fn is None
+    y = checkpoint(cm, chainrule.tensor(x, requires_grad=True), use_reentrant=False)
+    with pytest.raises(RuntimeError, match="create_graph"):
+        chainrule.autograd.grad(y.sum(), list(cm.parameters()), create_graph=True)
     with pytest.raises(ValueError, match="segments"):
         checkpoint_sequential(cm, 0, xt, use_reentrant=False)

@@ -176,8 +176,12 @@ class _Checkpoint(Function):
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Any) -> tuple:
         from chainrule.autograd import grad as autograd_grad
-        from chainrule.autograd.engine import enable_grad, run_backward
+        from chainrule.autograd.engine import enable_grad, is_grad_enabled, run_backward
 
+        if is_grad_enabled():  # the engine records the backward only under create_graph=True
+            raise RuntimeError("chainrule.utils.checkpoint does not support a gradient of a "
+                               "gradient (create_graph=True) through a checkpoint; call the "
+                               "function without checkpoint for higher-order derivatives")
         run: _Run = ctx.run
         saved = ctx.saved_tensors
         n_args = len(saved) - run.n_params
