@@ -127,6 +127,31 @@ BoolTensor = _make("BoolTensor", backend.bool_)
 TYPES: dict[str, type] = {name: globals()[name] for name in _NAMES}
 
 
+class _CudaTensorTypeMeta(type):
+    """``chainrule.cuda.FloatTensor`` ...: names that exist (so ``T = torch.cuda.FloatTensor if
+    cuda else torch.FloatTensor`` runs), are never an instance, and refuse to build, as
+    PyTorch without CUDA."""
+
+    dtype: np.dtype
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"type chainrule.cuda.{cls.__name__} not available: chainrule runs on "
+                        "the CPU only (chainrule.cuda.is_available() is False)")
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return False
+
+    def __repr__(cls) -> str:
+        return f"<class 'chainrule.cuda.{cls.__name__}'>"
+
+
+CUDA_TYPES: dict[str, type] = {
+    name: _CudaTensorTypeMeta(name, (), {"dtype": dt, "is_cuda": True,
+                                         "__module__": "chainrule.cuda"})
+    for name, dt in _NAMES.items()
+}
+
+
 def type_name(dtype: Any) -> str:
     """``'chainrule.FloatTensor'`` for float32 etc. (PyTorch's ``Tensor.type()`` string with
     ``torch`` replaced by ``chainrule``)."""
@@ -139,6 +164,9 @@ def _parse(spec: Any) -> np.dtype:
     """A typed class, a type string or a dtype, as the dtype it names."""
     if isinstance(spec, _TensorTypeMeta):
         return spec.dtype
+    if isinstance(spec, _CudaTensorTypeMeta):
+        raise RuntimeError(f"cannot cast to chainrule.cuda.{spec.__name__}: CUDA is not "
+                           "available (chainrule runs on 'cpu' only)")
     if isinstance(spec, str):
         parts = spec.split(".")
         if len(parts) == 3 and parts[1] == "cuda":

@@ -101,6 +101,19 @@ def test_type_casts_like_torch() -> None:
         tensor_type(x, "torch.cuda.FloatTensor")
 
 
+def test_cuda_typed_names_exist_and_refuse_like_torch() -> None:
+    for lib in (torch, chainrule):
+        T = lib.cuda.FloatTensor if lib.cuda.is_available() else lib.FloatTensor
+        assert T is lib.FloatTensor
+        assert not isinstance(lib.ones(1), lib.cuda.FloatTensor)
+        with pytest.raises(TypeError, match="not available"):
+            lib.cuda.LongTensor([1])
+    with pytest.raises(RuntimeError, match="CUDA"):
+        tensor_type(chainrule.ones(1), chainrule.cuda.FloatTensor)
+    with pytest.raises(AttributeError):
+        chainrule.cuda.NoSuchTensor  # noqa: B018
+
+
 @pytest.mark.xfail(strict=True, reason="needs the one-line change in tensor.py: "
                    "Tensor.type delegating to chainrule._legacy.tensor_type (see docs/pytorch.md)")
 def test_tensor_type_method_uses_legacy_names() -> None:
