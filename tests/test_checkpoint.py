@@ -150,7 +150,7 @@ def test_nested_checkpoints_and_errors() -> None:
     with pytest.warns(UserWarning, match="None of the inputs"):
         assert not checkpoint(cm, xt, use_reentrant=True).requires_grad  # as torch
     with pytest.warns(UserWarning, match="use_reentrant"):
-        checkpoint(cm, xt)
+        checkpoint(cm, chainrule.tensor(x, requires_grad=True))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with chainrule.no_grad():
