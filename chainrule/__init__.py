@@ -119,7 +119,14 @@ _linalg_api.install_tensor_methods(Tensor)  # x.inverse(), x.addmm(...): modules
 _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
     "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
-    "onnx", "distributions", "compile", "backends", "linalg",
+    "onnx", "distributions", "compile", "backends", "linalg", "amp", "jit", "testing", "cpu",
+}
+# PyTorch's legacy typed constructors (chainrule._legacy) and torch.autocast (chainrule.amp).
+_FROM = {
+    **dict.fromkeys(("FloatTensor", "DoubleTensor", "HalfTensor", "ByteTensor", "CharTensor",
+                     "ShortTensor", "IntTensor", "LongTensor", "BoolTensor"), "_legacy"),
+    "autocast": "amp", "is_autocast_enabled": "amp", "get_autocast_dtype": "amp",
+    "set_printoptions": "_printing", "get_printoptions": "_printing",
 }
 
 
@@ -132,6 +139,8 @@ def __getattr__(name: str) -> Any:
         fn = _linalg_api.load(name)
         globals()[name] = fn
         return fn
+    if name in _FROM:
+        return getattr(importlib.import_module(f"chainrule.{_FROM[name]}"), name)
     if name in ("save", "load"):
         mod = importlib.import_module("chainrule.serialization")
         return getattr(mod, name)

@@ -98,6 +98,7 @@ def test_pytorch(capsys, monkeypatch, tmp_path):
     assert (tmp_path / "checkpoint.safetensors").exists()
     assert tuple(env["per_example"]["0.weight"].shape) == (8, 32, 2)
     assert type(env["lazy"][3]) is env["torch"].nn.Linear and env["lazy"][3].in_features == 32
+    assert env["scale_after"] == 128.0  # GradScaler backed off after the inf step
 
 
 def test_diagnostics(capsys, monkeypatch, tmp_path):

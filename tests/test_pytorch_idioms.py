@@ -35,6 +35,7 @@ PROGRAMS = sorted(p.name for p in HERE.glob("*.py") if p.name != "run.py")
 # Absolute tolerance on |metric(torch) - metric(chainrule)|, and why.
 TOLERANCE: dict[str, float] = {
     "accelerator_device.py": 0.05,          # held-out accuracy (100 points), ~0.97
+    "amp_checkpoint_legacy.py": 0.05,       # held-out accuracy (100 points), 0.97-0.98
     "batchnorm_dropout_eval.py": 0.03,      # held-out accuracy (200 points, margin), ~1.0
     "bigram_counts.py": 1e-5,               # NLL of counted bigrams: same data, exact
     "bigram_neural.py": 0.03,               # NLL after gradient descent, floor ~1.45

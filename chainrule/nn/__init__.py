@@ -13,6 +13,10 @@ def __getattr__(name: str) -> object:
         from chainrule.distributed.sync_batchnorm import SyncBatchNorm
 
         return SyncBatchNorm
+    if name == "DataParallel":
+        from chainrule.nn.data_parallel import DataParallel
+
+        return DataParallel
     if name == "parallel":
         import importlib
 

@@ -22,3 +22,15 @@ def manual_seed_all(seed: int) -> None:
 
 def synchronize() -> None:
     """No-op: CPU work is synchronous."""
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name == "amp":  # chainrule.cuda.amp: PyTorch's deprecated spelling of chainrule.amp
+        return importlib.import_module("chainrule.cuda.amp")
+    if name.endswith("Tensor"):  # legacy chainrule.cuda.FloatTensor ...: exist, never build
+        types = importlib.import_module("chainrule._legacy").CUDA_TYPES
+        if name in types:
+            return types[name]
+    raise AttributeError(f"module 'chainrule.cuda' has no attribute {name!r}")
