@@ -39,10 +39,7 @@ from chainrule.autograd.inplace import (
 )
 from chainrule.backend import (
     asarray,
-    bool_,
     default_dtype,
-    float32,
-    int64,
     is_floating,
     to_dtype,
     xp,
@@ -307,10 +304,11 @@ class Tensor(_ShapeMethods):
             return apply(E.Cast, self, dtype=dtype)
         return _wrap(self._array.astype(dtype))
 
-    def type(self, dtype: Any = None) -> Any:
-        if dtype is None:
-            return f"chainrule.{self.dtype}"
-        return self.to(dtype)
+    def type(self, dtype: Any = None, non_blocking: bool = False, **kwargs: Any) -> Any:
+        """``'chainrule.FloatTensor'``-style name, or a cast to a dtype / legacy type name."""
+        from chainrule._legacy import tensor_type
+
+        return tensor_type(self, dtype, non_blocking, **kwargs)
 
     def type_as(self, other: Tensor) -> Tensor:
         """This tensor cast to ``other``'s dtype (itself when it already has it)."""
@@ -356,19 +354,10 @@ class Tensor(_ShapeMethods):
         return int(self.item())
 
     def __repr__(self) -> str:
-        body = xp.array2string(
-            self._array, precision=4, separator=", ", prefix="tensor(", threshold=1000,
-            suppress_small=False,
-        )
-        extras = []
-        if self._array.dtype not in (float32, int64, bool_) or self._array.size == 0:
-            extras.append(f"dtype=chainrule.{self._array.dtype}")
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        tail = "".join(", " + e for e in extras)
-        return f"tensor({body}{tail})"
+        """PyTorch's layout and number formatting, under ``set_printoptions``."""
+        from chainrule._printing import tensor_repr
+
+        return tensor_repr(self)
 
     __str__ = __repr__
 

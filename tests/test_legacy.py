@@ -115,8 +115,6 @@ def test_cuda_typed_names_exist_and_refuse_like_torch() -> None:
         chainrule.cuda.NoSuchTensor  # noqa: B018
 
 
-@pytest.mark.xfail(strict=True, reason="needs the one-line change in tensor.py: "
-                   "Tensor.type delegating to chainrule._legacy.tensor_type (see docs/pytorch.md)")
 def test_tensor_type_method_uses_legacy_names() -> None:
     with warnings.catch_warnings():
         assert chainrule.ones(2).type() == "chainrule.FloatTensor"

@@ -102,7 +102,5 @@ def test_lazy_names_and_bad_profile() -> None:
         set_printoptions(profile="long")
 
 
-@pytest.mark.xfail(strict=True, reason="needs the one-line change in tensor.py: __repr__ "
-                   "returning chainrule._printing.tensor_repr(self)")
 def test_tensor_repr_uses_print_options() -> None:
     assert repr(chainrule.tensor([1.0, 2.5])) == "tensor([1.0000, 2.5000])"

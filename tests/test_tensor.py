@@ -403,7 +403,7 @@ def test_setitem_casts_and_refuses_expanded_view() -> None:
 
 # ---- repr ----------------------------------------------------------------------------------
 def test_repr() -> None:
-    assert repr(chainrule.tensor([1.0, 2.5])) == "tensor([1. , 2.5])"
+    assert repr(chainrule.tensor([1.0, 2.5])) == "tensor([1.0000, 2.5000])"  # as torch
     assert repr(chainrule.tensor([1, 2])) == "tensor([1, 2])"
     assert "dtype=chainrule.float64" in repr(chainrule.tensor([1.0], dtype=chainrule.float64))
     assert "requires_grad=True" in repr(chainrule.ones(1, requires_grad=True))
