@@ -730,8 +730,19 @@ def _hypers(group: dict, live_lr: bool = True) -> dict:
     return {k: v for k, v in group.items() if k not in skip}
 
 
+# one capture at a time in the process: a capture swaps the arrays of every live tensor and
+# sets the one tracer, so a second thread's capture waits (its eager work never does)
+_CAPTURE_LOCK = threading.Lock()
+
+
 def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> tuple[Any, Any]:
     """Run ``fn`` eagerly under the tracer; returns (its result, the program or a reason)."""
+    with _CAPTURE_LOCK:
+        return _capture_now(fn, args, kwargs, tensors)
+
+
+def _capture_now(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]
+                 ) -> tuple[Any, Any]:
     global _TRACER
     from chainrule.nn.modules.module import Module
     from chainrule.optim.optimizer import Optimizer

@@ -664,3 +664,48 @@ def test_axpy_with_a_0d_coefficient_rounds_like_a_python_float() -> None:
     axpy(-0.1 * 0.9, x, eager)
     axpy(np.asarray(-0.1 * 0.9), x, captured)
     np.testing.assert_array_equal(eager, captured)
+
+
+def test_threads_compiling_their_own_steps_equal_single_threaded_eager() -> None:
+    """Four threads each train their own model under chainrule.compile at the same time:
+    every thread's weights equal its single-threaded eager run bit for bit (captures take
+    turns; replays and eager work run concurrently)."""
+    import threading
+
+    def train(seed: int, compiled: bool) -> list[np.ndarray]:
+        gen = cr.Generator().manual_seed(seed)
+        model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 3))
+        with cr.no_grad():
+            for p in model.parameters():
+                p.copy_(cr.randn(*p.shape, generator=gen) * 0.3)
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+        rng = np.random.default_rng(seed)
+        x = cr.tensor(rng.standard_normal((32, 8)).astype(np.float32))
+        y = cr.tensor(rng.integers(0, 3, 32))
+        step = _train_step(model, opt)
+        fn = cr.compile(step) if compiled else step
+        for _ in range(30):
+            fn(x, y)
+        return [p.detach().numpy().copy() for p in model.parameters()]
+
+    ref = [train(s, False) for s in range(4)]
+    got: dict[int, Any] = {}
+    errors: list[BaseException] = []
+
+    def run(s: int) -> None:
+        try:
+            got[s] = train(s, True)
+        except BaseException as e:  # (reported below, not lost in the thread)
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in range(4)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    for s in range(4):
+        for a, b in zip(ref[s], got[s]):
+            np.testing.assert_array_equal(a, b)
