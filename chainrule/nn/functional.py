@@ -13,6 +13,7 @@ from chainrule.nn._functional.distance import *  # noqa: F403
 from chainrule.nn._functional.dropout import *  # noqa: F403
 from chainrule.nn._functional.linear import *  # noqa: F403
 from chainrule.nn._functional.loss import *  # noqa: F403
+from chainrule.nn._functional.losses_more import *  # noqa: F403
 from chainrule.nn._functional.normalization import *  # noqa: F403
 from chainrule.nn._functional.padding import *  # noqa: F403
 from chainrule.nn._functional.pooling import *  # noqa: F403

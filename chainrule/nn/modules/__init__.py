@@ -16,6 +16,7 @@ from chainrule.nn.modules.embedding import *  # noqa: F403
 from chainrule.nn.modules.lazy import *  # noqa: F403
 from chainrule.nn.modules.linear import *  # noqa: F403
 from chainrule.nn.modules.loss import *  # noqa: F403
+from chainrule.nn.modules.losses_more import *  # noqa: F403
 from chainrule.nn.modules.module import Module, RemovableHandle
 from chainrule.nn.modules.normalization import *  # noqa: F403
 from chainrule.nn.modules.padding import *  # noqa: F403
