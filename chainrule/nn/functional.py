@@ -9,6 +9,7 @@ from chainrule.nn._functional.activation import *  # noqa: F403
 from chainrule.nn._functional.attention import *  # noqa: F403
 from chainrule.nn._functional.channels import *  # noqa: F403
 from chainrule.nn._functional.conv import *  # noqa: F403
+from chainrule.nn._functional.ctc import *  # noqa: F403
 from chainrule.nn._functional.distance import *  # noqa: F403
 from chainrule.nn._functional.dropout import *  # noqa: F403
 from chainrule.nn._functional.linear import *  # noqa: F403

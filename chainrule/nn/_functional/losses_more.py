@@ -10,7 +10,7 @@
   the targets being the entries of y[n] before the first -1.
 * ``triplet_margin_with_distance_loss``: l = max(0, margin + d(a, p) - d(a, n)) for any
   distance d (``swap``: d(a, n) replaced by min(d(a, n), d(p, n))).
-* ``ctc_loss``: see ``chainrule.nn._functional.ctc``.
+* ``ctc_loss`` is in ``chainrule.nn._functional.ctc``.
 """
 
 from __future__ import annotations

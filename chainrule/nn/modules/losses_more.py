@@ -10,15 +10,17 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from chainrule.nn._functional import losses_more as F
+from chainrule.nn._functional.ctc import ctc_loss
 from chainrule.nn.modules.distance import PairwiseDistance
 from chainrule.nn.modules.loss import _Loss, _WeightedLoss
 from chainrule.tensor import Tensor
 
 __all__ = [
     "PoissonNLLLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
-    "MultiLabelMarginLoss", "TripletMarginWithDistanceLoss",
+    "MultiLabelMarginLoss", "TripletMarginWithDistanceLoss", "CTCLoss",
 ]
 
 
@@ -97,3 +99,18 @@ class TripletMarginWithDistanceLoss(_Loss):
         return F.triplet_margin_with_distance_loss(
             anchor, positive, negative, distance_function=self.distance_function,
             margin=self.margin, swap=self.swap, reduction=self.reduction)
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification: -log Σ over the alignments of the target
+    (see ``F.ctc_loss``)."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean",
+                 zero_infinity: bool = False) -> None:
+        super().__init__(None, None, reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs: Tensor, targets: Tensor, input_lengths: Any,
+                target_lengths: Any) -> Tensor:
+        return ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
+                        self.reduction, self.zero_infinity)
