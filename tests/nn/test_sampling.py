@@ -1,5 +1,5 @@
 """affine_grid and grid_sample against torch (float64, random upstream gradients): both
-align_corners settings, bilinear and nearest modes, the three padding modes, grids reaching
+align_corners settings, bilinear, nearest and bicubic modes, the three padding modes, grids reaching
 well outside [-1, 1], 4-D and 5-D; gradients to the input and (bilinear) the grid and theta;
 torch's errors."""
 
@@ -42,7 +42,7 @@ def _grid(shape, seed, spread=1.4):
 
 @pytest.mark.parametrize("align", [False, True])
 @pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
-@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
 def test_grid_sample_equals_torch(mode, padding_mode, align):
     x = rng(3).standard_normal((2, 3, 5, 6))
     grid = _grid((2, 4, 7, 2), 4, spread=2.6 if padding_mode == "reflection" else 1.4)
@@ -109,6 +109,7 @@ def test_align_corners_warning():
     ((2, 3, 0, 5), (2, 3, 3, 2), {}),
     ((2, 3, 4, 5), (2, 3, 3, 2), dict(mode="foo")),
     ((2, 3, 4, 5), (2, 3, 3, 2), dict(padding_mode="foo")),
+    ((1, 1, 2, 2, 2), (1, 1, 1, 1, 3), dict(mode="bicubic")),
 ])
 def test_grid_sample_errors_like_torch(xs, gs, kw):
     x, g = np.zeros(xs), np.zeros(gs)

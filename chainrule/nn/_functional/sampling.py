@@ -15,14 +15,16 @@ becomes the pixel coordinate u = (g + 1)(S - 1)/2 (``align_corners``) or ((g + 1
   for the lower corner and u_k - ⌊u_k⌋ for the upper one; the gradient reaches the input by
   the indexing's scatter-add and the grid through the weights (and the padding's clip /
   reflection: 0 outside the clip range, a sign flip per reflection);
-* ``nearest``: the pixel at round-half-even(u); the grid's gradient is 0, as in PyTorch.
+* ``nearest``: the pixel at round-half-even(u); the grid's gradient is 0, as in PyTorch;
+* ``bicubic`` (4-D only): Keys' cubic convolution (A = -0.75) over the 4 x 4 pixels around u,
+  the padding mode applied to each tap's integer coordinate.
 """
 
 from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from chainrule.backend import xp
@@ -119,15 +121,33 @@ def _reflect(u: Tensor, twice_low: int, twice_high: int) -> Tensor:
     return where(flips % 2 == 0, extra + low, (span + low) - extra)
 
 
-def _source_index(g: Tensor, size: int, padding_mode: str, align: bool) -> Tensor:
-    """Pixel coordinate of the normalised coordinate g, after the padding mode's mapping."""
-    u = (g + 1.0) * ((size - 1) / 2) if align else ((g + 1.0) * size - 1.0) / 2
+def _unnormalize(g: Tensor, size: int, align: bool) -> Tensor:
+    """The pixel coordinate of the normalised coordinate g."""
+    return (g + 1.0) * ((size - 1) / 2) if align else ((g + 1.0) * size - 1.0) / 2
+
+
+def _pad_coordinate(u: Tensor, size: int, padding_mode: str, align: bool) -> Tensor:
+    """A pixel coordinate after the padding mode's mapping (zeros: unchanged)."""
     if padding_mode == "border":
         return _clip(u, size)
     if padding_mode == "reflection":
         u = _reflect(u, 0, 2 * (size - 1)) if align else _reflect(u, -1, 2 * size - 1)
         return _clip(u, size)
     return u
+
+
+def _cubic_weights(t: Tensor) -> list[Tensor]:
+    """Keys' cubic convolution weights (A = -0.75, as PyTorch) of the taps at offsets -1, 0,
+    1, 2 from ⌊u⌋, for the fraction t = u - ⌊u⌋."""
+    a = -0.75
+
+    def near(x: Tensor) -> Tensor:  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1.0
+
+    def far(x: Tensor) -> Tensor:   # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
 
 
 def _check_grid_sample(input: Tensor, grid: Tensor, mode: str, padding_mode: str) -> None:
@@ -161,11 +181,68 @@ def _check_grid_sample(input: Tensor, grid: Tensor, mode: str, padding_mode: str
     for failed, message in checks:
         if failed:
             raise RuntimeError(f"grid_sampler(): {message}")
-    if mode == "bicubic":
-        raise NotImplementedError(
-            "grid_sample: mode='bicubic' is not implemented in chainrule; use 'bilinear' or "
-            "'nearest'"
-        )
+    if mode == "bicubic" and input.ndim != 4:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+
+
+Gather = Callable[[list[Any], Tensor], Tensor]
+
+
+def _gatherer(input: Tensor, out_shape: tuple[int, ...]) -> Gather:
+    """A function (integer pixel index per spatial dim, weight) -> weight · input there, shaped
+    (N, *out, C); 0 outside the input (zeros padding). Its gradient reaches the input by the
+    indexing's scatter-add and the weight directly."""
+    nd = input.ndim - 2
+    sizes = tuple(input.shape[2:])
+    channels_last = input.permute(0, *range(2, nd + 2), 1)  # (N, *sizes, C): gather rows
+    batch = xp.broadcast_to(xp.arange(input.shape[0]).reshape((-1,) + (1,) * nd), out_shape)
+
+    def gather(index: list[Any], weight: Tensor) -> Tensor:
+        inside = xp.ones(out_shape, dtype=bool)
+        for k, i in enumerate(index):
+            inside &= (i >= 0) & (i < sizes[k])
+        clipped = [xp.clip(i, 0, s - 1) for i, s in zip(index, sizes)]
+        vals = channels_last[(batch, *clipped)]
+        return vals * where(inside, weight, 0.0).unsqueeze(-1)
+
+    return gather
+
+
+def _linear(gather: Gather, coords: list[Tensor]) -> Tensor:
+    """Σ over the 2^nd corners of Π_k (frac_k or 1 - frac_k) · input[corner]."""
+    lower = [xp.floor(c._array) for c in coords]
+    frac = [c - _wrap(lo) for c, lo in zip(coords, lower)]
+    out = None
+    for bits in itertools.product((0, 1), repeat=len(coords)):
+        w = None
+        for k, b in enumerate(bits):
+            wk = frac[k] if b else 1.0 - frac[k]
+            w = wk if w is None else w * wk
+        term = gather([(lo + b).astype(xp.int64) for lo, b in zip(lower, bits)], w)
+        out = term if out is None else out + term
+    return out
+
+
+def _nearest(gather: Gather, coords: list[Tensor]) -> Tensor:
+    """input at round-half-even of the coordinates; the grid's gradient is zeros (PyTorch's),
+    kept in the graph so that ``grid.grad`` is zeros rather than None."""
+    zero = sum((c - c.detach()) * 0.0 for c in coords)
+    return gather([xp.rint(c._array).astype(xp.int64) for c in coords], zero + 1.0)
+
+
+def _bicubic(gather: Gather, pixel: list[Tensor], sizes: tuple[int, ...], padding_mode: str,
+             align: bool) -> Tensor:
+    """Σ over 4 x 4 taps of w_y[i] w_x[j] · input[tap], each tap's integer coordinate padded
+    on its own (PyTorch's order)."""
+    lower = [xp.floor(u._array) for u in pixel]
+    weights = [_cubic_weights(u - _wrap(lo)) for u, lo in zip(pixel, lower)]
+    taps = [[_pad_coordinate(_wrap(lo + (o - 1)), s, padding_mode, align)._array
+             .astype(xp.int64) for o in range(4)] for lo, s in zip(lower, sizes)]
+    out = None
+    for i, j in itertools.product(range(4), repeat=2):
+        term = gather([taps[0][i], taps[1][j]], weights[0][i] * weights[1][j])
+        out = term if out is None else out + term
+    return out
 
 
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
@@ -184,36 +261,12 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
     align = _align(align_corners)
     nd = input.ndim - 2
     sizes = tuple(input.shape[2:])
-    channels_last = input.permute(0, *range(2, nd + 2), 1)  # (N, *sizes, C): gather rows
+    gather = _gatherer(input, tuple(grid.shape[:-1]))
     # grid component nd - 1 - k addresses spatial dim k (x is the last dim)
-    coords = [_source_index(grid[..., nd - 1 - k], sizes[k], padding_mode, align)
-              for k in range(nd)]
-    out_shape = tuple(grid.shape[:-1])
-    batch = xp.broadcast_to(xp.arange(input.shape[0]).reshape((-1,) + (1,) * nd), out_shape)
-
-    def corner(index: list[Any], weight: Tensor | None) -> Tensor:
-        """weight · input at integer pixel ``index`` (0 outside the input: zeros padding)."""
-        inside = xp.ones(out_shape, dtype=bool)
-        for k, i in enumerate(index):
-            inside &= (i >= 0) & (i < sizes[k])
-        clipped = [xp.clip(i, 0, s - 1) for i, s in zip(index, sizes)]
-        vals = channels_last[(batch, *clipped)]
-        w = _wrap(inside.astype(input.dtype)) if weight is None else where(inside, weight, 0.0)
-        return vals * w.unsqueeze(-1)
-
-    if mode == "nearest":
-        # zero gradient to the grid (PyTorch's), kept in the graph so grid.grad is zeros
-        zero = sum((c - c.detach()) * 0.0 for c in coords)
-        out = corner([xp.rint(c._array).astype(xp.int64) for c in coords], zero + 1.0)
+    pixel = [_unnormalize(grid[..., nd - 1 - k], sizes[k], align) for k in range(nd)]
+    if mode == "bicubic":
+        out = _bicubic(gather, pixel, sizes, padding_mode, align)
     else:
-        lower = [xp.floor(c._array) for c in coords]
-        frac = [c - _wrap(lo) for c, lo in zip(coords, lower)]
-        out = None
-        for bits in itertools.product((0, 1), repeat=nd):
-            w = None
-            for k, b in enumerate(bits):
-                wk = frac[k] if b else 1.0 - frac[k]
-                w = wk if w is None else w * wk
-            term = corner([(lo + b).astype(xp.int64) for lo, b in zip(lower, bits)], w)
-            out = term if out is None else out + term
+        coords = [_pad_coordinate(u, s, padding_mode, align) for u, s in zip(pixel, sizes)]
+        out = (_nearest if mode == "nearest" else _linear)(gather, coords)
     return out.permute(0, nd + 1, *range(1, nd + 1))
