@@ -11,7 +11,8 @@ import pytest
 import chainrule.nn as nn
 
 PATHS = ["rnn", "sparse", "linear", "conv", "batchnorm", "dropout", "activation",
-         "instancenorm", "normalization", "pooling", "container", "loss", "lazy", "distance"]
+         "instancenorm", "normalization", "pooling", "container", "loss", "lazy", "distance",
+         "padding", "channelshuffle"]
 
 
 @pytest.mark.parametrize("path", PATHS)

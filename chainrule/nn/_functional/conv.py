@@ -1,4 +1,5 @@
-"""nn.functional: convolutions (1-D/2-D/3-D, transposed), unfold/fold and padding.
+"""nn.functional: convolutions (1-D/2-D/3-D, transposed), unfold/fold (``pad``, used by the
+conv layers' padding modes, is in ``padding``).
 
 Shapes follow PyTorch: input (N, C_in, *spatial) or unbatched (C_in, *spatial); weight
 (C_out, C_in / groups, *kernel) for ``conv``, (C_in, C_out / groups, *kernel) for
@@ -11,12 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule.backend import xp
+from chainrule.nn._functional.padding import pad
 from chainrule.ops import conv as C
 from chainrule.tensor import Tensor, apply
 
 __all__ = [
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-    "unfold", "fold", "pad",
+    "unfold", "fold", "pad",  # pad lives in ``padding``; the conv layers call it from here
 ]
 
 IntOr = int | Sequence[int]
@@ -208,51 +210,3 @@ def fold(input: Tensor, output_size: IntOr, kernel_size: IntOr, dilation: IntOr 
     return apply(C.Fold, input, size=size, ksize=_ntuple(kernel_size, n, "kernel_size"),
                  stride=_ntuple(stride, n, "stride"), pads=tuple((p, p) for p in pd),
                  dilation=_ntuple(dilation, n, "dilation"))
-
-
-def _pad_index(length: int, lo: int, hi: int, mode: str) -> Any:
-    i = xp.arange(-lo, length + hi)
-    if mode == "reflect":
-        if lo >= length or hi >= length:
-            raise RuntimeError(
-                f"pad: padding ({lo}, {hi}) should be less than the dimension size {length} "
-                "for mode 'reflect'"
-            )
-        m = length - 1
-        return m - xp.abs(m - xp.abs(i)) if m else xp.zeros_like(i)
-    if mode == "replicate":
-        return xp.clip(i, 0, length - 1)
-    return i % length  # circular
-
-
-def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
-        value: float | None = None) -> Tensor:
-    """Pad the last ``len(pad) // 2`` dims; ``pad`` lists (left, right) for the last dim first,
-    then the one before, ... Modes: ``constant`` (``value``, default 0), ``reflect`` (mirror
-    without repeating the edge), ``replicate`` (repeat the edge), ``circular`` (wrap around).
-
-    Example::
-
-        F.pad(chainrule.arange(3.0).reshape(1, 1, 3), (2, 1), mode="reflect")
-        # tensor([[[2., 1., 0., 1., 2., 1.]]])
-    """
-    pad = tuple(int(p) for p in pad)
-    if len(pad) % 2:
-        raise ValueError(f"pad: padding length must be even, got {len(pad)} ({pad})")
-    if mode == "constant":
-        return input.pad(pad, 0.0 if value is None else value)
-    if mode not in ("reflect", "replicate", "circular"):
-        raise ValueError(
-            f"pad: unknown padding mode {mode!r}; expected 'constant', 'reflect', 'replicate' "
-            "or 'circular'"
-        )
-    out = input
-    for i in range(len(pad) // 2):
-        lo, hi = pad[2 * i], pad[2 * i + 1]
-        if lo == 0 and hi == 0:
-            continue
-        dim = input.ndim - 1 - i
-        idx = _pad_index(input.shape[dim], lo, hi, mode)
-        key = (slice(None),) * dim + (idx,)
-        out = out[key]
-    return out

@@ -7,6 +7,7 @@ from chainrule.nn.modules import (  # noqa: E402,F401 - PyTorch's module paths a
     sparse,
 )
 from chainrule.nn.modules.activation import *  # noqa: F403
+from chainrule.nn.modules.channels import *  # noqa: F403
 from chainrule.nn.modules.container import *  # noqa: F403
 from chainrule.nn.modules.conv import *  # noqa: F403
 from chainrule.nn.modules.distance import *  # noqa: F403
@@ -15,8 +16,10 @@ from chainrule.nn.modules.embedding import *  # noqa: F403
 from chainrule.nn.modules.lazy import *  # noqa: F403
 from chainrule.nn.modules.linear import *  # noqa: F403
 from chainrule.nn.modules.loss import *  # noqa: F403
+from chainrule.nn.modules.losses_more import *  # noqa: F403
 from chainrule.nn.modules.module import Module, RemovableHandle
 from chainrule.nn.modules.normalization import *  # noqa: F403
+from chainrule.nn.modules.padding import *  # noqa: F403
 from chainrule.nn.modules.pooling import *  # noqa: F403
 from chainrule.nn.modules.recurrent import *  # noqa: F403
 from chainrule.nn.modules.residual import *  # noqa: F403

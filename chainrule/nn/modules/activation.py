@@ -445,4 +445,8 @@ def __getattr__(name: str) -> object:
         from chainrule.nn.modules.transformer import MultiheadAttention
 
         return MultiheadAttention
+    if name == "Softmax2d":  # lives in nn.modules.channels
+        from chainrule.nn.modules.channels import Softmax2d
+
+        return Softmax2d
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

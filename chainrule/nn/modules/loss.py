@@ -278,3 +278,17 @@ class TripletMarginLoss(_Loss):
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p,
                                    self.eps, self.swap, reduction=self.reduction)
+
+
+_MORE = ("PoissonNLLLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
+         "MultiLabelMarginLoss", "TripletMarginWithDistanceLoss", "CTCLoss")
+
+
+def __getattr__(name: str) -> object:
+    """The losses of ``nn.modules.losses_more`` under PyTorch's path ``nn.modules.loss``
+    (imported on first use: that file builds on this one)."""
+    if name in _MORE:
+        from chainrule.nn.modules import losses_more
+
+        return getattr(losses_more, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

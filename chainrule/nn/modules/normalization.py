@@ -350,3 +350,13 @@ class GroupNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
+
+
+def __getattr__(name: str) -> object:
+    """``LocalResponseNorm`` under PyTorch's path ``nn.modules.normalization`` (it lives in
+    ``nn.modules.channels``)."""
+    if name == "LocalResponseNorm":
+        from chainrule.nn.modules.channels import LocalResponseNorm
+
+        return LocalResponseNorm
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
