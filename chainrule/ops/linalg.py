@@ -51,22 +51,3 @@ class SolveTriangular(Function):
         if self.needs[0]:
             ga = F.apply(Tri, -(gb @ F.mT(F.output(self))), upper=self.upper)
         return ga, gb
-
-
-class Solve(Function):
-    """X = A⁻¹ B for square A (batched);  dB = A⁻ᵀ G, dA = -dB Xᵀ."""
-
-    saves = (0,)
-    save_out = True
-
-    def forward(self, a: Any, b: Any) -> Any:
-        try:
-            return xp.linalg.solve(a, b)
-        except xp.linalg.LinAlgError:
-            raise RuntimeError("linalg.solve: The solver failed because the input matrix is "
-                               "singular.") from None
-
-    def backward(self, g: Any) -> tuple:
-        gb = Solve.apply(self.inputs[0].mT, g)
-        ga = -(gb @ self.output().mT) if self.needs[0] else None
-        return ga, gb

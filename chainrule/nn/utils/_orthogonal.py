@@ -26,7 +26,7 @@ from chainrule.autograd.engine import no_grad
 from chainrule.backend import xp
 from chainrule.creation import eye
 from chainrule.nn.modules.module import Module
-from chainrule.ops.linalg import Solve
+from chainrule.ops.linalg_decomp import Solve
 from chainrule.tensor import Tensor, _wrap, cat
 
 __all__ = ["orthogonal"]
