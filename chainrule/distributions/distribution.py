@@ -142,6 +142,33 @@ class Distribution:
         raise NotImplementedError(f"{type(self).__name__} has no rsample (not "
                                   "reparameterizable)")
 
+    def _not_implemented(self, what: str) -> NotImplementedError:
+        return NotImplementedError(f"{type(self).__name__} does not implement {what}")
+
+    @property
+    def mean(self) -> Tensor:
+        raise self._not_implemented("mean")
+
+    @property
+    def mode(self) -> Tensor:
+        raise self._not_implemented("mode")
+
+    @property
+    def variance(self) -> Tensor:
+        raise self._not_implemented("variance")
+
+    def cdf(self, value: Any) -> Tensor:
+        raise self._not_implemented("cdf")
+
+    def icdf(self, value: Any) -> Tensor:
+        raise self._not_implemented("icdf")
+
+    def entropy(self) -> Tensor:
+        raise self._not_implemented("entropy")
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        raise self._not_implemented("enumerate_support")
+
     def sample_n(self, n: int) -> Tensor:
         return self.sample((n,))
 
