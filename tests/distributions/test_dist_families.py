@@ -231,3 +231,43 @@ def test_gamma_cdf_refuses_a_concentration_gradient_as_torch() -> None:
     y = CD.Gamma(a, cr.tensor([1.0])).cdf(cr.tensor([1.5]))
     with pytest.raises(NotImplementedError):
         y.sum().backward()
+
+
+def _lib(lib: object, dists: object) -> object:
+    """A namespace with ``tensor`` and the distribution classes of one library."""
+    ns = {k: getattr(dists, k) for k in dir(dists) if not k.startswith("_")}
+    return type("Lib", (), {"tensor": staticmethod(lib.tensor), **ns})
+
+
+EXPAND_CASES = [
+    (lambda L: L.Normal(L.tensor(np.array([0.0, 1.0])), L.tensor(np.array([1.0, 2.0]))), (3, 2)),
+    (lambda L: L.Gamma(L.tensor(np.array(2.0)), L.tensor(np.array(1.5))), (4,)),
+    (lambda L: L.Dirichlet(L.tensor(np.array([1.0, 2.0, 3.0]))), (2,)),
+    (lambda L: L.OneHotCategorical(logits=L.tensor(np.array([1.0, 2.0, 3.0]))), (2,)),
+    (lambda L: L.Independent(L.Normal(L.tensor(np.zeros(3)), L.tensor(np.ones(3))), 1), (5,)),
+    (lambda L: L.LogNormal(L.tensor(np.zeros(3)), L.tensor(np.ones(3))), (2, 3)),
+    (lambda L: L.MultivariateNormal(L.tensor(np.zeros(2)), L.tensor(np.eye(2))), (3,)),
+    (lambda L: L.MixtureSameFamily(L.Categorical(logits=L.tensor(np.zeros(2))),
+                                   L.Normal(L.tensor(np.array([0.0, 1.0])),
+                                            L.tensor(np.ones(2)))), (4,)),
+    (lambda L: L.Binomial(5, L.tensor(np.array([0.2, 0.5]))), (3, 2)),
+]
+
+
+@pytest.mark.parametrize("make,shape", EXPAND_CASES)
+def test_expand_matches_torch(make, shape) -> None:
+    c, t = make(_lib(cr, CD)).expand(shape), make(_lib(torch, TD)).expand(shape)
+    assert c.batch_shape == tuple(t.batch_shape) and c.event_shape == tuple(t.event_shape)
+    s = t.sample((2,))
+    assert c.sample((2,)).shape == tuple(s.shape)
+    np.testing.assert_allclose(c.log_prob(cr.tensor(s.numpy())).detach().numpy(),
+                               t.log_prob(s).numpy(), rtol=1e-12)
+
+
+def test_expand_keeps_the_gradient_path() -> None:
+    loc = cr.tensor([0.5], dtype=cr.float64, requires_grad=True)
+    d = CD.Normal(loc, cr.tensor([1.0], dtype=cr.float64)).expand((4,))
+    d.log_prob(cr.tensor(np.zeros(4))).sum().backward()
+    np.testing.assert_allclose(loc.grad.numpy(), [-2.0])
+    with pytest.raises(ValueError):
+        CD.Normal(cr.tensor([0.0, 1.0]), cr.tensor(1.0)).expand((3,))

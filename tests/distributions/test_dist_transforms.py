@@ -198,3 +198,34 @@ def test_kl_of_differently_transformed_distributions_is_not_implemented() -> Non
     q = CD.TransformedDistribution(CD.Normal(0.0, 1.0), [CT.SigmoidTransform()])
     with pytest.raises(NotImplementedError):
         CD.kl_divergence(p, q)
+
+
+@pytest.mark.parametrize("module,name", [
+    ("gamma", "Gamma"), ("dirichlet", "Dirichlet"), ("exponential", "Exponential"),
+    ("chi2", "Chi2"), ("laplace", "Laplace"), ("cauchy", "Cauchy"), ("studentT", "StudentT"),
+    ("poisson", "Poisson"), ("binomial", "Binomial"), ("geometric", "Geometric"),
+    ("one_hot_categorical", "OneHotCategorical"), ("log_normal", "LogNormal"),
+    ("gumbel", "Gumbel"), ("half_normal", "HalfNormal"), ("relaxed_bernoulli",
+                                                          "RelaxedBernoulli"),
+    ("relaxed_categorical", "RelaxedOneHotCategorical"),
+    ("transformed_distribution", "TransformedDistribution"),
+    ("mixture_same_family", "MixtureSameFamily"), ("transforms", "TanhTransform"),
+])
+def test_torch_module_paths_import(module: str, name: str) -> None:
+    import importlib
+
+    importlib.import_module(f"torch.distributions.{module}").__dict__[name]  # the reference
+    mod = importlib.import_module(f"chainrule.distributions.{module}")
+    assert getattr(mod, name) is getattr(CD, name, None) or module == "transforms"
+
+
+def test_constraints_module_names() -> None:
+    from torch.distributions import constraints as tc
+
+    from chainrule.distributions import constraints as cc
+    for name in ["nonnegative", "nonnegative_integer", "one_hot", "positive", "real",
+                 "simplex", "unit_interval", "boolean"]:
+        assert str(getattr(cc, name)) == str(getattr(tc, name)), name
+    assert str(cc.integer_interval(0, 3)) == str(tc.integer_interval(0, 3))
+    assert str(cc.interval(-1.0, 2.0)) == str(tc.interval(-1.0, 2.0))
+    assert str(cc.greater_than(1.0)) == str(tc.greater_than(1.0))
