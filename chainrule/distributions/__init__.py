@@ -34,6 +34,7 @@ from chainrule.distributions.distribution import Distribution
 from chainrule.distributions.gamma import Chi2, Dirichlet, Exponential, Gamma
 from chainrule.distributions.kl import kl_divergence, register_kl
 from chainrule.distributions.location_scale import Cauchy, Laplace, StudentT
+from chainrule.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
 from chainrule.distributions.mixture_same_family import MixtureSameFamily
 from chainrule.distributions.relaxed import (
     ExpRelaxedCategorical,
@@ -54,4 +55,4 @@ __all__ = ["Distribution", "Normal", "Beta", "Uniform", "MultivariateNormal", "I
            "StudentT", "Poisson", "Binomial", "Geometric", "OneHotCategorical",
            "OneHotCategoricalStraightThrough", "TransformedDistribution", "LogNormal", "Gumbel",
            "HalfNormal", "LogitRelaxedBernoulli", "RelaxedBernoulli", "ExpRelaxedCategorical",
-           "RelaxedOneHotCategorical", "MixtureSameFamily"]
+           "RelaxedOneHotCategorical", "MixtureSameFamily", "LowRankMultivariateNormal"]

@@ -115,6 +115,16 @@ CASES: list[tuple] = [
      [REAL, R.standard_normal((2, 3, 4)), R.uniform(0.5, 2.0, (2, 3, 4))],
      [("log_prob", _on(R.standard_normal((5, 2, 4)), "log_prob"), None),
       ("mean", _attr("mean"), None), ("variance", _attr("variance"), None)]),
+    ("LowRankMVN", CD.LowRankMultivariateNormal, TD.LowRankMultivariateNormal,
+     [LOGITS4, R.standard_normal((2, 4, 2)), R.uniform(0.5, 2.0, (2, 4))],
+     [("log_prob", _on(R.standard_normal((3, 2, 4)), "log_prob"), None),
+      ("covariance_matrix", _attr("covariance_matrix"), None),
+      ("precision_matrix", _attr("precision_matrix"), None),
+      ("scale_tril", _attr("scale_tril"), None)]),
+    ("LowRankMVN-shared-factor", CD.LowRankMultivariateNormal, TD.LowRankMultivariateNormal,
+     [LOGITS4, R.standard_normal((4, 3)), R.uniform(0.5, 2.0, 4)],
+     [("log_prob", _on(R.standard_normal((3, 2, 4)), "log_prob"), None),
+      ("precision_matrix", _attr("precision_matrix"), None)]),
 ]
 _NO_MOMENTS = {"Mixture-Normal", "Mixture-Independent", "RelaxedBernoulli",
                "RelaxedOneHotCategorical"}

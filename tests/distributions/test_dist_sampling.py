@@ -275,3 +275,18 @@ def test_draws_are_reproducible_from_the_generator() -> None:
         a = make().sample((7,), generator=_gen(13)).numpy()
         b = make().sample((7,), generator=_gen(13)).numpy()
         np.testing.assert_array_equal(a, b)
+
+
+def test_low_rank_mvn_draws_have_chi2_mahalanobis_norms() -> None:
+    """(x - μ)ᵀ Σ⁻¹ (x - μ) ~ χ²_k for x ~ N(μ, Σ); and rsample is pathwise in loc."""
+    rng = np.random.default_rng(14)
+    loc = cr.tensor(rng.standard_normal(4), requires_grad=True)
+    w, d = rng.standard_normal((4, 2)), rng.uniform(0.5, 2.0, 4)
+    dist = CD.LowRankMultivariateNormal(loc, cr.tensor(w), cr.tensor(d))
+    x = dist.rsample((N,), generator=_gen(15))
+    diff = x.detach().numpy() - loc.detach().numpy()
+    prec = np.linalg.inv(w @ w.T + np.diag(d))
+    maha = np.einsum("ni,ij,nj->n", diff, prec, diff)
+    assert stats.kstest(maha, stats.chi2(4).cdf).pvalue > P_MIN
+    (g,) = cr.autograd.grad(x.sum(), [loc])
+    np.testing.assert_allclose(g.numpy(), np.full(4, float(N)))
