@@ -22,6 +22,7 @@ from chainrule.distributions.continuous import (
     Normal,
     Uniform,
 )
+from chainrule.distributions.continuous_bernoulli import ContinuousBernoulli
 from chainrule.distributions.counts import (
     Binomial,
     Geometric,
@@ -55,4 +56,5 @@ __all__ = ["Distribution", "Normal", "Beta", "Uniform", "MultivariateNormal", "I
            "StudentT", "Poisson", "Binomial", "Geometric", "OneHotCategorical",
            "OneHotCategoricalStraightThrough", "TransformedDistribution", "LogNormal", "Gumbel",
            "HalfNormal", "LogitRelaxedBernoulli", "RelaxedBernoulli", "ExpRelaxedCategorical",
-           "RelaxedOneHotCategorical", "MixtureSameFamily", "LowRankMultivariateNormal"]
+           "RelaxedOneHotCategorical", "MixtureSameFamily", "LowRankMultivariateNormal",
+           "ContinuousBernoulli"]

@@ -290,3 +290,11 @@ def test_low_rank_mvn_draws_have_chi2_mahalanobis_norms() -> None:
     assert stats.kstest(maha, stats.chi2(4).cdf).pvalue > P_MIN
     (g,) = cr.autograd.grad(x.sum(), [loc])
     np.testing.assert_allclose(g.numpy(), np.full(4, float(N)))
+
+
+@pytest.mark.parametrize("lam", [0.2, 0.5, 0.93])
+def test_continuous_bernoulli_draws_follow_its_cdf(lam: float) -> None:
+    d = CD.ContinuousBernoulli(cr.tensor(lam, dtype=cr.float64))
+    x = d.rsample((N,), generator=_gen(16)).numpy()
+    ref = TD.ContinuousBernoulli(torch.tensor(lam, dtype=torch.float64))
+    assert stats.kstest(x, lambda v: ref.cdf(torch.tensor(v)).numpy()).pvalue > P_MIN
