@@ -37,6 +37,7 @@ from chainrule.distributions.kl import kl_divergence, register_kl
 from chainrule.distributions.location_scale import Cauchy, Laplace, StudentT
 from chainrule.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
 from chainrule.distributions.mixture_same_family import MixtureSameFamily
+from chainrule.distributions.multinomial import Multinomial, NegativeBinomial
 from chainrule.distributions.relaxed import (
     ExpRelaxedCategorical,
     LogitRelaxedBernoulli,
@@ -57,4 +58,4 @@ __all__ = ["Distribution", "Normal", "Beta", "Uniform", "MultivariateNormal", "I
            "OneHotCategoricalStraightThrough", "TransformedDistribution", "LogNormal", "Gumbel",
            "HalfNormal", "LogitRelaxedBernoulli", "RelaxedBernoulli", "ExpRelaxedCategorical",
            "RelaxedOneHotCategorical", "MixtureSameFamily", "LowRankMultivariateNormal",
-           "ContinuousBernoulli"]
+           "ContinuousBernoulli", "Multinomial", "NegativeBinomial"]

@@ -98,6 +98,8 @@ def _chisq(counts: np.ndarray, pmf: np.ndarray) -> float:
     ("Poisson", lambda: CD.Poisson(*_t(3.3)), stats.poisson(3.3).pmf),
     ("Binomial", lambda: CD.Binomial(12, *_t(0.35)), stats.binom(12, 0.35).pmf),
     ("Geometric", lambda: CD.Geometric(*_t(0.3)), lambda k: stats.geom(0.3).pmf(k + 1)),
+    ("NegativeBinomial", lambda: CD.NegativeBinomial(*_t(2.5, 0.4)),
+     stats.nbinom(2.5, 0.6).pmf),  # SciPy counts failures with success probability 1 - p
 ])
 def test_counts_follow_the_pmf(ident, make, pmf) -> None:
     k = make().sample((N,), generator=_gen(5)).numpy()
@@ -298,3 +300,10 @@ def test_continuous_bernoulli_draws_follow_its_cdf(lam: float) -> None:
     x = d.rsample((N,), generator=_gen(16)).numpy()
     ref = TD.ContinuousBernoulli(torch.tensor(lam, dtype=torch.float64))
     assert stats.kstest(x, lambda v: ref.cdf(torch.tensor(v)).numpy()).pvalue > P_MIN
+
+
+def test_multinomial_draws() -> None:
+    p = np.array([0.5, 0.2, 0.3])
+    x = CD.Multinomial(5, probs=cr.tensor(p)).sample((N,), generator=_gen(17)).numpy()
+    assert (x.sum(-1) == 5).all()
+    assert stats.chisquare(x.sum(0), 5 * N * p).pvalue > P_MIN

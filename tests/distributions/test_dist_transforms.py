@@ -210,6 +210,9 @@ def test_kl_of_differently_transformed_distributions_is_not_implemented() -> Non
     ("relaxed_categorical", "RelaxedOneHotCategorical"),
     ("transformed_distribution", "TransformedDistribution"),
     ("mixture_same_family", "MixtureSameFamily"), ("transforms", "TanhTransform"),
+    ("multinomial", "Multinomial"), ("negative_binomial", "NegativeBinomial"),
+    ("continuous_bernoulli", "ContinuousBernoulli"),
+    ("lowrank_multivariate_normal", "LowRankMultivariateNormal"),
 ])
 def test_torch_module_paths_import(module: str, name: str) -> None:
     import importlib
