@@ -49,9 +49,9 @@ class _LocIsMean:
         return self.loc
 
 
-class Normal(_LocIsMean, Distribution):
-    """N(loc, scale²): log p(x) = -(x - μ)²/(2σ²) - log σ - ½ log 2π;
-    entropy ½ + ½ log 2π + log σ; rsample μ + σ ε with ε ~ N(0, 1)."""
+class LocScale(Distribution):
+    """A real-valued family with a location and a positive scale, broadcast together
+    (Normal, Laplace, Cauchy)."""
 
     arg_constraints = {"loc": real, "scale": positive}
     support = real
@@ -60,6 +60,11 @@ class Normal(_LocIsMean, Distribution):
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
         self.loc, self.scale = broadcast_all(loc, scale)
         super().__init__(tuple(self.loc.shape), validate_args=validate_args)
+
+
+class Normal(_LocIsMean, LocScale):
+    """N(loc, scale²): log p(x) = -(x - μ)²/(2σ²) - log σ - ½ log 2π;
+    entropy ½ + ½ log 2π + log σ; rsample μ + σ ε with ε ~ N(0, 1)."""
 
     @property
     def stddev(self) -> Tensor:
@@ -298,10 +303,12 @@ def _lbeta(a: Tensor, b: Tensor) -> Tensor:
 class Beta(Distribution):
     """Beta(α = concentration1, β = concentration0) on [0, 1]:
     log p(x) = (α-1) log x + (β-1) log(1-x) - log B(α, β);
-    entropy log B - (α-1)ψ(α) - (β-1)ψ(β) + (α+β-2)ψ(α+β). Sampling draws from NumPy's
-    beta; ``rsample`` (PyTorch's implicit reparameterisation) is not provided."""
+    entropy log B - (α-1)ψ(α) - (β-1)ψ(β) + (α+β-2)ψ(α+β). ``sample`` draws from NumPy's
+    beta; ``rsample`` is G₁/(G₁ + G₀), G ~ Gamma(·, 1), with implicit-reparameterisation
+    gradients (``chainrule.distributions.gamma``)."""
 
     arg_constraints = {"concentration1": positive, "concentration0": positive}
+    has_rsample = True
     support = Constraint("Interval(lower_bound=0.0, upper_bound=1.0)",
                          lambda v: (v >= 0) & (v <= 1))
 
@@ -327,6 +334,16 @@ class Beta(Distribution):
         b = xp.broadcast_to(self.concentration0.detach().numpy(), shape)
         draw = _random.rng(generator).beta(a, b)
         return Tensor(xp.asarray(draw, dtype=self.concentration1.dtype))
+
+    def rsample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
+        from chainrule.distributions.gamma import standard_gamma
+
+        shape = self._extended_shape(sample_shape)
+        r = _random.rng(generator)
+        g1 = standard_gamma(self.concentration1.expand(shape), r)
+        g0 = standard_gamma(self.concentration0.expand(shape), r)
+        fi = xp.finfo(g1.dtype)
+        return (g1 / (g1 + g0)).clamp(float(fi.tiny), 1 - float(fi.eps))
 
     def log_prob(self, value: Any) -> Tensor:
         if self._validate_args:

@@ -11,6 +11,7 @@ otherwise), an addition to PyTorch's signature for explicit seeding.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -141,6 +142,50 @@ class Distribution:
     def rsample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no rsample (not "
                                   "reparameterizable)")
+
+    def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Distribution:
+        """This distribution with its batch shape broadcast to ``batch_shape``: every
+        parameter whose leading dims are the batch shape is expanded (a view, gradients
+        flow back), and every inner distribution (a base, a wrapped Categorical, mixture
+        components) likewise, keeping its own extra batch dims."""
+        new_batch = tuple(int(n) for n in batch_shape)
+        old = self._batch_shape
+        xp.broadcast_shapes(old, new_batch)  # raises for an incompatible shape
+        new = copy.copy(self)
+        for k, v in self.__dict__.items():
+            if isinstance(v, Distribution):
+                new.__dict__[k] = v.expand(new_batch + tuple(v.batch_shape[len(old):]))
+            elif isinstance(v, Tensor) and tuple(v.shape[:len(old)]) == old:
+                new.__dict__[k] = v.expand(new_batch + tuple(v.shape[len(old):]))
+        new._batch_shape = new_batch
+        return new
+
+    def _not_implemented(self, what: str) -> NotImplementedError:
+        return NotImplementedError(f"{type(self).__name__} does not implement {what}")
+
+    @property
+    def mean(self) -> Tensor:
+        raise self._not_implemented("mean")
+
+    @property
+    def mode(self) -> Tensor:
+        raise self._not_implemented("mode")
+
+    @property
+    def variance(self) -> Tensor:
+        raise self._not_implemented("variance")
+
+    def cdf(self, value: Any) -> Tensor:
+        raise self._not_implemented("cdf")
+
+    def icdf(self, value: Any) -> Tensor:
+        raise self._not_implemented("icdf")
+
+    def entropy(self) -> Tensor:
+        raise self._not_implemented("entropy")
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        raise self._not_implemented("enumerate_support")
 
     def sample_n(self, n: int) -> Tensor:
         return self.sample((n,))

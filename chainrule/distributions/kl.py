@@ -29,9 +29,12 @@ def register_kl(type_p: type, type_q: type) -> Callable:
 
 def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
     """KL(p ‖ q), batched over the distributions' batch shape."""
-    for (tp, tq), fn in _KL.items():
-        if isinstance(p, tp) and isinstance(q, tq):
-            return fn(p, q)
+    # the most specific registered pair wins (Gumbel before TransformedDistribution)
+    mro_p, mro_q = type(p).__mro__, type(q).__mro__
+    matches = [(mro_p.index(tp) + mro_q.index(tq), mro_p.index(tp), fn)
+               for (tp, tq), fn in _KL.items() if isinstance(p, tp) and isinstance(q, tq)]
+    if matches:
+        return min(matches, key=lambda m: m[:2])[2](p, q)
     raise NotImplementedError(f"No KL(p || q) is implemented for p type {type(p).__name__} "
                               f"and q type {type(q).__name__}")
 

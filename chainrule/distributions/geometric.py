@@ -1,0 +1,5 @@
+"""PyTorch's module path ``torch.distributions.geometric``."""
+
+from chainrule.distributions.counts import Geometric
+
+__all__ = ["Geometric"]

@@ -1,0 +1,5 @@
+"""PyTorch's module path ``torch.distributions.laplace``."""
+
+from chainrule.distributions.location_scale import Laplace
+
+__all__ = ["Laplace"]
