@@ -815,3 +815,17 @@ def test_graph_is_freed_by_reference_counting() -> None:
         assert node() is None, "a create_graph gradient's graph outlived it"
     finally:
         gc.enable()
+
+
+def test_where_and_masked_fill_route_inf_gradients_like_torch() -> None:
+    """The branch not taken gets exactly 0 even where the upstream gradient is inf (sqrt at 0):
+    selected, not multiplied by a 0/1 mask (0 · inf would be NaN)."""
+    torch = pytest.importorskip("torch")
+    got = []
+    for lib in (torch, chainrule):
+        a = lib.tensor([-1.0, 4.0], dtype=lib.float64, requires_grad=True)
+        lib.where(a > 0, a, lib.zeros(2, dtype=lib.float64)).sqrt().sum().backward()
+        b = lib.tensor([-1.0, 4.0], dtype=lib.float64, requires_grad=True)
+        b.masked_fill(b <= 0, 0.0).sqrt().sum().backward()
+        got.append((a.grad.tolist(), b.grad.tolist()))
+    assert got[0] == got[1] == ([0.0, 0.25], [0.0, 0.25])

@@ -459,9 +459,11 @@ class Where(Function):
         return _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        m = _mask(xp.asarray(_arr(self.inputs[0])), g)  # a constant 0/1 array
-        gx = g * m if self.needs[1] else None
-        gy = g * (1.0 - m) if self.needs[2] else None
+        # selected, not multiplied by a 0/1 mask: an inf or NaN gradient in the branch not
+        # taken must give 0, not NaN (0 · inf), as in PyTorch (a masked_fill after a log ...)
+        c = xp.asarray(_arr(self.inputs[0]), dtype=bool)
+        gx = F.where(c, g, 0.0) if self.needs[1] else None
+        gy = F.where(c, 0.0, g) if self.needs[2] else None
         return None, gx, gy
 
 
