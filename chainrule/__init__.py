@@ -109,12 +109,16 @@ for _name in _FUNCTIONS:
         globals()[_name] = _method_function(_name)
 del _name
 
+from chainrule import _more_functions as _more  # noqa: E402  (attaches Tensor methods too)
+
+globals().update(_more.TORCH_FUNCTIONS)
+
 from chainrule import autograd  # noqa: E402
 
 _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
     "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
-    "onnx", "distributions", "compile", "backends",
+    "onnx", "distributions", "compile", "backends", "special", "fft",
 }
 
 
