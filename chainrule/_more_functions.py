@@ -84,17 +84,28 @@ def atan2(input: Any, other: Any) -> Tensor:
 
 def hypot(input: Any, other: Any) -> Tensor:
     """√(input² + other²) without overflow."""
+    _no_integers("hypot", input, other)
     return _binary(X.Hypot, "hypot", input, other)
 
 
 def logaddexp(input: Any, other: Any) -> Tensor:
     """log(e^input + e^other), exact at any range."""
+    _no_integers("logaddexp", input, other)
     return _binary(X.LogAddExp, "logaddexp", input, other)
 
 
 def logaddexp2(input: Any, other: Any) -> Tensor:
     """log₂(2^input + 2^other)."""
+    _no_integers("logaddexp2", input, other)
     return _binary(X.LogAddExp2, "logaddexp2", input, other)
+
+
+def _no_integers(name: str, *operands: Any) -> None:
+    """PyTorch has no integer kernel for some float functions: when every operand is an integer
+    (or bool) tensor it raises instead of promoting."""
+    kinds = [xp.asarray(_data(o)).dtype.kind for o in operands]
+    if all(k in "biu" for k in kinds):
+        raise NotImplementedError(f'"{name}_cpu" not implemented for integer tensors')
 
 
 def xlogy(input: Any, other: Any) -> Tensor:
@@ -366,6 +377,7 @@ def cummin(input: Tensor, dim: int) -> MinMax:
 
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """log Σ_{j<=i} exp(x_j) along ``dim``."""
+    _no_integers("logcumsumexp", input)
     if input.ndim == 0:
         _dim(dim, 0, "logcumsumexp")
         return apply(X.LogCumSumExp, input.reshape(1), dim=0).reshape(())
@@ -754,11 +766,20 @@ def _index_mask(x: Tensor, dim: int, index: Any, name: str) -> Any:
         I.check_index(name, idx.reshape(-1), 0, 1)
         return xp.asarray(idx.size > 0)
     d = _dim(dim, x.ndim, name)
-    idx = idx.reshape(-1)
-    I.check_index(name, idx, d, x.shape[d])
+    idx = _wrapped_index(name, idx.reshape(-1), d, x.shape[d])
     hit = xp.zeros(x.shape[d], dtype=bool)
     hit[idx] = True
     return hit.reshape([-1 if i == d else 1 for i in range(x.ndim)])
+
+
+def _wrapped_index(name: str, idx: Any, dim: int, size: int) -> Any:
+    """``idx`` with negative entries counted from the end (index_fill and put accept them,
+    unlike gather); IndexError for entries outside [-size, size)."""
+    if idx.size and (bool(idx.min() < -size) or bool(idx.max() >= size)):
+        bad = int(idx.min()) if idx.min() < -size else int(idx.max())
+        raise IndexError(f"{name}(): index {bad} is out of bounds for dimension {dim} with "
+                         f"size {size}")
+    return idx % builtins.max(size, 1)
 
 
 def index_fill(input: Tensor, dim: int, index: Any, value: Any) -> Tensor:
@@ -791,7 +812,7 @@ def put(input: Tensor, index: Any, source: Any, accumulate: bool = False) -> Ten
         raise RuntimeError(f"put_(): Expected source and index to have the same number of "
                            f"elements, but got source.numel() = {src.numel()}, "
                            f"index.numel() = {idx.size}")
-    I.check_index("put_", idx, 0, input.numel())
+    idx = _wrapped_index("put_", idx, 0, input.numel())
     flat = input.reshape(-1).index_put((_wrap(idx),), src.reshape(-1), accumulate)
     return flat.reshape(input.shape)
 

@@ -16,7 +16,7 @@ from scipy import special as _sp
 
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
-from chainrule.ops.elementwise import Log1p, _arr, _fix_dtype, _float
+from chainrule.ops.elementwise import _arr, _fix_dtype, _float
 
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -60,7 +60,8 @@ class LogAddExp(Function):
     """out = log(eˣ + eʸ);  dx = g / (1 + e^(y-x)),  dy = g / (1 + e^(x-y))."""
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _binary_float(xp.logaddexp(x, y), x, y)
+        with xp.errstate(invalid="ignore"):  # inf - inf inside NumPy: PyTorch is silent
+            return _binary_float(xp.logaddexp(x, y), x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
@@ -72,7 +73,8 @@ class LogAddExp2(Function):
     """out = log₂(2ˣ + 2ʸ);  dx = g / (1 + 2^(y-x)),  dy = g / (1 + 2^(x-y))."""
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _binary_float(xp.logaddexp2(x, y), x, y)
+        with xp.errstate(invalid="ignore"):
+            return _binary_float(xp.logaddexp2(x, y), x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
@@ -103,7 +105,8 @@ def _zero_where(x: Any, y: Any) -> Any:
 
 
 class Xlogy(Function):
-    """out = x log y (0 where x = 0 and y is not NaN);  dx = g log y [x ≠ 0],  dy = g x / y."""
+    """out = x log y (0 where x = 0 and y is not NaN);  dx = xlogy(g, y), 0 where x = 0 and
+    y <= 0 (PyTorch's rule);  dy = g x / y."""
 
     def forward(self, x: Any, y: Any) -> Any:
         with xp.errstate(divide="ignore", invalid="ignore"):
@@ -111,17 +114,12 @@ class Xlogy(Function):
         return _binary_float(out.astype(xp.result_type(x, y, 1.0)), x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        x, y = F.inputs(self)
-        xa, ya = _arr(self.inputs[0]), _arr(self.inputs[1])
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            gx = g * F.where(_zero_where(xa, ya), 0.0, F.log(y)) if self.needs[0] else None
-            gy = g * x / y if self.needs[1] else None
-        return gx, gy
+        return _xlog_vjp(self, g, F, Xlogy, 0.0, lambda y: y)
 
 
 class Xlog1py(Function):
-    """out = x log(1 + y) (0 where x = 0 and y is not NaN);  dx = g log1p(y) [x ≠ 0],
-    dy = g x / (1 + y)."""
+    """out = x log(1 + y) (0 where x = 0 and y is not NaN);  dx = xlog1py(g, y), 0 where x = 0
+    and y <= -1;  dy = g x / (1 + y)."""
 
     def forward(self, x: Any, y: Any) -> Any:
         with xp.errstate(divide="ignore", invalid="ignore"):
@@ -129,13 +127,21 @@ class Xlog1py(Function):
         return _binary_float(out.astype(xp.result_type(x, y, 1.0)), x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        x, y = F.inputs(self)
-        xa, ya = _arr(self.inputs[0]), _arr(self.inputs[1])
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            gx = (g * F.where(_zero_where(xa, ya), 0.0, F.apply(Log1p, y))
-                  if self.needs[0] else None)
-            gy = g * x / (1.0 + y) if self.needs[1] else None
-        return gx, gy
+        return _xlog_vjp(self, g, F, Xlog1py, -1.0, lambda y: 1.0 + y)
+
+
+def _xlog_vjp(fn: Function, g: Any, F: Any, cls: type, edge: float, inner: Any) -> tuple:
+    """The gradients of x·log(inner(y)) (xlogy, xlog1py): dx = cls(g, y), zeroed where x = 0
+    and y <= edge (where the log is -∞ or NaN), dy = g x / inner(y)."""
+    x, y = F.inputs(fn)
+    xa, ya = xp.asarray(_arr(fn.inputs[0])), xp.asarray(_arr(fn.inputs[1]))
+    gx = gy = None
+    with xp.errstate(divide="ignore", invalid="ignore"):
+        if fn.needs[0]:
+            gx = F.where((xa == 0) & (ya <= edge), 0.0, F.apply(cls, g, y))
+        if fn.needs[1]:
+            gy = g * x / inner(y)
+    return gx, gy
 
 
 class Copysign(Function):
@@ -150,7 +156,8 @@ class Copysign(Function):
     def vjp(self, g: Any, F: Any) -> tuple:
         xa = xp.asarray(_arr(self.inputs[0]))
         ratio = xp.sign(F.array(F.output(self))) * xp.sign(xa)  # ±1, 0 at x = 0
-        return g * ratio.astype(xp.result_type(ratio, 1.0)), None
+        gy = g * 0.0 if self.needs[1] else None  # zeros, as PyTorch (not "unused")
+        return g * ratio.astype(xp.result_type(ratio, 1.0)), gy
 
 
 class Exp2(Function):
@@ -160,7 +167,8 @@ class Exp2(Function):
     save_out = True
 
     def forward(self, x: Any) -> Any:
-        return _float(xp.exp2(x), x)
+        with xp.errstate(over="ignore"):  # 2^x = inf past the range, silently as PyTorch
+            return _float(xp.exp2(x), x)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (g * F.output(self) * _LN2,)
