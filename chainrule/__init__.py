@@ -87,6 +87,8 @@ int16 = short = backend.int16
 int32 = int = backend.int32
 int64 = long = backend.int64
 bool = backend.bool_  # noqa: A001 - PyTorch's name
+complex64 = cfloat = backend.xp.dtype("complex64")  # (torch.fft's results)
+complex128 = cdouble = backend.xp.dtype("complex128")
 dtype = type(backend.float32)
 
 

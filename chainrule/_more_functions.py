@@ -25,6 +25,7 @@ from chainrule import random as _random
 from chainrule.autograd.function import record as apply
 from chainrule.backend import default_dtype, xp
 from chainrule.ops import extra as X
+from chainrule.ops import fft as FT
 from chainrule.ops import index as I
 from chainrule.ops import reduce as R
 from chainrule.ops import special as SP
@@ -830,6 +831,31 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
     return _wrap(_random.rng(generator).poisson(rates).astype(rates.dtype))
 
 
+# ---- complex parts (the fft results) -------------------------------------------------------
+def real(input: Tensor) -> Tensor:
+    """Re z (the tensor itself when it is real, as PyTorch)."""
+    if input.dtype.kind != "c":
+        return input
+    return apply(FT.Real, input)
+
+
+def imag(input: Tensor) -> Tensor:
+    """Im z (an error for a real tensor, as PyTorch)."""
+    if input.dtype.kind != "c":
+        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+    return apply(FT.Imag, input)
+
+
+def conj(input: Tensor) -> Tensor:
+    """z̄ (the tensor itself when it is real, as PyTorch)."""
+    return apply(FT.Conj, input) if input.dtype.kind == "c" else input
+
+
+def is_complex(input: Tensor) -> bool:
+    """True for a complex dtype."""
+    return input.dtype.kind == "c"
+
+
 # ---- Tensor methods and torch.* exports ----------------------------------------------------
 def _as_property(fn: Any) -> property:
     return property(fn, doc=fn.__doc__)
@@ -886,6 +912,8 @@ TENSOR_METHODS: dict[str, Any] = {
     "index_fill_": index_fill_, "put": put, "put_": put_,
     "nbytes": _as_property(_nbytes), "itemsize": _as_property(_itemsize),
     "sort": _sort, "softmax": _softmax, "log_softmax": _log_softmax,
+    "real": _as_property(real), "imag": _as_property(imag), "is_complex": is_complex,
+    "conj": conj,
 }
 
 for _name, _fn in TENSOR_METHODS.items():
@@ -914,5 +942,6 @@ TORCH_FUNCTIONS: dict[str, Any] = {
     "broadcast_tensors": broadcast_tensors, "broadcast_to": broadcast_to,
     "atleast_1d": atleast_1d, "atleast_2d": atleast_2d, "atleast_3d": atleast_3d,
     "unique_consecutive": unique_consecutive, "index_fill": index_fill, "put": put,
-    "poisson": poisson,
+    "poisson": poisson, "real": real, "imag": imag, "is_complex": is_complex,
+    "conj": conj,
 }
