@@ -502,6 +502,13 @@ OPS: list[OpSpec] = [
     op("cross", lambda L, x, y: L.cross(x, y, dim=-1), (4, 3), (4, 3)),
     op("kron", lambda L, x, y: L.kron(x, y), (2, 3), (3, 2), gradgrad=True),
     op("index_fill", lambda L, x: x.index_fill(1, L.tensor([0, 2]), -1.5), S),
+    # Fourier transforms (complex intermediates, real results; chainrule/ops/fft.py)
+    # (no gradgrad through abs: Abs/Mul/Div do not conjugate complex operands, so second
+    # derivatives through a complex nonlinearity are not PyTorch's; linear chains are exact)
+    op("fft_abs", lambda L, x: L.fft.fft(x, n=6, norm="ortho").abs(), S),
+    op("rfft2_real_imag", lambda L, x: L.fft.rfft2(x, s=(3, 5)).real * L.fft.rfft2(x).imag, S),
+    op("irfft_of_fft", lambda L, x: L.fft.irfft(L.fft.fft(x, dim=0), n=7, norm="forward"), S,
+       gradgrad=True),
     # fused recurrences
     op("masked_lstm_scan", masked_lstm_fused, (3, 2, 8), (8, 2), (8,),
        ref=masked_lstm_composite, gradgrad=True),
