@@ -492,10 +492,12 @@ def nanmean(input: Tensor, dim: Any = None, keepdim: bool = False, *,
     _float_input(x, "nanmean")
     nan = xp.isnan(x._array)
     axes = R.normalize_dims(dim, x.ndim) if x.ndim else ()
-    count = (~nan).sum(axis=axes or None, keepdims=keepdim).astype(x.dtype)
-    total = where(nan, 0.0, x).sum(axes or None, keepdim=keepdim)
-    with xp.errstate(invalid="ignore", divide="ignore"):
-        return total / _wrap(count)
+    count = (~nan).sum(axis=axes or None, keepdims=keepdim)
+    # 1 / count as a constant, NaN for an all-NaN slice (not 1/0 = inf, whose gradient would
+    # be inf · 0 with NumPy's warnings; the value and gradient there are NaN, as PyTorch's)
+    with xp.errstate(divide="ignore"):
+        inv = xp.where(count > 0, 1.0 / count, xp.nan).astype(x.dtype)
+    return where(nan, 0.0, x).sum(axes or None, keepdim=keepdim) * _wrap(inv)
 
 
 # ---- construction and shape ----------------------------------------------------------------

@@ -426,3 +426,18 @@ def test_poisson() -> None:
     assert abs(big.mean().item() - 4.0) < 0.1 and abs(big.var().item() - 4.0) < 0.2
     with pytest.raises(RuntimeError, match="non-negative"):
         cr.poisson(cr.tensor([-1.0]))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: cr.quantile(x, cr.tensor([0.2, 0.7], dtype=cr.float64), 1),
+    lambda x: cr.kron(x, x[:2, :2]),
+    lambda x: cr.cross(x[:, :3], x[:, 1:4], dim=1),
+    lambda x: cr.logcumsumexp(x, 0),
+    lambda x: cr.cummax(x, 1).values * x,
+    lambda x: cr.xlogy(x, x * x + 0.5),
+    lambda x: cr.special.log_ndtr(x) + cr.special.entr(x * x + 0.1),
+], ids=["quantile", "kron", "cross", "logcumsumexp", "cummax", "xlogy", "log_ndtr_entr"])
+def test_second_derivatives(fn: Callable) -> None:
+    """gradgradcheck (central differences of the recorded gradient) on composites."""
+    x = cr.tensor(DISTINCT[:, :4] / 3, requires_grad=True)
+    assert cr.autograd.gradgradcheck(fn, (x,), eps=1e-6, atol=1e-6, rtol=1e-5)
