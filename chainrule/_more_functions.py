@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from chainrule import random as _random
+from chainrule.autograd.function import _GradMode
 from chainrule.autograd.function import record as apply
 from chainrule.backend import default_dtype, xp
 from chainrule.ops import extra as X
@@ -799,11 +800,6 @@ def index_fill(input: Tensor, dim: int, index: Any, value: Any) -> Tensor:
     return where(mask, v, input)
 
 
-def index_fill_(self: Tensor, dim: int, index: Any, value: Any) -> Tensor:
-    """``index_fill`` in place."""
-    return self.copy_(index_fill(self, dim, index, value))
-
-
 def put(input: Tensor, index: Any, source: Any, accumulate: bool = False) -> Tensor:
     """``input`` with its flattened entries at ``index`` set to (or, with ``accumulate``,
     increased by) the flattened ``source``."""
@@ -818,11 +814,6 @@ def put(input: Tensor, index: Any, source: Any, accumulate: bool = False) -> Ten
     idx = _wrapped_index("put_", idx, 0, input.numel())
     flat = input.reshape(-1).index_put((_wrap(idx),), src.reshape(-1), accumulate)
     return flat.reshape(input.shape)
-
-
-def put_(self: Tensor, index: Any, source: Any, accumulate: bool = False) -> Tensor:
-    """``put`` in place."""
-    return self.copy_(put(self, index, source, accumulate))
 
 
 def poisson(input: Tensor, generator: Any = None) -> Tensor:
@@ -895,6 +886,44 @@ def _sort(self: Tensor, dim: int = -1, descending: bool = False, *,
     return _core_sort(self, dim, descending)
 
 
+def _inplace(fn: Any, name: str) -> Any:
+    """``x.f_(...)``: ``f(x, ...)`` written into x, as the core in-place ops do
+    (``Tensor._inplace``): recorded on a copy of x's current value, then committed into x's
+    storage (version counter, views and creator updated). A result of another dtype kind (a
+    float result into an integer tensor) is refused, as PyTorch does."""
+
+    def method(self: Tensor, *args: Any, **kw: Any) -> Tensor:
+        recording = _GradMode.enabled and (self.requires_grad or builtins.any(
+            isinstance(a, Tensor) and a.requires_grad for a in args))
+        if recording:
+            self._check_inplace(name)
+        out = fn(self._snapshot(True) if recording else self, *args, **kw)
+        if out.dtype != self.dtype and out.dtype.kind != self.dtype.kind:
+            raise RuntimeError(f"{name}: result type {out.dtype} can't be cast to the desired "
+                               f"output type {self.dtype}")
+        if out.dtype != self.dtype:
+            out = out.to(self.dtype)
+        if recording:
+            return self._commit(out)
+        self._write(out._array)
+        return self
+
+    method.__name__ = name
+    method.__doc__ = f"In-place ``{name[:-1]}``."
+    return method
+
+
+_INPLACE = {
+    "atan2_": atan2, "arctan2_": atan2, "hypot_": hypot, "xlogy_": xlogy, "copysign_": copysign,
+    "heaviside_": heaviside, "sinc_": sinc, "exp2_": exp2, "erf_": erf, "erfc_": erfc,
+    "erfinv_": erfinv, "lgamma_": lgamma, "digamma_": digamma,
+    "polygamma_": lambda self, n: polygamma(n, self), "i0_": i0, "logit_": logit,
+    "bitwise_and_": bitwise_and, "bitwise_or_": bitwise_or, "bitwise_xor_": bitwise_xor,
+    "bitwise_not_": bitwise_not, "logical_xor_": logical_xor, "index_fill_": index_fill,
+    "put_": put,
+}
+
+
 # The Tensor methods this module adds (and the few core ones it extends: ``sort`` takes
 # ``stable=``, ``softmax``/``log_softmax`` take ``dtype=``), attached once below.
 TENSOR_METHODS: dict[str, Any] = {
@@ -911,11 +940,12 @@ TENSOR_METHODS: dict[str, Any] = {
     "nanquantile": nanquantile, "aminmax": aminmax, "nanmean": nanmean,
     "diff": diff, "cross": cross, "kron": kron, "tensor_split": tensor_split,
     "unique_consecutive": unique_consecutive, "index_fill": index_fill,
-    "index_fill_": index_fill_, "put": put, "put_": put_,
+    "put": put,
     "nbytes": _as_property(_nbytes), "itemsize": _as_property(_itemsize),
     "sort": _sort, "softmax": _softmax, "log_softmax": _log_softmax,
     "real": _as_property(real), "imag": _as_property(imag), "is_complex": is_complex,
     "conj": conj,
+    **{name: _inplace(fn, name) for name, fn in _INPLACE.items()},
 }
 
 for _name, _fn in TENSOR_METHODS.items():

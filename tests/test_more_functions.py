@@ -441,3 +441,27 @@ def test_second_derivatives(fn: Callable) -> None:
     """gradgradcheck (central differences of the recorded gradient) on composites."""
     x = cr.tensor(DISTINCT[:, :4] / 3, requires_grad=True)
     assert cr.autograd.gradgradcheck(fn, (x,), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name,args", [
+    ("atan2_", (B,)), ("hypot_", (B,)), ("xlogy_", (P,)), ("copysign_", (B,)), ("sinc_", ()),
+    ("exp2_", ()), ("erf_", ()), ("erfc_", ()), ("i0_", ()), ("polygamma_", (1,)),
+])
+def test_inplace_variants(name: str, args: tuple) -> None:
+    """x.f_(...) on a non-leaf: the values and the gradient reaching the leaf equal torch's."""
+    def f(L: Any, x: Any) -> Any:
+        y = x * 1.0 if name != "polygamma_" else x.abs() + 1.0
+        extra = [L.tensor(a) if isinstance(a, np.ndarray) else a for a in args]
+        out = getattr(y, name)(*extra)
+        assert out is y
+        return y
+
+    _compare(f, P if name != "sinc_" else A, rtol=1e-9)
+
+
+def test_inplace_refuses_float_into_int() -> None:
+    for lib in (cr, torch):
+        with pytest.raises(RuntimeError, match="can't be cast"):
+            lib.tensor([1, 2]).exp2_()
+    y = cr.tensor([6, 3])
+    assert y.bitwise_and_(cr.tensor([3, 1])) is y and y.tolist() == [2, 1]

@@ -147,7 +147,7 @@ def _xlog_vjp(fn: Function, g: Any, F: Any, cls: type, edge: float, inner: Any) 
 class Copysign(Function):
     """out = |x| with the sign of y;  dx = g out / x (0 at x = 0),  dy = 0."""
 
-    saves = ()
+    saves = (0,)  # (the sign of x is read in vjp)
     save_out = True
 
     def forward(self, x: Any, y: Any) -> Any:
