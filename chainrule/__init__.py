@@ -87,6 +87,8 @@ int16 = short = backend.int16
 int32 = int = backend.int32
 int64 = long = backend.int64
 bool = backend.bool_  # noqa: A001 - PyTorch's name
+complex64 = cfloat = backend.xp.dtype("complex64")  # (torch.fft's results)
+complex128 = cdouble = backend.xp.dtype("complex128")
 dtype = type(backend.float32)
 
 
@@ -109,9 +111,13 @@ for _name in _FUNCTIONS:
         globals()[_name] = _method_function(_name)
 del _name
 
-from chainrule import (
-    _linalg_api,  # noqa: E402
-    autograd,  # noqa: E402
+from chainrule import _more_functions as _more  # noqa: E402  (attaches Tensor methods too)
+
+globals().update(_more.TORCH_FUNCTIONS)
+
+from chainrule import (  # noqa: E402
+    _linalg_api,
+    autograd,
 )
 
 _linalg_api.install_tensor_methods(Tensor)  # x.inverse(), x.addmm(...): modules load on use
@@ -120,6 +126,7 @@ _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
     "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
     "onnx", "distributions", "compile", "backends", "linalg", "amp", "jit", "testing", "cpu",
+    "special", "fft",
 }
 # PyTorch's legacy typed constructors (chainrule._legacy) and torch.autocast (chainrule.amp).
 _FROM = {

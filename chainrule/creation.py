@@ -80,11 +80,18 @@ def _factory(with_out: bool) -> Callable[[Callable], Callable]:
     dense CPU arrays), ``requires_grad=``, and ``out=`` where PyTorch's factory has it."""
 
     def wrap(f: Callable) -> Callable:
-        own = set(inspect.signature(f).parameters)
+        params = inspect.signature(f).parameters
+        own = set(params)
         extra_names = tuple(k for k in _COMMON_KEYWORDS if k not in own)
+        # zeros(size=(2, 3)): PyTorch's keyword for the shape the factory takes as *size
+        size_varargs = "size" in params and params["size"].kind is inspect.Parameter.VAR_POSITIONAL
 
         @functools.wraps(f)
         def g(*args: Any, **kw: Any) -> Tensor:
+            if size_varargs and "size" in kw:
+                if args:
+                    raise TypeError(f"{f.__name__}() got multiple values for argument 'size'")
+                args = (kw.pop("size"),)
             out = kw.pop("out", None) if with_out else None
             extra = {k: kw.pop(k) for k in extra_names if k in kw}
             if extra.get("device") is not None:

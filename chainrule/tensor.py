@@ -949,7 +949,9 @@ class Tensor(_ShapeMethods):
         return apply(R.Sum, self, dim=dim, keepdim=keepdim)
 
     def nansum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return where(self.isnan(), 0.0, self).sum(dim, keepdim)
+        if not is_floating(self._array.dtype):
+            return self.sum(dim, keepdim)
+        return apply(R.NanSum, self, dim=dim, keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         if not is_floating(self._array.dtype) and dtype is None:

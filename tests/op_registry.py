@@ -594,6 +594,33 @@ OPS: list[OpSpec] = [
        (6,), S, domain="distinct", grad=False),
     op("bucketize", lambda L, x, b: L.bucketize(x, b.sort()[0], out_int32=True), S, (5,),
        domain="distinct", grad=False),
+    # the primitives of chainrule/ops/extra.py (their composites in _more_functions.py are
+    # checked against torch in tests/test_more_functions.py)
+    op("atan2", lambda L, y, x: L.atan2(y, x), S, (4,), gradgrad=True),
+    op("hypot", lambda L, x, y: L.hypot(x, y), S, S, domain="nonzero"),
+    op("logaddexp", lambda L, x, y: L.logaddexp(x, y), S, S, gradgrad=True),
+    op("logaddexp2", lambda L, x, y: L.logaddexp2(x, y), S, (4,)),
+    op("sinc", lambda L, x: L.sinc(x), S, gradgrad=True),
+    op("xlogy", lambda L, x, y: L.xlogy(x, y), S, S, domain=("real", "pos"), gradgrad=True),
+    op("xlog1py", lambda L, x, y: L.special.xlog1py(x, y), S, S, domain=("real", "pos")),
+    op("copysign", lambda L, x, y: L.copysign(x, y), S, S, domain="nonzero", fd=False),
+    op("exp2", lambda L, x: L.exp2(x), S, gradgrad=True),
+    op("erfc", lambda L, x: L.erfc(x), S, gradgrad=True),
+    op("erfinv", lambda L, x: L.erfinv(x), S, domain="unit"),
+    op("i0", lambda L, x: L.i0(x), S, gradgrad=True),
+    op("i1", lambda L, x: L.special.i1(x), S),
+    op("ndtri", lambda L, x: L.special.ndtri(x * 0.4 + 0.5), S, domain="unit"),
+    op("log_ndtr", lambda L, x: L.special.log_ndtr(x * 3.0), S),
+    op("entr", lambda L, x: L.special.entr(x), S, domain="pos"),
+    op("logcumsumexp", lambda L, x: L.logcumsumexp(x, 1), S3, gradgrad=True),
+    op("median_all", lambda L, x: L.median(x), S, domain="distinct"),
+    # Fourier transforms (complex intermediates, real results; chainrule/ops/fft.py)
+    # (no gradgrad through abs: Abs/Mul/Div do not conjugate complex operands, so second
+    # derivatives through a complex nonlinearity are not PyTorch's; linear chains are exact)
+    op("fft_abs", lambda L, x: L.fft.fft(x, n=6, norm="ortho").abs(), S),
+    op("rfft2_real_imag", lambda L, x: L.fft.rfft2(x, s=(3, 5)).real * L.fft.rfft2(x).imag, S),
+    op("irfft_of_fft", lambda L, x: L.fft.irfft(L.fft.fft(x, dim=0), n=7, norm="forward"), S,
+       gradgrad=True),
     # fused recurrences
     op("masked_lstm_scan", masked_lstm_fused, (3, 2, 8), (8, 2), (8,),
        ref=masked_lstm_composite, gradgrad=True),

@@ -60,6 +60,28 @@ class Sum(Function):
         return (F.expand(g, shape),)
 
 
+class NanSum(Function):
+    """out = Σ_dim x over the non-NaN entries;  dx = g broadcast back · [x is not NaN].
+
+    The derivative multiplies by the 0/1 mask (PyTorch's formula), so a NaN or inf upstream
+    gradient (``nanmean`` of an all-NaN slice) gives NaN there, as PyTorch's does."""
+
+    saves = (0,)
+
+    def forward(self, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+        axes = None if dim is None else normalize_dims(dim, x.ndim) if x.ndim else ()
+        self.axes = axes
+        self.keepdim = keepdim
+        out = xp.nansum(x, axis=axes, keepdims=keepdim)
+        return out if isinstance(out, xp.ndarray) else xp.asarray(out)
+
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x = self.inputs[0]._array
+        if self.axes and not self.keepdim:
+            g = g.reshape(kept_shape(x.shape, self.axes))
+        return (F.expand(g, x.shape) * (~xp.isnan(x)).astype(x.dtype),)
+
+
 class Mean(Function):
     """out = (1/n) Σ_dim x;  dx = g/n broadcast back (n = number of reduced elements)."""
 
