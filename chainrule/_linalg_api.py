@@ -20,7 +20,7 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
     **{n: (_LINALG, n) for n in ("chain_matmul", "cholesky_inverse", "cholesky_solve", "det",
                                  "inverse", "logdet", "matrix_exp", "matrix_power", "pinverse",
                                  "slogdet")},
-    "cholesky": (_LINALG, "cholesky_legacy"), "cross": (_LINALG, "cross_legacy"),
+    "cholesky": (_LINALG, "cholesky_legacy"),
     "qr": (_LINALG, "qr_legacy"), "svd": (_LINALG, "svd_legacy"),
     **{n: (_PRODUCTS, n) for n in ("addbmm", "addmm", "addmv", "addr", "baddbmm")},
     "bucketize": ("chainrule.searching", "bucketize"),
@@ -29,7 +29,7 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
 
 # Tensor methods PyTorch has among them (torch.Tensor has no searchsorted/bucketize/chain_matmul)
 _METHODS = ("inverse", "det", "logdet", "slogdet", "pinverse", "matrix_power", "matrix_exp",
-            "cholesky", "cholesky_solve", "cholesky_inverse", "cross", "svd", "qr", "addmm",
+            "cholesky", "cholesky_solve", "cholesky_inverse", "svd", "qr", "addmm",
             "addmv", "addr", "baddbmm", "addbmm")
 
 

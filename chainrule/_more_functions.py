@@ -525,25 +525,22 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Any = None,
 def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     """The cross product of 3-vectors along ``dim`` (inputs broadcast); with no ``dim``, the
     first dim of size 3 (PyTorch's deprecated default; ``linalg.cross`` uses -1)."""
+    from chainrule import linalg
+
     if input.ndim != other.ndim:
         raise RuntimeError(f"linalg.cross: inputs must have the same number of dimensions, got "
                            f"{input.ndim} and {other.ndim}")
-    a, b = broadcast_tensors(input, other)
     if dim is None:
-        threes = [i for i, s in enumerate(a.shape) if s == 3]
+        shape = xp.broadcast_shapes(tuple(input.shape), tuple(other.shape))
+        threes = [i for i, s in enumerate(shape) if s == 3]
         if not threes:
-            raise RuntimeError(f"no dimension of size 3 in input (shape {tuple(a.shape)})")
+            raise RuntimeError(f"no dimension of size 3 in input (shape {tuple(shape)})")
         warnings.warn("Using torch.cross without specifying the dim arg is deprecated. Please "
                       "either pass the dim explicitly or simply use torch.linalg.cross.",
                       UserWarning, stacklevel=2)
         dim = threes[0]
-    d = _dim(dim, a.ndim, "cross")
-    if a.shape[d] != 3:
-        raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got "
-                           f"{input.shape[d]} and {other.shape[d]}")
-    a0, a1, a2 = (a.select(d, i) for i in range(3))
-    b0, b1, b2 = (b.select(d, i) for i in range(3))
-    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
+    _dim(dim, input.ndim, "cross")  # (an out-of-range dim named as PyTorch names it)
+    return linalg.cross(input, other, dim=dim)
 
 
 def kron(input: Tensor, other: Tensor) -> Tensor:

@@ -710,15 +710,6 @@ def qr_legacy(input: Tensor, some: bool = True) -> QRResult:
     return qr(input, "reduced" if some else "complete")
 
 
-def cross_legacy(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
-    """``torch.cross``: with ``dim=None`` the first dimension of size 3 (PyTorch warns)."""
-    if dim is None:
-        shape = xp.broadcast_shapes(tuple(input.shape), tuple(other.shape))
-        dim = next((i for i, s in enumerate(shape) if s == 3), -1)
-    return cross(input, other, dim=dim)
-
-
-
 def chain_matmul(*matrices: Tensor) -> Tensor:
     """``torch.chain_matmul`` (deprecated in PyTorch): ``multi_dot`` of 2-D matrices."""
     return multi_dot(matrices)

@@ -110,6 +110,10 @@ def _key1(k: Any) -> Any:
         return k._array
     if isinstance(k, list):
         return xp.asarray(k)
+    if k.__class__ is slice and k.step is not None and k.step <= 0:
+        # PyTorch has no negative-stride views (NumPy would silently give a reversed one)
+        raise ValueError("slice step cannot be zero" if k.step == 0
+                         else "step must be greater than zero")
     return k
 
 

@@ -112,3 +112,17 @@ def test_type_as_matches_torch() -> None:
     assert a.type_as(a) is a
     with pytest.raises(TypeError, match="must be a Tensor"):
         a.type_as(np.zeros(1))
+
+
+@pytest.mark.parametrize("index", [slice(None, None, -1), slice(1, 4, 0), (slice(None),
+                                   slice(None, None, -2))], ids=["neg", "zero", "neg2d"])
+def test_negative_or_zero_slice_step_raises_like_torch(index) -> None:
+    messages = []
+    for lib in (torch, cr):
+        x = lib.arange(6).reshape(2, 3) if isinstance(index, tuple) else lib.arange(6)
+        with pytest.raises(ValueError) as got:
+            x[index]
+        with pytest.raises(ValueError):
+            x[index] = 0
+        messages.append(str(got.value))
+    assert messages[0] == messages[1]
