@@ -43,11 +43,12 @@ TOLERANCE: dict[str, float] = {
     "causal_attention_manual.py": 0.05,     # deterministic pattern learned: ~1.0
     "cnn_classifier.py": 0.05,              # held-out accuracy (400 points), 0.975-1.0
     "contrastive_embeddings.py": 0.12,      # retrieval recall@1, 0.89-0.99 over seeds
+    "conv1d_sampler.py": 0.05,              # balanced held-out accuracy, 1.0 over seeds
     "custom_autograd_function.py": 1.0,     # SSE of a fitted cubic, ~9
     "custom_dataset_loader.py": 0.03,       # held-out accuracy (200 points), ~1.0
-    "conv1d_sampler.py": 0.05,              # balanced held-out accuracy, 1.0 over seeds
     "custom_optimizer_subclass.py": 0.08,   # mean final MSE of two optimizers, ~0.17
     "early_stopping_gru.py": 0.006,         # test MSE after early stopping, 0.005-0.009
+    "gan_spectral_norm_swa.py": 0.1,          # mean of samples from the averaged G, target 2.0
     "gan_two_optimizers.py": 0.15,          # mean of generated samples, target 3.0
     "grad_clipping.py": 0.02,               # final MSE, ~0.005 (from ~0.5)
     "gradient_accumulation.py": 1e-5,       # accumulated minus full-batch parameters: ~1e-7
@@ -66,11 +67,14 @@ TOLERANCE: dict[str, float] = {
     "per_example_grads_func.py": 1e-5,      # vmap(grad) minus a backward loop: ~1e-7
     "polynomial_fit_tutorial.py": 0.05,     # SSE of the converged cubic fit: 8.817
     "reinforce_policy_gradient.py": 1.5,    # mean episode length at the end, optimum 6
+    "seeding_linalg_ridge.py": 1e-9,          # closed-form ridge test MSE on the same data
+    "spatial_transformer_sampling.py": 0.05,  # held-out accuracy (200 images), 1.0 over seeds
     "state_dict_roundtrip.py": 1e-6,        # resumed training equals uninterrupted: 0
     "tiny_gpt_sdpa.py": 0.03,               # next-token accuracy on a rule: 1.0
     "torchvision_transforms_grid.py": 1e-3,  # shapes and sums of deterministic images
     "transfer_finetune_param_groups.py": 0.1,  # accuracy after fine-tuning, 0.87-0.94
     "transformer_encoder_mask.py": 0.05,    # accuracy on predictable positions, ~0.99
+    "unet_upsampling_pixelshuffle.py": 0.004,  # test MSE, 0.008-0.011 over seeds (noisy 0.039)
     "vae_gaussian.py": 0.3,                 # test negative ELBO per point, ~4.5
     "weight_init_apply.py": 0.03,           # std of the last tanh layer's output, ~0.65
 }

@@ -69,6 +69,20 @@ _new = object.__new__
 # operator's right operand is normalised)
 Tensor: Any = None
 _const: Any = None
+_wrap: Any = None  # tensor._wrap, registered with the Tensor class
+
+
+def _link(fn: Function, t: Tensor) -> None:
+    """Make ``t`` the output of node ``fn`` (its inputs, needs, edges and saved versions set):
+    its sequence number (the engine's order), the creation stack under anomaly mode, and a
+    weak reference to ``t`` when the derivative reads the output."""
+    fn.seq = next_seq()
+    if _GradMode.anomaly:
+        fn.stack = traceback.extract_stack()[:-2]  # (without the recorder and this frame)
+    t.grad_fn = fn
+    t.requires_grad = True
+    if fn.save_out:
+        fn.out_ref = weakref.ref(t)
 
 
 def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
@@ -76,8 +90,10 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
 
     Recording stores on the node its inputs, which of them need a gradient, the edges to their
     creators (taken now, so a later in-place change of an input does not reroute this node) and
-    the versions of the inputs its backward reads. This is the hot path of every op: keep it
-    free of extra calls.
+    the versions of the inputs its backward reads. This is the hot path of every op: besides
+    ``forward`` it calls only the Tensor constructor ``_wrap`` and (when recording) ``_link``,
+    shared with the two specialised recorders below. NumPy makes a scalar of a 0-d result: it
+    is kept an array, so the tensor is writable (s += 1, s.fill_).
     """
     fn = _new(cls)
     arrays = []
@@ -93,14 +109,7 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
         out = fn.forward(*arrays, **kw)
     except ValueError as e:  # NumPy's broadcasting/shape errors, told with the op's name
         raise _forward_error(cls, arrays, e) from None
-    if not isinstance(out, _ndarray):  # NumPy made a scalar of a 0-d result: keep it an
-        out = xp.asarray(out)          # array, so the tensor is writable (s += 1, s.fill_)
-    t = _new(Tensor)
-    t._array = out
-    t.grad = None
-    t._version = 0
-    t._base = None
-    t._hooks = None
+    t = _wrap(out if isinstance(out, _ndarray) else xp.asarray(out))  # (0-d: kept an array)
     if rg and _GradMode.enabled:
         needs = []
         edges = []
@@ -114,18 +123,9 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
         fn.inputs = args
         fn.needs = needs
         fn.next = edges
-        fn.seq = next_seq()
         if fn.saves:
             fn.versions = _saved_versions(fn, args, needs)
-        if _GradMode.anomaly:
-            fn.stack = traceback.extract_stack()[:-1]
-        t.grad_fn = fn
-        t.requires_grad = True
-        if fn.save_out:
-            fn.out_ref = weakref.ref(t)
-    else:
-        t.grad_fn = None
-        t.requires_grad = False
+        _link(fn, t)
     return t
 
 
@@ -133,31 +133,15 @@ def record_unary(cls: type[Function], x: Tensor) -> Tensor:
     """``record`` specialised to one Tensor input and no options (the unary math methods)."""
     fn = _new(cls)
     out = fn.forward(x._array)
-    if not isinstance(out, _ndarray):  # (a 0-d result: see record)
-        out = xp.asarray(out)
-    t = _new(Tensor)
-    t._array = out
-    t.grad = None
-    t._version = 0
-    t._base = None
-    t._hooks = None
+    t = _wrap(out if isinstance(out, _ndarray) else xp.asarray(out))  # (0-d: kept an array)
     if x.requires_grad and _GradMode.enabled:
         fn.inputs = (x,)
         fn.needs = (True,)
         fn.next = (x.grad_fn or x,)
-        fn.seq = next_seq()
         if fn.saves:
             b = x._base
             fn.versions = ((x if b is None else b)._version,)
-        if _GradMode.anomaly:
-            fn.stack = traceback.extract_stack()[:-1]
-        t.grad_fn = fn
-        t.requires_grad = True
-        if fn.save_out:
-            fn.out_ref = weakref.ref(t)
-    else:
-        t.grad_fn = None
-        t.requires_grad = False
+        _link(fn, t)
     return t
 
 
@@ -183,21 +167,13 @@ def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
         out = fn.forward(x._array, yd)
     except ValueError as e:  # NumPy's broadcasting errors, told with the op's name
         raise _forward_error(cls, [x._array, yd], e) from None
-    if not isinstance(out, _ndarray):  # NumPy made a scalar of a 0-d result: keep it an
-        out = xp.asarray(out)          # array, so the tensor is writable (s += 1, s.fill_)
-    t = _new(Tensor)
-    t._array = out
-    t.grad = None
-    t._version = 0
-    t._base = None
-    t._hooks = None
+    t = _wrap(out if isinstance(out, _ndarray) else xp.asarray(out))  # (0-d: kept an array)
     xr = x.requires_grad
     yr = yt and y.requires_grad
     if (xr or yr) and _GradMode.enabled:
         fn.inputs = (x, y)
         fn.needs = (xr, yr)
         fn.next = ((x.grad_fn or x) if xr else None, (y.grad_fn or y) if yr else None)
-        fn.seq = next_seq()
         if fn.save_when is SAVE_CROSS:  # x * y: each input serves the other's gradient
             b = x._base
             vx = (x if b is None else b)._version if yr else None
@@ -208,15 +184,7 @@ def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
             fn.versions = (vx, vy)
         elif fn.saves:
             fn.versions = _saved_versions(fn, (x, y), (xr, yr))
-        if _GradMode.anomaly:
-            fn.stack = traceback.extract_stack()[:-1]
-        t.grad_fn = fn
-        t.requires_grad = True
-        if fn.save_out:
-            fn.out_ref = weakref.ref(t)
-    else:
-        t.grad_fn = None
-        t.requires_grad = False
+        _link(fn, t)
     return t
 
 
@@ -370,9 +338,10 @@ def register_tensor_functions(tensor_cls: type, functions: dict[str, Any],
     on Tensors (``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sign``, ``index_add``,
     ``where``; and ``wrap`` for the recurrent scans' Tensor backwards) and ``const``, which
     normalises an operator's right operand (Python numbers, NumPy scalars, sequences)."""
-    global Tensor, _const
+    global Tensor, _const, _wrap
     _Tensors.Tensor = Tensor = tensor_cls
     _const = const
+    _wrap = functions["wrap"]  # the one place a Tensor's fields are filled (tensor._wrap)
     for name, fn in functions.items():
         setattr(_Tensors, name, staticmethod(fn))
 

@@ -18,16 +18,6 @@ def _array_of(data: Any) -> Any:
     return asarray(data)
 
 
-def _init_leaf(t: Tensor, arr: Any) -> None:
-    t._array = arr
-    t.grad = None
-    t.grad_fn = None
-    t.requires_grad = False
-    t._version = 0
-    t._base = None
-    t._hooks = None
-
-
 class Parameter(Tensor):
     """A Tensor that is automatically registered by ``Module.__setattr__``.
 
@@ -44,7 +34,7 @@ class Parameter(Tensor):
     # no __slots__: a __dict__ lets users tag parameters with attributes, as in PyTorch
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
-        _init_leaf(self, _array_of(data))
+        Tensor.__init__(self, _array_of(data))  # (an array: kept, not copied)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -81,7 +71,7 @@ class Buffer(Tensor):
     """
 
     def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
-        _init_leaf(self, _array_of(data))
+        Tensor.__init__(self, _array_of(data))  # (an array: kept, not copied)
         self.persistent = persistent
 
     def __deepcopy__(self, memo: dict) -> Buffer:

@@ -26,7 +26,7 @@ from chainrule.nn.modules.conv import Conv1d, Conv2d, Conv3d
 from chainrule.nn.modules.linear import Linear
 from chainrule.nn.modules.module import Module
 from chainrule.nn.modules.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
-from chainrule.nn.parameter import Parameter, _init_leaf
+from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -102,7 +102,7 @@ class UninitializedBuffer(_Uninitialized, Tensor):
 
     def __init__(self, requires_grad: bool = False, device: Any = None,
                  dtype: Any = None) -> None:
-        _init_leaf(self, _placeholder(dtype))
+        Tensor.__init__(self, _placeholder(dtype))
 
     def __deepcopy__(self, memo: dict) -> UninitializedBuffer:
         copied = UninitializedBuffer(dtype=self._array.dtype)
