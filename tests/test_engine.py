@@ -817,6 +817,7 @@ def test_graph_is_freed_by_reference_counting() -> None:
         gc.enable()
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # (sqrt's derivative at 0)
 def test_where_and_masked_fill_route_inf_gradients_like_torch() -> None:
     """The branch not taken gets exactly 0 even where the upstream gradient is inf (sqrt at 0):
     selected, not multiplied by a 0/1 mask (0 · inf would be NaN)."""
