@@ -98,6 +98,22 @@ def _size_args(size: tuple) -> tuple[int, ...]:
     return tuple([int(s) for s in size])
 
 
+def to_args_dtype(args: tuple, kwargs: dict) -> Any:
+    """The dtype asked for by ``to(...)``'s arguments (Tensor.to and Module.to): a dtype, a
+    tensor whose dtype to take, a device (checked: only 'cpu'), or None."""
+    dtype = kwargs.get("dtype")
+    for a in list(args) + [kwargs.get("device")]:
+        if a is None:
+            continue
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, (str, device)):
+            device(a)  # validates: only cpu
+        else:
+            dtype = a
+    return dtype
+
+
 def _key(key: Any) -> Any:
     """An index key with Tensors replaced by arrays (and lists of ints by int arrays)."""
     if isinstance(key, tuple):
@@ -288,17 +304,8 @@ class Tensor(_ShapeMethods):
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
-        dtype = kwargs.get("dtype")
+        dtype = to_args_dtype(args, kwargs)
         copy = kwargs.get("copy", False)
-        for a in list(args) + [kwargs.get("device")]:
-            if a is None:
-                continue
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, (str, device)):
-                device(a)  # validates: only cpu
-            else:
-                dtype = a
         if dtype is None:
             return self.clone() if copy else self
         dtype = to_dtype(dtype)

@@ -531,18 +531,9 @@ class Module:
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
         """``to(dtype)`` converts floating parameters and buffers; ``to(device)`` accepts 'cpu'."""
-        from chainrule.tensor import device
+        from chainrule.tensor import to_args_dtype
 
-        dtype = kwargs.get("dtype")
-        for a in list(args) + [kwargs.get("device")]:
-            if a is None:
-                continue
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, (str, device)):
-                device(a)
-            else:
-                dtype = a
+        dtype = to_args_dtype(args, kwargs)
         if dtype is None:
             return self
         dt = to_dtype(dtype)
