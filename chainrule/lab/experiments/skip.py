@@ -756,16 +756,16 @@ class SkipCurvature(Experiment):
 
 
 def _bars(path: str, res: dict[str, dict[str, list]], key: str, title: str) -> str:
-    """One bar per configuration (mean, min–max whiskers), log scale."""
+    """One bar per configuration: the mean over seeds with its 95 % t-interval, log scale."""
     plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.8), dpi=100)
     names = list(res)
-    vals = [np.asarray(res[n][key], dtype=np.float64) for n in names]
-    means = np.array([v.mean() for v in vals])
-    lo = means - np.array([v.min() for v in vals])
-    hi = np.array([v.max() for v in vals]) - means
-    ax.bar(range(len(names)), means, yerr=[lo, hi], capsize=3,
+    means, half = common.bar_errors([res[n][key] for n in names])
+    # (on a log axis the lower whisker stops at the bar's own floor, never below 0)
+    lo = np.minimum(half, np.where(means > 0, means * (1 - 1e-9), half))
+    ax.bar(range(len(names)), means, yerr=[lo, half], capsize=3,
            color=["tab:red" if n.startswith("plain") else "tab:blue" for n in names])
+    ax.set_ylabel(common.band_label(len(res[names[0]][key])), fontsize=8)
     ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
     if np.all(means > 0):
         ax.set_yscale("log")
