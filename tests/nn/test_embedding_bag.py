@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from nn_twin import as_cr, as_torch, assert_close, rng
 
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F
-from tests.nn.nn_twin import as_cr, as_torch, assert_close, rng
 
 IDX = np.array([1, 2, 4, 5, 4, 3, 2, 9, 7, 4, 4, 0])
 

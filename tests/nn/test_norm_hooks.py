@@ -9,10 +9,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from nn_twin import as_cr, as_torch, assert_close, check_twin, rng
 
 import chainrule as cr
 import chainrule.nn as nn
-from tests.nn.nn_twin import as_cr, as_torch, assert_close, check_twin, rng
 
 
 def _twins(make_c, make_t):

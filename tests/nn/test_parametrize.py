@@ -9,12 +9,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from nn_twin import as_cr, as_torch, assert_close, check_twin, rng
 
 import chainrule as cr
 import chainrule.nn as nn
 from chainrule.nn.utils import parametrizations as PZ
 from chainrule.nn.utils import parametrize as P
-from tests.nn.nn_twin import as_cr, as_torch, assert_close, check_twin, rng
 
 TP = torch.nn.utils.parametrize
 TPZ = torch.nn.utils.parametrizations

@@ -3,6 +3,9 @@ multi_avg_fn EMA, use_buffers), its state_dict keys, SWALR step by step, update_
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +14,9 @@ from torch.optim import swa_utils as tswa
 import chainrule as cr
 import chainrule.nn as nn
 from chainrule.optim import swa_utils as cswa
-from tests.nn.nn_twin import as_cr, as_torch, assert_close, rng
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nn"))  # the nn twin helpers
+from nn_twin import as_cr, as_torch, assert_close, rng  # noqa: E402
 
 
 def _net(lib):
