@@ -32,7 +32,7 @@ def _loss(L: Any, out: Any, w: np.ndarray) -> Any:
     return (out * L.tensor(w)).sum()
 
 
-def _check(fn: Callable, arr: np.ndarray = X, grad: bool = True, rtol: float = 1e-10) -> None:
+def check_fft(fn: Callable, arr: np.ndarray = X, grad: bool = True, rtol: float = 1e-10) -> None:
     res = []
     for L in (cr, torch):
         x = L.tensor(arr.copy(), requires_grad=grad)
@@ -58,7 +58,7 @@ NORMS = [None, "backward", "ortho", "forward"]
 @pytest.mark.parametrize("name", ["fft", "ifft", "rfft", "ihfft"])
 @pytest.mark.parametrize("n", [None, 4, 9])
 def test_one_dimensional_real_input(name: str, n: Any, norm: Any) -> None:
-    _check(lambda L, x: getattr(L.fft, name)(x, n=n, dim=1, norm=norm))
+    check_fft(lambda L, x: getattr(L.fft, name)(x, n=n, dim=1, norm=norm))
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -66,23 +66,23 @@ def test_one_dimensional_real_input(name: str, n: Any, norm: Any) -> None:
 def test_inverse_real_transforms(n: Any, norm: Any) -> None:
     # irfft/hfft of a complex spectrum made from the real input (gradients reach x)
     for name in ("irfft", "hfft"):
-        _check(lambda L, x, f=name: getattr(L.fft, f)(L.fft.rfft(x, norm="ortho"), n=n,
+        check_fft(lambda L, x, f=name: getattr(L.fft, f)(L.fft.rfft(x, norm="ortho"), n=n,
                                                        norm=norm))
-        _check(lambda L, x, f=name: getattr(L.fft, f)(x, n=n, dim=0, norm=norm))
+        check_fft(lambda L, x, f=name: getattr(L.fft, f)(x, n=n, dim=0, norm=norm))
 
 
 @pytest.mark.parametrize("norm", NORMS)
 def test_n_dimensional(norm: Any) -> None:
     for name in ("fftn", "ifftn", "rfftn"):
-        _check(lambda L, x, f=name: getattr(L.fft, f)(x, norm=norm))
-        _check(lambda L, x, f=name: getattr(L.fft, f)(x, s=(3, 7), dim=(0, 2), norm=norm))
-        _check(lambda L, x, f=name: getattr(L.fft, f)(x, s=(5, 2), norm=norm))
+        check_fft(lambda L, x, f=name: getattr(L.fft, f)(x, norm=norm))
+        check_fft(lambda L, x, f=name: getattr(L.fft, f)(x, s=(3, 7), dim=(0, 2), norm=norm))
+        check_fft(lambda L, x, f=name: getattr(L.fft, f)(x, s=(5, 2), norm=norm))
     for name in ("fft2", "ifft2", "rfft2"):
-        _check(lambda L, x, f=name: getattr(L.fft, f)(x, norm=norm))
-        _check(lambda L, x, f=name: getattr(L.fft, f)(x, s=(2, 8), dim=(0, 1), norm=norm))
-    _check(lambda L, x: L.fft.irfftn(L.fft.rfftn(x, norm=norm), s=x.shape, norm=norm))
-    _check(lambda L, x: L.fft.irfft2(L.fft.rfft2(x), s=(5, 9), norm=norm))
-    _check(lambda L, x: L.fft.irfftn(L.fft.fft(x, dim=0), dim=(0, 1), norm=norm))
+        check_fft(lambda L, x, f=name: getattr(L.fft, f)(x, norm=norm))
+        check_fft(lambda L, x, f=name: getattr(L.fft, f)(x, s=(2, 8), dim=(0, 1), norm=norm))
+    check_fft(lambda L, x: L.fft.irfftn(L.fft.rfftn(x, norm=norm), s=x.shape, norm=norm))
+    check_fft(lambda L, x: L.fft.irfft2(L.fft.rfft2(x), s=(5, 9), norm=norm))
+    check_fft(lambda L, x: L.fft.irfftn(L.fft.fft(x, dim=0), dim=(0, 1), norm=norm))
 
 
 def test_complex_input_forward() -> None:
@@ -95,8 +95,8 @@ def test_complex_input_forward() -> None:
 
 def test_dtypes_and_errors() -> None:
     x32 = X.astype(np.float32)
-    _check(lambda L, x: L.fft.fft(x), x32, grad=False, rtol=1e-5)
-    _check(lambda L, x: L.fft.rfft2(x), x32, grad=False, rtol=1e-5)
+    check_fft(lambda L, x: L.fft.fft(x), x32, grad=False, rtol=1e-5)
+    check_fft(lambda L, x: L.fft.rfft2(x), x32, grad=False, rtol=1e-5)
     ints = np.arange(8)
     for name in ("fft", "rfft", "ifft"):
         c, t = getattr(cr.fft, name)(cr.tensor(ints)), getattr(torch.fft, name)(torch.tensor(ints))
@@ -120,10 +120,10 @@ def test_freqs_and_shifts() -> None:
             np.testing.assert_allclose(_np(c), _np(t), rtol=1e-6)
         assert cr.fft.fftfreq(n, dtype=cr.float64).dtype == cr.float64
     for f in ("fftshift", "ifftshift"):
-        _check(lambda L, x, f=f: getattr(L.fft, f)(x))
-        _check(lambda L, x, f=f: getattr(L.fft, f)(x, dim=1))
-        _check(lambda L, x, f=f: getattr(L.fft, f)(x, dim=(0, 2)))
-    _check(lambda L, x: L.fft.fftshift(L.fft.fft2(x)))
+        check_fft(lambda L, x, f=f: getattr(L.fft, f)(x))
+        check_fft(lambda L, x, f=f: getattr(L.fft, f)(x, dim=1))
+        check_fft(lambda L, x, f=f: getattr(L.fft, f)(x, dim=(0, 2)))
+    check_fft(lambda L, x: L.fft.fftshift(L.fft.fft2(x)))
 
 
 def test_real_imag_parts() -> None:
@@ -131,6 +131,6 @@ def test_real_imag_parts() -> None:
     assert x.real is x and not x.is_complex()
     with pytest.raises(RuntimeError, match="non-complex"):
         _ = x.imag
-    _check(lambda L, x: L.real(L.fft.fft(x)) + L.imag(L.fft.fft(x)))
-    _check(lambda L, x: L.fft.fft(x).conj() * 1.0)
+    check_fft(lambda L, x: L.real(L.fft.fft(x)) + L.imag(L.fft.fft(x)))
+    check_fft(lambda L, x: L.fft.fft(x).conj() * 1.0)
     assert x.conj() is x

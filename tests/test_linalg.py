@@ -33,7 +33,7 @@ def _flat(out: Any) -> list:
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
-def check(name: str, fn: Any, *arrays: np.ndarray, grad: bool = True,
+def check_vs_torch(name: str, fn: Any, *arrays: np.ndarray, grad: bool = True,
           rtol: float = 1e-10, atol: float = 1e-10) -> None:
     """fn(lib, *tensors) on chainrule and torch: same outputs (shape, dtype, values) and, with
     ``grad``, the same gradients of Σ vᵢ·outᵢ for a random upstream gradient v."""
@@ -166,7 +166,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_matches_torch(case: tuple) -> None:
     name, fn, arrays = case[:3]
-    check(name, fn, *arrays, grad=case[3] if len(case) > 3 else True)
+    check_vs_torch(name, fn, *arrays, grad=case[3] if len(case) > 3 else True)
 
 
 NORM_ORDS = ["fro", "nuc", 2, -2, 1, -1, INF, -INF]
@@ -175,7 +175,7 @@ NORM_ORDS = ["fro", "nuc", 2, -2, 1, -1, INF, -INF]
 @pytest.mark.parametrize("ord", NORM_ORDS, ids=str)
 def test_matrix_norm_orders_dims_keepdim(ord: Any) -> None:
     x = _rng(f"mnorm{ord}").standard_normal((3, 4, 5))
-    check(f"matrix_norm {ord}", lambda L, a: (
+    check_vs_torch(f"matrix_norm {ord}", lambda L, a: (
         L.linalg.matrix_norm(a, ord),
         L.linalg.matrix_norm(a, ord, dim=(2, 0), keepdim=True),
         L.linalg.norm(a[1], ord),
@@ -186,7 +186,7 @@ def test_matrix_norm_orders_dims_keepdim(ord: Any) -> None:
 def test_vector_norm_orders(ord: Any) -> None:
     x = _rng(f"vnorm{ord}").uniform(0.2, 2.0, (3, 4, 5)) * np.sign(
         _rng(f"sign{ord}").standard_normal((3, 4, 5)))
-    check(f"vector_norm {ord}", lambda L, a: (
+    check_vs_torch(f"vector_norm {ord}", lambda L, a: (
         L.linalg.vector_norm(a, ord),
         L.linalg.vector_norm(a, ord, dim=(0, 2), keepdim=True),
         L.linalg.norm(a, ord, dim=1),
@@ -198,15 +198,15 @@ def test_vector_norm_dtype_and_norm_defaults() -> None:
     for lib in (chainrule, torch):
         out = lib.linalg.vector_norm(lib.tensor(x), dtype=lib.float64)
         assert str(out.dtype).endswith("float64")
-    check("norm defaults", lambda L, a: (L.linalg.norm(a), L.linalg.norm(a, keepdim=True),
+    check_vs_torch("norm defaults", lambda L, a: (L.linalg.norm(a), L.linalg.norm(a, keepdim=True),
                                          L.linalg.norm(a, dim=(0, 1))), x.astype(np.float64))
 
 
 def test_det_gradient_of_singular_matrices_is_the_cofactor_matrix() -> None:
     rank2 = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])
     rank1 = np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 2.0])
-    check("det rank 2", lambda L, a: L.linalg.det(a), rank2)
-    check("det rank 1 (zero gradient)", lambda L, a: L.linalg.det(a), rank1)
+    check_vs_torch("det rank 2", lambda L, a: L.linalg.det(a), rank2)
+    check_vs_torch("det rank 1 (zero gradient)", lambda L, a: L.linalg.det(a), rank1)
 
 
 def test_logdet_sign_cases() -> None:
@@ -321,7 +321,7 @@ PRODUCTS = [
 
 @pytest.mark.parametrize("case", PRODUCTS, ids=[c[0] for c in PRODUCTS])
 def test_products_match_torch(case: tuple) -> None:
-    check(*case[:2], *case[2])
+    check_vs_torch(*case[:2], *case[2])
 
 
 @pytest.mark.parametrize("name,args", [
@@ -331,7 +331,7 @@ def test_in_place_products(name: str, args: tuple) -> None:
     r = _rng(name)
     shape = {"addmv_": (3,), "addr_": (3, 2), "baddbmm_": (2, 3, 2)}.get(name, (3, 2))
     arrays = [r.standard_normal(shape)] + [r.standard_normal(s) for s in args]
-    check(name, lambda L, c, *xs: getattr(c * 1.0, name)(*xs, beta=0.5, alpha=-2), *arrays)
+    check_vs_torch(name, lambda L, c, *xs: getattr(c * 1.0, name)(*xs, beta=0.5, alpha=-2), *arrays)
     with pytest.raises(RuntimeError):  # a leaf that requires grad cannot be written in place
         getattr(chainrule.tensor(arrays[0], requires_grad=True), name)(
             *[chainrule.tensor(a) for a in arrays[1:]])
@@ -365,7 +365,7 @@ def test_products_on_integers() -> None:
 
 
 # ---- searchsorted / bucketize --------------------------------------------------------------
-def _both_int(fn: Any, *arrays: Any) -> None:
+def assert_same_ints(fn: Any, *arrays: Any) -> None:
     c = fn(chainrule, *[chainrule.tensor(a) if isinstance(a, np.ndarray) else a for a in arrays])
     t = fn(torch, *[torch.tensor(a) if isinstance(a, np.ndarray) else a for a in arrays])
     assert str(c.dtype) == str(t.dtype).replace("torch.", "")
@@ -382,16 +382,16 @@ VALS2 = _rng("vals2").integers(-1, 7, (2, 3, 4)).astype(np.float64)
 @pytest.mark.parametrize("kw", [{}, {"right": True}, {"side": "right"}, {"side": "left"},
                                 {"out_int32": True}], ids=str)
 def test_searchsorted_1d_and_batched(kw: dict) -> None:
-    _both_int(lambda L, s, v: L.searchsorted(s, v, **kw), SEQ, VALS)
-    _both_int(lambda L, s, v: L.searchsorted(s, v, **kw), SEQ2, VALS2)
-    _both_int(lambda L, s: L.searchsorted(s, 2.0, **kw), SEQ)
+    assert_same_ints(lambda L, s, v: L.searchsorted(s, v, **kw), SEQ, VALS)
+    assert_same_ints(lambda L, s, v: L.searchsorted(s, v, **kw), SEQ2, VALS2)
+    assert_same_ints(lambda L, s: L.searchsorted(s, 2.0, **kw), SEQ)
 
 
 def test_searchsorted_row_loop_equals_broadcast(monkeypatch: Any) -> None:
     """Large N-D inputs are searched row by row: same answer as the broadcast count."""
     monkeypatch.setattr(searching, "_BROADCAST_LIMIT", 0)
     for right in (False, True):
-        _both_int(lambda L, s, v, r=right: L.searchsorted(s, v, right=r), SEQ2, VALS2)
+        assert_same_ints(lambda L, s, v, r=right: L.searchsorted(s, v, right=r), SEQ2, VALS2)
 
 
 def test_searchsorted_sorter_and_integer_inputs() -> None:
@@ -399,13 +399,13 @@ def test_searchsorted_sorter_and_integer_inputs() -> None:
     seq = r.permutation(10).astype(np.int64)
     sorter = np.argsort(seq)
     vals = r.integers(-2, 12, (3, 4))
-    _both_int(lambda L, s, v, o: L.searchsorted(s, v, sorter=o), seq, vals, sorter)
+    assert_same_ints(lambda L, s, v, o: L.searchsorted(s, v, sorter=o), seq, vals, sorter)
 
 
 @pytest.mark.parametrize("right", [False, True])
 def test_bucketize(right: bool) -> None:
-    _both_int(lambda L, x, b: L.bucketize(x, b, right=right), VALS2, SEQ)
-    _both_int(lambda L, b: L.bucketize(2.0, b, right=right, out_int32=True), SEQ)
+    assert_same_ints(lambda L, x, b: L.bucketize(x, b, right=right), VALS2, SEQ)
+    assert_same_ints(lambda L, b: L.bucketize(2.0, b, right=right, out_int32=True), SEQ)
 
 
 # ---- errors: PyTorch's exception class and message -----------------------------------------

@@ -39,7 +39,7 @@ def _pair(a: np.ndarray, dtype: str | None = None, requires_grad: bool = False) 
     return t, c
 
 
-def _same(t: torch.Tensor, c: Any) -> None:
+def assert_same_text(t: torch.Tensor, c: Any) -> None:
     """Equal text; where a suffix follows, up to where the lines wrap ("dtype=chainrule."
     is 4 characters longer than "dtype=torch.", so it may wrap where torch's does not)."""
     mine, ref = tensor_repr(c), repr(t).replace("torch.", "chainrule.")
@@ -65,15 +65,16 @@ def _restore() -> Iterator[None]:
 @pytest.mark.parametrize("k", range(len(ARRAYS)))
 def test_repr_matches_torch(k: int) -> None:
     a = ARRAYS[k]
-    _same(*_pair(a))
+    assert_same_text(*_pair(a))
     if a.dtype.kind == "f" and a.size:
-        _same(*_pair(a, "float64", requires_grad=True))
-        _same(*_pair(np.clip(np.nan_to_num(a, posinf=9, neginf=-9), -6e4, 6e4), "float16"))
+        assert_same_text(*_pair(a, "float64", requires_grad=True))
+        finite = np.clip(np.nan_to_num(a, posinf=9, neginf=-9), -6e4, 6e4)
+        assert_same_text(*_pair(finite, "float16"))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dtypes_match_torch(dtype: str) -> None:
-    _same(*_pair(np.array([[1, 2, 3], [4, 5, 120]]), dtype))
+    assert_same_text(*_pair(np.array([[1, 2, 3], [4, 5, 120]]), dtype))
 
 
 OPTIONS = [
@@ -92,7 +93,7 @@ def test_printoptions_match_torch(opts: dict) -> None:
                                   if k in get_printoptions()}
     for a in (rng.normal(size=(30,)), rng.normal(size=(20, 20)) * 1e-3, np.array([1.0, 2e6]),
               np.arange(15)):
-        _same(*_pair(a))
+        assert_same_text(*_pair(a))
 
 
 def test_lazy_names_and_bad_profile() -> None:

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from nn_twin import as_cr, as_torch, assert_close, rng  # noqa: E402
-from test_padding import _errors, check_vs  # noqa: E402
+from test_padding import assert_same_error, check_vs  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -48,7 +48,7 @@ def test_channel_shuffle_and_softmax2d_equal_torch():
 ])
 def test_channel_errors_like_torch(call):
     x = rng(0).standard_normal((2, 6, 3))
-    _errors(lambda: call(nn, as_cr(x)), lambda: call(torch.nn, as_torch(x)))
+    assert_same_error(lambda: call(nn, as_cr(x)), lambda: call(torch.nn, as_torch(x)))
 
 
 def test_gumbel_softmax_distribution_and_generator():

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from nn_twin import as_cr, as_torch, assert_close, rng  # noqa: E402
-from test_padding import _errors  # noqa: E402
+from test_padding import assert_same_error  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -67,11 +67,11 @@ def test_gaussian_nll(reduction, var_shape):
 def test_gaussian_nll_errors():
     x = rng(0).standard_normal((3, 4))
     for var in (-np.ones((3, 4)), np.ones((2, 4)), np.ones((3, 2))):
-        _errors(lambda v=var: nn.GaussianNLLLoss()(as_cr(x), as_cr(x), as_cr(v)),
+        assert_same_error(lambda v=var: nn.GaussianNLLLoss()(as_cr(x), as_cr(x), as_cr(v)),
                 lambda v=var: torch.nn.GaussianNLLLoss()(as_torch(x), as_torch(x), as_torch(v)))
-    _errors(lambda: nn.GaussianNLLLoss()(as_cr(x), as_cr(x), -1.0),
+    assert_same_error(lambda: nn.GaussianNLLLoss()(as_cr(x), as_cr(x), -1.0),
             lambda: torch.nn.GaussianNLLLoss()(as_torch(x), as_torch(x), -1.0))
-    _errors(lambda: nn.GaussianNLLLoss(reduction="x")(as_cr(x), as_cr(x), 1.0),
+    assert_same_error(lambda: nn.GaussianNLLLoss(reduction="x")(as_cr(x), as_cr(x), 1.0),
             lambda: torch.nn.GaussianNLLLoss(reduction="x")(as_torch(x), as_torch(x), 1.0))
 
 
@@ -105,7 +105,7 @@ def test_multilabel_margin_errors():
     t = np.array([[3, 0, -1, 1], [0, 1, 2, 3], [1, -1, 0, 0]])
     for xx, tt in [(x, t[:2]), (x, t + 1), (x, t - 2), (x, t.astype(np.float32)),
                    (x[None], t), (x[:, :0], t[:, :0])]:
-        _errors(lambda a=xx, b=tt: nn.MultiLabelMarginLoss()(as_cr(a), as_cr(b)),
+        assert_same_error(lambda a=xx, b=tt: nn.MultiLabelMarginLoss()(as_cr(a), as_cr(b)),
                 lambda a=xx, b=tt: torch.nn.MultiLabelMarginLoss()(as_torch(a), as_torch(b)))
 
 
@@ -137,12 +137,12 @@ def test_loss_errors_like_torch():
     for name, args in [("multilabel_soft_margin_loss", (x, x)), ("poisson_nll_loss", (x, x)),
                        ("hinge_embedding_loss", (x, x)), ("multilabel_margin_loss",
                                                           (x, np.zeros((3, 4), np.int64)))]:
-        _errors(lambda n=name, a=args: getattr(F, n)(*map(as_cr, a), reduction="x"),
+        assert_same_error(lambda n=name, a=args: getattr(F, n)(*map(as_cr, a), reduction="x"),
                 lambda n=name, a=args: getattr(tF, n)(*map(as_torch, a), reduction="x"))
-    _errors(lambda: F.triplet_margin_with_distance_loss(as_cr(x), as_cr(x), as_cr(x[0])),
+    assert_same_error(lambda: F.triplet_margin_with_distance_loss(as_cr(x), as_cr(x), as_cr(x[0])),
             lambda: tF.triplet_margin_with_distance_loss(as_torch(x), as_torch(x),
                                                          as_torch(x[0])))
-    _errors(lambda: F.triplet_margin_with_distance_loss(*[as_cr(x)] * 3, margin=0),
+    assert_same_error(lambda: F.triplet_margin_with_distance_loss(*[as_cr(x)] * 3, margin=0),
             lambda: tF.triplet_margin_with_distance_loss(*[as_torch(x)] * 3, margin=0))
-    _errors(lambda: nn.TripletMarginWithDistanceLoss(margin=-1),
+    assert_same_error(lambda: nn.TripletMarginWithDistanceLoss(margin=-1),
             lambda: torch.nn.TripletMarginWithDistanceLoss(margin=-1))

@@ -53,7 +53,7 @@ def test_functional_pad_negative_widths(mode):
              lambda t: torch.nn.functional.pad(t, (-1, 2, 3, -2), mode), x)
 
 
-def _errors(fn_c, fn_t):
+def assert_same_error(fn_c, fn_t):
     with pytest.raises(Exception) as ec:
         fn_c()
     with pytest.raises(Exception) as et:
@@ -77,16 +77,17 @@ def _errors(fn_c, fn_t):
 ])
 def test_pad_errors_like_torch(shape, pad, mode):
     x = rng(0).standard_normal(shape)
-    _errors(lambda: F.pad(as_cr(x), pad, mode),
+    assert_same_error(lambda: F.pad(as_cr(x), pad, mode),
             lambda: torch.nn.functional.pad(as_torch(x), pad, mode))
 
 
 def test_pad_value_and_module_errors_like_torch():
     x = rng(0).standard_normal((1, 1, 3, 3))
-    _errors(lambda: F.pad(as_cr(x), (1, 1), "reflect", value=1.0),
+    assert_same_error(lambda: F.pad(as_cr(x), (1, 1), "reflect", value=1.0),
             lambda: torch.nn.functional.pad(as_torch(x), (1, 1), "reflect", value=1.0))
-    _errors(lambda: nn.CircularPad1d(1)(as_cr(x)), lambda: torch.nn.CircularPad1d(1)(as_torch(x)))
-    _errors(lambda: nn.CircularPad3d(1)(as_cr(x[0])),
+    assert_same_error(lambda: nn.CircularPad1d(1)(as_cr(x)),
+                      lambda: torch.nn.CircularPad1d(1)(as_torch(x)))
+    assert_same_error(lambda: nn.CircularPad3d(1)(as_cr(x[0])),
             lambda: torch.nn.CircularPad3d(1)(as_torch(x[0])))
     # value 0 is accepted by the non-constant modes, as in torch
     assert_close(F.pad(as_cr(x), (1, 1, 1, 1), "reflect", value=0.0),
