@@ -89,6 +89,10 @@ def asarray(data: Any, dtype: Any = None) -> np.ndarray:
         return arr.astype(to_dtype(dtype), copy=False)
     if arr.dtype == float64 and not isinstance(data, np.generic):
         return arr.astype(_dtype_mode.value)
+    if arr.dtype == np.complex128 and not isinstance(data, np.generic):
+        # Python complex numbers: the complex dtype of the default float (complex64 for
+        # float32), as PyTorch infers them
+        return arr.astype(np.complex128 if _dtype_mode.value == float64 else np.complex64)
     if arr.dtype.kind in "iu" and arr.dtype != int64 and not isinstance(data, np.generic):
         return arr.astype(int64)
     return arr

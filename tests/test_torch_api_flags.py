@@ -126,3 +126,11 @@ def test_negative_or_zero_slice_step_raises_like_torch(index) -> None:
             x[index] = 0
         messages.append(str(got.value))
     assert messages[0] == messages[1]
+
+
+def test_python_complex_data_takes_the_default_float_s_complex_dtype() -> None:
+    """torch.tensor([1 + 2j]) is complex64 under the float32 default (complex128 under
+    float64); a NumPy complex array keeps its dtype."""
+    got = [str(cr.tensor([1 + 2j]).dtype), str(cr.tensor(np.array([1 + 2j])).dtype)]
+    want = [str(torch.tensor([1 + 2j]).dtype), str(torch.tensor(np.array([1 + 2j])).dtype)]
+    assert [g.split(".")[-1] for g in got] == [w.split(".")[-1] for w in want]
