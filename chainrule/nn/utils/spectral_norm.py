@@ -26,6 +26,7 @@ from chainrule.backend import xp
 from chainrule.nn.modules.lazy import UninitializedParameter
 from chainrule.nn.modules.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.utils._common import remove_pre_hook
 from chainrule.tensor import Tensor, _wrap
 
 __all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm"]
@@ -171,9 +172,4 @@ def spectral_norm(module: T_module, name: str = "weight", n_power_iterations: in
 
 def remove_spectral_norm(module: T_module, name: str = "weight") -> T_module:
     """Fold the normalised weight back into a plain parameter ``name``."""
-    for key, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, SpectralNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[key]
-            return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    return remove_pre_hook(module, name, SpectralNorm, "spectral_norm")

@@ -20,6 +20,7 @@ from chainrule.autograd.engine import no_grad
 from chainrule.nn.modules.lazy import UninitializedParameter
 from chainrule.nn.modules.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.utils._common import remove_pre_hook
 from chainrule.tensor import Tensor
 
 __all__ = ["WeightNorm", "weight_norm", "remove_weight_norm", "norm_except_dim"]
@@ -121,9 +122,4 @@ def weight_norm(module: T_module, name: str = "weight", dim: int | None = 0) -> 
 
 def remove_weight_norm(module: T_module, name: str = "weight") -> T_module:
     """Fold ``name_g`` and ``name_v`` back into one parameter ``name``."""
-    for key, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, WeightNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[key]
-            return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    return remove_pre_hook(module, name, WeightNorm, "weight_norm")
