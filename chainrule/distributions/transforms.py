@@ -65,9 +65,14 @@ class Transform:
         return self._inv
 
     def with_cache(self, cache_size: int = 1) -> Transform:
+        """The same transform caching its last ``(x, y)`` pair (``cache_size`` 0 or 1)."""
         if self._cache_size == cache_size:
             return self
-        raise NotImplementedError(f"{type(self).__name__}.with_cache is not implemented")
+        return type(self)(*self._args(), cache_size=cache_size)
+
+    def _args(self) -> tuple:
+        """The constructor's arguments other than ``cache_size`` (for ``with_cache``)."""
+        return ()
 
     def __call__(self, x: Tensor) -> Tensor:
         if self._cache_size and self._cached is not None and self._cached[0] is x:
@@ -117,6 +122,9 @@ class _InverseTransform(Transform):
     def __init__(self, transform: Transform) -> None:
         super().__init__(cache_size=transform._cache_size)
         self._inv = transform
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        return self._inv.with_cache(cache_size).inv
 
     @property
     def domain(self) -> Constraint:  # type: ignore[override]
@@ -183,6 +191,9 @@ class PowerTransform(Transform):
     def __init__(self, exponent: Any, cache_size: int = 0) -> None:
         super().__init__(cache_size)
         self.exponent = as_float_tensor(exponent)
+
+    def _args(self) -> tuple:
+        return (self.exponent,)
 
     @property
     def sign(self) -> Any:  # type: ignore[override]
@@ -276,6 +287,9 @@ class AffineTransform(Transform):
         self.loc, self.scale = loc, scale
         self._event_dim = event_dim
 
+    def _args(self) -> tuple:
+        return (self.loc, self.scale, self._event_dim)
+
     @property
     def event_dim(self) -> int:  # type: ignore[override]
         return self._event_dim
@@ -343,6 +357,9 @@ class IndependentTransform(Transform):
         self.base_transform, self.reinterpreted_batch_ndims = \
             base_transform, reinterpreted_batch_ndims
 
+    def _args(self) -> tuple:
+        return (self.base_transform, self.reinterpreted_batch_ndims)
+
     @property
     def domain(self) -> Constraint:  # type: ignore[override]
         return independent(self.base_transform.domain, self.reinterpreted_batch_ndims)
@@ -377,6 +394,9 @@ class ComposeTransform(Transform):
     def __init__(self, parts: Sequence[Transform], cache_size: int = 0) -> None:
         super().__init__(cache_size)
         self.parts = list(parts)
+
+    def _args(self) -> tuple:
+        return (self.parts,)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ComposeTransform) and self.parts == other.parts
@@ -425,15 +445,22 @@ class ComposeTransform(Transform):
 
     @property
     def inv(self) -> Transform:
+        if self._cache_size:  # the inverse that reads this transform's cached (x, y) pair
+            return Transform.inv.fget(self)  # type: ignore[attr-defined]
         if self._inv is None:
             self._inv = ComposeTransform([p.inv for p in reversed(self.parts)])
             self._inv._inv = self
         return self._inv
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def _call(self, x: Tensor) -> Tensor:
         for p in self.parts:
             x = p(x)
         return x
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        for p in reversed(self.parts):
+            y = p.inv(y)
+        return y
 
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         if not self.parts:

@@ -232,3 +232,30 @@ def test_constraints_module_names() -> None:
     assert str(cc.integer_interval(0, 3)) == str(tc.integer_interval(0, 3))
     assert str(cc.interval(-1.0, 2.0)) == str(tc.interval(-1.0, 2.0))
     assert str(cc.greater_than(1.0)) == str(tc.greater_than(1.0))
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.distributions.transforms.ExpTransform(),
+    lambda L: L.distributions.transforms.SigmoidTransform(),
+    lambda L: L.distributions.transforms.AffineTransform(1.0, 2.0),
+    lambda L: L.distributions.transforms.PowerTransform(L.tensor(2.0, dtype=L.float64)),
+    lambda L: L.distributions.transforms.ExpTransform().inv,
+    lambda L: L.distributions.transforms.IndependentTransform(
+        L.distributions.transforms.ExpTransform(), 1),
+    lambda L: L.distributions.transforms.ComposeTransform(
+        [L.distributions.transforms.ExpTransform(),
+         L.distributions.transforms.AffineTransform(0.0, 3.0)]),
+], ids=["exp", "sigmoid", "affine", "power", "inverse", "independent", "compose"])
+def test_with_cache_returns_a_caching_copy_like_torch(make) -> None:
+    """``t.with_cache(1)``: the same map, whose call returns the cached y for the same x and
+    whose inverse returns the cached x for that y (torch's behaviour, checked side by side)."""
+    got = []
+    for L in (torch, cr):
+        t = make(L)
+        c = t.with_cache(1)
+        x = L.tensor([[0.5, 1.0]], dtype=L.float64)
+        y = c(x)
+        assert t.with_cache(0) is t
+        got.append((c(x) is y, c.inv(y) is x, np.asarray(y.tolist())))
+    assert got[0][:2] == got[1][:2] == (True, True)
+    np.testing.assert_allclose(got[1][2], got[0][2], rtol=1e-12)
