@@ -736,7 +736,19 @@ _CAPTURE_LOCK = threading.Lock()
 
 
 def _capture(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]) -> tuple[Any, Any]:
-    """Run ``fn`` eagerly under the tracer; returns (its result, the program or a reason)."""
+    """Run ``fn`` eagerly under the tracer; returns (its result, the program or a reason).
+
+    Only while no other Python thread runs: a capture lists every object gc tracks, and that
+    list holds a reference to whatever another thread is building at that moment (CPython
+    then fails that thread's tuple construction with a SystemError), and swaps the arrays of
+    every live tensor, the other threads' included. With another thread alive the step runs
+    eagerly and says why (chainrule's own worker pool is idle between ops and does not count).
+    """
+    others = [t.name for t in threading.enumerate()
+              if t is not threading.current_thread() and not t.name.startswith("chainrule")]
+    if others:
+        return fn(*args, **kwargs), (f"another Python thread is running ({others[0]!r}); a "
+                                     "capture is only safe while this thread runs alone")
     with _CAPTURE_LOCK:
         return _capture_now(fn, args, kwargs, tensors)
 
