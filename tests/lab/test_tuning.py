@@ -72,3 +72,41 @@ def test_bounds_stop_widening(tuned_file):
                              lambda p, seed: -p, metric="m", bounds=(0.0, 0.9))
     assert lr == pytest.approx(0.8) and not rec["interior"]
     assert "edge" in rec["provenance"]
+
+
+def _score(s) -> float:
+    """A stored validation score as a float (a failed grid point is stored as inf, whichever
+    spelling the file uses for it)."""
+    return float(s) if isinstance(s, (int, float)) else float("inf")
+
+
+def test_every_shipped_value_lies_strictly_inside_its_grid():
+    # an optimum on a grid's edge says only "at least this large": tuned.json must never ship
+    # one (the quick runs read these values instead of searching)
+    with open(_tuning.TUNED_PATH) as f:
+        shipped = json.load(f)
+    assert shipped, "tuned.json is empty"
+    on_edge, not_best = [], []
+    for key, rec in shipped.items():
+        grid = [float(g) for g in rec["grid"]]
+        scores = [_score(s) for s in rec["scores"]]
+        assert grid == sorted(grid) and len(grid) >= 3 and len(scores) == len(grid), key
+        chosen = float(rec["chosen"])
+        if not grid[0] < chosen < grid[-1] or not rec.get("interior", False):
+            on_edge.append(f"{key}: {chosen:g} in {[round(g, 4) for g in grid]}")
+        # every metric in the file is lower-is-better: the chosen value is the best score
+        if not np.isclose(chosen, grid[int(np.argmin(scores))]):
+            not_best.append(key)
+    assert not on_edge, "tuned value on its grid's edge: " + "; ".join(on_edge)
+    assert not not_best, f"chosen value is not the best validation score: {not_best}"
+
+
+def test_d4_shipped_learning_rates_lie_strictly_inside_their_grid():
+    # D4 ships its grid scores in the module (TUNED) rather than in tuned.json
+    from chainrule.lab.experiments import transformer_ln as D4
+
+    tuned, _ = D4._choices(D4.TUNED)
+    assert set(tuned) == {name for name, _, _ in D4.ARMS}
+    for name, lr in tuned.items():
+        assert len(D4.TUNED[name]) == len(D4._LR_GRID)
+        assert D4._LR_GRID[0] < lr < D4._LR_GRID[-1], (name, lr)
