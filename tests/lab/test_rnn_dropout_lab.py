@@ -166,3 +166,72 @@ def test_hidden_only_variational_leaves_inputs_and_outputs_alone():
     np.testing.assert_allclose(ours[0], plain[0], rtol=1e-6)
     assert not np.allclose(masked_io[0], plain[0])
     assert not np.allclose(ours[1:], plain[1:])  # the hidden mask does act from t = 1
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("cls_name, exp_id", [("C4NonRecurrentDropout", "C4"),
+                                              ("C7WeightDrop", "C7"),
+                                              ("C5VariationalDropout", "C5")])
+def test_quick_run_reads_its_shipped_rates(monkeypatch, cls_name, exp_id):
+    # a quick run takes each dropout arm's rate from tuned.json (no search: training is
+    # forbidden here) and the shipped search covered the grid the code asks for, with the
+    # chosen rate strictly inside it
+    import json
+
+    from chainrule.lab.experiment import Context
+    from chainrule.lab.experiments import _tuning
+    from chainrule.lab.experiments import rnn_dropout as R
+
+    with open(_tuning.TUNED_PATH) as f:
+        shipped = json.load(f)
+    seen = {}
+    real = R._tuned_arms
+
+    def spy(ctx, eid, cfg, arms):
+        seen["arms"], seen["out"] = arms, real(ctx, eid, cfg, arms)
+        raise _Stop
+
+    def no_training(*a, **k):
+        raise AssertionError("a shipped rate must be read, not re-tuned")
+
+    monkeypatch.setattr(R, "_tuned_arms", spy)
+    monkeypatch.setattr(R, "train_lm", no_training)
+    with pytest.raises(_Stop):
+        getattr(R, cls_name)().run(Context(quick=True, log=lambda s: None))
+    (specs, records), arms = seen["out"], seen["arms"]
+    dropped = [a for a, (placement, _, _) in arms.items() if placement]
+    assert len(records) == len(dropped) >= 2
+    for arm, rec in zip(dropped, records):
+        entry = shipped[f"{exp_id}/{arm}/drop rate/quick"]
+        placement, _, grid = arms[arm]
+        assert specs[arm][0] == {placement: pytest.approx(entry["chosen"])}
+        assert rec["provenance"].startswith("shipped") and rec["scores"] == entry["scores"]
+        asked = grid or R._RATE_GRID
+        assert all(np.isclose(entry["grid"], g).any() for g in asked), (arm, entry["grid"])
+        assert entry["grid"][0] < entry["chosen"] < entry["grid"][-1], arm
+
+
+def test_validation_loss_is_measured_without_dropout():
+    # _eval_loss must score the net in eval mode: the same weights with and without a heavy
+    # dropout spec give the same loss there, while in training mode they differ
+    cfg = LMConfig(vocab=6, hidden=8, length=8)
+    tokens = cfg.source().sample_batch(4, 9, seed=0)
+    from chainrule.lab.experiments.rnn_dropout import HiddenOnlyVariationalLSTM, _lm_loss
+
+    for spec, cls in (({"weight_drop": 0.8}, None), ({"between_layers": 0.8}, None),
+                      ({"variational": 0.8}, HiddenOnlyVariationalLSTM)):
+        cr.manual_seed(0)
+        plain = MarkovLM(6, 8)
+        cr.manual_seed(1)
+        dropped = MarkovLM(6, 8, spec, cls)
+        dropped.load_state_dict(plain.state_dict())
+        assert _eval_loss(dropped, tokens, 2) == pytest.approx(_eval_loss(plain, tokens, 2),
+                                                               rel=1e-6)
+        assert dropped.training  # restored
+        with cr.no_grad():
+            train_loss = float(_lm_loss(dropped, tokens, 2).item())
+        assert abs(train_loss - _eval_loss(plain, tokens, 2)) > 1e-3, spec
+
