@@ -187,7 +187,8 @@ def _view_inplace(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]
         recording = _GradMode.enabled and self.requires_grad
         if recording:
             self._check_inplace(name)
-        res = fn(self, *args)
+        # (recorded on a snapshot: the graph node's input must keep the old shape)
+        res = fn(self._snapshot(False) if recording else self, *args)
         self._array = res._array
         if recording:
             self.grad_fn = res.grad_fn

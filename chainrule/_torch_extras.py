@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import math
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -67,8 +68,10 @@ def set_float32_matmul_precision(precision: str) -> None:
     NumPy's float32 GEMM always runs at full float32 precision (PyTorch's 'high'/'medium' allow
     TF32/bfloat16 internals on GPUs), so results are those of 'highest'."""
     if precision not in ("highest", "high", "medium"):
-        raise RuntimeError(f"Invalid float32_matmul_precision value: {precision!r}; expected "
-                           "'highest', 'high' or 'medium'")
+        # PyTorch warns and keeps the current setting
+        warnings.warn(f"set_float32_matmul_precision: invalid value {precision!r} ignored; "
+                      "expected 'highest', 'high' or 'medium'", UserWarning, stacklevel=2)
+        return
     with _PRECISION_LOCK:
         _PRECISION["value"] = precision
 
@@ -413,8 +416,7 @@ def frexp(input: Tensor) -> tuple[Tensor, Tensor]:
 
 def ldexp(input: Tensor, other: Any) -> Tensor:
     """input · 2^other."""
-    two = _wrap(xp.asarray(2.0, dtype=default_dtype()))
-    return _float_result(input) * two ** other
+    return _float_result(input) * 2.0 ** other
 
 
 def nextafter(input: Tensor, other: Tensor) -> Tensor:
@@ -516,9 +518,9 @@ def inner(input: Tensor, other: Tensor) -> Tensor:
     if input.shape[-1] != other.shape[-1]:
         raise RuntimeError(f"inner() the last dimension must match on both input tensors but "
                            f"got shapes {list(input.shape)} and {list(other.shape)}")
-    from chainrule import tensordot
-
-    return tensordot(input, other, dims=([input.ndim - 1], [other.ndim - 1]))
+    n = input.shape[-1]
+    out = input.reshape(-1, n).matmul(other.reshape(-1, n).transpose(0, 1))
+    return out.reshape(tuple(input.shape[:-1]) + tuple(other.shape[:-1]))
 
 
 def ger(input: Tensor, vec2: Tensor) -> Tensor:
@@ -591,7 +593,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Any = None,
         c = c / norm.clamp(min=0.0)
     else:
         c = c / builtins.max(norm, 0.0)
-    return c.reshape(()) if input.ndim < 2 else c
+    return c.squeeze()  # (as PyTorch: one variable gives a 0-d result)
 
 
 def corrcoef(input: Tensor) -> Tensor:
@@ -911,8 +913,8 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
     n = index.numel()
     src = source if source.ndim else source.reshape(1)
     if input.ndim and (src.ndim != input.ndim or src.shape[d] != n):
-        raise RuntimeError(f"index_copy_(): Number of indices ({n}) should be equal to "
-                           f"source.size(dim) ({src.shape[d] if src.ndim > d else 1})")
+        raise IndexError(f"index_copy_(): Number of indices ({n}) should be equal to "
+                         f"source.size(dim) ({src.shape[d] if src.ndim > d else 1})")
     if input.ndim == 0:
         return source.reshape(()) + input * 0 if n else input
     return _more.index_fill(input, d, index.reshape(-1), 0).index_add(d, index.reshape(-1), src)
