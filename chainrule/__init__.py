@@ -115,6 +115,11 @@ from chainrule import _more_functions as _more  # noqa: E402  (attaches Tensor m
 
 globals().update(_more.TORCH_FUNCTIONS)
 
+# everyday torch names (aliases, composites, windows, constants) and the matching Tensor methods
+from chainrule import _tensor_extras, _torch_extras  # noqa: E402,F401
+
+_torch_extras.install(globals())
+
 from chainrule import (  # noqa: E402
     _linalg_api,
     autograd,

@@ -100,17 +100,17 @@ class autocast:  # noqa: N801 - PyTorch's name
         if not isinstance(enabled, (bool, np.bool_)):
             raise ValueError(f"Expected `enabled` to be bool, got {type(enabled).__name__}")
         self.fast_dtype = get_autocast_dtype(self.device) if dtype is None else \
-            backend.to_dtype(dtype)
+            dtype if dtype is backend.bfloat16 else backend.to_dtype(dtype)
         self._enabled = bool(enabled)
         self._cache_enabled = cache_enabled
         if not self._enabled:
             return
         if self.device == "cpu":
-            if self.fast_dtype != backend.float16:
+            if self.fast_dtype is not backend.bfloat16 and self.fast_dtype != backend.float16:
                 warnings.warn("In CPU autocast, but the target dtype is not supported. "
                               "Disabling autocast.\nCPU Autocast only supports dtypes of "
-                              "chainrule.float16 currently (PyTorch's bfloat16 is not in "
-                              "NumPy).", UserWarning, stacklevel=2)
+                              "chainrule.bfloat16, chainrule.float16 currently.",
+                              UserWarning, stacklevel=2)
                 self._enabled = False
             else:
                 _warn_not_applied()

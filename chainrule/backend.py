@@ -27,6 +27,28 @@ int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
 bool_ = np.dtype(np.bool_)
 
+
+class _BFloat16:
+    """``chainrule.bfloat16``: a dtype name chainrule knows but cannot store, NumPy having no
+    bfloat16. It exists so that code naming it runs where the dtype is only passed along
+    (``autocast(dtype=chainrule.bfloat16)``, accepted and not applied, as every autocast);
+    converting a tensor to it raises ``NotImplementedError`` (see :func:`to_dtype`) rather than
+    silently keeping float32 under a bfloat16 name (docs/pytorch.md)."""
+
+    is_floating_point = True
+    is_complex = False
+    is_signed = True
+    itemsize = 2
+
+    def __repr__(self) -> str:
+        return "chainrule.bfloat16"
+
+    def __reduce__(self) -> str:
+        return "bfloat16"  # pickles as this module's singleton
+
+
+bfloat16 = _BFloat16()
+
 _FLOAT_KINDS = ("f",)
 
 
@@ -67,6 +89,11 @@ def to_dtype(dtype: Any) -> np.dtype:
     """Normalise a dtype given as a NumPy dtype, a type, a string or a Python type."""
     if dtype is None:
         return _dtype_mode.value
+    if dtype is bfloat16:
+        raise NotImplementedError(
+            "chainrule cannot store bfloat16 tensors: NumPy has no bfloat16 dtype. Keep float32 "
+            "(or use float16); autocast(dtype=chainrule.bfloat16) is accepted and computes in "
+            "float32. See docs/pytorch.md.")
     if dtype is float:
         return _dtype_mode.value
     if dtype is int:

@@ -63,6 +63,11 @@ def _unit(r: np.random.Generator, n: int) -> np.ndarray:
     return r.uniform(-0.9, 0.9, n)
 
 
+def _gt1(r: np.random.Generator, n: int) -> np.ndarray:
+    """Above 1 (acosh's domain, away from its infinite slope at 1)."""
+    return r.uniform(1.2, 3.0, n)
+
+
 def _nonint(r: np.random.Generator, n: int) -> np.ndarray:
     """k + [0.2, 0.4]: away from integers and half-integers (floor/round/remainder jumps)."""
     return r.integers(-3, 3, n) + r.uniform(0.2, 0.4, n)
@@ -77,7 +82,7 @@ def _zeros(r: np.random.Generator, n: int) -> np.ndarray:
 
 DOMAINS: dict[str, Callable[[np.random.Generator, int], np.ndarray]] = {
     "real": _real, "pos": _pos, "nonzero": _nonzero, "unit": _unit, "nonint": _nonint,
-    "zeros": _zeros,
+    "zeros": _zeros, "gt1": _gt1,
 }
 
 
@@ -621,6 +626,15 @@ OPS: list[OpSpec] = [
     op("rfft2_real_imag", lambda L, x: L.fft.rfft2(x, s=(3, 5)).real * L.fft.rfft2(x).imag, S),
     op("irfft_of_fft", lambda L, x: L.fft.irfft(L.fft.fft(x, dim=0), n=7, norm="forward"), S,
        gradgrad=True),
+    # inverse trigonometric and hyperbolic functions (chainrule/ops/trig.py)
+    op("asin", lambda L, x: L.asin(x), S, domain="unit", gradgrad=True),
+    op("acos", lambda L, x: x.acos(), S, domain="unit", gradgrad=True),
+    op("atan", lambda L, x: L.atan(x), S, gradgrad=True),
+    op("sinh", lambda L, x: L.sinh(x), S, gradgrad=True),
+    op("cosh", lambda L, x: x.cosh(), S, gradgrad=True),
+    op("asinh", lambda L, x: L.asinh(x), S, gradgrad=True),
+    op("acosh", lambda L, x: L.acosh(x), S, domain="gt1", gradgrad=True),
+    op("atanh", lambda L, x: x.atanh(), S, domain="unit", gradgrad=True),
     # fused recurrences
     op("masked_lstm_scan", masked_lstm_fused, (3, 2, 8), (8, 2), (8,),
        ref=masked_lstm_composite, gradgrad=True),

@@ -491,6 +491,21 @@ def _finish_leaves(leaves: dict, leaf_grads: dict, arrays: bool, create_graph: b
             _accumulate_array(leaf, g, claimed)
         else:
             _accumulate_leaf(leaf, g, create_graph, claimed)
+        if post_accumulate_grad_hooks:
+            _run_post_accumulate_hooks(leaf)
+
+
+# leaf id -> (weak reference to the leaf, {handle id: hook}): the hooks of
+# Tensor.register_post_accumulate_grad_hook (chainrule._tensor_extras), called with the leaf
+# right after its .grad was accumulated
+post_accumulate_grad_hooks: dict[int, tuple[Any, dict]] = {}
+
+
+def _run_post_accumulate_hooks(leaf: Tensor) -> None:
+    entry = post_accumulate_grad_hooks.get(id(leaf))
+    if entry is not None and entry[0]() is leaf:
+        for hook in list(entry[1].values()):
+            hook(leaf)
 
 
 def _run_hooks(hooks: dict, t: Tensor) -> Tensor:
