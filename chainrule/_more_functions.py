@@ -952,6 +952,28 @@ for _name, _fn in TENSOR_METHODS.items():
     setattr(Tensor, _name, _fn)
 del _name, _fn
 
+_MATMUL_PRECISION = {"value": "highest"}
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """``torch.set_float32_matmul_precision``: recorded only. PyTorch may then use TF32 or
+    bfloat16 passes on GPUs; chainrule's float32 products are always full float32 (NumPy's
+    BLAS), which is what "highest" means."""
+    if precision not in ("highest", "high", "medium"):
+        import warnings
+
+        warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
+                      "set_float32_matmul_precision call has no effect.", UserWarning,
+                      stacklevel=2)
+        return
+    _MATMUL_PRECISION["value"] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    """The value last given to :func:`set_float32_matmul_precision` (default "highest")."""
+    return _MATMUL_PRECISION["value"]
+
+
 # the ``torch.*`` functions defined here (exported by chainrule/__init__.py)
 TORCH_FUNCTIONS: dict[str, Any] = {
     "atan2": atan2, "arctan2": atan2, "hypot": hypot, "logaddexp": logaddexp,
@@ -972,5 +994,6 @@ TORCH_FUNCTIONS: dict[str, Any] = {
     "atleast_1d": atleast_1d, "atleast_2d": atleast_2d, "atleast_3d": atleast_3d,
     "unique_consecutive": unique_consecutive, "index_fill": index_fill, "put": put,
     "poisson": poisson, "real": real, "imag": imag, "is_complex": is_complex,
-    "conj": conj,
+    "conj": conj, "set_float32_matmul_precision": set_float32_matmul_precision,
+    "get_float32_matmul_precision": get_float32_matmul_precision,
 }
