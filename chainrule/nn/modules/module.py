@@ -753,3 +753,9 @@ class Module:
 
     def share_memory(self) -> Module:
         return self
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """PyTorch's in-place ``model.compile(...)``: accepted, and the module keeps running
+        its Python ``forward`` (the results are the same; ``chainrule.compile`` is the
+        replaying compiler for whole training steps)."""
+        return None
