@@ -55,10 +55,70 @@ def where(cond: Any, x: Any = None, y: Any = None) -> Any:
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:
-    """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)`` (no ellipsis, no diagonals)."""
+    """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)``, with PyTorch's forms: an
+    ellipsis ``...`` for broadcast leading dimensions, a subscript repeated inside one operand
+    (a diagonal: ``"ii->i"``), and the implicit output (no ``->``: the ellipsis dimensions,
+    then the subscripts used once, in alphabetical order)."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    return apply(M.Einsum, *operands, equation=equation)
+    ins, out, ops = _einsum_explicit(equation, operands)
+    for k, sub in enumerate(ins):
+        ins[k], ops[k] = _einsum_diagonals(sub, ops[k])
+    return apply(M.Einsum, *ops, equation=f"{','.join(ins)}->{out}")
+
+
+def _einsum_explicit(equation: str, operands: Sequence[Any]
+                     ) -> tuple[list[str], str, list[Any]]:
+    """(one subscript string per operand, output subscripts, operands) with every ``...``
+    spelt out in letters the equation does not use; the operands' ellipsis dimensions are
+    broadcast against each other (expanded views)."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != len(operands):
+        raise ValueError(f"einsum(): {len(ins)} operands in the equation {equation!r}, but "
+                         f"{len(operands)} were given")
+    if "..." not in eq:
+        if not arrow:  # implicit output: the subscripts used once, sorted
+            rhs = "".join(sorted(c for c in set(lhs) - {","} if lhs.count(c) == 1))
+        return ins, rhs, list(operands)
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in eq]
+    widths = [operands[k].ndim - len(sub.replace("...", "")) if "..." in sub else 0
+              for k, sub in enumerate(ins)]
+    width = max(widths)
+    if width > len(free):
+        raise ValueError(f"einsum(): too many dimensions under the ellipsis in {equation!r}")
+    letters = "".join(free[:width])
+    shapes = [tuple(operands[k].shape[sub.index("..."):sub.index("...") + w])
+              for k, (sub, w) in enumerate(zip(ins, widths)) if "..." in sub]
+    batch = xp.broadcast_shapes(*shapes) if shapes else ()
+    ops = list(operands)
+    for k, sub in enumerate(ins):
+        if "..." not in sub:
+            continue
+        at, w = sub.index("..."), widths[k]
+        x = ops[k]
+        shape = tuple(x.shape)
+        x = x.reshape(shape[:at] + (1,) * (width - w) + shape[at:])
+        ops[k] = x.expand(*(shape[:at] + batch + shape[at + w:]))
+        ins[k] = sub.replace("...", letters)
+    if arrow:
+        return ins, rhs.replace("...", letters), ops
+    named = "".join(ins).replace("...", "")
+    once = sorted(c for c in set(named) if c not in letters and named.count(c) == 1)
+    return ins, letters + "".join(once), ops
+
+
+def _einsum_diagonals(sub: str, x: Any) -> tuple[str, Any]:
+    """Take the diagonal over every subscript repeated inside one operand (``"ii"``): the
+    diagonal replaces both axes and goes last, as ``Tensor.diagonal`` puts it."""
+    while len(set(sub)) != len(sub):
+        c = next(c for c in sub if sub.count(c) > 1)
+        i = sub.index(c)
+        j = sub.index(c, i + 1)
+        x = x.diagonal(0, i, j)
+        sub = sub[:i] + sub[i + 1:j] + sub[j + 1:] + c
+    return sub, x
 
 
 def tensordot(a: Tensor, b: Tensor, dims: int = 2) -> Tensor:

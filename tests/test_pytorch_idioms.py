@@ -47,6 +47,7 @@ TOLERANCE: dict[str, float] = {
     "custom_autograd_function.py": 1.0,     # SSE of a fitted cubic, ~9
     "custom_dataset_loader.py": 0.03,       # held-out accuracy (200 points), ~1.0
     "custom_optimizer_subclass.py": 0.08,   # mean final MSE of two optimizers, ~0.17
+    "distillation_warmup_einsum.py": 0.07,  # student held-out accuracy, 0.89-0.95 over seeds
     "early_stopping_gru.py": 0.006,         # test MSE after early stopping, 0.005-0.009
     "gan_spectral_norm_swa.py": 0.1,          # mean of samples from the averaged G, target 2.0
     "gan_two_optimizers.py": 0.15,          # mean of generated samples, target 3.0
@@ -54,6 +55,7 @@ TOLERANCE: dict[str, float] = {
     "gradient_accumulation.py": 1e-5,       # accumulated minus full-batch parameters: ~1e-7
     "gradient_penalty.py": 0.15,            # distance-to-circle error, 0.02-0.17 over seeds
     "histogram_stats.py": 1e-6,             # integer counts of deterministic data
+    "hub_hooks_resume.py": 1e-9,            # resumed-minus-unbroken (0) + hook captures (3)
     "knn_tensor_ops.py": 1e-6,              # kNN accuracy on the same points: exact
     "lazy_modules_d2l.py": 0.04,            # held-out accuracy, ~1.0
     "lr_schedulers.py": 1e-9,               # a sum of learning rates: exact arithmetic
@@ -77,6 +79,7 @@ TOLERANCE: dict[str, float] = {
     "unet_upsampling_pixelshuffle.py": 0.004,  # test MSE, 0.008-0.011 over seeds (noisy 0.039)
     "vae_gaussian.py": 0.3,                 # test negative ELBO per point, ~4.5
     "weight_init_apply.py": 0.03,           # std of the last tanh layer's output, ~0.65
+    "word2vec_sparse_adam.py": 0.05,        # same-topic nearest neighbours, 0.98-1.0
 }
 
 # Programs that do not run unchanged yet, with the missing chainrule API (docs/pytorch.md,

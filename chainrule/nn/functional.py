@@ -21,3 +21,4 @@ from chainrule.nn._functional.padding import *  # noqa: F403
 from chainrule.nn._functional.pooling import *  # noqa: F403
 from chainrule.nn._functional.recurrent import *  # noqa: F403
 from chainrule.nn._functional.sampling import *  # noqa: F403
+from chainrule.nn._functional.unpool import *  # noqa: F403

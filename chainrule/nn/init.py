@@ -214,3 +214,33 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
     order = np.argsort(r.random((rows, cols)), axis=0)[:n_zero]
     values[order, np.arange(cols)] = 0
     return _write(tensor, values)
+
+
+def _deprecated(meth: Any) -> Any:
+    """PyTorch's old spelling without the trailing underscore (``nn.init.xavier_uniform``):
+    the same initialiser, with PyTorch's FutureWarning."""
+    old = meth.__name__[:-1]
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        import warnings
+
+        warnings.warn(f"`nn.init.{old}` is now deprecated in favor of `nn.init.{meth.__name__}`.",
+                      FutureWarning, stacklevel=2)
+        return meth(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = old
+    fn.__doc__ = f"Deprecated alias of :func:`{meth.__name__}`."
+    return fn
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)

@@ -20,11 +20,12 @@ from chainrule.optim.radam import RAdam
 from chainrule.optim.rmsprop import RMSprop
 from chainrule.optim.rprop import Rprop
 from chainrule.optim.sgd import SGD
+from chainrule.optim.sparse_adam import SparseAdam
 
 __all__ = [
     "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adadelta", "Adamax", "NAdam", "RAdam",
-    "Rprop", "ASGD", "LBFGS", "Newton", "Optimizer", "lr_scheduler", "schedules", "lr_finder",
-    "swa_utils",
+    "Rprop", "ASGD", "LBFGS", "SparseAdam", "Newton", "Optimizer", "lr_scheduler", "schedules",
+    "lr_finder", "swa_utils",
 ]
 
 

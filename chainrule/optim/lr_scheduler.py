@@ -82,6 +82,9 @@ class LRScheduler:
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         _track_optimizer_step(optimizer)
+        # PyTorch's flag (True only while step() calls get_lr()); kept so that state_dict()
+        # has PyTorch's keys
+        self._get_lr_called_within_step = False
         self._initial_step()
 
     def _initial_step(self) -> None:
@@ -114,23 +117,32 @@ class LRScheduler:
         self._update_lr(epoch)
 
     def _update_lr(self, epoch: int | None = None) -> None:
-        if epoch is None:
-            self.last_epoch += 1
-            values = self.get_lr()
-        else:
-            self.last_epoch = epoch
-            closed = getattr(self, "_get_closed_form_lr", None)
-            values = closed() if closed is not None else self.get_lr()
+        self._get_lr_called_within_step = True
+        try:
+            if epoch is None:
+                self.last_epoch += 1
+                values = self.get_lr()
+            else:
+                self.last_epoch = epoch
+                closed = getattr(self, "_get_closed_form_lr", None)
+                values = closed() if closed is not None else self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
-        """Every attribute except the optimizer (plain numbers and lists)."""
+        """Every attribute except the optimizer (plain numbers and lists): PyTorch's keys."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict` (chainrule's or PyTorch's: the keys are the same)."""
         self.__dict__.update(state_dict)
+
+
+# PyTorch's pre-2.0 name of the base class, still what most custom schedulers subclass
+_LRScheduler = LRScheduler
 
 
 def _track_optimizer_step(optimizer: Optimizer) -> None:
@@ -451,7 +463,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             if epoch < 0:
                 raise ValueError(f"Expected non-negative epoch, but got {epoch}")
             self.T_cur, self.T_i = S.warm_restart_position(epoch, self.T_0, self.T_mult)
-        self._step_count = getattr(self, "_step_count", 0) + 1
+        # (PyTorch's CosineAnnealingWarmRestarts.step does not count steps: _step_count stays 0)
         self.last_epoch = math.floor(epoch)
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr
@@ -513,18 +525,35 @@ class CyclicLR(LRScheduler):
         return lrs
 
     def state_dict(self) -> dict[str, Any]:
+        """PyTorch's keys: the cycle is saved as ``total_size`` = up + down steps and
+        ``step_ratio`` = up / total_size; a custom ``scale_fn`` object's attributes are saved
+        (a plain function is not)."""
         state = super().state_dict()
+        up, down = state.pop("step_size_up"), state.pop("step_size_down")
+        state["total_size"] = up + down
+        state["step_ratio"] = up / state["total_size"]
         fn = state.pop("_scale_fn_custom")
         state["_scale_fn_custom"] = (fn.__dict__.copy() if fn is not None
                                      and not isinstance(fn, types.FunctionType) else None)
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict` or from PyTorch's CyclicLR state dict."""
         state = dict(state_dict)
-        fn = state.pop("_scale_fn_custom")
+        fn = state.pop("_scale_fn_custom", None)
+        if "total_size" in state:
+            total, ratio = float(state.pop("total_size")), float(state.pop("step_ratio"))
+            state["step_size_up"] = _nearly_whole(total * ratio)
+            state["step_size_down"] = _nearly_whole(total - state["step_size_up"])
         super().load_state_dict(state)
         if fn is not None and self._scale_fn_custom is not None:
             self._scale_fn_custom.__dict__.update(fn)
+
+
+def _nearly_whole(x: float) -> float:
+    """``x`` rounded to the whole number it is within 1e-9 of (step counts stored as a ratio
+    come back with rounding error), else ``x``."""
+    return float(round(x)) if abs(x - round(x)) < 1e-9 else x
 
 
 def _setup_momentum(sched: Any, optimizer: Optimizer, base_momentum: Any, max_momentum: Any,
@@ -593,9 +622,8 @@ class OneCycleLR(LRScheduler):
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got "
                              f"{anneal_strategy}")
-        self.pct_start = pct_start
-        self.anneal_strategy = anneal_strategy
-        self.three_phase = three_phase
+        self._schedule_phases = _one_cycle_phases(self.total_steps, pct_start, three_phase)
+        self._anneal_func_type = anneal_strategy
         max_lrs = _per_group("max_lr", optimizer, max_lr)
         if last_epoch == -1:
             for top, group in zip(max_lrs, optimizer.param_groups):
@@ -605,6 +633,8 @@ class OneCycleLR(LRScheduler):
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
             _setup_momentum(self, optimizer, base_momentum, max_momentum, last_epoch)
+            # the momentum range lives in the param groups (PyTorch keeps no copy here)
+            del self.base_momentums, self.max_momentums
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -612,17 +642,50 @@ class OneCycleLR(LRScheduler):
         if t > self.total_steps:
             raise ValueError(f"Tried to step {t} times. The specified number of total steps is "
                              f"{self.total_steps}")
-        shape = (self.total_steps, self.pct_start, self.anneal_strategy, self.three_phase)
         lrs, moms = [], []
         for group in self.optimizer.param_groups:
-            values = (group["initial_lr"], group["max_lr"], group["min_lr"])
-            lrs.append(S._one_cycle_value(t, values, *shape))
-            if self.cycle_momentum:
-                m = (group["max_momentum"], group["base_momentum"], group["max_momentum"])
-                moms.append(S._one_cycle_value(t, m, *shape))
+            lr, mom = self._phase_values(t, group)
+            lrs.append(lr)
+            moms.append(mom)
         if self.cycle_momentum:
             _set_momentum(self, moms)
         return lrs
+
+    def _phase_values(self, t: int, group: dict[str, Any]) -> tuple[float, float | None]:
+        """(lr, momentum) at step t: annealed from the phase's start to its end values (named
+        by param-group keys) over the fraction of the phase done, (t − start)/(end − start)."""
+        start = 0.0
+        phases = self._schedule_phases
+        for i, phase in enumerate(phases):
+            end = phase["end_step"]
+            if t <= end or i == len(phases) - 1:
+                pct = (t - start) / (end - start)
+                lr = S._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct,
+                               self._anneal_func_type)
+                mom = (S._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]],
+                                 pct, self._anneal_func_type) if self.cycle_momentum else None)
+                return lr, mom
+            start = end
+        raise AssertionError("unreachable: the last phase always matches")
+
+
+def _one_cycle_phases(total_steps: int, pct_start: float, three_phase: bool
+                      ) -> list[dict[str, Any]]:
+    """OneCycleLR's phases as PyTorch stores them (``_schedule_phases``): the last step of
+    each and the param-group keys of the values it anneals between."""
+    def phase(end: float, lr: tuple[str, str], mom: tuple[str, str]) -> dict[str, Any]:
+        return {"end_step": end, "start_lr": lr[0], "end_lr": lr[1],
+                "start_momentum": mom[0], "end_momentum": mom[1]}
+
+    warm = float(pct_start * total_steps) - 1
+    if three_phase:
+        return [phase(warm, ("initial_lr", "max_lr"), ("max_momentum", "base_momentum")),
+                phase(float(2 * pct_start * total_steps) - 2, ("max_lr", "initial_lr"),
+                      ("base_momentum", "max_momentum")),
+                phase(total_steps - 1, ("initial_lr", "min_lr"),
+                      ("max_momentum", "max_momentum"))]
+    return [phase(warm, ("initial_lr", "max_lr"), ("max_momentum", "base_momentum")),
+            phase(total_steps - 1, ("max_lr", "min_lr"), ("base_momentum", "max_momentum"))]
 
 
 class SequentialLR(LRScheduler):

@@ -234,3 +234,72 @@ def test_state_dicts_survive_json():
     assert opt2.param_groups[0]["initial_lr"] == 0.1
     rest, _ = sequence(opt2, sched2, 30, STEPS)
     np.testing.assert_allclose(rest, ref[30:], rtol=1e-13)
+
+
+def _keys(state: dict) -> dict:
+    """A state dict's keys, with the nested schedulers' keys (SequentialLR, ChainedScheduler)."""
+    return {k: ([_keys(s) for s in v] if k == "_schedulers" else None) for k, v in state.items()}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULERS) + ["ReduceLROnPlateau"])
+def test_state_dict_keys_equal_torchs(name):
+    """A checkpoint written by one library has the other's keys (PyTorch's private ones such
+    as ``_get_lr_called_within_step`` and OneCycleLR's ``_schedule_phases`` included)."""
+    states = []
+    for lib in (torch, chainrule):
+        if name == "ReduceLROnPlateau":
+            opt, _ = make(lib, "sgd", "StepLR")
+            mod = torch.optim.lr_scheduler if lib is torch else optim.lr_scheduler
+            sched = mod.ReduceLROnPlateau(opt)
+            sequence(opt, sched, 0, 20, plateau=True)
+        else:
+            opt, sched = make(lib, SCHEDULERS[name][0], name)
+            sequence(opt, sched, 0, 20)
+        states.append(sched.state_dict())
+    assert _keys(states[1]) == _keys(states[0])
+    if name.startswith("OneCycleLR"):
+        assert states[1]["_schedule_phases"] == states[0]["_schedule_phases"]
+    if name.startswith("CyclicLR"):
+        assert states[1]["total_size"] == states[0]["total_size"]
+        assert states[1]["step_ratio"] == pytest.approx(states[0]["step_ratio"], rel=1e-15)
+    if name == "CosineAnnealingWarmRestarts":
+        assert states[1]["_step_count"] == states[0]["_step_count"]
+
+
+@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "OneCycleLR",
+                                  "OneCycleLR-three-phase-linear-adam", "SequentialLR",
+                                  "CyclicLR-triangular2-adam", "LambdaLR", "ChainedScheduler",
+                                  "CosineAnnealingWarmRestarts", "MultiStepLR", "PolynomialLR"])
+def test_torch_state_dict_loads_and_resumes(name):
+    """PyTorch's optimizer and scheduler state dicts, taken at step 100, load into fresh
+    chainrule objects, and the rest of the lr sequence is PyTorch's."""
+    kind = SCHEDULERS[name][0]
+    t_opt, t_sched = make(torch, kind, name)
+    sequence(t_opt, t_sched, 0, 100)
+    o_state, s_state = copy.deepcopy(t_opt.state_dict()), copy.deepcopy(t_sched.state_dict())
+    t_rest, t_moms = sequence(t_opt, t_sched, 100, STEPS)
+    c_opt, c_sched = make(chainrule, kind, name)
+    c_opt.load_state_dict(o_state)
+    c_sched.load_state_dict(s_state)
+    c_rest, c_moms = sequence(c_opt, c_sched, 100, STEPS)
+    np.testing.assert_allclose(c_rest, t_rest, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(c_moms, t_moms, rtol=1e-12, atol=1e-15)
+
+
+def test_lrscheduler_old_name_is_subclassable():
+    """``_LRScheduler`` (PyTorch's old name, still what most custom schedulers subclass)."""
+    seqs = []
+    for lib in (torch, chainrule):
+        mod = torch.optim.lr_scheduler if lib is torch else optim.lr_scheduler
+
+        class Warmup(mod._LRScheduler):
+            def __init__(self, opt, warm, last_epoch=-1):
+                self.warm = warm
+                super().__init__(opt, last_epoch)
+
+            def get_lr(self):
+                return [b * min(1.0, (self.last_epoch + 1) / self.warm) for b in self.base_lrs]
+
+        opt, _ = make(lib, "sgd", "StepLR")
+        seqs.append(sequence(opt, Warmup(opt, 7), 0, 20)[0])
+    np.testing.assert_allclose(seqs[1], seqs[0], rtol=1e-15)

@@ -298,3 +298,46 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
         )
     a, b = input.split(n // 2, dim)
     return a * b.sigmoid()
+
+
+def selu_(input: Tensor) -> Tensor:
+    return selu(input, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return celu(input, alpha, inplace=True)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x if |x| > lambd else 0 (gradient 1 outside [−lambd, lambd], 0 inside)."""
+    return where(xp.abs(input._array) > lambd, input, 0.0)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x − lambd if x > lambd, x + lambd if x < −lambd, else 0 (soft thresholding)."""
+    if lambd < 0:
+        raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
+    x = input._array
+    return where(x > lambd, input - lambd, where(x < -lambd, input + lambd, 0.0))
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False, generator: Any = None) -> Tensor:
+    """Randomized leaky ReLU (Xu et al. 2015): x if x > 0 else a · x with a ~ U(lower, upper)
+    drawn per element in training (``generator``: chainrule's or NumPy's; the draws differ from
+    PyTorch's), and a = (lower + upper) / 2 in evaluation (= ``leaky_relu``)."""
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    from chainrule.random import rng
+
+    a = rng(generator).uniform(lower, upper, size=input.shape).astype(input._array.dtype)
+    slope = xp.where(input._array > 0, xp.ones_like(a), a)
+    return _inplace(input, lambda x: x * _wrap(slope), inplace)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+           training: bool = False, generator: Any = None) -> Tensor:
+    return rrelu(input, lower, upper, training, True, generator)
+
+
+__all__ += ["selu_", "celu_", "hardshrink", "softshrink", "rrelu", "rrelu_"]

@@ -96,8 +96,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
 
     ``input`` is 2-D (B bags of equal length, ``offsets=None``) or 1-D with ``offsets`` (B)
     giving each bag's start (or B + 1 with ``include_last_offset``). ``per_sample_weights``
-    (the shape of ``input``) scale the rows in ``mode='sum'``. ``sparse`` is accepted; the
-    gradient is dense.
+    (the shape of ``input``) scale the rows in ``mode='sum'``. ``sparse``: the gradient is dense,
+    and ``weight`` is marked for ``optim.SparseAdam`` (see ``F.embedding``).
     """
     idx = _array(input)
     if per_sample_weights is not None and tuple(per_sample_weights.shape) != idx.shape:
@@ -115,6 +115,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
         raise ValueError("max mode does not support scaling the gradient by the frequency")
     if mode == "max" and sparse:
         raise ValueError("max mode does not support sparse weights")
+    if sparse and hasattr(weight, "__dict__"):
+        weight._sparse_grad = True  # (see F.embedding: optim.SparseAdam accepts it)
     if flat.dtype.kind not in "iu":
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the "
                            f"following scalar types: Long, Int; but got {flat.dtype} instead "

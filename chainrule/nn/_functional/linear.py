@@ -149,8 +149,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
 
     ``padding_idx``: that row receives no gradient. ``max_norm``: rows looked up are first
     renormalised in place to p-norm <= max_norm. ``scale_grad_by_freq``: a row's gradient is
-    divided by how often it occurs in the batch. ``sparse`` is accepted for compatibility; the
-    gradient is always a dense tensor.
+    divided by how often it occurs in the batch. ``sparse``: the gradient is still a dense tensor
+    (chainrule has no sparse tensors), zero outside the rows looked up; ``weight`` is marked so
+    that ``optim.SparseAdam`` accepts it and updates only the rows touched.
     """
     idx = input._array if isinstance(input, Tensor) else xp.asarray(input)
     if idx.dtype.kind not in "iu":
@@ -167,5 +168,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         padding_idx %= n
     if max_norm is not None:
         _embedding_renorm_(weight, idx, max_norm, norm_type)
+    if sparse and hasattr(weight, "__dict__"):
+        # the gradient stays dense; the mark tells optim.SparseAdam that PyTorch would have
+        # made it sparse (and lets it refuse parameters whose gradients are dense)
+        weight._sparse_grad = True
     return apply(EmbeddingLookup, weight, idx=idx, padding_idx=padding_idx,
                  scale_grad_by_freq=scale_grad_by_freq)

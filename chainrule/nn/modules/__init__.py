@@ -24,3 +24,4 @@ from chainrule.nn.modules.pooling import *  # noqa: F403
 from chainrule.nn.modules.recurrent import *  # noqa: F403
 from chainrule.nn.modules.residual import *  # noqa: F403
 from chainrule.nn.modules.transformer import *  # noqa: F403
+from chainrule.nn.modules.unpool import *  # noqa: F403

@@ -450,3 +450,60 @@ def __getattr__(name: str) -> object:
 
         return Softmax2d
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU: slope ~ U(lower, upper) per element in training, the mean slope
+    in evaluation (``F.rrelu``); ``generator=`` seeds the draws.
+
+    Example::
+
+        nn.RReLU(0.1, 0.3)(chainrule.randn(4))
+    """
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False,
+                 generator: Any = None) -> None:
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+        self.generator = generator
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace,
+                       self.generator)
+
+    def extra_repr(self) -> str:
+        return _join(f"lower={self.lower}, upper={self.upper}", _inplace_repr(self.inplace))
+
+
+class Hardshrink(Module):
+    """x if |x| > lambd else 0.
+
+    Example::
+
+        nn.Hardshrink(0.5)(chainrule.tensor([-1.0, 0.2]))   # tensor([-1., 0.])
+    """
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """x ∓ lambd outside [−lambd, lambd], 0 inside.
+
+    Example::
+
+        nn.Softshrink(0.5)(chainrule.tensor([-1.0, 0.2]))   # tensor([-0.5, 0.])
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softshrink(input, self.lambd)
+
+
+__all__ += ["RReLU", "Hardshrink", "Softshrink"]

@@ -237,6 +237,13 @@ class Module:
         key = _add_hook(self._backward_hooks, hook, prepend)
         return RemovableHandle(self._backward_hooks, key)
 
+    def register_backward_hook(self, hook: Callable) -> RemovableHandle:
+        """PyTorch's deprecated backward hook, run here as :meth:`register_full_backward_hook`:
+        ``grad_output`` is the same; as ``grad_input`` PyTorch's old hook received the
+        gradients of the module's last operation, the full hook the gradients of the module's
+        inputs (they are the same for a module that is one operation)."""
+        return self.register_full_backward_hook(hook)
+
     def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False
                                         ) -> RemovableHandle:
         """``hook(module, grad_output) -> None | new grad_output`` runs when the gradients with
@@ -413,6 +420,31 @@ class Module:
         if name not in mod._parameters:
             raise AttributeError(f"{type(mod).__name__} has no parameter `{name}`")
         return mod._parameters[name]
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at dotted path ``target`` (``"block.bn.running_mean"``)."""
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return mod._buffers[name]
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Put ``module`` at dotted path ``target`` (``"features.3"``), replacing what is there;
+        the parent must exist. ``strict``: the attribute must already be a submodule."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        parent_path, _, name = target.rpartition(".")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent = self.get_submodule(parent_path)
+        if strict and name not in parent._modules:
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        if name in parent.__dict__ or name in parent._parameters or name in parent._buffers:
+            raise AttributeError(f"`{name}` is not an nn.Module")
+        setattr(parent, name, module)
 
     # ---- iteration -------------------------------------------------------------------------
     def named_modules(self, memo: set | None = None, prefix: str = "",
@@ -721,3 +753,9 @@ class Module:
 
     def share_memory(self) -> Module:
         return self
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """PyTorch's in-place ``model.compile(...)``: accepted, and the module keeps running
+        its Python ``forward`` (the results are the same; ``chainrule.compile`` is the
+        replaying compiler for whole training steps)."""
+        return None

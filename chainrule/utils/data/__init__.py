@@ -8,9 +8,11 @@ from chainrule.utils.data.dataloader import (
     set_generator_state,
 )
 from chainrule.utils.data.dataset import (
+    ChainDataset,
     ConcatDataset,
     Dataset,
     IterableDataset,
+    StackDataset,
     Subset,
     TensorDataset,
     random_split,
@@ -27,6 +29,9 @@ from chainrule.utils.data.sampler import (
 
 __all__ = [
     "BatchSampler",
+    "ChainDataset",
+    "DistributedSampler",
+    "StackDataset",
     "ConcatDataset",
     "DataLoader",
     "Dataset",
@@ -46,3 +51,15 @@ __all__ = [
     "set_generator_state",
     "split_lengths",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # torch.utils.data.DistributedSampler / torch.utils.data.distributed: chainrule.distributed's
+    # sampler, imported on first use
+    import importlib
+
+    if name == "distributed":
+        return importlib.import_module("chainrule.utils.data.distributed")
+    if name == "DistributedSampler":
+        return importlib.import_module("chainrule.utils.data.distributed").DistributedSampler
+    raise AttributeError(f"module 'chainrule.utils.data' has no attribute {name!r}")
