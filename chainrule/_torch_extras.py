@@ -69,8 +69,9 @@ def set_float32_matmul_precision(precision: str) -> None:
     TF32/bfloat16 internals on GPUs), so results are those of 'highest'."""
     if precision not in ("highest", "high", "medium"):
         # PyTorch warns and keeps the current setting
-        warnings.warn(f"set_float32_matmul_precision: invalid value {precision!r} ignored; "
-                      "expected 'highest', 'high' or 'medium'", UserWarning, stacklevel=2)
+        warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
+                      "set_float32_matmul_precision call has no effect.", UserWarning,
+                      stacklevel=2)
         return
     with _PRECISION_LOCK:
         _PRECISION["value"] = precision
