@@ -8,7 +8,9 @@ checkpoints can store and restore them exactly.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -85,6 +87,26 @@ def get_rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     default_generator.set_state(state)
+
+
+@contextlib.contextmanager
+def fork_rng(devices: Any = None, enabled: bool = True, _caller: str = "fork_rng",
+             _devices_kw: str = "devices", device_type: str = "cpu") -> Iterator[None]:
+    """``torch.random.fork_rng``: the default generator's state is saved on entry and restored
+    on exit, so draws inside the block do not change the sequence drawn after it. ``devices``
+    and ``device_type`` name accelerators, of which chainrule has none (accepted, as torch
+    accepts an empty device list); ``enabled=False`` makes the block a no-op."""
+    if device_type not in ("cpu", "cuda"):
+        raise ValueError(f"{_caller}: device_type {device_type!r} is not available "
+                         "(chainrule runs on the CPU only)")
+    if not enabled:
+        yield
+        return
+    state = default_generator.get_state()
+    try:
+        yield
+    finally:
+        default_generator.set_state(state)
 
 
 # set by chainrule.compile while it captures a step: wraps the generator so that its draws
