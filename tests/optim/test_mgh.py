@@ -39,19 +39,22 @@ from chainrule import optim
 ROUNDOFF_BOUND = ("meyer",)
 
 
+def closure_for(opt, x, fn):
+    """The usual closure: zero the gradients, evaluate fn(x), backpropagate."""
+    def closure():
+        opt.zero_grad()
+        loss = fn(x)
+        loss.backward()
+        return loss
+    return closure
+
+
 def run_lbfgs(p: MGH, max_iter: int = 3000) -> tuple[float, optim.LBFGS]:
     x = cr.tensor(np.array(p.x0), dtype=cr.float64, requires_grad=True)
     opt = optim.LBFGS([x], lr=1, max_iter=max_iter, max_eval=2 * max_iter,
                       tolerance_grad=1e-10, tolerance_change=1e-16, history_size=20,
                       line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = p.f(x)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    opt.step(closure_for(opt, x, p.f))
     return float(p.f(x.detach()).item()), opt
 
 
@@ -127,14 +130,7 @@ def test_torch_lbfgs_does_not_reach_penalty2_but_ours_does():
     opt = torch.optim.LBFGS([x], max_iter=250, max_eval=500, tolerance_grad=1e-10,
                             tolerance_change=1e-16, history_size=20,
                             line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = f(x)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    opt.step(closure_for(opt, x, f))
     assert p.reached(float(f(x.detach()))) is None  # torch: still at 9.46e-6 after 250
     ours, _ = run_lbfgs(p, max_iter=250)
     assert p.reached(ours) == pytest.approx(9.37629e-6)
@@ -149,40 +145,19 @@ def _quadratic_opt(x0, **kw):
 def test_lbfgs_stop_reasons():
     x, opt = _quadratic_opt([3.0, -1.0], max_iter=50)
     assert opt.stop_reason is None and not opt.converged
-
-    def closure():
-        opt.zero_grad()
-        loss = (x * x).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    opt.step(closure_for(opt, x, lambda v: (v * v).sum()))
     assert opt.stop_reason == "tolerance_grad" and opt.converged
     x, opt = _quadratic_opt([-1.2, 1.0], max_iter=3, max_eval=100)
     rosen = next(q for q in PROBLEMS if q.name == "rosenbrock")
-
-    def closure2():
-        opt.zero_grad()
-        loss = rosen.f(x)
-        loss.backward()
-        return loss
-
-    opt.step(closure2)
+    opt.step(closure_for(opt, x, rosen.f))
     assert opt.stop_reason == "max_iter" and not opt.converged and "3" in opt.stop_message
 
 
 def test_lbfgs_non_finite_gradient_stops_without_touching_the_parameters():
     x = cr.tensor([-1.0, 4.0], dtype=cr.float64, requires_grad=True)
     opt = optim.LBFGS([x])
-
-    def closure():
-        opt.zero_grad()
-        loss = x.sqrt().sum()  # nan value and gradient at x = -1
-        loss.backward()
-        return loss
-
-    with np.errstate(invalid="ignore"):
-        opt.step(closure)
+    with np.errstate(invalid="ignore"):  # nan value and gradient at x = -1
+        opt.step(closure_for(opt, x, lambda v: v.sqrt().sum()))
     assert opt.stop_reason == "non_finite" and not opt.converged
     np.testing.assert_array_equal(x.detach().numpy(), [-1.0, 4.0])
 
@@ -190,29 +165,15 @@ def test_lbfgs_non_finite_gradient_stops_without_touching_the_parameters():
 def test_lbfgs_nan_loss_with_zero_gradient_is_not_converged():
     x = cr.tensor([1.0], dtype=cr.float64, requires_grad=True)
     opt = optim.LBFGS([x])
-
-    def closure():
-        opt.zero_grad()
-        loss = (x * 0).sum() + float("nan")
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    opt.step(closure_for(opt, x, lambda v: (v * 0).sum() + float("nan")))
     assert opt.stop_reason == "non_finite" and not opt.converged
 
 
 def test_lbfgs_without_line_search_stops_when_the_loss_becomes_nan():
     x = cr.tensor([3.0], dtype=cr.float64, requires_grad=True)
     opt = optim.LBFGS([x], lr=100, max_iter=10)  # the fixed step lands at x < 0
-
-    def closure():
-        opt.zero_grad()
-        loss = (-x.log() + x * x).sum()
-        loss.backward()
-        return loss
-
     with np.errstate(invalid="ignore"):
-        opt.step(closure)
+        opt.step(closure_for(opt, x, lambda v: (-v.log() + v * v).sum()))
     assert opt.stop_reason == "non_finite" and not opt.converged
 
 
