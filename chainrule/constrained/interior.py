@@ -368,8 +368,8 @@ def _barrier(problem: Problem, x: np.ndarray, max_iter: int, tol: float) -> Solu
             dx, dlam, dmu, ds = st.direction(s * mu - tau)
             a_p = _boundary_step(s, ds) if m else 1.0
             a_d = _boundary_step(mu, dmu) if m else 1.0
-            nu = max(nu, 2.0 * float(np.abs(np.concatenate([lam + dlam, mu + dmu])).max(
-                initial=0.0)))
+            nu = _penalty(nu, lam + dlam, mu + dmu, float(st.grad @ dx), tau, s, ds,
+                          float(np.abs(h).sum() + np.abs(g + s).sum()))
             a_p, (f, h, g) = _line_search(problem, x, s, (f, h, g), dx, ds, a_p, tau, nu,
                                           float(st.grad @ dx))
             old = (x, s, lam, mu)
@@ -403,6 +403,23 @@ def _negligible(before: tuple[np.ndarray, ...], after: tuple[np.ndarray, ...]) -
         if np.any(np.abs(b - a) > STALL_RELATIVE * np.maximum(np.abs(a), np.abs(b))):
             return False
     return True
+
+
+def _penalty(nu: float, lam: np.ndarray, mu: np.ndarray, grad_dx: float, tau: float,
+             s: np.ndarray, ds: np.ndarray, infeas: float) -> float:
+    """The merit's penalty ν: at least twice the largest new multiplier, and large enough that
+    the step is a descent direction of the merit (its slope ∇fᵀΔx - τΣΔs/s - ν·infeas < 0).
+
+    ν may fall back to that level, not only grow: a huge multiplier estimate from a point where
+    the constraint Jacobian is rank deficient (HS61's x0 = 0) otherwise fixes ν ≈ 1e11 for good,
+    the merit then rejects every step that trades 1e-8 of feasibility for f (the Maratos
+    effect), and 200 iterations move x by 1e-6 each. A ν that tracks the multipliers keeps the
+    merit exact (ν > ‖λ‖∞) without that."""
+    need = 2.0 * float(np.abs(np.concatenate([lam, mu])).max(initial=0.0))
+    if infeas > 0:
+        barrier_slope = grad_dx - tau * float(np.sum(ds / s)) if s.size else grad_dx
+        need = max(need, barrier_slope / (0.5 * infeas))
+    return max(min(nu, max(need, 1.0) * 10.0), need, 1.0)
 
 
 def _reset_slacks(s: np.ndarray, g: np.ndarray, tau: float, nu: float) -> np.ndarray:
