@@ -46,6 +46,12 @@ LPS = {
     "infeasible_eq": ([1, 1], None, None, [[1, 1]], [-1], 0, None, None),
     "unbounded": ([-1, 0], [[1, -1]], [1], None, None, 0, None, None),
     "unbounded_free": ([1, 1], [[1, -1]], [1], None, None, None, None, None),
+    # no inequality at all: solve's exact equality step has nothing to stand on, and the
+    # interior point proves the status (this ended "max_iter" in newton_kkt before)
+    "unbounded_unconstrained": ([1, 0], None, None, None, None, None, None, None),
+    "inconsistent_equalities": ([1, 1], None, None, [[1, 1], [1, 1]], [1, 2], None, None, None),
+    "equalities_only": ([1, 1, 0], None, None, [[1, 0, 0], [0, 1, 0], [0, 0, 1]], [1, 2, 3],
+                        None, 3, [1, 2, 3]),
 }
 
 
