@@ -45,6 +45,7 @@ __all__ = ["barrier_interior_point", "interior_point"]
 
 FRACTION = 0.995  # the step keeps at least 0.5 % of every slack and multiplier
 QP_REG = 1e-10  # δ_w = δ_c for QPs and LPs, removed by iterative refinement
+ROUNDOFF = 10 * np.finfo(np.float64).eps  # relative noise allowed in the merit's decrease
 
 
 def _max_step(v: np.ndarray, dv: np.ndarray) -> float:
@@ -69,8 +70,17 @@ class _LDL:
     iterative refinement removes the perturbation's effect. Without ``floor`` it is relative,
     1e-14·max|e|."""
 
-    def __init__(self, K: np.ndarray, floor: float | None = None) -> None:
+    def __init__(self, K: np.ndarray, floor: float | None = None, equilibrate: bool = False
+                 ) -> None:
         check_finite(K, "entry in the KKT matrix")
+        # with ``equilibrate``, factor S K S (S = diag(scale) from _equilibrate) instead: the
+        # same inertia (Sylvester's law), but a relative floor then separates a small true
+        # pivot from round-off on badly scaled problems (MGH 3: Hessian eigenvalues 5e-6 and
+        # 9e9 read as "singular", and the regularisation δ_w >= 1e-4 it triggered swamped the
+        # small curvature, so Newton crawled for 500 iterations)
+        self.scale = _equilibrate(K) if equilibrate else None
+        if self.scale is not None:
+            K = self.scale[:, None] * K * self.scale[None, :]
         lu, d, perm = scipy.linalg.ldl(K, lower=True)
         self.L, self.perm = lu[perm], perm
         eig, self.V = np.linalg.eigh(d)
@@ -82,12 +92,30 @@ class _LDL:
         self.e = np.where(zero, np.where(eig < 0, -1.0, 1.0) * max(floor, 1e-300), eig)
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
+        if self.scale is not None:  # K u = r  ⇔  (S K S)(S⁻¹u) = S r
+            return self.scale * self._solve(self.scale * rhs)
+        return self._solve(rhs)
+
+    def _solve(self, rhs: np.ndarray) -> np.ndarray:
         y = scipy.linalg.solve_triangular(self.L, rhs[self.perm], lower=True, unit_diagonal=True)
         z = self.V @ ((self.V.T @ y) / self.e)
         w = scipy.linalg.solve_triangular(self.L.T, z, lower=False, unit_diagonal=True)
         out = np.empty_like(w)
         out[self.perm] = w
         return out
+
+
+def _equilibrate(K: np.ndarray, passes: int = 8) -> np.ndarray:
+    """A diagonal S with every row and column of S K S of largest magnitude ≈ 1 (Ruiz's
+    symmetric scaling: S ← S/√(row max), repeated); an all-zero row keeps scale 1."""
+    scale = np.ones(K.shape[0])
+    M = np.abs(K)
+    for _ in range(passes):
+        row = (M * scale[None, :]).max(axis=1, initial=0.0) * scale
+        if np.all(np.abs(row[row > 0] - 1.0) <= 0.1):
+            break
+        scale = np.where(row > 0, scale / np.sqrt(np.where(row > 0, row, 1.0)), scale)
+    return scale
 
 
 def _kkt(W: np.ndarray, Jh: np.ndarray, delta_w: float, delta_c: float) -> np.ndarray:
@@ -129,16 +157,16 @@ class _Newton:
         returns δ_w (the next call starts from a third of it)."""
         n, p = self.W.shape[0], self.Jh.shape[0]
         delta_c = 0.0
-        fac = _LDL(_kkt(self.W, self.Jh, 0.0, 0.0))
+        fac = _LDL(_kkt(self.W, self.Jh, 0.0, 0.0), equilibrate=True)
         if fac.inertia[2]:  # singular: the equality Jacobian may be rank deficient
             delta_c = 1e-8 * max(tau, 1e-12) ** 0.25
-            fac = _LDL(_kkt(self.W, self.Jh, 0.0, delta_c))
+            fac = _LDL(_kkt(self.W, self.Jh, 0.0, delta_c), equilibrate=True)
         delta = 0.0
         if fac.inertia != (n, p, 0):
             delta = 1e-4 if last_delta == 0 else max(1e-20, last_delta / 3)
             grow = 100.0 if last_delta == 0 else 8.0
             while True:
-                fac = _LDL(_kkt(self.W, self.Jh, delta, delta_c))
+                fac = _LDL(_kkt(self.W, self.Jh, delta, delta_c), equilibrate=True)
                 if fac.inertia == (n, p, 0):
                     break
                 delta *= grow
@@ -322,7 +350,7 @@ def _barrier(problem: Problem, x: np.ndarray, max_iter: int, tol: float) -> Solu
         s = np.maximum(-g, 1.0)
         tau = float(s.mean()) if m else 0.0
         mu = tau / s
-        nu, delta = 1.0, 0.0
+        nu, delta, stalled = 1.0, 0.0, 0
         for it in range(max_iter + 1):  # noqa: B007 - the count is reported
             st = _Newton(problem.lagrangian_hessian(x, lam, mu), problem.grad(x),
                          problem.eq_jac(x), problem.ineq_jac(x), h, g, lam, mu, s)
@@ -340,19 +368,58 @@ def _barrier(problem: Problem, x: np.ndarray, max_iter: int, tol: float) -> Solu
             dx, dlam, dmu, ds = st.direction(s * mu - tau)
             a_p = _boundary_step(s, ds) if m else 1.0
             a_d = _boundary_step(mu, dmu) if m else 1.0
-            nu = max(nu, 2.0 * float(np.abs(np.concatenate([lam + dlam, mu + dmu])).max(
-                initial=0.0)))
+            nu = _penalty(nu, lam + dlam, mu + dmu, float(st.grad @ dx), tau, s, ds,
+                          float(np.abs(h).sum() + np.abs(g + s).sum()))
             a_p, (f, h, g) = _line_search(problem, x, s, (f, h, g), dx, ds, a_p, tau, nu,
                                           float(st.grad @ dx))
+            old = (x, s, lam, mu)
             x, s = x + a_p * dx, s + a_p * ds
             if m:
                 s = _reset_slacks(s, g, tau, nu)
             lam, mu = lam + a_d * dlam, mu + a_d * dmu
             if m:  # keep μ within a factor 1e10 of the central path τ/s (IPOPT's safeguard)
                 mu = np.clip(mu, tau / (1e10 * s), 1e10 * tau / s)
+            stalled = stalled + 1 if _negligible(old, (x, s, lam, mu)) else 0
+            if stalled >= STALL_ITERATIONS:
+                status = "numerical"
+                message = (f"interior_point: no progress in floating point: {stalled} "
+                           f"iterations changed no variable or multiplier by more than "
+                           f"{STALL_RELATIVE:.0e} relative (the residual "
+                           f"{history[-1]:.2e} is at the round-off level of f's derivatives; "
+                           f"a tighter tol cannot be met)")
+                break
     except NumericalFailure as err:
         status, message = "numerical", f"interior_point: {err} at iteration {it}"
     return finish(problem, x, lam, mu, it, status, "interior_point", history, message)
+
+
+STALL_ITERATIONS = 5  # consecutive iterations without progress before stopping
+STALL_RELATIVE = 1e-14  # a change below this fraction of a value is round-off
+
+
+def _negligible(before: tuple[np.ndarray, ...], after: tuple[np.ndarray, ...]) -> bool:
+    """Whether no entry of any of the arrays moved by more than STALL_RELATIVE of its size."""
+    for a, b in zip(before, after):
+        if np.any(np.abs(b - a) > STALL_RELATIVE * np.maximum(np.abs(a), np.abs(b))):
+            return False
+    return True
+
+
+def _penalty(nu: float, lam: np.ndarray, mu: np.ndarray, grad_dx: float, tau: float,
+             s: np.ndarray, ds: np.ndarray, infeas: float) -> float:
+    """The merit's penalty ν: at least twice the largest new multiplier, and large enough that
+    the step is a descent direction of the merit (its slope ∇fᵀΔx - τΣΔs/s - ν·infeas < 0).
+
+    ν may fall back to that level, not only grow: a huge multiplier estimate from a point where
+    the constraint Jacobian is rank deficient (HS61's x0 = 0) otherwise fixes ν ≈ 1e11 for good,
+    the merit then rejects every step that trades 1e-8 of feasibility for f (the Maratos
+    effect), and 200 iterations move x by 1e-6 each. A ν that tracks the multipliers keeps the
+    merit exact (ν > ‖λ‖∞) without that."""
+    need = 2.0 * float(np.abs(np.concatenate([lam, mu])).max(initial=0.0))
+    if infeas > 0:
+        barrier_slope = grad_dx - tau * float(np.sum(ds / s)) if s.size else grad_dx
+        need = max(need, barrier_slope / (0.5 * infeas))
+    return max(min(nu, max(need, 1.0) * 10.0), need, 1.0)
 
 
 def _reset_slacks(s: np.ndarray, g: np.ndarray, tau: float, nu: float) -> np.ndarray:
@@ -393,7 +460,10 @@ def _line_search(problem: Problem, x: np.ndarray, s: np.ndarray,
             a *= 0.5
             continue
         new, _ = _merit(*trial, _reset_slacks(s + a * ds, trial[2], tau, nu), tau, nu)
-        if np.isfinite(new) and new <= phi + 1e-4 * a * min(slope, 0.0):
+        # the Armijo test, relaxed by the round-off of φ (IPOPT's rule): near a minimum the
+        # predicted decrease falls below eps·|φ| and an exact test would reject the Newton
+        # step for rounding noise (MGH 6, f* = 124.362: ∇f stuck at 1e-6 for ever)
+        if np.isfinite(new) and new <= phi + 1e-4 * a * min(slope, 0.0) + ROUNDOFF * abs(phi):
             return a, trial
         a *= 0.5
     return a, _evaluate(problem, x + a * dx)

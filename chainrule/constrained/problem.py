@@ -66,7 +66,8 @@ def _vector(out: Any, what: str) -> Tensor:
 
 
 def _bound_array(value: Any, shapes: list[tuple[int, ...]], fill: float) -> np.ndarray:
-    """Per-tensor bounds (None, a number, an array per tensor) flattened to one length-n array."""
+    """Per-tensor bounds (None, a number, an array per tensor, possibly with None entries)
+    flattened to one length-n array; None means ±inf (``fill``)."""
     if value is None:
         return np.concatenate([np.full(int(np.prod(s)), fill) for s in shapes])
     parts = value if len(shapes) > 1 else [value]
@@ -74,14 +75,32 @@ def _bound_array(value: Any, shapes: list[tuple[int, ...]], fill: float) -> np.n
         raise ValueError(f"Problem: bounds give {len(parts)} entries for {len(shapes)} tensors")
     out = []
     for s, v in zip(shapes, parts):
-        arr = np.full(s, fill) if v is None else np.asarray(
-            v._array if isinstance(v, Tensor) else v, dtype=np.float64)
+        if v is None:
+            arr = np.full(s, fill)
+        elif isinstance(v, Tensor):
+            arr = np.asarray(v._array, dtype=np.float64)
+        else:  # a None inside a list means "no bound" there (not NaN, which is an error)
+            raw = np.asarray(v, dtype=object)
+            arr = np.where(np.equal(raw, None), fill, raw).astype(np.float64)
         try:
             out.append(np.broadcast_to(arr, s).reshape(-1))
         except ValueError:
             raise ValueError(f"Problem: a bound of shape {arr.shape} does not broadcast to the "
                              f"variable's shape {s}") from None
     return np.concatenate(out).astype(np.float64)
+
+
+def _check_bounds(lb: np.ndarray, ub: np.ndarray) -> None:
+    """A ValueError naming the first flat index whose bounds are NaN, admit no finite value
+    (lb = +inf or ub = -inf) or are crossed (lb > ub)."""
+    checks = ((np.isnan(lb) | np.isnan(ub), "a NaN bound"),
+              (lb == np.inf, "lower bound +inf: no finite x satisfies it"),
+              (ub == -np.inf, "upper bound -inf: no finite x satisfies it"),
+              (lb > ub, "lower bound > upper bound: no x satisfies both"))
+    for bad, what in checks:
+        if np.any(bad):
+            k = int(np.argmax(bad))
+            raise ValueError(f"Problem: {what} at flat index {k} (lb = {lb[k]}, ub = {ub[k]})")
 
 
 class Problem:
@@ -122,10 +141,11 @@ class Problem:
         lb, ub = bounds if bounds is not None else (None, None)
         self.lb = _bound_array(lb, self.shapes, -np.inf)
         self.ub = _bound_array(ub, self.shapes, np.inf)
-        if np.any(self.lb > self.ub):
-            k = int(np.argmax(self.lb > self.ub))
-            raise ValueError(f"Problem: lower bound {self.lb[k]} > upper bound {self.ub[k]} at "
-                             f"flat index {k}")
+        _check_bounds(self.lb, self.ub)
+        if not np.all(np.isfinite(self.x0)):
+            k = int(np.argmax(~np.isfinite(self.x0)))
+            raise ValueError(f"Problem: the starting point x0 has the non-finite entry "
+                             f"{self.x0[k]} at flat index {k}")
         self.lb_index = np.flatnonzero(np.isfinite(self.lb))
         self.ub_index = np.flatnonzero(np.isfinite(self.ub))
         self._probe()
@@ -297,6 +317,18 @@ class Problem:
         return None
 
 
+def _finite(arr: np.ndarray, name: str, owner: str = "QuadraticProblem") -> np.ndarray:
+    """``arr`` unchanged if every entry is finite; otherwise a ValueError naming the first bad
+    entry (a NaN in the data would otherwise surface as a "numerical" failure much later)."""
+    bad = ~np.isfinite(arr)
+    if np.any(bad):
+        k = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = k[0] if len(k) == 1 else k
+        raise ValueError(f"{owner}: {name} has the non-finite entry {arr[k]} at index {where}; "
+                         "the data must be finite (give an infinite limit as a bound instead)")
+    return arr
+
+
 def _mat(a: Any, shape1: int | None, name: str) -> np.ndarray:
     arr = np.asarray(a._array if isinstance(a, Tensor) else a, dtype=np.float64)
     if arr.ndim == 1:
@@ -304,7 +336,7 @@ def _mat(a: Any, shape1: int | None, name: str) -> np.ndarray:
     if arr.ndim != 2 or (shape1 is not None and arr.shape[1] != shape1):
         raise ValueError(f"QuadraticProblem: {name} has shape {arr.shape}; expected "
                          f"(m, {shape1})")
-    return arr
+    return _finite(arr, name)
 
 
 def _vec(a: Any, m: int, name: str) -> np.ndarray:
@@ -313,7 +345,7 @@ def _vec(a: Any, m: int, name: str) -> np.ndarray:
         arr = np.full(m, float(arr[0]))
     if arr.shape != (m,):
         raise ValueError(f"QuadraticProblem: {name} has {arr.size} entries, expected {m}")
-    return arr
+    return _finite(arr, name)
 
 
 class QuadraticProblem(Problem):
@@ -344,8 +376,12 @@ class QuadraticProblem(Problem):
         if G_arr.shape != (n, n):
             raise ValueError(f"QuadraticProblem: G has shape {G_arr.shape}, c has {n} entries; "
                              f"G must be ({n}, {n})")
-        self.G = 0.5 * (G_arr + G_arr.T)
-        self.c = c_arr
+        self.G = 0.5 * (_finite(G_arr, "G") + G_arr.T)
+        self.c = _finite(c_arr, "c")
+        if x0 is not None:
+            size = np.asarray(x0._array if isinstance(x0, Tensor) else x0).size
+            if size != n:
+                raise ValueError(f"QuadraticProblem: x0 has {size} entries; c has {n}")
         self.A = _mat(A, n, "A") if A is not None else np.zeros((0, n))
         self.b = _vec(b if b is not None else np.zeros(self.A.shape[0]), self.A.shape[0], "b")
         self.C = _mat(C, n, "C") if C is not None else np.zeros((0, n))

@@ -6,8 +6,10 @@ Every solver ends with one of five statuses:
 * ``"infeasible"``: a certificate proves that no point satisfies the constraints;
 * ``"unbounded"``: a certificate proves that f decreases without bound on the feasible set;
 * ``"max_iter"``: the iteration budget ran out first;
-* ``"numerical"``: a value became non-finite (NaN or ±inf in f, a constraint or a derivative)
-  or a linear system could not be solved; ``message`` says where.
+* ``"numerical"``: a value became non-finite (NaN or ±inf in f, a constraint or a derivative),
+  a linear system could not be solved, or the iterates stopped moving in floating point before
+  the residuals met the tolerance (round-off bounds them, e.g. MGH's Meyer problem, where ∇f
+  at the minimiser is ~0.5 in float64); ``message`` says which.
 """
 
 from __future__ import annotations

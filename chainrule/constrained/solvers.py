@@ -320,7 +320,9 @@ def projected_gradient(problem: Problem, project: Callable[[np.ndarray], Any] | 
 
 def solve(problem: Problem, method: str = "auto", **kwargs: Any) -> Solution:
     """Solve ``problem`` with the named ``method`` or, with ``"auto"``: ``newton_kkt`` for an
-    equality-constrained convex QP (one exact step), ``interior_point`` for everything else:
+    equality-constrained convex QP (one exact step; if it does not end "optimal", the QP is
+    unbounded or infeasible and ``interior_point`` returns that status with its certificate),
+    ``interior_point`` for everything else:
     Mehrotra's method on convex QPs/LPs (with infeasibility/unboundedness certificates), the
     barrier method with inertia correction on general smooth problems, convex or not (a
     second-order method: it converges where the augmented Lagrangian's first-order outer loop
@@ -330,7 +332,12 @@ def solve(problem: Problem, method: str = "auto", **kwargs: Any) -> Solution:
     if method == "auto":
         convex_qp = isinstance(problem, QuadraticProblem) and problem.is_convex
         if convex_qp and problem.n_ineq == 0:
-            method = "newton_kkt"
+            sol = newton_kkt(problem, **kwargs)
+            if sol.status == "optimal":
+                return sol
+            # no exact step: the QP is unbounded (a free direction of descent) or its equalities
+            # are inconsistent; Mehrotra's method proves which, with a certificate
+            return interior_point(problem, **kwargs)
         elif isinstance(problem, QuadraticProblem) and not convex_qp:
             return barrier_interior_point(problem, **kwargs)
         else:

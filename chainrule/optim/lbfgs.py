@@ -162,6 +162,16 @@ class LBFGS(Optimizer):
     max|g| <= ``tolerance_grad``, max|t d| <= ``tolerance_change``, the loss changes by less
     than ``tolerance_change``, or the iteration/evaluation budget is spent.
 
+    After each ``step``, ``stop_reason`` says which test ended it: ``"tolerance_grad"``
+    (``converged`` is then True), ``"tolerance_change"`` (the step, the loss change or the
+    directional derivative fell below ``tolerance_change``), ``"max_iter"``, ``"max_eval"`` or
+    ``"non_finite"``; ``stop_message`` gives the numbers. Differences from torch, each only
+    where torch would go wrong: a non-finite gradient at the start of ``step`` stops it before
+    any update, and so does a non-finite loss without a line search (torch steps on into nan
+    parameters); the strong-Wolfe search treats a
+    non-finite trial point as a failed step; a curvature pair is also kept when
+    0 < ε·yᵀy < yᵀs <= 1e-10 (see ``_direction``).
+
     Example::
 
         opt = LBFGS(model.parameters(), lr=1, line_search_fn="strong_wolfe")
@@ -192,6 +202,9 @@ class LBFGS(Optimizer):
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]["params"]
+        # why the last step() returned; not part of the state dict (torch has no such field)
+        self.stop_reason: str | None = None
+        self.stop_message = "step() has not run"
 
     # ---- flat views of the parameters -------------------------------------------------------
     def _flat_grad(self) -> Any:
@@ -240,8 +253,19 @@ class LBFGS(Optimizer):
         evals = 1
         state["func_evals"] += 1
         flat_grad = self._flat_grad()
-        if float(xp.abs(flat_grad).max()) <= tol_grad:
-            return orig_loss
+        # a non-finite gradient stops before any update (torch would step into nan); a
+        # non-finite loss with a finite gradient goes on as in torch (the strong-Wolfe search
+        # can leave a nan region), but is never reported as converged
+        g_max = float(xp.abs(flat_grad).max()) if flat_grad.size else 0.0
+        if not math.isfinite(g_max):
+            return self._stop(orig_loss, "non_finite", "the gradient has a non-finite entry; "
+                              "no step taken")
+        if g_max <= tol_grad:
+            if not math.isfinite(loss):
+                return self._stop(orig_loss, "non_finite", f"the loss is {loss}")
+            return self._stop(orig_loss, "tolerance_grad",
+                              f"max|g| = {g_max:.3g} <= tolerance_grad at the start")
+        reason, why = "max_iter", f"max_iter = {max_iter} iterations done"
 
         d, t = state.get("d"), state.get("t")
         old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
@@ -270,6 +294,8 @@ class LBFGS(Optimizer):
                 t = lr
             gtd = float(flat_grad @ d)
             if gtd > -tol_change:  # not a descent direction any more
+                reason, why = "tolerance_change", (f"directional derivative gᵀd = {gtd:.3g} > "
+                                                   f"-tolerance_change: no descent left")
                 break
 
             ls_evals = 0
@@ -300,24 +326,57 @@ class LBFGS(Optimizer):
             evals += ls_evals
             state["func_evals"] += ls_evals
 
-            if n_iter == max_iter or evals >= max_eval or opt_cond:
+            if not math.isfinite(loss) and group["line_search_fn"] is None:
+                reason, why = "non_finite", f"the loss became {loss} at iteration {n_iter}"
+                break
+            if opt_cond:
+                reason, why = "tolerance_grad", "max|g| <= tolerance_grad"
+                break
+            if n_iter == max_iter:
+                break
+            if evals >= max_eval:
+                reason, why = "max_eval", f"max_eval = {max_eval} evaluations used"
                 break
             if float(xp.abs(d * t).max()) <= tol_change:
+                reason, why = "tolerance_change", "max|step| <= tolerance_change"
                 break
             if abs(loss - prev_loss) < tol_change:
+                reason, why = "tolerance_change", "|Δloss| < tolerance_change"
                 break
 
         state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
                      prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
-        return orig_loss
+        if not (math.isfinite(loss) and bool(xp.isfinite(flat_grad).all())):
+            reason, why = "non_finite", f"the loss ({loss}) or the gradient is not finite"
+        return self._stop(orig_loss, reason, why)
+
+    def _stop(self, loss: Any, reason: str, why: str) -> Any:
+        """Record why ``step`` returned (``stop_reason``, ``stop_message``) and return loss."""
+        self.stop_reason, self.stop_message = reason, why
+        return loss
+
+    @property
+    def converged(self) -> bool:
+        """Whether the last ``step`` ended on the gradient test max|g| <= tolerance_grad (the
+        only first-order optimality test; "tolerance_change" means progress stalled, which is
+        not proof of a minimum). False before the first step and after a non-finite value."""
+        return self.stop_reason == "tolerance_grad"
 
     def _direction(self, g: Any, prev_g: Any, d: Any, t: float, old_dirs: list, old_stps: list,
                    ro: list, h_diag: float, history_size: int) -> tuple[Any, float]:
-        """Record the newest curvature pair (if yᵀs > 1e-10) and run the two-loop recursion."""
+        """Record the newest curvature pair and run the two-loop recursion.
+
+        The pair is kept when yᵀs > min(1e-10, ε·yᵀy) (ε the dtype's machine epsilon).
+        torch keeps it only when yᵀs > 1e-10, an absolute threshold: on a problem whose f
+        and gradients are small (MGH Penalty II, f* ≈ 1e-5) every pair is then dropped and
+        the method degenerates to scaled steepest descent (5000 iterations without reaching
+        f*). The relative test ε·yᵀy (L-BFGS-B's) keeps positive curvature at any scale; it
+        accepts every pair torch accepts, so trajectories equal torch's whenever yᵀs > 1e-10.
+        """
         y = g - prev_g
         s = d * t
         ys = float(y @ s)
-        if ys > 1e-10:
+        if ys > min(1e-10, float(xp.finfo(y.dtype).eps) * float(y @ y)):
             if len(old_dirs) == history_size:
                 old_dirs.pop(0)
                 old_stps.pop(0)

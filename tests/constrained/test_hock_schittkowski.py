@@ -22,8 +22,11 @@ from chainrule import constrained as C
 LOCAL = (2, 16, 20)
 PUBLISHED = [p for p in PROBLEMS if p.number not in LOCAL]
 # From HS33's published x0 SLSQP stops at the KKT point (0, 0, 2), f = -4; ours reaches the
-# published f* = √2 − 6 at (0, √2, √2), so SLSQP is not compared there
-SLSQP_ELSEWHERE = (33,)
+# published f* = √2 − 6 at (0, √2, √2), so SLSQP is not compared there. HS46: SLSQP runs into
+# its iteration limit (500). HS47: SLSQP leaves the published local minimum (f = 0 at x = 1)
+# for a feasible point with f ≈ -0.027 (the objective has the odd term (x2 - x3)³). HS61: the
+# constraint Jacobian is rank deficient at x0 = 0 and SLSQP stops there ("singular matrix").
+SLSQP_ELSEWHERE = (33, 46, 47, 61)
 
 
 def slsqp(p: HS) -> float:
@@ -33,8 +36,8 @@ def slsqp(p: HS) -> float:
     return float(ref.fun)
 
 
-def test_the_collection_has_at_least_forty_problems_with_published_optima():
-    assert len(PUBLISHED) >= 40
+def test_the_collection_has_at_least_sixty_problems_with_published_optima():
+    assert len(PUBLISHED) >= 60
 
 
 @pytest.mark.parametrize("p", PUBLISHED, ids=lambda p: f"HS{p.number}")

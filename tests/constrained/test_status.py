@@ -197,6 +197,9 @@ def test_projected_gradient_and_dual_ascent_stop_on_nan():
                      bounds=(0.0, 1.0))
     sol = C.projected_gradient(prob)
     assert sol.status == "numerical" and "objective" in sol.message and sol.n_iter == 0
-    qp = C.QuadraticProblem(np.eye(2), [np.nan, 0.0], C=[[1, 1]], d=[1])
+    with pytest.raises(ValueError, match="c has the non-finite entry nan at index 0"):
+        C.QuadraticProblem(np.eye(2), [np.nan, 0.0], C=[[1, 1]], d=[1])
+    qp = C.QuadraticProblem(np.eye(2), [0.0, 0.0], C=[[1, 1]], d=[1])
+    qp.c[0] = np.nan  # data corrupted after the checks in the constructor: the solver's guard
     sol = C.dual_ascent(qp)
     assert sol.status == "numerical" and sol.n_iter == 10
