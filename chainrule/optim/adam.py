@@ -170,8 +170,9 @@ class Adam(Optimizer):
 
         # NOTE (speed): the update is nine NumPy/BLAS passes over five arrays; for the MLP's
         # 784x512 weight that is 8 MB, out of L2, so every pass streams from L3 or memory. A
-        # chunk of ~256 kB per array stays in L2 across its nine passes (one core, 401k float32:
-        # ~0.6 instead of ~0.8 ms). Chunks are whole multiples of BLAS's vector blocks, so axpy
+        # chunk of ~256 kB per array stays in L2 across its nine passes (one core, 401k float32
+        # alone: ~0.6 instead of ~0.8 ms; inside a replayed MLP step, under load, the gain was
+        # within the noise). Chunks are whole multiples of BLAS's vector blocks, so axpy
         # treats each element as on the whole array.
         """
         (beta1, beta2), eps = group["betas"], group["eps"]
