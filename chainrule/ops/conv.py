@@ -407,7 +407,7 @@ class SampleColumns:
             if self.ones:
                 self.buf[:, self.rows] = 1
         out = self.buf[: n1 - n0]
-        xp.copyto(out[:, : self.rows].reshape((n1 - n0, *self.shape)), self.view[n0:n1])
+        copy_split(out[:, : self.rows].reshape((n1 - n0, *self.shape)), self.view[n0:n1])
         return out
 
     def whole(self) -> Any:
