@@ -7,11 +7,12 @@ CNN losses, double backward):
 * :class:`ConvTranspose`: x = Wᵀ ⋆ y (the adjoint);  dy = Conv(ḡ, W), dW = ConvWeightGrad(ḡ, y)
 * :class:`ConvWeightGrad`: dW = ∂⟨W ⋆ x, g⟩/∂W;  dx = ConvTranspose(g, ḡ), dg = Conv(x, ḡ)
 
-Forward is im2col + one GEMM: the padded input is viewed through ``as_strided`` as
-``(N, C, *kernel, *out)`` (no copy) and copied once into per-sample column matrices
-``(N, C·prod(kernel), P)`` (:func:`sample_cols`), then ``W₂ @ cols`` is one batched BLAS call
-whose result already is the (N, C', *out) output; a bias rides in the GEMM as a row of ones.
-The weight gradient reuses those columns (Σ_n cols[n] @ g[n]ᵀ, whose ones row gives db). The
+Forward is im2col + GEMM: the padded input is viewed through ``as_strided`` as
+``(N, C, *kernel, *out)`` (no copy) and copied, a block of samples at a time, into per-sample
+column matrices ``(N, C·prod(kernel), P)`` (:class:`SampleColumns`), then ``W₂ @ cols`` is one
+batched BLAS call per block whose result already is the (N, C', *out) output; a bias rides in
+the GEMM as a row of ones. The weight gradient makes those columns again, block by block
+(Σ_n cols[n] @ g[n]ᵀ, whose ones row gives db). The
 adjoint (input gradient) is one GEMM ``W₂ᵀ @ G`` followed by col2im, a scatter-add written as
 one vectorised add per kernel offset (``prod(kernel)`` iterations, never a loop over batch or
 positions); for stride 1 in the flat layout of :meth:`Columns.flat_gemm_col2im`, where each
@@ -42,9 +43,9 @@ from chainrule.ops.reduce import Sum
 
 Pads = tuple[tuple[int, int], ...]
 
-# The forward's column matrix is kept for the weight gradient when at most this large (it saves
-# re-running im2col, ~5 % of a small CNN's step); larger ones are rebuilt in backward, so deep
-# or wide models do not hold one im2col copy of every activation.
+# The channel-first layout's column matrix is kept for the weight gradient when at most this
+# large (it saves re-running im2col, ~5 % of a small CNN's step); larger ones are rebuilt in
+# backward, so deep or wide models do not hold one im2col copy of every activation.
 KEEP_COLS_BYTES = 64 << 20
 # Use the wide column layout (see :class:`Columns`) for stride-1 convolutions.
 WIDE_COLUMNS = True
@@ -365,81 +366,158 @@ def use_sample_layout(osize: tuple[int, ...]) -> bool:
     return SAMPLE_COLUMNS and _prod(osize) >= SAMPLE_MIN_P
 
 
-def sample_cols(xpad: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
-                dilation: tuple[int, ...], osize: tuple[int, ...], ones: bool = False) -> Any:
+class SampleColumns:
     """Per-sample column matrices ``(N, C·prod(kernel), prod(out))`` of the padded input
-    ``(N, C, *S)``: entry ``[n, (c, k), o]`` is ``xpad[n, c, *(o·stride + k·dilation)]`` (one
-    copy of strided windows); with ``ones`` a last row of ones follows (the bias's column).
+    ``(N, C, *S)``, made a block of samples at a time: entry ``[n, (c, k), o]`` is
+    ``xpad[n, c, *(o·stride + k·dilation)]``; with ``ones`` a last row of ones follows (the
+    bias's column). :meth:`block` copies the strided windows of samples ``[n0, n1)`` into one
+    reused buffer of about ``_COLS_BLOCK_BYTES``.
 
     With the batch outermost, ``W₂ @ cols[n]`` is already sample n's (C', *out) output, so the
     forward needs no layout copy (MNIST CNN conv2, one Zen 3 core: im2col + GEMM + bias 22-25
     instead of 29-32 ms for the channel-first layout with its copy to (N, C', *out)).
+
+    # NOTE (speed): the whole column matrix of the MNIST CNN's conv2 is 42 MB: written once by
+    # im2col and read back from memory by the forward GEMM and again by the weight gradient's.
+    # A block of ~1 MB is written and read while it stays in cache, twice (forward and weight
+    # gradient), and nothing of that size is kept in the graph. Each sample's GEMM is the same
+    # BLAS call as with the whole matrix, so results are bit for bit those of one block.
     """
-    st = xpad.strides
-    n, c = xpad.shape[:2]
-    rows, p = c * _prod(ksize), _prod(osize)
-    shape = (n, c, *ksize, *osize)
-    strides = (st[0], st[1], *(s * d for s, d in zip(st[2:], dilation)),
-               *(s * t for s, t in zip(st[2:], stride)))
-    v = xp.lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
-    if not ones:
-        out = xp.empty(shape, dtype=xpad.dtype)
-        copy_split(out, v)
-        return out.reshape(n, rows, p)
-    out = xp.empty((n, rows + 1, p), dtype=xpad.dtype)
-    copy_split(out[:, :rows].reshape(shape), v)
-    out[:, rows] = 1
-    return out
+
+    def __init__(self, xpad: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
+                 dilation: tuple[int, ...], osize: tuple[int, ...], ones: bool = False) -> None:
+        st = xpad.strides
+        self.n, c = xpad.shape[:2]
+        self.rows, self.p, self.ones = c * _prod(ksize), _prod(osize), ones
+        self.shape = (c, *ksize, *osize)  # the windows of one sample
+        strides = (st[0], st[1], *(s * d for s, d in zip(st[2:], dilation)),
+                   *(s * t for s, t in zip(st[2:], stride)))
+        self.view = xp.lib.stride_tricks.as_strided(xpad, (self.n, *self.shape), strides,
+                                                    writeable=False)
+        self.dtype = xpad.dtype
+        per = (self.rows + ones) * self.p * xpad.dtype.itemsize
+        self.nb = max(1, min(self.n, _COLS_BLOCK_BYTES // max(1, per)))
+        self.buf: Any = None
+
+    def block(self, n0: int, n1: int) -> Any:
+        """The columns of samples ``[n0, n1)`` (at most ``nb``): ``(n1 − n0, rows [+ 1], P)``,
+        valid until the next call."""
+        if self.buf is None:
+            self.buf = xp.empty((self.nb, self.rows + self.ones, self.p), dtype=self.dtype)
+            if self.ones:
+                self.buf[:, self.rows] = 1
+        out = self.buf[: n1 - n0]
+        copy_split(out[:, : self.rows].reshape((n1 - n0, *self.shape)), self.view[n0:n1])
+        return out
+
+    def whole(self) -> Any:
+        """All N samples' columns in one new array (one copy of strided windows)."""
+        out = xp.empty((self.n, self.rows + self.ones, self.p), dtype=self.dtype)
+        copy_split(out[:, : self.rows].reshape((self.n, *self.shape)), self.view)
+        if self.ones:
+            out[:, self.rows] = 1
+        return out
+
+
+class _Whole:
+    """Columns already made (a ``(N, rows, P)`` array) behind :class:`SampleColumns`'s
+    interface."""
+
+    def __init__(self, cols: Any) -> None:
+        self.cols, self.n, self.nb, self.p = cols, cols.shape[0], cols.shape[0], cols.shape[2]
+        self.dtype = cols.dtype
+
+    def block(self, n0: int, n1: int) -> Any:
+        return self.cols[n0:n1]
+
+
+def sample_cols(xpad: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
+                dilation: tuple[int, ...], osize: tuple[int, ...], ones: bool = False) -> Any:
+    """:class:`SampleColumns` of ``xpad`` as one ``(N, C·prod(kernel) [+ 1], prod(out))``
+    array."""
+    return SampleColumns(xpad, ksize, stride, dilation, osize, ones).whole()
 
 
 def sample_forward(w: Any, cols: Any, b: Any, groups: int, osize: tuple[int, ...]) -> Any:
-    """y[n] = W₂ @ cols[n] (+ b) for per-sample columns: one batched GEMM (over samples and
-    groups) whose result is the (N, C', *out) output itself. Columns with a row of ones (see
-    :func:`sample_cols`) take the bias into the GEMM as a last column of W₂ (a separate
-    broadcast add over the output costs ~0.3 ns per element, ~3 % of the GEMM)."""
-    n, p, co = cols.shape[0], cols.shape[2], w.shape[0]
-    if groups == 1 and cols.shape[1] > w[0].size:  # the ones row: [W₂ | b] @ [cols; 1]
-        wb = xp.empty((co, cols.shape[1]), dtype=w.dtype)
-        wb[:, :-1] = w.reshape(co, -1)
-        wb[:, -1] = b
-        return xp.matmul(wb, cols).reshape(n, co, *osize)
-    if groups == 1:
-        y = xp.matmul(w.reshape(co, -1), cols)
+    """y[n] = W₂ @ cols[n] (+ b) for per-sample columns (a :class:`SampleColumns` or an
+    ``(N, rows, P)`` array): one batched GEMM per block of samples (over samples and groups)
+    writing the (N, C', *out) output itself. Columns with a row of ones take the bias into
+    the GEMM as a last column of W₂ (a separate broadcast add over the output costs ~0.3 ns
+    per element, ~3 % of the GEMM)."""
+    src = cols if isinstance(cols, SampleColumns) else _Whole(cols)
+    n, p, co = src.n, src.p, w.shape[0]
+    k = w[0].size
+    ones = isinstance(cols, SampleColumns) and cols.ones or (
+        not isinstance(cols, SampleColumns) and groups == 1 and cols.shape[1] > k)
+    y = xp.empty((n, co, p), dtype=xp.result_type(w, src.dtype))
+    if groups == 1 and ones:  # the ones row: [W₂ | b] @ [cols; 1]
+        lhs = xp.empty((co, k + 1), dtype=w.dtype)
+        lhs[:, :-1] = w.reshape(co, -1)
+        lhs[:, -1] = b
+    elif groups == 1:
+        lhs = w.reshape(co, -1)
     else:
-        y = xp.matmul(w.reshape(groups, co // groups, -1), cols.reshape(n, groups, -1, p))
-    y = y.reshape(n, co, p)
-    if b is not None:
+        lhs = w.reshape(groups, co // groups, -1)
+    for n0 in range(0, n, src.nb):
+        n1 = min(n, n0 + src.nb)
+        blk = src.block(n0, n1)
+        if groups == 1:
+            xp.matmul(lhs, blk, out=y[n0:n1])
+        else:
+            xp.matmul(lhs, blk.reshape(n1 - n0, groups, -1, p),
+                      out=y[n0:n1].reshape(n1 - n0, groups, co // groups, p))
+    if b is not None and not (groups == 1 and ones):
         y += b.reshape(co, 1)
     return y.reshape(n, co, *osize)
 
 
 def sample_weight_grad(cols: Any, g: Any, groups: int) -> Any:
-    """dW₂ = Σ_n g[n] @ cols[n]ᵀ for per-sample columns, as (C', C/groups·prod(kernel)).
+    """dW₂ = Σ_n g[n] @ cols[n]ᵀ for per-sample columns (a :class:`SampleColumns` or an
+    ``(N, rows, P)`` array), as (C', rows/groups).
 
     Computed transposed, Σ_n cols[n] @ g[n]ᵀ (OpenBLAS runs that orientation ~10 % faster
-    here), a block of samples per batched GEMM so the per-sample products held at once stay
-    within ``_WG_BLOCK_BYTES``; the sum over samples is one reduction per block.
+    here), the per-sample products of up to ``_WG_BLOCK_BYTES`` held at once (each made by one
+    batched GEMM per block of columns); the sum over samples is one reduction per such block.
     """
-    n, p = cols.shape[0], cols.shape[2]
+    src = cols if isinstance(cols, SampleColumns) else _Whole(cols)
+    n, p = src.n, src.p
     co = g.shape[1]
-    c3 = cols.reshape(n, groups, -1, p)
     g3 = g.reshape(n, groups, co // groups, p).swapaxes(-1, -2)
-    kg = c3.shape[2]
-    dt = xp.result_type(cols, g)
-    per = groups * kg * (co // groups) * dt.itemsize
-    nb = max(1, min(n, _WG_BLOCK_BYTES // max(1, per)))
+    dt = xp.result_type(src.dtype, g)
     acc = None
-    buf = xp.empty((nb, groups, kg, co // groups), dtype=dt)
-    for n0 in range(0, n, nb):
-        n1 = min(n, n0 + nb)
-        part = buf[: n1 - n0]
-        xp.matmul(c3[n0:n1], g3[n0:n1], out=part)
-        if acc is None:
-            acc = part.sum(0)
-        else:
-            acc += part.sum(0)
+    buf = None
+    for n0 in range(0, n, src.nb):
+        n1 = min(n, n0 + src.nb)
+        c3 = src.block(n0, n1).reshape(n1 - n0, groups, -1, p)
+        if buf is None:
+            kg = c3.shape[2]
+            per = groups * kg * (co // groups) * dt.itemsize
+            nw = max(1, min(n, _WG_BLOCK_BYTES // max(1, per)))
+            buf = xp.empty((nw, groups, kg, co // groups), dtype=dt)
+            w0 = 0  # the first sample of the products held in buf
+        s0 = n0
+        while s0 < n1:  # (a block of columns may straddle two blocks of products)
+            if s0 == w0 + buf.shape[0]:
+                acc = _add_sum(acc, buf)
+                w0 = s0
+            s1 = min(n1, w0 + buf.shape[0])
+            xp.matmul(c3[s0 - n0:s1 - n0], g3[s0:s1], out=buf[s0 - w0:s1 - w0])
+            s0 = s1
+    acc = _add_sum(acc, buf[: n - w0])
     return xp.ascontiguousarray(acc.swapaxes(-1, -2)).reshape(co, -1)
 
+
+def _add_sum(acc: Any, part: Any) -> Any:
+    """``acc + part.sum(0)`` (``part.sum(0)`` when ``acc`` is None), in place."""
+    if acc is None:
+        return part.sum(0)
+    acc += part.sum(0)
+    return acc
+
+
+# samples' columns made at once by :class:`SampleColumns` (a block stays in cache between the
+# copy that makes it and the GEMM that reads it)
+_COLS_BLOCK_BYTES = 1 << 20
 
 # the per-sample products held at once by :func:`sample_weight_grad`
 _WG_BLOCK_BYTES = 8 << 20
@@ -528,10 +606,10 @@ class Conv(Function):
                       dilation, osize)
         self.lay = lay
         self.sample = use_sample_layout(osize)
-        if self.sample:
-            cols = sample_cols(pad_input(x, pads), ksize, stride, dilation, osize,
-                               ones=b is not None and groups == 1)
-            self.cols = cols if cols.nbytes <= KEEP_COLS_BYTES else None
+        if self.sample:  # made a block at a time, again for the weight gradient
+            cols = SampleColumns(pad_input(x, pads), ksize, stride, dilation, osize,
+                                 ones=b is not None and groups == 1)
+            self.cols = cols
             return sample_forward(w, cols, b, groups, osize)
         cols = lay.cols(pad_input(x, pads))
         self.cols = cols if cols.nbytes <= KEEP_COLS_BYTES else None
@@ -641,14 +719,15 @@ class ConvWeightGrad(Function):
             sample = use_sample_layout(osize)
         if sample:
             if cols is None:
-                cols = sample_cols(pad_input(x, pads), ksize, stride, dilation, osize)
+                cols = SampleColumns(pad_input(x, pads), ksize, stride, dilation, osize)
             rows = x.shape[1] * _prod(ksize)
-            if cols.shape[1] > rows and bias_out is not None:  # Conv's columns + a ones row
-                gwb = sample_weight_grad(cols, g, groups)
-                bias_out["db"] = gwb[:, rows].copy()
+            gwb = sample_weight_grad(cols, g, groups)
+            if gwb.shape[1] > rows // groups:  # Conv's columns end with a ones row: db
+                if bias_out is not None:
+                    bias_out["db"] = gwb[:, rows].copy()
                 gw = xp.ascontiguousarray(gwb[:, :rows])
             else:
-                gw = sample_weight_grad(cols[:, :rows], g, groups)
+                gw = gwb
             return gw.reshape((g.shape[1], x.shape[1] // groups, *ksize))
         lay = Columns(x.shape[0], x.shape[1], _padded(x.shape[2:], pads), ksize, stride,
                       dilation, osize)

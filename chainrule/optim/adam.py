@@ -115,6 +115,10 @@ class Adam(Optimizer):
             g = self.decayed(p, g, wd)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         t = self.scratch(p, 0)
+        if (not group["amsgrad"] and not group.get("l1", 0) and p.size >= 2 * _chunk(p)
+                and all(a.flags.c_contiguous for a in (p, g, m, v))):
+            self._chunked(p, g, m, v, t, step, group)
+            return
         # m ← β₁ m + (1 − β₁) g (two passes without a temporary; torch's lerp form, m + (1 − β₁)
         # (g − m), needs a third and differs only in rounding)
         m *= beta1
@@ -159,6 +163,45 @@ class Adam(Optimizer):
 
 
     @staticmethod
+    def _chunked(p: Any, g: Any, m: Any, v: Any, t: Any, step: Any,
+                 group: dict[str, Any]) -> None:
+        """The update below (without amsgrad and l1) run chunk by chunk over the flat arrays,
+        each chunk through all its passes before the next (same values, element for element).
+
+        # NOTE (speed): the update is nine NumPy/BLAS passes over five arrays; for the MLP's
+        # 784x512 weight that is 8 MB, out of L2, so every pass streams from L3 or memory. A
+        # chunk of ~256 kB per array stays in L2 across its nine passes (one core, 401k float32
+        # alone: ~0.6 instead of ~0.8 ms; inside a replayed MLP step, under load, the gain was
+        # within the noise). Chunks are whole multiples of BLAS's vector blocks, so axpy
+        # treats each element as on the whole array.
+        """
+        (beta1, beta2), eps = group["betas"], group["eps"]
+        if isinstance(step, np.ndarray):  # capturable (chainrule.compile), as in update
+            lr = live_scalar(group, "lr")
+            bc1, bc2_sqrt = _bias_corrections(step, beta1, beta2, group)
+            shift = (eps * bc2_sqrt).astype(p.dtype)
+            scale = (-lr * bc2_sqrt / bc1).astype(np.float64)
+        else:
+            if group.get("bias_correction", True):
+                bc1, bc2_sqrt = 1 - beta1**step, math.sqrt(1 - beta2**step)
+            else:
+                bc1 = bc2_sqrt = 1.0
+            shift, scale = eps * bc2_sqrt, -group["lr"] * bc2_sqrt / bc1
+        flat = [a.reshape(-1) for a in (p, g, m, v, t)]
+        n, size = p.size, _chunk(p)
+        for lo in range(0, n, size):
+            pc, gc, mc, vc, tc = (a[lo:lo + size] for a in flat)
+            mc *= beta1
+            axpy(1 - beta1, gc, mc)
+            vc *= beta2
+            xp.multiply(gc, gc, out=tc)
+            axpy(1 - beta2, tc, vc)
+            xp.sqrt(vc, out=tc)
+            tc += shift
+            xp.divide(mc, tc, out=tc)
+            axpy(scale, tc, pc)
+
+    @staticmethod
     def _fused(p: Any, g: Any, state: dict[str, Any], group: dict[str, Any],
                step: float) -> bool:
         """The update as one compiled pass (:mod:`chainrule._jit`); False when unavailable."""
@@ -177,6 +220,15 @@ class Adam(Optimizer):
         _jit.run(k, arrays, f(1 - beta1), f(beta2), f(1 - beta2), f(0 if decoupled else wd),
                  f(1 - lr * wd if decoupled else 1), f(eps * bc2_sqrt), f(lr * bc2_sqrt / bc1))
         return True
+
+
+# bytes per array of one chunk of :meth:`Adam._chunked` (a multiple of BLAS's vector blocks)
+_CHUNK_BYTES = 256 << 10
+
+
+def _chunk(p: Any) -> int:
+    """Elements per chunk of :meth:`Adam._chunked` for arrays of ``p``'s dtype."""
+    return _CHUNK_BYTES // p.itemsize
 
 
 def _bias_corrections(step: Any, beta1: float, beta2: float, group: dict[str, Any]) -> tuple:

@@ -143,3 +143,30 @@ def test_max_pool_kernel_ties_without_nan_equal_torch():
     out_t, idx_t = TF.max_pool2d(as_torch(x), 2, return_indices=True)
     assert_close(out_c, out_t)
     np.testing.assert_array_equal(idx_c.data, idx_t.numpy())
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_columns_made_in_blocks_equal_whole_columns_bitwise(groups, monkeypatch):
+    """Columns made a few samples at a time (blocks of columns straddling the blocks of
+    per-sample products) give the forward and the weight gradient of the whole column matrix
+    bit for bit."""
+    r = rng(39)
+    x = r.standard_normal((7, 4, 6, 5))
+    w = r.standard_normal((6, 4 // groups, 3, 2))
+    b = r.standard_normal(6)
+    g = r.standard_normal((7, 6, 4, 4))
+    geom = ((3, 2), (1, 1), (1, 1), (4, 4))
+    ones = groups == 1
+    whole = C.sample_cols(x, *geom, ones=ones)
+    rows = whole.shape[1]
+    monkeypatch.setattr(C, "_WG_BLOCK_BYTES", 3 * rows * 6 * 8)  # 3 samples' products at once
+    y0 = C.sample_forward(w, whole, b, groups, (4, 4))
+    gw0 = C.sample_weight_grad(whole, g, groups)
+    monkeypatch.setattr(C, "_COLS_BLOCK_BYTES", 2 * whole[0].nbytes)  # 2 samples a block
+    cols = C.SampleColumns(x, *geom, ones=ones)
+    assert cols.nb == 2
+    assert np.array_equal(C.sample_forward(w, cols, b, groups, (4, 4)), y0)
+    assert np.array_equal(C.sample_weight_grad(cols, g, groups), gw0)
+    ref = TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b),
+                    groups=groups).numpy()
+    np.testing.assert_allclose(y0, ref, rtol=1e-12, atol=1e-12)
