@@ -1,0 +1,75 @@
+"""chainrule.compile(fuse=True): runs of elementwise calls become generated Numba kernels; the
+fused step equals the eager step to 1e-6 over 5 replays for the compile test zoo (models,
+optimizers, dropout, BatchNorm) and every registry op. Skipped without Numba (the ``fast``
+extra), where ``fuse=True`` must raise an ImportError naming the extra."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+import test_compile as tc
+
+import chainrule as cr
+
+try:
+    import numba  # noqa: F401
+
+    HAVE_NUMBA = True
+except Exception:  # noqa: BLE001 - not installed or refusing this NumPy
+    HAVE_NUMBA = False
+
+needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="needs Numba (the 'fast' extra)")
+RTOL = 1e-6
+
+
+def assert_close(actual: Any, expected: Any, what: str = "") -> None:
+    """Equal to 1e-6 relative to the expected array's largest magnitude, or 1e-12 absolute
+    (a gradient that is zero but for rounding, as a conv bias before BatchNorm)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, what
+    if expected.dtype.kind not in "fc":
+        np.testing.assert_array_equal(actual, expected, err_msg=what)
+        return
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL * max(scale, 1e-6),
+                               err_msg=what)
+
+
+@pytest.mark.skipif(HAVE_NUMBA, reason="checks the error raised without Numba")
+def test_fuse_without_numba_raises_naming_the_fast_extra() -> None:
+    with pytest.raises(ImportError, match=r"fast.*extra|chainrule\[fast\]"):
+        cr.compile(lambda: None, fuse=True)
+
+
+STEPS = 9  # 1 warm-up, 2-3 captures (with Numba the first capture may be retried), 5 replays
+
+
+def _run(kind: str, opt: str, loss: str, fuse: bool | None) -> tuple[list, Any, Any]:
+    """``STEPS`` steps eager (``fuse=None``) or compiled; (losses, model, step)."""
+    model, optimizer, step = tc._setup(kind, opt, loss)
+    fn = step if fuse is None else cr.compile(step, fuse=fuse)
+    rng = np.random.default_rng(1)
+    data = [tc._inputs(kind, rng, loss) for _ in range(STEPS)]
+    cr.manual_seed(7)  # the dropout masks: the same generator state for both runs
+    losses = [tc._np(fn(x, y)) for x, y in data]
+    return losses, model, fn
+
+
+@needs_numba
+@pytest.mark.parametrize("kind,opt,loss", tc.CASES)
+def test_fused_step_equals_eager_to_1e_6(kind: str, opt: str, loss: str) -> None:
+    eager_losses, eager_model, _ = _run(kind, opt, loss, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback (eager or unfused) would warn
+        losses, model, fn = _run(kind, opt, loss, True)
+    assert fn.replays >= 5, fn.reasons
+    assert "@njit" in fn.code  # at least one run was fused
+    for a, b in zip(losses, eager_losses):
+        assert_close(a, b)
+    se, sc = tc._state(eager_model), tc._state(model)
+    assert se.keys() == sc.keys()
+    for k in se:
+        assert_close(sc[k], se[k], k)
