@@ -369,6 +369,7 @@ class Kernel:
     writes: list[int]
     outputs: list[int]  # fresh results written to memory (allocated before the call)
     scalars: set[int] = field(default_factory=set)  # params passed as scalars (0-d)
+    any_layout: set[int] = field(default_factory=set)  # read-only params: any strides
     fn: Any = None
 
 
@@ -414,6 +415,7 @@ def build_kernel(run: _Run, k: int, tr: Any, needed: Callable[[int], bool]) -> K
     anchor: str | None = None
     row = col = None
     scalars: set[int] = set()
+    any_layout: set[int] = set()
     counter = [0]
 
     def fresh(prefix: str) -> str:
@@ -431,14 +433,20 @@ def build_kernel(run: _Run, k: int, tr: Any, needed: Callable[[int], bool]) -> K
         nonlocal anchor, row, col
         p = param(i)
         s = (1,) * (full_n - o.ndim) + o.shape
+        # an array only read may replay in another layout than at capture (a fresh ufunc
+        # result follows its inputs' strides): typed with any layout, read through a C view
+        # (a copy only if it is not C-contiguous); written arrays are C-contiguous
+        src = p if i in outputs or _key(o) in run.written else f"np.ascontiguousarray({p})"
+        if i not in outputs and _key(o) not in run.written:
+            any_layout.add(i)
         if s == tuple(shape):
-            pre.append(f"{p}_ = {p}.reshape({p}.size)")
+            pre.append(f"{p}_ = {src}.reshape({p}.size)")
             anchor = anchor or p
             return f"{p}_", "i"
         if all(d == 1 for d in s):
-            pre.append(f"{p}_ = {p}.reshape(1)")
+            pre.append(f"{p}_ = {src}.reshape(1)")
             return f"{p}_", "0"
-        pre.append(f"{p}_ = {p}.reshape({p}.size)")
+        pre.append(f"{p}_ = {src}.reshape({p}.size)")
         if s[split:] == tuple(shape[split:]):
             row = row or p
             return f"{p}_", "j"
@@ -520,7 +528,7 @@ def build_kernel(run: _Run, k: int, tr: Any, needed: Callable[[int], bool]) -> K
              f"    # {summary}"]
     lines += ["    " + ln for ln in dict.fromkeys(pre)] + ["    " + ln for ln in loop]
     lines += [ind + "    " + ln for ln in loads + body]
-    return Kernel(name, "\n".join(lines) + "\n", params, written, outputs, scalars)
+    return Kernel(name, "\n".join(lines) + "\n", params, written, outputs, scalars, any_layout)
 
 
 def _describe(op: _Op) -> str:
@@ -536,8 +544,9 @@ def compile_kernel(kern: Kernel, arrays: list[np.ndarray]) -> Any:
     """The compiled entry point of ``kern`` for arguments typed like ``arrays`` (cached by
     source and types: steps of the same structure share their kernels)."""
     numba = numba_module()
-    types = tuple(numba.from_dtype(a.dtype) if i in kern.scalars else numba.typeof(a)
-                  for i, a in zip(kern.params, arrays))
+    types = tuple(numba.from_dtype(a.dtype) if i in kern.scalars
+                  else numba.typeof(a).copy(layout="A") if i in kern.any_layout
+                  else numba.typeof(a) for i, a in zip(kern.params, arrays))
     body = kern.source.split("\n", 1)[1]
     key = (body, len(kern.params), types)
     hit = _CACHE.get(key)

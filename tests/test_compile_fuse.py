@@ -5,6 +5,7 @@ extra), where ``fuse=True`` must raise an ImportError naming the extra."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -73,3 +74,35 @@ def test_fused_step_equals_eager_to_1e_6(kind: str, opt: str, loss: str) -> None
     assert se.keys() == sc.keys()
     for k in se:
         assert_close(sc[k], se[k], k)
+
+
+# A 0-d parameter's gradient is a NumPy scalar (numpy.float64), not a 0-d array, so SGD's
+# momentum buffer (g.copy()) is never updated in place: eager chainrule already differs from
+# torch there, and the eager Numba kernel, the NumPy path and a replay each differ again.
+_SCALAR_GRAD_BUG = {"exp_0d", "sum_0d", "sum_0d_dim"}
+# every op takes ~1 s of Numba compiling: every 8th by default, all with CHAINRULE_FUSE_ALL_OPS=1
+_OPS = tc._registry() if os.environ.get("CHAINRULE_FUSE_ALL_OPS") else tc._registry()[::8]
+
+
+def _registry_params() -> list:
+    return [pytest.param(s, marks=pytest.mark.xfail(
+        strict=True, reason="0-d gradient is a NumPy scalar: SGD momentum not updated in place"))
+        if repr(s) in _SCALAR_GRAD_BUG else s for s in _OPS]
+
+
+@needs_numba
+@pytest.mark.parametrize("spec", _registry_params(), ids=repr)
+def test_registry_op_fused_equals_eager_to_1e_6(spec: Any) -> None:
+    runs = []
+    for fuse in (None, True):
+        params, step = tc._op_step(spec)
+        fn = step if fuse is None else cr.compile(step, fuse=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (ops that stay eager are test_compile's business)
+            outs = [tc._np(fn()) for _ in range(STEPS)]
+        runs.append((outs, [tc._np(p) for p in params], fn))
+    (eo, ep, _), (co, cp, fn) = runs
+    for k, (a, b) in enumerate(zip(co + cp, eo + ep)):
+        assert_close(a, b, f"value {k}")
+    assert fn.replays >= 5, fn.reasons
+    assert not any(r.startswith("fusion") for r in fn.reasons), fn.reasons
