@@ -621,7 +621,7 @@ def apply(prog: Any, result: Any) -> str | None:
         else:
             for i in kern.outputs:
                 o = tr.objs[i]
-                new.append(cc._Instr("alloc", np.empty, "empty", (o.shape, o.dtype.str), {},
+                new.append(cc._Instr("alloc", np.empty, "empty", (o.shape, o.dtype.type), {},
                                      cc._Slot(i)))
             new.append(cc._Instr("call", kern.fn, kern.name,
                                  tuple(cc._Slot(i) for i in kern.params), {}, None,
