@@ -1381,11 +1381,11 @@ class CompiledFunction:
         """The generated source of the programs captured so far."""
         return "\n".join(e.prog.code for e in self.entries if e.state == "ready" and e.prog)
 
-    def _warn(self, reason: str) -> None:
+    def _warn(self, reason: str, what: str = "stays eager") -> None:
         self.reasons.append(reason)
         if reason not in self._warned and not self.quiet:
             self._warned.add(reason)
-            warnings.warn(f"chainrule.compile: {self.__name__} stays eager: {reason}",
+            warnings.warn(f"chainrule.compile: {self.__name__} {what}: {reason}",
                           RuntimeWarning, stacklevel=3)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -1434,7 +1434,7 @@ class CompiledFunction:
 
                 unfused = _fuse.apply(got, result)
                 if unfused is not None:  # (the program replays, unfused: only a warning)
-                    self._warn(unfused)
+                    self._warn(unfused, "is not fused")
             e.prog, e.state = got, "ready"
             return result
         if len(self.entries) >= MAX_PROGRAMS:

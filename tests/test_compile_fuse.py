@@ -106,3 +106,39 @@ def test_registry_op_fused_equals_eager_to_1e_6(spec: Any) -> None:
         assert_close(a, b, f"value {k}")
     assert fn.replays >= 5, fn.reasons
     assert not any(r.startswith("fusion") for r in fn.reasons), fn.reasons
+
+
+def _tiny(fuse: bool) -> tuple[Any, Any, Any]:
+    """The benchmark's tiny graph (10 elementwise ops and backward) compiled, 6 calls."""
+    from benchmarks import bench_core
+
+    x, y = bench_core.tiny_inputs(cr, np.float64)
+    fn = cr.compile(bench_core.tiny_graph(cr, x, y), fuse=fuse)
+    for _ in range(6):
+        fn()
+    return fn, x, y
+
+
+@needs_numba
+def test_tiny_graph_becomes_one_kernel_and_code_shows_it() -> None:
+    fn, x, y = _tiny(True)
+    _, xe, ye = _tiny(False)
+    assert fn.replays == 3, fn.reasons
+    assert fn.code.count("@njit") == 1  # the dead loss sum dropped: forward + backward fused
+    assert "def fused_0(" in fn.code and "np.tanh(" in fn.code and "fused_0(v" in fn.code
+    assert_close(x.grad.numpy(), xe.grad.numpy())
+    assert_close(y.grad.numpy(), ye.grad.numpy())
+
+
+@needs_numba
+def test_a_wrong_kernel_is_caught_and_the_step_replays_unfused(monkeypatch) -> None:
+    from chainrule import _fuse
+
+    monkeypatch.setitem(_fuse._INFIX, "add", "{0} - {1}")  # a deliberately broken kernel
+    monkeypatch.setattr(_fuse, "_CACHE", {})
+    with pytest.warns(RuntimeWarning, match="is not fused: fusion: replaying"):
+        fn, x, y = _tiny(True)
+    _, xe, ye = _tiny(False)
+    assert fn.replays == 3 and "@njit" not in fn.code
+    np.testing.assert_array_equal(x.grad.numpy(), xe.grad.numpy())
+    np.testing.assert_array_equal(y.grad.numpy(), ye.grad.numpy())
