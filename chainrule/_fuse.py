@@ -41,6 +41,7 @@ nothing) are dropped first, so they do not split a run.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -538,24 +539,44 @@ def _describe(op: _Op) -> str:
 
 
 _CACHE: dict[tuple, Any] = {}
+_VALUE = re.compile(r"\b([vxw])(\d+)(_?)\b")
+
+
+def _canonical(source: str) -> str:
+    """``source`` with its name ``kernel``, no comment, and its values renamed in order of
+    appearance: kernels of the same structure in different programs (or time steps of a
+    recurrent layer) then share one compilation."""
+    lines = source.split("\n")
+    head = lines[0].split("(", 1)
+    text = "def kernel(" + head[1] + "\n" + "\n".join(
+        ln for ln in lines[1:] if not ln.lstrip().startswith("#"))
+    names: dict[str, str] = {}
+
+    def rename(m: re.Match) -> str:
+        base = m.group(1) + m.group(2)
+        if base not in names:
+            names[base] = f"{m.group(1)}{len(names)}"
+        return names[base] + m.group(3)
+
+    return _VALUE.sub(rename, text)
 
 
 def compile_kernel(kern: Kernel, arrays: list[np.ndarray]) -> Any:
     """The compiled entry point of ``kern`` for arguments typed like ``arrays`` (cached by
     source and types: steps of the same structure share their kernels)."""
     numba = numba_module()
+    canonical = _canonical(kern.source)
     types = tuple(numba.from_dtype(a.dtype) if i in kern.scalars
                   else numba.typeof(a).copy(layout="A") if i in kern.any_layout
                   else numba.typeof(a) for i, a in zip(kern.params, arrays))
-    body = kern.source.split("\n", 1)[1]
-    key = (body, len(kern.params), types)
+    key = (canonical, types)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
     ns: dict[str, Any] = {"np": np, "math": math, "f8": np.float64, "f4": np.float32,
                           "i8": np.int64, "i4": np.int32, "b1": np.bool_, "u1": np.uint8}
-    exec(compile(kern.source, f"<chainrule fused kernel {kern.name}>", "exec"), ns)  # noqa: S102
-    disp = numba.njit(ns[kern.name], nogil=True, error_model="numpy")
+    exec(compile(canonical, f"<chainrule fused kernel {kern.name}>", "exec"), ns)  # noqa: S102
+    disp = numba.njit(ns["kernel"], nogil=True, error_model="numpy")
     disp.compile(types)
     try:  # the entry point skips the dispatcher's type resolution (the guards fix the types)
         fn = disp.overloads[types].entry_point
