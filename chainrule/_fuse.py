@@ -32,7 +32,8 @@ one FMA), not bit for bit; a program whose fused replay differs from the eager s
 than 1e-6 (relative to each array's largest value) keeps its unfused code, with a warning.
 
 Kernels are compiled when the program is generated (~0.1-0.3 s each; cached in-process by
-source and argument types, so steps of the same structure share them) and called through
+their source with the values renamed and by argument types, so steps and time steps of the
+same structure share them) and called through
 their compiled entry point with the argument types fixed at capture (the guards keep the
 layouts fixed). Calls whose result nothing reads (the loss sum of a step that returns
 nothing) are dropped first, so they do not split a run.
