@@ -6,7 +6,11 @@ the torch twin's weights), the compiled ones are warmed up until they replay (``
 compiles during its first calls; its compile time is reported), and all are timed in turn
 (eager, compiled, torch, torch.compile, eager, ...): the ratios to torch come from the same
 minutes of the same machine, so they stay meaningful on a loaded machine where the absolute
-times do not. Targets: tiny graph <= 0.12x torch eager, MLP <= 0.80x.
+times do not. Targets: tiny graph <= 0.12x torch eager (<= 0.03x fused), MLP <= 0.80x.
+
+With Numba installed (the ``fast`` extra) each row also times the step compiled with
+``fuse=True`` (runs of elementwise calls as one generated kernel, :mod:`chainrule._fuse`);
+without it the row says there is no fused column.
 
 Each row also gives the *floor*: the time of the step's GEMMs alone (the ``matmul`` calls of
 the compiled program, run on their captured operands into preallocated outputs), the least a
@@ -33,15 +37,16 @@ import numpy as np
 from benchmarks._timing import calibrate, fmt_time, threads, time_calls
 
 
-# (name, build(lib, like) of benchmarks.suite, target ratio compiled / torch or None)
-def _rows() -> list[tuple[str, Callable, float | None]]:
+# (name, build(lib, like) of benchmarks.suite, target ratio compiled / torch or None, the same
+# for the fused step)
+def _rows() -> list[tuple[str, Callable, float | None, float | None]]:
     from benchmarks import suite
 
     return [
-        ("tiny graph (10 ops, n=10)", suite.tiny, 0.12),
-        ("MLP Adam b=256", suite.mlp_train(256, "Adam"), 0.80),
-        ("LSTM 32-128 T=40 B=64 Adam", suite.lstm_train, None),
-        ("MNIST CNN Adadelta b=64", suite.cnn_train, None),
+        ("tiny graph (10 ops, n=10)", suite.tiny, 0.12, 0.03),
+        ("MLP Adam b=256", suite.mlp_train(256, "Adam"), 0.80, None),
+        ("LSTM 32-128 T=40 B=64 Adam", suite.lstm_train, None, None),
+        ("MNIST CNN Adadelta b=64", suite.cnn_train, None, None),
     ]
 
 
@@ -127,6 +132,7 @@ def measure(build: Callable, repeats: int, target_s: float,
     for _ in range(4):  # warm-up, two captures, a first replay
         compiled()
     steps = {"eager": eager, "compiled": compiled, "torch": t_step}
+    fused_note = _add_fused(steps, build, t_step)
     calls = gemm_calls(compiled)
     if calls:
         steps["floor"] = _gemms_step(calls)
@@ -144,12 +150,31 @@ def measure(build: Callable, repeats: int, target_s: float,
     out.setdefault("floor", 0.0)  # no GEMM in the step
     out["gemms"] = len(calls)
     out["torch_compile_note"] = tc_note
+    out["fused_note"] = fused_note
     out["replays"] = compiled.replays
     out["reasons"] = compiled.reasons
     return out
 
 
-def _line(name: str, m: dict[str, Any], target: float | None) -> str:
+def _add_fused(steps: dict[str, Callable], build: Callable, t_step: Any) -> str:
+    """Add the fused compiled step (``fuse=True``, the ``fast`` extra) to ``steps``, warmed up
+    until it replays; returns '' or why there is no fused column."""
+    import chainrule
+
+    try:
+        fused = chainrule.compile(build(chainrule, t_step), fuse=True)
+    except ImportError as e:
+        return f"no fused column: {str(e).split(',')[0]}"
+    for _ in range(4):
+        fused()
+    if not fused.replays:
+        return f"fused step stayed eager: {fused.reasons[:1]}"
+    steps["fused"] = fused
+    return ""
+
+
+def _line(name: str, m: dict[str, Any], target: float | None,
+          fused_target: float | None = None) -> str:
     ratio_c, ratio_e = m["compiled"] / m["torch"], m["eager"] / m["torch"]
     verdict = "" if target is None else ("  met" if ratio_c <= target else "  MISSED")
     note = "" if m["replays"] else f"  (stayed eager: {m['reasons'][:1]})"
@@ -159,21 +184,30 @@ def _line(name: str, m: dict[str, Any], target: float | None) -> str:
                else f"torch.compile: {m['torch_compile_note']}")
     floor = (f"floor {fmt_time(m['floor'])} ({m['gemms']} GEMMs, {m['floor'] / m['torch']:.2f}x "
              "torch)" if m["gemms"] else "floor: no GEMM")
+    fu = m.get("fused")
+    if fu is not None:
+        fverdict = "" if fused_target is None else (
+            "  met" if fu / m["torch"] <= fused_target else "  MISSED")
+        fused = (f"fused {fmt_time(fu)} ({fu / m['torch']:.3f}x torch"
+                 + (f", target <= {fused_target:.2f}x" if fused_target else "") + ")" + fverdict)
+    else:
+        fused = m.get("fused_note", "")
     return (f"{name:32s} eager {fmt_time(m['eager'])}  compiled {fmt_time(m['compiled'])}  "
             f"torch {fmt_time(m['torch'])}  |  eager/torch {ratio_e:.2f}x  compiled/torch "
             f"{ratio_c:.2f}x" + (f" (target <= {target:.2f}x)" if target else "") + verdict
-            + note + f"  |  {floor}  |  {tc_text}")
+            + note + f"  |  {fused}  |  {floor}  |  {tc_text}")
 
 
 def run(repeats: int = 5, target_s: float = 0.1, only: str | None = None,
         torch_compile: bool = True) -> list[dict]:
     results = []
-    for name, build, target in _rows():
+    for name, build, target, fused_target in _rows():
         if only and only.lower() not in name.lower() and only.lower() != "compiled":
             continue
         m = measure(build, repeats, target_s, torch_compile)
-        print(_line(name, m, target), flush=True)
-        results.append({"name": name, "target": target,
+        print(_line(name, m, target, fused_target), flush=True)
+        results.append({"name": name, "target": target, "fused_target": fused_target,
+                        "ratio_fused": m["fused"] / m["torch"] if "fused" in m else None,
                         "ratio_compiled": m["compiled"] / m["torch"],
                         "ratio_eager": m["eager"] / m["torch"], **m})
     return results

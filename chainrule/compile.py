@@ -629,8 +629,14 @@ from chainrule import _jit  # noqa: E402
 
 
 def _spec(args: tuple, kwargs: dict) -> tuple[tuple, list[Tensor]]:
-    tensors: list[Tensor] = []
-    structure = _flatten((args, kwargs), tensors)
+    tensors: list[Tensor]
+    if not kwargs and all(a.__class__ is Tensor for a in args):
+        # the common call, step(x, y) or step(): its structure is the number of tensors (the
+        # general walk below costs microseconds, as much as a fused tiny step)
+        tensors, structure = list(args), len(args)
+    else:
+        tensors = []
+        structure = _flatten((args, kwargs), tensors)
     per = tuple((a.shape, a.dtype, a.strides, t.requires_grad, t.grad is None)
                 for t in tensors for a in (_arr(t),))
     return (structure, per, _modes()), tensors
@@ -1122,6 +1128,8 @@ def _generate(prog: _Program) -> None:
     for n, ins in enumerate(tr.instrs):
         if n in elide:  # a copy of a fresh result nobody reads again: the result itself
             lines.append(f"    v{ins.outs.i} = v{ins.args[0].i}")
+        elif n in plan and ins.kind == "alloc":  # a fused kernel's output: the buffer itself
+            lines.append(f"    v{ins.outs.i} = b{plan[n]}")
         elif n in plan:  # the result written into its preallocated buffer
             fname = cg.bind(ins.fn, ins.name)
             args = cg.call_args(ins.args, {**ins.kw, "out": _Buffer(plan[n])})
@@ -1155,6 +1163,8 @@ def _bufferable(ins: _Instr, obj: Any) -> bool:
     whose result is an array of at least one dimension and dense (``np.empty_like`` gives
     the same strides, so the consumers see the layout they saw at capture and take the same
     code paths: the same bits)."""
+    if ins.kind == "alloc":  # the C-contiguous output of a fused kernel (chainrule._fuse)
+        return True
     if ins.kind != "call" or not isinstance(ins.fn, np.ufunc) or ins.fn.nout != 1 \
             or not isinstance(ins.outs, _Slot) or "out" in ins.kw or "where" in ins.kw \
             or len(ins.args) != ins.fn.nin:
@@ -1236,7 +1246,8 @@ def _elidable_copies(tr: _Tracer, last: dict[int, int], keep: set[int]) -> set[i
     copy can hand over ``x`` itself (the engine copies gradients it cannot prove unshared)."""
     fresh: dict[int, int] = {}
     for n, ins in enumerate(tr.instrs):
-        if ins.kind == "call" and isinstance(ins.fn, np.ufunc) and isinstance(ins.outs, _Slot):
+        if (ins.kind == "call" and isinstance(ins.fn, np.ufunc) or ins.kind == "alloc") \
+                and isinstance(ins.outs, _Slot):
             fresh[ins.outs.i] = n
     viewed: dict[int, int] = {}  # slot -> last use of any view of it
     for j, r in tr.root.items():
@@ -1349,10 +1360,12 @@ class CompiledFunction:
         print(train_step.code)   # after the third call: the generated program
     """
 
-    def __init__(self, fn: Callable, check: bool = False, fuse: bool = False) -> None:
+    def __init__(self, fn: Callable, check: bool = False, fuse: bool = False,
+                 quiet: bool = False) -> None:
         self.fn = fn
         self.check = check
-        self.fuse = fuse  # accepted; fusion into Numba kernels is not implemented yet
+        self.fuse = _fuse_available() if fuse else False
+        self.quiet = quiet  # no warning when the step stays eager (the reasons are kept)
         self.entries: list[_Entry] = []
         self.calls = 0
         self.replays = 0
@@ -1368,11 +1381,11 @@ class CompiledFunction:
         """The generated source of the programs captured so far."""
         return "\n".join(e.prog.code for e in self.entries if e.state == "ready" and e.prog)
 
-    def _warn(self, reason: str) -> None:
+    def _warn(self, reason: str, what: str = "stays eager") -> None:
         self.reasons.append(reason)
-        if reason not in self._warned:
+        if reason not in self._warned and not self.quiet:
             self._warned.add(reason)
-            warnings.warn(f"chainrule.compile: {self.__name__} stays eager: {reason}",
+            warnings.warn(f"chainrule.compile: {self.__name__} {what}: {reason}",
                           RuntimeWarning, stacklevel=3)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -1416,6 +1429,12 @@ class CompiledFunction:
                 e.state, e.reason = "eager", bad
                 self._warn(bad)
                 return result
+            if self.fuse:
+                from chainrule import _fuse
+
+                unfused = _fuse.apply(got, result)
+                if unfused is not None:  # (the program replays, unfused: only a warning)
+                    self._warn(unfused, "is not fused")
             e.prog, e.state = got, "ready"
             return result
         if len(self.entries) >= MAX_PROGRAMS:
@@ -1437,6 +1456,13 @@ class CompiledFunction:
         C = _consts(prog)
         if self.check:
             return self._checked(e, args, kwargs, A, E, C)
+        if not prog.protect and not prog.protect_rng:  # (a guard miss has nothing to undo)
+            try:
+                vals = prog.run(A, E, C)
+            except _GuardMiss:
+                return _MISSED
+            self.replays += 1
+            return self._write_back(prog, vals)
         saved = [E[k].copy() for k in prog.protect]
         gens = _generators(prog) if prog.protect_rng else []
         gen_states = [g.bit_generator.state for g in gens]
@@ -1488,17 +1514,35 @@ class CompiledFunction:
         for t, g in grads:
             t.grad = g
         result = self.fn(*args, **kwargs)
+        same = _same
+        if self.fuse:
+            from chainrule._fuse import close as same
         for i, (a, b) in enumerate(zip(after, E)):
-            if not _same(a, b):
+            if not same(a, b):
                 raise RuntimeError(f"chainrule.compile(check=True): the replayed state "
                                    f"v{prog.ext_slots[i]} differs from the eager step's")
         _, tensors = _spec(result, {})
         n = len(prog.outputs)
         for t, v in zip(tensors, out_vals[n:]):
-            if not _same(_arr(t), v):
+            if not same(v, _arr(t)):
                 raise RuntimeError("chainrule.compile(check=True): the replayed result differs "
                                    "from the eager step's")
         return result
+
+
+def _fuse_available() -> bool:
+    """Whether ``fuse=True`` can fuse: ImportError naming the ``fast`` extra when Numba cannot
+    be imported; False, with a warning, when ``CHAINRULE_NO_JIT=1`` switches compiled
+    kernels off."""
+    from chainrule import _fuse
+
+    _fuse.numba_module()
+    if not _jit.available():
+        warnings.warn("chainrule.compile(fuse=True): compiled kernels are switched off "
+                      "(CHAINRULE_NO_JIT); the step replays unfused", RuntimeWarning,
+                      stacklevel=4)
+        return False
+    return True
 
 
 def _consts(prog: _Program) -> list[np.ndarray]:
@@ -1520,10 +1564,12 @@ def _consts(prog: _Program) -> list[np.ndarray]:
     return out
 
 
-def _validate(prog: _Program, result: Any) -> str | None:
+def _validate(prog: _Program, result: Any,
+              same: Callable[[Any, Any], bool] = _same) -> str | None:
     """Replay the new program once on copies of the state the capture started from, with the
-    generators rewound, and compare with what the eager run produced; a reason if they differ
-    (a C extension writing into a traced buffer, any other untraced data flow)."""
+    generators rewound, and compare with what the eager run produced (``same``: bit for bit
+    unless fused); a reason if they differ (a C extension writing into a traced buffer, any
+    other untraced data flow)."""
     tr = prog.tracer
     assert prog.fn is not None
     A = [tr.snap[i].copy() for i in prog.arg_slots]
@@ -1540,19 +1586,19 @@ def _validate(prog: _Program, result: Any) -> str | None:
         for g, st in after:
             g.bit_generator.state = st
     for i, a in zip(prog.ext_slots, E):
-        if not _same(a, np.asarray(tr.slots[i][1])):
+        if not same(a, np.asarray(tr.slots[i][1])):
             return "replaying the captured program does not reproduce the eager step's state " \
                 f"(v{i}): data flows outside the tracer"
     n = len(prog.outputs)
     for o, v in zip(prog.outputs, vals):
         cur = _arr(o[2]) if o[0] == "grad" else _arr(o[1]) if o[0] == "data" else o[1][o[2]]
-        if not _same(np.asarray(v), np.asarray(cur)):
+        if not same(np.asarray(v), np.asarray(cur)):
             return "replaying the captured program does not reproduce the eager step's " \
                 "gradients: data flows outside the tracer"
     got: list[Tensor] = []
     _flatten(result, got)
     for t, v in zip(got, vals[n:]):
-        if not _same(np.asarray(v), np.asarray(_arr(t))):
+        if not same(np.asarray(v), np.asarray(_arr(t))):
             return "replaying the captured program does not reproduce the eager step's " \
                 "result: data flows outside the tracer"
     return None
@@ -1580,15 +1626,19 @@ def _build(t: Any, vals: Any) -> Any:
 
 
 def compile(fn: Callable | None = None, *, check: bool = False,  # noqa: A001 - torch's name
-            fuse: bool = False) -> Any:
+            fuse: bool = False, quiet: bool = False) -> Any:
     """Capture ``fn`` (a training step) once and replay it as straight NumPy
     (``torch.compile``'s role; see the module docstring for the lifecycle and guards).
 
     ``check=True`` replays, restores the state, runs eagerly and raises if the two differ.
+    ``fuse=True`` (needs Numba, the ``fast`` extra; ImportError naming it otherwise) turns
+    each run of elementwise calls into one generated loop (:mod:`chainrule._fuse`): equal to
+    eager to 1e-6 instead of bit for bit. ``quiet=True``: no warning when the step stays
+    eager (``.reasons`` still says why).
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, check=check, fuse=fuse)
-    return CompiledFunction(fn, check=check, fuse=fuse)
+        return lambda f: CompiledFunction(f, check=check, fuse=fuse, quiet=quiet)
+    return CompiledFunction(fn, check=check, fuse=fuse, quiet=quiet)
 
 
 backend.traced_call = traced_call

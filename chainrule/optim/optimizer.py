@@ -382,8 +382,13 @@ class Optimizer:
             packed["params"] = [mapping[id(p)] for p in group["params"]]
             start += len(group["params"])
             groups.append(packed)
+        # a step counter that chainrule.compile made a 0-d array (capturable) is saved as the
+        # Python number an eager run keeps, so a checkpoint does not depend on compilation
+        scalars = self.scalar_state
         state = {
-            (mapping[id(k)] if isinstance(k, Tensor) else k): _pack(v)
+            (mapping[id(k)] if isinstance(k, Tensor) else k):
+                {n: float(a) if n in scalars and isinstance(a, xp.ndarray) and a.ndim == 0
+                 else _pack(a) for n, a in v.items()} if isinstance(v, dict) else _pack(v)
             for k, v in self.state.items()
         }
         return {"state": state, "param_groups": groups}

@@ -109,9 +109,12 @@ class Trainer:
     :class:`NaNPolicy` (``"raise"`` by default, ``"skip"``, ``"stop"``; ``None`` for none)
     unless ``callbacks`` already hold one, so a diverging run fails loudly instead of logging
     NaN. The optimizer's hyper-parameters must be finite and its learning rates positive.
-    ``compile=True`` runs each training step as a :mod:`chainrule.compile` program (equal to
-    the eager step bit for bit; steps stay eager while a callback other than a raising
-    NaNPolicy acts between backward and the update).
+    ``compile`` runs each training step as a :mod:`chainrule.compile` program (equal to the
+    eager step bit for bit on the NumPy path): by default (``None``) wherever the guards allow,
+    falling back to eager steps silently (``trainer.compile_reasons`` says why); ``True`` does
+    the same but warns on a fallback; ``False`` runs every step eagerly. Steps stay eager
+    while a callback other than a raising NaNPolicy acts between backward and the update,
+    under ``DistributedDataParallel``, and with ``CHAINRULE_NO_COMPILE=1``.
     """
 
     def __init__(
@@ -127,7 +130,7 @@ class Trainer:
         quiet: bool = False,
         config: dict[str, Any] | None = None,
         nan_policy: str | None = "raise",
-        compile: bool = False,  # noqa: A002 - torch-style option name
+        compile: bool | None = None,  # noqa: A002 - torch-style option name
     ) -> None:
         _check_hyperparameters(optimizer)
         callbacks = list(callbacks)
@@ -156,9 +159,13 @@ class Trainer:
         self._epoch_loss_sum = 0.0
         self._epoch_loss_count = 0
         self._progress: Any = None
-        # compile=True: the step (zero_grad, forward, loss, backward, optimizer step) runs as a
-        # chainrule.compile program when no callback acts between backward and step
-        self.compile = bool(compile)
+        # the step (zero_grad, forward, loss, backward, optimizer step) runs as a
+        # chainrule.compile program when no callback acts between backward and step; by
+        # default a step the guards refuse stays eager without a warning
+        if compile not in (None, True, False):
+            raise TypeError(f"Trainer: compile must be True, False or None, got {compile!r}")
+        self.compile = compile is not False
+        self._compile_quiet = compile is None
         self._compiled: Any = None
         # chainrule.distributed: under DistributedDataParallel only rank 0 prints and writes
         # files, and epoch losses and metrics are summed over the ranks (None: one process)
@@ -214,13 +221,18 @@ class Trainer:
                 self.optimizer.step()
                 return loss, output
 
-            self._compiled = capture(step)
+            self._compiled = capture(step, quiet=self._compile_quiet)
         loss, output = self._compiled(inputs, target)
         self.last_loss = float(loss.item())
         self.skip_step = False
         for cb in self.callbacks:
             cb.on_after_backward(self)
         return self.last_loss, output, target
+
+    @property
+    def compile_reasons(self) -> list[str]:
+        """Why compiled steps ran eagerly (empty when every step could be captured)."""
+        return list(self._compiled.reasons) if self._compiled is not None else []
 
     # ---- loops ------------------------------------------------------------------------------
     def fit(self, train_loader: Iterable, val_loader: Iterable | None = None, epochs: int = 1,
