@@ -26,6 +26,7 @@ from chainrule._tensor_shape import _ShapeMethods
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import Function, _GradMode, no_grad, run_backward
 from chainrule.autograd.function import _saved_versions as _saved_versions  # re-exported
+from chainrule.autograd.function import mark_inplace as _mark_inplace
 from chainrule.autograd.function import record as apply  # Function.apply's recorder
 from chainrule.autograd.function import record_binary as _binary  # (x op y)
 from chainrule.autograd.function import record_unary as _unary  # (x.exp() ...)
@@ -268,6 +269,7 @@ class Tensor(_ShapeMethods):
     def _bump_version(self) -> None:
         base = self._base if self._base is not None else self
         base._version += 1
+        _mark_inplace()  # (the engine then checks the versions of nodes recorded before)
 
     def data_ptr(self) -> int:
         return int(self._array.__array_interface__["data"][0])

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from chainrule.autograd.function import (
     ARRAYS,
     Function,
+    last_inplace,
 )
 from chainrule.autograd.function import SAVE_CROSS as SAVE_CROSS  # re-exported for the ops
 from chainrule.autograd.function import _GradMode as _GradMode  # re-exported (ops, nn)
@@ -392,33 +393,26 @@ def _propagate(grads: dict, leaf_grads: dict, leaves: dict, arrays: bool, retain
     Tensor = _Tensor
     anomaly = _GradMode.anomaly
     fit = _fit_array if arrays else _fit_shape
-    alive: dict[Any, Any] = {}  # outputs of pending ops that read them (held weakly by the op)
-    heap = [(-fn.seq, fn) for fn in grads]
+    # versions are compared only for nodes older than the last in-place change anywhere (a
+    # node recorded after it saw every version as it still is): the common step skips them
+    inplace_seq = last_inplace[0]
+    # a heap entry (-seq, node, its output tensor) also keeps the output alive while the node
+    # is pending (an op that reads its output holds it weakly)
+    heap = [(-fn.seq, fn, None) for fn in grads]
     heapify(heap)
     prev_mode = _GradMode.enabled
     _GradMode.enabled = not arrays  # create_graph records the backward pass
     try:
         while heap:
-            fn = heappop(heap)[1]
+            _, fn, kept = heappop(heap)  # (``kept`` holds fn's output until fn has run)
             g = grads.pop(fn)
             ins = fn.inputs
             if ins is None:
                 raise _freed_error(fn)
             if fn.extras or (wanted and id(fn) in wanted):
                 g = _node_extras(fn, g, arrays, captured, wanted or {}, claimed)
-            if fn.saves:  # the version rule, inlined: this loop is the engine's hot path
-                for i, v in zip(fn.saves, fn.versions):
-                    if v is not None:
-                        t = ins[i]
-                        b = t._base
-                        if (t if b is None else b)._version != v:
-                            _check_versions(fn)  # raises with the message
-            if fn.save_out:
-                o = fn.out_ref()
-                if o is not None:
-                    b = o._base
-                    if (o if b is None else b)._version != fn.out_version:
-                        _check_versions(fn)
+            if fn.seq < inplace_seq:
+                _check_versions(fn)
             if not arrays:
                 out = fn.backward(g)
             else:  # (an op defines vjp, or a hand-written fast_backward, or only backward)
@@ -457,13 +451,9 @@ def _propagate(grads: dict, leaf_grads: dict, leaves: dict, arrays: bool, retain
                 prev = grads.get(child)
                 if prev is None:
                     grads[child] = gi
-                    heappush(heap, (-child.seq, child))
-                    if child.save_out:  # it holds its output weakly: keep it alive
-                        alive[child] = t
+                    heappush(heap, (-child.seq, child, t))
                 else:
                     grads[child] = prev + gi
-            if alive:
-                alive.pop(fn, None)
             if not retain_graph:
                 fn.inputs = None
     finally:

@@ -60,6 +60,15 @@ _GradMode = _ThreadModes()
 # numbers recorded nodes in creation order (``Function.seq``)
 next_seq = itertools.count(1).__next__
 
+# the number (from ``next_seq``) of the latest in-place change to any tensor: a node with a
+# higher ``seq`` was recorded after it, so its saved tensors are all at their saved versions
+last_inplace = [0]
+
+
+def mark_inplace() -> None:
+    """Note that some tensor's version changes now (``Tensor._bump_version``)."""
+    last_inplace[0] = next_seq()
+
 # ``save_when`` of two-input ops whose inputs each serve only the other's gradient (x * y,
 # x @ y): shared so that ``record`` can recognise it by identity
 SAVE_CROSS: dict[int, int] = {0: 1, 1: 0}
