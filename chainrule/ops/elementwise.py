@@ -59,7 +59,8 @@ class Add(Function):
     saves = ()
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(x + y, x, y)
+        out = x + y
+        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return g, g
@@ -71,7 +72,8 @@ class Sub(Function):
     saves = ()
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(x - y, x, y)
+        out = x - y
+        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return g, (-g if self.needs[1] else None)
@@ -83,7 +85,8 @@ class Mul(Function):
     save_when = SAVE_CROSS
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(x * y, x, y)
+        out = x * y
+        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
@@ -96,7 +99,8 @@ class Div(Function):
     save_when = {0: 1}
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(x / y, x, y)
+        out = x / y
+        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
@@ -185,7 +189,8 @@ class _FloatUnary(Function):
     ufunc: Any = None
 
     def forward(self, x: Any) -> Any:
-        return _float(self.ufunc(x), x)
+        out = self.ufunc(x)
+        return out if out.dtype is not float64 else _float(out, x)
 
 
 class Exp(_FloatUnary):
@@ -325,7 +330,8 @@ def stable_sigmoid(x: Any) -> Any:
     global _expit
     if _expit is None:
         from scipy.special import expit as _expit
-    return _float(_expit(x), x)
+    out = _expit(x)
+    return out if out.dtype is not float64 else _float(out, x)
 
 
 class Sigmoid(Function):
