@@ -550,7 +550,7 @@ class Tensor(_ShapeMethods):
             out = _new(cls).forward(self._array, *[_data(a) for a in args], **kw)
             self._write(out)
             return self
-        self._check_inplace(cls.__name__.lower() + "_")
+        self._check_inplace(cls.__qualname__.lower() + "_")
         return self._commit(apply(cls, self._snapshot(_reads_self(cls, args)), *args, **kw))
 
     def _check_inplace(self, what: str) -> None:

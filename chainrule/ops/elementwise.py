@@ -56,6 +56,7 @@ def _mask(cond: Any, like: Any) -> Any:
 class Add(Function):
     """out = x + y;  dx = g, dy = g."""
 
+    node_name = "AddBackward0"
     saves = ()
 
     def forward(self, x: Any, y: Any) -> Any:
@@ -69,6 +70,7 @@ class Add(Function):
 class Sub(Function):
     """out = x - y;  dx = g, dy = -g."""
 
+    node_name = "SubBackward0"
     saves = ()
 
     def forward(self, x: Any, y: Any) -> Any:
@@ -82,6 +84,7 @@ class Sub(Function):
 class Mul(Function):
     """out = x * y;  dx = g y, dy = g x."""
 
+    node_name = "MulBackward0"
     save_when = SAVE_CROSS
 
     def forward(self, x: Any, y: Any) -> Any:
@@ -96,6 +99,7 @@ class Mul(Function):
 class Div(Function):
     """out = x / y;  dx = g / y, dy = -g x / y²."""
 
+    node_name = "DivBackward0"
     save_when = {0: 1}
 
     def forward(self, x: Any, y: Any) -> Any:
@@ -112,6 +116,7 @@ class Div(Function):
 class Neg(Function):
     """out = -x;  dx = -g."""
 
+    node_name = "NegBackward0"
     saves = ()
 
     def forward(self, x: Any) -> Any:
@@ -124,6 +129,7 @@ class Neg(Function):
 class PowScalar(Function):
     """out = x ** p for a constant p;  dx = g p x^(p-1)."""
 
+    node_name = "PowBackward0"
     saves = (0,)
 
     def forward(self, x: Any, p: float) -> Any:
@@ -146,6 +152,8 @@ class PowScalar(Function):
 class Pow(Function):
     """out = x ** y;  dx = g y x^(y-1) (0 where y = 0), dy = g out log x (0 where x = 0 and
     y >= 0)."""
+
+    node_name = "PowBackward1"
 
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(xp.power(x, y), x, y)
@@ -196,6 +204,7 @@ class _FloatUnary(Function):
 class Exp(_FloatUnary):
     """out = eˣ;  dx = g out."""
 
+    node_name = "ExpBackward0"
     saves = ()
     save_out = True
     ufunc = staticmethod(xp.exp)
@@ -207,6 +216,7 @@ class Exp(_FloatUnary):
 class Log(_FloatUnary):
     """out = ln x;  dx = g / x."""
 
+    node_name = "LogBackward0"
     saves = (0,)
     ufunc = staticmethod(xp.log)
 
@@ -217,6 +227,7 @@ class Log(_FloatUnary):
 class Log1p(_FloatUnary):
     """out = ln(1 + x);  dx = g / (1 + x)."""
 
+    node_name = "Log1PBackward0"
     saves = (0,)
     ufunc = staticmethod(xp.log1p)
 
@@ -227,6 +238,7 @@ class Log1p(_FloatUnary):
 class Expm1(_FloatUnary):
     """out = eˣ - 1;  dx = g (out + 1)."""
 
+    node_name = "Expm1Backward0"
     saves = ()
     save_out = True
     ufunc = staticmethod(xp.expm1)
@@ -238,6 +250,7 @@ class Expm1(_FloatUnary):
 class Sqrt(_FloatUnary):
     """out = √x;  dx = g / (2 out)."""
 
+    node_name = "SqrtBackward0"
     saves = ()
     save_out = True
     ufunc = staticmethod(xp.sqrt)
@@ -249,6 +262,7 @@ class Sqrt(_FloatUnary):
 class Rsqrt(Function):
     """out = 1/√x;  dx = -g out³ / 2."""
 
+    node_name = "RsqrtBackward0"
     saves = ()
     save_out = True
 
@@ -263,6 +277,7 @@ class Rsqrt(Function):
 class Reciprocal(Function):
     """out = 1/x;  dx = -g out²."""
 
+    node_name = "ReciprocalBackward0"
     saves = ()
     save_out = True
 
@@ -277,6 +292,7 @@ class Reciprocal(Function):
 class Abs(Function):
     """out = |x|;  dx = g sign(x) (0 at x = 0, as PyTorch)."""
 
+    node_name = "AbsBackward0"
     saves = (0,)
 
     def forward(self, x: Any) -> Any:
@@ -289,6 +305,7 @@ class Abs(Function):
 class Sin(_FloatUnary):
     """out = sin x;  dx = g cos x."""
 
+    node_name = "SinBackward0"
     saves = (0,)
     ufunc = staticmethod(xp.sin)
 
@@ -299,6 +316,7 @@ class Sin(_FloatUnary):
 class Cos(_FloatUnary):
     """out = cos x;  dx = -g sin x."""
 
+    node_name = "CosBackward0"
     saves = (0,)
     ufunc = staticmethod(xp.cos)
 
@@ -309,6 +327,7 @@ class Cos(_FloatUnary):
 class Tanh(_FloatUnary):
     """out = tanh x;  dx = g (1 - out²)."""
 
+    node_name = "TanhBackward0"
     saves = ()
     save_out = True
     ufunc = staticmethod(xp.tanh)
@@ -337,6 +356,7 @@ def stable_sigmoid(x: Any) -> Any:
 class Sigmoid(Function):
     """out = σ(x) = 1/(1+e⁻ˣ);  dx = g out (1 - out)."""
 
+    node_name = "SigmoidBackward0"
     saves = ()
     save_out = True
 
@@ -351,6 +371,7 @@ class Sigmoid(Function):
 class Relu(Function):
     """out = max(x, 0);  dx = g [x > 0] (the derivative at 0 is taken as 0, as in PyTorch)."""
 
+    node_name = "ReluBackward0"
     saves = ()
     save_out = True
 
@@ -388,6 +409,7 @@ def _relu_backward(g: Any, out: Any, dx: Any) -> None:  # pragma: no cover - com
 class Clamp(Function):
     """out = min(max(x, lo), hi);  dx = g [lo <= x <= hi]."""
 
+    node_name = "ClampBackward1"
     saves = (0,)
 
     def forward(self, x: Any, lo: Any = None, hi: Any = None) -> Any:
@@ -424,6 +446,8 @@ class ZeroGrad(Function):
 class Maximum(Function):
     """out = max(x, y);  the gradient goes to the larger input, split evenly at ties."""
 
+    node_name = "MaximumBackward0"
+
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(xp.maximum(x, y), x, y)
 
@@ -433,6 +457,8 @@ class Maximum(Function):
 
 class Minimum(Function):
     """out = min(x, y);  the gradient goes to the smaller input, split evenly at ties."""
+
+    node_name = "MinimumBackward0"
 
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(xp.minimum(x, y), x, y)
@@ -456,6 +482,7 @@ def _minmax_vjp(fn: Function, g: Any, greater: bool) -> tuple:
 class Where(Function):
     """out = cond ? x : y;  dx = g [cond], dy = g [¬cond]."""
 
+    node_name = "WhereBackward0"
     # the derivative reads the condition: a condition Tensor changed in place before backward
     # is refused (as in PyTorch), rather than silently routing the gradient by its new values
     saves = (0,)
