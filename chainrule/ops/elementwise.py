@@ -443,28 +443,33 @@ class ZeroGrad(Function):
         return (g * 0.0,)
 
 
-class Maximum(Function):
+class _Extremum(Function):
+    """max or min of two inputs (``ufunc``); the gradient goes to the winner (the larger one
+    when ``greater``), split evenly at ties."""
+
+    ufunc: Any = None
+    greater = True
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return _fix_dtype(self.ufunc(x, y), x, y)
+
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return _minmax_vjp(self, g, greater=self.greater)
+
+
+class Maximum(_Extremum):
     """out = max(x, y);  the gradient goes to the larger input, split evenly at ties."""
 
     node_name = "MaximumBackward0"
-
-    def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(xp.maximum(x, y), x, y)
-
-    def vjp(self, g: Any, F: Any) -> tuple:
-        return _minmax_vjp(self, g, greater=True)
+    ufunc = staticmethod(xp.maximum)
 
 
-class Minimum(Function):
+class Minimum(_Extremum):
     """out = min(x, y);  the gradient goes to the smaller input, split evenly at ties."""
 
     node_name = "MinimumBackward0"
-
-    def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(xp.minimum(x, y), x, y)
-
-    def vjp(self, g: Any, F: Any) -> tuple:
-        return _minmax_vjp(self, g, greater=False)
+    ufunc = staticmethod(xp.minimum)
+    greater = False
 
 
 def _minmax_vjp(fn: Function, g: Any, greater: bool) -> tuple:
