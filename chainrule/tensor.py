@@ -959,6 +959,8 @@ class Tensor(_ShapeMethods):
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         if dtype is not None:
             return self.to(dtype).sum(dim, keepdim)
+        if dim is None and not keepdim:  # (the loss's full sum: the flat one-input recorder)
+            return _unary(R.Sum, self)
         return apply(R.Sum, self, dim=dim, keepdim=keepdim)
 
     def nansum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
