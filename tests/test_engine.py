@@ -887,3 +887,22 @@ def test_renamed_op_keeps_its_own_name_in_errors() -> None:
     assert Mul.__qualname__ == "Mul" and Mul.__name__ == "MulBackward0"
     with pytest.raises(RuntimeError, match=r"^mul: "):
         chainrule.ones(2, requires_grad=True) * chainrule.ones(3)
+
+
+def test_inplace_change_by_a_hook_during_backward_is_caught() -> None:
+    """A tensor hook that changes a saved tensor in place while backward runs: the node that
+    saved it, run after the hook, refuses (as PyTorch)."""
+    for lib in (chainrule, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        w = lib.tensor([3.0, 4.0])
+        h = x * 1.0
+        y = h * w  # saves w (h needs a gradient)
+        z = y.exp()
+
+        def change_w(g: Any, lib: Any = lib, w: Any = w) -> None:
+            with lib.no_grad():
+                w.add_(1.0)
+
+        y.register_hook(change_w)  # runs before y's node (y * w) uses w
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            z.sum().backward()

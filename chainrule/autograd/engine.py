@@ -394,8 +394,8 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
     anomaly = _GradMode.anomaly
     fit = _fit_array if arrays else _fit_shape
     # versions are compared only for nodes older than the last in-place change anywhere (a
-    # node recorded after it saw every version as it still is): the common step skips them
-    inplace_seq = last_inplace[0]
+    # node recorded after it saw every version as it still is): the common step skips them.
+    # (Read per node: a hook run during this pass may change a saved tensor in place.)
     # a heap entry (-seq, node, its output tensor) also keeps the output alive while the node
     # is pending (an op that reads its output holds it weakly)
     heap = [(-fn.seq, fn, None) for fn in grads if not isinstance(fn, Tensor)]
@@ -411,7 +411,7 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
                 raise _freed_error(fn)
             if fn.extras or (wanted and id(fn) in wanted):
                 g = _node_extras(fn, g, arrays, captured, wanted or {}, claimed)
-            if fn.seq < inplace_seq:
+            if fn.seq < last_inplace[0]:
                 _check_versions(fn)
             if not arrays:
                 out = fn.backward(g)
