@@ -296,7 +296,7 @@ def _walk(g: _Graph, t: Any, modules: dict[int, Any]) -> str:
         name = _constant(g, t)
     else:
         fn = t.grad_fn
-        kind = type(fn).__name__
+        kind = type(fn).__qualname__  # (the op's name; __name__ is PyTorch's node name)
         if kind not in _PRIMITIVES:
             raise ExportError(f"operation {kind} has no ONNX mapping (supported: "
                               f"{sorted(_PRIMITIVES)} and modules {list(_MODULE_KINDS)})")

@@ -26,6 +26,7 @@ from chainrule._tensor_shape import _ShapeMethods
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import Function, _GradMode, no_grad, run_backward
 from chainrule.autograd.function import _saved_versions as _saved_versions  # re-exported
+from chainrule.autograd.function import mark_inplace as _mark_inplace
 from chainrule.autograd.function import record as apply  # Function.apply's recorder
 from chainrule.autograd.function import record_binary as _binary  # (x op y)
 from chainrule.autograd.function import record_unary as _unary  # (x.exp() ...)
@@ -268,6 +269,7 @@ class Tensor(_ShapeMethods):
     def _bump_version(self) -> None:
         base = self._base if self._base is not None else self
         base._version += 1
+        _mark_inplace()  # (the engine then checks the versions of nodes recorded before)
 
     def data_ptr(self) -> int:
         return int(self._array.__array_interface__["data"][0])
@@ -548,7 +550,7 @@ class Tensor(_ShapeMethods):
             out = _new(cls).forward(self._array, *[_data(a) for a in args], **kw)
             self._write(out)
             return self
-        self._check_inplace(cls.__name__.lower() + "_")
+        self._check_inplace(cls.__qualname__.lower() + "_")
         return self._commit(apply(cls, self._snapshot(_reads_self(cls, args)), *args, **kw))
 
     def _check_inplace(self, what: str) -> None:
@@ -957,6 +959,8 @@ class Tensor(_ShapeMethods):
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         if dtype is not None:
             return self.to(dtype).sum(dim, keepdim)
+        if dim is None and not keepdim:  # (the loss's full sum: the flat one-input recorder)
+            return _unary(R.Sum, self)
         return apply(R.Sum, self, dim=dim, keepdim=keepdim)
 
     def nansum(self, dim: Any = None, keepdim: bool = False) -> Tensor:

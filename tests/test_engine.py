@@ -830,3 +830,79 @@ def test_where_and_masked_fill_route_inf_gradients_like_torch() -> None:
         b.masked_fill(b <= 0, 0.0).sqrt().sum().backward()
         got.append((a.grad.tolist(), b.grad.tolist()))
     assert got[0] == got[1] == ([0.0, 0.25], [0.0, 0.25])
+
+
+# ---- node names, as PyTorch spells them ----------------------------------------------------
+NODE_CASES: dict[str, Callable[[Any, Any, Any, Any], Any]] = {
+    "mul": lambda L, a, b, m: a * b,
+    "mul by a number": lambda L, a, b, m: a * 2.0,
+    "add": lambda L, a, b, m: a + b,
+    "sub": lambda L, a, b, m: a - b,
+    "div": lambda L, a, b, m: a / b,
+    "neg": lambda L, a, b, m: -a,
+    "mm": lambda L, a, b, m: a @ m,
+    "sum": lambda L, a, b, m: a.sum(),
+    "mean": lambda L, a, b, m: a.mean(),
+    "exp": lambda L, a, b, m: a.exp(),
+    "log": lambda L, a, b, m: a.log(),
+    "tanh": lambda L, a, b, m: a.tanh(),
+    "sigmoid": lambda L, a, b, m: a.sigmoid(),
+    "relu": lambda L, a, b, m: a.relu(),
+    "pow by a number": lambda L, a, b, m: a**2,
+    "pow by a tensor": lambda L, a, b, m: a**b,
+    "sqrt": lambda L, a, b, m: a.sqrt(),
+    "view": lambda L, a, b, m: a.view(6),
+    "permute": lambda L, a, b, m: a.permute(1, 0),
+    "cat": lambda L, a, b, m: L.cat([a, b]),
+    "log_softmax": lambda L, a, b, m: a.log_softmax(-1),
+    "clamp": lambda L, a, b, m: a.clamp(0.0, 3.0),
+    "maximum": lambda L, a, b, m: L.maximum(a, b),
+    "where": lambda L, a, b, m: L.where(a > 2.0, a, b),
+}
+
+
+@pytest.mark.parametrize("case", list(NODE_CASES))
+def test_node_names_match_torch(case: str) -> None:
+    """``type(t.grad_fn).__name__``, ``grad_fn.name()`` and the leaves' ``AccumulateGrad``
+    entries of ``next_functions`` read as PyTorch's."""
+
+    def output(lib: Any) -> Any:
+        a, b = leaves(lib, np.arange(1.0, 7.0).reshape(2, 3), np.arange(2.0, 8.0).reshape(2, 3))
+        m = lib.tensor(np.arange(1.0, 7.0).reshape(3, 2), requires_grad=True)
+        return NODE_CASES[case](lib, a, b, m)
+
+    out = output(chainrule)
+    c, t = out.grad_fn, output(torch).grad_fn
+    assert type(c).__name__ == type(t).__name__ == c.name() == t.name()
+    tnext = [type(f).__name__ for f, _ in t.next_functions if f is not None]
+    cnext = [type(f).__name__ for f, _ in c.next_functions if f is not None]
+    assert cnext == tnext
+    assert f"grad_fn=<{t.name()}>" in repr(out)
+
+
+def test_renamed_op_keeps_its_own_name_in_errors() -> None:
+    """The op class keeps its own name where chainrule names the op (forward errors)."""
+    from chainrule.ops.elementwise import Mul
+
+    assert Mul.__qualname__ == "Mul" and Mul.__name__ == "MulBackward0"
+    with pytest.raises(RuntimeError, match=r"^mul: "):
+        chainrule.ones(2, requires_grad=True) * chainrule.ones(3)
+
+
+def test_inplace_change_by_a_hook_during_backward_is_caught() -> None:
+    """A tensor hook that changes a saved tensor in place while backward runs: the node that
+    saved it, run after the hook, refuses (as PyTorch)."""
+    for lib in (chainrule, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        w = lib.tensor([3.0, 4.0])
+        h = x * 1.0
+        y = h * w  # saves w (h needs a gradient)
+        z = y.exp()
+
+        def change_w(g: Any, lib: Any = lib, w: Any = w) -> None:
+            with lib.no_grad():
+                w.add_(1.0)
+
+        y.register_hook(change_w)  # runs before y's node (y * w) uses w
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            z.sum().backward()

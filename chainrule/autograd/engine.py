@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from chainrule.autograd.function import (
     ARRAYS,
     Function,
+    last_inplace,
 )
 from chainrule.autograd.function import SAVE_CROSS as SAVE_CROSS  # re-exported for the ops
 from chainrule.autograd.function import _GradMode as _GradMode  # re-exported (ops, nn)
@@ -308,19 +309,17 @@ def run_backward(
         # the common call, loss.backward(): no inputs= bookkeeping to set up
         g0 = grad_tensors[0]._array
         claimed = {id(g0)}
-        leaves: dict[int, Any] = {}
-        leaf_grads: dict[int, Any] = {}
-        _propagate({tensors[0].grad_fn: g0}, leaf_grads, leaves, True, retain_graph,
-                   claimed, None, None)
-        _finish_leaves(leaves, leaf_grads, True, False, claimed, None, None, None)
+        leaves: list[Any] = []
+        grads = {tensors[0].grad_fn: g0}
+        _propagate(grads, leaves, True, retain_graph, claimed, None, None)
+        _finish_leaves(leaves, grads, True, False, claimed, None, None, None)
         if _post_backward_callbacks:  # queued by hooks during this pass (DDP's gradient sync)
             _run_post_backward_callbacks()
         return None
 
     claimed = {id(g._array) for g in grad_tensors}  # arrays a leaf must not adopt as its own
-    roots: dict[Function, Any] = {}
-    leaves = {}
-    leaf_grads = {}
+    roots: dict[Any, Any] = {}  # root nodes and leaves -> their gradients
+    leaves = []
     for t, g in zip(tensors, grad_tensors):
         if not t.requires_grad:
             raise RuntimeError(
@@ -328,13 +327,14 @@ def run_backward(
             )
         if arrays:
             g = g._array
-        if t.grad_fn is None:  # backward on a leaf itself
-            prev = leaf_grads.get(id(t))
-            leaf_grads[id(t)] = g if prev is None else prev + g
-            leaves[id(t)] = t
+        key = t if t.grad_fn is None else t.grad_fn  # (backward on a leaf itself: the leaf)
+        prev = roots.get(key)
+        if prev is None:
+            roots[key] = g
+            if key is t:
+                leaves.append(t)
         else:
-            prev = roots.get(t.grad_fn)
-            roots[t.grad_fn] = g if prev is None else prev + g
+            roots[key] = prev + g
 
     wanted_nodes: dict[int, list[int]] = {}  # node id -> positions in ``inputs``
     wanted_leaves: dict[int, list[int]] = {}
@@ -349,9 +349,8 @@ def run_backward(
                 wanted_leaves.setdefault(id(t), []).append(k)
     captured: list[Any] = [None] * (len(inputs) if inputs is not None else 0)
 
-    _propagate(roots, leaf_grads, leaves, arrays, retain_graph, claimed, wanted_nodes,
-               captured)
-    _finish_leaves(leaves, leaf_grads, arrays, create_graph, claimed,
+    _propagate(roots, leaves, arrays, retain_graph, claimed, wanted_nodes, captured)
+    _finish_leaves(leaves, roots, arrays, create_graph, claimed,
                    wanted_leaves if inputs is not None else None, captured, accumulate)
 
     if accumulate:
@@ -376,12 +375,14 @@ def run_backward(
     return captured
 
 
-def _propagate(grads: dict, leaf_grads: dict, leaves: dict, arrays: bool, retain_graph: bool,
-               claimed: set, wanted: dict | None, captured: list | None) -> None:
+def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, claimed: set,
+               wanted: dict | None, captured: list | None) -> None:
     """The backward loop: run every node that receives a gradient, once, with the sum of its
-    gradients; gather the leaves' gradients in ``leaf_grads`` (by id) and ``leaves``.
+    gradients; gather the leaves' gradients in ``grads`` too, and the leaves in ``leaves`` in
+    the order their first gradient arrived.
 
-    ``grads`` maps the root nodes to their gradients (arrays when ``arrays``, else Tensors).
+    ``grads`` maps the root nodes (and leaves) to their gradients (arrays when ``arrays``, else
+    Tensors): a node's entry is removed when it runs, so what is left are the leaves'.
     Pending nodes wait in a heap keyed by creation number (``Function.seq``): a node's
     consumers were all created after it, so when it has the highest number among the pending
     ones every gradient it will get has arrived, and only nodes that receive a gradient are
@@ -392,33 +393,26 @@ def _propagate(grads: dict, leaf_grads: dict, leaves: dict, arrays: bool, retain
     Tensor = _Tensor
     anomaly = _GradMode.anomaly
     fit = _fit_array if arrays else _fit_shape
-    alive: dict[Any, Any] = {}  # outputs of pending ops that read them (held weakly by the op)
-    heap = [(-fn.seq, fn) for fn in grads]
+    # versions are compared only for nodes older than the last in-place change anywhere (a
+    # node recorded after it saw every version as it still is): the common step skips them.
+    # (Read per node: a hook run during this pass may change a saved tensor in place.)
+    # a heap entry (-seq, node, its output tensor) also keeps the output alive while the node
+    # is pending (an op that reads its output holds it weakly)
+    heap = [(-fn.seq, fn, None) for fn in grads if not isinstance(fn, Tensor)]
     heapify(heap)
     prev_mode = _GradMode.enabled
     _GradMode.enabled = not arrays  # create_graph records the backward pass
     try:
         while heap:
-            fn = heappop(heap)[1]
+            _, fn, kept = heappop(heap)  # (``kept`` holds fn's output until fn has run)
             g = grads.pop(fn)
             ins = fn.inputs
             if ins is None:
                 raise _freed_error(fn)
             if fn.extras or (wanted and id(fn) in wanted):
                 g = _node_extras(fn, g, arrays, captured, wanted or {}, claimed)
-            if fn.saves:  # the version rule, inlined: this loop is the engine's hot path
-                for i, v in zip(fn.saves, fn.versions):
-                    if v is not None:
-                        t = ins[i]
-                        b = t._base
-                        if (t if b is None else b)._version != v:
-                            _check_versions(fn)  # raises with the message
-            if fn.save_out:
-                o = fn.out_ref()
-                if o is not None:
-                    b = o._base
-                    if (o if b is None else b)._version != fn.out_version:
-                        _check_versions(fn)
+            if fn.seq < last_inplace[0]:
+                _check_versions(fn)
             if not arrays:
                 out = fn.backward(g)
             else:  # (an op defines vjp, or a hand-written fast_backward, or only backward)
@@ -445,38 +439,29 @@ def _propagate(grads: dict, leaf_grads: dict, leaves: dict, arrays: bool, retain
                 # (dtype identity: builtin dtypes are singletons; a miss only costs a no-op cast)
                 if ga.shape != td.shape or ga.dtype is not td.dtype:
                     gi = fit(fn, t, gi)
-                if isinstance(child, Tensor):
-                    cid = id(child)
-                    prev = leaf_grads.get(cid)
-                    if prev is None:
-                        leaf_grads[cid] = gi
-                        leaves[cid] = child
-                    else:
-                        leaf_grads[cid] = prev + gi
-                    continue
-                prev = grads.get(child)
+                prev = grads.get(child)  # (nodes and leaves: both hash by identity)
                 if prev is None:
                     grads[child] = gi
-                    heappush(heap, (-child.seq, child))
-                    if child.save_out:  # it holds its output weakly: keep it alive
-                        alive[child] = t
+                    if isinstance(child, Tensor):
+                        leaves.append(child)
+                    else:
+                        heappush(heap, (-child.seq, child, t))
                 else:
                     grads[child] = prev + gi
-            if alive:
-                alive.pop(fn, None)
             if not retain_graph:
                 fn.inputs = None
     finally:
         _GradMode.enabled = prev_mode
 
 
-def _finish_leaves(leaves: dict, leaf_grads: dict, arrays: bool, create_graph: bool,
+def _finish_leaves(leaves: list, grads: dict, arrays: bool, create_graph: bool,
                    claimed: set, wanted: dict | None, captured: list | None,
                    accumulate: bool | None) -> None:
     """Run the leaves' hooks, capture the gradients ``inputs=`` asks for, and accumulate into
     ``.grad`` (all leaves, or only those named in ``inputs=``)."""
-    for tid, leaf in leaves.items():
-        g = leaf_grads[tid]
+    for leaf in leaves:
+        g = grads[leaf]
+        tid = id(leaf)
         if leaf._hooks or (wanted and tid in wanted):
             t = _detached(g) if arrays else g
             if leaf._hooks:

@@ -60,6 +60,15 @@ _GradMode = _ThreadModes()
 # numbers recorded nodes in creation order (``Function.seq``)
 next_seq = itertools.count(1).__next__
 
+# the number (from ``next_seq``) of the latest in-place change to any tensor: a node with a
+# higher ``seq`` was recorded after it, so its saved tensors are all at their saved versions
+last_inplace = [0]
+
+
+def mark_inplace() -> None:
+    """Note that some tensor's version changes now (``Tensor._bump_version``)."""
+    last_inplace[0] = next_seq()
+
 # ``save_when`` of two-input ops whose inputs each serve only the other's gradient (x * y,
 # x @ y): shared so that ``record`` can recognise it by identity
 SAVE_CROSS: dict[int, int] = {0: 1, 1: 0}
@@ -208,7 +217,7 @@ def _forward_error(cls: type[Function], arrays: list, err: Exception) -> Runtime
     ops = ", ".join(
         f"{tuple(a.shape)} {a.dtype}" if isinstance(a, xp.ndarray) else repr(a) for a in arrays
     )
-    return RuntimeError(f"{cls.__name__.lower()}: {err} (operands: {ops})")
+    return RuntimeError(f"{cls.__qualname__.lower()}: {err} (operands: {ops})")
 
 
 
@@ -386,6 +395,11 @@ class Function:
     # (x in x * y serves only dy): its in-place changes matter only then (as in PyTorch)
     save_when: dict[int, int] | None = None
     save_out = False
+    # the backward node's name as PyTorch spells it (``MulBackward0``): an op that sets it is
+    # renamed to it, so ``type(t.grad_fn).__name__`` and ``t.grad_fn.name()`` read as in
+    # PyTorch (its ``__qualname__`` keeps the op's own name); otherwise the op's name +
+    # "Backward". Set per class, once, so a node costs nothing more.
+    node_name = "FunctionBackward"
 
     # True for a PyTorch-style user Function (static ``forward(ctx, ...)`` / ``backward(ctx,
     # ...)``, or ``setup_context``): ``apply`` then runs it through autograd.user_function
@@ -393,6 +407,11 @@ class Function:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        torch_name = cls.__dict__.get("node_name")
+        if torch_name is not None:
+            cls.__name__ = torch_name
+        else:
+            cls.node_name = cls.__name__ + "Backward"
         if isinstance(cls.__dict__.get("forward"), staticmethod) or "setup_context" in \
                 cls.__dict__:
             cls._user_style = True
@@ -424,7 +443,7 @@ class Function:
 
     # -- graph inspection, torch-style -------------------------------------------------------
     def name(self) -> str:
-        return type(self).__name__ + "Backward"
+        return self.node_name
 
     @property
     def next_functions(self) -> tuple[tuple[Any, int], ...]:
@@ -432,7 +451,7 @@ class Function:
         out = []
         for t in self.inputs or ():
             if isinstance(t, Tensor) and t.requires_grad:
-                out.append((t.grad_fn if t.grad_fn is not None else _AccumulateGrad(t), 0))
+                out.append((t.grad_fn if t.grad_fn is not None else AccumulateGrad(t), 0))
             else:
                 out.append((None, 0))
         return tuple(out)
@@ -448,7 +467,7 @@ class Function:
         return f"<{self.name()}>"
 
 
-class _AccumulateGrad:
+class AccumulateGrad:
     """Stand-in node for a leaf in ``next_functions`` (as PyTorch shows it)."""
 
     def __init__(self, variable: Tensor) -> None:

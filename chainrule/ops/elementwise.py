@@ -56,10 +56,12 @@ def _mask(cond: Any, like: Any) -> Any:
 class Add(Function):
     """out = x + y;  dx = g, dy = g."""
 
+    node_name = "AddBackward0"
     saves = ()
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(x + y, x, y)
+        out = x + y
+        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return g, g
@@ -68,10 +70,12 @@ class Add(Function):
 class Sub(Function):
     """out = x - y;  dx = g, dy = -g."""
 
+    node_name = "SubBackward0"
     saves = ()
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(x - y, x, y)
+        out = x - y
+        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return g, (-g if self.needs[1] else None)
@@ -80,10 +84,12 @@ class Sub(Function):
 class Mul(Function):
     """out = x * y;  dx = g y, dy = g x."""
 
+    node_name = "MulBackward0"
     save_when = SAVE_CROSS
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(x * y, x, y)
+        out = x * y
+        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
@@ -93,10 +99,12 @@ class Mul(Function):
 class Div(Function):
     """out = x / y;  dx = g / y, dy = -g x / y²."""
 
+    node_name = "DivBackward0"
     save_when = {0: 1}
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(x / y, x, y)
+        out = x / y
+        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
@@ -108,6 +116,7 @@ class Div(Function):
 class Neg(Function):
     """out = -x;  dx = -g."""
 
+    node_name = "NegBackward0"
     saves = ()
 
     def forward(self, x: Any) -> Any:
@@ -120,6 +129,7 @@ class Neg(Function):
 class PowScalar(Function):
     """out = x ** p for a constant p;  dx = g p x^(p-1)."""
 
+    node_name = "PowBackward0"
     saves = (0,)
 
     def forward(self, x: Any, p: float) -> Any:
@@ -142,6 +152,8 @@ class PowScalar(Function):
 class Pow(Function):
     """out = x ** y;  dx = g y x^(y-1) (0 where y = 0), dy = g out log x (0 where x = 0 and
     y >= 0)."""
+
+    node_name = "PowBackward1"
 
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(xp.power(x, y), x, y)
@@ -185,12 +197,14 @@ class _FloatUnary(Function):
     ufunc: Any = None
 
     def forward(self, x: Any) -> Any:
-        return _float(self.ufunc(x), x)
+        out = self.ufunc(x)
+        return out if out.dtype is not float64 else _float(out, x)
 
 
 class Exp(_FloatUnary):
     """out = eˣ;  dx = g out."""
 
+    node_name = "ExpBackward0"
     saves = ()
     save_out = True
     ufunc = staticmethod(xp.exp)
@@ -202,6 +216,7 @@ class Exp(_FloatUnary):
 class Log(_FloatUnary):
     """out = ln x;  dx = g / x."""
 
+    node_name = "LogBackward0"
     saves = (0,)
     ufunc = staticmethod(xp.log)
 
@@ -212,6 +227,7 @@ class Log(_FloatUnary):
 class Log1p(_FloatUnary):
     """out = ln(1 + x);  dx = g / (1 + x)."""
 
+    node_name = "Log1PBackward0"
     saves = (0,)
     ufunc = staticmethod(xp.log1p)
 
@@ -222,6 +238,7 @@ class Log1p(_FloatUnary):
 class Expm1(_FloatUnary):
     """out = eˣ - 1;  dx = g (out + 1)."""
 
+    node_name = "Expm1Backward0"
     saves = ()
     save_out = True
     ufunc = staticmethod(xp.expm1)
@@ -233,6 +250,7 @@ class Expm1(_FloatUnary):
 class Sqrt(_FloatUnary):
     """out = √x;  dx = g / (2 out)."""
 
+    node_name = "SqrtBackward0"
     saves = ()
     save_out = True
     ufunc = staticmethod(xp.sqrt)
@@ -244,6 +262,7 @@ class Sqrt(_FloatUnary):
 class Rsqrt(Function):
     """out = 1/√x;  dx = -g out³ / 2."""
 
+    node_name = "RsqrtBackward0"
     saves = ()
     save_out = True
 
@@ -258,6 +277,7 @@ class Rsqrt(Function):
 class Reciprocal(Function):
     """out = 1/x;  dx = -g out²."""
 
+    node_name = "ReciprocalBackward0"
     saves = ()
     save_out = True
 
@@ -272,6 +292,7 @@ class Reciprocal(Function):
 class Abs(Function):
     """out = |x|;  dx = g sign(x) (0 at x = 0, as PyTorch)."""
 
+    node_name = "AbsBackward0"
     saves = (0,)
 
     def forward(self, x: Any) -> Any:
@@ -284,6 +305,7 @@ class Abs(Function):
 class Sin(_FloatUnary):
     """out = sin x;  dx = g cos x."""
 
+    node_name = "SinBackward0"
     saves = (0,)
     ufunc = staticmethod(xp.sin)
 
@@ -294,6 +316,7 @@ class Sin(_FloatUnary):
 class Cos(_FloatUnary):
     """out = cos x;  dx = -g sin x."""
 
+    node_name = "CosBackward0"
     saves = (0,)
     ufunc = staticmethod(xp.cos)
 
@@ -304,6 +327,7 @@ class Cos(_FloatUnary):
 class Tanh(_FloatUnary):
     """out = tanh x;  dx = g (1 - out²)."""
 
+    node_name = "TanhBackward0"
     saves = ()
     save_out = True
     ufunc = staticmethod(xp.tanh)
@@ -325,12 +349,14 @@ def stable_sigmoid(x: Any) -> Any:
     global _expit
     if _expit is None:
         from scipy.special import expit as _expit
-    return _float(_expit(x), x)
+    out = _expit(x)
+    return out if out.dtype is not float64 else _float(out, x)
 
 
 class Sigmoid(Function):
     """out = σ(x) = 1/(1+e⁻ˣ);  dx = g out (1 - out)."""
 
+    node_name = "SigmoidBackward0"
     saves = ()
     save_out = True
 
@@ -345,6 +371,7 @@ class Sigmoid(Function):
 class Relu(Function):
     """out = max(x, 0);  dx = g [x > 0] (the derivative at 0 is taken as 0, as in PyTorch)."""
 
+    node_name = "ReluBackward0"
     saves = ()
     save_out = True
 
@@ -382,6 +409,7 @@ def _relu_backward(g: Any, out: Any, dx: Any) -> None:  # pragma: no cover - com
 class Clamp(Function):
     """out = min(max(x, lo), hi);  dx = g [lo <= x <= hi]."""
 
+    node_name = "ClampBackward1"
     saves = (0,)
 
     def forward(self, x: Any, lo: Any = None, hi: Any = None) -> Any:
@@ -415,24 +443,33 @@ class ZeroGrad(Function):
         return (g * 0.0,)
 
 
-class Maximum(Function):
+class _Extremum(Function):
+    """max or min of two inputs (``ufunc``); the gradient goes to the winner (the larger one
+    when ``greater``), split evenly at ties."""
+
+    ufunc: Any = None
+    greater = True
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return _fix_dtype(self.ufunc(x, y), x, y)
+
+    def vjp(self, g: Any, F: Any) -> tuple:
+        return _minmax_vjp(self, g, greater=self.greater)
+
+
+class Maximum(_Extremum):
     """out = max(x, y);  the gradient goes to the larger input, split evenly at ties."""
 
-    def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(xp.maximum(x, y), x, y)
-
-    def vjp(self, g: Any, F: Any) -> tuple:
-        return _minmax_vjp(self, g, greater=True)
+    node_name = "MaximumBackward0"
+    ufunc = staticmethod(xp.maximum)
 
 
-class Minimum(Function):
+class Minimum(_Extremum):
     """out = min(x, y);  the gradient goes to the smaller input, split evenly at ties."""
 
-    def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(xp.minimum(x, y), x, y)
-
-    def vjp(self, g: Any, F: Any) -> tuple:
-        return _minmax_vjp(self, g, greater=False)
+    node_name = "MinimumBackward0"
+    ufunc = staticmethod(xp.minimum)
+    greater = False
 
 
 def _minmax_vjp(fn: Function, g: Any, greater: bool) -> tuple:
@@ -450,6 +487,7 @@ def _minmax_vjp(fn: Function, g: Any, greater: bool) -> tuple:
 class Where(Function):
     """out = cond ? x : y;  dx = g [cond], dy = g [¬cond]."""
 
+    node_name = "WhereBackward0"
     # the derivative reads the condition: a condition Tensor changed in place before backward
     # is refused (as in PyTorch), rather than silently routing the gradient by its new values
     saves = (0,)

@@ -19,6 +19,7 @@ def _shape_error(x: Any, y: Any) -> RuntimeError:
 class MatMul(Function):
     """out = x @ y;  dx = g @ yᵀ, dy = xᵀ @ g (batch dims summed back by the engine)."""
 
+    node_name = "MmBackward0"
     save_when = SAVE_CROSS
 
     def forward(self, x: Any, y: Any) -> Any:

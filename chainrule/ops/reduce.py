@@ -42,6 +42,7 @@ def kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]
 class Sum(Function):
     """out = Σ_dim x;  dx = g broadcast back over the reduced dimensions."""
 
+    node_name = "SumBackward0"
     saves = ()
 
     def forward(self, x: Any, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
@@ -85,6 +86,7 @@ class NanSum(Function):
 class Mean(Function):
     """out = (1/n) Σ_dim x;  dx = g/n broadcast back (n = number of reduced elements)."""
 
+    node_name = "MeanBackward0"
     saves = ()
 
     def forward(self, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
@@ -170,6 +172,7 @@ class Norm(Function):
 class Prod(Function):
     """out = Π_dim x;  dx_i = g Π_{j≠i} x_j (exact with zeros: products of the others)."""
 
+    node_name = "ProdBackward0"
     saves = (0,)
     save_out = True
 
@@ -207,6 +210,7 @@ def _prod_of_others(a: Any, axis: int) -> Any:
 class Cumsum(Function):
     """out_i = Σ_{j<=i} x_j along dim;  dx = reversed cumsum of g."""
 
+    node_name = "CumsumBackward0"
     saves = ()
 
     def forward(self, x: Any, dim: int = 0) -> Any:
@@ -227,6 +231,7 @@ class LogSoftmax(Function):
     # NOTE: a fused primitive for stability at large logits and speed (DESIGN.md §3).
     """
 
+    node_name = "LogSoftmaxBackward0"
     saves = ()
     save_out = True
 

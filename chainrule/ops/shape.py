@@ -24,6 +24,7 @@ def _or_raise(f: Callable[..., Any], args: tuple, message: Callable[[], str]) ->
 class Reshape(Function):
     """out = x viewed with a new shape;  dx = g reshaped back."""
 
+    node_name = "ViewBackward0"
     saves = ()
 
     def forward(self, x: Any, shape: tuple[int, ...] = ()) -> Any:
@@ -38,6 +39,7 @@ class Reshape(Function):
 class Permute(Function):
     """out = x with axes permuted;  dx = g permuted by the inverse permutation."""
 
+    node_name = "PermuteBackward0"
     saves = ()
 
     def forward(self, x: Any, dims: tuple[int, ...] = ()) -> Any:
@@ -59,6 +61,7 @@ class Permute(Function):
 class Expand(Function):
     """out = x broadcast to ``shape`` (a read-only view);  dx = g summed back to x's shape."""
 
+    node_name = "ExpandBackward0"
     saves = ()
 
     def forward(self, x: Any, shape: tuple[int, ...] = ()) -> Any:
@@ -73,6 +76,7 @@ class Expand(Function):
 class Repeat(Function):
     """out = x tiled ``reps`` times along each dim;  dx = g summed over the copies."""
 
+    node_name = "RepeatBackward0"
     saves = ()
 
     def forward(self, x: Any, reps: tuple[int, ...] = ()) -> Any:
@@ -97,6 +101,7 @@ class Repeat(Function):
 class Cat(Function):
     """out = concatenation along dim;  dx_k = the slice of g that came from x_k."""
 
+    node_name = "CatBackward0"
     saves = ()
 
     def forward(self, *xs: Any, dim: int = 0) -> Any:
@@ -133,6 +138,7 @@ class Cat(Function):
 class Flip(Function):
     """out = x reversed along ``dims``;  dx = g reversed along the same dims."""
 
+    node_name = "FlipBackward0"
     saves = ()
 
     def forward(self, x: Any, dims: tuple[int, ...] = ()) -> Any:
