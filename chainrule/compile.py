@@ -630,7 +630,7 @@ from chainrule import _jit  # noqa: E402
 
 def _spec(args: tuple, kwargs: dict) -> tuple[tuple, list[Tensor]]:
     tensors: list[Tensor]
-    if not kwargs and all(a.__class__ is Tensor for a in args):
+    if type(args) is tuple and not kwargs and all(a.__class__ is Tensor for a in args):
         # the common call, step(x, y) or step(): its structure is the number of tensors (the
         # general walk below costs microseconds, as much as a fused tiny step)
         tensors, structure = list(args), len(args)

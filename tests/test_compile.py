@@ -17,6 +17,17 @@ from chainrule import nn
 STEPS = 8  # 1 warm-up + 2 captures + 5 replays
 
 
+@pytest.fixture(autouse=True)
+def _numpy_path() -> Any:
+    """These tests compare replay with eager *bitwise on the NumPy path*: with the ``fast``
+    extra installed, eager steps would run Numba kernels that a capture records as their NumPy
+    twins (equal only to rounding; fusion is tested to 1e-6 in test_compile_fuse.py)."""
+    from chainrule import _jit
+
+    with _jit.disabled():
+        yield
+
+
 def _np(t: Any) -> np.ndarray:
     """A copy of a tensor's values (or of a plain value) as an array."""
     return np.array(t.numpy(force=True) if isinstance(t, cr.Tensor) else t)
