@@ -580,13 +580,20 @@ def _accumulate_leaf(leaf: Tensor, g: Tensor, create_graph: bool, claimed: set[i
 
 def _accumulate_array(leaf: Tensor, arr: Any, claimed: set[int]) -> None:
     """``_accumulate_leaf`` for a gradient array (the pass without create_graph)."""
+    from chainrule.backend import xp
+
     if leaf.grad is None:
-        if arr.base is not None or id(arr) in claimed or not arr.flags.writeable:
+        if arr.__class__ is not xp.ndarray:
+            # NumPy arithmetic on 0-d arrays returns a scalar: .grad must stay an array, or an
+            # optimizer's in-place update of it (a momentum buffer cloned from it, out=) would
+            # silently write nowhere
+            arr = xp.array(arr)
+        elif arr.base is not None or id(arr) in claimed or not arr.flags.writeable:
             arr = arr.copy()
         claimed.add(id(arr))
         leaf.grad = _detached(arr)
     elif leaf.grad.requires_grad or not leaf.grad._array.flags.writeable:
-        leaf.grad = _detached(leaf.grad._array + arr)
+        leaf.grad = _detached(xp.asarray(leaf.grad._array + arr))
     else:
         leaf.grad._array += arr
 
