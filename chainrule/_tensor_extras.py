@@ -167,6 +167,11 @@ def _is_cpu(self: Tensor) -> bool:
     return True
 
 
+def _no(self: Tensor) -> bool:
+    """A layout/backing chainrule never has (sparse, quantized, meta, MKL-DNN, MPS, XLA)."""
+    return False
+
+
 # ---- in-place forms ----------------------------------------------------------------------------
 def _zero_grad_result(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     """``x.eq_(y)``-style: a comparison whose 0/1 result is written into x in x's dtype (the
@@ -265,6 +270,9 @@ TENSOR_METHODS: dict[str, Any] = {
     "cdouble": _cast(xp.dtype(xp.complex128)), "bfloat16": _bfloat16,
     # properties and cheap queries
     "mH": property(_mH), "layout": property(_layout), "is_cpu": property(_is_cpu),
+    "is_sparse": property(_no), "is_sparse_csr": property(_no), "is_quantized": property(_no),
+    "is_meta": property(_no), "is_mkldnn": property(_no), "is_mps": property(_no),
+    "is_xla": property(_no), "is_xpu": property(_no), "is_nested": property(_no),
     "get_device": _get_device, "is_inference": _false,
     "is_pinned": _false, "is_conj": _false, "is_neg": _false, "is_shared": _false,
     "pin_memory": _itself, "share_memory_": _itself, "resolve_conj": _itself,

@@ -302,15 +302,36 @@ class _ShapeMethods:
     def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
         return apply(I.ScatterAdd, self, _t._const(src), dim=dim, index=_t._data(index))
 
-    def scatter(self, dim: int, index: Any, src: Any = None, value: Any = None) -> Tensor:
+    def scatter(self, dim: int, index: Any, src: Any = None, value: Any = None, *,
+                reduce: str | None = None) -> Tensor:
         if src is None:
             src = value
+        if reduce is not None:
+            return self._scatter_reduced(dim, index, src, reduce, inplace=False)
         return apply(I.Scatter, self, _t._const(src), dim=dim, index=_t._data(index))
+
+    def _scatter_reduced(self, dim: int, index: Any, src: Any, reduce: str,
+                         inplace: bool) -> Tensor:
+        """``scatter(..., reduce='add' | 'multiply')`` (PyTorch's older spelling): the same as
+        ``scatter_reduce`` with ``'sum'`` / ``'prod'`` and ``include_self=True``; a scalar
+        ``src`` is written at every index."""
+        if reduce not in ("add", "multiply"):
+            raise RuntimeError("reduce argument must be either add or multiply.")
+        idx = index if isinstance(index, _t.Tensor) else _t.tensor(index)
+        if not isinstance(src, _t.Tensor):
+            src = _t._wrap(xp.full(idx.shape, src, dtype=self._array.dtype))
+        mode = "sum" if reduce == "add" else "prod"
+        fn = self.scatter_reduce_ if inplace else self.scatter_reduce
+        return fn(dim, idx, src, mode)
 
     def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
         return self._inplace(I.ScatterAdd, _t._const(src), dim=dim, index=_t._data(index))
 
-    def scatter_(self, dim: int, index: Any, src: Any = None, value: Any = None) -> Tensor:
+    def scatter_(self, dim: int, index: Any, src: Any = None, value: Any = None, *,
+                 reduce: str | None = None) -> Tensor:
+        if reduce is not None:
+            return self._scatter_reduced(dim, index, src if src is not None else value,
+                                         reduce, inplace=True)
         return self._inplace(I.Scatter, _t._const(src if src is not None else value), dim=dim,
                              index=_t._data(index))
 

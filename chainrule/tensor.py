@@ -1138,11 +1138,22 @@ class Tensor(_ShapeMethods):
             return tuple(_wrap(a.astype(xp.int64)) for a in nz)
         return _wrap(xp.stack(nz, axis=1).astype(xp.int64))
 
-    def unique(self, sorted: bool = True, return_counts: bool = False) -> Any:
-        u = xp.unique(self._array, return_counts=return_counts)
+    def unique(self, sorted: bool = True, return_inverse: bool = False,
+               return_counts: bool = False, dim: int | None = None) -> Any:
+        """The distinct values (or, with ``dim``, the distinct slices along ``dim``), sorted
+        (as PyTorch on the CPU, also with ``sorted=False``); optionally the index of each
+        entry's value in them (``return_inverse``: the input's shape, or ``(size(dim),)``) and
+        each value's count. Not differentiable (as in PyTorch)."""
+        a = self._array
+        axis = None if dim is None else R.normalize_dims(dim, a.ndim)[0]
+        u, inverse, counts = xp.unique(a, return_inverse=True, return_counts=True, axis=axis)
+        out = [_wrap(u)]
+        if return_inverse:
+            shape = a.shape if axis is None else (a.shape[axis],)
+            out.append(_wrap(inverse.astype(xp.int64).reshape(shape)))
         if return_counts:
-            return _wrap(u[0]), _wrap(u[1].astype(xp.int64))
-        return _wrap(u)
+            out.append(_wrap(counts.astype(xp.int64)))
+        return out[0] if len(out) == 1 else tuple(out)
 
     def bincount(self, weights: Any = None, minlength: int = 0) -> Tensor:
         """Counts of each non-negative integer value (weighted sums with ``weights``)."""
