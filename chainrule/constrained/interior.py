@@ -221,6 +221,10 @@ def interior_point(problem: Problem, x0: Any = None, max_iter: int = 200, tol: f
 
 
 # ---- convex QPs and LPs: Mehrotra's predictor–corrector ----------------------------------------
+ACCEPTABLE = 100.0  # a residual within this factor of ``tol`` is accepted when round-off stalls
+ROUND_OFF_GROWTH = 1e3  # growth of the residual past its best that marks the round-off regime
+
+
 def _mehrotra(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: float,
               diagnose: bool = True) -> Solution:
     m = problem.n_ineq
@@ -233,6 +237,10 @@ def _mehrotra(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: floa
     status, message, it, small_steps = "max_iter", "", 0, 0
     cert: dict[str, np.ndarray] | None = None
     best, best_it, diagnosed = np.inf, 0, not diagnose
+    # the best iterate so far: near the solution μ/s spans many decades, the KKT matrix's
+    # round-off can then grow the residual again, and the iterate that came within
+    # ``ACCEPTABLE × tol`` is returned (IPOPT's "acceptable level") rather than a worse last one
+    lowest, kept = np.inf, (x, lam, mu, s)
     try:
         for it in range(max_iter + 1):  # noqa: B007 - the count is reported
             st = _Newton(problem.G, problem.grad(x), problem.A, problem.C_full, problem.eq(x),
@@ -241,6 +249,11 @@ def _mehrotra(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: floa
             history.append(max(st.residual(), gap))
             if st.residual() <= tol and gap <= tol:
                 status = "optimal"
+                break
+            if history[-1] < lowest:
+                lowest, kept = history[-1], (x, lam, mu, s)
+            elif lowest <= ACCEPTABLE * tol and history[-1] > ROUND_OFF_GROWTH * lowest:
+                status = "round_off"
                 break
             if history[-1] < 0.5 * best:
                 best, best_it = history[-1], it
@@ -275,6 +288,14 @@ def _mehrotra(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: floa
             why, because, cert = _diagnose(problem, tol)
             if why in ("infeasible", "unbounded"):
                 status, message = why, because
+    if status in ("round_off", "max_iter", "numerical") and lowest <= ACCEPTABLE * tol:
+        x, lam, mu, s = kept
+        message = (f"interior_point: the residual reached {lowest:.1e} (tolerance {tol:.0e}; "
+                   f"accepted up to {ACCEPTABLE:g}× it) and round-off in the KKT matrix kept it "
+                   "from going lower; the best iterate is returned")
+        status = "optimal"
+    elif status == "round_off":
+        status = "max_iter"
     return finish(problem, x, lam, mu, it, status, "interior_point", history, message, cert)
 
 
