@@ -138,6 +138,9 @@ class Experiment:
     arms: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     slow: bool = False  # excluded from --quick unless named with --only
+    # the id of an experiment whose worker process this one runs in, right after it, when
+    # both run (it reuses what that one trained); "" runs in its own worker
+    same_process_as: str = ""
 
     def run(self, ctx: Context) -> Result:
         raise NotImplementedError(f"{type(self).__name__}.run is abstract")

@@ -143,30 +143,36 @@ def _parallel(chosen: list[type[Experiment]], quick: bool, seeds: Sequence[int],
         os.environ[v] = os.environ.get(v) or "1"
     results: dict[str, Result] = {}
     last = _previous_times(os.path.dirname(out_dir), quick, tiny)
+    jobs_list = _jobs(chosen)
     # longest first (by the last comparable run; unknown ones first): the run ends when the
     # last worker does, and a long experiment started last would run alone
-    order = sorted(chosen, key=lambda c: -last.get(c.id, float("inf")))
+    order = sorted(jobs_list, key=lambda job: -sum(last.get(c.id, float("inf")) for c in job))
     try:
         with _cf.ProcessPoolExecutor(max_workers=jobs,
                                      mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_watch_parent,
                                      initargs=(os.getpid(),)) as pool:
             futures = {}
-            for cls in order:
-                log = _silent if quiet else functools.partial(_prefixed, cls.id)
-                ctx = _context(cls.id, quick, seeds, tiny, tune, out_dir, log)
-                futures[pool.submit(_worker, cls.id, ctx)] = cls
+            for job in order:
+                ctxs = [_context(cls.id, quick, seeds, tiny, tune, out_dir,
+                                 _silent if quiet else functools.partial(_prefixed, cls.id))
+                        for cls in job]
+                futures[pool.submit(_worker_job, [c.id for c in job], ctxs)] = job
             progress.step(f"{len(chosen)} experiments on {jobs} workers")
             for fut in _cf.as_completed(futures):
-                cls = futures[fut]
+                job = futures[fut]
                 try:
-                    res = fut.result()
+                    done = fut.result()
                 except Exception as e:  # a worker that died (not an experiment that raised)
-                    ctx = _context(cls.id, quick, seeds, tiny, tune, out_dir, _silent)
-                    res = cls().result(ctx, ERROR, f"worker failed: {type(e).__name__}: {e}",
-                                       note=traceback.format_exc())
-                results[cls.id] = res
-                progress.done(res)
+                    done = []
+                    for cls in job:
+                        ctx = _context(cls.id, quick, seeds, tiny, tune, out_dir, _silent)
+                        done.append(cls().result(
+                            ctx, ERROR, f"worker failed: {type(e).__name__}: {e}",
+                            note=traceback.format_exc()))
+                for res in done:
+                    results[res.id] = res
+                    progress.done(res)
     finally:
         for v, old in saved.items():
             if old is None:
@@ -206,12 +212,38 @@ def _watch_parent(parent: int, every: float = 1.0) -> None:
             if os.getppid() != parent:
                 os._exit(1)
 
-    threading.Thread(target=watch, name="lab-parent-watch", daemon=True).start()
+    # named "chainrule-…": chainrule.compile captures only while no other thread runs, except
+    # chainrule's own; this one only sleeps and compares two ints (it builds no objects a
+    # capture's gc listing could catch half-made)
+    threading.Thread(target=watch, name="chainrule-lab-parent-watch", daemon=True).start()
 
 
 def _worker(exp_id: str, ctx: Context) -> Result:
     """Run one experiment by id in a worker process."""
     return run_one(registry()[exp_id], ctx)
+
+
+def _worker_job(exp_ids: list[str], ctxs: list[Context]) -> list[Result]:
+    """Run experiments one after another in one worker process (see :func:`_jobs`)."""
+    return [_worker(exp_id, ctx) for exp_id, ctx in zip(exp_ids, ctxs)]
+
+
+def _jobs(chosen: list[type[Experiment]]) -> list[list[type[Experiment]]]:
+    """Worker jobs: one experiment each, except that an experiment whose ``same_process_as``
+    names another chosen one runs right after it in that one's process, where it reuses what
+    the first trained (B2 slices B1's deep nets instead of training them again)."""
+    ids = {cls.id for cls in chosen}
+    jobs: dict[str, list[type[Experiment]]] = {}
+    for cls in chosen:
+        host = getattr(cls, "same_process_as", "")
+        if host and host in ids and host != cls.id:
+            continue
+        jobs[cls.id] = [cls]
+    for cls in chosen:
+        host = getattr(cls, "same_process_as", "")
+        if host and host in ids and host != cls.id:
+            jobs[host].append(cls)
+    return list(jobs.values())
 
 
 def _silent(text: str) -> None:

@@ -165,3 +165,11 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
     if alive:
         os.kill(worker, signal.SIGKILL)
     assert not alive, "the worker outlived its killed parent"
+
+
+def test_b2_runs_in_b1s_worker_and_alone_when_b1_is_not_chosen():
+    reg = runner.registry()
+    jobs = runner._jobs([reg[i] for i in ("A1", "B2", "B1", "C2")])
+    assert [[c.id for c in job] for job in jobs] == [["A1"], ["B1", "B2"], ["C2"]]
+    assert [[c.id for c in job] for job in runner._jobs([reg["B2"], reg["C2"]])] == [
+        ["B2"], ["C2"]]

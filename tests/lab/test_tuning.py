@@ -110,3 +110,46 @@ def test_d4_shipped_learning_rates_lie_strictly_inside_their_grid():
     for name, lr in tuned.items():
         assert len(D4.TUNED[name]) == len(D4._LR_GRID)
         assert D4._LR_GRID[0] < lr < D4._LR_GRID[-1], (name, lr)
+
+
+def test_full_run_reuses_the_quick_value_and_says_so(tuned_file):
+    tuned_file.write_text(json.dumps({"X/arm/lr/quick": {
+        "chosen": 0.3, "grid": [0.1, 0.3, 1.0], "scores": [2, 1, 3], "provenance": "p"}}))
+    full = Context(quick=False, seeds=(0, 1, 2), log=lambda s: None)
+
+    def score(lr, seed):
+        raise AssertionError("a full run without --tune must not search")
+
+    lr, rec = _tuning.choose(full, "X", "arm", "lr", (0.1, 0.3, 1.0), score, metric="m")
+    assert lr == 0.3 and "QUICK budget" in rec["provenance"] and rec["scores"] == [2, 1, 3]
+
+
+def test_full_run_searches_when_the_quick_value_does_not_carry_over(tuned_file):
+    tuned_file.write_text(json.dumps({"X/arm/p/quick": {"chosen": 0.1, "provenance": "q"}}))
+    full = Context(quick=False, seeds=(0, 1, 2), log=lambda s: None)
+    lr, rec = _tuning.choose(full, "X", "arm", "p", (0.1, 0.2, 0.4), lambda p, s: (p - 0.2) ** 2,
+                             metric="m", reuse_quick=False)
+    assert lr == pytest.approx(0.2) and rec["scores"] and "tuned" in rec["provenance"]
+    assert "X/arm/p/full" not in json.loads(tuned_file.read_text())  # stored only with --tune
+
+
+def _refuse(constant):
+    raise ValueError(f"not strict JSON: {constant}")
+
+
+def test_shipped_tuned_json_is_strict_json():
+    from pathlib import Path
+
+    text = Path(_tuning.__file__).parent.parent.joinpath("tuned.json").read_text()
+    data = json.loads(text, parse_constant=_refuse)  # Infinity / NaN would raise here
+    assert data and all("chosen" in rec for rec in data.values())
+
+
+def test_a_diverged_grid_value_is_stored_as_null_and_read_back_as_inf(tuned_file):
+    def score(lr, seed):
+        return float("nan") if lr == 1.0 else (lr - 0.1) ** 2
+
+    _tuning.choose(_ctx(tune=True), "X", "diverged", "lr", (0.01, 0.1, 1.0), score, metric="m")
+    stored = json.loads(tuned_file.read_text(), parse_constant=_refuse)
+    assert stored["X/diverged/lr/quick"]["scores"][-1] is None
+    assert _tuning._load()["X/diverged/lr/quick"]["scores"][-1] == float("inf")

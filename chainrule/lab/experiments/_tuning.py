@@ -10,8 +10,10 @@ chosen value lies strictly inside: an optimum on an edge would say only "at leas
 
 A full run with ``--tune`` (``ctx.tune``) tunes and writes ``chainrule/lab/tuned.json``; a
 quick run reads the value tuned for its own budget level from there (the report shows the
-grid, the validation scores and where the value came from). A level with no shipped entry is
-tuned on the spot; the unit suite's tiny runs take the shipped quick value (or the grid's
+grid, the validation scores and where the value came from). A full run without ``--tune`` and
+without a full-budget entry reuses the quick-budget value (its provenance says so: a search at
+the full budget would cost more than the full run's hour); a quick level with no shipped entry
+is tuned on the spot; the unit suite's tiny runs take the shipped quick value (or the grid's
 middle) without tuning.
 """
 
@@ -44,11 +46,29 @@ def _level(ctx: Context) -> str:
 
 
 def _load() -> dict[str, Any]:
+    """tuned.json as written by :func:`_store`: a ``null`` score (a grid value whose runs
+    diverged) is read back as ``inf``, the worst score, as the search saw it."""
     try:
         with open(TUNED_PATH) as f:
-            return json.load(f)
+            data = json.load(f)
     except (OSError, ValueError):
         return {}
+    for rec in data.values():
+        if isinstance(rec, dict) and isinstance(rec.get("scores"), list):
+            rec["scores"] = [float("inf") if s is None else s for s in rec["scores"]]
+    return data
+
+
+def _strict(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by ``None``: tuned.json is strict JSON
+    (RFC 8259 has no Infinity or NaN; other readers refuse Python's extension)."""
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def _store(key: str, record: dict[str, Any]) -> None:
@@ -63,7 +83,7 @@ def _store(key: str, record: dict[str, Any]) -> None:
         data[key] = record
         tmp = TUNED_PATH + f".{os.getpid()}.tmp"
         with open(tmp, "w") as f:
-            json.dump(dict(sorted(data.items())), f, indent=1)
+            json.dump(_strict(dict(sorted(data.items()))), f, indent=1, allow_nan=False)
             f.write("\n")
         os.replace(tmp, TUNED_PATH)
     with contextlib.suppress(OSError):
@@ -99,7 +119,8 @@ def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float]
            score: Callable[[float, int], float], *, metric: str, lower: bool = True,
            max_widen: int = 3, bounds: tuple[float, float] = (-np.inf, np.inf),
            seeds: Sequence[int] = TUNE_SEEDS,
-           fallback: float | None = None) -> tuple[float, dict[str, Any]]:
+           fallback: float | None = None,
+           reuse_quick: bool = True) -> tuple[float, dict[str, Any]]:
     """The value of ``knob`` for ``arm``: tuned on validation (``score(value, seed)``, mean
     over ``seeds``; lower is better unless ``lower=False``) or read from tuned.json.
 
@@ -107,7 +128,9 @@ def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float]
     validation scores, chosen value, metric, seeds and provenance. ``bounds`` stops widening
     where the knob stops making sense (a drop rate in [0, 1)). ``fallback``: for a search too
     costly to run inside a quick run, the value used (and said to be untuned) when tuned.json
-    has no entry for this level and ``ctx.tune`` is off.
+    has no entry for this level and ``ctx.tune`` is off. ``reuse_quick=False``: a full run
+    without a full-budget entry searches the grid itself instead of reusing the quick value
+    (for a knob whose best value depends on the scale the full run changes).
     """
     key = f"{exp_id}/{arm}/{knob}/{_level(ctx)}"
     shipped = _load()
@@ -119,6 +142,17 @@ def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float]
         rec = dict(shipped[key])
         rec["provenance"] = (f"shipped chainrule/lab/tuned.json ({rec.get('provenance', '')})")
         return float(rec["chosen"]), rec
+    quick_key = f"{exp_id}/{arm}/{knob}/quick"
+    if (reuse_quick and not tune_now and not ctx.tiny and _level(ctx) == "full"
+            and quick_key in shipped):
+        # a full-budget search per arm costs more than the whole full run may take; without
+        # --tune the full run reuses the value searched at the quick budget, and says so
+        rec = dict(shipped[quick_key])
+        rec["provenance"] = ("full run without --tune: the value tuned at the QUICK budget "
+                             "(tuned.json has no full-budget entry), not re-searched; "
+                             f"shipped chainrule/lab/tuned.json ({rec.get('provenance', '')})")
+        _CHOSEN[memo_key] = (float(rec["chosen"]), rec)
+        return float(rec["chosen"]), rec
     if fallback is not None and not tune_now and not ctx.tiny:
         return float(fallback), {
             "experiment": exp_id, "arm": arm, "knob": knob, "grid": list(grid), "scores": [],
@@ -126,7 +160,6 @@ def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float]
             "provenance": "NOT TUNED: no tuned.json entry at this budget level; a run with "
                           "--tune searches the grid"}
     if ctx.tiny:
-        quick_key = f"{exp_id}/{arm}/{knob}/quick"
         if quick_key in shipped:
             rec = dict(shipped[quick_key])
             rec["provenance"] = "tiny run: the shipped quick value, not re-tuned"

@@ -309,7 +309,7 @@ class E3Saddles(Experiment):
         ∇L = 0 with the exact Hessian; only points with ‖∇L‖ < 1e-6 are critical points."""
         n = ctx.budget(full=200, quick=100, tiny=60)
         hidden = 3 if ctx.tiny else 4
-        per_seed = ctx.budget(full=16, quick=5, tiny=2)
+        per_seed = ctx.budget(full=10, quick=5, tiny=2)
         max_iter = ctx.budget(full=60, quick=30, tiny=6)
         x, y, _, _ = ctx.dataset("digits")
         task = PooledDigits(n, hidden, weight_decay=self.weight_decay, data=(x, y))

@@ -120,7 +120,7 @@ class F1Fitting(Experiment):
         x, y, xt, yt = ctx.dataset("m1d")
         if ctx.tiny:
             x, y, xt, yt = x[:400], y[:400], xt[:200], yt[:200]
-        steps = ctx.budget(full=6000, quick=2000, tiny=10)
+        steps = ctx.budget(full=4000, quick=2000, tiny=10)
         every = max(1, steps // 12)
         out: dict[str, Any] = {"steps": steps, "every": every}
         for arm in self.nets:

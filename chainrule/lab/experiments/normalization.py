@@ -119,7 +119,7 @@ class BatchNormSigmoid(Experiment):
     metrics = ("test accuracy vs steps", "drift of unit-input percentiles", "accuracy at lr ×30")
 
     def run(self, ctx: Context) -> Result:
-        steps = ctx.budget(full=3000, quick=500, tiny=3)
+        steps = ctx.budget(full=1500, quick=500, tiny=3)
         every = max(1, steps // 10)
         x_all, y_all, xt, yt = _mnist(ctx)
         x, y, xv, yv = _tuning.validation_split(x_all, y_all)
@@ -593,7 +593,7 @@ class BatchVsLayerNorm(Experiment):
 
     def run(self, ctx: Context) -> Result:
         # equal EXAMPLES seen, not equal steps: batch 4 gets 32× the steps of batch 128
-        examples = 128 * ctx.budget(full=300, quick=40, tiny=2)
+        examples = 128 * ctx.budget(full=150, quick=40, tiny=2)
         x_all, y_all, xt, yt = _mnist(ctx)
         x, y, xv, yv = _tuning.validation_split(x_all, y_all)
         err: dict[tuple[str, int], list[list[float]]] = {}

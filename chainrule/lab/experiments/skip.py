@@ -186,8 +186,11 @@ def _train_sgd(ctx: Context, depth: int, residual: bool, seed: int, steps: int,
         if step + 1 == check:
             at_check.append(common.mean_loss(model, x, y))
 
+    # compiled: these nets are 32 layers of width 32, where Python's per-op overhead, not
+    # arithmetic, sets the cost; a replay is bit for bit the eager step (~2x faster here)
     curve = common.train(model, opt, x, y, steps, _BATCH, seed, every=track,
-                         on_eval=record if track else None, after_step=check_point)
+                         on_eval=record if track else None, after_step=check_point,
+                         compile=True)
     # fit_loss: the training loss the optimiser sees (train mode, last 10 % of the steps), as
     # He et al. plot it; the eval-mode losses on train and test give the generalisation gap.
     metrics = {"fit_loss": float(np.mean(curve[-max(1, steps // 10):])),
@@ -430,6 +433,7 @@ def nonconvex_fraction(z: np.ndarray, rel_tol: float = 1e-3) -> float:
 @register
 class SkipLandscape(Experiment):
     id = "B2"
+    same_process_as = "B1"  # slices B1's trained deep nets instead of training them again
     title = "Loss landscape: deep plain vs deep residual (filter-normalised 2-D slices)"
     claim = ("Gradient descent: the optimum found is not guaranteed to be global. Skip "
              "connection: mainly so that deep networks can be stacked sensibly.")
