@@ -37,6 +37,9 @@ __all__ = ["SkipBlock", "GlobalAvgPool1d", "make_net", "nonconvex_fraction", "Sk
            "SkipLandscape", "SkipCurvature", "matched_loss_target", "first_reach"]
 
 _CONVERGENCE_FROM = 0.8  # converged: < 2 % lower training loss over the last 20 % of steps
+# He et al.'s schedule: the learning rate divided by 10 at 50 % and at 75 % of the steps, so a
+# run ends annealed (with a constant rate no run of the full budget met the rule above)
+_LR_DROPS = (0.5, 0.75)
 _TRACK_EXAMPLES = 1000  # training examples whose eval-mode loss is tracked (matched-loss gap)
 _WIDTH = 32     # hidden units (FC) / channels (conv): per-op overhead, not width, sets the cost
 _BATCH = 100
@@ -182,7 +185,12 @@ def _train_sgd(ctx: Context, depth: int, residual: bool, seed: int, steps: int,
     check = max(1, int(round(_CONVERGENCE_FROM * steps)))
     at_check: list[float] = []
 
-    def check_point(step: int) -> None:  # the training loss at 80 % of the budget
+    drops = {max(1, int(round(f * steps))) for f in _LR_DROPS}
+
+    def check_point(step: int) -> None:  # the schedule, and the training loss at 80 %
+        if step + 1 in drops:
+            for group in opt.param_groups:
+                group["lr"] *= 0.1
         if step + 1 == check:
             at_check.append(common.mean_loss(model, x, y))
 
@@ -357,7 +365,9 @@ class SkipDepth(Experiment):
             numbers=numbers, table=table, plots=plots,
             budget={"steps": steps, "conv_steps": conv_steps, "batch": _BATCH,
                     "optimizer": f"SGD momentum 0.9, lr per arm and depth {lrs} (conv "
-                                 f"{_CONV_LR})", "width": _WIDTH,
+                                 f"{_CONV_LR}), divided by 10 at "
+                                 f"{' and '.join(f'{f:.0%}' for f in _LR_DROPS)} of the steps "
+                                 "(He et al.)", "width": _WIDTH,
                     "conv channels": _CONV_WIDTH, "depths": list(depths),
                     "convergence criterion": "training loss (eval mode, whole training set) "
                                              "fell by < 2 % over the last 20 % of steps",
