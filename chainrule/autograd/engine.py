@@ -583,7 +583,7 @@ def _accumulate_array(leaf: Tensor, arr: Any, claimed: set[int]) -> None:
     from chainrule.backend import xp
 
     if leaf.grad is None:
-        if arr.__class__ is not xp.ndarray:
+        if not isinstance(arr, xp.ndarray):
             # NumPy arithmetic on 0-d arrays returns a scalar: .grad must stay an array, or an
             # optimizer's in-place update of it (a momentum buffer cloned from it, out=) would
             # silently write nowhere
