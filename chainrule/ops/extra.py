@@ -31,6 +31,8 @@ def _binary_float(out: Any, x: Any, y: Any) -> Any:
 class Atan2(Function):
     """out = atan2(y, x);  dy = g x / (x² + y²),  dx = -g y / (x² + y²)."""
 
+    saves = ("y", "x")
+
     def forward(self, y: Any, x: Any) -> Any:
         return _binary_float(xp.arctan2(y, x), y, x)
 
@@ -44,7 +46,7 @@ class Atan2(Function):
 class Hypot(Function):
     """out = √(x² + y²);  dx = g x / out,  dy = g y / out."""
 
-    save_out = True
+    saves = ("x", "y", "out")
 
     def forward(self, x: Any, y: Any) -> Any:
         return _binary_float(xp.hypot(x, y), x, y)
@@ -59,6 +61,8 @@ class Hypot(Function):
 class LogAddExp(Function):
     """out = log(eˣ + eʸ);  dx = g / (1 + e^(y-x)),  dy = g / (1 + e^(x-y))."""
 
+    saves = ("x", "y")
+
     def forward(self, x: Any, y: Any) -> Any:
         with xp.errstate(invalid="ignore"):  # inf - inf inside NumPy: PyTorch is silent
             return _binary_float(xp.logaddexp(x, y), x, y)
@@ -71,6 +75,8 @@ class LogAddExp(Function):
 
 class LogAddExp2(Function):
     """out = log₂(2ˣ + 2ʸ);  dx = g / (1 + 2^(y-x)),  dy = g / (1 + 2^(x-y))."""
+
+    saves = ("x", "y")
 
     def forward(self, x: Any, y: Any) -> Any:
         with xp.errstate(invalid="ignore"):
@@ -85,7 +91,7 @@ class LogAddExp2(Function):
 class Sinc(Function):
     """out = sin(πx) / (πx) (1 at 0);  dx = g (πx cos(πx) - sin(πx)) / (πx²) (0 at x = 0)."""
 
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any) -> Any:
         return _float(xp.sinc(x), x)
@@ -108,6 +114,8 @@ class Xlogy(Function):
     """out = x log y (0 where x = 0 and y is not NaN);  dx = xlogy(g, y), 0 where x = 0 and
     y <= 0 (PyTorch's rule);  dy = g x / y."""
 
+    saves = ("x", "y")
+
     def forward(self, x: Any, y: Any) -> Any:
         with xp.errstate(divide="ignore", invalid="ignore"):
             out = xp.where(_zero_where(x, y), 0.0, x * xp.log(y))
@@ -120,6 +128,8 @@ class Xlogy(Function):
 class Xlog1py(Function):
     """out = x log(1 + y) (0 where x = 0 and y is not NaN);  dx = xlog1py(g, y), 0 where x = 0
     and y <= -1;  dy = g x / (1 + y)."""
+
+    saves = ("x", "y")
 
     def forward(self, x: Any, y: Any) -> Any:
         with xp.errstate(divide="ignore", invalid="ignore"):
@@ -147,8 +157,7 @@ def _xlog_vjp(fn: Function, g: Any, F: Any, cls: type, edge: float, inner: Any) 
 class Copysign(Function):
     """out = |x| with the sign of y;  dx = g out / x (0 at x = 0),  dy = 0."""
 
-    saves = (0,)  # (the sign of x is read in vjp)
-    save_out = True
+    saves = ("x", "out")  # (the sign of x is read in vjp)
 
     def forward(self, x: Any, y: Any) -> Any:
         return _binary_float(xp.copysign(x, y), x, y)
@@ -163,8 +172,7 @@ class Copysign(Function):
 class Exp2(Function):
     """out = 2ˣ;  dx = g out ln 2."""
 
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, x: Any) -> Any:
         with xp.errstate(over="ignore"):  # 2^x = inf past the range, silently as PyTorch
@@ -177,7 +185,7 @@ class Exp2(Function):
 class Erfc(Function):
     """out = erfc(x) = 1 - erf(x) (accurate in the tail);  dx = -g 2/√π exp(-x²)."""
 
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any) -> Any:
         return _float(_sp.erfc(x), x)
@@ -190,7 +198,7 @@ class Erfc(Function):
 class I0(Function):
     """out = I₀(x), the modified Bessel function of order 0;  dx = g I₁(x)."""
 
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any) -> Any:
         return _float(_sp.i0(x), x)
@@ -202,8 +210,7 @@ class I0(Function):
 class I1(Function):
     """out = I₁(x);  dx = g (I₀(x) - I₁(x)/x) (g/2 at x = 0)."""
 
-    saves = (0,)
-    save_out = True
+    saves = ("x", "out")
 
     def forward(self, x: Any) -> Any:
         return _float(_sp.i1(x), x)
@@ -219,8 +226,7 @@ class I1(Function):
 class Ndtri(Function):
     """out = Φ⁻¹(p), the standard normal quantile;  dp = g √(2π) exp(out² / 2)."""
 
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, x: Any) -> Any:
         return _float(_sp.ndtri(x), x)
@@ -233,8 +239,7 @@ class Ndtri(Function):
 class LogNdtr(Function):
     """out = log Φ(x) (stable in both tails);  dx = g exp(-x²/2 - out) / √(2π)."""
 
-    save_out = True
-    saves = (0,)
+    saves = ("x", "out")
 
     def forward(self, x: Any) -> Any:
         return _float(_sp.log_ndtr(x), x)
@@ -247,7 +252,7 @@ class LogNdtr(Function):
 class Entr(Function):
     """out = -x log x (0 at x = 0, -∞ for x < 0);  dx = -g (log x + 1)."""
 
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any) -> Any:
         x = xp.asarray(x)
@@ -275,8 +280,7 @@ class LogCumSumExp(Function):
     any constant c; it overflows only where the outputs of one slice span more than ~700).
     """
 
-    saves = (0,)
-    save_out = True
+    saves = ("x", "out")
 
     def forward(self, x: Any, dim: int = 0) -> Any:
         self.dim = dim
