@@ -319,6 +319,20 @@ def test_inplace_on_three_operand_einsum_matches_torch(changed: int) -> None:
     assert outcome[chainrule] == outcome[torch]
 
 
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_inplace_on_recurrent_weight_refused_like_torch(mode: str) -> None:
+    """The fused recurrence declares ``"*params"``: a weight changed in place between forward
+    and backward is refused, as in torch."""
+    for L in (chainrule, torch):
+        L.manual_seed(0)
+        m = getattr(L.nn, mode)(3, 4)
+        y, _ = m(L.randn(5, 2, 3))
+        with L.no_grad():
+            m.weight_hh_l0.add_(1.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
 def _scaled_product(saves: Any) -> type[Function]:
     """A custom op out = x * y (derivative dx = g y, dy = g x) declaring ``saves``."""
 

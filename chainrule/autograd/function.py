@@ -17,6 +17,8 @@ class and its functions are registered once by ``chainrule.tensor`` (ops never i
 Example (the ``atan2`` op of docs/ops.md)::
 
     class Atan2(Function):
+        saves = ("y", "x")  # what vjp reads (see ``_declare_saves``)
+
         def forward(self, y, x):  # out = atan2(y, x)
             return xp.arctan2(y, x)
 
@@ -131,6 +133,8 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
         fn.needs = needs
         fn.next = edges
         if fn._save_inputs:
+            if fn._save_var >= 0:  # a ``*name`` declaration: the indices depend on this call
+                fn._save_idx = _var_indices(fn, len(args), needs)
             fn.versions = _saved_versions(fn, args, needs)
         _link(fn, t)
     return t
@@ -198,8 +202,6 @@ def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
 def _saved_versions(fn: Function, args: tuple, needs: Any) -> list:
     """The version of each input in ``fn._save_idx`` (None where nothing is to check: a
     constant, or an input read only for another input's gradient that is not needed)."""
-    if fn._save_var >= 0:  # a ``*name`` declaration: the indices depend on this call
-        fn._save_idx = _var_indices(fn, len(args), needs)
     when = fn._save_when
     n = len(args)
     out = []
