@@ -582,14 +582,14 @@ class Tensor(_ShapeMethods):
         rewired through the write; other live views of the storage are re-derived from it.
         """
         prev = self.grad_fn
-        if prev is not None and prev.save_out and prev.inputs is not None:
+        if prev is not None and prev._save_out and prev.inputs is not None:
             _mark_overwritten(prev, self._array)
         self._write(res._array)
         fn = res.grad_fn
         self.grad_fn = fn
         self.requires_grad = True
         root = self._base if self._base is not None else self
-        if fn is not None and fn.save_out:
+        if fn is not None and fn._save_out:
             fn.out_ref = _SavedOutput(self._array, root, fn, root._version)
             fn.out_version = root._version
         if self._base is not None:

@@ -299,6 +299,102 @@ def test_inplace_on_einsum_operand_raises_when_another_needs_grad() -> None:
             z.backward()
 
 
+
+@pytest.mark.parametrize("changed", [0, 1, 2])
+def test_inplace_on_three_operand_einsum_matches_torch(changed: int) -> None:
+    """einsum("i,i,i->") with only the first operand needing a gradient reads the other two:
+    changing one of them in place is refused, changing the first is not (as torch)."""
+    outcome = {}
+    for L in (chainrule, torch):
+        ts = [L.tensor(B[:3]) for _ in range(3)]
+        ts[0] = L.tensor(B[:3], requires_grad=True) * 1.0
+        z = L.einsum("i,i,i->", *ts)
+        ts[changed].add_(1.0)
+        try:
+            z.backward()
+            outcome[L] = "ran"
+        except RuntimeError as err:
+            assert "modified by an inplace operation" in str(err)
+            outcome[L] = "refused"
+    assert outcome[chainrule] == outcome[torch]
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_inplace_on_recurrent_weight_refused_like_torch(mode: str) -> None:
+    """The fused recurrence declares ``"*params"``: a weight changed in place between forward
+    and backward is refused, as in torch."""
+    for L in (chainrule, torch):
+        L.manual_seed(0)
+        m = getattr(L.nn, mode)(3, 4)
+        y, _ = m(L.randn(5, 2, 3))
+        with L.no_grad():
+            m.weight_hh_l0.add_(1.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
+def _scaled_product(saves: Any) -> type[Function]:
+    """A custom op out = x * y (derivative dx = g y, dy = g x) declaring ``saves``."""
+
+    def forward(self: Function, x: Any, y: Any) -> Any:
+        return x * y
+
+    def vjp(self: Function, g: Any, F: Any) -> tuple:
+        x, y = F.inputs(self)
+        return g * y, g * x
+
+    return type("ScaledProduct", (Function,), {"saves": saves, "forward": forward, "vjp": vjp})
+
+
+@pytest.mark.parametrize("y_needs_grad", [False, True])
+def test_saves_declaration_for_another_inputs_gradient(y_needs_grad: bool) -> None:
+    """``"x for dy"``: an in-place change to x is refused only when y needs a gradient; a plain
+    ``"x"`` refuses it always."""
+    for saves, refused in ((("x for dy", "y for dx"), y_needs_grad), (("x", "y"), True)):
+        op = _scaled_product(saves)
+        x = chainrule.tensor(B, requires_grad=True) * 1.0
+        y = chainrule.tensor(B, requires_grad=y_needs_grad)
+        z = op.apply(x, y).sum()
+        x.add_(1.0)
+        if refused:
+            with pytest.raises(RuntimeError, match="input 0 of ScaledProductBackward"):
+                z.backward()
+        else:
+            z.backward()
+
+
+def test_saves_declaration_of_the_output() -> None:
+    """``"out"``: changing the op's output in place is refused at backward."""
+    op = _scaled_product(("out",))
+    x = chainrule.tensor(B, requires_grad=True)
+    out = op.apply(x, chainrule.tensor(B))
+    out.add_(1.0)
+    with pytest.raises(RuntimeError, match="the output of ScaledProductBackward"):
+        out.sum().backward()
+
+
+@pytest.mark.parametrize("saves, message", [
+    (("z",), "no positional parameter 'z'"),
+    (("x for dq",), "no positional parameter 'q'"),
+    ((0,), "is not"),
+    ("x", "must be a tuple of names"),
+    (("x", "x"), "twice"),
+    (("*x",), "names no \\*x parameter"),
+])
+def test_saves_declaration_errors_name_the_problem(saves: Any, message: str) -> None:
+    """A declaration that does not match ``forward`` fails when the class is defined."""
+    with pytest.raises(TypeError, match=message):
+        _scaled_product(saves)
+
+
+def test_op_without_saves_declaration_is_refused() -> None:
+    """An op with a forward must say what its derivative reads (``saves = ()`` for nothing)."""
+    with pytest.raises(TypeError, match="Undeclared: declare what the derivative reads"):
+        class Undeclared(Function):
+            def forward(self, x: Any) -> Any:
+                return x
+
+
 @pytest.mark.parametrize("mutate", [
     lambda c: c.__setitem__(0, False),
     lambda c: c.zero_(),

@@ -380,7 +380,7 @@ def test_gradcheck_detects_a_wrong_gradient() -> None:
     from chainrule.tensor import apply
 
     class BadSquare(Function):
-        saves = (0,)
+        saves = ("x",)
 
         def forward(self, x: Any) -> Any:
             return x * x

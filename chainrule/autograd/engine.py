@@ -35,7 +35,6 @@ from chainrule.autograd.function import (
     Function,
     last_inplace,
 )
-from chainrule.autograd.function import SAVE_CROSS as SAVE_CROSS  # re-exported for the ops
 from chainrule.autograd.function import _GradMode as _GradMode  # re-exported (ops, nn)
 from chainrule.autograd.function import next_seq as next_seq  # re-exported (tests, tensor.py)
 
@@ -236,7 +235,7 @@ class backward_creates_graph(_Switch):
 def _check_versions(fn: Function) -> None:
     """Raise if a tensor saved for ``fn``'s backward was modified in place since."""
     ins = fn.inputs
-    for i, v in zip(fn.saves, fn.versions if fn.saves else ()):
+    for i, v in zip(fn._save_idx, fn.versions if fn._save_inputs else ()):
         if v is None:
             continue
         t = ins[i]
@@ -247,7 +246,7 @@ def _check_versions(fn: Function) -> None:
                 f"inplace operation: input {i} of {fn.name()} (shape {tuple(t.shape)}) is at "
                 f"version {t._current_version()}; expected version {v} instead."
             )
-    if fn.save_out:
+    if fn._save_out:
         out = fn.out_ref()
         if out is not None and out._current_version() != fn.out_version:
             raise RuntimeError(

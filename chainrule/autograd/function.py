@@ -17,6 +17,8 @@ class and its functions are registered once by ``chainrule.tensor`` (ops never i
 Example (the ``atan2`` op of docs/ops.md)::
 
     class Atan2(Function):
+        saves = ("y", "x")  # what vjp reads (see ``_declare_saves``)
+
         def forward(self, y, x):  # out = atan2(y, x)
             return xp.arctan2(y, x)
 
@@ -28,7 +30,9 @@ Example (the ``atan2`` op of docs/ops.md)::
 
 from __future__ import annotations
 
+import inspect
 import itertools
+import re
 import threading
 import traceback
 import weakref
@@ -69,10 +73,6 @@ def mark_inplace() -> None:
     """Note that some tensor's version changes now (``Tensor._bump_version``)."""
     last_inplace[0] = next_seq()
 
-# ``save_when`` of two-input ops whose inputs each serve only the other's gradient (x * y,
-# x @ y): shared so that ``record`` can recognise it by identity
-SAVE_CROSS: dict[int, int] = {0: 1, 1: 0}
-
 _new = object.__new__
 # bound by register_tensor_functions: the Tensor class, and ``chainrule.tensor._const`` (how an
 # operator's right operand is normalised)
@@ -90,7 +90,7 @@ def _link(fn: Function, t: Tensor) -> None:
         fn.stack = traceback.extract_stack()[:-2]  # (without the recorder and this frame)
     t.grad_fn = fn
     t.requires_grad = True
-    if fn.save_out:
+    if fn._save_out:
         fn.out_ref = weakref.ref(t)
 
 
@@ -132,7 +132,9 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
         fn.inputs = args
         fn.needs = needs
         fn.next = edges
-        if fn.saves:
+        if fn._save_inputs:
+            if fn._save_var >= 0:  # a ``*name`` declaration: the indices depend on this call
+                fn._save_idx = _var_indices(fn, len(args), needs)
             fn.versions = _saved_versions(fn, args, needs)
         _link(fn, t)
     return t
@@ -147,7 +149,7 @@ def record_unary(cls: type[Function], x: Tensor) -> Tensor:
         fn.inputs = (x,)
         fn.needs = (True,)
         fn.next = (x.grad_fn or x,)
-        if fn.saves:
+        if fn._save_inputs:
             b = x._base
             fn.versions = ((x if b is None else b)._version,)
         _link(fn, t)
@@ -183,7 +185,7 @@ def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
         fn.inputs = (x, y)
         fn.needs = (xr, yr)
         fn.next = ((x.grad_fn or x) if xr else None, (y.grad_fn or y) if yr else None)
-        if fn.save_when is SAVE_CROSS:  # x * y: each input serves the other's gradient
+        if fn._save_cross:  # x * y: each input serves the other's gradient
             b = x._base
             vx = (x if b is None else b)._version if yr else None
             vy = None
@@ -191,18 +193,19 @@ def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
                 b = y._base
                 vy = (y if b is None else b)._version
             fn.versions = (vx, vy)
-        elif fn.saves:
+        elif fn._save_inputs:
             fn.versions = _saved_versions(fn, (x, y), (xr, yr))
         _link(fn, t)
     return t
 
 
-def _saved_versions(fn: Function, args: tuple, needs: list) -> list:
-    """The version of each input listed in ``fn.saves`` (None where nothing is to check)."""
-    when = fn.save_when
+def _saved_versions(fn: Function, args: tuple, needs: Any) -> list:
+    """The version of each input in ``fn._save_idx`` (None where nothing is to check: a
+    constant, or an input read only for another input's gradient that is not needed)."""
+    when = fn._save_when
     n = len(args)
     out = []
-    for i in fn.saves:
+    for i in fn._save_idx:
         a = args[i] if i < n else None
         if not isinstance(a, Tensor) or (when is not None and i in when and not needs[when[i]]):
             out.append(None)
@@ -210,6 +213,18 @@ def _saved_versions(fn: Function, args: tuple, needs: list) -> list:
             b = a._base
             out.append((a if b is None else b)._version)
     return out
+
+
+def _var_indices(fn: Function, n: int, needs: Any) -> tuple[int, ...]:
+    """The inputs saved by a ``"*name"`` (every extra positional input) or ``"*name for
+    d*name"`` (each one only when another of them needs a gradient) declaration, with the
+    fixed inputs ``fn`` declares."""
+    start = fn._save_var
+    fixed = type(fn)._save_idx
+    if not fn._save_var_cross:
+        return fixed + tuple(range(start, n))
+    wanted = [i for i in range(start, n) if needs[i]]
+    return fixed + tuple(i for i in range(start, n) if any(j != i for j in wanted))
 
 
 def _forward_error(cls: type[Function], arrays: list, err: Exception) -> RuntimeError:
@@ -365,12 +380,13 @@ class Function:
     derivative made of other ops calls them with ``F.apply``); an op whose Tensor-path
     derivative differs in form defines ``backward(g)`` on Tensors instead.
     ``self.inputs`` holds the inputs (Tensors or Python constants) and ``self.needs`` tells
-    which inputs need a gradient. Inputs the derivative reads must be listed in ``saves``
-    (indices) so in-place changes to them are detected (``save_when`` narrows that to when
-    another input needs a gradient); an op that reads its own output sets ``save_out = True``
-    and reads it with ``F.output(self)`` (``self.output()`` in a Tensor ``backward``). A hot op
-    may add a hand-written ``fast_backward(g) -> tuple`` on arrays, used when no graph of the
-    gradient is recorded.
+    which inputs need a gradient. What the derivative reads is declared once, in ``saves``
+    (see :func:`_declare_saves`): ``forward``'s parameter names, ``"out"`` for the op's own
+    output (read with ``F.output(self)``, ``self.output()`` in a Tensor ``backward``), and
+    ``"x for dy"`` for an input read only for another input's gradient; in-place changes to
+    what an op saved are then refused at backward, as in PyTorch. A hot op may add a
+    hand-written ``fast_backward(g) -> tuple`` on arrays, used when no graph of the gradient
+    is recorded.
     Recording numbers each node (``seq``, increasing): a node's inputs were made before it, so
     running pending nodes from the highest number down is a topological order.
     """
@@ -390,11 +406,16 @@ class Function:
     # it measurably beats ``vjp`` on arrays (a speed NOTE at the op; the registry checks that it
     # equals the Tensor path)
     fast_backward: Any = None
-    saves: tuple[int, ...] = (0, 1)
-    # input i in ``save_when`` is read in backward only if input save_when[i] needs a gradient
-    # (x in x * y serves only dy): its in-place changes matter only then (as in PyTorch)
-    save_when: dict[int, int] | None = None
-    save_out = False
+    # what the derivative reads: the declaration each op makes (``saves = ("x", "out")``), and
+    # the flags ``_declare_saves`` derives from it once per class for the recorder and engine
+    saves: tuple[str, ...]
+    _save_idx: tuple[int, ...] = ()  # the saved inputs' positions
+    _save_when: dict[int, int] | None = None  # input i read only if input when[i] needs a grad
+    _save_cross = False  # ("x for dy", "y for dx"): record_binary's flat branch
+    _save_inputs = False  # any input saved (then ``versions`` is set at record)
+    _save_out = False  # the output saved (then ``out_ref`` is set at record)
+    _save_var = -1  # ``"*name"``: where the extra positional inputs start
+    _save_var_cross = False  # ``"*name for d*name"``
     # the backward node's name as PyTorch spells it (``MulBackward0``): an op that sets it is
     # renamed to it, so ``type(t.grad_fn).__name__`` and ``t.grad_fn.name()`` read as in
     # PyTorch (its ``__qualname__`` keeps the op's own name); otherwise the op's name +
@@ -415,6 +436,8 @@ class Function:
         if isinstance(cls.__dict__.get("forward"), staticmethod) or "setup_context" in \
                 cls.__dict__:
             cls._user_style = True
+        if not cls._user_style and ("saves" in cls.__dict__ or "forward" in cls.__dict__):
+            _declare_saves(cls)
         if cls.vjp is not None and cls.fast_backward is not None:
             # the array pass runs vjp when there is one: a hand-written twin would be ignored
             raise TypeError(f"{cls.__name__}: define vjp(g, F), or backward(g) with a "
@@ -457,7 +480,7 @@ class Function:
         return tuple(out)
 
     def output(self) -> Tensor:
-        """The tensor this node produced (available to ops that set ``save_out``)."""
+        """The tensor this node produced (available to ops whose ``saves`` names ``"out"``)."""
         t = self.out_ref()
         if t is None:  # pragma: no cover - the engine only reaches live outputs
             raise RuntimeError(f"{self.name()}: its output was freed before backward")
@@ -465,6 +488,88 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+_SAVE_TOKEN = re.compile(r"(\*?)(\w+)(?: for d(\*?)(\w+))?")
+
+
+def _declare_saves(cls: type[Function]) -> None:
+    """Translate ``cls.saves`` into the recorder's and engine's flags, once per class.
+
+    ``saves`` is a tuple of what ``vjp``/``backward`` reads (PyTorch's ``save_for_backward``,
+    declared on the class):
+
+    * ``"x"``: the input that ``forward`` calls ``x``;
+    * ``"out"``: the op's own output;
+    * ``"x for dy"``: input ``x``, read only to compute the gradient of input ``y`` (x in
+      x * y): an in-place change to x matters only when y needs a gradient, as in PyTorch;
+    * ``"*xs"``: every extra positional input of ``forward(self, ..., *xs)``, and
+      ``"*xs for d*xs"``: each of them only when another of them needs a gradient.
+
+    ``saves = ()`` says the derivative reads nothing that could change. A class with a
+    ``forward`` must declare it (or inherit one): reading an input without declaring it would
+    let an in-place change silently corrupt its gradient.
+    """
+    decl = getattr(cls, "saves", None)
+    own_forward = cls.forward is not Function.forward
+    if decl is None:
+        if own_forward:
+            raise TypeError(f"{cls.__qualname__}: declare what the derivative reads, e.g. "
+                            "saves = (\"x\", \"out\"), or saves = () for nothing")
+        return
+    if isinstance(decl, str) or not isinstance(decl, tuple):
+        raise TypeError(f"{cls.__qualname__}.saves must be a tuple of names, got {decl!r}")
+    params = inspect.signature(cls.forward).parameters.values() if own_forward else ()
+    pos = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    pos = pos[1:]  # (self)
+    var = next((p.name for p in params if p.kind == p.VAR_POSITIONAL), None)
+    idx: list[int] = []
+    when: dict[int, int] = {}
+    out = var_cross = False
+    var_start = -1
+
+    def where(name: str, star: str, token: str) -> int:
+        if star:
+            if name != var:
+                raise TypeError(f"{cls.__qualname__}.saves: {token!r} names no *{name} "
+                                f"parameter of forward")
+            return len(pos)
+        if name not in pos:
+            raise TypeError(f"{cls.__qualname__}.saves: {token!r}: forward has no positional "
+                            f"parameter {name!r} (it has {pos})")
+        return pos.index(name)
+
+    for token in decl:
+        m = _SAVE_TOKEN.fullmatch(token) if isinstance(token, str) else None
+        if m is None:
+            raise TypeError(f"{cls.__qualname__}.saves: {token!r} is not \"x\", \"out\", "
+                            "\"x for dy\", \"*xs\" or \"*xs for d*xs\"")
+        star, name, star2, other = m.groups()
+        if name == "out" and not star and other is None and "out" not in pos:
+            out = True
+            continue
+        i = where(name, star, token)
+        if star:
+            if other is not None and (star2 != "*" or other != name):
+                raise TypeError(f"{cls.__qualname__}.saves: {token!r}: a *{name} input can "
+                                f"only be read for the others' gradients, \"*{name} for "
+                                f"d*{name}\"")
+            var_start, var_cross = i, other is not None
+            continue
+        if i in idx:
+            raise TypeError(f"{cls.__qualname__}.saves names input {name!r} twice")
+        idx.append(i)
+        if other is not None:
+            if star2:
+                raise TypeError(f"{cls.__qualname__}.saves: {token!r}: condition on a *input "
+                                "is not supported")
+            when[i] = where(other, "", token)
+    cls._save_idx = tuple(idx)
+    cls._save_when = when or None
+    cls._save_cross = cls._save_idx == (0, 1) and when == {0: 1, 1: 0}
+    cls._save_var, cls._save_var_cross = var_start, var_cross
+    cls._save_inputs = bool(idx) or var_start >= 0
+    cls._save_out = out
 
 
 class AccumulateGrad:

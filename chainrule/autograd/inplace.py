@@ -76,9 +76,9 @@ def _reads_self(cls: type[Function], args: tuple) -> bool:
     value (then the snapshot must be a copy, since self is overwritten)."""
     from chainrule.tensor import Tensor
 
-    if 0 not in cls.saves:
+    if 0 not in cls._save_idx:
         return False
-    when = cls.save_when
+    when = cls._save_when
     if when is not None and 0 in when:
         other = args[when[0] - 1] if 0 < when[0] <= len(args) else None
         return isinstance(other, Tensor) and other.requires_grad

@@ -83,7 +83,7 @@ def xlogy(x: Any, y: Tensor) -> Tensor:
 class Atan(Function):
     """out = atan(x);  dx = g / (1 + x²)."""
 
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any) -> Any:
         return xp.arctan(x)
@@ -101,7 +101,7 @@ class Igamma(Function):
     """out = P(a, x) = γ(a, x)/Γ(a) (torch.special.gammainc);
     dx = g x^(a-1) e^(-x)/Γ(a); the derivative in ``a`` is not implemented (as in PyTorch)."""
 
-    saves = (0, 1)
+    saves = ("a", "x")
 
     def forward(self, a: Any, x: Any) -> Any:
         return _sp.gammainc(a, x).astype(xp.result_type(a, x), copy=False)

@@ -587,7 +587,7 @@ class Conv(Function):
     dx = ConvTranspose(g, W), dW = ConvWeightGrad(x, g), db = Σ_{n, out} g.
     """
 
-    saves = (0, 1)
+    saves = ("x", "w")
 
     def forward(self, x: Any, w: Any, b: Any = None, stride: tuple[int, ...] = (1,),
                 pads: Pads = ((0, 0),), dilation: tuple[int, ...] = (1,),
@@ -657,7 +657,7 @@ class ConvTranspose(Function):
     dy = Conv(g, W), dW = ConvWeightGrad(g, y), db = Σ g.
     """
 
-    saves = (0, 1)
+    saves = ("y", "w")
 
     def forward(self, y: Any, w: Any, b: Any = None, size: tuple[int, ...] = (),
                 stride: tuple[int, ...] = (1,), pads: Pads = ((0, 0),),
@@ -706,7 +706,7 @@ class ConvWeightGrad(Function):
     d/dx = ConvTranspose(g, ḡ), d/dg = Conv(x, ḡ) for the upstream ḡ (shaped like W).
     """
 
-    saves = (0, 1)
+    saves = ("x", "g")
 
     def forward(self, x: Any, g: Any, ksize: tuple[int, ...] = (),
                 stride: tuple[int, ...] = (1,), pads: Pads = ((0, 0),),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import _jit
-from chainrule.autograd.engine import SAVE_CROSS, Function
+from chainrule.autograd.engine import Function
 from chainrule.backend import default_dtype, float64, xp, zeros_view
 
 
@@ -85,7 +85,7 @@ class Mul(Function):
     """out = x * y;  dx = g y, dy = g x."""
 
     node_name = "MulBackward0"
-    save_when = SAVE_CROSS
+    saves = ("x for dy", "y for dx")
 
     def forward(self, x: Any, y: Any) -> Any:
         out = x * y
@@ -100,7 +100,7 @@ class Div(Function):
     """out = x / y;  dx = g / y, dy = -g x / y²."""
 
     node_name = "DivBackward0"
-    save_when = {0: 1}
+    saves = ("x for dy", "y")
 
     def forward(self, x: Any, y: Any) -> Any:
         out = x / y
@@ -130,7 +130,7 @@ class PowScalar(Function):
     """out = x ** p for a constant p;  dx = g p x^(p-1)."""
 
     node_name = "PowBackward0"
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any, p: float) -> Any:
         out = x**p
@@ -154,6 +154,7 @@ class Pow(Function):
     y >= 0)."""
 
     node_name = "PowBackward1"
+    saves = ("x", "y")
 
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(xp.power(x, y), x, y)
@@ -179,8 +180,7 @@ class Pow(Function):
 class RPowScalar(Function):
     """out = c ** y for a constant c > 0;  dy = g out log c."""
 
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, c: float, y: Any) -> Any:
         return _fix_dtype(xp.power(c, y), None, y)
@@ -194,6 +194,8 @@ class _FloatUnary(Function):
     """A one-input op whose forward is a NumPy ufunc with a float result (ints give the
     default float dtype, as PyTorch)."""
 
+    saves = ("x",)
+
     ufunc: Any = None
 
     def forward(self, x: Any) -> Any:
@@ -205,8 +207,7 @@ class Exp(_FloatUnary):
     """out = eˣ;  dx = g out."""
 
     node_name = "ExpBackward0"
-    saves = ()
-    save_out = True
+    saves = ("out",)
     ufunc = staticmethod(xp.exp)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -217,7 +218,7 @@ class Log(_FloatUnary):
     """out = ln x;  dx = g / x."""
 
     node_name = "LogBackward0"
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.log)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -228,7 +229,7 @@ class Log1p(_FloatUnary):
     """out = ln(1 + x);  dx = g / (1 + x)."""
 
     node_name = "Log1PBackward0"
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.log1p)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -239,8 +240,7 @@ class Expm1(_FloatUnary):
     """out = eˣ - 1;  dx = g (out + 1)."""
 
     node_name = "Expm1Backward0"
-    saves = ()
-    save_out = True
+    saves = ("out",)
     ufunc = staticmethod(xp.expm1)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -251,8 +251,7 @@ class Sqrt(_FloatUnary):
     """out = √x;  dx = g / (2 out)."""
 
     node_name = "SqrtBackward0"
-    saves = ()
-    save_out = True
+    saves = ("out",)
     ufunc = staticmethod(xp.sqrt)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -263,8 +262,7 @@ class Rsqrt(Function):
     """out = 1/√x;  dx = -g out³ / 2."""
 
     node_name = "RsqrtBackward0"
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, x: Any) -> Any:
         return _float(1.0 / xp.sqrt(x), x)
@@ -278,8 +276,7 @@ class Reciprocal(Function):
     """out = 1/x;  dx = -g out²."""
 
     node_name = "ReciprocalBackward0"
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, x: Any) -> Any:
         return _fix_dtype(1.0 / x, x, None)
@@ -293,7 +290,7 @@ class Abs(Function):
     """out = |x|;  dx = g sign(x) (0 at x = 0, as PyTorch)."""
 
     node_name = "AbsBackward0"
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any) -> Any:
         return xp.abs(x)
@@ -306,7 +303,7 @@ class Sin(_FloatUnary):
     """out = sin x;  dx = g cos x."""
 
     node_name = "SinBackward0"
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.sin)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -317,7 +314,7 @@ class Cos(_FloatUnary):
     """out = cos x;  dx = -g sin x."""
 
     node_name = "CosBackward0"
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.cos)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -328,8 +325,7 @@ class Tanh(_FloatUnary):
     """out = tanh x;  dx = g (1 - out²)."""
 
     node_name = "TanhBackward0"
-    saves = ()
-    save_out = True
+    saves = ("out",)
     ufunc = staticmethod(xp.tanh)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -357,8 +353,7 @@ class Sigmoid(Function):
     """out = σ(x) = 1/(1+e⁻ˣ);  dx = g out (1 - out)."""
 
     node_name = "SigmoidBackward0"
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, x: Any) -> Any:
         return stable_sigmoid(x)
@@ -372,8 +367,7 @@ class Relu(Function):
     """out = max(x, 0);  dx = g [x > 0] (the derivative at 0 is taken as 0, as in PyTorch)."""
 
     node_name = "ReluBackward0"
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, x: Any) -> Any:
         # maximum against an array of zeros is the fastest form (x * (x > 0) takes 1.5-2x
@@ -410,7 +404,7 @@ class Clamp(Function):
     """out = min(max(x, lo), hi);  dx = g [lo <= x <= hi]."""
 
     node_name = "ClampBackward1"
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any, lo: Any = None, hi: Any = None) -> Any:
         self.lo, self.hi = lo, hi
@@ -446,6 +440,8 @@ class ZeroGrad(Function):
 class _Extremum(Function):
     """max or min of two inputs (``ufunc``); the gradient goes to the winner (the larger one
     when ``greater``), split evenly at ties."""
+
+    saves = ("x", "y")
 
     ufunc: Any = None
     greater = True
@@ -490,7 +486,7 @@ class Where(Function):
     node_name = "WhereBackward0"
     # the derivative reads the condition: a condition Tensor changed in place before backward
     # is refused (as in PyTorch), rather than silently routing the gradient by its new values
-    saves = (0,)
+    saves = ("cond",)
 
     def forward(self, cond: Any, x: Any, y: Any) -> Any:
         out = xp.where(cond, x, y)
@@ -507,6 +503,8 @@ class Where(Function):
 
 class Remainder(Function):
     """out = x mod y (sign of y, Python's rule);  dx = g, dy = -g floor(x / y)."""
+
+    saves = ("x", "y")
 
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(xp.remainder(x, y), x, y)

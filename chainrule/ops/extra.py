@@ -16,7 +16,7 @@ from scipy import special as _sp
 
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
-from chainrule.ops.elementwise import _arr, _fix_dtype, _float
+from chainrule.ops.elementwise import _arr, _fix_dtype, _float, _FloatUnary
 
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -31,6 +31,8 @@ def _binary_float(out: Any, x: Any, y: Any) -> Any:
 class Atan2(Function):
     """out = atan2(y, x);  dy = g x / (x² + y²),  dx = -g y / (x² + y²)."""
 
+    saves = ("y", "x")
+
     def forward(self, y: Any, x: Any) -> Any:
         return _binary_float(xp.arctan2(y, x), y, x)
 
@@ -44,7 +46,7 @@ class Atan2(Function):
 class Hypot(Function):
     """out = √(x² + y²);  dx = g x / out,  dy = g y / out."""
 
-    save_out = True
+    saves = ("x", "y", "out")
 
     def forward(self, x: Any, y: Any) -> Any:
         return _binary_float(xp.hypot(x, y), x, y)
@@ -59,6 +61,8 @@ class Hypot(Function):
 class LogAddExp(Function):
     """out = log(eˣ + eʸ);  dx = g / (1 + e^(y-x)),  dy = g / (1 + e^(x-y))."""
 
+    saves = ("x", "y")
+
     def forward(self, x: Any, y: Any) -> Any:
         with xp.errstate(invalid="ignore"):  # inf - inf inside NumPy: PyTorch is silent
             return _binary_float(xp.logaddexp(x, y), x, y)
@@ -72,6 +76,8 @@ class LogAddExp(Function):
 class LogAddExp2(Function):
     """out = log₂(2ˣ + 2ʸ);  dx = g / (1 + 2^(y-x)),  dy = g / (1 + 2^(x-y))."""
 
+    saves = ("x", "y")
+
     def forward(self, x: Any, y: Any) -> Any:
         with xp.errstate(invalid="ignore"):
             return _binary_float(xp.logaddexp2(x, y), x, y)
@@ -82,13 +88,11 @@ class LogAddExp2(Function):
             return g / (1.0 + F.exp((y - x) * _LN2)), g / (1.0 + F.exp((x - y) * _LN2))
 
 
-class Sinc(Function):
+class Sinc(_FloatUnary):
     """out = sin(πx) / (πx) (1 at 0);  dx = g (πx cos(πx) - sin(πx)) / (πx²) (0 at x = 0)."""
 
-    saves = (0,)
-
-    def forward(self, x: Any) -> Any:
-        return _float(xp.sinc(x), x)
+    saves = ("x",)
+    ufunc = staticmethod(xp.sinc)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         (x,) = F.inputs(self)
@@ -104,51 +108,64 @@ def _zero_where(x: Any, y: Any) -> Any:
     return (xp.asarray(x) == 0) & ~xp.isnan(y)
 
 
-class Xlogy(Function):
+class _XLog(Function):
+    """out = x·log(inner(y)) (0 where x = 0 and y is not NaN), for ``log`` = log(inner(·)):
+    dx = cls(g, y) (the op itself on g), zeroed where x = 0 and y <= ``edge`` (where the log
+    is -∞ or NaN);  dy = g x / inner(y)."""
+
+    saves = ("x", "y")
+    log: Any = None  # y -> log(inner(y)), on arrays
+    edge = 0.0
+
+    @staticmethod
+    def inner(y: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: Any, y: Any) -> Any:
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            out = xp.where(_zero_where(x, y), 0.0, x * self.log(y))
+        return _binary_float(out.astype(xp.result_type(x, y, 1.0)), x, y)
+
+    def vjp(self, g: Any, F: Any) -> tuple:
+        x, y = F.inputs(self)
+        xa, ya = xp.asarray(_arr(self.inputs[0])), xp.asarray(_arr(self.inputs[1]))
+        gx = gy = None
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            if self.needs[0]:
+                gx = F.where((xa == 0) & (ya <= self.edge), 0.0, F.apply(type(self), g, y))
+            if self.needs[1]:
+                gy = g * x / self.inner(y)
+        return gx, gy
+
+
+class Xlogy(_XLog):
     """out = x log y (0 where x = 0 and y is not NaN);  dx = xlogy(g, y), 0 where x = 0 and
     y <= 0 (PyTorch's rule);  dy = g x / y."""
 
-    def forward(self, x: Any, y: Any) -> Any:
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            out = xp.where(_zero_where(x, y), 0.0, x * xp.log(y))
-        return _binary_float(out.astype(xp.result_type(x, y, 1.0)), x, y)
+    log = staticmethod(xp.log)
+    edge = 0.0
 
-    def vjp(self, g: Any, F: Any) -> tuple:
-        return _xlog_vjp(self, g, F, Xlogy, 0.0, lambda y: y)
+    @staticmethod
+    def inner(y: Any) -> Any:
+        return y
 
 
-class Xlog1py(Function):
+class Xlog1py(_XLog):
     """out = x log(1 + y) (0 where x = 0 and y is not NaN);  dx = xlog1py(g, y), 0 where x = 0
     and y <= -1;  dy = g x / (1 + y)."""
 
-    def forward(self, x: Any, y: Any) -> Any:
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            out = xp.where(_zero_where(x, y), 0.0, x * xp.log1p(y))
-        return _binary_float(out.astype(xp.result_type(x, y, 1.0)), x, y)
+    log = staticmethod(xp.log1p)
+    edge = -1.0
 
-    def vjp(self, g: Any, F: Any) -> tuple:
-        return _xlog_vjp(self, g, F, Xlog1py, -1.0, lambda y: 1.0 + y)
-
-
-def _xlog_vjp(fn: Function, g: Any, F: Any, cls: type, edge: float, inner: Any) -> tuple:
-    """The gradients of x·log(inner(y)) (xlogy, xlog1py): dx = cls(g, y), zeroed where x = 0
-    and y <= edge (where the log is -∞ or NaN), dy = g x / inner(y)."""
-    x, y = F.inputs(fn)
-    xa, ya = xp.asarray(_arr(fn.inputs[0])), xp.asarray(_arr(fn.inputs[1]))
-    gx = gy = None
-    with xp.errstate(divide="ignore", invalid="ignore"):
-        if fn.needs[0]:
-            gx = F.where((xa == 0) & (ya <= edge), 0.0, F.apply(cls, g, y))
-        if fn.needs[1]:
-            gy = g * x / inner(y)
-    return gx, gy
+    @staticmethod
+    def inner(y: Any) -> Any:
+        return 1.0 + y
 
 
 class Copysign(Function):
     """out = |x| with the sign of y;  dx = g out / x (0 at x = 0),  dy = 0."""
 
-    saves = (0,)  # (the sign of x is read in vjp)
-    save_out = True
+    saves = ("x", "out")  # (the sign of x is read in vjp)
 
     def forward(self, x: Any, y: Any) -> Any:
         return _binary_float(xp.copysign(x, y), x, y)
@@ -163,8 +180,7 @@ class Copysign(Function):
 class Exp2(Function):
     """out = 2ˣ;  dx = g out ln 2."""
 
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, x: Any) -> Any:
         with xp.errstate(over="ignore"):  # 2^x = inf past the range, silently as PyTorch
@@ -174,39 +190,33 @@ class Exp2(Function):
         return (g * F.output(self) * _LN2,)
 
 
-class Erfc(Function):
+class Erfc(_FloatUnary):
     """out = erfc(x) = 1 - erf(x) (accurate in the tail);  dx = -g 2/√π exp(-x²)."""
 
-    saves = (0,)
-
-    def forward(self, x: Any) -> Any:
-        return _float(_sp.erfc(x), x)
+    saves = ("x",)
+    ufunc = staticmethod(_sp.erfc)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         (x,) = F.inputs(self)
         return (g * (-2.0 / _SQRT_PI) * F.exp(-(x * x)),)
 
 
-class I0(Function):
+class I0(_FloatUnary):
     """out = I₀(x), the modified Bessel function of order 0;  dx = g I₁(x)."""
 
-    saves = (0,)
-
-    def forward(self, x: Any) -> Any:
-        return _float(_sp.i0(x), x)
+    saves = ("x",)
+    ufunc = staticmethod(_sp.i0)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g * F.apply(I1, F.inputs(self)[0]),)
+        (x,) = F.inputs(self)
+        return (g * F.apply(I1, x),)
 
 
-class I1(Function):
+class I1(_FloatUnary):
     """out = I₁(x);  dx = g (I₀(x) - I₁(x)/x) (g/2 at x = 0)."""
 
-    saves = (0,)
-    save_out = True
-
-    def forward(self, x: Any) -> Any:
-        return _float(_sp.i1(x), x)
+    saves = ("x", "out")
+    ufunc = staticmethod(_sp.i1)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         (x,) = F.inputs(self)
@@ -216,28 +226,22 @@ class I1(Function):
         return (g * F.where(zero, 0.5, d),)
 
 
-class Ndtri(Function):
+class Ndtri(_FloatUnary):
     """out = Φ⁻¹(p), the standard normal quantile;  dp = g √(2π) exp(out² / 2)."""
 
-    saves = ()
-    save_out = True
-
-    def forward(self, x: Any) -> Any:
-        return _float(_sp.ndtri(x), x)
+    saves = ("out",)
+    ufunc = staticmethod(_sp.ndtri)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         y = F.output(self)
         return (g * _SQRT_2PI * F.exp(y * y * 0.5),)
 
 
-class LogNdtr(Function):
+class LogNdtr(_FloatUnary):
     """out = log Φ(x) (stable in both tails);  dx = g exp(-x²/2 - out) / √(2π)."""
 
-    save_out = True
-    saves = (0,)
-
-    def forward(self, x: Any) -> Any:
-        return _float(_sp.log_ndtr(x), x)
+    saves = ("x", "out")
+    ufunc = staticmethod(_sp.log_ndtr)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         (x,) = F.inputs(self)
@@ -247,7 +251,7 @@ class LogNdtr(Function):
 class Entr(Function):
     """out = -x log x (0 at x = 0, -∞ for x < 0);  dx = -g (log x + 1)."""
 
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any) -> Any:
         x = xp.asarray(x)
@@ -275,8 +279,7 @@ class LogCumSumExp(Function):
     any constant c; it overflows only where the outputs of one slice span more than ~700).
     """
 
-    saves = (0,)
-    save_out = True
+    saves = ("x", "out")
 
     def forward(self, x: Any, dim: int = 0) -> Any:
         self.dim = dim

@@ -14,8 +14,7 @@ class Cholesky(Function):
     """L = cholesky(A) (lower, A = L Lᵀ);  dA = L⁻ᵀ Φ L⁻¹ with T = tril(Lᵀ dL) and
     Φ = ½ (T + tril(T, -1)ᵀ) (PyTorch's cholesky_backward)."""
 
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, a: Any) -> Any:
         try:
@@ -36,8 +35,7 @@ class SolveTriangular(Function):
     """X = A⁻¹ B for triangular A (``upper`` says which triangle is read);
     dB = A⁻ᵀ G, dA = -(dB Xᵀ) restricted to A's triangle."""
 
-    saves = (0,)
-    save_out = True
+    saves = ("a", "out")
 
     def forward(self, a: Any, b: Any, upper: bool = False) -> Any:
         self.upper = upper

@@ -95,8 +95,7 @@ def _first_singular(a: Any) -> tuple[str, int]:
 class Inv(Function):
     """X = A⁻¹;  dA = -Xᵀ G Xᵀ."""
 
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, a: Any) -> Any:
         try:
@@ -116,8 +115,7 @@ class Solve(Function):
     """X = A⁻¹ B (B of shape (…, n, k); batch dims broadcast);
     dB = A⁻ᵀ G, dA = -dB Xᵀ."""
 
-    saves = (0,)
-    save_out = True
+    saves = ("a", "out")
 
     def forward(self, a: Any, b: Any) -> Any:
         try:
@@ -149,8 +147,7 @@ class Det(Function):
     """d = det A;  dA = g · cof(A) = g d A⁻ᵀ (the SVD form of the cofactor matrix where A is
     singular, as a constant: the second derivative there is not recorded)."""
 
-    saves = (0,)
-    save_out = True
+    saves = ("a", "out")
 
     def forward(self, a: Any) -> Any:
         return xp.linalg.det(a)
@@ -170,7 +167,7 @@ class LogAbsDet(Function):
 
     ``value`` passes in the result when the caller computed slogdet already (for the sign)."""
 
-    saves = (0,)
+    saves = ("a",)
 
     def forward(self, a: Any, value: Any = None) -> Any:
         return xp.linalg.slogdet(a)[1] if value is None else value
@@ -186,8 +183,7 @@ class Eigh(Function):
     dA = Q (diag(gL) + sym(Qᵀ gQ) ∘ F) Qᵀ with F_ij = 1/(L_j - L_i), i ≠ j, and F_ii = 0
     (the skew part of Qᵀ gQ divided by the antisymmetric gaps, as PyTorch: dA is symmetric)."""
 
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, a: Any, uplo: str = "L") -> Any:
         self.n = n = a.shape[-1]
@@ -212,8 +208,7 @@ class Svd(Function):
     With ``full_matrices`` only the first k = min(m, n) columns of U (rows of Vh) carry
     gradient, as in PyTorch."""
 
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, a: Any, full_matrices: bool = False) -> Any:
         m, n = a.shape[-2:]
@@ -269,8 +264,7 @@ class Qr(Function):
     ``_qr_square_backward``; for m < n, with R = [X | Y] (X square): Y = Qᵀ A₂ gives
     dA₂ = Q gY and adds A₂ gYᵀ to gQ, and dA₁ is the square case on (gQ', gX)."""
 
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, a: Any, mode: str = "reduced") -> Any:
         self.m, self.n = a.shape[-2:]
@@ -320,8 +314,7 @@ class Pinv(Function):
     """P = A⁺ (Moore-Penrose);  for constant rank (Golub & Pereyra 1973)
     dA = -Pᵀ G Pᵀ + (I - A P) Gᵀ P Pᵀ + Pᵀ P Gᵀ (I - P A)."""
 
-    saves = (0,)
-    save_out = True
+    saves = ("a", "out")
 
     def forward(self, a: Any, atol: Any = 0.0, rtol: Any = 0.0, hermitian: bool = False) -> Any:
         return pinv_array(a, atol, rtol, hermitian)
@@ -347,7 +340,7 @@ class MatrixExp(Function):
     """E = exp(A);  dA = the upper-right block of exp([[Aᵀ, G], [0, Aᵀ]]) (the Fréchet
     derivative of exp at Aᵀ in direction G, Najfeld & Havel 1995)."""
 
-    saves = (0,)
+    saves = ("a",)
 
     def forward(self, a: Any) -> Any:
         if not a.shape[-1]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.autograd.engine import SAVE_CROSS, Function
+from chainrule.autograd.engine import Function
 from chainrule.backend import xp
 
 
@@ -20,7 +20,7 @@ class MatMul(Function):
     """out = x @ y;  dx = g @ yᵀ, dy = xᵀ @ g (batch dims summed back by the engine)."""
 
     node_name = "MmBackward0"
-    save_when = SAVE_CROSS
+    saves = ("x for dy", "y for dx")
 
     def forward(self, x: Any, y: Any) -> Any:
         if x.ndim == 0 or y.ndim == 0:
@@ -88,8 +88,7 @@ class Linear(Function):
     # NOTE: fused for speed (one node and no broadcast temporary instead of matmul + add).
     """
 
-    saves = (0, 1)
-    save_when = SAVE_CROSS
+    saves = ("x for dw", "w for dx")
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         if x.shape[-1] != w.shape[1]:
@@ -139,13 +138,10 @@ class Einsum(Function):
     subscript repeated inside one operand (a diagonal) is not supported.
     """
 
+    saves = ("*xs for d*xs",)
+
     def forward(self, *xs: Any, equation: str = "") -> Any:
         self.ins, self.out_sub = _einsum_parse(equation, len(xs))
-        # each operand's gradient reads all the others, so an in-place change to one matters
-        # when another needs a gradient (for two operands: the other one, as x @ y)
-        self.saves = tuple(range(len(xs))) if len(xs) > 1 else ()
-        if len(xs) == 2:
-            self.save_when = SAVE_CROSS
         for sub, x in zip(self.ins, xs):
             if len(set(sub)) != len(sub):
                 raise ValueError(f"einsum: repeated subscript in {sub!r} is not supported")

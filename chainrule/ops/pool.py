@@ -121,33 +121,26 @@ def max_pool_indices(x: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
 def _max_pool_2x2(x: Any, best: Any, idx: Any, lo: int, hi: int, H: int, W: int, OH: int,
                   OW: int) -> None:  # pragma: no cover - compiled
     """2x2 max pooling, stride 2, of planes [lo, hi): the first maximum in row-major window
-    order, a NaN winning (PyTorch's strict ``>`` scan), as branch-free selects."""
-    for nc in range(lo, hi):
-        xb = nc * H * W
-        ob = nc * OH * OW
-        for oy in range(OH):
-            r0 = xb + 2 * oy * W
-            r1 = r0 + W
-            o = ob + oy * OW
-            i0 = 2 * oy * W
-            for ox in range(OW):
-                a = x[r0 + 2 * ox]
-                b = x[r0 + 2 * ox + 1]
-                c = x[r1 + 2 * ox]
-                d = x[r1 + 2 * ox + 1]
-                m = a
-                j = 0
-                t = (b > m) | (b != b)
-                m = b if t else m
-                j = 1 if t else j
-                t = (c > m) | (c != c)
-                m = c if t else m
-                j = W if t else j
-                t = (d > m) | (d != d)
-                m = d if t else m
-                j = W + 1 if t else j
-                best[o + ox] = m
-                idx[o + ox] = i0 + 2 * ox + j
+    order, a NaN winning (PyTorch's strict ``>`` scan), as branch-free selects.
+
+    Output q is window (oy, ox) of plane nc; the window's elements lie at its top-left
+    element p and at p + 1, p + W, p + W + 1, and that step is also the winner's index within
+    the window. (The exact scan runs only where :func:`_max_pool_2x2_fast` met NaN or ±inf,
+    so it is written for clarity: one flat loop over the outputs.)"""
+    for q in range(lo * OH * OW, hi * OH * OW):
+        nc, r = divmod(q, OH * OW)
+        oy, ox = divmod(r, OW)
+        i = 2 * oy * W + 2 * ox  # the top-left element's index in its plane
+        p = nc * H * W + i
+        m = x[p]
+        j = 0
+        for step in (1, W, W + 1):
+            v = x[p + step]
+            t = (v > m) | (v != v)
+            m = v if t else m
+            j = step if t else j
+        best[q] = m
+        idx[q] = i + j
 
 
 @_jit.kernel

@@ -190,7 +190,7 @@ class RecurrentScan(_FusedRecurrence):
     parts with :class:`FlatPart`. Backward: BPTT (see the module docstring).
     """
 
-    saves = ()
+    saves = ("*params",)  # the weights: in-place changes to them are caught
 
     def forward(self, xproj: Any, h0: Any, c0: Any, *params: Any, mode: str = "LSTM",
                 num_directions: int = 1, batch_first: bool = False, lengths: Any = None,
@@ -200,7 +200,6 @@ class RecurrentScan(_FusedRecurrence):
         D = num_directions
         self.mode, self.batch_first, self.reference = mode, batch_first, reference
         self.project = project
-        self.saves = tuple(range(3, 3 + len(params)))  # in-place changes to weights are caught
         xt = xproj.transpose(1, 0, 2) if batch_first else xproj
         T, B = xt.shape[0], xt.shape[1]
         if project:  # xproj is the layer's input x; params: W_ih, W_hh [, b_ih, b_hh] per dir.
@@ -381,7 +380,7 @@ class MaskedLSTMScan(_FusedRecurrence):
     ``masked_lstm_scan_composite``, used by the dropout-placement experiment C6).
     """
 
-    saves = (1, 2)
+    saves = ("w_hh", "b_hh")
 
     def forward(self, xproj: Any, w_hh: Any, b_hh: Any, cmask: Any = None, gmask: Any = None,
                 reference: Callable[..., Any] | None = None) -> Any:

@@ -67,7 +67,7 @@ class NanSum(Function):
     The derivative multiplies by the 0/1 mask (PyTorch's formula), so a NaN or inf upstream
     gradient (``nanmean`` of an all-NaN slice) gives NaN there, as PyTorch's does."""
 
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
         axes = None if dim is None else normalize_dims(dim, x.ndim) if x.ndim else ()
@@ -149,8 +149,7 @@ class Norm(Function):
     """out = √(Σ_dim x²) (the 2-norm);  dx = g x / out, and 0 where out = 0 (PyTorch's choice
     of subgradient, so a zero vector gets a zero gradient instead of NaN)."""
 
-    saves = (0,)
-    save_out = True
+    saves = ("x", "out")
 
     def forward(self, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
         self.axes = normalize_dims(dim, x.ndim) if x.ndim else ()
@@ -173,8 +172,7 @@ class Prod(Function):
     """out = Π_dim x;  dx_i = g Π_{j≠i} x_j (exact with zeros: products of the others)."""
 
     node_name = "ProdBackward0"
-    saves = (0,)
-    save_out = True
+    saves = ("x", "out")
 
     def forward(self, x: Any, dim: int | None = None, keepdim: bool = False) -> Any:
         self.dim = dim
@@ -232,8 +230,7 @@ class LogSoftmax(Function):
     """
 
     node_name = "LogSoftmaxBackward0"
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, x: Any, dim: int = -1) -> Any:
         self.dim = dim

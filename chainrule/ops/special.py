@@ -14,7 +14,7 @@ from chainrule.autograd.engine import Function
 class Lgamma(Function):
     """out = log |Γ(x)|;  dx = g ψ(x)."""
 
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any) -> Any:
         return _sp.gammaln(x).astype(x.dtype, copy=False)
@@ -26,7 +26,7 @@ class Lgamma(Function):
 class Polygamma(Function):
     """out = ψ⁽ⁿ⁾(x) (n = 0: digamma, else (-1)ⁿ⁺¹ n! ζ(n+1, x));  dx = g ψ⁽ⁿ⁺¹⁾(x)."""
 
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any, n: int = 0) -> Any:
         self.n = n
@@ -45,7 +45,7 @@ class Polygamma(Function):
 class Erf(Function):
     """out = erf(x);  dx = g 2/√π exp(-x²)."""
 
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any) -> Any:
         return _sp.erf(x).astype(x.dtype, copy=False)
@@ -58,8 +58,7 @@ class Erf(Function):
 class Erfinv(Function):
     """out = erf⁻¹(x);  dx = g √π/2 exp(out²)."""
 
-    saves = ()
-    save_out = True
+    saves = ("out",)
 
     def forward(self, x: Any) -> Any:
         return _sp.erfinv(x).astype(x.dtype, copy=False)

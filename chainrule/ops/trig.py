@@ -17,7 +17,7 @@ from chainrule.ops.elementwise import _FloatUnary
 class Asin(_FloatUnary):
     """out = arcsin x;  dx = g / √(1 - x²)."""
 
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.arcsin)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -28,7 +28,7 @@ class Asin(_FloatUnary):
 class Acos(_FloatUnary):
     """out = arccos x;  dx = -g / √(1 - x²)."""
 
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.arccos)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -39,7 +39,7 @@ class Acos(_FloatUnary):
 class Atan(_FloatUnary):
     """out = arctan x;  dx = g / (1 + x²)."""
 
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.arctan)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -50,7 +50,7 @@ class Atan(_FloatUnary):
 class Sinh(_FloatUnary):
     """out = sinh x;  dx = g cosh x."""
 
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.sinh)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -60,7 +60,7 @@ class Sinh(_FloatUnary):
 class Cosh(_FloatUnary):
     """out = cosh x;  dx = g sinh x."""
 
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.cosh)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -70,7 +70,7 @@ class Cosh(_FloatUnary):
 class Asinh(_FloatUnary):
     """out = arsinh x = ln(x + √(x² + 1));  dx = g / √(x² + 1)."""
 
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.arcsinh)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -81,7 +81,7 @@ class Asinh(_FloatUnary):
 class Acosh(_FloatUnary):
     """out = arcosh x = ln(x + √(x² - 1)) (x ≥ 1);  dx = g / √(x² - 1)."""
 
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.arccosh)
 
     def vjp(self, g: Any, F: Any) -> tuple:
@@ -93,7 +93,7 @@ class Acosh(_FloatUnary):
 class Atanh(_FloatUnary):
     """out = artanh x = ½ ln((1 + x)/(1 - x)) (|x| < 1);  dx = g / (1 - x²)."""
 
-    saves = (0,)
+    saves = ("x",)
     ufunc = staticmethod(xp.arctanh)
 
     def vjp(self, g: Any, F: Any) -> tuple:

@@ -34,7 +34,7 @@ class LogSigmoid(Function):
     # NOTE: a primitive for stability: exact for large |x| in both directions and smooth at 0.
     """
 
-    saves = (0,)
+    saves = ("x",)
 
     def forward(self, x: Any) -> Any:
         return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
@@ -72,7 +72,7 @@ def _inplace(input: Tensor, fn: Callable[[Tensor], Tensor], inplace: bool) -> Te
         input._array, input.grad_fn = res._array, res.grad_fn
         input._bump_version()
         node = res.grad_fn
-        if node is not None and node.save_out:  # the node must see the rebound tensor
+        if node is not None and node._save_out:  # the node must see the rebound tensor
             node.out_ref = weakref.ref(input)
             node.out_version = input._current_version()
         return input

@@ -275,7 +275,7 @@ class CrossEntropy(Function):
     # over softmax(x) (kept from the forward); tested equal to that composite.
     """
 
-    saves = (0,)  # the differentiable backward recomputes softmax from x
+    saves = ("x",)  # the differentiable backward recomputes softmax from x
 
     def forward(self, x: Any, dim: int = 1, index: Any = None, coef: Any = None,
                 reduce: bool = True) -> Any:
