@@ -36,7 +36,7 @@ def _run(name: str, kw: dict[str, Any], dtype: Any) -> tuple[list, list]:
             p.grad = chainrule.tensor(r.standard_normal(p.shape).astype(dtype))
         opt.step()
     state = [{k: np.copy(v) for k, v in opt.state[p].items()} for p in params]
-    return [p.data.copy() for p in params], state
+    return [p.detach().numpy().copy() for p in params], state
 
 
 KERNELS = {"Adam": "adam._adam_kernel", "AdamW": "adam._adam_kernel",
@@ -95,7 +95,7 @@ def test_compiled_update_split_over_threads_equals_numpy(name: str, kw: dict) ->
         for _ in range(3):
             p.grad = chainrule.tensor(r.standard_normal((300, 300)))
             opt.step()
-        return p.data.copy()
+        return p.detach().numpy().copy()
 
     with threadpool_limits(2, user_api="blas"):
         fast = run()
