@@ -728,6 +728,25 @@ class _Program:
                 return False
         return all(_hypers(group, "lr" not in snap) == snap for group, snap in self.hypers)
 
+    def missed_guard(self) -> str:
+        """Which guard of this program fails now, in words (for the reason a step stays
+        eager once every program's guards have missed)."""
+        if self.live_state() is None:
+            return "a tensor or state buffer the step reads was replaced or reshaped"
+        for t, none in self.grad_none:
+            if (t.grad is None) != none:
+                return f"a .grad became {'None' if t.grad is None else 'set'}"
+        for m, training in self.modules:
+            if m.training != training:
+                return f"{type(m).__name__}.training became {m.training}"
+        for group, snap in self.hypers:
+            now = _hypers(group, "lr" not in snap)
+            for k in sorted(set(now) | set(snap)):
+                if now.get(k) != snap.get(k):
+                    return (f"the optimizer's hyper-parameter {k!r} changed between calls "
+                            "(only lr is read live, e.g. a scheduler cycling momentum)")
+        return "the arguments' structure, shapes, dtypes or global modes changed"
+
 
 def _hypers(group: dict, live_lr: bool = True) -> dict:
     """A param group's hyper-parameters, guarded by value; ``lr`` only when the optimizer
@@ -1371,6 +1390,7 @@ class CompiledFunction:
         self.replays = 0
         self._off = _no_compile()  # CHAINRULE_NO_COMPILE=1, read when the step is compiled
         self.reasons: list[str] = []
+        self._exhausted = False  # every program's guards missed: the step runs eagerly
         self._warned: set[str] = set()
         self.__wrapped__ = fn
         self.__name__ = getattr(fn, "__name__", "compiled")
@@ -1438,6 +1458,12 @@ class CompiledFunction:
             e.prog, e.state = got, "ready"
             return result
         if len(self.entries) >= MAX_PROGRAMS:
+            if not self._exhausted:  # said once: the calls from here on run eagerly
+                self._exhausted = True
+                last = self.entries[-1].prog
+                why = last.missed_guard() if last is not None else "no program was captured"
+                self._warn(f"{MAX_PROGRAMS} programs were captured and the guards of each "
+                           f"missed on later calls (the last one's: {why})")
             return self.fn(*args, **kwargs)
         result, got = _capture(self.fn, args, kwargs, tensors)
         if isinstance(got, str):

@@ -727,3 +727,38 @@ def test_threads_compiling_their_own_steps_equal_single_threaded_eager() -> None
             np.testing.assert_array_equal(a, b)
     # (a thread running alone at its capture, the others done, may compile: no warning then)
     assert reasons and all("another Python thread is running" in r for r in reasons)
+
+
+def test_guards_missing_on_every_call_are_said_once_and_results_stay_eager() -> None:
+    """OneCycleLR cycles SGD's momentum every step: a guarded hyper-parameter (only lr is read
+    live), so no program ever replays. After MAX_PROGRAMS captures the step runs eagerly and
+    says why, once (the reason names the hyper-parameter), with the eager results."""
+    from chainrule.compile import MAX_PROGRAMS
+
+    runs = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).double()
+        opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        sched = cr.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, total_steps=40)
+
+        def step(x: Any, y: Any, model: Any = model, opt: Any = opt) -> Any:
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = cr.compile(step) if compiled else step
+        x, y = _data((8, 6))
+        losses = []
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            for _ in range(MAX_PROGRAMS + 6):
+                losses.append(_np(fn(x, y)))
+                sched.step()
+        runs.append(losses)
+    assert fn.replays == 0 and len(fn.reasons) == 1 and "'momentum'" in fn.reasons[0]
+    assert sum("stays eager" in str(w.message) for w in seen) == 1
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
