@@ -224,6 +224,28 @@ class A1Saturation(Experiment):
                 r["norms"].append(np.asarray(norms))
         return self._report(ctx, res, steps, every, lrs, batch, sizes, tuning)
 
+    # 10 classes: an error within 0.05 of 0.9 is a net that has not learnt
+    chance_error = 0.85
+
+    def _at_chance(self, res: dict, tuning: list[dict]) -> dict[str, str]:
+        """Per arm, a plain-language note when the arm does not train at this budget: its test
+        error is at chance on most seeds and every validation score of its lr grid is too.
+        A gap to such an arm then says "does not train within the budget at any lr tried",
+        not "trains more slowly" (the tuning was not informative, and the report says so)."""
+        notes = {}
+        for rec in tuning:
+            arm, scores = rec.get("arm"), [s for s in rec.get("scores", []) if s is not None]
+            errs = np.asarray(res.get(arm, {}).get("err", []), dtype=np.float64)
+            if (arm in res and scores and min(scores) >= self.chance_error and errs.size
+                    and np.mean(errs >= self.chance_error) > 0.5):
+                stuck = int(np.sum(errs >= self.chance_error))
+                grid = ", ".join(f"{g:g}" for g in rec["grid"])
+                notes[arm] = (f"{arm} does not train within the budget: test error at chance "
+                              f"(>= {self.chance_error:g}) on {stuck}/{errs.size} seeds and "
+                              f"validation error >= {min(scores):.3g} at every lr of its grid "
+                              f"({grid})")
+        return notes
+
     def _report(self, ctx: Context, res: dict, steps: int, every: int, lrs: dict, batch: int,
                 sizes: list[int], tuning: list[dict]) -> Result:
         sg, th, rl = res["sigmoid"], res["tanh"], res["relu"]
@@ -270,6 +292,10 @@ class A1Saturation(Experiment):
                            grad_ratio_first_over_last=res[a]["ratio"],
                            single_sign_rows=res[a]["sign"], test_error=res[a]["err"])
                  for a in self.arms]
+        chance = self._at_chance(res, tuning)
+        for part in parts[3:5]:
+            if "sigmoid" in chance:
+                part.detail = "; ".join(filter(None, [part.detail, chance["sigmoid"]]))
         checkpoints = np.arange(0, steps + 1, every)[: len(sg["norms"][0])]
         plots = [
             _save_grid(ctx.path("a1_saturation.png"), [
@@ -290,7 +316,8 @@ class A1Saturation(Experiment):
                                                   for a in self.arms},
                         "training loss (smoothed)", "step", "cross-entropy"),
         ]
-        summary = (f"tuned lr sigmoid {lrs['sigmoid']:g}, tanh {lrs['tanh']:g}, relu "
+        summary = "".join(f"{note}; " for note in chance.values()) + (
+                   f"tuned lr sigmoid {lrs['sigmoid']:g}, tanh {lrs['tanh']:g}, relu "
                    f"{lrs['relu']:g}; sigmoid saturated share (σ<0.02 or >0.98) top "
                    f"{fmt(sg['sat'])} vs first {fmt(sg['sat_first'])} (tanh top "
                    f"{fmt(th['sat'])}); ‖g₁‖/‖g_L‖ sigmoid {fmt(sg['ratio'])}, relu "
