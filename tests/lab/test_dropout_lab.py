@@ -79,3 +79,23 @@ def test_c1_changes_one_factor_per_arm(results):
         assert set(arms) == {"none", "dropout", "max-norm", "dropout + max-norm"}
     names = [p.name for p in results["C1"].parts]
     assert any("max-norm adds to dropout" in n for n in names)
+
+
+def test_c1_says_whether_max_norm_ever_bound(results):
+    """A max-norm arm whose constraint never bound trained unconstrained: its parts say so;
+    the count is the real number of rescalings (a large lr makes the constraint bind)."""
+    from chainrule.lab.experiments.dropout import DropoutOverfitting
+
+    note = DropoutOverfitting._binding_note([0, 0, 0], "max-norm", 0.03)
+    assert "never bound" in note and "3 runs" in note
+    assert "bound in 2/3 runs" in DropoutOverfitting._binding_note([0, 4, 8], "max-norm", 1.0)
+    exp = DropoutOverfitting()
+    x = np.random.default_rng(0).normal(size=(64, 20)).astype(np.float32) * 5
+    y = np.arange(64) % 10
+    counts: list[int] = []
+    exp._fit("max-norm", 3.0, 0, 16, 20, x, y, counts)
+    exp._fit("max-norm", 1e-6, 0, 16, 20, x, y, counts)
+    assert counts[0] > 0 and counts[1] == 0
+    for part in results["C1"].parts:
+        if "max-norm" in part.name:
+            assert "max-norm" in part.detail and "bound" in part.detail

@@ -124,15 +124,34 @@ class DropoutOverfitting(Experiment):
     lr_grid = (0.01, 0.03, 0.1, 0.3)
 
     def _fit(self, arm: str, lr: float, seed: int, width: int, steps: int, x: np.ndarray,
-             y: np.ndarray) -> nn.Sequential:
+             y: np.ndarray, rescaled: list[int] | None = None) -> nn.Sequential:
+        """Train one arm; with max-norm, ``rescaled`` (if given) gets the number of unit
+        rescalings over the run (0: the constraint never bound, the arm was unconstrained)."""
         common.seeded(seed)
         model = dropout_mlp(x.shape[1], width, "dropout" in arm, seed)
         weights = [m.weight for m in model if isinstance(m, nn.Linear)]
-        after = ((lambda step, w=weights: nn.utils.max_norm_(w, 3.0))
-                 if "max-norm" in arm else None)
+        count = [0]
+
+        def clip(step: int) -> None:
+            count[0] += nn.utils.max_norm_(weights, 3.0)
+
         opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-        common.train(model, opt, x, y, steps, min(_C1_BATCH, len(y)), seed, after_step=after)
+        common.train(model, opt, x, y, steps, min(_C1_BATCH, len(y)), seed,
+                     after_step=clip if "max-norm" in arm else None)
+        if rescaled is not None:
+            rescaled.append(count[0])
         return model
+
+    @staticmethod
+    def _binding_note(counts: list[int], arm: str, lr: float) -> str:
+        """What a max-norm part can say: a constraint that never bound left its arm equal to
+        the unconstrained one, so the part then tests nothing about max-norm."""
+        if not counts or max(counts) > 0:
+            return (f"max-norm bound in {sum(c > 0 for c in counts)}/{len(counts)} runs "
+                    f"({int(np.mean(counts)) if counts else 0} unit rescalings per run)")
+        return (f"max-norm 3 never bound in {arm} (0 unit rescalings in {len(counts)} runs at "
+                f"its tuned lr {lr:g}): this arm trained unconstrained, so the part does not "
+                "test max-norm at this lr")
 
     def run(self, ctx: Context) -> Result:
         x_all, y_all, xt, yt = _mnist(ctx)
@@ -161,7 +180,8 @@ class DropoutOverfitting(Experiment):
             for arm in self.c1_arms:
                 r = res.setdefault((arm, n), {})
                 for seed in ctx.seeds:
-                    model = self._fit(arm, lrs[arm], seed, width, steps, x[:n], y[:n])
+                    model = self._fit(arm, lrs[arm], seed, width, steps, x[:n], y[:n],
+                                      r.setdefault("rescaled", []))
                     for k, v in _errors(model, x[:n], y[:n], xt, yt).items():
                         r.setdefault(k, []).append(v)
                     r.setdefault("sparsity", []).append(_hidden_sparsity(model, xt))
@@ -214,6 +234,9 @@ class DropoutOverfitting(Experiment):
                        abs(demo["kept value"] - 2.0) < 1e-6 and demo["eval max |y − x|"] == 0.0,
                        detail=", ".join(f"{k} {v:.4g}" for k, v in demo.items())),
         ]
+        for part, arm in ((parts[3], "dropout + max-norm"), (parts[4], "max-norm")):
+            note = self._binding_note(res[arm, nb]["rescaled"], arm, lrs[arm])
+            part.detail = "; ".join(filter(None, [part.detail, note]))
         numbers: dict = {"by_size": {}, "lr": lrs}
         for n in sizes:
             numbers["by_size"][n] = {
