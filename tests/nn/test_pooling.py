@@ -69,6 +69,59 @@ def test_maxpool_ties_and_nan_like_torch():
         np.testing.assert_array_equal(np.isnan(yc._array), np.isnan(yt.numpy()))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 4, 8, 10), (2, 3, 7, 9), (1, 3, 2, 2)])
+def test_maxpool_2x2_tiles_equal_torch_bitwise(dtype, shape):
+    """The NumPy 2x2 / stride-2 path (:class:`TileChoice`): many ties (small integers, ±inf,
+    ±0), values and indices equal torch's; the gradient of an upstream g holding inf and NaN
+    equals torch's bit for bit (zeros, not NaN, where no window chose; odd sizes cropped)."""
+    from chainrule import _jit
+    from chainrule.ops import pool as P
+
+    r = rng(20)
+    x = r.integers(-2, 3, shape).astype(dtype)
+    x[x == 2] = np.inf
+    x[x == -2] = -np.inf
+    x[r.random(shape) < 0.2] = -0.0
+    g = r.standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2)).astype(dtype)
+    g.reshape(-1)[:3] = [np.inf, np.nan, -np.inf]
+    with _jit.disabled():
+        _, choice = P.max_pool(x, (2, 2), (2, 2), (0, 0), (1, 1), g.shape[2:])
+        assert isinstance(choice, P.TileChoice)  # the path under test was taken
+        xc = as_cr(x, True)
+        yc, ic = F.max_pool2d(xc, 2, return_indices=True)
+        yc.backward(cr.tensor(g))
+    xt = as_torch(x, True)
+    yt, it = torch.nn.functional.max_pool2d(xt, 2, return_indices=True)
+    yt.backward(as_torch(g))
+    np.testing.assert_array_equal(ic.data, it.numpy())
+    np.testing.assert_array_equal(yc.detach().numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(xc.grad.numpy().view(f"u{x.itemsize}"),
+                                  xt.grad.numpy().view(f"u{x.itemsize}"))
+
+
+def test_maxpool_2x2_tiles_double_backward_equals_torch():
+    """Gradients of the gradient through the 2x2 path (the scatter's adjoint is the gather)."""
+    from chainrule import _jit
+
+    x = rng(21).integers(-3, 4, (2, 3, 6, 5)).astype(np.float64)
+    v = rng(22).standard_normal((2, 3, 6, 5))
+    grads = []
+    for lib, wrap in ((cr, as_cr), (torch, as_torch)):
+        xl = wrap(x, True)
+        y = lib.nn.functional.max_pool2d(xl, 2)
+        (gx,) = lib.autograd.grad((y ** 2).sum(), xl, create_graph=True)
+        (hv,) = lib.autograd.grad((gx * wrap(v)).sum(), xl)
+        grads.append(hv.detach().numpy())
+    with _jit.disabled():
+        xl = as_cr(x, True)
+        y = F.max_pool2d(xl, 2)
+        (gx,) = cr.autograd.grad((y ** 2).sum(), xl, create_graph=True)
+        (hv,) = cr.autograd.grad((gx * as_cr(v)).sum(), xl)
+    np.testing.assert_allclose(hv.numpy(), grads[1], rtol=1e-12)
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
 def test_maxpool3d_and_unbatched():
     check_vs(nn.MaxPool3d(2, return_indices=True), torch.nn.MaxPool3d(2, return_indices=True),
          rng(4).standard_normal((1, 2, 4, 5, 4)))

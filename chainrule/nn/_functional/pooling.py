@@ -70,12 +70,12 @@ def _max_pool(input: Tensor, nd: int, kernel_size: Any, stride: Any, padding: An
             f"{what}: output size {osize} is too small for input of size {list(x.shape)} with "
             f"kernel_size={ks}, stride={st}, padding={pd}, dilation={dl}"
         )
-    vals, idx = P.max_pool_indices(x._array, ks, st, pd, dl, osize)
+    vals, idx = P.max_pool(x._array, ks, st, pd, dl, osize)
     out = apply(P.PoolGather, x, index=idx, unique=not P.windows_overlap(ks, st, dl),
                 values=vals)
     out = _unbatch(out, unbatched)
     if return_indices:
-        return out, _unbatch(_wrap(idx), unbatched)
+        return out, _unbatch(_wrap(P.flat_indices(idx)), unbatched)
     return out
 
 
@@ -248,7 +248,7 @@ def _adaptive_max(input: Tensor, output_size: Any, return_indices: bool, nd: int
         best = xp.take_along_axis(vals, arg[..., None], -1).reshape(idx.shape)
     out = _unbatch(apply(P.PoolGather, x, index=idx, unique=False, values=best), unbatched)
     if return_indices:
-        return out, _unbatch(_wrap(idx), unbatched)
+        return out, _unbatch(_wrap(P.flat_indices(idx)), unbatched)
     return out
 
 
