@@ -386,7 +386,8 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
     the order their first gradient arrived.
 
     ``grads`` maps the root nodes (and leaves) to their gradients (arrays when ``arrays``, else
-    Tensors): a node's entry is removed when it runs, so what is left are the leaves'.
+    Tensors): a node's entry is removed when it runs (the next node to run keeps its gradient
+    in a local instead), so what is left are the leaves'.
     Pending nodes wait in a heap keyed by creation number (``Function.seq``): a node's
     consumers were all created after it, so when it has the highest number among the pending
     ones every gradient it will get has arrived, and only nodes that receive a gradient are
@@ -405,7 +406,7 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
     # hands its gradient to the next one directly and the heap stays empty (a push and a pop
     # cost ~0.3 µs a node).
     heap: list = []
-    nxt = nxt_out = None
+    nxt = nxt_out = nxt_g = None
     for fn in grads:
         if not isinstance(fn, Tensor):
             if nxt is None:
@@ -415,20 +416,22 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
                 nxt = fn
             else:
                 heap.append((-fn.seq, fn, None))
+    if nxt is not None:
+        nxt_g = grads.pop(nxt)
     heapify(heap)
     prev_mode = _GradMode.enabled
     _GradMode.enabled = not arrays  # create_graph records the backward pass
     try:
         while True:
             if nxt is not None:
-                fn = nxt
+                fn, g = nxt, nxt_g
                 kept = nxt_out  # (holds fn's output until fn has run)
-                nxt = nxt_out = None
+                nxt = None
             elif heap:
                 _, fn, kept = heappop(heap)
+                g = grads.pop(fn)
             else:
                 break
-            g = grads.pop(fn)
             ins = fn.inputs
             if ins is None:
                 raise _freed_error(fn)
@@ -450,12 +453,8 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
                     out = fn.fast_backward(g)
                 else:
                     out = _backward_on_arrays(fn, g, Tensor)
-            if type(out) is not tuple:
-                out = tuple(out) if isinstance(out, list) else (out,)
-            if len(out) != len(ins):
-                raise RuntimeError(
-                    f"{fn.name()} returned {len(out)} gradients for {len(ins)} inputs"
-                )
+            if type(out) is not tuple or len(out) != len(ins):
+                out = _as_gradients(fn, out)
             if anomaly:
                 _check_anomaly(fn, out)
             for t, gi, child in zip(ins, out, fn.next):
@@ -466,28 +465,44 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
                 # (dtype identity: builtin dtypes are singletons; a miss only costs a no-op cast)
                 if ga.shape != td.shape or ga.dtype is not td.dtype:
                     gi = fit(fn, t, gi)
+                if child is nxt:  # (the held node's gradient is kept out of the dict)
+                    nxt_g = nxt_g + gi
+                    continue
                 prev = grads.get(child)  # (nodes and leaves: both hash by identity)
                 if prev is not None:
                     grads[child] = prev + gi
                     continue
-                grads[child] = gi
                 if isinstance(child, Tensor):
+                    grads[child] = gi
                     leaves.append(child)
                     continue
                 seq = child.seq
                 if nxt is None:
                     if not heap or seq > -heap[0][0]:
-                        nxt, nxt_out = child, t
+                        nxt, nxt_out, nxt_g = child, t, gi
                         continue
                 elif seq > nxt.seq:  # the new highest: the held node goes to the heap
+                    grads[nxt] = nxt_g
                     heappush(heap, (-nxt.seq, nxt, nxt_out))
-                    nxt, nxt_out = child, t
+                    nxt, nxt_out, nxt_g = child, t, gi
                     continue
+                grads[child] = gi
                 heappush(heap, (-seq, child, t))
             if not retain_graph:
                 fn.inputs = None
     finally:
         _GradMode.enabled = prev_mode
+
+
+def _as_gradients(fn: Function, out: Any) -> tuple:
+    """A derivative's result as a tuple of one gradient per input of ``fn`` (a list, or a
+    lone gradient of a one-input op, is accepted), or an error naming the op."""
+    if type(out) is not tuple:
+        out = tuple(out) if isinstance(out, list) else (out,)
+    if len(out) != len(fn.inputs):
+        raise RuntimeError(f"{fn.name()} returned {len(out)} gradients for {len(fn.inputs)} "
+                           "inputs")
+    return out
 
 
 def _finish_leaves(leaves: list, grads: dict, arrays: bool, create_graph: bool,
