@@ -423,9 +423,8 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
     _GradMode.enabled = not arrays  # create_graph records the backward pass
     try:
         while True:
-            if nxt is not None:
+            if nxt is not None:  # (``nxt_out`` holds fn's output until fn has run)
                 fn, g = nxt, nxt_g
-                kept = nxt_out  # (holds fn's output until fn has run)
                 nxt = None
             elif heap:
                 _, fn, kept = heappop(heap)
@@ -453,7 +452,7 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
                     out = fn.fast_backward(g)
                 else:
                     out = _backward_on_arrays(fn, g, Tensor)
-            if type(out) is not tuple or len(out) != len(ins):
+            if out.__class__ is not tuple or len(out) != len(ins):
                 out = _as_gradients(fn, out)
             if anomaly:
                 _check_anomaly(fn, out)
@@ -461,9 +460,9 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
                 if child is None or gi is None:
                     continue
                 td = t._array
-                ga = gi if arrays else gi._array
-                # (dtype identity: builtin dtypes are singletons; a miss only costs a no-op cast)
-                if ga.shape != td.shape or ga.dtype is not td.dtype:
+                # (an array, or a Tensor under create_graph: both have shape and dtype. dtype
+                # identity: builtin dtypes are singletons; a miss only costs a no-op cast)
+                if gi.shape != td.shape or gi.dtype is not td.dtype:
                     gi = fit(fn, t, gi)
                 if child is nxt:  # (the held node's gradient is kept out of the dict)
                     nxt_g = nxt_g + gi
