@@ -26,6 +26,7 @@ from chainrule._tensor_shape import _ShapeMethods
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import Function, _GradMode, no_grad, run_backward
 from chainrule.autograd.function import _saved_versions as _saved_versions  # re-exported
+from chainrule.autograd.function import backward_one as _one
 from chainrule.autograd.function import mark_inplace as _mark_inplace
 from chainrule.autograd.function import record as apply  # Function.apply's recorder
 from chainrule.autograd.function import record_binary as _binary  # (x op y)
@@ -514,6 +515,10 @@ class Tensor(_ShapeMethods):
                     f"grad can be implicitly created only for scalar outputs (this tensor has "
                     f"shape {self.shape}); pass gradient= to backward()"
                 )
+            if (inputs is None and not create_graph and self.grad_fn is not None
+                    and not _GradMode.create_graph):  # loss.backward(): the short way
+                _engine.backward_scalar(self.grad_fn, _one(self._array), bool(retain_graph))
+                return
             g = _wrap(_one(self._array))
         else:
             if not isinstance(gradient, Tensor):
@@ -1180,21 +1185,6 @@ class Tensor(_ShapeMethods):
 
     def __lshift__(self, o: Any) -> Tensor:
         return _wrap(self._array << _data(o))
-
-
-_ONES: dict[Any, xp.ndarray] = {}
-
-
-def _one(like: xp.ndarray) -> xp.ndarray:
-    """A read-only array of ones shaped like the scalar ``like`` (the implicit gradient of
-    ``backward()``), cached per shape and dtype: it is made once, not at every step."""
-    key = (like.shape, like.dtype)
-    one = _ONES.get(key)
-    if one is None:
-        one = xp.ones(like.shape, dtype=like.dtype)
-        one.flags.writeable = False
-        _ONES[key] = one
-    return one
 
 
 # ---- what is made from tables, and the torch.* functions (they need the class) ------------

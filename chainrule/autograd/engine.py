@@ -37,6 +37,7 @@ from chainrule.autograd.function import (
 )
 from chainrule.autograd.function import _GradMode as _GradMode  # re-exported (ops, nn)
 from chainrule.autograd.function import next_seq as next_seq  # re-exported (tests, tensor.py)
+from chainrule.backend import xp
 
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
@@ -305,15 +306,7 @@ def run_backward(
     arrays = not create_graph
     if (arrays and inputs is None and accumulate and len(tensors) == 1
             and tensors[0].grad_fn is not None):
-        # the common call, loss.backward(): no inputs= bookkeeping to set up
-        g0 = grad_tensors[0]._array
-        claimed = {id(g0)}
-        leaves: list[Any] = []
-        grads = {tensors[0].grad_fn: g0}
-        _propagate(grads, leaves, True, retain_graph, claimed, None, None)
-        _finish_leaves(leaves, grads, True, False, claimed, None, None, None)
-        if _post_backward_callbacks:  # queued by hooks during this pass (DDP's gradient sync)
-            _run_post_backward_callbacks()
+        backward_scalar(tensors[0].grad_fn, grad_tensors[0]._array, retain_graph)
         return None
 
     claimed = {id(g._array) for g in grad_tensors}  # arrays a leaf must not adopt as its own
@@ -374,6 +367,18 @@ def run_backward(
     return captured
 
 
+def backward_scalar(root: Function, g0: Any, retain_graph: bool) -> None:
+    """The common call, ``loss.backward()``: one root node, its gradient array ``g0``, no
+    graph of the gradient, every leaf accumulated (no ``inputs=`` bookkeeping to set up)."""
+    claimed = {id(g0)}
+    leaves: list[Any] = []
+    grads = {root: g0}
+    _propagate(grads, leaves, True, retain_graph, claimed, None, None)
+    _finish_leaves(leaves, grads, True, False, claimed, None, None, None)
+    if _post_backward_callbacks:  # queued by hooks during this pass (DDP's gradient sync)
+        _run_post_backward_callbacks()
+
+
 def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, claimed: set,
                wanted: dict | None, captured: list | None) -> None:
     """The backward loop: run every node that receives a gradient, once, with the sum of its
@@ -381,35 +386,60 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
     the order their first gradient arrived.
 
     ``grads`` maps the root nodes (and leaves) to their gradients (arrays when ``arrays``, else
-    Tensors): a node's entry is removed when it runs, so what is left are the leaves'.
+    Tensors): a node's entry is removed when it runs (the next node to run keeps its gradient
+    in a local instead), so what is left are the leaves'.
     Pending nodes wait in a heap keyed by creation number (``Function.seq``): a node's
     consumers were all created after it, so when it has the highest number among the pending
     ones every gradient it will get has arrived, and only nodes that receive a gradient are
-    visited. Per node: hooks / retain_grad / capture for ``inputs=``, the version rule on the
-    tensors it saved, its derivative, the anomaly check, and each input's gradient fitted to
-    the input's shape and dtype (broadcasting undone) before it is summed.
+    visited (the highest is held outside the heap, see the loop). Per node: hooks /
+    retain_grad / capture for ``inputs=``, the version rule on the tensors it saved, its
+    derivative, the anomaly check, and each input's gradient fitted to the input's shape and
+    dtype (broadcasting undone) before it is summed.
     """
     Tensor = _Tensor
     anomaly = _GradMode.anomaly
     fit = _fit_array if arrays else _fit_shape
-    # versions are compared only for nodes older than the last in-place change anywhere (a
-    # node recorded after it saw every version as it still is): the common step skips them.
-    # (Read per node: a hook run during this pass may change a saved tensor in place.)
-    # a heap entry (-seq, node, its output tensor) also keeps the output alive while the node
-    # is pending (an op that reads its output holds it weakly)
-    heap = [(-fn.seq, fn, None) for fn in grads if not isinstance(fn, Tensor)]
+    # Pending nodes wait in a heap of (-seq, node, its output tensor): the tensor keeps the
+    # output alive while the node is pending (an op that reads its output holds it weakly).
+    # The pending node with the highest number is held aside in ``nxt`` (its output in
+    # ``nxt_out``) while it beats the heap's top: in a chain, the common shape, each node
+    # hands its gradient to the next one directly and the heap stays empty (a push and a pop
+    # cost ~0.3 µs a node).
+    heap: list = []
+    nxt = nxt_out = nxt_g = None
+    for fn in grads:
+        if not isinstance(fn, Tensor):
+            if nxt is None:
+                nxt = fn
+            elif fn.seq > nxt.seq:
+                heap.append((-nxt.seq, nxt, None))
+                nxt = fn
+            else:
+                heap.append((-fn.seq, fn, None))
+    if nxt is not None:
+        nxt_g = grads.pop(nxt)
     heapify(heap)
     prev_mode = _GradMode.enabled
     _GradMode.enabled = not arrays  # create_graph records the backward pass
     try:
-        while heap:
-            _, fn, kept = heappop(heap)  # (``kept`` holds fn's output until fn has run)
-            g = grads.pop(fn)
+        while True:
+            if nxt is not None:  # (``nxt_out`` holds fn's output until fn has run)
+                fn, g = nxt, nxt_g
+                nxt = None
+            elif heap:
+                _, fn, kept = heappop(heap)
+                g = grads.pop(fn)
+            else:
+                break
             ins = fn.inputs
             if ins is None:
                 raise _freed_error(fn)
             if fn.extras or (wanted and id(fn) in wanted):
                 g = _node_extras(fn, g, arrays, captured, wanted or {}, claimed)
+            # versions are compared only for nodes older than the last in-place change
+            # anywhere (a node recorded after it saw every version as it still is): the common
+            # step skips them. (Read per node: a hook run during this pass may change a saved
+            # tensor in place.)
             if fn.seq < last_inplace[0]:
                 _check_versions(fn)
             if not arrays:
@@ -422,35 +452,56 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
                     out = fn.fast_backward(g)
                 else:
                     out = _backward_on_arrays(fn, g, Tensor)
-            if type(out) is not tuple:
-                out = tuple(out) if isinstance(out, list) else (out,)
-            if len(out) != len(ins):
-                raise RuntimeError(
-                    f"{fn.name()} returned {len(out)} gradients for {len(ins)} inputs"
-                )
+            if out.__class__ is not tuple or len(out) != len(ins):
+                out = _as_gradients(fn, out)
             if anomaly:
                 _check_anomaly(fn, out)
             for t, gi, child in zip(ins, out, fn.next):
                 if child is None or gi is None:
                     continue
                 td = t._array
-                ga = gi if arrays else gi._array
-                # (dtype identity: builtin dtypes are singletons; a miss only costs a no-op cast)
-                if ga.shape != td.shape or ga.dtype is not td.dtype:
+                # (an array, or a Tensor under create_graph: both have shape and dtype. dtype
+                # identity: builtin dtypes are singletons; a miss only costs a no-op cast)
+                if gi.shape != td.shape or gi.dtype is not td.dtype:
                     gi = fit(fn, t, gi)
+                if child is nxt:  # (the held node's gradient is kept out of the dict)
+                    nxt_g = nxt_g + gi
+                    continue
                 prev = grads.get(child)  # (nodes and leaves: both hash by identity)
-                if prev is None:
-                    grads[child] = gi
-                    if isinstance(child, Tensor):
-                        leaves.append(child)
-                    else:
-                        heappush(heap, (-child.seq, child, t))
-                else:
+                if prev is not None:
                     grads[child] = prev + gi
+                    continue
+                if isinstance(child, Tensor):
+                    grads[child] = gi
+                    leaves.append(child)
+                    continue
+                seq = child.seq
+                if nxt is None:
+                    if not heap or seq > -heap[0][0]:
+                        nxt, nxt_out, nxt_g = child, t, gi
+                        continue
+                elif seq > nxt.seq:  # the new highest: the held node goes to the heap
+                    grads[nxt] = nxt_g
+                    heappush(heap, (-nxt.seq, nxt, nxt_out))
+                    nxt, nxt_out, nxt_g = child, t, gi
+                    continue
+                grads[child] = gi
+                heappush(heap, (-seq, child, t))
             if not retain_graph:
                 fn.inputs = None
     finally:
         _GradMode.enabled = prev_mode
+
+
+def _as_gradients(fn: Function, out: Any) -> tuple:
+    """A derivative's result as a tuple of one gradient per input of ``fn`` (a list, or a
+    lone gradient of a one-input op, is accepted), or an error naming the op."""
+    if type(out) is not tuple:
+        out = tuple(out) if isinstance(out, list) else (out,)
+    if len(out) != len(fn.inputs):
+        raise RuntimeError(f"{fn.name()} returned {len(out)} gradients for {len(fn.inputs)} "
+                           "inputs")
+    return out
 
 
 def _finish_leaves(leaves: list, grads: dict, arrays: bool, create_graph: bool,
@@ -579,8 +630,6 @@ def _accumulate_leaf(leaf: Tensor, g: Tensor, create_graph: bool, claimed: set[i
 
 def _accumulate_array(leaf: Tensor, arr: Any, claimed: set[int]) -> None:
     """``_accumulate_leaf`` for a gradient array (the pass without create_graph)."""
-    from chainrule.backend import xp
-
     if leaf.grad is None:
         if not isinstance(arr, xp.ndarray):
             # NumPy arithmetic on 0-d arrays returns a scalar: .grad must stay an array, or an
@@ -611,8 +660,6 @@ def _fit_shape(fn: Function, t: Tensor, g: Tensor) -> Tensor:
 
 
 def _check_anomaly(fn: Function, grads: tuple) -> None:
-    from chainrule.backend import xp
-
     for k, gi in enumerate(grads):
         if gi is None:
             continue

@@ -504,7 +504,7 @@ class Where(Function):
 class Remainder(Function):
     """out = x mod y (sign of y, Python's rule);  dx = g, dy = -g floor(x / y)."""
 
-    saves = ("x", "y")
+    saves = ("x for dy", "y for dy")  # (dx = g reads neither)
 
     def forward(self, x: Any, y: Any) -> Any:
         return _fix_dtype(xp.remainder(x, y), x, y)

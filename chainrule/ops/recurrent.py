@@ -380,7 +380,9 @@ class MaskedLSTMScan(_FusedRecurrence):
     ``masked_lstm_scan_composite``, used by the dropout-placement experiment C6).
     """
 
-    saves = ("w_hh", "b_hh")
+    # the array BPTT reads only w_hh (the rest it keeps from the forward); under create_graph
+    # the gradient is recomputed through the composite, which reads all three
+    saves = ("xproj", "w_hh", "b_hh")
 
     def forward(self, xproj: Any, w_hh: Any, b_hh: Any, cmask: Any = None, gmask: Any = None,
                 reference: Callable[..., Any] | None = None) -> Any:

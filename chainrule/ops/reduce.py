@@ -44,12 +44,18 @@ class Sum(Function):
 
     node_name = "SumBackward0"
     saves = ()
+    # the full sum (every loss's) as class defaults: such a node stores nothing of its own
+    axes: tuple[int, ...] | None = None
+    keepdim = False
 
     def forward(self, x: Any, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
-        axes = None if dim is None else normalize_dims(dim, x.ndim) if x.ndim else ()
-        self.axes = axes
-        self.keepdim = keepdim
-        out = x.sum(axis=axes, keepdims=keepdim, dtype=dtype)
+        if dim is None and not keepdim and dtype is None:
+            out = x.sum()
+        else:
+            axes = None if dim is None else normalize_dims(dim, x.ndim) if x.ndim else ()
+            self.axes = axes
+            self.keepdim = keepdim
+            out = x.sum(axis=axes, keepdims=keepdim, dtype=dtype)
         if dtype is None and x.dtype.kind == "b":
             out = out.astype(xp.int64)
         return out if isinstance(out, xp.ndarray) else xp.asarray(out)
