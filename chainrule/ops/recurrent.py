@@ -237,7 +237,10 @@ class RecurrentScan(_FusedRecurrence):
         dc = gd[n_out + n_h:].reshape(D, B, H).copy() if self.mode == "LSTM" else None
         gy = _arrange_output_grad(c, gout)
         if c.rows:
-            return self._collect_rows(c, _lstm_backward_rows(c, gy, dh, dc), dh, dc)
+            da = _lstm_backward_rows(c, gy, dh, dc)
+            if self.project:
+                return self._collect_rows_projected(c, da, dh, dc)
+            return self._collect_rows(c, da, dh, dc)
         if self.mode == "LSTM":
             dpre, dhh = _lstm_backward(c, gy, dh, dc)
         elif self.mode == "GRU":
@@ -275,6 +278,51 @@ class RecurrentScan(_FusedRecurrence):
                 out[3 + d] = xp.matmul(a2.T, c.hs[:T, d].reshape(T * B, H))
             if has_bias and needs[3 + D + d]:  # db_hh = Σ_t da_t (a GEMV beats a reduction)
                 out[3 + D + d] = xp.matmul(xp.ones(T * B, dtype=c.dtype), a2)
+        return tuple(out)
+
+    def _collect_rows_projected(self, c: _Scan, da: Any, dh: Any, dc: Any) -> tuple:
+        """Gradients of x, h0, c0, W_ih, W_hh [, b_ih, b_hh] per direction from da
+        ``(T, D, B, 4H)`` (processing order, PyTorch's gate order), the projection inside:
+        dx = Σ_d da_d W_ih,d, dW_hh = da ᵀ h_{t-1} and [dW_ih | db] = da ᵀ [x | 1], each one
+        GEMM over (T·B) per direction; db_ih = db_hh (both enter a alike)."""
+        needs = self.needs
+        T, D, B, H = c.T, c.D, c.B, c.H
+        G = 4 * H
+        x = self.inputs[0]._array
+        n_in = x.shape[2]
+        out: list[Any] = [None] * len(needs)
+        # per direction (T·B, 4H); a copy only for two directions (interleaved per step)
+        das = [xp.ascontiguousarray(da[:, d]).reshape(T * B, G) for d in range(D)]
+        if needs[0]:
+            dx = xp.empty(x.shape, dtype=x.dtype)
+            if D == 1 and not self.batch_first:
+                xp.matmul(das[0], c.wih[0], out=dx.reshape(T * B, n_in))
+            else:
+                dx_tm = dx.transpose(1, 0, 2) if self.batch_first else dx
+                for d in range(D):
+                    part = xp.matmul(das[d], c.wih[d]).reshape(T, B, n_in)
+                    if d == 0:
+                        dx_tm[...] = part
+                    else:
+                        dx_tm += part[::-1]
+            out[0] = dx
+        if needs[1]:
+            out[1] = dh
+        if needs[2]:
+            out[2] = dc
+        has_bias = len(needs) > 3 + 2 * D
+        for d in range(D):
+            i_ih, i_hh, i_bih, i_bhh = 3 + d, 3 + D + d, 3 + 2 * D + d, 3 + 3 * D + d
+            if needs[i_hh]:
+                out[i_hh] = xp.matmul(das[d].T, c.hs[:T, d].reshape(T * B, H))
+            if needs[i_ih] or (has_bias and (needs[i_bih] or needs[i_bhh])):
+                gw = xp.matmul(das[d].T, c.xa[d].reshape(T * B, -1))
+                if needs[i_ih]:
+                    out[i_ih] = xp.ascontiguousarray(gw[:, :n_in])
+                if has_bias and needs[i_bih]:
+                    out[i_bih] = gw[:, n_in].copy()
+                if has_bias and needs[i_bhh]:
+                    out[i_bhh] = gw[:, n_in].copy()
         return tuple(out)
 
     def _collect(self, c: _Scan, dpre: Any, dhh: Any, dh: Any, dc: Any) -> tuple:
@@ -490,9 +538,9 @@ class _Scan:
         dt = xt.dtype
         self.mode, self.T, self.B, self.D, self.K, self.H, self.dtype = mode, T, B, D, K, H, dt
         self.order = _gate_order(mode)
-        self.rows = w_ih is None and uses_rows(mode, dt)
+        self.rows = uses_rows(mode, dt)
         if self.rows:
-            self._init_rows(xt, ws, bs)
+            self._init_rows(xt, ws, bs, w_ih, b_ih)
         else:
             self._init_blocks(xt, ws, bs, w_ih, b_ih)
         self.hs = xp.empty((T + 1, D, B, H), dtype=dt)  # states h_0 .. h_T (processing order)
@@ -513,7 +561,8 @@ class _Scan:
         """Which rows of processing step s are within their sequence, ``(D, B, 1)`` (kernels)."""
         return self.all if self.keep is None else self.keep[s]
 
-    def _init_rows(self, xt: Any, ws: tuple, bs: tuple) -> None:
+    def _init_rows(self, xt: Any, ws: tuple, bs: tuple, w_ih: tuple | None = None,
+                   b_ih: tuple | None = None) -> None:
         T, B, D, H, dt = self.T, self.B, self.D, self.H, self.dtype
         G = 4 * H
         self.sv = xp.full(G, 0.5, dtype=dt)  # ½ on σ gates i, f, o: σ(a) = ½ + ½ tanh(a/2)
@@ -524,6 +573,10 @@ class _Scan:
         for d in range(D):
             xp.multiply(ws[d].T, self.sv, out=self.w[d])
         self.whh = ws[0][None] if D == 1 else xp.stack(ws)  # W_hh (4H, H) for BPTT
+        self.projected = w_ih is not None
+        if self.projected:
+            self._project_rows(xt, bs, w_ih, b_ih)
+            return
         self.bx = xp.zeros((D, G), dtype=dt) if bs[0] is None else xp.stack(bs)  # b_hh
         if D == 1 and xt.flags.c_contiguous:
             self.xs = xt[:, None]  # the projections, read in place
@@ -533,6 +586,33 @@ class _Scan:
                 src = xt[:, :, d * G:(d + 1) * G]
                 xp.copyto(self.xs[:, d], src if d == 0 else src[::-1])
         self.act = xp.empty((T, D, B, G), dtype=dt)  # gates per step: σ(i, f), tanh g, σ(o)
+
+    def _project_rows(self, xt: Any, bs: tuple, w_ih: tuple, b_ih: tuple) -> None:
+        """The scaled input projections ``act`` ``(T, D, B, 4H)`` (processing order) from one
+        GEMM [x | 1] @ [W_ihᵀ; b_ih + b_hh] · s per direction (s: ½ on σ gates), so no pass
+        adds a bias or scales per step, and the forward writes the gates over them. ``xa``
+        ([x | 1] per direction) stays for the backward: [dW_ih | db] is one GEMM da ᵀ [x | 1]."""
+        T, B, D, H, dt = self.T, self.B, self.D, self.H, self.dtype
+        G = 4 * H
+        n_in = xt.shape[2]
+        nb = 0 if b_ih[0] is None else 1
+        self.wih = w_ih
+        self.xa = xa = xp.empty((D, T, B, n_in + nb), dtype=dt)
+        for d in range(D):
+            xp.copyto(xa[d, :, :, :n_in], xt if d == 0 else xt[::-1])
+        if nb:
+            xa[..., n_in] = 1
+        wa = xp.empty((D, n_in + nb, G), dtype=dt)
+        for d in range(D):
+            xp.multiply(w_ih[d].T, self.sv, out=wa[d, :n_in])
+            if nb:
+                xp.multiply(b_ih[d] + bs[d], self.sv, out=wa[d, n_in])
+        self.act = xp.empty((T, D, B, G), dtype=dt)
+        if D == 1:  # one GEMM over all (T·B) rows
+            xp.matmul(xa[0].reshape(T * B, n_in + nb), wa[0], out=self.act.reshape(T * B, G))
+        else:
+            for d in range(D):
+                xp.matmul(xa[d], wa[d], out=self.act[:, d])
 
     def _init_blocks(self, xt: Any, ws: tuple, bs: tuple, w_ih: tuple | None,
                      b_ih: tuple | None) -> None:
@@ -668,14 +748,21 @@ def _lstm_forward(c: _Scan) -> None:
 
 def _lstm_forward_rows(c: _Scan) -> None:
     """The LSTM forward on ``(D, B, 4H)`` rows: per step one GEMM, three compiled passes and
-    two vectorised ``tanh`` calls."""
+    two vectorised ``tanh`` calls. The GEMM writes a small scratch that stays in cache (BLAS
+    zero-fills its output before accumulating: on the ``(T, D, B, 4H)`` gate storage that
+    would be one more pass over cold memory per step); the first compiled pass then writes
+    the step's pre-activations into the gate storage once."""
     half = c.dtype.type(0.5)
     pre, cell, hidden = _lstm_preact.get(), _lstm_cell.get(), _lstm_hidden.get()
     c.tc = xp.empty((c.T, c.D, c.B, c.H), dtype=c.dtype)  # tanh(c_t)
+    rec = xp.empty((c.D, c.B, 4 * c.H), dtype=c.dtype)  # h_{t-1} W'ᵀ
     for s in range(c.T):
         a, keep = c.act[s], c.keep_at(s)
-        xp.matmul(c.hs[s], c.w, out=a)
-        pre(a, c.xs[s], c.bx, c.sv)
+        xp.matmul(c.hs[s], c.w, out=rec)
+        if c.projected:  # a holds the scaled projection with the biases
+            a += rec
+        else:
+            pre(rec, c.xs[s], c.bx, c.sv, a)
         xp.tanh(a, out=a)
         cell(a, c.cs[s], c.cs[s + 1], keep, half)
         xp.tanh(c.cs[s + 1], out=c.tc[s])
@@ -835,19 +922,22 @@ def _lstm_backward(c: _Scan, gy: Any, dh: Any, dc: Any) -> tuple[Any, Any]:
 
 def _lstm_backward_rows(c: _Scan, gy: Any, dh: Any, dc: Any) -> Any:
     """BPTT on ``(D, B, 4H)`` rows: per step one compiled pass for the gate gradients and one
-    GEMM dh_{t-1} = da W_hh. Returns da ``(T, D, B, 4H)`` in PyTorch's gate order. ``dh``
-    carries the part of the state gradient that does not pass through W_hh (at first the
-    gradient of h_n, then what passes frozen steps); it ends as the gradient of h_0."""
+    GEMM dh_{t-1} = da W_hh. Returns da ``(T, D, B, 4H)`` in PyTorch's gate order, written in
+    place of the gates (each is read once, by the pass that overwrites it: no fresh buffer of
+    that size is touched; a second backward reruns the forward). ``dh`` carries the part of
+    the state gradient that does not pass through W_hh (at first the gradient of h_n, then
+    what passes frozen steps); it ends as the gradient of h_0."""
     one = c.dtype.type(1)
     bptt = _lstm_bptt.get()
     if not gy.flags.c_contiguous:  # batch_first: one copy instead of strided reads per step
         gy = xp.ascontiguousarray(gy)
-    da = xp.empty((c.T, c.D, c.B, 4 * c.H), dtype=c.dtype)
     rec = xp.zeros((c.D, c.B, c.H), dtype=c.dtype)  # da_{t+1} W_hh
+    da = c.act
     for s in range(c.T - 1, -1, -1):
-        bptt(c.act[s], c.tc[s], c.cs[s], gy[s], rec, dh, dc, da[s], c.keep_at(s), one)
+        bptt(da[s], c.tc[s], c.cs[s], gy[s], rec, dh, dc, c.keep_at(s), one)
         xp.matmul(da[s], c.whh, out=rec)
     dh += rec
+    c.spent = True  # the gates are gradients now (see RecurrentScan.fast_backward)
     return da
 
 
@@ -917,13 +1007,13 @@ def _rnn_backward(c: _Scan, gy: Any, dh: Any) -> tuple[Any, Any]:
 # Arithmetic stays in the arrays' dtype (constants come in as arguments of that dtype) and each
 # formula follows the NumPy path's order of operations. Gates in a row: i, f, g, o.
 @_jit.kernel
-def _lstm_preact(a: Any, x: Any, b: Any, sv: Any) -> None:  # pragma: no cover - compiled
-    """a ← a + (x + b_hh) · s: the scaled pre-activations (a holds h W'ᵀ; s is ½ on σ gates)."""
+def _lstm_preact(r: Any, x: Any, b: Any, sv: Any, a: Any) -> None:  # pragma: no cover
+    """a = r + (x + b_hh) · s: the scaled pre-activations (r = h W'ᵀ; s is ½ on σ gates)."""
     D, B, G = a.shape
     for d in range(D):
-        for r in range(B):
+        for q in range(B):
             for n in range(G):
-                a[d, r, n] = a[d, r, n] + (x[d, r, n] + b[d, n]) * sv[n]
+                a[d, q, n] = r[d, q, n] + (x[d, q, n] + b[d, n]) * sv[n]
 
 
 @_jit.kernel
@@ -964,38 +1054,40 @@ def _lstm_hidden(a: Any, tc: Any, hp: Any, hn: Any, keep: Any) -> None:  # pragm
 
 
 @_jit.kernel
-def _lstm_bptt(a: Any, tc: Any, cp: Any, gy: Any, rec: Any, dhp: Any, dc: Any, da: Any,
-               keep: Any, one: Any) -> None:  # pragma: no cover - compiled
-    """One BPTT step: dh_t = (rec + dhp) + gy (rec = da_{t+1} W_hh);
-    dc_t += dh_t (1 - tanh² c_t) o;  da_o = dh_t σ'(o) tanh c_t;
+def _lstm_bptt(a: Any, tc: Any, cp: Any, gy: Any, rec: Any, dhp: Any, dc: Any, keep: Any,
+               one: Any) -> None:  # pragma: no cover - compiled
+    """One BPTT step, gates ``a`` in, gate gradients out (in place): dh_t = (rec + dhp) + gy
+    (rec = da_{t+1} W_hh); dc_t += dh_t (1 - tanh² c_t) o;  da_o = dh_t σ'(o) tanh c_t;
     (da_i, da_f, da_g) = dc_t (σ'(i) g, σ'(f) c_{t-1}, (1 - g²) i);  dc_{t-1} = dc_t f, with
-    σ' = σ - σ². A step past the sequence's length has da = 0 and passes dc on, and dh in dhp."""
+    σ' = σ - σ². A step past the sequence's length has da = 0 and passes dc on, and dh in dhp.
+    Each gate is read and written through one view: the compiled loop then vectorises with
+    no overlap check failing (the views of different gates do not overlap)."""
     D, B, G = a.shape
     H = G // 4
     zero = one - one
     for d in range(D):
         for r in range(B):
-            di, df = da[d, r, :H], da[d, r, H:2 * H]  # one view per gate (see _lstm_cell)
-            dg, do = da[d, r, 2 * H:3 * H], da[d, r, 3 * H:]
+            gi, gf = a[d, r, :H], a[d, r, H:2 * H]  # one view per gate (see _lstm_cell)
+            gg, go = a[d, r, 2 * H:3 * H], a[d, r, 3 * H:]
             if keep[d, r, 0]:
                 for j in range(H):
                     dh = (rec[d, r, j] + dhp[d, r, j]) + gy[d, r, j]
-                    i = a[d, r, j]
-                    f = a[d, r, H + j]
-                    g = a[d, r, 2 * H + j]
-                    o = a[d, r, 3 * H + j]
+                    i = gi[j]
+                    f = gf[j]
+                    g = gg[j]
+                    o = go[j]
                     t = tc[d, r, j]
                     dcv = dc[d, r, j] + dh * ((one - t * t) * o)
-                    di[j] = dcv * ((i - i * i) * g)
-                    df[j] = dcv * ((f - f * f) * cp[d, r, j])
-                    dg[j] = dcv * ((one - g * g) * i)
-                    do[j] = dh * ((o - o * o) * t)
+                    gi[j] = dcv * ((i - i * i) * g)
+                    gf[j] = dcv * ((f - f * f) * cp[d, r, j])
+                    gg[j] = dcv * ((one - g * g) * i)
+                    go[j] = dh * ((o - o * o) * t)
                     dc[d, r, j] = dcv * f
                     dhp[d, r, j] = zero
             else:
                 for j in range(H):
                     dhp[d, r, j] = (rec[d, r, j] + dhp[d, r, j]) + gy[d, r, j]
-                    di[j] = zero
-                    df[j] = zero
-                    dg[j] = zero
-                    do[j] = zero
+                    gi[j] = zero
+                    gf[j] = zero
+                    gg[j] = zero
+                    go[j] = zero
