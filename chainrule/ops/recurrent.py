@@ -19,30 +19,36 @@ Layout and tricks (all internal; inputs and outputs use PyTorch's layout):
 * σ(a) = ½ + ½ tanh(a/2) with the ½ folded into the σ gates of the recurrent weights and of
   the input projection: one ``tanh`` call per step covers every gate (NumPy's ``tanh`` is
   vectorised; an ``exp``-based sigmoid is ~10x slower);
-* with ``project=True`` (what the layers use on gate blocks) the input projection runs inside
-  the scan: one batched GEMM [x | 1] @ [W_ihᵀ; b] per direction writes the projections
-  gate-major (the ½ and the biases folded into that small matrix), and the backward gets
-  dW_hh, dW_ih and db from one GEMM per direction, so no pass reorders or biases the
-  ``(T·B, K·H)`` projections;
+* with ``project=True`` (what the layers use) the input projection runs inside the scan:
+  for the GRU and RNN one batched GEMM [x | 1] @ [W_ihᵀ; b] per direction writes the
+  projections gate-major (the ½ and the biases folded into that small matrix); the LSTM
+  has no projection pass at all: each step is one GEMM per gate
+  z_t @ [W'ᵀ; W_ihᵀ; b'] with z_t = [h_{t-1} | x_t | 1] (the forward writes each new state
+  into z), cheaper than a GEMM over K = H per step plus the projection and an add pass
+  per step; the backward gets dW_hh, dW_ih and db from one GEMM da ᵀ z per direction, so
+  no pass reorders or biases the ``(T·B, K·H)`` projections;
 * the LSTM works in place on that gate-major storage ``(D, K, T, B, H)``: the forward writes
-  the gates over the projections, the backward first turns them, for all steps at once, into
-  the factors that map the state gradients to gate gradients, then (~10 NumPy calls and one
-  matmul per step) into the gate gradients, which are per gate the ``(T·B, H)`` operands of
-  the weight GEMMs: no further buffer of that size is touched (a second backward, under
-  ``retain_graph``, reruns the forward);
+  the gates over the GEMM's pre-activations, the backward first turns them, for all steps at
+  once, into the factors that map the state gradients to gate gradients, then (~10 NumPy
+  calls and one matmul per step) into the gate gradients, which are per gate the
+  ``(T·B, H)`` operands of the weight GEMMs: no further buffer of that size is touched (a
+  second backward, under ``retain_graph``, reruns the forward);
 * variable lengths use a mask m_t: the state is frozen where m_t = 0
   (h_t = m h̃_t + (1-m) h_{t-1}), so the forward direction ends at each sequence's true last
   step and the reverse direction starts at each sequence's true end; outputs past a length are 0.
 
 The LSTM with compiled kernels (:mod:`chainrule._jit`, the ``fast`` extra) keeps PyTorch's
 layout instead: the gates of a step are one ``(D, B, 4H)`` row block in PyTorch's order
-i, f, g, o, so the recurrent product is one GEMM h W'ᵀ (H, 4H) forward and one GEMM
-da (B, 4H) @ W_hh (4H, H) backward (the sum over gates inside BLAS), the input projections are
-read in place, the gradient of the projections is the buffer BPTT writes (no reordering), and
-dW_hh is one GEMM over (T·B). The element-wise work of a step is a few compiled passes that
-read gates as strided row slices at no extra cost (NumPy pays several times over for strided
-operands, hence the gate-major layout above); NumPy keeps the GEMMs and the vectorised
-``tanh``, and BPTT is one kernel and one GEMM per step with no precomputed factors.
+i, f, g, o, so the recurrent product is one GEMM forward (with the projection inside:
+z_t @ [W'ᵀ; W_ihᵀ; b'] (H + in + 1, 4H) straight into the gates) and one GEMM
+da (B, 4H) @ W_hh (4H, H) backward (the sum over gates inside BLAS); BPTT writes the gate
+gradients in place of the gates, which are then the gradient of the projections (no
+reordering), and [dW_hh | dW_ih | db] is one GEMM over (T·B). The element-wise work of a
+step is a few compiled passes that read gates as strided row slices at no extra cost (NumPy
+pays several times over for strided operands, hence the gate-major layout above); NumPy keeps
+the GEMMs and the vectorised ``tanh`` (Numba calls the scalar libm tanh; a polynomial tanh
+(expm1 with range reduction, 3 ulp) compiled in the loop measured ~3.5x slower than NumPy's), and
+BPTT is one kernel and one GEMM per step with no precomputed factors.
 
 The backward is NumPy BPTT when no graph is recorded. Under ``create_graph=True`` it is the
 vector-Jacobian product of the composite (Tensor-op) recurrence that the caller passes as
