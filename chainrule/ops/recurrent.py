@@ -14,8 +14,9 @@ Layout and tricks (all internal; inputs and outputs use PyTorch's layout):
   strided gate slices of ``(B, K·H)`` rows 2-6x slower per element, worst with two strided
   operands: measured 1.3 against 0.2 ns per float32), the states stay ``(D, B, H)`` (no
   transposes anywhere), and the recurrent product of all gates and both directions is one
-  batched matmul h (B, H) @ W_k (H, H) per gate (as fast as one h @ W_hhᵀ GEMM; the
-  backward pays three adds per step to sum the gates);
+  batched matmul h (B, H) @ W_k (H, H) per gate (as fast as one h @ W_hhᵀ GEMM; the GRU's
+  backward pays three adds per step to sum the gates, the LSTM's copies the step's gate
+  gradients to rows and sums them inside one GEMM);
 * σ(a) = ½ + ½ tanh(a/2) with the ½ folded into the σ gates of the recurrent weights and of
   the input projection: one ``tanh`` call per step covers every gate (NumPy's ``tanh`` is
   vectorised; an ``exp``-based sigmoid is ~10x slower);
@@ -927,9 +928,13 @@ def _lstm_backward(c: _Scan, gy: Any, dh: Any, dc: Any) -> tuple[Any, Any]:
         _mask_factors(c, a, kc)
         xp.copyto(fc, c.dtype.type(1), where=c.drop)
     t1 = xp.empty((D, B, H), dtype=c.dtype)
-    t4 = xp.empty((D, 4, B, H), dtype=c.dtype)
-    t40, t41, t42, t43 = t4[:, 0], t4[:, 1], t4[:, 2], t4[:, 3]
-    dcb, wb, drop = dc[:, None], c.wb, c.drop
+    # dh_{t-1} = Σ_k da_k W_k as one GEMM over K·H: the step's gate gradients copied to rows
+    # (B, 4H) first (copy + 1 GEMM: 3.4-3.7 ms for the 40 steps of H = 128, B = 64, against
+    # 4.0-4.2 for 4 GEMMs and 3 adds)
+    rows = xp.empty((D, B, 4, H), dtype=c.dtype)
+    rows_t, rows2 = rows.transpose(0, 2, 1, 3), rows.reshape(D, B, 4 * H)
+    wrow = c.wb.reshape(D, 4 * H, H)  # W_hh's rows in internal gate order
+    dcb, drop = dc[:, None], c.drop
     for s in range(T - 1, -1, -1):
         dh += gy[s]
         xp.multiply(dh, kc[s], out=t1)
@@ -941,10 +946,8 @@ def _lstm_backward(c: _Scan, gy: Any, dh: Any, dc: Any) -> tuple[Any, Any]:
         dc *= fc[s]
         if drop is not None:
             xp.multiply(dh, drop[s], out=t1)
-        xp.matmul(da, wb, out=t4)
-        xp.add(t40, t41, out=dh)  # dh_{t-1} = Σ_k da_k W_k
-        dh += t42
-        dh += t43
+        xp.copyto(rows_t, da)
+        xp.matmul(rows2, wrow, out=dh)  # dh_{t-1} = Σ_k da_k W_k
         if drop is not None:
             dh += t1
     c.spent = True  # the forward's buffers are gradients now (see RecurrentScan.fast_backward)
