@@ -14,35 +14,42 @@ Layout and tricks (all internal; inputs and outputs use PyTorch's layout):
   strided gate slices of ``(B, K·H)`` rows 2-6x slower per element, worst with two strided
   operands: measured 1.3 against 0.2 ns per float32), the states stay ``(D, B, H)`` (no
   transposes anywhere), and the recurrent product of all gates and both directions is one
-  batched matmul h (B, H) @ W_k (H, H) per gate (as fast as one h @ W_hhᵀ GEMM; the
-  backward pays three adds per step to sum the gates);
+  batched matmul h (B, H) @ W_k (H, H) per gate (as fast as one h @ W_hhᵀ GEMM; the GRU's
+  backward pays three adds per step to sum the gates, the LSTM's copies the step's gate
+  gradients to rows and sums them inside one GEMM);
 * σ(a) = ½ + ½ tanh(a/2) with the ½ folded into the σ gates of the recurrent weights and of
   the input projection: one ``tanh`` call per step covers every gate (NumPy's ``tanh`` is
   vectorised; an ``exp``-based sigmoid is ~10x slower);
-* with ``project=True`` (what the layers use on gate blocks) the input projection runs inside
-  the scan: one batched GEMM [x | 1] @ [W_ihᵀ; b] per direction writes the projections
-  gate-major (the ½ and the biases folded into that small matrix), and the backward gets
-  dW_hh, dW_ih and db from one GEMM per direction, so no pass reorders or biases the
-  ``(T·B, K·H)`` projections;
+* with ``project=True`` (what the layers use) the input projection runs inside the scan:
+  for the GRU and RNN one batched GEMM [x | 1] @ [W_ihᵀ; b] per direction writes the
+  projections gate-major (the ½ and the biases folded into that small matrix); the LSTM
+  has no projection pass at all: each step is one GEMM per gate
+  z_t @ [W'ᵀ; W_ihᵀ; b'] with z_t = [h_{t-1} | x_t | 1] (the forward writes each new state
+  into z), cheaper than a GEMM over K = H per step plus the projection and an add pass
+  per step; the backward gets dW_hh, dW_ih and db from one GEMM da ᵀ z per direction, so
+  no pass reorders or biases the ``(T·B, K·H)`` projections;
 * the LSTM works in place on that gate-major storage ``(D, K, T, B, H)``: the forward writes
-  the gates over the projections, the backward first turns them, for all steps at once, into
-  the factors that map the state gradients to gate gradients, then (~10 NumPy calls and one
-  matmul per step) into the gate gradients, which are per gate the ``(T·B, H)`` operands of
-  the weight GEMMs: no further buffer of that size is touched (a second backward, under
-  ``retain_graph``, reruns the forward);
+  the gates over the GEMM's pre-activations, the backward first turns them, for all steps at
+  once, into the factors that map the state gradients to gate gradients, then (~10 NumPy
+  calls and one matmul per step) into the gate gradients, which are per gate the
+  ``(T·B, H)`` operands of the weight GEMMs: no further buffer of that size is touched (a
+  second backward, under ``retain_graph``, reruns the forward);
 * variable lengths use a mask m_t: the state is frozen where m_t = 0
   (h_t = m h̃_t + (1-m) h_{t-1}), so the forward direction ends at each sequence's true last
   step and the reverse direction starts at each sequence's true end; outputs past a length are 0.
 
 The LSTM with compiled kernels (:mod:`chainrule._jit`, the ``fast`` extra) keeps PyTorch's
 layout instead: the gates of a step are one ``(D, B, 4H)`` row block in PyTorch's order
-i, f, g, o, so the recurrent product is one GEMM h W'ᵀ (H, 4H) forward and one GEMM
-da (B, 4H) @ W_hh (4H, H) backward (the sum over gates inside BLAS), the input projections are
-read in place, the gradient of the projections is the buffer BPTT writes (no reordering), and
-dW_hh is one GEMM over (T·B). The element-wise work of a step is a few compiled passes that
-read gates as strided row slices at no extra cost (NumPy pays several times over for strided
-operands, hence the gate-major layout above); NumPy keeps the GEMMs and the vectorised
-``tanh``, and BPTT is one kernel and one GEMM per step with no precomputed factors.
+i, f, g, o, so the recurrent product is one GEMM forward (with the projection inside:
+z_t @ [W'ᵀ; W_ihᵀ; b'] (H + in + 1, 4H) straight into the gates) and one GEMM
+da (B, 4H) @ W_hh (4H, H) backward (the sum over gates inside BLAS); BPTT writes the gate
+gradients in place of the gates, which are then the gradient of the projections (no
+reordering), and [dW_hh | dW_ih | db] is one GEMM over (T·B). The element-wise work of a
+step is a few compiled passes that read gates as strided row slices at no extra cost (NumPy
+pays several times over for strided operands, hence the gate-major layout above); NumPy keeps
+the GEMMs and the vectorised ``tanh`` (Numba calls the scalar libm tanh; a polynomial tanh
+(expm1 with range reduction, 3 ulp) compiled in the loop measured ~3.5x slower than NumPy's), and
+BPTT is one kernel and one GEMM per step with no precomputed factors.
 
 The backward is NumPy BPTT when no graph is recorded. Under ``create_graph=True`` it is the
 vector-Jacobian product of the composite (Tensor-op) recurrence that the caller passes as
@@ -237,7 +244,10 @@ class RecurrentScan(_FusedRecurrence):
         dc = gd[n_out + n_h:].reshape(D, B, H).copy() if self.mode == "LSTM" else None
         gy = _arrange_output_grad(c, gout)
         if c.rows:
-            return self._collect_rows(c, _lstm_backward_rows(c, gy, dh, dc), dh, dc)
+            da = _lstm_backward_rows(c, gy, dh, dc)
+            if self.project:
+                return self._collect_rows_projected(c, da, dh, dc)
+            return self._collect_rows(c, da, dh, dc)
         if self.mode == "LSTM":
             dpre, dhh = _lstm_backward(c, gy, dh, dc)
         elif self.mode == "GRU":
@@ -275,6 +285,52 @@ class RecurrentScan(_FusedRecurrence):
                 out[3 + d] = xp.matmul(a2.T, c.hs[:T, d].reshape(T * B, H))
             if has_bias and needs[3 + D + d]:  # db_hh = Σ_t da_t (a GEMV beats a reduction)
                 out[3 + D + d] = xp.matmul(xp.ones(T * B, dtype=c.dtype), a2)
+        return tuple(out)
+
+    def _collect_rows_projected(self, c: _Scan, da: Any, dh: Any, dc: Any) -> tuple:
+        """Gradients of x, h0, c0, W_ih, W_hh [, b_ih, b_hh] per direction from da
+        ``(T, D, B, 4H)`` (processing order, PyTorch's gate order), the projection inside:
+        dx = Σ_d da_d W_ih,d and [dW_hh | dW_ih | db] = da ᵀ [h_{t-1} | x | 1], each one GEMM
+        over (T·B) per direction; db_ih = db_hh (both enter a alike)."""
+        needs = self.needs
+        T, D, B, H = c.T, c.D, c.B, c.H
+        G = 4 * H
+        x = self.inputs[0]._array
+        n_in = x.shape[2]
+        out: list[Any] = [None] * len(needs)
+        # per direction (T·B, 4H); a copy only for two directions (interleaved per step)
+        das = [xp.ascontiguousarray(da[:, d]).reshape(T * B, G) for d in range(D)]
+        if needs[0]:
+            dx = xp.empty(x.shape, dtype=x.dtype)
+            if D == 1 and not self.batch_first:
+                xp.matmul(das[0], c.wih[0], out=dx.reshape(T * B, n_in))
+            else:
+                dx_tm = dx.transpose(1, 0, 2) if self.batch_first else dx
+                for d in range(D):
+                    part = xp.matmul(das[d], c.wih[d]).reshape(T, B, n_in)
+                    if d == 0:
+                        dx_tm[...] = part
+                    else:
+                        dx_tm += part[::-1]
+            out[0] = dx
+        if needs[1]:
+            out[1] = dh
+        if needs[2]:
+            out[2] = dc
+        has_bias = len(needs) > 3 + 2 * D
+        for d in range(D):
+            i_ih, i_hh, i_bih, i_bhh = 3 + d, 3 + D + d, 3 + 2 * D + d, 3 + 3 * D + d
+            if not (needs[i_ih] or needs[i_hh] or (has_bias and (needs[i_bih] or needs[i_bhh]))):
+                continue
+            gw = xp.matmul(das[d].T, c.z[d].reshape(T * B, -1))  # [dW_hh | dW_ih | db]
+            if needs[i_hh]:
+                out[i_hh] = xp.ascontiguousarray(gw[:, :H])
+            if needs[i_ih]:
+                out[i_ih] = xp.ascontiguousarray(gw[:, H:H + n_in])
+            if has_bias and needs[i_bih]:
+                out[i_bih] = gw[:, H + n_in].copy()
+            if has_bias and needs[i_bhh]:
+                out[i_bhh] = gw[:, H + n_in].copy()
         return tuple(out)
 
     def _collect(self, c: _Scan, dpre: Any, dhh: Any, dh: Any, dc: Any) -> tuple:
@@ -339,7 +395,8 @@ class RecurrentScan(_FusedRecurrence):
                 # (GRU: dpre_kᵀ [x | 1]); the bias gradient is the last column
                 zd, off = c.xa[d], 0
                 if joint:
-                    xp.copyto(c.z[d, :, :, :H], c.hs[:T, d])
+                    if c.wz is None:  # the LSTM's forward filled them in already
+                        xp.copyto(c.z[d, :, :, :H], c.hs[:T, d])
                     zd, off = c.z[d].reshape(T * B, -1), H
                 gw = _to_torch_order(c, xp.matmul(dp[d].transpose(0, 2, 1), zd))
                 if joint and needs[i_hh]:
@@ -492,9 +549,9 @@ class _Scan:
         dt = xt.dtype
         self.mode, self.T, self.B, self.D, self.K, self.H, self.dtype = mode, T, B, D, K, H, dt
         self.order = _gate_order(mode)
-        self.rows = w_ih is None and uses_rows(mode, dt)
+        self.rows = uses_rows(mode, dt)
         if self.rows:
-            self._init_rows(xt, ws, bs)
+            self._init_rows(xt, ws, bs, w_ih, b_ih)
         else:
             self._init_blocks(xt, ws, bs, w_ih, b_ih)
         self.hs = xp.empty((T + 1, D, B, H), dtype=dt)  # states h_0 .. h_T (processing order)
@@ -515,7 +572,8 @@ class _Scan:
         """Which rows of processing step s are within their sequence, ``(D, B, 1)`` (kernels)."""
         return self.all if self.keep is None else self.keep[s]
 
-    def _init_rows(self, xt: Any, ws: tuple, bs: tuple) -> None:
+    def _init_rows(self, xt: Any, ws: tuple, bs: tuple, w_ih: tuple | None = None,
+                   b_ih: tuple | None = None) -> None:
         T, B, D, H, dt = self.T, self.B, self.D, self.H, self.dtype
         G = 4 * H
         self.sv = xp.full(G, 0.5, dtype=dt)  # ½ on σ gates i, f, o: σ(a) = ½ + ½ tanh(a/2)
@@ -526,6 +584,10 @@ class _Scan:
         for d in range(D):
             xp.multiply(ws[d].T, self.sv, out=self.w[d])
         self.whh = ws[0][None] if D == 1 else xp.stack(ws)  # W_hh (4H, H) for BPTT
+        self.projected = w_ih is not None
+        if self.projected:
+            self._project_rows(xt, bs, w_ih, b_ih)
+            return
         self.bx = xp.zeros((D, G), dtype=dt) if bs[0] is None else xp.stack(bs)  # b_hh
         if D == 1 and xt.flags.c_contiguous:
             self.xs = xt[:, None]  # the projections, read in place
@@ -535,6 +597,33 @@ class _Scan:
                 src = xt[:, :, d * G:(d + 1) * G]
                 xp.copyto(self.xs[:, d], src if d == 0 else src[::-1])
         self.act = xp.empty((T, D, B, G), dtype=dt)  # gates per step: σ(i, f), tanh g, σ(o)
+
+    def _project_rows(self, xt: Any, bs: tuple, w_ih: tuple, b_ih: tuple) -> None:
+        """The LSTM on rows with the projection inside: each step is one GEMM
+        z_t W_z = [h_{t-1} | x_t | 1] @ [W_hhᵀ; W_ihᵀ; b_ih + b_hh] · s (s: ½ on σ gates)
+        written straight into the step's gates. At batch 64 that costs less than a GEMM
+        over K = H per step plus one projection GEMM and an add pass per step (measured
+        3.8 against 4.1 ms for the 40 steps of H = 128, input 32); the backward gets
+        [dW_hh | dW_ih | db] from one GEMM da ᵀ z per direction. ``z`` ``(D, T, B, H+in+1)``
+        holds x in processing order (reversed for the reverse direction); the forward copies
+        each new state into it (``hs`` stays contiguous for the compiled passes)."""
+        T, B, D, H, dt = self.T, self.B, self.D, self.H, self.dtype
+        G = 4 * H
+        n_in = xt.shape[2]
+        nb = 0 if b_ih[0] is None else 1
+        self.wih = w_ih
+        self.z = z = xp.empty((D, T, B, H + n_in + nb), dtype=dt)
+        for d in range(D):
+            xp.copyto(z[d, :, :, H:H + n_in], xt if d == 0 else xt[::-1])
+        if nb:
+            z[..., H + n_in] = 1
+        self.wz = wz = xp.empty((D, H + n_in + nb, G), dtype=dt)
+        wz[:, :H] = self.w
+        for d in range(D):
+            xp.multiply(w_ih[d].T, self.sv, out=wz[d, H:H + n_in])
+            if nb:
+                xp.multiply(b_ih[d] + bs[d], self.sv, out=wz[d, H + n_in])
+        self.act = xp.empty((T, D, B, G), dtype=dt)
 
     def _init_blocks(self, xt: Any, ws: tuple, bs: tuple, w_ih: tuple | None,
                      b_ih: tuple | None) -> None:
@@ -546,6 +635,7 @@ class _Scan:
         self.wb = xp.stack([w.reshape(K, H, H)[order] for w in ws])  # W_k (out, in)
         # W_kᵀ (in, out), ½ on σ gates; contiguous (see _init_rows)
         self.w = xp.ascontiguousarray(self.wb.transpose(0, 1, 3, 2) * scale)
+        self.wz = None  # [W'ᵀ; W_ihᵀ; b'] per gate: the LSTM's projection inside (_project)
         if w_ih is not None:
             self._project(xt, ws, bs, w_ih, b_ih, scale)
         else:
@@ -614,6 +704,15 @@ class _Scan:
             else:
                 bi += bh[:, :, 0]
             xp.multiply(bi, scale[:, 0], out=wa[:, :, n_in])
+        self.wz = None
+        if mode == "LSTM":
+            # no projection pass: each step is one batched GEMM z_t @ [W'ᵀ; W_ihᵀ; b'] per
+            # gate, straight into the gates (the forward copies each new state into z), which
+            # costs less than the GEMM over K = H plus this GEMM and an add pass per step
+            # (measured 4.2-4.7 against 4.8-5.0 ms for the 40 steps of H = 128, input 32)
+            self.wz = xp.concatenate([self.w, wa], axis=2)  # (D, K, H + in + 1, H)
+            self.x = _gate_major((T, D, K, B, H), dt)
+            return
         proj = xp.matmul(self.xa[:, None], wa)  # (D, K, T·B, H)
         self.x = proj.reshape(D, K, T, B, H).transpose(2, 0, 1, 3, 4)
 
@@ -649,10 +748,17 @@ def _lstm_forward(c: _Scan) -> None:
     tmp = xp.empty((D, B, H), dtype=c.dtype)
     rec = xp.empty((D, K, B, H), dtype=c.dtype)  # h_{t-1} W'ᵀ per gate
     act, hs, cs, tcs, w, drop = c.act, c.hs, c.cs, c.tc, c.w, c.drop
+    aug = c.wz is not None  # the projection inside: z_t = [h_{t-1} | x_t | 1]
+    if aug:
+        zs = c.z.transpose(1, 0, 2, 3)[:, :, None]  # (T, D, 1, B, H + in + 1)
+        zs[0, :, 0, :, :H] = hs[0]
     for s in range(T):
         a = act[s]  # gates o, i, f, g, in place of the projections x_t
-        xp.matmul(hs[s][:, None], w, out=rec)
-        a += rec
+        if aug:
+            xp.matmul(zs[s], c.wz, out=a)
+        else:
+            xp.matmul(hs[s][:, None], w, out=rec)
+            a += rec
         xp.tanh(a, out=a)
         sg = a[:, :3]
         sg *= half
@@ -666,22 +772,36 @@ def _lstm_forward(c: _Scan) -> None:
         if drop is not None:
             xp.copyto(cn, cp, where=drop[s])
             xp.copyto(hn, hs[s], where=drop[s])
+        if aug and s + 1 < T:
+            zs[s + 1, :, 0, :, :H] = hn
 
 
 def _lstm_forward_rows(c: _Scan) -> None:
-    """The LSTM forward on ``(D, B, 4H)`` rows: per step one GEMM, three compiled passes and
-    two vectorised ``tanh`` calls."""
+    """The LSTM forward on ``(D, B, 4H)`` rows: per step one GEMM, two vectorised ``tanh``
+    calls and two compiled passes (three without the projection inside: then the GEMM
+    writes a small scratch and a pass adds the scaled projections and b_hh)."""
     half = c.dtype.type(0.5)
     pre, cell, hidden = _lstm_preact.get(), _lstm_cell.get(), _lstm_hidden.get()
     c.tc = xp.empty((c.T, c.D, c.B, c.H), dtype=c.dtype)  # tanh(c_t)
+    if c.projected:
+        zh = c.z[:, :, :, :c.H]  # the states' slots of z_t = [h_{t-1} | x_t | 1]
+        zh[:, 0] = c.hs[0]
+        z, wz = (c.z[0], c.wz[0]) if c.D == 1 else (c.z.transpose(1, 0, 2, 3), c.wz)
+    else:
+        rec = xp.empty((c.D, c.B, 4 * c.H), dtype=c.dtype)  # h_{t-1} W'ᵀ
     for s in range(c.T):
         a, keep = c.act[s], c.keep_at(s)
-        xp.matmul(c.hs[s], c.w, out=a)
-        pre(a, c.xs[s], c.bx, c.sv)
+        if c.projected:
+            xp.matmul(z[s], wz, out=a[0] if c.D == 1 else a)
+        else:
+            xp.matmul(c.hs[s], c.w, out=rec)
+            pre(rec, c.xs[s], c.bx, c.sv, a)
         xp.tanh(a, out=a)
         cell(a, c.cs[s], c.cs[s + 1], keep, half)
         xp.tanh(c.cs[s + 1], out=c.tc[s])
         hidden(a, c.tc[s], c.hs[s], c.hs[s + 1], keep)
+        if c.projected and s + 1 < c.T:
+            zh[:, s + 1] = c.hs[s + 1]
 
 
 def _gru_forward(c: _Scan) -> None:
@@ -810,9 +930,13 @@ def _lstm_backward(c: _Scan, gy: Any, dh: Any, dc: Any) -> tuple[Any, Any]:
         _mask_factors(c, a, kc)
         xp.copyto(fc, c.dtype.type(1), where=c.drop)
     t1 = xp.empty((D, B, H), dtype=c.dtype)
-    t4 = xp.empty((D, 4, B, H), dtype=c.dtype)
-    t40, t41, t42, t43 = t4[:, 0], t4[:, 1], t4[:, 2], t4[:, 3]
-    dcb, wb, drop = dc[:, None], c.wb, c.drop
+    # dh_{t-1} = Σ_k da_k W_k as one GEMM over K·H: the step's gate gradients copied to rows
+    # (B, 4H) first (copy + 1 GEMM: 3.4-3.7 ms for the 40 steps of H = 128, B = 64, against
+    # 4.0-4.2 for 4 GEMMs and 3 adds)
+    rows = xp.empty((D, B, 4, H), dtype=c.dtype)
+    rows_t, rows2 = rows.transpose(0, 2, 1, 3), rows.reshape(D, B, 4 * H)
+    wrow = c.wb.reshape(D, 4 * H, H)  # W_hh's rows in internal gate order
+    dcb, drop = dc[:, None], c.drop
     for s in range(T - 1, -1, -1):
         dh += gy[s]
         xp.multiply(dh, kc[s], out=t1)
@@ -824,10 +948,8 @@ def _lstm_backward(c: _Scan, gy: Any, dh: Any, dc: Any) -> tuple[Any, Any]:
         dc *= fc[s]
         if drop is not None:
             xp.multiply(dh, drop[s], out=t1)
-        xp.matmul(da, wb, out=t4)
-        xp.add(t40, t41, out=dh)  # dh_{t-1} = Σ_k da_k W_k
-        dh += t42
-        dh += t43
+        xp.copyto(rows_t, da)
+        xp.matmul(rows2, wrow, out=dh)  # dh_{t-1} = Σ_k da_k W_k
         if drop is not None:
             dh += t1
     c.spent = True  # the forward's buffers are gradients now (see RecurrentScan.fast_backward)
@@ -837,19 +959,22 @@ def _lstm_backward(c: _Scan, gy: Any, dh: Any, dc: Any) -> tuple[Any, Any]:
 
 def _lstm_backward_rows(c: _Scan, gy: Any, dh: Any, dc: Any) -> Any:
     """BPTT on ``(D, B, 4H)`` rows: per step one compiled pass for the gate gradients and one
-    GEMM dh_{t-1} = da W_hh. Returns da ``(T, D, B, 4H)`` in PyTorch's gate order. ``dh``
-    carries the part of the state gradient that does not pass through W_hh (at first the
-    gradient of h_n, then what passes frozen steps); it ends as the gradient of h_0."""
+    GEMM dh_{t-1} = da W_hh. Returns da ``(T, D, B, 4H)`` in PyTorch's gate order, written in
+    place of the gates (each is read once, by the pass that overwrites it: no fresh buffer of
+    that size is touched; a second backward reruns the forward). ``dh`` carries the part of
+    the state gradient that does not pass through W_hh (at first the gradient of h_n, then
+    what passes frozen steps); it ends as the gradient of h_0."""
     one = c.dtype.type(1)
     bptt = _lstm_bptt.get()
     if not gy.flags.c_contiguous:  # batch_first: one copy instead of strided reads per step
         gy = xp.ascontiguousarray(gy)
-    da = xp.empty((c.T, c.D, c.B, 4 * c.H), dtype=c.dtype)
     rec = xp.zeros((c.D, c.B, c.H), dtype=c.dtype)  # da_{t+1} W_hh
+    da = c.act
     for s in range(c.T - 1, -1, -1):
-        bptt(c.act[s], c.tc[s], c.cs[s], gy[s], rec, dh, dc, da[s], c.keep_at(s), one)
+        bptt(da[s], c.tc[s], c.cs[s], gy[s], rec, dh, dc, c.keep_at(s), one)
         xp.matmul(da[s], c.whh, out=rec)
     dh += rec
+    c.spent = True  # the gates are gradients now (see RecurrentScan.fast_backward)
     return da
 
 
@@ -919,13 +1044,13 @@ def _rnn_backward(c: _Scan, gy: Any, dh: Any) -> tuple[Any, Any]:
 # Arithmetic stays in the arrays' dtype (constants come in as arguments of that dtype) and each
 # formula follows the NumPy path's order of operations. Gates in a row: i, f, g, o.
 @_jit.kernel
-def _lstm_preact(a: Any, x: Any, b: Any, sv: Any) -> None:  # pragma: no cover - compiled
-    """a ← a + (x + b_hh) · s: the scaled pre-activations (a holds h W'ᵀ; s is ½ on σ gates)."""
+def _lstm_preact(r: Any, x: Any, b: Any, sv: Any, a: Any) -> None:  # pragma: no cover
+    """a = r + (x + b_hh) · s: the scaled pre-activations (r = h W'ᵀ; s is ½ on σ gates)."""
     D, B, G = a.shape
     for d in range(D):
-        for r in range(B):
+        for q in range(B):
             for n in range(G):
-                a[d, r, n] = a[d, r, n] + (x[d, r, n] + b[d, n]) * sv[n]
+                a[d, q, n] = r[d, q, n] + (x[d, q, n] + b[d, n]) * sv[n]
 
 
 @_jit.kernel
@@ -966,38 +1091,40 @@ def _lstm_hidden(a: Any, tc: Any, hp: Any, hn: Any, keep: Any) -> None:  # pragm
 
 
 @_jit.kernel
-def _lstm_bptt(a: Any, tc: Any, cp: Any, gy: Any, rec: Any, dhp: Any, dc: Any, da: Any,
-               keep: Any, one: Any) -> None:  # pragma: no cover - compiled
-    """One BPTT step: dh_t = (rec + dhp) + gy (rec = da_{t+1} W_hh);
-    dc_t += dh_t (1 - tanh² c_t) o;  da_o = dh_t σ'(o) tanh c_t;
+def _lstm_bptt(a: Any, tc: Any, cp: Any, gy: Any, rec: Any, dhp: Any, dc: Any, keep: Any,
+               one: Any) -> None:  # pragma: no cover - compiled
+    """One BPTT step, gates ``a`` in, gate gradients out (in place): dh_t = (rec + dhp) + gy
+    (rec = da_{t+1} W_hh); dc_t += dh_t (1 - tanh² c_t) o;  da_o = dh_t σ'(o) tanh c_t;
     (da_i, da_f, da_g) = dc_t (σ'(i) g, σ'(f) c_{t-1}, (1 - g²) i);  dc_{t-1} = dc_t f, with
-    σ' = σ - σ². A step past the sequence's length has da = 0 and passes dc on, and dh in dhp."""
+    σ' = σ - σ². A step past the sequence's length has da = 0 and passes dc on, and dh in dhp.
+    Each gate is read and written through one view: the compiled loop then vectorises with
+    no overlap check failing (the views of different gates do not overlap)."""
     D, B, G = a.shape
     H = G // 4
     zero = one - one
     for d in range(D):
         for r in range(B):
-            di, df = da[d, r, :H], da[d, r, H:2 * H]  # one view per gate (see _lstm_cell)
-            dg, do = da[d, r, 2 * H:3 * H], da[d, r, 3 * H:]
+            gi, gf = a[d, r, :H], a[d, r, H:2 * H]  # one view per gate (see _lstm_cell)
+            gg, go = a[d, r, 2 * H:3 * H], a[d, r, 3 * H:]
             if keep[d, r, 0]:
                 for j in range(H):
                     dh = (rec[d, r, j] + dhp[d, r, j]) + gy[d, r, j]
-                    i = a[d, r, j]
-                    f = a[d, r, H + j]
-                    g = a[d, r, 2 * H + j]
-                    o = a[d, r, 3 * H + j]
+                    i = gi[j]
+                    f = gf[j]
+                    g = gg[j]
+                    o = go[j]
                     t = tc[d, r, j]
                     dcv = dc[d, r, j] + dh * ((one - t * t) * o)
-                    di[j] = dcv * ((i - i * i) * g)
-                    df[j] = dcv * ((f - f * f) * cp[d, r, j])
-                    dg[j] = dcv * ((one - g * g) * i)
-                    do[j] = dh * ((o - o * o) * t)
+                    gi[j] = dcv * ((i - i * i) * g)
+                    gf[j] = dcv * ((f - f * f) * cp[d, r, j])
+                    gg[j] = dcv * ((one - g * g) * i)
+                    go[j] = dh * ((o - o * o) * t)
                     dc[d, r, j] = dcv * f
                     dhp[d, r, j] = zero
             else:
                 for j in range(H):
                     dhp[d, r, j] = (rec[d, r, j] + dhp[d, r, j]) + gy[d, r, j]
-                    di[j] = zero
-                    df[j] = zero
-                    dg[j] = zero
-                    do[j] = zero
+                    gi[j] = zero
+                    gf[j] = zero
+                    gg[j] = zero
+                    go[j] = zero

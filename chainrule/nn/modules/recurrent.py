@@ -20,7 +20,7 @@ from chainrule.nn.modules.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.utils.rnn import PackedSequence, pack_with, pad_packed_sequence
 from chainrule.ops.matmul import Linear
-from chainrule.ops.recurrent import RecurrentScan, gate_count, step_masks, uses_rows
+from chainrule.ops.recurrent import RecurrentScan, gate_count, step_masks
 from chainrule.tensor import Tensor, _wrap, apply, cat, stack
 
 __all__ = [
@@ -379,23 +379,11 @@ class RNNBase(Module):
             w_hh = [self._weight_drop(getattr(self, f"weight_hh_l{layer}{s}"), rng)
                     for s in self._suffixes()]
             b_hh = [getattr(self, f"bias_hh_l{layer}{s}", None) for s in self._suffixes()]
-            if fused and not uses_rows(self.mode, x.dtype):
-                # NumPy gate blocks: the projection runs inside the scan, written gate-major
-                # with the biases folded in (ops.recurrent._Scan._project)
+            if fused:
+                # the projection runs inside the scan (ops.recurrent: written gate-major for
+                # the NumPy path, as (B, 4H) rows for the compiled LSTM), the biases folded in
                 inp, hn, cn = _projected_scan(self.mode, inp, h0_l, c0_l, w_ih, w_hh, b_ih,
                                               b_hh, self.batch_first, lens)
-            elif fused:
-                # compiled LSTM kernels on PyTorch's rows, which read the projections in place:
-                # b_ih joins b_hh in the scan (LSTM, RNN), a 4H-vector add instead of a bias
-                # pass over the (T·B, 4H) projections and its reduction in the backward (the
-                # GRU would keep them apart: r scales the recurrent part of the candidate only)
-                merge = self.bias and self.mode != "GRU"
-                xproj = _project(inp, _cat0(w_ih),
-                                 _cat0(b_ih) if self.bias and not merge else None)
-                if merge:
-                    b_hh = [bi + bh for bi, bh in zip(b_ih, b_hh)]
-                inp, hn, cn = R.fused_scan(self.mode, xproj, h0_l, c0_l, w_hh, b_hh,
-                                           self.batch_first, lens)
             else:
                 inp, hn, cn = self._composite_layer(layer, inp, h0_l, c0_l, w_ih, b_ih, w_hh,
                                                     b_hh, lens, rng)
