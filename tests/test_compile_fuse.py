@@ -126,6 +126,13 @@ def test_tiny_graph_becomes_one_kernel_and_code_shows_it() -> None:
     assert fn.replays == 3, fn.reasons
     assert fn.code.count("@njit") == 1  # the dead loss sum dropped: forward + backward fused
     assert "def fused_0(" in fn.code and "np.tanh(" in fn.code and "fused_0(v" in fn.code
+    # the steady-state replay: guards, the two gradients' allocations, one kernel call
+    prog = fn.entries[0].prog
+    assert fn._fast is prog.replay
+    body = [ln.strip() for ln in prog.replay_code.splitlines()
+            if "(" in ln and not ln.lstrip().startswith(("def ", "if "))]
+    assert len(body) == 3 and body[-1].startswith("fused_0(") and body[0].count("empty(") == 1, \
+        prog.replay_code
     assert_close(x.grad.numpy(), xe.grad.numpy())
     assert_close(y.grad.numpy(), ye.grad.numpy())
 
