@@ -14,7 +14,10 @@ Lifecycle of ``step = chainrule.compile(fn)``:
    extension, SciPy's BLAS ...) and the function stays eager, with one warning naming the op;
 4. later calls whose guards hold replay the program: one NumPy call per line, reading the
    arguments' arrays and the live state arrays (parameters, optimizer moments, BatchNorm
-   statistics), drawing fresh random numbers from the same generators as eager would.
+   statistics), drawing fresh random numbers from the same generators as eager would. The
+   steady state is one generated function per program (``_generate_replay``): the guards as
+   comparisons on values bound at capture, the program's lines, the write-back; a miss
+   returns before anything is written and the generic path takes over.
 
 Guards (checked each call; a miss captures a new program, up to 8 per function): the argument
 structure, each tensor argument's shape / dtype / strides / ``requires_grad``, every other
