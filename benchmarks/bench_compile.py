@@ -129,8 +129,7 @@ def measure(build: Callable, repeats: int, target_s: float,
     t_step = build(torch, None)
     eager = build(chainrule, t_step)
     compiled = chainrule.compile(build(chainrule, t_step))
-    for _ in range(4):  # warm-up, two captures, a first replay
-        compiled()
+    _warm(compiled)
     steps = {"eager": eager, "compiled": compiled, "torch": t_step}
     fused_note = _add_fused(steps, build, t_step)
     calls = gemm_calls(compiled)
@@ -156,6 +155,15 @@ def measure(build: Callable, repeats: int, target_s: float,
     return out
 
 
+def _warm(compiled: Any, most: int = 8) -> None:
+    """Call ``compiled`` until it has replayed once (a warm-up, two captures, a first replay;
+    a third capture when the first one met state made lazily), at most ``most`` times."""
+    for _ in range(most):
+        compiled()
+        if compiled.replays:
+            return
+
+
 def _add_fused(steps: dict[str, Callable], build: Callable, t_step: Any) -> str:
     """Add the fused compiled step (``fuse=True``, the ``fast`` extra) to ``steps``, warmed up
     until it replays; returns '' or why there is no fused column."""
@@ -165,8 +173,7 @@ def _add_fused(steps: dict[str, Callable], build: Callable, t_step: Any) -> str:
         fused = chainrule.compile(build(chainrule, t_step), fuse=True)
     except ImportError as e:
         return f"no fused column: {str(e).split(',')[0]}"
-    for _ in range(4):
-        fused()
+    _warm(fused)
     if not fused.replays:
         return f"fused step stayed eager: {fused.reasons[:1]}"
     steps["fused"] = fused

@@ -337,6 +337,15 @@ _PURE_METHODS = {"sum", "mean", "max", "min", "prod", "copy", "astype", "reshape
                  "swapaxes", "squeeze", "ravel", "any", "all"}
 
 
+# recorded NumPy functions without side effects (constructors, re-labellings, views, joins;
+# the names ``chainrule.compile`` records them under)
+_PURE_CALLS = {"asarray", "ascontiguousarray", "asanyarray", "empty", "zeros", "ones", "full",
+               "np.expand_dims", "np.reshape", "np.transpose", "np.swapaxes", "np.moveaxis",
+               "np.squeeze", "np.ravel", "np.broadcast_to", "np.atleast_1d", "np.atleast_2d",
+               "np.concatenate", "np.stack", "np.where", "np.zeros_like", "np.ones_like",
+               "np.empty_like", "np.full_like", "np.sum", "np.mean", "np.max", "np.min"}
+
+
 def drop_dead(instrs: list, keep: set[int]) -> list:
     """``instrs`` without the side-effect-free calls whose results nothing reads (walking
     backwards, so a chain that only fed a dropped call goes too)."""
@@ -347,7 +356,9 @@ def drop_dead(instrs: list, keep: set[int]) -> list:
     for ins in reversed(instrs):
         outs = [s.i for s in _slots_in(ins.outs)]
         pure = not ins.writes and outs and (
-            ins.kind == "call" and isinstance(ins.fn, np.ufunc) and "out" not in ins.kw
+            ins.kind == "call" and "out" not in ins.kw
+            and (isinstance(ins.fn, np.ufunc) or ins.name in _PURE_CALLS
+                 and getattr(np, ins.name.removeprefix("np."), None) is ins.fn)
             or ins.kind == "method" and ins.name in _PURE_METHODS
             or ins.kind == "getitem")
         if pure and not any(i in used for i in outs):

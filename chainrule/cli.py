@@ -48,6 +48,9 @@ class TrainConfig:
     # each step as a chainrule.compile program where its guards allow (bitwise equal to eager;
     # CHAINRULE_NO_COMPILE=1 turns it off whatever this says)
     compile: bool = True
+    # runs of elementwise calls of the compiled step as Numba kernels (chainrule.compile's
+    # fuse=True: equal to eager to 1e-6; needs the fast extra, chainrule[fast])
+    fuse: bool = False
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad key and value."""
@@ -279,7 +282,8 @@ def run_train(cfg: TrainConfig) -> dict[str, Any]:
                                        restore_best_weights=True))
     trainer = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, callbacks=callbacks,
                       metrics=["accuracy"], run_dir=run_dir, quiet=cfg.quiet,
-                      config=dataclasses.asdict(cfg), compile=cfg.compile)
+                      config=dataclasses.asdict(cfg), compile=cfg.compile,
+                      fuse=cfg.fuse)
     history = trainer.fit(train_loader, val_loader, epochs=cfg.epochs,
                           resume=cfg.resume or None)
     if nan_policy.reason:
@@ -310,10 +314,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("model", "data", "epochs", "batch_size", "lr",
                                                "optimizer", "seed", "name", "resume",
                                                "max_train", "runs_dir", "distributed",
-                                               "val_fraction", "nan_policy", "compile")}
+                                               "val_fraction", "nan_policy", "compile",
+                                               "fuse")}
     if args.quiet:
         overrides["quiet"] = True
     cfg = load_config(args.config, overrides)
+    if cfg.fuse:  # (before the data is read: a missing extra fails at once)
+        from chainrule.train.trainer import _check_fuse
+
+        try:
+            _check_fuse(True, cfg.compile)
+        except ImportError as e:
+            print(f"chainrule train: error: --fuse: {e}", file=sys.stderr)
+            return 2
     try:
         run_train(cfg)
     except CheckpointError as e:
@@ -394,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run each training step as a chainrule.compile program where its "
                         "guards allow (default; bitwise equal to eager); --no-compile runs "
                         "eagerly. CHAINRULE_NO_COMPILE=1 turns compilation off everywhere")
+    t.add_argument("--fuse", action="store_true", default=None,
+                   help="fuse the compiled step's runs of elementwise calls into Numba kernels "
+                        "(equal to eager to 1e-6, not bit for bit); needs the fast extra: "
+                        "pip install 'chainrule[fast]'")
     t.add_argument("--quiet", action="store_true")
     t.add_argument("--distributed", action="store_true", default=None,
                    help="data-parallel over MPI ranks (automatic under mpirun; --batch-size is "

@@ -99,6 +99,25 @@ def _batch_size(target: Any) -> int:
     return int(shape[0]) if shape else 1
 
 
+def _check_fuse(fuse: Any, compile_: bool | None) -> bool:
+    """``fuse`` validated: a bool, not with ``compile=False``, and Numba importable when True
+    (checked here, before any training, rather than at the first compiled step)."""
+    if fuse not in (True, False):
+        raise TypeError(f"Trainer: fuse must be True or False, got {fuse!r}")
+    if fuse and compile_ is False:
+        raise ValueError("Trainer: fuse=True fuses the compiled step's elementwise calls; it "
+                         "needs compile=True or None, got compile=False")
+    if fuse:
+        from chainrule import _fuse
+
+        try:
+            _fuse.numba_module()
+        except ImportError as e:
+            raise ImportError("Trainer(fuse=True) needs Numba, the 'fast' extra: pip install "
+                              f"'chainrule[fast]' ({e.__cause__ or e})") from e
+    return bool(fuse)
+
+
 class Trainer:
     """Train ``model`` with ``loss`` and ``optimizer``; see the module docstring.
 
@@ -115,6 +134,10 @@ class Trainer:
     the same but warns on a fallback; ``False`` runs every step eagerly. Steps stay eager
     while a callback other than a raising NaNPolicy acts between backward and the update,
     under ``DistributedDataParallel``, and with ``CHAINRULE_NO_COMPILE=1``.
+    ``fuse=True`` compiles with ``chainrule.compile(fuse=True)``: each run of elementwise calls
+    of the step (activations, the optimizer's update) becomes one Numba kernel, equal to the
+    eager step to 1e-6 instead of bit for bit; it needs the ``fast`` extra
+    (``pip install 'chainrule[fast]'``; ``ImportError`` naming it otherwise) and compiling.
     """
 
     def __init__(
@@ -131,6 +154,7 @@ class Trainer:
         config: dict[str, Any] | None = None,
         nan_policy: str | None = "raise",
         compile: bool | None = None,  # noqa: A002 - torch-style option name
+        fuse: bool = False,
     ) -> None:
         _check_hyperparameters(optimizer)
         callbacks = list(callbacks)
@@ -166,6 +190,7 @@ class Trainer:
             raise TypeError(f"Trainer: compile must be True, False or None, got {compile!r}")
         self.compile = compile is not False
         self._compile_quiet = compile is None
+        self.fuse = _check_fuse(fuse, compile)
         self._compiled: Any = None
         # chainrule.distributed: under DistributedDataParallel only rank 0 prints and writes
         # files, and epoch losses and metrics are summed over the ranks (None: one process)
@@ -221,7 +246,7 @@ class Trainer:
                 self.optimizer.step()
                 return loss, output
 
-            self._compiled = capture(step, quiet=self._compile_quiet)
+            self._compiled = capture(step, quiet=self._compile_quiet, fuse=self.fuse)
         loss, output = self._compiled(inputs, target)
         self.last_loss = float(loss.item())
         self.skip_step = False

@@ -185,10 +185,8 @@ def test_sigkilled_train_resumes_without_duplicate_rows(tmp_path) -> None:
     assert [r["kind"] for r in records].count("test") == 1
 
 
-def test_compile_flag_replays_or_runs_eagerly_with_identical_results(tmp_path,
-                                                                      monkeypatch) -> None:
-    """``--compile`` (the default) runs the steps as a chainrule.compile program, ``--no-compile``
-    eagerly; both write the same losses and accuracies bit for bit."""
+def _record_trainers(monkeypatch) -> list:
+    """The Trainers the CLI makes from now on (compiling allowed by the environment)."""
     import chainrule.train as train
 
     made: list = []
@@ -200,6 +198,14 @@ def test_compile_flag_replays_or_runs_eagerly_with_identical_results(tmp_path,
 
     monkeypatch.setattr(train, "Trainer", Recording)
     monkeypatch.delenv("CHAINRULE_NO_COMPILE", raising=False)
+    return made
+
+
+def test_compile_flag_replays_or_runs_eagerly_with_identical_results(tmp_path,
+                                                                      monkeypatch) -> None:
+    """``--compile`` (the default) runs the steps as a chainrule.compile program, ``--no-compile``
+    eagerly; both write the same losses and accuracies bit for bit."""
+    made = _record_trainers(monkeypatch)
     records = {}
     for flag in ("--no-compile", "--compile", None):
         extra = [flag] if flag else []
@@ -219,3 +225,30 @@ def test_compile_flag_replays_or_runs_eagerly_with_identical_results(tmp_path,
     monkeypatch.setenv("CHAINRULE_NO_COMPILE", "1")
     assert main(_tiny(tmp_path / "env", "--epochs", "1", "--compile")) == 0
     assert made[-1]._compiled is None or made[-1]._compiled.replays == 0
+
+
+def test_fuse_flag_needs_the_fast_extra_and_compile(tmp_path, monkeypatch, capsys) -> None:
+    """``--fuse`` without Numba (simulated) fails before any data is read, naming the extra;
+    with ``--no-compile`` it is refused (there is no compiled step to fuse)."""
+    from chainrule import _fuse
+
+    monkeypatch.setattr(_fuse, "_numba", None)
+    monkeypatch.setitem(sys.modules, "numba", None)  # ``import numba`` raises ImportError
+    assert main(_tiny(tmp_path / "a", "--fuse")) == 2
+    err = capsys.readouterr().err
+    assert "--fuse" in err and "chainrule[fast]" in err
+    assert not (tmp_path / "a" / "runs").exists()
+    monkeypatch.undo()
+    assert main(_tiny(tmp_path / "b", "--fuse", "--no-compile")) == 2
+    assert "compile=False" in capsys.readouterr().err
+
+
+def test_fuse_flag_trains_with_a_fused_step(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("numba", reason="needs Numba (the 'fast' extra)")
+    made = _record_trainers(monkeypatch)
+    assert main(_tiny(tmp_path, "--epochs", "1", "--fuse")) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run_dir / "config.json").read_text())["fuse"] is True
+    (trainer,) = made
+    assert trainer.fuse and trainer._compiled.replays > 0, trainer.compile_reasons
+    assert "@njit" in trainer._compiled.code

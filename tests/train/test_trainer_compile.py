@@ -22,7 +22,7 @@ def _model() -> Any:
                          nn.Linear(12, 3)).double()
 
 
-def _fit(compile_: Any, hook: bool = False) -> tuple[dict, dict, Trainer]:
+def _fit(compile_: Any, hook: bool = False, **extra: Any) -> tuple[dict, dict, Trainer]:
     rng = np.random.default_rng(4)
     X = cr.tensor(rng.standard_normal((50, 5)))
     Y = cr.tensor(rng.integers(0, 3, 50))
@@ -33,7 +33,7 @@ def _fit(compile_: Any, hook: bool = False) -> tuple[dict, dict, Trainer]:
     opt = cr.optim.Adam(model.parameters(), lr=0.02)
     loader = DataLoader(TensorDataset(X, Y), batch_size=16, shuffle=True,
                         generator=cr.Generator().manual_seed(3))
-    kwargs = {} if compile_ == "default" else {"compile": compile_}
+    kwargs = {**({} if compile_ == "default" else {"compile": compile_}), **extra}
     trainer = Trainer(model, F.cross_entropy, opt, metrics=["accuracy"], quiet=True, **kwargs)
     history = trainer.fit(loader, loader, epochs=3)
     state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
@@ -76,3 +76,52 @@ def test_explicit_compile_warns_on_fallback_and_false_never_compiles() -> None:
     with pytest.raises(TypeError, match="compile must be True, False or None"):
         Trainer(_model(), F.cross_entropy, cr.optim.SGD(_model().parameters(), lr=0.1),
                 compile="yes")
+
+
+def _numba_importable() -> bool:
+    try:
+        import numba  # noqa: F401
+    except Exception:  # noqa: BLE001 - not installed or refusing this NumPy
+        return False
+    return True
+
+
+def test_fuse_without_numba_raises_naming_the_fast_extra(monkeypatch) -> None:
+    """``Trainer(fuse=True)`` fails at construction, before any training, when Numba cannot
+    be imported (simulated here whether or not it is installed)."""
+    import sys
+
+    from chainrule import _fuse
+
+    monkeypatch.setattr(_fuse, "_numba", None)
+    monkeypatch.setitem(sys.modules, "numba", None)  # ``import numba`` raises ImportError
+    model = _model()
+    with pytest.raises(ImportError, match=r"chainrule\[fast\]"):
+        Trainer(model, F.cross_entropy, cr.optim.SGD(model.parameters(), lr=0.1), fuse=True)
+    trainer = Trainer(model, F.cross_entropy, cr.optim.SGD(model.parameters(), lr=0.1))
+    assert trainer.fuse is False  # the default needs nothing
+
+
+def test_fuse_option_is_checked() -> None:
+    model = _model()
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="fuse must be True or False"):
+        Trainer(model, F.cross_entropy, opt, fuse="yes")
+    with pytest.raises(ValueError, match="fuse=True .* compile=False"):
+        Trainer(model, F.cross_entropy, opt, fuse=True, compile=False)
+
+
+@pytest.mark.skipif(not _numba_importable(), reason="needs Numba (the 'fast' extra)")
+def test_fuse_true_fuses_the_step_and_equals_eager_to_1e_6() -> None:
+    he, se, _ = _fit(False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a step left unfused or eager would warn (compile=True)
+        hf, sf, fused = _fit(True, fuse=True)
+    assert fused.fuse and fused._compiled.fuse and fused._compiled.replays >= 5
+    assert "@njit" in fused._compiled.code  # at least one run of the step became a kernel
+    assert he.keys() == hf.keys()
+    for k in he:
+        np.testing.assert_allclose(hf[k], he[k], rtol=1e-6, atol=1e-9, err_msg=k)
+    for k in se:
+        scale = max(float(np.max(np.abs(se[k]))), 1e-6)
+        np.testing.assert_allclose(sf[k], se[k], rtol=1e-6, atol=1e-6 * scale, err_msg=k)
