@@ -187,10 +187,14 @@ class Adam(Optimizer):
             else:
                 bc1 = bc2_sqrt = 1.0
             shift, scale = eps * bc2_sqrt, -group["lr"] * bc2_sqrt / bc1
-        flat = [a.reshape(-1) for a in (p, g, m, v, t)]
+        flat = [a.reshape(-1) for a in (p, g, m, v)]
         n, size = p.size, _chunk(p)
+        # one chunk-sized temporary, reused by every chunk: it stays in cache (slicing the
+        # scratch at the chunk's offset streamed a fresh block from memory each time)
+        block = t.reshape(-1)[:size]
         for lo in range(0, n, size):
-            pc, gc, mc, vc, tc = (a[lo:lo + size] for a in flat)
+            pc, gc, mc, vc = (a[lo:lo + size] for a in flat)
+            tc = block[:len(pc)]
             mc *= beta1
             axpy(1 - beta1, gc, mc)
             vc *= beta2
