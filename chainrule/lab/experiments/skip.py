@@ -466,7 +466,15 @@ def _depth_part(name: str, statement: str, a: dict[str, list], b: dict[str, list
                 f"largest share in the last 20 %: "
                 f"{np.nanmax(list(a['plateau']) + list(b['plateau'])):.2%})")
     else:
-        target, sa, sb = steps_to_matched_loss(a["curve"], b["curve"], _MATCH_WINDOW)
+        try:
+            target, sa, sb = steps_to_matched_loss(a["curve"], b["curve"], _MATCH_WINDOW)
+        except ValueError as err:  # a run with no finite loss at all: nothing to match
+            nan = [float("nan")] * len(ca)
+            part = V.paired(name, statement, nan, nan, floor=steps_floor,
+                            metric="log10 steps to reach a matched training loss", arms=arms)
+            part.detail = (f"no estimate: not every run converged within {steps} steps "
+                           f"({tally}) and the runs cannot be matched ({err})")
+            return part
         part = V.paired(name, statement, np.log10(sa), np.log10(sb), floor=steps_floor,
                         metric="log10 steps to reach a matched training loss",
                         arms=arms)
