@@ -186,9 +186,20 @@ def test_b1_parts_state_convergence_and_matching(results):
     assert "matched training loss" in gap.detail
     m = results["B1"].numbers["gap_at_matched_loss"]
     assert len(m["plain"]) == len(m["residual"]) == 3
-    for name, part in parts.items():
-        if name != "the note: skips prevent overfitting":
-            assert "converged" in part.detail  # says whether the runs converged, and if not, why
+    # both arms (fully connected and conv) register their three depth parts; each says
+    # whether its runs converged and which comparison decided it
+    depth_parts = [p for n, p in parts.items() if n != "the note: skips prevent overfitting"]
+    assert sorted(p.name.split(":")[0] for p in depth_parts) == ["conv"] * 3 + ["fc"] * 3
+    for part in depth_parts:
+        assert "converged" in part.detail
+        if part.metric.startswith("log10 steps"):
+            assert "not every run converged" in part.detail
+        else:
+            assert part.metric.startswith("training loss after convergence")
+            assert "every run of both arms converged" in part.detail
+    numbers = results["B1"].numbers
+    for kind in ("fc", "conv"):
+        assert set(numbers[f"{kind}_converged_runs"]) == set(numbers[f"{kind}_plateau_share"])
     for row in results["B1"].table:
         assert "converged runs" in row
 

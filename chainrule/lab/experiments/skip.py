@@ -316,7 +316,7 @@ class SkipDepth(Experiment):
         depths = _depths(ctx)
         tuning: list[dict[str, Any]] = []
         ref, deep = depths[1], depths[-1]
-        kinds = [("fc", False)] + ([] if ctx.quick else [("conv", True)])
+        kinds = [("fc", False)] + ([] if ctx.quick and not ctx.tiny else [("conv", True)])
         # the conv stacks cost ~4x the FC ones per step (30 Conv1d+BN layers at depth 32):
         # 300 steps with the same schedule take them to a plateau (a probe at 400 steps: the
         # last 20 % held < 1 % of each run's improvement) within the B1+B2 worker's budget
