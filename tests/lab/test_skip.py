@@ -10,11 +10,14 @@ import chainrule as cr
 from chainrule.lab import common
 from chainrule.lab.experiment import VERDICTS
 from chainrule.lab.experiments.skip import (
+    _depth_part,
     converged,
     first_reach,
     make_net,
     matched_loss_target,
     nonconvex_fraction,
+    plateau_ratio,
+    steps_to_matched_loss,
 )
 
 IDS = ("B1", "B2", "B3")
@@ -93,12 +96,88 @@ def test_b3_compares_each_pair_at_its_matched_loss(results):
         assert "matched training loss" in part.detail
 
 
-def test_convergence_criterion():
-    assert converged(1.30, 1.29)          # −0.8 % over the last 20 % of steps
-    assert converged(1.30, 1.31)          # going up is not "still improving"
-    assert not converged(1.40, 1.28)      # −9 %: still falling
-    assert not converged(2.30, 2.30 * 0.97)
-    assert not converged(float("nan"), 1.0) and not converged(1.0, float("inf"))
+def _exp_curve(tau_over_t: float, start: float = 2.3, floor: float = 0.4
+               ) -> tuple[float, float, float]:
+    """(L(0), L(0.8 T), L(T)) of L(t) = floor + (start − floor)·exp(−t/τ), T = 1."""
+    def loss(t: float) -> float:
+        return floor + (start - floor) * float(np.exp(-t / tau_over_t))
+    return loss(0.0), loss(0.8), loss(1.0)
+
+
+def test_convergence_rule_on_synthetic_curves():
+    # plateaued: τ = T/10 leaves 0.03 % of the improvement for the last 20 % of the steps
+    assert plateau_ratio(*_exp_curve(0.1)) == pytest.approx(
+        np.exp(-8) * (1 - np.exp(-2)) / (1 - np.exp(-10)))
+    assert converged(*_exp_curve(0.1))
+    # still falling: τ = T/2 puts 7.7 % of it in the last 20 %; a straight line puts 20 %
+    assert plateau_ratio(*_exp_curve(0.5)) == pytest.approx(0.0768, abs=1e-3)
+    assert not converged(*_exp_curve(0.5))
+    assert not converged(2.3, 2.3 - 0.8 * 1.5, 2.3 - 1.5)
+    # the threshold is τ ≈ T/4.2 whatever the loss level (scale-free), as the docstring says
+    for start, floor in ((2.3, 0.4), (2.3, 0.01), (50.0, 49.0)):
+        assert converged(*_exp_curve(1 / 4.5, start, floor))
+        assert not converged(*_exp_curve(1 / 4.0, start, floor))
+    # the rule is strict at its edge: 2 % of the improvement is not "less than 2 %"
+    assert not converged(2.0, 1.02, 1.0) and converged(2.0, 1.019, 1.0)
+
+
+def test_convergence_rule_is_not_hardest_on_the_best_fit():
+    # a net that fits to 0.080 and moved by 0.002 in the last 20 %: 2.5 % of its level (the
+    # old level-relative rule said "not converged"), 0.1 % of its progress (converged)
+    assert converged(2.3, 0.082, 0.080)
+    assert plateau_ratio(2.3, 0.082, 0.080) == pytest.approx(0.002 / 2.22)
+
+
+def test_convergence_rule_edge_cases():
+    assert converged(2.3, 1.29, 1.31)  # went up over the last stretch: not still improving
+    assert not converged(2.3, 2.3, 2.3)  # never improved on the start: not a plateau
+    assert not converged(2.3, 2.5, 2.4)  # ended above the start
+    for bad in ((float("nan"), 1.0, 0.9), (2.3, float("nan"), 0.9), (2.3, 1.0, float("nan")),
+                (2.3, 1.0, float("inf")), (2.3, float("-inf"), 0.9)):
+        assert not converged(*bad)
+        assert np.isnan(plateau_ratio(*bad))
+
+
+def test_steps_to_matched_loss():
+    fast = [3.0, 2.0, 1.0, 0.8, 0.7, 0.7]
+    slow = [3.0, 2.9, 2.5, 2.0, 1.5, 1.2]
+    nan = [3.0, np.nan, 2.0, 1.0, 1.0, 1.0]
+    target, sa, sb = steps_to_matched_loss([fast, nan], [slow], 1)
+    assert target == 1.2 and sa == [3, 4] and sb == [6]  # first step at or below 1.2
+    # a 2-step moving average: fast [2.5, 1.5, 0.9, ..], slow [.., 1.75, 1.35]
+    target, sa, sb = steps_to_matched_loss([fast], [slow], 2)
+    assert target == pytest.approx(1.35) and sa == [4] and sb == [6]  # windows end at 4, 6
+    with pytest.raises(ValueError, match="window"):
+        steps_to_matched_loss([fast], [slow], 0)
+
+
+def _arm(fit: list[float], conv: list[bool], curves: list[list[float]]) -> dict[str, list]:
+    return {"fit_loss": fit, "converged": conv, "curve": curves,
+            "plateau": [0.001 if c else 0.1 for c in conv]}
+
+
+def test_depth_part_uses_converged_losses_or_falls_back_to_matched_loss():
+    rng = np.random.default_rng(0)
+    n = 6
+    slow = [list(np.linspace(2.3, 1.0, 400) + rng.normal(0, 1e-3, 400)) for _ in range(n)]
+    fast = [list(np.r_[np.linspace(2.3, 1.0, 200), np.full(200, 0.9)]
+                 + rng.normal(0, 1e-3, 400)) for _ in range(n)]
+    hi, lo = list(1.0 + rng.normal(0, 0.01, n)), list(0.5 + rng.normal(0, 0.01, n))
+    both = _depth_part("p", "s", _arm(hi, [True] * n, slow), _arm(lo, [True] * n, fast), 0.02,
+                       0.1, ("a", "b"), 400)
+    assert both.metric.startswith("training loss after convergence")
+    assert both.status == "holds" and both.effect == pytest.approx(np.mean(hi) - np.mean(lo))
+    # one run of arm b not converged: its final loss is not where it would end, so the part
+    # compares steps to a common loss instead (slow needs ~2x the steps of fast), and says so
+    some = _depth_part("p", "s", _arm(hi, [True] * n, slow),
+                       _arm(lo, [True] * (n - 1) + [False], fast), 0.02, 0.1, ("a", "b"), 400)
+    assert some.metric == "log10 steps to reach a matched training loss"
+    assert "not every run converged" in some.detail and "b 5/6" in some.detail
+    assert some.status == "holds" and some.effect == pytest.approx(np.log10(2), abs=0.05)
+    # ...and the direction is not built in: the fast arm first is refuted
+    flipped = _depth_part("p", "s", _arm(lo, [False] * n, fast), _arm(hi, [True] * n, slow),
+                          0.02, 0.1, ("b", "a"), 400)
+    assert flipped.status == "refuted"
 
 
 def test_b1_parts_state_convergence_and_matching(results):
@@ -107,9 +186,20 @@ def test_b1_parts_state_convergence_and_matching(results):
     assert "matched training loss" in gap.detail
     m = results["B1"].numbers["gap_at_matched_loss"]
     assert len(m["plain"]) == len(m["residual"]) == 3
-    for name, part in parts.items():
-        if name != "the note: skips prevent overfitting":
-            assert "converged" in part.detail  # says whether the runs converged, and if not, why
+    # both arms (fully connected and conv) register their three depth parts; each says
+    # whether its runs converged and which comparison decided it
+    depth_parts = [p for n, p in parts.items() if n != "the note: skips prevent overfitting"]
+    assert sorted(p.name.split(":")[0] for p in depth_parts) == ["conv"] * 3 + ["fc"] * 3
+    for part in depth_parts:
+        assert "converged" in part.detail
+        if part.metric.startswith("log10 steps"):
+            assert "not every run converged" in part.detail
+        else:
+            assert part.metric.startswith("training loss after convergence")
+            assert "every run of both arms converged" in part.detail
+    numbers = results["B1"].numbers
+    for kind in ("fc", "conv"):
+        assert set(numbers[f"{kind}_converged_runs"]) == set(numbers[f"{kind}_plateau_share"])
     for row in results["B1"].table:
         assert "converged runs" in row
 
