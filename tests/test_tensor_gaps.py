@@ -162,3 +162,24 @@ def test_cosine_embedding_loss_module() -> None:
     check_vs(lambda a, b: cnn.CosineEmbeddingLoss(margin=0.2)(a, b, cr.tensor(y)),
            lambda a, b: torch.nn.CosineEmbeddingLoss(margin=0.2)(a, b, torch.tensor(y)),
            (4, 5), (4, 5))
+
+
+def test_flip_is_a_contiguous_copy_as_torch():
+    """torch.flip copies: ``x.flip(1).view(-1)`` works (the seq2seq tutorial's targets) and a
+    write to the result leaves x alone; the gradient is still the flipped upstream gradient."""
+    import numpy as np
+    import torch
+
+    import chainrule as cr
+
+    a = np.arange(6.0).reshape(2, 3)
+    for make in (cr.from_numpy, torch.from_numpy):
+        x = make(a.copy()).requires_grad_(True)
+        y = x.flip(1)
+        assert y.is_contiguous()
+        np.testing.assert_array_equal(y.view(-1).detach().numpy(), a[:, ::-1].reshape(-1))
+        (y * make(np.array([1.0, 2.0, 3.0]))).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), [[3.0, 2.0, 1.0]] * 2)
+        z = x.detach().flip(0)
+        z[0, 0] = 100.0
+        assert x[1, 0].item() == 3.0

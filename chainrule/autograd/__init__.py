@@ -109,13 +109,14 @@ def backward(
 
 
 from chainrule.autograd import functional  # noqa: E402
+from chainrule.autograd import profiler  # noqa: E402  (torch.autograd.profiler.profile)
 from chainrule.autograd.anomaly import detect_anomaly, set_detect_anomaly  # noqa: E402
 from chainrule.autograd.gradcheck import gradcheck, gradgradcheck  # noqa: E402
 from chainrule.autograd.variable import Variable  # noqa: E402
 
 __all__ = [
     "Function", "backward", "backward_creates_graph", "detect_anomaly", "enable_grad",
-    "functional", "grad",
+    "functional", "grad", "profiler",
     "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad", "set_detect_anomaly",
     "set_grad_enabled", "Variable",
 ]
