@@ -167,6 +167,17 @@ def _is_cpu(self: Tensor) -> bool:
     return True
 
 
+def _to_dense(self: Tensor, dtype: Any = None, *, masked_grad: Any = None) -> Tensor:
+    """A dense tensor's ``to_dense()`` is itself (a dtype converts), as PyTorch's."""
+    return self if dtype is None else self.to(dtype)
+
+
+def _to_sparse(self: Tensor, sparse_dim: Any = None) -> Tensor:
+    from chainrule.sparse import to_sparse
+
+    return to_sparse(self, sparse_dim)
+
+
 def _no(self: Tensor) -> bool:
     """A layout/backing chainrule never has (sparse, quantized, meta, MKL-DNN, MPS, XLA)."""
     return False
@@ -274,6 +285,7 @@ TENSOR_METHODS: dict[str, Any] = {
     "is_meta": property(_no), "is_mkldnn": property(_no), "is_mps": property(_no),
     "is_xla": property(_no), "is_xpu": property(_no), "is_nested": property(_no),
     "get_device": _get_device, "is_inference": _false,
+    "to_dense": _to_dense, "to_sparse": _to_sparse, "to_sparse_coo": _to_sparse,
     "is_pinned": _false, "is_conj": _false, "is_neg": _false, "is_shared": _false,
     "pin_memory": _itself, "share_memory_": _itself, "resolve_conj": _itself,
     "resolve_neg": _itself, "storage_offset": _storage_offset,

@@ -46,7 +46,8 @@ def check_storable(dtype: Any) -> None:
 
 
 class layout:  # noqa: N801 - PyTorch's name
-    """``torch.layout``: chainrule tensors are all dense (``torch.strided``)."""
+    """``torch.layout``: dense tensors are ``torch.strided``; ``chainrule.sparse`` tensors
+    report ``torch.sparse_coo``."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -56,6 +57,7 @@ class layout:  # noqa: N801 - PyTorch's name
 
 
 strided = layout("strided")
+sparse_coo = layout("sparse_coo")
 
 
 # ---- float32 matmul precision -----------------------------------------------------------------
@@ -1277,7 +1279,7 @@ _ALIASES = {
 
 _CONSTANTS = {"inf": inf, "nan": nan, "pi": pi, "e": e, "newaxis": newaxis, "uint16": uint16,
               "uint32": uint32, "uint64": uint64, "bfloat16": bfloat16, "layout": layout,
-              "strided": strided}
+              "strided": strided, "sparse_coo": sparse_coo}
 
 TORCH_FUNCTIONS: dict[str, Any] = {
     name: obj for name, obj in list(globals().items())

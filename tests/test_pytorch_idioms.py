@@ -54,6 +54,7 @@ TOLERANCE: dict[str, float] = {
     "forward_forward_mlp.py": 0.06,         # held-out accuracy of forward-forward layers, ~0.9
     "gan_spectral_norm_swa.py": 0.1,          # mean of samples from the averaged G, target 2.0
     "gan_two_optimizers.py": 0.15,          # mean of generated samples, target 3.0
+    "gcn_sparse_adjacency.py": 0.05,        # held-out node accuracy (90 nodes), 0.99-1.0
     "grad_clipping.py": 0.02,               # final MSE, ~0.005 (from ~0.5)
     "gradient_accumulation.py": 1e-5,       # accumulated minus full-batch parameters: ~1e-7
     "gradient_penalty.py": 0.15,            # distance-to-circle error, 0.02-0.17 over seeds
