@@ -10,12 +10,27 @@ Dtypes are NumPy dtype objects; chainrule re-exports them under PyTorch's names
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
 
 xp = np
 ndarray = np.ndarray
+
+
+def _quiet_floating_point_warnings() -> None:
+    """PyTorch computes ``log(0) = -inf``, ``0/0 = nan`` and ``exp(1000) = inf`` silently;
+    NumPy warns (``RuntimeWarning: divide by zero encountered in log``). Those warnings are
+    ignored where chainrule's own code called NumPy: a warning filter matches the module the
+    warning is attributed to, so NumPy's warnings in a user's own code are left as they are and
+    no op pays for an ``np.errstate`` per call."""
+    warnings.filterwarnings(
+        "ignore", message=r"(divide by zero|invalid value|overflow|underflow) encountered",
+        category=RuntimeWarning, module=r"chainrule(\.|$)")
+
+
+_quiet_floating_point_warnings()
 
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)

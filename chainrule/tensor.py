@@ -728,9 +728,10 @@ class Tensor(_ShapeMethods):
     def div(self, o: Any, rounding_mode: str | None = None) -> Tensor:
         if rounding_mode is None:
             return self / o
-        q = (self / o)._array
-        q = xp.floor(q) if rounding_mode == "floor" else xp.trunc(q)
-        return _wrap(q.astype(xp.result_type(self._array, _data(o))) if q.dtype.kind == "f" else q)
+        if rounding_mode not in ("floor", "trunc"):
+            raise RuntimeError("div expected rounding_mode to be one of None, 'trunc', or "
+                               f"'floor' but found '{rounding_mode}'")
+        return apply(E.RoundedDiv, self, _const(o), rounding_mode=rounding_mode)
 
     def true_divide(self, o: Any) -> Tensor:
         return self / o
@@ -742,7 +743,7 @@ class Tensor(_ShapeMethods):
         return self % o
 
     def fmod(self, o: Any) -> Tensor:
-        return _wrap(xp.fmod(self._array, _data(o)))
+        return _binary(E.Fmod, self, o)
 
     def matmul(self, o: Any) -> Tensor:
         return self @ o
@@ -1133,6 +1134,10 @@ class Tensor(_ShapeMethods):
         return _wrap(xp.asarray(xp.count_nonzero(self._array, axis=dim), dtype=xp.int64))
 
     def nonzero(self, as_tuple: bool = False) -> Any:
+        if self._array.ndim == 0:  # as PyTorch: (n, 0) indices, or a 1-d tensor as_tuple
+            n = int(bool(self._array))
+            return (_wrap(xp.zeros(n, xp.int64)),) if as_tuple else _wrap(xp.zeros((n, 0),
+                                                                                   xp.int64))
         nz = xp.nonzero(self._array)
         if as_tuple:
             return tuple(_wrap(a.astype(xp.int64)) for a in nz)
