@@ -1288,10 +1288,24 @@ TORCH_FUNCTIONS: dict[str, Any] = {
 }
 
 
+def isin(elements: Any, test_elements: Any, *, assume_unique: builtins.bool = False,
+         invert: builtins.bool = False) -> Tensor:
+    """``elements ∈ test_elements`` elementwise (a bool tensor of ``elements``' shape); either
+    may be a Python number, as ``torch.isin``."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin(): expected at least one of elements and test_elements to be a "
+                        "Tensor")
+    a = elements._array if isinstance(elements, Tensor) else xp.asarray(elements)
+    b = test_elements._array if isinstance(test_elements, Tensor) else xp.asarray(test_elements)
+    return _wrap(xp.isin(a, b, assume_unique=assume_unique, invert=invert))
+
+
 def install(namespace: dict[str, Any]) -> None:
     """Add this module's names to the ``chainrule`` namespace (names it already defines are
     kept), the aliases of functions it has, and the channels-last memory formats."""
-    for name, obj in {**TORCH_FUNCTIONS, **_CONSTANTS}.items():
+    from chainrule._foreach import FUNCTIONS as foreach
+
+    for name, obj in {**TORCH_FUNCTIONS, **_CONSTANTS, **foreach, "isin": isin}.items():
         namespace.setdefault(name, obj)
     for alias, target in _ALIASES.items():
         namespace.setdefault(alias, namespace[target])

@@ -1093,11 +1093,13 @@ class Tensor(_ShapeMethods):
             return _wrap(xp.asarray(xp.argmin(self._array), dtype=xp.int64))
         return _wrap(xp.argmin(self._array, axis=dim, keepdims=keepdim).astype(xp.int64))
 
-    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False
+                ) -> Tensor:
+        # always stable (ties keep their order), which is what ``stable=True`` asks for
         idx = xp.argsort(-self._array if descending else self._array, axis=dim, kind="stable")
         return _wrap(idx.astype(xp.int64))
 
-    def sort(self, dim: int = -1, descending: bool = False) -> Any:
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
         from chainrule.types import MinMax
 
         idx = self.argsort(dim, descending)._array

@@ -207,16 +207,24 @@ def test_div_rounding_modes_int_and_float_with_zero_gradient():
 
 
 def test_floating_point_warnings_are_silent_as_torch():
-    """log(0), 0/0, sqrt(-1), exp(1000) give -inf/nan/inf without NumPy's RuntimeWarning (torch
-    is silent), even under -W error; NumPy's own warnings in user code are unchanged."""
+    """log(0), 0/0, sqrt(-1), exp(1000) and the backward of log at 0 give -inf/nan/inf without
+    NumPy's RuntimeWarning (torch is silent): under -W error, under a filter set after the
+    import, and while recording warnings; np.seterr(all="warn") restores NumPy's warnings for
+    the user's own code."""
     import subprocess
     import sys
     from pathlib import Path
 
-    code = ("import numpy as np, chainrule as t\n"
-            "x = t.tensor([0.0, 1.0])\n"
-            "out = [t.log(x), x / x, t.sqrt(-x - 1), t.exp(x * 1000), x.log().exp()]\n"
-            "assert out[0][0].item() == float('-inf')\n"
+    code = ("import warnings, numpy as np, chainrule as t\n"
+            "warnings.simplefilter('error')\n"
+            "x = t.tensor([0.0, 1.0], requires_grad=True)\n"
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            "    warnings.simplefilter('always')\n"
+            "    out = [t.log(x), x / x, t.sqrt(-x - 1), t.exp(x * 1000), x.log().exp()]\n"
+            "    t.log(x).sum().backward()\n"
+            "assert not seen, [str(w.message) for w in seen]\n"
+            "assert out[0][0].item() == float('-inf') and x.grad[0].item() == float('inf')\n"
+            "np.seterr(all='warn')\n"
             "try:\n    np.log(np.zeros(1))\nexcept RuntimeWarning:\n    print('user warns')\n")
     root = Path(__file__).resolve().parents[1]
     res = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
