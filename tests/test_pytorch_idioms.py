@@ -44,6 +44,7 @@ TOLERANCE: dict[str, float] = {
     "cnn_classifier.py": 0.05,              # held-out accuracy (400 points), 0.975-1.0
     "contrastive_embeddings.py": 0.12,      # retrieval recall@1, 0.89-0.99 over seeds
     "conv1d_sampler.py": 0.05,              # balanced held-out accuracy, 1.0 over seeds
+    "conv_autoencoder_transpose.py": 0.0012,  # test MSE, 0.0008-0.0017 over seeds (blank: 0.05)
     "custom_autograd_function.py": 1.0,     # SSE of a fitted cubic, ~9
     "custom_dataset_loader.py": 0.03,       # held-out accuracy (200 points), ~1.0
     "custom_optimizer_subclass.py": 0.08,   # mean final MSE of two optimizers, ~0.17
@@ -68,6 +69,7 @@ TOLERANCE: dict[str, float] = {
     "manual_backprop_mlp.py": 1e-5,         # hand-written minus autograd gradients: ~1e-8
     "manual_seed_generators.py": 0.0,       # number of reproducibility checks that hold
     "manual_sgd_pdata.py": 0.003,           # converged MSE = noise variance ~0.01
+    "mixture_density_network.py": 0.35,     # test NLL of the mixture, -0.73 to -1.13 over seeds
     "mlp_char_embeddings.py": 0.1,          # dev loss, ~1.2
     "multihead_attention_set.py": 0.05,     # held-out accuracy (1000 sets), ~0.99
     "packed_sequence_classifier.py": 0.03,  # held-out accuracy, 1.0 over seeds
@@ -77,6 +79,7 @@ TOLERANCE: dict[str, float] = {
     "realnvp_two_moons.py": 0.1,            # test NLL of the flow, 0.64-0.67
     "reinforce_policy_gradient.py": 1.5,    # mean episode length at the end, optimum 6
     "resnet_cifar_blocks.py": 0.05,         # held-out accuracy (200 images), 1.0
+    "save_entire_model.py": 0.0,            # 1.0 when the pickled model computes the same
     "seeding_linalg_ridge.py": 1e-9,          # closed-form ridge test MSE on the same data
     "seq2seq_bahdanau_gru.py": 0.08,        # reversal token accuracy, 0.90-0.94 over seeds
     "sine_lstmcell_lbfgs.py": 0.001,        # future-prediction MSE, 0.0003-0.0006 over seeds
@@ -100,6 +103,8 @@ TOLERANCE: dict[str, float] = {
 # "Programs that do not run unchanged", lists the same).
 XFAIL: dict[str, tuple[str, str]] = {
     # program: (the missing API, a fragment of the error it raises today)
+    "save_entire_model.py": ("torch.save of a whole module (chainrule never pickles, by design)",
+                             "chainrule never pickles"),
 }
 
 
