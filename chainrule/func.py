@@ -44,8 +44,8 @@ from chainrule.creation import from_numpy, zeros_like
 from chainrule.tensor import Tensor, stack
 
 __all__ = [
-    "functional_call", "grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian",
-    "vmap",
+    "functional_call", "stack_module_state", "grad", "grad_and_value", "vjp", "jvp", "jacrev",
+    "jacfwd", "hessian", "vmap",
 ]
 
 # ---- pytrees ---------------------------------------------------------------------------------
@@ -205,6 +205,25 @@ def functional_call(module: Any, parameter_and_buffer_dicts: Any, args: Any = No
         args = (args,)
     with _swapped(module, merged, tie_weights):
         return module(*args, **(kwargs or {}))
+
+
+def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """``(params, buffers)`` of several models of one architecture, each entry the models'
+    tensors stacked along a new first dim (for ``vmap(functional_call ...)`` over an
+    ensemble, as ``torch.func.stack_module_state``). The stacked parameters are new leaves
+    that require grad; the buffers are plain stacks."""
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if len({m.training for m in models}) > 1:
+        raise RuntimeError("stack_module_state: Expected all models to have the same training/"
+                           "eval mode.")
+    first = models[0]
+    params = {name: stack([dict(m.named_parameters())[name].detach() for m in models])
+              .requires_grad_(True) for name, _ in first.named_parameters()}
+    buffers = {name: stack([dict(m.named_buffers())[name] for m in models])
+               for name, _ in first.named_buffers()}
+    return params, buffers
 
 
 # ---- reverse-mode transforms ----------------------------------------------------------------
