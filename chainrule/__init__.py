@@ -131,7 +131,7 @@ _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
     "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
     "onnx", "distributions", "compile", "backends", "linalg", "amp", "jit", "testing", "cpu",
-    "special", "fft", "hub", "profiler", "sparse",
+    "special", "fft", "hub", "profiler", "sparse", "compiler", "_dynamo", "version",
 }
 # PyTorch's legacy typed constructors (chainrule._legacy) and torch.autocast (chainrule.amp).
 _FROM = {

@@ -1300,12 +1300,28 @@ def isin(elements: Any, test_elements: Any, *, assume_unique: builtins.bool = Fa
     return _wrap(xp.isin(a, b, assume_unique=assume_unique, invert=invert))
 
 
+def gcd(input: Tensor, other: Any) -> Tensor:
+    """Greatest common divisor of integers, elementwise (``gcd(0, 0) = 0``)."""
+    return _wrap(xp.gcd(input._array, other._array if isinstance(other, Tensor) else other))
+
+
+def lcm(input: Tensor, other: Any) -> Tensor:
+    """Least common multiple of integers, elementwise."""
+    return _wrap(xp.lcm(input._array, other._array if isinstance(other, Tensor) else other))
+
+
+def rsub(input: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``other − alpha·input`` (PyTorch's reversed subtraction)."""
+    return other - (input * alpha if alpha != 1 else input)
+
+
 def install(namespace: dict[str, Any]) -> None:
     """Add this module's names to the ``chainrule`` namespace (names it already defines are
     kept), the aliases of functions it has, and the channels-last memory formats."""
     from chainrule._foreach import FUNCTIONS as foreach
 
-    for name, obj in {**TORCH_FUNCTIONS, **_CONSTANTS, **foreach, "isin": isin}.items():
+    for name, obj in {**TORCH_FUNCTIONS, **_CONSTANTS, **foreach, "isin": isin, "gcd": gcd,
+                      "lcm": lcm, "rsub": rsub}.items():
         namespace.setdefault(name, obj)
     for alias, target in _ALIASES.items():
         namespace.setdefault(alias, namespace[target])
