@@ -108,8 +108,7 @@ def backward(
                  inputs=_as_list(inputs) if inputs is not None else None)
 
 
-from chainrule.autograd import functional  # noqa: E402
-from chainrule.autograd import profiler  # noqa: E402  (torch.autograd.profiler.profile)
+from chainrule.autograd import functional, profiler  # noqa: E402  (profiler: the old spelling)
 from chainrule.autograd.anomaly import detect_anomaly, set_detect_anomaly  # noqa: E402
 from chainrule.autograd.gradcheck import gradcheck, gradgradcheck  # noqa: E402
 from chainrule.autograd.variable import Variable  # noqa: E402
