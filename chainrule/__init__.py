@@ -131,7 +131,7 @@ _LAZY = {
     "nn", "optim", "utils", "datasets", "vision", "train", "diagnostics", "lab", "constrained",
     "distributed", "cuda", "analysis", "serialization", "cli", "zoo", "func", "accelerator",
     "onnx", "distributions", "compile", "backends", "linalg", "amp", "jit", "testing", "cpu",
-    "special", "fft", "hub",
+    "special", "fft", "hub", "profiler", "sparse", "compiler", "_dynamo", "version",
 }
 # PyTorch's legacy typed constructors (chainrule._legacy) and torch.autocast (chainrule.amp).
 _FROM = {
@@ -139,6 +139,7 @@ _FROM = {
                      "ShortTensor", "IntTensor", "LongTensor", "BoolTensor"), "_legacy"),
     "autocast": "amp", "is_autocast_enabled": "amp", "get_autocast_dtype": "amp",
     "set_printoptions": "_printing", "get_printoptions": "_printing",
+    "sparse_coo_tensor": "sparse", "spmm": "sparse",
 }
 
 

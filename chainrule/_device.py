@@ -41,6 +41,14 @@ class device:
     def __str__(self) -> str:
         return self.type
 
+    def __enter__(self) -> device:
+        """``with torch.device("cpu"):`` makes it the default device of new tensors; the CPU is
+        the only one (and always the default), so there is nothing to switch."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
 
 _CPU = device("cpu")
 _Device = device  # (the methods' ``device=`` keyword shadows the class)

@@ -167,6 +167,17 @@ def _is_cpu(self: Tensor) -> bool:
     return True
 
 
+def _to_dense(self: Tensor, dtype: Any = None, *, masked_grad: Any = None) -> Tensor:
+    """A dense tensor's ``to_dense()`` is itself (a dtype converts), as PyTorch's."""
+    return self if dtype is None else self.to(dtype)
+
+
+def _to_sparse(self: Tensor, sparse_dim: Any = None) -> Tensor:
+    from chainrule.sparse import to_sparse
+
+    return to_sparse(self, sparse_dim)
+
+
 def _no(self: Tensor) -> bool:
     """A layout/backing chainrule never has (sparse, quantized, meta, MKL-DNN, MPS, XLA)."""
     return False
@@ -245,7 +256,56 @@ _INPLACE: dict[str, Callable[..., Tensor]] = {
     "ldexp_": X.ldexp, "sgn_": X.sgn, "nextafter_": X.nextafter, "mvlgamma_": X.mvlgamma,
 }
 
+def _geometric_(self: Tensor, p: float, *, generator: Any = None) -> Tensor:
+    """Fill with Geometric(p) draws: the number of Bernoulli(p) trials up to the first success
+    (1, 2, ...), as PyTorch's."""
+    from chainrule import random as _random
+
+    return self._fill_random(_random.rng(generator).geometric(p, self.shape))
+
+
+def _cauchy_(self: Tensor, median: float = 0.0, sigma: float = 1.0, *,
+             generator: Any = None) -> Tensor:
+    """Fill with Cauchy draws: median + σ·tan(π(U − ½))."""
+    from chainrule import random as _random
+
+    u = _random.rng(generator).random(self.shape)
+    return self._fill_random(median + sigma * xp.tan(xp.pi * (u - 0.5)))
+
+
+def _log_normal_(self: Tensor, mean: float = 1.0, std: float = 2.0, *,
+                 generator: Any = None) -> Tensor:
+    """Fill with exp(N(mean, std²)) draws (``mean`` and ``std`` of the underlying normal)."""
+    from chainrule import random as _random
+
+    return self._fill_random(_random.rng(generator).lognormal(mean, std, self.shape))
+
+
+def _apply_(self: Tensor, callable: Callable[[Any], Any]) -> Tensor:
+    """Replace each element x by ``callable(x)`` (a Python number in, a number out), in place;
+    slow, as PyTorch's, and not differentiable (refused on a tensor that requires grad)."""
+    if self.requires_grad:
+        raise TypeError("apply_ is only implemented on CPU tensors that do not require grad")
+    flat = self._array.reshape(-1)
+    values = [callable(v) for v in flat.tolist()]
+    with _engine.no_grad():
+        return self.copy_(_wrap(xp.asarray(values, dtype=self._array.dtype).reshape(self.shape)))
+
+
+def _map_(self: Tensor, tensor: Tensor, callable: Callable[[Any, Any], Any]) -> Tensor:
+    """``self[i] = callable(self[i], tensor[i])`` over ``tensor`` broadcast to self, in place."""
+    if self.requires_grad:
+        raise TypeError("map_ is only implemented on CPU tensors that do not require grad")
+    other = xp.broadcast_to(tensor._array, self.shape).reshape(-1).tolist()
+    values = [callable(a, b) for a, b in zip(self._array.reshape(-1).tolist(), other)]
+    with _engine.no_grad():
+        return self.copy_(_wrap(xp.asarray(values, dtype=self._array.dtype).reshape(self.shape)))
+
+
 TENSOR_METHODS: dict[str, Any] = {
+    "geometric_": _geometric_, "cauchy_": _cauchy_, "log_normal_": _log_normal_,
+    "apply_": _apply_, "map_": _map_, "gcd": lambda s, o: X.gcd(s, o),
+    "lcm": lambda s, o: X.lcm(s, o),
     # inverse trigonometric / hyperbolic
     "asin": X.asin, "acos": X.acos, "atan": X.atan, "sinh": X.sinh, "cosh": X.cosh,
     "asinh": X.asinh, "acosh": X.acosh, "atanh": X.atanh, "arcsin": X.asin, "arccos": X.acos,
@@ -274,6 +334,7 @@ TENSOR_METHODS: dict[str, Any] = {
     "is_meta": property(_no), "is_mkldnn": property(_no), "is_mps": property(_no),
     "is_xla": property(_no), "is_xpu": property(_no), "is_nested": property(_no),
     "get_device": _get_device, "is_inference": _false,
+    "to_dense": _to_dense, "to_sparse": _to_sparse, "to_sparse_coo": _to_sparse,
     "is_pinned": _false, "is_conj": _false, "is_neg": _false, "is_shared": _false,
     "pin_memory": _itself, "share_memory_": _itself, "resolve_conj": _itself,
     "resolve_neg": _itself, "storage_offset": _storage_offset,

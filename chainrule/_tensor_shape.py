@@ -171,7 +171,19 @@ class _ShapeMethods:
     def repeat(self, *reps: Any) -> Tensor:
         return apply(S.Repeat, self, reps=_t._size_args(reps))
 
-    def repeat_interleave(self, repeats: int, dim: int | None = None) -> Tensor:
+    def repeat_interleave(self, repeats: Any = None, dim: int | None = None, *,
+                          output_size: int | None = None) -> Tensor:
+        """Each element (or slice along ``dim``) repeated ``repeats`` times (a number, or one
+        count per element). ``torch.repeat_interleave(counts)`` alone gives the indices
+        0, 1, ... each repeated its count: ``[2, 0, 3] -> [0, 0, 2, 2, 2]``."""
+        if repeats is None:
+            counts = self._array
+            if counts.ndim != 1 or counts.dtype.kind not in "iu":
+                raise RuntimeError("repeat_interleave: repeats must be a 1-D integer tensor, got "
+                                   f"{counts.ndim}-D {self.dtype}")
+            return _t._wrap(xp.repeat(xp.arange(counts.shape[0]), counts))
+        if isinstance(repeats, _t.Tensor):
+            repeats = repeats._array
         if dim is None:
             return self.reshape(-1).repeat_interleave(repeats, 0)
         idx = xp.repeat(xp.arange(self.shape[dim]), repeats)

@@ -46,7 +46,8 @@ def check_storable(dtype: Any) -> None:
 
 
 class layout:  # noqa: N801 - PyTorch's name
-    """``torch.layout``: chainrule tensors are all dense (``torch.strided``)."""
+    """``torch.layout``: dense tensors are ``torch.strided``; ``chainrule.sparse`` tensors
+    report ``torch.sparse_coo``."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -56,6 +57,7 @@ class layout:  # noqa: N801 - PyTorch's name
 
 
 strided = layout("strided")
+sparse_coo = layout("sparse_coo")
 
 
 # ---- float32 matmul precision -----------------------------------------------------------------
@@ -1277,7 +1279,7 @@ _ALIASES = {
 
 _CONSTANTS = {"inf": inf, "nan": nan, "pi": pi, "e": e, "newaxis": newaxis, "uint16": uint16,
               "uint32": uint32, "uint64": uint64, "bfloat16": bfloat16, "layout": layout,
-              "strided": strided}
+              "strided": strided, "sparse_coo": sparse_coo}
 
 TORCH_FUNCTIONS: dict[str, Any] = {
     name: obj for name, obj in list(globals().items())
@@ -1286,10 +1288,40 @@ TORCH_FUNCTIONS: dict[str, Any] = {
 }
 
 
+def isin(elements: Any, test_elements: Any, *, assume_unique: builtins.bool = False,
+         invert: builtins.bool = False) -> Tensor:
+    """``elements ∈ test_elements`` elementwise (a bool tensor of ``elements``' shape); either
+    may be a Python number, as ``torch.isin``."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin(): expected at least one of elements and test_elements to be a "
+                        "Tensor")
+    a = elements._array if isinstance(elements, Tensor) else xp.asarray(elements)
+    b = test_elements._array if isinstance(test_elements, Tensor) else xp.asarray(test_elements)
+    return _wrap(xp.isin(a, b, assume_unique=assume_unique, invert=invert))
+
+
+def gcd(input: Tensor, other: Any) -> Tensor:
+    """Greatest common divisor of integers, elementwise (``gcd(0, 0) = 0``)."""
+    return _wrap(xp.gcd(input._array, other._array if isinstance(other, Tensor) else other))
+
+
+def lcm(input: Tensor, other: Any) -> Tensor:
+    """Least common multiple of integers, elementwise."""
+    return _wrap(xp.lcm(input._array, other._array if isinstance(other, Tensor) else other))
+
+
+def rsub(input: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``other − alpha·input`` (PyTorch's reversed subtraction)."""
+    return other - (input * alpha if alpha != 1 else input)
+
+
 def install(namespace: dict[str, Any]) -> None:
     """Add this module's names to the ``chainrule`` namespace (names it already defines are
     kept), the aliases of functions it has, and the channels-last memory formats."""
-    for name, obj in {**TORCH_FUNCTIONS, **_CONSTANTS}.items():
+    from chainrule._foreach import FUNCTIONS as foreach
+
+    for name, obj in {**TORCH_FUNCTIONS, **_CONSTANTS, **foreach, "isin": isin, "gcd": gcd,
+                      "lcm": lcm, "rsub": rsub}.items():
         namespace.setdefault(name, obj)
     for alias, target in _ALIASES.items():
         namespace.setdefault(alias, namespace[target])

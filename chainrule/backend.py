@@ -10,12 +10,35 @@ Dtypes are NumPy dtype objects; chainrule re-exports them under PyTorch's names
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
 
 xp = np
 ndarray = np.ndarray
+
+
+def _quiet_floating_point_warnings() -> None:
+    """PyTorch computes ``log(0) = -inf``, ``0/0 = nan`` and ``exp(1000) = inf`` silently;
+    NumPy warns (``RuntimeWarning: divide by zero encountered in log``), in forward and
+    backward passes alike.
+
+    NOTE: importing chainrule therefore sets NumPy's floating-point error handling to
+    ``'ignore'`` (``np.seterr``; the state of the importing thread), so that no user warning
+    filter (``simplefilter("error")``, ``catch_warnings(record=True)``) turns chainrule's
+    inf/nan into warnings or errors, and no op pays for an ``np.errstate`` per call. NumPy code
+    of the user's own in that thread is silent too; ``np.seterr(all="warn")`` after the import
+    restores NumPy's default there. Threads that start with NumPy's default state (DataLoader
+    workers) are covered by a warning filter that matches chainrule's modules only.
+    """
+    np.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")
+    warnings.filterwarnings(
+        "ignore", message=r"(divide by zero|invalid value|overflow|underflow) encountered",
+        category=RuntimeWarning, module=r"chainrule(\.|$)")
+
+
+_quiet_floating_point_warnings()
 
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)

@@ -2,7 +2,7 @@
 
 * :func:`functional_call` runs a module with some parameters/buffers replaced, leaving the
   module unchanged afterwards;
-* :func:`grad`, :func:`grad_and_value`, :func:`vjp`, :func:`jacrev`, :func:`jacfwd`,
+* :func:`grad`, :func:`grad_and_value`, :func:`vjp`, :func:`jvp`, :func:`jacrev`, :func:`jacfwd`,
   :func:`hessian` differentiate functions of tensors (and of pytrees of tensors: dicts,
   lists, tuples);
 * :func:`vmap` maps a function over a batch dimension.
@@ -44,7 +44,8 @@ from chainrule.creation import from_numpy, zeros_like
 from chainrule.tensor import Tensor, stack
 
 __all__ = [
-    "functional_call", "grad", "grad_and_value", "vjp", "jacrev", "jacfwd", "hessian", "vmap",
+    "functional_call", "stack_module_state", "grad", "grad_and_value", "vjp", "jvp", "jacrev",
+    "jacfwd", "hessian", "vmap",
 ]
 
 # ---- pytrees ---------------------------------------------------------------------------------
@@ -206,6 +207,25 @@ def functional_call(module: Any, parameter_and_buffer_dicts: Any, args: Any = No
         return module(*args, **(kwargs or {}))
 
 
+def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """``(params, buffers)`` of several models of one architecture, each entry the models'
+    tensors stacked along a new first dim (for ``vmap(functional_call ...)`` over an
+    ensemble, as ``torch.func.stack_module_state``). The stacked parameters are new leaves
+    that require grad; the buffers are plain stacks."""
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if len({m.training for m in models}) > 1:
+        raise RuntimeError("stack_module_state: Expected all models to have the same training/"
+                           "eval mode.")
+    first = models[0]
+    params = {name: stack([dict(m.named_parameters())[name].detach() for m in models])
+              .requires_grad_(True) for name, _ in first.named_parameters()}
+    buffers = {name: stack([dict(m.named_buffers())[name] for m in models])
+               for name, _ in first.named_buffers()}
+    return params, buffers
+
+
 # ---- reverse-mode transforms ----------------------------------------------------------------
 
 _level = threading.local()
@@ -359,21 +379,29 @@ def grad(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fal
     return wrapper
 
 
+def _call_on_primals(func: Callable, primals: tuple, has_aux: bool, api: str,
+                     also_keep_for: Sequence[Any] = ()) -> tuple:
+    """``(keep, trees, flat, out, aux)``: ``func`` run on tracked copies of all ``primals``
+    (called inside ``_inside()``); its outputs must be tensors. ``keep`` says whether the
+    gradients must stay differentiable (``also_keep_for``: more tensors that may ask so)."""
+    originals = [x for p in primals for x in _flatten(p)[0]] + list(also_keep_for)
+    keep = _keep_graph(originals)
+    new_args, trees, flat = _prepare(primals, tuple(range(len(primals))))
+    out, aux = _split_aux(func(*new_args), has_aux, api)
+    for o in _flatten(out)[0]:
+        if not isinstance(o, Tensor):
+            raise RuntimeError(f"{api}: expected f to return tensors, got {type(o).__name__}")
+    return keep, trees, flat, out, aux
+
+
 def vjp(func: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     """``(func(*primals), vjp_fn)``; ``vjp_fn(v)`` returns ``vᵀ ∂func/∂primals`` as a tuple with
     one entry per primal (``v`` has the structure of the output). With ``has_aux=True``:
     ``(output, vjp_fn, aux)``."""
-    originals = [x for p in primals for x in _flatten(p)[0]]
     with _inside():
-        keep = _keep_graph(originals)
-        new_args, trees, flat = _prepare(primals, tuple(range(len(primals))))
-        out = func(*new_args)
-        out, aux = _split_aux(out, has_aux, "vjp(f, *primals)")
+        keep, trees, flat, out, aux = _call_on_primals(func, primals, has_aux,
+                                                       "vjp(f, *primals)")
     out_leaves, out_spec = _flatten(out)
-    for o in out_leaves:
-        if not isinstance(o, Tensor):
-            raise RuntimeError(f"vjp(f, *primals): expected f to return tensors, got "
-                               f"{type(o).__name__}")
 
     def vjp_fn(cotangents: Any) -> tuple:
         cot_leaves, cot_spec = _flatten(cotangents)
@@ -393,6 +421,40 @@ def vjp(func: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     if has_aux:
         return value, vjp_fn, _detach_tree(aux, keep)
     return value, vjp_fn
+
+
+def jvp(func: Callable, primals: Any, tangents: Any, *, strict: bool = False,
+        has_aux: bool = False) -> tuple:
+    """``(func(*primals), J·tangents)``: the Jacobian-vector product, as ``torch.func.jvp``.
+
+    Computed in reverse mode by the double-vjp trick: for a dummy cotangent ``u`` the
+    vector-Jacobian product ``g(u) = uᵀJ`` is linear in ``u``, so ``∂(g(u)·t)/∂u = J t``. The
+    output of the second product has the structure of ``func``'s output. With
+    ``has_aux=True``: ``(output, jvp_out, aux)``.
+    """
+    del strict  # PyTorch's flag only chooses between erroring and zero-filling; zeros are exact
+    for name, value in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(value, tuple):
+            raise RuntimeError(f"jvp(f, primals, tangents): Expected {name} to be a tuple. "
+                               f"E.g. it should be valid to call f(*{name}).")
+    if len(primals) != len(tangents):
+        raise RuntimeError(f"jvp(f, primals, tangents): Expected primals and tangents to have "
+                           f"the same length, got {len(primals)} and {len(tangents)}")
+    t_leaves, t_spec = _flatten(tangents)
+    p_leaves, p_spec = _flatten(primals)
+    if t_spec != p_spec or any(tuple(p.shape) != tuple(t.shape)
+                               for p, t in zip(p_leaves, t_leaves)):
+        raise RuntimeError("jvp(f, primals, tangents): Expected primals and tangents to have "
+                           "the same structure and each tangent the shape of its primal")
+    with _inside():
+        keep, _, flat, out, aux = _call_on_primals(func, primals, has_aux,
+                                                   "jvp(f, primals, tangents)", t_leaves)
+        out_leaves, out_spec = _flatten(out)
+        dummies = [zeros_like(o).detach().requires_grad_(True) for o in out_leaves]
+        vjps = _grads(out_leaves, flat, dummies, create_graph=True)
+        jvps = _grads(vjps, dummies, t_leaves, keep)
+    result = (_detach_tree(out, keep), _unflatten(out_spec, iter(jvps)))
+    return (*result, _detach_tree(aux, keep)) if has_aux else result
 
 
 def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False,

@@ -733,9 +733,10 @@ class Tensor(_ShapeMethods):
     def div(self, o: Any, rounding_mode: str | None = None) -> Tensor:
         if rounding_mode is None:
             return self / o
-        q = (self / o)._array
-        q = xp.floor(q) if rounding_mode == "floor" else xp.trunc(q)
-        return _wrap(q.astype(xp.result_type(self._array, _data(o))) if q.dtype.kind == "f" else q)
+        if rounding_mode not in ("floor", "trunc"):
+            raise RuntimeError("div expected rounding_mode to be one of None, 'trunc', or "
+                               f"'floor' but found '{rounding_mode}'")
+        return apply(E.RoundedDiv, self, _const(o), rounding_mode=rounding_mode)
 
     def true_divide(self, o: Any) -> Tensor:
         return self / o
@@ -747,7 +748,7 @@ class Tensor(_ShapeMethods):
         return self % o
 
     def fmod(self, o: Any) -> Tensor:
-        return _wrap(xp.fmod(self._array, _data(o)))
+        return _binary(E.Fmod, self, o)
 
     def matmul(self, o: Any) -> Tensor:
         return self @ o
@@ -1097,11 +1098,13 @@ class Tensor(_ShapeMethods):
             return _wrap(xp.asarray(xp.argmin(self._array), dtype=xp.int64))
         return _wrap(xp.argmin(self._array, axis=dim, keepdims=keepdim).astype(xp.int64))
 
-    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False
+                ) -> Tensor:
+        # always stable (ties keep their order), which is what ``stable=True`` asks for
         idx = xp.argsort(-self._array if descending else self._array, axis=dim, kind="stable")
         return _wrap(idx.astype(xp.int64))
 
-    def sort(self, dim: int = -1, descending: bool = False) -> Any:
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
         from chainrule.types import MinMax
 
         idx = self.argsort(dim, descending)._array
@@ -1138,6 +1141,10 @@ class Tensor(_ShapeMethods):
         return _wrap(xp.asarray(xp.count_nonzero(self._array, axis=dim), dtype=xp.int64))
 
     def nonzero(self, as_tuple: bool = False) -> Any:
+        if self._array.ndim == 0:  # as PyTorch: (n, 0) indices, or a 1-d tensor as_tuple
+            n = int(bool(self._array))
+            return (_wrap(xp.zeros(n, xp.int64)),) if as_tuple else _wrap(xp.zeros((n, 0),
+                                                                                   xp.int64))
         nz = xp.nonzero(self._array)
         if as_tuple:
             return tuple(_wrap(a.astype(xp.int64)) for a in nz)

@@ -44,13 +44,19 @@ TOLERANCE: dict[str, float] = {
     "cnn_classifier.py": 0.05,              # held-out accuracy (400 points), 0.975-1.0
     "contrastive_embeddings.py": 0.12,      # retrieval recall@1, 0.89-0.99 over seeds
     "conv1d_sampler.py": 0.05,              # balanced held-out accuracy, 1.0 over seeds
+    "conv_autoencoder_transpose.py": 0.0012,  # test MSE, 0.0008-0.0017 over seeds (blank: 0.05)
     "custom_autograd_function.py": 1.0,     # SSE of a fitted cubic, ~9
     "custom_dataset_loader.py": 0.03,       # held-out accuracy (200 points), ~1.0
     "custom_optimizer_subclass.py": 0.08,   # mean final MSE of two optimizers, ~0.17
+    "dataloader_collate_samplers.py": 0.03,  # accuracy (~1.0) + 5 exact structure checks
     "distillation_warmup_einsum.py": 0.07,  # student held-out accuracy, 0.89-0.95 over seeds
+    "dqn_replay_soft_update.py": 0.2,       # fraction of states whose greedy action is optimal: 1.0
     "early_stopping_gru.py": 0.006,         # test MSE after early stopping, 0.005-0.009
+    "ema_foreach_averaging.py": 0.03,       # accuracy of the EMA weights, ~0.99
+    "forward_forward_mlp.py": 0.06,         # held-out accuracy of forward-forward layers, ~0.9
     "gan_spectral_norm_swa.py": 0.1,          # mean of samples from the averaged G, target 2.0
     "gan_two_optimizers.py": 0.15,          # mean of generated samples, target 3.0
+    "gcn_sparse_adjacency.py": 0.05,        # held-out node accuracy (90 nodes), 0.99-1.0
     "grad_clipping.py": 0.02,               # final MSE, ~0.005 (from ~0.5)
     "gradient_accumulation.py": 1e-5,       # accumulated minus full-batch parameters: ~1e-7
     "gradient_penalty.py": 0.15,            # distance-to-circle error, 0.02-0.17 over seeds
@@ -63,21 +69,32 @@ TOLERANCE: dict[str, float] = {
     "manual_backprop_mlp.py": 1e-5,         # hand-written minus autograd gradients: ~1e-8
     "manual_seed_generators.py": 0.0,       # number of reproducibility checks that hold
     "manual_sgd_pdata.py": 0.003,           # converged MSE = noise variance ~0.01
+    "mixture_density_network.py": 0.35,     # test NLL of the mixture, -0.73 to -1.13 over seeds
     "mlp_char_embeddings.py": 0.1,          # dev loss, ~1.2
     "multihead_attention_set.py": 0.05,     # held-out accuracy (1000 sets), ~0.99
     "packed_sequence_classifier.py": 0.03,  # held-out accuracy, 1.0 over seeds
     "per_example_grads_func.py": 1e-5,      # vmap(grad) minus a backward loop: ~1e-7
     "polynomial_fit_tutorial.py": 0.05,     # SSE of the converged cubic fit: 8.817
+    "profiler_func_transforms.py": 0.0,     # an integer: derivative checks that hold (10)
+    "realnvp_two_moons.py": 0.1,            # test NLL of the flow, 0.64-0.67
     "reinforce_policy_gradient.py": 1.5,    # mean episode length at the end, optimum 6
+    "resnet_cifar_blocks.py": 0.05,         # held-out accuracy (200 images), 1.0
+    "save_entire_model.py": 0.0,            # 1.0 when the pickled model computes the same
     "seeding_linalg_ridge.py": 1e-9,          # closed-form ridge test MSE on the same data
+    "seq2seq_bahdanau_gru.py": 0.08,        # reversal token accuracy, 0.90-0.94 over seeds
+    "sine_lstmcell_lbfgs.py": 0.001,        # future-prediction MSE, 0.0003-0.0006 over seeds
     "spatial_transformer_sampling.py": 0.05,  # held-out accuracy (200 images), 1.0 over seeds
     "state_dict_roundtrip.py": 1e-6,        # resumed training equals uninterrupted: 0
+    "style_transfer_gram_lbfgs.py": 1e-5,   # L-BFGS on a fixed float64 network: same numbers
+    "tensor_ops_potpourri.py": 1e-3,        # checksum of deterministic tensor ops: exact
     "tiny_gpt_sdpa.py": 0.03,               # next-token accuracy on a rule: 1.0
     "torchvision_transforms_grid.py": 1e-3,  # shapes and sums of deterministic images
     "transfer_finetune_param_groups.py": 0.1,  # accuracy after fine-tuning, 0.87-0.94
     "transformer_encoder_mask.py": 0.05,    # accuracy on predictable positions, ~0.99
     "unet_upsampling_pixelshuffle.py": 0.004,  # test MSE, 0.008-0.011 over seeds (noisy 0.039)
     "vae_gaussian.py": 0.3,                 # test negative ELBO per point, ~4.5
+    "vit_patch_classifier.py": 0.05,        # held-out accuracy (200 images), ~1.0
+    "vqvae_codebook_straight_through.py": 0.01,  # test reconstruction MSE, ~0.01 (noise 0.01)
     "weight_init_apply.py": 0.03,           # std of the last tanh layer's output, ~0.65
     "word2vec_sparse_adam.py": 0.05,        # same-topic nearest neighbours, 0.98-1.0
 }
@@ -86,6 +103,8 @@ TOLERANCE: dict[str, float] = {
 # "Programs that do not run unchanged", lists the same).
 XFAIL: dict[str, tuple[str, str]] = {
     # program: (the missing API, a fragment of the error it raises today)
+    "save_entire_model.py": ("torch.save of a whole module (chainrule never pickles, by design)",
+                             "chainrule never pickles"),
 }
 
 

@@ -162,3 +162,72 @@ def test_cosine_embedding_loss_module() -> None:
     check_vs(lambda a, b: cnn.CosineEmbeddingLoss(margin=0.2)(a, b, cr.tensor(y)),
            lambda a, b: torch.nn.CosineEmbeddingLoss(margin=0.2)(a, b, torch.tensor(y)),
            (4, 5), (4, 5))
+
+
+def test_flip_is_a_contiguous_copy_as_torch():
+    """torch.flip copies: ``x.flip(1).view(-1)`` works (the seq2seq tutorial's targets) and a
+    write to the result leaves x alone; the gradient is still the flipped upstream gradient."""
+    a = np.arange(6.0).reshape(2, 3)
+    for make in (cr.from_numpy, torch.from_numpy):
+        x = make(a.copy()).requires_grad_(True)
+        y = x.flip(1)
+        assert y.is_contiguous()
+        np.testing.assert_array_equal(y.view(-1).detach().numpy(), a[:, ::-1].reshape(-1))
+        (y * make(np.array([1.0, 2.0, 3.0]))).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), [[3.0, 2.0, 1.0]] * 2)
+        z = x.detach().flip(0)
+        z[0, 0] = 100.0
+        assert x[1, 0].item() == 3.0
+
+
+def test_nonzero_of_a_0d_tensor_as_torch():
+    for v in (3.0, 0.0):
+        got, want = cr.tensor(v).nonzero(), torch.tensor(v).nonzero()
+        assert tuple(got.shape) == tuple(want.shape) and str(got.dtype) == "int64"
+        (g,), (w,) = cr.tensor(v).nonzero(as_tuple=True), torch.tensor(v).nonzero(as_tuple=True)
+        assert g.tolist() == w.tolist()
+
+
+def test_div_rounding_modes_int_and_float_with_zero_gradient():
+    """div(rounding_mode=) on ints (exact) and floats, values as torch; on floats the result is
+    in the graph with a zero gradient (torch's DivBackward), so backward through it works."""
+    a = np.array([7, -7, 6, -6, 9, -9, 0])
+    b = np.array([2, 2, -4, -4, 3, -3, 5])
+    for mode in ("floor", "trunc"):
+        got = cr.div(cr.from_numpy(a), cr.from_numpy(b), rounding_mode=mode)
+        want = torch.div(torch.from_numpy(a), torch.from_numpy(b), rounding_mode=mode)
+        assert got.tolist() == want.tolist() and str(got.dtype) == "int64"
+        x = cr.tensor([7.5, -7.5, 0.3], requires_grad=True)
+        y = x.div(2.0, rounding_mode=mode)
+        assert y.tolist() == torch.tensor([7.5, -7.5, 0.3]).div(2.0, rounding_mode=mode).tolist()
+        (y * x).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), y.detach().numpy())   # d(q x)/dx = q
+    with pytest.raises(RuntimeError, match="rounding_mode"):
+        cr.tensor([1.0]).div(2, rounding_mode="round")
+
+
+def test_floating_point_warnings_are_silent_as_torch():
+    """log(0), 0/0, sqrt(-1), exp(1000) and the backward of log at 0 give -inf/nan/inf without
+    NumPy's RuntimeWarning (torch is silent): under -W error, under a filter set after the
+    import, and while recording warnings; np.seterr(all="warn") restores NumPy's warnings for
+    the user's own code."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import warnings, numpy as np, chainrule as t\n"
+            "warnings.simplefilter('error')\n"
+            "x = t.tensor([0.0, 1.0], requires_grad=True)\n"
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            "    warnings.simplefilter('always')\n"
+            "    out = [t.log(x), x / x, t.sqrt(-x - 1), t.exp(x * 1000), x.log().exp()]\n"
+            "    t.log(x).sum().backward()\n"
+            "assert not seen, [str(w.message) for w in seen]\n"
+            "assert out[0][0].item() == float('-inf') and x.grad[0].item() == float('inf')\n"
+            "np.seterr(all='warn')\n"
+            "try:\n    np.log(np.zeros(1))\nexcept RuntimeWarning:\n    print('user warns')\n")
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                         text=True, env={"PYTHONPATH": str(root), "PATH": "/usr/bin"}, cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "user warns"

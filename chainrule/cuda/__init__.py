@@ -24,6 +24,16 @@ def synchronize() -> None:
     """No-op: CPU work is synchronous."""
 
 
+def empty_cache() -> None:
+    """No-op: there is no CUDA caching allocator (PyTorch's call also does nothing without
+    CUDA)."""
+
+
+def is_initialized() -> bool:
+    """False: CUDA is never initialised."""
+    return False
+
+
 def __getattr__(name: str) -> object:
     import importlib
 

@@ -505,14 +505,53 @@ class Remainder(Function):
     """out = x mod y (sign of y, Python's rule);  dx = g, dy = -g floor(x / y)."""
 
     saves = ("x for dy", "y for dy")  # (dx = g reads neither)
+    ufunc: Any = xp.remainder
+
+    @staticmethod
+    def quotient(x: Any, y: Any) -> Any:
+        """The integer quotient q with out = x - q y."""
+        return xp.floor_divide(x, y)
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(xp.remainder(x, y), x, y)
+        return _fix_dtype(self.ufunc(x, y), x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         xd, yd = _arr(self.inputs[0]), _arr(self.inputs[1])
-        gy = -(g * xp.floor_divide(xd, yd)) if self.needs[1] else None
+        gy = -(g * self.quotient(xd, yd)) if self.needs[1] else None
         return (g if self.needs[0] else None), gy
+
+
+class Fmod(Remainder):
+    """out = fmod(x, y) (sign of x, C's rule);  dx = g, dy = -g trunc(x / y)."""
+
+    node_name = "FmodBackward0"
+    ufunc: Any = xp.fmod
+
+    @staticmethod
+    def quotient(x: Any, y: Any) -> Any:
+        return xp.trunc(xp.true_divide(x, y))
+
+
+class RoundedDiv(Function):
+    """``div(x, y, rounding_mode=...)``: out = floor(x / y) ('floor', computed as Python's and
+    PyTorch's floor division, exact near integers) or trunc(x / y) ('trunc'). Piecewise
+    constant, so dx = dy = 0, as PyTorch's gradient."""
+
+    node_name = "DivBackward2"
+    saves = ()
+
+    def forward(self, x: Any, y: Any, rounding_mode: str = "floor") -> Any:
+        if rounding_mode == "floor":
+            return _fix_dtype(xp.floor_divide(x, y), x, y)
+        if xp.result_type(x, y).kind in "iub":
+            # integer truncation: floor, plus one where the signs differ and y does not divide x
+            q = xp.floor_divide(x, y)
+            return q + ((xp.remainder(x, y) != 0) & ((xp.asarray(x) < 0) != (xp.asarray(y) < 0)))
+        return _fix_dtype(xp.trunc(xp.true_divide(x, y)), x, y)
+
+    def vjp(self, g: Any, F: Any) -> tuple:
+        zero = g * 0.0
+        return (zero if self.needs[0] else None), (zero if self.needs[1] else None)
 
 
 class Cast(Function):

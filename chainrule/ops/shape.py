@@ -136,14 +136,17 @@ class Cat(Function):
 
 
 class Flip(Function):
-    """out = x reversed along ``dims``;  dx = g reversed along the same dims."""
+    """out = x reversed along ``dims``;  dx = g reversed along the same dims.
+
+    The output is a contiguous copy, as ``torch.flip``: a NumPy flip is a negative-stride view,
+    which made ``x.flip(1).view(-1)`` fail and let writes to the result reach ``x``."""
 
     node_name = "FlipBackward0"
     saves = ()
 
     def forward(self, x: Any, dims: tuple[int, ...] = ()) -> Any:
         self.dims = dims
-        return xp.flip(x, dims)
+        return xp.flip(x, dims).copy()
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (F.apply(Flip, g, dims=self.dims),)

@@ -8,6 +8,7 @@ Example::
 
 from chainrule.optim import lr_scheduler, schedules
 from chainrule.optim.adadelta import Adadelta
+from chainrule.optim.adafactor import Adafactor
 from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam, AdamW
 from chainrule.optim.adamax import Adamax
@@ -24,7 +25,8 @@ from chainrule.optim.sparse_adam import SparseAdam
 
 __all__ = [
     "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adadelta", "Adamax", "NAdam", "RAdam",
-    "Rprop", "ASGD", "LBFGS", "SparseAdam", "Newton", "Optimizer", "lr_scheduler", "schedules",
+    "Rprop", "ASGD", "LBFGS", "SparseAdam", "Adafactor", "Newton", "Optimizer", "lr_scheduler",
+    "schedules",
     "lr_finder", "swa_utils",
 ]
 

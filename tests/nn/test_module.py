@@ -426,3 +426,28 @@ def test_global_full_backward_hook():
     finally:
         h.remove()
     assert sorted(seen) == ["Linear", "Sequential", "Tanh"] and seen[0] in ("Tanh", "Sequential")
+
+
+def test_to_empty_keeps_identity_shape_dtype_as_torch():
+    """to_empty gives new storage of the same shape and dtype to parameters and buffers (the
+    Parameter objects stay), as torch's; load_state_dict then restores the values."""
+    import numpy as np
+    import torch
+
+    import chainrule as cr
+
+    for lib in (cr, torch):
+        m = lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.BatchNorm1d(3)).double()
+        saved = {k: v.clone() for k, v in m.state_dict().items()}
+        weight = m[0].weight
+        assert m.to_empty(device="cpu") is m
+        assert m[0].weight is weight and m[0].weight.dtype == lib.float64
+        assert [tuple(v.shape) for v in m.state_dict().values()] == \
+            [tuple(v.shape) for v in saved.values()]
+        m.load_state_dict(saved)
+        for k, v in m.state_dict().items():
+            np.testing.assert_array_equal(v.numpy(), saved[k].numpy())
+    lin = cr.nn.Linear(2, 2)
+    before = lin.weight.detach().numpy().copy()
+    cr.nn.Sequential(lin).to_empty(device="cpu", recurse=False)   # the child is untouched
+    np.testing.assert_array_equal(lin.weight.detach().numpy(), before)

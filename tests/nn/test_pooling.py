@@ -267,3 +267,47 @@ def test_pixel_shuffle_errors_name_the_problem():
         F.pixel_unshuffle(cr.randn(1, 1, 3, 4), 2)
     with pytest.raises(ValueError, match="positive int"):
         F.pixel_shuffle(cr.randn(1, 4, 2, 2), 0)
+
+
+@pytest.mark.parametrize("output_size", [2, (3, 1, 4), (None, 2, 3)])
+def test_adaptive_max_pool3d_vs_torch(output_size):
+    x = rng(20).standard_normal((2, 3, 5, 6, 7))
+    check_vs(lambda t: nn.AdaptiveMaxPool3d(output_size, return_indices=True)(t),
+             lambda t: torch.nn.AdaptiveMaxPool3d(output_size, return_indices=True)(t), x)
+
+
+@pytest.mark.parametrize("nd, kernel, out, shape", [
+    (2, (2, 3), (4, 5), (2, 3, 9, 11)),
+    (2, 3, 5, (1, 2, 7, 8)),                      # out + k - 1 == input: windows touch
+    (3, 2, (3, 4, 5), (2, 2, 7, 8, 9)),
+    (3, (1, 2, 3), 3, (3, 6, 6, 7)),              # unbatched
+])
+def test_fractional_max_pool_vs_torch_given_samples(nd, kernel, out, shape):
+    """With the same random samples, windows, maxima, indices and gradients are torch's."""
+    x = rng(21).standard_normal(shape)
+    planes = (shape[0], shape[1]) if len(shape) == nd + 2 else (1, shape[0])
+    u = rng(22).random((*planes, nd))
+    mine = {2: F.fractional_max_pool2d, 3: F.fractional_max_pool3d}[nd]
+    theirs = getattr(torch.nn.functional, f"fractional_max_pool{nd}d")
+    check_vs(lambda t: mine(t, kernel, output_size=out, return_indices=True,
+                            _random_samples=cr.tensor(u)),
+             lambda t: theirs(t, kernel, output_size=out, return_indices=True,
+                              _random_samples=torch.tensor(u)), x)
+
+
+def test_fractional_max_pool_module_draws_and_checks():
+    pool = nn.FractionalMaxPool2d(3, output_ratio=0.5)
+    cr.manual_seed(0)
+    a = pool(cr.randn(2, 3, 12, 12))
+    assert tuple(a.shape) == (2, 3, 6, 6)
+    x = cr.randn(1, 1, 12, 12)
+    cr.manual_seed(1)
+    b = pool(x)
+    cr.manual_seed(1)
+    np.testing.assert_array_equal(b.numpy(), pool(x).numpy())      # draws from the generator
+    with pytest.raises(ValueError, match="output size, or a pooling ratio"):
+        nn.FractionalMaxPool2d(2)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        nn.FractionalMaxPool2d(2, output_ratio=1.5)
+    with pytest.raises(RuntimeError, match="too large"):
+        F.fractional_max_pool2d(cr.randn(1, 1, 7, 7), 2, output_size=7)

@@ -64,6 +64,10 @@ REGISTRY: list[tuple[str, dict]] = [
     ("ASGD", dict(lr=0.05)),
     ("ASGD", dict(lr=0.05, lambd=0.01, alpha=0.5, t0=5, weight_decay=0.1)),
     ("ASGD", dict(lr=0.05, t0=3, maximize=True)),
+    ("Adafactor", dict()),
+    ("Adafactor", dict(lr=0.05, beta2_decay=-0.5, eps=(1e-20, 1e-2), d=1.5,
+                       weight_decay=0.1)),
+    ("Adafactor", dict(lr=0.02, d=1.0, maximize=True)),
 ]
 
 SHAPES = {"w1": (4, 5), "b1": (5,), "w2": (5, 3), "b2": (3,)}
@@ -146,6 +150,7 @@ GROUP_OPTS = {
     "RAdam": ({"lr": 0.01}, {"lr": 0.02, "betas": (0.8, 0.99)}),
     "Rprop": ({"lr": 0.01}, {"lr": 0.02, "etas": (0.4, 1.1)}),
     "ASGD": ({"lr": 0.05}, {"lr": 0.02, "t0": 4, "weight_decay": 0.1}),
+    "Adafactor": ({"lr": 0.01}, {"lr": 0.02, "beta2_decay": -0.6}),
 }
 
 

@@ -21,7 +21,7 @@ CASES = [
     ("Adam", {"lr": 0.1}), ("AdamW", {"lr": 0.1, "amsgrad": True}),
     ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True}),
     ("Adagrad", {"lr": 0.1}), ("Adadelta", {}), ("NAdam", {}), ("RAdam", {}),
-    ("Adamax", {}), ("Rprop", {}), ("LBFGS", {"lr": 0.5}),
+    ("Adamax", {}), ("Rprop", {}), ("LBFGS", {"lr": 0.5}), ("Adafactor", {"lr": 0.1}),
 ]
 
 

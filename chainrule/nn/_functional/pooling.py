@@ -21,7 +21,8 @@ from chainrule.tensor import Tensor, _wrap, apply
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
-    "adaptive_max_pool2d", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
+    "adaptive_max_pool2d", "adaptive_max_pool3d", "fractional_max_pool2d",
+    "fractional_max_pool3d", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
     "pixel_shuffle", "pixel_unshuffle",
 ]
 
@@ -241,10 +242,22 @@ def _adaptive_max(input: Tensor, output_size: Any, return_indices: bool, nd: int
     perm = tuple(range(0, 2 * nd, 2)) + tuple(range(1, 2 * nd, 2))
     cand = cand.transpose(perm).reshape(math.prod(osize), -1)
     n, c = x.shape[:2]
+    return _gather_max(x, xp.broadcast_to(cand, (n, c, *cand.shape)), osize, unbatched,
+                       return_indices)
+
+
+def _gather_max(x: Tensor, cand: Any, osize: tuple[int, ...], unbatched: bool,
+                return_indices: bool) -> Any:
+    """The maximum over candidate windows: ``cand`` (N, C, P, K) holds, for each of the P
+    output cells of each plane, the flat spatial positions of its K window elements; the
+    result gathers the winners through max pooling's gather primitive (so the gradient goes to
+    them)."""
+    n, c = x.shape[:2]
     with no_grad():
-        vals = x._array.reshape(n, c, -1)[:, :, cand]  # (N, C, P, K)
+        flat = x._array.reshape(n, c, -1)
+        vals = xp.take_along_axis(flat, cand.reshape(n, c, -1), axis=2).reshape(cand.shape)
         arg = vals.argmax(-1)
-        idx = cand[xp.arange(cand.shape[0]), arg].reshape((n, c, *osize))
+        idx = xp.take_along_axis(cand, arg[..., None], -1).reshape((n, c, *osize))
         best = xp.take_along_axis(vals, arg[..., None], -1).reshape(idx.shape)
     out = _unbatch(apply(P.PoolGather, x, index=idx, unique=False, values=best), unbatched)
     if return_indices:
@@ -261,6 +274,86 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
     """Maximum over the adaptive windows of :func:`adaptive_avg_pool2d`; indices are flat
     positions h·W + w."""
     return _adaptive_max(input, output_size, return_indices, 2, "adaptive_max_pool2d")
+
+
+def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """3-D adaptive max pooling; indices are flat positions (d·H + h)·W + w."""
+    return _adaptive_max(input, output_size, return_indices, 3, "adaptive_max_pool3d")
+
+
+def _fractional_starts(size: int, out: int, k: int, u: Any) -> Any:
+    """Graham's pseudo-random window starts for one dim, as PyTorch draws them: with
+    α = (size − k)/(out − 1) and a sample u ∈ [0, 1) per plane,
+    start_i = ⌊(i + u)·α⌋ − ⌊u·α⌋ for i < out − 1, and the last window ends at the border."""
+    starts = xp.empty(u.shape + (out,), dtype=xp.int64)
+    if out > 1:
+        alpha = u.dtype.type(size - k) / u.dtype.type(out - 1)
+        i = xp.arange(out - 1, dtype=u.dtype)
+        starts[..., :-1] = (xp.floor((i + u[..., None]) * alpha)
+                            - xp.floor(u * alpha)[..., None]).astype(xp.int64)
+    starts[..., -1] = size - k
+    return starts
+
+
+def _fractional_max(input: Tensor, nd: int, kernel_size: Any, output_size: Any,
+                    output_ratio: Any, return_indices: bool, samples: Tensor | None,
+                    what: str) -> Any:
+    x, unbatched = _batch(input, nd, what)
+    ks = _ntuple(kernel_size, nd, "kernel_size")
+    sizes = x.shape[2:]
+    if output_size is None:
+        if output_ratio is None:
+            raise ValueError(f"{what} requires specifying either an output_size or an "
+                             "output_ratio")
+        ratio = _ntuple(output_ratio, nd, "output_ratio") if not isinstance(
+            output_ratio, float) else (output_ratio,) * nd
+        output_size = tuple(int(s * r) for s, r in zip(sizes, ratio))
+    osize = _ntuple(output_size, nd, "output_size")
+    for d in range(nd):
+        if osize[d] + ks[d] - 1 > sizes[d]:
+            raise RuntimeError(f"{what}(): pool size {ks[d]} too large relative to input size "
+                               f"{sizes[d]} for output size {osize[d]}")
+    n, c = x.shape[:2]
+    if samples is None:
+        from chainrule.creation import rand
+
+        samples = rand(n, c, nd, dtype=x.dtype)
+    u = samples._array.astype(x._array.dtype)
+    if u.shape != (n, c, nd):
+        raise RuntimeError(f"{what}: _random_samples must have shape {(n, c, nd)}, got "
+                           f"{tuple(u.shape)}")
+    plane = [int(math.prod(sizes[i + 1:])) for i in range(nd)]
+    cand = xp.zeros((n, c), dtype=xp.int64)
+    # PyTorch's sample order: in 2-D sample 0 drives the width and 1 the height; in 3-D
+    # samples 0, 1, 2 drive depth, height, width
+    order = (1, 0) if nd == 2 else tuple(range(nd))
+    for d in range(nd):
+        starts = _fractional_starts(sizes[d], osize[d], ks[d], u[:, :, order[d]])
+        pos = (starts[..., None] + xp.arange(ks[d])) * plane[d]          # (N, C, o_d, k_d)
+        cand = cand[..., None, None] + pos.reshape((n, c) + (1, 1) * d + pos.shape[2:])
+    # cand: (N, C, o1, k1, o2, k2, ...) -> (N, C, o1·o2·..., k1·k2·...)
+    perm = (0, 1) + tuple(range(2, 2 + 2 * nd, 2)) + tuple(range(3, 2 + 2 * nd, 2))
+    cand = cand.transpose(perm).reshape(n, c, math.prod(osize), -1)
+    return _gather_max(x, cand, osize, unbatched, return_indices)
+
+
+def fractional_max_pool2d(input: Tensor, kernel_size: Any, output_size: Any = None,
+                          output_ratio: Any = None, return_indices: bool = False,
+                          _random_samples: Tensor | None = None) -> Any:
+    """Fractional max pooling (Graham, 2014): the maximum over ``kernel_size`` windows whose
+    starts are spread pseudo-randomly (one draw per plane, see :func:`_fractional_starts`) so
+    that the output has ``output_size`` (or ⌊input·output_ratio⌋). With the same
+    ``_random_samples`` (N, C, 2) as PyTorch the result is PyTorch's."""
+    return _fractional_max(input, 2, kernel_size, output_size, output_ratio, return_indices,
+                           _random_samples, "fractional_max_pool2d")
+
+
+def fractional_max_pool3d(input: Tensor, kernel_size: Any, output_size: Any = None,
+                          output_ratio: Any = None, return_indices: bool = False,
+                          _random_samples: Tensor | None = None) -> Any:
+    """3-D fractional max pooling (samples (N, C, 3))."""
+    return _fractional_max(input, 3, kernel_size, output_size, output_ratio, return_indices,
+                           _random_samples, "fractional_max_pool3d")
 
 
 def _nearest_index(size: int, out: int, scale: float | None, exact: bool) -> Any:

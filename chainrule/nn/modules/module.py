@@ -575,6 +575,22 @@ class Module:
             lambda a: a.astype(dt) if is_floating(a.dtype) and a.dtype != dt else a
         )
 
+    def to_empty(self, *, device: Any = None, recurse: bool = True) -> Module:
+        """Give every parameter and buffer new, *uninitialised* storage of the same shape and
+        dtype (PyTorch's way out of a ``meta``-device model): the tensors keep their identity,
+        their values must then be set (``reset_parameters()``, ``load_state_dict``). Only the
+        CPU exists, so ``device`` must name it (or be None)."""
+        from chainrule._device import device as as_device
+
+        if device is not None and as_device(device).type != "cpu":
+            raise RuntimeError(f"to_empty: chainrule runs on 'cpu' only, got device={device!r}")
+        if recurse:
+            return self._apply_to_tensors(np.empty_like)
+        for t in (*self._parameters.values(), *self._buffers.values()):
+            if t is not None:
+                t._array = np.empty_like(t._array)
+        return self
+
     def float(self) -> Module:
         return self.to(np.float32)
 

@@ -12,7 +12,8 @@ from chainrule.tensor import Tensor
 __all__ = [
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
-    "AdaptiveMaxPool2d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+    "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
+    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "PixelShuffle", "PixelUnshuffle",
 ]
 
@@ -230,6 +231,65 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPool):
     """
 
     _fn = staticmethod(F.adaptive_max_pool2d)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPool):
+    """3-D adaptive max pooling.
+
+    Example::
+
+        nn.AdaptiveMaxPool3d(2)(chainrule.randn(1, 2, 5, 6, 7)).shape     # (1, 2, 2, 2, 2)
+    """
+
+    _fn = staticmethod(F.adaptive_max_pool3d)
+
+
+class FractionalMaxPool2d(Module):
+    """Fractional max pooling (Graham, 2014): ``kernel_size`` windows at pseudo-random starts
+    (drawn per plane from the default generator each call) giving ``output_size`` or
+    ⌊input·``output_ratio``⌋.
+
+    Example::
+
+        nn.FractionalMaxPool2d(3, output_ratio=0.5)(chainrule.randn(1, 2, 12, 12)).shape
+        # (1, 2, 6, 6)
+    """
+
+    _fn = staticmethod(F.fractional_max_pool2d)
+
+    def __init__(self, kernel_size: Any, output_size: Any = None, output_ratio: Any = None,
+                 return_indices: bool = False, _random_samples: Tensor | None = None) -> None:
+        super().__init__()
+        if output_size is None and output_ratio is None:
+            raise ValueError(f"{type(self).__name__} requires specifying either an output size, "
+                             "or a pooling ratio")
+        if output_size is not None and output_ratio is not None:
+            raise ValueError("only one of output_size and output_ratio may be specified")
+        ratios = (output_ratio,) if isinstance(output_ratio, (int, float)) else (
+            output_ratio or ())
+        if any(not 0 < r < 1 for r in ratios):
+            raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+        self.kernel_size = kernel_size
+        self.output_size = output_size
+        self.output_ratio = output_ratio
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+
+    def forward(self, input: Tensor) -> Any:
+        return self._fn(input, self.kernel_size, self.output_size, self.output_ratio,
+                        self.return_indices, _random_samples=self._random_samples)
+
+
+class FractionalMaxPool3d(FractionalMaxPool2d):
+    """3-D fractional max pooling.
+
+    Example::
+
+        nn.FractionalMaxPool3d(2, output_size=3)(chainrule.randn(1, 1, 6, 6, 6)).shape
+        # (1, 1, 3, 3, 3)
+    """
+
+    _fn = staticmethod(F.fractional_max_pool3d)
 
 
 class Upsample(Module):
