@@ -45,6 +45,7 @@ run uses a program's buffers at a time; a concurrent run (another thread) alloca
 from __future__ import annotations
 
 import bisect
+import functools
 import gc
 import itertools
 import os
@@ -1018,10 +1019,32 @@ def _result_template(obj: Any, tr: _Tracer) -> Any:
     return obj
 
 
+def _returns_graph(obj: Any) -> bool:
+    """Whether the return value holds a Tensor whose autograd graph is still live (a
+    non-leaf whose node a backward has not consumed: a training step's returned loss went
+    through ``loss.backward()``, which freed its graph), searched through tuples, lists and
+    dicts."""
+    if isinstance(obj, Tensor):
+        fn = obj.grad_fn
+        return fn is not None and getattr(fn, "inputs", None) is not None
+    if isinstance(obj, (tuple, list)):
+        return any(_returns_graph(e) for e in obj)
+    if isinstance(obj, dict):
+        return any(_returns_graph(v) for v in obj.values())
+    return False
+
+
 def _finish(prog: _Program, result: Any, grads_before: list, modules: dict,
             optimizers: list) -> str | None:
     """Collect the guards and generate the program's code; a reason when it cannot be kept."""
     tr = prog.tracer
+    if _returns_graph(result):
+        # a replay returns copies of arrays, without the autograd graph the caller's
+        # backward() needs (a compiled forward, torch.compile(model) in a training loop):
+        # replaying would drop every gradient of the step's parameters
+        return ("it returns a tensor that requires grad (a forward whose backward runs "
+                "outside the compiled function): a replay would return it without its graph; "
+                "compile the whole training step, or call it under no_grad() for inference")
     used = set()
     for ins in tr.instrs:
         for s in _slots_in((ins.args, ins.kw)):
@@ -1634,7 +1657,7 @@ class CompiledFunction:
         # the generated replay of the first entry when it is ready (see ``__call__``)
         self._fast: Callable[[tuple, dict], Any] | None = None
         self.__wrapped__ = fn
-        self.__name__ = getattr(fn, "__name__", "compiled")
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)  # (a Module: its class)
         self.__doc__ = getattr(fn, "__doc__", None)
 
     @property
@@ -1924,8 +1947,13 @@ def _build(t: Any, vals: Any) -> Any:
     return t
 
 
+_TORCH_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 def compile(fn: Callable | None = None, *, check: bool = False,  # noqa: A001 - torch's name
-            fuse: bool = False, quiet: bool = False) -> Any:
+            fuse: bool = False, quiet: bool = False, fullgraph: bool = False,
+            dynamic: bool | None = None, backend: Any = "inductor", mode: str | None = None,
+            options: dict | None = None, disable: bool = False) -> Any:
     """Capture ``fn`` (a training step) once and replay it as straight NumPy
     (``torch.compile``'s role; see the module docstring for the lifecycle and guards).
 
@@ -1934,10 +1962,67 @@ def compile(fn: Callable | None = None, *, check: bool = False,  # noqa: A001 - 
     each run of elementwise calls into one generated loop (:mod:`chainrule._fuse`): equal to
     eager to 1e-6 instead of bit for bit. ``quiet=True``: no warning when the step stays
     eager (``.reasons`` still says why).
+
+    ``fn`` may be an ``nn.Module``: as ``torch.compile(model)``, the result is an
+    ``OptimizedModule`` (a Module whose ``_orig_mod`` is ``model``; its state_dict keys
+    carry the ``_orig_mod.`` prefix, as torch's do). torch's other arguments are accepted:
+    ``disable=True`` returns ``fn`` itself; ``fullgraph``, ``dynamic``, ``backend``, ``mode``
+    and ``options`` choose among torch's code generators and have no counterpart here (one
+    capture-and-replay for all), so they are checked and otherwise ignored. A compiled
+    forward whose output is used by a backward outside it runs eagerly (it says why once):
+    compile the whole training step to replay it.
     """
+    if mode not in _TORCH_MODES:
+        raise ValueError(f"chainrule.compile: unknown mode {mode!r}; torch's modes are "
+                         f"{', '.join(repr(m) for m in _TORCH_MODES[1:])}")
+    if mode is not None and options is not None:
+        raise RuntimeError("chainrule.compile: either mode or options can be specified, but "
+                           "both can't be specified at the same time (as torch.compile)")
+    if not (isinstance(backend, str) or callable(backend)):
+        raise TypeError(f"chainrule.compile: backend must be a name or a callable, got "
+                        f"{type(backend).__name__}")
+
+    def build(f: Callable) -> Any:
+        if disable:
+            return f
+        from chainrule.nn.modules.module import Module
+
+        compiled = CompiledFunction(f, check=check, fuse=fuse, quiet=quiet)
+        return _optimized_module_class()(f, compiled) if isinstance(f, Module) else compiled
+
     if fn is None:
-        return lambda f: CompiledFunction(f, check=check, fuse=fuse, quiet=quiet)
-    return CompiledFunction(fn, check=check, fuse=fuse, quiet=quiet)
+        return build
+    return build(fn)
+
+
+@functools.cache
+def _optimized_module_class() -> type:
+    """The ``OptimizedModule`` class, made on first use (``nn`` imports after this module)."""
+    from chainrule.nn.modules.module import Module
+
+    class OptimizedModule(Module):
+        """What ``torch.compile(model)`` returns: a Module wrapping ``_orig_mod`` whose calls
+        go through the compiled function (replayed where the guards allow, eager otherwise).
+        Attributes the wrapper lacks are read from ``_orig_mod`` (``model.config``), and
+        ``parameters()``, ``train()``/``eval()`` and ``state_dict()`` reach it as a
+        submodule (keys prefixed ``_orig_mod.``, as torch)."""
+
+        def __init__(self, mod: Module, compiled: CompiledFunction) -> None:
+            super().__init__()
+            self._orig_mod = mod
+            object.__setattr__(self, "_compiled", compiled)
+
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            return self._compiled(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                return getattr(self.__dict__["_modules"]["_orig_mod"], name)
+
+    OptimizedModule.__module__ = __name__
+    return OptimizedModule
 
 
 backend.traced_call = traced_call

@@ -195,7 +195,8 @@ def test_guard_shape_change_recaptures() -> None:
 def test_guard_eval_mode_and_no_grad() -> None:
     def build() -> tuple[Any, Callable]:
         model = _cnn().double()
-        return model, lambda x: model(x).sum()
+        # detached: a returned graph would keep the function eager (a replay has no graph)
+        return model, lambda x: model(x).sum().detach()
 
     def scenario(step: Callable, model: Any) -> list:
         x = _data((4, 1, 8, 8))[0]
@@ -295,9 +296,10 @@ def test_untraced_data_keeps_the_function_eager(source: str, message: str) -> No
     w = cr.nn.Parameter(cr.tensor(np.ones(4)))
 
     def step(x: Any) -> Any:
+        # detached: a returned graph would keep the function eager for another reason
         if source == "scalar":
-            return (w * x * float(rng.random())).sum()
-        return (w * x + cr.tensor(rng.standard_normal(4))).sum()
+            return (w * x * float(rng.random())).sum().detach()
+        return (w * x + cr.tensor(rng.standard_normal(4))).sum().detach()
 
     fn = cr.compile(step)
     x = cr.tensor(np.arange(4.0))

@@ -70,8 +70,19 @@ def test_fallback_is_said_to_be_untuned(tuned_file):
 def test_bounds_stop_widening(tuned_file):
     lr, rec = _tuning.choose(_ctx(tune=True), "X", "arm", "p", (0.2, 0.4, 0.6),
                              lambda p, seed: -p, metric="m", bounds=(0.0, 0.9))
-    assert lr == pytest.approx(0.8) and not rec["interior"]
+    # 0.8, then the steps past the bound halve toward it: 0.85, 0.875 (three widenings)
+    assert lr == pytest.approx(0.875) and not rec["interior"]
+    assert rec["grid"][-3:] == pytest.approx([0.8, 0.85, 0.875])
     assert "edge" in rec["provenance"]
+
+
+def test_an_optimum_near_a_bound_gets_an_outer_neighbour(tuned_file):
+    # a drop rate best near 0.958, the grid ending at 0.95 below the bound 0.97: the step
+    # past 0.95 would overshoot, so the midpoints 0.96 and 0.965 are tried and 0.96 is inside
+    lr, rec = _tuning.choose(_ctx(tune=True), "X", "rate", "p", (0.2, 0.4, 0.6, 0.8, 0.9, 0.95),
+                             lambda p, seed: (p - 0.958) ** 2, metric="m", bounds=(0.01, 0.97))
+    assert lr == pytest.approx(0.96) and rec["interior"]
+    assert rec["grid"][-2:] == pytest.approx([0.96, 0.965])
 
 
 def _score(s) -> float:

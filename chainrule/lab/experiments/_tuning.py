@@ -110,6 +110,14 @@ def _widen(grid: list[float], left: bool) -> float:
     return a + (a - b)
 
 
+def _toward_bound(edge: float, bound: float) -> float | None:
+    """The midpoint of ``edge`` and a finite ``bound``; None when the bound is infinite or is
+    the edge itself (no room left)."""
+    if not np.isfinite(bound) or bound == edge:
+        return None
+    return float(edge + (bound - edge) / 2)
+
+
 def _linear(grid: Sequence[float]) -> bool:
     d = np.diff(np.asarray(grid, dtype=np.float64))
     return bool(len(d) > 1 and np.allclose(d, d[0], rtol=1e-6)) or min(grid) <= 0
@@ -187,8 +195,15 @@ def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float]
         best = min(scores, key=lambda v: scores[v])
         if best not in (values[0], values[-1]):
             break
-        new = _widen(values, left=best == values[0])
-        if not bounds[0] <= new <= bounds[1] or new in values:
+        left = best == values[0]
+        new = _widen(values, left=left)
+        if not bounds[0] <= new <= bounds[1]:
+            # the step overshoots the knob's range (a drop rate past its bound): halve the
+            # distance from the edge to the bound instead, so a bounded grid still gets an
+            # outer neighbour (0.95 → 0.96 below a bound of 0.97)
+            new = _toward_bound(values[0] if left else values[-1], bounds[0] if left else
+                                bounds[1])
+        if new is None or new in values:
             break
         values = sorted(values + [new])
         evaluate(new)
