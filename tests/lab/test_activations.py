@@ -33,10 +33,12 @@ def test_a1_names_an_arm_that_does_not_train_at_any_lr():
 
     exp = A1Saturation()
     res = {"sigmoid": {"err": [0.9, 0.91, 0.89, 0.5]}, "relu": {"err": [0.1, 0.12, 0.9, 0.1]}}
-    tuning = [{"arm": "sigmoid", "grid": [0.1, 1.0, 3.0], "scores": [0.9, 0.89, 0.895]},
+    tuning = [{"arm": "sigmoid", "grid": [0.1, 1.0, 3.0], "scores": [0.9, 0.89, 0.895],
+               "chosen": 1.0},
               {"arm": "relu", "grid": [0.1, 0.3, 1.0], "scores": [0.4, 0.18, 0.9]}]
     notes = exp._at_chance(res, tuning)
     assert set(notes) == {"sigmoid"}
     assert "3/4 seeds" in notes["sigmoid"] and "0.1, 1, 3" in notes["sigmoid"]
+    assert "lr chosen (1)" in notes["sigmoid"]
     tuning[0]["scores"][1] = 0.3  # one lr learns: the tuning was informative
     assert exp._at_chance(res, tuning) == {}

@@ -243,7 +243,9 @@ class A1Saturation(Experiment):
                 notes[arm] = (f"{arm} does not train within the budget: test error at chance "
                               f"(>= {self.chance_error:g}) on {stuck}/{errs.size} seeds and "
                               f"validation error >= {min(scores):.3g} at every lr of its grid "
-                              f"({grid})")
+                              f"({grid}), so the lr chosen ({rec.get('chosen', float('nan')):g}) "
+                              "is not a tuned optimum: what depends on it (saturation grows "
+                              "with the lr) describes that lr")
         return notes
 
     def _report(self, ctx: Context, res: dict, steps: int, every: int, lrs: dict, batch: int,
@@ -293,8 +295,8 @@ class A1Saturation(Experiment):
                            single_sign_rows=res[a]["sign"], test_error=res[a]["err"])
                  for a in self.arms]
         chance = self._at_chance(res, tuning)
-        for part in parts[3:5]:
-            if "sigmoid" in chance:
+        for part in parts[:5]:  # every empirical part involves the sigmoid arm, whose lr a
+            if "sigmoid" in chance:  # flat (uninformative) grid chose
                 part.detail = "; ".join(filter(None, [part.detail, chance["sigmoid"]]))
         checkpoints = np.arange(0, steps + 1, every)[: len(sg["norms"][0])]
         plots = [
