@@ -40,19 +40,29 @@ def _lists(name: str, tensors: Any, *others: Any) -> list:
     return out
 
 
+def _named(fn: Callable[..., Any], method: str, doc: str) -> Callable[..., Any]:
+    """Give a generated ``_foreach_<method>`` its torch name and a docstring (``{m}``/``{n}``
+    in ``doc`` stand for the method and the function name)."""
+    name = f"_foreach_{method}"
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc.format(m=method, n=name)
+    return fn
+
+
 def _unary(method: str, inplace: bool) -> Callable[..., Any]:
+    name = f"_foreach_{method}"
+
     def fn(self: Sequence[Tensor]) -> Any:
         _lists(name, self)
         results = [getattr(t, method)() for t in self]
         return list(self) if inplace else results
 
-    name = f"_foreach_{method}"
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"``[t.{method}() for t in self]`` (PyTorch's ``torch.{name}``)."
-    return fn
+    return _named(fn, method, "``[t.{m}() for t in self]`` (PyTorch's ``torch.{n}``).")
 
 
 def _binary(method: str, inplace: bool, with_alpha: bool = False) -> Callable[..., Any]:
+    name = f"_foreach_{method}"
+
     def fn(self: Sequence[Tensor], other: Any, **kwargs: Any) -> Any:
         (others,) = _lists(name, self, other)
         if kwargs and not with_alpha:
@@ -60,38 +70,33 @@ def _binary(method: str, inplace: bool, with_alpha: bool = False) -> Callable[..
         results = [getattr(t, method)(o, **kwargs) for t, o in zip(self, others)]
         return list(self) if inplace else results
 
-    name = f"_foreach_{method}"
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"``[t.{method}(o) for t, o in zip(self, other)]`` (``torch.{name}``)."
-    return fn
+    return _named(fn, method, "``[t.{m}(o) for t, o in zip(self, other)]`` (``torch.{n}``).")
 
 
 def _addc(method: str, inplace: bool) -> Callable[..., Any]:
     """addcmul / addcdiv: ``t + value · (a·b or a/b)``, ``value`` a number or a list of them."""
+
+    name = f"_foreach_{method}"
 
     def fn(self: Sequence[Tensor], tensor1: Any, tensor2: Any, value: Any = 1) -> Any:
         t1, t2, values = _lists(name, self, tensor1, tensor2, value)
         results = [getattr(t, method)(a, b, value=v) for t, a, b, v in zip(self, t1, t2, values)]
         return list(self) if inplace else results
 
-    name = f"_foreach_{method}"
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"``t.{method}(a, b, value=v)`` for each tensor (``torch.{name}``)."
-    return fn
+    return _named(fn, method, "``t.{m}(a, b, value=v)`` for each tensor (``torch.{n}``).")
 
 
 def _lerp(method: str, inplace: bool) -> Callable[..., Any]:
     """``t + weight · (end − t)``, ``weight`` a number or a list of tensors."""
+
+    name = f"_foreach_{method}"
 
     def fn(self: Sequence[Tensor], tensors1: Any, weight: Any) -> Any:
         ends, weights = _lists(name, self, tensors1, weight)
         results = [getattr(t, method)(e, w) for t, e, w in zip(self, ends, weights)]
         return list(self) if inplace else results
 
-    name = f"_foreach_{method}"
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"``t.{method}(end, weight)`` for each tensor (``torch.{name}``)."
-    return fn
+    return _named(fn, method, "``t.{m}(end, weight)`` for each tensor (``torch.{n}``).")
 
 
 def _foreach_zero_(self: Sequence[Tensor]) -> list[Tensor]:

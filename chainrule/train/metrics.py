@@ -108,6 +108,16 @@ class ConfusionMatrix(Metric):
     def update(self, output: Any, target: Any) -> None:
         pred = _predicted(_np(output)).reshape(-1)
         y = _np(target).reshape(-1)
+        if pred.shape != y.shape:
+            raise ValueError(f"{type(self).__name__}.update: {pred.size} predictions but "
+                             f"{y.size} targets")
+        # np.add.at would wrap a negative label onto the last class: refuse it instead
+        for what, v in (("target", y), ("predicted class", pred)):
+            if v.size and (not np.issubdtype(v.dtype, np.integer) or v.min() < 0
+                           or v.max() >= self.num_classes):
+                raise ValueError(f"{type(self).__name__}.update: {what} values must be integers "
+                                 f"in [0, {self.num_classes}), got {v.dtype} in "
+                                 f"[{v.min()}, {v.max()}]")
         np.add.at(self.matrix, (y, pred), 1)
 
     def compute(self) -> np.ndarray:  # type: ignore[override]
@@ -126,31 +136,31 @@ def precision_recall_f1(matrix: np.ndarray) -> dict[str, np.ndarray]:
     return {"precision": p, "recall": r, "f1": f1}
 
 
-class F1Score(ConfusionMatrix):
+class _MacroAverage(ConfusionMatrix):
+    """A per-class score of :func:`precision_recall_f1` (``key``), averaged over classes."""
+
+    key = "f1"
+
+    def compute(self) -> float:  # type: ignore[override]
+        return float(precision_recall_f1(self.matrix)[self.key].mean())
+
+
+class F1Score(_MacroAverage):
     """Macro-averaged F1 (the mean over classes of 2PR/(P+R))."""
 
-    name = "f1"
-
-    def compute(self) -> float:  # type: ignore[override]
-        return float(precision_recall_f1(self.matrix)["f1"].mean())
+    name = key = "f1"
 
 
-class Precision(ConfusionMatrix):
+class Precision(_MacroAverage):
     """Macro-averaged precision TP/(TP+FP)."""
 
-    name = "precision"
-
-    def compute(self) -> float:  # type: ignore[override]
-        return float(precision_recall_f1(self.matrix)["precision"].mean())
+    name = key = "precision"
 
 
-class Recall(ConfusionMatrix):
+class Recall(_MacroAverage):
     """Macro-averaged recall TP/(TP+FN)."""
 
-    name = "recall"
-
-    def compute(self) -> float:  # type: ignore[override]
-        return float(precision_recall_f1(self.matrix)["recall"].mean())
+    name = key = "recall"
 
 
 class MeanSquaredError(Metric):
