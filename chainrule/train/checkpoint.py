@@ -32,6 +32,7 @@ committed directory.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import math
@@ -135,7 +136,11 @@ def save_checkpoint(path: str, model: Any, optimizer: Any, state: dict[str, Any]
     root, name = os.path.split(pointer)
     if not name:
         raise ValueError(f"save_checkpoint: {path!r} does not name a checkpoint")
-    os.makedirs(root, exist_ok=True)
+    _refuse_foreign_directory(pointer)
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as e:
+        raise _ser.io_error(e, pointer) from e
     clean_stale(root)
     files = {MODEL_FILE: _blob(model.state_dict())}
     if optimizer is not None:
@@ -158,17 +163,32 @@ def save_checkpoint(path: str, model: Any, optimizer: Any, state: dict[str, Any]
         old = _current_target(pointer, root, token)
         os.symlink(data_name, link_tmp)
         os.replace(link_tmp, pointer)  # the commit point
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(link_tmp)
         if not (os.path.islink(pointer) and os.readlink(pointer) == data_name):
             shutil.rmtree(data_dir, ignore_errors=True)
+        if isinstance(e, OSError):  # name the checkpoint and say 'no space' in words
+            raise _ser.io_error(e, pointer) from e
         raise
     _ser._fsync_dir(root)
     stale = old is not None and old != data_name
     if stale and old not in _pointed_to(root, os.listdir(root)):
         shutil.rmtree(os.path.join(root, old), ignore_errors=True)
     return os.fspath(path)
+
+
+def _refuse_foreign_directory(pointer: str) -> None:
+    """A real directory at the pointer is moved aside and later deleted (format-1 checkpoints
+    are upgraded so); refuse unless it is empty or a checkpoint, so user data is never lost."""
+    if not os.path.isdir(pointer) or os.path.islink(pointer):
+        return
+    entries = os.listdir(pointer)
+    if entries and STATE_FILE not in entries:
+        raise IsADirectoryError(errno.EISDIR, f"cannot save a checkpoint at {pointer}: it is a "
+                                f"directory that is not a checkpoint ({len(entries)} entries, "
+                                f"no {STATE_FILE}), and saving would replace it; give a new "
+                                f"name such as {pointer}/last")
 
 
 def _current_target(pointer: str, root: str, token: str) -> str | None:
