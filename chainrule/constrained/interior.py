@@ -39,7 +39,15 @@ import numpy as np
 import scipy.linalg
 
 from chainrule.constrained.problem import LinearProblem, Problem, QuadraticProblem
-from chainrule.constrained.solution import NumericalFailure, Solution, check_finite, finish
+from chainrule.constrained.solution import (
+    NumericalFailure,
+    Solution,
+    check_finite,
+    check_options,
+    finish,
+    restart_from_saddles,
+    start_point,
+)
 
 __all__ = ["barrier_interior_point", "interior_point"]
 
@@ -180,8 +188,13 @@ class _Newton:
         """Newton step for the residuals with complementarity residual r_c (= s∘μ - target)."""
         assert self.fac is not None
         n = self.W.shape[0]
-        rhs = np.concatenate([-self.r_d + self.Jg.T @ ((r_c - self.mu * self.r_i) / self.s),
-                              -self.r_e])
+        with np.errstate(over="ignore", invalid="ignore"):
+            rhs = np.concatenate([-self.r_d + self.Jg.T @ ((r_c - self.mu * self.r_i) / self.s),
+                                  -self.r_e])
+        # a slack at 0 (s∘μ overflowing) makes the right-hand side inf: report it, as the
+        # matrix's, instead of letting LAPACK's input check raise a bare ValueError
+        check_finite(rhs, "entry in the Newton right-hand side (a slack or multiplier "
+                          "overflowed)")
         u = self.fac.solve(rhs)
         if self.refine:  # iterative refinement removes the regularisation's O(δ) error
             for _ in range(3):
@@ -210,14 +223,15 @@ def interior_point(problem: Problem, x0: Any = None, max_iter: int = 200, tol: f
     to 10×, and the primal step backtracks on the merit f - τΣlog s + ν(‖h‖₁ + ‖g + s‖₁).
     Stops when every residual (and s∘μ) is <= ``tol``.
     """
-    x = problem.x0.copy() if x0 is None else problem.flatten(x0)
+    check_options("interior_point", counts={"max_iter": max_iter}, tolerances={"tol": tol})
+    x = start_point(problem, x0, "interior_point")
     if isinstance(problem, QuadraticProblem):
         if not problem.is_convex:
             raise ValueError(f"interior_point needs a convex QuadraticProblem: G has the "
                              f"eigenvalue {problem._eig[0].min():.3g} < 0 (solve(problem) uses the "
                              "barrier method, which handles non-convex problems)")
         return _mehrotra(problem, x, max_iter, tol)
-    return _barrier(problem, x, max_iter, tol)
+    return _barrier_escaping(problem, x, max_iter, tol)
 
 
 # ---- convex QPs and LPs: Mehrotra's predictor–corrector ----------------------------------------
@@ -346,8 +360,17 @@ def barrier_interior_point(problem: Problem, x0: Any = None, max_iter: int = 200
                            tol: float = 1e-10) -> Solution:
     """The barrier method of ``interior_point`` on any smooth problem, including a non-convex
     ``QuadraticProblem`` (which ``interior_point`` refuses, as Mehrotra needs convexity)."""
-    x = problem.x0.copy() if x0 is None else problem.flatten(x0)
-    return _barrier(problem, x, max_iter, tol)
+    check_options("barrier_interior_point", counts={"max_iter": max_iter},
+                  tolerances={"tol": tol})
+    x = start_point(problem, x0, "barrier_interior_point")
+    return _barrier_escaping(problem, x, max_iter, tol)
+
+
+def _barrier_escaping(problem: Problem, x: np.ndarray, max_iter: int, tol: float) -> Solution:
+    """The barrier method, restarted along the direction of negative curvature when it ends
+    at a KKT point that is not a minimum."""
+    return restart_from_saddles(problem, _barrier(problem, x, max_iter, tol),
+                                lambda start: _barrier(problem, start, max_iter, tol))
 
 
 def _evaluate(problem: Problem, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
