@@ -285,6 +285,10 @@ class _Encoder:
             return {"U": [self.encode(v, path + [str(i)], f"{where}[{i}]")
                           for i, v in enumerate(obj)]}
         _refuse_stateful(obj, where)
+        if type(obj).__module__.split(".")[0] == "torch":
+            raise TypeError(f"chainrule.save: {where} is a PyTorch {type(obj).__name__}, not a "
+                            "chainrule one; convert it first (chainrule.from_numpy("
+                            "t.detach().cpu().numpy()) for a tensor)")
         raise TypeError(
             f"chainrule.save: {where} is a {type(obj).__name__}; only tensors, arrays, numbers, "
             "strings, None and dicts/lists/tuples of them can be saved (chainrule never pickles)"
