@@ -6,46 +6,18 @@ must stay in the thread that set it. Threads are forced to interleave (tiny swit
 from __future__ import annotations
 
 import os
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
+from test_threads import _fast_switching, _run_threads  # noqa: F401 - an autouse fixture
 
 import chainrule as cr
 from chainrule import nn
 from chainrule import random as cr_random
 from chainrule.train import checkpoint
 from chainrule.utils.data import DataLoader, TensorDataset
-
-
-@pytest.fixture(autouse=True)
-def _fast_switching() -> Iterator[None]:
-    prev = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(prev)
-
-
-def _run_threads(*targets: Callable[[], None]) -> None:
-    errors: list[BaseException] = []
-
-    def guard(fn: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                fn()
-            except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
-                errors.append(e)
-        return run
-
-    threads = [threading.Thread(target=guard(t)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    if errors:
-        raise errors[0]
 
 
 def test_concurrent_checkpoint_saves_into_one_directory(tmp_path) -> None:
