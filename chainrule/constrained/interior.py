@@ -230,8 +230,31 @@ def interior_point(problem: Problem, x0: Any = None, max_iter: int = 200, tol: f
             raise ValueError(f"interior_point needs a convex QuadraticProblem: G has the "
                              f"eigenvalue {problem._eig[0].min():.3g} < 0 (solve(problem) uses the "
                              "barrier method, which handles non-convex problems)")
-        return _mehrotra(problem, x, max_iter, tol)
+        return _mehrotra_scaled(problem, x, max_iter, tol)
     return _barrier_escaping(problem, x, max_iter, tol)
+
+
+OBJECTIVE_SCALE_RANGE = (1e-2, 1e4)  # |G|, |c| outside this range are rescaled to 1
+
+
+def _mehrotra_scaled(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: float
+                     ) -> Solution:
+    """Mehrotra's method on the QP with its objective divided by σ = max(|G|, |c|) when σ is
+    far from 1. The minimiser is the same and the multipliers scale by 1/σ, but the absolute
+    stopping tests (s∘μ <= tol) then mean the same thing at every scale: with c ~ 1e-8 the
+    multipliers are ~1e-8, s∘μ <= 1e-10 allowed slacks of 1e-2, and an LP "optimum" was 1.5%
+    off; with c ~ 1e6 the iterates ran off to 1e27."""
+    sigma = float(max(np.abs(problem.G).max(initial=0.0), np.abs(problem.c).max(initial=0.0)))
+    low, high = OBJECTIVE_SCALE_RANGE
+    if sigma == 0.0 or low <= sigma <= high:
+        return _mehrotra(problem, x, max_iter, tol)
+    scaled = QuadraticProblem(problem.G / sigma, problem.c / sigma, problem.A, problem.b,
+                              problem.C, problem.d, bounds=(problem.lb, problem.ub), x0=x,
+                              null_tol=problem.null_tol)
+    sol = _mehrotra(scaled, x, max_iter, tol)
+    # the same point, multipliers and status, reported on the caller's problem
+    return finish(problem, sol.x_flat, sol.lam * sigma, sol.mu * sigma, sol.n_iter, sol.status,
+                  sol.method, [h * sigma for h in sol.history], sol.message, sol.certificate)
 
 
 # ---- convex QPs and LPs: Mehrotra's predictor–corrector ----------------------------------------
@@ -291,7 +314,8 @@ def _mehrotra(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: floa
             dx, dlam, dmu, ds = st.direction(s * mu)
             a_aff = min(_max_step(s, ds), _max_step(mu, dmu))
             gap_aff = float((s + a_aff * ds) @ (mu + a_aff * dmu)) / m
-            sigma = (gap_aff / gap) ** 3
+            # s∘μ can underflow to 0 on a badly scaled problem: then no centring
+            sigma = (gap_aff / gap) ** 3 if gap > 0 else 0.0
             dx, dlam, dmu, ds = st.direction(s * mu + ds * dmu - sigma * gap)
             alpha = min(_boundary_step(s, ds), _boundary_step(mu, dmu))
             small_steps = small_steps + 1 if alpha < 1e-8 else 0

@@ -251,3 +251,23 @@ def test_projections_keep_the_dtype_and_handle_scalars() -> None:
     assert float(C.project_l1_ball(np.array(3.0))) == 1.0  # a scalar is a vector of one
     assert float(C.project_l1_ball(np.array(-0.5))) == -0.5
     assert C.project_l1_ball(np.ones((2, 0))).shape == (2, 0)
+
+
+# ---- badly scaled LPs -------------------------------------------------------------------------
+@pytest.mark.parametrize("k", [1e-8, 1e-6, 1e-3, 0.1, 1e3, 1e6, 1e9])
+@pytest.mark.parametrize("row", [1e-3, 1.0])
+def test_lp_with_a_tiny_or_huge_objective_matches_highs(k: float, row: float) -> None:
+    """min k(x0 + 2x1) s.t. x0 + x1 >= 1, x >= 0: with k = 1e-8 the interior point used to stop
+    "optimal" 1.5% above the optimum (its absolute s∘μ test), with k = 1e6 (rows 1e-3) it
+    divided by a zero duality gap or ran off to 1e27."""
+    c, Cm, d = np.array([k, 2 * k]), np.array([[-row, -row]]), np.array([-row])
+    ref = linprog(c, A_ub=Cm, b_ub=d, bounds=(0, None))
+    sol = C.solve(C.LinearProblem(c, C=Cm, d=d, bounds=(0, None)))
+    assert sol.status == "optimal" and abs(sol.fun - ref.fun) <= 1e-8 * abs(ref.fun)
+    np.testing.assert_allclose(sol.x_flat, ref.x, atol=1e-8)
+    assert abs(sol.mu[0] * row - k) <= 1e-6 * k  # the multiplier of x0 + x1 >= 1, unscaled
+
+
+def test_scipy_style_bounds_are_refused_with_the_conversion() -> None:
+    with pytest.raises(ValueError, match=r"bounds must be a pair \(lb, ub\).*zip"):
+        C.LinearProblem([1.0, 1.0, 1.0], bounds=[(0, 1), (0, 1), (0, 1)])
