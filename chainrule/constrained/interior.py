@@ -46,7 +46,9 @@ from chainrule.constrained.solution import (
     check_options,
     finish,
     restart_from_saddles,
+    scaled_objective,
     start_point,
+    unscale,
 )
 
 __all__ = ["barrier_interior_point", "interior_point"]
@@ -252,9 +254,13 @@ def _mehrotra_scaled(problem: QuadraticProblem, x: np.ndarray, max_iter: int, to
                               problem.C, problem.d, bounds=(problem.lb, problem.ub), x0=x,
                               null_tol=problem.null_tol)
     sol = _mehrotra(scaled, x, max_iter, tol)
+    message = sol.message
+    if sol.status == "optimal" and sigma > 1.0:  # the contract "residuals <= tol" is relative
+        message = (f"all KKT residuals within the tolerance relative to the objective's scale "
+                   f"max(|G|, |c|) = {sigma:.3g} (the objective was divided by it)")
     # the same point, multipliers and status, reported on the caller's problem
     return finish(problem, sol.x_flat, sol.lam * sigma, sol.mu * sigma, sol.n_iter, sol.status,
-                  sol.method, [h * sigma for h in sol.history], sol.message, sol.certificate)
+                  sol.method, [h * sigma for h in sol.history], message, sol.certificate)
 
 
 # ---- convex QPs and LPs: Mehrotra's predictor–corrector ----------------------------------------
@@ -391,10 +397,13 @@ def barrier_interior_point(problem: Problem, x0: Any = None, max_iter: int = 200
 
 
 def _barrier_escaping(problem: Problem, x: np.ndarray, max_iter: int, tol: float) -> Solution:
-    """The barrier method, restarted along the direction of negative curvature when it ends
+    """The barrier method on the problem with a tiny objective rescaled (see
+    ``scaled_objective``), restarted along the direction of negative curvature when it ends
     at a KKT point that is not a minimum."""
-    return restart_from_saddles(problem, _barrier(problem, x, max_iter, tol),
-                                lambda start: _barrier(problem, start, max_iter, tol))
+    scaled, sigma = scaled_objective(problem, x)
+    sol = restart_from_saddles(scaled, _barrier(scaled, x, max_iter, tol),
+                               lambda start: _barrier(scaled, start, max_iter, tol))
+    return unscale(problem, sol, sigma)
 
 
 def _evaluate(problem: Problem, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:

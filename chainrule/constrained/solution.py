@@ -3,6 +3,9 @@
 Every solver ends with one of five statuses:
 
 * ``"optimal"``: all KKT residuals are below the solver's tolerance (``converged`` is True);
+  a tiny objective (max(|f(x0)|, ‖∇f(x0)‖∞) < 1e-2) is scaled up first, so this still means a
+  minimiser; a QP/LP objective with max(|G|, |c|) > 1e4 is scaled down, and its residuals are
+  then within the tolerance relative to that scale (the message says so);
 * ``"infeasible"``: a certificate proves that no point satisfies the constraints (QPs and LPs),
   or, on a general problem that ran out of iterations, the constraint violation
   φ(x) = ½‖h‖² + ½‖max(g, 0)‖² has a stationary point with φ > 0 there (locally infeasible:
@@ -21,6 +24,7 @@ Every solver ends with one of five statuses:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -302,3 +306,44 @@ def name_non_finite(problem: Problem, x: np.ndarray) -> str:
             if not np.all(np.isfinite(value)):
                 return f"{what} is not finite at x = {np.array2string(x, precision=6)}"
     return ""
+
+
+OBJECTIVE_TINY = 1e-2  # an objective whose size max(|f(x0)|, ‖∇f(x0)‖∞) is below this is rescaled
+
+
+def scaled_objective(problem: Problem, x: np.ndarray) -> tuple[Problem, float]:
+    """The problem with f divided by σ = max(|f(x0)|, ‖∇f(x0)‖∞) when σ is tiny, and σ.
+
+    The solvers stop on absolute residuals (‖∇ₓL‖, |μg| <= tol): for f = 1e-8·f₀ every point
+    where ∇f₀ is O(1) already passes, and HS35 scaled so ended "optimal" 0.02 away from x*.
+    Dividing f by σ keeps the minimiser and divides the multipliers by σ (multiply them back).
+    Returns ``(problem, 1.0)`` when no scaling is needed (or f, ∇f are 0 or not finite)."""
+    with np.errstate(all="ignore"):
+        try:
+            size = abs(problem.fun(x))
+            slope = float(np.abs(problem.grad(x)).max(initial=0.0))
+        except (ValueError, FloatingPointError, ArithmeticError):
+            return problem, 1.0
+    sigma = max(size, slope)
+    # only ever scaled up: the residuals of the caller's problem then stay below tol (scaling
+    # a steep f down, as IPOPT does, would call "optimal" a point whose residuals are σ·tol)
+    if not (np.isfinite(sigma) and 1e-30 < sigma < OBJECTIVE_TINY):
+        return problem, 1.0
+    scaled = copy.copy(problem)
+    f = problem.f_fn
+    scaled.f_fn = lambda *xs: f(*xs) / sigma
+    for name in ("G", "c"):  # a QuadraticProblem's fun/grad/Hessian read its matrices
+        if hasattr(problem, name):
+            setattr(scaled, name, getattr(problem, name) / sigma)
+    if hasattr(problem, "_eig"):
+        w, V = problem._eig
+        scaled._eig = (w / sigma, V)
+    return scaled, sigma
+
+
+def unscale(problem: Problem, sol: Solution, sigma: float) -> Solution:
+    """``sol`` of the problem scaled by :func:`scaled_objective`, reported on ``problem``."""
+    if sigma == 1.0:
+        return sol
+    return finish(problem, sol.x_flat, sol.lam * sigma, sol.mu * sigma, sol.n_iter, sol.status,
+                  sol.method, [h * sigma for h in sol.history], sol.message, sol.certificate)

@@ -43,8 +43,10 @@ from chainrule.constrained.solution import (
     check_options,
     name_non_finite,
     restart_from_saddles,
+    scaled_objective,
     start_multipliers,
     start_point,
+    unscale,
 )
 from chainrule.constrained.solution import finish as _finish
 from chainrule.tensor import Tensor, _wrap, cat
@@ -170,11 +172,13 @@ def augmented_lagrangian(problem: Problem, x0: Any = None, optimizer: Any = None
     x = _start(problem, x0, "augmented_lagrangian")
     lam, mu = start_multipliers(problem, lam0, mu0, "augmented_lagrangian")
 
-    def run(start: np.ndarray, lam0: Any = lam, mu0: Any = mu) -> Solution:
-        return _augmented_lagrangian(problem, start, optimizer, rho, rho_max, max_outer,
-                                     inner_steps, tol, lam0, mu0)
+    scaled, sigma = scaled_objective(problem, x)  # a tiny f would pass any absolute test
 
-    return restart_from_saddles(problem, run(x), run)
+    def run(start: np.ndarray) -> Solution:
+        return _augmented_lagrangian(scaled, start, optimizer, rho, rho_max, max_outer,
+                                     inner_steps, tol, lam / sigma, mu / sigma)
+
+    return unscale(problem, restart_from_saddles(scaled, run(x), run), sigma)
 
 
 def _augmented_lagrangian(problem: Problem, x: np.ndarray, optimizer: Any, rho: float,

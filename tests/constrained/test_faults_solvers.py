@@ -271,3 +271,21 @@ def test_lp_with_a_tiny_or_huge_objective_matches_highs(k: float, row: float) ->
 def test_scipy_style_bounds_are_refused_with_the_conversion() -> None:
     with pytest.raises(ValueError, match=r"bounds must be a pair \(lb, ub\).*zip"):
         C.LinearProblem([1.0, 1.0, 1.0], bounds=[(0, 1), (0, 1), (0, 1)])
+
+
+@pytest.mark.parametrize("number,method", [(12, "interior_point"), (35, "interior_point"),
+                                           (76, "interior_point"), (118, "interior_point"),
+                                           (12, "augmented_lagrangian"),
+                                           (35, "augmented_lagrangian"),
+                                           (76, "augmented_lagrangian")])
+def test_a_tiny_objective_still_reaches_the_minimiser(number: int, method: str) -> None:
+    """f·1e-8 passed the absolute stopping tests almost anywhere: HS35 ended "optimal" 0.02 and
+    HS118 (augmented Lagrangian) 20 away from x*. The objective is now scaled up first."""
+    p = next(q for q in PROBLEMS if q.number == number)
+    tiny = HS(p.number, lambda x, f=p.f: 1e-8 * f(x), p.x0, 1e-8 * p.f_star, p.eq, p.geq,
+              p.bounds, p.x_star)
+    sol = C.solve(tiny.problem(), method=method)
+    assert sol.status == "optimal", sol.message
+    np.testing.assert_allclose(sol.x_flat, p.x_star, atol=1e-5)
+    ref = C.solve(p.problem(), method=method)  # the multipliers scale with f
+    np.testing.assert_allclose(sol.mu, 1e-8 * ref.mu, atol=1e-12)
