@@ -43,6 +43,9 @@ UNBOUNDED_BELOW = -1e20
 # the second-order and infeasibility checks form n x n matrices: skipped above this size
 CHECK_MAX_N = 400
 FEAS_TOL = 1e-6
+# beyond this the iterates ran off: a stationary violation out there proves nothing (HS33's
+# augmented Lagrangian diverged to 1e102, where every gradient looks small relative to x)
+RUN_OFF = 1e10
 
 
 class NumericalFailure(ArithmeticError):
@@ -262,8 +265,8 @@ def _diagnose(problem: Problem, x: np.ndarray, rep: KKTReport, status: str, mess
             and rep.objective < UNBOUNDED_BELOW):
         return "unbounded", (f"{method}: f(x) = {rep.objective:.3g} at a feasible point: the "
                              "objective is unbounded below on the feasible set (no minimum)")
-    if not (np.isfinite(viol) and viol > FEAS_TOL):
-        return status, message
+    if not (np.isfinite(viol) and viol > FEAS_TOL) or np.abs(x).max() > RUN_OFF:
+        return status, message  # feasible, or iterates that ran off: no local certificate
     from chainrule.constrained._inner import bfgs_minimize
 
     with np.errstate(all="ignore"):
@@ -281,6 +284,7 @@ def _diagnose(problem: Problem, x: np.ndarray, rep: KKTReport, status: str, mess
         # violation cannot move either)
         scale = max(float(np.linalg.norm(J)), 1.0) * np.sqrt(2.0 * phi)
     if not (np.isfinite(phi) and left > 10 * FEAS_TOL and np.all(np.isfinite(grad))
+            and np.abs(z).max() <= RUN_OFF
             and float(np.linalg.norm(grad)) <= 1e-7 * max(scale, 1e-300)):
         return status, message
     return "infeasible", (f"{method}: the constraints cannot be met near here: the violation "

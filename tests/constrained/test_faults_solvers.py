@@ -289,3 +289,14 @@ def test_a_tiny_objective_still_reaches_the_minimiser(number: int, method: str) 
     np.testing.assert_allclose(sol.x_flat, p.x_star, atol=1e-5)
     ref = C.solve(p.problem(), method=method)  # the multipliers scale with f
     np.testing.assert_allclose(sol.mu, 1e-8 * ref.mu, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_iterates_that_ran_off_are_not_called_infeasible() -> None:
+    """HS33's cubic objective makes the augmented Lagrangian unbounded below in x1: its
+    iterates run off to 1e102, where the violation looked 'stationary' relative to x."""
+    p = next(q for q in PROBLEMS if q.number == 33)
+    sol = C.solve(p.problem(), method="augmented_lagrangian")
+    assert sol.status in ("numerical", "optimal"), (sol.status, sol.message)
+    if sol.status == "numerical":
+        assert "non-finite objective" in sol.message
