@@ -1,6 +1,6 @@
 """``Solution`` (what every solver returns) and the helpers the solvers share to build it.
 
-Every solver ends with one of five statuses:
+Every solver ends with one of six statuses:
 
 * ``"optimal"``: all KKT residuals are below the solver's tolerance (``converged`` is True);
   a tiny objective (max(|f(x0)|, ‖∇f(x0)‖∞) < 1e-2) is scaled up first, so this still means a
