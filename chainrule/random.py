@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import sys
+import threading
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,9 +112,31 @@ def fork_rng(devices: Any = None, enabled: bool = True, _caller: str = "fork_rng
         default_generator.set_state(state)
 
 
-# set by chainrule.compile while it captures a step: wraps the generator so that its draws
-# are recorded (and re-drawn at every replay); None otherwise
-_rng_hook: Any = None
+class _HookState(threading.local):
+    """The draw hook of this thread (see ``_rng_hook`` below)."""
+
+    hook: Any = None
+
+
+_hook_state = _HookState()
+
+
+class _RandomModule(types.ModuleType):
+    """This module's class: ``_rng_hook`` is per thread. chainrule.compile (while it captures
+    a step) and activation checkpointing (while it records dropout masks) set it to wrap the
+    generator so that its draws are recorded; a module-wide value would also record, and
+    replay, the draws of every other thread running meanwhile."""
+
+    @property
+    def _rng_hook(self) -> Any:
+        return _hook_state.hook
+
+    @_rng_hook.setter
+    def _rng_hook(self, value: Any) -> None:
+        _hook_state.hook = value
+
+
+sys.modules[__name__].__class__ = _RandomModule
 
 
 def rng(generator: Generator | np.random.Generator | None) -> np.random.Generator:
@@ -120,4 +145,5 @@ def rng(generator: Generator | np.random.Generator | None) -> np.random.Generato
         r = generator
     else:
         r = (generator or default_generator).rng
-    return r if _rng_hook is None else _rng_hook(generator, r)
+    hook = _hook_state.hook
+    return r if hook is None else hook(generator, r)

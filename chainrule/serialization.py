@@ -29,6 +29,7 @@ file and the problem.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -119,16 +120,82 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same dir, fsync, ``os.replace``.
+def _tmp_prefix(target: str) -> str:
+    """Temporary files of ``target`` are ``.<name>.<pid>.<random>.tmp``: the writer's pid lets a
+    later save tell a leftover of a killed process from a save still running elsewhere."""
+    return f".{os.path.basename(target)}."
 
-    Readers see either the old file or the complete new one, never a partial write.
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but is someone else's (or unknowable): keep its file
+    return True
+
+
+def remove_stale_temps(target: PathLike) -> list[str]:
+    """Remove the temporary files that writers of ``target`` killed mid-save left behind
+    (their pid no longer runs); a temp file of a live process is kept. Returns the names."""
+    target = os.fspath(target)
+    directory = os.path.dirname(os.path.abspath(target))
+    prefix = _tmp_prefix(target)
+    removed = []
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return removed
+    for e in entries:
+        if not (e.startswith(prefix) and e.endswith(".tmp")):
+            continue
+        pid = e[len(prefix):-4].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, e))
+                removed.append(e)
+    return removed
+
+
+def io_error(e: OSError, path: str, action: str = "write") -> OSError:
+    """``e`` again (same class and errno), its message naming ``path`` and, for a full disk,
+    saying so in words ('no space left') and that the previous file was kept."""
+    why = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = f"no space left on the device ({why})"
+    elif e.errno == errno.EFBIG:
+        why = f"no space for a file this large ({why}: the size limit was reached)"
+    msg = f"cannot {action} {path}: {why}"
+    if action == "write":
+        msg += "; the previous file (if any) is left intact"
+    return type(e)(e.errno, msg) if e.errno is not None else type(e)(msg)
+
+
+def _check_target(target: str) -> None:
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {target}: it is a directory; "
+                                "give the path of a file inside it", target)
+
+
+def atomic_write(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same dir, fsync, ``os.replace``,
+    fsync of the directory (the one commit point is the rename).
+
+    Readers see either the old file or the complete new one, never a partial write. An
+    ``OSError`` (no space, read-only directory, ``path`` a directory) names ``path`` and
+    leaves the previous file intact; temp files of writers killed earlier are removed first.
     """
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
-                               suffix=".tmp")
+    _check_target(target)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        remove_stale_temps(target)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{_tmp_prefix(target)}{os.getpid()}.",
+                                   suffix=".tmp")
+    except OSError as e:
+        raise io_error(e, target) from e
     try:
         mask = os.umask(0)
         os.umask(mask)
@@ -138,9 +205,11 @@ def atomic_write(path: PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise io_error(e, target) from e
         raise
     _fsync_dir(directory)
 
@@ -216,6 +285,10 @@ class _Encoder:
             return {"U": [self.encode(v, path + [str(i)], f"{where}[{i}]")
                           for i, v in enumerate(obj)]}
         _refuse_stateful(obj, where)
+        if type(obj).__module__.split(".")[0] == "torch":
+            raise TypeError(f"chainrule.save: {where} is a PyTorch {type(obj).__name__}, not a "
+                            "chainrule one; convert it first (chainrule.from_numpy("
+                            "t.detach().cpu().numpy()) for a tensor)")
         raise TypeError(
             f"chainrule.save: {where} is a {type(obj).__name__}; only tensors, arrays, numbers, "
             "strings, None and dicts/lists/tuples of them can be saved (chainrule never pickles)"
@@ -393,12 +466,18 @@ def save(obj: Any, f: PathLike | IO[bytes], pickle_module: Any = None,
 def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     from safetensors.numpy import load as st_load
 
+    if len(data) < 9 or data[8:9] != b"{":  # a safetensors header is a JSON object
+        foreign = _foreign_format(data)
+        if foreign is not None:
+            raise CheckpointError(path, foreign)
     if len(data) < 8:
         raise CheckpointError(path, f"only {len(data)} bytes, too short for a safetensors "
                               f"header; {_HINT}")
     (n,) = struct.unpack("<Q", data[:8])
     if 8 + n > len(data):
-        raise CheckpointError(path, f"header claims {n} bytes but the file has {len(data)}; "
+        what = ("header" if data[8:9] == b"{" else "header (the file does not look like a "
+                "safetensors/chainrule checkpoint at all)")
+        raise CheckpointError(path, f"{what} claims {n} bytes but the file has {len(data)}; "
                               f"{_HINT}")
     try:
         arrays = st_load(bytes(data))
@@ -411,6 +490,27 @@ def _parse(data: bytes, path: str) -> tuple[dict[str, np.ndarray], dict[str, str
     if not isinstance(meta, dict):
         raise CheckpointError(path, f"the safetensors metadata is not a JSON object; {_HINT}")
     return arrays, meta
+
+
+_REFUSED_PICKLE = (
+    "chainrule never unpickles (loading a pickle can run arbitrary code); in PyTorch, convert "
+    "it once with safetensors.torch.save_file(torch.load(path, weights_only=True), new_path) "
+    "and load new_path")
+
+
+def _foreign_format(data: bytes) -> str | None:
+    """A sentence naming the format of a file that is recognisably not safetensors."""
+    if data[:4] == b"PK\x03\x04":
+        if b"data.pkl" in data[:4096] or b"/data/" in data[:4096]:
+            return ("this is a PyTorch pickle checkpoint (the zip format of torch.save), not a "
+                    "chainrule/safetensors file; " + _REFUSED_PICKLE)
+        return "this is a zip archive, not a chainrule/safetensors checkpoint"
+    if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
+        return ("this is a Python pickle (PyTorch's legacy torch.save format or pickle.dump), "
+                "not a chainrule/safetensors file; " + _REFUSED_PICKLE)
+    if data[:6] == b"\x93NUMPY":
+        return "this is a NumPy .npy file; load it with numpy.load, not chainrule.load"
+    return None
 
 
 def load(f: PathLike | IO[bytes], map_location: Any = None, pickle_module: Any = None, *,
@@ -433,6 +533,10 @@ def load(f: PathLike | IO[bytes], map_location: Any = None, pickle_module: Any =
         data = f.read()  # type: ignore[union-attr]
     else:
         path = os.fspath(f)  # type: ignore[arg-type]
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, f"cannot load {path}: it is a directory, not "
+                                    "a checkpoint file (a Trainer checkpoint directory is read "
+                                    "by chainrule.train.checkpoint.load_checkpoint)")
         data = Path(path).read_bytes()
     arrays, meta = _parse(data, str(path))
     if META_KEY not in meta:

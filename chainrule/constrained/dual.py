@@ -29,6 +29,7 @@ from chainrule.backend import float64
 from chainrule.constrained._inner import bfgs_minimize
 from chainrule.constrained.kkt import kkt_report
 from chainrule.constrained.problem import Problem, QuadraticProblem
+from chainrule.constrained.solution import check_options, start_multipliers
 from chainrule.constrained.solvers import Solution, _finish, _start, interior_point
 from chainrule.tensor import Tensor, tensor
 
@@ -73,7 +74,9 @@ def dual_ascent(problem: Problem, lr: float | None = None, max_iter: int = 50000
     Lipschitz constant of ∇q), which guarantees ascent; otherwise ``lr`` is required. Stops when
     every KKT residual of (x(λ, μ), λ, μ) is <= ``tol``.
     """
-    lam, mu = problem._multipliers(lam0, mu0)
+    check_options("dual_ascent", counts={"max_iter": max_iter}, tolerances={"tol": tol},
+                  positive={"lr": lr, "check_every": check_every})
+    lam, mu = start_multipliers(problem, lam0, mu0, "dual_ascent")
     mu = np.maximum(mu, 0.0)
     if lr is None:
         if not (isinstance(problem, QuadraticProblem) and problem._eig[0].min(initial=1) > 0):
@@ -81,7 +84,7 @@ def dual_ascent(problem: Problem, lr: float | None = None, max_iter: int = 50000
                              "QuadraticProblem)")
         M = np.vstack([problem.A, problem.C_full])
         lr = 1.0 / max(np.linalg.norm(M @ np.linalg.solve(problem.G, M.T), 2), 1e-300)
-    x = _start(problem, x0)
+    x = _start(problem, x0, "dual_ascent")
     history: list[float] = []
     status, message, it = "max_iter", "", 0
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported

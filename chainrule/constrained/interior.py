@@ -39,7 +39,17 @@ import numpy as np
 import scipy.linalg
 
 from chainrule.constrained.problem import LinearProblem, Problem, QuadraticProblem
-from chainrule.constrained.solution import NumericalFailure, Solution, check_finite, finish
+from chainrule.constrained.solution import (
+    NumericalFailure,
+    Solution,
+    check_finite,
+    check_options,
+    finish,
+    restart_from_saddles,
+    scaled_objective,
+    start_point,
+    unscale,
+)
 
 __all__ = ["barrier_interior_point", "interior_point"]
 
@@ -180,8 +190,13 @@ class _Newton:
         """Newton step for the residuals with complementarity residual r_c (= s∘μ - target)."""
         assert self.fac is not None
         n = self.W.shape[0]
-        rhs = np.concatenate([-self.r_d + self.Jg.T @ ((r_c - self.mu * self.r_i) / self.s),
-                              -self.r_e])
+        with np.errstate(over="ignore", invalid="ignore"):
+            rhs = np.concatenate([-self.r_d + self.Jg.T @ ((r_c - self.mu * self.r_i) / self.s),
+                                  -self.r_e])
+        # a slack at 0 (s∘μ overflowing) makes the right-hand side inf: report it, as the
+        # matrix's, instead of letting LAPACK's input check raise a bare ValueError
+        check_finite(rhs, "entry in the Newton right-hand side (a slack or multiplier "
+                          "overflowed)")
         u = self.fac.solve(rhs)
         if self.refine:  # iterative refinement removes the regularisation's O(δ) error
             for _ in range(3):
@@ -210,14 +225,42 @@ def interior_point(problem: Problem, x0: Any = None, max_iter: int = 200, tol: f
     to 10×, and the primal step backtracks on the merit f - τΣlog s + ν(‖h‖₁ + ‖g + s‖₁).
     Stops when every residual (and s∘μ) is <= ``tol``.
     """
-    x = problem.x0.copy() if x0 is None else problem.flatten(x0)
+    check_options("interior_point", counts={"max_iter": max_iter}, tolerances={"tol": tol})
+    x = start_point(problem, x0, "interior_point")
     if isinstance(problem, QuadraticProblem):
         if not problem.is_convex:
             raise ValueError(f"interior_point needs a convex QuadraticProblem: G has the "
                              f"eigenvalue {problem._eig[0].min():.3g} < 0 (solve(problem) uses the "
                              "barrier method, which handles non-convex problems)")
+        return _mehrotra_scaled(problem, x, max_iter, tol)
+    return _barrier_escaping(problem, x, max_iter, tol)
+
+
+OBJECTIVE_SCALE_RANGE = (1e-2, 1e4)  # |G|, |c| outside this range are rescaled to 1
+
+
+def _mehrotra_scaled(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: float
+                     ) -> Solution:
+    """Mehrotra's method on the QP with its objective divided by σ = max(|G|, |c|) when σ is
+    far from 1. The minimiser is the same and the multipliers scale by 1/σ, but the absolute
+    stopping tests (s∘μ <= tol) then mean the same thing at every scale: with c ~ 1e-8 the
+    multipliers are ~1e-8, s∘μ <= 1e-10 allowed slacks of 1e-2, and an LP "optimum" was 1.5%
+    off; with c ~ 1e6 the iterates ran off to 1e27."""
+    sigma = float(max(np.abs(problem.G).max(initial=0.0), np.abs(problem.c).max(initial=0.0)))
+    low, high = OBJECTIVE_SCALE_RANGE
+    if sigma == 0.0 or low <= sigma <= high:
         return _mehrotra(problem, x, max_iter, tol)
-    return _barrier(problem, x, max_iter, tol)
+    scaled = QuadraticProblem(problem.G / sigma, problem.c / sigma, problem.A, problem.b,
+                              problem.C, problem.d, bounds=(problem.lb, problem.ub), x0=x,
+                              null_tol=problem.null_tol)
+    sol = _mehrotra(scaled, x, max_iter, tol)
+    message = sol.message
+    if sol.status == "optimal" and sigma > 1.0:  # the contract "residuals <= tol" is relative
+        message = (f"all KKT residuals within the tolerance relative to the objective's scale "
+                   f"max(|G|, |c|) = {sigma:.3g} (the objective was divided by it)")
+    # the same point, multipliers and status, reported on the caller's problem
+    return finish(problem, sol.x_flat, sol.lam * sigma, sol.mu * sigma, sol.n_iter, sol.status,
+                  sol.method, [h * sigma for h in sol.history], message, sol.certificate)
 
 
 # ---- convex QPs and LPs: Mehrotra's predictor–corrector ----------------------------------------
@@ -277,7 +320,8 @@ def _mehrotra(problem: QuadraticProblem, x: np.ndarray, max_iter: int, tol: floa
             dx, dlam, dmu, ds = st.direction(s * mu)
             a_aff = min(_max_step(s, ds), _max_step(mu, dmu))
             gap_aff = float((s + a_aff * ds) @ (mu + a_aff * dmu)) / m
-            sigma = (gap_aff / gap) ** 3
+            # s∘μ can underflow to 0 on a badly scaled problem: then no centring
+            sigma = (gap_aff / gap) ** 3 if gap > 0 else 0.0
             dx, dlam, dmu, ds = st.direction(s * mu + ds * dmu - sigma * gap)
             alpha = min(_boundary_step(s, ds), _boundary_step(mu, dmu))
             small_steps = small_steps + 1 if alpha < 1e-8 else 0
@@ -346,8 +390,20 @@ def barrier_interior_point(problem: Problem, x0: Any = None, max_iter: int = 200
                            tol: float = 1e-10) -> Solution:
     """The barrier method of ``interior_point`` on any smooth problem, including a non-convex
     ``QuadraticProblem`` (which ``interior_point`` refuses, as Mehrotra needs convexity)."""
-    x = problem.x0.copy() if x0 is None else problem.flatten(x0)
-    return _barrier(problem, x, max_iter, tol)
+    check_options("barrier_interior_point", counts={"max_iter": max_iter},
+                  tolerances={"tol": tol})
+    x = start_point(problem, x0, "barrier_interior_point")
+    return _barrier_escaping(problem, x, max_iter, tol)
+
+
+def _barrier_escaping(problem: Problem, x: np.ndarray, max_iter: int, tol: float) -> Solution:
+    """The barrier method on the problem with a tiny objective rescaled (see
+    ``scaled_objective``), restarted along the direction of negative curvature when it ends
+    at a KKT point that is not a minimum."""
+    scaled, sigma = scaled_objective(problem, x)
+    sol = restart_from_saddles(scaled, _barrier(scaled, x, max_iter, tol),
+                               lambda start: _barrier(scaled, start, max_iter, tol))
+    return unscale(problem, sol, sigma)
 
 
 def _evaluate(problem: Problem, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:

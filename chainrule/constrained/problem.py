@@ -138,6 +138,12 @@ class Problem:
         self.f_fn = f
         self.eq_fns = _fn_list(eq, "eq")
         self.ineq_fns = _fn_list(ineq, "ineq")
+        if bounds is not None and (not isinstance(bounds, (tuple, list)) or len(bounds) != 2):
+            size = len(bounds) if hasattr(bounds, "__len__") else "?"
+            raise ValueError(
+                f"Problem: bounds must be a pair (lb, ub) (each a number, an array or None), got "
+                f"a {type(bounds).__name__} of length {size}; SciPy's list of (min, max) pairs "
+                "per variable converts as bounds=tuple(zip(*pairs))")
         lb, ub = bounds if bounds is not None else (None, None)
         self.lb = _bound_array(lb, self.shapes, -np.inf)
         self.ub = _bound_array(ub, self.shapes, np.inf)

@@ -31,9 +31,18 @@ def _like(arr: np.ndarray, as_tensor: bool) -> Any:
 
 def _check_radius(radius: float, name: str) -> float:
     radius = float(radius)
-    if not radius > 0:
-        raise ValueError(f"{name}: radius must be positive, got {radius}")
+    if not (radius > 0 and np.isfinite(radius)):
+        raise ValueError(f"{name}: radius must be a finite positive number, got {radius}")
     return radius
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    """The sort-and-threshold projections mix every entry into θ: one NaN or inf would make
+    the others wrong too, so it is an error naming the entry, not a silent result."""
+    if arr.size and not np.all(np.isfinite(arr)):
+        k = np.unravel_index(int(np.argmax(~np.isfinite(arr))), arr.shape)
+        raise ValueError(f"{name}: v has the non-finite entry {arr[k]} at index "
+                         f"{tuple(int(i) for i in k)}")
 
 
 class SimplexProjection(NamedTuple):
@@ -70,14 +79,20 @@ def project_simplex(v: Any, radius: float = 1.0) -> SimplexProjection:
     arr, t = _array(v)
     if arr.ndim == 0:
         raise ValueError("project_simplex: v must have at least one dimension")
+    if arr.shape[-1] == 0:
+        raise ValueError(f"project_simplex: v has shape {tuple(arr.shape)}; the simplex "
+                         f"{{x >= 0, Σx = {r:g}}} in 0 dimensions is empty")
+    _check_finite(arr, "project_simplex")
     u = -xp.sort(-arr, axis=-1)
     css = xp.cumsum(u, axis=-1) - r
     j = xp.arange(1, arr.shape[-1] + 1, dtype=arr.dtype)
     cond = u - css / j > 0
     rho = arr.shape[-1] - xp.argmax(cond[..., ::-1], axis=-1)  # last True, 1-based
     theta = xp.take_along_axis(css, (rho - 1)[..., None], axis=-1)[..., 0] / rho
+    # rho is an integer array: the division gave float64; keep the input's float dtype
+    theta = xp.asarray(theta, dtype=arr.dtype if arr.dtype.kind == "f" else np.float64)
     x = xp.maximum(arr - theta[..., None], 0.0)
-    return SimplexProjection(_like(x, t), _like(xp.asarray(theta, dtype=arr.dtype), t))
+    return SimplexProjection(_like(x, t), _like(theta, t))
 
 
 def project_l1_ball(v: Any, radius: float = 1.0) -> Any:
@@ -89,6 +104,11 @@ def project_l1_ball(v: Any, radius: float = 1.0) -> Any:
     """
     r = _check_radius(radius, "project_l1_ball")
     arr, t = _array(v)
+    if arr.ndim == 0:  # a scalar is a vector of one entry
+        return _like(project_l1_ball(arr.reshape(1), r).reshape(()), t)
+    if arr.shape[-1] == 0:  # ‖·‖₁ of nothing is 0: already inside
+        return _like(arr.copy(), t)
+    _check_finite(arr, "project_l1_ball")
     a = xp.abs(arr)
     inside = a.sum(axis=-1, keepdims=True) <= r
     shrunk = xp.sign(arr) * project_simplex(a, r).x
@@ -103,6 +123,7 @@ def project_l2_ball(v: Any, radius: float = 1.0) -> Any:
     """
     r = _check_radius(radius, "project_l2_ball")
     arr, t = _array(v)
+    _check_finite(arr, "project_l2_ball")
     norm = xp.sqrt((arr * arr).sum(axis=-1, keepdims=True))
     scale = xp.minimum(1.0, r / xp.maximum(norm, np.finfo(np.float64).tiny))
     return _like(arr * scale, t)

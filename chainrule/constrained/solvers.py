@@ -36,7 +36,18 @@ from chainrule.constrained._inner import InnerBFGS
 from chainrule.constrained.interior import barrier_interior_point, interior_point
 from chainrule.constrained.kkt import kkt_report
 from chainrule.constrained.problem import Problem, QuadraticProblem
-from chainrule.constrained.solution import NumericalFailure, Solution, check_finite
+from chainrule.constrained.solution import (
+    NumericalFailure,
+    Solution,
+    check_finite,
+    check_options,
+    name_non_finite,
+    restart_from_saddles,
+    scaled_objective,
+    start_multipliers,
+    start_point,
+    unscale,
+)
 from chainrule.constrained.solution import finish as _finish
 from chainrule.tensor import Tensor, _wrap, cat
 
@@ -46,8 +57,8 @@ __all__ = [
 ]
 
 
-def _start(problem: Problem, x0: Any) -> np.ndarray:
-    return problem.x0.copy() if x0 is None else problem.flatten(x0)
+def _start(problem: Problem, x0: Any, owner: str = "solve") -> np.ndarray:
+    return start_point(problem, x0, owner)
 
 
 def _solve_linear(K: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -87,9 +98,9 @@ def newton_kkt(problem: Problem, x0: Any = None, lam0: Any = None, max_iter: int
         raise ValueError(f"newton_kkt solves equality-constrained problems; this one has "
                          f"{problem.n_ineq} inequality rows (bounds included): use "
                          "interior_point or augmented_lagrangian")
-    x = _start(problem, x0)
-    lam = np.zeros(problem.n_eq) if lam0 is None else np.asarray(lam0, dtype=np.float64).ravel()
-    mu = np.zeros(0)
+    check_options("newton_kkt", counts={"max_iter": max_iter}, tolerances={"tol": tol})
+    x = _start(problem, x0, "newton_kkt")
+    lam, mu = start_multipliers(problem, lam0, None, "newton_kkt")
     history: list[float] = []
     steps, status, message = 0, "max_iter", ""
     try:
@@ -151,13 +162,32 @@ def augmented_lagrangian(problem: Problem, x0: Any = None, optimizer: Any = None
     optimizer per outer iteration (``optimizer(params)``: any chainrule optimizer, e.g.
     ``lambda p: chainrule.optim.Adam(p, lr=1e-2)``; ``inner_steps`` calls of ``step(closure)``
     each), then λ ← λ + ρh, μ ← max(0, μ + ρg); ρ grows tenfold when the constraint violation
-    did not shrink by 4. Stops when every KKT residual is <= ``tol``.
+    did not shrink by 4. Stops when every KKT residual is <= ``tol``. Ending at a KKT point
+    that is not a minimum (a saddle: the inner optimizer sees ∇L = 0 there), it restarts from
+    a lower point along the direction of negative curvature.
     """
+    check_options("augmented_lagrangian", counts={"max_outer": max_outer,
+                                                  "inner_steps": inner_steps},
+                  tolerances={"tol": tol}, positive={"rho": rho, "rho_max": rho_max})
+    x = _start(problem, x0, "augmented_lagrangian")
+    lam, mu = start_multipliers(problem, lam0, mu0, "augmented_lagrangian")
+
+    scaled, sigma = scaled_objective(problem, x)  # a tiny f would pass any absolute test
+
+    def run(start: np.ndarray) -> Solution:
+        return _augmented_lagrangian(scaled, start, optimizer, rho, rho_max, max_outer,
+                                     inner_steps, tol, lam / sigma, mu / sigma)
+
+    return unscale(problem, restart_from_saddles(scaled, run(x), run), sigma)
+
+
+def _augmented_lagrangian(problem: Problem, x: np.ndarray, optimizer: Any, rho: float,
+                          rho_max: float, max_outer: int, inner_steps: int, tol: float,
+                          lam: np.ndarray, mu: np.ndarray) -> Solution:
+    """One run of the method of multipliers from the flat point ``x``."""
     make = _inner_factory(optimizer, 0.1 * tol)
-    x = _start(problem, x0)
     parts = problem.unflatten(_wrap(x.copy()))
     leaves = [_wrap(p._array.copy(), requires_grad=True) for p in parts]
-    lam, mu = problem._multipliers(lam0, mu0)
     mu = np.maximum(mu, 0.0)
     state = {"lam": lam, "mu": mu, "rho": float(rho)}
 
@@ -218,6 +248,9 @@ def augmented_lagrangian(problem: Problem, x0: Any = None, optimizer: Any = None
     except NumericalFailure as err:
         x = np.concatenate([p._array.reshape(-1) for p in leaves]).astype(np.float64)
         status, message = "numerical", f"augmented_lagrangian: {err} in outer iteration {outer}"
+        culprit = name_non_finite(problem, x)
+        if culprit:
+            message += f" ({culprit})"
     return _finish(problem, x, state["lam"], state["mu"], outer, status,
                    "augmented_lagrangian", history, message)
 
@@ -259,6 +292,10 @@ def projected_gradient(problem: Problem, project: Callable[[np.ndarray], Any] | 
     multipliers are then estimated on the active set (so the problem's constraints should
     describe the same set as ``project`` for the KKT report to be meaningful).
     """
+    check_options("projected_gradient", counts={"max_iter": max_iter, "memory": memory},
+                  tolerances={"tol": tol}, positive={"lr": lr})
+    if memory < 1:
+        raise ValueError(f"projected_gradient: memory must be >= 1, got {memory}")
     if project is None:
         if problem.n_eq or problem.n_ineq_user:
             raise ValueError("projected_gradient: the problem has constraints other than bounds;"
@@ -274,7 +311,7 @@ def projected_gradient(problem: Problem, project: Callable[[np.ndarray], Any] | 
         out = out._array if isinstance(out, Tensor) else out
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
-    x = P(_start(problem, x0))
+    x = P(_start(problem, x0, "projected_gradient"))
     fx, gx = problem.fun(x), problem.grad(x)
     t = float(lr) if lr is not None else 1.0 / max(np.abs(gx).max(initial=0.0), 1e-12)
     recent = [fx]

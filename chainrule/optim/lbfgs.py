@@ -14,7 +14,7 @@ from typing import Any
 
 from chainrule.autograd.engine import enable_grad
 from chainrule.backend import xp
-from chainrule.optim.optimizer import Optimizer, check_lr, to_scalar
+from chainrule.optim.optimizer import Optimizer, check_lr, check_nonneg, to_scalar
 
 __all__ = ["LBFGS"]
 
@@ -146,6 +146,13 @@ def strong_wolfe(obj: Callable[[float], tuple[float, Any]], t: float, d: Any, f:
     return bracket_f[low], bracket_g[low], bracket[low], evals
 
 
+def check_count(owner: str, name: str, value: Any, minimum: int = 1) -> None:
+    """An iteration budget or a memory length: an int >= ``minimum`` (0 or a negative one
+    would silently do nothing, or fail deep inside the step with an IndexError)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+
+
 class LBFGS(Optimizer):
     r"""L-BFGS, equal to ``torch.optim.LBFGS`` (one parameter group; a closure is required).
 
@@ -190,8 +197,13 @@ class LBFGS(Optimizer):
                  tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: str | None = None) -> None:
         check_lr(lr)
+        check_count("LBFGS", "max_iter", max_iter)
         if max_eval is None:
             max_eval = max_iter * 5 // 4
+        check_count("LBFGS", "max_eval", max_eval)
+        check_count("LBFGS", "history_size", history_size)
+        check_nonneg("tolerance_grad", tolerance_grad)
+        check_nonneg("tolerance_change", tolerance_change)
         if line_search_fn not in (None, "strong_wolfe"):
             raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got "
                              f"{line_search_fn!r}")

@@ -15,6 +15,7 @@ from typing import Any
 from chainrule.autograd import grad as autograd_grad
 from chainrule.autograd.engine import backward_creates_graph, enable_grad
 from chainrule.backend import xp
+from chainrule.optim.lbfgs import check_count
 from chainrule.optim.optimizer import Optimizer, check_lr, check_nonneg, to_scalar
 from chainrule.tensor import Tensor, _wrap, cat
 
@@ -56,7 +57,10 @@ class Newton(Optimizer):
     ``loss.backward(create_graph=True)`` itself, or not call backward at all.
 
     ``state[first_param]`` records ``n_iter``, ``func_evals``, ``grad_norm`` (‖g‖ before the
-    last iteration), ``loss`` and ``damping``.
+    last iteration), ``loss`` and ``damping``. After each ``step``, ``stop_reason`` says why
+    it returned: ``"tolerance_grad"`` (``converged`` is True), ``"saddle"`` (the gradient
+    vanished where the exact Hessian has a negative eigenvalue), ``"non_finite"`` (a NaN or
+    inf loss, gradient or Hessian: nothing is updated) or ``"max_iter"``.
 
     Example::
 
@@ -81,6 +85,15 @@ class Newton(Optimizer):
                              f"{line_search_fn!r}")
         if not 0.0 < shrink < 1.0:
             raise ValueError(f"Newton: shrink must be in (0, 1), got {shrink}")
+        if not 0.0 < c1 < 1.0:
+            raise ValueError(f"Newton: c1 (Armijo's constant) must be in (0, 1), got {c1}")
+        check_count("Newton", "max_iter", max_iter)
+        check_count("Newton", "max_ls", max_ls)
+        if cg_max_iter is not None:
+            check_count("Newton", "cg_max_iter", cg_max_iter)
+        check_nonneg("tolerance_grad", tolerance_grad)
+        if cg_tol is not None:
+            check_nonneg("cg_tol", cg_tol)
         defaults = dict(lr=to_scalar(lr), damping=damping, mode=mode, saddle_free=saddle_free,
                         line_search_fn=line_search_fn, max_iter=max_iter,
                         tolerance_grad=tolerance_grad, adaptive_damping=adaptive_damping,
@@ -90,6 +103,15 @@ class Newton(Optimizer):
         if len(self.param_groups) != 1:
             raise ValueError("Newton doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]["params"]
+        # why the last step() returned, as LBFGS says it (not part of the state dict)
+        self.stop_reason: str | None = None
+        self.stop_message = "step() has not run"
+
+    @property
+    def converged(self) -> bool:
+        """True when the last ``step`` stopped at max|g| <= ``tolerance_grad`` at a point whose
+        Hessian (``mode="exact"``) has no negative eigenvalue: a minimum, not a saddle."""
+        return self.stop_reason == "tolerance_grad"
 
     # ---- derivatives ------------------------------------------------------------------------
     def _loss_and_grad(self, closure: Callable[[], Any]) -> tuple[Tensor, Tensor]:
@@ -197,6 +219,7 @@ class Newton(Optimizer):
         state.setdefault("func_evals", 0)
         state.setdefault("damping", group["damping"])
         orig_loss = None
+        self.stop_reason, self.stop_message = "max_iter", f"max_iter = {group['max_iter']}"
         for _ in range(group["max_iter"]):
             loss_t, flat = self._loss_and_grad(closure)
             state["func_evals"] += 1
@@ -206,9 +229,19 @@ class Newton(Optimizer):
             g = flat._array.copy()
             state["grad_norm"] = float(xp.linalg.norm(g))
             state["loss"] = f
-            if float(xp.abs(g).max()) <= group["tolerance_grad"]:
+            if not (math.isfinite(f) and bool(xp.all(xp.isfinite(g)))):
+                self._stop("non_finite", f"the loss ({f}) or its gradient is not finite; "
+                                         "the parameters were left as they were")
                 break
+            small = float(xp.abs(g).max(initial=0.0)) <= group["tolerance_grad"]
             hess = self._hessian(flat) if group["mode"] == "exact" else None
+            if hess is not None and not bool(xp.all(xp.isfinite(hess))):
+                self._stop("non_finite", "the Hessian is not finite; the parameters were left "
+                                         "as they were")
+                break
+            if small:
+                self._stationary(hess, group)
+                break
 
             def hvp(v: Any, flat: Tensor = flat) -> Any:
                 return self._hvp(flat, v)
@@ -233,6 +266,21 @@ class Newton(Optimizer):
             state["damping"] = damping
             state["n_iter"] += 1
         return orig_loss
+
+    def _stop(self, reason: str, why: str) -> None:
+        self.stop_reason, self.stop_message = reason, why
+
+    def _stationary(self, hess: Any, group: dict[str, Any]) -> None:
+        """At max|g| <= tolerance_grad: a minimum, unless the exact Hessian has a negative
+        eigenvalue (plain Newton is drawn to saddles and maxima as readily as to minima)."""
+        why = f"max|g| <= tolerance_grad = {group['tolerance_grad']}"
+        if hess is not None and hess.size:
+            low = float(xp.linalg.eigvalsh(hess).min())
+            if low < -1e-8 * max(1.0, float(xp.abs(hess).max())):
+                self._stop("saddle", f"{why}, but the Hessian has the eigenvalue {low:.3g}: "
+                                     "a saddle point or maximum (try saddle_free=True)")
+                return
+        self._stop("tolerance_grad", why)
 
     def _line_search(self, closure: Callable[[], Any], f: float, g: Any, d: Any,
                      group: dict[str, Any], state: dict[str, Any]) -> tuple[float, float]:

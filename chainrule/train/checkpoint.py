@@ -32,6 +32,7 @@ committed directory.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import math
@@ -39,6 +40,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -53,7 +55,13 @@ MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
 _KNOWN_FILES = (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE)
-_DATA_DIR = re.compile(r"^.+\.ckpt-[0-9a-f]{16}$")
+# <name>.ckpt-<writer pid>-<token>; names without the pid come from older versions
+_DATA_DIR = re.compile(r"^.+\.ckpt-(?:(\d+)-)?[0-9a-f]{16}$")
+_LINK_TMP = re.compile(r"^\..+\.link-(?:(\d+)-)?[0-9a-f]{16}\.tmp$")
+# directories and links this process is writing now: another thread's clean_stale must not
+# take them for leftovers of an interrupted save
+_IN_PROGRESS: set[str] = set()
+_IN_PROGRESS_LOCK = threading.RLock()
 _HINT = "the checkpoint is corrupted or from an interrupted save; use another checkpoint"
 
 
@@ -98,10 +106,32 @@ def _pointed_to(root: str, entries: list[str]) -> set[str]:
             if not e.endswith(".tmp") and os.path.islink(os.path.join(root, e))}
 
 
+def _writer_gone(match: re.Match[str] | None, full: str) -> bool:
+    """Whether the save that made ``full`` has ended: its writer pid (in the name) no longer
+    runs, or is this process and no thread of it is writing ``full`` (an older name has no
+    pid: its writer is gone)."""
+    pid = match.group(1) if match is not None else None
+    if pid is None:
+        return True
+    if int(pid) == os.getpid():
+        with _IN_PROGRESS_LOCK:
+            return full not in _IN_PROGRESS
+    return not _ser._pid_alive(int(pid))
+
+
 def clean_stale(root: str) -> list[str]:
     """Remove what interrupted saves left in ``root``: checkpoint directories that no pointer
-    refers to and ``.*.tmp`` entries. Other files are never touched. Returns what was removed.
+    refers to and ``.*.tmp`` entries, unless a save still running (another thread, another
+    live process) is writing them. Other files are never touched. Returns what was removed.
     """
+    # under the lock: a save of this process commits (its pointer then refers to its directory)
+    # before it leaves _IN_PROGRESS, so the scan sees every directory as in progress or as
+    # referenced, never as an orphan in between
+    with _IN_PROGRESS_LOCK:
+        return _clean_stale(root)
+
+
+def _clean_stale(root: str) -> list[str]:
     try:
         entries = os.listdir(root)
     except FileNotFoundError:
@@ -110,9 +140,11 @@ def clean_stale(root: str) -> list[str]:
     removed = []
     for e in entries:
         full = os.path.join(root, e)
-        stray_tmp = e.startswith(".") and e.endswith(".tmp")
-        orphan = (_DATA_DIR.match(e) is not None and e not in referenced
-                  and not os.path.islink(full) and os.path.isdir(full))
+        stray_tmp = (e.startswith(".") and e.endswith(".tmp")
+                     and _writer_gone(_LINK_TMP.match(e), full))
+        data = _DATA_DIR.match(e)
+        orphan = (data is not None and e not in referenced and not os.path.islink(full)
+                  and os.path.isdir(full) and _writer_gone(data, full))
         if not (stray_tmp or orphan):
             continue
         if os.path.isdir(full) and not os.path.islink(full):
@@ -135,7 +167,11 @@ def save_checkpoint(path: str, model: Any, optimizer: Any, state: dict[str, Any]
     root, name = os.path.split(pointer)
     if not name:
         raise ValueError(f"save_checkpoint: {path!r} does not name a checkpoint")
-    os.makedirs(root, exist_ok=True)
+    _refuse_foreign_directory(pointer)
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as e:
+        raise _ser.io_error(e, pointer) from e
     clean_stale(root)
     files = {MODEL_FILE: _blob(model.state_dict())}
     if optimizer is not None:
@@ -145,9 +181,11 @@ def save_checkpoint(path: str, model: Any, optimizer: Any, state: dict[str, Any]
     files[STATE_FILE] = json.dumps(record, indent=1, allow_nan=True,
                                    default=_json_default).encode()
     token = secrets.token_hex(8)  # OS entropy: no global RNG state is consumed
-    data_name = f"{name}.ckpt-{token}"
+    data_name = f"{name}.ckpt-{os.getpid()}-{token}"
     data_dir = os.path.join(root, data_name)
-    link_tmp = os.path.join(root, f".{name}.link-{token}.tmp")
+    link_tmp = os.path.join(root, f".{name}.link-{os.getpid()}-{token}.tmp")
+    with _IN_PROGRESS_LOCK:
+        _IN_PROGRESS.update((data_dir, link_tmp))
     try:
         os.mkdir(data_dir)
         for fname, data in files.items():
@@ -158,17 +196,35 @@ def save_checkpoint(path: str, model: Any, optimizer: Any, state: dict[str, Any]
         old = _current_target(pointer, root, token)
         os.symlink(data_name, link_tmp)
         os.replace(link_tmp, pointer)  # the commit point
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(link_tmp)
         if not (os.path.islink(pointer) and os.readlink(pointer) == data_name):
             shutil.rmtree(data_dir, ignore_errors=True)
+        if isinstance(e, OSError):  # name the checkpoint and say 'no space' in words
+            raise _ser.io_error(e, pointer) from e
         raise
+    finally:
+        with _IN_PROGRESS_LOCK:
+            _IN_PROGRESS.difference_update((data_dir, link_tmp))
     _ser._fsync_dir(root)
     stale = old is not None and old != data_name
     if stale and old not in _pointed_to(root, os.listdir(root)):
         shutil.rmtree(os.path.join(root, old), ignore_errors=True)
     return os.fspath(path)
+
+
+def _refuse_foreign_directory(pointer: str) -> None:
+    """A real directory at the pointer is moved aside and later deleted (format-1 checkpoints
+    are upgraded so); refuse unless it is empty or a checkpoint, so user data is never lost."""
+    if not os.path.isdir(pointer) or os.path.islink(pointer):
+        return
+    entries = os.listdir(pointer)
+    if entries and STATE_FILE not in entries:
+        raise IsADirectoryError(errno.EISDIR, f"cannot save a checkpoint at {pointer}: it is a "
+                                f"directory that is not a checkpoint ({len(entries)} entries, "
+                                f"no {STATE_FILE}), and saving would replace it; give a new "
+                                f"name such as {pointer}/last")
 
 
 def _current_target(pointer: str, root: str, token: str) -> str | None:

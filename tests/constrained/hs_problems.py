@@ -30,6 +30,7 @@ class HS:
     eq: Callable[[Any], Any] | None = None
     geq: Callable[[Any], Any] | None = None
     bounds: tuple[Any, Any] | None = None
+    x_star: list[float] | None = None  # the published minimiser, where it is unique
 
     def problem(self) -> Any:
         from chainrule import constrained as C
@@ -280,3 +281,44 @@ PROBLEMS = [
                        - x.prod() ** 0.2), [9.0] * 10, -45.77846971,
        bounds=(2.001, 9.999)),
 ]
+
+
+def _hs118(x: Any) -> Any:
+    """Σₖ 2.3x₃ₖ₊₁ + 1e-4x₃ₖ₊₁² + 1.7x₃ₖ₊₂ + 1e-4x₃ₖ₊₂² + 2.2x₃ₖ₊₃ + 1.5e-4x₃ₖ₊₃²."""
+    a, b, c = x[0::3], x[1::3], x[2::3]
+    return (2.3 * a + 1e-4 * a ** 2 + 1.7 * b + 1e-4 * b ** 2 + 2.2 * c + 1.5e-4 * c ** 2).sum()
+
+
+def _hs118_geq(x: Any) -> Any:
+    """Ramp limits 0 <= x₃ⱼ₊ᵢ - x₃ⱼ₋₃₊ᵢ + 7 <= (13, 14, 13)ᵢ and the five demands."""
+    rows = []
+    for j in range(1, 5):
+        for i, up in enumerate((13.0, 14.0, 13.0)):
+            v = x[3 * j + i] - x[3 * j - 3 + i] + 7
+            rows += [v, up - v]
+    for k, demand in enumerate((60.0, 50.0, 70.0, 85.0, 100.0)):
+        rows.append(x[3 * k: 3 * k + 3].sum() - demand)
+    return rows
+
+
+PROBLEMS.append(
+    HS(118, _hs118, [20.0, 55.0, 15.0] + [20.0, 60.0, 20.0] * 4, 664.82045, geq=_hs118_geq,
+       bounds=([8.0, 43.0, 3.0] + [0.0] * 12, [21.0, 57.0, 16.0] + [90.0, 120.0, 60.0] * 4),
+       x_star=[8, 49, 3, 1, 56, 0, 1, 63, 6, 3, 70, 12, 5, 77, 18]))
+
+# published minimisers (Hock & Schittkowski 1981) of problems above with a unique one
+X_STAR = {
+    6: [1.0, 1.0], 7: [0.0, np.sqrt(3)], 10: [0.0, 1.0], 12: [2.0, 3.0],
+    14: [0.5 * (np.sqrt(7) - 1), 0.25 * (np.sqrt(7) + 1)], 21: [2.0, 0.0],
+    28: [0.5, -0.5, 0.5], 35: [4 / 3, 7 / 9, 4 / 9], 43: [0.0, 1.0, 2.0, -1.0],
+    71: [1.0, 4.7429994, 3.8211503, 1.3794082],
+    76: [0.2727273, 2.0909091, 0.0, 0.5454545],
+}
+for _p in PROBLEMS:
+    if _p.number in X_STAR:
+        _p.x_star = X_STAR[_p.number]
+
+# HS13: the minimiser (1, 0) violates every constraint qualification (the cusp of
+# (1 - x1)³ >= x2 >= 0), so no multipliers exist there; f* = 1.
+HS13 = HS(13, lambda x: (x[0] - 2) ** 2 + x[1] ** 2, [-2.0, -2.0], 1.0,
+          geq=lambda x: (1 - x[0]) ** 3 - x[1], bounds=(0.0, None), x_star=[1.0, 0.0])

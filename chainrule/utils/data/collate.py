@@ -1,8 +1,9 @@
 """Collation: a list of samples becomes one batch (PyTorch's ``default_collate`` rules).
 
 Tensors and NumPy arrays are stacked along a new first dimension; Python floats become a
-float64 tensor, ints an int64 tensor; strings stay a list; mappings, named tuples and
-sequences are collated field by field (a tuple sample gives a list, as in PyTorch).
+float64 tensor, ints an int64 tensor (ints mixed with floats: the default float dtype);
+strings stay a list; mappings, named tuples and sequences are collated field by field (a tuple
+sample gives a list, as in PyTorch).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import xp
-from chainrule.tensor import Tensor, _wrap
+from chainrule.tensor import Tensor, _wrap, tensor
 
 __all__ = ["default_collate", "default_convert"]
 
@@ -52,7 +53,11 @@ def default_collate(batch: Sequence[Any]) -> Any:
     if isinstance(elem, float):
         return _wrap(np.asarray(batch, dtype=np.float64))
     if isinstance(elem, int):
-        return _wrap(np.asarray(batch, dtype=np.int64))
+        if all(isinstance(b, int) for b in batch):
+            return _wrap(np.asarray(batch, dtype=np.int64))
+        # PyTorch: torch.tensor(batch) infers the type from every value, so [1, 2.5] becomes
+        # the default float dtype; int64 would silently truncate 2.5 to 2
+        return tensor(list(batch))
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, Mapping):

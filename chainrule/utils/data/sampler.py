@@ -106,9 +106,14 @@ class RandomSampler(Sampler):
         self.replacement = replacement
         self._num_samples = num_samples
         self.generator = generator
-        if not isinstance(self.num_samples, int) or self.num_samples < 0:
+        # an empty data set gives an empty epoch, but an explicit num_samples=0 (an epoch of
+        # nothing, silently) is refused as PyTorch refuses it
+        explicit_zero = num_samples is not None and not isinstance(num_samples, bool) and \
+            num_samples == 0
+        if (not isinstance(self.num_samples, int) or isinstance(self.num_samples, bool)
+                or self.num_samples < 0 or explicit_zero):
             raise ValueError(
-                f"num_samples should be a non-negative integer value, but got "
+                f"num_samples should be a positive integer value, but got "
                 f"num_samples={self.num_samples!r}"
             )
 
