@@ -250,6 +250,20 @@ def ravel(input: Tensor) -> Tensor:
     return input.reshape(-1)
 
 
+def unravel_index(indices: Any, shape: Any) -> tuple[Tensor, ...]:
+    """The coordinates in a tensor of ``shape`` of each flat (row-major) index: one int64
+    tensor per dimension, shaped as ``indices``; coordinate d = ⌊index / stride_d⌋ mod
+    shape_d, as PyTorch computes it (so -1 is the last element, and indices out of range wrap
+    around instead of raising)."""
+    idx = indices._array if isinstance(indices, Tensor) else xp.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"expected 'indices' to be integer dtype, but got {idx.dtype}")
+    dims = (int(shape),) if isinstance(shape, (int, xp.integer)) else tuple(int(s) for s in shape)
+    idx = idx.astype(xp.int64)
+    strides = [math.prod(dims[d + 1:]) for d in range(len(dims))]
+    return tuple(_wrap((idx // st) % n) for st, n in zip(strides, dims))
+
+
 def _tensor_arg(x: Any, name: str) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")

@@ -193,3 +193,50 @@ def test_module_to_meta_is_a_skeleton_for_functional_call() -> None:
     np.testing.assert_array_equal(out.detach().numpy(), model(x).detach().numpy())
     skeleton.to_empty(device="cpu")
     assert skeleton[0].weight._array.flags.writeable
+
+
+# ---- small names programs import ------------------------------------------------------------
+def test_unravel_index_as_torch() -> None:
+    for indices, shape in (([5, 7, -1, 0, 8, -9], (2, 4)), (5, (2, 4)), ([4], 6),
+                           ([[3, 11], [0, 23]], (2, 3, 4))):
+        a = torch.unravel_index(torch.tensor(indices), shape)
+        b = cr.unravel_index(cr.tensor(indices), shape)
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert y.dtype == cr.int64 and tuple(y.shape) == tuple(x.shape)
+            np.testing.assert_array_equal(y.numpy(), x.numpy())
+    for lib in (torch, cr):
+        with pytest.raises(TypeError, match="integer dtype"):
+            lib.unravel_index(lib.tensor([1.0]), (2,))
+
+
+def test_sdpa_kernel_and_backends_as_torch() -> None:
+    from torch.nn.attention import SDPBackend as TB
+
+    from chainrule.nn.attention import SDPBackend, sdpa_kernel
+
+    assert {n: int(b) for n, b in SDPBackend.__members__.items()} == {
+        n: int(b) for n, b in TB.__members__.items()}
+    q = cr.randn(2, 3, 5, 4)
+    plain = cr.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.MATH]):
+        inside = cr.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+    np.testing.assert_array_equal(inside.numpy(), plain.numpy())
+    with pytest.raises(TypeError), sdpa_kernel("flash"):
+        pass
+
+
+def test_distributions_utils_as_torch() -> None:
+    import torch.distributions.utils as tu
+
+    import chainrule.distributions.utils as cu
+
+    x = np.array([[0.3, -1.2, 2.0], [0.0, 0.5, -0.5]])
+    p = np.array([[0.2, 0.5, 0.3], [1.0, 0.0, 0.0]])
+    for binary in (False, True):
+        np.testing.assert_allclose(cu.logits_to_probs(cr.tensor(x), binary).numpy(),
+                                   tu.logits_to_probs(torch.tensor(x), binary).numpy(),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(cu.probs_to_logits(cr.tensor(p), binary).numpy(),
+                                   tu.probs_to_logits(torch.tensor(p), binary).numpy(),
+                                   rtol=1e-12)
