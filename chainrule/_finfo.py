@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.backend import default_dtype, xp
+from chainrule.backend import NamedDtype, default_dtype, xp
 
 
 class finfo:  # noqa: N801 - PyTorch's name
     """Limits of a floating dtype: eps, max, min, tiny (= smallest_normal), resolution, bits."""
 
     def __init__(self, dtype: Any = None) -> None:
+        if isinstance(dtype, NamedDtype):
+            # a format chainrule names but cannot store (bfloat16, float8): PyTorch's limits
+            if dtype.limits is None:
+                raise TypeError(f"finfo: chainrule has no limits for {dtype.name}")
+            self.dtype = dtype.name
+            self.bits, self.eps, self.max, self.min, self.tiny, self.resolution = dtype.limits
+            self.smallest_normal = self.tiny
+            return
         f = xp.finfo(default_dtype() if dtype is None else dtype)
         self.dtype = str(f.dtype)
         self.bits = int(f.bits)

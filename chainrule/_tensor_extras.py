@@ -76,6 +76,28 @@ def _contiguous(self: Tensor, memory_format: Any = None) -> Tensor:
     return self if self._array.flags.c_contiguous else self.clone()
 
 
+_core_cumsum, _core_cumprod = Tensor.cumsum, Tensor.cumprod
+_np_int64 = X.xp.dtype(X.xp.int64)
+
+
+def _cumsum(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """y_i = Σ_{j≤i} x_j along ``dim``, computed in ``dtype`` when given (the input is cast
+    first, as PyTorch)."""
+    if dtype is None:
+        return _core_cumsum(self, dim)
+    x = self.to(dtype)
+    # the core sum widens small integers to int64; an explicit dtype is kept, as PyTorch
+    return _core_cumsum(x, dim).to(x.dtype)
+
+
+def _cumprod(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """y_i = Π_{j≤i} x_j along ``dim``, in ``dtype`` when given; bool and integer inputs give
+    int64, as PyTorch (as ``cumsum`` does)."""
+    if dtype is None and self.dtype.kind in "bui":
+        dtype = _np_int64
+    return _core_cumprod(self if dtype is None else self.to(dtype), dim)
+
+
 def _new(self: Tensor, *args: Any, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """The legacy constructor: ``x.new()`` (empty), ``x.new(2, 3)`` or ``x.new(Size)``
@@ -349,8 +371,9 @@ TENSOR_METHODS: dict[str, Any] = {
     "float_power_": _float_power_,
 }
 
-# extended, not only added: contiguous(memory_format=...) as PyTorch's
-_OVERRIDES = {"contiguous": _contiguous}
+# extended, not only added: contiguous(memory_format=...), cumsum / cumprod(dtype=) as
+# PyTorch's
+_OVERRIDES = {"contiguous": _contiguous, "cumsum": _cumsum, "cumprod": _cumprod}
 
 
 def install(cls: type = Tensor) -> None:

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from chainrule import _more_functions as _more
 from chainrule import backend as _backend
-from chainrule.autograd.function import _GradMode
+from chainrule.autograd.function import Function, _GradMode
 from chainrule.autograd.function import record as apply
 from chainrule.backend import default_dtype, to_dtype, xp
 from chainrule.ops import trig as TR
@@ -36,12 +36,13 @@ uint32 = xp.dtype(xp.uint32)
 uint64 = xp.dtype(xp.uint64)
 
 
-bfloat16 = _backend.bfloat16
+bfloat16 = _backend.bfloat16  # (the float8 formats and complex32: _CONSTANTS, below)
 
 
 def check_storable(dtype: Any) -> None:
-    """Raise the documented error for a dtype chainrule names but cannot store (bfloat16)."""
-    if dtype is bfloat16:
+    """Raise the documented error for a dtype chainrule names but cannot store (bfloat16, the
+    float8 formats, complex32)."""
+    if isinstance(dtype, _backend.NamedDtype):
         to_dtype(dtype)
 
 
@@ -247,6 +248,20 @@ def resolve_neg(input: Tensor) -> Tensor:
 def ravel(input: Tensor) -> Tensor:
     """The elements as a 1-D tensor (a view when possible)."""
     return input.reshape(-1)
+
+
+def unravel_index(indices: Any, shape: Any) -> tuple[Tensor, ...]:
+    """The coordinates in a tensor of ``shape`` of each flat (row-major) index: one int64
+    tensor per dimension, shaped as ``indices``; coordinate d = ⌊index / stride_d⌋ mod
+    shape_d, as PyTorch computes it (so -1 is the last element, and indices out of range wrap
+    around instead of raising)."""
+    idx = indices._array if isinstance(indices, Tensor) else xp.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"expected 'indices' to be integer dtype, but got {idx.dtype}")
+    dims = (int(shape),) if isinstance(shape, (int, xp.integer)) else tuple(int(s) for s in shape)
+    idx = idx.astype(xp.int64)
+    strides = [math.prod(dims[d + 1:]) for d in range(len(dims))]
+    return tuple(_wrap((idx // st) % n) for st, n in zip(strides, dims))
 
 
 def _tensor_arg(x: Any, name: str) -> Tensor:
@@ -952,11 +967,13 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
     """``input`` with each ``src[i]`` reduced into ``out[index[i]]`` along ``dim`` (sum, prod,
     mean, amax, amin; ``include_self`` says whether input's values take part).
 
-    The value is computed on the arrays; the gradient comes from a linear stand-in whose
-    weights are each contributor's partial derivative (1 for sum, 1/count for mean, an even
-    share among the extremes for amax/amin as PyTorch, the product of the other contributors
-    for prod). # NOTE: these weights are constants, so second derivatives of the prod/mean
-    reductions through this function are not supported (first derivatives are exact).
+    The value is computed on the arrays; the gradient is linear with each contributor's
+    partial derivative as its weight (1 for sum, 1/count for mean, an even share among the
+    extremes for amax/amin as PyTorch, the product of the other contributors for prod), one
+    node (:class:`_ScatterReduced`), so infinite values (a ``-inf`` start for amax) stay
+    infinite instead of turning into NaN. # NOTE: these weights are constants, so second
+    derivatives of the prod/mean reductions through this function are not supported (first
+    derivatives are exact).
     """
     if reduce not in _SCATTER_REDUCTIONS:
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
@@ -984,11 +1001,25 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
     out, w_self, w_src = _scatter_values(x, sv, tkey, reduce, include_self)
     if not _GradMode.enabled or not (input.requires_grad or src.requires_grad):
         return _wrap(out)
-    # value + (linear stand-in − its value): the value is exact, the gradient the stand-in's
     src_part = src[tuple(slice(0, n) for n in idx.shape)]
-    stand_in = input * _wrap(w_self) + _wrap(xp.zeros_like(x)).scatter_add(
-        d, index, src_part * _wrap(w_src))
-    return _wrap(out) + (stand_in - stand_in.detach())
+    return _ScatterReduced.apply(input, src_part, out, w_self, w_src, d, index)
+
+
+class _ScatterReduced(Function):
+    """The node of ``scatter_reduce``: its value, and the linear backward
+    ∂L/∂input = g ⊙ w_self, ∂L/∂src_i = g[target(i)] · w_src_i (written with Tensor ops, so it
+    is recorded under ``create_graph``)."""
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, src: Tensor, out: Any, w_self: Any, w_src: Any,
+                dim: int, index: Tensor) -> Tensor:
+        ctx.w_self, ctx.w_src, ctx.dim, ctx.index = w_self, w_src, dim, index
+        return _wrap(out)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple:
+        return (g * _wrap(ctx.w_self), g.gather(ctx.dim, ctx.index) * _wrap(ctx.w_src),
+                None, None, None, None, None)
 
 
 def _scatter_values(x: Any, s: Any, tkey: tuple, reduce: str,
@@ -1279,7 +1310,8 @@ _ALIASES = {
 
 _CONSTANTS = {"inf": inf, "nan": nan, "pi": pi, "e": e, "newaxis": newaxis, "uint16": uint16,
               "uint32": uint32, "uint64": uint64, "bfloat16": bfloat16, "layout": layout,
-              "strided": strided, "sparse_coo": sparse_coo}
+              "strided": strided, "sparse_coo": sparse_coo,
+              **_backend.NAMED_DTYPES, "chalf": _backend.complex32}
 
 TORCH_FUNCTIONS: dict[str, Any] = {
     name: obj for name, obj in list(globals().items())

@@ -51,26 +51,60 @@ int64 = np.dtype(np.int64)
 bool_ = np.dtype(np.bool_)
 
 
-class _BFloat16:
-    """``chainrule.bfloat16``: a dtype name chainrule knows but cannot store, NumPy having no
-    bfloat16. It exists so that code naming it runs where the dtype is only passed along
-    (``autocast(dtype=chainrule.bfloat16)``, accepted and not applied, as every autocast);
-    converting a tensor to it raises ``NotImplementedError`` (see :func:`to_dtype`) rather than
-    silently keeping float32 under a bfloat16 name (docs/pytorch.md)."""
+class NamedDtype:
+    """A PyTorch dtype that chainrule knows by name but cannot store, NumPy having no such
+    dtype: ``bfloat16``, the float8 formats (``float8_e4m3fn`` ...), ``complex32``. The names
+    exist so that code naming them runs where the dtype is only passed along or queried
+    (``autocast(dtype=chainrule.bfloat16)``, accepted and not applied, as every autocast;
+    ``finfo(chainrule.float8_e4m3fn).max``; ``x.dtype == chainrule.bfloat16``); making or
+    converting a tensor to one raises ``NotImplementedError`` naming it (see :func:`to_dtype`)
+    rather than silently keeping float32 under its name (docs/pytorch.md).
 
-    is_floating_point = True
+    ``limits``: PyTorch's ``finfo`` of the format as (bits, eps, max, min, smallest_normal,
+    resolution), None where PyTorch has none."""
+
     is_complex = False
-    is_signed = True
-    itemsize = 2
+
+    def __init__(self, name: str, itemsize: int, *, is_signed: bool = True,
+                 is_floating_point: bool = True, is_complex: bool = False,
+                 limits: tuple[int, float, float, float, float, float] | None = None) -> None:
+        self.name, self.itemsize, self.is_signed = name, itemsize, is_signed
+        self.is_floating_point, self.is_complex, self.limits = (is_floating_point, is_complex,
+                                                                limits)
 
     def __repr__(self) -> str:
-        return "chainrule.bfloat16"
+        return f"chainrule.{self.name}"
 
     def __reduce__(self) -> str:
-        return "bfloat16"  # pickles as this module's singleton
+        return self.name  # pickles as this module's singleton of that name
+
+    def refusal(self) -> str:
+        """The error message for storing a tensor of this dtype."""
+        hint = ("; autocast(dtype=chainrule.bfloat16) is accepted and computes in float32"
+                if self.name == "bfloat16" else "")
+        return (f"chainrule cannot store {self.name} tensors: NumPy has no {self.name} dtype. "
+                f"Keep float32 (or use float16){hint}. See docs/pytorch.md.")
 
 
-bfloat16 = _BFloat16()
+bfloat16 = NamedDtype("bfloat16", 2, limits=(16, 2.0 ** -7, 3.3895313892515355e38,
+                                             -3.3895313892515355e38, 2.0 ** -126, 0.01))
+# PyTorch's 8-bit floats (OCP / AMD formats): e = exponent bits, m = mantissa bits, fn = finite
+# (no inf), uz = unsigned zero (no -0), e8m0fnu = exponent only (a scale, unsigned)
+float8_e4m3fn = NamedDtype("float8_e4m3fn", 1,
+                           limits=(8, 0.125, 448.0, -448.0, 2.0 ** -6, 1.0))
+float8_e4m3fnuz = NamedDtype("float8_e4m3fnuz", 1,
+                             limits=(8, 0.125, 240.0, -240.0, 2.0 ** -7, 1.0))
+float8_e5m2 = NamedDtype("float8_e5m2", 1,
+                         limits=(8, 0.25, 57344.0, -57344.0, 2.0 ** -14, 1.0))
+float8_e5m2fnuz = NamedDtype("float8_e5m2fnuz", 1,
+                             limits=(8, 0.125, 57344.0, -57344.0, 2.0 ** -15, 1.0))
+float8_e8m0fnu = NamedDtype("float8_e8m0fnu", 1, is_signed=False,
+                            limits=(8, 1.0, 2.0 ** 127, 2.0 ** -127, 2.0 ** -127, 1.0))
+float4_e2m1fn_x2 = NamedDtype("float4_e2m1fn_x2", 1)
+complex32 = NamedDtype("complex32", 4, is_floating_point=False, is_complex=True)
+NAMED_DTYPES = {d.name: d for d in (bfloat16, float8_e4m3fn, float8_e4m3fnuz, float8_e5m2,
+                                    float8_e5m2fnuz, float8_e8m0fnu, float4_e2m1fn_x2,
+                                    complex32)}
 
 _FLOAT_KINDS = ("f",)
 
@@ -95,6 +129,8 @@ def default_dtype() -> np.dtype:
 def set_default_dtype(dtype: Any) -> None:
     """Set the dtype of tensors made from Python floats (float32 or float64) in this thread
     (from the main thread: also the default of threads that never set their own)."""
+    if isinstance(dtype, NamedDtype):
+        raise NotImplementedError(dtype.refusal())
     d = np.dtype(dtype)
     if d.kind != "f":
         raise TypeError(f"set_default_dtype: only floating-point dtypes are allowed, got {d}")
@@ -112,11 +148,8 @@ def to_dtype(dtype: Any) -> np.dtype:
     """Normalise a dtype given as a NumPy dtype, a type, a string or a Python type."""
     if dtype is None:
         return _dtype_mode.value
-    if dtype is bfloat16:
-        raise NotImplementedError(
-            "chainrule cannot store bfloat16 tensors: NumPy has no bfloat16 dtype. Keep float32 "
-            "(or use float16); autocast(dtype=chainrule.bfloat16) is accepted and computes in "
-            "float32. See docs/pytorch.md.")
+    if isinstance(dtype, NamedDtype):
+        raise NotImplementedError(dtype.refusal())
     if dtype is float:
         return _dtype_mode.value
     if dtype is int:

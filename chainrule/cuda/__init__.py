@@ -34,6 +34,11 @@ def is_initialized() -> bool:
     return False
 
 
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """False, as PyTorch answers without CUDA (and chainrule cannot store bfloat16)."""
+    return False
+
+
 def __getattr__(name: str) -> object:
     import importlib
 

@@ -14,6 +14,7 @@ from chainrule.distributions import (
     constraints,
     kl_extra,  # noqa: F401 - registers the KL pairs
     transforms,
+    utils,
 )
 from chainrule.distributions.continuous import (
     Beta,

@@ -366,8 +366,11 @@ def _nearest_index(size: int, out: int, scale: float | None, exact: bool) -> Any
     return xp.minimum(xp.floor(dst * s).astype(xp.int64), size - 1)
 
 
-_LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
-_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+_LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2, "lanczos": 2}
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "lanczos",
+          "area")
+# the antialiasing filter of each mode and its half-width before stretching (interpolate)
+_AA_RADIUS = {"bilinear": 1.0, "bicubic": 2.0, "lanczos": 3.0}
 
 
 def interpolate(input: Tensor, size: IntOr | None = None,
@@ -384,6 +387,14 @@ def interpolate(input: Tensor, size: IntOr | None = None,
     - ``"bicubic"`` (4-D): Keys' cubic convolution (a = −0.75) over x[⌊u⌋ − 1 … ⌊u⌋ + 2],
       indices clamped to the border, u not clamped.
     - ``"area"``: adaptive average pooling to the output size.
+    - ``antialias=True`` (``"bilinear"`` / ``"bicubic"``, 4-D input): PyTorch's (and PIL's)
+      separable filter, which widens when downsampling so that every input pixel contributes:
+      with s the scale above (align_corners: (in − 1)/(out − 1)), output i is centred at
+      c = s·(i + ½) and y[i] = Σ_j w_j x[j] / Σ_j w_j, w_j = f((j − c + ½)/max(s, 1)) over
+      j ∈ [trunc(c − r + ½), trunc(c + r + ½)) ∩ [0, in), r = (k/2)·max(s, 1); f is the
+      triangle 1 − |t| (k = 2) or Keys' cubic with a = −0.5 (k = 4); ``"lanczos"`` (which
+      requires ``antialias=True`` and ``align_corners=False``) uses the Lanczos-3 window
+      sinc(t)·sinc(t/3), |t| < 3 (k = 6), PIL's ``Image.LANCZOS``.
 
     With ``scale_factor`` given (and ``recompute_scale_factor`` not true), s = 1/scale_factor,
     as in PyTorch. Every mode is a composition of differentiable ops (gathers, products, sums).
@@ -394,8 +405,14 @@ def interpolate(input: Tensor, size: IntOr | None = None,
     """
     if mode not in _MODES:
         raise ValueError(f"interpolate: mode {mode!r} is not one of {', '.join(_MODES)}")
-    if antialias:
-        raise ValueError("interpolate: antialias=True is not implemented in chainrule")
+    if antialias and not (mode in _AA_RADIUS and input.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos "
+                         "modes and requires a 4-D tensor as input")
+    if mode == "lanczos" and input.ndim == 4:
+        if align_corners:
+            raise ValueError("Lanczos mode does not support align_corners=True")
+        if not antialias:
+            raise ValueError("Lanczos mode requires antialias=True")
     nd = input.ndim - 2
     if nd < 1:
         raise ValueError(f"interpolate: expected (N, C, *spatial) input, got "
@@ -423,6 +440,8 @@ def interpolate(input: Tensor, size: IntOr | None = None,
         scales = (None,) * nd if recompute_scale_factor else sf
     if mode == "area":
         return _adaptive_avg(input, out, nd, "interpolate(mode='area')")
+    if antialias:
+        return _interpolate_antialias(input, out, scales, bool(align_corners), mode)
     if mode in _LINEAR_MODES:
         return _interpolate_taps(input, out, scales, bool(align_corners), mode == "bicubic")
     return _interpolate_nearest(input, out, scales, mode == "nearest-exact")
@@ -497,6 +516,52 @@ def _interpolate_taps(input: Tensor, out: tuple[int, ...], scales: tuple, align_
             acc = term if acc is None else acc + term
         y = acc
     return y
+
+
+def _aa_filter(t: Any, mode: str) -> Any:
+    """The antialiasing kernel of ``mode``: the triangle max(0, 1 − |t|); Keys' cubic
+    convolution with a = −0.5 (the value PyTorch and PIL use for antialiased bicubic), zero past
+    |t| = 2; or Lanczos-3, sinc(t)·sinc(t/3) for |t| < 3 (sinc(t) = sin(πt)/(πt))."""
+    t = xp.abs(t)
+    if mode == "bilinear":
+        return xp.maximum(0.0, 1.0 - t)
+    if mode == "lanczos":
+        return xp.where(t < 3.0, xp.sinc(t) * xp.sinc(t / 3.0), 0.0)
+    a = -0.5
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return xp.where(t < 1.0, near, xp.where(t < 2.0, far, 0.0))
+
+
+def _aa_weights(size: int, out: int, scale: float | None, align_corners: bool,
+                mode: str) -> Any:
+    """The (out, size) matrix of the antialiased resize along one axis (rows sum to 1; see
+    :func:`interpolate`). The window bounds truncate toward zero, as PyTorch's integer cast."""
+    if align_corners:
+        s = (size - 1) / (out - 1) if out > 1 else 0.0
+    else:
+        s = 1.0 / scale if scale is not None and scale > 0 else size / out
+    stretch = max(s, 1.0)
+    support = _AA_RADIUS[mode] * stretch
+    w = xp.zeros((out, size), dtype=xp.float64)
+    for i in range(out):
+        centre = s * (i + 0.5)
+        lo = max(math.trunc(centre - support + 0.5), 0)
+        hi = min(math.trunc(centre + support + 0.5), size)
+        taps = _aa_filter((xp.arange(lo, hi) - centre + 0.5) / stretch, mode)
+        total = taps.sum()
+        w[i, lo:hi] = taps / total if total != 0.0 else taps
+    return w
+
+
+def _interpolate_antialias(input: Tensor, out: tuple[int, ...], scales: tuple,
+                           align_corners: bool, mode: str) -> Tensor:
+    """Antialiased bilinear / bicubic / Lanczos resize of (N, C, H, W): y = W_h x W_wᵀ, two
+    matrix products (differentiable as such)."""
+    (h, w), (oh, ow) = input.shape[2:], out
+    wh = _wrap(_aa_weights(h, oh, scales[0], align_corners, mode).astype(input.dtype))
+    ww = _wrap(_aa_weights(w, ow, scales[1], align_corners, mode).T.astype(input.dtype))
+    return wh.matmul(input).matmul(ww)
 
 
 def upsample(input: Tensor, size: IntOr | None = None, scale_factor: Any = None,

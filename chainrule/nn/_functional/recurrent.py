@@ -100,7 +100,9 @@ class ScanExtras:
     (variational, Gal & Ghahramani 2016); ``recurrent_p``: dropout on the candidate g_t (LSTM) or
     n_t (GRU), a fresh mask per step (Semeniuta et al. 2016); ``zoneout_p``: each unit of h (and c)
     keeps its previous value with probability p (Krueger et al. 2017); ``norm_hh(t, hh)`` and
-    ``norm_c(t, c)``: normalisation of the recurrent pre-activation and of the LSTM cell state.
+    ``norm_c(t, c)``: normalisation of the recurrent pre-activation and of the LSTM cell state;
+    ``w_hr``: the LSTM's projection (``proj_size``, Sak et al. 2014), h_t = W_hr (o_t ⊙ tanh c_t),
+    so h has ``proj_size`` features while c keeps ``hidden_size``.
     """
 
     hidden_mask: Any = None
@@ -109,6 +111,7 @@ class ScanExtras:
     rng: Any = None
     norm_hh: Callable[[int, Tensor], Tensor] | None = None
     norm_c: Callable[[int, Tensor], Tensor] | None = None
+    w_hr: Tensor | None = None
 
 
 _PLAIN = ScanExtras()
@@ -126,13 +129,13 @@ def scan_direction(mode: str, xs: Tensor, h0: Tensor | None, c0: Tensor | None, 
     """
     ex = extras or _PLAIN
     T, B = xs.shape[0], xs.shape[1]
-    H = w_hh.shape[1]
+    H = w_hh.shape[1]  # features of h: hidden_size, or proj_size under a projection
     dt = xs.dtype
     lstm = mode == "LSTM"
     h = h0 if h0 is not None else _wrap(xp.zeros((B, H), dtype=dt))
     c = None
     if lstm:
-        c = c0 if c0 is not None else _wrap(xp.zeros((B, H), dtype=dt))
+        c = c0 if c0 is not None else _wrap(xp.zeros((B, w_hh.shape[0] // 4), dtype=dt))
     ys: list[Any] = [None] * T
     for t in range(T - 1, -1, -1) if reverse else range(T):
         hin = h if ex.hidden_mask is None else h * ex.hidden_mask
@@ -147,6 +150,8 @@ def scan_direction(mode: str, xs: Tensor, h0: Tensor | None, c0: Tensor | None, 
         if lstm:
             norm_c = None if ex.norm_c is None else _bind_step(ex.norm_c, t)
             hn, cn = _lstm_update(xs[t], hh, c, gmask, norm_c)
+            if ex.w_hr is not None:
+                hn = _linear(hn, ex.w_hr, None)
         elif mode == "GRU":
             hn = _gru_update(xs[t], hh, h, gmask)
         else:

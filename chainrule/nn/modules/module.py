@@ -60,6 +60,11 @@ def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
     return RemovableHandle(_global_backward_hooks, _add_hook(_global_backward_hooks, hook))
 
 
+def _is_meta(dev: Any) -> bool:
+    """Whether a ``to(...)`` argument names PyTorch's ``meta`` device."""
+    return isinstance(dev, str) and dev.split(":", 1)[0] == "meta"
+
+
 def _as_array(src: Any, key: str) -> np.ndarray:
     """The array of a ``state_dict`` value: a chainrule Tensor, an ndarray or a torch tensor."""
     if isinstance(src, Tensor):
@@ -562,9 +567,12 @@ class Module:
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """``to(dtype)`` converts floating parameters and buffers; ``to(device)`` accepts 'cpu'."""
+        """``to(dtype)`` converts floating parameters and buffers; ``to(device)`` accepts 'cpu',
+        and ``'meta'`` (see :meth:`_to_meta`)."""
         from chainrule.tensor import to_args_dtype
 
+        if any(_is_meta(a) for a in (*args, kwargs.get("device"))):
+            return self._to_meta()
         dtype = to_args_dtype(args, kwargs)
         if dtype is None:
             return self
@@ -574,6 +582,23 @@ class Module:
         return self._apply_to_tensors(
             lambda a: a.astype(dt) if is_floating(a.dtype) and a.dtype != dt else a
         )
+
+    def _to_meta(self) -> Module:
+        """``to("meta")``: PyTorch keeps the module's structure and drops every tensor's data.
+        chainrule has no storage-free tensors, so each parameter and buffer keeps its shape and
+        dtype over a read-only, zero-stride view of one NaN (or 0 for integers and bools): no
+        memory, and a forward that still reads them gives NaN rather than plausible numbers.
+        What such a skeleton is for, ``torch.func.functional_call(skeleton, params, args)``
+        with real tensors (the model-ensembling recipe), and ``to_empty()`` followed by
+        initialisation, work as in PyTorch."""
+        def placeholder(a: np.ndarray) -> np.ndarray:
+            fill = np.nan if a.dtype.kind in "fc" else 0
+            return np.broadcast_to(np.full((), fill, dtype=a.dtype), a.shape)
+
+        for t in (p for m in self.modules() for p in m._parameters.values()):
+            if t is not None:
+                t.grad = None
+        return self._apply_to_tensors(placeholder)
 
     def to_empty(self, *, device: Any = None, recurse: bool = True) -> Module:
         """Give every parameter and buffer new, *uninitialised* storage of the same shape and
@@ -599,6 +624,12 @@ class Module:
 
     def half(self) -> Module:
         return self.to(np.float16)
+
+    def bfloat16(self) -> Module:
+        """Refused with PyTorch's name of the dtype: NumPy has no bfloat16 (docs/pytorch.md)."""
+        from chainrule.backend import bfloat16
+
+        return self.to(bfloat16)
 
     def cpu(self) -> Module:
         return self

@@ -145,7 +145,7 @@ class RNNBase(Module):
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: Any = 0.0,
-                 bidirectional: bool = False, *, layer_norm: bool = False,
+                 bidirectional: bool = False, proj_size: int = 0, *, layer_norm: bool = False,
                  batch_norm: bool = False, bn_max_steps: int = 256, bn_momentum: float = 0.1,
                  bn_eps: float = 1e-5, ln_eps: float = 1e-5, generator: Any = None,
                  device: Any = None, dtype: Any = None) -> None:
@@ -163,6 +163,7 @@ class RNNBase(Module):
             )
         if layer_norm and batch_norm:
             raise ValueError(f"{name}: choose layer_norm or batch_norm, not both")
+        _check_proj_size(mode, proj_size, hidden_size, drop, layer_norm or batch_norm)
         if batch_norm and bn_max_steps < 1:
             raise ValueError(f"{name}: bn_max_steps must be >= 1, got {bn_max_steps}")
         if drop.between_layers and num_layers == 1:
@@ -181,17 +182,22 @@ class RNNBase(Module):
         self.bn_max_steps, self.bn_momentum, self.bn_eps = bn_max_steps, bn_momentum, bn_eps
         self.ln_eps = ln_eps
         self.generator = generator
-        self.proj_size = 0
+        self.proj_size = proj_size
         self._dtype = to_dtype(dtype) if dtype is not None else default_dtype()
         D = 2 if bidirectional else 1
         G = gate_count(mode) * hidden_size
+        # the hidden state h (what the next step and the next layer see) has proj_size features
+        # when projected, hidden_size otherwise; the LSTM cell c always has hidden_size
+        out_f = proj_size or hidden_size
         self._flat_weights_names: list[str] = []
         for layer in range(num_layers):
-            in_f = input_size if layer == 0 else hidden_size * D
+            in_f = input_size if layer == 0 else out_f * D
             for sfx in self._suffixes():
-                shapes = [("weight_ih", (G, in_f)), ("weight_hh", (G, hidden_size))]
+                shapes = [("weight_ih", (G, in_f)), ("weight_hh", (G, out_f))]
                 if bias:
                     shapes += [("bias_ih", (G,)), ("bias_hh", (G,))]
+                if proj_size:
+                    shapes.append(("weight_hr", (proj_size, hidden_size)))
                 for kind, shape in shapes:
                     pname = f"{kind}_l{layer}{sfx}"
                     setattr(self, pname, Parameter(xp.zeros(shape, dtype=self._dtype)))
@@ -248,13 +254,16 @@ class RNNBase(Module):
 
     @property
     def all_weights(self) -> list[list[Parameter]]:
-        """Parameters per layer and direction: [w_ih, w_hh, b_ih, b_hh] (PyTorch's layout)."""
-        k = 4 if self.bias else 2
+        """Parameters per layer and direction: [w_ih, w_hh, b_ih, b_hh(, w_hr)] (PyTorch's
+        layout)."""
+        k = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         names = self._flat_weights_names
         return [[self._parameters[n] for n in names[i:i + k]] for i in range(0, len(names), k)]
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if self.mode == "RNN_RELU":
@@ -342,9 +351,11 @@ class RNNBase(Module):
                 raise TypeError(f"{name}: hx must be a Tensor, got {type(hx).__name__}")
             parts = [hx]
         D = 2 if self.bidirectional else 1
-        want = (self.num_layers * D, B, self.hidden_size)
+        want_c = (self.num_layers * D, B, self.hidden_size)
+        want_h = (self.num_layers * D, B, self.proj_size or self.hidden_size)
         out = []
         for k, h in enumerate(parts):
+            want = want_h if k == 0 else want_c
             if unbatched:
                 if h.dim() != 2:
                     raise RuntimeError(f"{name}: for unbatched 2-D input, hx should also be 2-D "
@@ -364,7 +375,7 @@ class RNNBase(Module):
         spec, train = self.dropout_spec, self.training
         rng = _random.rng(self.generator)
         D = 2 if self.bidirectional else 1
-        fused = not (self.layer_norm or self.batch_norm) and not (
+        fused = not (self.layer_norm or self.batch_norm or self.proj_size) and not (
             train and (spec.variational or spec.recurrent or spec.zoneout))
         hns, cns = [], []
         inp = x
@@ -443,6 +454,8 @@ class RNNBase(Module):
                 if b_ih[d] is not None:
                     xd = xd + b_ih[d]
             ex = self._extras(tag, B, valid, rng, xt.dtype)
+            if self.proj_size:
+                ex.w_hr = getattr(self, f"weight_hr_{tag}")
             y, h, c = R.scan_direction(self.mode, xd, None if h0 is None else h0[d],
                                        None if c0 is None else c0[d], w_hh[d], b_hh[d],
                                        reverse=d == 1, valid=valid, extras=ex)
@@ -488,6 +501,23 @@ class RNNBase(Module):
             b[f"bn_{part}_running_mean_{tag}"]._array, b[f"bn_{part}_running_var_{tag}"]._array,
             t0, self.training, self.bn_momentum, self.bn_eps, int(b["bn_steps_seen"]._array),
         )
+
+
+def _check_proj_size(mode: str, proj_size: Any, hidden_size: int, drop: RNNDropout,
+                     normed: bool) -> None:
+    """PyTorch's checks of ``proj_size`` (an LSTM's projected hidden state), plus chainrule's
+    own: the projection runs on the plain LSTM recurrence only."""
+    if not isinstance(proj_size, int) or isinstance(proj_size, bool) or proj_size < 0:
+        raise ValueError("proj_size should be a positive integer or zero to disable projections")
+    if not proj_size:
+        return
+    if mode != "LSTM":
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+    if proj_size >= hidden_size:
+        raise ValueError("proj_size has to be smaller than hidden_size")
+    if normed or not _only_between(drop):
+        raise ValueError("LSTM: proj_size works with PyTorch's between-layer dropout only, not "
+                         "with layer_norm, batch_norm or the other RNNDropout placements")
 
 
 def _only_between(d: RNNDropout) -> bool:
@@ -547,7 +577,10 @@ _ARGS_DOC = """
     longest sequence seen in training reuses the statistics of that last step), generator
     (dropout masks),
     dtype. Parameters: weight_ih_l{k}[_reverse] (G·H, in), weight_hh_l{k} (G·H, H), bias_ih_l{k},
-    bias_hh_l{k}, all U(-1/√H, 1/√H), as in PyTorch.
+    bias_hh_l{k}, all U(-1/√H, 1/√H), as in PyTorch. LSTM only: proj_size=P > 0 adds
+    weight_hr_l{k} (P, H), h_t = W_hr (o_t ⊙ tanh c_t) has P features (h_0 and the outputs too,
+    the next layer's input is P·D wide) while c keeps H (Sak et al. 2014, "Long Short-Term Memory
+    Recurrent Neural Network Architectures for Large Scale Acoustic Modeling").
 """
 
 
@@ -574,7 +607,8 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """Long short-term memory, PyTorch's gate order (i, f, g, o):
     i, f, o = σ(·), g = tanh(·) of x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh;
-    c_t = f c_{t-1} + i g;  h_t = o tanh(c_t).  Returns ``(output, (h_n, c_n))``.
+    c_t = f c_{t-1} + i g;  h_t = o tanh(c_t) (with ``proj_size``: h_t = W_hr (o tanh(c_t))).
+    Returns ``(output, (h_n, c_n))``.
 
     Example::
 
@@ -584,9 +618,9 @@ class LSTM(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: Any = 0.0, bidirectional: bool = False,
-                 **kwargs: Any) -> None:
+                 proj_size: int = 0, **kwargs: Any) -> None:
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, **kwargs)
+                         bidirectional, proj_size, **kwargs)
 
 
 class GRU(RNNBase):
