@@ -134,15 +134,15 @@ class Adam(Optimizer):
         # θ ← θ − (γ√bc2/bc1) m / (√v + ε√bc2): the bias corrections folded into two scalars
         xp.sqrt(v, out=t)
         if isinstance(step, np.ndarray):  # capturable (chainrule.compile): 0-d scalars, the
-            lr = live_scalar(group, "lr")  # lr read at run time (schedulers keep working)
-            bc1, bc2_sqrt = _bias_corrections(step, beta1, beta2, group)
-            t += (eps * bc2_sqrt).astype(p.dtype)
+            # lr read at run time (schedulers keep working)
             l1 = group.get("l1", 0)
+            shift, scale, thr = _step_scalars(step, live_scalar(group, "lr"), group, p.dtype)
+            t += shift
             if l1:
                 threshold = self.scratch(p, 2)
-                xp.divide((lr * l1 * bc2_sqrt).astype(p.dtype), t, out=threshold)
+                xp.divide(thr, t, out=threshold)
             xp.divide(m, t, out=t)
-            axpy((-lr * bc2_sqrt / bc1).astype(np.float64), t, p)
+            axpy(scale, t, p)
             if l1:
                 self.prox_l1_(p, threshold)
             return
@@ -177,10 +177,7 @@ class Adam(Optimizer):
         """
         (beta1, beta2), eps = group["betas"], group["eps"]
         if isinstance(step, np.ndarray):  # capturable (chainrule.compile), as in update
-            lr = live_scalar(group, "lr")
-            bc1, bc2_sqrt = _bias_corrections(step, beta1, beta2, group)
-            shift = (eps * bc2_sqrt).astype(p.dtype)
-            scale = (-lr * bc2_sqrt / bc1).astype(np.float64)
+            shift, scale, _ = _step_scalars(step, live_scalar(group, "lr"), group, p.dtype)
         else:
             if group.get("bias_correction", True):
                 bc1, bc2_sqrt = 1 - beta1**step, math.sqrt(1 - beta2**step)
@@ -235,24 +232,30 @@ def _chunk(p: Any) -> int:
     return _CHUNK_BYTES // p.itemsize
 
 
-def _bias_corrections(step: Any, beta1: float, beta2: float, group: dict[str, Any]) -> tuple:
-    """(1 − β₁ᵗ, √(1 − β₂ᵗ)) as 0-d arrays from a 0-d step array (capturable Adam).
+def _step_scalars(step: Any, lr: Any, group: dict[str, Any], dtype: Any) -> tuple:
+    """The scalars of one capturable Adam step, from the 0-d ``step`` and ``lr`` arrays:
+    (ε√bc₂ in ``dtype``, −γ√bc₂/bc₁ as float64, γ·l1·√bc₂ in ``dtype``) with
+    bc₁ = 1 − β₁ᵗ, √bc₂ = √(1 − β₂ᵗ) (both 1 without bias correction).
 
     # NOTE: computed with Python floats, as the eager path does: NumPy's ``power`` differs
     # from C's ``pow`` in the last bit for some t (0.999**7), and a replayed step must equal
-    # the eager one bit for bit. Under chainrule.compile this is one recorded call.
+    # the eager one bit for bit. Under chainrule.compile this is one recorded call (it was
+    # eight: the bias corrections, three float64 products and two casts per parameter).
     """
+    (beta1, beta2), eps = group["betas"], group["eps"]
+    args = (step, lr, beta1, beta2, eps, float(group.get("l1", 0)),
+            bool(group.get("bias_correction", True)), np.dtype(dtype))
     call = backend.traced_call
-    on = bool(group.get("bias_correction", True))
-    return call(_bias_floats, step, beta1, beta2, on) if call else _bias_floats(
-        step, beta1, beta2, on)
+    return call(_step_floats, *args) if call else _step_floats(*args)
 
 
-def _bias_floats(step: Any, beta1: float, beta2: float, on: bool) -> tuple:
-    if not on:
-        return np.ones((), dtype=np.float64), np.ones((), dtype=np.float64)
-    t = float(step)
-    return np.asarray(1 - beta1**t), np.asarray(math.sqrt(1 - beta2**t))
+def _step_floats(step: Any, lr: Any, beta1: float, beta2: float, eps: float, l1: float,
+                 on: bool, dtype: np.dtype) -> tuple:
+    """:func:`_step_scalars` on plain arrays (the recorded call)."""
+    t, lr = float(step), float(lr)
+    bc1, bc2_sqrt = (1 - beta1**t, math.sqrt(1 - beta2**t)) if on else (1.0, 1.0)
+    return (np.asarray(eps * bc2_sqrt, dtype=dtype), np.asarray(-lr * bc2_sqrt / bc1),
+            np.asarray(lr * l1 * bc2_sqrt, dtype=dtype))
 
 
 class AdamW(Adam):
