@@ -1204,6 +1204,8 @@ def _generate(prog: _Program) -> None:
             lines.append("    " + blas.replace("SAXPY", cg.bind(_blas_axpy(ins, tr), "blas_axpy")))
         elif n in elide:  # a copy of a fresh result nobody reads again: the result itself
             lines.append(f"    v{ins.outs.i} = v{ins.args[0].i}")
+        elif (shape := _as_reshape(ins, tr)) is not None:
+            lines.append(f"    v{ins.outs.i} = v{ins.args[0].i}.reshape({shape!r})")
         elif n in plan and ins.kind == "alloc":  # a fused kernel's output: the buffer itself
             lines.append(f"    v{ins.outs.i} = b{plan[n]}")
         elif n in plan:  # the result written into its preallocated buffer
@@ -1236,6 +1238,32 @@ def _blas_axpy(ins: _Instr, tr: _Tracer) -> Any:
     if backend._AXPY is None:
         backend._AXPY = backend._load_axpy()
     return backend._AXPY.get(tr.objs[ins.args[2].i].dtype)
+
+
+def _as_reshape(ins: _Instr, tr: _Tracer) -> tuple | None:
+    """The shape for which ``x.reshape(shape)`` is the view that call ``ins`` (``np.expand_dims``,
+    ``np.squeeze``, ``np.reshape`` of ``x``) made at capture, with the same strides; else None.
+
+    # NOTE (speed): NumPy's ``expand_dims`` normalizes its axes in Python (~2-3 µs a call, a
+    # cross-entropy backward makes one per step); the array method is ~0.3 µs. The shapes are
+    # fixed by the guards, so the view is the same at every replay.
+    """
+    if ins.kind != "call" or ins.name.replace("np.", "") not in ("expand_dims", "squeeze",
+                                                                 "reshape") \
+            or not ins.args or not isinstance(ins.args[0], _Slot) \
+            or not isinstance(ins.outs, _Slot):
+        return None
+    x, r = tr.objs[ins.args[0].i], tr.objs[ins.outs.i]
+    if not (isinstance(x, _ndarray) and isinstance(r, _ndarray)):
+        return None
+    x, r = _plain_view(x, _ndarray), _plain_view(r, _ndarray)
+    try:
+        alt = x.reshape(r.shape)
+    except ValueError:
+        return None
+    if _ptr(alt) != _ptr(r) or alt.strides != r.strides or not np.may_share_memory(alt, x):
+        return None
+    return tuple(int(d) for d in r.shape)
 
 
 def _direct_axpy(ins: _Instr, tr: _Tracer) -> str | None:
@@ -1392,8 +1420,9 @@ def _generate_replay(prog: _Program, spec: tuple) -> None:
 
 
 def _hoisted_views(prog: _Program) -> dict[int, np.ndarray]:
-    """``{instruction: view}`` for the views (reshape, basic slicing, transpose ...) of live
-    state that the generated replay binds once instead of making at every replay.
+    """``{instruction: array}`` for the views (reshape, basic slicing, transpose ...) of live
+    state, and the arrays made from constants alone, that the generated replay binds once
+    instead of making at every replay.
 
     # NOTE (speed): Adam's chunked update slices each parameter, gradient and moment into
     # 256 kB chunks, and every layer transposes its weight: ~80 views per MLP step at ~0.6 µs
@@ -1408,7 +1437,16 @@ def _hoisted_views(prog: _Program) -> dict[int, np.ndarray]:
         if prog.ext_holders[i][0] in "td":
             fixed[i] = tr.slots[i][1]
     out: dict[int, np.ndarray] = {}
+    written = {tr.root.get(w.i, w.i) for ins in tr.instrs for w in ins.writes}
+    handed = {tr.root.get(i, i) for i in prog.rets}
     for n, ins in enumerate(tr.instrs):
+        if _constant_array(ins) and tr.root.get(ins.outs.i, ins.outs.i) not in written | handed:
+            # ``np.full((256,), -1/256)`` of a loss: the same values at every replay, and
+            # nothing writes or returns them (read-only, so a write would raise, not leak)
+            val = ins.fn(*ins.args, **ins.kw)
+            val.flags.writeable = False
+            out[n] = val
+            continue
         if not _is_view(ins):
             continue
         ins_slots = _slots_in((ins.args, ins.kw))
@@ -1429,6 +1467,12 @@ def _hoisted_views(prog: _Program) -> dict[int, np.ndarray]:
                 and val.strides == cap.strides and val.dtype == cap.dtype:
             out[n] = fixed[ins.outs.i] = val
     return out
+
+
+def _constant_array(ins: _Instr) -> bool:
+    """Whether ``ins`` makes an array from constants alone (``np.zeros/ones/full``)."""
+    return ins.kind == "call" and ins.name in ("zeros", "ones", "full") \
+        and isinstance(ins.outs, _Slot) and not _slots_in((ins.args, ins.kw))
 
 
 def _is_view(ins: _Instr) -> bool:
@@ -1615,22 +1659,59 @@ def _plan_buffers(tr: _Tracer, last: dict[int, int], keep: set[int],
     specs: list[tuple] = []
     free: dict[tuple, list[int]] = {}  # layout -> buffers free for the next instruction
     release: dict[int, list[tuple]] = {}  # instruction -> buffers free after it
+    buffer_of: dict[int, int] = {}  # planned result slot -> its buffer
     for n in range(len(tr.instrs)):
         i = cands.get(n)
         if i is not None and i not in escaped:
             a = _plain_view(tr.objs[i], _ndarray)
             key = (a.shape, a.dtype.str, a.strides)
             pool = free.get(key)
-            if pool:
+            k = _in_place_buffer(tr.instrs[n], key, n, buffer_of, end, owner, release)
+            if k is None and pool:
                 k = pool.pop()
-            else:
+            elif k is None:
                 k = len(specs)
                 specs.append((key, a))
-            plan[n] = k
+            plan[n] = buffer_of[i] = k
             release.setdefault(max(end.get(i, n), n), []).append((key, k))
         for key, k in release.pop(n, ()):
             free.setdefault(key, []).append(k)
     return plan, specs
+
+
+# elementwise ufuncs whose every output element is the correctly rounded function of its input
+# elements: written over an input, the result has the same bits (a SIMD exp or log might
+# take another loop when its output is its input, so they are left out)
+_IN_PLACE_UFUNCS = frozenset(getattr(np, n) for n in (
+    "add", "subtract", "multiply", "divide", "maximum", "minimum", "fmax", "fmin",
+    "negative", "positive", "absolute", "sqrt", "square", "copysign"))
+
+
+def _in_place_buffer(ins: _Instr, key: tuple, n: int, buffer_of: dict[int, int],
+                     end: dict[int, int], owner: dict[int, int],
+                     release: dict[int, list[tuple]]) -> int | None:
+    """The buffer of an input of elementwise call ``ins`` (instruction ``n``) that ``ins``
+    may write its result over, taking it from the buffers freed after ``n``; else None.
+
+    # NOTE (speed): the input must be a buffered result whose memory nothing reads after this
+    # call, with the result's layout, and no other operand may view it. Then ``maximum(x, 0)``
+    # of a ReLU, or the ReLU backward's ``g * mask``, runs in place: one 512 kB buffer
+    # touched instead of two, which the next GEMM finds still in cache.
+    """
+    if ins.fn not in _IN_PLACE_UFUNCS:
+        return None
+    ops = [a for a in ins.args if isinstance(a, _Slot)]
+    for a in ops:
+        k = buffer_of.get(a.i)
+        if k is None or end.get(a.i) != n:
+            continue
+        if any(owner.get(b.i) == a.i for b in ops if b.i != a.i):
+            continue
+        freed = release.get(n, [])
+        if (key, k) in freed:
+            freed.remove((key, k))
+            return k
+    return None
 
 
 def _alloc_buffers(specs: list[tuple]) -> list[np.ndarray]:

@@ -7,6 +7,7 @@ view of the old array)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -75,6 +76,7 @@ def test_chunked_adam_mlp_replays_bitwise_and_shows_live_state(kw: dict) -> None
     hoisted = [ln for ln in prog.replay_code.splitlines() if "= H" in ln]
     assert len(hoisted) >= 8  # the chunk slices and weight transposes, bound once
     assert "sum((0, ))" in prog.code and ".copy()" not in prog.code  # bias grads not copied
+    _assert_buffers_and_constants(prog)
     for a, value in kept:  # no later replay wrote into a gradient it handed out
         np.testing.assert_array_equal(a, value)
 
@@ -101,3 +103,24 @@ def test_replaced_parameter_and_moment_arrays_are_recaptured_never_stale() -> No
     fn = tc._twin(_build(), scenario)
     # 2 replays, then per replacement 2 captures + 2 replays, then 3 replays of the last one
     assert fn.replays == 9 and len(fn.entries) == 3, (fn.replays, fn.reasons)
+
+
+def _buffer_of(code: str, value: str) -> str:
+    """The buffer ``out=b<k>`` that the line computing ``value`` writes."""
+    m = re.search(rf"^ +{value} = \w+\(.*out=(b\d+)\)$", code, re.M)
+    assert m, value
+    return m.group(1)
+
+
+def _assert_buffers_and_constants(prog: Any) -> None:
+    """ReLU's ``maximum`` writes over the pre-activation it alone reads (a correctly rounded
+    ufunc), the softmax's ``exp`` never writes over its input (a SIMD exp may take another
+    loop in place); ``np.full`` of the loss's coefficients is made once, and
+    ``np.expand_dims`` runs as the array's ``reshape``."""
+    code = prog.code
+    relu = re.search(r"^ +v\d+ = maximum\((v\d+), v\d+, out=(b\d+)\)$", code, re.M)
+    assert relu and _buffer_of(code, relu.group(1)) == relu.group(2)
+    exp = re.search(r"^ +(v\d+) = exp\((v\d+), out=(b\d+)\)$", code, re.M)
+    assert exp and _buffer_of(code, exp.group(2)) != exp.group(3)
+    assert "full(" in code and "full(" not in prog.replay_code
+    assert "expand_dims(" not in code and ".reshape((8, 1))" in code
