@@ -124,3 +124,29 @@ def _assert_buffers_and_constants(prog: Any) -> None:
     assert exp and _buffer_of(code, exp.group(2)) != exp.group(3)
     assert "full(" in code and "full(" not in prog.replay_code
     assert "expand_dims(" not in code and ".reshape((8, 1))" in code
+
+
+def test_profile_lines_times_every_line_of_the_replay_body() -> None:
+    """benchmarks.bench_compile.profile_lines: one entry per statement of the replay's body
+    (no ``del``, no guard or write-back line), non-negative times, and it really replays (the
+    step count advances by warm-up + profiled replays)."""
+    from benchmarks import bench_compile
+
+    model, step = _build()()
+    fn = cr.compile(step)
+    x, y = _data()
+    for _ in range(4):
+        fn(x, y)
+    assert fn.replays == 1
+    before = float(model.opt.state[model[0].weight]["step"])
+    prof = bench_compile.profile_lines(fn, (x, y), replays=5)
+    assert float(model.opt.state[model[0].weight]["step"]) == before + 3 + 5
+    lines = [ln for _, ln in prof]
+    body = [ln.strip() for ln in fn.entries[0].prog.body if not ln.strip().startswith("del ")]
+    assert len(lines) == len(body)
+    for ln, b in zip(lines, body):  # the same statements (a hoisted view binds ``H<k>_``)
+        assert ln == b or ln.split(" = ")[0] == b.split(" = ")[0] and " = H" in ln
+    assert sum("matmul(" in ln for ln in lines) == fn.code.count("matmul(")
+    assert all(t >= 0 for t, _ in prof) and sum(t for t, _ in prof) > 0
+    with pytest.raises(ValueError, match="no generated replay"):
+        bench_compile.profile_lines(cr.compile(step))
