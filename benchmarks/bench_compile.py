@@ -22,6 +22,8 @@ where it fails, the row says why instead of a time.
 
 Run ``python -m benchmarks.bench_compile [--threads N] [--repeats R] [--no-torch-compile]``;
 ``chainrule bench`` runs it after the main table (``--only compiled`` for these rows alone).
+``--profile "MLP Adam b=256"`` prints instead the CPU time of each line of that row's replay
+(:func:`profile_lines`), the most expensive first.
 """
 
 from __future__ import annotations
@@ -90,6 +92,52 @@ def gemm_calls(compiled: Any) -> list[tuple[Callable, tuple, dict]]:
             kw["out"] = value(ins.outs)
         calls.append((ins.fn, args, kw))
     return calls
+
+
+def profile_lines(compiled: Any, args: tuple = (), replays: int = 200,
+                  clock: Callable[[], int] = time.thread_time_ns) -> list[tuple[float, str]]:
+    """Seconds per replay spent on each line of ``compiled``'s generated replay (the program's
+    body, guards and write-back left out), in program order: ``[(seconds, line), ...]``.
+
+    The replay's source is re-generated with a clock read after every line and run
+    ``replays`` times on ``args`` (it steps the real state: the step trains). The default
+    clock is the thread's CPU time, steady on a loaded machine (a read costs ~0.3 µs, which
+    every line carries)."""
+    fast = getattr(compiled, "_fast", None)
+    prog = compiled.entries[0].prog if compiled.entries else None
+    if fast is None or prog is None or not getattr(prog, "replay_code", ""):
+        raise ValueError("profile_lines: the step has no generated replay yet (call it until "
+                         "it replays)")
+    src = prog.replay_code.splitlines()
+    stop = next((k for k, ln in enumerate(src) if ln.strip() == "except GuardMiss:"), None)
+    if stop is None:  # (no value guard: the body runs up to the write-back)
+        stop = next(k for k, ln in enumerate(src) if "._array = v" in ln or ln.strip()
+                    .startswith("return "))
+    start = max((k for k in range(stop) if src[k].strip() == "try:"), default=None)
+    if start is None:
+        start = next(k for k, ln in enumerate(src) if ln.strip().startswith("v")
+                     and "=" in ln and "._array" not in ln and ".get(" not in ln)
+    else:
+        start += 1
+    ind = src[start][:len(src[start]) - len(src[start].lstrip())]
+    out, lines = src[:start] + [ind + "t0_ = clock_()"], []
+    for ln in src[start:stop]:
+        out.append(ln)
+        if ln.strip().startswith("del ") or not ln.startswith(ind) or ln[len(ind)] == " ":
+            continue
+        lines.append(ln.strip())
+        out.append(f"{ind}t1_ = clock_(); T_[{len(lines) - 1}] += t1_ - t0_; t0_ = t1_")
+    out += src[stop:]
+    totals = [0] * len(lines)
+    ns = dict(fast.__globals__, clock_=clock, T_=totals)
+    exec(compile("\n".join(out) + "\n", "<profiled replay>", "exec"), ns)  # noqa: S102
+    replay = ns["replay"]
+    for _ in range(3):  # warm
+        replay(args, {})
+    totals[:] = [0] * len(lines)
+    for _ in range(replays):
+        replay(args, {})
+    return [(t / replays * 1e-9, ln) for t, ln in zip(totals, lines)]
 
 
 def _gemms_step(calls: list[tuple[Callable, tuple, dict]]) -> Callable[[], None]:
@@ -220,6 +268,25 @@ def run(repeats: int = 5, target_s: float = 0.1, only: str | None = None,
     return results
 
 
+def print_profile(name: str = "MLP Adam b=256", replays: int = 200, top: int = 25) -> None:
+    """The per-line profile of one row's compiled step: totals (GEMMs and the rest) and the
+    ``top`` most expensive lines, in µs of thread CPU time per replay."""
+    import torch
+
+    import chainrule
+
+    build = next(b for n, b, _, _ in _rows() if n == name)
+    compiled = chainrule.compile(build(chainrule, build(torch, None)))
+    _warm(compiled)
+    prof = profile_lines(compiled, replays=replays)
+    gemm = sum(t for t, ln in prof if any(f"{g}(" in ln for g in _GEMMS))
+    total = sum(t for t, _ in prof)
+    print(f"{name}: {len(prof)} lines, {total * 1e3:.3f} ms per replay (CPU), GEMMs "
+          f"{gemm * 1e3:.3f} ms, the rest {(total - gemm) * 1e3:.3f} ms")
+    for t, ln in sorted(prof, key=lambda e: -e[0])[:top]:
+        print(f"{t * 1e6:9.1f} us  {ln[:110]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_compile")
     ap.add_argument("--threads", type=int, default=1)
@@ -228,9 +295,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=None)
     ap.add_argument("--no-torch-compile", dest="torch_compile", action="store_false",
                     help="leave out the torch.compile column (it compiles for minutes)")
+    ap.add_argument("--profile", metavar="ROW", default=None,
+                    help="instead of timing: CPU time per line of ROW's replay (e.g. 'MLP "
+                         "Adam b=256')")
     args = ap.parse_args(argv)
     with threads(args.threads):
-        run(args.repeats, args.target_s, args.only, args.torch_compile)
+        if args.profile:
+            print_profile(args.profile)
+        else:
+            run(args.repeats, args.target_s, args.only, args.torch_compile)
     return 0
 
 

@@ -660,6 +660,7 @@ class _Program:
         self.hypers: list[tuple[dict, dict]] = []
         self.fn: Callable | None = None
         self.code = ""
+        self.line_ins: list[int | None] = []  # per line of ``body``: its instruction
         self.ext_slots: list[int] = []
         self.arg_slots: list[int] = []
         self.const_slots: list[int] = []
@@ -1194,9 +1195,17 @@ def _generate(prog: _Program) -> None:
     if prog.buffer_specs:
         lines.append("    " + "".join(f"b{k}, " for k in range(len(prog.buffer_specs))) + "= B")
     body = len(lines)
+    line_ins: list[int | None] = []  # per body line: the instruction it runs (None: a del)
     for n, ins in enumerate(tr.instrs):
-        if n in elide:  # a copy of a fresh result nobody reads again: the result itself
+        line_ins += [None] * (len(lines) - body - len(line_ins))
+        line_ins.append(n)
+        blas = _direct_axpy(ins, tr)
+        if blas is not None:  # BLAS axpy called directly (its checks hold for every replay)
+            lines.append("    " + blas.replace("SAXPY", cg.bind(_blas_axpy(ins, tr), "blas_axpy")))
+        elif n in elide:  # a copy of a fresh result nobody reads again: the result itself
             lines.append(f"    v{ins.outs.i} = v{ins.args[0].i}")
+        elif (shape := _as_reshape(ins, tr)) is not None:
+            lines.append(f"    v{ins.outs.i} = v{ins.args[0].i}.reshape({shape!r})")
         elif n in plan and ins.kind == "alloc":  # a fused kernel's output: the buffer itself
             lines.append(f"    v{ins.outs.i} = b{plan[n]}")
         elif n in plan:  # the result written into its preallocated buffer
@@ -1210,6 +1219,7 @@ def _generate(prog: _Program) -> None:
         if n in dead:
             lines.append("    del " + ", ".join(f"v{i}" for i in sorted(dead[n])))
     prog.body = lines[body:]
+    prog.line_ins = line_ins + [None] * (len(prog.body) - len(line_ins))
     prog.rets = rets
     lines.append("    return (" + "".join(f"v{i}, " for i in rets) + ")")
     prog.code = "\n".join(lines) + "\n"
@@ -1221,6 +1231,67 @@ def _generate(prog: _Program) -> None:
 
 
 builtins_compile = compile  # (the module defines its own ``compile`` below)
+
+
+def _blas_axpy(ins: _Instr, tr: _Tracer) -> Any:
+    """The BLAS routine that :func:`chainrule.backend.axpy` runs for call ``ins``."""
+    if backend._AXPY is None:
+        backend._AXPY = backend._load_axpy()
+    return backend._AXPY.get(tr.objs[ins.args[2].i].dtype)
+
+
+def _as_reshape(ins: _Instr, tr: _Tracer) -> tuple | None:
+    """The shape for which ``x.reshape(shape)`` is the view that call ``ins`` (``np.expand_dims``,
+    ``np.squeeze``, ``np.reshape`` of ``x``) made at capture, with the same strides; else None.
+
+    # NOTE (speed): NumPy's ``expand_dims`` normalizes its axes in Python (~2-3 µs a call, a
+    # cross-entropy backward makes one per step); the array method is ~0.3 µs. The shapes are
+    # fixed by the guards, so the view is the same at every replay.
+    """
+    if ins.kind != "call" or ins.name.replace("np.", "") not in ("expand_dims", "squeeze",
+                                                                 "reshape") \
+            or not ins.args or not isinstance(ins.args[0], _Slot) \
+            or not isinstance(ins.outs, _Slot):
+        return None
+    x, r = tr.objs[ins.args[0].i], tr.objs[ins.outs.i]
+    if not (isinstance(x, _ndarray) and isinstance(r, _ndarray)):
+        return None
+    x, r = _plain_view(x, _ndarray), _plain_view(r, _ndarray)
+    try:
+        alt = x.reshape(r.shape)
+    except ValueError:
+        return None
+    if _ptr(alt) != _ptr(r) or alt.strides != r.strides or not np.may_share_memory(alt, x):
+        return None
+    return tuple(int(d) for d in r.shape)
+
+
+def _direct_axpy(ins: _Instr, tr: _Tracer) -> str | None:
+    """``SAXPY(x, y, a=a)`` for a recorded :func:`chainrule.backend.axpy` call that took the
+    BLAS path at capture, else None.
+
+    # NOTE (speed): ``backend.axpy`` checks class, dtype, shape, contiguity and reshapes at
+    # every call (~0.8 µs of a 1-2 µs call; Adam's chunked update makes ~40 per MLP step).
+    # Those facts are fixed for a program: its live state is the same arrays (guarded by
+    # identity), gradients and arguments keep the layout the guards check, and every other
+    # value is a result whose layout follows from those. So the replay calls the BLAS
+    # routine itself, on the same flat arrays with the same ``a``: the same bits.
+    """
+    if ins.kind != "call" or ins.fn is not backend.axpy or ins.kw or len(ins.args) != 3 \
+            or not all(isinstance(a, _Slot) for a in ins.args[1:]):
+        return None
+    x, y = tr.objs[ins.args[1].i], tr.objs[ins.args[2].i]
+    if not (isinstance(x, _ndarray) and isinstance(y, _ndarray)) or not y.size \
+            or x.dtype != y.dtype or x.shape != y.shape or y.dtype.str not in ("<f4", "<f8") \
+            or not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable) \
+            or _blas_axpy(ins, tr) is None:
+        return None
+    a = ins.args[0]
+    if not (isinstance(a, _Slot) or type(a) is float):
+        return None
+    flat = "" if y.ndim == 1 else ".reshape(-1)"
+    xs, ys = f"v{ins.args[1].i}{flat}", f"v{ins.args[2].i}{flat}"
+    return f"SAXPY({xs}, {ys}, a={f'v{a.i}' if isinstance(a, _Slot) else repr(a)})"
 
 
 def _generate_replay(prog: _Program, spec: tuple) -> None:
@@ -1313,13 +1384,16 @@ def _generate_replay(prog: _Program, spec: tuple) -> None:
         add("    try:")
         ind = "        "
     guards = any(ins.kind == "guard" for ins in tr.instrs)
+    hoisted = _hoisted_views(prog)
+    body = [f"    v{tr.instrs[n].outs.i} = {bind(hoisted[n], 'H')}" if n in hoisted else ln
+            for ln, n in zip(prog.body, prog.line_ins)]
     if guards:  # a value guard failed: nothing was written (no ``protect``)
         add(ind + "try:")
-        lines.extend(ind + "    " + ln[4:] for ln in prog.body)
+        lines.extend(ind + "    " + ln[4:] for ln in body)
         add(ind + "except GuardMiss:")
         add(ind + "    return MISSED")
     else:
-        lines.extend(ind + ln[4:] for ln in prog.body)
+        lines.extend(ind + ln[4:] for ln in body)
     for o in prog.outputs:
         v = f"v{o[-1]}"
         if o[0] == "grad":
@@ -1343,6 +1417,94 @@ def _generate_replay(prog: _Program, spec: tuple) -> None:
     exec(builtins_compile(source, "<chainrule.compile replay>", "exec"), ns)  # noqa: S102
     prog.replay = ns["replay"]
     prog.replay_code = source
+
+
+def _hoisted_views(prog: _Program) -> dict[int, np.ndarray]:
+    """``{instruction: array}`` for the views (reshape, basic slicing, transpose ...) of live
+    state, and the arrays made from constants alone, that the generated replay binds once
+    instead of making at every replay.
+
+    # NOTE (speed): Adam's chunked update slices each parameter, gradient and moment into
+    # 256 kB chunks, and every layer transposes its weight: ~80 views per MLP step at ~0.6 µs
+    # each. The live state a replay reads is guarded by identity (the same array objects as
+    # at capture, or the replay misses before running), so a view of it is the same view at
+    # every replay. Only state held by identity counts: a gradient (guarded by layout only),
+    # an argument or a buffer is not the same array from call to call.
+    """
+    tr = prog.tracer
+    fixed: dict[int, np.ndarray] = {}  # slot -> the array it is at every replay
+    for i in prog.ext_slots:
+        if prog.ext_holders[i][0] in "td":
+            fixed[i] = tr.slots[i][1]
+    out: dict[int, np.ndarray] = {}
+    written = {tr.root.get(w.i, w.i) for ins in tr.instrs for w in ins.writes}
+    handed = {tr.root.get(i, i) for i in prog.rets}
+    for n, ins in enumerate(tr.instrs):
+        if _constant_array(ins) and tr.root.get(ins.outs.i, ins.outs.i) not in written | handed:
+            # ``np.full((256,), -1/256)`` of a loss: the same values at every replay, and
+            # nothing writes or returns them (read-only, so a write would raise, not leak)
+            val = ins.fn(*ins.args, **ins.kw)
+            val.flags.writeable = False
+            out[n] = val
+            continue
+        if not _is_view(ins):
+            continue
+        ins_slots = _slots_in((ins.args, ins.kw))
+        if not ins_slots or any(s.i not in fixed for s in ins_slots):
+            continue
+        args, kw = _bind_slots(ins.args, fixed), _bind_slots(ins.kw, fixed)
+        try:
+            if ins.kind == "getitem":
+                val = args[0][args[1]]
+            else:
+                val = ins.fn(*args, **kw)
+        except Exception:  # noqa: BLE001 - not hoisted: the replay makes it as before
+            continue
+        cap = _plain_view(tr.objs[ins.outs.i], _ndarray)
+        # the very view the capture made: same memory (still alive, so a copy cannot sit at
+        # the same address), shape, strides and dtype
+        if isinstance(val, _ndarray) and _ptr(val) == _ptr(cap) and val.shape == cap.shape \
+                and val.strides == cap.strides and val.dtype == cap.dtype:
+            out[n] = fixed[ins.outs.i] = val
+    return out
+
+
+def _constant_array(ins: _Instr) -> bool:
+    """Whether ``ins`` makes an array from constants alone (``np.zeros/ones/full``)."""
+    return ins.kind == "call" and ins.name in ("zeros", "ones", "full") \
+        and isinstance(ins.outs, _Slot) and not _slots_in((ins.args, ins.kw))
+
+
+def _is_view(ins: _Instr) -> bool:
+    """Whether ``ins`` makes a view of its operand (no data read, nothing written)."""
+    if not isinstance(ins.outs, _Slot) or ins.writes:
+        return False
+    if ins.kind == "method":
+        return ins.name in _VIEW_METHODS
+    if ins.kind == "getitem":
+        return _basic_index(ins.args[1])
+    return ins.kind == "call" and (ins.fn is _restride
+                                   or ins.name.replace("np.", "") in _VIEW_FUNCS)
+
+
+def _basic_index(idx: Any) -> bool:
+    """Whether ``idx`` is a basic index (ints, slices, None, ...): its result is a view."""
+    if isinstance(idx, tuple):
+        return all(_basic_index(e) for e in idx)
+    if isinstance(idx, slice):
+        return all(e is None or type(e) is int for e in (idx.start, idx.stop, idx.step))
+    return idx is None or idx is Ellipsis or type(idx) is int
+
+
+def _bind_slots(t: Any, vals: dict[int, Any]) -> Any:
+    """Template ``t`` with each slot replaced by its value in ``vals``."""
+    if isinstance(t, _Slot):
+        return vals[t.i]
+    if isinstance(t, (tuple, list)):
+        return type(t)(_bind_slots(e, vals) for e in t)
+    if isinstance(t, dict):
+        return {k: _bind_slots(v, vals) for k, v in t.items()}
+    return t
 
 
 def _plain_template(t: Any) -> bool:
@@ -1497,22 +1659,59 @@ def _plan_buffers(tr: _Tracer, last: dict[int, int], keep: set[int],
     specs: list[tuple] = []
     free: dict[tuple, list[int]] = {}  # layout -> buffers free for the next instruction
     release: dict[int, list[tuple]] = {}  # instruction -> buffers free after it
+    buffer_of: dict[int, int] = {}  # planned result slot -> its buffer
     for n in range(len(tr.instrs)):
         i = cands.get(n)
         if i is not None and i not in escaped:
             a = _plain_view(tr.objs[i], _ndarray)
             key = (a.shape, a.dtype.str, a.strides)
             pool = free.get(key)
-            if pool:
+            k = _in_place_buffer(tr.instrs[n], key, n, buffer_of, end, owner, release)
+            if k is None and pool:
                 k = pool.pop()
-            else:
+            elif k is None:
                 k = len(specs)
                 specs.append((key, a))
-            plan[n] = k
+            plan[n] = buffer_of[i] = k
             release.setdefault(max(end.get(i, n), n), []).append((key, k))
         for key, k in release.pop(n, ()):
             free.setdefault(key, []).append(k)
     return plan, specs
+
+
+# elementwise ufuncs whose every output element is the correctly rounded function of its input
+# elements: written over an input, the result has the same bits (a SIMD exp or log might
+# take another loop when its output is its input, so they are left out)
+_IN_PLACE_UFUNCS = frozenset(getattr(np, n) for n in (
+    "add", "subtract", "multiply", "divide", "maximum", "minimum", "fmax", "fmin",
+    "negative", "positive", "absolute", "sqrt", "square", "copysign"))
+
+
+def _in_place_buffer(ins: _Instr, key: tuple, n: int, buffer_of: dict[int, int],
+                     end: dict[int, int], owner: dict[int, int],
+                     release: dict[int, list[tuple]]) -> int | None:
+    """The buffer of an input of elementwise call ``ins`` (instruction ``n``) that ``ins``
+    may write its result over, taking it from the buffers freed after ``n``; else None.
+
+    # NOTE (speed): the input must be a buffered result whose memory nothing reads after this
+    # call, with the result's layout, and no other operand may view it. Then ``maximum(x, 0)``
+    # of a ReLU, or the ReLU backward's ``g * mask``, runs in place: one 512 kB buffer
+    # touched instead of two, which the next GEMM finds still in cache.
+    """
+    if ins.fn not in _IN_PLACE_UFUNCS:
+        return None
+    ops = [a for a in ins.args if isinstance(a, _Slot)]
+    for a in ops:
+        k = buffer_of.get(a.i)
+        if k is None or end.get(a.i) != n:
+            continue
+        if any(owner.get(b.i) == a.i for b in ops if b.i != a.i):
+            continue
+        freed = release.get(n, [])
+        if (key, k) in freed:
+            freed.remove((key, k))
+            return k
+    return None
 
 
 def _alloc_buffers(specs: list[tuple]) -> list[np.ndarray]:
@@ -1527,8 +1726,8 @@ def _elidable_copies(tr: _Tracer, last: dict[int, int], keep: set[int]) -> set[i
     copy can hand over ``x`` itself (the engine copies gradients it cannot prove unshared)."""
     fresh: dict[int, int] = {}
     for n, ins in enumerate(tr.instrs):
-        if (ins.kind == "call" and isinstance(ins.fn, np.ufunc) or ins.kind == "alloc") \
-                and isinstance(ins.outs, _Slot):
+        if (ins.kind == "call" and isinstance(ins.fn, np.ufunc) or ins.kind == "alloc"
+                or _fresh_reduction(ins, tr)) and isinstance(ins.outs, _Slot):
             fresh[ins.outs.i] = n
     viewed: dict[int, int] = {}  # slot -> last use of any view of it
     for j, r in tr.root.items():
@@ -1543,6 +1742,19 @@ def _elidable_copies(tr: _Tracer, last: dict[int, int], keep: set[int]) -> set[i
                     and viewed.get(src, -1) <= n:
                 out.add(n)
     return out
+
+
+_REDUCTIONS = ("sum", "mean", "prod", "max", "min")
+
+
+def _fresh_reduction(ins: _Instr, tr: _Tracer) -> bool:
+    """Whether ``ins`` is an array method reduction without ``out=`` (a bias gradient's
+    ``g.sum(0)``): NumPy returns a new array of its own at every call, never a view."""
+    if ins.kind != "method" or ins.name not in _REDUCTIONS or "out" in ins.kw \
+            or not isinstance(ins.outs, _Slot):
+        return False
+    r = _plain_view(tr.objs[ins.outs.i], _ndarray).base  # (the array NumPy returned)
+    return isinstance(r, _ndarray) and r.ndim > 0 and r.flags.owndata
 
 
 def _same(a: Any, b: Any) -> bool:
