@@ -128,6 +128,9 @@ def _numpy_update(p: Any, g: Any, v: Any, u: Any, group: dict[str, Any], t: Any,
     # pass of ``c·t`` then ``v += t`` costs little, and NumPy calls run in parallel on
     # chainrule's pool, whereas axpy's BLAS (SciPy's) is kept to one thread (its spinning
     # workers starved the next GEMMs: a 2-thread MNIST CNN step took 112-178 ms, not ~60).
+    # The MNIST CNN's step (1.2M parameters, 1 thread, loaded 2-vCPU Xeon) took 3.4-3.8
+    # instead of 3.5-4.1 ms: it is bound by reading θ, g, v, u and writing θ, v, u once
+    # (~33 MB), not by the passes over the cached block.
     """
     rho, eps, wd, lr = group["rho"], group["eps"], group["weight_decay"], group["lr"]
     if wd != 0:
