@@ -75,7 +75,7 @@ class Adadelta(Optimizer):
         return {"step": 0.0, "square_avg": xp.zeros_like(p), "acc_delta": xp.zeros_like(p)}
 
     def _block_scratch(self, dtype: Any) -> Any:
-        """Three temporaries of one block (rows of a ``(3, _BLOCK)`` array) for the calling
+        """Four temporaries of one block (rows of a ``(4, _BLOCK)`` array) for the calling
         thread: the blocks of a parameter run on several threads at once. They are optimizer
         state, like ``Optimizer.scratch``, so :mod:`chainrule.compile` traces the blocked
         update as it does the moments (thread-local module buffers were invisible to it, and
@@ -83,7 +83,7 @@ class Adadelta(Optimizer):
         key = ("block", threading.get_ident(), np.dtype(dtype).str)
         buf = self._scratch.get(key)
         if buf is None:
-            buf = self._scratch[key] = xp.empty((3, _BLOCK), dtype=dtype)
+            buf = self._scratch[key] = xp.empty((4, _BLOCK), dtype=dtype)
         return buf
 
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -107,42 +107,53 @@ class Adadelta(Optimizer):
                 for i in range(lo, hi):
                     a, b = i * _BLOCK, min(n, (i + 1) * _BLOCK)
                     _numpy_update(pf[a:b], gf[a:b], vf[a:b], uf[a:b], group,
-                                  *(tmp[k, : b - a] for k in range(3)))
+                                  *(tmp[k, : b - a] for k in range(4)))
 
             parallel(run, -(-n // _BLOCK), 4 * n)
             return
-        _numpy_update(p, g, v, u, group, self.scratch(p, 0), self.scratch(p, 1),
-                      self.scratch(p, 2))
+        _numpy_update(p, g, v, u, group, *(self.scratch(p, k) for k in range(4)))
 
 
 def _numpy_update(p: Any, g: Any, v: Any, u: Any, group: dict[str, Any], t: Any, w: Any,
-                  d: Any) -> None:
+                  d: Any, e: Any) -> None:
     """The update of the class docstring on arrays (one block of a parameter), with
-    temporaries ``t``, ``w``, ``d`` shaped like them.
+    temporaries ``t``, ``w``, ``d``, ``e`` shaped like them (``w`` holds g + λθ).
+
+    The step's square is not formed from Δ: with r = (u + ε)/(v + ε) and t = (1 − ρ) g²
+    (already made for v), (1 − ρ) Δ² = r·t, so u ← ρ u + r·t, and Δ = √r · g. With γ = 1
+    (the default) θ −= Δ skips the scaling: thirteen passes over the block instead of fifteen
+    (the rounding differs from torch's in the last bits only).
 
     # NOTE (speed): NumPy passes, not ``backend.axpy``: the blocks are in cache, so the extra
     # pass of ``c·t`` then ``v += t`` costs little, and NumPy calls run in parallel on
     # chainrule's pool, whereas axpy's BLAS (SciPy's) is kept to one thread (its spinning
     # workers starved the next GEMMs: a 2-thread MNIST CNN step took 112-178 ms, not ~60).
+    # The MNIST CNN's step (1.2M parameters, 1 thread, loaded 2-vCPU Xeon) took 3.4-3.8
+    # instead of 3.5-4.1 ms: it is bound by reading θ, g, v, u and writing θ, v, u once
+    # (~33 MB), not by the passes over the cached block.
     """
-    rho, eps, wd = group["rho"], group["eps"], group["weight_decay"]
+    rho, eps, wd, lr = group["rho"], group["eps"], group["weight_decay"], group["lr"]
     if wd != 0:
         xp.multiply(p, wd, out=w)
         w += g
         g = w
-    v *= rho
+    # t = (1 − ρ) g²;  v ← ρ v + t
     xp.multiply(g, g, out=t)
     t *= 1 - rho
+    v *= rho
     v += t
-    # Δ = √((u + ε) / (v + ε)) g: one square root instead of two
+    # d = r = (u + ε) / (v + ε): one square root (of r) instead of two
     xp.add(u, eps, out=d)
-    xp.add(v, eps, out=t)
-    d /= t
+    den = e if wd != 0 else w  # (w is free when it does not hold g + λθ)
+    xp.add(v, eps, out=den)
+    d /= den
+    # u ← ρ u + r·t  (= ρ u + (1 − ρ) Δ²)
+    t *= d
+    u *= rho
+    u += t
+    # θ ← θ − γ √r g
     xp.sqrt(d, out=d)
     d *= g
-    u *= rho
-    xp.multiply(d, d, out=t)
-    t *= 1 - rho
-    u += t
-    d *= group["lr"]
+    if lr != 1:
+        d *= lr
     p -= d

@@ -69,7 +69,7 @@ def test_maxpool_ties_and_nan_like_torch():
         np.testing.assert_array_equal(np.isnan(yc._array), np.isnan(yt.numpy()))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(3, 4, 8, 10), (2, 3, 7, 9), (1, 3, 2, 2)])
 def test_maxpool_2x2_tiles_equal_torch_bitwise(dtype, shape):
     """The NumPy 2x2 / stride-2 path (:class:`TileChoice`): many ties (small integers, ±inf,
@@ -98,6 +98,30 @@ def test_maxpool_2x2_tiles_equal_torch_bitwise(dtype, shape):
     np.testing.assert_array_equal(yc.detach().numpy(), yt.detach().numpy())
     np.testing.assert_array_equal(xc.grad.numpy().view(f"u{x.itemsize}"),
                                   xt.grad.numpy().view(f"u{x.itemsize}"))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_maxpool_2x2_scatter_pair_shift_equals_strided_path(dtype, monkeypatch):
+    """The gradient of the 2x2 path written as element pairs (one integer twice as wide,
+    shifted into the chosen half) equals the two stride-2 passes it replaces, bit for bit,
+    with inf and NaN in g (and x with ties, so both flags vary)."""
+    from chainrule.ops import pool as P
+
+    r = rng(23)
+    x = r.integers(-3, 4, (5, 6, 12, 16)).astype(dtype)
+    g = r.standard_normal((5, 6, 6, 8)).astype(dtype)
+    g.reshape(-1)[::7] = np.inf
+    g.reshape(-1)[3::11] = np.nan
+    _, choice = P.TileChoice.pool(x, (6, 8))
+    assert choice.right.any() and not choice.right.all()
+    assert P._uint_pair(dtype) is not None and P._LITTLE
+    fast = choice.scatter(g, x.shape)
+    monkeypatch.setattr(P, "_LITTLE", False)  # the strided passes
+    slow = choice.scatter(g, x.shape)
+    bits = f"u{x.itemsize}"
+    np.testing.assert_array_equal(fast.view(bits), slow.view(bits))
+    chosen = slow.view(bits) != 0
+    assert chosen.sum() > 0.2 * x.size  # (most windows hold a nonzero g)
 
 
 def test_maxpool_2x2_tiles_double_backward_equals_torch():

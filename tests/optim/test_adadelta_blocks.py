@@ -1,5 +1,6 @@
-"""Adadelta's NumPy update run block by block (the cache-sized blocks of large parameters)
-equals torch.optim.Adadelta (float64, several steps, with weight decay and maximize)."""
+"""Adadelta's NumPy update, run block by block (the cache-sized blocks of large parameters) or
+whole, equals torch.optim.Adadelta (float64, several steps, lr 1 (its pass skipped) or not,
+with weight decay (a fourth temporary) and maximize)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from chainrule.optim import adadelta  # noqa: E402
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(lr=0.5, rho=0.8, weight_decay=0.1),
-                                dict(maximize=True)])
-def test_blocked_numpy_update_equals_torch(kw, monkeypatch):
-    monkeypatch.setattr(adadelta, "_BLOCK", 7)  # 50 elements: 8 blocks, the last partial
+                                dict(weight_decay=0.1), dict(maximize=True)])
+@pytest.mark.parametrize("block", [7, 1 << 16])
+def test_blocked_numpy_update_equals_torch(kw, block, monkeypatch):
+    # block 7: 50 elements in 8 blocks, the last partial; 1 << 16: one whole-array update
+    monkeypatch.setattr(adadelta, "_BLOCK", block)
     r = np.random.default_rng(0)
     p0 = r.standard_normal((5, 10))
     pc = cr.nn.Parameter(cr.tensor(p0.copy()))
