@@ -179,3 +179,21 @@ def test_every_kernel_declares_the_arguments_it_writes() -> None:
         n = len(inspect.signature(k.fn).parameters)
         assert k.writes, f"{name} does not declare what it writes"
         assert all(0 <= w < n for w in k.writes), name
+
+
+def test_a_split_update_replays_over_two_threads() -> None:
+    """An update above the split threshold (300 x 300 floats) is one program step that a
+    replay splits over the BLAS threads as eager does: the same parameters, bit for bit."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(5)
+    data = [(cr.tensor(rng.standard_normal((16, 300))), cr.tensor(rng.integers(0, 3, 16)))
+            for _ in range(STEPS)]
+
+    def make() -> tuple:
+        model = nn.Sequential(nn.Linear(300, 300, dtype="float64"), nn.Tanh(),
+                              nn.Linear(300, 3, dtype="float64"))
+        return model, optim.Adam(model.parameters(), lr=1e-2), F.cross_entropy
+
+    with threadpool_limits(2, user_api="blas"):
+        _assert_bitwise(make, data, ("_adam_kernel_split",))
