@@ -480,13 +480,18 @@ for _n in _INPLACE_METHODS:
 del _n
 
 
-def traced_call(fn: Callable, *args: Any, writes: int | None = None) -> Any:
+def traced_call(fn: Callable, *args: Any, writes: int | tuple[int, ...] | None = None) -> Any:
     """Run ``fn(*args)`` as one recorded call when a capture runs (opaque code such as a BLAS
-    routine: ``writes`` is the position of the argument it writes in place)."""
+    routine or a compiled kernel: ``writes`` is the position, or the positions, of the
+    arguments it writes in place)."""
     tr = _active()
     if tr is None:
         return fn(*_plain(args))
-    w = (lambda ta, tk: ta[writes]) if writes is not None else None
+    w = None
+    if isinstance(writes, int):
+        w = lambda ta, tk: ta[writes]  # noqa: E731
+    elif writes is not None:
+        w = lambda ta, tk: tuple(ta[k] for k in writes)  # noqa: E731
     return tr.call("call", fn, getattr(fn, "__name__", "call"), args, {}, w)
 
 
@@ -873,10 +878,11 @@ def _capture_now(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]
     _random._rng_hook = _rng_hook
     _optimizer._live_hook = live_scalar
     patched = _patch_numpy()
-    # Numba kernels write arrays where the tracer cannot see: a capture runs the NumPy twins
-    # (so with the ``fast`` extra a replay equals eager up to rounding, not bit for bit)
-    jit_was = _jit._enabled
-    _jit._enabled = False
+    # Numba kernels write arrays where the tracer cannot see: each call of a kernel that
+    # declares what it writes is recorded as one opaque step (the replay runs the same kernel,
+    # so it equals eager bit for bit); an undeclared kernel is not used (see chainrule._jit)
+    jit_was = _jit.recorder
+    _jit.recorder = traced_call
     # chainrule's own worker threads would record into this capture out of order: serial
     from chainrule import _threads
 
@@ -891,7 +897,7 @@ def _capture_now(fn: Callable, args: tuple, kwargs: dict, tensors: list[Tensor]
         _random._rng_hook = prev_hook
         _optimizer._live_hook = None
         _unpatch(patched)
-        _jit._enabled = jit_was
+        _jit.recorder = jit_was
         _threads.workers = workers_was
         Module.__call__ = orig_call  # type: ignore[method-assign]
         _restore(prog, swapped, dict_swapped, state_dicts)

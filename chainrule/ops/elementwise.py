@@ -392,7 +392,7 @@ class Relu(Function):
 _JIT_MIN = 1 << 14
 
 
-@_jit.kernel
+@_jit.kernel(writes=(2,))
 def _relu_backward(g: Any, out: Any, dx: Any) -> None:  # pragma: no cover - compiled
     """dx = g [out > 0]: one pass instead of a mask and a product (the product as NumPy's,
     so a non-finite g times 0 stays nan)."""

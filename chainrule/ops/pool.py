@@ -292,7 +292,7 @@ def max_pool_indices(x: Any, ksize: tuple[int, ...], stride: tuple[int, ...],
     return best, _flat_index(arg, sizes, ksize, stride, padding, dilation, osize)
 
 
-@_jit.kernel
+@_jit.kernel(writes=(1, 2))
 def _max_pool_2x2(x: Any, best: Any, idx: Any, lo: int, hi: int, H: int, W: int, OH: int,
                   OW: int) -> None:  # pragma: no cover - compiled
     """2x2 max pooling, stride 2, of planes [lo, hi): the first maximum in row-major window
@@ -318,7 +318,7 @@ def _max_pool_2x2(x: Any, best: Any, idx: Any, lo: int, hi: int, H: int, W: int,
         idx[q] = i + j
 
 
-@_jit.kernel
+@_jit.kernel(writes=(1, 2))
 def _max_pool_2x2_fast(x: Any, best: Any, idx: Any, lo: int, hi: int, H: int, W: int, OH: int,
                        OW: int) -> bool:  # pragma: no cover - compiled
     """:func:`_max_pool_2x2` for inputs without NaN or ±inf, whose first maximum is the first
@@ -497,7 +497,7 @@ class PoolScatter(Function):
         return (F.apply(PoolGather, g, index=self.index, unique=self.unique),)
 
 
-@_jit.kernel
+@_jit.kernel(writes=(2,))
 def _scatter(src: Any, index: Any, out: Any, plane: int, m: int, lo: int,
              hi: int) -> None:  # pragma: no cover - compiled
     """out[r·plane + index[j]] = src[j] for the m entries j of each (n, c) plane r in [lo, hi)

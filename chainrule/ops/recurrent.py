@@ -1043,7 +1043,7 @@ def _rnn_backward(c: _Scan, gy: Any, dh: Any) -> tuple[Any, Any]:
 # ---- compiled kernels of the LSTM on rows (chainrule._jit) -----------------------------------
 # Arithmetic stays in the arrays' dtype (constants come in as arguments of that dtype) and each
 # formula follows the NumPy path's order of operations. Gates in a row: i, f, g, o.
-@_jit.kernel
+@_jit.kernel(writes=(4,))
 def _lstm_preact(r: Any, x: Any, b: Any, sv: Any, a: Any) -> None:  # pragma: no cover
     """a = r + (x + b_hh) · s: the scaled pre-activations (r = h W'ᵀ; s is ½ on σ gates)."""
     D, B, G = a.shape
@@ -1053,7 +1053,7 @@ def _lstm_preact(r: Any, x: Any, b: Any, sv: Any, a: Any) -> None:  # pragma: no
                 a[d, q, n] = r[d, q, n] + (x[d, q, n] + b[d, n]) * sv[n]
 
 
-@_jit.kernel
+@_jit.kernel(writes=(0, 2))
 def _lstm_cell(a: Any, cp: Any, cn: Any, keep: Any, half: Any) -> None:  # pragma: no cover
     """On tanh of the scaled gates: σ = ½ + ½ tanh(a/2) for i, f, o (in place) and
     c_t = f c_{t-1} + i g, or c_{t-1} in a step past the sequence's length."""
@@ -1075,7 +1075,7 @@ def _lstm_cell(a: Any, cp: Any, cn: Any, keep: Any, half: Any) -> None:  # pragm
                     cn[d, r, j] = cp[d, r, j]
 
 
-@_jit.kernel
+@_jit.kernel(writes=(3,))
 def _lstm_hidden(a: Any, tc: Any, hp: Any, hn: Any, keep: Any) -> None:  # pragma: no cover
     """h_t = o tanh(c_t), or h_{t-1} in a step past the sequence's length."""
     D, B, G = a.shape
@@ -1090,7 +1090,7 @@ def _lstm_hidden(a: Any, tc: Any, hp: Any, hn: Any, keep: Any) -> None:  # pragm
                     hn[d, r, j] = hp[d, r, j]
 
 
-@_jit.kernel
+@_jit.kernel(writes=(0, 5, 6))
 def _lstm_bptt(a: Any, tc: Any, cp: Any, gy: Any, rec: Any, dhp: Any, dc: Any, keep: Any,
                one: Any) -> None:  # pragma: no cover - compiled
     """One BPTT step, gates ``a`` in, gate gradients out (in place): dh_t = (rec + dhp) + gy

@@ -20,7 +20,7 @@ __all__ = ["Adadelta"]
 _BLOCK = 1 << 16
 
 
-@_jit.kernel
+@_jit.kernel(writes=(0, 2, 3))
 def _adadelta_kernel(p: Any, g: Any, v: Any, u: Any, rho: Any, c: Any, eps: Any, wd: Any,
                      lr: Any) -> None:  # pragma: no cover - compiled
     """One pass of Adadelta over flat arrays (the NumPy path of ``Adadelta.update``):

@@ -15,6 +15,7 @@ from chainrule.optim.optimizer import (
     check_impl_flags,
     check_lr,
     check_nonneg,
+    coefficients,
     live_scalar,
     to_scalar,
 )
@@ -22,7 +23,7 @@ from chainrule.optim.optimizer import (
 __all__ = ["Adam", "AdamW"]
 
 
-@_jit.kernel
+@_jit.kernel(writes=(0, 2, 3))
 def _adam_kernel(p: Any, g: Any, m: Any, v: Any, c1: Any, b2: Any, c2: Any, wd: Any,
                  decay: Any, eps: Any, step: Any) -> None:  # pragma: no cover - compiled
     """One pass of Adam over flat arrays (the NumPy path of ``Adam.update`` in one loop):
@@ -103,9 +104,9 @@ class Adam(Optimizer):
             np.add(step, 1, out=step)
         else:
             state["step"] = step = float(step) + 1
-            if not group["amsgrad"] and not group.get("l1", 0) and self._fused(p, g, state,
-                                                                                group, step):
-                return
+        if not group["amsgrad"] and not group.get("l1", 0) and self._fused(p, g, state, group,
+                                                                            step):
+            return
         if wd != 0 and group["decoupled_weight_decay"]:
             # capturable: the factor from the live lr, rounded to p's dtype as the Python float
             # of the eager path is (so replay and eager agree bitwise)
@@ -205,23 +206,37 @@ class Adam(Optimizer):
 
     @staticmethod
     def _fused(p: Any, g: Any, state: dict[str, Any], group: dict[str, Any],
-               step: float) -> bool:
-        """The update as one compiled pass (:mod:`chainrule._jit`); False when unavailable."""
+               step: Any) -> bool:
+        """The update as one compiled pass (:mod:`chainrule._jit`); False when unavailable.
+        A capturable step (a 0-d array: chainrule.compile) gets the kernel's scalars from one
+        recorded call on the live step and lr, so a replay runs the kernel as eager does."""
         k = _adam_kernel.get()
         arrays = _jit.flat(p, g, state["exp_avg"], state["exp_avg_sq"]) if k else None
         if arrays is None:
             return False
-        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        wd = group["weight_decay"]
-        decoupled = group["decoupled_weight_decay"]
-        if group.get("bias_correction", True):
-            bc1, bc2_sqrt = 1 - beta1**step, math.sqrt(1 - beta2**step)
+        (beta1, beta2), eps = group["betas"], group["eps"]
+        hyper = (beta1, beta2, eps, group["weight_decay"], group["decoupled_weight_decay"],
+                 bool(group.get("bias_correction", True)))
+        if isinstance(step, np.ndarray):
+            scalars = coefficients(_kernel_scalars, p.dtype, step, live_scalar(group, "lr"),
+                                   *hyper)
         else:
-            bc1 = bc2_sqrt = 1.0
-        f = p.dtype.type
-        _jit.run(k, arrays, f(1 - beta1), f(beta2), f(1 - beta2), f(0 if decoupled else wd),
-                 f(1 - lr * wd if decoupled else 1), f(eps * bc2_sqrt), f(lr * bc2_sqrt / bc1))
+            f = p.dtype.type
+            scalars = tuple(f(v) for v in _kernel_scalars(step, group["lr"], *hyper))
+        _jit.run(k, arrays, *scalars)
         return True
+
+
+def _kernel_scalars(step: float, lr: float, beta1: float, beta2: float, eps: float, wd: float,
+                    decoupled: bool, bias_correction: bool) -> tuple[float, ...]:
+    """The scalars of :func:`_adam_kernel` (Python floats): 1 − β₁, β₂, 1 − β₂, the coupled
+    decay, the decoupled factor 1 − γλ, ε√bc2 and γ√bc2 / bc1."""
+    if bias_correction:
+        bc1, bc2_sqrt = 1 - beta1**step, math.sqrt(1 - beta2**step)
+    else:
+        bc1 = bc2_sqrt = 1.0
+    return (1 - beta1, beta2, 1 - beta2, 0 if decoupled else wd, 1 - lr * wd if decoupled else 1,
+            eps * bc2_sqrt, lr * bc2_sqrt / bc1)
 
 
 # bytes per array of one chunk of :meth:`Adam._chunked` (a multiple of BLAS's vector blocks)

@@ -13,6 +13,7 @@ from chainrule.optim.optimizer import (
     check_impl_flags,
     check_lr,
     check_nonneg,
+    coefficients,
     live_scalar,
     to_scalar,
 )
@@ -20,7 +21,7 @@ from chainrule.optim.optimizer import (
 __all__ = ["SGD"]
 
 
-@_jit.kernel
+@_jit.kernel(writes=(0, 2))
 def _sgd_kernel(p: Any, g: Any, buf: Any, wd: Any, momentum: Any, damp: Any, lr: Any,
                 nesterov: bool) -> None:  # pragma: no cover - compiled
     """One pass of momentum SGD over flat arrays (the NumPy path of ``SGD.update``):
@@ -123,6 +124,13 @@ class SGD(Optimizer):
         if arrays is None:
             return False
         f = p.dtype.type
+        lr = live_scalar(group, "lr")  # (chainrule.compile: read at each replay, as below)
+        lr = coefficients(_lr, p.dtype, lr)[0] if isinstance(lr, np.ndarray) else f(lr)
         _jit.run(k, arrays, f(group["weight_decay"]), f(group["momentum"]),
-                 f(1 - group["dampening"]), f(group["lr"]), bool(group["nesterov"]))
+                 f(1 - group["dampening"]), lr, bool(group["nesterov"]))
         return True
+
+
+def _lr(lr: float) -> tuple[float]:
+    """(γ,): the live learning rate, cast to the parameter's dtype by ``coefficients``."""
+    return (lr,)
