@@ -27,6 +27,20 @@ row), 21-24 flat; weight gradient 19-21 in either. NHWC columns and masked write
 rejected. Most of the remaining non-GEMM time is memory traffic, so the copies and adds are
 split over the BLAS threads (:func:`chainrule._threads.parallel`).
 
+Re-measured for issue 17 (same conv2, 1 thread, loaded 2-vCPU AVX-512 Xeon, OpenBLAS
+sgemm 2048³ ~160 GFLOPS; alternatives timed in turn in one process): the per-sample GEMMs run at
+~130-145 GFLOPS with their columns in cache, so the three GEMMs (~4.1 GFLOP with the flat
+layout's zero columns) are ~30 ms whatever the layout, and each alternative lost:
+forward 15.0 (per sample) against 16.0-16.5 (wide channel-first, block GEMM, copy out) and
+17.3-19.4 (NHWC orientation, colsᵀ @ W₂ᵀ); weight gradient 15.2-15.7 against 17.0 (blocks of
+samples concatenated along K, one GEMM each) and 22.0 (no im2col: nine GEMMs of g against
+shifted views of the flat input, N = C = 32 too thin); input gradient 16.9-18.7 (flat)
+against 21.5 (wide) and 21.9 (624 columns a sample, adds per sample: 3-D strided adds), and
+a GEMM with kx folded into K (96 x 192 instead of 288 x 64) ran 15.0 instead of 13.1 ms; the
+input and weight gradients fused in one pass over g (the weight gradient reading the flat g
+with wide columns) 39.0 against 38.1 ms for the two. Im2col is ~2.6 ms a pass (24-element
+runs; a two-stage copy through kx-shifted planes was no faster).
+
 ``padding`` is given per spatial dimension as ``(low, high)`` pairs so that ``padding="same"``
 with even kernels (asymmetric, as in PyTorch) needs no special case.
 """
