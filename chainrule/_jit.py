@@ -72,6 +72,8 @@ class Kernel:
     def __init__(self, fn: Callable[..., Any], writes: tuple[int, ...] | None = None) -> None:
         self.fn = fn
         self.writes = writes
+        # whether the kernel returns a value (annotated other than ``-> None``)
+        self.returns = fn.__annotations__.get("return") not in (None, "None")
         self.compiled: Any = None
         self.__name__ = fn.__name__
         # the callables a program records (one object each: two captures compare equal)
@@ -96,7 +98,7 @@ class _Recorder:
     ``split``, flat arrays then scalars, run as :func:`run` runs them."""
 
     def __init__(self, kernel: Kernel, split: bool) -> None:
-        self.kernel = kernel
+        self.kernel, self.split = kernel, split
 
         def replay(*args: Any) -> Any:
             k = kernel.compiled
@@ -117,7 +119,11 @@ class _Recorder:
         rec = recorder
         if rec is None:  # (the capture ended while the caller held this object)
             return self.replay(*args)
-        return rec(self.replay, *args, writes=self.kernel.writes)
+        k = self.kernel
+        fn = self.replay
+        if not (self.split or k.returns or any(getattr(a, "ndim", None) == 0 for a in args)):
+            fn = k.compiled  # nothing to convert: the program calls the kernel itself
+        return rec(fn, *args, writes=k.writes)
 
 
 def _scalar(a: Any) -> Any:

@@ -98,6 +98,17 @@ def test_matches_torch(kind: str, config: tuple) -> None:
     _check_against_torch(kind, *config)
 
 
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
+def test_lstm_factors_in_blocks_of_steps_match_torch(config: tuple,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The NumPy LSTM backward computes its factors a block of steps at a time: blocks of one
+    or two steps (a partial block first, masked steps inside) give torch's gradients."""
+    from chainrule.ops import recurrent as ops_recurrent
+
+    monkeypatch.setattr(ops_recurrent, "FACTOR_BLOCK_BYTES", 2 * B * H * 8 + 8)
+    _check_against_torch("LSTM", *config)
+
+
 def test_lengths_sorted_packing_matches_torch() -> None:
     _check_against_torch("LSTM", True, 2, False, [5, 4, 2], True, enforce_sorted=True)
 
