@@ -2038,7 +2038,8 @@ class CompiledFunction:
         after = [a.copy() for a in E]
         out_vals = [np.array(v, copy=True) for v in vals]
         for a, s in zip(E, saved):
-            np.copyto(a, s)
+            if a.flags.writeable:  # a read-only input (a cached zeros view) was not written
+                np.copyto(a, s)
         for g, st in zip(gens, saved_gens):
             g.bit_generator.state = st
         for t, g in grads:
