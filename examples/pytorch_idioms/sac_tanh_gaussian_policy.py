@@ -98,7 +98,7 @@ squashed = TransformedDistribution(Normal(mean, log_std.exp()), [TanhTransform(c
 ref = squashed.log_prob(torch.tanh(x_t)).sum(1, keepdim=True) - torch.log(actor.action_scale).sum()
 density_err = (logp - ref).abs().max().item()
 
-for step in range(200):
+for step in range(300):
     obs = torch.randn(64, OBS, generator=g)
     with torch.no_grad():
         act, _, _, _ = actor.get_action(obs)
