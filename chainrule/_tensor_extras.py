@@ -18,6 +18,7 @@ from typing import Any
 
 from chainrule import _more_functions as _more
 from chainrule import _torch_extras as X
+from chainrule._tensor_methods import _accept_numpy_spellings
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.function import _GradMode
 from chainrule.backend import xp
@@ -373,7 +374,8 @@ TENSOR_METHODS: dict[str, Any] = {
 
 # extended, not only added: contiguous(memory_format=...), cumsum / cumprod(dtype=) as
 # PyTorch's
-_OVERRIDES = {"contiguous": _contiguous, "cumsum": _cumsum, "cumprod": _cumprod}
+_OVERRIDES = {"contiguous": _contiguous, "cumsum": _accept_numpy_spellings(_cumsum),
+              "cumprod": _accept_numpy_spellings(_cumprod)}
 
 
 def install(cls: type = Tensor) -> None:

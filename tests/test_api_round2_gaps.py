@@ -191,8 +191,15 @@ def test_module_to_meta_is_a_skeleton_for_functional_call() -> None:
     buffers = dict(model.named_buffers())
     out = cr.func.functional_call(skeleton, (params, buffers), (x,))
     np.testing.assert_array_equal(out.detach().numpy(), model(x).detach().numpy())
-    skeleton.to_empty(device="cpu")
-    assert skeleton[0].weight._array.flags.writeable
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.warns(UserWarning, match="to a meta parameter in the current model, which is a "
+                                         "no-op"):
+        skeleton.load_state_dict(state)                  # as PyTorch: nothing is copied
+    assert bool(cr.isnan(skeleton[0].weight).all())
+    skeleton.load_state_dict(state, assign=True)
+    np.testing.assert_array_equal(skeleton(x).detach().numpy(), model(x).detach().numpy())
+    fresh = copy.deepcopy(model).to("meta").to_empty(device="cpu")
+    assert fresh[0].weight._array.flags.writeable
 
 
 # ---- small names programs import ------------------------------------------------------------

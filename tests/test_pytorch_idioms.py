@@ -69,6 +69,7 @@ TOLERANCE: dict[str, float] = {
     "image_resize_patches.py": 2e-3,        # checksum ~4978 of fixed images (float32 sums)
     "knn_tensor_ops.py": 1e-6,              # kNN accuracy on the same points: exact
     "lazy_modules_d2l.py": 0.04,            # held-out accuracy, ~1.0
+    "llama_rope_gqa_topp.py": 0.1,          # generated steps that follow the rule: 1.0
     "loss_functions_checksum.py": 1e-6,     # 20 losses + gradient norms, float64: exact
     "lr_schedulers.py": 1e-9,               # a sum of learning rates: exact arithmetic
     "lstm_lm_new_zeros.py": 0.2,            # mean validation loss of 3 RNNs, floor 1.15

@@ -1,7 +1,8 @@
 """torchvision-shaped image data: ``vision.datasets`` (MNIST, FashionMNIST, CIFAR10, MNIST5k),
 ``vision.transforms`` (Compose, ToTensor, Normalize, RandomCrop, RandomHorizontalFlip,
-Resize, Lambda) and ``vision.utils`` (make_grid, save_image)."""
+Resize, Lambda), ``vision.utils`` (make_grid, save_image) and ``vision.models`` (the ResNet
+family, ``weights=None``)."""
 
-from chainrule.vision import datasets, transforms, utils
+from chainrule.vision import datasets, models, transforms, utils
 
-__all__ = ["datasets", "transforms", "utils"]
+__all__ = ["datasets", "models", "transforms", "utils"]

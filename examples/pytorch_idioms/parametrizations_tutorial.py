@@ -80,11 +80,11 @@ class OrthoRNN(nn.Module):
 
 
 # task: report the symbol seen 5 steps before the end
-T, B, K = 8, 64, 4
+T, B, K = 6, 64, 4
 model = OrthoRNN(K, 24, K)
-opt = torch.optim.Adam(model.parameters(), lr=0.01)
+opt = torch.optim.Adam(model.parameters(), lr=0.02)
 gen = torch.Generator().manual_seed(3)
-for step in range(150):
+for step in range(90):
     sym = torch.randint(0, K, (T, B), generator=gen)
     x = nn.functional.one_hot(sym, K).float()
     loss = nn.functional.cross_entropy(model(x), sym[T - 5])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -63,6 +64,12 @@ def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
 def _is_meta(dev: Any) -> bool:
     """Whether a ``to(...)`` argument names PyTorch's ``meta`` device."""
     return isinstance(dev, str) and dev.split(":", 1)[0] == "meta"
+
+
+def _is_meta_placeholder(a: np.ndarray) -> bool:
+    """Whether ``a`` is the storage ``Module.to("meta")`` leaves: a read-only view with every
+    stride 0 (a fresh parameter never has one)."""
+    return not a.flags.writeable and not any(a.strides)
 
 
 def _as_array(src: Any, key: str) -> np.ndarray:
@@ -753,6 +760,15 @@ class Module:
             with no_grad():
                 if assign:
                     target._array = arr
+                elif _is_meta_placeholder(target._array):
+                    # PyTorch: copying into a meta tensor is a no-op (with this warning)
+                    warnings.warn(f"for {key}: copying from a non-meta parameter in the "
+                                  "checkpoint to a meta parameter in the current model, which "
+                                  "is a no-op. (Did you mean to pass `assign=True` to assign "
+                                  "items in the state dictionary to their corresponding key "
+                                  "in the module instead of copying them in place?)",
+                                  UserWarning, stacklevel=3)
+                    continue
                 else:
                     xp.copyto(target._array, arr, casting="unsafe")
                 target._bump_version()
