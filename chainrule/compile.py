@@ -48,6 +48,7 @@ import bisect
 import functools
 import gc
 import itertools
+import keyword
 import os
 import sys
 import threading
@@ -1099,6 +1100,24 @@ def _finish(prog: _Program, result: Any, grads_before: list, modules: dict,
 
 
 # ---- code generation --------------------------------------------------------------------------
+# names the generated ``program``/``replay`` define or bind themselves: a callable whose
+# ``__name__`` is one of them (a user's ``def array(...)``) must not shadow them, or be
+# shadowed, silently
+_GENERATED_NAMES = frozenset({
+    "program", "replay", "A", "E", "C", "B", "args", "kwargs", "g", "own", "spec", "tensors",
+    "MISSED", "Tensor", "modes", "spec_of", "hypers", "array", "consts", "alloc", "PROG",
+    "GuardMiss", "acquire", "release", "BUFFERS", "SPECS", "build", "len", "iter"})
+
+
+def _taken(name: str, bound: dict[str, Any]) -> bool:
+    """Whether ``name`` may not name a new global of a generated program: bound already, one
+    of :data:`_GENERATED_NAMES` (with the builtins they call), a Python keyword, or shaped
+    like a local (``v3``, ``a0``, ``t1``, ``b2``)."""
+    return (name in bound or name in _GENERATED_NAMES or keyword.iskeyword(name)
+            or name.startswith("v")
+            or (name[:1] in "atb" and name[1:].isdigit()))
+
+
 class _Codegen:
     """Writes a program as Python source: one NumPy call per line on named values ``v<i>``."""
 
@@ -1110,9 +1129,9 @@ class _Codegen:
         name = self.names.get(id(obj))
         if name is None:
             base = "".join(c if c.isalnum() else "_" for c in hint) or "k"
-            name = base if base not in self.globals and not base.startswith("v") else None
+            name = base if not _taken(base, self.globals) else None
             n = 0
-            while name is None or name in self.globals:
+            while name is None or _taken(name, self.globals):
                 name = f"{base}_{n}"
                 n += 1
             self.names[id(obj)] = name

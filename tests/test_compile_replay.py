@@ -218,3 +218,33 @@ def test_a_step_returning_nothing_drops_its_loss() -> None:
 
     # the step returning its loss keeps the loss's reductions, the other one drops them
     assert 0 < calls(dropped.code) < calls(kept.code)
+
+
+@pytest.mark.parametrize("name", ["replay", "program", "array", "len", "a0", "MISSED", "lambda"])
+def test_a_recorded_callable_named_like_the_generated_code_does_not_shadow_it(name: str) -> None:
+    """The generated program names each recorded callable after its ``__name__``; one named
+    like the generator's own functions, locals or builtins gets another name, so neither
+    shadows the other (a silent wrong call)."""
+    import chainrule as cr
+    from chainrule.compile import traced_call
+
+    def scaled(x: np.ndarray) -> np.ndarray:
+        return x * 3.0 + 1.0
+
+    scaled.__name__ = name
+    w = cr.tensor(np.arange(4.0), requires_grad=True)
+
+    def step(x: cr.Tensor) -> cr.Tensor:
+        y = (x * w).sum()
+        y.backward()
+        with cr.no_grad():
+            return cr.tensor(traced_call(scaled, w.grad._array))
+
+    f = cr.compile(step)
+    for k in range(5):
+        w.grad = None
+        x = cr.tensor(np.full(4, float(k + 1)))
+        out = f(x)
+        np.testing.assert_array_equal(out.numpy(), np.full(4, 3.0 * (k + 1) + 1.0))
+    assert f.replays == 2, f.reasons  # calls 1-3: eager, two captures; 4-5 replay
+    assert f"{name}_0(" in f.code  # the callable under a name of its own
