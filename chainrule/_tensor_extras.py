@@ -383,10 +383,8 @@ def install(cls: type = Tensor) -> None:
     for name, fn in TENSOR_METHODS.items():
         if not hasattr(cls, name):
             setattr(cls, name, fn)
-    from chainrule._tensor_methods import _accept_numpy_spellings
-
-    for name, fn in _OVERRIDES.items():  # they replace methods that took NumPy's axis=
-        setattr(cls, name, _accept_numpy_spellings(fn))
+    for name, fn in _OVERRIDES.items():
+        setattr(cls, name, fn)
 
 
 install()
