@@ -194,3 +194,40 @@ def test_operators_and_unary_methods_are_the_recorders_themselves() -> None:
     y = (x * 3.0 - x).exp().tanh()
     assert type(y.grad_fn).__name__ == "TanhBackward0"
     assert type(y.grad_fn.next[0]).__name__ == "ExpBackward0"
+
+
+# ---- anomaly mode: a global count of the threads that turned it on ------------------------------
+def test_anomaly_mode_stays_per_thread_with_the_global_count() -> None:
+    """The recorders test ``anomaly_threads[0]`` before this thread's flag: a node keeps its
+    creation stack only in the thread that turned anomaly mode on, and the count returns to
+    0 when every thread turned it off."""
+    import threading
+
+    from chainrule.autograd import function as fmod
+
+    x = chainrule.tensor([1.0, 2.0], requires_grad=True)
+    start = fmod.anomaly_threads[0]
+    seen: dict[str, Any] = {}
+    on, done = threading.Event(), threading.Event()
+
+    def other() -> None:
+        on.wait()
+        seen["other"] = (x * 2.0).exp().grad_fn.stack  # (recorded while the main thread is on)
+        done.set()
+
+    th = threading.Thread(target=other)
+    th.start()
+    with chainrule.autograd.detect_anomaly():
+        assert fmod.anomaly_threads[0] == start + 1
+        on.set()
+        done.wait()
+        mine = (x * 2.0).exp().grad_fn.stack
+    th.join()
+    assert fmod.anomaly_threads[0] == start
+    assert mine is not None and seen["other"] is None
+    assert (x * 2.0).grad_fn.stack is None
+    chainrule.autograd.set_detect_anomaly(True)
+    chainrule.autograd.set_detect_anomaly(True)  # (turning it on twice counts once)
+    assert fmod.anomaly_threads[0] == start + 1
+    chainrule.autograd.set_detect_anomaly(False)
+    assert fmod.anomaly_threads[0] == start and not fmod._GradMode.anomaly

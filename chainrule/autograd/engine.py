@@ -380,7 +380,11 @@ def backward_scalar(root: Function, g0: Any, retain_graph: bool, fits: bool = Tr
     leaves: list[Any] = []
     grads = {root: g0}
     _propagate(grads, leaves, True, retain_graph, claimed, None, None, fits)
-    _finish_leaves(leaves, grads, True, False, claimed, None, None, None)
+    for leaf in leaves:  # (in order; a leaf with no hook to run: straight into .grad)
+        if leaf._hooks or post_accumulate_grad_hooks:
+            _finish_leaves([leaf], grads, True, False, claimed, None, None, None)
+        else:
+            _accumulate_array(leaf, grads[leaf], claimed)
     if _post_backward_callbacks:  # queued by hooks during this pass (DDP's gradient sync)
         _run_post_backward_callbacks()
 
