@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chainrule.autograd.function import Function
+from chainrule.autograd.function import Function, as_method
 from chainrule.autograd.function import record as apply
 from chainrule.autograd.function import record_binary as _binary
 from chainrule.autograd.function import record_unary as _unary
@@ -44,11 +44,9 @@ INPLACE_STEPS = ("sign", "floor", "ceil", "trunc")
 
 
 def _operator_pair(cls: type[Function]) -> tuple[Callable, Callable]:
-    """``x op o`` (the flat ``_binary`` path) and the reflected ``o op x`` for Python numbers
-    and arrays on the left."""
-
-    def forward(self: Tensor, o: Any) -> Tensor:
-        return _binary(cls, self, o)
+    """``x op o`` (the flat ``_binary`` recorder itself, bound to ``cls``) and the reflected
+    ``o op x`` for Python numbers and arrays on the left."""
+    forward = as_method(_binary, cls, "forward")
 
     def reflected(self: Tensor, o: Any) -> Tensor:
         return apply(cls, _const(o), self)
@@ -64,10 +62,7 @@ def _cast_to(dtype: Any) -> Callable:
 
 
 def _unary_method(cls: type[Function]) -> Callable:
-    def method(self: Tensor) -> Tensor:
-        return _unary(cls, self)
-
-    return method
+    return as_method(_unary, cls, "method")  # (the recorder itself, bound to cls)
 
 
 def _inplace_unary(cls: type[Function]) -> Callable:

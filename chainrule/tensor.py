@@ -26,6 +26,7 @@ from chainrule._tensor_shape import _ShapeMethods
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import Function, _GradMode, no_grad, run_backward
 from chainrule.autograd.function import _saved_versions as _saved_versions  # re-exported
+from chainrule.autograd.function import as_method as _as_method
 from chainrule.autograd.function import backward_one as _one
 from chainrule.autograd.function import mark_inplace as _mark_inplace
 from chainrule.autograd.function import record as apply  # Function.apply's recorder
@@ -423,7 +424,7 @@ class Tensor(_ShapeMethods):
 
     def clone(self, *, memory_format: Any = None) -> Tensor:
         """A copy that stays in the graph (``memory_format`` accepted: arrays are C-ordered)."""
-        return _unary(E.Clone, self)
+        return _unary(self, E.Clone)
 
     # ---- new_* factories (dtype and device of self unless given) ---------------------------
     def _new_filled(self, fill: Callable[[tuple[int, ...], Any], Any], size: tuple,
@@ -649,8 +650,7 @@ class Tensor(_ShapeMethods):
     def __rmatmul__(self, o: Any) -> Tensor:
         return apply(M.MatMul, _const(o), self)
 
-    def __neg__(self) -> Tensor:
-        return _unary(E.Neg, self)
+    __neg__ = _as_method(_unary, E.Neg, "__neg__")  # (-x: the recorder itself)
 
     def __pos__(self) -> Tensor:
         return self
@@ -748,7 +748,7 @@ class Tensor(_ShapeMethods):
         return self % o
 
     def fmod(self, o: Any) -> Tensor:
-        return _binary(E.Fmod, self, o)
+        return _binary(self, o, E.Fmod)
 
     def matmul(self, o: Any) -> Tensor:
         return self @ o
@@ -919,13 +919,13 @@ class Tensor(_ShapeMethods):
         return self.clamp(max=max)
 
     def maximum(self, o: Any) -> Tensor:
-        return _binary(E.Maximum, self, o)
+        return _binary(self, o, E.Maximum)
 
     def minimum(self, o: Any) -> Tensor:
-        return _binary(E.Minimum, self, o)
+        return _binary(self, o, E.Minimum)
 
     def reciprocal(self) -> Tensor:
-        return _unary(E.Reciprocal, self)
+        return _unary(self, E.Reciprocal)
 
     def floor(self) -> Tensor:
         return apply(E.ZeroGrad, self, fn="floor")
@@ -966,7 +966,7 @@ class Tensor(_ShapeMethods):
         if dtype is not None:
             return self.to(dtype).sum(dim, keepdim)
         if dim is None and not keepdim:  # (the loss's full sum: the flat one-input recorder)
-            return _unary(R.Sum, self)
+            return _unary(self, R.Sum)
         return apply(R.Sum, self, dim=dim, keepdim=keepdim)
 
     def nansum(self, dim: Any = None, keepdim: bool = False) -> Tensor:

@@ -306,12 +306,15 @@ def run_backward(
     arrays = not create_graph
     if (arrays and inputs is None and accumulate and len(tensors) == 1
             and tensors[0].grad_fn is not None):
-        backward_scalar(tensors[0].grad_fn, grad_tensors[0]._array, retain_graph)
+        g, td = grad_tensors[0]._array, tensors[0]._array
+        backward_scalar(tensors[0].grad_fn, g, retain_graph,
+                        g.shape == td.shape and g.dtype is td.dtype)
         return None
 
     claimed = {id(g._array) for g in grad_tensors}  # arrays a leaf must not adopt as its own
     roots: dict[Any, Any] = {}  # root nodes and leaves -> their gradients
     leaves = []
+    fits = arrays  # every root gradient has its tensor's shape and dtype (see _propagate)
     for t, g in zip(tensors, grad_tensors):
         if not t.requires_grad:
             raise RuntimeError(
@@ -319,6 +322,8 @@ def run_backward(
             )
         if arrays:
             g = g._array
+            td = t._array
+            fits = fits and g.shape == td.shape and g.dtype is td.dtype
         key = t if t.grad_fn is None else t.grad_fn  # (backward on a leaf itself: the leaf)
         prev = roots.get(key)
         if prev is None:
@@ -341,7 +346,7 @@ def run_backward(
                 wanted_leaves.setdefault(id(t), []).append(k)
     captured: list[Any] = [None] * (len(inputs) if inputs is not None else 0)
 
-    _propagate(roots, leaves, arrays, retain_graph, claimed, wanted_nodes, captured)
+    _propagate(roots, leaves, arrays, retain_graph, claimed, wanted_nodes, captured, fits)
     _finish_leaves(leaves, roots, arrays, create_graph, claimed,
                    wanted_leaves if inputs is not None else None, captured, accumulate)
 
@@ -367,20 +372,25 @@ def run_backward(
     return captured
 
 
-def backward_scalar(root: Function, g0: Any, retain_graph: bool) -> None:
+def backward_scalar(root: Function, g0: Any, retain_graph: bool, fits: bool = True) -> None:
     """The common call, ``loss.backward()``: one root node, its gradient array ``g0``, no
-    graph of the gradient, every leaf accumulated (no ``inputs=`` bookkeeping to set up)."""
+    graph of the gradient, every leaf accumulated (no ``inputs=`` bookkeeping to set up).
+    ``fits``: ``g0`` has the root's output shape and dtype (see ``_propagate``)."""
     claimed = {id(g0)}
     leaves: list[Any] = []
     grads = {root: g0}
-    _propagate(grads, leaves, True, retain_graph, claimed, None, None)
-    _finish_leaves(leaves, grads, True, False, claimed, None, None, None)
+    _propagate(grads, leaves, True, retain_graph, claimed, None, None, fits)
+    for leaf in leaves:  # (in order; a leaf with no hook to run: straight into .grad)
+        if leaf._hooks or post_accumulate_grad_hooks:
+            _finish_leaves([leaf], grads, True, False, claimed, None, None, None)
+        else:
+            _accumulate_array(leaf, grads[leaf], claimed)
     if _post_backward_callbacks:  # queued by hooks during this pass (DDP's gradient sync)
         _run_post_backward_callbacks()
 
 
 def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, claimed: set,
-               wanted: dict | None, captured: list | None) -> None:
+               wanted: dict | None, captured: list | None, fits: bool = False) -> None:
     """The backward loop: run every node that receives a gradient, once, with the sum of its
     gradients; gather the leaves' gradients in ``grads`` too, and the leaves in ``leaves`` in
     the order their first gradient arrived.
@@ -394,7 +404,9 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
     visited (the highest is held outside the heap, see the loop). Per node: hooks /
     retain_grad / capture for ``inputs=``, the version rule on the tensors it saved, its
     derivative, the anomaly check, and each input's gradient fitted to the input's shape and
-    dtype (broadcasting undone) before it is summed.
+    dtype (broadcasting undone) before it is summed. ``fits``: an array pass whose root
+    gradients have their tensors' shapes and dtypes, so that every node is handed a gradient
+    shaped as its output and a ``grads_fit`` op's gradients need no fitting.
     """
     Tensor = _Tensor
     anomaly = _GradMode.anomaly
@@ -434,7 +446,8 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
             ins = fn.inputs
             if ins is None:
                 raise _freed_error(fn)
-            if fn.extras or (wanted and id(fn) in wanted):
+            extras = fn.extras or (wanted and id(fn) in wanted)
+            if extras:
                 g = _node_extras(fn, g, arrays, captured, wanted or {}, claimed)
             # versions are compared only for nodes older than the last in-place change
             # anywhere (a node recorded after it saw every version as it still is): the common
@@ -442,28 +455,28 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
             # tensor in place.)
             if fn.seq < last_inplace[0]:
                 _check_versions(fn)
-            if not arrays:
+            if arrays:  # (vjp, a hand-written fast_backward or the Tensor backward: the
+                out = fn.array_vjp(g, ARRAYS)  # choice is made once per class)
+            else:
                 out = fn.backward(g)
-            else:  # (an op defines vjp, or a hand-written fast_backward, or only backward)
-                vjp = fn.vjp
-                if vjp is not None:
-                    out = vjp(g, ARRAYS)
-                elif fn.fast_backward is not None:
-                    out = fn.fast_backward(g)
-                else:
-                    out = _backward_on_arrays(fn, g, Tensor)
             if out.__class__ is not tuple or len(out) != len(ins):
                 out = _as_gradients(fn, out)
             if anomaly:
                 _check_anomaly(fn, out)
+            # an op whose gradients always come back in its inputs' shapes and dtypes
+            # (``grads_fit``, the elementwise one-input ops) skips the per-edge test, unless a
+            # hook may have replaced the gradient it was handed
+            check = extras or not (fits and fn.grads_fit)
             for t, gi, child in zip(ins, out, fn.next):
                 if child is None or gi is None:
                     continue
-                td = t._array
-                # (an array, or a Tensor under create_graph: both have shape and dtype. dtype
-                # identity: builtin dtypes are singletons; a miss only costs a no-op cast)
-                if gi.shape != td.shape or gi.dtype is not td.dtype:
-                    gi = fit(fn, t, gi)
+                if check:
+                    td = t._array
+                    # (an array, or a Tensor under create_graph: both have shape and
+                    # dtype. dtype identity: builtin dtypes are singletons; a miss only
+                    # costs a no-op cast)
+                    if gi.shape != td.shape or gi.dtype is not td.dtype:
+                        gi = fit(fn, t, gi)
                 if child is nxt:  # (the held node's gradient is kept out of the dict)
                     nxt_g = nxt_g + gi
                     continue

@@ -36,6 +36,8 @@ import re
 import threading
 import traceback
 import weakref
+from collections.abc import Callable
+from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
 from chainrule.backend import broadcast_to, xp
@@ -55,11 +57,29 @@ class _ThreadModes(threading.local):
     """
 
     enabled = True
-    anomaly = False
+    _anomaly = False
     create_graph = False  # see ``backward_creates_graph``
+
+    @property
+    def anomaly(self) -> bool:
+        return self._anomaly
+
+    @anomaly.setter
+    def anomaly(self, on: bool) -> None:
+        # counted across threads, so that a recorder tests a global (``anomaly_threads[0]``)
+        # before this thread's flag: a thread-local read costs ~0.05 µs, 3 % of an op
+        on = bool(on)
+        with _anomaly_lock:
+            if on != self._anomaly:
+                anomaly_threads[0] += 1 if on else -1
+                self._anomaly = on
 
 
 _GradMode = _ThreadModes()
+# how many threads have anomaly detection on (a thread that ends with it on leaves the count
+# above 0: its recorders then only read their own flag, as before)
+anomaly_threads = [0]
+_anomaly_lock = threading.Lock()
 
 # numbers recorded nodes in creation order (``Function.seq``)
 next_seq = itertools.count(1).__next__
@@ -93,7 +113,7 @@ def _link(fn: Function, t: Tensor) -> None:
     weak reference to ``t`` when the derivative reads the output. (``record_unary`` and
     ``record_binary``, the hottest paths, write this out: a call costs ~0.1 µs an op.)"""
     fn.seq = next_seq()
-    if _GradMode.anomaly:
+    if anomaly_threads[0] and _GradMode.anomaly:
         fn.stack = traceback.extract_stack()[:-2]  # (without the recorder and this frame)
     t.grad_fn = fn
     t.requires_grad = True
@@ -154,8 +174,10 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
     return t
 
 
-def record_unary(cls: type[Function], x: Tensor) -> Tensor:
-    """``record`` specialised to one Tensor input and no options (the unary math methods)."""
+def record_unary(x: Tensor, cls: type[Function]) -> Tensor:
+    """``record`` specialised to one Tensor input and no options (the unary math methods).
+    The op comes last so that :func:`as_method` can bind it (``Tensor.exp`` is this function
+    with ``cls=Exp``: one Python frame an op, not a method calling the recorder)."""
     fn = _new(cls)
     out = fn.forward(x._array)
     t = _new(Tensor)
@@ -174,7 +196,7 @@ def record_unary(cls: type[Function], x: Tensor) -> Tensor:
             fn.versions = ((x if b is None else b)._version,)
         if fn._save_out:
             fn.out_ref = _weakref(t)
-        if _GradMode.anomaly:
+        if anomaly_threads[0] and _GradMode.anomaly:
             fn.stack = _anomaly_stack()
         return t
     t.grad_fn = None
@@ -185,10 +207,14 @@ def record_unary(cls: type[Function], x: Tensor) -> Tensor:
 _SCALARS = frozenset((float, int, bool))
 
 
-def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
+def record_binary(x: Tensor, y: Any, cls: type[Function]) -> Tensor:
     """``record`` specialised to (Tensor, operand) (the arithmetic operators): the hottest path
-    of the library, so it is written out flat."""
-    if y.__class__ in _SCALARS:
+    of the library, so it is written out flat. The op comes last, for :func:`as_method`."""
+    yc = y.__class__
+    if yc is Tensor:  # (the common operand first: a class test is cheaper than a set's)
+        yt = True
+        yd = y._array
+    elif yc in _SCALARS:
         yt = False
         yd = y
     elif isinstance(y, Tensor):
@@ -228,7 +254,7 @@ def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
         elif fn._save_inputs:
             fn.versions = _saved_versions(fn, (x, y), (xr, yr))
         fn.seq = next_seq()
-        if _GradMode.anomaly:
+        if anomaly_threads[0] and _GradMode.anomaly:
             fn.stack = _anomaly_stack()
         t.grad_fn = fn
         t.requires_grad = True
@@ -238,6 +264,16 @@ def record_binary(cls: type[Function], x: Tensor, y: Any) -> Tensor:
         t.grad_fn = None
         t.requires_grad = False
     return t
+
+
+def as_method(recorder: Callable, cls: type[Function], name: str) -> Callable:
+    """``recorder`` (``record_unary`` or ``record_binary``) with its last parameter, the op,
+    bound to ``cls``: a Tensor method (``x.exp()``, ``x * y``) that is the recorder itself.
+    A method that called the recorder would cost a second Python frame, ~5 % of an op."""
+    f = FunctionType(recorder.__code__, recorder.__globals__, name, (cls,),
+                     recorder.__closure__)
+    f.__doc__ = None  # (the recorder's would describe the recorder; _set adds the op's)
+    return f
 
 
 def _saved_versions(fn: Function, args: tuple, needs: Any) -> list:
@@ -481,6 +517,11 @@ class Function:
     # it measurably beats ``vjp`` on arrays (a speed NOTE at the op; the registry checks that it
     # equals the Tensor path)
     fast_backward: Any = None
+    # True for an op whose derivative, handed a gradient of its output's shape and dtype,
+    # returns each input's gradient in that input's shape and dtype (the elementwise one-input
+    # ops): the array pass then skips fitting them (tests/test_engine_fast_paths.py checks the
+    # claim on every registry op that makes it)
+    grads_fit = False
     # what the derivative reads: the declaration each op makes (``saves = ("x", "out")``), and
     # the flags ``_declare_saves`` derives from it once per class for the recorder and engine
     saves: tuple[str, ...]
@@ -519,6 +560,7 @@ class Function:
             # the array pass runs vjp when there is one: a hand-written twin would be ignored
             raise TypeError(f"{cls.__name__}: define vjp(g, F), or backward(g) with a "
                             "hand-written fast_backward(g), not vjp with fast_backward")
+        _choose_array_derivative(cls)
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
@@ -533,6 +575,24 @@ class Function:
 
     def forward(self, *args: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.forward is abstract")
+
+    def _fast_backward_vjp(self, g: Any, F: Any) -> tuple:
+        """``array_vjp`` of an op with a hand-written ``fast_backward`` (no ``vjp``)."""
+        return self.fast_backward(g)
+
+    def _tensor_backward_vjp(self, g: Any, F: Any) -> tuple:
+        """``array_vjp`` of an op with only a Tensor ``backward`` (custom Functions): run on
+        the gradient wrapped as a Tensor, its results unwrapped."""
+        out = self.backward(_wrap(g))
+        if type(out) is not tuple:
+            out = tuple(out) if isinstance(out, list) else (out,)
+        T = Tensor
+        return tuple([o._array if isinstance(o, T) else o for o in out])
+
+    # the array pass's derivative, ``array_vjp(g, ARRAYS)``: ``vjp`` itself, or one of the two
+    # adapters above, chosen once per class (``_choose_array_derivative``) so that the engine
+    # makes one method call per node with no test
+    array_vjp = _tensor_backward_vjp
 
     def backward(self, g: Tensor) -> tuple[Any, ...]:
         """The gradients as Tensors (recorded under ``create_graph``): ``vjp`` against the
@@ -565,6 +625,18 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+def _choose_array_derivative(cls: type[Function]) -> None:
+    """Set ``cls.array_vjp``, what the engine's array pass calls: ``vjp`` when the class has
+    one, else its hand-written ``fast_backward``, else its Tensor ``backward`` on a wrapped
+    gradient (the same order of preference as before the choice was cached)."""
+    if cls.vjp is not None:
+        cls.array_vjp = cls.vjp
+    elif cls.fast_backward is not None:
+        cls.array_vjp = Function._fast_backward_vjp
+    else:
+        cls.array_vjp = Function._tensor_backward_vjp
 
 
 _SAVE_TOKEN = re.compile(r"(\*?)(\w+)(?: for d(\*?)(\w+))?")

@@ -118,6 +118,7 @@ class Neg(Function):
 
     node_name = "NegBackward0"
     saves = ()
+    grads_fit = True  # (elementwise, one input: see Function.grads_fit)
 
     def forward(self, x: Any) -> Any:
         return -x
@@ -195,6 +196,7 @@ class _FloatUnary(Function):
     default float dtype, as PyTorch)."""
 
     saves = ("x",)
+    grads_fit = True  # (elementwise, one input: see Function.grads_fit)
 
     ufunc: Any = None
 
@@ -354,6 +356,7 @@ class Sigmoid(Function):
 
     node_name = "SigmoidBackward0"
     saves = ("out",)
+    grads_fit = True  # (elementwise, one input: see Function.grads_fit)
 
     def forward(self, x: Any) -> Any:
         return stable_sigmoid(x)
@@ -368,6 +371,7 @@ class Relu(Function):
 
     node_name = "ReluBackward0"
     saves = ("out",)
+    grads_fit = True  # (elementwise, one input: see Function.grads_fit)
 
     def forward(self, x: Any) -> Any:
         # maximum against an array of zeros is the fastest form (x * (x > 0) takes 1.5-2x
