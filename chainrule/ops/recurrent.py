@@ -198,7 +198,9 @@ class RecurrentScan(_FusedRecurrence):
     parts with :class:`FlatPart`. Backward: BPTT (see the module docstring).
     """
 
-    saves = ("*params",)  # the weights: in-place changes to them are caught
+    # the input (BPTT reads it: dW_ih = Σ_t da_tᵀ x_t with ``project``, and a second backward
+    # re-runs the scan from it) and the weights: in-place changes to them are caught
+    saves = ("xproj", "*params")
 
     def forward(self, xproj: Any, h0: Any, c0: Any, *params: Any, mode: str = "LSTM",
                 num_directions: int = 1, batch_first: bool = False, lengths: Any = None,

@@ -348,3 +348,23 @@ def test_errors_name_the_problem() -> None:
         nn.RNN(2, 3, nonlinearity="gelu")
     with pytest.raises(ValueError, match="hidden_size must be a positive"):
         nn.GRU(2, 0)
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_input_changed_in_place_before_backward_is_an_error_as_in_torch(mode: str) -> None:
+    """BPTT reads the layer's input (the weight gradient Σ_t da_tᵀ x_t): changing it in place
+    between forward and backward must raise, as torch's version check does, never give a
+    gradient of the changed values."""
+    import torch
+
+    import chainrule as cr
+
+    x_np = np.random.default_rng(0).normal(size=(5, 2, 3))
+    for lib in (torch, cr):
+        lib.manual_seed(0)
+        layer = getattr(lib.nn, mode)(3, 4)
+        x = lib.tensor(x_np.copy(), dtype=lib.float32)
+        out, _ = layer(x)
+        x.add_(1.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.sum().backward()
