@@ -164,3 +164,22 @@ def test_a_diverged_grid_value_is_stored_as_null_and_read_back_as_inf(tuned_file
     stored = json.loads(tuned_file.read_text(), parse_constant=_refuse)
     assert stored["X/diverged/lr/quick"]["scores"][-1] is None
     assert _tuning._load()["X/diverged/lr/quick"]["scores"][-1] == float("inf")
+
+
+def test_a_full_entry_is_read_before_the_quick_one(tuned_file, monkeypatch):
+    monkeypatch.setattr(_tuning, "_CHOSEN", {})  # no value memoised by an earlier test
+    tuned_file.write_text(json.dumps({
+        "X/arm/lr/quick": {"chosen": 0.3, "grid": [0.1, 0.3, 1.0], "scores": [2, 1, 3]},
+        "X/arm/lr/full": {"chosen": 0.1, "grid": [0.03, 0.1, 0.3], "scores": [2, 1, 3],
+                          "provenance": "tuned at the full budget"}}))
+    full = Context(quick=False, seeds=(0, 1, 2), log=lambda s: None)
+
+    def score(lr, seed):
+        raise AssertionError("a full entry must be read, not searched")
+
+    for reuse in (True, False):
+        lr, rec = _tuning.choose(full, "X", "arm", "lr", (0.1, 0.3, 1.0), score, metric="m",
+                                 reuse_quick=reuse)
+        assert lr == 0.1 and "full budget" in rec["provenance"] and "QUICK" not in \
+            rec["provenance"]
+
