@@ -183,3 +183,22 @@ def test_a_full_entry_is_read_before_the_quick_one(tuned_file, monkeypatch):
         assert lr == 0.1 and "full budget" in rec["provenance"] and "QUICK" not in \
             rec["provenance"]
 
+
+def test_b1_and_c3_ship_full_budget_entries_for_every_arm():
+    # issue 15: B1's lrs (FC and conv, every depth, searched under the runs' own schedule) and
+    # C3's drop rates are searched at the full budget; the interior check is the test above
+    from chainrule.lab.experiments import skip
+
+    with open(_tuning.TUNED_PATH) as f:
+        shipped = json.load(f)
+    full = Context(quick=False, seeds=(0, 1, 2), log=lambda s: None)
+    keys = [f"C3/{arm}/drop rate/full" for arm in ("element", "channel")]
+    b1 = [f"B1/{skip._arm_name(d, r, conv)}/lr/full" for conv in (False, True)
+          for d in skip._depths(full, conv) for r in (False, True) if not (d == 2 and r)]
+    assert len(b1) == 14
+    missing = [k for k in keys + b1 if k not in shipped]
+    assert not missing, f"no full-budget entry: {missing}"
+    for k in keys + b1:
+        assert "at the full budget" in shipped[k]["provenance"], k
+    for k in b1:
+        assert shipped[k]["metric"] == skip._SEARCH_METRIC, f"{k}: not searched as the runs train"
