@@ -99,3 +99,33 @@ def test_c1_says_whether_max_norm_ever_bound(results):
     for part in results["C1"].parts:
         if "max-norm" in part.name:
             assert "max-norm" in part.detail and "bound" in part.detail
+
+
+def test_c3_full_run_reads_the_full_budget_drop_rates(tmp_path, monkeypatch):
+    # the full run (28×28, 32 channels) reads C3/<arm>/drop rate/full, never the quick value
+    import json
+
+    from chainrule.lab.experiment import Context
+    from chainrule.lab.experiments import _tuning, dropout
+
+    path = tmp_path / "tuned.json"
+    monkeypatch.setattr(_tuning, "TUNED_PATH", str(path))
+    monkeypatch.setattr(_tuning, "_CHOSEN", {})
+    path.write_text(json.dumps({
+        f"C3/{arm}/drop rate/{level}": {"chosen": p, "grid": [0.05, 0.1, 0.2, 0.4, 0.8],
+                                        "scores": [1, 1, 1, 1, 1], "provenance": level}
+        for arm, rates in (("element", (0.1, 0.2)), ("channel", (0.4, 0.2)))
+        for level, p in zip(("quick", "full"), rates)}))
+
+    def no_training(*a, **k):
+        raise AssertionError("a full run with a full-budget entry must not search")
+
+    monkeypatch.setattr(dropout.common, "train", no_training)
+    full = Context(quick=False, seeds=(0, 1, 2), log=lambda s: None)
+    data = (np.zeros((4, 1, 28, 28), np.float32), np.zeros(4, np.int64)) * 2
+    got = {arm: dropout.c3_drop_rate(full, arm, (32, 32), 28, 400, data)
+           for arm in ("element", "channel")}
+    assert {arm: p for arm, (p, _) in got.items()} == {"element": 0.2, "channel": 0.2}
+    assert all("full" in rec["provenance"] for _, rec in got.values())
+    with pytest.raises(ValueError, match="arm"):
+        dropout.c3_drop_rate(full, "none", (32, 32), 28, 400, data)

@@ -209,3 +209,97 @@ def test_b2_slices_at_a_matched_training_loss(results):
     m = res.numbers["compare"]["matched_loss"]
     assert set(m["steps"]) == {"plain", "residual"} and len(m["steps"]["plain"]) == 3
     assert all("matched training loss" in p.detail for p in res.parts)
+
+
+# --- B1's learning rates: one per (kind, arm, depth), searched as the runs train --------------
+
+def _full_ctx(**kw):
+    from chainrule.lab.experiment import Context
+
+    return Context(quick=False, seeds=(0, 1, 2), log=lambda s: None, **kw)
+
+
+def test_b1_conv_runs_every_depth_of_the_fc_sweep():
+    from chainrule.lab.experiments import skip
+
+    full = _full_ctx()
+    assert skip._depths(full, conv=True) == skip._depths(full) == (2, 8, 16, 32)
+
+
+def test_b1_full_run_reads_each_arms_full_entry_fc_and_conv(tmp_path, monkeypatch):
+    # distinct values per arm in a full entry and a decoy quick entry: the full run must read
+    # the full one for every arm, the conv arms included (their lr was one constant before)
+    import json
+
+    from chainrule.lab.experiments import _tuning, skip
+
+    path = tmp_path / "tuned.json"
+    monkeypatch.setattr(_tuning, "TUNED_PATH", str(path))
+    monkeypatch.setattr(_tuning, "_CHOSEN", {})
+    entries, expected = {}, {}
+    for i, (conv, depth, residual) in enumerate(
+            (c, d, r) for c in (False, True) for d in (2, 8, 16, 32) for r in (False, True)
+            if not (d == 2 and r)):
+        arm = skip._arm_name(depth, residual, conv)
+        expected[(conv, depth, residual)] = 0.011 * (i + 1)
+        entries[f"B1/{arm}/lr/full"] = {"chosen": 0.011 * (i + 1), "grid": [0.001, 0.1, 1.0],
+                                        "scores": [1, 0, 1], "provenance": "test"}
+        entries[f"B1/{arm}/lr/quick"] = {"chosen": 0.5, "grid": [0.1, 0.5, 1.0],
+                                         "scores": [1, 0, 1], "provenance": "decoy"}
+    path.write_text(json.dumps(entries))
+
+    def no_training(*a, **k):
+        raise AssertionError("a full run with full-budget entries must not search")
+
+    monkeypatch.setattr(skip, "_fit", no_training)
+    got = {key: skip._lr(_full_ctx(), key[1], key[2], 300 if key[0] else 1500, key[0])
+           for key in expected}
+    assert got == pytest.approx(expected)
+    assert len({got[(True, d, r)] for d in (8, 32) for r in (False, True)}) == 4
+
+
+def test_b1_search_trains_exactly_as_the_runs_train(tmp_path, monkeypatch):
+    # the lr search and the runs both go through skip._fit (schedule, steps, batch, compile):
+    # record the calls of a search and of a run and compare what they asked for
+    from chainrule.lab.experiments import _tuning, skip
+
+    monkeypatch.setattr(_tuning, "TUNED_PATH", str(tmp_path / "tuned.json"))
+    monkeypatch.setattr(_tuning, "_CHOSEN", {})
+    monkeypatch.setattr(skip, "_TRAINED", {})
+    calls = []
+    real_fit = skip._fit
+
+    def spy(model, lr, x, y, steps, seed, **kw):
+        calls.append((lr, steps, x.shape[1:]))
+        return real_fit(model, lr, x[:200], y[:200], 4, seed, **kw)
+
+    monkeypatch.setattr(skip, "_fit", spy)
+    ctx = _full_ctx(tune=True)
+    lr = skip._lr(ctx, 4, True, 300, conv=True)
+    searched = list(calls)
+    assert {c[0] for c in searched} >= set(skip._LR_GRID) and lr in {c[0] for c in searched}
+    assert {c[1:] for c in searched} == {(300, (1, 40))}  # the run's steps, conv input
+    calls.clear()
+    skip._train_sgd(ctx, 4, True, 0, 300, conv=True)
+    assert calls == [(lr, 300, (1, 40))]
+
+
+def test_b1_schedule_divides_the_lr_by_10_at_half_and_three_quarters(monkeypatch):
+    # what _fit hands to common.train: after_step must anneal lr, lr/10, lr/100 (He et al.)
+    from chainrule.lab.experiments import skip
+
+    seen = {}
+
+    def fake_train(model, opt, x, y, steps, batch, seed, after_step=None, **kw):
+        lrs = []
+        for step in range(steps):
+            lrs.append(opt.param_groups[0]["lr"])
+            after_step(step)
+        seen.update(lrs=lrs, batch=batch, compile=kw.get("compile"))
+        return [0.0] * steps
+
+    monkeypatch.setattr(skip.common, "train", fake_train)
+    skip._fit(make_net(2, False, width=4), 0.2, np.zeros((8, 40), np.float32),
+              np.zeros(8, np.int64), 8, 0)
+    assert seen["lrs"] == pytest.approx([0.2] * 4 + [0.02] * 2 + [0.002] * 2)
+    assert seen["batch"] == 100 and seen["compile"] is True

@@ -164,3 +164,41 @@ def test_a_diverged_grid_value_is_stored_as_null_and_read_back_as_inf(tuned_file
     stored = json.loads(tuned_file.read_text(), parse_constant=_refuse)
     assert stored["X/diverged/lr/quick"]["scores"][-1] is None
     assert _tuning._load()["X/diverged/lr/quick"]["scores"][-1] == float("inf")
+
+
+def test_a_full_entry_is_read_before_the_quick_one(tuned_file, monkeypatch):
+    monkeypatch.setattr(_tuning, "_CHOSEN", {})  # no value memoised by an earlier test
+    tuned_file.write_text(json.dumps({
+        "X/arm/lr/quick": {"chosen": 0.3, "grid": [0.1, 0.3, 1.0], "scores": [2, 1, 3]},
+        "X/arm/lr/full": {"chosen": 0.1, "grid": [0.03, 0.1, 0.3], "scores": [2, 1, 3],
+                          "provenance": "tuned at the full budget"}}))
+    full = Context(quick=False, seeds=(0, 1, 2), log=lambda s: None)
+
+    def score(lr, seed):
+        raise AssertionError("a full entry must be read, not searched")
+
+    for reuse in (True, False):
+        lr, rec = _tuning.choose(full, "X", "arm", "lr", (0.1, 0.3, 1.0), score, metric="m",
+                                 reuse_quick=reuse)
+        assert lr == 0.1 and "full budget" in rec["provenance"] and "QUICK" not in \
+            rec["provenance"]
+
+
+def test_b1_and_c3_ship_full_budget_entries_for_every_arm():
+    # issue 15: B1's lrs (FC and conv, every depth, searched under the runs' own schedule) and
+    # C3's drop rates are searched at the full budget; the interior check is the test above
+    from chainrule.lab.experiments import skip
+
+    with open(_tuning.TUNED_PATH) as f:
+        shipped = json.load(f)
+    full = Context(quick=False, seeds=(0, 1, 2), log=lambda s: None)
+    keys = [f"C3/{arm}/drop rate/full" for arm in ("element", "channel")]
+    b1 = [f"B1/{skip._arm_name(d, r, conv)}/lr/full" for conv in (False, True)
+          for d in skip._depths(full, conv) for r in (False, True) if not (d == 2 and r)]
+    assert len(b1) == 14
+    missing = [k for k in keys + b1 if k not in shipped]
+    assert not missing, f"no full-budget entry: {missing}"
+    for k in keys + b1:
+        assert "at the full budget" in shipped[k]["provenance"], k
+    for k in b1:
+        assert shipped[k]["metric"] == skip._SEARCH_METRIC, f"{k}: not searched as the runs train"

@@ -19,7 +19,7 @@ for a seed, the same data order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,6 @@ _TRACK_EXAMPLES = 1000  # training examples whose eval-mode loss is tracked (mat
 _WIDTH = 32     # hidden units (FC) / channels (conv): per-op overhead, not width, sets the cost
 _BATCH = 100
 _SGD_LR = 0.1   # He et al.'s optimiser: SGD, momentum 0.9, lr 0.1 (with BN)
-_CONV_LR = 0.05  # the conv stacks (full mode) diverge at 0.1 in some seeds
 _CONV_WIDTH = 8
 
 
@@ -127,25 +126,67 @@ _TRAINED: dict[tuple, tuple[dict[str, Any], dict[str, Any]]] = {}
 
 
 _LR_GRID = (0.01, 0.03, 0.1, 0.3)
+# what a B1 search scores (stored with each tuned.json entry: entries searched under a
+# constant rate, before the search trained as the runs do, said only "validation loss")
+_SEARCH_METRIC = ("validation loss after the run's own training (SGD momentum 0.9, lr/10 at "
+                  "50 % and 75 % of the steps)")
+
+
+def _arm_name(depth: int, residual: bool, conv: bool) -> str:
+    """The tuned.json arm of one (kind, arm, depth): ``plain-8``, ``conv-residual-32``, ...
+    (depth 2 has no blocks: plain and residual are one net, tuned once as plain)."""
+    arm = f"{'residual' if residual and depth > 2 else 'plain'}-{depth}"
+    return f"conv-{arm}" if conv else arm
+
+
+def _fit(model: nn.Module, lr: float, x: np.ndarray, y: np.ndarray, steps: int, seed: int,
+         every: int = 0, on_eval: Callable[[int], None] | None = None,
+         at_step: Callable[[int], None] | None = None) -> list[float]:
+    """The one training procedure of B1 (and of its lr search): SGD with momentum 0.9 from
+    ``lr``, batch 100, He et al.'s schedule (lr ← lr/10 after 50 % and 75 % of the steps),
+    each step compiled; returns the per-step mini-batch loss.
+
+    The search and the runs both call this, so the lr chosen on validation is the lr of the
+    procedure the runs use (a search under a constant rate would choose for another one).
+    ``on_eval`` (every ``every`` steps) and ``at_step`` (after each update, after the
+    schedule) only observe the model in eval mode without a graph: they leave the training
+    bit for bit unchanged."""
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    drops = {max(1, int(round(f * steps))) for f in _LR_DROPS}
+
+    def after_step(step: int) -> None:
+        if step + 1 in drops:
+            for group in opt.param_groups:
+                group["lr"] *= 0.1
+        if at_step is not None:
+            at_step(step)
+
+    # compiled: these nets are 32 layers of width 32, where Python's per-op overhead, not
+    # arithmetic, sets the cost; a replay is bit for bit the eager step (~2x faster here)
+    return common.train(model, opt, x, y, steps, _BATCH, seed, every=every, on_eval=on_eval,
+                        after_step=after_step, compile=True)
 
 
 def _lr(ctx: Context, depth: int, residual: bool, steps: int, conv: bool,
         records: list[dict[str, Any]] | None = None) -> float:
-    """The SGD lr of one (arm, depth): tuned on MNIST-1D validation loss (tuned.json)."""
-    if conv:
-        return _CONV_LR
-    arm = f"{'residual' if residual and depth > 2 else 'plain'}-{depth}"
-    x, y, _, _ = _data(ctx)
+    """The SGD lr of one (kind, arm, depth), FC and conv alike: chosen on MNIST-1D validation
+    loss after training exactly as the runs train (:func:`_fit`: same steps, schedule,
+    batch), at the run's own budget (tuned.json, ``B1/<arm>/lr/<level>``)."""
+    arm = _arm_name(depth, residual, conv)
+    x, y, _, _ = _data(ctx, conv)
     xf, yf, xv, yv = _tuning.validation_split(x, y)
 
     def score(lr: float, seed: int) -> float:
         common.seeded(seed)
-        model = make_net(depth, residual and depth > 2)
-        opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-        common.train(model, opt, xf, yf, steps, _BATCH, seed)
+        model = make_net(depth, residual and depth > 2, width=_CONV_WIDTH if conv else _WIDTH,
+                         conv=conv)
+        curve = _fit(model, lr, xf, yf, steps, seed)
+        if not np.all(np.isfinite(curve)):
+            return float("inf")  # diverged: the worst score, whatever eval mode says
         return common.mean_loss(model, xv, yv)
 
-    lr, rec = _tuning.choose(ctx, "B1", arm, "lr", _LR_GRID, score, metric="validation loss")
+    lr, rec = _tuning.choose(ctx, "B1", arm, "lr", _LR_GRID, score, metric=_SEARCH_METRIC,
+                             reuse_quick=not conv)
     if records is not None and all(r.get("arm") != arm for r in records):
         records.append(rec)
     return lr
@@ -175,7 +216,6 @@ def _train_sgd(ctx: Context, depth: int, residual: bool, seed: int, steps: int,
     # untrained deep net's eval-mode loss far above ln 10, which would make the convergence
     # rule below lenient: the cap makes it stricter, never looser)
     loss_start = min(common.mean_loss(model, x, y), float(np.log(_CLASSES)))
-    opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     tracked: dict[str, Any] = {"steps": [], "train": [], "test": [], "snapshots": {}}
 
     def record(step: int) -> None:  # eval mode, no graph: the training itself is unchanged
@@ -194,20 +234,12 @@ def _train_sgd(ctx: Context, depth: int, residual: bool, seed: int, steps: int,
     check = max(1, int(round(_CONVERGENCE_FROM * steps)))
     at_check: list[float] = []
 
-    drops = {max(1, int(round(f * steps))) for f in _LR_DROPS}
-
-    def check_point(step: int) -> None:  # the schedule, and the training loss at 80 %
-        if step + 1 in drops:
-            for group in opt.param_groups:
-                group["lr"] *= 0.1
+    def check_point(step: int) -> None:  # the training loss at 80 % (eval mode)
         if step + 1 == check:
             at_check.append(common.mean_loss(model, x, y))
 
-    # compiled: these nets are 32 layers of width 32, where Python's per-op overhead, not
-    # arithmetic, sets the cost; a replay is bit for bit the eager step (~2x faster here)
-    curve = common.train(model, opt, x, y, steps, _BATCH, seed, every=track,
-                         on_eval=record if track else None, after_step=check_point,
-                         compile=True)
+    curve = _fit(model, lr, x, y, steps, seed, every=track, on_eval=record if track else None,
+                 at_step=check_point)
     # fit_loss: the training loss the optimiser sees (train mode, last 10 % of the steps), as
     # He et al. plot it; the eval-mode losses on train and test give the generalisation gap.
     metrics = {"fit_loss": float(np.mean(curve[-max(1, steps // 10):])),
@@ -275,12 +307,12 @@ def _track_every(ctx: Context) -> int:
 
 
 def _depths(ctx: Context, conv: bool = False) -> tuple[int, ...]:
-    """Depths of the sweep. The conv stacks skip depth 16: a depth-32 conv run costs ~4x the
-    FC one per step, and the parts compare depth 8 with depth 32; without depth 16 the conv
-    arm gets 300 steps (enough to converge) inside the B1+B2 worker's ~8 minutes."""
+    """Depths of the sweep: 2/8/16/32 for the FC and the conv stacks alike (depth 16 of the
+    conv arm adds 20 runs of 300 steps, ~40 % of the conv arm's cost: the conv stacks cost
+    about in proportion to their depth, 2 + 8 + 32 → 2 + 8 + 16 + 32)."""
     if ctx.tiny:
         return (2, 4, 6)
-    return (2, 8, 32) if conv else (2, 8, 16, 32)
+    return (2, 8, 16, 32)
 
 
 def _sweep(ctx: Context, steps: int, conv: bool, records: list[dict[str, Any]] | None = None,
@@ -440,8 +472,9 @@ class SkipDepth(Experiment):
         return self.result(ctx, summary=summary, parts=parts, **_tuning.attach(tuning, dict(
             numbers=numbers, table=table, plots=plots,
             budget={"steps": steps, "conv_steps": conv_steps, "batch": _BATCH,
-                    "optimizer": f"SGD momentum 0.9, lr per arm and depth {lrs} (conv "
-                                 f"{_CONV_LR}), divided by 10 at "
+                    "optimizer": f"SGD momentum 0.9, lr per arm and depth {lrs} (FC and "
+                                 "conv, each searched on validation under the same "
+                                 "schedule), divided by 10 at "
                                  f"{' and '.join(f'{f:.0%}' for f in _LR_DROPS)} of the steps "
                                  "(He et al.)", "width": _WIDTH,
                     "conv channels": _CONV_WIDTH, "depths": list(depths),
