@@ -346,6 +346,13 @@ _PURE_CALLS = {"asarray", "ascontiguousarray", "asanyarray", "empty", "zeros", "
                "np.empty_like", "np.full_like", "np.sum", "np.mean", "np.max", "np.min"}
 
 
+def _pure_ufunc_method(fn: Any) -> bool:
+    """``np.add.reduce`` and the like (a ufunc's reduce/accumulate/outer/reduceat, which
+    return a new array when no ``out=`` is given); ``ufunc.at`` writes in place."""
+    return isinstance(getattr(fn, "__self__", None), np.ufunc) and getattr(
+        fn, "__name__", "") in ("reduce", "accumulate", "outer", "reduceat")
+
+
 def drop_dead(instrs: list, keep: set[int]) -> list:
     """``instrs`` without the side-effect-free calls whose results nothing reads (walking
     backwards, so a chain that only fed a dropped call goes too)."""
@@ -357,7 +364,8 @@ def drop_dead(instrs: list, keep: set[int]) -> list:
         outs = [s.i for s in _slots_in(ins.outs)]
         pure = not ins.writes and outs and (
             ins.kind == "call" and "out" not in ins.kw
-            and (isinstance(ins.fn, np.ufunc) or ins.name in _PURE_CALLS
+            and (isinstance(ins.fn, np.ufunc) or _pure_ufunc_method(ins.fn)
+                 or ins.name in _PURE_CALLS
                  and getattr(np, ins.name.removeprefix("np."), None) is ins.fn)
             or ins.kind == "method" and ins.name in _PURE_METHODS
             or ins.kind == "getitem")

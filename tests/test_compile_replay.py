@@ -175,7 +175,7 @@ def test_dead_calls_dropped_and_scalar_operands_bitwise_equal() -> None:
 
     fn = tc._twin(build, scenario)
     assert fn.replays == 3
-    assert ".sum(" not in fn.code and "add.reduce" not in fn.code
+    assert not any(s in fn.code for s in (".sum(", "add.reduce", "add_reduce", "sum("))
     assert "f4_2_0" in fn.code and "f4_m0_0" in fn.code and "f4_0_0" in fn.code
     assert "f8_0_5" in fn.code and "f4_3" in fn.code
 
