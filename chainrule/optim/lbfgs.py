@@ -153,7 +153,29 @@ def check_count(owner: str, name: str, value: Any, minimum: int = 1) -> None:
         raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
 
 
-class LBFGS(Optimizer):
+class FlatParameters:
+    """The parameters of a one-group optimizer seen as one flat vector θ (LBFGS, Newton):
+    in-place updates that bump each parameter's version, as an ``add_`` would."""
+
+    _params: list
+
+    def _add(self, t: float, d: Any) -> None:
+        """θ ← θ + t d, parameter by parameter (in place)."""
+        offset = 0
+        for p in self._params:
+            n = p._array.size
+            p._array += t * d[offset: offset + n].reshape(p._array.shape)
+            p._bump_version()
+            offset += n
+
+    def _set(self, values: list[Any]) -> None:
+        """θ ← ``values`` (one array per parameter, as saved before a trial step)."""
+        for p, v in zip(self._params, values):
+            xp.copyto(p._array, v)
+            p._bump_version()
+
+
+class LBFGS(FlatParameters, Optimizer):
     r"""L-BFGS, equal to ``torch.optim.LBFGS`` (one parameter group; a closure is required).
 
     Each ``step(closure)`` runs up to ``max_iter`` iterations. With g_k the flattened gradient,
@@ -224,20 +246,6 @@ class LBFGS(Optimizer):
                  else p.grad._array.ravel()
                  for p in self._params]
         return xp.concatenate(parts)
-
-    def _add(self, t: float, d: Any) -> None:
-        """θ ← θ + t d, parameter by parameter (in place)."""
-        offset = 0
-        for p in self._params:
-            n = p._array.size
-            p._array += t * d[offset: offset + n].reshape(p._array.shape)
-            p._bump_version()
-            offset += n
-
-    def _set(self, values: list[Any]) -> None:
-        for p, v in zip(self._params, values):
-            xp.copyto(p._array, v)
-            p._bump_version()
 
     def _evaluate(self, closure: Callable[[], Any]) -> float:
         with enable_grad():

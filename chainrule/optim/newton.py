@@ -15,14 +15,14 @@ from typing import Any
 from chainrule.autograd import grad as autograd_grad
 from chainrule.autograd.engine import backward_creates_graph, enable_grad
 from chainrule.backend import xp
-from chainrule.optim.lbfgs import check_count
+from chainrule.optim.lbfgs import FlatParameters, check_count
 from chainrule.optim.optimizer import Optimizer, check_lr, check_nonneg, to_scalar
 from chainrule.tensor import Tensor, _wrap, cat
 
 __all__ = ["Newton"]
 
 
-class Newton(Optimizer):
+class Newton(FlatParameters, Optimizer):
     r"""Newton's method with Levenberg–Marquardt damping and a backtracking line search.
 
     Each ``step(closure)`` runs up to ``max_iter`` iterations on the flattened parameter
@@ -306,19 +306,6 @@ class Newton(Optimizer):
             value = float(closure())
         state["func_evals"] += 1
         return value if math.isfinite(value) else math.inf
-
-    def _add(self, t: float, d: Any) -> None:
-        offset = 0
-        for p in self._params:
-            n = p._array.size
-            p._array += t * d[offset: offset + n].reshape(p._array.shape)
-            p._bump_version()
-            offset += n
-
-    def _set(self, values: list[Any]) -> None:
-        for p, v in zip(self._params, values):
-            xp.copyto(p._array, v)
-            p._bump_version()
 
 
 def _conjugate_gradient(hvp: Callable[[Any], Any], g: Any, damping: float, max_iter: int,
