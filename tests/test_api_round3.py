@@ -86,3 +86,66 @@ def test_index_reduce_bad_input_matches_torch_error_type(case: str) -> None:
         call(torch, torch.tensor, torch.float64, torch.float32)
     with pytest.raises(expected.type, match="index|shape"):
         call(cr, cr.tensor, cr.float64, cr.float32)
+
+
+# ---- AdaptiveLogSoftmaxWithLoss ---------------------------------------------------------------
+def _asm_pair(head_bias: bool) -> tuple:
+    torch.manual_seed(0)
+    t = torch.nn.AdaptiveLogSoftmaxWithLoss(16, 12, [3, 7], div_value=2.0,
+                                            head_bias=head_bias).double()
+    c = cr.nn.AdaptiveLogSoftmaxWithLoss(16, 12, [3, 7], div_value=2.0, head_bias=head_bias,
+                                         dtype=cr.float64)
+    c.load_state_dict({k: cr.tensor(v.numpy()) for k, v in t.state_dict().items()})
+    return t, c
+
+
+@pytest.mark.parametrize("head_bias", [False, True])
+def test_adaptive_log_softmax_forward_and_grads_match_torch(head_bias: bool) -> None:
+    t, c = _asm_pair(head_bias)
+    assert list(c.state_dict()) == list(t.state_dict())
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((9, 16))
+    target = np.array([0, 5, 11, 2, 7, 3, 10, 1, 6])
+    tx = torch.tensor(x, requires_grad=True)
+    tout = t(tx, torch.tensor(target))
+    (tout.loss + tout.output.pow(2).sum()).backward()
+    cx = cr.tensor(x, requires_grad=True)
+    cout = c(cx, cr.tensor(target))
+    (cout.loss + cout.output.pow(2).sum()).backward()
+    assert type(cout).__name__ == "_ASMoutput" and cout._fields == ("output", "loss")
+    np.testing.assert_allclose(cout.output.detach().numpy(), tout.output.detach().numpy(),
+                               rtol=1e-12)
+    np.testing.assert_allclose(cout.loss.item(), tout.loss.item(), rtol=1e-12)
+    np.testing.assert_allclose(cx.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-13)
+    cgrads = dict(c.named_parameters())
+    for name, p in t.named_parameters():
+        np.testing.assert_allclose(cgrads[name].grad.numpy(), p.grad.numpy(), rtol=1e-10,
+                                   atol=1e-13, err_msg=name)
+    np.testing.assert_allclose(c.log_prob(cr.tensor(x)).detach().numpy(),
+                               t.log_prob(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+    xs = rng.standard_normal((40, 16)) * 3
+    np.testing.assert_array_equal(c.predict(cr.tensor(xs)).numpy(),
+                                  t.predict(torch.tensor(xs)).numpy())
+    one = c(cr.tensor(x[0]), cr.tensor(target[0]))
+    assert one.output.shape == () and abs(one.output.item() - tout.output[0].item()) < 1e-12
+
+
+@pytest.mark.parametrize("case", ["empty", "unsorted", "too_big", "target_range", "batch",
+                                  "target_2d", "0d_target"])
+def test_adaptive_log_softmax_bad_input_matches_torch(case: str) -> None:
+    def call(nn: object, tensor: object) -> None:
+        if case in ("empty", "unsorted", "too_big"):
+            cuts = {"empty": [], "unsorted": [6, 3], "too_big": [3, 12]}[case]
+            nn.AdaptiveLogSoftmaxWithLoss(8, 12, cuts)
+            return
+        m = nn.AdaptiveLogSoftmaxWithLoss(8, 12, [3, 6])
+        x = tensor(np.zeros((4, 8), np.float32))
+        y = {"target_range": tensor([0, 1, 2, 12]), "batch": tensor([0, 1, 2]),
+             "target_2d": tensor([[0, 1, 2, 1]]), "0d_target": tensor(1)}[case]
+        m(x, y)
+
+    with pytest.raises(Exception) as expected:
+        call(torch.nn, torch.tensor)
+    with pytest.raises(expected.type) as got:
+        call(cr.nn, cr.tensor)
+    assert str(got.value).split(",")[0][:30] == str(expected.value).split(",")[0][:30]
