@@ -18,6 +18,7 @@ from typing import Any
 
 from chainrule import _more_functions as _more
 from chainrule import _torch_extras as X
+from chainrule import fft as _fft
 from chainrule._tensor_methods import _accept_numpy_spellings
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.function import _GradMode
@@ -367,6 +368,7 @@ TENSOR_METHODS: dict[str, Any] = {
     "resize_as_": _resize_as_,
     "register_post_accumulate_grad_hook": _register_post_accumulate_grad_hook,
     "bernoulli": _bernoulli, "multinomial": _multinomial,
+    "stft": _fft.stft, "istft": _fft.istft,
     # in-place forms
     **{name: _zero_grad_result(name, fn) for name, fn in _COMPARISONS.items()},
     **{name: _view_inplace(name, fn) for name, fn in _VIEWS.items()},

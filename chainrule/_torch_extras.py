@@ -1409,6 +1409,10 @@ def install(namespace: dict[str, Any]) -> None:
         namespace.setdefault(name, obj)
     for alias, target in _ALIASES.items():
         namespace.setdefault(alias, namespace[target])
+    from chainrule import fft
+
+    namespace.setdefault("stft", fft.stft)
+    namespace.setdefault("istft", fft.istft)
     fmt = namespace["memory_format"]
     namespace.setdefault("channels_last", fmt("channels_last"))
     namespace.setdefault("channels_last_3d", fmt("channels_last_3d"))
