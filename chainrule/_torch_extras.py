@@ -87,8 +87,11 @@ def get_float32_matmul_precision() -> str:
 
 # ---- devices and names ------------------------------------------------------------------------
 def get_default_device() -> device:
-    """Always ``device('cpu')``: the only device chainrule has."""
-    return device("cpu")
+    """The device of the innermost ``with device(...)`` block: ``device('cpu')`` outside any
+    (the only device with data)."""
+    from chainrule._device import default_device_type
+
+    return device(default_device_type())
 
 
 def set_default_device(dev: Any) -> None:

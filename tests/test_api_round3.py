@@ -238,3 +238,54 @@ def test_stft_istft_method_forms_round_trip_gradient() -> None:
     y.pow(2).sum().backward()
     np.testing.assert_allclose(y.detach().numpy(), x0, atol=1e-12)
     np.testing.assert_allclose(x.grad.numpy(), 2 * x0, atol=1e-12)
+
+
+# ---- with torch.device(...) ----------------------------------------------------------------------
+def _net(nn: object) -> object:
+    return nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def test_meta_device_context_builds_skeletons_like_torch() -> None:
+    with torch.device("meta"):
+        t = _net(torch.nn)
+        assert torch.get_default_device().type == "meta"
+    with cr.device("meta"):
+        c = _net(cr.nn)
+        assert cr.get_default_device().type == "meta"
+    assert cr.get_default_device().type == "cpu"
+    t_sd, c_sd = t.state_dict(), c.state_dict()
+    assert list(c_sd) == list(t_sd)
+    for k, v in t_sd.items():
+        assert v.is_meta
+        assert tuple(c_sd[k].shape) == tuple(v.shape), k
+        assert str(c_sd[k].dtype).split(".")[-1] == str(v.dtype).split(".")[-1], k
+    # the same skeleton Module.to("meta") gives: no data (NaN placeholders for floats)
+    reference = _net(cr.nn).to("meta")
+    for k, v in reference.state_dict().items():
+        np.testing.assert_array_equal(c_sd[k].numpy(), v.numpy())
+        assert not any(c_sd[k].numpy().strides)
+    # out of the skeleton as in torch: to_empty, then real weights
+    torch.manual_seed(0)
+    real = _net(torch.nn).double()
+    t.to_empty(device="cpu").double().load_state_dict(real.state_dict())
+    c.to_empty(device="cpu").double().load_state_dict(
+        {k: cr.tensor(v.numpy()) for k, v in real.state_dict().items()})
+    x = np.random.default_rng(5).standard_normal((6, 5))
+    np.testing.assert_allclose(c(cr.tensor(x)).detach().numpy(),
+                               t(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+
+
+def test_cpu_device_context_and_nesting() -> None:
+    with cr.device("cpu") as d:
+        assert d == cr.device("cpu") and cr.get_default_device().type == "cpu"
+        m = cr.nn.Linear(2, 2)
+        with cr.device("meta"):
+            inner = cr.nn.Linear(2, 2)
+            assert cr.get_default_device().type == "meta"
+        assert cr.get_default_device().type == "cpu"
+    assert np.isfinite(m.weight.detach().numpy()).all()  # built outside the meta block
+    assert np.isnan(inner.weight.detach().numpy()).all()
+    with pytest.raises(RuntimeError, match="not available"):
+        cr.device("tpu")
+    with pytest.raises(RuntimeError, match="cpu"):
+        cr.set_default_device("meta")
