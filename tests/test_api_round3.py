@@ -289,3 +289,81 @@ def test_cpu_device_context_and_nesting() -> None:
         cr.device("tpu")
     with pytest.raises(RuntimeError, match="cpu"):
         cr.set_default_device("meta")
+
+
+# ---- torch.autograd.forward_ad ----------------------------------------------------------------
+def _fwd_fn(a: object, b: object, w: object) -> object:
+    return (a.sin() * b.exp() @ w).tanh().pow(2) + (a / (1 + b * b)).sum() - a.relu()[:, :1]
+
+
+def test_forward_ad_tangents_match_torch() -> None:
+    import torch.autograd.forward_ad as tfw
+
+    import chainrule.autograd.forward_ad as fw
+
+    rng = np.random.default_rng(6)
+    a, b, va, vb = (rng.standard_normal((3, 4)) for _ in range(4))
+    w = rng.standard_normal((4, 5))
+    with tfw.dual_level():
+        ta = tfw.make_dual(torch.tensor(a), torch.tensor(va))
+        tb = tfw.make_dual(torch.tensor(b), torch.tensor(vb))
+        t_primal, t_tangent = tfw.unpack_dual(_fwd_fn(ta, tb, torch.tensor(w)))
+        t_const = tfw.unpack_dual(torch.tensor(w) * 2)
+    with cr.autograd.forward_ad.dual_level():
+        ca = fw.make_dual(cr.tensor(a), cr.tensor(va))
+        cb = fw.make_dual(cr.tensor(b), cr.tensor(vb))
+        out = fw.unpack_dual(_fwd_fn(ca, cb, cr.tensor(w)))
+        const = fw.unpack_dual(cr.tensor(w) * 2)
+        own = fw.unpack_dual(ca)
+    assert type(out).__name__ == "UnpackedDualTensor" and out._fields == ("primal", "tangent")
+    np.testing.assert_allclose(out.primal.numpy(), t_primal.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(out.tangent.numpy(), t_tangent.numpy(), rtol=1e-10, atol=1e-12)
+    assert not out.primal.requires_grad
+    assert const.tangent is None and t_const.tangent is None
+    np.testing.assert_array_equal(own.tangent.numpy(), va)
+    assert fw.unpack_dual(ca).tangent is None  # the level is closed
+
+
+def test_forward_ad_refuses_a_tangent_it_cannot_form() -> None:
+    import chainrule.autograd.forward_ad as fw
+
+    class Opaque(cr.autograd.Function):
+        """y = 3x with a backward computed on arrays (not recorded under create_graph)."""
+
+        @staticmethod
+        def forward(ctx: object, x: cr.Tensor) -> cr.Tensor:
+            return x.detach() * 3
+
+        @staticmethod
+        def backward(ctx: object, g: cr.Tensor) -> cr.Tensor:
+            return cr.tensor(g.detach().numpy() * 3)
+
+    x = cr.tensor(np.arange(1.0, 4.0))
+    with fw.dual_level():
+        d = fw.make_dual(x, cr.ones(3, dtype=cr.float64))
+        with pytest.raises(NotImplementedError, match="forward_ad"):
+            fw.unpack_dual(Opaque.apply(d))
+        with pytest.raises(NotImplementedError, match="forward_ad"):  # partly recorded
+            fw.unpack_dual(Opaque.apply(d) + d.sin())
+
+
+@pytest.mark.parametrize("case", ["no_level", "size", "int"])
+def test_forward_ad_bad_input_matches_torch(case: str) -> None:
+    import torch.autograd.forward_ad as tfw
+
+    import chainrule.autograd.forward_ad as fw
+
+    def call(lib: object, mod: object) -> None:
+        x = lib.tensor([1.0, 2.0, 3.0])
+        if case == "no_level":
+            mod.make_dual(x, lib.tensor([1.0, 1.0, 1.0]))
+        with mod.dual_level():
+            if case == "size":
+                mod.make_dual(x, lib.tensor([1.0, 1.0]))
+            else:
+                mod.make_dual(lib.tensor([1, 2]), lib.tensor([1, 2]))
+
+    with pytest.raises(Exception) as expected:
+        call(torch, tfw)
+    with pytest.raises(expected.type):
+        call(cr, fw)
