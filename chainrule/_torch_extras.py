@@ -89,9 +89,9 @@ def get_float32_matmul_precision() -> str:
 def get_default_device() -> device:
     """The device of the innermost ``with device(...)`` block: ``device('cpu')`` outside any
     (the only device with data)."""
-    from chainrule._device import default_device_type
+    from chainrule._device import default_device
 
-    return device(default_device_type())
+    return default_device()
 
 
 def set_default_device(dev: Any) -> None:

@@ -289,6 +289,12 @@ def test_cpu_device_context_and_nesting() -> None:
         cr.device("tpu")
     with pytest.raises(RuntimeError, match="cpu"):
         cr.set_default_device("meta")
+    # a meta tensor or module asked for by device= would get CPU data: still refused
+    for make in (lambda: cr.zeros(2, device="meta"), lambda: cr.ones(2).to("meta"),
+                 lambda: cr.nn.Linear(2, 2, device="meta"),
+                 lambda: cr.zeros(2, device=cr.device("meta"))):
+        with pytest.raises(RuntimeError, match="'meta' exists only as"):
+            make()
 
 
 # ---- torch.autograd.forward_ad ----------------------------------------------------------------
