@@ -1,10 +1,42 @@
 """``chainrule.device`` (PyTorch's ``torch.device``): the name of where a tensor lives.
 
-Only ``"cpu"`` exists for now; the class is here so that scripts calling ``.to(device)`` or
-``torch.device("cpu")`` run unchanged.
+Only ``"cpu"`` holds data; the class is here so that scripts calling ``.to(device)`` or
+``torch.device("cpu")`` run unchanged. ``"meta"`` names PyTorch's data-free device: as a
+context manager (``with torch.device("meta"): model = Net()``) it makes the modules built
+inside the same skeletons ``Module.to("meta")`` gives (see :func:`register_module`).
 """
 
 from __future__ import annotations
+
+import sys
+import weakref
+from typing import Any
+
+_TYPES = ("cpu", "meta")
+# the devices of the enclosing ``with device(...)`` blocks, innermost last
+_CONTEXT: list[Any] = []
+# per open meta block: weak references to the modules built inside it
+_BUILT_IN_META: list[list[Any]] = []
+
+
+def _called_from_chainrule() -> bool:
+    """Whether ``device(...)`` was called by chainrule's code (a ``device=`` check) rather
+    than by the user's."""
+    caller = sys._getframe(2).f_globals.get("__name__", "")
+    return caller.startswith("chainrule.") and caller != __name__
+
+
+def default_device() -> device:
+    """The device of the innermost ``with device(...)`` block (the CPU outside any)."""
+    return _CONTEXT[-1] if _CONTEXT else _CPU
+
+
+def register_module(module: Any) -> None:
+    """Called by ``Module.__init__``: inside a meta block, remember the module so that the
+    block's exit turns it into a skeleton. (Its parameters are ordinary arrays while its
+    ``__init__`` initialises them; the conversion waits until the block ends.)"""
+    if _BUILT_IN_META and _CONTEXT[-1].type == "meta":
+        _BUILT_IN_META[-1].append(weakref.ref(module))
 
 
 class device:
@@ -19,10 +51,14 @@ class device:
         if ":" in name:
             name, idx = name.split(":", 1)
             index = int(idx)
-        if name != "cpu":
+        # 'meta' is a name only for the user's ``with device("meta")``: chainrule's own
+        # checks of a ``device=`` argument also call device(...), and a meta tensor or module
+        # asked for that way would get CPU data, so those calls still refuse it.
+        if name not in _TYPES or (name == "meta" and _called_from_chainrule()):
             raise RuntimeError(
                 f"device {type!r} is not available: chainrule runs on 'cpu' only "
-                "(chainrule.cuda.is_available() is False)"
+                "(chainrule.cuda.is_available() is False; 'meta' exists only as "
+                "`with torch.device('meta'):` around module construction, or Module.to('meta'))"
             )
         self.type = name
         self.index = index
@@ -42,11 +78,20 @@ class device:
         return self.type
 
     def __enter__(self) -> device:
-        """``with torch.device("cpu"):`` makes it the default device of new tensors; the CPU is
-        the only one (and always the default), so there is nothing to switch."""
+        """``with torch.device(d):`` makes ``d`` the default device inside the block
+        (``get_default_device()``). For 'cpu' nothing else changes (the CPU holds every
+        tensor); for 'meta' every module built inside becomes a skeleton when the block ends.
+        """
+        _CONTEXT.append(self)
+        if self.type == "meta":
+            _BUILT_IN_META.append([])
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if _CONTEXT.pop().type == "meta":
+            built = [m for m in (ref() for ref in _BUILT_IN_META.pop()) if m is not None]
+            for module in built:
+                module._to_meta()
         return None
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from chainrule import _more_functions as _more
 from chainrule import _torch_extras as X
+from chainrule import fft as _fft
 from chainrule._tensor_methods import _accept_numpy_spellings
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.function import _GradMode
@@ -271,7 +272,8 @@ _INPLACE: dict[str, Callable[..., Tensor]] = {
     "log2_": Tensor.log2, "log10_": Tensor.log10, "nan_to_num_": Tensor.nan_to_num,
     "clamp_min_": Tensor.clamp_min, "clamp_max_": Tensor.clamp_max, "renorm_": X.renorm,
     "index_copy_": X.index_copy, "masked_scatter_": X.masked_scatter,
-    "scatter_reduce_": X.scatter_reduce, "floor_divide_": X.floor_divide,
+    "scatter_reduce_": X.scatter_reduce, "index_reduce_": X.index_reduce,
+    "floor_divide_": X.floor_divide,
     "true_divide_": Tensor.true_divide, "multiply_": Tensor.mul,
     "divide_": lambda s, o, *, rounding_mode=None: s.div(o, rounding_mode=rounding_mode),
     "subtract_": lambda s, o, *, alpha=1: s.sub(o, alpha=alpha), "negative_": Tensor.neg,
@@ -344,7 +346,8 @@ TENSOR_METHODS: dict[str, Any] = {
         "corrcoef", "diagflat", "rot90", "hsplit", "vsplit", "dsplit", "split_with_sizes",
         "signbit", "isposinf", "isneginf", "isreal", "float_power", "floor_divide", "fmax",
         "fmin", "frexp", "ldexp", "nextafter", "mvlgamma", "renorm", "index_copy",
-        "masked_scatter", "scatter_reduce", "adjoint", "angle", "sgn", "deg2rad", "rad2deg",
+        "masked_scatter", "scatter_reduce", "index_reduce", "adjoint", "angle", "sgn",
+        "deg2rad", "rad2deg",
         "clamp_min", "clamp_max", "nonzero_static", "is_nonzero", "is_same_size", "ravel",
         "hardshrink", "prelu", "is_signed")},
     # dtype casts
@@ -365,6 +368,7 @@ TENSOR_METHODS: dict[str, Any] = {
     "resize_as_": _resize_as_,
     "register_post_accumulate_grad_hook": _register_post_accumulate_grad_hook,
     "bernoulli": _bernoulli, "multinomial": _multinomial,
+    "stft": _fft.stft, "istft": _fft.istft,
     # in-place forms
     **{name: _zero_grad_result(name, fn) for name, fn in _COMPARISONS.items()},
     **{name: _view_inplace(name, fn) for name, fn in _VIEWS.items()},

@@ -87,8 +87,11 @@ def get_float32_matmul_precision() -> str:
 
 # ---- devices and names ------------------------------------------------------------------------
 def get_default_device() -> device:
-    """Always ``device('cpu')``: the only device chainrule has."""
-    return device("cpu")
+    """The device of the innermost ``with device(...)`` block: ``device('cpu')`` outside any
+    (the only device with data)."""
+    from chainrule._device import default_device
+
+    return default_device()
 
 
 def set_default_device(dev: Any) -> None:
@@ -1073,6 +1076,58 @@ def _scatter_values(x: Any, s: Any, tkey: tuple, reduce: str,
     return out, w_self, w_src
 
 
+_INDEX_REDUCTIONS = ("prod", "mean", "amax", "amin")
+
+
+def index_reduce(input: Tensor, dim: int, index: Any, source: Tensor, reduce: str, *,
+                 include_self: builtins.bool = True) -> Tensor:
+    """``input`` with each slice ``source.select(dim, i)`` reduced into
+    ``out.select(dim, index[i])`` (``prod``, ``mean``, ``amax``, ``amin``; ``include_self``
+    says whether input's own values take part), as ``torch.index_reduce``.
+
+    It is :func:`scatter_reduce` with ``index`` broadcast over source's other dims
+    (``full[..., i, ...] = index[i]``), so values and gradients are the same: for ``mean``
+    out = (Σ contributors) / count, for ``prod`` ∂out/∂c = the product of the other
+    contributors, for ``amax``/``amin`` the gradient is shared evenly among the extremes.
+    """
+    name = "index_reduce_()"
+    if reduce not in _INDEX_REDUCTIONS:
+        raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or "
+                           f"amin but got {reduce}.")
+    idx = xp.asarray(index._array if isinstance(index, Tensor) else index)
+    if idx.ndim > 1:
+        raise IndexError(f"{name}: Index is supposed to be a vector, but got dim: {idx.ndim} "
+                         f"with size: {list(idx.shape)}")
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"{name}: Expected dtype int32/int64 for index but got: {idx.dtype}")
+    if not isinstance(source, Tensor):
+        raise TypeError(f"index_reduce(): argument 'source' must be Tensor, not "
+                        f"{type(source).__name__}")
+    if source.dtype != input.dtype:
+        raise RuntimeError(f"{name}: self ({input.dtype}) and source ({source.dtype}) must have "
+                           f"the same scalar type")
+    d = _more._dim(dim, builtins.max(input.ndim, 1), "index_reduce")
+    idx = idx.reshape(-1)
+    src_len = source.shape[d] if source.ndim else 1
+    if idx.size != src_len:
+        raise RuntimeError(f"{name}: Number of indices ({idx.size}) should be equal to "
+                           f"source.size(dim): ({src_len}), for dim: {d}")
+    if source.ndim != input.ndim or (
+            source.shape[:d] + source.shape[d + 1:] != input.shape[:d] + input.shape[d + 1:]):
+        raise RuntimeError(f"source tensor shape must match self tensor shape, excluding the "
+                           f"specified dimension. Got self.shape = {list(input.shape)} "
+                           f"source.shape = {list(source.shape)}")
+    n = input.shape[d] if input.ndim else 1
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError("index out of range in self")
+    view = [1] * builtins.max(source.ndim, 1)
+    view[d] = idx.size
+    full = xp.broadcast_to(idx.reshape(view) % n, source.shape or (1,)).astype(xp.int64)
+    if not source.ndim:
+        full = full.reshape(())
+    return scatter_reduce(input, d, _wrap(full), source, reduce, include_self=include_self)
+
+
 # ---- windows ------------------------------------------------------------------------------------
 def _window(name: str, n: int, periodic: builtins.bool, dtype: Any, requires_grad: Any,
             formula: Any) -> Tensor:
@@ -1357,6 +1412,10 @@ def install(namespace: dict[str, Any]) -> None:
         namespace.setdefault(name, obj)
     for alias, target in _ALIASES.items():
         namespace.setdefault(alias, namespace[target])
+    from chainrule import fft
+
+    namespace.setdefault("stft", fft.stft)
+    namespace.setdefault("istft", fft.istft)
     fmt = namespace["memory_format"]
     namespace.setdefault("channels_last", fmt("channels_last"))
     namespace.setdefault("channels_last_3d", fmt("channels_last_3d"))

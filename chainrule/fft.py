@@ -247,3 +247,153 @@ def fftshift(input: Tensor, dim: Any = None) -> Tensor:
 def ifftshift(input: Tensor, dim: Any = None) -> Tensor:
     """The inverse of ``fftshift`` (a roll by -(n//2))."""
     return _shift(input, dim, -1)
+
+
+# ---- short-time Fourier transform (torch.stft / torch.istft, top-level in PyTorch) -----------
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _stft_sizes(name: str, length: int, n_fft: int, hop_length: int | None,
+                win_length: int | None) -> tuple[int, int]:
+    """hop (default n_fft // 4) and win_length (default n_fft), checked as PyTorch."""
+    if not 0 < n_fft <= length:
+        raise RuntimeError(f"{name}: expected 0 < n_fft <= {length}, but got n_fft={n_fft}")
+    hop = n_fft // 4 if hop_length is None else int(hop_length)
+    win = n_fft if win_length is None else int(win_length)
+    if hop <= 0:
+        raise RuntimeError(f"{name}: expected hop_length > 0, but got hop_length={hop}")
+    if not 0 < win <= n_fft:
+        raise RuntimeError(f"{name}: expected 0 < win_length <= n_fft, but got "
+                           f"win_length={win}")
+    return hop, win
+
+
+def _full_window(name: str, window: Tensor | None, win: int, n_fft: int, dtype: Any) -> Any:
+    """The window as an array of length n_fft: ones(win_length) when None, centred with zeros
+    on both sides (left (n_fft - win_length) // 2) as PyTorch."""
+    if window is None:
+        w = xp.ones(win, dtype)
+    else:
+        w = xp.asarray(window._array if isinstance(window, Tensor) else window)
+        if w.ndim != 1 or w.shape[0] != win:
+            raise RuntimeError(f"{name}: expected a 1D window tensor of size equal to "
+                               f"win_length={win}, but got window with size {list(w.shape)}")
+        if w.dtype.kind == "c":
+            raise RuntimeError(f"{name}: complex windows are not supported by chainrule")
+        w = w.astype(dtype)
+    left = (n_fft - win) // 2
+    return xp.pad(w, (left, n_fft - win - left))
+
+
+def stft(input: Tensor, n_fft: int, hop_length: int | None = None,
+         win_length: int | None = None, window: Tensor | None = None, center: bool = True,
+         pad_mode: str = "reflect", normalized: bool = False, onesided: bool | None = None,
+         return_complex: bool | None = None) -> Tensor:
+    """Short-time Fourier transform, as ``torch.stft``:
+
+        X[..., ω, m] = Σ_{k<n_fft} w[k] x[m·hop + k] e^{-2πi ωk / n_fft}
+
+    of a (L,) or (B, L) signal; with ``center`` the signal is first padded by n_fft // 2 on
+    both sides (``pad_mode``); ``normalized`` scales by n_fft^{-1/2}; ``onesided`` (default for
+    real input) keeps ω ≤ n_fft // 2. Returns (B?, n_freq, n_frames), complex, or its
+    ``view_as_real`` for ``return_complex=False``. Gradients flow back to a real input (the
+    real-valued framing and windowing come before the transform)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"stft(): argument 'input' must be Tensor, not {type(input).__name__}")
+    complex_in = input.dtype.kind == "c"
+    if return_complex is None:
+        raise RuntimeError("stft requires the return_complex parameter be given for real "
+                           "inputs, and will further require that return_complex=True in a "
+                           "future PyTorch release.")
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"stft: expected a 1D or 2D tensor, but got {input.ndim}D tensor")
+    if pad_mode not in _PAD_MODES:
+        raise NotImplementedError(f"Unrecognised padding mode {pad_mode}")
+    x = input if input.ndim == 2 else input.unsqueeze(0)
+    x = x if complex_in or x.dtype.kind == "f" else x.to(default_dtype())
+    if center:
+        from chainrule.nn.functional import pad
+
+        half = n_fft // 2
+        x = pad(x.unsqueeze(1), (half, half), mode=pad_mode).squeeze(1)
+    length = x.shape[-1]
+    hop, win = _stft_sizes("stft", length, n_fft, hop_length, win_length)
+    real_dtype = xp.empty(0, x.dtype).real.dtype
+    w = _full_window("stft", window, win, n_fft, real_dtype)
+    onesided = (not complex_in) if onesided is None else bool(onesided)
+    if onesided and complex_in:
+        raise RuntimeError("Cannot have onesided output if window or input is complex")
+    n_frames = 1 + (length - n_fft) // hop
+    # frames, transposed so the transform runs down the frequency axis: (B, n_fft, n_frames)
+    where = xp.arange(n_fft)[:, None] + hop * xp.arange(n_frames)[None, :]
+    frames = x[:, where] * _wrap(w[:, None])
+    norm = "ortho" if normalized else "backward"
+    out = rfft(frames, dim=1, norm=norm) if onesided else fft(frames, dim=1, norm=norm)
+    if input.ndim == 1:
+        out = out.squeeze(0)
+    if not return_complex:
+        from chainrule import view_as_real
+
+        return view_as_real(out)
+    return out
+
+
+def istft(input: Tensor, n_fft: int, hop_length: int | None = None,
+          win_length: int | None = None, window: Tensor | None = None, center: bool = True,
+          normalized: bool = False, onesided: bool | None = None, length: int | None = None,
+          return_complex: bool = False) -> Tensor:
+    """Inverse short-time Fourier transform, as ``torch.istft``: each frame is inverted
+    (irfft for a one-sided spectrum), windowed, and overlap-added; the sum is divided by the
+    overlap-added squared window
+
+        y[t] = Σ_m w[t - m·hop] x_m[t - m·hop] / Σ_m w[t - m·hop]²
+
+    which inverts :func:`stft` wherever that envelope is non-zero (NOLA; an envelope below
+    1e-11 inside the output raises). ``center`` drops n_fft // 2 samples at both ends;
+    ``length`` trims or zero-pads the result."""
+    if not isinstance(input, Tensor) or input.dtype.kind != "c":
+        raise RuntimeError("istft requires a complex-valued input tensor")
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"istft: expected a tensor with 2 or 3 dimensions of complex "
+                           f"values, but got {input.ndim}D")
+    z = input if input.ndim == 3 else input.unsqueeze(0)
+    n_freq, n_frames = z.shape[1], z.shape[2]
+    hop, win = _stft_sizes("istft", n_fft, n_fft, hop_length, win_length)
+    onesided = (n_freq != n_fft) if onesided is None else bool(onesided)
+    expected = n_fft // 2 + 1 if onesided else n_fft
+    if n_freq != expected:
+        raise RuntimeError(f"istft: expected the frequency dimension (3rd to the last) of the "
+                           f"input tensor to match n_fft / 2 + 1 when onesided=True, but got "
+                           f"{n_freq}" if onesided else
+                           f"istft: expected the frequency dimension to be n_fft={n_fft} when "
+                           f"onesided=False, but got {n_freq}")
+    if onesided and return_complex:
+        raise RuntimeError("cannot have onesided output if window or input is complex")
+    if n_frames < 1:
+        raise RuntimeError("istft: input tensor cannot be empty.")
+    real_dtype = xp.empty(0, z.dtype).real.dtype
+    w = _full_window("istft", window, win, n_fft, real_dtype)
+    norm = "ortho" if normalized else "backward"
+    if onesided:
+        frames = irfft(z, n=n_fft, dim=1, norm=norm)
+    else:
+        frames = ifft(z, dim=1, norm=norm)
+        if not return_complex:
+            frames = frames.real
+    frames = frames * _wrap(w[:, None].astype(real_dtype))  # (B, n_fft, n_frames)
+    total = n_fft + hop * (n_frames - 1)
+    where = (xp.arange(n_fft)[:, None] + hop * xp.arange(n_frames)[None, :]).reshape(-1)
+    y = frames.new_zeros(z.shape[0], total).index_add(1, where,
+                                                      frames.reshape(z.shape[0], -1))
+    envelope = xp.zeros(total, real_dtype)
+    xp.add.at(envelope, where, xp.repeat(w ** 2, n_frames))
+    start = n_fft // 2 if center else 0
+    end = total - (n_fft // 2 if center else 0) if length is None else min(start + length,
+                                                                             total)
+    if xp.abs(envelope[start:end]).min(initial=xp.inf) < 1e-11:
+        raise RuntimeError("istft: window overlap add min below 1e-11: the window does not "
+                           "satisfy the NOLA condition for this hop_length")
+    y = y[:, start:end] / _wrap(envelope[start:end])
+    if length is not None and y.shape[1] < length:
+        y = y.pad((0, length - y.shape[1]), 0.0)
+    return y.squeeze(0) if input.ndim == 2 else y

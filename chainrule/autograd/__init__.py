@@ -108,14 +108,18 @@ def backward(
                  inputs=_as_list(inputs) if inputs is not None else None)
 
 
-from chainrule.autograd import functional, profiler  # noqa: E402  (profiler: the old spelling)
+from chainrule.autograd import (  # noqa: E402  (profiler: the old spelling)
+    forward_ad,
+    functional,
+    profiler,
+)
 from chainrule.autograd.anomaly import detect_anomaly, set_detect_anomaly  # noqa: E402
 from chainrule.autograd.gradcheck import gradcheck, gradgradcheck  # noqa: E402
 from chainrule.autograd.variable import Variable  # noqa: E402
 
 __all__ = [
     "Function", "backward", "backward_creates_graph", "detect_anomaly", "enable_grad",
-    "functional", "grad", "profiler",
+    "forward_ad", "functional", "grad", "profiler",
     "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad", "set_detect_anomaly",
     "set_grad_enabled", "Variable",
 ]

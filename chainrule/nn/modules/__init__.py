@@ -7,6 +7,7 @@ from chainrule.nn.modules import (  # noqa: E402,F401 - PyTorch's module paths a
     sparse,
 )
 from chainrule.nn.modules.activation import *  # noqa: F403
+from chainrule.nn.modules.adaptive import *  # noqa: F403
 from chainrule.nn.modules.channels import *  # noqa: F403
 from chainrule.nn.modules.container import *  # noqa: F403
 from chainrule.nn.modules.conv import *  # noqa: F403

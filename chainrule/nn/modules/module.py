@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import _device
 from chainrule.autograd.engine import no_grad
 from chainrule.backend import is_floating, to_dtype, xp
 from chainrule.nn.parameter import Buffer, Parameter
@@ -130,6 +131,7 @@ class Module:
                 f"{type(self).__name__}.__init__() got unexpected arguments: Module.__init__ "
                 "takes none"
             )
+        _device.register_module(self)  # a `with device("meta")` block makes it a skeleton
         d = self.__dict__
         d["training"] = True
         d["_parameters"] = OrderedDict()
