@@ -9,14 +9,25 @@ inside the same skeletons ``Module.to("meta")`` gives (see :func:`register_modul
 from __future__ import annotations
 
 import sys
+import threading
 import weakref
 from typing import Any
 
 _TYPES = ("cpu", "meta")
-# the devices of the enclosing ``with device(...)`` blocks, innermost last
-_CONTEXT: list[Any] = []
-# per open meta block: weak references to the modules built inside it
-_BUILT_IN_META: list[list[Any]] = []
+
+
+class _Blocks(threading.local):
+    """Per thread (as PyTorch's default-device mode): the devices of the enclosing
+    ``with device(...)`` blocks, innermost last, and per open meta block weak references to
+    the modules built inside it. Another thread's ``with device("meta")`` must not turn this
+    thread's modules into skeletons."""
+
+    def __init__(self) -> None:
+        self.context: list[Any] = []
+        self.built_in_meta: list[list[Any]] = []
+
+
+_BLOCKS = _Blocks()
 
 
 def _called_from_chainrule() -> bool:
@@ -28,15 +39,17 @@ def _called_from_chainrule() -> bool:
 
 def default_device() -> device:
     """The device of the innermost ``with device(...)`` block (the CPU outside any)."""
-    return _CONTEXT[-1] if _CONTEXT else _CPU
+    context = _BLOCKS.context
+    return context[-1] if context else _CPU
 
 
 def register_module(module: Any) -> None:
     """Called by ``Module.__init__``: inside a meta block, remember the module so that the
     block's exit turns it into a skeleton. (Its parameters are ordinary arrays while its
     ``__init__`` initialises them; the conversion waits until the block ends.)"""
-    if _BUILT_IN_META and _CONTEXT[-1].type == "meta":
-        _BUILT_IN_META[-1].append(weakref.ref(module))
+    blocks = _BLOCKS
+    if blocks.built_in_meta and blocks.context[-1].type == "meta":
+        blocks.built_in_meta[-1].append(weakref.ref(module))
 
 
 class device:
@@ -82,14 +95,15 @@ class device:
         (``get_default_device()``). For 'cpu' nothing else changes (the CPU holds every
         tensor); for 'meta' every module built inside becomes a skeleton when the block ends.
         """
-        _CONTEXT.append(self)
+        _BLOCKS.context.append(self)
         if self.type == "meta":
-            _BUILT_IN_META.append([])
+            _BLOCKS.built_in_meta.append([])
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if _CONTEXT.pop().type == "meta":
-            built = [m for m in (ref() for ref in _BUILT_IN_META.pop()) if m is not None]
+        if _BLOCKS.context.pop().type == "meta":
+            refs = _BLOCKS.built_in_meta.pop()
+            built = [m for m in (ref() for ref in refs) if m is not None]
             for module in built:
                 module._to_meta()
         return None

@@ -373,3 +373,32 @@ def test_forward_ad_bad_input_matches_torch(case: str) -> None:
         call(torch, tfw)
     with pytest.raises(expected.type):
         call(cr, fw)
+
+
+def test_a_meta_block_in_one_thread_leaves_another_threads_modules_alone() -> None:
+    """The default-device block is per thread, as PyTorch's: a module built in another thread
+    while this one is inside ``with device("meta")`` keeps its data."""
+    import threading
+
+    import chainrule as cr
+
+    entered, built = threading.Event(), threading.Event()
+    out: dict = {}
+
+    def other() -> None:
+        entered.wait()
+        out["dev"] = cr.get_default_device().type
+        out["lin"] = cr.nn.Linear(2, 2)
+        built.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with cr.device("meta"):
+        entered.set()
+        built.wait()
+        inner = cr.nn.Linear(2, 2)
+    t.join()
+    assert out["dev"] == "cpu"
+    assert np.isfinite(out["lin"].weight.detach().numpy()).all()  # real data, not a skeleton
+    assert cr.nn.Linear(2, 2).weight.device.type == "cpu"
+    assert np.isnan(inner.weight.detach().numpy()).all()  # this thread's: a skeleton
