@@ -8,7 +8,6 @@ inside the same skeletons ``Module.to("meta")`` gives (see :func:`register_modul
 
 from __future__ import annotations
 
-import sys
 import threading
 import weakref
 from typing import Any
@@ -30,13 +29,6 @@ class _Blocks(threading.local):
 _BLOCKS = _Blocks()
 
 
-def _called_from_chainrule() -> bool:
-    """Whether ``device(...)`` was called by chainrule's code (a ``device=`` check) rather
-    than by the user's."""
-    caller = sys._getframe(2).f_globals.get("__name__", "")
-    return caller.startswith("chainrule.") and caller != __name__
-
-
 def default_device() -> device:
     """The device of the innermost ``with device(...)`` block (the CPU outside any)."""
     context = _BLOCKS.context
@@ -52,6 +44,25 @@ def register_module(module: Any) -> None:
         blocks.built_in_meta[-1].append(weakref.ref(module))
 
 
+def _unavailable(name: Any) -> RuntimeError:
+    return RuntimeError(
+        f"device {name!r} is not available: chainrule runs on 'cpu' only "
+        "(chainrule.cuda.is_available() is False; 'meta' exists only as "
+        "`with torch.device('meta'):` around module construction, or Module.to('meta'))")
+
+
+def data_device(d: Any) -> device:
+    """The device named by a ``device=`` argument of something that holds data (a factory, a
+    module constructor, ``Tensor.to``, ``map_location``): the CPU. ``'meta'`` is refused here
+    although ``device('meta')`` exists: it is only a name for the user's ``with
+    device("meta")`` block and ``Module.to('meta')``, and data asked for on it would silently
+    be CPU data."""
+    dev = d if isinstance(d, device) else device(d)
+    if dev.type != "cpu":
+        raise _unavailable(d if isinstance(d, str) else str(dev))
+    return dev
+
+
 class device:
     """A device name. Only ``"cpu"`` exists for now, so scripts calling ``.to(device)`` run."""
 
@@ -64,15 +75,8 @@ class device:
         if ":" in name:
             name, idx = name.split(":", 1)
             index = int(idx)
-        # 'meta' is a name only for the user's ``with device("meta")``: chainrule's own
-        # checks of a ``device=`` argument also call device(...), and a meta tensor or module
-        # asked for that way would get CPU data, so those calls still refuse it.
-        if name not in _TYPES or (name == "meta" and _called_from_chainrule()):
-            raise RuntimeError(
-                f"device {type!r} is not available: chainrule runs on 'cpu' only "
-                "(chainrule.cuda.is_available() is False; 'meta' exists only as "
-                "`with torch.device('meta'):` around module construction, or Module.to('meta'))"
-            )
+        if name not in _TYPES:
+            raise _unavailable(type)
         self.type = name
         self.index = index
 

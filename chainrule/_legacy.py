@@ -76,11 +76,11 @@ class _TensorTypeMeta(type):
     dtype: np.dtype
 
     def __call__(cls, *args: Any, device: Any = None) -> Any:
+        from chainrule._device import data_device
         from chainrule.creation import tensor, zeros
-        from chainrule.tensor import device as _device
 
         if device is not None:
-            _device(device)  # validates: cpu only
+            data_device(device)
         if not args:
             return zeros(0, dtype=cls.dtype)
         shape = _shape_args(args)

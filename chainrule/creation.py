@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import random as _random
+from chainrule._device import data_device
 from chainrule.autograd.engine import _GradMode
 from chainrule.backend import (
     asarray,
@@ -20,7 +21,7 @@ from chainrule.backend import (
     to_dtype,
     xp,
 )
-from chainrule.tensor import Tensor, _data, _size_args, _wrap, device
+from chainrule.tensor import Tensor, _data, _size_args, _wrap
 
 __all__ = [
     "tensor",
@@ -153,7 +154,7 @@ def from_numpy(a: xp.ndarray) -> Tensor:
 
 
 def _check_device(d: Any) -> None:
-    device(d)
+    data_device(d)
 
 
 def _filled(fill: Callable[[tuple[int, ...], xp.dtype], xp.ndarray], size: tuple,

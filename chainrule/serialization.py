@@ -525,9 +525,9 @@ def load(f: PathLike | IO[bytes], map_location: Any = None, pickle_module: Any =
         state = chainrule.load("model.safetensors")
     """
     if isinstance(map_location, str) or map_location.__class__.__name__ == "device":
-        from chainrule.tensor import device
+        from chainrule._device import data_device
 
-        device(map_location)  # raises for a device chainrule does not have
+        data_device(map_location)  # raises for a device chainrule does not have
     if hasattr(f, "read"):
         path = getattr(f, "name", "<file object>")
         data = f.read()  # type: ignore[union-attr]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from chainrule import random as _random
-from chainrule._device import _CPU, _Device, device
+from chainrule._device import _CPU, _Device, data_device, device
 from chainrule._tensor_shape import _ShapeMethods
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import Function, _GradMode, no_grad, run_backward
@@ -111,7 +111,7 @@ def to_args_dtype(args: tuple, kwargs: dict) -> Any:
         if isinstance(a, Tensor):
             dtype = a.dtype
         elif isinstance(a, (str, device)):
-            device(a)  # validates: only cpu
+            data_device(a)
         else:
             dtype = a
     return dtype

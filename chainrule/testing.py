@@ -292,12 +292,12 @@ def make_tensor(*shape: Any, dtype: Any, device: Any = None, low: float | None =
     Drawn from ``generator`` (default: chainrule's default generator, which ``manual_seed``
     seeds). ``noncontiguous`` and ``memory_format`` change nothing (chainrule arrays are
     contiguous); ``exclude_zero`` replaces zeros by the smallest positive step, as PyTorch."""
+    from chainrule._device import data_device
     from chainrule.creation import tensor
     from chainrule.random import rng
-    from chainrule.tensor import device as _device
 
     if device is not None:
-        _device(device)
+        data_device(device)
     del noncontiguous, memory_format
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])

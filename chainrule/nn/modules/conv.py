@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from chainrule._device import data_device
 from chainrule.backend import to_dtype, xp
 from chainrule.nn import init
 from chainrule.nn._functional import conv as F
 from chainrule.nn.modules.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
-from chainrule.tensor import device as _device
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
            "ConvTranspose3d", "Unfold", "Fold"]
@@ -71,7 +71,7 @@ class _ConvNd(Module):
         else:
             shape = (out_channels, in_channels // groups, *self.kernel_size)
         if device is not None:
-            _device(device)  # validates: 'cpu' only
+            data_device(device)
         dt = to_dtype(dtype)
         self.weight = Parameter(xp.empty(shape, dtype=dt))
         if bias:

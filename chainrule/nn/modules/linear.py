@@ -6,12 +6,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from chainrule._device import data_device
 from chainrule.backend import to_dtype, xp
 from chainrule.nn import init
 from chainrule.nn._functional import linear as F
 from chainrule.nn.modules.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.tensor import Tensor, device
+from chainrule.tensor import Tensor
 
 __all__ = ["Identity", "Linear", "Bilinear", "Flatten", "Unflatten"]
 
@@ -19,7 +20,7 @@ __all__ = ["Identity", "Linear", "Bilinear", "Flatten", "Unflatten"]
 def _param(shape: tuple[int, ...], dtype: Any, device_: Any) -> Parameter:
     """An uninitialised parameter of ``shape`` (float32 unless ``dtype``); 'cpu' only."""
     if device_ is not None:
-        device(device_)
+        data_device(device_)
     return Parameter(xp.empty(shape, dtype=to_dtype(dtype)))
 
 

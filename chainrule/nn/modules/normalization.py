@@ -8,12 +8,12 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from chainrule._device import data_device
 from chainrule.backend import to_dtype, xp
 from chainrule.nn._functional import normalization as F
 from chainrule.nn.modules.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor, _wrap
-from chainrule.tensor import device as _device
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "RMSNorm",
            "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]
@@ -21,7 +21,7 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"
 
 def _filled(shape: tuple[int, ...], value: float, dtype: Any, device: Any) -> Any:
     if device is not None:
-        _device(device)  # validates: 'cpu' only
+        data_device(device)
     return xp.full(shape, value, dtype=to_dtype(dtype))
 
 
