@@ -114,4 +114,30 @@ class device:
 
 
 _CPU = device("cpu")
+_META = device("meta")
+
+
+_META_FILLS: dict[Any, Any] = {}  # dtype -> the one 0-d array every meta placeholder views
+
+
+def meta_placeholder(a: Any) -> Any:
+    """The storage of a meta tensor shaped like array ``a``: chainrule has no storage-free
+    tensors, so a read-only zero-stride view of one shared 0-d NaN (0 for integers and bools)
+    of ``a``'s dtype: no memory, and a forward that still reads it gives NaN rather than
+    plausible numbers."""
+    import numpy as np
+
+    fill = _META_FILLS.get(a.dtype)
+    if fill is None:
+        fill = np.full((), np.nan if a.dtype.kind in "fc" else 0, dtype=a.dtype)
+        fill.flags.writeable = False
+        fill = _META_FILLS.setdefault(a.dtype, fill)
+    return np.broadcast_to(fill, a.shape)
+
+
+def is_meta_placeholder(a: Any) -> bool:
+    """Whether array ``a`` (or a view of it) is a meta tensor's storage. Identity with the
+    shared fill, not "read-only with zero strides", which ``expand`` results also are."""
+    base = a.base
+    return base is not None and _META_FILLS.get(a.dtype) is base
 _Device = device  # (the methods' ``device=`` keyword shadows the class)

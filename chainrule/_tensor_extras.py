@@ -19,6 +19,7 @@ from typing import Any
 from chainrule import _more_functions as _more
 from chainrule import _torch_extras as X
 from chainrule import fft as _fft
+from chainrule._device import is_meta_placeholder
 from chainrule._tensor_methods import _accept_numpy_spellings
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.function import _GradMode
@@ -188,7 +189,12 @@ def _layout(self: Tensor) -> Any:
 
 
 def _is_cpu(self: Tensor) -> bool:
-    return True
+    return not is_meta_placeholder(self._array)
+
+
+def _is_meta(self: Tensor) -> bool:
+    """True for the tensors of a meta skeleton (``Module.to("meta")``, ``with device("meta")``)."""
+    return is_meta_placeholder(self._array)
 
 
 def _to_dense(self: Tensor, dtype: Any = None, *, masked_grad: Any = None) -> Tensor:
@@ -203,7 +209,7 @@ def _to_sparse(self: Tensor, sparse_dim: Any = None) -> Tensor:
 
 
 def _no(self: Tensor) -> bool:
-    """A layout/backing chainrule never has (sparse, quantized, meta, MKL-DNN, MPS, XLA)."""
+    """A layout/backing chainrule never has (sparse, quantized, MKL-DNN, MPS, XLA)."""
     return False
 
 
@@ -357,7 +363,7 @@ TENSOR_METHODS: dict[str, Any] = {
     # properties and cheap queries
     "mH": property(_mH), "layout": property(_layout), "is_cpu": property(_is_cpu),
     "is_sparse": property(_no), "is_sparse_csr": property(_no), "is_quantized": property(_no),
-    "is_meta": property(_no), "is_mkldnn": property(_no), "is_mps": property(_no),
+    "is_meta": property(_is_meta), "is_mkldnn": property(_no), "is_mps": property(_no),
     "is_xla": property(_no), "is_xpu": property(_no), "is_nested": property(_no),
     "get_device": _get_device, "is_inference": _false,
     "to_dense": _to_dense, "to_sparse": _to_sparse, "to_sparse_coo": _to_sparse,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from chainrule import random as _random
-from chainrule._device import _CPU, _Device, data_device, device
+from chainrule._device import _CPU, _META, _Device, data_device, device, is_meta_placeholder
 from chainrule._tensor_shape import _ShapeMethods
 from chainrule.autograd import engine as _engine
 from chainrule.autograd.engine import Function, _GradMode, no_grad, run_backward
@@ -227,7 +227,8 @@ class Tensor(_ShapeMethods):
 
     @property
     def device(self) -> device:
-        return _CPU
+        # a meta skeleton's tensors (Module.to("meta")) report the meta device, as in torch
+        return _META if is_meta_placeholder(self._array) else _CPU
 
     @property
     def is_cuda(self) -> bool:

@@ -36,3 +36,27 @@ def test_cpu_is_accepted_in_every_spelling() -> None:
     for d in ("cpu", "cpu:0", cr.device("cpu"), cr.device("cpu", 0)):
         assert data_device(d).type == "cpu"
         assert cr.zeros(1, device=d).device.type == "cpu"
+
+
+def test_meta_skeleton_tensors_report_the_meta_device_as_torch() -> None:
+    import torch
+
+    for to_meta in (lambda m: m.to("meta"), lambda m: m.to(cr.device("meta"))):
+        ours = to_meta(cr.nn.Sequential(cr.nn.Linear(2, 3), cr.nn.BatchNorm1d(3)))
+        theirs = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3)).to("meta")
+        for (k, a), (k2, b) in zip(ours.state_dict().items(), theirs.state_dict().items()):
+            assert k == k2 and str(a.device) == str(b.device) == "meta", k
+            assert a.is_meta and not a.is_cpu and tuple(a.shape) == tuple(b.shape)
+        assert ours[0].weight.T.device.type == "meta"  # a view of a meta tensor is meta
+        ours.to_empty(device="cpu")
+        assert all(t.device.type == "cpu" and not t.is_meta for t in ours.state_dict().values())
+
+
+@pytest.mark.parametrize("make", [
+    lambda: cr.tensor(1.0).expand(3), lambda: cr.ones(1, 1).expand(2, 5),
+    lambda: cr.ones(1).broadcast_to((4,)),
+])
+def test_expanded_views_are_not_meta(make) -> None:
+    # read-only zero-stride views are what expand gives too: they are CPU data
+    t = make()
+    assert t.device.type == "cpu" and not t.is_meta and t.is_cpu

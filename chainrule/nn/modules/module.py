@@ -63,14 +63,13 @@ def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
 
 
 def _is_meta(dev: Any) -> bool:
-    """Whether a ``to(...)`` argument names PyTorch's ``meta`` device."""
+    """Whether a ``to(...)`` argument names PyTorch's ``meta`` device (a string or a device)."""
+    if isinstance(dev, _device.device):
+        return dev.type == "meta"
     return isinstance(dev, str) and dev.split(":", 1)[0] == "meta"
 
 
-def _is_meta_placeholder(a: np.ndarray) -> bool:
-    """Whether ``a`` is the storage ``Module.to("meta")`` leaves: a read-only view with every
-    stride 0 (a fresh parameter never has one)."""
-    return not a.flags.writeable and not any(a.strides)
+_is_meta_placeholder = _device.is_meta_placeholder
 
 
 def _as_array(src: Any, key: str) -> np.ndarray:
@@ -600,14 +599,10 @@ class Module:
         What such a skeleton is for, ``torch.func.functional_call(skeleton, params, args)``
         with real tensors (the model-ensembling recipe), and ``to_empty()`` followed by
         initialisation, work as in PyTorch."""
-        def placeholder(a: np.ndarray) -> np.ndarray:
-            fill = np.nan if a.dtype.kind in "fc" else 0
-            return np.broadcast_to(np.full((), fill, dtype=a.dtype), a.shape)
-
         for t in (p for m in self.modules() for p in m._parameters.values()):
             if t is not None:
                 t.grad = None
-        return self._apply_to_tensors(placeholder)
+        return self._apply_to_tensors(_device.meta_placeholder)
 
     def to_empty(self, *, device: Any = None, recurse: bool = True) -> Module:
         """Give every parameter and buffer new, *uninitialised* storage of the same shape and
