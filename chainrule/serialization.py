@@ -16,6 +16,10 @@ File format (one ``.safetensors`` file, whatever its name):
   :class:`CheckpointError`. The metadata lives inside the file (no sidecar) so a checkpoint is
   always one file, replaced in one atomic step. Format-1 files (digest of the tensors only)
   still load.
+* what ``torch.save`` also keeps is recorded in the structure: one Tensor reached twice (tied
+  weights) loads as one object, tensors that shared memory (views, ``detach()``) load as views
+  of one new buffer, and a Parameter loads as a Parameter. Each tensor is still stored whole
+  under its own name, so the flat-state-dict property above holds.
 
 A safetensors file written by another tool (no ``"chainrule"`` metadata) loads as an ordered
 dict of name -> Tensor.
@@ -228,11 +232,32 @@ def read_json(path: PathLike) -> Any:
 
 
 # ---- encoding the structure ----------------------------------------------------------------
+def _owner(arr: np.ndarray) -> np.ndarray:
+    """The array that owns ``arr``'s memory (``arr`` itself when it is not a view)."""
+    while isinstance(arr.base, np.ndarray):
+        arr = arr.base
+    return arr
+
+
+def _address(arr: np.ndarray) -> int:
+    return arr.__array_interface__["data"][0]
+
+
 class _Encoder:
-    """Turn a nested object into (JSON tree, {name: array}) with path-derived tensor names."""
+    """Turn a nested object into (JSON tree, {name: array}) with path-derived tensor names.
+
+    Each tensor is stored whole under its own name (so a flat state dict stays a plain
+    safetensors file whose names are its keys). What PyTorch's format also keeps is recorded
+    beside it in the tree: ``"ref"`` numbers each distinct Tensor object, so one tensor reached
+    twice (tied weights) loads as one object; ``"s"`` = [storage, byte offset, byte strides]
+    marks tensors that share memory (a tensor and its views, ``x`` and ``x.detach()``), so they
+    load as views of one new buffer and an in-place change to one shows in the others."""
 
     def __init__(self) -> None:
         self.arrays: dict[str, np.ndarray] = {}
+        self.refs: dict[int, tuple[int, Any, dict[str, Any]]] = {}  # id(Tensor) -> ref, obj, node
+        # id(owner) -> [owner, {id(obj): (obj, array, node)}] for every saved tensor/array
+        self.storages: dict[int, list[Any]] = {}
 
     def name_for(self, path: list[str]) -> str:
         base = ".".join(path) if path else "tensor"
@@ -255,12 +280,23 @@ class _Encoder:
 
     def encode(self, obj: Any, path: list[str], where: str) -> Any:
         if isinstance(obj, Tensor):
-            node: dict[str, Any] = {"T": self.add(obj._array, path, where)}
+            seen = self.refs.get(id(obj))
+            if seen is not None:  # the same Tensor again: one object on load
+                node = dict(seen[2])
+                node["T"] = self.add(obj._array, path, where)
+                return node
+            node = {"T": self.add(obj._array, path, where), "ref": len(self.refs)}
             if obj.requires_grad:
                 node["rg"] = True
+            if type(obj).__name__ == "Parameter":
+                node["P"] = True
+            self.refs[id(obj)] = (node["ref"], obj, node)
+            self._note_storage(obj, obj._array, node)
             return node
         if isinstance(obj, np.ndarray):
-            return {"A": self.add(obj, path, where)}
+            node = {"A": self.add(obj, path, where)}
+            self._note_storage(obj, obj, node)
+            return node
         if obj is None or isinstance(obj, (bool, int, str)):
             return obj
         if isinstance(obj, float):
@@ -293,6 +329,23 @@ class _Encoder:
             f"chainrule.save: {where} is a {type(obj).__name__}; only tensors, arrays, numbers, "
             "strings, None and dicts/lists/tuples of them can be saved (chainrule never pickles)"
         )
+
+    def _note_storage(self, obj: Any, arr: np.ndarray, node: dict[str, Any]) -> None:
+        owner = _owner(arr)
+        group = self.storages.setdefault(id(owner), [owner, {}])
+        group[1].setdefault(id(obj), []).append((arr, node))
+
+    def mark_shared(self) -> None:
+        """Give every tensor whose memory another saved tensor shares its ``"s"`` entry."""
+        sid = 0
+        for owner, members in self.storages.values():
+            if len(members) < 2:  # one object (possibly reached twice): nothing shared
+                continue
+            base = _address(owner)
+            for entries in members.values():
+                for arr, node in entries:
+                    node["s"] = [sid, _address(arr) - base, list(arr.strides)]
+            sid += 1
 
 
 def _refuse_stateful(obj: Any, where: str) -> None:
@@ -353,35 +406,114 @@ def clear_safe_globals() -> None:
     _SAFE_GLOBALS.clear()
 
 
-def _decode(node: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
+def _shared_nodes(node: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tensor/array node of the tree that carries a shared-storage entry ``"s"``."""
+    if isinstance(node, dict):
+        if "s" in node and ("T" in node or "A" in node):
+            found.append(node)
+        for v in node.values():
+            _shared_nodes(v, found)
+    elif isinstance(node, list):
+        for v in node:
+            _shared_nodes(v, found)
+    return found
+
+
+def _extent(shape: tuple[int, ...], strides: list[int], offset: int, itemsize: int
+            ) -> tuple[int, int]:
+    """The byte range [lo, hi) a view with this geometry touches (empty views touch none)."""
+    if 0 in shape:
+        return offset, offset
+    lo = offset + sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
+    hi = offset + sum(max(0, (n - 1) * s) for n, s in zip(shape, strides)) + itemsize
+    return lo, hi
+
+
+class _Decoder:
+    """Rebuilds the saved object: shared-memory groups as views of one fresh buffer each,
+    and one Tensor per saved ``"ref"``."""
+
+    def __init__(self, tree: Any, arrays: dict[str, np.ndarray], path: str) -> None:
+        self.arrays, self.path = arrays, path
+        self.tensors: dict[int, Tensor] = {}
+        self.views: dict[int, np.ndarray] = {}  # id(node) -> its view of the shared buffer
+        groups: dict[int, list[tuple[dict[str, Any], np.ndarray]]] = {}
+        for node in _shared_nodes(tree, []):
+            sid, _, _ = node["s"]
+            groups.setdefault(int(sid), []).append(
+                (node, _array(arrays, node["T"] if "T" in node else node["A"], path)))
+        for members in groups.values():
+            self._rebuild(members)
+
+    def _rebuild(self, members: list[tuple[dict[str, Any], np.ndarray]]) -> None:
+        ranges = []
+        for node, a in members:
+            _, offset, strides = node["s"]
+            if len(strides) != a.ndim or int(offset) < 0:
+                raise CheckpointError(self.path, f"malformed shared-storage entry {node['s']}")
+            ranges.append(_extent(a.shape, [int(s) for s in strides], int(offset), a.itemsize))
+        if any(lo < 0 for lo, _ in ranges):
+            raise CheckpointError(self.path, "a shared-storage view starts before its buffer")
+        buffer = np.zeros(max(hi for _, hi in ranges) if ranges else 0, dtype=np.uint8)
+        for node, a in members:
+            _, offset, strides = node["s"]
+            view = np.ndarray(a.shape, a.dtype, buffer=buffer, offset=int(offset),
+                              strides=tuple(int(s) for s in strides))
+            view[...] = a  # overlapping members came from the same memory: same bytes
+            self.views[id(node)] = view
+
+    def array(self, node: dict[str, Any], key: str) -> np.ndarray:
+        view = self.views.get(id(node))
+        return view if view is not None else _array(self.arrays, node[key], self.path)
+
+    def tensor(self, node: dict[str, Any]) -> Tensor:
+        ref = node.get("ref")
+        if ref is not None and ref in self.tensors:
+            return self.tensors[ref]
+        a = self.array(node, "T")
+        if node.get("P"):
+            from chainrule.nn.parameter import Parameter
+
+            t: Tensor = Parameter(_wrap(a), requires_grad=bool(node.get("rg")))
+        else:
+            t = _wrap(a)
+            if node.get("rg"):
+                t.requires_grad_(True)
+        if ref is not None:
+            self.tensors[ref] = t
+        return t
+
+    def decode(self, node: Any) -> Any:
+        return _decode(node, self)
+
+
+def _decode(node: Any, dec: _Decoder) -> Any:
+    path = dec.path
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     if isinstance(node, list):
         raise CheckpointError(path, "malformed structure metadata (bare list)")
     if "T" in node:
-        t = _wrap(_array(arrays, node["T"], path))
-        if node.get("rg"):
-            t.requires_grad_(True)
-        return t
+        return dec.tensor(node)
     if "A" in node:
-        return _array(arrays, node["A"], path)
+        return dec.array(node, "A")
     if "F" in node:
         return float(node["F"])
     if "C" in node:
-        re_, im = (_decode(v, arrays, path) for v in node["C"])
+        re_, im = (_decode(v, dec) for v in node["C"])
         return complex(re_, im)
     if "S" in node:
-        return np.dtype(node["S"]).type(_decode(node["v"], arrays, path))
+        return np.dtype(node["S"]).type(_decode(node["v"], dec))
     if "dtype" in node:
         return np.dtype(node["dtype"])
     if "D" in node:
-        pairs = [(_key(_decode(k, arrays, path)), _decode(v, arrays, path))
+        pairs = [(_key(_decode(k, dec)), _decode(v, dec))
                  for k, v in node["D"]]
         return OrderedDict(pairs) if node.get("O") else dict(pairs)
     if "L" in node:
-        return [_decode(v, arrays, path) for v in node["L"]]
+        return [_decode(v, dec) for v in node["L"]]
     if "U" in node:
-        return tuple(_decode(v, arrays, path) for v in node["U"])
+        return tuple(_decode(v, dec) for v in node["U"])
     raise CheckpointError(path, f"malformed structure metadata (unknown node {sorted(node)})")
 
 
@@ -430,6 +562,7 @@ def _serialize(obj: Any, metadata: dict[str, str] | None) -> bytes:
 
     enc = _Encoder()
     tree = enc.encode(obj, [], "object")
+    enc.mark_shared()
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     if META_KEY in meta:
         raise ValueError(f"metadata key {META_KEY!r} is reserved")
@@ -546,7 +679,7 @@ def load(f: PathLike | IO[bytes], map_location: Any = None, pickle_module: Any =
         return OrderedDict((k, _wrap(v)) for k, v in arrays.items())
     info = _verified_info(meta, arrays, str(path))
     try:
-        return _decode(info["tree"], arrays, str(path))
+        return _Decoder(info["tree"], arrays, str(path)).decode(info["tree"])
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
