@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from chainrule.autograd import grad as autograd_grad
 from chainrule.autograd.engine import backward_creates_graph, enable_grad
 from chainrule.backend import xp
@@ -239,12 +241,12 @@ class Newton(FlatParameters, Optimizer):
                 self._stop("non_finite", "the Hessian is not finite; the parameters were left "
                                          "as they were")
                 break
-            if small:
-                self._stationary(hess, group)
-                break
-
             def hvp(v: Any, flat: Tensor = flat) -> Any:
                 return self._hvp(flat, v)
+
+            if small:
+                self._stationary(hess, hvp, g, group)
+                break
 
             d, damping = self._direction(g, hess, hvp, state["damping"], group)
             # H d for the predicted decrease, while the graph still matches the parameters
@@ -270,13 +272,22 @@ class Newton(FlatParameters, Optimizer):
     def _stop(self, reason: str, why: str) -> None:
         self.stop_reason, self.stop_message = reason, why
 
-    def _stationary(self, hess: Any, group: dict[str, Any]) -> None:
-        """At max|g| <= tolerance_grad: a minimum, unless the exact Hessian has a negative
-        eigenvalue (plain Newton is drawn to saddles and maxima as readily as to minima)."""
+    def _stationary(self, hess: Any, hvp: Callable[[Any], Any], g: Any,
+                    group: dict[str, Any]) -> None:
+        """At max|g| <= tolerance_grad: a minimum, unless the Hessian has a negative eigenvalue
+        (plain Newton is drawn to saddles and maxima as readily as to minima): the exact one's
+        spectrum, or with ``mode="cg"`` the lowest Lanczos Ritz value from Hessian-vector
+        products (``cg_max_iter`` of them, at most 250)."""
         why = f"max|g| <= tolerance_grad = {group['tolerance_grad']}"
-        if hess is not None and hess.size:
-            low = float(xp.linalg.eigvalsh(hess).min())
-            if low < -1e-8 * max(1.0, float(xp.abs(hess).max())):
+        if g.size:
+            if hess is not None:
+                low = float(xp.linalg.eigvalsh(hess).min())
+                scale = float(xp.abs(hess).max())
+            else:
+                k = group["cg_max_iter"] or min(g.size, 250)
+                low, high = _curvature_range(hvp, g.size, g.dtype, k)
+                scale = max(abs(low), abs(high))
+            if low < -1e-8 * max(1.0, scale):
                 self._stop("saddle", f"{why}, but the Hessian has the eigenvalue {low:.3g}: "
                                      "a saddle point or maximum (try saddle_free=True)")
                 return
@@ -338,33 +349,56 @@ def _conjugate_gradient(hvp: Callable[[Any], Any], g: Any, damping: float, max_i
     return d
 
 
-def _lanczos_saddle_free(hvp: Callable[[Any], Any], g: Any, damping: float, k: int) -> Any:
-    """Saddle-free Newton in the Krylov subspace of g: d = −Q (|T| + λI)⁻¹ Qᵀ g.
-
-    Lanczos with full reorthogonalisation builds Q (n × k, orthonormal) and T = QᵀHQ
-    (tridiagonal); |T| takes absolute eigenvalues (Dauphin et al. 2014, §6).
-    """
-    n = g.size
+def _lanczos(hvp: Callable[[Any], Any], start: Any, k: int) -> tuple[Any, Any]:
+    """Lanczos with full reorthogonalisation from ``start``: Q (m × n, orthonormal rows, m ≤ k)
+    spanning the Krylov subspace {start, H start, …} and T = Q H Qᵀ (tridiagonal, m × m)."""
+    n = start.size
     k = max(1, min(k, n))
-    q = xp.zeros((k, n), dtype=g.dtype)
+    q = xp.zeros((k, n), dtype=start.dtype)
     alphas, betas = [], []
-    q[0] = g / xp.linalg.norm(g)
+    q[0] = start / xp.linalg.norm(start)
     m = k
     for j in range(k):
         w = hvp(q[j])
+        size = float(xp.linalg.norm(w))
         a = float(q[j] @ w)
         alphas.append(a)
-        w = w - q[: j + 1].T @ (q[: j + 1] @ w)  # full reorthogonalisation
+        # full reorthogonalisation, twice: one classical Gram–Schmidt pass leaves w far from
+        # orthogonal once most of Hq_j lies in the span (late steps), and T then gets spurious
+        # eigenvalues outside H's spectrum; a second pass restores orthogonality to rounding
+        for _ in range(2):
+            w = w - q[: j + 1].T @ (q[: j + 1] @ w)
         b = float(xp.linalg.norm(w))
-        if j == k - 1 or b < 1e-10 * max(1.0, abs(a)):
+        if j == k - 1 or b <= 1e-10 * max(size, abs(a), 1e-300):
             m = j + 1
             break
         betas.append(b)
         q[j + 1] = w / b
     t = xp.diag(alphas) + xp.diag(betas[: m - 1], 1) + xp.diag(betas[: m - 1], -1)
+    return q[:m], t
+
+
+def _lanczos_saddle_free(hvp: Callable[[Any], Any], g: Any, damping: float, k: int) -> Any:
+    """Saddle-free Newton in the Krylov subspace of g: d = −Q (|T| + λI)⁻¹ Qᵀ g.
+
+    Lanczos builds Q and T = QHQᵀ (:func:`_lanczos`); |T| takes absolute eigenvalues
+    (Dauphin et al. 2014, §6).
+    """
+    qm, t = _lanczos(hvp, g, k)
     lam, vecs = xp.linalg.eigh(t)
     lam = xp.abs(lam) + damping
     if float(lam.min()) <= 0:
         return None
-    qm = q[:m]
     return -(qm.T @ (vecs @ ((vecs.T @ (qm @ g)) / lam)))
+
+
+def _curvature_range(hvp: Callable[[Any], Any], n: int, dtype: Any, k: int
+                     ) -> tuple[float, float]:
+    """Estimates of H's smallest and largest eigenvalues from Hessian-vector products only:
+    the extreme Ritz values of k Lanczos steps from a fixed pseudo-random start (the gradient
+    cannot be the start at a stationary point). Ritz values lie inside [λ_min, λ_max] and
+    the extreme ones converge first, so a clearly negative estimate proves negative curvature."""
+    start = xp.asarray(np.random.default_rng(0).standard_normal(n), dtype=dtype)
+    _, t = _lanczos(hvp, start, k)
+    ritz = xp.linalg.eigvalsh(t)
+    return float(ritz[0]), float(ritz[-1])

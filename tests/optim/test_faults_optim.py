@@ -150,3 +150,22 @@ def test_sgd_and_adam_trajectories_equal_torch(name: str, kw: dict, fn, x0: list
         theirs.step(_closure(theirs, t, fn))
     np.testing.assert_allclose(x.detach().numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-12)
     assert float(fn(x.detach())) < float(fn(cr.tensor(x0, dtype=cr.float64)))  # it descends
+
+
+@pytest.mark.parametrize("n", [2, 40, 300])
+def test_newton_cg_reports_a_saddle_from_hessian_vector_products_alone(n: int) -> None:
+    """mode="cg" never forms H: at a stationary point the lowest Lanczos Ritz value decides.
+    A quadratic ½xᵀAx with one eigenvalue −0.5 among n in [1, 10] is a saddle at x = 0; the
+    same with that eigenvalue +0.5 is a minimum (n = 300 > the 250 Lanczos steps)."""
+    rng = np.random.default_rng(n)
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    for low, expected in ((-0.5, "saddle"), (0.5, "tolerance_grad")):
+        lam = np.concatenate([[low], rng.uniform(1, 10, n - 1)])
+        a = cr.tensor((q * lam) @ q.T, dtype=cr.float64)
+        x = cr.zeros(n, dtype=cr.float64, requires_grad=True)
+        opt = optim.Newton([x], mode="cg", max_iter=3)
+        opt.step(_closure(opt, x, lambda v, a=a: 0.5 * (v @ (a @ v))))
+        assert opt.stop_reason == expected, (low, opt.stop_message)
+        assert opt.converged == (expected == "tolerance_grad")
+        if expected == "saddle":
+            assert "eigenvalue -0.5" in opt.stop_message
