@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import random as _random
+from chainrule._lanczos import lanczos_basis
 from chainrule.autograd import functional as AF
 from chainrule.autograd import grad as _grad
 from chainrule.autograd.engine import enable_grad
@@ -106,24 +107,7 @@ def lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, steps: int,
         raise ValueError(f"lanczos: need at least one step (n={n}, steps={steps})")
     rng = _random.rng(generator) if not isinstance(generator, np.random.Generator) else generator
     v = rng.standard_normal(n) if v0 is None else np.asarray(v0, dtype=np.float64).copy()
-    Q = np.zeros((steps, n))
-    alphas, betas = np.zeros(steps), np.zeros(steps)
-    Q[0] = v / np.linalg.norm(v)
-    k = steps
-    for j in range(steps):
-        w = matvec(Q[j])
-        alphas[j] = Q[j] @ w
-        w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)  # full reorthogonalisation (twice is enough)
-        w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
-        if j + 1 == steps:
-            break
-        b = np.linalg.norm(w)
-        if b <= 1e-12 * max(1.0, np.abs(alphas[: j + 1]).max()):  # invariant subspace found
-            k = j + 1
-            break
-        betas[j] = b
-        Q[j + 1] = w / b
-    T = np.diag(alphas[:k]) + np.diag(betas[: k - 1], 1) + np.diag(betas[: k - 1], -1)
+    _, T = lanczos_basis(matvec, v, steps)
     theta, U = np.linalg.eigh(T)
     return theta, U[0] ** 2
 

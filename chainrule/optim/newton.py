@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._lanczos import lanczos_basis
 from chainrule.autograd import grad as autograd_grad
 from chainrule.autograd.engine import backward_creates_graph, enable_grad
 from chainrule.backend import xp
@@ -349,42 +350,13 @@ def _conjugate_gradient(hvp: Callable[[Any], Any], g: Any, damping: float, max_i
     return d
 
 
-def _lanczos(hvp: Callable[[Any], Any], start: Any, k: int) -> tuple[Any, Any]:
-    """Lanczos with full reorthogonalisation from ``start``: Q (m × n, orthonormal rows, m ≤ k)
-    spanning the Krylov subspace {start, H start, …} and T = Q H Qᵀ (tridiagonal, m × m)."""
-    n = start.size
-    k = max(1, min(k, n))
-    q = xp.zeros((k, n), dtype=start.dtype)
-    alphas, betas = [], []
-    q[0] = start / xp.linalg.norm(start)
-    m = k
-    for j in range(k):
-        w = hvp(q[j])
-        size = float(xp.linalg.norm(w))
-        a = float(q[j] @ w)
-        alphas.append(a)
-        # full reorthogonalisation, twice: one classical Gram–Schmidt pass leaves w far from
-        # orthogonal once most of Hq_j lies in the span (late steps), and T then gets spurious
-        # eigenvalues outside H's spectrum; a second pass restores orthogonality to rounding
-        for _ in range(2):
-            w = w - q[: j + 1].T @ (q[: j + 1] @ w)
-        b = float(xp.linalg.norm(w))
-        if j == k - 1 or b <= 1e-10 * max(size, abs(a), 1e-300):
-            m = j + 1
-            break
-        betas.append(b)
-        q[j + 1] = w / b
-    t = xp.diag(alphas) + xp.diag(betas[: m - 1], 1) + xp.diag(betas[: m - 1], -1)
-    return q[:m], t
-
-
 def _lanczos_saddle_free(hvp: Callable[[Any], Any], g: Any, damping: float, k: int) -> Any:
     """Saddle-free Newton in the Krylov subspace of g: d = −Q (|T| + λI)⁻¹ Qᵀ g.
 
-    Lanczos builds Q and T = QHQᵀ (:func:`_lanczos`); |T| takes absolute eigenvalues
-    (Dauphin et al. 2014, §6).
+    Lanczos builds Q and T = QHQᵀ (:func:`chainrule._lanczos.lanczos_basis`); |T| takes
+    absolute eigenvalues (Dauphin et al. 2014, §6).
     """
-    qm, t = _lanczos(hvp, g, k)
+    qm, t = lanczos_basis(hvp, g, k)
     lam, vecs = xp.linalg.eigh(t)
     lam = xp.abs(lam) + damping
     if float(lam.min()) <= 0:
@@ -399,6 +371,6 @@ def _curvature_range(hvp: Callable[[Any], Any], n: int, dtype: Any, k: int
     cannot be the start at a stationary point). Ritz values lie inside [λ_min, λ_max] and
     the extreme ones converge first, so a clearly negative estimate proves negative curvature."""
     start = xp.asarray(np.random.default_rng(0).standard_normal(n), dtype=dtype)
-    _, t = _lanczos(hvp, start, k)
+    _, t = lanczos_basis(hvp, start, k)
     ritz = xp.linalg.eigvalsh(t)
     return float(ritz[0]), float(ritz[-1])
