@@ -174,6 +174,10 @@ def _parse(spec: Any) -> np.dtype:
                                "runs on 'cpu' only)")
         if len(parts) == 2 and parts[0] in ("torch", "chainrule") and parts[1] in _NAMES:
             return _NAMES[parts[1]]
+        if len(parts) == 2 and parts[1] == "BFloat16Tensor":  # torch's name, not NumPy's dtype
+            from chainrule import _torch_extras
+
+            _torch_extras.check_storable(_torch_extras.bfloat16)  # raises, saying why
         raise ValueError(f"invalid type: {spec!r}")
     return backend.to_dtype(spec)
 

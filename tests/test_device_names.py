@@ -60,3 +60,11 @@ def test_expanded_views_are_not_meta(make) -> None:
     # read-only zero-stride views are what expand gives too: they are CPU data
     t = make()
     assert t.device.type == "cpu" and not t.is_meta and t.is_cpu
+
+
+def test_bfloat16_type_string_names_the_missing_dtype() -> None:
+    for spec in ("torch.BFloat16Tensor", "chainrule.BFloat16Tensor"):
+        with pytest.raises(NotImplementedError, match="cannot store bfloat16"):
+            cr.ones(2).type(spec)
+    with pytest.raises(ValueError, match="invalid type: 'torch.NoSuchTensor'"):
+        cr.ones(2).type("torch.NoSuchTensor")
