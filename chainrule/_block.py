@@ -203,10 +203,16 @@ class _Places:
     results whose lifetimes do not overlap in one buffer, so two values that were apart at
     capture may share memory at replay), or in memory of its own, as at capture."""
 
-    def __init__(self, tr: Any, plan: dict[int, int], elide: set[int] = frozenset()) -> None:
+    def __init__(self, tr: Any, plan: dict[int, int], elide: set[int] = frozenset(),
+                 unknown: set[int] = frozenset()) -> None:
         from chainrule.compile import _plain_view
 
         self.tr = tr
+        # the slots whose arrays the guards check by layout only (the arguments, gradients
+        # accumulated across steps): at replay they may be any array, overlapping anything
+        self.unknown_objs = [_plain_view(tr.objs[i], np.ndarray) for i in sorted(unknown)
+                             if isinstance(tr.objs[i], np.ndarray)]
+        self.unknown_roots = set(unknown)
         # an elided copy (``v_out = v_src`` in the program) is its source at replay
         self.same = {tr.instrs[n].outs.i: tr.instrs[n].args[0].i for n in elide}
         self.regions: list[tuple[int, int, int, int]] = []  # (lo, hi, buffer, base pointer)
@@ -227,6 +233,14 @@ class _Places:
             if rlo <= lo < rhi:
                 return ("buf", k, a.__array_interface__["data"][0] - base, _layout(a))
         return ("own", a.__array_interface__["data"][0], _layout(a))
+
+    def unknown(self, i: int) -> bool:
+        """Whether slot ``i`` views memory the capture cannot vouch for (an argument's)."""
+        i = self.same.get(i, i)
+        if self.tr.root.get(i, i) in self.unknown_roots:
+            return True
+        a = self._plain(self.tr.objs[i], np.ndarray)
+        return any(np.may_share_memory(a, u) for u in self.unknown_objs)
 
     def overlap(self, i: int, p: tuple, j: int, q: tuple) -> bool:
         """Whether slots ``i`` and ``j`` (at places ``p``, ``q``) may share memory at replay."""
@@ -249,11 +263,16 @@ def _blocked_operand(o: Any, shape: tuple) -> bool:
 def safe(members: list[_Member], tr: Any, places: _Places) -> bool:
     """Whether replaying ``members`` block by block computes what the calls compute one
     after the other: each written array overlaps another operand only as the very same view,
-    and no whole (unblocked) operand overlaps a written one (at replay)."""
+    and no whole (unblocked) operand overlaps a written one (at replay). An argument (or an
+    accumulated gradient) may be any array at replay, so a run that writes in place where one
+    could overlap it is not blocked; the program's buffers and the run's fresh results are
+    its own, which no argument can be."""
     shape = members[0].shape
     slots = sorted({i for m in members for i in (*m.reads, *m.writes)})
     written = sorted({i for m in members for i in m.writes})
     where = {i: places.of(i) for i in slots}
+    fresh = {m.result for m in members if m.result is not None}
+    private = {i for i in slots if i in fresh or where[i][0] == "buf"}
     for w in written:
         if not _blocked_operand(tr.objs[w], shape) or tr.objs[w].shape != shape:
             return False
@@ -261,6 +280,9 @@ def safe(members: list[_Member], tr: Any, places: _Places) -> bool:
             if j == w or where[j] == where[w]:
                 continue  # (the same view: position k of one is position k of the other)
             if places.overlap(w, where[w], j, where[j]):
+                return False
+            if w not in private and j not in private \
+                    and (places.unknown(w) or places.unknown(j)):
                 return False
     return True
 
@@ -279,15 +301,16 @@ def _rows(shape: tuple, itemsize: int, narrays: int, axpy: bool) -> int:
 
 
 def find_runs(instrs: list, tr: Any, plan: dict[int, int], axpy: Any,
-              elide: set[int] = frozenset(), check: bool = True,
-              min_bytes: int | None = None) -> list[BlockedRun]:
+              elide: set[int] = frozenset(), unknown: set[int] = frozenset(),
+              check: bool = True, min_bytes: int | None = None) -> list[BlockedRun]:
     """The runs of ``instrs`` worth replaying block by block (``plan``: instruction ->
     buffer, as :func:`chainrule.compile._plan_buffers` made it; ``elide``: the copies the
-    program replaces by their source). ``check=False`` skips the aliasing check (only for
-    tests that show it is needed)."""
+    program replaces by their source; ``unknown``: the slots whose arrays may differ from
+    replay to replay, arguments and accumulated gradients). ``check=False`` skips the
+    aliasing check (only for tests that show it is needed)."""
     if min_bytes is None:
         min_bytes = int(MIN_L2_MULTIPLE * l2_bytes())
-    places = _Places(tr, plan, elide)
+    places = _Places(tr, plan, elide, unknown)
     out: list[BlockedRun] = []
     cur: list[tuple[int, _Member]] = []
 

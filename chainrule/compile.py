@@ -1279,7 +1279,10 @@ builtins_compile = compile  # (the module defines its own ``compile`` below)
 
 def _block_runs(prog: _Program, plan: dict[int, int], elide: set[int]) -> list[Any]:
     """The runs of ``prog`` that its replay runs block by block (:mod:`chainrule._block`)."""
-    return _block.find_runs(prog.tracer.instrs, prog.tracer, plan, backend.axpy, elide)
+    tr = prog.tracer
+    unknown = {i for i, (k, _) in enumerate(tr.slots) if k == "arg"}
+    unknown |= {i for i, h in prog.ext_holders.items() if h[0] == "g"}
+    return _block.find_runs(tr.instrs, tr, plan, backend.axpy, elide, unknown)
 
 
 def _blas_axpy(ins: _Instr, tr: _Tracer) -> Any:
