@@ -8,8 +8,8 @@ every pass streams them from L3 or memory again. Blocking replays such a *run* o
 elementwise calls block by block: all the run's calls on rows ``[r, r + R)`` of every array,
 then on the next rows::
 
-    multiply(v67, v67, out=(v72, ))            for v_r in range(0, 512, 84):
-    multiply(v73, c, out=(v73, ))       ==>        v_s = slice(v_r, v_r + 84)
+    multiply(v67, v67, out=(v72, ))            for v_r in range(0, 512, 80):
+    multiply(v73, c, out=(v73, ))       ==>        v_s = slice(v_r, v_r + 80)
     add(v73, v72, out=(v73, ))                     v67_, v72_, v73_ = v67[v_s], v72[v_s], v73[v_s]
                                                    multiply(v67_, v67_, out=(v72_, ))
                                                    multiply(v73_, c, out=(v73_, ))
@@ -30,17 +30,25 @@ array the run writes may overlap another operand only as the very same view (sam
 shape and strides), judged by where the operands live *at replay* (two captured results
 that the buffer planner put in one buffer overlap at replay though they did not at capture),
 and the operands that are not blocked (broadcast ones) must not overlap anything written.
-A run that fails this is not blocked.
+The arguments and the gradients accumulated across steps are guarded by layout only, so at
+replay they may overlap anything: a run that writes in place outside the program's own
+memory (its buffers, the run's fresh results) is not blocked when the written array or
+another operand outside that memory is one of them. A run that fails any of this stays whole.
 
-The rule (measured, one core of a Xeon with 2 MiB of L2, under load: RMSprop's nine passes
-over 401k float32 went from 0.70 to 0.52 ms with blocks of 32k-128k elements and did not
-change at 131k elements, 2 MiB in all): a run of two or more calls is blocked when its
-blocked arrays add up to at least twice the L2 size (read from sysfs, 1 MiB if unknown) and
-it splits into at least two blocks; a block holds about L2 / (2 · arrays) bytes of each array
-(between 64 and 512 kB: all of a block's arrays fit in half the L2), whole rows of the
-run's shape, a multiple of 64 elements where the row length allows. Adam's update is already
-chunked this way by the optimizer itself (256 kB chunks, :mod:`chainrule.optim.adam`): its
-chunks are below the threshold and stay as they are.
+The rule (measured on one core of a Xeon with 2 MiB of L2, under load; see
+docs/performance.md): a run of two or more calls is blocked when its blocked arrays add up to
+at least twice the L2 size (read from sysfs, 1 MiB if unknown), when it reads them again
+(the bytes of each call's distinct arrays, summed over its calls, less that working set) for
+at least four times the L2 size, and when it splits into at least two blocks. A block holds
+about L2 / (2 · arrays) bytes of each array (between 64 and 512 kB, so that all of a block's
+arrays fit in half the L2), whole rows of the run's shape, a multiple of 64 elements where
+the row length allows. RMSprop's nine passes over a 784x512 float32 weight (four arrays,
+6.4 MB) took 0.49 instead of 0.65 ms that way (blocks of 64-512 kB per array gain 19-26 %,
+32 kB 7 %, 16 kB lose 19 % to the loop's Python work); a ReLU backward's two calls over a
+9 MB activation read only its mask again and lost 2-12 % (the second rule keeps them
+whole). Adam's and Adadelta's updates are already chunked this way by the optimizers
+themselves (256 kB chunks, see :mod:`chainrule.optim.adam`): their chunks are below the
+thresholds and stay as they are.
 """
 
 from __future__ import annotations
@@ -65,8 +73,11 @@ _EXACT_UFUNCS = frozenset(getattr(np, n) for n in (
 ALIGN = 64  # block starts are multiples of this many elements (BLAS axpy's vector blocks)
 MIN_BLOCK_BYTES = 64 << 10
 MAX_BLOCK_BYTES = 512 << 10
-# the least working set a blocked run has, as a multiple of the L2 size (tests lower it)
-MIN_L2_MULTIPLE = 2.0
+# the least working set of a blocked run (the bytes of its distinct blocked arrays), and the
+# least it reads again (Σ over calls of their distinct arrays' bytes, less the working set:
+# what a blocked replay finds in L2), as multiples of the L2 size (tests lower them)
+MIN_SET_L2 = 2.0
+MIN_REREAD_L2 = 4.0
 _L2: int | None = None
 
 
@@ -302,21 +313,19 @@ def _rows(shape: tuple, itemsize: int, narrays: int, axpy: bool) -> int:
 
 def find_runs(instrs: list, tr: Any, plan: dict[int, int], axpy: Any,
               elide: set[int] = frozenset(), unknown: set[int] = frozenset(),
-              check: bool = True, min_bytes: int | None = None) -> list[BlockedRun]:
+              check: bool = True) -> list[BlockedRun]:
     """The runs of ``instrs`` worth replaying block by block (``plan``: instruction ->
     buffer, as :func:`chainrule.compile._plan_buffers` made it; ``elide``: the copies the
     program replaces by their source; ``unknown``: the slots whose arrays may differ from
     replay to replay, arguments and accumulated gradients). ``check=False`` skips the
     aliasing check (only for tests that show it is needed)."""
-    if min_bytes is None:
-        min_bytes = int(MIN_L2_MULTIPLE * l2_bytes())
     places = _Places(tr, plan, elide, unknown)
     out: list[BlockedRun] = []
     cur: list[tuple[int, _Member]] = []
 
     def close() -> None:
         if len(cur) >= 2:
-            run = _consider(cur, tr, places, check, min_bytes)
+            run = _consider(cur, tr, places, check)
             if run is not None:
                 out.append(run)
         cur.clear()
@@ -333,20 +342,25 @@ def find_runs(instrs: list, tr: Any, plan: dict[int, int], axpy: Any,
     return out
 
 
-def _consider(cur: list[tuple[int, _Member]], tr: Any, places: _Places, check: bool,
-              min_bytes: int) -> BlockedRun | None:
-    """``cur`` as a blocked run when it is safe and large enough; else its longest safe
-    prefix is not searched for (a run that aliases is rare: it stays as it is)."""
+def _consider(cur: list[tuple[int, _Member]], tr: Any, places: _Places,
+              check: bool) -> BlockedRun | None:
+    """``cur`` as a blocked run when it is safe and pays (see the module docstring: its
+    arrays exceed the L2 and it reads them again often enough to repay the loop's Python
+    work); a run that aliases is left whole (no safe part of it is searched for)."""
     members = [m for _, m in cur]
     shape = members[0].shape
     if check and not safe(members, tr, places):
         return None
     sliced: list[int] = []
     seen: dict[tuple, int] = {}
-    nbytes = 0
+    nbytes = reread = 0
     itemsize = 1
     for m in members:
+        call: set[tuple] = set()
         for i in (*m.reads, *m.writes):
+            if _blocked_operand(tr.objs[i], shape) and places.of(i) not in call:
+                call.add(places.of(i))
+                reread += tr.objs[i].nbytes
             o = tr.objs[i]
             if i in sliced or not _blocked_operand(o, shape):
                 continue
@@ -356,7 +370,9 @@ def _consider(cur: list[tuple[int, _Member]], tr: Any, places: _Places, check: b
             if key not in seen:
                 seen[key] = i
                 nbytes += o.nbytes
-    if nbytes < min_bytes:
+    reread -= nbytes
+    l2 = l2_bytes()
+    if nbytes < MIN_SET_L2 * l2 or reread < MIN_REREAD_L2 * l2:
         return None
     rows = _rows(shape, itemsize, len(seen), any(m.axpy for m in members))
     if rows <= 0 or 2 * rows > shape[0]:

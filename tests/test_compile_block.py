@@ -32,7 +32,8 @@ def _numpy_path() -> Any:
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Block every safe run of two or more calls, 4 kB of each array per block."""
-    monkeypatch.setattr(_block, "MIN_L2_MULTIPLE", 0.0)
+    monkeypatch.setattr(_block, "MIN_SET_L2", 0.0)
+    monkeypatch.setattr(_block, "MIN_REREAD_L2", 0.0)
     monkeypatch.setattr(_block, "MIN_BLOCK_BYTES", 4096)
     monkeypatch.setattr(_block, "MAX_BLOCK_BYTES", 4096)
 
@@ -95,6 +96,26 @@ def test_default_rule_blocks_an_rmsprop_update_larger_than_l2(
     assert run.shape == (512, 784) and run.end - run.start + 1 == 9
     assert run.rows * 784 * 4 <= 256 << 10 < (run.rows + 4) * 784 * 4
     assert run.rows * 784 % _block.ALIGN == 0
+
+
+def test_default_rule_leaves_a_relu_backward_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ReLU backward's two calls over 8 MB arrays (mask, then gradient times mask) read
+    only the 2 MB mask again: below the re-read rule, so not blocked (it measured slower);
+    with that rule lowered, the same run is blocked."""
+    monkeypatch.setattr(_block, "_L2", 2 << 20)
+
+    def step(x: Any, g: Any) -> Any:
+        mask = np.greater(x.numpy(), 0.0)
+        return cr.from_numpy(np.multiply(g.numpy(), mask))
+
+    rng = np.random.default_rng(0)
+    x, g = (cr.tensor(rng.standard_normal((2048, 1024)).astype(np.float32)) for _ in range(2))
+    for reread, blocked in ((4.0, False), (0.5, True)):
+        monkeypatch.setattr(_block, "MIN_REREAD_L2", reread)
+        fn = cr.compile(step)
+        for _ in range(4):
+            np.testing.assert_array_equal(tc._np(fn(x, g)), tc._np(step(x, g)))
+        assert fn.replays == 1 and bool(fn.entries[0].prog.blocked) == blocked
 
 
 def _tiny_step() -> tuple[Callable, Any]:
