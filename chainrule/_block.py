@@ -36,7 +36,7 @@ memory (its buffers, the run's fresh results) is not blocked when the written ar
 another operand outside that memory is one of them. A run that fails any of this stays whole.
 
 The rule (measured on one core of a Xeon with 2 MiB of L2, under load; see
-docs/performance.md): a run of two or more calls is blocked when its blocked arrays add up to
+docs/performance.md): a run of three or more calls is blocked when its blocked arrays add up to
 at least twice the L2 size (read from sysfs, 1 MiB if unknown), when it reads them again
 (the bytes of each call's distinct arrays, summed over its calls, less that working set) for
 at least four times the L2 size, and when it splits into at least two blocks. A block holds
@@ -45,8 +45,8 @@ arrays fit in half the L2), whole rows of the run's shape, a multiple of 64 elem
 the row length allows. RMSprop's nine passes over a 784x512 float32 weight (four arrays,
 6.4 MB) took 0.49 instead of 0.65 ms that way (blocks of 64-512 kB per array gain 19-26 %,
 32 kB 7 %, 16 kB lose 19 % to the loop's Python work); a ReLU backward's two calls over a
-9 MB activation read only its mask again and lost 2-12 % (the second rule keeps them
-whole). Adam's and Adadelta's updates are already chunked this way by the optimizers
+9 MB activation lost 2-12 % alone and ~5 % of the MNIST CNN's step (so runs of two calls
+stay whole). Adam's and Adadelta's updates are already chunked this way by the optimizers
 themselves (256 kB chunks, see :mod:`chainrule.optim.adam`): their chunks are below the
 thresholds and stay as they are.
 """
@@ -78,6 +78,7 @@ MAX_BLOCK_BYTES = 512 << 10
 # what a blocked replay finds in L2), as multiples of the L2 size (tests lower them)
 MIN_SET_L2 = 2.0
 MIN_REREAD_L2 = 4.0
+MIN_CALLS = 3  # (two calls re-read one array at most: measured no gain, see the docstring)
 _L2: int | None = None
 
 
@@ -324,7 +325,7 @@ def find_runs(instrs: list, tr: Any, plan: dict[int, int], axpy: Any,
     cur: list[tuple[int, _Member]] = []
 
     def close() -> None:
-        if len(cur) >= 2:
+        if len(cur) >= max(MIN_CALLS, 2):
             run = _consider(cur, tr, places, check)
             if run is not None:
                 out.append(run)

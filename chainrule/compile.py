@@ -40,6 +40,11 @@ lifetimes (up to the last use of any array viewing their memory) do not overlap 
 buffer. What a replay hands out (the gradient arrays, state it rebinds, the returned tensors)
 is never a buffer: an array the user holds from one replay is not changed by the next. One
 run uses a program's buffers at a time; a concurrent run (another thread) allocates its own.
+
+Cache blocking (``block=True``, the default; :mod:`chainrule._block`): a run of consecutive
+exact elementwise calls (and BLAS axpy) whose arrays exceed the L2 cache, and which reads them
+again often enough to pay, replays row block by row block (a ``for v_r in range(...)`` loop
+in ``.code``), so each block's arrays stay in cache across the run's passes; the same bits.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Block every safe run of two or more calls, 4 kB of each array per block."""
     monkeypatch.setattr(_block, "MIN_SET_L2", 0.0)
     monkeypatch.setattr(_block, "MIN_REREAD_L2", 0.0)
+    monkeypatch.setattr(_block, "MIN_CALLS", 2)
     monkeypatch.setattr(_block, "MIN_BLOCK_BYTES", 4096)
     monkeypatch.setattr(_block, "MAX_BLOCK_BYTES", 4096)
 
@@ -99,9 +100,9 @@ def test_default_rule_blocks_an_rmsprop_update_larger_than_l2(
 
 
 def test_default_rule_leaves_a_relu_backward_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A ReLU backward's two calls over 8 MB arrays (mask, then gradient times mask) read
-    only the 2 MB mask again: below the re-read rule, so not blocked (it measured slower);
-    with that rule lowered, the same run is blocked."""
+    """A ReLU backward's two calls over 8 MB arrays (mask, then gradient times mask): runs of
+    two calls stay whole (they measured slower blocked), and the run re-reads only the 2 MB
+    mask, below the re-read rule too; with both rules lowered, the same run is blocked."""
     monkeypatch.setattr(_block, "_L2", 2 << 20)
 
     def step(x: Any, g: Any) -> Any:
@@ -110,7 +111,8 @@ def test_default_rule_leaves_a_relu_backward_whole(monkeypatch: pytest.MonkeyPat
 
     rng = np.random.default_rng(0)
     x, g = (cr.tensor(rng.standard_normal((2048, 1024)).astype(np.float32)) for _ in range(2))
-    for reread, blocked in ((4.0, False), (0.5, True)):
+    for calls, reread, blocked in ((3, 4.0, False), (2, 4.0, False), (2, 0.5, True)):
+        monkeypatch.setattr(_block, "MIN_CALLS", calls)
         monkeypatch.setattr(_block, "MIN_REREAD_L2", reread)
         fn = cr.compile(step)
         for _ in range(4):
