@@ -78,7 +78,7 @@ MAX_BLOCK_BYTES = 512 << 10
 # what a blocked replay finds in L2), as multiples of the L2 size (tests lower them)
 MIN_SET_L2 = 2.0
 MIN_REREAD_L2 = 4.0
-MIN_CALLS = 3  # (two calls re-read one array at most: measured no gain, see the docstring)
+MIN_CALLS = 3  # (runs of two calls measured slower blocked: see the module docstring)
 _L2: int | None = None
 
 
@@ -350,30 +350,31 @@ def _consider(cur: list[tuple[int, _Member]], tr: Any, places: _Places,
     work); a run that aliases is left whole (no safe part of it is searched for)."""
     members = [m for _, m in cur]
     shape = members[0].shape
-    if check and not safe(members, tr, places):
-        return None
     sliced: list[int] = []
     seen: dict[tuple, int] = {}
     nbytes = reread = 0
     itemsize = 1
     for m in members:
-        call: set[tuple] = set()
+        call: set[tuple] = set()  # the distinct arrays this call streams
         for i in (*m.reads, *m.writes):
-            if _blocked_operand(tr.objs[i], shape) and places.of(i) not in call:
-                call.add(places.of(i))
-                reread += tr.objs[i].nbytes
             o = tr.objs[i]
-            if i in sliced or not _blocked_operand(o, shape):
+            if not _blocked_operand(o, shape):
                 continue
-            sliced.append(i)
-            itemsize = max(itemsize, o.itemsize)
             key = places.of(i)
+            if key not in call:
+                call.add(key)
+                reread += o.nbytes
+            if i not in sliced:
+                sliced.append(i)
+                itemsize = max(itemsize, o.itemsize)
             if key not in seen:
                 seen[key] = i
                 nbytes += o.nbytes
-    reread -= nbytes
+    reread -= nbytes  # (each array's first pass reads memory in either replay)
     l2 = l2_bytes()
     if nbytes < MIN_SET_L2 * l2 or reread < MIN_REREAD_L2 * l2:
+        return None
+    if check and not safe(members, tr, places):
         return None
     rows = _rows(shape, itemsize, len(seen), any(m.axpy for m in members))
     if rows <= 0 or 2 * rows > shape[0]:
