@@ -102,7 +102,8 @@ def profile_lines(compiled: Any, args: tuple = (), replays: int = 200,
     The replay's source is re-generated with a clock read after every line and run
     ``replays`` times on ``args`` (it steps the real state: the step trains). The default
     clock is the thread's CPU time, steady on a loaded machine (a read costs ~0.3 µs, which
-    every line carries)."""
+    every line carries). A blocked run's loop (:mod:`chainrule._block`) counts as one line,
+    its ``for`` line."""
     fast = getattr(compiled, "_fast", None)
     prog = compiled.entries[0].prog if compiled.entries else None
     if fast is None or prog is None or not getattr(prog, "replay_code", ""):
@@ -121,12 +122,22 @@ def profile_lines(compiled: Any, args: tuple = (), replays: int = 200,
         start += 1
     ind = src[start][:len(src[start]) - len(src[start].lstrip())]
     out, lines = src[:start] + [ind + "t0_ = clock_()"], []
+    loop = None  # a blocked run's ``for`` line (chainrule._block): timed as one line
     for ln in src[start:stop]:
+        top = ln.startswith(ind) and ln[len(ind)] != " "
+        if top and loop is not None:  # (the first line after the loop's body)
+            out.append(f"{ind}t1_ = clock_(); T_[{loop}] += t1_ - t0_; t0_ = t1_")
+            loop = None
         out.append(ln)
-        if ln.strip().startswith("del ") or not ln.startswith(ind) or ln[len(ind)] == " ":
+        if ln.strip().startswith(("del ", "#")) or not top:
             continue
         lines.append(ln.strip())
+        if ln.rstrip().endswith(":"):
+            loop = len(lines) - 1
+            continue
         out.append(f"{ind}t1_ = clock_(); T_[{len(lines) - 1}] += t1_ - t0_; t0_ = t1_")
+    if loop is not None:
+        out.append(f"{ind}t1_ = clock_(); T_[{loop}] += t1_ - t0_; t0_ = t1_")
     out += src[stop:]
     totals = [0] * len(lines)
     ns = dict(fast.__globals__, clock_=clock, T_=totals)

@@ -40,6 +40,11 @@ lifetimes (up to the last use of any array viewing their memory) do not overlap 
 buffer. What a replay hands out (the gradient arrays, state it rebinds, the returned tensors)
 is never a buffer: an array the user holds from one replay is not changed by the next. One
 run uses a program's buffers at a time; a concurrent run (another thread) allocates its own.
+
+Cache blocking (``block=True``, the default; :mod:`chainrule._block`): a run of consecutive
+exact elementwise calls (and BLAS axpy) whose arrays exceed the L2 cache, and which reads them
+again often enough to pay, replays row block by row block (a ``for v_r in range(...)`` loop
+in ``.code``), so each block's arrays stay in cache across the run's passes; the same bits.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import _block, backend
 from chainrule import random as _random
 from chainrule.autograd.function import _GradMode
 from chainrule.tensor import Tensor
@@ -689,6 +694,10 @@ class _Program:
         # before writing, so a fused program, which keeps such values in registers, need not
         # leave in it what the unfused one leaves
         self.scratch_dicts: set[int] = set()
+        # cache-blocked runs (chainrule._block): whether ``_generate`` may block, and the
+        # runs it blocked
+        self.block = False
+        self.blocked: list[Any] = []
 
     def take_buffers(self) -> list[np.ndarray]:
         """The output buffers for one run: the program's own, or fresh ones while another
@@ -1106,7 +1115,8 @@ def _finish(prog: _Program, result: Any, grads_before: list, modules: dict,
 _GENERATED_NAMES = frozenset({
     "program", "replay", "A", "E", "C", "B", "args", "kwargs", "g", "own", "spec", "tensors",
     "MISSED", "Tensor", "modes", "spec_of", "hypers", "array", "consts", "alloc", "PROG",
-    "GuardMiss", "acquire", "release", "BUFFERS", "SPECS", "build", "len", "iter"})
+    "GuardMiss", "acquire", "release", "BUFFERS", "SPECS", "build", "len", "iter", "range",
+    "slice"})
 
 
 def _taken(name: str, bound: dict[str, Any]) -> bool:
@@ -1141,8 +1151,8 @@ class _Codegen:
     def expr(self, t: Any) -> str:
         if isinstance(t, _Slot):
             return f"v{t.i}"
-        if isinstance(t, _Buffer):
-            return f"b{t.k}"
+        if isinstance(t, (_Buffer, _Named)):
+            return f"b{t.k}" if isinstance(t, _Buffer) else t.name
         if t is None or t is Ellipsis or isinstance(t, (bool, str)):
             return "..." if t is Ellipsis else repr(t)
         if type(t) is int:
@@ -1221,8 +1231,22 @@ def _generate(prog: _Program) -> None:
         lines.append("    " + "".join(f"b{k}, " for k in range(len(prog.buffer_specs))) + "= B")
     body = len(lines)
     line_ins: list[int | None] = []  # per body line: the instruction it runs (None: a del)
+    prog.blocked = _block_runs(prog, plan, elide) if prog.block else []
+    runs = {r.start: r for r in prog.blocked}
+    ends: dict[int, int] = {}  # instruction in a blocked run -> the run's last instruction
+    for r in prog.blocked:
+        ends.update((n, r.end) for n in range(r.start, r.end + 1))
+    for n in list(dead):  # (a value whose last use is in a blocked run lives to its end)
+        if n in ends and ends[n] != n:
+            dead.setdefault(ends[n], []).extend(dead.pop(n))
     for n, ins in enumerate(tr.instrs):
         line_ins += [None] * (len(lines) - body - len(line_ins))
+        if n in ends:  # the run's loop is written at its first call
+            if n in runs:
+                lines += _block.emit(runs[n], tr, plan, cg)
+            if n in dead:
+                lines.append("    del " + ", ".join(f"v{i}" for i in sorted(dead[n])))
+            continue
         line_ins.append(n)
         blas = _direct_axpy(ins, tr)
         if blas is not None:  # BLAS axpy called directly (its checks hold for every replay)
@@ -1256,6 +1280,14 @@ def _generate(prog: _Program) -> None:
 
 
 builtins_compile = compile  # (the module defines its own ``compile`` below)
+
+
+def _block_runs(prog: _Program, plan: dict[int, int], elide: set[int]) -> list[Any]:
+    """The runs of ``prog`` that its replay runs block by block (:mod:`chainrule._block`)."""
+    tr = prog.tracer
+    unknown = {i for i, (k, _) in enumerate(tr.slots) if k == "arg"}
+    unknown |= {i for i, h in prog.ext_holders.items() if h[0] == "g"}
+    return _block.find_runs(tr.instrs, tr, plan, backend.axpy, elide, unknown)
 
 
 def _blas_axpy(ins: _Instr, tr: _Tracer) -> Any:
@@ -1565,6 +1597,15 @@ class _Buffer:
 
     def __init__(self, k: int) -> None:
         self.k = k
+
+
+class _Named:
+    """A local of the generated code in a call template (a blocked run's block view)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 # a Python int converts to a float loop exactly below 2**24 (the integers float32 holds)
@@ -1879,10 +1920,13 @@ class CompiledFunction:
     """
 
     def __init__(self, fn: Callable, check: bool = False, fuse: bool = False,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, block: bool = True) -> None:
         self.fn = fn
         self.check = check
         self.fuse = _fuse_available() if fuse else False
+        # cache-blocked runs (chainrule._block): not with fusion, whose kernels keep a run's
+        # values in registers; CHAINRULE_NO_BLOCK=1 switches them off process-wide
+        self.block = bool(block) and not os.environ.get("CHAINRULE_NO_BLOCK")
         self.quiet = quiet  # no warning when the step stays eager (the reasons are kept)
         self.entries: list[_Entry] = []
         self.calls = 0
@@ -1965,8 +2009,16 @@ class CompiledFunction:
                     "that changes every step)"
                 self._warn(e.reason)
                 return result
+            got.block = self.block and not self.fuse
             _generate(got)
             bad = _validate(got, result)
+            if bad is not None and got.blocked:  # (blocking changed a bit: replay unblocked)
+                self._warn(f"cache blocking: the blocked replay of {len(got.blocked)} run(s) "
+                           "does not reproduce the eager step; the program runs unblocked",
+                           "is not blocked")
+                got.block = False
+                _generate(got)
+                bad = _validate(got, result)
             if bad is not None:
                 e.state, e.reason = "eager", bad
                 self._warn(bad)
@@ -2189,7 +2241,8 @@ _TORCH_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotun
 
 
 def compile(fn: Callable | None = None, *, check: bool = False,  # noqa: A001 - torch's name
-            fuse: bool = False, quiet: bool = False, fullgraph: bool = False,
+            fuse: bool = False, quiet: bool = False, block: bool = True,
+            fullgraph: bool = False,
             dynamic: bool | None = None, backend: Any = "inductor", mode: str | None = None,
             options: dict | None = None, disable: bool = False) -> Any:
     """Capture ``fn`` (a training step) once and replay it as straight NumPy
@@ -2199,7 +2252,10 @@ def compile(fn: Callable | None = None, *, check: bool = False,  # noqa: A001 - 
     ``fuse=True`` (needs Numba, the ``fast`` extra; ImportError naming it otherwise) turns
     each run of elementwise calls into one generated loop (:mod:`chainrule._fuse`): equal to
     eager to 1e-6 instead of bit for bit. ``quiet=True``: no warning when the step stays
-    eager (``.reasons`` still says why).
+    eager (``.reasons`` still says why). ``block=False`` (or ``CHAINRULE_NO_BLOCK=1``)
+    replays each elementwise call over whole arrays: by default a run of elementwise calls
+    whose arrays together exceed twice the L2 cache runs block by block
+    (:mod:`chainrule._block`; the same bits, each block's arrays kept in cache).
 
     ``fn`` may be an ``nn.Module``: as ``torch.compile(model)``, the result is an
     ``OptimizedModule`` (a Module whose ``_orig_mod`` is ``model``; its state_dict keys
@@ -2225,7 +2281,7 @@ def compile(fn: Callable | None = None, *, check: bool = False,  # noqa: A001 - 
             return f
         from chainrule.nn.modules.module import Module
 
-        compiled = CompiledFunction(f, check=check, fuse=fuse, quiet=quiet)
+        compiled = CompiledFunction(f, check=check, fuse=fuse, quiet=quiet, block=block)
         return _optimized_module_class()(f, compiled) if isinstance(f, Module) else compiled
 
     if fn is None:
