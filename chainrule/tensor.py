@@ -43,6 +43,7 @@ from chainrule.autograd.inplace import (
 from chainrule.backend import (
     asarray,
     default_dtype,
+    is_differentiable,
     is_floating,
     to_dtype,
     xp,
@@ -77,7 +78,7 @@ def _const(o: Any) -> Any:
         return o
     if isinstance(o, xp.generic):  # before float: xp.float64 subclasses float
         return o.item()
-    if isinstance(o, (Tensor, int, float)):
+    if isinstance(o, (Tensor, int, float, complex)):
         return o
     if isinstance(o, xp.ndarray):
         return o
@@ -184,7 +185,7 @@ class Tensor(_ShapeMethods):
         grad must stay floating point), as PyTorch's ``set_data``."""
         if not isinstance(value, Tensor):
             raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
-        if self.requires_grad and not is_floating(value._array.dtype):
+        if self.requires_grad and not is_differentiable(value._array.dtype):
             raise RuntimeError(
                 "data set to a tensor that requires gradients must be floating point or complex "
                 f"dtype, got {value.dtype}"
@@ -315,7 +316,7 @@ class Tensor(_ShapeMethods):
         dtype = to_dtype(dtype)
         if dtype == self._array.dtype:
             return self.clone() if copy else self
-        if self.requires_grad and is_floating(dtype) and _GradMode.enabled:
+        if self.requires_grad and is_differentiable(dtype) and _GradMode.enabled:
             return apply(E.Cast, self, dtype=dtype)
         return _wrap(self._array.astype(dtype))
 
@@ -397,10 +398,12 @@ class Tensor(_ShapeMethods):
 
     # ---- autograd --------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place (only floating-point tensors can require grad)."""
-        if requires_grad and not is_floating(self._array.dtype):
+        """Set ``requires_grad`` in place (only floating-point and complex tensors can require
+        grad)."""
+        if requires_grad and not is_differentiable(self._array.dtype):
             raise RuntimeError(
-                f"only Tensors of floating point dtype can require gradients, got {self.dtype}"
+                "only Tensors of floating point and complex dtype can require gradients, got "
+                f"{self.dtype}"
             )
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError(
@@ -516,6 +519,9 @@ class Tensor(_ShapeMethods):
                     f"grad can be implicitly created only for scalar outputs (this tensor has "
                     f"shape {self.shape}); pass gradient= to backward()"
                 )
+            if self._array.dtype.kind == "c":  # (PyTorch: dL/dz of a complex L is not defined)
+                raise RuntimeError("grad can be implicitly created only for real scalar outputs "
+                                   f"but got torch.{self.dtype}")
             if (inputs is None and not create_graph and self.grad_fn is not None
                     and not _GradMode.create_graph):  # loss.backward(): the short way
                 _engine.backward_scalar(self.grad_fn, _one(self._array), bool(retain_graph))
@@ -527,6 +533,8 @@ class Tensor(_ShapeMethods):
 
                 gradient = tensor(gradient, dtype=self.dtype)
             g = gradient
+            if self._array.dtype.kind == "c" and g._array.dtype.kind != "c":
+                g = g.to(self.dtype)  # (a real gradient of a complex output, as PyTorch casts)
             if g.shape != self.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output has a shape of {g.shape} and output has a "
