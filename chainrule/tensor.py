@@ -87,6 +87,19 @@ def _const(o: Any) -> Any:
     raise TypeError(f"unsupported operand type for a Tensor operation: {type(o).__name__}")
 
 
+def _ordered(ufunc: Any, name: str, a: Any, b: Any) -> Tensor:
+    """``ufunc(a, b)`` for an order comparison; complex operands are refused, as PyTorch
+    (NumPy would order them lexicographically)."""
+    if a.dtype.kind == "c" or _is_complex(b):
+        kind = "ComplexDouble" if xp.result_type(a, b) == xp.complex128 else "ComplexFloat"
+        raise NotImplementedError(f'"{name}_cpu" not implemented for \'{kind}\'')
+    return _wrap(xp.asarray(ufunc(a, b)))
+
+
+def _is_complex(b: Any) -> bool:
+    return isinstance(b, complex) or getattr(b, "dtype", None) is not None and b.dtype.kind == "c"
+
+
 def _data(o: Any) -> Any:
     return o._array if isinstance(o, Tensor) else o
 
@@ -693,16 +706,16 @@ class Tensor(_ShapeMethods):
         return _wrap(xp.asarray(self._array != _data(_const(o))))
 
     def __lt__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self._array < _data(_const(o))))
+        return _ordered(xp.less, "lt", self._array, _data(_const(o)))
 
     def __le__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self._array <= _data(_const(o))))
+        return _ordered(xp.less_equal, "le", self._array, _data(_const(o)))
 
     def __gt__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self._array > _data(_const(o))))
+        return _ordered(xp.greater, "gt", self._array, _data(_const(o)))
 
     def __ge__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self._array >= _data(_const(o))))
+        return _ordered(xp.greater_equal, "ge", self._array, _data(_const(o)))
 
     eq = __eq__
     ne = __ne__
@@ -983,7 +996,7 @@ class Tensor(_ShapeMethods):
         return apply(R.NanSum, self, dim=dim, keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        if not is_floating(self._array.dtype) and dtype is None:
+        if not is_differentiable(self._array.dtype) and dtype is None:
             raise RuntimeError(
                 f"mean(): could not infer output dtype. Input dtype must be either a floating "
                 f"point or complex dtype. Got: {self.dtype}"

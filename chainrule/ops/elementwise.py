@@ -61,6 +61,16 @@ def _cx(g: Any) -> bool:
     return g.dtype.kind == "c"
 
 
+def times_conj(g: Any, d: Any, F: Any) -> Any:
+    """g · d̄ for the derivative factor d of a holomorphic function (g · d for real data)."""
+    return g * (conj(d, F) if g.dtype.kind == "c" else d)
+
+
+def over_conj(g: Any, d: Any, F: Any) -> Any:
+    """g / d̄ (g / d for real data)."""
+    return g / (conj(d, F) if g.dtype.kind == "c" else d)
+
+
 def _no_complex(x: Any, message: str) -> None:
     """PyTorch's refusal of an op that needs an order (clamp, max, floor ...) on complex data."""
     if x.dtype.kind == "c":
@@ -112,7 +122,7 @@ class Mul(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
-        if _cx(g):
+        if g.dtype.kind == "c":  # (inline: the hottest ops)
             x, y = conj(x, F), conj(y, F)
         return (g * y if self.needs[0] else None), (g * x if self.needs[1] else None)
 
@@ -129,7 +139,7 @@ class Div(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
-        if _cx(g):
+        if g.dtype.kind == "c":  # (inline: the hottest ops)
             x, y = conj(x, F), conj(y, F)
         gx = g / y if self.needs[0] else None
         gy = -(g * x) / (y * y) if self.needs[1] else None
@@ -240,7 +250,7 @@ class Exp(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         out = F.output(self)
-        return (g * (conj(out, F) if _cx(g) else out),)
+        return (times_conj(g, out, F),)
 
 
 class Log(_FloatUnary):
@@ -252,7 +262,7 @@ class Log(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x = F.inputs(self)[0]
-        return (g / (conj(x, F) if _cx(g) else x),)
+        return (over_conj(g, x, F),)
 
 
 class Log1p(_FloatUnary):
@@ -264,7 +274,7 @@ class Log1p(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         d = F.inputs(self)[0] + 1.0
-        return (g / (conj(d, F) if _cx(g) else d),)
+        return (over_conj(g, d, F),)
 
 
 class Expm1(_FloatUnary):
@@ -276,7 +286,7 @@ class Expm1(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         d = F.output(self) + 1.0
-        return (g * (conj(d, F) if _cx(g) else d),)
+        return (times_conj(g, d, F),)
 
 
 class Sqrt(_FloatUnary):
@@ -288,7 +298,7 @@ class Sqrt(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         d = F.output(self) * 2.0
-        return (g / (conj(d, F) if _cx(g) else d),)
+        return (over_conj(g, d, F),)
 
 
 class Rsqrt(Function):
@@ -303,7 +313,7 @@ class Rsqrt(Function):
     def vjp(self, g: Any, F: Any) -> tuple:
         out = F.output(self)
         d = out * out * out
-        return (g * (conj(d, F) if _cx(g) else d) * -0.5,)
+        return (times_conj(g, d, F) * -0.5,)
 
 
 class Reciprocal(Function):
@@ -318,7 +328,7 @@ class Reciprocal(Function):
     def vjp(self, g: Any, F: Any) -> tuple:
         out = F.output(self)
         d = out * out
-        return (-(g * (conj(d, F) if _cx(g) else d)),)
+        return (-times_conj(g, d, F),)
 
 
 class Abs(Function):
@@ -352,7 +362,7 @@ class Sin(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         d = F.cos(F.inputs(self)[0])
-        return (g * (conj(d, F) if _cx(g) else d),)
+        return (times_conj(g, d, F),)
 
 
 class Cos(_FloatUnary):
@@ -364,7 +374,7 @@ class Cos(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         d = F.sin(F.inputs(self)[0])
-        return (-(g * (conj(d, F) if _cx(g) else d)),)
+        return (-times_conj(g, d, F),)
 
 
 class Tanh(_FloatUnary):
@@ -377,7 +387,7 @@ class Tanh(_FloatUnary):
     def vjp(self, g: Any, F: Any) -> tuple:
         out = F.output(self)
         d = 1.0 - out * out
-        return (g * (conj(d, F) if _cx(g) else d),)
+        return (times_conj(g, d, F),)
 
 
 _expit: Any = None
@@ -411,7 +421,7 @@ class Sigmoid(Function):
     def vjp(self, g: Any, F: Any) -> tuple:
         out = F.output(self)
         d = out * (1.0 - out)
-        return (g * (conj(d, F) if _cx(g) else d),)
+        return (times_conj(g, d, F),)
 
 
 class Relu(Function):
