@@ -1015,7 +1015,8 @@ class Tensor(_ShapeMethods):
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
             correction: float | None = None) -> Tensor:
-        """Σ (x - mean)² / (N - correction); ``unbiased=True`` means correction 1 (default)."""
+        """Σ |x - mean|² / (N - correction); ``unbiased=True`` means correction 1 (default);
+        real for complex x, as PyTorch."""
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
         axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
@@ -1024,7 +1025,8 @@ class Tensor(_ShapeMethods):
             n *= self.shape[a]
         mu = self.mean(axes, keepdim=True)
         d = self - mu
-        return (d * d).sum(axes, keepdim=keepdim) / float(max(n - correction, 0))
+        sq = d * d if d._array.dtype.kind != "c" else (d * d.conj()).real
+        return sq.sum(axes, keepdim=keepdim) / float(max(n - correction, 0))
 
     def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
             correction: float | None = None) -> Tensor:

@@ -73,6 +73,13 @@ def _forward_backward(L: Any, fn: Callable, arrays: list[np.ndarray], seed: int
     return _np(out), [_np(g) for g in grads]
 
 
+def _quiet(f: Callable[[], Any]) -> Any:
+    """f() without the 'Casting complex values to real' warning both libraries give."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return f()
+
+
 # ---- the ops, one line each: name, function, input kinds, shapes ------------------------------
 S = (3, 4)
 OPS: list[tuple[str, Callable, str, tuple]] = [
@@ -115,6 +122,8 @@ OPS: list[tuple[str, Callable, str, tuple]] = [
     ("abs_squared_mean", lambda L, z: (z.abs() ** 2).mean(), "c", (S,)),
     ("angle", lambda L, z: L.angle(z), "c", (S,)),
     ("sgn", lambda L, z: L.sgn(z), "c", (S,)),
+    ("sgn_method", lambda L, z: z.sgn() * z, "c", (S,)),
+    ("var_std", lambda L, z: z.var(1) + z.std(0).sum(), "c", (S,)),
     ("real", lambda L, z: z.real, "c", (S,)),
     ("imag", lambda L, z: z.imag, "c", (S,)),
     ("conj", lambda L, z: z.conj() * z, "c", (S,)),
@@ -123,6 +132,7 @@ OPS: list[tuple[str, Callable, str, tuple]] = [
     ("complex", lambda L, a, b: L.complex(a, b) ** 2, "rr", (S, S)),
     ("polar", lambda L, r, t: L.polar(r, t), "pr", (S, S)),
     ("to_complex", lambda L, x: x.to(L.complex128) * (1 + 2j), "r", (S,)),
+    ("to_real", lambda L, z: _quiet(lambda: (z * z).to(L.float64)), "c", (S,)),
     ("sum", lambda L, z: z.sum(), "c", (S,)),
     ("sum_dim", lambda L, z: z.sum(1), "c", (S,)),
     ("mean", lambda L, z: z.mean(0), "c", (S,)),
@@ -244,6 +254,17 @@ def test_complex_leaves_and_parameters_may_require_grad() -> None:
         cr.zeros(2, dtype=cr.int64).requires_grad_()
 
 
+def test_abs_and_angle_have_zero_gradient_at_zero_as_torch() -> None:
+    z0 = np.array([0j, 1 + 1j, -2 + 0j])
+    grads = []
+    for L in (cr, torch):
+        z = L.tensor(z0, requires_grad=True)
+        (z.abs().sum() + L.angle(z).sum()).backward()
+        grads.append(_np(z.grad))
+    np.testing.assert_allclose(grads[0], grads[1], **TOL)
+    assert grads[0][0] == 0
+
+
 def test_complex64_gradients_stay_complex64() -> None:
     z = cr.tensor(np.array([1 + 1j, 2 - 1j], np.complex64), requires_grad=True)
     (z.exp() * z).abs().sum().backward()
@@ -260,6 +281,7 @@ REFUSED = [
     ("maximum", lambda L, z: L.maximum(z, z)),
     ("floor", lambda L, z: z.floor()),
     ("sign", lambda L, z: z.sign()),
+    ("softmax", lambda L, z: L.softmax(z, 0)),
     ("lt", lambda L, z: z < z),
     ("ge_scalar", lambda L, z: z >= 0),
 ]

@@ -245,6 +245,10 @@ class LogSoftmax(Function):
     saves = ("out",)
 
     def forward(self, x: Any, dim: int = -1) -> Any:
+        if x.dtype.kind == "c":  # (as PyTorch: no order to take the max by)
+            kind = "ComplexDouble" if x.dtype == xp.complex128 else "ComplexFloat"
+            raise NotImplementedError(f'"softmax_lastdim_kernel_impl" not implemented for '
+                                      f"'{kind}'")
         self.dim = dim
         m = x.max(axis=dim, keepdims=True)
         bad = ~xp.isfinite(m)
