@@ -430,3 +430,49 @@ def test_spectrogram_loss_reaches_the_signal_as_torch() -> None:
         (spec.abs() ** 2).log1p().sum().backward()
         grads.append(_np(x.grad))
     np.testing.assert_allclose(grads[0], grads[1], **TOL)
+
+
+def test_gradcheck_takes_complex_inputs_as_torch() -> None:
+    """gradcheck and gradgradcheck see a complex input or output as its two real parts; a
+    derivative that forgets the conjugation is caught, by torch's gradcheck as by ours."""
+    z0, x0 = np.array([1 + 2j, 3 - 1j]), np.array([0.5, -1.0])
+
+    def wrong_square(L: Any) -> Any:
+        class Square(L.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, z: Any) -> Any:
+                ctx.save_for_backward(z)
+                return z * z
+
+            @staticmethod
+            def backward(ctx: Any, g: Any) -> Any:
+                (z,) = ctx.saved_tensors
+                return g * 2 * z  # (PyTorch's convention needs g · conj(2z))
+
+        return Square.apply
+
+    for L in (cr, torch):
+        z = L.tensor(z0, requires_grad=True)
+        x = L.tensor(x0, requires_grad=True)
+        assert L.autograd.gradcheck(lambda z, x, L=L: (z * z).exp() * x + L.angle(z), (z, x))
+        assert L.autograd.gradgradcheck(lambda z, x: (z * z).exp() * x, (z, x))
+        assert not L.autograd.gradcheck(wrong_square(L), (z,), raise_exception=False)
+
+
+PROMOTIONS = [
+    lambda L: L.arange(3) * 1j,
+    lambda L: L.arange(3) * (2 + 0j) + 1,
+    lambda L: 2j * L.arange(3) / 3,
+    lambda L: L.ones(2) * 1j,
+    lambda L: L.ones(2, dtype=L.float64) * 1j,
+    lambda L: L.ones(2, dtype=L.complex64) * L.ones(2, dtype=L.float64),
+    lambda L: L.ones(2, dtype=L.complex128) - L.arange(2),
+    lambda L: L.tensor([1j]) * L.arange(3),
+]
+
+
+@pytest.mark.parametrize("k", range(len(PROMOTIONS)))
+def test_complex_type_promotion_as_torch(k: int) -> None:
+    ours, theirs = PROMOTIONS[k](cr), PROMOTIONS[k](torch)
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    np.testing.assert_allclose(_np(ours), _np(theirs), rtol=1e-6)

@@ -21,12 +21,23 @@ from chainrule.autograd.function import ARRAYS
 from chainrule.backend import default_dtype, float64, xp, zeros_view
 from chainrule.ops.complex import Real, conj
 
+complex128 = xp.dtype(xp.complex128)
+
+
+def _wide(v: Any) -> bool:
+    """Whether ``v`` has a 64-bit float or 128-bit complex dtype (identity tests: a dtype
+    compares equal to None, which NumPy reads as float64)."""
+    d = getattr(v, "dtype", None)
+    return d is float64 or d is complex128
+
 
 def _fix_dtype(out: Any, x: Any, y: Any) -> Any:
-    """Undo NumPy's promotion of integer (or mixed int/float32) results to float64.
+    """Undo NumPy's promotion of integer (or mixed int/float32) results to float64, and of
+    integer-with-Python-complex results to complex128.
 
     PyTorch gives the default float dtype when no operand is float64 (``int_tensor / 2``,
-    ``int_tensor * 0.5``, ``int64 + float32``); NumPy gives float64.
+    ``int_tensor * 0.5``, ``int64 + float32``), and its complex counterpart when no operand is
+    float64 or complex128 (``int_tensor * 1j``); NumPy gives float64 and complex128.
     """
     if (
         out.dtype is float64
@@ -34,6 +45,8 @@ def _fix_dtype(out: Any, x: Any, y: Any) -> Any:
         and getattr(y, "dtype", None) is not float64
     ):
         return out.astype(default_dtype())
+    if out.dtype is complex128 and not (_wide(x) or _wide(y)):
+        return out.astype(xp.complex128 if default_dtype() is float64 else xp.complex64)
     return out
 
 
@@ -90,7 +103,8 @@ class Add(Function):
 
     def forward(self, x: Any, y: Any) -> Any:
         out = x + y
-        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
+        return out if out.dtype is not float64 and out.dtype is not complex128 else \
+            _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return g, g
@@ -104,7 +118,8 @@ class Sub(Function):
 
     def forward(self, x: Any, y: Any) -> Any:
         out = x - y
-        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
+        return out if out.dtype is not float64 and out.dtype is not complex128 else \
+            _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return g, (-g if self.needs[1] else None)
@@ -118,7 +133,8 @@ class Mul(Function):
 
     def forward(self, x: Any, y: Any) -> Any:
         out = x * y
-        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
+        return out if out.dtype is not float64 and out.dtype is not complex128 else \
+            _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
@@ -135,7 +151,8 @@ class Div(Function):
 
     def forward(self, x: Any, y: Any) -> Any:
         out = x / y
-        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
+        return out if out.dtype is not float64 and out.dtype is not complex128 else \
+            _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
