@@ -138,7 +138,10 @@ def _with_step_hooks(step: Callable) -> Callable:
 
 
 def _real_view(a: Any) -> Any:
-    """A complex array seen as real, (re, im) on a new last dim, sharing storage."""
+    """A complex array seen as real, (re, im) on a new last dim, sharing storage (a real
+    array as it is)."""
+    if a.dtype.kind != "c":
+        return a
     a = xp.ascontiguousarray(a)
     return a.reshape(-1).view(a.real.dtype).reshape(a.shape + (2,))
 
