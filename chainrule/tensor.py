@@ -90,14 +90,10 @@ def _const(o: Any) -> Any:
 def _ordered(ufunc: Any, name: str, a: Any, b: Any) -> Tensor:
     """``ufunc(a, b)`` for an order comparison; complex operands are refused, as PyTorch
     (NumPy would order them lexicographically)."""
-    if a.dtype.kind == "c" or _is_complex(b):
+    if a.dtype.kind == "c" or getattr(b, "dtype", a.dtype).kind == "c" or type(b) is complex:
         kind = "ComplexDouble" if xp.result_type(a, b) == xp.complex128 else "ComplexFloat"
         raise NotImplementedError(f'"{name}_cpu" not implemented for \'{kind}\'')
     return _wrap(xp.asarray(ufunc(a, b)))
-
-
-def _is_complex(b: Any) -> bool:
-    return isinstance(b, complex) or getattr(b, "dtype", None) is not None and b.dtype.kind == "c"
 
 
 def _data(o: Any) -> Any:
