@@ -13,8 +13,10 @@ from typing import Any
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
 
-_REAL_OF = {"complex64": xp.float32, "complex128": xp.float64}
-_COMPLEX_OF = {"float32": xp.complex64, "float64": xp.complex128}
+# dtype instances, not scalar types: ``a.view(dtype)`` with a type is taken by chainrule.compile's
+# tracer for a view as another array class, and would go unrecorded
+_REAL_OF = {"complex64": xp.dtype(xp.float32), "complex128": xp.dtype(xp.float64)}
+_COMPLEX_OF = {"float32": xp.dtype(xp.complex64), "float64": xp.dtype(xp.complex128)}
 
 
 def conj(v: Any, F: Any) -> Any:
@@ -30,11 +32,12 @@ def conj(v: Any, F: Any) -> Any:
 
 
 def make_complex(a: Any, b: Any) -> Any:
-    """The complex array a + i b (broadcast), written part by part: a + 1j*b would turn an
-    infinite b into a NaN real part (inf·0)."""
-    out = xp.empty(xp.broadcast_shapes(a.shape, b.shape), dtype=_COMPLEX_OF[a.dtype.name])
-    out.real, out.imag = a, b
-    return out
+    """The complex array a + i b (broadcast) from its parts side by side, not as a + 1j*b,
+    which would turn an infinite b into a NaN real part (inf·0). (NumPy calls only, no
+    attribute writes: chainrule.compile records them.)"""
+    shape = xp.broadcast_shapes(a.shape, b.shape)
+    pairs = xp.stack([xp.broadcast_to(a, shape), xp.broadcast_to(b, shape)], -1)
+    return pairs.view(_COMPLEX_OF[a.dtype.name]).reshape(shape)
 
 
 class Real(Function):
