@@ -497,9 +497,15 @@ def view_as_complex(input: Tensor) -> Tensor:
                            f"but got a tensor of scalar type: {a.dtype}")
     if a.ndim == 0 or a.shape[-1] != 2:
         raise RuntimeError("Tensor must have a last dimension of size 2")
-    if not a.flags.c_contiguous:
+    if a.strides[-1] != a.itemsize:
         raise RuntimeError("Tensor must have a last dimension with stride 1")
+    if any(st % (2 * a.itemsize) for st in a.strides[:-1]):
+        raise RuntimeError("Tensor must have a stride divisible by 2 for all but last "
+                           "dimension")
+    if input.storage_offset() % 2:
+        raise RuntimeError("Tensor must have a storage_offset divisible by 2")
     return input._view_of(apply(CX.ViewAsComplex, input))
+
 
 
 def complex(real: Tensor, imag: Tensor) -> Tensor:

@@ -312,6 +312,35 @@ def test_ops_that_need_an_order_refuse_complex_as_torch(name: str, fn: Callable)
     assert str(ours.value).split(" for ")[0] == str(theirs.value).split(" for ")[0]
 
 
+VIEW_LAYOUTS = [
+    lambda L: L.arange(48.0, dtype=L.float64).reshape(2, 3, 4, 2)[:, 1:],
+    lambda L: L.arange(48.0, dtype=L.float64).reshape(2, 3, 4, 2).transpose(1, 2),
+    lambda L: L.arange(50.0, dtype=L.float64)[1:49].reshape(2, 3, 4, 2),
+    lambda L: L.arange(48.0, dtype=L.float64).reshape(2, 3, 8)[..., 1:7].reshape(2, 3, 3, 2),
+    lambda L: L.arange(48.0, dtype=L.float64).reshape(2, 4, 6)[..., ::3],
+    lambda L: L.arange(48.0, dtype=L.float64).reshape(2, 3, 4, 2)[:, :, 1:3],
+]
+
+
+@pytest.mark.parametrize("k", range(len(VIEW_LAYOUTS)))
+def test_view_as_complex_takes_the_layouts_torch_takes(k: int) -> None:
+    """A strided input is viewed (sharing storage) when torch views it, refused with torch's
+    message otherwise; the gradient reaches the strided input either way."""
+    try:
+        expected = torch.view_as_complex(VIEW_LAYOUTS[k](torch))
+    except RuntimeError as e:
+        with pytest.raises(RuntimeError, match=str(e)):
+            cr.view_as_complex(VIEW_LAYOUTS[k](cr))
+        return
+    x = VIEW_LAYOUTS[k](cr).requires_grad_()
+    z = cr.view_as_complex(x)
+    np.testing.assert_array_equal(_np(z), expected.numpy())
+    assert np.shares_memory(z._array, x._array)
+    (z * (1 + 2j)).real.sum().backward()
+    np.testing.assert_array_equal(_np(x.grad)[..., 0], 1.0)
+    np.testing.assert_array_equal(_np(x.grad)[..., 1], -2.0)
+
+
 # ---- LLaMA's rotary embedding -----------------------------------------------------------------
 def _rope_block(L: Any, x: Any, wq: Any, wk: Any, dtype: Any) -> Any:
     """Meta's ``apply_rotary_emb`` as written in the LLaMA reference code, inside a

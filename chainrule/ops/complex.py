@@ -102,23 +102,26 @@ class ViewAsReal(Function):
     saves = ()
 
     def forward(self, x: Any) -> Any:
+        real = _REAL_OF[x.dtype.name]
         if x.flags.c_contiguous:  # (through 1-d: a 0-d array cannot change its itemsize)
-            return x.reshape(-1).view(_REAL_OF[x.dtype.name]).reshape(x.shape + (2,))
-        return xp.stack([x.real, x.imag], -1)
+            return x.reshape(-1).view(real).reshape(x.shape + (2,))
+        if x.strides[-1] == x.itemsize:  # (NumPy re-views a contiguous last axis)
+            return x.view(real).reshape(x.shape + (2,))
+        return xp.stack([x.real, x.imag], -1)  # (a copy: NumPy cannot view this layout)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (F.apply(ViewAsComplex, g),)
 
 
 class ViewAsComplex(Function):
-    """out = x[..., 0] + i x[..., 1] (a view: the last dim of x has size 2 and stride 1);
+    """out = x[..., 0] + i x[..., 1] (a view where the last dim of x has stride 1);
     dx = (Re g, Im g) stacked on a last dim (``view_as_real`` of g)."""
 
     node_name = "ViewAsComplexBackward0"
     saves = ()
 
     def forward(self, x: Any) -> Any:
-        if x.flags.c_contiguous:
+        if x.strides[-1] == x.itemsize:
             return x.view(_COMPLEX_OF[x.dtype.name]).reshape(x.shape[:-1])
         # (a gradient: any layout; the user-facing function insists on stride 1)
         return make_complex(x[..., 0], x[..., 1])
