@@ -580,3 +580,18 @@ def test_compiled_fno_step_replays_as_eager() -> None:
     assert runs[0][0] == runs[1][0]
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
     assert runs[1][2].replays == 3, runs[1][2].reasons
+
+
+def test_clip_grad_norm_of_complex_gradients_as_torch() -> None:
+    """The norm of a complex gradient is that of its moduli (√Σ|g|²), as PyTorch's."""
+    w0, g0 = np.array([1 + 2j, -0.5 + 0.3j]), np.array([3 - 4j, 1 + 1j])
+    runs = []
+    for L in (cr, torch):
+        p = L.nn.Parameter(L.tensor(w0.copy()))
+        q = L.nn.Parameter(L.tensor(np.array([2.0, -1.0])))
+        p.grad, q.grad = L.tensor(g0.copy()), L.tensor(np.array([0.5, 0.5]))
+        norm = L.nn.utils.clip_grad_norm_([p, q], 1.0)
+        runs.append((float(norm), _np(p.grad), _np(q.grad)))
+    assert runs[0][0] == pytest.approx(runs[1][0], rel=1e-12)
+    for a, b in zip(runs[0][1:], runs[1][1:]):
+        np.testing.assert_allclose(a, b, **TOL)
