@@ -385,7 +385,8 @@ TENSOR_METHODS: dict[str, Any] = {
 # extended, not only added: contiguous(memory_format=...), cumsum / cumprod(dtype=) as
 # PyTorch's
 _OVERRIDES = {"contiguous": _contiguous, "cumsum": _accept_numpy_spellings(_cumsum),
-              "cumprod": _accept_numpy_spellings(_cumprod)}
+              "cumprod": _accept_numpy_spellings(_cumprod),
+              "sgn": X.sgn}  # (z/|z| for complex z; the core's sgn is sign, real only)
 
 
 def install(cls: type = Tensor) -> None:

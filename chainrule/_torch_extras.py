@@ -22,6 +22,7 @@ from chainrule import backend as _backend
 from chainrule.autograd.function import Function, _GradMode
 from chainrule.autograd.function import record as apply
 from chainrule.backend import default_dtype, to_dtype, xp
+from chainrule.ops import complex as CX
 from chainrule.ops import trig as TR
 from chainrule.tensor import Tensor, _wrap, cat, device, stack, where
 
@@ -460,11 +461,11 @@ def mvlgamma(input: Tensor, p: int) -> Tensor:
 
 
 def angle(input: Tensor) -> Tensor:
-    """arg z for complex z; for real x: 0 (x ≥ 0), π (x < 0), NaN at NaN (gradient 0)."""
+    """arg z for complex z (dz = g i z/|z|²); for real x: 0 (x ≥ 0), π (x < 0), NaN at NaN
+    (gradient 0)."""
     a = input._array
     if a.dtype.kind == "c":
-        _no_grad_complex(input, "angle")
-        return _wrap(xp.asarray(xp.angle(a)))
+        return apply(CX.Angle, input)
     x = _float_result(input)
     out = xp.where(xp.isnan(x._array), x._array, xp.where(x._array < 0, math.pi, 0.0))
     return _zero_gradient(_wrap(out.astype(x.dtype)), x)
@@ -479,55 +480,48 @@ def _zero_gradient(value: Tensor, x: Tensor) -> Tensor:
 
 
 # ---- complex views -------------------------------------------------------------------------------
-def _no_grad_complex(t: Any, name: str) -> None:
-    if isinstance(t, Tensor) and t.requires_grad and _GradMode.enabled:
-        raise NotImplementedError(f"{name}: chainrule does not differentiate through this "
-                                  "complex-dtype function; call it under no_grad() or on a "
-                                  "detached tensor")
-
-
 def view_as_real(input: Tensor) -> Tensor:
-    """A complex tensor viewed as real with a trailing dim of 2 (re, im), sharing storage."""
+    """A complex tensor viewed as real with a trailing dim of 2 (re, im), sharing storage;
+    dz = g[..., 0] + i g[..., 1]."""
     if input.dtype.kind != "c":
         raise RuntimeError("view_as_real is only supported for complex tensors")
-    _no_grad_complex(input, "view_as_real")
-    a = input._array
-    real = xp.float64 if a.dtype == xp.complex128 else xp.float32
-    return _wrap(a.view(real).reshape(a.shape + (2,)) if a.flags.c_contiguous
-                 else xp.stack([a.real, a.imag], -1))
+    return input._view_of(apply(CX.ViewAsReal, input))
 
 
 def view_as_complex(input: Tensor) -> Tensor:
-    """A float tensor whose last dim has size 2 viewed as complex, sharing storage."""
+    """A float tensor whose last dim has size 2 viewed as complex, sharing storage;
+    dx = (Re g, Im g) on a last dim."""
     a = input._array
     if a.dtype not in (xp.float32, xp.float64):
         raise RuntimeError(f"view_as_complex is only supported for float and double tensors, "
                            f"but got a tensor of scalar type: {a.dtype}")
     if a.ndim == 0 or a.shape[-1] != 2:
         raise RuntimeError("Tensor must have a last dimension of size 2")
-    if not a.flags.c_contiguous:
+    if a.strides[-1] != a.itemsize:
         raise RuntimeError("Tensor must have a last dimension with stride 1")
-    _no_grad_complex(input, "view_as_complex")
-    cdt = xp.complex128 if a.dtype == xp.float64 else xp.complex64
-    return _wrap(a.view(cdt).reshape(a.shape[:-1]))
+    if any(st % (2 * a.itemsize) for st in a.strides[:-1]):
+        raise RuntimeError("Tensor must have a stride divisible by 2 for all but last "
+                           "dimension")
+    if input.storage_offset() % 2:
+        raise RuntimeError("Tensor must have a storage_offset divisible by 2")
+    return input._view_of(apply(CX.ViewAsComplex, input))
+
 
 
 def complex(real: Tensor, imag: Tensor) -> Tensor:
-    """real + i·imag (both float32 or both float64, as PyTorch)."""
+    """real + i·imag (both float32 or both float64, as PyTorch);  dreal = Re g, dimag = Im g."""
     for t in (real, imag):
-        _no_grad_complex(t, "complex")
         if t.dtype not in (xp.float32, xp.float64):
             raise RuntimeError(f"Expected both inputs to be Half, Float or Double tensors but "
                                f"got {real.dtype} and {imag.dtype}")
     if real.dtype != imag.dtype:
         raise RuntimeError(f"Expected object of scalar type {real.dtype} but got scalar type "
                            f"{imag.dtype} for second argument")
-    cdt = xp.complex128 if real.dtype == xp.float64 else xp.complex64
-    return _wrap((real._array + 1j * imag._array).astype(cdt))
+    return apply(CX.Complex, real, imag)
 
 
 def polar(abs: Tensor, angle: Tensor) -> Tensor:
-    """abs · (cos angle + i sin angle)."""
+    """abs · (cos angle + i sin angle) (differentiable in both, through ``complex``)."""
     return complex(abs * angle.cos(), abs * angle.sin())
 
 

@@ -140,8 +140,13 @@ def set_default_dtype(dtype: Any) -> None:
 
 
 def is_floating(dtype: np.dtype) -> bool:
-    """True for floating-point dtypes (the only ones that can carry gradients)."""
+    """True for floating-point dtypes (``is_floating_point``: complex is not)."""
     return dtype.kind == "f"
+
+
+def is_differentiable(dtype: np.dtype) -> bool:
+    """True for the dtypes that can carry gradients: floating point and complex."""
+    return dtype.kind in "fc"
 
 
 def to_dtype(dtype: Any) -> np.dtype:

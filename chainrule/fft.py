@@ -3,9 +3,8 @@
 :mod:`chainrule.ops.fft`).
 
 Results are complex tensors (complex64 from float32 input, complex128 from float64). Gradients
-flow from real inputs through the transforms and through ``abs()``, ``.real`` and ``.imag``
-back to real tensors; complex tensors cannot be leaves that require grad, and the ordinary
-arithmetic ops do not conjugate (see the report in docs/pytorch.md).
+flow through the transforms to real and complex inputs in PyTorch's convention (see
+:mod:`chainrule.ops.complex`), so a spectral layer with a complex ``nn.Parameter`` trains.
 
 Example::
 

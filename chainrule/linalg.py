@@ -142,7 +142,8 @@ def vector_norm(x: Tensor, ord: float = 2, dim: Any = None, keepdim: bool = Fals
     x = _tensor("linalg.vector_norm", x, "input")
     if isinstance(ord, str):
         raise TypeError("linalg_vector_norm(): argument 'ord' must be Number, not str")
-    _check_float("linalg.vector_norm", x)
+    if x.dtype.kind != "c":  # (complex: the norms of |xᵢ|, real)
+        _check_float("linalg.vector_norm", x)
     if dtype is not None:
         x = x.to(to_dtype(dtype))
     dims = _dims(dim, x.ndim)

@@ -43,6 +43,7 @@ from chainrule.autograd.inplace import (
 from chainrule.backend import (
     asarray,
     default_dtype,
+    is_differentiable,
     is_floating,
     to_dtype,
     xp,
@@ -77,13 +78,22 @@ def _const(o: Any) -> Any:
         return o
     if isinstance(o, xp.generic):  # before float: xp.float64 subclasses float
         return o.item()
-    if isinstance(o, (Tensor, int, float)):
+    if isinstance(o, (Tensor, int, float, complex)):
         return o
     if isinstance(o, xp.ndarray):
         return o
     if isinstance(o, (list, tuple)):
         return asarray(o)
     raise TypeError(f"unsupported operand type for a Tensor operation: {type(o).__name__}")
+
+
+def _ordered(ufunc: Any, name: str, a: Any, b: Any) -> Tensor:
+    """``ufunc(a, b)`` for an order comparison; complex operands are refused, as PyTorch
+    (NumPy would order them lexicographically)."""
+    if a.dtype.kind == "c" or getattr(b, "dtype", a.dtype).kind == "c" or type(b) is complex:
+        kind = "ComplexDouble" if xp.result_type(a, b) == xp.complex128 else "ComplexFloat"
+        raise NotImplementedError(f'"{name}_cpu" not implemented for \'{kind}\'')
+    return _wrap(xp.asarray(ufunc(a, b)))
 
 
 def _data(o: Any) -> Any:
@@ -184,7 +194,7 @@ class Tensor(_ShapeMethods):
         grad must stay floating point), as PyTorch's ``set_data``."""
         if not isinstance(value, Tensor):
             raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
-        if self.requires_grad and not is_floating(value._array.dtype):
+        if self.requires_grad and not is_differentiable(value._array.dtype):
             raise RuntimeError(
                 "data set to a tensor that requires gradients must be floating point or complex "
                 f"dtype, got {value.dtype}"
@@ -316,7 +326,7 @@ class Tensor(_ShapeMethods):
         dtype = to_dtype(dtype)
         if dtype == self._array.dtype:
             return self.clone() if copy else self
-        if self.requires_grad and is_floating(dtype) and _GradMode.enabled:
+        if self.requires_grad and is_differentiable(dtype) and _GradMode.enabled:
             return apply(E.Cast, self, dtype=dtype)
         return _wrap(self._array.astype(dtype))
 
@@ -398,10 +408,12 @@ class Tensor(_ShapeMethods):
 
     # ---- autograd --------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place (only floating-point tensors can require grad)."""
-        if requires_grad and not is_floating(self._array.dtype):
+        """Set ``requires_grad`` in place (only floating-point and complex tensors can require
+        grad)."""
+        if requires_grad and not is_differentiable(self._array.dtype):
             raise RuntimeError(
-                f"only Tensors of floating point dtype can require gradients, got {self.dtype}"
+                "only Tensors of floating point and complex dtype can require gradients, got "
+                f"{self.dtype}"
             )
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError(
@@ -517,6 +529,9 @@ class Tensor(_ShapeMethods):
                     f"grad can be implicitly created only for scalar outputs (this tensor has "
                     f"shape {self.shape}); pass gradient= to backward()"
                 )
+            if self._array.dtype.kind == "c":  # (PyTorch: dL/dz of a complex L is not defined)
+                raise RuntimeError("grad can be implicitly created only for real scalar outputs "
+                                   f"but got torch.{self.dtype}")
             if (inputs is None and not create_graph and self.grad_fn is not None
                     and not _GradMode.create_graph):  # loss.backward(): the short way
                 _engine.backward_scalar(self.grad_fn, _one(self._array), bool(retain_graph))
@@ -528,6 +543,8 @@ class Tensor(_ShapeMethods):
 
                 gradient = tensor(gradient, dtype=self.dtype)
             g = gradient
+            if self._array.dtype.kind == "c" and g._array.dtype.kind != "c":
+                g = g.to(self.dtype)  # (a real gradient of a complex output, as PyTorch casts)
             if g.shape != self.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output has a shape of {g.shape} and output has a "
@@ -686,16 +703,16 @@ class Tensor(_ShapeMethods):
         return _wrap(xp.asarray(self._array != _data(_const(o))))
 
     def __lt__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self._array < _data(_const(o))))
+        return _ordered(xp.less, "lt", self._array, _data(_const(o)))
 
     def __le__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self._array <= _data(_const(o))))
+        return _ordered(xp.less_equal, "le", self._array, _data(_const(o)))
 
     def __gt__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self._array > _data(_const(o))))
+        return _ordered(xp.greater, "gt", self._array, _data(_const(o)))
 
     def __ge__(self, o: Any) -> Tensor:
-        return _wrap(xp.asarray(self._array >= _data(_const(o))))
+        return _ordered(xp.greater_equal, "ge", self._array, _data(_const(o)))
 
     eq = __eq__
     ne = __ne__
@@ -976,7 +993,7 @@ class Tensor(_ShapeMethods):
         return apply(R.NanSum, self, dim=dim, keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        if not is_floating(self._array.dtype) and dtype is None:
+        if not is_differentiable(self._array.dtype) and dtype is None:
             raise RuntimeError(
                 f"mean(): could not infer output dtype. Input dtype must be either a floating "
                 f"point or complex dtype. Got: {self.dtype}"
@@ -995,7 +1012,8 @@ class Tensor(_ShapeMethods):
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
             correction: float | None = None) -> Tensor:
-        """Σ (x - mean)² / (N - correction); ``unbiased=True`` means correction 1 (default)."""
+        """Σ |x - mean|² / (N - correction); ``unbiased=True`` means correction 1 (default);
+        real for complex x, as PyTorch."""
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
         axes = R.normalize_dims(dim, self.ndim) if self.ndim else ()
@@ -1004,7 +1022,8 @@ class Tensor(_ShapeMethods):
             n *= self.shape[a]
         mu = self.mean(axes, keepdim=True)
         d = self - mu
-        return (d * d).sum(axes, keepdim=keepdim) / float(max(n - correction, 0))
+        sq = d * d if d._array.dtype.kind != "c" else (d * d.conj()).real
+        return sq.sum(axes, keepdim=keepdim) / float(max(n - correction, 0))
 
     def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
             correction: float | None = None) -> Tensor:

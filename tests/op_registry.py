@@ -624,11 +624,18 @@ OPS: list[OpSpec] = [
     op("entr", lambda L, x: L.special.entr(x), S, domain="pos"),
     op("logcumsumexp", lambda L, x: L.logcumsumexp(x, 1), S3, gradgrad=True),
     op("median_all", lambda L, x: L.median(x), S, domain="distinct"),
-    # Fourier transforms (complex intermediates, real results; chainrule/ops/fft.py)
-    # (no gradgrad through abs: Abs/Mul/Div do not conjugate complex operands, so second
-    # derivatives through a complex nonlinearity are not PyTorch's; linear chains are exact)
-    op("fft_abs", lambda L, x: L.fft.fft(x, n=6, norm="ortho").abs(), S),
-    op("rfft2_real_imag", lambda L, x: L.fft.rfft2(x, s=(3, 5)).real * L.fft.rfft2(x).imag, S),
+    # Fourier transforms (complex intermediates, real results; chainrule/ops/fft.py); complex
+    # leaves are in tests/test_complex_autograd.py
+    op("fft_abs", lambda L, x: L.fft.fft(x, n=6, norm="ortho").abs(), S, gradgrad=True),
+    op("rfft2_real_imag", lambda L, x: L.fft.rfft2(x, s=(3, 5)).real * L.fft.rfft2(x).imag, S,
+       gradgrad=True),
+    # complex parts and views (chainrule/ops/complex.py)
+    op("complex_angle", lambda L, x, y: L.angle(L.complex(x, y)), S, S, domain="nonzero",
+       gradgrad=True),
+    op("view_as_complex_square", lambda L, x: L.view_as_real(L.view_as_complex(x) ** 2),
+       (3, 2), gradgrad=True),
+    op("polar", lambda L, r, t: L.view_as_real(L.polar(r, t)), S, S, domain=("pos", "real"),
+       gradgrad=True),
     op("irfft_of_fft", lambda L, x: L.fft.irfft(L.fft.fft(x, dim=0), n=7, norm="forward"), S,
        gradgrad=True),
     # inverse trigonometric and hyperbolic functions (chainrule/ops/trig.py)

@@ -518,8 +518,10 @@ def test_complex_functions() -> None:
         chainrule.complex(chainrule.ones(2), chainrule.ones(2, dtype=chainrule.float64))
     with pytest.raises(RuntimeError):
         chainrule.view_as_complex(chainrule.ones(2, 3))
-    with pytest.raises(NotImplementedError):
-        chainrule.complex(chainrule.ones(2, requires_grad=True), chainrule.ones(2))
+    # differentiable since complex autograd (tests/test_complex_autograd.py has the rest)
+    a = chainrule.ones(2, requires_grad=True)
+    chainrule.complex(a, chainrule.ones(2)).imag.sum().backward()
+    assert a.grad.tolist() == [0.0, 0.0]
 
 
 def test_angle_of_real_has_zero_gradient_even_at_inf() -> None:

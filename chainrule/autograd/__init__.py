@@ -42,9 +42,14 @@ def _default_grads(outputs: list, grad_outputs: Any) -> list:
                     f"grad can be implicitly created only for scalar outputs (output of shape "
                     f"{o.shape}); pass grad_outputs"
                 )
+            if o._array.dtype.kind == "c":
+                raise RuntimeError("grad can be implicitly created only for real scalar outputs "
+                                   f"but got torch.{o.dtype}")
             g = _wrap(xp.ones(o.shape, dtype=o.dtype))
         elif not isinstance(g, Tensor):
             g = tensor(g, dtype=o.dtype)
+        elif o._array.dtype.kind == "c" and g._array.dtype.kind != "c":
+            g = g.to(o.dtype)  # (a real gradient of a complex output, as PyTorch casts)
         if g.shape != o.shape:
             raise RuntimeError(
                 f"Mismatch in shape: grad_output has a shape of {g.shape} and output has a "

@@ -597,6 +597,8 @@ def _fit_array(fn: Function, t: Tensor, g: Any) -> Any:
     from chainrule.ops.reduce import sum_to_array
 
     if g.dtype != t._array.dtype:
+        if g.dtype.kind == "c" and t._array.dtype.kind != "c":
+            g = g.real  # a real input of a complex op: its gradient is the real part (PyTorch)
         g = g.astype(t._array.dtype)
     try:
         return sum_to_array(g, t._array.shape)
@@ -662,6 +664,8 @@ def _accumulate_array(leaf: Tensor, arr: Any, claimed: set[int]) -> None:
 def _fit_shape(fn: Function, t: Tensor, g: Tensor) -> Tensor:
     """Sum a broadcast gradient back to its input's shape (and dtype), or raise naming the op."""
     if g._array.dtype != t._array.dtype:
+        if g._array.dtype.kind == "c" and t._array.dtype.kind != "c":
+            g = g.real  # a real input of a complex op: its gradient is the real part (PyTorch)
         g = g.to(t._array.dtype)
     try:
         return g.sum_to(t.shape)

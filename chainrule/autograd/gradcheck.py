@@ -1,4 +1,10 @@
-"""Finite-difference checks of gradients (float64 central differences), as public tools."""
+"""Finite-difference checks of gradients (float64 central differences), as public tools.
+
+A complex input or output counts as two real ones, its real and imaginary parts: a complex
+input element gives two columns (steps eps and i·eps), a complex output element two rows
+(cotangents 1 and i, whose gradients in PyTorch's convention are ∂Re/∂x + i ∂Re/∂y and
+∂Im/∂x + i ∂Im/∂y), so the check covers the complex convention as well.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule.backend import xp
+
+
+def _as_real(a: Any) -> Any:
+    """A flat float64 array; a complex array as its (re, im) pairs."""
+    if a.dtype.kind == "c":
+        a = xp.stack([a.real, a.imag], -1)
+    return a.reshape(-1).astype(xp.float64)
 
 
 def _inputs(inputs: Any) -> tuple:
@@ -22,7 +35,7 @@ def numerical_jacobian(func: Callable, inputs: tuple, eps: float) -> list[xp.nda
         # recording stays on: ``func`` may differentiate internally (gradgradcheck)
         out = func(*inputs)
         outs = (out,) if isinstance(out, Tensor) else tuple(out)
-        return xp.concatenate([o._array.reshape(-1).astype(xp.float64) for o in outs])
+        return xp.concatenate([_as_real(o._array) for o in outs])
 
     jacs = []
     n_out = flat_out().size
@@ -30,14 +43,16 @@ def numerical_jacobian(func: Callable, inputs: tuple, eps: float) -> list[xp.nda
         if not (isinstance(x, Tensor) and x.requires_grad):
             continue
         cols = []
+        steps = (eps, 1j * eps) if x._array.dtype.kind == "c" else (eps,)
         for idx in xp.ndindex(x._array.shape):  # (a reshape of a strided array would copy)
             orig = x._array[idx]
-            x._array[idx] = orig + eps
-            plus = flat_out()
-            x._array[idx] = orig - eps
-            minus = flat_out()
-            x._array[idx] = orig
-            cols.append((plus - minus) / (2 * eps))
+            for step in steps:
+                x._array[idx] = orig + step
+                plus = flat_out()
+                x._array[idx] = orig - step
+                minus = flat_out()
+                x._array[idx] = orig
+                cols.append((plus - minus) / (2 * eps))
         jacs.append(xp.stack(cols, axis=1) if cols else xp.zeros((n_out, 0)))
     return jacs
 
@@ -53,12 +68,13 @@ def analytical_jacobian(func: Callable, inputs: tuple, create: bool = False) -> 
     sizes = [o.numel() for o in outs]
     rows: list[list[xp.ndarray]] = [[] for _ in wrt]
     for k in range(len(outs)):
-        for i in range(sizes[k]):
+        units = (1, 1j) if outs[k].dtype.kind == "c" else (1,)
+        for i, unit in ((i, u) for i in range(sizes[k]) for u in units):
             gos = []
             for kk, oo in enumerate(outs):
                 e = xp.zeros(oo.shape, dtype=oo.dtype)
                 if kk == k:
-                    e.reshape(-1)[i] = 1
+                    e.reshape(-1)[i] = unit
                 gos.append(_wrap(e))
             live = [(oo, g) for oo, g in zip(outs, gos) if oo.requires_grad]
             if not live:
@@ -67,14 +83,16 @@ def analytical_jacobian(func: Callable, inputs: tuple, create: bool = False) -> 
                 gs = grad([oo for oo, _ in live], wrt, [g for _, g in live], retain_graph=True,
                           allow_unused=True)
             for j, (x, g) in enumerate(zip(wrt, gs)):
-                rows[j].append(xp.zeros(x.numel()) if g is None else
-                               g._array.reshape(-1).astype(xp.float64))
-    return [xp.stack(r, axis=0) if r else xp.zeros((0, x.numel())) for r, x in zip(rows, wrt)]
+                rows[j].append(xp.zeros(_as_real(x._array).size) if g is None else
+                               _as_real(g._array))
+    return [xp.stack(r, axis=0) if r else xp.zeros((0, _as_real(x._array).size))
+            for r, x in zip(rows, wrt)]
 
 
 def gradcheck(func: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
               rtol: float = 1e-3, raise_exception: bool = True, **_: Any) -> bool:
-    """Compare reverse-mode Jacobians with central finite differences (inputs in float64).
+    """Compare reverse-mode Jacobians with central finite differences (inputs in float64 or
+    complex128, the latter as pairs of real coordinates).
 
     Example::
 
@@ -83,9 +101,9 @@ def gradcheck(func: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5
     """
     xs = _inputs(inputs)
     for x in xs:
-        if getattr(x, "requires_grad", False) and x.dtype != xp.float64:
-            raise ValueError(f"gradcheck: input of dtype {x.dtype} is not float64; the finite "
-                             "differences would be too coarse")
+        if getattr(x, "requires_grad", False) and x.dtype not in (xp.float64, xp.complex128):
+            raise ValueError(f"gradcheck: input of dtype {x.dtype} is not float64 or complex128; "
+                             "the finite differences would be too coarse")
     num = numerical_jacobian(func, xs, eps)
     ana = analytical_jacobian(func, xs)
     for k, (n, a) in enumerate(zip(num, ana)):
@@ -100,6 +118,12 @@ def gradcheck(func: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5
     return True
 
 
+def _random_like(rng: Any, o: Any) -> Any:
+    """A standard normal array shaped as ``o`` (complex for a complex ``o``)."""
+    v = rng.standard_normal(o.shape)
+    return v + 1j * rng.standard_normal(o.shape) if o.dtype.kind == "c" else v
+
+
 def gradgradcheck(func: Callable, inputs: Any, grad_outputs: Any = None, eps: float = 1e-6,
                   atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True,
                   seed: int = 0, **_: Any) -> bool:
@@ -112,7 +136,7 @@ def gradgradcheck(func: Callable, inputs: Any, grad_outputs: Any = None, eps: fl
     outs = (out,) if isinstance(out, Tensor) else tuple(out)
     rng = xp.random.default_rng(seed)
     if grad_outputs is None:
-        vs = tuple(_wrap(rng.standard_normal(o.shape)).requires_grad_(True) for o in outs)
+        vs = tuple(_wrap(_random_like(rng, o)).requires_grad_(True) for o in outs)
     else:
         vs = (grad_outputs,) if isinstance(grad_outputs, Tensor) else tuple(grad_outputs)
     n_x = len(xs)

@@ -3,22 +3,41 @@
 Each class holds the forward (on arrays) and the backward (on Tensors, so it is itself
 differentiable). Broadcasting is undone by the engine, so a backward may return a gradient of
 the broadcast shape. ``x, y`` are the inputs and ``g`` the upstream gradient.
+
+Complex inputs follow PyTorch's convention (see :mod:`chainrule.ops.complex`): a holomorphic
+f has dz = g · conj(f'(z)). The one derivative of each op serves both: the derivative factor
+is conjugated when the gradient is complex (a complex gradient means a complex output), a
+dtype test that leaves real data as it was.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from chainrule import _jit
 from chainrule.autograd.engine import Function
+from chainrule.autograd.function import ARRAYS
 from chainrule.backend import default_dtype, float64, xp, zeros_view
+from chainrule.ops.complex import Real, conj
+
+complex128 = xp.dtype(xp.complex128)
+
+
+def _wide(v: Any) -> bool:
+    """Whether ``v`` has a 64-bit float or 128-bit complex dtype (identity tests: a dtype
+    compares equal to None, which NumPy reads as float64)."""
+    d = getattr(v, "dtype", None)
+    return d is float64 or d is complex128
 
 
 def _fix_dtype(out: Any, x: Any, y: Any) -> Any:
-    """Undo NumPy's promotion of integer (or mixed int/float32) results to float64.
+    """Undo NumPy's promotion of integer (or mixed int/float32) results to float64, and of
+    integer-with-Python-complex results to complex128.
 
     PyTorch gives the default float dtype when no operand is float64 (``int_tensor / 2``,
-    ``int_tensor * 0.5``, ``int64 + float32``); NumPy gives float64.
+    ``int_tensor * 0.5``, ``int64 + float32``), and its complex counterpart when no operand is
+    float64 or complex128 (``int_tensor * 1j``); NumPy gives float64 and complex128.
     """
     if (
         out.dtype is float64
@@ -26,6 +45,8 @@ def _fix_dtype(out: Any, x: Any, y: Any) -> Any:
         and getattr(y, "dtype", None) is not float64
     ):
         return out.astype(default_dtype())
+    if out.dtype is complex128 and not (_wide(x) or _wide(y)):
+        return out.astype(xp.complex128 if default_dtype() is float64 else xp.complex64)
     return out
 
 
@@ -48,6 +69,27 @@ def _arr(v: Any) -> Any:
     return v if isinstance(v, _CONSTANTS) else v._array
 
 
+def _cx(g: Any) -> bool:
+    """Whether the gradient ``g`` is complex (then the derivative factors are conjugated)."""
+    return g.dtype.kind == "c"
+
+
+def times_conj(g: Any, d: Any, F: Any) -> Any:
+    """g · d̄ for the derivative factor d of a holomorphic function (g · d for real data)."""
+    return g * (conj(d, F) if g.dtype.kind == "c" else d)
+
+
+def over_conj(g: Any, d: Any, F: Any) -> Any:
+    """g / d̄ (g / d for real data)."""
+    return g / (conj(d, F) if g.dtype.kind == "c" else d)
+
+
+def _no_complex(x: Any, message: str) -> None:
+    """PyTorch's refusal of an op that needs an order (clamp, max, floor ...) on complex data."""
+    if x.dtype.kind == "c":
+        raise NotImplementedError(message)
+
+
 def _mask(cond: Any, like: Any) -> Any:
     """A boolean array turned into a 0/1 array of ``like``'s dtype (a constant for the graph)."""
     return cond.astype(like.dtype)
@@ -61,7 +103,8 @@ class Add(Function):
 
     def forward(self, x: Any, y: Any) -> Any:
         out = x + y
-        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
+        return out if out.dtype is not float64 and out.dtype is not complex128 else \
+            _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return g, g
@@ -75,39 +118,46 @@ class Sub(Function):
 
     def forward(self, x: Any, y: Any) -> Any:
         out = x - y
-        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
+        return out if out.dtype is not float64 and out.dtype is not complex128 else \
+            _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return g, (-g if self.needs[1] else None)
 
 
 class Mul(Function):
-    """out = x * y;  dx = g y, dy = g x."""
+    """out = x * y;  dx = g ȳ, dy = g x̄ (the bars only for complex data)."""
 
     node_name = "MulBackward0"
     saves = ("x for dy", "y for dx")
 
     def forward(self, x: Any, y: Any) -> Any:
         out = x * y
-        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
+        return out if out.dtype is not float64 and out.dtype is not complex128 else \
+            _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
+        if g.dtype.kind == "c":  # (inline: the hottest ops)
+            x, y = conj(x, F), conj(y, F)
         return (g * y if self.needs[0] else None), (g * x if self.needs[1] else None)
 
 
 class Div(Function):
-    """out = x / y;  dx = g / y, dy = -g x / y²."""
+    """out = x / y;  dx = g / ȳ, dy = -g x̄ / ȳ² (the bars only for complex data)."""
 
     node_name = "DivBackward0"
     saves = ("x for dy", "y")
 
     def forward(self, x: Any, y: Any) -> Any:
         out = x / y
-        return out if out.dtype is not float64 else _fix_dtype(out, x, y)
+        return out if out.dtype is not float64 and out.dtype is not complex128 else \
+            _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
+        if g.dtype.kind == "c":  # (inline: the hottest ops)
+            x, y = conj(x, F), conj(y, F)
         gx = g / y if self.needs[0] else None
         gy = -(g * x) / (y * y) if self.needs[1] else None
         return gx, gy
@@ -128,7 +178,7 @@ class Neg(Function):
 
 
 class PowScalar(Function):
-    """out = x ** p for a constant p;  dx = g p x^(p-1)."""
+    """out = x ** p for a constant p;  dx = g conj(p x^(p-1))."""
 
     node_name = "PowBackward0"
     saves = ("x",)
@@ -145,14 +195,16 @@ class PowScalar(Function):
             return g * 0.0, None
         if p == 1:
             return g, None
+        if _cx(g):  # (the conjugate of the power, not a power of x̄: they differ on the cut)
+            return g * conj(x ** (p - 1) * p if p != 2 else x * 2.0, F), None
         if p == 2:
             return g * (x * 2.0), None
         return g * (x ** (p - 1) * p), None
 
 
 class Pow(Function):
-    """out = x ** y;  dx = g y x^(y-1) (0 where y = 0), dy = g out log x (0 where x = 0 and
-    y >= 0)."""
+    """out = x ** y;  dx = g conj(y x^(y-1)) (0 where y = 0), dy = g conj(out log x) (0 where
+    x = 0 and Re y >= 0)."""
 
     node_name = "PowBackward1"
     saves = ("x", "y")
@@ -162,24 +214,25 @@ class Pow(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
+        cx = _cx(g)
         gx = gy = None
         if self.needs[0]:
-            gx = g * y * x ** (y - 1)
+            gx = g * conj(y * x ** (y - 1), F) if cx else g * y * x ** (y - 1)
             y0 = _arr(self.inputs[1]) == 0
             if xp.any(y0):  # d/dx x⁰ = 0, at x = 0 too (where y x^(y-1) is 0·inf), as PyTorch
                 gx = F.where(y0, 0.0, gx)
         if self.needs[1]:
-            zero = (xp.asarray(_arr(self.inputs[0])) == 0) & (_arr(self.inputs[1]) >= 0)
+            zero = (xp.asarray(_arr(self.inputs[0])) == 0) & (xp.real(_arr(self.inputs[1])) >= 0)
             # log x with x = 1 where x = 0 and y >= 0 (the limit of x^y log x there is 0)
             safe_x = x + _mask(zero, g) if zero.any() else x
             # (a constant x, e.g. a negative base of ``c ** y``, has a constant log)
             log_x = F.log(safe_x) if self.needs[0] else xp.log(_arr(safe_x))
-            gy = g * (x**y) * log_x
+            gy = g * conj((x**y) * log_x, F) if cx else g * (x**y) * log_x
         return gx, gy
 
 
 class RPowScalar(Function):
-    """out = c ** y for a constant c > 0;  dy = g out log c."""
+    """out = c ** y for a constant c > 0;  dy = g conj(out) log c."""
 
     saves = ("out",)
 
@@ -188,7 +241,7 @@ class RPowScalar(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         c = self.inputs[0]
-        return None, g * F.output(self) * float(xp.log(c))
+        return None, g * conj(F.output(self), F) * float(xp.log(c))
 
 
 class _FloatUnary(Function):
@@ -206,62 +259,67 @@ class _FloatUnary(Function):
 
 
 class Exp(_FloatUnary):
-    """out = eˣ;  dx = g out."""
+    """out = eˣ;  dx = g conj(out)."""
 
     node_name = "ExpBackward0"
     saves = ("out",)
     ufunc = staticmethod(xp.exp)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g * F.output(self),)
+        out = F.output(self)
+        return (times_conj(g, out, F),)
 
 
 class Log(_FloatUnary):
-    """out = ln x;  dx = g / x."""
+    """out = ln x;  dx = g / x̄."""
 
     node_name = "LogBackward0"
     saves = ("x",)
     ufunc = staticmethod(xp.log)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g / F.inputs(self)[0],)
+        x = F.inputs(self)[0]
+        return (over_conj(g, x, F),)
 
 
 class Log1p(_FloatUnary):
-    """out = ln(1 + x);  dx = g / (1 + x)."""
+    """out = ln(1 + x);  dx = g / conj(1 + x)."""
 
     node_name = "Log1PBackward0"
     saves = ("x",)
     ufunc = staticmethod(xp.log1p)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g / (F.inputs(self)[0] + 1.0),)
+        d = F.inputs(self)[0] + 1.0
+        return (over_conj(g, d, F),)
 
 
 class Expm1(_FloatUnary):
-    """out = eˣ - 1;  dx = g (out + 1)."""
+    """out = eˣ - 1;  dx = g conj(out + 1)."""
 
     node_name = "Expm1Backward0"
     saves = ("out",)
     ufunc = staticmethod(xp.expm1)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g * (F.output(self) + 1.0),)
+        d = F.output(self) + 1.0
+        return (times_conj(g, d, F),)
 
 
 class Sqrt(_FloatUnary):
-    """out = √x;  dx = g / (2 out)."""
+    """out = √x;  dx = g / conj(2 out)."""
 
     node_name = "SqrtBackward0"
     saves = ("out",)
     ufunc = staticmethod(xp.sqrt)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g / (F.output(self) * 2.0),)
+        d = F.output(self) * 2.0
+        return (over_conj(g, d, F),)
 
 
 class Rsqrt(Function):
-    """out = 1/√x;  dx = -g out³ / 2."""
+    """out = 1/√x;  dx = -g conj(out³) / 2."""
 
     node_name = "RsqrtBackward0"
     saves = ("out",)
@@ -271,11 +329,12 @@ class Rsqrt(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         out = F.output(self)
-        return (g * (out * out * out) * -0.5,)
+        d = out * out * out
+        return (times_conj(g, d, F) * -0.5,)
 
 
 class Reciprocal(Function):
-    """out = 1/x;  dx = -g out²."""
+    """out = 1/x;  dx = -g conj(out²)."""
 
     node_name = "ReciprocalBackward0"
     saves = ("out",)
@@ -285,11 +344,13 @@ class Reciprocal(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         out = F.output(self)
-        return (-(g * (out * out)),)
+        d = out * out
+        return (-times_conj(g, d, F),)
 
 
 class Abs(Function):
-    """out = |x|;  dx = g sign(x) (0 at x = 0, as PyTorch)."""
+    """out = |x|;  dx = g sign(x) (0 at x = 0, as PyTorch); for complex z, dz = g z/|z| (0 at
+    z = 0)."""
 
     node_name = "AbsBackward0"
     saves = ("x",)
@@ -298,33 +359,43 @@ class Abs(Function):
         return xp.abs(x)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g * xp.sign(self.inputs[0]._array),)  # sign: a constant
+        x = self.inputs[0]._array
+        if x.dtype.kind != "c" or F is ARRAYS:
+            # sign: a constant (piecewise for real x); NumPy's sign of a complex z is z/|z|
+            return (g * xp.sign(x),)
+        # create_graph on complex data: z/|z| is not locally constant, so record it
+        (z,) = F.inputs(self)
+        zero = x == 0
+        mag = abs(z)
+        return (g * (z / (F.where(zero, 1.0, mag) if zero.any() else mag)),)
 
 
 class Sin(_FloatUnary):
-    """out = sin x;  dx = g cos x."""
+    """out = sin x;  dx = g conj(cos x)."""
 
     node_name = "SinBackward0"
     saves = ("x",)
     ufunc = staticmethod(xp.sin)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g * F.cos(F.inputs(self)[0]),)
+        d = F.cos(F.inputs(self)[0])
+        return (times_conj(g, d, F),)
 
 
 class Cos(_FloatUnary):
-    """out = cos x;  dx = -g sin x."""
+    """out = cos x;  dx = -g conj(sin x)."""
 
     node_name = "CosBackward0"
     saves = ("x",)
     ufunc = staticmethod(xp.cos)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (-(g * F.sin(F.inputs(self)[0])),)
+        d = F.sin(F.inputs(self)[0])
+        return (-times_conj(g, d, F),)
 
 
 class Tanh(_FloatUnary):
-    """out = tanh x;  dx = g (1 - out²)."""
+    """out = tanh x;  dx = g conj(1 - out²)."""
 
     node_name = "TanhBackward0"
     saves = ("out",)
@@ -332,7 +403,8 @@ class Tanh(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         out = F.output(self)
-        return (g * (1.0 - out * out),)
+        d = 1.0 - out * out
+        return (times_conj(g, d, F),)
 
 
 _expit: Any = None
@@ -345,6 +417,8 @@ def stable_sigmoid(x: Any) -> Any:
     large); it is imported on first use so that ``import chainrule`` does not pay for SciPy.
     """
     global _expit
+    if x.dtype.kind == "c":  # (SciPy's expit is real only; complex z has no overflow issue
+        return 1.0 / (1.0 + xp.exp(-x))  # that PyTorch guards against either)
     if _expit is None:
         from scipy.special import expit as _expit
     out = _expit(x)
@@ -352,7 +426,7 @@ def stable_sigmoid(x: Any) -> Any:
 
 
 class Sigmoid(Function):
-    """out = σ(x) = 1/(1+e⁻ˣ);  dx = g out (1 - out)."""
+    """out = σ(x) = 1/(1+e⁻ˣ);  dx = g conj(out (1 - out))."""
 
     node_name = "SigmoidBackward0"
     saves = ("out",)
@@ -363,7 +437,8 @@ class Sigmoid(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         out = F.output(self)
-        return (g * (out * (1.0 - out)),)
+        d = out * (1.0 - out)
+        return (times_conj(g, d, F),)
 
 
 class Relu(Function):
@@ -374,6 +449,7 @@ class Relu(Function):
     grads_fit = True  # (elementwise, one input: see Function.grads_fit)
 
     def forward(self, x: Any) -> Any:
+        _no_complex(x, "clamp is not supported for complex types")
         # maximum against an array of zeros is the fastest form (x * (x > 0) takes 1.5-2x
         # longer, np.maximum(x, 0) more; DESIGN.md §5), and gives 0, not nan, at -inf
         return xp.maximum(x, zeros_view(x))
@@ -411,6 +487,7 @@ class Clamp(Function):
     saves = ("x",)
 
     def forward(self, x: Any, lo: Any = None, hi: Any = None) -> Any:
+        _no_complex(x, "clamp is not supported for complex types")
         self.lo, self.hi = lo, hi
         lo_d = getattr(lo, "_array", lo)
         hi_d = getattr(hi, "_array", hi)
@@ -433,12 +510,21 @@ class ZeroGrad(Function):
     saves = ()
 
     def forward(self, x: Any, fn: str = "floor", decimals: int = 0) -> Any:
+        if x.dtype.kind == "c":
+            raise NotImplementedError(_ZERO_GRAD_COMPLEX.get(fn, f"{fn} is not supported for "
+                                                                 "complex inputs"))
         if fn == "round":
             return xp.round(x, decimals)
         return getattr(xp, fn)(x)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return (g * 0.0,)
+
+
+_ZERO_GRAD_COMPLEX = {
+    "sign": "Unlike NumPy, torch.sign is not intended to support complex numbers. Please use "
+            "torch.sgn instead.",
+}
 
 
 class _Extremum(Function):
@@ -451,7 +537,10 @@ class _Extremum(Function):
     greater = True
 
     def forward(self, x: Any, y: Any) -> Any:
-        return _fix_dtype(self.ufunc(x, y), x, y)
+        out = self.ufunc(x, y)
+        if out.dtype.kind == "c":  # (NumPy orders complex numbers lexicographically)
+            raise RuntimeError(f"{self.ufunc.__name__} not implemented for complex tensors.")
+        return _fix_dtype(out, x, y)
 
     def vjp(self, g: Any, F: Any) -> tuple:
         return _minmax_vjp(self, g, greater=self.greater)
@@ -565,9 +654,15 @@ class Cast(Function):
 
     def forward(self, x: Any, dtype: Any = None) -> Any:
         self.src = x.dtype
+        if x.dtype.kind == "c" and xp.dtype(dtype).kind != "c":
+            warnings.warn("Casting complex values to real discards the imaginary part",
+                          UserWarning, stacklevel=2)
+            return x.real.astype(dtype)
         return x.astype(dtype)
 
     def vjp(self, g: Any, F: Any) -> tuple:
+        if g.dtype.kind == "c" and self.src.kind != "c":  # real -> complex: dx = Re g
+            g = F.apply(Real, g)
         return (F.cast(g, self.src),)
 
 

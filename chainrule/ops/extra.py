@@ -16,7 +16,7 @@ from scipy import special as _sp
 
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
-from chainrule.ops.elementwise import _arr, _fix_dtype, _float, _FloatUnary
+from chainrule.ops.elementwise import _arr, _fix_dtype, _float, _FloatUnary, times_conj
 
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -100,7 +100,7 @@ class Sinc(_FloatUnary):
         xs = F.where(zero, 1.0, x)  # a safe divisor; the x = 0 entries are replaced below
         px = xs * math.pi
         d = (px * F.cos(px) - F.sin(px)) / (px * xs)
-        return (g * F.where(zero, 0.0, d),)
+        return (times_conj(g, F.where(zero, 0.0, d), F),)  # (conj: complex z, as torch)
 
 
 def _zero_where(x: Any, y: Any) -> Any:
@@ -187,7 +187,7 @@ class Exp2(Function):
             return _float(xp.exp2(x), x)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g * F.output(self) * _LN2,)
+        return (times_conj(g, F.output(self), F) * _LN2,)
 
 
 class Erfc(_FloatUnary):

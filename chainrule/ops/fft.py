@@ -14,7 +14,10 @@ from typing import Any
 
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
+from chainrule.ops.complex import Conj, Imag, Real
 from chainrule.ops.shape import Pad
+
+__all__ = ["DUAL", "FFTN", "RFFT", "IRFFT", "Real", "Imag", "Conj", "fit"]
 
 DUAL = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
 
@@ -96,40 +99,3 @@ class IRFFT(Function):
 
 
 builtin_max = max
-
-
-class Real(Function):
-    """out = Re z (z itself when real);  dz = g (a real gradient: the imaginary part of z does
-    not reach the output)."""
-
-    saves = ()
-
-    def forward(self, x: Any) -> Any:
-        return xp.real(x).copy()  # (a copy for a real x too: no unrecorded alias)
-
-    def vjp(self, g: Any, F: Any) -> tuple:
-        return (g,)
-
-
-class Imag(Function):
-    """out = Im z;  dz = i g (PyTorch's convention: ∂L/∂Re z + i ∂L/∂Im z)."""
-
-    saves = ()
-
-    def forward(self, x: Any) -> Any:
-        return xp.imag(x).copy()
-
-    def vjp(self, g: Any, F: Any) -> tuple:
-        return (g * xp.asarray(1j),)
-
-
-class Conj(Function):
-    """out = z̄;  dz = ḡ (conjugation is its own adjoint in PyTorch's convention)."""
-
-    saves = ()
-
-    def forward(self, x: Any) -> Any:
-        return xp.conj(x)
-
-    def vjp(self, g: Any, F: Any) -> tuple:
-        return (F.apply(Conj, g),)

@@ -6,6 +6,7 @@ from typing import Any
 
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
+from chainrule.ops.complex import conj
 
 
 def _shape_error(x: Any, y: Any) -> RuntimeError:
@@ -17,7 +18,8 @@ def _shape_error(x: Any, y: Any) -> RuntimeError:
 
 
 class MatMul(Function):
-    """out = x @ y;  dx = g @ yᵀ, dy = xᵀ @ g (batch dims summed back by the engine)."""
+    """out = x @ y;  dx = g @ yᴴ, dy = xᴴ @ g (batch dims summed back by the engine; ᴴ is
+    the transpose for real data)."""
 
     node_name = "MmBackward0"
     saves = ("x for dy", "y for dx")
@@ -40,6 +42,8 @@ class MatMul(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, y = F.inputs(self)
+        if g.dtype.kind == "c":  # (both operands are complex: matmul refuses mixed dtypes)
+            x, y = conj(x, F), conj(y, F)
         nx, ny = x.ndim, y.ndim
         gx = gy = None
         if nx == 1 and ny == 1:
@@ -83,7 +87,7 @@ def _linear_small_batch(x: Any, w: Any, b: Any) -> Any:
 
 class Linear(Function):
     """out = x Wᵀ + b (one GEMM, bias added in place);
-    dx = g W, dW = gᵀ x (batch dims folded into one GEMM), db = Σ g.
+    dx = g W̄, dW = gᵀ x̄ (batch dims folded into one GEMM), db = Σ g (bars: complex data).
 
     # NOTE: fused for speed (one node and no broadcast temporary instead of matmul + add).
     """
@@ -106,6 +110,8 @@ class Linear(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         x, w = F.inputs(self)[:2]
+        if g.dtype.kind == "c":
+            x, w = conj(x, F), conj(w, F)
         gx = g @ w if self.needs[0] else None
         gw = gb = None
         if self.needs[1]:
@@ -132,7 +138,8 @@ def _einsum_parse(eq: str, n: int) -> tuple[list[str], str]:
 
 
 class Einsum(Function):
-    """out = einsum(eq, *xs);  dx_k = einsum over g and the other operands, to x_k's indices.
+    """out = einsum(eq, *xs);  dx_k = einsum over g and the other operands (conjugated when
+    complex), to x_k's indices.
 
     Subscripts summed only inside x_k (absent elsewhere) are restored by broadcasting; a
     subscript repeated inside one operand (a diagonal) is not supported.
@@ -153,6 +160,8 @@ class Einsum(Function):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         xs = F.inputs(self)
+        if g.dtype.kind == "c":  # multilinear: each operand's factor is the others' conjugate
+            xs = tuple(conj(x, F) for x in xs)
         grads = []
         for k, need in enumerate(self.needs):
             if not need:

@@ -11,6 +11,7 @@ from typing import Any
 
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
+from chainrule.ops.elementwise import times_conj
 from chainrule.ops.shape import Flip
 
 _add_reduce = xp.add.reduce  # (what ndarray.sum() calls, through a Python-level wrapper)
@@ -154,15 +155,17 @@ def sum_to_array(x: Any, shape: tuple[int, ...]) -> Any:
 
 
 class Norm(Function):
-    """out = √(Σ_dim x²) (the 2-norm);  dx = g x / out, and 0 where out = 0 (PyTorch's choice
-    of subgradient, so a zero vector gets a zero gradient instead of NaN)."""
+    """out = √(Σ_dim |x|²) (the 2-norm);  dx = g x / out, and 0 where out = 0 (PyTorch's choice
+    of subgradient, so a zero vector gets a zero gradient instead of NaN). A complex x gives a
+    real norm, and the same formula is its gradient in PyTorch's convention."""
 
     saves = ("x", "out")
 
     def forward(self, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
         self.axes = normalize_dims(dim, x.ndim) if x.ndim else ()
         self.keepdim = keepdim
-        return xp.sqrt(xp.asarray(xp.sum(x * x, axis=self.axes, keepdims=keepdim)))
+        sq = x * x if x.dtype.kind != "c" else (x * x.conj()).real
+        return xp.sqrt(xp.asarray(xp.sum(sq, axis=self.axes, keepdims=keepdim)))
 
     def vjp(self, g: Any, F: Any) -> tuple:
         (x,) = F.inputs(self)
@@ -177,7 +180,8 @@ class Norm(Function):
 
 
 class Prod(Function):
-    """out = Π_dim x;  dx_i = g Π_{j≠i} x_j (exact with zeros: products of the others)."""
+    """out = Π_dim x;  dx_i = g conj(Π_{j≠i} x_j) (exact with zeros: products of the others;
+    conj only for complex data)."""
 
     node_name = "ProdBackward0"
     saves = ("x", "out")
@@ -195,12 +199,12 @@ class Prod(Function):
             shape = kept_shape(xd.shape, (self.dim % xd.ndim,))
             gk, o = gk.reshape(shape), o.reshape(shape)
         if not xp.any(xd == 0):  # differentiable form: out / x
-            return (gk * (o / x),)
+            return (times_conj(gk, o / x, F),)
         if self.dim is None:
             others = _prod_of_others(xd.reshape(-1), 0).reshape(xd.shape)
         else:
             others = _prod_of_others(xd, self.dim % xd.ndim)
-        return (gk * others,)  # (a constant: exact where x has zeros)
+        return (times_conj(gk, others, F),)  # (a constant: exact where x has zeros)
 
 
 def _prod_of_others(a: Any, axis: int) -> Any:
@@ -241,6 +245,10 @@ class LogSoftmax(Function):
     saves = ("out",)
 
     def forward(self, x: Any, dim: int = -1) -> Any:
+        if x.dtype.kind == "c":  # (as PyTorch: no order to take the max by)
+            kind = "ComplexDouble" if x.dtype == xp.complex128 else "ComplexFloat"
+            raise NotImplementedError(f'"softmax_lastdim_kernel_impl" not implemented for '
+                                      f"'{kind}'")
         self.dim = dim
         m = x.max(axis=dim, keepdims=True)
         bad = ~xp.isfinite(m)

@@ -3,7 +3,8 @@ atanh (``sin``/``cos``/``tan``/``tanh`` live in :mod:`chainrule.ops.elementwise`
 
 Each derivative is written once with operators, ``**`` and ``F.apply`` only, so the same formula
 serves the array pass and the create_graph pass (gradients of gradients). Integer inputs give
-the default float dtype, as PyTorch.
+the default float dtype, as PyTorch; complex data gets g · conj(f'(z)) (PyTorch's convention,
+:mod:`chainrule.ops.complex`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.backend import xp
-from chainrule.ops.elementwise import _FloatUnary
+from chainrule.ops.elementwise import _FloatUnary, over_conj, times_conj
 
 
 class Asin(_FloatUnary):
@@ -22,7 +23,7 @@ class Asin(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         (x,) = F.inputs(self)
-        return (g * (1.0 - x * x) ** -0.5,)
+        return (times_conj(g, (1.0 - x * x) ** -0.5, F),)
 
 
 class Acos(_FloatUnary):
@@ -33,7 +34,7 @@ class Acos(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         (x,) = F.inputs(self)
-        return (-(g * (1.0 - x * x) ** -0.5),)
+        return (-times_conj(g, (1.0 - x * x) ** -0.5, F),)
 
 
 class Atan(_FloatUnary):
@@ -44,7 +45,7 @@ class Atan(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         (x,) = F.inputs(self)
-        return (g / (x * x + 1.0),)
+        return (over_conj(g, x * x + 1.0, F),)
 
 
 class Sinh(_FloatUnary):
@@ -54,7 +55,7 @@ class Sinh(_FloatUnary):
     ufunc = staticmethod(xp.sinh)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g * F.apply(Cosh, F.inputs(self)[0]),)
+        return (times_conj(g, F.apply(Cosh, F.inputs(self)[0]), F),)
 
 
 class Cosh(_FloatUnary):
@@ -64,7 +65,7 @@ class Cosh(_FloatUnary):
     ufunc = staticmethod(xp.cosh)
 
     def vjp(self, g: Any, F: Any) -> tuple:
-        return (g * F.apply(Sinh, F.inputs(self)[0]),)
+        return (times_conj(g, F.apply(Sinh, F.inputs(self)[0]), F),)
 
 
 class Asinh(_FloatUnary):
@@ -75,7 +76,7 @@ class Asinh(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         (x,) = F.inputs(self)
-        return (g * (x * x + 1.0) ** -0.5,)
+        return (times_conj(g, (x * x + 1.0) ** -0.5, F),)
 
 
 class Acosh(_FloatUnary):
@@ -87,7 +88,7 @@ class Acosh(_FloatUnary):
     def vjp(self, g: Any, F: Any) -> tuple:
         (x,) = F.inputs(self)
         # (x - 1)(x + 1) rather than x² - 1: no cancellation near x = 1
-        return (g * ((x - 1.0) * (x + 1.0)) ** -0.5,)
+        return (times_conj(g, ((x - 1.0) * (x + 1.0)) ** -0.5, F),)
 
 
 class Atanh(_FloatUnary):
@@ -98,4 +99,4 @@ class Atanh(_FloatUnary):
 
     def vjp(self, g: Any, F: Any) -> tuple:
         (x,) = F.inputs(self)
-        return (g / (1.0 - x * x),)
+        return (over_conj(g, 1.0 - x * x, F),)

@@ -14,7 +14,13 @@ from typing import Any
 
 from chainrule.autograd.engine import enable_grad
 from chainrule.backend import xp
-from chainrule.optim.optimizer import Optimizer, check_lr, check_nonneg, to_scalar
+from chainrule.optim.optimizer import (
+    Optimizer,
+    _real_view,
+    check_lr,
+    check_nonneg,
+    to_scalar,
+)
 
 __all__ = ["LBFGS"]
 
@@ -160,11 +166,17 @@ class FlatParameters:
     _params: list
 
     def _add(self, t: float, d: Any) -> None:
-        """θ ← θ + t d, parameter by parameter (in place)."""
+        """θ ← θ + t d, parameter by parameter (in place); a complex parameter takes two
+        entries of d per element, its (re, im) parts (PyTorch's real view)."""
         offset = 0
         for p in self._params:
-            n = p._array.size
-            p._array += t * d[offset: offset + n].reshape(p._array.shape)
+            a = p._array
+            if a.dtype.kind == "c":
+                n = 2 * a.size
+                a += (t * d[offset: offset + n]).view(a.dtype).reshape(a.shape)
+            else:
+                n = a.size
+                a += t * d[offset: offset + n].reshape(a.shape)
             p._bump_version()
             offset += n
 
@@ -242,9 +254,10 @@ class LBFGS(FlatParameters, Optimizer):
 
     # ---- flat views of the parameters -------------------------------------------------------
     def _flat_grad(self) -> Any:
-        parts = [xp.zeros(p._array.size, p._array.dtype) if p.grad is None
-                 else p.grad._array.ravel()
-                 for p in self._params]
+        """The gradients as one real vector (a complex gradient as its (re, im) pairs, as
+        PyTorch's LBFGS sees a complex parameter)."""
+        parts = [_real_view(xp.zeros_like(p._array) if p.grad is None else p.grad._array)
+                 .ravel() for p in self._params]
         return xp.concatenate(parts)
 
     def _evaluate(self, closure: Callable[[], Any]) -> float:

@@ -137,6 +137,35 @@ def _with_step_hooks(step: Callable) -> Callable:
     return wrapper
 
 
+def _real_view(a: Any) -> Any:
+    """A complex array seen as real, (re, im) on a new last dim, sharing storage (a real
+    array as it is)."""
+    if a.dtype.kind != "c":
+        return a
+    a = xp.ascontiguousarray(a)
+    return a.reshape(-1).view(a.real.dtype).reshape(a.shape + (2,))
+
+
+def _update_complex(opt: Any, p: Any, g: Any, state: dict[str, Any],
+                    group: dict[str, Any]) -> None:
+    """One update of a complex parameter, made as PyTorch makes it: on the real views of the
+    parameter, its gradient and its complex state (so Adam's second moment holds Re g² and
+    Im g² apart, not |g|²). The state stays complex-shaped, as PyTorch's."""
+    views = {k: _real_view(v) for k, v in state.items()
+             if isinstance(v, xp.ndarray) and v.dtype.kind == "c" and v.shape == p.shape}
+    real_state = {**state, **views}
+    pr = _real_view(p)
+    opt.update(pr, _real_view(g), real_state, group)
+    if not xp.shares_memory(pr, p):  # (a non-contiguous parameter: written back)
+        p[...] = pr[..., 0] + 1j * pr[..., 1]
+    for k, v in real_state.items():
+        if k in views and v is views[k]:
+            continue  # (updated in place, through the view)
+        if k in views and isinstance(v, xp.ndarray) and v.shape[-1:] == (2,):
+            v = xp.ascontiguousarray(v).view(state[k].dtype).reshape(p.shape)
+        state[k] = v
+
+
 class Optimizer:
     """Base class of all optimizers (PyTorch's ``torch.optim.Optimizer`` API).
 
@@ -292,7 +321,10 @@ class Optimizer:
             state = states.get(p)
             if state is None:
                 state = self.init_state(p._array, group)
-            self.update(p._array, g, state, group)
+            if p._array.dtype.kind == "c":
+                _update_complex(self, p._array, g, state, group)
+            else:
+                self.update(p._array, g, state, group)
             if state:
                 states[p] = state
             if max_norm is not None and p._array.ndim >= 2:

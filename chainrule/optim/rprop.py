@@ -46,9 +46,10 @@ class Rprop(Optimizer):
         super().__init__(params, defaults)
 
     def init_state(self, p: Any, group: dict[str, Any]) -> dict[str, Any]:
-        """step = 0, g' = 0, Δ = lr."""
-        return {"step": 0.0, "prev": xp.zeros_like(p),
-                "step_size": xp.full_like(p, group["lr"])}
+        """step = 0, g' = 0, Δ = lr (lr + i·lr for a complex parameter, stepped on its real
+        view: each part starts at lr, as PyTorch's)."""
+        lr = group["lr"] * (1 + 1j) if p.dtype.kind == "c" else group["lr"]
+        return {"step": 0.0, "prev": xp.zeros_like(p), "step_size": xp.full_like(p, lr)}
 
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """One Rprop step in place (equations in the class docstring)."""

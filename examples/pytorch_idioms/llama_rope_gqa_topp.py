@@ -14,9 +14,8 @@ features; ``RMSNorm`` with ``x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + e
 ``torch.sort(descending=True)``, ``torch.cumsum``, ``probs_sort[mask] = 0.0``,
 ``probs_sort.div_(...)``, ``torch.multinomial`` and ``torch.gather(probs_idx, -1, next_token)``.
 
-NOTE (chainrule): autograd through complex tensors is not supported, which is why training
-uses the real-arithmetic rotary form here (``view_as_complex`` on a tensor that requires grad
-raises a NotImplementedError naming it; docs/pytorch.md).
+NOTE (chainrule): the complex form trains too (complex autograd as PyTorch's,
+tests/test_complex_autograd.py); training uses the real form here to show both idioms.
 """
 
 import torch
