@@ -29,9 +29,14 @@ CASES = [
     (dict(in_channels=4, out_channels=6, kernel_size=3, groups=2, padding="same"), (2, 4, 6, 6)),
     (dict(in_channels=4, out_channels=4, kernel_size=4, padding="same"), (3, 4, 6, 7)),
 ]
-LAYOUTS = {"per-sample": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=True),
-           "channel-first": dict(SAMPLE_COLUMNS=False, FLAT_COL2IM=False),
-           "mixed": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=False)}
+LAYOUTS = {"per-sample": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=True,
+                              SHIFTED_COL2IM=False),
+           "channel-first": dict(SAMPLE_COLUMNS=False, FLAT_COL2IM=False, SHIFTED_COL2IM=False),
+           "mixed": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=False,
+                         SHIFTED_COL2IM=False),
+           # the input gradient by GEMMs on shifted views (BLAS is on one thread in the tests)
+           "shifted": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, SHIFTED_COL2IM=True,
+                           SHIFTED_MIN_PLANE=1)}
 
 
 def _layout(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
