@@ -157,3 +157,27 @@ def test_compiled_cnn_step_with_shifted_input_gradient_equals_eager_bitwise(monk
         np.testing.assert_array_equal(a, b)
     for k in se:
         np.testing.assert_array_equal(se[k], sc[k], err_msg=k)
+
+
+def _registry_conv_rows() -> list[Any]:
+    from op_registry import OPS
+
+    return [s for s in OPS if s.name.startswith("conv")]
+
+
+@pytest.mark.parametrize("spec", _registry_conv_rows(), ids=repr)
+def test_registry_conv_rows_on_the_shifted_path(spec, monkeypatch):
+    """Every registry row for conv (forward, backward, finite differences, double backward)
+    with the shifted input gradient forced on for all plane sizes."""
+    import test_ops
+
+    monkeypatch.setattr(C, "SHIFTED_MIN_PLANE", 1)
+    monkeypatch.setattr(C, "SAMPLE_MIN_P", 1)  # (the channel-first layout shares its g2)
+    calls = _spy(monkeypatch)
+    test_ops.test_forward_matches_torch(spec)
+    test_ops.test_backward_matches_torch(spec)
+    test_ops.test_gradcheck_finite_differences(spec)
+    if spec.gradgrad:
+        test_ops.test_gradgradcheck(spec)
+    # stride-1 rows reach it (ConvTranspose of stride 2 and the grouped conv do not)
+    assert bool(calls) == (spec.name in ("conv2d", "conv1d_dilation")), spec.name
