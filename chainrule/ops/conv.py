@@ -16,7 +16,9 @@ the GEMM as a row of ones. The weight gradient makes those columns again, block 
 adjoint (input gradient) is one GEMM ``W₂ᵀ @ G`` followed by col2im, a scatter-add written as
 one vectorised add per kernel offset (``prod(kernel)`` iterations, never a loop over batch or
 positions); for stride 1 in the flat layout of :meth:`Columns.flat_gemm_col2im`, where each
-offset's add is one contiguous run. Thin outputs (under ``SAMPLE_MIN_P`` positions a sample)
+offset's add is one contiguous run, or, at one BLAS thread, with no column matrix at all: one
+GEMM per kernel offset on a shifted view of the flat gradient, accumulated in place
+(:func:`shifted_col2im`). Thin outputs (under ``SAMPLE_MIN_P`` positions a sample)
 use the channel-first layouts of :class:`Columns` (one GEMM over the whole batch).
 
 Layouts measured for the MNIST CNN's Conv2d(32, 64, 3) at batch 64 (1 thread, CPU ms, 2 vCPU
@@ -40,6 +42,23 @@ a GEMM with kx folded into K (96 x 192 instead of 288 x 64) ran 15.0 instead of 
 input and weight gradients fused in one pass over g (the weight gradient reading the flat g
 with wide columns) 39.0 against 38.1 ms for the two. Im2col is ~2.6 ms a pass (24-element
 runs; a two-stage copy through kx-shifted planes was no faster).
+
+Issue 17, implicit GEMM (no im2col: GEMMs on shifted views of the flat padded input; same
+conv2, 1 thread, loaded 2-vCPU AVX-512 Xeon, CPU ms, min of 11-15 interleaved repeats in one
+process): kept for the input gradient (:func:`shifted_col2im`: 15.8-16.1 against 17.0-17.5
+flat; at 2 BLAS threads it lost, 51 against 40 CPU ms, so it runs at one thread only).
+Rejected for the forward: nine GEMMs of K = C = 32 a sample run 12.4 ms alone against 9.4 for
+the K = 288 GEMMs, more than the 2.3 ms im2col they save, and the (C', plane) result still has
+to be cropped to (N, C', *out) (1.1-1.3); 13.5 against 12.9 in all (no bias). kx folded into K
+(three shifted copies, three GEMMs of K = 96) 12.5 against 12.9, within the noise; the batch
+transposed once to (C, N·plane), 4 or 8 samples a GEMM, 13.5 / 14.2; wide per-sample columns
+(runs of 622 elements: im2col 1.3 instead of 2.3) 13.9 against 14.1 with bias (8 % more GEMM
+and the crop). Winograd F(2x2, 3x3) (flat parity planes so every transform is one contiguous
+NumPy pass): 23.6-26.4 against 14.6; its 16 GEMMs alone take 8.0, the ~28 M element passes of
+the transforms the rest (float32 error 2.6e-5 of 92 against float64, im2col's 6.4e-5).
+Rejected for the weight gradient: nine GEMMs per sample (M 64, N 32) 19.7, kx folded 17.4,
+against 15.9. Whole MNIST CNN step (Adadelta, b=64), 40 interleaved repeats, min / median:
+eager 78.6 / 83.4 -> 75.9 / 82.4, compiled 72.8 / 79.2 -> 71.9 / 78.8, torch 67.7 / 72.9.
 
 ``padding`` is given per spatial dimension as ``(low, high)`` pairs so that ``padding="same"``
 with even kernels (asymmetric, as in PyTorch) needs no special case.
