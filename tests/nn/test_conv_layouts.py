@@ -30,13 +30,14 @@ CASES = [
     (dict(in_channels=4, out_channels=4, kernel_size=4, padding="same"), (3, 4, 6, 7)),
 ]
 LAYOUTS = {"per-sample": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=True,
-                              SHIFTED_COL2IM=False),
+                              SHIFTED_COL2IM=False, ACCUMULATE_WEIGHT_GRAD=False),
            "channel-first": dict(SAMPLE_COLUMNS=False, FLAT_COL2IM=False, SHIFTED_COL2IM=False),
            "mixed": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=False,
-                         SHIFTED_COL2IM=False),
-           # the input gradient by GEMMs on shifted views (BLAS is on one thread in the tests)
+                         SHIFTED_COL2IM=False, ACCUMULATE_WEIGHT_GRAD=False),
+           # the input gradient by GEMMs on shifted views and the weight gradient accumulated
+           # by the direct GEMM (BLAS is on one thread in the tests)
            "shifted": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, SHIFTED_COL2IM=True,
-                           SHIFTED_MIN_PLANE=1)}
+                           SHIFTED_MIN_PLANE=1, ACCUMULATE_WEIGHT_GRAD=True)}
 
 
 def _layout(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
@@ -65,7 +66,7 @@ def test_conv1d_3d_layouts_equal_torch(layout, monkeypatch):
                [rng(33).standard_normal((2, 3, 4, 5))])
 
 
-@pytest.mark.parametrize("layout", ["per-sample", "channel-first"])
+@pytest.mark.parametrize("layout", ["per-sample", "channel-first", "shifted"])
 def test_double_backward_through_layouts_equals_torch(layout, monkeypatch):
     """Hessian-vector products through dW, dx and the bias gradient (BiasGrad's value path)."""
     _layout(monkeypatch, layout)

@@ -24,16 +24,16 @@ from chainrule.ops import conv as C  # noqa: E402
 TF = torch.nn.functional
 
 
-def _spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the calls of shifted_col2im (still running it)."""
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str = "shifted_col2im") -> list[int]:
+    """Count the calls of ``C.<name>`` (still running it)."""
     calls: list[int] = []
-    real = C.shifted_col2im
+    real = getattr(C, name)
 
     def spy(*args: Any) -> Any:
         calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(C, "shifted_col2im", spy)
+    monkeypatch.setattr(C, name, spy)
     return calls
 
 
@@ -59,6 +59,33 @@ def test_shifted_col2im_equals_col2im(geom, dtype):
     np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("geom", [
+    # (N, C, C', input sizes, kernel, stride, dilation, ones), columns forced into 2-sample
+    # blocks
+    (5, 3, 4, (7, 8), (3, 3), (1, 1), (1, 1), True),
+    (3, 2, 5, (9, 8), (2, 3), (2, 1), (1, 2), False),
+    (3, 2, 3, (5, 6, 5), (2, 2, 3), (1, 1, 1), (1, 1, 1), True),
+    (4, 3, 2, (13,), (3,), (2,), (2,), False),
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_accumulated_weight_grad_equals_sample_weight_grad(geom, dtype, monkeypatch):
+    n, c, co, sizes, k, st, dil, ones = geom
+    osize = tuple((s - d * (kk - 1) - 1) // t + 1 for s, kk, t, d in zip(sizes, k, st, dil))
+    r = rng(45)
+    x = r.standard_normal((n, c, *sizes))
+    g = r.standard_normal((n, co, *osize))
+    ref = C.sample_weight_grad(C.sample_cols(x, k, st, dil, osize, ones=ones), g, 1)  # float64
+    rows = c * int(np.prod(k)) + ones
+    monkeypatch.setattr(C, "_COLS_BLOCK_BYTES", 2 * rows * int(np.prod(osize)) * x.itemsize)
+    got = C.accumulated_weight_grad(x.astype(dtype), g.astype(dtype), k, st, dil, osize, ones)
+    assert got.dtype == dtype and got.shape == ref.shape == (co, rows)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
+    if ones:  # the ones row's column is db
+        np.testing.assert_allclose(got[:, -1], g.reshape(n, co, -1).sum((0, 2)), rtol=tol,
+                                   atol=tol * np.abs(ref).max())
+
+
 CASES = [
     (nn.Conv2d, dict(in_channels=3, out_channels=4, kernel_size=3), (2, 3, 17, 18)),
     (nn.Conv2d, dict(in_channels=3, out_channels=4, kernel_size=3, padding=2, dilation=2),
@@ -75,11 +102,14 @@ CASES = [
 @pytest.mark.filterwarnings("ignore:Using padding=.same.:UserWarning")
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
 def test_shifted_input_gradient_equals_torch(case, monkeypatch):
-    """Planes of 256+ positions at one BLAS thread (the suite's setting) take the path."""
+    """Planes of 256+ positions at one BLAS thread (the suite's setting) take the shifted
+    input gradient, outputs of 100+ positions the accumulated weight gradient."""
     mod, kw, shape = case
     calls = _spy(monkeypatch)
+    wcalls = _spy(monkeypatch, "accumulated_weight_grad")
     check_twin(mod(**kw), getattr(torch.nn, mod.__name__)(**kw), [rng(41).standard_normal(shape)])
     assert calls, "the shifted path was not taken"
+    assert wcalls, "the accumulated weight gradient was not taken"
 
 
 def test_rule_two_threads_small_planes_and_missing_gemm_keep_the_flat_path(monkeypatch):
@@ -96,6 +126,9 @@ def test_rule_two_threads_small_planes_and_missing_gemm_keep_the_flat_path(monke
     assert len(calls) == 1  # one thread, a 22x22 plane: the shifted path
     with threadpool_limits(2, user_api="blas"):
         np.testing.assert_allclose(run(), ref, rtol=1e-12, atol=1e-12)
+        assert not C.use_accumulated_weight_grad(xa, xa)
+    assert C.use_accumulated_weight_grad(xa, xa)
+    assert not C.use_accumulated_weight_grad(xa, xa.astype(np.float32))
     monkeypatch.setattr(C, "SHIFTED_MIN_PLANE", 22 * 22 + 1)
     np.testing.assert_allclose(run(), ref, rtol=1e-12, atol=1e-12)
     monkeypatch.setattr(C, "SHIFTED_MIN_PLANE", 1)
@@ -117,8 +150,9 @@ def test_direct_gemm_self_check_rejects_a_wrong_routine():
 
 def test_compiled_cnn_step_with_shifted_input_gradient_equals_eager_bitwise(monkeypatch):
     """Two convolutions (so conv2's input gradient is needed), 20x20 inputs: the recorded opaque
-    call replays to the same bits as eager."""
+    calls (input and weight gradients) replay to the same bits as eager."""
     calls = _spy(monkeypatch)
+    wcalls = _spy(monkeypatch, "accumulated_weight_grad")
 
     def build() -> tuple[Any, Any]:
         cr.manual_seed(0)
@@ -146,9 +180,10 @@ def test_compiled_cnn_step_with_shifted_input_gradient_equals_eager_bitwise(monk
             warnings.simplefilter("error")  # a fallback to eager would warn
             losses = []
             for x, y in data:
-                before = len(calls)
+                before = len(calls), len(wcalls)
                 losses.append(fn(x, y).detach().numpy().copy())
-                assert len(calls) > before  # every step (replays too) runs the shifted GEMMs
+                # every step (replays too) runs the shifted and the accumulating GEMMs
+                assert len(calls) > before[0] and len(wcalls) > before[1]
         results.append((losses, {k: v.detach().numpy().copy()
                                  for k, v in model.state_dict().items()}))
     assert fn.replays == 2, fn.reasons
