@@ -30,14 +30,16 @@ CASES = [
     (dict(in_channels=4, out_channels=4, kernel_size=4, padding="same"), (3, 4, 6, 7)),
 ]
 LAYOUTS = {"per-sample": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=True,
-                              SHIFTED_COL2IM=False, ACCUMULATE_WEIGHT_GRAD=False),
+                              SHIFTED_COL2IM=False, ACCUMULATE_WEIGHT_GRAD=False,
+                              ROW_FOLD=False),
            "channel-first": dict(SAMPLE_COLUMNS=False, FLAT_COL2IM=False, SHIFTED_COL2IM=False),
            "mixed": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=False,
-                         SHIFTED_COL2IM=False, ACCUMULATE_WEIGHT_GRAD=False),
-           # the input gradient by GEMMs on shifted views and the weight gradient accumulated
-           # by the direct GEMM (BLAS is on one thread in the tests)
+                         SHIFTED_COL2IM=False, ACCUMULATE_WEIGHT_GRAD=False, ROW_FOLD=False),
+           # the direct-GEMM paths (BLAS is on one thread in the tests): the forward from
+           # kx-shifted planes, the input gradient by GEMMs on shifted views, the weight
+           # gradient accumulated in place
            "shifted": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, SHIFTED_COL2IM=True,
-                           SHIFTED_MIN_PLANE=1, ACCUMULATE_WEIGHT_GRAD=True)}
+                           SHIFTED_MIN_PLANE=1, ACCUMULATE_WEIGHT_GRAD=True, ROW_FOLD=True)}
 
 
 def _layout(monkeypatch: pytest.MonkeyPatch, name: str) -> None:

@@ -86,6 +86,29 @@ def test_accumulated_weight_grad_equals_sample_weight_grad(geom, dtype, monkeypa
                                    atol=tol * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("geom", [
+    # (N, C, C', padded sizes, kernel, dilation, bias)
+    (3, 3, 4, (9, 8), (3, 3), (1, 1), True),
+    (2, 2, 5, (8, 9), (2, 3), (2, 1), False),
+    (2, 4, 3, (11, 10), (3, 2), (2, 3), True),
+    (2, 1, 2, (5, 5), (5, 5), (1, 1), True),
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_fold_forward_equals_torch(geom, dtype):
+    n, c, co, sizes, k, dil, bias = geom
+    r = rng(46)
+    x = r.standard_normal((n, c, *sizes))
+    w = r.standard_normal((co, c, *k))
+    b = r.standard_normal(co) if bias else None
+    ref = TF.conv2d(as_torch(x), as_torch(w), None if b is None else as_torch(b),
+                    dilation=dil).numpy()
+    xs = x.astype(dtype).transpose(1, 0, 2, 3).copy().transpose(1, 0, 2, 3)  # non-contiguous
+    got = C.row_fold_forward(xs, w.astype(dtype), None if b is None else b.astype(dtype), dil)
+    assert got.dtype == dtype and got.shape == ref.shape and got.flags.c_contiguous
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
 CASES = [
     (nn.Conv2d, dict(in_channels=3, out_channels=4, kernel_size=3), (2, 3, 17, 18)),
     (nn.Conv2d, dict(in_channels=3, out_channels=4, kernel_size=3, padding=2, dilation=2),
@@ -107,9 +130,13 @@ def test_shifted_input_gradient_equals_torch(case, monkeypatch):
     mod, kw, shape = case
     calls = _spy(monkeypatch)
     wcalls = _spy(monkeypatch, "accumulated_weight_grad")
+    fcalls = _spy(monkeypatch, "row_fold_forward")
     check_twin(mod(**kw), getattr(torch.nn, mod.__name__)(**kw), [rng(41).standard_normal(shape)])
     assert calls, "the shifted path was not taken"
     assert wcalls, "the accumulated weight gradient was not taken"
+    # the forward from shifted planes: 2-D convolutions (ConvTranspose2d's forward is a
+    # ConvTranspose; its backward's Conv has a 12x13 output, so it takes it too)
+    assert bool(fcalls) == (mod in (nn.Conv2d, nn.ConvTranspose2d)), mod
 
 
 def test_rule_two_threads_small_planes_and_missing_gemm_keep_the_flat_path(monkeypatch):
@@ -153,6 +180,7 @@ def test_compiled_cnn_step_with_shifted_input_gradient_equals_eager_bitwise(monk
     calls (input and weight gradients) replay to the same bits as eager."""
     calls = _spy(monkeypatch)
     wcalls = _spy(monkeypatch, "accumulated_weight_grad")
+    fcalls = _spy(monkeypatch, "row_fold_forward")
 
     def build() -> tuple[Any, Any]:
         cr.manual_seed(0)
@@ -180,10 +208,11 @@ def test_compiled_cnn_step_with_shifted_input_gradient_equals_eager_bitwise(monk
             warnings.simplefilter("error")  # a fallback to eager would warn
             losses = []
             for x, y in data:
-                before = len(calls), len(wcalls)
+                before = len(calls), len(wcalls), len(fcalls)
                 losses.append(fn(x, y).detach().numpy().copy())
-                # every step (replays too) runs the shifted and the accumulating GEMMs
+                # every step (replays too) runs the three direct-GEMM paths
                 assert len(calls) > before[0] and len(wcalls) > before[1]
+                assert len(fcalls) > before[2]
         results.append((losses, {k: v.detach().numpy().copy()
                                  for k, v in model.state_dict().items()}))
     assert fn.replays == 2, fn.reasons
@@ -209,6 +238,7 @@ def test_registry_conv_rows_on_the_shifted_path(spec, monkeypatch):
     monkeypatch.setattr(C, "SHIFTED_MIN_PLANE", 1)
     monkeypatch.setattr(C, "SAMPLE_MIN_P", 1)  # (the channel-first layout shares its g2)
     calls = _spy(monkeypatch)
+    fcalls = _spy(monkeypatch, "row_fold_forward")
     test_ops.test_forward_matches_torch(spec)
     test_ops.test_backward_matches_torch(spec)
     test_ops.test_gradcheck_finite_differences(spec)
@@ -216,3 +246,4 @@ def test_registry_conv_rows_on_the_shifted_path(spec, monkeypatch):
         test_ops.test_gradgradcheck(spec)
     # stride-1 rows reach it (ConvTranspose of stride 2 and the grouped conv do not)
     assert bool(calls) == (spec.name in ("conv2d", "conv1d_dilation")), spec.name
+    assert bool(fcalls) == (spec.name == "conv2d"), spec.name  # (2-D, stride 1, one group)
