@@ -39,7 +39,8 @@ LAYOUTS = {"per-sample": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=T
            # kx-shifted planes, the input gradient by GEMMs on shifted views, the weight
            # gradient accumulated in place
            "shifted": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, SHIFTED_COL2IM=True,
-                           SHIFTED_MIN_PLANE=1, ACCUMULATE_WEIGHT_GRAD=True, ROW_FOLD=True)}
+                           SHIFTED_MIN_PLANE=1, ACCUMULATE_WEIGHT_GRAD=True, ROW_FOLD=True,
+                           ROW_FOLD_MIN_K=1)}
 
 
 def _layout(monkeypatch: pytest.MonkeyPatch, name: str) -> None:

@@ -128,6 +128,7 @@ def test_shifted_input_gradient_equals_torch(case, monkeypatch):
     """Planes of 256+ positions at one BLAS thread (the suite's setting) take the shifted
     input gradient, outputs of 100+ positions the accumulated weight gradient."""
     mod, kw, shape = case
+    monkeypatch.setattr(C, "ROW_FOLD_MIN_K", 1)
     calls = _spy(monkeypatch)
     wcalls = _spy(monkeypatch, "accumulated_weight_grad")
     fcalls = _spy(monkeypatch, "row_fold_forward")
@@ -159,6 +160,10 @@ def test_rule_two_threads_small_planes_and_missing_gemm_keep_the_flat_path(monke
     monkeypatch.setattr(C, "SHIFTED_MIN_PLANE", 22 * 22 + 1)
     np.testing.assert_allclose(run(), ref, rtol=1e-12, atol=1e-12)
     monkeypatch.setattr(C, "SHIFTED_MIN_PLANE", 1)
+    w8 = np.zeros((4, 8, 3, 3))  # the forward's rule: kw·C against ROW_FOLD_MIN_K (24)
+    assert C.use_row_fold(xa, w8[:, :3], (1, 1)) is False
+    assert C.use_row_fold(np.zeros((1, 8, 5, 5)), w8, (1, 1))
+    assert not C.use_row_fold(np.zeros((1, 8, 5, 5)), w8, (1, 2))
     monkeypatch.setattr(C, "_GEMM", {})  # no direct GEMM found
     np.testing.assert_allclose(run(), ref, rtol=1e-12, atol=1e-12)
     assert len(calls) == 1
@@ -178,6 +183,7 @@ def test_direct_gemm_self_check_rejects_a_wrong_routine():
 def test_compiled_cnn_step_with_shifted_input_gradient_equals_eager_bitwise(monkeypatch):
     """Two convolutions (so conv2's input gradient is needed), 20x20 inputs: the recorded opaque
     calls (input and weight gradients) replay to the same bits as eager."""
+    monkeypatch.setattr(C, "ROW_FOLD_MIN_K", 1)
     calls = _spy(monkeypatch)
     wcalls = _spy(monkeypatch, "accumulated_weight_grad")
     fcalls = _spy(monkeypatch, "row_fold_forward")
@@ -237,6 +243,7 @@ def test_registry_conv_rows_on_the_shifted_path(spec, monkeypatch):
 
     monkeypatch.setattr(C, "SHIFTED_MIN_PLANE", 1)
     monkeypatch.setattr(C, "SAMPLE_MIN_P", 1)  # (the channel-first layout shares its g2)
+    monkeypatch.setattr(C, "ROW_FOLD_MIN_K", 1)
     calls = _spy(monkeypatch)
     fcalls = _spy(monkeypatch, "row_fold_forward")
     test_ops.test_forward_matches_torch(spec)
