@@ -43,22 +43,40 @@ input and weight gradients fused in one pass over g (the weight gradient reading
 with wide columns) 39.0 against 38.1 ms for the two. Im2col is ~2.6 ms a pass (24-element
 runs; a two-stage copy through kx-shifted planes was no faster).
 
-Issue 17, implicit GEMM (no im2col: GEMMs on shifted views of the flat padded input; same
-conv2, 1 thread, loaded 2-vCPU AVX-512 Xeon, CPU ms, min of 11-15 interleaved repeats in one
-process): kept for the input gradient (:func:`shifted_col2im`: 15.8-16.1 against 17.0-17.5
-flat; at 2 BLAS threads it lost, 51 against 40 CPU ms, so it runs at one thread only).
-Rejected for the forward: nine GEMMs of K = C = 32 a sample run 12.4 ms alone against 9.4 for
-the K = 288 GEMMs, more than the 2.3 ms im2col they save, and the (C', plane) result still has
-to be cropped to (N, C', *out) (1.1-1.3); 13.5 against 12.9 in all (no bias). kx folded into K
-(three shifted copies, three GEMMs of K = 96) 12.5 against 12.9, within the noise; the batch
-transposed once to (C, N·plane), 4 or 8 samples a GEMM, 13.5 / 14.2; wide per-sample columns
-(runs of 622 elements: im2col 1.3 instead of 2.3) 13.9 against 14.1 with bias (8 % more GEMM
-and the crop). Winograd F(2x2, 3x3) (flat parity planes so every transform is one contiguous
-NumPy pass): 23.6-26.4 against 14.6; its 16 GEMMs alone take 8.0, the ~28 M element passes of
-the transforms the rest (float32 error 2.6e-5 of 92 against float64, im2col's 6.4e-5).
-Rejected for the weight gradient: nine GEMMs per sample (M 64, N 32) 19.7, kx folded 17.4,
-against 15.9. Whole MNIST CNN step (Adadelta, b=64), 40 interleaved repeats, min / median:
-eager 78.6 / 83.4 -> 75.9 / 82.4, compiled 72.8 / 79.2 -> 71.9 / 78.8, torch 67.7 / 72.9.
+Issue 17, direct GEMMs on strided views (NumPy's BLAS through ``ctypes``, :func:`blas_gemm`:
+``np.matmul`` can neither accumulate, β = 1, nor take a view whose rows overlap; conv2 as
+above, 1 thread, loaded 2-vCPU AVX-512 Xeon (load 10-16), CPU ms, min of 15-41 interleaved
+repeats in one process). Kept, at one BLAS thread only (they call BLAS once per sample and
+kernel row or offset; at 2 threads OpenBLAS threads each small call: the input gradient took
+51 against 40 CPU ms):
+
+* forward, :func:`row_fold_forward` (kx folded into K = 96, kh GEMMs straight into the
+  output): 13.1-13.4 against 15.6-15.9 for im2col + GEMM (bias included); for kw·C >= 24 only
+  (conv1, C = 1: 1.5 against 0.9);
+* input gradient, :func:`shifted_col2im` (nine GEMMs of K = C' = 64 on shifted views of the
+  flat gradient): 15.6-17.5 against 17.0-19.5 for the flat col2im;
+* weight gradient, :func:`accumulated_weight_grad` (per-sample products accumulated in place):
+  15.4-16.9 against 16.0-17.9.
+
+Inside the eager step (the flags toggled step by step, 30-60 steps each, median CPU ms per
+primitive, conv1 and conv2 together): Conv.forward 17.1 against 19.2, ConvTranspose 18.5
+against 19.2, ConvWeightGrad 18.4-18.7 against 18.9. Whole step (Adadelta, b=64), 40
+interleaved repeats, min / median: eager 88.9 / 96.0 -> 80.8 / 93.5; compiled 83.2 / 90.3 ->
+84.2 / 90.0 and in four further runs within ±1.5 ms either way (the noise of that load); torch
+76.3 / 84.0 in the same runs.
+
+Rejected (same setting): the forward as nine GEMMs of K = C = 32 on shifted views of the flat
+input: the GEMMs alone 12.4 against 9.4 for K = 288, more than the 2.3 ms im2col they save,
+and the (C', plane) result has to be cropped to (N, C', *out) (1.1-1.3): 13.5 against 12.9 in
+all (no bias); kx folded with that crop 12.5 against 12.9; the batch transposed once to
+(C, N·plane), 4 or 8 samples a GEMM, 13.5 / 14.2; wide per-sample columns (im2col runs of 622
+elements, 1.3 instead of 2.3, but 8 % more GEMM and the crop) 13.9 against 14.1. Winograd
+F(2x2, 3x3) forward (flat parity planes, every transform one contiguous NumPy pass): 23.6-26.4
+against 14.6; its 16 GEMMs alone take 8.0, the ~28 M element passes of the transforms the rest
+(float32 error 2.6e-5 of 92 against float64, im2col's 6.4e-5). Input gradient with kx folded
+into K = 192 (three GEMMs, flat-shifted copies): 15.7 against 15.6. Weight gradient as nine
+GEMMs per sample (M 64, N 32) 19.7, from the forward's kx-shifted planes (three GEMMs,
+N = 96) 18.6-18.7 (transposed) / 20.3, against 17.0-17.1 accumulated.
 
 ``padding`` is given per spatial dimension as ``(low, high)`` pairs so that ``padding="same"``
 with even kernels (asymmetric, as in PyTorch) needs no special case.
