@@ -624,9 +624,8 @@ def _load_gemm() -> dict[Any, Any]:
     """``cblas_sgemm`` / ``cblas_dgemm`` of NumPy's BLAS per dtype, each checked once against
     ``np.matmul`` on a strided operand ({} when absent or wrong: the callers fall back).
 
-    Integer arguments are passed as 64-bit: right for the ILP64 builds NumPy ships
-    (``scipy_cblas_sgemm64_``) and, on x86-64 and AArch64 (little-endian, 8-byte argument
-    slots), also read correctly by a 32-bit-integer ``cblas_sgemm``; the check catches the rest.
+    The ILP64 builds NumPy ships name them ``scipy_cblas_sgemm64_`` (64-bit integers); an
+    unsuffixed ``cblas_sgemm`` takes C ``int`` (the CBLAS header's LP64 interface).
     """
     import ctypes
 
@@ -634,6 +633,21 @@ def _load_gemm() -> dict[Any, Any]:
     found: dict[Any, Any] = {}
     if lib is None:
         return found
+    for dt, t in ((xp.dtype(xp.float32), "s"), (xp.dtype(xp.float64), "d")):
+        scalar = ctypes.c_float if t == "s" else ctypes.c_double
+        for name, i in ((f"scipy_cblas_{t}gemm64_", ctypes.c_int64),
+                        (f"cblas_{t}gemm64_", ctypes.c_int64),
+                        (f"scipy_cblas_{t}gemm", ctypes.c_int), (f"cblas_{t}gemm", ctypes.c_int)):
+            fn = getattr(lib, name, None)
+            if fn is None:
+                continue
+            fn.restype = None
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, scalar,
+                           ctypes.c_void_p, i, ctypes.c_void_p, i, scalar, ctypes.c_void_p, i]
+            if _gemm_works(fn, dt):
+                found[dt] = fn
+            break
+    return found
     i64 = ctypes.c_int64
     for dt, t in ((xp.dtype(xp.float32), "s"), (xp.dtype(xp.float64), "d")):
         scalar = ctypes.c_float if t == "s" else ctypes.c_double
