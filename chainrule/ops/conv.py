@@ -16,9 +16,12 @@ the GEMM as a row of ones. The weight gradient makes those columns again, block 
 adjoint (input gradient) is one GEMM ``W₂ᵀ @ G`` followed by col2im, a scatter-add written as
 one vectorised add per kernel offset (``prod(kernel)`` iterations, never a loop over batch or
 positions); for stride 1 in the flat layout of :meth:`Columns.flat_gemm_col2im`, where each
-offset's add is one contiguous run, or, at one BLAS thread, with no column matrix at all: one
-GEMM per kernel offset on a shifted view of the flat gradient, accumulated in place
-(:func:`shifted_col2im`). Thin outputs (under ``SAMPLE_MIN_P`` positions a sample)
+offset's add is one contiguous run, or (``SHIFTED_COL2IM``, off by default) at one BLAS
+thread with no column matrix at all: one GEMM per kernel offset on a shifted view of the flat
+gradient, accumulated in place (:func:`shifted_col2im`). At one BLAS thread, stride-1 2-D
+forwards with kw·C >= 24 use a third of im2col's copy (:func:`row_fold_forward`) and the
+weight gradient adds each sample's product in place (:func:`accumulated_weight_grad`). Thin
+outputs (under ``SAMPLE_MIN_P`` positions a sample)
 use the channel-first layouts of :class:`Columns` (one GEMM over the whole batch).
 
 Layouts measured for the MNIST CNN's Conv2d(32, 64, 3) at batch 64 (1 thread, CPU ms, 2 vCPU
@@ -45,22 +48,25 @@ runs; a two-stage copy through kx-shifted planes was no faster).
 
 Issue 17, direct GEMMs on strided views (NumPy's BLAS through ``ctypes``, :func:`blas_gemm`:
 ``np.matmul`` can neither accumulate, β = 1, nor take a view whose rows overlap; conv2 as
-above, 1 thread, loaded 2-vCPU AVX-512 Xeon (load 10-16), CPU ms, min of 15-41 interleaved
-repeats in one process). Kept, at one BLAS thread only (they call BLAS once per sample and
-kernel row or offset; at 2 threads OpenBLAS threads each small call: the input gradient took
-51 against 40 CPU ms):
+above, 1 thread, loaded 2-vCPU AVX-512 Xeon (load 6-16), CPU ms, min of 15-41 interleaved
+repeats in one process). At one BLAS thread only (they call BLAS once per sample and kernel
+row or offset; at 2 threads OpenBLAS threads each small call: the input gradient took 51
+against 40 CPU ms). The forward and weight-gradient paths are on; the input-gradient one is
+off by default (``SHIFTED_COL2IM``: its gain did not hold up in the last runs, see below):
 
 * forward, :func:`row_fold_forward` (kx folded into K = 96, kh GEMMs straight into the
   output): 13.1-13.4 against 15.6-15.9 for im2col + GEMM (bias included); for kw·C >= 24 only
   (conv1, C = 1: 1.5 against 0.9);
 * input gradient, :func:`shifted_col2im` (nine GEMMs of K = C' = 64 on shifted views of the
-  flat gradient): 15.6-17.5 against 17.0-19.5 for the flat col2im;
+  flat gradient): 15.6-17.5 against 17.0-19.5 for the flat col2im in five runs, 19.8 against
+  19.7 in the last (576 BLAS calls a batch through ctypes cost ~1 ms: ~1.8 µs each);
 * weight gradient, :func:`accumulated_weight_grad` (per-sample products accumulated in place):
   15.4-16.9 against 16.0-17.9.
 
 Inside the eager step (the flags toggled step by step, 30-60 steps each, median CPU ms per
-primitive, conv1 and conv2 together): Conv.forward 17.1 against 19.2, ConvTranspose 18.5
-against 19.2, ConvWeightGrad 18.4-18.7 against 18.9. Whole step (Adadelta, b=64), 40
+primitive, conv1 and conv2 together, three runs): Conv.forward 17.1 / 17.6 against 19.2 /
+19.6; ConvTranspose (shifted) 21.0 / 18.5 / 21.4 against 20.7 / 19.2 / 20.2; ConvWeightGrad
+20.8 / 18.4-18.7 / 21.0 against 20.9 / 18.9 / 20.9. Whole step (Adadelta, b=64), 40
 interleaved repeats, min / median: eager 88.9 / 96.0 -> 80.8 / 93.5; compiled 83.2 / 90.3 ->
 84.2 / 90.0 and in four further runs within ±1.5 ms either way (the noise of that load); torch
 76.3 / 84.0 in the same runs.
@@ -110,8 +116,10 @@ SAMPLE_MIN_P = 100
 FLAT_COL2IM = True
 # Compute stride-1, one-group input gradients by GEMMs on shifted views (see
 # :func:`shifted_col2im`) when BLAS runs one thread and the padded plane has at least this many
-# positions.
-SHIFTED_COL2IM = True
+# positions. Off: on the loaded machine it measured 0.5-2 ms faster alone in some runs and
+# 0.1-1.2 ms slower inside the training step in others (its 576 small BLAS calls a batch);
+# to be settled on a quiet machine.
+SHIFTED_COL2IM = False
 SHIFTED_MIN_PLANE = 256
 # Accumulate the per-sample weight-gradient products in place (see
 # :func:`accumulated_weight_grad`) when BLAS runs one thread.
@@ -719,8 +727,10 @@ def shifted_col2im(w: Any, y: Any, sizes: tuple[int, ...], dilation: tuple[int, 
     # NOTE (speed): MNIST CNN conv2 (N 64, C 32, C' 64, 26x26), one thread, loaded 2-vCPU
     # AVX-512 Xeon, CPU ms, min of 15 interleaved repeats in one process: 15.8-16.1 against
     # 17.1-17.5 for :meth:`Columns.flat_gemm_col2im` (its GEMM's 288 x 676 product per
-    # sample and nine shifted adds). NumPy's ``matmul`` cannot accumulate (β = 0 only), so
-    # the GEMMs go straight to NumPy's BLAS through ``ctypes`` (:func:`blas_gemm`).
+    # sample and nine shifted adds) in most runs, equal in the last and not faster inside the
+    # training step, hence off by default (``SHIFTED_COL2IM``). NumPy's ``matmul`` cannot
+    # accumulate (β = 0 only), so the GEMMs go straight to NumPy's BLAS through ``ctypes``
+    # (:func:`blas_gemm`).
     """
     n, co = y.shape[:2]
     c, ksize = w.shape[1], tuple(w.shape[2:])

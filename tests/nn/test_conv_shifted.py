@@ -24,6 +24,12 @@ from chainrule.ops import conv as C  # noqa: E402
 TF = torch.nn.functional
 
 
+@pytest.fixture(autouse=True)
+def _shifted_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shifted input gradient is off by default (``SHIFTED_COL2IM``): on for these tests."""
+    monkeypatch.setattr(C, "SHIFTED_COL2IM", True)
+
+
 def _spy(monkeypatch: pytest.MonkeyPatch, name: str = "shifted_col2im") -> list[int]:
     """Count the calls of ``C.<name>`` (still running it)."""
     calls: list[int] = []
