@@ -55,21 +55,23 @@ against 40 CPU ms). The forward and weight-gradient paths are on; the input-grad
 off by default (``SHIFTED_COL2IM``: its gain did not hold up in the last runs, see below):
 
 * forward, :func:`row_fold_forward` (kx folded into K = 96, kh GEMMs straight into the
-  output): 13.1-13.4 against 15.6-15.9 for im2col + GEMM (bias included); for kw·C >= 24 only
+  output): 13.1-15.0 against 15.6-17.1 for im2col + GEMM (bias included); for kw·C >= 24 only
   (conv1, C = 1: 1.5 against 0.9);
 * input gradient, :func:`shifted_col2im` (nine GEMMs of K = C' = 64 on shifted views of the
   flat gradient): 15.6-17.5 against 17.0-19.5 for the flat col2im in five runs, 19.8 against
   19.7 in the last (576 BLAS calls a batch through ctypes cost ~1 ms: ~1.8 µs each);
 * weight gradient, :func:`accumulated_weight_grad` (per-sample products accumulated in place):
-  15.4-16.9 against 16.0-17.9.
+  15.4-17.7 against 16.0-18.8 (min of each run; the load rose over the runs).
 
 Inside the eager step (the flags toggled step by step, 30-60 steps each, median CPU ms per
 primitive, conv1 and conv2 together, three runs): Conv.forward 17.1 / 17.6 against 19.2 /
 19.6; ConvTranspose (shifted) 21.0 / 18.5 / 21.4 against 20.7 / 19.2 / 20.2; ConvWeightGrad
-20.8 / 18.4-18.7 / 21.0 against 20.9 / 18.9 / 20.9. Whole step (Adadelta, b=64), 40
-interleaved repeats, min / median: eager 88.9 / 96.0 -> 80.8 / 93.5; compiled 83.2 / 90.3 ->
-84.2 / 90.0 and in four further runs within ±1.5 ms either way (the noise of that load); torch
-76.3 / 84.0 in the same runs.
+20.8 / 18.4-18.7 / 21.0 against 20.9 / 18.9 / 20.9. Whole step (Adadelta, b=64), the
+shipped defaults (row fold and accumulated weight gradient on, shifted input gradient off)
+against all three off, 30-40 interleaved repeats each, min / median, two runs: eager
+94.0 / 101.1 -> 92.1 / 97.3 and 90.1 / 99.0 -> 92.4 / 96.1; compiled 90.8 / 94.2 -> 84.9 / 92.5
+and 90.1 / 94.4 -> 88.0 / 94.0; torch 82.4 / 88.1 and 80.8 / 87.7 (so compiled / torch by
+median 1.07 -> 1.05 and 1.08 -> 1.07; differences of 1-2 ms are within that load's noise).
 
 Rejected (same setting): the forward as nine GEMMs of K = C = 32 on shifted views of the flat
 input: the GEMMs alone 12.4 against 9.4 for K = 288, more than the 2.3 ms im2col they save,
