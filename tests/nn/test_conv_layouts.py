@@ -29,9 +29,18 @@ CASES = [
     (dict(in_channels=4, out_channels=6, kernel_size=3, groups=2, padding="same"), (2, 4, 6, 6)),
     (dict(in_channels=4, out_channels=4, kernel_size=4, padding="same"), (3, 4, 6, 7)),
 ]
-LAYOUTS = {"per-sample": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=True),
-           "channel-first": dict(SAMPLE_COLUMNS=False, FLAT_COL2IM=False),
-           "mixed": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=False)}
+LAYOUTS = {"per-sample": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=True,
+                              SHIFTED_COL2IM=False, ACCUMULATE_WEIGHT_GRAD=False,
+                              ROW_FOLD=False),
+           "channel-first": dict(SAMPLE_COLUMNS=False, FLAT_COL2IM=False, SHIFTED_COL2IM=False),
+           "mixed": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, FLAT_COL2IM=False,
+                         SHIFTED_COL2IM=False, ACCUMULATE_WEIGHT_GRAD=False, ROW_FOLD=False),
+           # the direct-GEMM paths (BLAS is on one thread in the tests): the forward from
+           # kx-shifted planes, the input gradient by GEMMs on shifted views, the weight
+           # gradient accumulated in place
+           "shifted": dict(SAMPLE_COLUMNS=True, SAMPLE_MIN_P=1, SHIFTED_COL2IM=True,
+                           SHIFTED_MIN_PLANE=1, ACCUMULATE_WEIGHT_GRAD=True, ROW_FOLD=True,
+                           ROW_FOLD_MIN_K=1)}
 
 
 def _layout(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
@@ -60,7 +69,7 @@ def test_conv1d_3d_layouts_equal_torch(layout, monkeypatch):
                [rng(33).standard_normal((2, 3, 4, 5))])
 
 
-@pytest.mark.parametrize("layout", ["per-sample", "channel-first"])
+@pytest.mark.parametrize("layout", ["per-sample", "channel-first", "shifted"])
 def test_double_backward_through_layouts_equals_torch(layout, monkeypatch):
     """Hessian-vector products through dW, dx and the bias gradient (BiasGrad's value path)."""
     _layout(monkeypatch, layout)
