@@ -193,7 +193,10 @@ def test_operators_and_unary_methods_are_the_recorders_themselves() -> None:
     assert Tensor.tanh.__code__.co_code == record_unary.__code__.co_code
     assert Tensor.__mul__.__code__ is not Tensor.__add__.__code__
     assert Tensor.tanh.__code__ is not Tensor.exp.__code__
-    assert Tensor.__mul__.__defaults__ == (E.Mul,) and Tensor.exp.__defaults__ == (E.Exp,)
+    assert Tensor.__mul__.__defaults__[0] is E.Mul and Tensor.exp.__defaults__[0] is E.Exp
+    # the forward's ufunc is bound too (called with no ``forward`` frame)
+    assert Tensor.__mul__.__defaults__[1:] == (np.multiply, E._fix_dtype)
+    assert Tensor.sigmoid.__defaults__[1:] == (None, None)  # (its own forward)
     x = chainrule.tensor([1.0, 2.0], requires_grad=True)
     y = (x * 3.0 - x).exp().tanh()
     assert type(y.grad_fn).__name__ == "TanhBackward0"
@@ -286,3 +289,30 @@ def test_no_grad_in_another_thread_leaves_this_one_recording() -> None:
     leave.set()
     th.join()
     assert fmod._grad_off == 0 and (x * 2.0).grad_fn is not None
+
+
+def test_a_direct_ufunc_forward_keeps_the_ops_dtype_rules() -> None:
+    """The operators call the op's ufunc directly; the result equals ``forward``'s, dtype
+    included (int / int and int * float32 give float32, float64 stays float64)."""
+    cases = [(np.arange(1, 5, dtype=np.int64), np.arange(2, 6, dtype=np.int64)),
+             (np.arange(1, 5, dtype=np.int64), np.full(4, 0.5, np.float32)),
+             (np.linspace(0.5, 2, 4), np.linspace(1, 3, 4)),
+             (np.linspace(0.5, 2, 4).astype(np.float32), 2.5)]
+    for a, b in cases:
+        x = chainrule.tensor(a)
+        y = chainrule.tensor(b) if isinstance(b, np.ndarray) else b
+        tx = torch.tensor(a)
+        ty = torch.tensor(b) if isinstance(b, np.ndarray) else b
+        for ours, theirs in [(x + y, tx + ty), (x - y, tx - ty), (x * y, tx * ty),
+                             (x / y, tx / ty), (-x, -tx), (x.exp(), tx.exp())]:
+            assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]
+            np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+def test_an_op_that_overrides_forward_does_not_inherit_the_direct_ufunc() -> None:
+    class Twice(E.Mul):
+        def forward(self, x: Any, y: Any) -> Any:
+            return 2 * x * y
+
+    assert Twice.forward_ufunc is None and E.Mul.forward_ufunc is np.multiply
+    assert E.Exp.forward_ufunc is np.exp and E.Tanh.forward_ufunc is np.tanh
