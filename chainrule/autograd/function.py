@@ -71,7 +71,7 @@ class _ThreadModes(threading.local):
     @enabled.setter
     def enabled(self, on: bool) -> None:
         # counted across threads, so that a recorder tests a global (``_grad_off``) before
-        # this thread's flag: a thread-local read costs ~1000 instructions, 7 % of an op
+        # this thread's flag: a thread-local read costs ~500-1000 instructions an op
         global _grad_off
         on = bool(on)
         if on != self._enabled:
