@@ -201,6 +201,7 @@ class Tensor(_ShapeMethods):
             )
         self._array = value._array
         self._base = None  # no longer a view of its old base's storage
+        _mark_inplace()  # (a node recorded before reads the new array, as in PyTorch)
 
     @property
     def shape(self) -> Size:
@@ -615,6 +616,7 @@ class Tensor(_ShapeMethods):
         root = self._base if self._base is not None else self
         if fn is not None and fn._save_out:
             fn.out_ref = _SavedOutput(self._array, root, fn, root._version)
+            fn.out_array = self._array
             fn.out_version = root._version
         if self._base is not None:
             _write_back(root, self, res)

@@ -186,10 +186,17 @@ def test_a_derivative_with_the_wrong_number_of_gradients_is_named() -> None:
 
 # ---- the operators are the recorders -----------------------------------------------------------
 def test_operators_and_unary_methods_are_the_recorders_themselves() -> None:
-    assert Tensor.__mul__.__code__ is record_binary.__code__
-    assert Tensor.__neg__.__code__ is record_unary.__code__
-    assert Tensor.tanh.__code__ is record_unary.__code__
-    assert Tensor.__mul__.__defaults__ == (E.Mul,) and Tensor.exp.__defaults__ == (E.Exp,)
+    # each op a copy of the recorder's code (CPython specialises attribute access per code
+    # object: a copy sees one node class only)
+    assert Tensor.__mul__.__code__.co_code == record_binary.__code__.co_code
+    assert Tensor.__neg__.__code__.co_code == record_unary.__code__.co_code
+    assert Tensor.tanh.__code__.co_code == record_unary.__code__.co_code
+    assert Tensor.__mul__.__code__ is not Tensor.__add__.__code__
+    assert Tensor.tanh.__code__ is not Tensor.exp.__code__
+    assert Tensor.__mul__.__defaults__[0] is E.Mul and Tensor.exp.__defaults__[0] is E.Exp
+    # the forward's ufunc is bound too (called with no ``forward`` frame)
+    assert Tensor.__mul__.__defaults__[1:] == (np.multiply, E._fix_dtype)
+    assert Tensor.sigmoid.__defaults__[1:] == (None, None)  # (its own forward)
     x = chainrule.tensor([1.0, 2.0], requires_grad=True)
     y = (x * 3.0 - x).exp().tanh()
     assert type(y.grad_fn).__name__ == "TanhBackward0"
@@ -231,3 +238,81 @@ def test_anomaly_mode_stays_per_thread_with_the_global_count() -> None:
     assert fmod.anomaly_threads[0] == start + 1
     chainrule.autograd.set_detect_anomaly(False)
     assert fmod.anomaly_threads[0] == start and not fmod._GradMode.anomaly
+
+
+# ---- the array pass reads the arrays kept at record time ---------------------------------------
+def test_a_node_reads_the_new_array_after_data_is_reassigned_as_torch() -> None:
+    """``F.inputs`` hands the arrays the recorder kept; ``p.data = t`` after the forward must
+    still be seen by the backward, as in PyTorch (the engine re-reads them for such nodes)."""
+    grads = []
+    for lib in (chainrule, torch):
+        x = lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        w = lib.tensor([0.5, -1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        y = (x * w).exp().sum()
+        x.data = lib.tensor([4.0, 5.0, 6.0], dtype=lib.float64)
+        y.backward()
+        grads.append((x.grad.numpy().copy(), w.grad.numpy().copy()))
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-12)
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-12)
+
+
+def test_a_freed_graph_drops_the_arrays_it_kept() -> None:
+    x = chainrule.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).exp()
+    mul, exp = y.grad_fn.next[0], y.grad_fn
+    assert mul.arrays[0] is x._array and exp.out_array is y._array
+    y.sum().backward()
+    assert mul.arrays is None and exp.out_array is None and exp.arrays is None
+
+
+# ---- grad mode: a global count of the threads that turned recording off ------------------------
+def test_no_grad_in_another_thread_leaves_this_one_recording() -> None:
+    import threading
+
+    from chainrule.autograd import function as fmod
+
+    inside, leave = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        with chainrule.no_grad():
+            inside.set()
+            leave.wait(5)
+
+    th = threading.Thread(target=worker)
+    th.start()
+    inside.wait(5)
+    assert fmod._grad_off == 1
+    x = chainrule.tensor([1.0], requires_grad=True)
+    assert (x * 2.0).requires_grad  # this thread still records
+    with chainrule.no_grad():
+        assert fmod._grad_off == 2 and not (x * 2.0).requires_grad
+    leave.set()
+    th.join()
+    assert fmod._grad_off == 0 and (x * 2.0).grad_fn is not None
+
+
+def test_a_direct_ufunc_forward_keeps_the_ops_dtype_rules() -> None:
+    """The operators call the op's ufunc directly; the result equals ``forward``'s, dtype
+    included (int / int and int * float32 give float32, float64 stays float64)."""
+    cases = [(np.arange(1, 5, dtype=np.int64), np.arange(2, 6, dtype=np.int64)),
+             (np.arange(1, 5, dtype=np.int64), np.full(4, 0.5, np.float32)),
+             (np.linspace(0.5, 2, 4), np.linspace(1, 3, 4)),
+             (np.linspace(0.5, 2, 4).astype(np.float32), 2.5)]
+    for a, b in cases:
+        x = chainrule.tensor(a)
+        y = chainrule.tensor(b) if isinstance(b, np.ndarray) else b
+        tx = torch.tensor(a)
+        ty = torch.tensor(b) if isinstance(b, np.ndarray) else b
+        for ours, theirs in [(x + y, tx + ty), (x - y, tx - ty), (x * y, tx * ty),
+                             (x / y, tx / ty), (-x, -tx), (x.exp(), tx.exp())]:
+            assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]
+            np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+def test_an_op_that_overrides_forward_does_not_inherit_the_direct_ufunc() -> None:
+    class Twice(E.Mul):
+        def forward(self, x: Any, y: Any) -> Any:
+            return 2 * x * y
+
+    assert Twice.forward_ufunc is None and E.Mul.forward_ufunc is np.multiply
+    assert E.Exp.forward_ufunc is np.exp and E.Tanh.forward_ufunc is np.tanh

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from chainrule.autograd.function import (
     ARRAYS,
     Function,
+    anomaly_threads,
     last_inplace,
 )
 from chainrule.autograd.function import _GradMode as _GradMode  # re-exported (ops, nn)
@@ -234,8 +235,13 @@ class backward_creates_graph(_Switch):
 
 
 def _check_versions(fn: Function) -> None:
-    """Raise if a tensor saved for ``fn``'s backward was modified in place since."""
+    """Raise if a tensor saved for ``fn``'s backward was modified in place since; else take
+    the arrays the array pass reads (``fn.arrays``, ``fn.out_array``) afresh from the tensors,
+    as a tensor may have been given another array since (``p.data = t``, ``set_``): only
+    nodes recorded before the latest such change come here (see ``mark_inplace``)."""
     ins = fn.inputs
+    T = _Tensor
+    fn.arrays = tuple([a._array if isinstance(a, T) else a for a in ins])
     for i, v in zip(fn._save_idx, fn.versions if fn._save_inputs else ()):
         if v is None:
             continue
@@ -255,6 +261,8 @@ def _check_versions(fn: Function) -> None:
                 f"inplace operation: the output of {fn.name()} (shape {tuple(out.shape)}) is at "
                 f"version {out._current_version()}; expected version {fn.out_version} instead."
             )
+        if out is not None:
+            fn.out_array = out._array
 
 
 _Tensor: Any = None  # chainrule.tensor.Tensor, set once by register_tensor_type
@@ -409,7 +417,7 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
     shaped as its output and a ``grads_fit`` op's gradients need no fitting.
     """
     Tensor = _Tensor
-    anomaly = _GradMode.anomaly
+    anomaly = anomaly_threads[0] and _GradMode.anomaly
     fit = _fit_array if arrays else _fit_shape
     # Pending nodes wait in a heap of (-seq, node, its output tensor): the tensor keeps the
     # output alive while the node is pending (an op that reads its output holds it weakly).
@@ -500,8 +508,8 @@ def _propagate(grads: dict, leaves: list, arrays: bool, retain_graph: bool, clai
                     continue
                 grads[child] = gi
                 heappush(heap, (-seq, child, t))
-            if not retain_graph:
-                fn.inputs = None
+            if not retain_graph:  # (the node's arrays go with it: the graph is freed)
+                fn.inputs = fn.arrays = fn.out_array = None
     finally:
         _GradMode.enabled = prev_mode
 

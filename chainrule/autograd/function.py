@@ -37,10 +37,11 @@ import threading
 import traceback
 import weakref
 from collections.abc import Callable
+from operator import attrgetter
 from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
-from chainrule.backend import broadcast_to, xp
+from chainrule.backend import broadcast_to, float64, xp
 
 _ndarray = xp.ndarray
 
@@ -51,14 +52,32 @@ class _ThreadModes(threading.local):
     """Per-thread switches, as in PyTorch: graph recording (``no_grad`` turns it off), anomaly
     detection, and whether ``backward()`` builds the graph of the gradient by default.
 
-    The class attributes are every thread's starting values (a new thread records, as in
-    PyTorch); an assignment changes only the assigning thread's value, so one thread evaluating
-    under ``no_grad()`` never stops another from recording its training step.
+    ``__init__`` runs once in every thread, at its first use: a new thread records, as in
+    PyTorch. The values live in each thread's own attribute dict (a read of a class-level
+    default would cost twice as much: the thread's dict is searched first). An assignment
+    changes only the assigning thread's value, so one thread evaluating under ``no_grad()``
+    never stops another from recording its training step.
     """
 
-    enabled = True
-    _anomaly = False
-    create_graph = False  # see ``backward_creates_graph``
+    def __init__(self) -> None:
+        self._enabled = True
+        self._anomaly = False
+        self.create_graph = False  # see ``backward_creates_graph``
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, on: bool) -> None:
+        # counted across threads, so that a recorder tests a global (``_grad_off``) before
+        # this thread's flag: a thread-local read costs ~500-1000 instructions an op
+        global _grad_off
+        on = bool(on)
+        if on != self._enabled:
+            with _mode_lock:
+                _grad_off += -1 if on else 1
+                self._enabled = on
 
     @property
     def anomaly(self) -> bool:
@@ -66,20 +85,22 @@ class _ThreadModes(threading.local):
 
     @anomaly.setter
     def anomaly(self, on: bool) -> None:
-        # counted across threads, so that a recorder tests a global (``anomaly_threads[0]``)
-        # before this thread's flag: a thread-local read costs ~0.05 µs, 3 % of an op
+        # counted across threads too (``anomaly_threads[0]``)
         on = bool(on)
-        with _anomaly_lock:
+        with _mode_lock:
             if on != self._anomaly:
                 anomaly_threads[0] += 1 if on else -1
                 self._anomaly = on
 
 
-_GradMode = _ThreadModes()
-# how many threads have anomaly detection on (a thread that ends with it on leaves the count
-# above 0: its recorders then only read their own flag, as before)
+# how many threads have recording off (``no_grad``, the engine's own pass) and how many have
+# anomaly detection on: while a count is 0 no thread needs its flag read. (A thread that ends
+# with recording off or anomaly mode on leaves its count above 0: recorders then read their
+# own thread's flag, as before.)
+_grad_off = 0
 anomaly_threads = [0]
-_anomaly_lock = threading.Lock()
+_mode_lock = threading.Lock()
+_GradMode = _ThreadModes()
 
 # numbers recorded nodes in creation order (``Function.seq``)
 next_seq = itertools.count(1).__next__
@@ -90,7 +111,9 @@ last_inplace = [0]
 
 
 def mark_inplace() -> None:
-    """Note that some tensor's version changes now (``Tensor._bump_version``)."""
+    """Note that some tensor's version changes now (``Tensor._bump_version``), or that it is
+    given another array (``p.data = t``): the engine then checks (and re-reads) what the nodes
+    recorded before saved."""
     last_inplace[0] = next_seq()
 
 _new = object.__new__
@@ -119,6 +142,7 @@ def _link(fn: Function, t: Tensor) -> None:
     t.requires_grad = True
     if fn._save_out:
         fn.out_ref = _weakref(t)
+        fn.out_array = t._array
 
 
 def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
@@ -150,7 +174,7 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
     t._array = out if isinstance(out, _ndarray) else xp.asarray(out)  # (0-d: kept an array)
     t.grad = t._base = t._hooks = None
     t._version = 0
-    if rg and _GradMode.enabled:
+    if rg and (not _grad_off or _GradMode.enabled):
         needs = []
         edges = []
         for a in args:
@@ -161,6 +185,7 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
                 needs.append(False)
                 edges.append(None)
         fn.inputs = args
+        fn.arrays = tuple(arrays)
         fn.needs = needs
         fn.next = edges
         if fn._save_inputs:
@@ -174,18 +199,26 @@ def record(cls: type[Function], *args: Any, **kw: Any) -> Tensor:
     return t
 
 
-def record_unary(x: Tensor, cls: type[Function]) -> Tensor:
+def record_unary(x: Tensor, cls: type[Function], ufunc: Any = None, fix: Any = None) -> Tensor:
     """``record`` specialised to one Tensor input and no options (the unary math methods).
     The op comes last so that :func:`as_method` can bind it (``Tensor.exp`` is this function
-    with ``cls=Exp``: one Python frame an op, not a method calling the recorder)."""
+    with ``cls=Exp``: one Python frame an op, not a method calling the recorder), with the
+    op's ``forward_ufunc`` and ``forward_fix`` (called here: no ``forward`` frame)."""
     fn = _new(cls)
-    out = fn.forward(x._array)
+    xa = x._array
+    if ufunc is None:
+        out = fn.forward(xa)
+    else:
+        out = ufunc(xa)
+        if fix is not None and out.dtype is float64:
+            out = fix(out, xa)
     t = _new(Tensor)
     t._array = out if isinstance(out, _ndarray) else xp.asarray(out)  # (0-d: kept an array)
     t.grad = t._base = t._hooks = None
     t._version = 0
-    if x.requires_grad and _GradMode.enabled:
+    if x.requires_grad and (not _grad_off or _GradMode.enabled):
         fn.inputs = (x,)
+        fn.arrays = (xa,)
         fn.needs = (True,)
         fn.next = (x.grad_fn or x,)
         fn.seq = next_seq()
@@ -196,6 +229,7 @@ def record_unary(x: Tensor, cls: type[Function]) -> Tensor:
             fn.versions = ((x if b is None else b)._version,)
         if fn._save_out:
             fn.out_ref = _weakref(t)
+            fn.out_array = t._array
         if anomaly_threads[0] and _GradMode.anomaly:
             fn.stack = _anomaly_stack()
         return t
@@ -207,9 +241,11 @@ def record_unary(x: Tensor, cls: type[Function]) -> Tensor:
 _SCALARS = frozenset((float, int, bool))
 
 
-def record_binary(x: Tensor, y: Any, cls: type[Function]) -> Tensor:
+def record_binary(x: Tensor, y: Any, cls: type[Function], ufunc: Any = None,
+                  fix: Any = None) -> Tensor:
     """``record`` specialised to (Tensor, operand) (the arithmetic operators): the hottest path
-    of the library, so it is written out flat. The op comes last, for :func:`as_method`."""
+    of the library, so it is written out flat. The op comes last, for :func:`as_method`, with
+    its ``forward_ufunc`` and ``forward_fix`` (as in ``record_unary``)."""
     yc = y.__class__
     if yc is Tensor:  # (the common operand first: a class test is cheaper than a set's)
         yt = True
@@ -226,18 +262,25 @@ def record_binary(x: Tensor, y: Any, cls: type[Function]) -> Tensor:
         if yt:
             yd = y._array
     fn = _new(cls)
+    xa = x._array
     try:
-        out = fn.forward(x._array, yd)
+        if ufunc is None:
+            out = fn.forward(xa, yd)
+        else:
+            out = ufunc(xa, yd)
+            if fix is not None and out.dtype is float64:
+                out = fix(out, xa, yd)
     except ValueError as e:  # NumPy's broadcasting errors, told with the op's name
-        raise _forward_error(cls, [x._array, yd], e) from None
+        raise _forward_error(cls, [xa, yd], e) from None
     t = _new(Tensor)
     t._array = out if isinstance(out, _ndarray) else xp.asarray(out)  # (0-d: kept an array)
     t.grad = t._base = t._hooks = None
     t._version = 0
     xr = x.requires_grad
     yr = yt and y.requires_grad
-    if (xr or yr) and _GradMode.enabled:
+    if (xr or yr) and (not _grad_off or _GradMode.enabled):
         fn.inputs = (x, y)
+        fn.arrays = (xa, yd)
         fn.needs = (xr, yr)
         fn.next = ((x.grad_fn or x) if xr else None, (y.grad_fn or y) if yr else None)
         pair = fn._save_pair
@@ -260,6 +303,7 @@ def record_binary(x: Tensor, y: Any, cls: type[Function]) -> Tensor:
         t.requires_grad = True
         if fn._save_out:
             fn.out_ref = _weakref(t)
+            fn.out_array = t._array
     else:
         t.grad_fn = None
         t.requires_grad = False
@@ -268,10 +312,15 @@ def record_binary(x: Tensor, y: Any, cls: type[Function]) -> Tensor:
 
 def as_method(recorder: Callable, cls: type[Function], name: str) -> Callable:
     """``recorder`` (``record_unary`` or ``record_binary``) with its last parameter, the op,
-    bound to ``cls``: a Tensor method (``x.exp()``, ``x * y``) that is the recorder itself.
-    A method that called the recorder would cost a second Python frame, ~5 % of an op."""
-    f = FunctionType(recorder.__code__, recorder.__globals__, name, (cls,),
-                     recorder.__closure__)
+    bound to ``cls`` (and its ``forward_ufunc``, ``forward_fix``): a Tensor method (``x.exp()``,
+    ``x * y``) that is the recorder itself. A method that called the recorder would cost a
+    second Python frame, ~5 % of an op."""
+    # a code object of its own: CPython specialises attribute accesses per code object, and a
+    # recorder shared by every op sees a different node class each call (so every
+    # ``fn.<slot> = ...`` took the generic path); one copy per op sees one class only
+    code = recorder.__code__.replace(co_name=name)
+    f = FunctionType(code, recorder.__globals__, name,
+                     (cls, cls.forward_ufunc, cls.forward_fix), recorder.__closure__)
     f.__doc__ = None  # (the recorder's would describe the recorder; _set adds the op's)
     return f
 
@@ -339,24 +388,11 @@ class _Arrays:
 
     Tensor: Any = None  # unused here; TENSORS.Tensor is the registered class
 
-    @staticmethod
-    def inputs(fn: Function) -> tuple:
-        # written out for one and two inputs: this runs once per node of every backward, and a
-        # comprehension costs a frame (Python 3.11)
-        T = _Tensors.Tensor
-        ins = fn.inputs
-        if len(ins) == 2:
-            a, b = ins
-            return (a._array if isinstance(a, T) else a, b._array if isinstance(b, T) else b)
-        if len(ins) == 1:
-            a = ins[0]
-            return (a._array if isinstance(a, T) else a,)
-        return tuple([v._array if isinstance(v, T) else v for v in ins])
-
-    @staticmethod
-    def output(fn: Function) -> Any:
-        # (the engine keeps the output of a pending node alive: out_ref() is not None here)
-        return fn.out_ref()._array
+    # ``F.inputs(self)`` / ``F.output(self)``: the arrays the recorder kept on the node (a C
+    # attribute getter: a Python function mapping the inputs to their arrays cost a frame and
+    # ~2000 instructions a node)
+    inputs = staticmethod(attrgetter("arrays"))
+    output = staticmethod(attrgetter("out_array"))
 
     @staticmethod
     def cast(g: Any, dtype: Any) -> Any:
@@ -502,8 +538,12 @@ class Function:
     running pending nodes from the highest number down is a topological order.
     """
 
-    __slots__ = ("inputs", "needs", "next", "versions", "out_ref", "seq", "__dict__",
-                 "__weakref__")
+    # ``arrays``: the inputs' arrays (constants as they are) and ``out_array`` the output's,
+    # what ``F.inputs`` / ``F.output`` hand the array pass; set by the recorders (with
+    # ``out_ref`` only when the derivative reads the output) and dropped with ``inputs`` when
+    # a backward frees the graph
+    __slots__ = ("inputs", "arrays", "needs", "next", "versions", "out_ref", "out_array", "seq",
+                 "__dict__", "__weakref__")
     # rarely set per node, so class-level defaults spare every op three stores
     hooks: dict | None = None
     retained: Any = None
@@ -513,6 +553,12 @@ class Function:
     # ``vjp(g, F) -> tuple``: the derivative written once against a namespace F, ARRAYS (the
     # array pass) or TENSORS (create_graph); see the module docstring
     vjp: Any = None
+    # a NumPy ufunc that computes ``forward`` exactly, except that a float64 result is then
+    # passed through ``forward_fix(out, *arrays)`` (PyTorch's dtype rules): the Tensor
+    # operators and methods call it with no ``forward`` frame (~7 % of an op). A subclass
+    # that defines its own ``forward`` does not inherit it.
+    forward_ufunc: Any = None
+    forward_fix: Any = None
     # optional hand-written array twin of ``backward`` (arrays in, arrays out), kept only where
     # it measurably beats ``vjp`` on arrays (a speed NOTE at the op; the registry checks that it
     # equals the Tensor path)
@@ -551,6 +597,8 @@ class Function:
             cls.__name__ = torch_name
         else:
             cls.node_name = cls.__name__ + "Backward"
+        if "forward" in cls.__dict__ and "forward_ufunc" not in cls.__dict__:
+            cls.forward_ufunc = cls.forward_fix = None
         if isinstance(cls.__dict__.get("forward"), staticmethod) or "setup_context" in \
                 cls.__dict__:
             cls._user_style = True

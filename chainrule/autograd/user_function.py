@@ -162,6 +162,7 @@ class _OutputSlot(Function):
 def _link(fn: Function, inputs: tuple, needs: tuple, T: type) -> None:
     """Fill the bookkeeping ``record`` fills for a recorded node."""
     fn.inputs = inputs
+    fn.arrays = tuple(a._array if isinstance(a, T) else a for a in inputs)
     fn.needs = needs
     fn.next = tuple((a.grad_fn or a) if n else None for a, n in zip(inputs, needs))
     fn.seq = next_seq()

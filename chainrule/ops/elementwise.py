@@ -99,6 +99,8 @@ class Add(Function):
     """out = x + y;  dx = g, dy = g."""
 
     node_name = "AddBackward0"
+    forward_ufunc = xp.add  # (the recorder's direct call; see Function.forward_ufunc)
+    forward_fix = staticmethod(_fix_dtype)
     saves = ()
 
     def forward(self, x: Any, y: Any) -> Any:
@@ -114,6 +116,8 @@ class Sub(Function):
     """out = x - y;  dx = g, dy = -g."""
 
     node_name = "SubBackward0"
+    forward_ufunc = xp.subtract  # (the recorder's direct call; see Function.forward_ufunc)
+    forward_fix = staticmethod(_fix_dtype)
     saves = ()
 
     def forward(self, x: Any, y: Any) -> Any:
@@ -129,6 +133,8 @@ class Mul(Function):
     """out = x * y;  dx = g ȳ, dy = g x̄ (the bars only for complex data)."""
 
     node_name = "MulBackward0"
+    forward_ufunc = xp.multiply  # (the recorder's direct call; see Function.forward_ufunc)
+    forward_fix = staticmethod(_fix_dtype)
     saves = ("x for dy", "y for dx")
 
     def forward(self, x: Any, y: Any) -> Any:
@@ -147,6 +153,8 @@ class Div(Function):
     """out = x / y;  dx = g / ȳ, dy = -g x̄ / ȳ² (the bars only for complex data)."""
 
     node_name = "DivBackward0"
+    forward_ufunc = xp.true_divide  # (the recorder's direct call; see Function.forward_ufunc)
+    forward_fix = staticmethod(_fix_dtype)
     saves = ("x for dy", "y")
 
     def forward(self, x: Any, y: Any) -> Any:
@@ -167,6 +175,7 @@ class Neg(Function):
     """out = -x;  dx = -g."""
 
     node_name = "NegBackward0"
+    forward_ufunc = xp.negative  # (-x keeps the dtype: no fix)
     saves = ()
     grads_fit = True  # (elementwise, one input: see Function.grads_fit)
 
@@ -256,6 +265,13 @@ class _FloatUnary(Function):
     def forward(self, x: Any) -> Any:
         out = self.ufunc(x)
         return out if out.dtype is not float64 else _float(out, x)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # the recorder calls the ufunc itself when ``forward`` is this one
+        if cls.forward is _FloatUnary.forward and cls.ufunc is not None:
+            cls.forward_ufunc = cls.ufunc
+            cls.forward_fix = staticmethod(_float)
 
 
 class Exp(_FloatUnary):
