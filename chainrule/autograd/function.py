@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 from chainrule.backend import broadcast_to, float64, xp
 
+_complex128 = xp.dtype(xp.complex128)
+
 _ndarray = xp.ndarray
 
 if TYPE_CHECKING:
@@ -268,8 +270,8 @@ def record_binary(x: Tensor, y: Any, cls: type[Function], ufunc: Any = None,
             out = fn.forward(xa, yd)
         else:
             out = ufunc(xa, yd)
-            if fix is not None and out.dtype is float64:
-                out = fix(out, xa, yd)
+            if fix is not None and (out.dtype is float64 or out.dtype is _complex128):
+                out = fix(out, xa, yd)  # (NumPy's widening, e.g. int * 0.5, int * 1j)
     except ValueError as e:  # NumPy's broadcasting errors, told with the op's name
         raise _forward_error(cls, [xa, yd], e) from None
     t = _new(Tensor)
