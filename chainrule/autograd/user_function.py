@@ -33,6 +33,7 @@ Example (PyTorch's tutorial function)::
 from __future__ import annotations
 
 import functools
+import inspect
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -170,8 +171,27 @@ def _link(fn: Function, inputs: tuple, needs: tuple, T: type) -> None:
         fn.stack = traceback.extract_stack()[:-2]
 
 
+_SIGNATURES: dict[Any, inspect.Signature] = {}
+
+
+def _bind_default_args(forward: Callable[..., Any], args: tuple, kwargs: dict) -> tuple:
+    """``forward``'s arguments as one positional tuple, its defaults filled in: what PyTorch
+    hands ``setup_context`` as ``inputs`` (``forward(input, weight, bias=None)`` called with
+    two arguments gives three inputs) and what ``needs_input_grad`` and ``backward``'s
+    gradients line up with."""
+    sig = _SIGNATURES.get(forward)
+    if sig is None:
+        sig = _SIGNATURES[forward] = inspect.signature(forward)
+    bound = sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return bound.args
+
+
 def apply_user_function(cls: type, *args: Any, **kwargs: Any) -> Any:
     """``cls.apply(*args)`` for a PyTorch-style Function subclass (see the module docstring)."""
+    separate = getattr(cls, "setup_context", None) is not None
+    if separate:
+        args, kwargs = _bind_default_args(cls.forward, args, kwargs), {}
     T = _tensor_cls()
     needs = tuple(isinstance(a, T) and a.requires_grad for a in args)
     ctx = FunctionCtx()
@@ -180,8 +200,8 @@ def apply_user_function(cls: type, *args: Any, **kwargs: Any) -> Any:
     prev = _GradMode.enabled
     _GradMode.enabled = False  # forward runs without recording, as in PyTorch
     try:
-        if getattr(cls, "setup_context", None) is not None:
-            output = cls.forward(*args, **kwargs)
+        if separate:
+            output = cls.forward(*args)
             cls.setup_context(ctx, args, output)
         else:
             output = cls.forward(ctx, *args, **kwargs)
