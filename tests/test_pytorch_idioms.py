@@ -96,6 +96,7 @@ TOLERANCE: dict[str, float] = {
     "polynomial_fit_tutorial.py": 0.05,     # SSE of the converged cubic fit: 8.817
     "profiler_func_transforms.py": 0.0,     # an integer: derivative checks that hold (10)
     "pruning_tutorial.py": 0.05,            # 12 pruning checks + accuracy ~0.97
+    "pytree_two_tower_retrieval.py": 0.07,  # recall@1 0.87-0.93 + 8 exact structure counts
     "realnvp_two_moons.py": 0.1,            # test NLL of the flow, 0.64-0.67
     "reinforce_policy_gradient.py": 1.5,    # mean episode length at the end, optimum 6
     "resnet_cifar_blocks.py": 0.05,         # held-out accuracy (200 images), 1.0
@@ -107,6 +108,7 @@ TOLERANCE: dict[str, float] = {
     "spatial_transformer_sampling.py": 0.05,  # held-out accuracy (200 images), 1.0 over seeds
     "state_dict_roundtrip.py": 1e-6,        # resumed training equals uninterrupted: 0
     "style_transfer_gram_lbfgs.py": 1e-5,   # L-BFGS on a fixed float64 network: same numbers
+    "survival_weibull_censored.py": 0.035,  # C-index 0.77-0.81 over seeds + hazard-integral check
     "tcn_weight_norm_chomp.py": 0.035,      # adding-problem test MSE, 0.018-0.047 (mean: 0.16)
     "tensor_ops_potpourri.py": 1e-3,        # checksum of deterministic tensor ops: exact
     "tiny_gpt_sdpa.py": 0.03,               # next-token accuracy on a rule: 1.0
@@ -116,6 +118,7 @@ TOLERANCE: dict[str, float] = {
     "transformer_seq2seq_masks.py": 0.13,   # copy-task token accuracy, 0.71-0.84 over seeds
     "unet_upsampling_pixelshuffle.py": 0.004,  # test MSE, 0.008-0.011 over seeds (noisy 0.039)
     "vae_gaussian.py": 0.3,                 # test negative ELBO per point, ~4.5
+    "vi_constraints_transform_to.py": 0.012,# 2 checks minus posterior-mean error (~0.002-0.009)
     "vit_patch_classifier.py": 0.05,        # held-out accuracy (200 images), ~1.0
     "vqvae_codebook_straight_through.py": 0.01,  # test reconstruction MSE, ~0.01 (noise 0.01)
     "weight_init_apply.py": 0.03,           # std of the last tanh layer's output, ~0.65
