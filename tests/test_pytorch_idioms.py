@@ -52,6 +52,7 @@ TOLERANCE: dict[str, float] = {
     "custom_optimizer_subclass.py": 0.08,   # mean final MSE of two optimizers, ~0.17
     "d2l_rnn_scratch_clipping.py": 0.02,       # 3 exact checks + perplexity 1.03-1.04 over seeds
     "d2l_scratch_softmax_attention.py": 0.04,  # 2 exact checks + blob accuracy 0.94-0.96
+    "dann_gradient_reversal.py": 0.15,      # target accuracy 0.75-0.90 over seeds + hook check
     "dataloader_collate_samplers.py": 0.03,  # accuracy (~1.0) + 5 exact structure checks
     "ddpm_cosine_schedule.py": 0.012,       # held-out denoising loss, 0.166-0.176 over seeds
     "distillation_warmup_einsum.py": 0.07,  # student held-out accuracy, 0.89-0.95 over seeds
@@ -90,10 +91,13 @@ TOLERANCE: dict[str, float] = {
     "multihead_attention_set.py": 0.05,     # held-out accuracy (1000 sets), ~0.99
     "nanogpt_train_loop.py": 0.05,          # val loss, 0.43-0.47 over seeds
     "nerf_volume_render_pdf.py": 1e-3,      # rendered target + fine samples (~458): exact
+    "neural_ode_rk4.py": 1e-3,              # fixed NumPy start and batches: same float32 path
     "packed_sequence_classifier.py": 0.03,  # held-out accuracy, 1.0 over seeds
     "parametrizations_tutorial.py": 0.05,   # 14 checks + delayed-copy accuracy 1.0
     "per_example_grads_func.py": 1e-5,      # vmap(grad) minus a backward loop: ~1e-7
+    "pinn_poisson_lbfgs.py": 0.0,           # 1 when the relative L2 error < 5e-2 (~4e-3)
     "polynomial_fit_tutorial.py": 0.05,     # SSE of the converged cubic fit: 8.817
+    "ppo_gae_clipped.py": 0.03,             # P(right) in corridor cells, 0.905-0.911 over seeds
     "profiler_func_transforms.py": 0.0,     # an integer: derivative checks that hold (10)
     "pruning_tutorial.py": 0.05,            # 12 pruning checks + accuracy ~0.97
     "pytree_two_tower_retrieval.py": 0.07,  # recall@1 0.87-0.93 + 8 exact structure counts
@@ -104,6 +108,7 @@ TOLERANCE: dict[str, float] = {
     "save_entire_model.py": 0.0,            # 1.0 when the pickled model computes the same
     "seeding_linalg_ridge.py": 1e-9,          # closed-form ridge test MSE on the same data
     "seq2seq_bahdanau_gru.py": 0.08,        # reversal token accuracy, 0.90-0.94 over seeds
+    "simclr_nt_xent.py": 0.04,              # linear-probe accuracy ~0.98-1.0 + formulas agree
     "sine_lstmcell_lbfgs.py": 0.001,        # future-prediction MSE, 0.0003-0.0006 over seeds
     "spatial_transformer_sampling.py": 0.05,  # held-out accuracy (200 images), 1.0 over seeds
     "state_dict_roundtrip.py": 1e-6,        # resumed training equals uninterrupted: 0
