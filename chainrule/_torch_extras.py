@@ -1378,6 +1378,45 @@ def celu(input: Tensor, alpha: float = 1.0) -> Tensor:
 
 
 # torch names for functions chainrule already has under another name
+# ---- functional scatters: a copy of input with one slice / diagonal replaced ------------------
+def _scatter_into(input: Tensor, src: Tensor, view_of: Any, name: str) -> Tensor:
+    """``input`` with the elements ``view_of`` picks replaced by ``src`` (whose shape must equal
+    the view's, as PyTorch). ``view_of`` is applied to an array of flat positions, and the
+    result is one differentiable ``scatter`` into the flattened input: gradients reach
+    ``input`` outside the view and ``src`` inside it."""
+    if not isinstance(input, Tensor) or not isinstance(src, Tensor):
+        raise TypeError(f"{name}(): expected Tensor arguments for input and src")
+    where_ = view_of(xp.arange(input.numel()).reshape(tuple(input.shape)))
+    if tuple(where_.shape) != tuple(src.shape):
+        raise RuntimeError(f"expected src to have a size equal to the slice of self. src size = "
+                           f"{list(src.shape)}, slice size = {list(where_.shape)}")
+    index = _wrap(xp.ascontiguousarray(where_).reshape(-1).astype(xp.int64))
+    flat = input.reshape(-1).scatter(0, index, src.reshape(-1).to(input.dtype))
+    return flat.reshape(tuple(input.shape))
+
+
+def select_scatter(input: Tensor, src: Tensor, dim: builtins.int, index: builtins.int
+                   ) -> Tensor:
+    """``input`` with ``input.select(dim, index)`` replaced by ``src``."""
+    d = _more._dim(dim, input.ndim, "select_scatter")
+    return _scatter_into(input, src, lambda a: xp.take(a, index, axis=d), "select_scatter")
+
+
+def slice_scatter(input: Tensor, src: Tensor, dim: builtins.int = 0, start: Any = None,
+                  end: Any = None, step: builtins.int = 1) -> Tensor:
+    """``input`` with ``input[..., start:end:step, ...]`` (along ``dim``) replaced by ``src``."""
+    d = _more._dim(dim, input.ndim, "slice_scatter")
+    key = (slice(None),) * d + (slice(start, end, step),)
+    return _scatter_into(input, src, lambda a: a[key], "slice_scatter")
+
+
+def diagonal_scatter(input: Tensor, src: Tensor, offset: builtins.int = 0,
+                     dim1: builtins.int = 0, dim2: builtins.int = 1) -> Tensor:
+    """``input`` with ``input.diagonal(offset, dim1, dim2)`` replaced by ``src``."""
+    return _scatter_into(input, src, lambda a: xp.diagonal(a, offset, dim1, dim2),
+                         "diagonal_scatter")
+
+
 # ---- array interop and legacy constructors ----------------------------------------------------
 def _check_device(d: Any) -> None:
     device(d)  # raises for a device chainrule does not have

@@ -329,3 +329,41 @@ def test_pareto_support_depends_on_its_scale() -> None:
     with pytest.raises(ValueError, match="support"):
         d.log_prob(cr.tensor([1.5, 1.5]))       # 1.5 < 2.0 = the second scale
     assert str(d.support).startswith("GreaterThanEq(lower_bound=")
+
+
+# ---- select_scatter / slice_scatter / diagonal_scatter -----------------------------------------
+_SCATTERS = [
+    ("select_scatter", (3, 4, 5), (3, 5), dict(dim=1, index=-1)),
+    ("select_scatter", (3, 4), (4,), dict(dim=0, index=2)),
+    ("slice_scatter", (6, 5), (3, 5), dict(dim=0, start=1, end=None, step=2)),
+    ("slice_scatter", (2, 7), (2, 2), dict(dim=-1, start=-4, end=-1, step=2)),
+    ("slice_scatter", (4, 3), (4, 3), {}),
+    ("diagonal_scatter", (3, 5), (3,), dict(offset=1)),
+    ("diagonal_scatter", (2, 4, 3), (2, 2), dict(offset=-2, dim1=1, dim2=2)),
+    ("diagonal_scatter", (4, 2, 4), (2, 3), dict(offset=1, dim1=0, dim2=-1)),
+]
+
+
+@pytest.mark.parametrize("name,shape,src_shape,kwargs", _SCATTERS)
+def test_functional_scatters_values_and_gradients(name: str, shape: tuple, src_shape: tuple,
+                                                  kwargs: dict) -> None:
+    rng = np.random.default_rng(3)
+    x, src = rng.standard_normal(shape), rng.standard_normal(src_shape)
+    w = rng.standard_normal(shape)
+    res = []
+    for lib in (torch, cr):
+        xt, st = lib.tensor(x, requires_grad=True), lib.tensor(src, requires_grad=True)
+        out = getattr(lib, name)(xt, st, **kwargs)
+        (out * lib.tensor(w)).sum().backward()
+        method = getattr(lib.tensor(x), name)(lib.tensor(src), **kwargs)
+        res.append((_np(out), _np(xt.grad), _np(st.grad), _np(method)))
+    for r, o in zip(*res):
+        np.testing.assert_allclose(o, r, rtol=1e-12)
+
+
+def test_functional_scatter_shape_mismatch_is_refused() -> None:
+    for lib in (torch, cr):
+        with pytest.raises(RuntimeError, match="expected src to have a size equal"):
+            lib.slice_scatter(lib.zeros(4, 3), lib.ones(3, 3), 0, 0, 4, 2)
+        with pytest.raises(RuntimeError, match="expected src to have a size equal"):
+            lib.diagonal_scatter(lib.zeros(3, 3), lib.ones(2))
