@@ -145,13 +145,13 @@ def brute_force(model, feats):
 def main():
     torch.manual_seed(1)
     gen = torch.Generator().manual_seed(0)
-    training_data = make_sentences(16, gen)
+    training_data = make_sentences(10, gen)
     test_data = make_sentences(10, gen)
     word_to_ix = {f"w{i}": i for i in range(10)}
     tag_to_ix = {"B": 0, "I": 1, "O": 2, START_TAG: 3, STOP_TAG: 4}
     model = BiLSTM_CRF(len(word_to_ix), tag_to_ix, 8, 8)
     optimizer = optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-4)
-    for epoch in range(6):
+    for epoch in range(4):
         for sentence, tags in training_data:
             model.zero_grad()
             sentence_in = prepare_sequence(sentence, word_to_ix)

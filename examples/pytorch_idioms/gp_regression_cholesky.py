@@ -82,6 +82,7 @@ def main():
           f"noise {model.noise.item():.5f}, rmse {rmse.item():.4f}, "
           f"min var {var.min().item():.2e}, checks {bool(check)}")
     print(f"METRIC nll_plus_check {loss.item() + float(check):.6f}")
+    torch.set_default_dtype(torch.float32)      # leave the process as we found it
 
 
 if __name__ == "__main__":

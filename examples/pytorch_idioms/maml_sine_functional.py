@@ -100,7 +100,7 @@ def main():
         for p in maml.net.parameters():
             scale = math.sqrt(2.0 / p.shape[-1]) if p.dim() == 2 else 0.0
             p.copy_(torch.from_numpy(rng.standard_normal(p.shape) * scale))
-    for step in range(150):
+    for step in range(80):
         maml(*sine_tasks(rng, 4, 10, 10))
 
     # second-order and first-order meta-gradients differ; functional_call gives the same

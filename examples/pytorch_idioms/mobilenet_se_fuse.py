@@ -129,8 +129,8 @@ def fuse_model(model):
 
 def make_data(n, gen):
     y = torch.randint(0, 3, (n,), generator=gen)
-    x = 0.3 * torch.randn(n, 1, 16, 16, generator=gen)
-    grid = torch.linspace(-1, 1, 16)
+    x = 0.3 * torch.randn(n, 1, 12, 12, generator=gen)
+    grid = torch.linspace(-1, 1, 12)
     yy, xx = torch.meshgrid(grid, grid, indexing="ij")
     patterns = torch.stack([torch.sin(6 * xx), torch.sin(6 * yy), torch.sin(6 * (xx + yy))])
     return x + patterns[y].unsqueeze(1), y

@@ -89,6 +89,7 @@ def main():
         print(f"{name:22s} {value:.6g}")
     checksum = sum(math.log10(v + 1e-12) for v in finals.values()) + sum(schedules.values())
     print(f"METRIC checksum {checksum:.6f}")
+    torch.set_default_dtype(torch.float32)      # leave the process as we found it
 
 
 if __name__ == "__main__":

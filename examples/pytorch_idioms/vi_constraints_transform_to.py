@@ -55,7 +55,7 @@ def main():
 
     guide = Guide()
     opt = torch.optim.Adam(guide.parameters(), lr=0.08)
-    for step in range(200):
+    for step in range(120):
         opt.zero_grad()
         qw, qs = guide.q_w(), guide.q_log_s2()
         w = qw.rsample((8,))                                   # (8, K) on the simplex
