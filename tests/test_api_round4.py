@@ -367,3 +367,40 @@ def test_functional_scatter_shape_mismatch_is_refused() -> None:
             lib.slice_scatter(lib.zeros(4, 3), lib.ones(3, 3), 0, 0, 4, 2)
         with pytest.raises(RuntimeError, match="expected src to have a size equal"):
             lib.diagonal_scatter(lib.zeros(3, 3), lib.ones(2))
+
+
+# ---- torch.utils.benchmark --------------------------------------------------------------------
+def test_benchmark_timer_measurement_and_compare(capsys: pytest.CaptureFixture) -> None:
+    import torch.utils.benchmark as ref
+
+    import chainrule.utils.benchmark as ours
+
+    calls = {}
+    for name, mod, lib in (("ref", ref, torch), ("ours", ours, cr)):
+        counter = {"n": 0}
+
+        def bump(counter: dict = counter) -> None:
+            counter["n"] += 1
+
+        t = mod.Timer(stmt="bump(); x * 2", setup="y = 1", globals={"x": lib.ones(4),
+                                                                    "bump": bump},
+                      label="mul", sub_label="[4]", description="x*2")
+        m = t.timeit(50)
+        assert m.number_per_run == 50 and len(m.raw_times) == 1 and m.times == [m.mean]
+        assert m.mean == pytest.approx(m.raw_times[0] / 50) and m.iqr == 0.0
+        assert m.title == "mul: [4]" and m.description == "x*2" and m.num_threads == 1
+        b = t.blocked_autorange(min_run_time=0.02)
+        assert sum(b.raw_times) >= 0.02 and len(b.times) == len(b.raw_times)
+        assert b.median == pytest.approx(sorted(b.times)[len(b.times) // 2], rel=0.5)
+        calls[name] = counter["n"]
+        other = mod.Timer(stmt="x + 1", globals={"x": lib.ones(4)}, label="mul",
+                          sub_label="[4]", description="x+1").timeit(20)
+        mod.Compare([m, b, other]).print()
+        text = capsys.readouterr().out
+        assert "mul" in text and "x*2" in text and "x+1" in text and "Times are in" in text
+        assert "[4]" in text and "1 threads" in text
+    # both time the statement itself: 50 runs plus warm-up / autorange blocks
+    assert calls["ours"] > 50 and calls["ref"] > 50
+    with pytest.raises(ValueError, match="num_threads"):
+        ours.Timer("pass", num_threads=0)
+    assert cr.utils.benchmark.Timer is ours.Timer
