@@ -1476,6 +1476,9 @@ def _range(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, dev
     return out.requires_grad_(True) if requires_grad else out
 
 
+_range.__name__ = _range.__qualname__ = "range"   # (defined as _range: "range" is a builtin here)
+
+
 def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None,
                   requires_grad: builtins.bool = False) -> Tensor:
     """A 0-d tensor holding ``s``, in the default float dtype unless ``dtype`` is given."""
