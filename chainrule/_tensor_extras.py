@@ -355,7 +355,8 @@ TENSOR_METHODS: dict[str, Any] = {
         "masked_scatter", "scatter_reduce", "index_reduce", "adjoint", "angle", "sgn",
         "deg2rad", "rad2deg",
         "clamp_min", "clamp_max", "nonzero_static", "is_nonzero", "is_same_size", "ravel",
-        "hardshrink", "prelu", "is_signed")},
+        "hardshrink", "prelu", "is_signed", "select_scatter", "slice_scatter",
+        "diagonal_scatter")},
     # dtype casts
     "byte": _cast(xp.dtype(xp.uint8)), "char": _cast(xp.dtype(xp.int8)),
     "short": _cast(xp.dtype(xp.int16)), "cfloat": _cast(xp.dtype(xp.complex64)),

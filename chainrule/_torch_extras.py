@@ -827,6 +827,29 @@ def trapz(y: Tensor, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor:
     return trapezoid(y, x, dx=dx, dim=dim)
 
 
+def cumulative_trapezoid(y: Tensor, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor:
+    """The running trapezoid integral along ``dim``: entry k is Σ_{i<=k} (y_i + y_{i+1})/2 · Δx_i,
+    so the result has one element fewer along ``dim`` than ``y`` (``x`` and ``dx`` as in
+    :func:`trapezoid`)."""
+    if x is not None and dx is not None:
+        raise TypeError("cumulative_trapezoid() received an invalid combination of arguments: "
+                        "x and dx")
+    d = _more._dim(dim, y.ndim, "cumulative_trapezoid")
+    y = _float_result(y)
+    avg = (_slices(y, d, 1, None) + _slices(y, d, None, -1)) * 0.5
+    if isinstance(x, Tensor):
+        if x.ndim == 1:
+            shape = [1] * y.ndim
+            shape[d] = -1
+            avg = avg * (x[1:] - x[:-1]).reshape(shape)
+        else:
+            xd = _more._dim(dim, x.ndim, "cumulative_trapezoid")
+            avg = avg * (_slices(x, xd, 1, None) - _slices(x, xd, None, -1))
+    else:
+        avg = avg * (1.0 if x is None and dx is None else (dx if dx is not None else x))
+    return avg.cumsum(d)
+
+
 def _gradient_coords(spacing: Any, dims: list[int], shape: Sequence[int]) -> list[Any]:
     """Coordinates (arrays) or uniform steps (floats) per differentiated dim."""
     if isinstance(spacing, (builtins.int, builtins.float)):
@@ -1349,6 +1372,130 @@ def celu(input: Tensor, alpha: float = 1.0) -> Tensor:
 
 
 # torch names for functions chainrule already has under another name
+# ---- functional scatters: a copy of input with one slice / diagonal replaced ------------------
+def _scatter_into(input: Tensor, src: Tensor, view_of: Any, name: str) -> Tensor:
+    """``input`` with the elements ``view_of`` picks replaced by ``src`` (whose shape must equal
+    the view's, as PyTorch). ``view_of`` is applied to an array of flat positions, and the
+    result is one differentiable ``scatter`` into the flattened input: gradients reach
+    ``input`` outside the view and ``src`` inside it."""
+    if not isinstance(input, Tensor) or not isinstance(src, Tensor):
+        raise TypeError(f"{name}(): expected Tensor arguments for input and src")
+    where_ = view_of(xp.arange(input.numel()).reshape(tuple(input.shape)))
+    if tuple(where_.shape) != tuple(src.shape):
+        raise RuntimeError(f"expected src to have a size equal to the slice of self. src size = "
+                           f"{list(src.shape)}, slice size = {list(where_.shape)}")
+    index = _wrap(xp.ascontiguousarray(where_).reshape(-1).astype(xp.int64))
+    flat = input.reshape(-1).scatter(0, index, src.reshape(-1).to(input.dtype))
+    return flat.reshape(tuple(input.shape))
+
+
+def select_scatter(input: Tensor, src: Tensor, dim: builtins.int, index: builtins.int
+                   ) -> Tensor:
+    """``input`` with ``input.select(dim, index)`` replaced by ``src``."""
+    d = _more._dim(dim, input.ndim, "select_scatter")
+    return _scatter_into(input, src, lambda a: xp.take(a, index, axis=d), "select_scatter")
+
+
+def slice_scatter(input: Tensor, src: Tensor, dim: builtins.int = 0, start: Any = None,
+                  end: Any = None, step: builtins.int = 1) -> Tensor:
+    """``input`` with ``input[..., start:end:step, ...]`` (along ``dim``) replaced by ``src``."""
+    d = _more._dim(dim, input.ndim, "slice_scatter")
+    key = (slice(None),) * d + (slice(start, end, step),)
+    return _scatter_into(input, src, lambda a: a[key], "slice_scatter")
+
+
+def diagonal_scatter(input: Tensor, src: Tensor, offset: builtins.int = 0,
+                     dim1: builtins.int = 0, dim2: builtins.int = 1) -> Tensor:
+    """``input`` with ``input.diagonal(offset, dim1, dim2)`` replaced by ``src``."""
+    return _scatter_into(input, src, lambda a: xp.diagonal(a, offset, dim1, dim2),
+                         "diagonal_scatter")
+
+
+# ---- array interop and legacy constructors ----------------------------------------------------
+def _check_device(d: Any) -> None:
+    device(d)  # raises for a device chainrule does not have
+
+
+def asarray(obj: Any, *, dtype: Any = None, device: Any = None, copy: Any = None,
+            requires_grad: builtins.bool = False) -> Tensor:
+    """``obj`` as a tensor, sharing memory where it can (PyTorch's ``torch.asarray``): a Tensor of
+    the requested dtype is returned itself, a NumPy array of a storable dtype is wrapped without
+    a copy; ``copy=True`` always copies and ``copy=False`` refuses a conversion that would have
+    to copy (a ValueError, as PyTorch). Python data follow ``torch.tensor``'s dtype rules."""
+    from chainrule.creation import tensor as _tensor
+
+    if device is not None:
+        _check_device(device)
+    want = None if dtype is None else to_dtype(dtype)
+    if isinstance(obj, Tensor):
+        same = want is None or obj.dtype == want
+        if copy is False and not same:
+            raise ValueError(f"can't alias tensor with dtype {obj.dtype} into dtype {want}")
+        out = obj if same and not copy else _tensor(obj, dtype=want)
+    elif isinstance(obj, xp.ndarray) or hasattr(obj, "__array__"):
+        arr = xp.asarray(obj)
+        if arr.dtype.kind in "fiub" and (want is None or arr.dtype == want) and not copy:
+            out = _wrap(arr)
+        elif copy is False:
+            raise ValueError(f"can't alias an array of dtype {arr.dtype} into dtype "
+                             f"{want or arr.dtype} without a copy")
+        else:
+            out = _tensor(arr, dtype=want)
+    else:
+        if copy is False:
+            raise ValueError("can't alias a Python sequence or scalar: set copy=None or True")
+        out = _tensor(obj, dtype=want)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def _range(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None,
+           requires_grad: builtins.bool = False) -> Tensor:
+    """The deprecated ``torch.range``: ``start, start + step, ...`` up to and INCLUDING ``end``,
+    in the default float dtype unless ``dtype`` says otherwise (a UserWarning, as PyTorch)."""
+    from chainrule.creation import arange as _arange
+
+    warnings.warn("torch.range is deprecated and will be removed in a future release because "
+                  "its behavior is inconsistent with Python's range builtin. Instead, use "
+                  "torch.arange, which produces values in [start, end).", UserWarning,
+                  stacklevel=2)
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    n = builtins.int(math.floor((end - start) / step)) + 1
+    out = _arange(n, dtype=dtype if dtype is not None else default_dtype(), device=device)
+    out = (out * step + start).to(out.dtype) if n > 0 else out
+    return out.requires_grad_(True) if requires_grad else out
+
+
+_range.__name__ = _range.__qualname__ = "range"   # (defined as _range: "range" is a builtin here)
+
+
+def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None,
+                  requires_grad: builtins.bool = False) -> Tensor:
+    """A 0-d tensor holding ``s``, in the default float dtype unless ``dtype`` is given."""
+    from chainrule.creation import tensor as _tensor
+
+    return _tensor(s, dtype=dtype if dtype is not None else default_dtype(), device=device,
+                   requires_grad=requires_grad)
+
+
+def set_default_tensor_type(t: Any) -> None:
+    """The deprecated ``torch.set_default_tensor_type``: ``'torch.DoubleTensor'`` (or the class
+    ``torch.DoubleTensor``) makes float64 the default dtype; only floating types are allowed."""
+    from chainrule import _legacy
+
+    warnings.warn("torch.set_default_tensor_type() is deprecated as of PyTorch 2.1, please use "
+                  "torch.set_default_dtype() and torch.set_default_device() as alternatives.",
+                  UserWarning, stacklevel=2)
+    d = _legacy._parse(t)
+    if d.kind != "f":
+        raise TypeError("only floating-point types are supported as the default type")
+    _backend.set_default_dtype(d)
+
+
 _ALIASES = {
     "arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh",
     "arccosh": "acosh", "arctanh": "atanh", "moveaxis": "movedim", "swapdims": "swapaxes",
@@ -1396,14 +1543,54 @@ def rsub(input: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
     return other - (input * alpha if alpha != 1 else input)
 
 
+def _functional_forms() -> dict[str, Any]:
+    """``torch.cosine_similarity``, ``torch.pdist``, ... : the top-level names PyTorch gives
+    some ``nn.functional`` ops (same arguments and results)."""
+    from chainrule.nn import functional as F
+
+    return {name: getattr(F, name) for name in ("cosine_similarity", "pdist", "pairwise_distance",
+                                                "bilinear", "rms_norm") if hasattr(F, name)}
+
+
+# Tensor methods whose ``torch.<name>_(input, ...)`` form PyTorch also exports.
+_INPLACE_FORMS = (
+    "abs_", "acos_", "acosh_", "arccos_", "arccosh_", "arcsin_", "arcsinh_", "arctan_",
+    "arctanh_", "asin_", "asinh_", "atan_", "atanh_", "ceil_", "clamp_", "clamp_max_",
+    "clamp_min_", "clip_", "cos_", "cosh_", "deg2rad_", "detach_", "erf_", "erfc_", "exp2_",
+    "exp_", "expm1_", "fill_", "fix_", "floor_", "frac_", "gcd_", "i0_", "lcm_", "ldexp_",
+    "log10_", "log1p_", "log2_", "log_", "logit_", "nan_to_num_", "neg_", "negative_",
+    "rad2deg_", "reciprocal_", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_",
+    "sqrt_", "square_", "tan_", "tanh_", "trunc_", "xlogy_", "zero_", "index_put_",
+)
+
+
+def _inplace_form(name: str) -> Any:
+    def inplace(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                            f"{type(input).__name__}")
+        return getattr(input, name)(*args, **kwargs)
+
+    inplace.__name__ = inplace.__qualname__ = name
+    inplace.__doc__ = f"``torch.{name}(input, ...)`` is ``input.{name}(...)``."
+    return inplace
+
+
+def _install_inplace_forms(namespace: dict[str, Any]) -> None:
+    for name in _INPLACE_FORMS:
+        if hasattr(Tensor, name):
+            namespace.setdefault(name, _inplace_form(name))
+
+
 def install(namespace: dict[str, Any]) -> None:
     """Add this module's names to the ``chainrule`` namespace (names it already defines are
     kept), the aliases of functions it has, and the channels-last memory formats."""
     from chainrule._foreach import FUNCTIONS as foreach
 
     for name, obj in {**TORCH_FUNCTIONS, **_CONSTANTS, **foreach, "isin": isin, "gcd": gcd,
-                      "lcm": lcm, "rsub": rsub}.items():
+                      "lcm": lcm, "rsub": rsub, "range": _range, **_functional_forms()}.items():
         namespace.setdefault(name, obj)
+    _install_inplace_forms(namespace)
     for alias, target in _ALIASES.items():
         namespace.setdefault(alias, namespace[target])
     from chainrule import fft

@@ -360,6 +360,12 @@ EXTRA_OPS = [
     OpSpec("support_atan", lambda L, x: _support().atan(x), ((3, 4),)),
     OpSpec("support_igamma", lambda L, x: _support().igamma(L.tensor([1.5, 2.5, 0.7]), x),
            ((3,),), domain="pos"),
+    OpSpec("von_mises_log_i0", lambda L, x: __import__(
+        "chainrule.distributions.more_families", fromlist=["_LogI0"])._LogI0.apply(x),
+        ((3, 4),), domain="pos"),
+    OpSpec("von_mises_bessel_ratio", lambda L, x: __import__(
+        "chainrule.distributions.more_families", fromlist=["_BesselRatio"])._BesselRatio.apply(
+        x), ((3, 4),), domain="pos"),
     OpSpec("ctc_loss", _ctc, ((6, 2, 4),)),
     OpSpec("lstm", _lstm, ((4, 2, 3),)),
     OpSpec("allreduce_sum", lambda L, x: __import__(

@@ -11,11 +11,13 @@ Example (REINFORCE)::
 """
 
 from chainrule.distributions import (
+    constraint_registry,
     constraints,
     kl_extra,  # noqa: F401 - registers the KL pairs
     transforms,
     utils,
 )
+from chainrule.distributions.constraint_registry import biject_to, transform_to
 from chainrule.distributions.continuous import (
     Beta,
     Independent,
@@ -38,6 +40,14 @@ from chainrule.distributions.kl import kl_divergence, register_kl
 from chainrule.distributions.location_scale import Cauchy, Laplace, StudentT
 from chainrule.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
 from chainrule.distributions.mixture_same_family import MixtureSameFamily
+from chainrule.distributions.more_families import (
+    InverseGamma,
+    Kumaraswamy,
+    LogisticNormal,
+    Pareto,
+    VonMises,
+    Weibull,
+)
 from chainrule.distributions.multinomial import Multinomial, NegativeBinomial
 from chainrule.distributions.relaxed import (
     ExpRelaxedCategorical,
@@ -59,4 +69,6 @@ __all__ = ["Distribution", "Normal", "Beta", "Uniform", "MultivariateNormal", "I
            "OneHotCategoricalStraightThrough", "TransformedDistribution", "LogNormal", "Gumbel",
            "HalfNormal", "LogitRelaxedBernoulli", "RelaxedBernoulli", "ExpRelaxedCategorical",
            "RelaxedOneHotCategorical", "MixtureSameFamily", "LowRankMultivariateNormal",
-           "ContinuousBernoulli", "Multinomial", "NegativeBinomial"]
+           "ContinuousBernoulli", "Multinomial", "NegativeBinomial", "Weibull", "Pareto",
+           "Kumaraswamy", "InverseGamma", "LogisticNormal", "VonMises", "biject_to",
+           "transform_to", "constraint_registry"]

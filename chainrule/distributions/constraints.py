@@ -8,6 +8,7 @@ from chainrule.distributions._support import (  # noqa: F401 - re-exported names
     independent,
     integer_interval,
     interval,
+    less_than,
     nonnegative,
     nonnegative_integer,
     one_hot,

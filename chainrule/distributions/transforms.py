@@ -19,17 +19,19 @@ from chainrule.distributions._support import independent, open_interval
 from chainrule.distributions.distribution import (
     Constraint,
     as_float_tensor,
+    lower_cholesky,
     positive,
     real,
     simplex,
     sum_rightmost,
 )
-from chainrule.nn._functional.activation import softplus
+from chainrule.nn._functional.activation import logsigmoid, softplus
 from chainrule.tensor import Tensor
 
 __all__ = ["Transform", "ExpTransform", "AffineTransform", "SigmoidTransform",
            "TanhTransform", "SoftmaxTransform", "ComposeTransform", "PowerTransform",
-           "AbsTransform", "SoftplusTransform", "IndependentTransform", "identity_transform"]
+           "AbsTransform", "SoftplusTransform", "IndependentTransform", "identity_transform",
+           "StickBreakingTransform", "LowerCholeskyTransform"]
 
 _unit_open = open_interval(0.0, 1.0, "Interval(lower_bound=0.0, upper_bound=1.0)")
 _pm1_open = open_interval(-1.0, 1.0, "Interval(lower_bound=-1.0, upper_bound=1.0)")
@@ -493,3 +495,79 @@ class ComposeTransform(Transform):
 
 
 identity_transform = ComposeTransform([])
+
+
+def _clipped_sigmoid(x: Tensor) -> Tensor:
+    """sigmoid(x) kept inside [tiny, 1 - eps] of x's dtype (so logs of it stay finite)."""
+    fi = xp.finfo(x.dtype)
+    return x.sigmoid().clamp(min=float(fi.tiny), max=float(1.0 - fi.eps))
+
+
+# The simplex as a codomain spanning one event dim (PyTorch's ``simplex.event_dim`` is 1; the
+# ``simplex`` used for parameter checks reduces the last dim itself).
+_simplex_event = Constraint("Simplex()", lambda v: (v >= 0) & (
+    abs(v.sum(-1, keepdims=True) - 1) < 1e-6), event_dim=1)
+
+
+class StickBreakingTransform(Transform):
+    """R^K → the (K+1)-simplex by stick breaking: with offsets o_i = K + 1 - i (i = 1..K),
+    z_i = sigmoid(x_i - log o_i) is the fraction of what is left of the stick that piece i
+    takes, y_i = z_i Π_{j<i}(1 - z_j) and y_{K+1} = Π_j (1 - z_j). The offsets map x = 0 to the
+    uniform point. log|det J| = Σ_i (-x̃_i + logsigmoid(x̃_i) + log y_i), x̃_i = x_i - log o_i.
+    Bijective (unlike ``SoftmaxTransform``), so it is ``biject_to(simplex)``."""
+
+    domain, codomain, bijective = independent(real, 1), _simplex_event, True
+    _parameter_free = True
+
+    @staticmethod
+    def _offset(x: Tensor, k: int) -> Tensor:
+        return (k + 1 - x.new_ones(k).cumsum(-1)).log()
+
+    def _call(self, x: Tensor) -> Tensor:
+        k = x.shape[-1]
+        z = _clipped_sigmoid(x - self._offset(x, k))
+        z_cumprod = (1 - z).cumprod(-1)
+        ones = x.new_ones(tuple(x.shape[:-1]) + (1,))
+        return _cat_last([z, ones]) * _cat_last([ones, z_cumprod])
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        y_crop = y[..., :-1]
+        k = y_crop.shape[-1]
+        offset = (y.shape[-1] - y.new_ones(k).cumsum(-1)).log()
+        sf = (1 - y_crop.cumsum(-1)).clamp(min=float(xp.finfo(y.dtype).tiny))
+        return y_crop.log() - sf.log() + offset
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        xt = x - self._offset(x, x.shape[-1])
+        return (-xt + logsigmoid(xt) + y[..., :-1].log()).sum(-1)
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        return tuple(shape[:-1]) + (shape[-1] + 1,)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        return tuple(shape[:-1]) + (shape[-1] - 1,)
+
+
+class LowerCholeskyTransform(Transform):
+    """A square matrix → a lower-triangular one with a positive diagonal: the strict lower
+    triangle kept, the diagonal exponentiated (not bijective; ``transform_to(lower_cholesky)``)."""
+
+    domain = independent(real, 2)
+    codomain = lower_cholesky
+    _parameter_free = True
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.tril(-1) + x.diagonal(dim1=-2, dim2=-1).exp().diag_embed()
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y.tril(-1) + y.diagonal(dim1=-2, dim2=-1).log().diag_embed()
+
+
+def _cat_last(parts: list[Tensor]) -> Tensor:
+    from chainrule.tensor import cat
+
+    return cat(parts, dim=-1)

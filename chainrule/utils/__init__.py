@@ -1,13 +1,13 @@
-"""Utilities (PyTorch's ``torch.utils``): ``chainrule.utils.data``; ``checkpoint`` and
-``tensorboard`` are imported on first use."""
+"""Utilities (PyTorch's ``torch.utils``): ``chainrule.utils.data``; ``checkpoint``,
+``tensorboard``, ``benchmark`` and ``_pytree`` are imported on first use."""
 
 from chainrule.utils import data
 
-__all__ = ["checkpoint", "data", "tensorboard"]
+__all__ = ["benchmark", "checkpoint", "data", "tensorboard"]
 
 
 def __getattr__(name: str) -> object:
-    if name in ("checkpoint", "tensorboard"):
+    if name in ("checkpoint", "tensorboard", "benchmark", "_pytree"):
         import importlib
 
         return importlib.import_module(f"chainrule.utils.{name}")

@@ -17,6 +17,7 @@ from chainrule.nn.utils.fusion import (
     fuse_linear_bn_eval,
     fuse_linear_bn_weights,
 )
+from chainrule.nn.utils.init import skip_init
 from chainrule.nn.utils.penalty import elastic_net_penalty, l1_penalty, l2_penalty, max_norm_
 from chainrule.nn.utils.spectral_norm import remove_spectral_norm, spectral_norm
 from chainrule.nn.utils.weight_norm import remove_weight_norm, weight_norm
@@ -27,7 +28,7 @@ __all__ = [
     "l2_penalty", "elastic_net_penalty", "max_norm_", "weight_norm", "remove_weight_norm",
     "spectral_norm", "remove_spectral_norm", "parametrize", "parametrizations", "stateless",
     "fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights",
-    "prune",
+    "prune", "skip_init",
 ]
 
 
