@@ -67,7 +67,7 @@ import numpy as np
 from chainrule import _block, backend
 from chainrule import random as _random
 from chainrule.autograd.function import _GradMode
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["compile", "CompiledFunction"]
 
@@ -1114,7 +1114,8 @@ def _finish(prog: _Program, result: Any, grads_before: list, modules: dict,
 # shadowed, silently
 _GENERATED_NAMES = frozenset({
     "program", "replay", "A", "E", "C", "B", "args", "kwargs", "g", "own", "spec", "tensors",
-    "MISSED", "Tensor", "modes", "spec_of", "hypers", "array", "consts", "alloc", "PROG",
+    "MISSED", "Tensor", "tensor_of", "modes", "spec_of", "hypers", "array", "consts", "alloc",
+    "PROG",
     "GuardMiss", "acquire", "release", "BUFFERS", "SPECS", "build", "len", "iter", "range",
     "slice"})
 
@@ -1375,7 +1376,8 @@ def _generate_replay(prog: _Program, spec: tuple) -> None:
             ns[name] = obj
         return name
 
-    ns.update(MISSED=_MISSED, Tensor=Tensor, modes=_modes, spec_of=_spec, hypers=_hypers,
+    ns.update(MISSED=_MISSED, Tensor=Tensor, tensor_of=tensor_of, modes=_modes, spec_of=_spec,
+              hypers=_hypers,
               array=np.array, consts=_consts, alloc=_alloc_buffers, PROG=prog)
     lines = ["def replay(args, kwargs):"]
     add = lines.append
@@ -1577,7 +1579,7 @@ def _result_expr(t: Any, bind: Callable[[Any, str], str]) -> str:
     """The expression building a replay's return value from template ``t`` (as ``_build``:
     a fresh copy per tensor, every other value as it was at capture)."""
     if isinstance(t, _Slot):
-        return f"Tensor(array(v{t.i}, copy=True))"
+        return f"tensor_of(array(v{t.i}, copy=True))"
     if isinstance(t, tuple):
         return "(" + "".join(_result_expr(e, bind) + ", " for e in t) + ")"
     if isinstance(t, list):
@@ -2229,7 +2231,7 @@ def _generators(prog: _Program) -> list[np.random.Generator]:
 
 def _build(t: Any, vals: Any) -> Any:
     if isinstance(t, _Slot):
-        return Tensor(np.array(next(vals), copy=True))
+        return tensor_of(np.array(next(vals), copy=True))
     if isinstance(t, (tuple, list)):
         return type(t)(_build(e, vals) for e in t)
     if isinstance(t, dict):

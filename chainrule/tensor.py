@@ -57,6 +57,22 @@ from chainrule.types import Size
 _new = object.__new__
 
 
+def _init_from_array(t: Tensor, arr: Any) -> None:
+    """Make ``t`` (a Tensor or subclass instance) an unrecorded leaf over ``arr``, as it is
+    (no copy, dtype kept): what subclasses (Parameter, Buffer) and deepcopy use in place of
+    the public constructor."""
+    t._array = arr
+    t.grad = t.grad_fn = t._base = t._hooks = None  # (as _wrap, unrecorded)
+    t.requires_grad = False
+    t._version = 0
+
+
+def tensor_of(a: Any) -> Tensor:
+    """An array (or NumPy scalar) as a Tensor, no copy, dtype kept: chainrule's own way of
+    wrapping a computed array (the public ``Tensor(data)`` converts to the default dtype)."""
+    return _wrap(a if type(a) is xp.ndarray else xp.asarray(a))
+
+
 def _wrap(data: Any, requires_grad: bool = False, grad_fn: Function | None = None) -> Tensor:
     """Make a Tensor around an array without copying or checking (internal fast path)."""
     t = _new(Tensor)
@@ -162,16 +178,38 @@ class Tensor(_ShapeMethods):
     __array_ufunc__ = None  # make ndarray ⊕ Tensor defer to Tensor's reflected operators
     __hash__ = object.__hash__
 
-    def __init__(self, data: Any = (), dtype: Any = None, requires_grad: bool = False) -> None:
-        if isinstance(data, Tensor):
-            data = data._array
-        arr = asarray(data, dtype if dtype is not None else None)
-        if dtype is None and arr.dtype.kind in "iub" and not isinstance(data, xp.ndarray):
-            arr = arr.astype(default_dtype())  # torch.Tensor(list) is a float tensor
-        self._array = arr
-        self.grad = self.grad_fn = self._base = self._hooks = None  # (as _wrap, unrecorded)
-        self.requires_grad = False
-        self._version = 0
+    def __init__(self, *args: Any, dtype: Any = None, requires_grad: bool = False,
+                 device: Any = None) -> None:
+        """PyTorch's legacy constructor ``torch.Tensor(...)``: ``Tensor(2, 3)`` (or a
+        ``Size``) is an uninitialised 2×3 tensor of the default dtype (zeros here, for
+        reproducibility); ``Tensor(data)`` copies a list, scalar or array **converted to the
+        default dtype** (``torch.Tensor(np.float64 array)`` is float32); ``Tensor(t)`` shares
+        ``t``. ``dtype=`` and ``requires_grad=`` are chainrule's additions. (chainrule's own
+        code wraps arrays with :func:`tensor_of`, which keeps their dtype.)"""
+        if device is not None:
+            data_device(device)
+        dt = default_dtype() if dtype is None else to_dtype(dtype)
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            arr = args[0]._array if dtype is None else args[0]._array.astype(dt)
+        elif args and (isinstance(args[0], Size) or all(
+                type(a) is int or (isinstance(a, xp.integer) and not isinstance(a, bool))
+                for a in args)):
+            shape = tuple(args[0]) if isinstance(args[0], Size) and len(args) == 1 else args
+            if any(type(n) is not int and not isinstance(n, xp.integer) for n in shape):
+                raise TypeError(f"Tensor(): sizes must be integers, got {shape!r}")
+            if any(n < 0 for n in shape):
+                raise RuntimeError(f"Tensor(): negative dimension in size {tuple(shape)}")
+            arr = xp.zeros(tuple(int(n) for n in shape), dtype=dt)
+        elif len(args) > 1:
+            raise TypeError(f"Tensor(): expected sizes (ints) or one data argument, got "
+                            f"{tuple(type(a).__name__ for a in args)}")
+        else:
+            arr = asarray(args[0] if args else ())
+            if arr.dtype != dt and arr.dtype.kind != "c":
+                arr = arr.astype(dt)  # (a copy; PyTorch copies too)
+            elif args and arr is args[0]:
+                arr = arr.copy()
+        _init_from_array(self, arr)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -400,7 +438,7 @@ class Tensor(_ShapeMethods):
                 "deepcopy protocol at the moment."
             )
         t = type(self).__new__(type(self))
-        Tensor.__init__(t, self._array.copy())
+        _init_from_array(t, self._array.copy())
         t.requires_grad = self.requires_grad
         if self.grad is not None:
             t.grad = _wrap(self.grad._array.copy())

@@ -23,7 +23,7 @@ from chainrule.distributions.distribution import (
 )
 from chainrule.ops.linalg import Cholesky, SolveTriangular
 from chainrule.ops.special import Erf, Erfinv, Lgamma, Polygamma
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["Normal", "Uniform", "MultivariateNormal", "Independent", "Beta"]
 
@@ -32,7 +32,7 @@ def _noise(shape: tuple[int, ...], like: Tensor, generator: Any, kind: str) -> T
     """Parameter-free noise of ``like``'s dtype: standard normal or uniform on [0, 1)."""
     r = _random.rng(generator)
     arr = r.standard_normal(shape) if kind == "normal" else r.random(shape)
-    return Tensor(xp.asarray(arr, dtype=like.dtype))
+    return tensor_of(xp.asarray(arr, dtype=like.dtype))
 
 
 class _LocIsMean:
@@ -193,7 +193,7 @@ class MultivariateNormal(_LocIsMean, Distribution):
         elif covariance_matrix is not None:
             self._unbroadcasted_scale_tril = Cholesky.apply(mat)
         else:  # Σ = P⁻¹: L = chol(P⁻¹) via the inverse's Cholesky (identity solve)
-            eye = Tensor(xp.broadcast_to(xp.eye(k, dtype=mat.dtype), mat.shape).copy())
+            eye = tensor_of(xp.broadcast_to(xp.eye(k, dtype=mat.dtype), mat.shape).copy())
             lp = Cholesky.apply(mat)
             inv_lp = SolveTriangular.apply(lp, eye, upper=False)
             self._unbroadcasted_scale_tril = Cholesky.apply(inv_lp.mT @ inv_lp)
@@ -210,7 +210,7 @@ class MultivariateNormal(_LocIsMean, Distribution):
     @lazy_property
     def precision_matrix(self) -> Tensor:
         L = self._unbroadcasted_scale_tril
-        eye = Tensor(xp.broadcast_to(xp.eye(L.shape[-1], dtype=L.dtype), L.shape).copy())
+        eye = tensor_of(xp.broadcast_to(xp.eye(L.shape[-1], dtype=L.dtype), L.shape).copy())
         inv = SolveTriangular.apply(L, eye, upper=False)
         return inv.mT @ inv
 
@@ -333,7 +333,7 @@ class Beta(Distribution):
         a = xp.broadcast_to(self.concentration1.detach().numpy(), shape)
         b = xp.broadcast_to(self.concentration0.detach().numpy(), shape)
         draw = _random.rng(generator).beta(a, b)
-        return Tensor(xp.asarray(draw, dtype=self.concentration1.dtype))
+        return tensor_of(xp.asarray(draw, dtype=self.concentration1.dtype))
 
     def rsample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
         from chainrule.distributions.gamma import standard_gamma

@@ -28,7 +28,7 @@ from chainrule.distributions.distribution import (
     unit_interval,
 )
 from chainrule.nn._functional.loss import binary_cross_entropy_with_logits
-from chainrule.tensor import Tensor, where
+from chainrule.tensor import Tensor, tensor_of, where
 
 __all__ = ["ContinuousBernoulli"]
 
@@ -92,7 +92,7 @@ class ContinuousBernoulli(_ProbsOrLogits):
     def rsample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
         shape = self._extended_shape(sample_shape)
         u = _random.rng(generator).random(shape)
-        return self.icdf(Tensor(xp.asarray(u, dtype=self.probs.dtype)))
+        return self.icdf(tensor_of(xp.asarray(u, dtype=self.probs.dtype)))
 
     def sample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
         with no_grad():

@@ -29,7 +29,7 @@ from chainrule.distributions.distribution import (
     unit_interval,
 )
 from chainrule.nn._functional.loss import binary_cross_entropy_with_logits
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["Poisson", "Binomial", "Geometric", "OneHotCategorical",
            "OneHotCategoricalStraightThrough"]
@@ -66,7 +66,7 @@ class Poisson(Distribution):
     def sample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
         shape = self._extended_shape(sample_shape)
         lam = xp.broadcast_to(self.rate.detach().numpy(), shape)
-        return Tensor(_random.rng(generator).poisson(lam).astype(lam.dtype))
+        return tensor_of(_random.rng(generator).poisson(lam).astype(lam.dtype))
 
     def log_prob(self, value: Any) -> Tensor:
         value = as_float_tensor(value)
@@ -133,7 +133,7 @@ class Binomial(_ProbsOrLogits):
         shape = self._extended_shape(sample_shape)
         n = xp.broadcast_to(self.total_count.detach().numpy(), shape)
         p = xp.broadcast_to(self.probs.detach().numpy(), shape)
-        return Tensor(_random.rng(generator).binomial(n.astype(xp.int64), p).astype(p.dtype))
+        return tensor_of(_random.rng(generator).binomial(n.astype(xp.int64), p).astype(p.dtype))
 
     def log_prob(self, value: Any) -> Tensor:
         value = as_float_tensor(value)
@@ -152,7 +152,7 @@ class Binomial(_ProbsOrLogits):
         if n.size and not bool((n == top).all()):
             raise NotImplementedError("Inhomogeneous total count not supported by "
                                       "`enumerate_support`.")
-        values = Tensor(xp.arange(1 + int(top), dtype=n.dtype)).reshape(
+        values = tensor_of(xp.arange(1 + int(top), dtype=n.dtype)).reshape(
             (-1,) + (1,) * len(self._batch_shape))
         return values.expand((-1,) + self._batch_shape) if expand else values
 
@@ -179,7 +179,7 @@ class Geometric(_ProbsOrLogits):
             v = self.probs.detach().numpy()
             raise ValueError(f"Expected parameter probs ({type(self.probs).__name__} of shape "
                              f"{tuple(self.probs.shape)}) of distribution {self!r} to be "
-                             f"positive but found invalid values:\n{Tensor(v[~(v > 0)])}")
+                             f"positive but found invalid values:\n{tensor_of(v[~(v > 0)])}")
 
     @property
     def mean(self) -> Tensor:
@@ -196,7 +196,7 @@ class Geometric(_ProbsOrLogits):
     def sample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
         shape = self._extended_shape(sample_shape)
         p = xp.broadcast_to(self.probs.detach().numpy(), shape)
-        return Tensor((_random.rng(generator).geometric(p) - 1).astype(p.dtype))
+        return tensor_of((_random.rng(generator).geometric(p) - 1).astype(p.dtype))
 
     def log_prob(self, value: Any) -> Tensor:
         value = as_float_tensor(value)
@@ -255,7 +255,7 @@ class OneHotCategorical(_WrapsCategorical, Distribution):
 
     def _one_hot(self, idx: Any) -> Tensor:
         k = self._event_shape[0]
-        return Tensor(xp.eye(k, dtype=self.probs.dtype)[idx])
+        return tensor_of(xp.eye(k, dtype=self.probs.dtype)[idx])
 
     def sample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
         return self._one_hot(self._categorical.sample(sample_shape, generator).numpy())
@@ -264,14 +264,14 @@ class OneHotCategorical(_WrapsCategorical, Distribution):
         value = as_float_tensor(value)
         if self._validate_args:
             self._validate_sample(value)
-        return self._categorical.log_prob(Tensor(value.detach().numpy().argmax(-1)))
+        return self._categorical.log_prob(tensor_of(value.detach().numpy().argmax(-1)))
 
     def entropy(self) -> Tensor:
         return self._categorical.entropy()
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
         k = self._event_shape[0]
-        values = Tensor(xp.eye(k, dtype=self.probs.dtype)).reshape(
+        values = tensor_of(xp.eye(k, dtype=self.probs.dtype)).reshape(
             (k,) + (1,) * len(self._batch_shape) + (k,))
         return values.expand((k,) + self._batch_shape + (k,)) if expand else values
 

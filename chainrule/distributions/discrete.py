@@ -21,7 +21,7 @@ from chainrule.distributions.distribution import (
     unit_interval,
 )
 from chainrule.nn._functional.loss import binary_cross_entropy_with_logits
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["Bernoulli", "Categorical"]
 
@@ -84,7 +84,7 @@ class Bernoulli(Distribution):
         with no_grad():
             p = xp.broadcast_to(self.probs.detach().numpy(), shape)
             u = _random.rng(generator).random(shape)
-            return Tensor((u < p).astype(p.dtype))
+            return tensor_of((u < p).astype(p.dtype))
 
     def log_prob(self, value: Any) -> Tensor:
         if self._validate_args:
@@ -141,11 +141,11 @@ class Categorical(Distribution):
 
     @property
     def mean(self) -> Tensor:
-        return Tensor(xp.full(self._batch_shape, xp.nan, dtype=self.probs.dtype))
+        return tensor_of(xp.full(self._batch_shape, xp.nan, dtype=self.probs.dtype))
 
     @property
     def variance(self) -> Tensor:
-        return Tensor(xp.full(self._batch_shape, xp.nan, dtype=self.probs.dtype))
+        return tensor_of(xp.full(self._batch_shape, xp.nan, dtype=self.probs.dtype))
 
     @property
     def mode(self) -> Tensor:
@@ -160,13 +160,13 @@ class Categorical(Distribution):
         cdf[:, -1] = 1.0  # rounding must not leave u above the total
         idx = (u[..., None] >= cdf).sum(-1)
         idx = xp.minimum(idx, self._num_events - 1).astype(xp.int64)
-        return Tensor(idx.reshape(sample_shape + self._batch_shape))
+        return tensor_of(idx.reshape(sample_shape + self._batch_shape))
 
     def log_prob(self, value: Any) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
         v = value.long().unsqueeze(-1) if isinstance(value, Tensor) else \
-            Tensor(xp.asarray(value, dtype=xp.int64)).unsqueeze(-1)
+            tensor_of(xp.asarray(value, dtype=xp.int64)).unsqueeze(-1)
         shape = tuple(xp.broadcast_shapes(tuple(v.shape[:-1]), self._batch_shape))
         logits = self.logits.expand(shape + (self._num_events,))
         return logits.gather(-1, v.expand(shape + (1,))).squeeze(-1)
@@ -177,7 +177,7 @@ class Categorical(Distribution):
         return -(logits * self.probs).sum(-1)
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
-        values = Tensor(xp.arange(self._num_events, dtype=xp.int64)).reshape(
+        values = tensor_of(xp.arange(self._num_events, dtype=xp.int64)).reshape(
             (-1,) + (1,) * len(self._batch_shape))
         return values.expand((-1,) + self._batch_shape) if expand else values
 

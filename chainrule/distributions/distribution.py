@@ -17,14 +17,14 @@ from typing import Any
 
 from chainrule.autograd.engine import no_grad
 from chainrule.backend import default_dtype, is_floating, xp
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 
 def as_float_tensor(x: Any) -> Tensor:
     """A parameter as a floating Tensor (Python numbers take the default dtype)."""
     if isinstance(x, Tensor):
         return x if is_floating(x.dtype) else x.to(default_dtype())
-    return Tensor(xp.asarray(x, dtype=default_dtype()))
+    return tensor_of(xp.asarray(x, dtype=default_dtype()))
 
 
 def broadcast_all(*values: Any) -> tuple[Tensor, ...]:

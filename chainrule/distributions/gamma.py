@@ -40,7 +40,7 @@ from chainrule.distributions.distribution import (
     positive,
     simplex,
 )
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["Gamma", "Chi2", "Exponential", "Dirichlet", "standard_gamma"]
 
@@ -66,9 +66,9 @@ def standard_gamma(concentration: Tensor, generator: Any = None) -> Tensor:
     a = concentration.detach().numpy()
     x = _random.rng(generator).standard_gamma(a).astype(a.dtype)
     x = xp.maximum(x, xp.finfo(a.dtype).tiny)  # PyTorch clamps draws at the smallest normal
-    out = Tensor(x)
+    out = tensor_of(x)
     if concentration.requires_grad:
-        dxda = Tensor(standard_gamma_grad(a, x))
+        dxda = tensor_of(standard_gamma_grad(a, x))
         out = out + dxda * (concentration - concentration.detach())
     return out
 
@@ -130,7 +130,7 @@ class Chi2(Gamma):
 
     def __init__(self, df: Any, validate_args: bool | None = None) -> None:
         (df,) = broadcast_all(df)
-        super().__init__(0.5 * df, Tensor(xp.asarray(0.5, dtype=df.dtype)).expand(df.shape),
+        super().__init__(0.5 * df, tensor_of(xp.asarray(0.5, dtype=df.dtype)).expand(df.shape),
                          validate_args=validate_args)
 
     @property
@@ -172,7 +172,7 @@ class Exponential(Distribution):
     def rsample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
         shape = self._extended_shape(sample_shape)
         e = _random.rng(generator).standard_exponential(shape)
-        return Tensor(xp.asarray(e, dtype=self.rate.dtype)) / self.rate
+        return tensor_of(xp.asarray(e, dtype=self.rate.dtype)) / self.rate
 
     def log_prob(self, value: Any) -> Tensor:
         value = as_float_tensor(value)
@@ -227,8 +227,8 @@ class Dirichlet(Distribution):
             all_small = (a < 1).all(-1)
             if bool(all_small.any()):
                 k = a.shape[-1]
-                onehot = Tensor(xp.eye(k, dtype=a.dtype)[mode.detach().numpy().argmax(-1)])
-                mode = Tensor(xp.where(all_small.numpy()[..., None], onehot.numpy(),
+                onehot = tensor_of(xp.eye(k, dtype=a.dtype)[mode.detach().numpy().argmax(-1)])
+                mode = tensor_of(xp.where(all_small.numpy()[..., None], onehot.numpy(),
                                        mode.detach().numpy()))
         return mode
 

@@ -19,7 +19,7 @@ from chainrule.distributions.distribution import (
     real,
 )
 from chainrule.distributions.gamma import standard_gamma
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["Laplace", "Cauchy", "StudentT"]
 
@@ -27,11 +27,11 @@ __all__ = ["Laplace", "Cauchy", "StudentT"]
 def _uniform(shape: tuple[int, ...], like: Tensor, generator: Any, lo: float,
              hi: float) -> Tensor:
     u = _random.rng(generator).uniform(lo, hi, shape)
-    return Tensor(xp.asarray(u, dtype=like.dtype))
+    return tensor_of(xp.asarray(u, dtype=like.dtype))
 
 
 def _nan_like(t: Tensor, fill: float) -> Tensor:
-    return Tensor(xp.full(tuple(t.shape), fill, dtype=t.dtype))
+    return tensor_of(xp.full(tuple(t.shape), fill, dtype=t.dtype))
 
 
 class Laplace(_LocIsMean, LocScale):
@@ -92,7 +92,7 @@ class Cauchy(LocScale):
 
     def rsample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        eps = Tensor(xp.asarray(_random.rng(generator).standard_cauchy(shape),
+        eps = tensor_of(xp.asarray(_random.rng(generator).standard_cauchy(shape),
                                 dtype=self.loc.dtype))
         return self.loc + eps * self.scale
 
@@ -150,7 +150,7 @@ class StudentT(Distribution):
     def rsample(self, sample_shape: Sequence[int] = (), generator: Any = None) -> Tensor:
         shape = self._extended_shape(sample_shape)
         r = _random.rng(generator)
-        z = Tensor(xp.asarray(r.standard_normal(shape), dtype=self.df.dtype))
+        z = tensor_of(xp.asarray(r.standard_normal(shape), dtype=self.df.dtype))
         g = standard_gamma(0.5 * self.df.expand(shape), r) * 2  # χ²(ν) = 2 Gamma(ν/2, 1)
         return self.loc + self.scale * z * (g / self.df).rsqrt()
 

@@ -27,13 +27,13 @@ from chainrule.distributions.distribution import (
     real_vector,
 )
 from chainrule.ops.linalg import Cholesky, SolveTriangular
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["LowRankMultivariateNormal"]
 
 
 def _eye(n: int, like: Tensor) -> Tensor:
-    return Tensor(xp.eye(n, dtype=like.dtype))
+    return tensor_of(xp.eye(n, dtype=like.dtype))
 
 
 class LowRankMultivariateNormal(_LocIsMean, Distribution):
@@ -105,8 +105,8 @@ class LowRankMultivariateNormal(_LocIsMean, Distribution):
         r = _random.rng(generator)
         rank = self._unbroadcasted_cov_factor.shape[-1]
         dt = self.loc.dtype
-        eps_w = Tensor(xp.asarray(r.standard_normal(shape[:-1] + (rank,)), dtype=dt))
-        eps_d = Tensor(xp.asarray(r.standard_normal(shape), dtype=dt))
+        eps_w = tensor_of(xp.asarray(r.standard_normal(shape[:-1] + (rank,)), dtype=dt))
+        eps_d = tensor_of(xp.asarray(r.standard_normal(shape), dtype=dt))
         w, d = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag
         return self.loc + (w @ eps_w.unsqueeze(-1)).squeeze(-1) + d.sqrt() * eps_d
 

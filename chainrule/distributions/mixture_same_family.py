@@ -14,7 +14,7 @@ from chainrule.autograd.engine import no_grad
 from chainrule.backend import xp
 from chainrule.distributions.discrete import Categorical
 from chainrule.distributions.distribution import Distribution, as_float_tensor
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["MixtureSameFamily"]
 
@@ -109,7 +109,7 @@ class MixtureSameFamily(Distribution):
             axis = comp.ndim - 1 - self._event_ndims
             idx = k.reshape(k.shape + (1,) * (1 + self._event_ndims))
             idx = xp.broadcast_to(idx, comp.shape[:axis] + (1,) + comp.shape[axis + 1:])
-            return Tensor(xp.take_along_axis(comp, idx, axis=axis).squeeze(axis))
+            return tensor_of(xp.take_along_axis(comp, idx, axis=axis).squeeze(axis))
 
     def __repr__(self) -> str:
         return (f"MixtureSameFamily(\n  {self._mixture_distribution!r},\n  "

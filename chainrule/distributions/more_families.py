@@ -38,7 +38,7 @@ from chainrule.distributions.transforms import (
     PowerTransform,
     StickBreakingTransform,
 )
-from chainrule.tensor import Tensor, where
+from chainrule.tensor import Tensor, tensor_of, where
 
 __all__ = ["Weibull", "Pareto", "Kumaraswamy", "InverseGamma", "LogisticNormal", "VonMises"]
 
@@ -322,7 +322,7 @@ class VonMises(_LocIsMean, Distribution):
             todo &= ~accept
         loc = self.loc.detach().numpy()
         out = xp.mod(x + loc + math.pi, 2 * math.pi) - math.pi
-        return Tensor(out.astype(self.loc.dtype))
+        return tensor_of(out.astype(self.loc.dtype))
 
     def __repr__(self) -> str:
         return (f"VonMises(loc: {tuple(self.loc.shape)}, "

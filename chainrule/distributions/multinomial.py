@@ -21,7 +21,7 @@ from chainrule.distributions.distribution import (
 )
 from chainrule.distributions.gamma import Gamma
 from chainrule.nn._functional.activation import logsigmoid
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["Multinomial", "NegativeBinomial"]
 
@@ -66,7 +66,7 @@ class Multinomial(_WrapsCategorical, Distribution):
         p = xp.broadcast_to(self.probs.detach().numpy(), shape).astype(xp.float64)
         p = p / p.sum(-1, keepdims=True)  # NumPy checks Σp ≤ 1 strictly
         x = _random.rng(generator).multinomial(self.total_count, p)
-        return Tensor(x.astype(self.probs.dtype))
+        return tensor_of(x.astype(self.probs.dtype))
 
     def log_prob(self, value: Any) -> Tensor:
         value = as_float_tensor(value)
@@ -87,7 +87,7 @@ class Multinomial(_WrapsCategorical, Distribution):
         k = self._binomial.enumerate_support(expand=False)
         pmf = self._binomial.log_prob(k).exp()
         expected = (lgamma(k + 1) * pmf).sum(0).sum(-1)
-        return n * self._categorical.entropy() - lgamma(Tensor(xp.asarray(n + 1))) + expected
+        return n * self._categorical.entropy() - lgamma(tensor_of(xp.asarray(n + 1))) + expected
 
 
 class NegativeBinomial(_ProbsOrLogits):
@@ -123,7 +123,7 @@ class NegativeBinomial(_ProbsOrLogits):
         r = _random.rng(generator)
         rate = Gamma(self.total_count, (-self.logits).exp(), validate_args=False)
         lam = rate.sample(sample_shape, generator=r).numpy()
-        return Tensor(r.poisson(lam).astype(lam.dtype))
+        return tensor_of(r.poisson(lam).astype(lam.dtype))
 
     def log_prob(self, value: Any) -> Tensor:
         value = as_float_tensor(value)

@@ -25,7 +25,7 @@ from chainrule.distributions.distribution import (
 from chainrule.distributions.transformed_distribution import TransformedDistribution
 from chainrule.distributions.transforms import ExpTransform, SigmoidTransform
 from chainrule.nn._functional.activation import softplus
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["LogitRelaxedBernoulli", "RelaxedBernoulli", "ExpRelaxedCategorical",
            "RelaxedOneHotCategorical"]
@@ -35,7 +35,7 @@ def _open_uniform(shape: tuple[int, ...], like: Tensor, generator: Any) -> Tenso
     """u ~ U(tiny, 1 - eps): both log u and log(1 - u) finite."""
     fi = xp.finfo(like.dtype)
     u = _random.rng(generator).random(shape).clip(fi.tiny, 1 - fi.eps)
-    return Tensor(xp.asarray(u, dtype=like.dtype))
+    return tensor_of(xp.asarray(u, dtype=like.dtype))
 
 
 class LogitRelaxedBernoulli(_ProbsOrLogits):

@@ -30,7 +30,7 @@ from chainrule.distributions.transforms import (
     ExpTransform,
     Transform,
 )
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["TransformedDistribution", "LogNormal", "Gumbel", "HalfNormal"]
 
@@ -182,8 +182,8 @@ class Gumbel(TransformedDistribution):
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
         self.loc, self.scale = broadcast_all(loc, scale)
         fi = xp.finfo(self.loc.dtype)
-        lo = Tensor(xp.full(tuple(self.loc.shape), fi.tiny, dtype=self.loc.dtype))
-        hi = Tensor(xp.full(tuple(self.loc.shape), 1 - fi.eps, dtype=self.loc.dtype))
+        lo = tensor_of(xp.full(tuple(self.loc.shape), fi.tiny, dtype=self.loc.dtype))
+        hi = tensor_of(xp.full(tuple(self.loc.shape), 1 - fi.eps, dtype=self.loc.dtype))
         base = Uniform(lo, hi, validate_args=validate_args)
         chain = [ExpTransform().inv, AffineTransform(0, -1), ExpTransform().inv,
                  AffineTransform(self.loc, -self.scale)]

@@ -26,7 +26,7 @@ from chainrule.distributions.distribution import (
     sum_rightmost,
 )
 from chainrule.nn._functional.activation import logsigmoid, softplus
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, tensor_of
 
 __all__ = ["Transform", "ExpTransform", "AffineTransform", "SigmoidTransform",
            "TanhTransform", "SoftmaxTransform", "ComposeTransform", "PowerTransform",
@@ -319,7 +319,7 @@ class AffineTransform(Transform):
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         s = self.scale
         if isinstance(s, (int, float)):
-            out = Tensor(xp.full(tuple(x.shape), math.log(abs(s)), dtype=x.dtype))
+            out = tensor_of(xp.full(tuple(x.shape), math.log(abs(s)), dtype=x.dtype))
         else:
             out = s.abs().log()
         shape = tuple(x.shape)

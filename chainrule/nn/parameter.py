@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.backend import asarray
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, _init_from_array
 
 __all__ = ["Parameter", "Buffer"]
 
@@ -34,7 +34,7 @@ class Parameter(Tensor):
     # no __slots__: a __dict__ lets users tag parameters with attributes, as in PyTorch
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
-        Tensor.__init__(self, _array_of(data))  # (an array: kept, not copied)
+        _init_from_array(self, _array_of(data))  # (an array: kept, not copied)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -71,7 +71,7 @@ class Buffer(Tensor):
     """
 
     def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
-        Tensor.__init__(self, _array_of(data))  # (an array: kept, not copied)
+        _init_from_array(self, _array_of(data))  # (an array: kept, not copied)
         self.persistent = persistent
 
     def __deepcopy__(self, memo: dict) -> Buffer:

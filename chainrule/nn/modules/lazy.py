@@ -27,7 +27,7 @@ from chainrule.nn.modules.linear import Linear
 from chainrule.nn.modules.module import Module
 from chainrule.nn.modules.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from chainrule.nn.parameter import Parameter
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, _init_from_array
 
 __all__ = [
     "UninitializedParameter", "UninitializedBuffer", "LazyModuleMixin", "LazyLinear",
@@ -102,7 +102,7 @@ class UninitializedBuffer(_Uninitialized, Tensor):
 
     def __init__(self, requires_grad: bool = False, device: Any = None,
                  dtype: Any = None) -> None:
-        Tensor.__init__(self, _placeholder(dtype))
+        _init_from_array(self, _placeholder(dtype))
 
     def __deepcopy__(self, memo: dict) -> UninitializedBuffer:
         copied = UninitializedBuffer(dtype=self._array.dtype)
