@@ -162,7 +162,7 @@ def test_c2_c3_ship_a_tuned_lr_for_every_arm_strictly_inside_its_grid(level):
         rec = shipped[k]
         grid = [float(g) for g in rec["grid"]]
         scores = [float("inf") if s is None else float(s) for s in rec["scores"]]
-        assert len(scores) == len(grid) >= 4, k
+        assert len(scores) == len(grid) >= 3, k
         assert grid[0] < rec["chosen"] < grid[-1], (k, rec["chosen"], grid)
         assert rec["chosen"] == grid[int(np.argmin(scores))], k
         assert f"at the {level} budget" in rec["provenance"], k

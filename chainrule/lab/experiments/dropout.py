@@ -27,7 +27,7 @@ from chainrule.lab.verdict import fmt, mean_std
 
 __all__ = ["dropout_mlp", "dropconnect_mlp", "small_cnn", "mc_predict",
            "neighbour_correlation", "DropoutOverfitting", "DropConnectWidth", "SpatialDropout",
-           "c2_lr", "c3_lr", "c3_drop_rate"]
+           "c2_lr", "c2_tune_width", "c3_lr", "c3_drop_rate", "c3_setup", "c3_tune_arm"]
 
 # C2, C3: SGD with momentum 0.9; each arm's lr is searched on validation over this grid (widened
 # past an edge optimum). 0.05, the single untuned lr every arm used before, lies inside it.
@@ -601,15 +601,50 @@ def c3_drop_rate(ctx: Context, arm: str, channels: tuple[int, int], side: int, s
     entry the full run searches the grid on the spot (10 trainings per arm for the shipped
     grids, 2 tuning seeds each, ~40 % of C3's full-run time); ``--tune`` also stores the
     result, with the lr it was searched at.
+
+    At the full budget the rate step refines around the starting rate (half, same, double;
+    widened past an edge): 6 trainings per arm instead of 8–10, as each costs minutes on the
+    shared machine. If the starting rate wins again, the coordinate search has reached a
+    fixed point (the lr is best at this rate and the rate at this lr).
     """
     if arm not in ("element", "channel"):
         raise ValueError(f"c3_drop_rate: arm must be 'element' or 'channel', got {arm!r}")
     full = not (ctx.quick or ctx.tiny)
+    start = _C3_START_RATE["full"][arm]
     return _tuning.choose(
-        ctx, "C3", arm, "drop rate", _C3_RATE_GRID,
+        ctx, "C3", arm, "drop rate", (start / 2, start, 2 * start) if full else _C3_RATE_GRID,
         lambda rate, seed: _c3_score(arm, rate, lr, channels, side, steps, data, seed),
         metric="validation error", bounds=(0.01, 0.9), fallback=None if full else 0.3,
         reuse_quick=False, conditions={"lr": lr})
+
+
+def c3_setup(ctx: Context) -> tuple:
+    """C3's scale and data by run level: (channels, side, steps, (x_fit, y_fit, x_val,
+    y_val), (x_test, y_test)); the full run trains on 28×28 MNIST with 32 + 32 channels."""
+    full = not (ctx.quick or ctx.tiny)
+    side = 28 if full else 14
+    x_all, y_all, xt, yt = _images(ctx, side)
+    n = ctx.budget(full=2000, quick=500, tiny=100)
+    data = _tuning.validation_split(x_all[:n + n // 4], y_all[:n + n // 4])
+    steps = ctx.budget(full=400, quick=250, tiny=3)
+    # (32, 32): a 64-channel second conv at 28×28 costs 60 ms a step on one core (and 4 s
+    # per 1,000-image evaluation), which the full run's hour cannot hold for 46 trainings
+    channels = (32, 32) if full else (8, 16)
+    return channels, side, steps, data, (xt, yt)
+
+
+def c3_tune_arm(ctx: Context, arm: str, setup: tuple) -> tuple[float, float, list[dict]]:
+    """One arm's (lr, drop rate, tuning records) by a coordinate search on validation error:
+    the lr at the starting rate (:data:`_C3_START_RATE`), then the rate at that lr ("none"
+    has no rate: 0). Read from tuned.json unless ``ctx.tune``; ``setup`` is
+    :func:`c3_setup`'s."""
+    channels, side, steps, data, _ = setup
+    start = _C3_START_RATE["quick" if ctx.quick or ctx.tiny else "full"]
+    lr, rec = c3_lr(ctx, arm, channels, side, steps, data, start[arm])
+    if arm == "none":
+        return lr, 0.0, [rec]
+    rate, rec_rate = c3_drop_rate(ctx, arm, channels, side, steps, data, lr)
+    return lr, rate, [rec, rec_rate]
 
 
 @register
@@ -625,26 +660,12 @@ class SpatialDropout(Experiment):
                "neighbouring-position correlation")
 
     def run(self, ctx: Context) -> Result:
-        full = not (ctx.quick or ctx.tiny)
-        side = 28 if full else 14  # the full run: 28×28 MNIST with 32/32 channels
-        x_all, y_all, xt, yt = _images(ctx, side)
-        n = ctx.budget(full=2000, quick=500, tiny=100)
-        x, y, xv, yv = _tuning.validation_split(x_all[:n + n // 4], y_all[:n + n // 4])
-        steps = ctx.budget(full=400, quick=250, tiny=3)
-        # (32, 32): a 64-channel second conv at 28×28 costs 60 ms a step on one core (and 4 s
-        # per 1,000-image evaluation), which the full run's hour cannot hold for 46 trainings
-        channels = (32, 32) if full else (8, 16)
+        setup = c3_setup(ctx)
+        channels, side, steps, (x, y, xv, yv), (xt, yt) = setup
         rates, lrs, tuning = {"none": 0.0}, {}, []
-        start = _C3_START_RATE["full" if full else "quick"]
         for arm in ("none", "element", "channel"):
-            # a coordinate search on validation error: the arm's lr at the starting rate, then
-            # its drop rate at that lr
-            lrs[arm], rec = c3_lr(ctx, arm, channels, side, steps, (x, y, xv, yv), start[arm])
-            tuning.append(rec)
-            if arm != "none":
-                rates[arm], rec = c3_drop_rate(ctx, arm, channels, side, steps,
-                                               (x, y, xv, yv), lrs[arm])
-                tuning.append(rec)
+            lrs[arm], rates[arm], recs = c3_tune_arm(ctx, arm, setup)
+            tuning += recs
         p = rates["channel"] if rates["channel"] == rates["element"] else rates
         res: dict[str, dict[str, list[float]]] = {}
         corr: list[float] = []
