@@ -261,3 +261,30 @@ def test_c2_full_run_uses_the_middle_width_lr_at_every_width():
     assert [c2_tune_width(quick, w, (32, 128)) for w in (32, 128)] == [32, 128]
     with pytest.raises(ValueError, match="width 100"):
         c2_tune_width(full, 100, (64, 256, 1024))
+
+
+def test_c2_run_trains_each_arm_at_its_own_tuned_lr(tmp_path, monkeypatch):
+    from chainrule.lab.experiment import Context
+    from chainrule.lab.experiments import dropout
+
+    lrs = {("none", 8): 0.011, ("dropout", 8): 0.022, ("dropconnect", 8): 0.033,
+           ("none", 16): 0.044, ("dropout", 16): 0.055, ("dropconnect", 16): 0.066}
+    _fake_tuned(tmp_path, monkeypatch,
+                {f"C2/{a} (width {w})/lr/quick": lr for (a, w), lr in lrs.items()})
+    seen: set[tuple[str, int, float]] = set()
+    train = dropout.common.train
+
+    def spy(model, opt, *a, **k):
+        kinds = {type(m).__name__ for m in model}
+        arm = ("dropconnect" if "DropConnect" in kinds else
+               "dropout" if "Dropout" in kinds else "none")
+        seen.add((arm, model[0].out_features, opt.param_groups[0]["lr"]))
+        return train(model, opt, *a, **k)
+
+    monkeypatch.setattr(dropout.common, "train", spy)
+    ctx = Context(quick=True, tiny=True, seeds=(0, 1, 2), out_dir=str(tmp_path),
+                  log=lambda s: None)
+    res = dropout.DropConnectWidth().run(ctx)
+    assert seen == {(a, w, lr) for (a, w), lr in lrs.items()}
+    assert res.numbers["lr"] == {f"{a} w{w}": lr for (a, w), lr in lrs.items()}
+    assert len(res.tuning) == 6
