@@ -597,10 +597,9 @@ def c3_drop_rate(ctx: Context, arm: str, channels: tuple[int, int], side: int, s
     Read from tuned.json at the run's own budget (``C3/<arm>/drop rate/<quick|full>``). The
     full run never falls back to the quick value (``reuse_quick=False``): 28×28 images and
     32 channels are another scale, at which the best rate moves (quick: element 0.1, channel
-    0.4; full: element 0.4, channel 0.05, both at the old fixed lr 0.05). Without a full
-    entry the full run searches the grid on the spot (10 trainings per arm for the shipped
-    grids, 2 tuning seeds each, ~40 % of C3's full-run time); ``--tune`` also stores the
-    result, with the lr it was searched at.
+    0.4 at lrs 0.1 and 0.03; full: element 0.4, channel 0.025, both at lr 0.03). Without a
+    full entry the full run searches the grid on the spot (2 tuning seeds per value);
+    ``--tune`` also stores the result, with the lr it was searched at.
 
     At the full budget the rate step refines around the starting rate (half, same, double;
     widened past an edge): 6 trainings per arm instead of 8–10, as each costs minutes on the
