@@ -235,3 +235,27 @@ def test_validation_loss_is_measured_without_dropout():
             train_loss = float(_lm_loss(dropped, tokens, 2).item())
         assert abs(train_loss - _eval_loss(plain, tokens, 2)) > 1e-3, spec
 
+
+
+def test_c7_full_run_trains_on_the_larger_corpus():
+    # the same source, validation/test sets and step budget as C4/C5's full run; only the
+    # number of training sequences grows (C7_CORPUS ×); quick and tiny runs keep C4/C5's corpus
+    import dataclasses
+
+    from chainrule.lab.experiment import Context
+    from chainrule.lab.experiments.rnn_dropout import (
+        C7_CORPUS,
+        C7WeightDrop,
+        c7_config,
+        lm_config,
+    )
+
+    full = Context(quick=False, seeds=(0, 1, 2), log=lambda s: None)
+    quick = Context(quick=True, seeds=(0, 1, 2), log=lambda s: None)
+    base, big = lm_config(full), c7_config(full)
+    assert C7WeightDrop.corpus == C7_CORPUS >= 2
+    assert big.n_train == C7_CORPUS * base.n_train == 512
+    assert dataclasses.replace(big, n_train=base.n_train) == base
+    assert c7_config(full, 1) == base and c7_config(quick) == lm_config(quick)
+    with pytest.raises(ValueError, match="corpus"):
+        c7_config(full, 0)

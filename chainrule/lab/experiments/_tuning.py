@@ -128,7 +128,8 @@ def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float]
            max_widen: int = 3, bounds: tuple[float, float] = (-np.inf, np.inf),
            seeds: Sequence[int] = TUNE_SEEDS,
            fallback: float | None = None,
-           reuse_quick: bool = True) -> tuple[float, dict[str, Any]]:
+           reuse_quick: bool = True,
+           conditions: dict[str, Any] | None = None) -> tuple[float, dict[str, Any]]:
     """The value of ``knob`` for ``arm``: tuned on validation (``score(value, seed)``, mean
     over ``seeds``; lower is better unless ``lower=False``) or read from tuned.json.
 
@@ -138,7 +139,9 @@ def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float]
     costly to run inside a quick run, the value used (and said to be untuned) when tuned.json
     has no entry for this level and ``ctx.tune`` is off. ``reuse_quick=False``: a full run
     without a full-budget entry searches the grid itself instead of reusing the quick value
-    (for a knob whose best value depends on the scale the full run changes).
+    (for a knob whose best value depends on the scale the full run changes). ``conditions``:
+    the other knobs held fixed while this one was searched (a coordinate search: C3's lr at
+    the starting drop rate, then the rate at the chosen lr), stored with a search's record.
     """
     key = f"{exp_id}/{arm}/{knob}/{_level(ctx)}"
     shipped = _load()
@@ -212,6 +215,7 @@ def choose(ctx: Context, exp_id: str, arm: str, knob: str, grid: Sequence[float]
     rec = {"experiment": exp_id, "arm": arm, "knob": knob, "grid": values,
            "scores": [scores[v] if lower else -scores[v] for v in values], "chosen": best,
            "metric": metric, "seeds": list(seeds), "interior": interior,
+           **({"conditions": dict(conditions)} if conditions else {}),
            "provenance": (f"tuned {_dt.date.today().isoformat()} at the {_level(ctx)} budget on "
                           f"a validation split, seeds {list(seeds)}"
                           + ("" if interior else "; optimum on the grid's edge after widening"))}

@@ -27,9 +27,16 @@ from chainrule.lab.verdict import fmt, mean_std
 
 __all__ = ["dropout_mlp", "dropconnect_mlp", "small_cnn", "mc_predict",
            "neighbour_correlation", "DropoutOverfitting", "DropConnectWidth", "SpatialDropout",
-           "c3_drop_rate"]
+           "c2_lr", "c2_tune_width", "c3_lr", "c3_drop_rate", "c3_setup", "c3_tune_arm"]
 
-_LR = 0.05  # C2, C3: SGD with momentum 0.9 for every arm
+# C2, C3: SGD with momentum 0.9; each arm's lr is searched on validation over this grid (widened
+# past an edge optimum). 0.05, the single untuned lr every arm used before, lies inside it.
+_LR_GRID = (0.01, 0.03, 0.1, 0.3)
+# C3's full-budget lr grid drops 0.3: at the quick budget it diverged for both dropout arms
+# (validation error 0.84) and was 2.6× worse than the best for none, and a C3 training at the
+# full scale costs ~16 s on one free core (minutes on the shared machine); the search still
+# widens to 0.3 should 0.1 come out best.
+_C3_FULL_LR_GRID = (0.01, 0.03, 0.1)
 _C1_LR = 0.1  # C1: Srivastava et al. train dropout nets with large steps (max-norm keeps them
 _C1_BATCH = 100  # bounded); the same optimiser for both arms
 
@@ -46,8 +53,9 @@ def _mnist(ctx: Context) -> tuple[np.ndarray, ...]:
     return x, y, xt, yt
 
 
-def _sgd(model: nn.Module) -> optim.SGD:
-    return optim.SGD(model.parameters(), lr=_LR, momentum=0.9)
+def _sgd(model: nn.Module, lr: float) -> optim.SGD:
+    """C2's and C3's optimiser: SGD with momentum 0.9 at the arm's own (tuned) ``lr``."""
+    return optim.SGD(model.parameters(), lr=lr, momentum=0.9)
 
 
 def _errors(model: nn.Module, x: np.ndarray, y: np.ndarray, xt: np.ndarray,
@@ -326,6 +334,42 @@ def _set_inference(model: nn.Module, how: str) -> None:
             m.inference = how
 
 
+def c2_tune_width(ctx: Context, width: int, widths: tuple[int, ...]) -> int:
+    """The width at which C2's lr for ``width`` is searched: ``width`` itself at the quick
+    (and tiny) budget; at the full budget the middle width (256 of 64/256/1024) for every
+    width. A search at width 1024 would cost 3 arms × 4 lrs × 2 tuning seeds of its most
+    expensive trainings (~12 s each on a free core, ~40 min on the shared 2-core machine),
+    and the middle width sits one factor of 4 from either end."""
+    if width not in widths:
+        raise ValueError(f"c2_tune_width: width {width} is not one of {widths}")
+    return width if (ctx.quick or ctx.tiny) else widths[len(widths) // 2]
+
+
+def c2_lr(ctx: Context, arm: str, width: int, steps: int,
+          data: tuple[np.ndarray, ...]) -> tuple[float, dict]:
+    """C2's SGD lr for ``arm`` ("none", "dropout" or "dropconnect") searched at ``width``: the
+    lr with the lowest validation error after training as the runs train (``steps`` steps of
+    SGD with momentum 0.9, batch 50, drop rate 0.5), ``data`` = (x_fit, y_fit, x_val, y_val).
+
+    Each arm gets its own lr, so the comparison is between arms that are each at their own
+    best step size. Stored as ``C2/<arm> (width <w>)/lr/<quick|full>`` in tuned.json; which
+    width's lr a run uses is :func:`c2_tune_width`'s choice; the drop-rate sweep at the
+    smallest width reuses the lr tuned for p = 0.5.
+    """
+    if arm not in ("none", "dropout", "dropconnect"):
+        raise ValueError(f"c2_lr: arm must be none, dropout or dropconnect, got {arm!r}")
+    x, y, xv, yv = data
+
+    def score(lr: float, seed: int) -> float:
+        common.seeded(seed)
+        model = dropconnect_mlp(x.shape[1], width, arm, 0.5, seed)
+        common.train(model, _sgd(model, lr), x, y, steps, 50, seed)
+        return 1 - common.accuracy(model, xv, yv)
+
+    return _tuning.choose(ctx, "C2", f"{arm} (width {width})", "lr", _LR_GRID, score,
+                          metric="validation error (p = 0.5)", bounds=(1e-4, 3.0))
+
+
 @register
 class DropConnectWidth(Experiment):
     id = "C2"
@@ -337,9 +381,13 @@ class DropConnectWidth(Experiment):
     metrics = ("test error vs width", "test error vs drop rate")
 
     def run(self, ctx: Context) -> Result:
-        x, y, xt, yt = _mnist(ctx)
+        x_all, y_all, xt, yt = _mnist(ctx)
+        # train on the first n examples of the 80 % fit split; each arm's lr is chosen on the
+        # 20 % validation split, so the test set is touched once, by the final runs
+        x_fit, y_fit, xv, yv = _tuning.validation_split(x_all, y_all)
         n = ctx.budget(full=1000, quick=1000, tiny=200)
-        x, y = x[:n], y[:n]
+        x, y = x_fit[:n], y_fit[:n]
+        n = len(y)
         # per-example DropConnect masks cost batch × width² random numbers per layer and step:
         # the quick run stops at 128, the full run reaches 1024 (Wan et al. go to 1600 on a GPU)
         widths = (8, 16) if ctx.tiny else ((32, 128) if ctx.quick else (64, 256, 1024))
@@ -347,12 +395,20 @@ class DropConnectWidth(Experiment):
         steps = ctx.budget(full=800, quick=400, tiny=3)
         res: dict[tuple[str, int, float], list[float]] = {}
         gauss: dict[tuple[int, float], list[float]] = {}
+        lrs: dict[tuple[str, int], float] = {}
+        tuning = []
+        for width in widths:  # each arm's lr on validation error (see c2_tune_width)
+            at = c2_tune_width(ctx, width, widths)
+            for arm in ("none", "dropout", "dropconnect"):
+                lrs[arm, width], rec = c2_lr(ctx, arm, at, steps, (x, y, xv, yv))
+                if at == width:  # one row per search in the report
+                    tuning.append(rec)
 
         def fit(arm: str, width: int, p: float) -> None:
             for seed in ctx.seeds:
                 common.seeded(seed)
                 model = dropconnect_mlp(x.shape[1], width, arm, p, seed)
-                common.train(model, _sgd(model), x, y, steps, 50, seed)
+                common.train(model, _sgd(model, lrs[arm, width]), x, y, steps, 50, seed)
                 res.setdefault((arm, width, p), []).append(1 - common.accuracy(model, xt, yt))
                 if arm == "dropconnect":
                     _set_inference(model, "gaussian")
@@ -369,6 +425,7 @@ class DropConnectWidth(Experiment):
                 for arm in ("dropout", "dropconnect"):
                     fit(arm, w_rate, p)
         wide = widths[-1]
+        tw = c2_tune_width(ctx, wide, widths)
         gain_seed = {a: {w: list(np.subtract(res["none", w, 0.5], res[a, w, 0.5]))
                          for w in widths} for a in ("dropout", "dropconnect")}
         logw = [float(np.log2(w)) for w in widths for _ in ctx.seeds]
@@ -397,16 +454,19 @@ class DropConnectWidth(Experiment):
         ]
         gain = {a: [mean_std(res["none", w, 0.5])[0] - mean_std(res[a, w, 0.5])[0]
                     for w in widths] for a in ("dropout", "dropconnect")}
-        table = [{"arm": f"{a}, width {w}, p 0.5", "test error": fmt(res[a, w, 0.5]),
+        table = [{"arm": f"{a}, width {w}, p 0.5", "lr": lrs[a, w],
+                  "test error": fmt(res[a, w, 0.5]),
                   "Gaussian inference": fmt(gauss[w, 0.5]) if a == "dropconnect" else ""}
                  for w in widths for a in ("none", "dropout", "dropconnect")]
-        table += [{"arm": f"{a}, width {w_rate}, p {p}", "test error": fmt(res[a, w_rate, p]),
+        table += [{"arm": f"{a}, width {w_rate}, p {p}", "lr": lrs[a, w_rate],
+                   "test error": fmt(res[a, w_rate, p]),
                    "Gaussian inference": fmt(gauss[w_rate, p]) if a == "dropconnect" else ""}
                   for p in rates if p != 0.5 for a in ("dropout", "dropconnect")]
         numbers = {
             "test_error": {f"{a} w{w} p{p}": mean_std(v)[0] for (a, w, p), v in res.items()},
             "gaussian_inference": {f"w{w} p{p}": mean_std(v)[0] for (w, p), v in gauss.items()},
             "gain_over_none_by_width": gain,
+            "lr": {f"{a} w{w}": lr for (a, w), lr in lrs.items()},
         }
         plots = [
             common.plot(ctx.path("error_vs_width.png"),
@@ -430,12 +490,21 @@ class DropConnectWidth(Experiment):
                    + ", ".join(f"{w}: {gd:+.3f}/{gc:+.3f}" for w, gd, gc in
                                zip(widths, gain["dropout"], gain["dropconnect"]))
                    + f" (dropout/DropConnect); at the scale tested: widths {list(widths)}, "
-                   f"{n} training examples, lr {_LR} for every arm (not tuned)")
-        return self.result(ctx, summary=summary, parts=parts,
-                           numbers=numbers, table=table, plots=plots,
-                           budget={"steps": steps, "train examples": n, "widths": list(widths),
-                                   "rates": list(rates), "batch": 50,
-                                   "optimizer": f"SGD lr {_LR} momentum 0.9"})
+                   f"{n} training examples; SGD lr tuned per arm on validation "
+                   f"({'at each width' if ctx.quick or ctx.tiny else 'at width ' + str(tw)}; "
+                   "none/dropout/DropConnect): " + ", ".join(
+                       f"{w}: {lrs['none', w]:.3g}/{lrs['dropout', w]:.3g}/"
+                       f"{lrs['dropconnect', w]:.3g}" for w in widths))
+        return self.result(ctx, summary=summary, parts=parts, **_tuning.attach(tuning, dict(
+            numbers=numbers, table=table, plots=plots,
+            budget={"steps": steps, "train examples": n, "validation examples": len(yv),
+                    "widths": list(widths), "rates": list(rates), "batch": 50,
+                    "optimizer": "SGD momentum 0.9, lr tuned per arm on validation at p = 0.5 "
+                                 + ("at each width" if ctx.quick or ctx.tiny else
+                                    f"at width {tw}, used at every width")
+                                 + f" (the rate sweep at width {w_rate} reuses it)",
+                    "data": "train on the 80 % fit split; lr chosen on the 20 % validation "
+                            "split; test set once"})))
 
 
 # ---- C3 ---------------------------------------------------------------------------------------
@@ -479,35 +548,102 @@ def _images(ctx: Context, side: int = 14) -> tuple[np.ndarray, ...]:
 
 
 _C3_RATE_GRID = (0.05, 0.1, 0.2, 0.4)
+# C3's coordinate search starts from the drop rates that were tuned at the old fixed lr 0.05
+# (tuned.json before the lr search): each arm's lr is searched at this rate, then the rate at
+# the chosen lr. One round: a 2-D grid (4 lrs × 4 rates × 2 tuning seeds per arm) would cost
+# 4× as many trainings, ~30 min at the full budget on the shared 2 cores.
+_C3_START_RATE = {"quick": {"none": 0.0, "element": 0.1, "channel": 0.4},
+                  "full": {"none": 0.0, "element": 0.4, "channel": 0.05}}
+
+
+def _c3_score(arm: str, rate: float, lr: float, channels: tuple[int, int], side: int,
+              steps: int, data: tuple[np.ndarray, ...], seed: int) -> float:
+    """Validation error of one C3 training (as the runs train: ``steps`` steps of SGD with
+    momentum 0.9 at ``lr``, batch 32, drop rate ``rate``)."""
+    x, y, xv, yv = data
+    common.seeded(seed)
+    model = small_cnn(arm, rate, channels, seed, side)
+    common.train(model, _sgd(model, lr), x, y, steps, 32, seed)
+    return 1 - common.accuracy(model, xv, yv)
+
+
+def c3_lr(ctx: Context, arm: str, channels: tuple[int, int], side: int, steps: int,
+          data: tuple[np.ndarray, ...], rate: float) -> tuple[float, dict]:
+    """C3's SGD lr for ``arm`` ("none", "element" or "channel"), searched at drop rate
+    ``rate`` (the coordinate search's starting rate, :data:`_C3_START_RATE`): the lr with the
+    lowest validation error, ``data`` = (x_fit, y_fit, x_val, y_val).
+
+    Stored as ``C3/<arm>/lr/<quick|full>``. As for the rate, the full run never reuses the
+    quick value (28×28 images and 32 channels are another scale): without a full entry it
+    searches on the spot.
+    """
+    if arm not in ("none", "element", "channel"):
+        raise ValueError(f"c3_lr: arm must be 'none', 'element' or 'channel', got {arm!r}")
+    full = not (ctx.quick or ctx.tiny)
+    return _tuning.choose(
+        ctx, "C3", arm, "lr", _C3_FULL_LR_GRID if full else _LR_GRID,
+        lambda lr, seed: _c3_score(arm, rate, lr, channels, side, steps, data, seed),
+        metric="validation error", bounds=(1e-4, 3.0), fallback=None if full else 0.05,
+        reuse_quick=False, conditions={"drop rate": rate})
 
 
 def c3_drop_rate(ctx: Context, arm: str, channels: tuple[int, int], side: int, steps: int,
-                 data: tuple[np.ndarray, ...]) -> tuple[float, dict]:
-    """C3's drop rate for ``arm`` ("element" or "channel"): the rate with the lowest
-    validation error after training as the runs train (``steps`` SGD steps, batch 32, the
-    run's image size and channels), ``data`` = (x_fit, y_fit, x_val, y_val).
+                 data: tuple[np.ndarray, ...], lr: float) -> tuple[float, dict]:
+    """C3's drop rate for ``arm`` ("element" or "channel") at the arm's tuned ``lr``: the
+    rate with the lowest validation error after training as the runs train (``steps`` SGD
+    steps, batch 32, the run's image size and channels), ``data`` = (x_fit, y_fit, x_val,
+    y_val).
 
     Read from tuned.json at the run's own budget (``C3/<arm>/drop rate/<quick|full>``). The
     full run never falls back to the quick value (``reuse_quick=False``): 28×28 images and
     32 channels are another scale, at which the best rate moves (quick: element 0.1, channel
-    0.4; full: element 0.4, channel 0.05). Without a full entry the full run searches the
-    grid on the spot (10 trainings per arm for the shipped grids, 2 tuning seeds each, ~40 %
-    of C3's full-run time); ``--tune`` also stores the result.
+    0.4 at lrs 0.1 and 0.03; full: element 0.4, channel 0.025, both at lr 0.03). Without a
+    full entry the full run searches the grid on the spot (2 tuning seeds per value);
+    ``--tune`` also stores the result, with the lr it was searched at.
+
+    At the full budget the rate step refines around the starting rate (half, same, double;
+    widened past an edge): 6 trainings per arm instead of 8–10, as each costs minutes on the
+    shared machine. If the starting rate wins again, the coordinate search has reached a
+    fixed point (the lr is best at this rate and the rate at this lr).
     """
     if arm not in ("element", "channel"):
         raise ValueError(f"c3_drop_rate: arm must be 'element' or 'channel', got {arm!r}")
-    x, y, xv, yv = data
     full = not (ctx.quick or ctx.tiny)
+    start = _C3_START_RATE["full"][arm]
+    return _tuning.choose(
+        ctx, "C3", arm, "drop rate", (start / 2, start, 2 * start) if full else _C3_RATE_GRID,
+        lambda rate, seed: _c3_score(arm, rate, lr, channels, side, steps, data, seed),
+        metric="validation error", bounds=(0.01, 0.9), fallback=None if full else 0.3,
+        reuse_quick=False, conditions={"lr": lr})
 
-    def score(rate: float, seed: int) -> float:
-        common.seeded(seed)
-        model = small_cnn(arm, rate, channels, seed, side)
-        common.train(model, _sgd(model), x, y, steps, 32, seed)
-        return 1 - common.accuracy(model, xv, yv)
 
-    return _tuning.choose(ctx, "C3", arm, "drop rate", _C3_RATE_GRID, score,
-                          metric="validation error", bounds=(0.01, 0.9),
-                          fallback=None if full else 0.3, reuse_quick=False)
+def c3_setup(ctx: Context) -> tuple:
+    """C3's scale and data by run level: (channels, side, steps, (x_fit, y_fit, x_val,
+    y_val), (x_test, y_test)); the full run trains on 28×28 MNIST with 32 + 32 channels."""
+    full = not (ctx.quick or ctx.tiny)
+    side = 28 if full else 14
+    x_all, y_all, xt, yt = _images(ctx, side)
+    n = ctx.budget(full=2000, quick=500, tiny=100)
+    data = _tuning.validation_split(x_all[:n + n // 4], y_all[:n + n // 4])
+    steps = ctx.budget(full=400, quick=250, tiny=3)
+    # (32, 32): a 64-channel second conv at 28×28 costs 60 ms a step on one core (and 4 s
+    # per 1,000-image evaluation), which the full run's hour cannot hold for 46 trainings
+    channels = (32, 32) if full else (8, 16)
+    return channels, side, steps, data, (xt, yt)
+
+
+def c3_tune_arm(ctx: Context, arm: str, setup: tuple) -> tuple[float, float, list[dict]]:
+    """One arm's (lr, drop rate, tuning records) by a coordinate search on validation error:
+    the lr at the starting rate (:data:`_C3_START_RATE`), then the rate at that lr ("none"
+    has no rate: 0). Read from tuned.json unless ``ctx.tune``; ``setup`` is
+    :func:`c3_setup`'s."""
+    channels, side, steps, data, _ = setup
+    start = _C3_START_RATE["quick" if ctx.quick or ctx.tiny else "full"]
+    lr, rec = c3_lr(ctx, arm, channels, side, steps, data, start[arm])
+    if arm == "none":
+        return lr, 0.0, [rec]
+    rate, rec_rate = c3_drop_rate(ctx, arm, channels, side, steps, data, lr)
+    return lr, rate, [rec, rec_rate]
 
 
 @register
@@ -523,19 +659,12 @@ class SpatialDropout(Experiment):
                "neighbouring-position correlation")
 
     def run(self, ctx: Context) -> Result:
-        full = not (ctx.quick or ctx.tiny)
-        side = 28 if full else 14  # the full run: 28×28 MNIST with 32/32 channels
-        x_all, y_all, xt, yt = _images(ctx, side)
-        n = ctx.budget(full=2000, quick=500, tiny=100)
-        x, y, xv, yv = _tuning.validation_split(x_all[:n + n // 4], y_all[:n + n // 4])
-        steps = ctx.budget(full=400, quick=250, tiny=3)
-        # (32, 32): a 64-channel second conv at 28×28 costs 60 ms a step on one core (and 4 s
-        # per 1,000-image evaluation), which the full run's hour cannot hold for 46 trainings
-        channels = (32, 32) if full else (8, 16)
-        rates, tuning = {"none": 0.0}, []
-        for arm in ("element", "channel"):  # each arm's own drop rate, on validation error
-            rates[arm], rec = c3_drop_rate(ctx, arm, channels, side, steps, (x, y, xv, yv))
-            tuning.append(rec)
+        setup = c3_setup(ctx)
+        channels, side, steps, (x, y, xv, yv), (xt, yt) = setup
+        rates, lrs, tuning = {"none": 0.0}, {}, []
+        for arm in ("none", "element", "channel"):
+            lrs[arm], rates[arm], recs = c3_tune_arm(ctx, arm, setup)
+            tuning += recs
         p = rates["channel"] if rates["channel"] == rates["element"] else rates
         res: dict[str, dict[str, list[float]]] = {}
         corr: list[float] = []
@@ -545,7 +674,7 @@ class SpatialDropout(Experiment):
             for seed in ctx.seeds:
                 common.seeded(seed)
                 model = small_cnn(arm, rates[arm], channels, seed, side)
-                common.train(model, _sgd(model), x, y, steps, 32, seed)
+                common.train(model, _sgd(model, lrs[arm]), x, y, steps, 32, seed)
                 tr_loss = common.mean_loss(model, x, y)
                 te_loss = common.mean_loss(model, xt, yt)
                 r.setdefault("test_err", []).append(1 - common.accuracy(model, xt, yt))
@@ -578,7 +707,8 @@ class SpatialDropout(Experiment):
                      floor=0.0, metric="|change of the test − train loss gap vs none|",
                      arms=("channel", "element")),
         ]
-        table = [{"arm": arm, "test error": fmt(r["test_err"]), "train loss": fmt(r["train_loss"]),
+        table = [{"arm": arm, "lr": lrs[arm], "drop rate": rates[arm],
+                  "test error": fmt(r["test_err"]), "train loss": fmt(r["train_loss"]),
                   "test − train loss": fmt(r["gap"])} for arm, r in res.items()]
         table.append({"arm": "correlation of neighbouring positions (first conv maps)",
                       "1 column apart": fmt(corr), "4 columns apart": fmt(corr_far)})
@@ -588,6 +718,7 @@ class SpatialDropout(Experiment):
             "train_loss": {a: mean_std(r["train_loss"])[0] for a, r in res.items()},
             "neighbour_correlation": mean_std(corr)[0],
             "correlation_4_apart": mean_std(corr_far)[0],
+            "lr": lrs, "drop_rate": rates,
         }
         plots = [common.plot(ctx.path("gap.png"), {a: r["gap"] for a, r in res.items()},
                              f"C3: test − train loss (p = {p})", "", "loss gap", kind="bar"),
@@ -599,11 +730,13 @@ class SpatialDropout(Experiment):
                    f"channel {fmt(res['channel']['test_err'])}; loss gap element "
                    f"{fmt(res['element']['gap'])} vs channel {fmt(res['channel']['gap'])}; "
                    f"at the scale tested: {len(y)} {side}×{side} images, {channels} channels, "
-                   f"drop rates {rates}, lr {_LR} for every arm")
+                   f"drop rates {rates}, SGD lr per arm {lrs} (each tuned on validation)")
         return self.result(ctx, summary=summary, parts=parts, **_tuning.attach(tuning, dict(
             numbers=numbers, table=table, plots=plots,
             budget={"steps": steps, "train examples": len(y), "validation examples": len(yv),
-                    "drop rates": rates, "channels": list(channels),
+                    "drop rates": rates, "lr": lrs, "channels": list(channels),
+                    "optimizer": "SGD momentum 0.9, lr per arm (tuned on validation, then the "
+                                 "drop rate at that lr)",
                     "image": f"{side}×{side}", "batch": 32})))
 
 
