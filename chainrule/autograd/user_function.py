@@ -48,6 +48,14 @@ def _tensor_cls() -> type:
     return Tensor
 
 
+def _as_tensor(a: Any) -> Any:
+    """Array ``a`` as a Tensor, dtype kept (the public ``Tensor(data)`` converts to the
+    default dtype, as PyTorch's legacy constructor)."""
+    from chainrule.tensor import tensor_of
+
+    return tensor_of(a)
+
+
 class FunctionCtx:
     """The ``ctx`` a custom Function's forward / setup_context fills and its backward reads.
 
@@ -125,7 +133,7 @@ class _UserFunctionNode(Function):
                     gk = flat[off:off + n].reshape(shape)
                     grads.append(gk if gk.dtype == dtype else gk.to(dtype))
                 elif self.ctx.materialize_grads and shape is not None:
-                    grads.append(T(xp.zeros(shape, dtype=dtype)))
+                    grads.append(_as_tensor(xp.zeros(shape, dtype=dtype)))
                 else:
                     grads.append(None)
             received.clear()
@@ -142,7 +150,7 @@ class _UserFunctionNode(Function):
                                    f"None at position {i + 1}, but the corresponding forward "
                                    "input was not a Variable")
             if gi is not None and not isinstance(gi, T):
-                gi = T(xp.asarray(gi, dtype=a.dtype))
+                gi = _as_tensor(xp.asarray(gi, dtype=a.dtype))
             res.append(gi if self.needs[i] else None)
         return tuple(res)
 
@@ -250,7 +258,7 @@ def _link_slots(node: _UserFunctionNode, outs: list, diff: list, T: type) -> Non
             layout.append((0, None, None, False))
     node.layout = layout
     node.received = set()
-    packed = T(xp.zeros(off, dtype=ftype))
+    packed = _as_tensor(xp.zeros(off, dtype=ftype))
     packed.grad_fn = node
     packed.requires_grad = True
     for k, (o, d) in enumerate(zip(outs, diff)):
