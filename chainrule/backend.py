@@ -284,6 +284,16 @@ def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
 # chainrule.compile's recorder of opaque calls, set when it is imported
 traced_call: Any = None
 
+
+def opaque_call(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` for a function the tracer cannot see into (SciPy, BLAS through raw
+    pointers): while ``chainrule.compile`` captures and an argument is a traced array, the
+    whole call is recorded as one program step that a replay runs again."""
+    if traced_call is not None and any(
+            isinstance(a, np.ndarray) and a.__class__ is not np.ndarray for a in args):
+        return traced_call(fn, *args)
+    return fn(*args)
+
 _ZEROS: dict[Any, np.ndarray] = {}
 
 

@@ -93,9 +93,9 @@ with even kernels (asymmetric, as in PyTorch) needs no special case.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from typing import Any
 
+from chainrule import backend
 from chainrule._threads import parallel, workers
 from chainrule.autograd.engine import Function
 from chainrule.backend import xp
@@ -861,17 +861,6 @@ def accumulated_weight_grad(xpad: Any, g: Any, ksize: tuple[int, ...], stride: t
     return xp.ascontiguousarray(acc.T)
 
 
-def _opaque(fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)``, recorded by ``chainrule.compile`` as one call when it captures (``fn``
-    reads its arrays through raw pointers the tracer cannot see)."""
-    from chainrule import backend
-
-    if backend.traced_call is not None and any(
-            isinstance(a, xp.ndarray) and type(a) is not xp.ndarray for a in args):
-        return backend.traced_call(fn, *args)
-    return fn(*args)
-
-
 def _gemm(a: Any, b: Any, groups: int, ta: bool = False, tb: bool = False) -> Any:
     """Grouped ``op(a) @ op(b)``: ``a`` is (G·M, K) (or (G·K, M) with ``ta``), ``b`` is
     (G·K, P) (or (G·P, K) with ``tb``); one BLAS call, batched over the groups."""
@@ -954,7 +943,7 @@ class Conv(Function):
                                  ones=b is not None and groups == 1)
             self.cols = cols
             if groups == 1 and use_row_fold(cols.xpad, w, stride):
-                return _opaque(row_fold_forward, cols.xpad, w, b, tuple(dilation))
+                return backend.opaque_call(row_fold_forward, cols.xpad, w, b, tuple(dilation))
             return sample_forward(w, cols, b, groups, osize)
         cols = lay.cols(pad_input(x, pads))
         self.cols = cols if cols.nbytes <= KEEP_COLS_BYTES else None
@@ -1019,7 +1008,8 @@ class ConvTranspose(Function):
         unit = g2 is None and groups == 1 and all(t == 1 for t in stride)
         padded = _padded(size, pads)
         if unit and use_shifted_col2im(y, w, padded):
-            out = _crop(_opaque(shifted_col2im, w, y, padded, tuple(dilation)), pads, size)
+            full = backend.opaque_call(shifted_col2im, w, y, padded, tuple(dilation))
+            out = _crop(full, pads, size)
             if b is not None:
                 out = out + b.reshape((1, -1) + (1,) * len(size))
             return out
@@ -1074,7 +1064,8 @@ class ConvWeightGrad(Function):
                 cols = SampleColumns(pad_input(x, pads), ksize, stride, dilation, osize)
             rows = x.shape[1] * _prod(ksize)
             if groups == 1 and use_accumulated_weight_grad(cols.xpad, g):
-                gwb = _opaque(accumulated_weight_grad, cols.xpad, g, *cols.geometry, cols.ones)
+                gwb = backend.opaque_call(accumulated_weight_grad, cols.xpad, g, *cols.geometry,
+                                          cols.ones)
             else:
                 gwb = sample_weight_grad(cols, g, groups)
             if gwb.shape[1] > rows // groups:  # Conv's columns end with a ones row: db
